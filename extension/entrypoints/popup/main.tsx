@@ -1,0 +1,7 @@
+import { render } from 'preact';
+
+function Popup() {
+  return <p>TripLink Relay</p>;
+}
+
+render(<Popup />, document.getElementById('app')!);
