@@ -106,7 +106,8 @@ export function encodePage(records: ConcurRecord[], nextPage: string | null, opt
   if (options.format === 'json') {
     return JSON.stringify({ Items: records.map((r) => recordJson(r, options)), NextPage: nextPage });
   }
-  if (options.bareRoot) {
+  // With nothing to list there is no bare root to write, and an empty body is not XML: fall back to the wrapper.
+  if (options.bareRoot && records.length > 0) {
     // What the seed's list examples show. Not well-formed with more than one item, and yet that is the sample.
     return records.map((r) => recordXml(r, options, ` ${XMLNS}`)).join('\n');
   }

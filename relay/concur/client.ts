@@ -1,0 +1,177 @@
+import type { ReplyCode } from '../../shared/status.js';
+import type { TokenProvider } from './auth.js';
+import { DEFAULT_MAX_BODY_BYTES, decodeBody, decodePage, decodeRecord } from './decode.js';
+import { encodeStatusUpdate } from './encode.js';
+import { ConcurError } from './errors.js';
+import { type HttpResponse, parseRetryAfter, send } from './http.js';
+import type { ConcurPage, ConcurRecord } from './record.js';
+
+/** Speaks to Concur's Connection Requests resource (v3.0 paths; reads v3.0 to v3.2 answers). */
+
+export interface ConcurClientOptions {
+  /** The instance URL, e.g. https://www.concursolutions.com */
+  baseUrl: string;
+  auth: TokenProvider;
+  timeoutMs?: number;
+  maxBodyBytes?: number;
+  /** Ask for XML (Concur's default) or JSON. */
+  accept?: 'xml' | 'json';
+  fetch?: typeof fetch;
+  /** A runaway NextPage chain stops here. */
+  maxPages?: number;
+}
+
+export interface ListOptions {
+  status?: string;
+  limit?: number;
+  offset?: string;
+}
+
+const RESOURCE = '/api/v3.0/common/connectionrequests';
+
+export class ConcurClient {
+  private readonly base: URL;
+  private readonly timeoutMs: number;
+  private readonly maxBytes: number;
+  private readonly maxPages: number;
+
+  constructor(private readonly options: ConcurClientOptions) {
+    this.base = new URL(options.baseUrl);
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.maxBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.maxPages = options.maxPages ?? 10_000;
+  }
+
+  /** The first page of the list, or the page a NextPage URL points to. */
+  async listPage(from: ListOptions | { nextPage: string } = {}): Promise<ConcurPage> {
+    const url = 'nextPage' in from ? this.sameOrigin(from.nextPage) : this.listUrl(from);
+    const res = await this.call('GET', url);
+    return decodePage(res.body, res.headers.get('content-type'), { maxBytes: this.maxBytes });
+  }
+
+  /** Every page, following NextPage as Concur gives it until there is none. */
+  async *pages(options: ListOptions = {}): AsyncGenerator<ConcurPage> {
+    let page = await this.listPage(options);
+    const seen = new Set<string>();
+    for (let count = 1; ; count++) {
+      yield page;
+      if (page.nextPage === null) return;
+      if (seen.has(page.nextPage) || count >= this.maxPages) {
+        throw new ConcurError('bad_response', `NextPage does not come to an end (stopped after ${count} pages)`);
+      }
+      seen.add(page.nextPage);
+      page = await this.listPage({ nextPage: page.nextPage });
+    }
+  }
+
+  async listAll(options: ListOptions = {}): Promise<ConcurRecord[]> {
+    const all: ConcurRecord[] = [];
+    for await (const page of this.pages(options)) all.push(...page.items);
+    return all;
+  }
+
+  async get(id: string): Promise<ConcurRecord> {
+    const res = await this.call('GET', this.itemUrl(id));
+    return decodeRecord(res.body, res.headers.get('content-type'), { maxBytes: this.maxBytes });
+  }
+
+  /** Sends the partner's status reply. Resolves on Concur's 204; everything else is a ConcurError. */
+  async putStatus(id: string, status: ReplyCode): Promise<void> {
+    const res = await this.call('PUT', this.itemUrl(id), encodeStatusUpdate(status));
+    // Concur documents 204; a 200 is accepted unless its body is an <Error> (Concur's 200-with-error quirk).
+    if (res.status === 200 && res.body.trim() !== '') {
+      const decoded = safeDecode(res, this.maxBytes);
+      if (decoded?.kind === 'error') throw concurError(res.status, decoded.message, decoded.id);
+    }
+  }
+
+  private listUrl(options: ListOptions): string {
+    const url = new URL(RESOURCE, this.base);
+    if (options.status !== undefined) url.searchParams.set('status', options.status);
+    if (options.offset !== undefined) url.searchParams.set('offset', options.offset);
+    if (options.limit !== undefined) url.searchParams.set('limit', String(options.limit));
+    return url.toString();
+  }
+
+  private itemUrl(id: string): string {
+    // Built from the ID, never from Concur's URI: the published URIs carry typos.
+    return new URL(`${RESOURCE}/${encodeURIComponent(id)}`, this.base).toString();
+  }
+
+  /**
+   * NextPage is opaque, but our token must only ever go to the configured instance: a NextPage on
+   * another origin keeps its path and query and is sent to ours.
+   */
+  private sameOrigin(nextPage: string): string {
+    let next: URL;
+    try {
+      next = new URL(nextPage, this.base);
+    } catch {
+      throw new ConcurError('bad_response', 'NextPage is not a URL');
+    }
+    return new URL(`${next.pathname}${next.search}`, this.base).toString();
+  }
+
+  private async call(method: 'GET' | 'PUT', url: string, body?: string): Promise<HttpResponse> {
+    let res = await this.attempt(method, url, body);
+    if ((res.status === 401 || res.status === 403) && (await this.options.auth.renew())) {
+      res = await this.attempt(method, url, body);
+    }
+    if (res.status >= 200 && res.status < 300) return res;
+    throw this.failure(res);
+  }
+
+  private async attempt(method: 'GET' | 'PUT', url: string, body?: string): Promise<HttpResponse> {
+    const accept = this.options.accept === 'json' ? 'application/json' : 'application/xml';
+    const headers: Record<string, string> = {
+      authorization: await this.options.auth.authorization(),
+      accept,
+    };
+    if (body !== undefined) headers['content-type'] = 'application/xml; charset=utf-8';
+    return send({ method, url, headers, body, timeoutMs: this.timeoutMs, maxBytes: this.maxBytes, fetch: this.options.fetch });
+  }
+
+  private failure(res: HttpResponse): ConcurError {
+    const said = safeDecode(res, this.maxBytes);
+    const concurMessage = said?.kind === 'error' ? said.message : undefined;
+    const concurId = said?.kind === 'error' ? (said.id ?? undefined) : undefined;
+    const details = { status: res.status, concurMessage, concurId };
+    const quoted = concurMessage ? `: ${concurMessage}` : '';
+    switch (true) {
+      case res.status === 401 || res.status === 403:
+        return new ConcurError('unauthorized', `Concur refused the access token (${res.status})${quoted}`, details);
+      case res.status === 404:
+        return new ConcurError('not_found', `Concur does not know this connection request (404)${quoted}`, details);
+      case res.status === 429:
+        return new ConcurError('rate_limited', `Concur is rate limiting (429)${quoted}`, {
+          ...details,
+          retryAfterSeconds: parseRetryAfter(res.headers.get('retry-after')),
+        });
+      case res.status >= 500:
+        return new ConcurError('unavailable', `Concur is unavailable (${res.status})${quoted}`, {
+          ...details,
+          retryAfterSeconds: parseRetryAfter(res.headers.get('retry-after')),
+        });
+      case res.status >= 300 && res.status < 400:
+        return new ConcurError('bad_response', `Concur answered with a redirect (${res.status}); check CONCUR_BASE_URL`, details);
+      default:
+        return concurError(res.status, concurMessage ?? `HTTP ${res.status}`, concurId ?? null);
+    }
+  }
+}
+
+function concurError(status: number, message: string, id: string | null): ConcurError {
+  return new ConcurError('concur_error', `Concur answered ${status}: ${message}`, {
+    status,
+    concurMessage: message,
+    concurId: id ?? undefined,
+  });
+}
+
+function safeDecode(res: HttpResponse, maxBytes: number) {
+  try {
+    return decodeBody(res.body, res.headers.get('content-type'), { maxBytes });
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,135 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { staticToken } from '../../relay/concur/auth.js';
+import { ConcurClient } from '../../relay/concur/client.js';
+import { ConcurError } from '../../relay/concur/errors.js';
+import { fixtureServer } from '../helpers/fixture-server.js';
+
+const BILLION_LAUGHS = `<?xml version="1.0"?>
+<!DOCTYPE lolz [
+ <!ENTITY lol "lol">
+ <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+ <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+ <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+ <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+ <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+ <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
+]>
+<ConnectionRequests><Items><ConnectionRequest><ID>abc</ID><FirstName>&lol9;</FirstName><Status>Pending</Status></ConnectionRequest></Items></ConnectionRequests>`;
+
+let close: (() => Promise<void>) | undefined;
+afterEach(async () => {
+  await close?.();
+  close = undefined;
+});
+
+async function clientFor(
+  handler: Parameters<typeof fixtureServer>[0],
+  options: { timeoutMs?: number; maxBodyBytes?: number } = {},
+) {
+  const server = await fixtureServer(handler);
+  close = server.close;
+  return new ConcurClient({ baseUrl: server.url, auth: staticToken('t0ken'), ...options });
+}
+
+async function failure(promise: Promise<unknown>): Promise<ConcurError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ConcurError);
+  return err as ConcurError;
+}
+
+describe('Concur client against hostile answers', () => {
+  it('refuses an entity-expansion document quickly and with modest memory', async () => {
+    const client = await clientFor((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/xml' }).end(BILLION_LAUGHS);
+    });
+    global.gc?.();
+    const before = process.memoryUsage().heapUsed;
+    const err = await failure(client.listPage());
+    const grown = process.memoryUsage().heapUsed - before;
+    expect(err.kind).toBe('bad_response');
+    expect(err.message).toMatch(/DOCTYPE/);
+    expect(grown).toBeLessThan(50 * 1024 * 1024);
+  });
+
+  it('stops reading an endless body at the limit', async () => {
+    let written = 0;
+    const client = await clientFor(
+      (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/xml' });
+        const chunk = Buffer.alloc(64 * 1024, 'a');
+        // Bounded so that a broken client cannot keep this test writing forever.
+        const pump = () => {
+          while (written < 256 * 1024 * 1024 && !res.destroyed) {
+            written += chunk.length;
+            if (!res.write(chunk)) return void res.once('drain', pump);
+          }
+          res.end();
+        };
+        res.on('close', () => (written = Number.MAX_SAFE_INTEGER));
+        pump();
+      },
+      { maxBodyBytes: 1024 * 1024 },
+    );
+    const err = await failure(client.listPage());
+    expect(err.kind).toBe('bad_response');
+    expect(err.message).toMatch(/exceeds the limit of 1048576 bytes/);
+  });
+
+  it('refuses a body whose declared length is over the limit before reading it', async () => {
+    const client = await clientFor(
+      (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/xml', 'content-length': String(10 * 1024 * 1024) });
+        res.write('<ConnectionRequests>');
+      },
+      { maxBodyBytes: 1024 * 1024 },
+    );
+    const err = await failure(client.listPage());
+    expect(err.kind).toBe('bad_response');
+    expect(err.message).toMatch(/10485760 bytes exceeds/);
+  });
+
+  it('gives up on a Concur that sends headers and then stalls', async () => {
+    const client = await clientFor(
+      (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/xml' });
+        res.write('<ConnectionRequests><Items>');
+      },
+      { timeoutMs: 300 },
+    );
+    const err = await failure(client.listPage());
+    expect(err.kind).toBe('timeout');
+    expect(err.transient).toBe(true);
+  });
+
+  it('does not follow a redirect with the token', async () => {
+    let followed = false;
+    const client = await clientFor((req, res) => {
+      if (req.url?.startsWith('/elsewhere')) followed = true;
+      res.writeHead(302, { location: '/elsewhere' }).end();
+    });
+    const err = await failure(client.listPage());
+    expect(err.kind).toBe('bad_response');
+    expect(err.message).toMatch(/redirect/);
+    expect(followed).toBe(false);
+  });
+
+  it('sends a NextPage on another origin to the configured instance only', async () => {
+    const seen: string[] = [];
+    const client = await clientFor((req, res) => {
+      seen.push(req.url ?? '');
+      const next = req.url?.includes('offset=')
+        ? ''
+        : '<NextPage>https://evil.example/api/v3.0/common/connectionrequests?offset=Zm9v&amp;limit=10</NextPage>';
+      res.writeHead(200, { 'content-type': 'application/xml' }).end(`<ConnectionRequests><Items />${next}</ConnectionRequests>`);
+    });
+    const all = await client.listAll();
+    expect(all).toEqual([]);
+    expect(seen).toEqual(['/api/v3.0/common/connectionrequests', '/api/v3.0/common/connectionrequests?offset=Zm9v&limit=10']);
+  });
+});
