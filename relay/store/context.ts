@@ -1,0 +1,51 @@
+import type { Db } from './db.js';
+import { toIso } from './time.js';
+
+/** What every store module shares: the connection, the clock, transactions. */
+export interface StoreContext {
+  readonly db: Db;
+  /** Epoch milliseconds. */
+  readonly clock: () => number;
+  /** The clock as stored time text. */
+  now(): string;
+  /**
+   * Runs `fn` in a transaction (a savepoint when already inside one) and returns its result.
+   * Work registered with `afterCommit` during it runs only once the outermost transaction has
+   * committed, and is dropped when it rolls back.
+   */
+  tx<T>(fn: () => T): T;
+  /** Runs `fn` after the current transaction commits, or now when there is none. */
+  afterCommit(fn: () => void): void;
+}
+
+export function createContext(db: Db, clock: () => number): StoreContext {
+  let queue: Array<() => void> = [];
+  const run = db.transaction((fn: () => unknown) => fn());
+
+  return {
+    db,
+    clock,
+    now: () => toIso(clock()),
+    tx<T>(fn: () => T): T {
+      const outermost = !db.inTransaction;
+      const mark = queue.length;
+      let result: T;
+      try {
+        result = run(fn) as T;
+      } catch (error) {
+        queue.length = mark;
+        throw error;
+      }
+      if (outermost) {
+        const ready = queue;
+        queue = [];
+        for (const job of ready) job();
+      }
+      return result;
+    },
+    afterCommit(fn: () => void): void {
+      if (db.inTransaction) queue.push(fn);
+      else fn();
+    },
+  };
+}

@@ -1,0 +1,47 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { StoreOpenError } from './errors.js';
+
+export type Db = Database.Database;
+
+export interface OpenDatabaseOptions {
+  /** How long a writer waits for another connection's lock before SQLITE_BUSY. */
+  busyTimeoutMs?: number;
+}
+
+function isMemory(path: string): boolean {
+  return path === ':memory:' || path === '';
+}
+
+/**
+ * Opens (creating it and its folder when needed) the SQLite file and sets the connection up:
+ * WAL journal, synchronous=NORMAL (durable across application crashes; a power cut can lose the
+ * last commits but never corrupts), foreign keys on, a busy timeout.
+ */
+export function openDatabase(path: string, options: OpenDatabaseOptions = {}): Db {
+  let db: Db | undefined;
+  try {
+    if (!isMemory(path)) mkdirSync(dirname(resolve(path)), { recursive: true });
+    db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
+    return db;
+  } catch (error) {
+    db?.close();
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new StoreOpenError(`cannot open the database ${JSON.stringify(path)}: ${reason}`, { cause: error });
+  }
+}
+
+export function closeDatabase(db: Db): void {
+  if (!db.open) return;
+  try {
+    db.pragma('optimize');
+  } catch {
+    // best effort only
+  }
+  db.close();
+}

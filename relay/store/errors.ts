@@ -1,0 +1,96 @@
+/**
+ * The store's typed errors. Messages are safe to show to an API client (no SQL, no paths, no
+ * tokens); `code` is stable for the API layer to map to HTTP statuses.
+ */
+export type StoreErrorCode =
+  | 'bad_cursor'
+  | 'unknown_request'
+  | 'unknown_reply'
+  | 'reply_in_flight'
+  | 'retry_limit'
+  | 'idempotency_mismatch'
+  | 'open_failed'
+  | 'schema_too_new';
+
+export abstract class StoreError extends Error {
+  abstract readonly code: StoreErrorCode;
+}
+
+/** A `cursor` that this store did not produce (or that was damaged on the way). → 400 */
+export class BadCursorError extends StoreError {
+  override readonly name = 'BadCursorError';
+  readonly code = 'bad_cursor';
+  constructor() {
+    super('the cursor is not valid; use the nextCursor of a previous page, or leave it out for the first page');
+  }
+}
+
+/** → 404 */
+export class UnknownRequestError extends StoreError {
+  override readonly name = 'UnknownRequestError';
+  readonly code = 'unknown_request';
+  constructor(readonly requestId: string) {
+    super(`there is no connection request with id ${JSON.stringify(requestId)}`);
+  }
+}
+
+/** A reply id the outbox does not know (a programming error in the caller). */
+export class UnknownReplyError extends StoreError {
+  override readonly name = 'UnknownReplyError';
+  readonly code = 'unknown_reply';
+  constructor(readonly replyId: number) {
+    super(`there is no reply with id ${replyId}`);
+  }
+}
+
+/** Another reply for the same request is still queued (on its way to Concur). → 409 */
+export class ReplyInFlightError extends StoreError {
+  override readonly name = 'ReplyInFlightError';
+  readonly code = 'reply_in_flight';
+  constructor(
+    readonly requestId: string,
+    readonly replyId: number,
+  ) {
+    super('another reply for this request is still on its way to Concur; try again once it has been sent or has failed');
+  }
+}
+
+/** CRRET after Concur's limit of retries for this request. → 409 */
+export class RetryLimitError extends StoreError {
+  override readonly name = 'RetryLimitError';
+  readonly code = 'retry_limit';
+  constructor(
+    readonly requestId: string,
+    readonly retries: number,
+    readonly max: number,
+  ) {
+    super(`this request has used all ${max} retries (CRRET) that Concur allows`);
+  }
+}
+
+/** An Idempotency-Key reused for a different request or a different body. → 422 */
+export class IdempotencyMismatchError extends StoreError {
+  override readonly name = 'IdempotencyMismatchError';
+  readonly code = 'idempotency_mismatch';
+  constructor() {
+    super('this Idempotency-Key was already used for a different request or a different body; use a new key');
+  }
+}
+
+/** The database file could not be opened or is not a database; the message names the path. */
+export class StoreOpenError extends StoreError {
+  override readonly name = 'StoreOpenError';
+  readonly code = 'open_failed';
+}
+
+/** The file was migrated by a newer relay; an older one must not write to it. */
+export class SchemaTooNewError extends StoreError {
+  override readonly name = 'SchemaTooNewError';
+  readonly code = 'schema_too_new';
+  constructor(
+    readonly found: number,
+    readonly known: number,
+  ) {
+    super(`the database has schema version ${found}, but this relay only knows versions up to ${known}; run a newer relay`);
+  }
+}

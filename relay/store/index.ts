@@ -1,0 +1,186 @@
+import type { ConnectionRequest, Counts, ReplyState, RequestsPage, Summary } from '../../shared/models.js';
+import type { ReplyCode } from '../../shared/status.js';
+import type { ConcurRecord } from '../concur/record.js';
+import { createContext } from './context.js';
+import { closeDatabase, openDatabase } from './db.js';
+import {
+  createEventLog,
+  type ConcurStatus,
+  type EventDataMap,
+  type EventListener,
+  type StoredEvent,
+  type StoredEventType,
+} from './events.js';
+import { createIdempotencyKeys } from './idempotency.js';
+import type { OutboxReply } from './mapping.js';
+import { migrate, type MigrateResult } from './migrations.js';
+import { createReplies, type AttemptUpdate, type EnqueueResult } from './replies.js';
+import { createRequests, type ListRequestsQuery, type UpsertResult } from './requests.js';
+import { createRelayState, type ConcurStatusUpdate } from './state.js';
+import type { TimeInput } from './time.js';
+
+export * from './errors.js';
+export type { ConcurStatus, EventDataMap, EventListener, StoredEvent, StoredEventType } from './events.js';
+export { STORED_EVENT_TYPES } from './events.js';
+export type { OutboxReply } from './mapping.js';
+export { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration, type MigrateResult } from './migrations.js';
+export type { AttemptUpdate, EnqueueResult } from './replies.js';
+export { decodeCursor, encodeCursor, type ListRequestsQuery, type UpsertResult } from './requests.js';
+export type { ConcurStatusUpdate } from './state.js';
+export { toIso, type TimeInput } from './time.js';
+
+/** How many events `pruneEvents` keeps by default. */
+export const DEFAULT_EVENTS_KEPT = 10_000;
+
+export interface StoreOptions {
+  /** Epoch milliseconds; defaults to Date.now. Every time the store writes comes from it. */
+  clock?: () => number;
+  /** Called when an event listener throws; defaults to console.error. */
+  onListenerError?: (error: unknown) => void;
+  busyTimeoutMs?: number;
+}
+
+/**
+ * The relay's only state: one SQLite file. Every method is synchronous; each write and the
+ * events it causes commit together or not at all. Nothing here returns a request token except
+ * `getRequestToken`.
+ */
+export interface Store {
+  /** What opening did to the schema. */
+  readonly migration: MigrateResult;
+
+  // ---- connection requests ----
+  /**
+   * Saves what a poll returned, in one transaction: new ids are created (firstSeenAt = seenAt),
+   * changed ones updated, unchanged ones left alone; one request.created / request.updated event
+   * each. A changed request token restarts its 15 minutes at seenAt. lastModified falls back to
+   * seenAt when Concur gives none.
+   */
+  upsertFromConcur(records: readonly ConcurRecord[], seenAt: TimeInput): UpsertResult;
+  /** One request with its latest reply. */
+  getRequest(id: string): ConnectionRequest | undefined;
+  /** The request token (an OAuth credential): null when Concur gave none, undefined for an unknown id. */
+  getRequestToken(id: string): string | null | undefined;
+  /** Newest lastModified first (ties: id, descending). Throws BadCursorError for a cursor it did not make. */
+  listRequests(query: ListRequestsQuery): RequestsPage;
+  counts(): Counts;
+  summary(): Summary;
+
+  // ---- replies (the outbox) ----
+  /**
+   * Queues a status reply. Throws IdempotencyMismatchError, UnknownRequestError,
+   * ReplyInFlightError or RetryLimitError (checked in that order).
+   */
+  enqueueReply(requestId: string, status: ReplyCode, idempotencyKey?: string): EnqueueResult;
+  /** Queued replies due at `now`, oldest first. */
+  dueReplies(now: TimeInput, limit: number): OutboxReply[];
+  /** When the earliest queued reply is due, or null when nothing is queued. */
+  nextReplyDueAt(): string | null;
+  getReply(replyId: number): OutboxReply | undefined;
+  /** A try that failed in a way worth retrying. `attempts` counts this try. */
+  markAttempt(replyId: number, attempt: AttemptUpdate): OutboxReply;
+  /** Concur answered 204: the reply is sent (this try counted), the request takes the reply's code (CRRET: retries + 1). */
+  markSent(replyId: number): OutboxReply;
+  /** Concur gave a final answer (400/404): the reply failed (this try counted), the request keeps its status. */
+  markFailed(replyId: number, lastError: string): OutboxReply;
+  replyCounts(): Record<ReplyState, number>;
+  /** Replies still queued. */
+  pendingReplyCount(): number;
+
+  // ---- event log ----
+  appendEvent<K extends StoredEventType>(type: K, data: EventDataMap[K]): StoredEvent;
+  eventsAfter(id: number, limit: number): StoredEvent[];
+  /** 0 when the log is empty. */
+  latestEventId(): number;
+  /** null when the log is empty; a client whose Last-Event-ID is below oldest − 1 has missed events. */
+  oldestEventId(): number | null;
+  /** Keeps the newest `keepLast` events (default 10 000); returns how many were deleted. */
+  pruneEvents(keepLast?: number): number;
+  /** Hears each event once its transaction has committed; returns the unsubscribe function. */
+  subscribe(listener: EventListener): () => void;
+
+  // ---- idempotency keys ----
+  /** Forgets Idempotency-Keys created before `olderThan`; returns how many. */
+  pruneIdempotencyKeys(olderThan: TimeInput): number;
+
+  // ---- state ----
+  concurStatus(): ConcurStatus;
+  /** Merges `patch`; appends concur.state_changed when `state` changes. */
+  updateConcurStatus(patch: Partial<ConcurStatus>): ConcurStatusUpdate;
+  /** The rotated refresh token descending from `configured` (CONCUR_REFRESH_TOKEN), else `configured`. */
+  currentRefreshToken(configured: string): string;
+  saveRefreshToken(configured: string, rotated: string): void;
+
+  // ---- lifecycle ----
+  /** A trivial query; false when the database cannot answer (or is closed). */
+  healthy(): boolean;
+  close(): void;
+}
+
+/**
+ * Opens the store at `path` (creating the file and its folder; `:memory:` for a throwaway one)
+ * and migrates it. Throws StoreOpenError when the file cannot be opened, SchemaTooNewError when
+ * a newer relay has migrated it.
+ */
+export function openStore(path: string, options: StoreOptions = {}): Store {
+  const db = openDatabase(path, { busyTimeoutMs: options.busyTimeoutMs });
+  try {
+    const ctx = createContext(db, options.clock ?? Date.now);
+    const migration = migrate(db, ctx.now);
+    const onListenerError = options.onListenerError ?? ((error) => console.error('event listener failed:', error));
+    const events = createEventLog(ctx, onListenerError);
+    const requests = createRequests(ctx, events);
+    const keys = createIdempotencyKeys(ctx);
+    const replies = createReplies(ctx, events, requests, keys);
+    const state = createRelayState(ctx, events);
+    const ping = db.prepare<[], { ok: number }>('SELECT 1 AS ok');
+
+    return {
+      migration,
+      upsertFromConcur: requests.upsertFromConcur,
+      getRequest: requests.get,
+      getRequestToken: requests.getRequestToken,
+      listRequests: requests.list,
+      counts: requests.counts,
+      summary: () => ({ counts: requests.counts(), concur: state.concurStatus() }),
+
+      enqueueReply: replies.enqueue,
+      dueReplies: replies.due,
+      nextReplyDueAt: replies.nextDueAt,
+      getReply: replies.get,
+      markAttempt: replies.markAttempt,
+      markSent: replies.markSent,
+      markFailed: replies.markFailed,
+      replyCounts: replies.counts,
+      pendingReplyCount: replies.pendingCount,
+
+      appendEvent: (type, data) => ctx.tx(() => events.append(type, data)),
+      eventsAfter: events.after,
+      latestEventId: events.latestId,
+      oldestEventId: events.oldestId,
+      pruneEvents: (keepLast = DEFAULT_EVENTS_KEPT) => events.prune(keepLast),
+      subscribe: events.subscribe,
+
+      pruneIdempotencyKeys: keys.prune,
+
+      concurStatus: state.concurStatus,
+      updateConcurStatus: state.updateConcurStatus,
+      currentRefreshToken: state.currentRefreshToken,
+      saveRefreshToken: state.saveRefreshToken,
+
+      healthy() {
+        try {
+          return db.open && ping.get()?.ok === 1;
+        } catch {
+          return false;
+        }
+      },
+      close() {
+        closeDatabase(db);
+      },
+    };
+  } catch (error) {
+    closeDatabase(db);
+    throw error;
+  }
+}

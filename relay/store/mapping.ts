@@ -1,0 +1,168 @@
+import type { ConnectionRequest, Reply, ReplyState } from '../../shared/models.js';
+import {
+  groupOf,
+  isReplyCode,
+  normaliseStatus,
+  REQUEST_TOKEN_TTL_MS,
+  type ReplyCode,
+  type StatusCode,
+} from '../../shared/status.js';
+import { addMs } from './time.js';
+
+/**
+ * Row → model mapping, in one place. Rows are not validated again (only the store's typed
+ * methods write them), but the mapping is total: a row it cannot read (a status or state this
+ * version does not know) is treated as absent rather than guessed at.
+ */
+
+const REPLY_STATES: readonly ReplyState[] = ['queued', 'sent', 'failed'];
+
+export function readReplyState(value: string): ReplyState | undefined {
+  return REPLY_STATES.find((state) => state === value);
+}
+
+export function readStatus(value: string): StatusCode | undefined {
+  return normaliseStatus(value);
+}
+
+export function readReplyCode(value: string): ReplyCode | undefined {
+  return isReplyCode(value) ? value : undefined;
+}
+
+/** The columns of a reply that the API shows, under any prefix-free names. */
+export interface ReplyColumns {
+  status: string;
+  state: string;
+  attempts: number;
+  last_error: string | null;
+  updated_at: string;
+}
+
+export function toReply(row: ReplyColumns): Reply | undefined {
+  const status = readReplyCode(row.status);
+  const state = readReplyState(row.state);
+  if (status === undefined || state === undefined) return undefined;
+  return { status, state, attempts: row.attempts, lastError: row.last_error, updatedAt: row.updated_at };
+}
+
+/** A reply as the outbox worker sees it. Not an API shape: turn it into one with `toApiReply`. */
+export interface OutboxReply {
+  id: number;
+  requestId: string;
+  status: ReplyCode;
+  state: ReplyState;
+  attempts: number;
+  lastError: string | null;
+  /** When the worker should try next; null once sent or failed. */
+  nextAttemptAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ReplyRow extends ReplyColumns {
+  id: number;
+  request_id: string;
+  next_attempt_at: string | null;
+  created_at: string;
+}
+
+/** The SELECT list that produces a ReplyRow from `replies`. */
+export const REPLY_COLUMNS =
+  'id, request_id, status, state, attempts, last_error, next_attempt_at, created_at, updated_at';
+
+export function toOutboxReply(row: ReplyRow): OutboxReply | undefined {
+  const reply = toReply(row);
+  if (reply === undefined) return undefined;
+  return {
+    id: row.id,
+    requestId: row.request_id,
+    status: reply.status,
+    state: reply.state,
+    attempts: reply.attempts,
+    lastError: reply.lastError,
+    nextAttemptAt: row.next_attempt_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** Exactly the API's Reply, with nothing of the outbox's bookkeeping. */
+export function toApiReply(reply: OutboxReply): Reply {
+  return {
+    status: reply.status,
+    state: reply.state,
+    attempts: reply.attempts,
+    lastError: reply.lastError,
+    updatedAt: reply.updatedAt,
+  };
+}
+
+/** A request joined with its latest reply. Deliberately has no request_token column. */
+export interface RequestViewRow {
+  id: string;
+  uri: string | null;
+  first_name: string | null;
+  middle_name: string | null;
+  last_name: string | null;
+  loyalty_number: string | null;
+  discount_code: string | null;
+  status: string;
+  last_modified: string;
+  first_seen_at: string;
+  request_token_issued_at: string | null;
+  retries: number;
+  reply_id: number | null;
+  reply_status: string | null;
+  reply_state: string | null;
+  reply_attempts: number | null;
+  reply_last_error: string | null;
+  reply_updated_at: string | null;
+}
+
+/**
+ * The SELECT that produces RequestViewRow (alias `q` for requests). The latest reply is the one
+ * with the highest id. Add WHERE / ORDER BY / LIMIT after it.
+ */
+export const REQUEST_VIEW_SELECT = `
+  SELECT q.id, q.uri, q.first_name, q.middle_name, q.last_name, q.loyalty_number, q.discount_code,
+         q.status, q.last_modified, q.first_seen_at, q.request_token_issued_at, q.retries,
+         r.id AS reply_id, r.status AS reply_status, r.state AS reply_state, r.attempts AS reply_attempts,
+         r.last_error AS reply_last_error, r.updated_at AS reply_updated_at
+  FROM requests q
+  LEFT JOIN replies r ON r.id = (SELECT MAX(x.id) FROM replies x WHERE x.request_id = q.id)`;
+
+export function toConnectionRequest(row: RequestViewRow): ConnectionRequest | undefined {
+  const status = readStatus(row.status);
+  if (status === undefined) return undefined;
+  const reply =
+    row.reply_id === null ||
+    row.reply_status === null ||
+    row.reply_state === null ||
+    row.reply_attempts === null ||
+    row.reply_updated_at === null
+      ? undefined
+      : toReply({
+          status: row.reply_status,
+          state: row.reply_state,
+          attempts: row.reply_attempts,
+          last_error: row.reply_last_error,
+          updated_at: row.reply_updated_at,
+        });
+  return {
+    id: row.id,
+    uri: row.uri,
+    firstName: row.first_name,
+    middleName: row.middle_name,
+    lastName: row.last_name,
+    loyaltyNumber: row.loyalty_number,
+    discountCode: row.discount_code,
+    status,
+    group: groupOf(status),
+    lastModified: row.last_modified,
+    firstSeenAt: row.first_seen_at,
+    requestTokenExpiresAt:
+      row.request_token_issued_at === null ? null : addMs(row.request_token_issued_at, REQUEST_TOKEN_TTL_MS),
+    retries: row.retries,
+    reply: reply ?? null,
+  };
+}

@@ -1,0 +1,139 @@
+import type { Db } from './db.js';
+import { SchemaTooNewError } from './errors.js';
+
+/**
+ * Versioned schema changes, in order. Never edit a migration that has shipped: add a new one.
+ *
+ * Portability (for a PostgreSQL backend later): plain TEXT/INTEGER columns, times as ISO-8601 text
+ * in one fixed format (see time.ts), no SQLite-only functions in queries. The only SQLite
+ * spelling is `INTEGER PRIMARY KEY AUTOINCREMENT` (PostgreSQL: `BIGINT GENERATED ALWAYS AS IDENTITY`),
+ * used where ids must only ever grow, also after rows are deleted.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'requests, replies (outbox), events, idempotency keys, state',
+    sql: `
+      -- One row per connection request Concur has shown us.
+      CREATE TABLE requests (
+        id                      TEXT PRIMARY KEY,
+        uri                     TEXT,
+        first_name              TEXT,
+        middle_name             TEXT,
+        last_name               TEXT,
+        loyalty_number          TEXT,
+        discount_code           TEXT,
+        -- What the API shows: Concur's status, or the reply code once a reply was sent (until Concur's status changes).
+        status                  TEXT NOT NULL,
+        -- Concur's own view, as of the last poll that changed it; polls are compared against these.
+        concur_status           TEXT NOT NULL,
+        concur_last_modified    TEXT,
+        message                 TEXT,
+        user_id                 TEXT,
+        -- An OAuth credential: read only by getRequestToken, never by anything that builds API shapes.
+        request_token           TEXT,
+        request_token_issued_at TEXT,
+        -- Concur's LastModified, or when the relay saw the change when Concur gave none.
+        last_modified           TEXT NOT NULL,
+        first_seen_at           TEXT NOT NULL,
+        updated_at              TEXT NOT NULL,
+        -- CRRET replies sent.
+        retries                 INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX requests_by_last_modified ON requests (last_modified, id);
+      CREATE INDEX requests_by_status ON requests (status, last_modified, id);
+
+      -- The outbox: status replies on their way to Concur, and what became of them.
+      CREATE TABLE replies (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        request_id      TEXT NOT NULL REFERENCES requests (id),
+        status          TEXT NOT NULL,
+        state           TEXT NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT,
+        next_attempt_at TEXT,
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL
+      );
+      CREATE INDEX replies_by_request ON replies (request_id, id);
+      CREATE INDEX replies_due ON replies (state, next_attempt_at, id);
+      -- At most one reply per request on its way at any time.
+      CREATE UNIQUE INDEX replies_one_queued ON replies (request_id) WHERE state = 'queued';
+
+      -- The event log behind server-sent events (Last-Event-ID) and webhooks. data is JSON.
+      CREATE TABLE events (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        type       TEXT NOT NULL,
+        data       TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );
+
+      CREATE TABLE idempotency_keys (
+        key        TEXT PRIMARY KEY,
+        request_id TEXT NOT NULL REFERENCES requests (id),
+        body_hash  TEXT NOT NULL,
+        reply_id   INTEGER NOT NULL REFERENCES replies (id),
+        created_at TEXT NOT NULL
+      );
+      CREATE INDEX idempotency_keys_by_created_at ON idempotency_keys (created_at);
+
+      -- Small key/value state: Concur poll state, the rotated OAuth refresh token.
+      CREATE TABLE relay_state (
+        key        TEXT PRIMARY KEY,
+        value      TEXT,
+        updated_at TEXT NOT NULL
+      );
+    `,
+  },
+];
+
+export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);
+
+export interface MigrateResult {
+  /** The version the file had before (0: new file). */
+  from: number;
+  to: number;
+  applied: number[];
+}
+
+/**
+ * Brings the file to the latest schema. All pending migrations run in one IMMEDIATE transaction
+ * (so two processes opening the same new file cannot both apply them), each recorded in
+ * schema_migrations. Opening an up-to-date file changes nothing.
+ */
+export function migrate(db: Db, now: () => string, migrations: readonly Migration[] = MIGRATIONS): MigrateResult {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`migration ${i} has version ${m.version}; versions must be 1, 2, 3, …`);
+  });
+  const known = migrations.length;
+
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+  )`);
+  const current = db.prepare<[], { version: number | null }>('SELECT MAX(version) AS version FROM schema_migrations');
+  const record = db.prepare<[number, string, string]>(
+    'INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)',
+  );
+
+  const run = db.transaction((): MigrateResult => {
+    const from = current.get()?.version ?? 0;
+    if (from > known) throw new SchemaTooNewError(from, known);
+    const applied: number[] = [];
+    for (const m of migrations) {
+      if (m.version <= from) continue;
+      db.exec(m.sql);
+      record.run(m.version, m.name, now());
+      applied.push(m.version);
+    }
+    return { from, to: Math.max(from, known), applied };
+  });
+  return run.immediate();
+}

@@ -1,0 +1,96 @@
+import { createHash } from 'node:crypto';
+import { ConcurState } from '../../shared/models.js';
+import type { StoreContext } from './context.js';
+import type { ConcurStatus, EventLog } from './events.js';
+
+const KEY = {
+  state: 'concur.state',
+  lastPollAt: 'concur.lastPollAt',
+  lastSuccessAt: 'concur.lastSuccessAt',
+  lastError: 'concur.lastError',
+  refreshToken: 'concur.refreshToken',
+} as const;
+
+const STATUS_FIELDS = ['state', 'lastPollAt', 'lastSuccessAt', 'lastError'] as const;
+
+export interface ConcurStatusUpdate {
+  status: ConcurStatus;
+  /** Whether `state` changed (a `concur.state_changed` event was appended). */
+  changed: boolean;
+}
+
+export interface RelayState {
+  concurStatus(): ConcurStatus;
+  updateConcurStatus(patch: Partial<ConcurStatus>): ConcurStatusUpdate;
+  currentRefreshToken(configured: string): string;
+  saveRefreshToken(configured: string, rotated: string): void;
+}
+
+function fingerprint(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/** A small key/value table: Concur's poll state and the rotated OAuth refresh token. */
+export function createRelayState(ctx: StoreContext, events: EventLog): RelayState {
+  const { db } = ctx;
+  const select = db.prepare<[string], { value: string | null }>('SELECT value FROM relay_state WHERE key = ?');
+  const upsert = db.prepare<[string, string | null, string]>(`
+    INSERT INTO relay_state (key, value, updated_at) VALUES (?, ?, ?)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`);
+
+  const get = (key: string): string | null => select.get(key)?.value ?? null;
+
+  function concurStatus(): ConcurStatus {
+    const state = ConcurState.safeParse(get(KEY.state));
+    return {
+      state: state.success ? state.data : 'unknown',
+      lastPollAt: get(KEY.lastPollAt),
+      lastSuccessAt: get(KEY.lastSuccessAt),
+      lastError: get(KEY.lastError),
+    };
+  }
+
+  return {
+    concurStatus,
+
+    updateConcurStatus(patch) {
+      return ctx.tx(() => {
+        const before = concurStatus();
+        const status: ConcurStatus = { ...before };
+        for (const field of STATUS_FIELDS) {
+          const value = patch[field];
+          if (value !== undefined) Object.assign(status, { [field]: value });
+        }
+        const now = ctx.now();
+        for (const field of STATUS_FIELDS) {
+          if (status[field] !== before[field]) upsert.run(KEY[field], status[field], now);
+        }
+        const changed = status.state !== before.state;
+        if (changed) events.append('concur.state_changed', status);
+        return { status, changed };
+      });
+    },
+
+    /**
+     * The refresh token to use: the last rotated one, as long as it descends from the token now
+     * configured; once the operator configures a different token, that one wins again.
+     */
+    currentRefreshToken(configured) {
+      const raw = get(KEY.refreshToken);
+      if (raw === null) return configured;
+      try {
+        const saved = JSON.parse(raw) as { seed?: unknown; token?: unknown };
+        if (saved.seed === fingerprint(configured) && typeof saved.token === 'string' && saved.token !== '') {
+          return saved.token;
+        }
+      } catch {
+        // unreadable: fall back to the configured token
+      }
+      return configured;
+    },
+
+    saveRefreshToken(configured, rotated) {
+      upsert.run(KEY.refreshToken, JSON.stringify({ seed: fingerprint(configured), token: rotated }), ctx.now());
+    },
+  };
+}
