@@ -1,0 +1,44 @@
+import { pino, type DestinationStream, type Logger } from 'pino';
+
+export type { Logger };
+
+/**
+ * Structured JSON logs. Secrets are redacted by path as a second line of defence; the first is
+ * that no code puts a token, key or secret into a log call at all.
+ */
+const REDACT = [
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  '*.headers.authorization',
+  'requestToken',
+  '*.requestToken',
+  'accessToken',
+  '*.accessToken',
+  'access_token',
+  '*.access_token',
+  'refreshToken',
+  '*.refreshToken',
+  'refresh_token',
+  '*.refresh_token',
+  'clientSecret',
+  '*.clientSecret',
+  'apiKey',
+  '*.apiKey',
+  'apiKeys',
+  '*.apiKeys',
+  'secret',
+  '*.secret',
+];
+
+export function createLogger(options: { level?: string; destination?: DestinationStream } = {}): Logger {
+  return pino(
+    {
+      level: options.level ?? process.env.LOG_LEVEL ?? 'info',
+      base: { service: 'triplink-relay' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACT, censor: '[redacted]' },
+    },
+    options.destination ?? pino.destination({ dest: 1, sync: false }),
+  );
+}
