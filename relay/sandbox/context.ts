@@ -1,0 +1,82 @@
+import type { HttpBindings } from '@hono/node-server';
+import { z } from 'zod';
+import type { ConcurVersion } from '../concur/encode.js';
+import type { AuthState } from './auth.js';
+import type { CallLog } from './calls.js';
+import type { AdjustableClock } from './clock.js';
+import type { FaultBook } from './faults.js';
+import type { SandboxState } from './state.js';
+
+/** Behind @hono/node-server the env carries the raw request; with `app.request()` there is none. */
+export type SandboxEnv = { Bindings: Partial<HttpBindings> };
+
+/** Ways the sandbox can deviate from the tidy default, as the seed and Swagger do. */
+export interface Quirks {
+  /** List bodies as in the seed's examples: bare `<ConnectionRequest>` roots, no wrapper, no NextPage. */
+  bareRoot: boolean;
+  /** Status spelling in bodies: `Pending` (as-is), `pending` (the seed), `PENDING` (Swagger's default). */
+  statusCase: 'as-is' | 'lower' | 'upper';
+  /** Write this version's field names whatever the path says; null = the path's version. */
+  version: ConcurVersion | null;
+  /** A `limit` above the maximum is clamped (default) or refused with 400 (undocumented either way). */
+  overLimit: 'clamp' | 'reject';
+}
+
+export const DEFAULT_QUIRKS: Readonly<Quirks> = { bareRoot: false, statusCase: 'as-is', version: null, overLimit: 'clamp' };
+
+export const QuirksPatch = z
+  .object({
+    bareRoot: z.boolean().optional(),
+    statusCase: z.enum(['as-is', 'lower', 'upper']).optional(),
+    version: z.enum(['3.0', '3.2']).nullable().optional(),
+    overLimit: z.enum(['clamp', 'reject']).optional(),
+  })
+  .strict();
+export type QuirksPatch = z.infer<typeof QuirksPatch>;
+
+/** Ends hanging requests: on the client's abort, or when the sandbox closes. */
+export class Lifecycle {
+  #closed = false;
+  readonly #waiters = new Set<() => void>();
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Resolves when `signal` aborts or the sandbox closes; never otherwise. */
+  hang(signal?: AbortSignal): Promise<void> {
+    if (this.#closed || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        signal?.removeEventListener('abort', done);
+        this.#waiters.delete(done);
+        resolve();
+      };
+      signal?.addEventListener('abort', done, { once: true });
+      this.#waiters.add(done);
+    });
+  }
+
+  get hanging(): number {
+    return this.#waiters.size;
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const done of [...this.#waiters]) done();
+  }
+}
+
+export interface SandboxContext {
+  state: SandboxState;
+  auth: AuthState;
+  faults: FaultBook;
+  calls: CallLog;
+  quirks: Quirks;
+  clock: AdjustableClock;
+  lifecycle: Lifecycle;
+  /** The largest `limit` (Swagger: 10). */
+  maxLimit: number;
+  reset(options?: { seed?: boolean | number }): void;
+  info(): Record<string, unknown>;
+}

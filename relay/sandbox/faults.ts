@@ -1,0 +1,93 @@
+import { z } from 'zod';
+
+/**
+ * Injected failures. A fault matches calls to one route (or any); `times` counts down per matching
+ * call and the fault disappears at zero; without `times` it lasts until cleared. Latency faults add
+ * up and then let the call go on; of the other kinds, the first matching fault decides the answer.
+ */
+
+export const FAULT_ROUTES = ['list', 'get', 'put', 'token', 'any'] as const;
+export const FAULT_KINDS = ['status503', 'status429', 'latency', 'malformed', 'error200', 'hang', 'reset'] as const;
+
+export const FaultSpec = z
+  .object({
+    route: z.enum(FAULT_ROUTES),
+    kind: z.enum(FAULT_KINDS),
+    times: z.number().int().min(1).optional(),
+    retryAfterSeconds: z.number().int().min(0).max(86_400).optional(),
+    latencyMs: z.number().int().min(0).max(120_000).optional(),
+  })
+  .strict();
+export type FaultSpec = z.infer<typeof FaultSpec>;
+export type FaultKind = FaultSpec['kind'];
+
+/** The routes a call can be on. `token` covers both the OAuth 2.0 endpoint and the legacy exchange. */
+export type CallRoute = 'list' | 'get' | 'put' | 'token' | 'exchange';
+
+export interface Fault extends FaultSpec {
+  id: number;
+  /** Calls still to hit; null = until cleared. */
+  remaining: number | null;
+  hits: number;
+}
+
+export const DEFAULT_LATENCY_MS = 1000;
+export const DEFAULT_RETRY_AFTER_SECONDS = 1;
+
+export interface FaultPlan {
+  /** Total delay to add before answering. */
+  latencyMs: number;
+  /** The fault that decides the answer, if any. */
+  terminal: Fault | null;
+  /** Every fault that this call consumed. */
+  applied: Fault[];
+}
+
+function routeMatches(faultRoute: FaultSpec['route'], route: CallRoute): boolean {
+  if (faultRoute === 'any') return true;
+  if (faultRoute === 'token') return route === 'token' || route === 'exchange';
+  return faultRoute === route;
+}
+
+export class FaultBook {
+  #faults: Fault[] = [];
+  #nextId = 1;
+
+  add(spec: FaultSpec): Fault {
+    const fault: Fault = { ...spec, id: this.#nextId++, remaining: spec.times ?? null, hits: 0 };
+    this.#faults.push(fault);
+    return fault;
+  }
+
+  list(): Fault[] {
+    return this.#faults.map((fault) => ({ ...fault }));
+  }
+
+  clear(): number {
+    const count = this.#faults.length;
+    this.#faults = [];
+    return count;
+  }
+
+  /** Works out what happens to one call on `route`, consuming one of each fault it uses. */
+  take(route: CallRoute): FaultPlan {
+    const plan: FaultPlan = { latencyMs: 0, terminal: null, applied: [] };
+    for (const fault of this.#faults) {
+      if (!routeMatches(fault.route, route)) continue;
+      if (fault.kind === 'latency') {
+        plan.latencyMs += fault.latencyMs ?? DEFAULT_LATENCY_MS;
+      } else if (plan.terminal === null) {
+        plan.terminal = fault;
+      } else {
+        continue;
+      }
+      plan.applied.push(fault);
+    }
+    for (const fault of plan.applied) {
+      fault.hits++;
+      if (fault.remaining !== null) fault.remaining--;
+    }
+    this.#faults = this.#faults.filter((fault) => fault.remaining === null || fault.remaining > 0);
+    return plan;
+  }
+}

@@ -1,0 +1,310 @@
+import { MAX_RETRIES, REQUEST_TOKEN_TTL_MS, type ReplyCode } from '../../shared/status.js';
+import type { ConcurRecord } from '../concur/record.js';
+import type { ConcurVersion } from '../concur/encode.js';
+import type { Clock } from './clock.js';
+import { isoTime } from './clock.js';
+import { Random, offsetToken, requestToken } from './random.js';
+import { type RequestFields, generateRequest, seedRequests } from './seed.js';
+
+/**
+ * The connection requests Concur holds, and how a partner's replies move them:
+ *
+ *   Pending ──exchange──▶ Processing
+ *   Pending|Processing ──CRSUC──▶ Connected
+ *   Pending|Processing ──CREU1/2/3, CRPA1/2──▶ Failed
+ *   Pending|Processing ──CRRET──▶ Pending (new request token, retries + 1);
+ *                                 the 6th CRRET (retries already at MAX_RETRIES) ──▶ Failed
+ *   Connected|Failed ──any reply──▶ refused (400)
+ */
+
+/** The states Concur itself keeps; the reply codes are what a partner sends to move between them. */
+export const SANDBOX_STATUSES = ['Pending', 'Processing', 'Connected', 'Failed'] as const;
+export type SandboxStatus = (typeof SANDBOX_STATUSES)[number];
+
+/** What the list's `status` filter accepts. `Retry` (Swagger's fifth value) = pending after a CRRET. */
+export const STATUS_FILTERS = ['Pending', 'Processing', 'Connected', 'Failed', 'Retry'] as const;
+export type StatusFilter = (typeof STATUS_FILTERS)[number];
+
+export function parseStatusFilter(raw: string): StatusFilter | undefined {
+  const wanted = raw.trim().toLowerCase();
+  if (wanted === 'crret') return 'Retry';
+  return STATUS_FILTERS.find((s) => s.toLowerCase() === wanted);
+}
+
+export interface SandboxRequest extends RequestFields {
+  /** Position in Concur's queue; offsets point between positions, so a PUT never makes a page skip. */
+  readonly seq: number;
+  status: SandboxStatus;
+  /** The last reply code the partner sent, if any. */
+  lastReply: ReplyCode | null;
+  retries: number;
+  requestTokenIssuedAt: number;
+  /** Exchanged for an access token already (a request token works once). */
+  requestTokenUsed: boolean;
+  createdAt: number;
+}
+
+/** How the control API shows a request: everything, times as ISO-8601. */
+export interface RequestView {
+  id: string;
+  userId: string;
+  firstName: string | null;
+  middleName: string | null;
+  lastName: string | null;
+  loyaltyNumber: string | null;
+  discountCode: string | null;
+  message: string | null;
+  status: SandboxStatus;
+  lastReply: ReplyCode | null;
+  retries: number;
+  requestToken: string;
+  requestTokenIssuedAt: string;
+  requestTokenExpiresAt: string;
+  requestTokenExpired: boolean;
+  requestTokenUsed: boolean;
+  lastModified: string;
+  createdAt: string;
+}
+
+export type ReplyOutcome =
+  | { ok: true; request: SandboxRequest; from: SandboxStatus }
+  | { ok: false; reason: 'not_found' | 'final'; message: string };
+
+export type ExchangeOutcome =
+  | { ok: true; request: SandboxRequest }
+  | { ok: false; reason: 'unknown' | 'expired' | 'used'; message: string };
+
+export class DuplicateIdError extends Error {
+  constructor(readonly id: string) {
+    super(`a connection request with ID ${id} already exists`);
+  }
+}
+
+export type NewRequest = Partial<Omit<RequestFields, 'lastModified'>> & {
+  lastModified?: number;
+  status?: SandboxStatus;
+  retries?: number;
+};
+
+export class SandboxState {
+  readonly #requests = new Map<string, SandboxRequest>();
+  readonly #byToken = new Map<string, string>();
+  readonly #offsets = new Map<string, number>();
+  readonly #offsetBySeq = new Map<number, string>();
+  #seq = 0;
+  #random: Random;
+
+  constructor(
+    private readonly clock: Clock,
+    /** The PRNG seed for generated data: the same seed gives the same travellers. */
+    readonly randomSeed: number,
+  ) {
+    this.#random = new Random(randomSeed);
+  }
+
+  get size(): number {
+    return this.#requests.size;
+  }
+
+  /** Empties the queue and restarts the data generator from its seed; old offsets stop working. */
+  clear(): void {
+    this.#requests.clear();
+    this.#byToken.clear();
+    this.#offsets.clear();
+    this.#offsetBySeq.clear();
+    this.#seq = 0;
+    this.#random = new Random(this.randomSeed);
+  }
+
+  /** Adds `count` realistic pending requests, spread over the last hours. */
+  seed(count: number): SandboxRequest[] {
+    return seedRequests(this.#random, this.clock.now(), count).map((fields) => this.#insert(fields, {}));
+  }
+
+  /** Adds one request; fields not given are generated (status Pending, modified now). */
+  add(input: NewRequest = {}): SandboxRequest {
+    if (input.id !== undefined && this.#requests.has(input.id)) throw new DuplicateIdError(input.id);
+    const generated = generateRequest(this.#random, this.clock.now());
+    const fields: RequestFields = {
+      id: input.id ?? generated.id,
+      userId: input.userId ?? generated.userId,
+      firstName: input.firstName !== undefined ? input.firstName : generated.firstName,
+      middleName: input.middleName !== undefined ? input.middleName : generated.middleName,
+      lastName: input.lastName !== undefined ? input.lastName : generated.lastName,
+      loyaltyNumber: input.loyaltyNumber !== undefined ? input.loyaltyNumber : generated.loyaltyNumber,
+      discountCode: input.discountCode !== undefined ? input.discountCode : generated.discountCode,
+      message: input.message !== undefined ? input.message : generated.message,
+      requestToken: input.requestToken ?? generated.requestToken,
+      lastModified: input.lastModified ?? generated.lastModified,
+    };
+    return this.#insert(fields, input);
+  }
+
+  #insert(fields: RequestFields, extra: { status?: SandboxStatus; retries?: number }): SandboxRequest {
+    if (this.#requests.has(fields.id)) throw new DuplicateIdError(fields.id);
+    const request: SandboxRequest = {
+      ...fields,
+      seq: ++this.#seq,
+      status: extra.status ?? 'Pending',
+      lastReply: null,
+      retries: extra.retries ?? 0,
+      requestTokenIssuedAt: fields.lastModified,
+      requestTokenUsed: extra.status !== undefined && extra.status !== 'Pending',
+      createdAt: this.clock.now(),
+    };
+    this.#requests.set(request.id, request);
+    this.#byToken.set(request.requestToken, request.id);
+    return request;
+  }
+
+  get(id: string): SandboxRequest | undefined {
+    return this.#requests.get(id);
+  }
+
+  /** Every request, in queue order. */
+  all(): SandboxRequest[] {
+    return [...this.#requests.values()];
+  }
+
+  matches(request: SandboxRequest, filter: StatusFilter): boolean {
+    if (filter === 'Retry') return request.status === 'Pending' && request.retries > 0;
+    return request.status === filter;
+  }
+
+  /** One page: up to `limit` matching requests queued after `afterSeq`, and whether more follow. */
+  page(filter: StatusFilter, afterSeq: number, limit: number): { items: SandboxRequest[]; more: boolean } {
+    const items: SandboxRequest[] = [];
+    for (const request of this.#requests.values()) {
+      if (request.seq <= afterSeq || !this.matches(request, filter)) continue;
+      if (items.length === limit) return { items, more: true };
+      items.push(request);
+    }
+    return { items, more: false };
+  }
+
+  /** The opaque offset that continues after `seq`; the same position always gets the same token. */
+  offsetAfter(seq: number): string {
+    let token = this.#offsetBySeq.get(seq);
+    if (token === undefined) {
+      token = offsetToken();
+      this.#offsetBySeq.set(seq, token);
+      this.#offsets.set(token, seq);
+    }
+    return token;
+  }
+
+  /** The position an offset stands for, or undefined when this sandbox never issued it. */
+  resolveOffset(token: string): number | undefined {
+    return this.#offsets.get(token);
+  }
+
+  requestTokenExpiresAt(request: SandboxRequest): number {
+    return request.requestTokenIssuedAt + REQUEST_TOKEN_TTL_MS;
+  }
+
+  isRequestTokenExpired(request: SandboxRequest): boolean {
+    return this.clock.now() >= this.requestTokenExpiresAt(request);
+  }
+
+  /** Applies a partner's reply (a PUT). */
+  reply(id: string, code: ReplyCode): ReplyOutcome {
+    const request = this.#requests.get(id);
+    if (!request) return { ok: false, reason: 'not_found', message: `Connection request ${id} was not found.` };
+    const from = request.status;
+    if (from === 'Connected' || from === 'Failed') {
+      return {
+        ok: false,
+        reason: 'final',
+        message: `Connection request ${id} is already ${from}; its status can no longer be changed.`,
+      };
+    }
+    const now = this.clock.now();
+    request.lastReply = code;
+    request.lastModified = now;
+    if (code === 'CRSUC') {
+      request.status = 'Connected';
+    } else if (code === 'CRRET') {
+      if (request.retries >= MAX_RETRIES) {
+        // The 6th retry: Concur gives up on this user. The PUT itself is still accepted (204).
+        request.status = 'Failed';
+      } else {
+        request.retries += 1;
+        request.status = 'Pending';
+        this.#byToken.delete(request.requestToken);
+        request.requestToken = requestToken(this.#random);
+        request.requestTokenIssuedAt = now;
+        request.requestTokenUsed = false;
+        this.#byToken.set(request.requestToken, request.id);
+      }
+    } else {
+      request.status = 'Failed';
+    }
+    return { ok: true, request, from };
+  }
+
+  /** The legacy exchange of a request token for the user's access token. */
+  exchange(token: string): ExchangeOutcome {
+    const id = this.#byToken.get(token);
+    const request = id === undefined ? undefined : this.#requests.get(id);
+    if (!request) return { ok: false, reason: 'unknown', message: 'Invalid request token.' };
+    if (this.isRequestTokenExpired(request)) {
+      return { ok: false, reason: 'expired', message: 'The request token expired: it was issued more than 15 minutes ago.' };
+    }
+    if (request.requestTokenUsed || request.status !== 'Pending') {
+      return { ok: false, reason: 'used', message: 'The request token has already been used.' };
+    }
+    request.requestTokenUsed = true;
+    request.status = 'Processing';
+    request.lastModified = this.clock.now();
+    return { ok: true, request };
+  }
+
+  view(request: SandboxRequest): RequestView {
+    return {
+      id: request.id,
+      userId: request.userId,
+      firstName: request.firstName,
+      middleName: request.middleName,
+      lastName: request.lastName,
+      loyaltyNumber: request.loyaltyNumber,
+      discountCode: request.discountCode,
+      message: request.message,
+      status: request.status,
+      lastReply: request.lastReply,
+      retries: request.retries,
+      requestToken: request.requestToken,
+      requestTokenIssuedAt: isoTime(request.requestTokenIssuedAt),
+      requestTokenExpiresAt: isoTime(this.requestTokenExpiresAt(request)),
+      requestTokenExpired: this.isRequestTokenExpired(request),
+      requestTokenUsed: request.requestTokenUsed,
+      lastModified: isoTime(request.lastModified),
+      createdAt: isoTime(request.createdAt),
+    };
+  }
+}
+
+/** The record Concur would send for a request, with its URI built from the caller's own origin. */
+export function toConcurRecord(request: SandboxRequest, origin: string, version: ConcurVersion): ConcurRecord {
+  return {
+    id: request.id,
+    uri: resourceUri(origin, version, request.id),
+    firstName: request.firstName,
+    middleName: request.middleName,
+    lastName: request.lastName,
+    loyaltyNumber: request.loyaltyNumber,
+    discountCode: request.discountCode,
+    status: request.status,
+    requestToken: request.requestToken,
+    message: request.message,
+    lastModified: isoTime(request.lastModified),
+    userId: request.userId,
+  };
+}
+
+export function collectionUri(origin: string, version: ConcurVersion): string {
+  return `${origin}/api/v${version}/common/connectionrequests`;
+}
+
+export function resourceUri(origin: string, version: ConcurVersion, id: string): string {
+  return `${collectionUri(origin, version)}/${encodeURIComponent(id)}`;
+}
