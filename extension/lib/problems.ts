@@ -1,0 +1,25 @@
+/**
+ * The closed set of things that can stand between the user and their requests. Every one has a
+ * badge mark, a colour, a tooltip and a sentence in texts.ts; nothing else is ever shown.
+ */
+export const PROBLEMS = [
+  'not_configured',
+  'offline',
+  'unreachable',
+  'key_refused',
+  'concur_unauthorized',
+  'concur_degraded',
+  'relay_error',
+] as const;
+export type Problem = (typeof PROBLEMS)[number];
+
+export class RelayProblem extends Error {
+  override readonly name = 'RelayProblem';
+  constructor(
+    readonly problem: Problem,
+    /** Detail for the popup (never a key or token): e.g. the relay's own error message. */
+    readonly detail?: string,
+  ) {
+    super(detail ? `${problem}: ${detail}` : problem);
+  }
+}

@@ -1,0 +1,86 @@
+import {
+  ConnectionRequest,
+  ErrorBody,
+  ReplyResponse,
+  RequestsPage,
+  Summary,
+  type Reply,
+  type RequestsQuery,
+} from '../../shared/models.js';
+import type { Group, ReplyCode } from '../../shared/status.js';
+import { RelayProblem } from './problems.js';
+import type { Settings } from './settings.js';
+
+/** The relay's JSON API as the extension uses it. Every failure is a RelayProblem. */
+export interface RelayClient {
+  summary(): Promise<Summary>;
+  requests(query?: { group?: Group; limit?: number; cursor?: string }): Promise<RequestsPage>;
+  /** Every request of a group, following nextCursor (bounded). */
+  allRequests(group: Group, max?: number): Promise<ConnectionRequest[]>;
+  request(id: string): Promise<ConnectionRequest>;
+  reply(id: string, status: ReplyCode, idempotencyKey?: string): Promise<Reply>;
+}
+
+type Fetch = typeof fetch;
+
+export function createRelayClient(settings: Pick<Settings, 'relayUrl' | 'apiKey'>, fetchImpl: Fetch = fetch): RelayClient {
+  async function call<T>(path: string, parse: (json: unknown) => T, init: RequestInit = {}): Promise<T> {
+    if (typeof navigator !== 'undefined' && navigator.onLine === false) throw new RelayProblem('offline');
+    let res: Response;
+    try {
+      res = await fetchImpl(`${settings.relayUrl}${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${settings.apiKey}`, accept: 'application/json', ...init.headers },
+        signal: init.signal ?? AbortSignal.timeout(15_000),
+      });
+    } catch {
+      throw new RelayProblem('unreachable');
+    }
+    if (res.status === 401) throw new RelayProblem('key_refused');
+    let json: unknown;
+    try {
+      json = await res.json();
+    } catch {
+      throw new RelayProblem('relay_error', `the relay answered ${res.status} with something that is not JSON`);
+    }
+    if (!res.ok) {
+      const body = ErrorBody.safeParse(json);
+      throw new RelayProblem('relay_error', body.success ? body.data.error.message : `the relay answered ${res.status}`);
+    }
+    try {
+      return parse(json);
+    } catch {
+      throw new RelayProblem('relay_error', 'the relay answered in a shape this extension does not know; update one of them');
+    }
+  }
+
+  const client: RelayClient = {
+    summary: () => call('/api/v1/summary', (j) => Summary.parse(j)),
+    requests: (query: Partial<RequestsQuery> = {}) => {
+      const params = new URLSearchParams();
+      if (query.group) params.set('group', query.group);
+      if (query.limit) params.set('limit', String(query.limit));
+      if (query.cursor) params.set('cursor', query.cursor);
+      const qs = params.toString();
+      return call(`/api/v1/requests${qs ? `?${qs}` : ''}`, (j) => RequestsPage.parse(j));
+    },
+    async allRequests(group, max = 5000) {
+      const items: ConnectionRequest[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await client.requests({ group, limit: 200, cursor });
+        items.push(...page.items);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor && items.length < max);
+      return items;
+    },
+    request: (id) => call(`/api/v1/requests/${encodeURIComponent(id)}`, (j) => ConnectionRequest.parse(j)),
+    reply: (id, status, idempotencyKey) =>
+      call(`/api/v1/requests/${encodeURIComponent(id)}/reply`, (j) => ReplyResponse.parse(j).reply, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}) },
+        body: JSON.stringify({ status }),
+      }),
+  };
+  return client;
+}
