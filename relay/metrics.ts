@@ -7,11 +7,11 @@ import type { Store } from './store/index.js';
  */
 export class Metrics {
   polls = 0;
-  readonly pollErrors = new Map<ConcurErrorKind, number>();
+  readonly pollErrors = new Map<ConcurErrorKind | 'internal', number>();
   readonly replyAttempts = new Map<'sent' | 'failed' | 'retry', number>();
   sseClients = 0;
 
-  recordPoll(error?: ConcurErrorKind): void {
+  recordPoll(error?: ConcurErrorKind | 'internal'): void {
     this.polls++;
     if (error) this.pollErrors.set(error, (this.pollErrors.get(error) ?? 0) + 1);
   }

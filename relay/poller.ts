@@ -245,7 +245,7 @@ export function createPoller(options: PollerOptions): Poller {
       ? `${withoutStop(judged.message)}; next try at ${iso(finishedMs + nextDelayMs)} (in ${seconds(nextDelayMs)})`
       : judged.message;
     writeStatus({ state: judged.state, lastPollAt: base.finishedAt, lastError });
-    metrics.recordPoll(judged.kind === 'internal' ? undefined : judged.kind);
+    metrics.recordPoll(judged.kind);
     const fields = {
       ...counts,
       kind: judged.kind,

@@ -1,0 +1,89 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { requestId } from 'hono/request-id';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { Store } from '../store/index.js';
+import { apiKeyAuth } from './auth.js';
+import { requestBodyLimit } from './body-limit.js';
+import { REQUEST_ID_HEADER, type AppEnv } from './context.js';
+import { corsMiddleware } from './cors.js';
+import { notFoundHandler, onError, validationHook } from './errors.js';
+import { eventsRoutes } from './events.js';
+import { documentOf, registerDocumentExtras } from './openapi.js';
+import { requestLog } from './request-log.js';
+import { healthRoutes } from './routes/health.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { requestsRoutes } from './routes/requests.js';
+import { summaryRoutes } from './routes/summary.js';
+
+export type { AppEnv } from './context.js';
+
+/** The prefix of every route that needs the API key. */
+export const API_PREFIX = '/api/v1';
+
+/** Options of the events route (heartbeat, abort signal for shutdown, …), passed through as they are. */
+export type EventsOptions = Omit<Parameters<typeof eventsRoutes>[0], 'store' | 'metrics' | 'logger'>;
+
+export interface AppDeps {
+  store: Store;
+  /** Accepted API keys (RELAY_API_KEYS). Empty: every /api/v1 request is refused. */
+  apiKeys: readonly string[];
+  /** Allowed browser origin patterns (RELAY_CORS_ORIGINS), matched with isOriginAllowed. */
+  corsOrigins: readonly string[];
+  /** Wakes the outbox worker after a new reply is stored. */
+  outbox: { kick(): void };
+  metrics: Metrics;
+  logger: Logger;
+  /** Epoch ms; used to time requests for the log. Defaults to Date.now. */
+  now?: () => number;
+  /** Passed to the events route as they are. */
+  events?: EventsOptions;
+}
+
+/**
+ * The relay's HTTP app (DESIGN.md, "Relay: JSON API (v1)"). Serve it with @hono/node-server:
+ * `serve({ fetch: createApp(deps).fetch, hostname, port })`.
+ *
+ * Open (no key): `GET /healthz`, `GET /metrics`, `GET /openapi.json`.
+ * Behind `Authorization: Bearer <api key>`: everything under /api/v1 (summary, requests, reply,
+ * events). Middleware, in order: request id → request log → response headers (nosniff,
+ * no-store under /api/v1) → CORS → API key (/api/v1) → body limit (64 KiB) → route (zod
+ * validation). Anything thrown anywhere → ./errors.ts; unknown route → 404, wrong method → 405.
+ */
+export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
+  const { store, metrics, logger } = deps;
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+  app.use('*', requestId({ headerName: REQUEST_ID_HEADER, limitLength: 100 }));
+  app.use('*', requestLog(logger, deps.now ?? Date.now));
+  app.use('*', async (c, next) => {
+    await next();
+    c.header('X-Content-Type-Options', 'nosniff');
+    // Answers about travellers (and refusals) are never cached by a browser or a proxy; a route
+    // that sets its own Cache-Control (SSE) keeps it.
+    if (c.req.path.startsWith(`${API_PREFIX}/`) && !c.res.headers.has('Cache-Control')) {
+      c.header('Cache-Control', 'no-store');
+    }
+  });
+  app.use('*', corsMiddleware(deps.corsOrigins));
+  app.use(`${API_PREFIX}/*`, apiKeyAuth(deps.apiKeys));
+  app.use('*', requestBodyLimit());
+
+  // ---- open routes ----
+  app.route('/', healthRoutes({ store }));
+  app.route('/', metricsRoutes({ store, metrics }));
+
+  // ---- /api/v1, behind the key ----
+  app.route(API_PREFIX, summaryRoutes({ store }));
+  app.route(API_PREFIX, requestsRoutes({ store, outbox: deps.outbox }));
+  app.route(API_PREFIX, eventsRoutes({ store, metrics, logger, ...deps.events }));
+
+  // ---- the document of all the above ----
+  registerDocumentExtras(app);
+  const document = documentOf(app);
+  app.get('/openapi.json', (c) => c.json(document() as object, 200));
+
+  app.onError(onError);
+  app.notFound(notFoundHandler(() => app.routes));
+  return app;
+}

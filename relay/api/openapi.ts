@@ -1,0 +1,97 @@
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
+import { SSE_EVENT_TYPES } from '../../shared/models.js';
+import type { AppEnv } from './context.js';
+import { ErrorBodyDoc } from './schemas.js';
+
+/** The name of the API-key security scheme in the document. */
+export const SECURITY_SCHEME = 'apiKey';
+/** `security` of every route under /api/v1. */
+export const API_KEY_SECURITY: Array<Record<string, string[]>> = [{ [SECURITY_SCHEME]: [] }];
+
+const ERROR_DESCRIPTIONS: Record<number, string> = {
+  400: 'The request is not valid (the message names the field and what is valid).',
+  401: 'No API key, or a wrong one.',
+  404: 'Not found.',
+  409: 'Conflict with the state of the request.',
+  413: 'The request body is over 64 KiB.',
+  415: 'The request body is not JSON.',
+  422: 'The Idempotency-Key was used for a different request or body.',
+  500: 'An internal error (details only in the relay log).',
+  503: 'Unavailable.',
+};
+
+/** OpenAPI `responses` entries for the error answers a route can give, all with the Error body. */
+export function errorResponses<S extends number>(...statuses: S[]) {
+  const entries = statuses.map((status) => [
+    status,
+    {
+      description: ERROR_DESCRIPTIONS[status] ?? 'An error.',
+      content: { 'application/json': { schema: ErrorBodyDoc } },
+    },
+  ]);
+  return Object.fromEntries(entries) as Record<
+    S,
+    { description: string; content: { 'application/json': { schema: typeof ErrorBodyDoc } } }
+  >;
+}
+
+/**
+ * Registers what the document describes beyond the routes built with `createRoute`: the API-key
+ * security scheme, and `GET /api/v1/events` (served by ./events.ts, a plain Hono route).
+ */
+export function registerDocumentExtras(app: OpenAPIHono<AppEnv>): void {
+  app.openAPIRegistry.registerComponent('securitySchemes', SECURITY_SCHEME, {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'An API key from RELAY_API_KEYS, sent as `Authorization: Bearer <api key>`.',
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/api/v1/events',
+    tags: ['events'],
+    summary: 'Live events (server-sent events)',
+    description: `A text/event-stream of ${SSE_EVENT_TYPES.join(', ')} events; \`data\` is JSON in the shared models. Event ids increase and are stored: reconnect with the Last-Event-ID header (or ?lastEventId= when headers cannot be set) to get what was missed. A comment heartbeat keeps idle connections open.`,
+    security: API_KEY_SECURITY,
+    request: {
+      query: z.object({
+        lastEventId: z.string().optional().openapi({ description: 'For clients that cannot set Last-Event-ID.' }),
+      }),
+      headers: z.object({
+        'Last-Event-ID': z.string().optional().openapi({ description: 'The id of the last event received.' }),
+      }),
+    },
+    responses: {
+      200: {
+        description: 'The event stream.',
+        content: { 'text/event-stream': { schema: z.string() } },
+      },
+      ...errorResponses(400, 401, 503),
+    },
+  });
+}
+
+export const DOCUMENT_INFO = {
+  openapi: '3.1.0',
+  info: {
+    title: 'TripLink Relay API',
+    version: '1.0.0',
+    description:
+      "SAP Concur connection requests as a JSON API. Every route under /api/v1 needs `Authorization: Bearer <api key>`. Errors are `{\"error\":{\"code\",\"message\",\"details\"?}}`. Request bodies are limited to 64 KiB.",
+  },
+  tags: [
+    { name: 'requests', description: 'Connection requests and status replies' },
+    { name: 'summary', description: 'Counts and the state of the link to Concur' },
+    { name: 'events', description: 'Live updates' },
+    { name: 'operations', description: 'Health, metrics and this document' },
+  ],
+} as const;
+
+/** The OpenAPI 3.1 document of `app`, built once on first use. */
+export function documentOf(app: OpenAPIHono<AppEnv>): () => unknown {
+  let document: unknown;
+  return () => {
+    document ??= app.getOpenAPI31Document({ ...DOCUMENT_INFO, tags: [...DOCUMENT_INFO.tags] });
+    return document;
+  };
+}

@@ -1,0 +1,107 @@
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
+import { ConnectionRequest, ReplyResponse, RequestsPage } from '../../../shared/models.js';
+import type { Store } from '../../store/index.js';
+import type { AppEnv } from '../context.js';
+import { ApiError, validationHook } from '../errors.js';
+import { API_KEY_SECURITY, errorResponses } from '../openapi.js';
+import {
+  ConnectionRequestDoc,
+  ReplyBodyDoc,
+  ReplyHeaders,
+  ReplyResponseDoc,
+  RequestIdParams,
+  RequestsPageDoc,
+  RequestsQueryApi,
+} from '../schemas.js';
+
+export interface RequestsRouteDeps {
+  store: Pick<Store, 'listRequests' | 'getRequest' | 'enqueueReply'>;
+  /** Wakes the outbox worker so a new reply goes out now rather than at its next tick. */
+  outbox: { kick(): void };
+}
+
+const listRequests = createRoute({
+  method: 'get',
+  path: '/requests',
+  tags: ['requests'],
+  summary: 'List connection requests, newest lastModified first',
+  security: API_KEY_SECURITY,
+  request: { query: RequestsQueryApi },
+  responses: {
+    200: { description: 'One page.', content: { 'application/json': { schema: RequestsPageDoc } } },
+    ...errorResponses(400, 401, 500),
+  },
+});
+
+const getRequest = createRoute({
+  method: 'get',
+  path: '/requests/{id}',
+  tags: ['requests'],
+  summary: 'One connection request',
+  security: API_KEY_SECURITY,
+  request: { params: RequestIdParams },
+  responses: {
+    200: { description: 'The request.', content: { 'application/json': { schema: ConnectionRequestDoc } } },
+    ...errorResponses(401, 404, 500),
+  },
+});
+
+const postReply = createRoute({
+  method: 'post',
+  path: '/requests/{id}/reply',
+  tags: ['requests'],
+  summary: 'Queue a status reply to Concur',
+  description:
+    'The reply is stored before the 202 goes out and is retried until Concur takes it (sent) or refuses it for good (failed). With an Idempotency-Key, a repeat of the same call answers the same reply and queues nothing more.',
+  security: API_KEY_SECURITY,
+  request: {
+    params: RequestIdParams,
+    headers: ReplyHeaders,
+    body: { required: true, content: { 'application/json': { schema: ReplyBodyDoc } } },
+  },
+  responses: {
+    202: { description: 'Queued (or, for a repeat, as queued before).', content: { 'application/json': { schema: ReplyResponseDoc } } },
+    ...errorResponses(400, 401, 404, 409, 413, 415, 422, 500),
+  },
+});
+
+/** `GET /requests`, `GET /requests/{id}`, `POST /requests/{id}/reply` (mounted under /api/v1). */
+export function requestsRoutes(deps: RequestsRouteDeps): OpenAPIHono<AppEnv> {
+  const { store, outbox } = deps;
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+  app.openapi(listRequests, (c) => {
+    const { group, limit, cursor } = c.req.valid('query');
+    // Parsing through the shared model also drops anything that is not part of the API shape.
+    const page = RequestsPage.parse(store.listRequests({ group, limit, cursor }));
+    return c.json(page, 200);
+  });
+
+  app.openapi(getRequest, (c) => {
+    const { id } = c.req.valid('param');
+    const request = store.getRequest(id);
+    if (request === undefined) {
+      throw new ApiError(404, 'not_found', `there is no connection request with id ${JSON.stringify(id)}`);
+    }
+    return c.json(ConnectionRequest.parse(request), 200);
+  });
+
+  app.openapi(postReply, (c) => {
+    const { id } = c.req.valid('param');
+    const { status } = c.req.valid('json');
+    const idempotencyKey = c.req.valid('header')['Idempotency-Key'];
+    // Committed to the database before this returns: the 202 below never promises more than is stored.
+    const result = store.enqueueReply(id, status, idempotencyKey);
+    if (!result.repeated) {
+      try {
+        outbox.kick();
+      } catch (err) {
+        // The reply is stored; the worker's own timer will pick it up.
+        c.get('log').warn({ err }, 'could not wake the outbox; the reply will go out on its next tick');
+      }
+    }
+    return c.json(ReplyResponse.parse({ reply: result.reply }), 202);
+  });
+
+  return app;
+}

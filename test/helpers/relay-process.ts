@@ -1,0 +1,78 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** The relay started exactly as in production (`node --import tsx relay/main.ts`), for process-level tests. */
+export interface RelayProcess {
+  url: string;
+  proc: ChildProcess;
+  /** Every line the process wrote, stdout and stderr, as it arrived. */
+  output: string[];
+  exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export const tempDb = () => join(mkdtempSync(join(tmpdir(), 'relay-')), 'relay.sqlite');
+
+export function runRelay(env: Record<string, string>): { proc: ChildProcess; output: string[]; exited: Promise<number | null> } {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'relay/main.ts'], {
+    cwd: process.cwd(),
+    // Only what the test gives, plus what node needs to run: no developer settings leak in.
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'debug', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  for (const stream of [proc.stdout!, proc.stderr!]) {
+    let rest = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      const lines = (rest + chunk).split('\n');
+      rest = lines.pop() ?? '';
+      output.push(...lines);
+    });
+    stream.on('end', () => rest && output.push(rest));
+  }
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  return { proc, output, exited };
+}
+
+export async function startRelayProcess(env: Record<string, string>, timeoutMs = 15_000): Promise<RelayProcess> {
+  const run = runRelay({ RELAY_PORT: '0', ...env });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const line = run.output.find((l) => l.includes('"relay listening"'));
+    if (line) {
+      const url = (JSON.parse(line) as { url: string }).url;
+      return {
+        url,
+        ...run,
+        async stop(signal = 'SIGTERM') {
+          if (run.proc.exitCode === null && run.proc.signalCode === null) run.proc.kill(signal);
+          return run.exited;
+        },
+      };
+    }
+    if (run.proc.exitCode !== null || Date.now() > deadline) {
+      run.proc.kill('SIGKILL');
+      throw new Error(`relay did not start:\n${run.output.join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Polls `check` until it returns something truthy, or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

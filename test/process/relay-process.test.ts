@@ -1,0 +1,181 @@
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConnectionRequest, RequestsPage } from '../../shared/models.js';
+import { startSandbox, type RunningSandbox } from '../../relay/sandbox/server.js';
+import { eventually, runRelay, startRelayProcess, tempDb, type RelayProcess } from '../helpers/relay-process.js';
+
+/**
+ * The relay as it runs in production: its own process, configured by the environment, talking to
+ * the sandbox over real HTTP. These are the promises that only show across a process boundary.
+ */
+
+const API_KEY = 'process-test-key-0123456789';
+let sandbox: RunningSandbox;
+const relays: RelayProcess[] = [];
+
+beforeEach(async () => {
+  sandbox = await startSandbox({ seed: false, random: 3 });
+  for (let i = 0; i < 3; i++) sandbox.state.add();
+});
+afterEach(async () => {
+  await Promise.all(relays.splice(0).map((r) => r.stop('SIGKILL')));
+  await sandbox.close();
+});
+
+function env(db: string): Record<string, string> {
+  return {
+    CONCUR_BASE_URL: sandbox.url,
+    CONCUR_ACCESS_TOKEN: sandbox.accessToken,
+    RELAY_API_KEYS: API_KEY,
+    RELAY_DB: db,
+    POLL_INTERVAL_SECONDS: '1',
+  };
+}
+
+async function start(db: string): Promise<RelayProcess> {
+  const relay = await startRelayProcess(env(db));
+  relays.push(relay);
+  return relay;
+}
+
+function api(relay: RelayProcess, path: string, init: RequestInit = {}) {
+  return fetch(`${relay.url}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json', ...init.headers },
+  });
+}
+
+async function pending(relay: RelayProcess) {
+  const res = await api(relay, '/api/v1/requests?group=pending');
+  return RequestsPage.parse(await res.json()).items;
+}
+
+function storedEvents(db: string, type: string): number {
+  const sqlite = new Database(db, { readonly: true });
+  try {
+    return (sqlite.prepare('SELECT COUNT(*) AS n FROM events WHERE type = ?').get(type) as { n: number }).n;
+  } finally {
+    sqlite.close();
+  }
+}
+
+describe('the relay process', () => {
+  it('refuses a bad configuration with one readable line per problem and no stack trace', async () => {
+    const run = runRelay({ CONCUR_BASE_URL: 'ftp://concur', POLL_INTERVAL_SECONDS: '0', RELAY_PORT: 'http' });
+    expect(await run.exited).not.toBe(0);
+    const text = run.output.join('\n');
+    for (const variable of ['CONCUR_BASE_URL', 'POLL_INTERVAL_SECONDS', 'RELAY_PORT']) {
+      expect(text).toContain(variable);
+    }
+    expect(text).not.toMatch(/^\s+at /m);
+  });
+
+  it('never loses a reply accepted with 202: SIGKILL while Concur fails, restart, Concur recovers', async () => {
+    const db = tempDb();
+    const first = await start(db);
+    const [request] = await eventually(async () => {
+      const items = await pending(first);
+      return items.length === 3 && items;
+    });
+    sandbox.faults.add({ route: 'put', kind: 'status503' });
+
+    const accepted = await api(first, `/api/v1/requests/${request!.id}/reply`, {
+      method: 'POST',
+      body: JSON.stringify({ status: 'CRSUC' }),
+    });
+    expect(accepted.status).toBe(202);
+    // A faulted call never reaches the PUT handler, so it is matched by its path.
+    const puts = () => sandbox.calls.list().filter((c) => c.route === 'put' && c.path.endsWith(`/${request!.id}`));
+    await eventually(() => puts().some((c) => c.status === 503));
+
+    await first.stop('SIGKILL');
+    const second = await start(db);
+    sandbox.faults.clear();
+
+    await eventually(() => puts().some((c) => c.status === 204), 15_000);
+    const after = ConnectionRequest.parse(await (await api(second, `/api/v1/requests/${request!.id}`)).json());
+    expect(after.group).toBe('connected');
+    expect(after.reply).toMatchObject({ status: 'CRSUC', state: 'sent' });
+    expect(puts().filter((c) => c.status === 204)).toHaveLength(1);
+    expect(sandbox.state.get(request!.id)!.status).toBe('Connected');
+
+    expect(await second.stop('SIGTERM')).toBe(0);
+    // The restart re-polled the same requests and announced none of them again.
+    expect(storedEvents(db, 'request.created')).toBe(3);
+  }, 40_000);
+
+  it('keeps every secret out of its logs and its answers', async () => {
+    const db = tempDb();
+    const relay = await start(db);
+    await eventually(async () => (await pending(relay)).length === 3);
+    const [one] = await pending(relay);
+    await api(relay, `/api/v1/requests/${one!.id}/reply`, { method: 'POST', body: JSON.stringify({ status: 'CREU1' }) });
+    await eventually(() => sandbox.calls.list().some((c) => c.route === 'put' && c.status === 204));
+    const bodies = [
+      await (await api(relay, '/api/v1/requests')).text(),
+      await (await api(relay, '/api/v1/summary')).text(),
+      await (await fetch(`${relay.url}/metrics`)).text(),
+      await (await fetch(`${relay.url}/api/v1/requests`, { headers: { authorization: 'Bearer wrong-key-0123456789' } })).text(),
+    ];
+    expect(await relay.stop('SIGTERM')).toBe(0);
+
+    const secrets = [sandbox.accessToken, API_KEY, ...sandbox.state.all().map((r) => r.requestToken)];
+    const logs = relay.output.join('\n');
+    expect(logs).toContain('relay listening');
+    for (const secret of secrets) {
+      expect(logs).not.toContain(secret);
+      for (const body of bodies) expect(body).not.toContain(secret);
+    }
+  }, 30_000);
+});
+
+describe('live events across the process boundary', () => {
+  it('delivers a new request in the sandbox to a connected client within one poll interval', async () => {
+    const relay = await start(tempDb());
+    await eventually(async () => (await pending(relay)).length === 3);
+    const controller = new AbortController();
+    const res = await api(relay, '/api/v1/events', { signal: controller.signal, headers: { accept: 'text/event-stream' } });
+    expect(res.status).toBe(200);
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    const until = async (pattern: RegExp) => {
+      while (!pattern.test(text)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended before ${pattern}`);
+        text += value;
+      }
+    };
+    await until(/event: summary/);
+    const listsBefore = sandbox.calls.list().filter((c) => c.route === 'list').length;
+    const added = sandbox.state.add({ firstName: 'Siobhán', lastName: "O'Neill" });
+    await until(new RegExp(`event: request\\.created\\ndata: .*"id":"${added.id}"`));
+    // Measured in polls, not seconds: the first sweep after the request appeared (one page) brought it.
+    const listsAfter = sandbox.calls.list().filter((c) => c.route === 'list').length;
+    expect(listsAfter - listsBefore).toBeLessThanOrEqual(1);
+    expect(text).not.toContain(added.requestToken);
+    controller.abort();
+  }, 20_000);
+});
+
+describe('sandbox mode', () => {
+  it('runs against an in-process sandbox with a generated API key when no Concur is configured', async () => {
+    const db = tempDb();
+    const relay = await startRelayProcess({ RELAY_DB: db, POLL_INTERVAL_SECONDS: '1', SANDBOX_DEMO_EVERY_SECONDS: '0' });
+    relays.push(relay);
+    const keyLine = await eventually(() => relay.output.find((l) => /API key\s+\S+/.test(l)));
+    const key = /API key\s+(\S+)/.exec(keyLine)![1]!;
+    const summary = await eventually(async () => {
+      const res = await fetch(`${relay.url}/api/v1/summary`, { headers: { authorization: `Bearer ${key}` } });
+      const body = (await res.json()) as { counts: { pending: number }; concur: { state: string } };
+      return body.concur.state === 'ok' && body.counts.pending > 0 && body;
+    });
+    expect(summary.counts.pending).toBe(12);
+    expect(relay.output.join('\n')).toMatch(/sandbox/);
+    expect(await relay.stop('SIGTERM')).toBe(0);
+
+    // The key is kept beside the database, so an extension configured once keeps working.
+    const again = await startRelayProcess({ RELAY_DB: db, POLL_INTERVAL_SECONDS: '1', SANDBOX_DEMO_EVERY_SECONDS: '0' });
+    relays.push(again);
+    await eventually(() => again.output.some((l) => l.includes(key)));
+  }, 30_000);
+});
