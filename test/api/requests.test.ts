@@ -1,0 +1,388 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConnectionRequest, ReplyResponse, RequestsPage, Summary } from '../../shared/models.js';
+import { REPLY_CODES } from '../../shared/status.js';
+import { type Answer, ApiServer, AUTH, errorOf, expectNoSecrets, record, TOKEN_MARK } from './helpers.js';
+
+let s: ApiServer;
+beforeEach(async () => {
+  s = await new ApiServer().start();
+});
+afterEach(async () => {
+  expectNoSecrets(s);
+  await s.stop();
+});
+
+/** Seven requests across the groups, lastModified one minute apart (R1 oldest … R7 newest). */
+function seed(): void {
+  const statuses = ['Pending', 'Processing', 'CREU1', 'Failed', 'CRSUC', 'Connected', 'Pending'] as const;
+  s.store.upsertFromConcur(
+    statuses.map((status, i) =>
+      record(`R${i + 1}`, { status, lastModified: `2024-05-01T09:0${i}:00Z`, firstName: `Traveller${i + 1}` }),
+    ),
+    s.clock.iso(),
+  );
+}
+
+const replyRows = () => {
+  const counts = s.store.replyCounts();
+  return counts.queued + counts.sent + counts.failed;
+};
+
+describe('GET /api/v1/summary', () => {
+  it('answers the counts and the Concur state as Summary', async () => {
+    seed();
+    const answer = await s.get('/api/v1/summary');
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(answer.headers.get('cache-control')).toBe('no-store');
+    const summary = Summary.parse(answer.json);
+    expect(summary.counts).toEqual({ pending: 3, failed: 2, connected: 2 });
+    expect(summary.concur.state).toBe('unknown');
+  });
+});
+
+describe('GET /api/v1/requests', () => {
+  it('lists every request, newest lastModified first, default limit 50, no cursor at the end', async () => {
+    seed();
+    const answer = await s.get('/api/v1/requests');
+    expect(answer.status).toBe(200);
+    const page = RequestsPage.parse(answer.json);
+    expect(page.items.map((r) => r.id)).toEqual(['R7', 'R6', 'R5', 'R4', 'R3', 'R2', 'R1']);
+    expect(page.nextCursor).toBeNull();
+  });
+
+  it('shows exactly the ConnectionRequest fields (no request token, no extras)', async () => {
+    seed();
+    const answer = await s.get('/api/v1/requests?limit=1');
+    const [item] = (answer.json as { items: Array<Record<string, unknown>> }).items;
+    expect(Object.keys(item ?? {}).sort()).toEqual(Object.keys(ConnectionRequest.shape).sort());
+    expect(answer.text).not.toContain(TOKEN_MARK);
+  });
+
+  it('filters by group', async () => {
+    seed();
+    const groups = { pending: ['R7', 'R2', 'R1'], failed: ['R4', 'R3'], connected: ['R6', 'R5'] };
+    for (const [group, ids] of Object.entries(groups)) {
+      const page = RequestsPage.parse((await s.get(`/api/v1/requests?group=${group}`)).json);
+      expect(page.items.map((r) => r.id)).toEqual(ids);
+      expect(page.items.every((r) => r.group === group)).toBe(true);
+    }
+  });
+
+  it('pages with limit and nextCursor through everything, once each', async () => {
+    seed();
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const query: string = `/api/v1/requests?limit=3${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`;
+      const page = RequestsPage.parse((await s.get(query)).json);
+      expect(page.items.length).toBeLessThanOrEqual(3);
+      seen.push(...page.items.map((r) => r.id));
+      cursor = page.nextCursor;
+      pages += 1;
+    } while (cursor !== null && pages < 10);
+    expect(pages).toBe(3);
+    expect(seen).toEqual(['R7', 'R6', 'R5', 'R4', 'R3', 'R2', 'R1']);
+  });
+
+  it.each([
+    ['group=bogus', 'query parameter group', ['pending', 'failed', 'connected']],
+    ['group=', 'query parameter group', ['pending', 'failed', 'connected']],
+    ['limit=0', 'query parameter limit', ['1', '200']],
+    ['limit=201', 'query parameter limit', ['1', '200']],
+    ['limit=abc', 'query parameter limit', ['1', '200']],
+    ['limit=2.5', 'query parameter limit', ['1', '200']],
+    ['limit=-1', 'query parameter limit', ['1', '200']],
+    ['cursor=', 'query parameter cursor', ['nextCursor']],
+  ])('refuses %s with 400 invalid_request naming the field and what is valid', async (query, field, valid) => {
+    seed();
+    const answer = await s.get(`/api/v1/requests?${query}`);
+    expect(answer.status).toBe(400);
+    const error = errorOf(answer);
+    expect(error.code).toBe('invalid_request');
+    expect(error.message).toContain(field);
+    for (const word of valid) expect(error.message).toContain(word);
+    expect(error.details).toEqual([expect.objectContaining({ in: 'query', field: field.split(' ').pop() })]);
+  });
+
+  it.each([
+    ['not base64 at all', '!!!'],
+    ['base64 of something else', Buffer.from('{"a":1}').toString('base64url')],
+    ['a damaged cursor', Buffer.from(JSON.stringify(['yesterday', 'R1'])).toString('base64url')],
+  ])('refuses %s as cursor with 400 bad_cursor', async (_name, cursor) => {
+    seed();
+    const answer = await s.get(`/api/v1/requests?cursor=${encodeURIComponent(cursor)}`);
+    expect(answer.status).toBe(400);
+    const error = errorOf(answer);
+    expect(error.code).toBe('bad_cursor');
+    expect(error.message).toMatch(/nextCursor/);
+  });
+});
+
+describe('GET /api/v1/requests/:id', () => {
+  it('answers one ConnectionRequest', async () => {
+    seed();
+    const answer = await s.get('/api/v1/requests/R3');
+    expect(answer.status).toBe(200);
+    const request = ConnectionRequest.parse(answer.json);
+    expect(request).toMatchObject({ id: 'R3', status: 'CREU1', group: 'failed', firstName: 'Traveller3', reply: null });
+    expect(request.requestTokenExpiresAt).toBe('2024-05-01T10:15:00.000Z');
+  });
+
+  it('answers 404 not_found for an unknown id', async () => {
+    seed();
+    const answer = await s.get('/api/v1/requests/NOPE');
+    expect(answer.status).toBe(404);
+    expect(errorOf(answer)).toMatchObject({ code: 'not_found', message: expect.stringContaining('NOPE') });
+  });
+});
+
+describe('POST /api/v1/requests/:id/reply', () => {
+  it('queues the reply, answers 202 {reply}, and wakes the outbox once', async () => {
+    seed();
+    const answer = await s.post('/api/v1/requests/R1/reply', { status: 'CRSUC' });
+    expect(answer.status).toBe(202);
+    const { reply } = ReplyResponse.parse(answer.json);
+    expect(reply).toMatchObject({ status: 'CRSUC', state: 'queued', attempts: 0, lastError: null });
+    expect(s.kicks).toBe(1);
+    expect(s.store.getRequest('R1')?.reply).toEqual(reply);
+    expect(s.store.dueReplies(s.clock.iso(), 10)).toHaveLength(1);
+    // The request itself shows the queued reply.
+    const request = ConnectionRequest.parse((await s.get('/api/v1/requests/R1')).json);
+    expect(request.reply).toEqual(reply);
+  });
+
+  it('wakes the outbox only after the reply is in the database', async () => {
+    await s.stop();
+    let seenByKick: unknown = 'not called';
+    s = new ApiServer();
+    await s.start({
+      deps: {
+        outbox: {
+          kick: () => {
+            seenByKick = s.store.dueReplies(s.clock.iso(), 10).map((r) => r.status);
+          },
+        },
+      },
+    });
+    seed();
+    expect((await s.post('/api/v1/requests/R2/reply', { status: 'CREU2' })).status).toBe(202);
+    expect(seenByKick).toEqual(['CREU2']);
+  });
+
+  it('still answers 202 when waking the outbox throws (the reply is stored)', async () => {
+    await s.stop();
+    s = new ApiServer();
+    await s.start({
+      deps: {
+        outbox: {
+          kick: () => {
+            throw new Error('outbox not running');
+          },
+        },
+      },
+    });
+    seed();
+    const answer = await s.post('/api/v1/requests/R2/reply', { status: 'CREU2' });
+    expect(answer.status).toBe(202);
+    expect(s.store.pendingReplyCount()).toBe(1);
+  });
+
+  it('accepts every reply code', async () => {
+    s.store.upsertFromConcur(
+      REPLY_CODES.map((_code, i) => record(`Q${i}`)),
+      s.clock.iso(),
+    );
+    for (const [i, code] of REPLY_CODES.entries()) {
+      const answer = await s.post(`/api/v1/requests/Q${i}/reply`, { status: code });
+      expect(answer.status, code).toBe(202);
+      expect(ReplyResponse.parse(answer.json).reply.status).toBe(code);
+    }
+    expect(s.kicks).toBe(REPLY_CODES.length);
+  });
+
+  it('answers a repeat with the same Idempotency-Key with the same reply: one row, one kick', async () => {
+    seed();
+    const key = 'b7d1c7a2-0f7e-4c55-9a36-5f2b8d0c6e11';
+    const first = await s.post('/api/v1/requests/R1/reply', { status: 'CRSUC' }, { 'Idempotency-Key': key });
+    const second = await s.post('/api/v1/requests/R1/reply', { status: 'CRSUC' }, { 'Idempotency-Key': key });
+    expect(first.status).toBe(202);
+    expect(second.status).toBe(202);
+    expect(second.json).toEqual(first.json);
+    expect(replyRows()).toBe(1);
+    expect(s.kicks).toBe(1);
+
+    // Still the same after the reply went out (no 409 in flight, no second row).
+    const [queued] = s.store.dueReplies(s.clock.iso(), 1);
+    s.store.markSent(queued?.id ?? -1);
+    const third = await s.post('/api/v1/requests/R1/reply', { status: 'CRSUC' }, { 'Idempotency-Key': key });
+    expect(third.status).toBe(202);
+    expect(ReplyResponse.parse(third.json).reply.state).toBe('sent');
+    expect(replyRows()).toBe(1);
+    expect(s.kicks).toBe(1);
+  });
+
+  it('answers 422 idempotency_mismatch for a key reused with another body or request', async () => {
+    seed();
+    const key = 'key-1';
+    expect((await s.post('/api/v1/requests/R1/reply', { status: 'CRSUC' }, { 'Idempotency-Key': key })).status).toBe(202);
+    const otherBody = await s.post('/api/v1/requests/R1/reply', { status: 'CREU1' }, { 'Idempotency-Key': key });
+    expect(otherBody.status).toBe(422);
+    expect(errorOf(otherBody).code).toBe('idempotency_mismatch');
+    const otherRequest = await s.post('/api/v1/requests/R2/reply', { status: 'CRSUC' }, { 'Idempotency-Key': key });
+    expect(otherRequest.status).toBe(422);
+    expect(replyRows()).toBe(1);
+    expect(s.kicks).toBe(1);
+  });
+
+  it('answers 409 reply_in_flight while another reply for the request is queued', async () => {
+    seed();
+    expect((await s.post('/api/v1/requests/R1/reply', { status: 'CREU1' })).status).toBe(202);
+    const answer = await s.post('/api/v1/requests/R1/reply', { status: 'CRSUC' });
+    expect(answer.status).toBe(409);
+    expect(errorOf(answer).code).toBe('reply_in_flight');
+    expect(errorOf(answer).message).toMatch(/still on its way/);
+    expect(replyRows()).toBe(1);
+    expect(s.kicks).toBe(1);
+  });
+
+  it('answers 409 retry_limit for CRRET once Concur’s 5 retries are used', async () => {
+    seed();
+    for (let i = 0; i < 5; i += 1) {
+      const { replyId } = s.store.enqueueReply('R1', 'CRRET');
+      s.store.markSent(replyId);
+    }
+    expect(s.store.getRequest('R1')?.retries).toBe(5);
+    const answer = await s.post('/api/v1/requests/R1/reply', { status: 'CRRET' });
+    expect(answer.status).toBe(409);
+    expect(errorOf(answer)).toMatchObject({ code: 'retry_limit', message: expect.stringContaining('5') });
+    expect(replyRows()).toBe(5);
+    expect(s.kicks).toBe(0);
+    // Another code is still fine.
+    expect((await s.post('/api/v1/requests/R1/reply', { status: 'CREU3' })).status).toBe(202);
+  });
+
+  describe('refusals store nothing and wake nothing', () => {
+    const big = (bytes: number) => JSON.stringify({ status: 'CRSUC', pad: 'x'.repeat(bytes) });
+
+    it.each<[string, () => Promise<Answer>, number, string]>([
+      ['malformed JSON', () => s.post('/api/v1/requests/R1/reply', '{"status":'), 400, 'invalid_json'],
+      ['a status that is not a reply code', () => s.post('/api/v1/requests/R1/reply', { status: 'Connected' }), 400, 'invalid_request'],
+      ['an unknown code', () => s.post('/api/v1/requests/R1/reply', { status: 'DONE' }), 400, 'invalid_request'],
+      ['a lower-case code', () => s.post('/api/v1/requests/R1/reply', { status: 'crsuc' }), 400, 'invalid_request'],
+      ['no status', () => s.post('/api/v1/requests/R1/reply', {}), 400, 'invalid_request'],
+      ['an extra field', () => s.post('/api/v1/requests/R1/reply', { status: 'CRSUC', note: 'x' }), 400, 'invalid_request'],
+      ['a JSON array', () => s.post('/api/v1/requests/R1/reply', ['CRSUC']), 400, 'invalid_request'],
+      ['a JSON string', () => s.post('/api/v1/requests/R1/reply', '"CRSUC"'), 400, 'invalid_request'],
+      ['an empty body', () => s.post('/api/v1/requests/R1/reply', ''), 400, 'invalid_json'],
+      [
+        'text/plain',
+        () => s.post('/api/v1/requests/R1/reply', { status: 'CRSUC' }, { 'Content-Type': 'text/plain' }),
+        415,
+        'unsupported_media_type',
+      ],
+      [
+        'form data',
+        () =>
+          s.post('/api/v1/requests/R1/reply', 'status=CRSUC', {
+            'Content-Type': 'application/x-www-form-urlencoded',
+          }),
+        415,
+        'unsupported_media_type',
+      ],
+      [
+        'a body without Content-Type',
+        () => s.raw('POST', '/api/v1/requests/R1/reply', { ...AUTH }, [Buffer.from('{"status":"CRSUC"}')]),
+        415,
+        'unsupported_media_type',
+      ],
+      ['an unknown id', () => s.post('/api/v1/requests/NOPE/reply', { status: 'CRSUC' }), 404, 'not_found'],
+      [
+        'an Idempotency-Key over 255 characters',
+        () => s.post('/api/v1/requests/R1/reply', { status: 'CRSUC' }, { 'Idempotency-Key': 'k'.repeat(256) }),
+        400,
+        'invalid_request',
+      ],
+      [
+        'a non-ASCII Idempotency-Key',
+        () =>
+          s.raw('POST', '/api/v1/requests/R1/reply', { ...AUTH, 'Content-Type': 'application/json', 'Idempotency-Key': Buffer.from('clé', 'utf8').toString('latin1') }, [
+            Buffer.from('{"status":"CRSUC"}'),
+          ]),
+        400,
+        'invalid_request',
+      ],
+      [
+        '70 KiB with Content-Length',
+        () => {
+          const body = Buffer.from(big(70 * 1024));
+          return s.raw(
+            'POST',
+            '/api/v1/requests/R1/reply',
+            { ...AUTH, 'Content-Type': 'application/json', 'Content-Length': String(body.length) },
+            [body],
+          );
+        },
+        413,
+        'payload_too_large',
+      ],
+      [
+        '70 KiB chunked, without Content-Length',
+        () => {
+          const body = Buffer.from(big(70 * 1024));
+          const chunks = Array.from({ length: 70 }, (_, i) => body.subarray(i * 1024, (i + 1) * 1024));
+          chunks.push(body.subarray(70 * 1024));
+          return s.raw('POST', '/api/v1/requests/R1/reply', { ...AUTH, 'Content-Type': 'application/json' }, chunks);
+        },
+        413,
+        'payload_too_large',
+      ],
+    ])('%s', async (_name, send, status, code) => {
+      seed();
+      const answer = await send();
+      expect(answer.status).toBe(status);
+      const error = errorOf(answer);
+      expect(error.code).toBe(code);
+      expect(error.message.length).toBeGreaterThan(10);
+      expect(replyRows()).toBe(0);
+      expect(s.kicks).toBe(0);
+      expect(s.store.getRequest('R1')?.reply).toBeNull();
+    });
+
+    it('lists the valid reply codes when the code is not one', async () => {
+      seed();
+      const error = errorOf(await s.post('/api/v1/requests/R1/reply', { status: 'Connected' }));
+      expect(error.message).toContain('body field status');
+      for (const code of REPLY_CODES) expect(error.message).toContain(code);
+      expect(error.details).toEqual([expect.objectContaining({ in: 'body', field: 'status' })]);
+    });
+
+    it('names the header when the Idempotency-Key is wrong', async () => {
+      seed();
+      const error = errorOf(
+        await s.post('/api/v1/requests/R1/reply', { status: 'CRSUC' }, { 'Idempotency-Key': 'k'.repeat(256) }),
+      );
+      expect(error.message).toMatch(/header Idempotency-Key: .*255/);
+    });
+
+    it('accepts a body just under the limit (chunked, read in full)', async () => {
+      seed();
+      // 64 KiB of JSON whitespace around a valid body: the limit counts bytes, not meaning.
+      const body = Buffer.from(`${' '.repeat(64 * 1024 - 40)}{"status":"CRSUC"}`);
+      expect(body.length).toBeLessThanOrEqual(64 * 1024);
+      const chunks = Array.from({ length: 64 }, (_, i) => body.subarray(i * 1024, (i + 1) * 1024));
+      const answer = await s.raw('POST', '/api/v1/requests/R1/reply', { ...AUTH, 'Content-Type': 'application/json' }, chunks);
+      expect(answer.status).toBe(202);
+      expect(s.kicks).toBe(1);
+    });
+
+    it('accepts application/json with a charset', async () => {
+      seed();
+      const answer = await s.post('/api/v1/requests/R1/reply', { status: 'CRSUC' }, {
+        'Content-Type': 'application/json; charset=utf-8',
+      });
+      expect(answer.status).toBe(202);
+    });
+  });
+});
