@@ -38,6 +38,8 @@ export interface StartOptions {
   /** Sandbox mode: the demo trickle of new requests (default every 30 s; 0 = off). */
   sandboxDemoEveryMs?: number;
   sandboxPort?: number;
+  /** First retry delay of a reply PUT (tests shorten it). */
+  outboxBaseDelayMs?: number;
 }
 
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
@@ -78,7 +80,14 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     const metrics = new Metrics();
     const client = new ConcurClient({ baseUrl, auth, timeoutMs: config.concur.timeoutSeconds * 1000 });
     const poller = createPoller({ client, store, intervalMs: config.concur.pollIntervalSeconds * 1000, logger, metrics });
-    const outbox = createOutbox({ client, store, logger, metrics, onSent: () => poller.requestResweep() });
+    const outbox = createOutbox({
+      client,
+      store,
+      logger,
+      metrics,
+      baseDelayMs: options.outboxBaseDelayMs,
+      onSent: () => poller.requestResweep(),
+    });
     const stopSummary = watchSummary(store);
     // Aborted on close: live event streams end cleanly instead of being cut.
     const shutdown = new AbortController();
