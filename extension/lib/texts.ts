@@ -13,6 +13,24 @@ export const COLOURS = {
   neutral: '#6a737d',
 } as const;
 
+/**
+ * The colours of the extension's pages, for light and dark schemes (set as CSS custom properties
+ * `--accent`, `--error` …; backgrounds and text use the system colours Canvas/CanvasText). The
+ * dark variants keep text contrast on dark backgrounds.
+ */
+export const PAGE_COLOURS = {
+  light: { accent: COLOURS.brand, error: COLOURS.error, ok: '#1a7f37', warning: '#9a6700', muted: '#57606a' },
+  dark: { accent: '#58a6ff', error: '#ff7b72', ok: '#3fb950', warning: '#d29922', muted: '#9198a1' },
+} as const;
+
+/** The badge shows about 4 characters: counts above `maxCount` show as `overflow`. */
+export const BADGE = {
+  maxCount: 999,
+  overflow: '999+',
+  /** The badge's text colour on every background above (white reads on all of them). */
+  textColour: '#ffffff',
+} as const;
+
 export interface ProblemText {
   /** At most 4 characters: what fits on a badge. */
   badge: string;
@@ -72,6 +90,9 @@ export const TEXT = {
   productName: 'TripLink Relay',
   badgeTitle: (pending: number) =>
     pending === 0 ? 'TripLink Relay: no pending connection requests' : `TripLink Relay: ${pending} pending connection request${pending === 1 ? '' : 's'}`,
+  /** A problem's tooltip, with the last known pending count when there is one (Concur problems keep the list). */
+  problemTitle: (title: string, pending?: number) =>
+    pending === undefined ? title : `${title}\n${pending} pending connection request${pending === 1 ? '' : 's'} (last known).`,
   tabs: { pending: 'Pending', failed: 'Failed', connected: 'Connected' },
   empty: {
     pending: 'Nothing is waiting. New connection requests appear here as Concur sends them.',
@@ -92,18 +113,46 @@ export const TEXT = {
     oneMessage: (loyaltyNumber: string | null) => (loyaltyNumber ? `Loyalty number ${loyaltyNumber}` : 'No loyalty number given'),
     manyTitle: (count: number) => `${count} new connection requests`,
     manyMessage: (names: string[], more: number) => `${names.join(', ')}${more > 0 ? ` and ${more} more` : ''}`,
+    /** The name shown when Concur sent neither a first nor a last name. */
+    unnamed: 'a traveller without a name',
   },
   options: {
     title: 'TripLink Relay options',
+    intro: 'Where your TripLink relay runs and which API key it accepts. The relay prints both when it starts.',
     relayUrl: 'Relay address',
+    relayUrlHint: 'For example http://127.0.0.1:8787 or https://relay.example.com',
     apiKey: 'API key',
+    apiKeyHint: 'The key the relay printed when it started, or one of its RELAY_API_KEYS.',
+    showKey: 'Show',
+    hideKey: 'Hide',
+    showKeyLabel: 'Show the API key',
+    hideKeyLabel: 'Hide the API key',
     notifications: 'Show a desktop notification for each new request',
+    notificationsHint:
+      'Requests already waiting when you save are not announced. When more than three arrive at once, one summary stands for them all.',
     save: 'Save',
+    saving: 'Saving…',
     saved: 'Saved.',
+    fixFields: 'Not saved: correct the fields marked below.',
+    loadFailed: 'The saved settings could not be read; enter them again.',
     test: 'Test connection',
     testing: 'Testing…',
     testOk: (state: string) => `The relay answers. Concur: ${state}.`,
-    permissionDenied: 'The browser did not allow access to that address, so the extension cannot reach the relay.',
+    testCounts: (pending: number, failed: number, connected: number) =>
+      `${pending} pending, ${failed} failed, ${connected} connected.`,
+    testFailed: 'The test failed.',
+    permissionDenied:
+      'Saved, without extra access to that address: the browser did not grant it. The extension then relies on the relay’s CORS, which allows browser-extension origins by default (unless RELAY_CORS_ORIGINS was changed).',
+  },
+  /** Inline validation messages of the settings (checkSettings). */
+  settingsErrors: {
+    relayUrlMissing: 'Enter the relay’s address, e.g. http://127.0.0.1:8787',
+    relayUrlInvalid: 'That is not a web address. Try e.g. http://127.0.0.1:8787 or https://relay.example.com',
+    relayUrlScheme: (scheme: string) => `The relay speaks http or https, not ${scheme}. Try e.g. http://127.0.0.1:8787`,
+    relayUrlCredentials: 'Leave the user name and password out of the address: the relay checks the API key instead.',
+    relayUrlExtra: 'Leave out everything after ? or #: the address is where the relay runs, e.g. https://relay.example.com',
+    apiKeyMissing: 'Enter the API key the relay printed (or one of RELAY_API_KEYS)',
+    apiKeySpaces: 'An API key has no spaces in it; check what was pasted',
   },
   concurStates: {
     ok: 'working',
@@ -111,4 +160,61 @@ export const TEXT = {
     unauthorized: 'refusing the relay’s credentials',
     unknown: 'not polled yet',
   },
+} as const;
+
+/** The popup's own texts (the shared ones above — tabs, empty, loading … — are used as they are). */
+export const POPUP_TEXT = {
+  tabsLabel: 'Connection requests by state',
+  searchLabel: 'Search the current tab by name or loyalty number',
+  listLabel: (tab: string) => `${tab} connection requests`,
+  matches: (shown: number, total: number) => `${shown} of ${total} shown`,
+  noName: '(no name given)',
+  noLoyalty: 'no loyalty number',
+  loyalty: (n: string) => `Loyalty ${n}`,
+  age: (ms: number) => {
+    const minutes = Math.floor(Math.max(0, ms) / 60_000);
+    if (minutes < 1) return 'just now';
+    if (minutes < 60) return `${minutes} min ago`;
+    const hours = Math.floor(minutes / 60);
+    if (hours < 48) return `${hours} h ago`;
+    return `${Math.floor(hours / 24)} days ago`;
+  },
+  /**
+   * The text on a reply button: the catalogue's short label without its parenthesis (the full
+   * description is the tooltip), or a verb where the label describes a state.
+   */
+  replyButton: (code: string, label: string) => {
+    if (code === 'CRSUC') return TEXT.primaryReply;
+    if (code === 'CRRET') return 'Ask for a new token';
+    const short = label.replace(/\s*\([^)]*\)\s*$/, '');
+    return short.charAt(0).toUpperCase() + short.slice(1);
+  },
+  replyAria: (button: string, name: string) => `${button}: reply for ${name}`,
+  moreReplies: 'More',
+  moreRepliesAria: (name: string) => `More replies for ${name}`,
+  retryLimit: (retries: number, max: number) =>
+    `Concur allows ${max} new tokens per request and this one has had ${retries}.`,
+  expiredHint: 'The request token has expired: ask Concur for a new one, or report the expiry.',
+  retryAria: (button: string, name: string) => `${TEXT.retry}: send “${button}” again for ${name}`,
+  queued: (button: string, attempts: number, lastError: string | null) =>
+    attempts === 0
+      ? `“${button}” is on its way to Concur…`
+      : `“${button}” is on its way to Concur (attempt ${attempts}${lastError ? `: ${lastError}` : ''})…`,
+  concurRefused: (button: string, lastError: string | null) =>
+    `Concur refused “${button}”${lastError ? `: ${lastError}` : '.'}`,
+  sendFailed: (button: string, message: string) => `“${button}” was not sent. ${message}`,
+  announceSent: (button: string, name: string) => `Sent “${button}” for ${name}.`,
+  announceAccepted: (button: string, name: string) => `Concur accepted “${button}” for ${name}.`,
+  announceRefused: (button: string, name: string, lastError: string | null) =>
+    `Concur refused “${button}” for ${name}${lastError ? `: ${lastError}` : '.'}`,
+  announceSendFailed: (button: string, name: string, message: string) =>
+    `“${button}” for ${name} was not sent. ${message}`,
+  refresh: 'Refresh',
+  options: 'Options',
+  liveOn: 'Live: changes appear as they happen',
+  liveOff: 'Live updates are not connected; the list refreshes every half minute',
+  unconfiguredTitle: 'Not set up yet',
+  errorTitle: 'Cannot show the requests',
+  keyboardHelp: 'j/k or ↑↓ move · Enter: reply buttons · Esc: back · / search',
+  requestNotFound: 'That request is not known to the relay (any more).',
 } as const;

@@ -1,7 +1,5 @@
 import { render } from 'preact';
+import { PopupApp } from '../../components/PopupApp.js';
+import './style.css';
 
-function Popup() {
-  return <p>TripLink Relay</p>;
-}
-
-render(<Popup />, document.getElementById('app')!);
+render(<PopupApp />, document.getElementById('app')!);

@@ -1,0 +1,219 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { requestHostAccess, testConnection, type ConnectionTest } from '../../lib/options.js';
+import { checkSettings, settingsItem, type Settings } from '../../lib/settings.js';
+import { PROBLEM_TEXTS, TEXT } from '../../lib/texts.js';
+
+type Tone = 'ok' | 'info' | 'warning' | 'error';
+interface Message {
+  tone: Tone;
+  text: string;
+}
+type Field = 'relayUrl' | 'apiKey';
+
+const T = TEXT.options;
+
+function testMessages(test: ConnectionTest): Message[] {
+  if (!test.ok) {
+    const messages: Message[] = [{ tone: 'error', text: PROBLEM_TEXTS[test.problem].message }];
+    if (test.problem === 'relay_error' && test.detail) messages.push({ tone: 'info', text: test.detail });
+    return messages;
+  }
+  const { counts, concur } = test.summary;
+  const messages: Message[] = [
+    { tone: 'ok', text: T.testOk(TEXT.concurStates[concur.state]) },
+    { tone: 'info', text: T.testCounts(counts.pending, counts.failed, counts.connected) },
+  ];
+  if (test.concurProblem) messages.push({ tone: 'warning', text: PROBLEM_TEXTS[test.concurProblem].message });
+  return messages;
+}
+
+/**
+ * The options page: relay address, API key (hidden unless asked), notifications, Test connection
+ * and Save. Host access to the relay is asked for when saving, not before; saving works without it.
+ */
+export function OptionsPage() {
+  const [relayUrl, setRelayUrl] = useState('');
+  const [apiKey, setApiKey] = useState('');
+  const [notifications, setNotifications] = useState(true);
+  const [showKey, setShowKey] = useState(false);
+  const [errors, setErrors] = useState<Partial<Record<Field, string>>>({});
+  const [busy, setBusy] = useState<'saving' | 'testing' | null>(null);
+  const [messages, setMessages] = useState<Message[]>([]);
+  const urlInput = useRef<HTMLInputElement>(null);
+  const keyInput = useRef<HTMLInputElement>(null);
+
+  useEffect(() => {
+    settingsItem.getValue().then(
+      (saved) => {
+        setRelayUrl(saved.relayUrl);
+        setApiKey(saved.apiKey);
+        setNotifications(saved.notifications);
+      },
+      () => setMessages([{ tone: 'error', text: T.loadFailed }]),
+    );
+  }, []);
+
+  /** Validates; on failure marks the fields, says so and focuses the first wrong one. */
+  const validate = (): Settings | null => {
+    const check = checkSettings({ relayUrl, apiKey, notifications });
+    if (check.ok) {
+      setErrors({});
+      return check.settings;
+    }
+    setErrors(check.errors);
+    setMessages([{ tone: 'error', text: T.fixFields }]);
+    (check.errors.relayUrl ? urlInput : keyInput).current?.focus();
+    return null;
+  };
+
+  const onSubmit = (event: Event): void => {
+    event.preventDefault();
+    if (busy) return;
+    const settings = validate();
+    if (!settings) return;
+    // Before any await: the browser only prompts during the user's gesture.
+    const access = requestHostAccess(settings.relayUrl);
+    setBusy('saving');
+    setMessages([]);
+    void (async () => {
+      try {
+        const granted = await access;
+        await settingsItem.setValue(settings);
+        setRelayUrl(settings.relayUrl);
+        setApiKey(settings.apiKey);
+        const saved: Message[] = [{ tone: 'ok', text: T.saved }];
+        if (granted !== 'granted') saved.push({ tone: 'info', text: T.permissionDenied });
+        setMessages(saved);
+        // Say at once whether what was saved works.
+        const test = await testConnection(settings);
+        setMessages([...saved, ...testMessages(test)]);
+      } catch {
+        setMessages([{ tone: 'error', text: T.loadFailed }]);
+      } finally {
+        setBusy(null);
+      }
+    })();
+  };
+
+  const onTest = (): void => {
+    if (busy) return;
+    const settings = validate();
+    if (!settings) return;
+    setBusy('testing');
+    setMessages([]);
+    void testConnection(settings)
+      .then((test) => setMessages(testMessages(test)))
+      .catch(() => setMessages([{ tone: 'error', text: T.testFailed }]))
+      .finally(() => setBusy(null));
+  };
+
+  const describedBy = (field: Field, hint: string): string =>
+    errors[field] ? `${hint} ${field}-error` : hint;
+
+  return (
+    <main>
+      <h1>{T.title}</h1>
+      <p class="intro">{T.intro}</p>
+      <form onSubmit={onSubmit} noValidate aria-busy={busy !== null}>
+        <div class="field">
+          <label for="relayUrl">{T.relayUrl}</label>
+          <input
+            ref={urlInput}
+            id="relayUrl"
+            name="relayUrl"
+            type="text"
+            inputMode="url"
+            autocomplete="url"
+            spellcheck={false}
+            autoCapitalize="off"
+            required
+            value={relayUrl}
+            onInput={(e) => setRelayUrl(e.currentTarget.value)}
+            aria-invalid={errors.relayUrl ? 'true' : 'false'}
+            aria-describedby={describedBy('relayUrl', 'relayUrl-hint')}
+          />
+          <p id="relayUrl-hint" class="hint">
+            {T.relayUrlHint}
+          </p>
+          {errors.relayUrl && (
+            <p id="relayUrl-error" class="error">
+              {errors.relayUrl}
+            </p>
+          )}
+        </div>
+
+        <div class="field">
+          <label for="apiKey">{T.apiKey}</label>
+          <div class="key-row">
+            <input
+              ref={keyInput}
+              id="apiKey"
+              name="apiKey"
+              // Preact's input types split text and password into separate unions; one field toggles both.
+              type={(showKey ? 'text' : 'password') as 'text'}
+              autocomplete="off"
+              spellcheck={false}
+              autoCapitalize="off"
+              required
+              value={apiKey}
+              onInput={(e) => setApiKey(e.currentTarget.value)}
+              aria-invalid={errors.apiKey ? 'true' : 'false'}
+              aria-describedby={describedBy('apiKey', 'apiKey-hint')}
+            />
+            <button
+              type="button"
+              aria-controls="apiKey"
+              aria-pressed={showKey}
+              aria-label={showKey ? T.hideKeyLabel : T.showKeyLabel}
+              onClick={() => setShowKey(!showKey)}
+            >
+              {showKey ? T.hideKey : T.showKey}
+            </button>
+          </div>
+          <p id="apiKey-hint" class="hint">
+            {T.apiKeyHint}
+          </p>
+          {errors.apiKey && (
+            <p id="apiKey-error" class="error">
+              {errors.apiKey}
+            </p>
+          )}
+        </div>
+
+        <div class="field">
+          <div class="check">
+            <input
+              id="notifications"
+              name="notifications"
+              type="checkbox"
+              checked={notifications}
+              onChange={(e) => setNotifications(e.currentTarget.checked)}
+              aria-describedby="notifications-hint"
+            />
+            <label for="notifications">{T.notifications}</label>
+          </div>
+          <p id="notifications-hint" class="hint">
+            {T.notificationsHint}
+          </p>
+        </div>
+
+        <div class="actions">
+          <button type="button" onClick={onTest} disabled={busy !== null}>
+            {busy === 'testing' ? T.testing : T.test}
+          </button>
+          <button type="submit" class="primary" disabled={busy !== null}>
+            {busy === 'saving' ? T.saving : T.save}
+          </button>
+        </div>
+      </form>
+
+      <ul class="messages" role="status" aria-live="polite" aria-atomic="true">
+        {messages.map((message, index) => (
+          <li key={index} class={message.tone}>
+            {message.text}
+          </li>
+        ))}
+      </ul>
+    </main>
+  );
+}

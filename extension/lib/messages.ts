@@ -1,0 +1,19 @@
+import type { SyncSnapshot } from './sync.js';
+
+/**
+ * Runtime messages the background answers. The popup (or options page) sends
+ * `browser.runtime.sendMessage({ type: 'refresh' })` and gets `{ type: 'refreshed', snapshot }`
+ * once the refresh is done (badge and notifications updated).
+ */
+export interface RefreshMessage {
+  type: 'refresh';
+}
+
+export interface RefreshedReply {
+  type: 'refreshed';
+  snapshot: SyncSnapshot;
+}
+
+export function isRefreshMessage(message: unknown): message is RefreshMessage {
+  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'refresh';
+}

@@ -1,0 +1,237 @@
+import { describe, expect, it } from 'vitest';
+import type { ConnectionRequest } from '../../shared/models.js';
+import { MAX_RETRIES } from '../../shared/status.js';
+import {
+  displayCounts,
+  groupLists,
+  initialState,
+  reduce,
+  type PopupAction,
+  type PopupState,
+} from '../../extension/lib/popup-state.js';
+import { filterRequests, fold } from '../../extension/lib/popup-search.js';
+import {
+  ageText,
+  displayGroup,
+  parseTarget,
+  replyChoices,
+  tokenInfo,
+  travellerName,
+} from '../../extension/lib/popup-view.js';
+import { RelayProblem } from '../../extension/lib/problems.js';
+import { MIN, NOW, ago, inFuture, reply, request, summaryOf } from './popup-fixtures.js';
+
+const run = (state: PopupState, ...actions: PopupAction[]) => actions.reduce(reduce, state);
+
+function loaded(items: ConnectionRequest[]): PopupState {
+  const groups = { pending: [] as ConnectionRequest[], failed: [] as ConnectionRequest[], connected: [] as ConnectionRequest[] };
+  for (const r of items) groups[r.group].push(r);
+  return run(initialState, { type: 'load/done', summary: summaryOf(items), groups });
+}
+
+describe('popup view rules', () => {
+  it('names first middle last, leaving out an empty or null middle name', () => {
+    expect(travellerName({ firstName: 'Zoë', middleName: 'Q', lastName: 'Ång' })).toBe('Zoë Q Ång');
+    expect(travellerName({ firstName: 'Zoë', middleName: '', lastName: 'Ång' })).toBe('Zoë Ång');
+    expect(travellerName({ firstName: 'Zoë', middleName: null, lastName: 'Ång' })).toBe('Zoë Ång');
+    expect(travellerName({ firstName: null, middleName: null, lastName: null })).toBe('(no name given)');
+  });
+
+  it('says how old a request is, relative to now', () => {
+    expect(ageText(ago(20_000), NOW)).toBe('just now');
+    expect(ageText(ago(3 * MIN), NOW)).toBe('3 min ago');
+    expect(ageText(ago(5 * 60 * MIN), NOW)).toBe('5 h ago');
+    expect(ageText(ago(72 * 60 * MIN), NOW)).toBe('3 days ago');
+  });
+
+  it('counts the token down, warns under 5 minutes and says when it expired', () => {
+    expect(tokenInfo({ requestTokenExpiresAt: inFuture(12 * MIN) }, NOW)).toMatchObject({ state: 'ok', text: 'token: 12 min left' });
+    expect(tokenInfo({ requestTokenExpiresAt: inFuture(4 * MIN + 30_000) }, NOW)).toMatchObject({ state: 'warning', text: 'token: 4 min left' });
+    expect(tokenInfo({ requestTokenExpiresAt: inFuture(20_000) }, NOW)).toMatchObject({ state: 'warning', text: 'token: under a minute left' });
+    expect(tokenInfo({ requestTokenExpiresAt: ago(1) }, NOW)).toMatchObject({ state: 'expired', text: 'token expired' });
+    expect(tokenInfo({ requestTokenExpiresAt: null }, NOW)).toEqual({ state: 'none' });
+  });
+
+  it('offers Connected first, and the useful replies first once the token expired', () => {
+    const fresh = replyChoices(request(), NOW)!;
+    expect(fresh.primary).toBe('CRSUC');
+    expect(fresh.inline.map((c) => c.code)).toEqual(['CRSUC']);
+    expect(fresh.more.map((c) => c.code)).toEqual(['CREU1', 'CREU2', 'CREU3', 'CRPA1', 'CRPA2', 'CRRET']);
+
+    const expired = replyChoices(request({ requestTokenExpiresAt: ago(MIN) }), NOW)!;
+    expect(expired.expired).toBe(true);
+    expect(expired.primary).toBe('CRRET');
+    expect([...expired.inline, ...expired.more].map((c) => c.code)).toEqual(['CRRET', 'CRPA1', 'CRSUC', 'CREU1', 'CREU2', 'CREU3', 'CRPA2']);
+  });
+
+  it('disables the new-token reply with a reason once Concur’s retries are used up', () => {
+    const choices = replyChoices(request({ requestTokenExpiresAt: ago(MIN), retries: MAX_RETRIES }), NOW)!;
+    const crret = choices.inline[0]!;
+    expect(crret.code).toBe('CRRET');
+    expect(crret.disabledReason).toContain(String(MAX_RETRIES));
+    expect(choices.primary).toBe('CRPA1');
+  });
+
+  it('offers no replies for connected requests, and failed ones only behind "More"', () => {
+    expect(replyChoices(request({ status: 'Connected' }), NOW)).toBeNull();
+    const failed = replyChoices(request({ status: 'CREU1' }), NOW)!;
+    expect(failed.inline).toEqual([]);
+    expect(failed.primary).toBeNull();
+    expect(failed.more.map((c) => c.code)).toEqual(['CRSUC', 'CREU1', 'CREU2', 'CREU3', 'CRPA1', 'CRPA2', 'CRRET']);
+  });
+
+  it('places a request by its reply while Concur has not confirmed it, and back when Concur refuses', () => {
+    const r = request();
+    expect(displayGroup({ ...r, reply: reply('CRSUC') })).toBe('connected');
+    expect(displayGroup({ ...r, reply: reply('CREU1') })).toBe('failed');
+    expect(displayGroup({ ...r, reply: reply('CRSUC', { state: 'failed', lastError: 'bad' }) })).toBe('pending');
+    expect(displayGroup({ ...r, reply: reply('CRRET') })).toBe('pending');
+  });
+
+  it('reads #request=<id> and #group=<group>', () => {
+    expect(parseTarget('#request=abc%20d')).toEqual({ request: 'abc d' });
+    expect(parseTarget('#group=pending')).toEqual({ group: 'pending' });
+    expect(parseTarget('#group=nope')).toBeNull();
+    expect(parseTarget('')).toBeNull();
+  });
+});
+
+describe('popup search', () => {
+  const zoe = request({ firstName: 'Zoë', lastName: 'Ångström', loyaltyNumber: 'AB 1234-5678' });
+  const bjorn = request({ firstName: 'Bjørn', lastName: 'Ødegård', loyaltyNumber: '99887766' });
+  const all = [zoe, bjorn];
+
+  it('ignores case and accents', () => {
+    expect(fold('Zoë ÅNGSTRÖM')).toBe('zoe angstrom');
+    expect(filterRequests(all, 'zoe')).toEqual([zoe]);
+    expect(filterRequests(all, 'ANGSTROM')).toEqual([zoe]);
+    expect(filterRequests(all, 'bjorn odegard')).toEqual([bjorn]);
+  });
+
+  it('matches loyalty numbers by digits, separators or not', () => {
+    expect(filterRequests(all, '12345678')).toEqual([zoe]);
+    expect(filterRequests(all, '1234 5678')).toEqual([zoe]);
+    expect(filterRequests(all, '8877')).toEqual([bjorn]);
+  });
+
+  it('finds nothing for an unknown word, and everything for an empty query', () => {
+    expect(filterRequests(all, 'nobody')).toEqual([]);
+    expect(filterRequests(all, '  ')).toBe(all);
+  });
+});
+
+describe('popup state', () => {
+  it('loads the groups newest first with the relay’s counts', () => {
+    const old = request({ lastModified: ago(30 * MIN) });
+    const fresh = request({ lastModified: ago(MIN) });
+    const failed = request({ status: 'CREU1' });
+    const state = loaded([old, failed, fresh]);
+    expect(state.phase).toBe('ready');
+    const lists = groupLists(state.items);
+    expect(lists.pending.map((r) => r.id)).toEqual([fresh.id, old.id]);
+    expect(lists.failed.map((r) => r.id)).toEqual([failed.id]);
+    expect(displayCounts(state.summary, state.items)).toEqual({ pending: 2, failed: 1, connected: 0 });
+  });
+
+  it('shows a load problem, and keeps the data when only a refresh fails', () => {
+    const failed = run(initialState, { type: 'load/failed', problem: { problem: 'unreachable' } });
+    expect(failed.phase).toBe('error');
+    const state = run(loaded([request()]), { type: 'load/start' }, { type: 'load/failed', problem: { problem: 'offline' } });
+    expect(state.phase).toBe('ready');
+    expect(state.problem).toEqual({ problem: 'offline' });
+    expect(state.items.size).toBe(1);
+  });
+
+  it('adds a created request and moves an updated one; a summary event updates the counts', () => {
+    const a = request();
+    let state = loaded([a]);
+    const b = request({ lastModified: ago(0) });
+    state = run(state, { type: 'event', event: { id: '7', type: 'request.created', data: b } });
+    expect(groupLists(state.items).pending.map((r) => r.id)).toEqual([b.id, a.id]);
+    state = run(state, {
+      type: 'event',
+      event: { id: '8', type: 'request.updated', data: { ...a, status: 'CRSUC', group: 'connected', lastModified: ago(0) } },
+    });
+    expect(groupLists(state.items).connected.map((r) => r.id)).toEqual([a.id]);
+    const summary = summaryOf([b, { ...a, group: 'connected' }]);
+    state = run(state, { type: 'event', event: { id: '9', type: 'summary', data: JSON.stringify(summary) } });
+    expect(displayCounts(state.summary, state.items)).toEqual({ pending: 1, failed: 0, connected: 1 });
+  });
+
+  it('ignores events whose data does not fit the models', () => {
+    const state = loaded([request()]);
+    const next = run(state, { type: 'event', event: { id: '1', type: 'request.created', data: { id: 'x' } } });
+    expect(next.items).toBe(state.items);
+  });
+
+  it('replays events that arrived during a load over its snapshot, newer wins', () => {
+    const a = request({ lastModified: ago(10 * MIN) });
+    const updated = { ...a, status: 'CREU2' as const, group: 'failed' as const, lastModified: ago(MIN) };
+    const stale = { ...a, status: 'Pending' as const, lastModified: ago(20 * MIN) };
+    let state = run(initialState, { type: 'event', event: { id: '1', type: 'request.updated', data: updated } });
+    state = run(state, { type: 'event', event: { id: '2', type: 'request.updated', data: stale } });
+    state = run(state, { type: 'load/done', summary: summaryOf([a]), groups: { pending: [a], failed: [], connected: [] } });
+    expect(state.items.get(a.id)?.status).toBe('CREU2');
+    expect(state.buffered).toEqual([]);
+  });
+
+  it('sends a reply: sending, accepted (moved to its group, counts follow), then confirmed by Concur', () => {
+    const a = request({ firstName: 'Zoë', lastName: 'Ång' });
+    let state = run(loaded([a]), { type: 'reply/sending', id: a.id, code: 'CRSUC', idempotencyKey: 'k1' });
+    expect(state.sends[a.id]).toMatchObject({ phase: 'sending', idempotencyKey: 'k1' });
+    state = run(state, { type: 'reply/accepted', id: a.id, reply: reply('CRSUC') });
+    expect(state.sends[a.id]).toBeUndefined();
+    expect(groupLists(state.items).connected.map((r) => r.id)).toEqual([a.id]);
+    expect(displayCounts(state.summary, state.items)).toEqual({ pending: 0, failed: 0, connected: 1 });
+    expect(state.announcement).toMatchObject({ kind: 'status', text: 'Sent “Connected” for Zoë Ång.' });
+
+    const sent = reply('CRSUC', { state: 'sent', attempts: 1, updatedAt: new Date(NOW + 1000).toISOString() });
+    state = run(state, { type: 'event', event: { id: '3', type: 'reply.updated', data: { requestId: a.id, reply: sent } } });
+    expect(state.announcement).toMatchObject({ kind: 'status', text: 'Concur accepted “Connected” for Zoë Ång.' });
+    expect(groupLists(state.items).connected.map((r) => r.id)).toEqual([a.id]);
+  });
+
+  it('moves a request back with the error when Concur refuses the reply', () => {
+    const a = request();
+    let state = run(loaded([a]), { type: 'reply/sending', id: a.id, code: 'CRSUC', idempotencyKey: 'k1' }, { type: 'reply/accepted', id: a.id, reply: reply('CRSUC') });
+    const refused = reply('CRSUC', { state: 'failed', attempts: 1, lastError: 'Invalid request token', updatedAt: new Date(NOW + 5000).toISOString() });
+    state = run(state, { type: 'event', event: { id: '4', type: 'reply.updated', data: { requestId: a.id, reply: refused } } });
+    expect(groupLists(state.items).pending.map((r) => r.id)).toEqual([a.id]);
+    expect(state.announcement).toMatchObject({ kind: 'error' });
+    expect(state.announcement?.text).toContain('Invalid request token');
+  });
+
+  it('keeps the idempotency key of a failed send for the retry', () => {
+    const a = request();
+    const state = run(
+      loaded([a]),
+      { type: 'reply/sending', id: a.id, code: 'CREU1', idempotencyKey: 'k9' },
+      { type: 'reply/failed', id: a.id, problem: { problem: 'unreachable' } },
+    );
+    expect(state.sends[a.id]).toMatchObject({ phase: 'failed', code: 'CREU1', idempotencyKey: 'k9' });
+    expect(state.sends[a.id]?.error).toContain('The relay does not answer');
+    expect(groupLists(state.items).pending.map((r) => r.id)).toEqual([a.id]);
+  });
+
+  it('does not announce replies sent by someone else', () => {
+    const a = request();
+    const state = run(loaded([a]), {
+      type: 'event',
+      event: { id: '5', type: 'reply.updated', data: { requestId: a.id, reply: reply('CREU1', { state: 'sent' }) } },
+    });
+    expect(state.announcement).toBeNull();
+  });
+
+  it('keeps a reply it knows of when a refresh snapshot does not show it yet', () => {
+    const a = request();
+    let state = run(loaded([a]), { type: 'reply/accepted', id: a.id, reply: reply('CRSUC') });
+    state = run(state, { type: 'load/start' }, { type: 'load/done', summary: summaryOf([a]), groups: { pending: [a], failed: [], connected: [] } });
+    expect(groupLists(state.items).connected.map((r) => r.id)).toEqual([a.id]);
+  });
+
+  it('turns a thrown RelayProblem into its problem', async () => {
+    const { toProblem } = await import('../../extension/lib/popup-state.js');
+    expect(toProblem(new RelayProblem('relay_error', 'boom'))).toEqual({ problem: 'relay_error', detail: 'boom' });
+    expect(toProblem(new TypeError('x'))).toEqual({ problem: 'relay_error' });
+  });
+});
