@@ -1,3 +1,4 @@
+import type { SseEventType } from '../../shared/models.js';
 import type { RelayProblem } from './problems.js';
 import type { Settings } from './settings.js';
 
@@ -7,7 +8,7 @@ import type { Settings } from './settings.js';
  * events.ts touches only this file.
  */
 
-export type LiveEventType = 'request.created' | 'request.updated' | 'reply.updated' | 'summary';
+export type LiveEventType = SseEventType;
 
 export interface LiveEvent {
   id: string;
