@@ -10,6 +10,7 @@ export class Metrics {
   readonly pollErrors = new Map<ConcurErrorKind | 'internal', number>();
   readonly replyAttempts = new Map<'sent' | 'failed' | 'retry', number>();
   sseClients = 0;
+  readonly webhookAttempts = new Map<'succeeded' | 'failed' | 'retry', number>();
 
   recordPoll(error?: ConcurErrorKind | 'internal'): void {
     this.polls++;
@@ -20,8 +21,12 @@ export class Metrics {
     this.replyAttempts.set(outcome, (this.replyAttempts.get(outcome) ?? 0) + 1);
   }
 
+  recordWebhookAttempt(outcome: 'succeeded' | 'failed' | 'retry'): void {
+    this.webhookAttempts.set(outcome, (this.webhookAttempts.get(outcome) ?? 0) + 1);
+  }
+
   /** Prometheus text exposition format 0.0.4. */
-  render(store: Pick<Store, 'counts' | 'replyCounts'>): string {
+  render(store: Pick<Store, 'counts' | 'replyCounts'> & Partial<Pick<Store, 'deliveryCounts'>>): string {
     const lines: string[] = [];
     const metric = (name: string, type: 'counter' | 'gauge', help: string, samples: Array<[string, number]>) => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -52,6 +57,20 @@ export class Metrics {
       'Connection requests by group.',
       Object.entries(store.counts()).map(([group, n]) => [`{group="${group}"}`, n]),
     );
+    metric(
+      'triplink_webhook_attempts_total',
+      'counter',
+      'Webhook delivery attempts, by outcome (retry: failed, will be tried again).',
+      [...this.webhookAttempts].map(([outcome, n]) => [`{outcome="${outcome}"}`, n]),
+    );
+    if (store.deliveryCounts !== undefined) {
+      metric(
+        'triplink_webhook_deliveries',
+        'gauge',
+        'Webhook deliveries by state (failed ones stay until recovered or pruned after 30 days).',
+        Object.entries(store.deliveryCounts()).map(([state, n]) => [`{state="${state}"}`, n]),
+      );
+    }
     metric('triplink_sse_clients', 'gauge', 'Connected server-sent-event clients.', [['', this.sseClients]]);
     return `${lines.join('\n')}\n`;
   }

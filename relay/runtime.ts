@@ -15,6 +15,7 @@ import { createPoller } from './poller.js';
 import { startSandbox, type RunningSandbox } from './sandbox/server.js';
 import { openStore, type Store } from './store/index.js';
 import { watchSummary } from './summary.js';
+import { createWebhookWorker } from './webhooks/delivery.js';
 
 /**
  * Wires the relay together from its configuration: store, Concur client, poller, outbox, API.
@@ -44,6 +45,7 @@ export interface StartOptions {
 
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
 const IDEMPOTENCY_KEYS_KEPT_MS = 24 * 60 * 60 * 1000;
+const DELIVERIES_KEPT_MS = 30 * 24 * 60 * 60 * 1000;
 
 export async function startRelay(config: RelayConfig, options: StartOptions): Promise<RunningRelay> {
   const { logger } = options;
@@ -89,6 +91,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
       onSent: () => poller.requestResweep(),
     });
     const stopSummary = watchSummary(store);
+    const webhooks = createWebhookWorker({ store, logger, metrics, allowPrivate: config.webhookAllowPrivate });
     // Aborted on close: live event streams end cleanly instead of being cut.
     const shutdown = new AbortController();
     const app = createApp({
@@ -99,6 +102,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
       metrics,
       logger,
       events: { signal: shutdown.signal },
+      webhooks: { allowPrivate: config.webhookAllowPrivate, kick: () => webhooks.kick() },
     });
 
     const server = await listen(app.fetch, config.host, config.port);
@@ -108,9 +112,11 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
 
     poller.start();
     outbox.start();
+    webhooks.start();
     const prune = setInterval(() => {
       store.pruneEvents();
       store.pruneIdempotencyKeys(Date.now() - IDEMPOTENCY_KEYS_KEPT_MS);
+      store.pruneDeliveries(Date.now() - DELIVERIES_KEPT_MS);
     }, PRUNE_EVERY_MS);
     prune.unref();
     logger.info({ url, mode: config.mode, pollIntervalSeconds: config.concur.pollIntervalSeconds }, 'relay listening');
@@ -122,6 +128,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
         shutdown.abort();
         await poller.stop();
         await outbox.stop();
+        await webhooks.stop();
         stopSummary();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());

@@ -146,6 +146,7 @@ export const WebhookUpdate = WebhookCreate.partial()
 export type WebhookUpdate = z.infer<typeof WebhookUpdate>;
 
 export const WebhookCreated = z.object({ webhook: Webhook, secret: z.string().startsWith('whsec_') });
+export type WebhookCreated = z.infer<typeof WebhookCreated>;
 
 export const DeliveryState = z.enum(['pending', 'succeeded', 'failed']);
 export const Delivery = z.object({
@@ -171,3 +172,52 @@ export const WebhookMessage = z.object({
   data: z.unknown(),
 });
 export type WebhookMessage = z.infer<typeof WebhookMessage>;
+
+// ---- webhooks: the shapes around the models above (additive) ----
+
+/** `data` of each webhook message, by type. Request and reply events carry the whole request (with its latest reply). */
+export const WebhookTestData = z.object({ message: z.string(), webhook: Webhook });
+export const WebhookEventData = {
+  'request.created': ConnectionRequest,
+  'request.updated': ConnectionRequest,
+  'reply.sent': ConnectionRequest,
+  'reply.failed': ConnectionRequest,
+  'concur.state_changed': Summary,
+  'webhook.test': WebhookTestData,
+} as const satisfies Record<WebhookEventType | 'webhook.test', z.ZodType>;
+
+export const WebhookList = z.object({ items: z.array(Webhook) });
+export type WebhookList = z.infer<typeof WebhookList>;
+
+/** One try at delivering a message, as the delivery log shows it. */
+export const DeliveryAttempt = z.object({
+  /** 1 for the first try of this delivery; resends and recoveries go on counting. */
+  attempt: z.number().int().positive(),
+  at: IsoTime,
+  /** The HTTP status the endpoint answered, or null when there was no answer (refused, timed out). */
+  status: z.number().int().nullable(),
+  durationMs: z.number().int().nonnegative(),
+  /** The start of the answer's body (at most 4 KiB), or null when there was none. */
+  responseBody: z.string().nullable(),
+  error: z.string().nullable(),
+  /** When the next try was scheduled after this one; null when this one ended the chain. */
+  nextAttemptAt: IsoTime.nullable(),
+});
+export type DeliveryAttempt = z.infer<typeof DeliveryAttempt>;
+
+/** A delivery with its attempts (oldest first), as `GET /api/v1/webhooks/:id/deliveries` lists them. */
+export const DeliveryLogEntry = Delivery.extend({ createdAt: IsoTime, attemptLog: z.array(DeliveryAttempt) });
+export type DeliveryLogEntry = z.infer<typeof DeliveryLogEntry>;
+
+export const DeliveriesPage = z.object({ items: z.array(DeliveryLogEntry), nextCursor: z.string().nullable() });
+export type DeliveriesPage = z.infer<typeof DeliveriesPage>;
+
+export const DeliveriesQuery = z.object({
+  state: DeliveryState.optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().min(1).optional(),
+});
+export type DeliveriesQuery = z.infer<typeof DeliveriesQuery>;
+
+export const RecoverResult = z.object({ requeued: z.number().int().nonnegative() });
+export type RecoverResult = z.infer<typeof RecoverResult>;

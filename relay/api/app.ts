@@ -15,6 +15,7 @@ import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { requestsRoutes } from './routes/requests.js';
 import { summaryRoutes } from './routes/summary.js';
+import { webhooksRoutes, type WebhooksApiDeps } from './routes/webhooks.js';
 
 export type { AppEnv } from './context.js';
 
@@ -38,6 +39,8 @@ export interface AppDeps {
   now?: () => number;
   /** Passed to the events route as they are. */
   events?: EventsOptions;
+  /** The webhook routes: the private-address setting and the delivery worker's wake-up. Default: private refused, no worker to wake. */
+  webhooks?: WebhooksApiDeps;
 }
 
 /**
@@ -77,6 +80,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.route(API_PREFIX, summaryRoutes({ store }));
   app.route(API_PREFIX, requestsRoutes({ store, outbox: deps.outbox }));
   app.route(API_PREFIX, eventsRoutes({ store, metrics, logger, ...deps.events }));
+  app.route(API_PREFIX, webhooksRoutes({ store, webhooks: deps.webhooks ?? { allowPrivate: false, kick: () => undefined } }));
 
   // ---- the document of all the above ----
   registerDocumentExtras(app);

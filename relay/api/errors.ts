@@ -5,10 +5,15 @@ import type { z } from 'zod';
 import type { ErrorBody } from '../../shared/models.js';
 import {
   BadCursorError,
+  DeliveryPendingError,
+  DeliveryTooLargeError,
   IdempotencyMismatchError,
   ReplyInFlightError,
   RetryLimitError,
+  UnknownDeliveryError,
   UnknownRequestError,
+  UnknownWebhookError,
+  WebhookDisabledError,
 } from '../store/errors.js';
 import type { AppEnv } from './context.js';
 
@@ -36,6 +41,10 @@ export type ApiErrorCode =
   | 'unsupported_media_type'
   | 'idempotency_mismatch'
   | 'bad_request'
+  | 'webhook_url_refused'
+  | 'webhook_disabled'
+  | 'delivery_pending'
+  | 'delivery_too_large'
   | 'internal';
 
 /** An error whose status, code and message are meant for the client. */
@@ -133,6 +142,10 @@ function classify(err: unknown): ApiError | undefined {
   if (err instanceof ReplyInFlightError) return new ApiError(409, 'reply_in_flight', err.message);
   if (err instanceof RetryLimitError) return new ApiError(409, 'retry_limit', err.message);
   if (err instanceof IdempotencyMismatchError) return new ApiError(422, 'idempotency_mismatch', err.message);
+  if (err instanceof UnknownWebhookError || err instanceof UnknownDeliveryError) return new ApiError(404, 'not_found', err.message);
+  if (err instanceof WebhookDisabledError) return new ApiError(409, 'webhook_disabled', err.message);
+  if (err instanceof DeliveryPendingError) return new ApiError(409, 'delivery_pending', err.message);
+  if (err instanceof DeliveryTooLargeError) return new ApiError(409, 'delivery_too_large', err.message);
   if (err instanceof HTTPException) {
     // hono/validator: the body of a JSON request did not parse.
     if (err.status === 400 && err.message === 'Malformed JSON in request body') {

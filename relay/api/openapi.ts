@@ -1,8 +1,8 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { z } from '@hono/zod-openapi';
-import { SSE_EVENT_TYPES } from '../../shared/models.js';
+import { SSE_EVENT_TYPES, WEBHOOK_EVENT_TYPES } from '../../shared/models.js';
 import type { AppEnv } from './context.js';
-import { ErrorBodyDoc } from './schemas.js';
+import { ErrorBodyDoc, WebhookMessageDoc } from './schemas.js';
 
 /** The name of the API-key security scheme in the document. */
 export const SECURITY_SCHEME = 'apiKey';
@@ -41,6 +41,7 @@ export function errorResponses<S extends number>(...statuses: S[]) {
  * security scheme, and `GET /api/v1/events` (served by ./events.ts, a plain Hono route).
  */
 export function registerDocumentExtras(app: OpenAPIHono<AppEnv>): void {
+  registerOutgoingWebhooks(app);
   app.openAPIRegistry.registerComponent('securitySchemes', SECURITY_SCHEME, {
     type: 'http',
     scheme: 'bearer',
@@ -71,6 +72,30 @@ export function registerDocumentExtras(app: OpenAPIHono<AppEnv>): void {
   });
 }
 
+/** The messages the relay POSTs to subscribers, under the document's `webhooks` (OpenAPI 3.1). */
+function registerOutgoingWebhooks(app: OpenAPIHono<AppEnv>): void {
+  const headers = z.object({
+    'webhook-id': z.string().openapi({ description: 'The message id (msg_…): the same on every retry and resend; dedupe on it.' }),
+    'webhook-timestamp': z.string().openapi({ description: 'Unix seconds when this attempt was made.' }),
+    'webhook-signature': z.string().openapi({
+      description:
+        'Space-separated `v1,<base64>`: HMAC-SHA256 with the base64-decoded secret (after `whsec_`) over `{webhook-id}.{webhook-timestamp}.{body}`. Two during the 24 hours after a rotation.',
+    }),
+  });
+  for (const type of [...WEBHOOK_EVENT_TYPES, 'webhook.test']) {
+    app.openAPIRegistry.registerWebhook({
+      method: 'post',
+      path: type,
+      tags: ['webhooks'],
+      summary: `The ${type} message`,
+      request: { headers, body: { content: { 'application/json': { schema: WebhookMessageDoc } } } },
+      responses: {
+        200: { description: 'Any 2xx: delivered. 410: the webhook is disabled. Anything else (redirects included): retried on the schedule 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.' },
+      },
+    });
+  }
+}
+
 export const DOCUMENT_INFO = {
   openapi: '3.1.0',
   info: {
@@ -83,6 +108,7 @@ export const DOCUMENT_INFO = {
     { name: 'requests', description: 'Connection requests and status replies' },
     { name: 'summary', description: 'Counts and the state of the link to Concur' },
     { name: 'events', description: 'Live updates' },
+    { name: 'webhooks', description: 'Signed webhooks (Standard Webhooks) to other systems: subscriptions and the delivery log' },
     { name: 'operations', description: 'Health, metrics and this document' },
   ],
 } as const;

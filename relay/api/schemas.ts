@@ -2,14 +2,29 @@ import { extendZodWithOpenApi } from '@hono/zod-openapi';
 import { z } from 'zod';
 import {
   ConnectionRequest,
+  DeliveriesPage,
+  DeliveriesQuery,
+  Delivery,
+  DeliveryAttempt,
+  DeliveryLogEntry,
+  DeliveryState,
   ErrorBody,
   Health,
+  RecoverBody,
+  RecoverResult,
   Reply,
   ReplyBody,
   ReplyResponse,
   RequestsPage,
   RequestsQuery,
   Summary,
+  WEBHOOK_EVENT_TYPES,
+  Webhook,
+  WebhookCreate,
+  WebhookCreated,
+  WebhookList,
+  WebhookMessage,
+  WebhookState,
 } from '../../shared/models.js';
 import { GROUPS } from '../../shared/status.js';
 
@@ -104,4 +119,111 @@ export const ReplyHeaders = z.object({
         'Makes a repeat of the same call (same request, same body) answer the same reply and send nothing more.',
       example: '6f1f9a0e-2c0b-4a4b-9f1e-0d6c1b7f3a11',
     }),
+});
+
+// ---- webhooks ----
+
+export const WebhookDoc = withOpenApi(Webhook, 'Webhook', {
+  description: 'A subscription to webhook events. The signing secret is never part of it.',
+});
+export const WebhookListDoc = withOpenApi(WebhookList.extend({ items: z.array(WebhookDoc) }), 'WebhookList');
+export const WebhookCreatedDoc = withOpenApi(WebhookCreated.extend({ webhook: WebhookDoc }), 'WebhookCreated', {
+  description: 'The webhook and its signing secret (`whsec_…`): the only answers that ever show a secret.',
+});
+export const DeliveryDoc = withOpenApi(Delivery, 'Delivery');
+export const DeliveryAttemptDoc = withOpenApi(DeliveryAttempt, 'DeliveryAttempt');
+export const DeliveryLogEntryDoc = withOpenApi(
+  DeliveryLogEntry.extend({ attemptLog: z.array(DeliveryAttemptDoc) }),
+  'DeliveryLogEntry',
+);
+export const DeliveriesPageDoc = withOpenApi(
+  DeliveriesPage.extend({ items: z.array(DeliveryLogEntryDoc) }),
+  'DeliveriesPage',
+);
+export const RecoverResultDoc = withOpenApi(RecoverResult, 'RecoverResult');
+export const WebhookMessageDoc = withOpenApi(WebhookMessage, 'WebhookMessage', {
+  description:
+    'The body of every webhook: `data` is a ConnectionRequest (request.*, reply.*), a Summary (concur.state_changed) or `{message, webhook}` (webhook.test).',
+});
+
+const eventsMessage = `must be one of ${WEBHOOK_EVENT_TYPES.join(', ')}`;
+const urlMessage = 'must be an http(s) URL of at most 2000 characters, e.g. https://partner.example/hooks/concur';
+const urlField = z
+  .url({ protocol: /^https?$/, error: urlMessage })
+  .max(2000, { error: urlMessage })
+  .openapi({ description: 'Where to POST the messages. Use https; private and loopback addresses are refused unless RELAY_WEBHOOK_ALLOW_PRIVATE=true.' });
+const eventsField = z
+  .array(z.enum(WEBHOOK_EVENT_TYPES, { error: eventsMessage }), { error: `must be a list of event types, e.g. ["request.created"]; ${eventsMessage}` })
+  .min(1, { error: `must list at least one event type: ${WEBHOOK_EVENT_TYPES.join(', ')}` })
+  .openapi({ description: 'The event types to send.' });
+const descriptionField = z
+  .string({ error: 'must be text of at most 500 characters' })
+  .max(500, { error: 'must be text of at most 500 characters' })
+  .optional()
+  .openapi({ description: 'For people; "" clears it.' });
+
+/** `POST /webhooks` body: the shared WebhookCreate, with messages that say what is valid. */
+export const WebhookCreateApi = withOpenApi(
+  WebhookCreate.extend({ url: urlField, events: eventsField, description: descriptionField }).strict(),
+  'WebhookCreate',
+);
+
+/** `PATCH /webhooks/{id}` body: any of the fields, and `state` to enable or disable. */
+export const WebhookUpdateApi = withOpenApi(
+  z
+    .object({
+      url: urlField.optional(),
+      events: eventsField.optional(),
+      description: descriptionField,
+      state: z
+        .enum(WebhookState.options, { error: 'must be enabled or disabled' })
+        .optional()
+        .openapi({ description: 'enabled clears disabledReason; disabled fails the pending deliveries (recover them later).' }),
+    })
+    .strict(),
+  'WebhookUpdate',
+);
+
+export const RecoverBodyApi = withOpenApi(
+  RecoverBody.extend({
+    since: z.iso
+      .datetime({ offset: false, error: 'must be an ISO-8601 time in UTC, e.g. 2024-05-01T12:00:00Z' })
+      .openapi({ description: 'Failed deliveries created at or after this time are sent again.' }),
+  }).strict(),
+  'RecoverBody',
+);
+
+const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const WebhookIdParams = z.object({
+  id: z
+    .string()
+    .regex(ID_PATTERN, { error: 'must be a webhook id, e.g. wh_3q2V0aW5nX2lk' })
+    .openapi({ param: { name: 'id', in: 'path' }, description: 'The webhook id.' }),
+});
+export const DeliveryParams = WebhookIdParams.extend({
+  deliveryId: z
+    .string()
+    .regex(ID_PATTERN, { error: 'must be a delivery id, e.g. dlv_3q2V0aW5nX2lk' })
+    .openapi({ param: { name: 'deliveryId', in: 'path' }, description: 'The delivery id.' }),
+});
+
+const deliveriesLimit = DeliveriesQuery.shape.limit.unwrap();
+const deliveriesLimitMessage = `must be a whole number from ${deliveriesLimit.minValue ?? 1} to ${deliveriesLimit.maxValue ?? 100} (default ${DeliveriesQuery.shape.limit.def.defaultValue})`;
+export const DeliveriesQueryApi = DeliveriesQuery.extend({
+  state: z
+    .enum(DeliveryState.options, { error: `must be one of ${DeliveryState.options.join(', ')} (leave it out for all)` })
+    .optional()
+    .openapi({ description: 'Only deliveries in this state.' }),
+  limit: z.coerce
+    .number({ error: deliveriesLimitMessage })
+    .int({ error: deliveriesLimitMessage })
+    .min(deliveriesLimit.minValue ?? 1, { error: deliveriesLimitMessage })
+    .max(deliveriesLimit.maxValue ?? 100, { error: deliveriesLimitMessage })
+    .default(DeliveriesQuery.shape.limit.def.defaultValue)
+    .openapi({ description: 'Page size.' }),
+  cursor: z
+    .string()
+    .min(1, { error: 'must not be empty; use the nextCursor of a previous page, or leave it out for the first page' })
+    .optional()
+    .openapi({ description: 'The nextCursor of the previous page; opaque.' }),
 });

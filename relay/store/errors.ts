@@ -10,7 +10,12 @@ export type StoreErrorCode =
   | 'retry_limit'
   | 'idempotency_mismatch'
   | 'open_failed'
-  | 'schema_too_new';
+  | 'schema_too_new'
+  | 'unknown_webhook'
+  | 'unknown_delivery'
+  | 'webhook_disabled'
+  | 'delivery_pending'
+  | 'delivery_too_large';
 
 export abstract class StoreError extends Error {
   abstract readonly code: StoreErrorCode;
@@ -92,5 +97,56 @@ export class SchemaTooNewError extends StoreError {
     readonly known: number,
   ) {
     super(`the database has schema version ${found}, but this relay only knows versions up to ${known}; run a newer relay`);
+  }
+}
+
+/** → 404 */
+export class UnknownWebhookError extends StoreError {
+  override readonly name = 'UnknownWebhookError';
+  readonly code = 'unknown_webhook';
+  constructor(readonly webhookId: string) {
+    super(`there is no webhook with id ${JSON.stringify(webhookId)}`);
+  }
+}
+
+/** → 404 */
+export class UnknownDeliveryError extends StoreError {
+  override readonly name = 'UnknownDeliveryError';
+  readonly code = 'unknown_delivery';
+  constructor(
+    readonly webhookId: string,
+    readonly deliveryId: string,
+  ) {
+    super(`webhook ${JSON.stringify(webhookId)} has no delivery with id ${JSON.stringify(deliveryId)}`);
+  }
+}
+
+/** Sending (a test, a resend, a recovery) to a disabled endpoint. → 409 */
+export class WebhookDisabledError extends StoreError {
+  override readonly name = 'WebhookDisabledError';
+  readonly code = 'webhook_disabled';
+  constructor(readonly webhookId: string) {
+    super('this webhook is disabled; enable it first with PATCH {"state":"enabled"}');
+  }
+}
+
+/** A resend of a delivery that is still on its way. → 409 */
+export class DeliveryPendingError extends StoreError {
+  override readonly name = 'DeliveryPendingError';
+  readonly code = 'delivery_pending';
+  constructor(readonly deliveryId: string) {
+    super('this delivery is still on its way (state pending); resend it once it has succeeded or failed');
+  }
+}
+
+/** A resend of a message that was over the size limit and was never sent. → 409 */
+export class DeliveryTooLargeError extends StoreError {
+  override readonly name = 'DeliveryTooLargeError';
+  readonly code = 'delivery_too_large';
+  constructor(
+    readonly deliveryId: string,
+    readonly maxBytes: number,
+  ) {
+    super(`this message was over the ${maxBytes / 1024} KiB limit for webhook messages and cannot be sent`);
   }
 }

@@ -60,7 +60,12 @@ export interface EventLog {
  * The append-only event log. Ids come from AUTOINCREMENT, so they only grow, also across restarts
  * and after pruning. Listeners hear about an event once the transaction that wrote it has committed.
  */
-export function createEventLog(ctx: StoreContext, onListenerError: (error: unknown) => void): EventLog {
+export function createEventLog(
+  ctx: StoreContext,
+  onListenerError: (error: unknown) => void,
+  /** Runs inside the appending transaction (webhook deliveries): what it writes commits with the event or not at all. */
+  onAppend?: (event: StoredEvent) => void,
+): EventLog {
   const { db } = ctx;
   const insert = db.prepare<[string, string, string]>('INSERT INTO events (type, data, created_at) VALUES (?, ?, ?)');
   const selectAfter = db.prepare<[number, number], EventRow>(
@@ -86,11 +91,14 @@ export function createEventLog(ctx: StoreContext, onListenerError: (error: unkno
 
   return {
     append(type, data) {
-      const createdAt = ctx.now();
-      const info = insert.run(type, JSON.stringify(data), createdAt);
-      const event = { id: Number(info.lastInsertRowid), type, data, createdAt } as StoredEvent;
-      ctx.afterCommit(() => notify(event));
-      return event;
+      return ctx.tx(() => {
+        const createdAt = ctx.now();
+        const info = insert.run(type, JSON.stringify(data), createdAt);
+        const event = { id: Number(info.lastInsertRowid), type, data, createdAt } as StoredEvent;
+        onAppend?.(event);
+        ctx.afterCommit(() => notify(event));
+        return event;
+      });
     },
     after(id, limit) {
       const from = Number.isFinite(id) ? Math.max(0, Math.trunc(id)) : 0;

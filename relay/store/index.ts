@@ -1,4 +1,14 @@
-import type { ConnectionRequest, Counts, ReplyState, RequestsPage, Summary } from '../../shared/models.js';
+import type {
+  ConnectionRequest,
+  Counts,
+  DeliveriesPage,
+  Delivery,
+  DeliveryLogEntry,
+  ReplyState,
+  RequestsPage,
+  Summary,
+  Webhook,
+} from '../../shared/models.js';
 import type { ReplyCode } from '../../shared/status.js';
 import type { ConcurRecord } from '../concur/record.js';
 import { createContext } from './context.js';
@@ -18,6 +28,17 @@ import { createReplies, type AttemptUpdate, type EnqueueResult } from './replies
 import { createRequests, type ListRequestsQuery, type UpsertResult } from './requests.js';
 import { createRelayState, type ConcurStatusUpdate } from './state.js';
 import type { TimeInput } from './time.js';
+import {
+  createWebhooks,
+  type AttemptRecord,
+  type AttemptRecorded,
+  type ListDeliveriesQuery,
+  type OutgoingDelivery,
+  type WebhookInput,
+  type WebhookPatch,
+  type WebhookWithSecret,
+  type Webhooks,
+} from './webhooks.js';
 
 export * from './errors.js';
 export type { ConcurStatus, EventDataMap, EventListener, StoredEvent, StoredEventType } from './events.js';
@@ -28,6 +49,20 @@ export type { AttemptUpdate, EnqueueResult } from './replies.js';
 export { decodeCursor, encodeCursor, type ListRequestsQuery, type UpsertResult } from './requests.js';
 export type { ConcurStatusUpdate } from './state.js';
 export { toIso, type TimeInput } from './time.js';
+export {
+  MAX_MESSAGE_BYTES,
+  PREVIOUS_SECRET_TTL_MS,
+  webhookTypeOf,
+  type AttemptOutcome,
+  type AttemptRecord,
+  type AttemptRecorded,
+  type ListDeliveriesQuery,
+  type MessageType,
+  type OutgoingDelivery,
+  type WebhookInput,
+  type WebhookPatch,
+  type WebhookWithSecret,
+} from './webhooks.js';
 
 /** How many events `pruneEvents` keeps by default. */
 export const DEFAULT_EVENTS_KEPT = 10_000;
@@ -111,6 +146,47 @@ export interface Store {
   currentRefreshToken(configured: string): string;
   saveRefreshToken(configured: string, rotated: string): void;
 
+  // ---- webhooks (see webhooks.ts) ----
+  /** A new enabled webhook and its signing secret (the only time the secret is returned, with rotateWebhookSecret). */
+  createWebhook(input: WebhookInput): WebhookWithSecret;
+  /** Oldest first. */
+  listWebhooks(): Webhook[];
+  getWebhook(id: string): Webhook | undefined;
+  /**
+   * Changes url, events, description or state. Disabling fails its pending deliveries (recover
+   * them after enabling again); enabling clears the reason and the failure run. Throws UnknownWebhookError.
+   */
+  updateWebhook(id: string, patch: WebhookPatch): Webhook;
+  /** Removes the webhook with its secrets and delivery log; false when there was none. */
+  deleteWebhook(id: string): boolean;
+  /** A new current secret; the old one keeps signing for 24 hours. Throws UnknownWebhookError. */
+  rotateWebhookSecret(id: string): WebhookWithSecret;
+  /** The secrets that sign a message sent at `at`: the current one first, then rotated ones not yet expired. */
+  webhookSigningSecrets(id: string, at: TimeInput): string[];
+  /** Disables the webhook (if enabled) saying why; its pending deliveries fail with that reason. */
+  disableWebhook(id: string, reason: string): Webhook;
+  /** Queues a `webhook.test` message. Throws UnknownWebhookError, WebhookDisabledError. */
+  enqueueTestDelivery(webhookId: string): Delivery;
+  /** Newest first, with attempts. Throws UnknownWebhookError, BadCursorError. */
+  listDeliveries(webhookId: string, query: ListDeliveriesQuery): DeliveriesPage;
+  getDelivery(webhookId: string, deliveryId: string): DeliveryLogEntry | undefined;
+  /**
+   * A new chain of attempts for a finished delivery (same message id, full retry schedule).
+   * Throws UnknownWebhookError, UnknownDeliveryError, WebhookDisabledError, DeliveryPendingError, DeliveryTooLargeError.
+   */
+  resendDelivery(webhookId: string, deliveryId: string): Delivery;
+  /** Re-queues every failed delivery of the webhook created at or after `since`; returns how many. */
+  recoverDeliveries(webhookId: string, since: TimeInput): number;
+  /** The oldest due delivery of each enabled webhook, oldest first. */
+  dueDeliveries(now: TimeInput, limit: number): OutgoingDelivery[];
+  /** When the earliest pending delivery of an enabled webhook is due (only those due after `after`, when given); null when none. */
+  nextDeliveryDueAt(after?: TimeInput): string | null;
+  /** Records one attempt and its outcome; undefined when the delivery is gone (its webhook was deleted). */
+  recordDeliveryAttempt(record: AttemptRecord): AttemptRecorded | undefined;
+  deliveryCounts(): Record<Delivery['state'], number>;
+  /** Forgets finished (succeeded or failed) deliveries last changed before `olderThan`; returns how many. */
+  pruneDeliveries(olderThan: TimeInput): number;
+
   // ---- lifecycle ----
   /** A trivial query; false when the database cannot answer (or is closed). */
   healthy(): boolean;
@@ -128,11 +204,18 @@ export function openStore(path: string, options: StoreOptions = {}): Store {
     const ctx = createContext(db, options.clock ?? Date.now);
     const migration = migrate(db, ctx.now);
     const onListenerError = options.onListenerError ?? ((error) => console.error('event listener failed:', error));
-    const events = createEventLog(ctx, onListenerError);
+    // Events fan out to webhook deliveries inside their own transaction; the views they need come later.
+    let webhooks: Webhooks | undefined;
+    const events = createEventLog(ctx, onListenerError, (event) => webhooks?.fanOut(event));
     const requests = createRequests(ctx, events);
     const keys = createIdempotencyKeys(ctx);
     const replies = createReplies(ctx, events, requests, keys);
     const state = createRelayState(ctx, events);
+    const hooks = createWebhooks(ctx, {
+      request: requests.get,
+      summary: () => ({ counts: requests.counts(), concur: state.concurStatus() }),
+    });
+    webhooks = hooks;
     const ping = db.prepare<[], { ok: number }>('SELECT 1 AS ok');
 
     return {
@@ -167,6 +250,25 @@ export function openStore(path: string, options: StoreOptions = {}): Store {
       updateConcurStatus: state.updateConcurStatus,
       currentRefreshToken: state.currentRefreshToken,
       saveRefreshToken: state.saveRefreshToken,
+
+      createWebhook: hooks.create,
+      listWebhooks: hooks.list,
+      getWebhook: hooks.get,
+      updateWebhook: hooks.update,
+      deleteWebhook: hooks.remove,
+      rotateWebhookSecret: hooks.rotateSecret,
+      webhookSigningSecrets: hooks.signingSecrets,
+      disableWebhook: hooks.disable,
+      enqueueTestDelivery: hooks.enqueueTest,
+      listDeliveries: hooks.listDeliveries,
+      getDelivery: hooks.getDelivery,
+      resendDelivery: hooks.resend,
+      recoverDeliveries: hooks.recover,
+      dueDeliveries: hooks.due,
+      nextDeliveryDueAt: hooks.nextDueAt,
+      recordDeliveryAttempt: hooks.recordAttempt,
+      deliveryCounts: hooks.counts,
+      pruneDeliveries: hooks.prune,
 
       healthy() {
         try {

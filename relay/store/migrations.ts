@@ -91,6 +91,74 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'webhooks, webhook secrets, deliveries, delivery attempts',
+    sql: `
+      -- Subscribers. events is a JSON array of webhook event types.
+      CREATE TABLE webhooks (
+        id              TEXT PRIMARY KEY,
+        url             TEXT NOT NULL,
+        events          TEXT NOT NULL,
+        description     TEXT,
+        state           TEXT NOT NULL,
+        disabled_reason TEXT,
+        -- The first failed attempt since the last success (auto-disable after a sustained failure).
+        failing_since   TEXT,
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL
+      );
+
+      -- Signing secrets: the current one (expires_at NULL) and rotated ones still signing until expires_at.
+      CREATE TABLE webhook_secrets (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        webhook_id TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+        secret     TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT
+      );
+      CREATE INDEX webhook_secrets_by_webhook ON webhook_secrets (webhook_id, id);
+
+      -- One message on its way to one endpoint, written in the transaction of the event it reports.
+      CREATE TABLE deliveries (
+        seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+        id              TEXT NOT NULL UNIQUE,
+        webhook_id      TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+        -- The webhook-id header; the same for every endpoint that gets the same event.
+        message_id      TEXT NOT NULL,
+        type            TEXT NOT NULL,
+        -- The exact bytes that are sent (and signed); '' when the message was too large to send.
+        body            TEXT NOT NULL,
+        body_bytes      INTEGER NOT NULL,
+        state           TEXT NOT NULL,
+        -- Attempts in all chains, and in the current chain (a resend or a recovery starts a new one).
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        chain           INTEGER NOT NULL DEFAULT 1,
+        chain_attempts  INTEGER NOT NULL DEFAULT 0,
+        last_status     INTEGER,
+        last_error      TEXT,
+        next_attempt_at TEXT,
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL
+      );
+      CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at, seq);
+      CREATE INDEX deliveries_by_webhook ON deliveries (webhook_id, seq);
+      CREATE INDEX deliveries_by_webhook_state ON deliveries (webhook_id, state, next_attempt_at, seq);
+
+      CREATE TABLE delivery_attempts (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        delivery_seq    INTEGER NOT NULL REFERENCES deliveries (seq) ON DELETE CASCADE,
+        attempt         INTEGER NOT NULL,
+        started_at      TEXT NOT NULL,
+        status          INTEGER,
+        duration_ms     INTEGER NOT NULL,
+        response_body   TEXT,
+        error           TEXT,
+        next_attempt_at TEXT
+      );
+      CREATE INDEX delivery_attempts_by_delivery ON delivery_attempts (delivery_seq, attempt);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

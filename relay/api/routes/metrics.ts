@@ -14,7 +14,7 @@ const getMetrics = createRoute({
   tags: ['operations'],
   summary: 'Prometheus metrics (no API key)',
   description:
-    'Counts only: polls, poll errors by kind, reply attempts by outcome, replies by state, requests by group, SSE clients. No ids, names, tokens or keys.',
+    'Counts only: polls, poll errors by kind, reply attempts by outcome, replies by state, requests by group, webhook attempts by outcome and deliveries by state, SSE clients. No ids, names, tokens or keys.',
   security: [],
   responses: {
     200: { description: 'Prometheus text format 0.0.4.', content: { 'text/plain': { schema: z.string() } } },
@@ -28,7 +28,7 @@ const getMetrics = createRoute({
  * counts from the store), so there is no secret and no personal data to guard.
  */
 export function metricsRoutes(deps: {
-  store: Pick<Store, 'counts' | 'replyCounts'>;
+  store: Pick<Store, 'counts' | 'replyCounts' | 'deliveryCounts'>;
   metrics: Pick<Metrics, 'render'>;
 }): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });

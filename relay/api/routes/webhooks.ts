@@ -1,0 +1,295 @@
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
+import {
+  DeliveriesPage,
+  Delivery,
+  RecoverResult,
+  Webhook,
+  WebhookCreated,
+  WebhookList,
+} from '../../../shared/models.js';
+import type { Store } from '../../store/index.js';
+import { checkWebhookUrl, UrlRefusedError, type Resolver } from '../../webhooks/ssrf.js';
+import type { AppEnv } from '../context.js';
+import { ApiError, validationHook } from '../errors.js';
+import { API_KEY_SECURITY, errorResponses } from '../openapi.js';
+import {
+  DeliveriesPageDoc,
+  DeliveriesQueryApi,
+  DeliveryDoc,
+  DeliveryParams,
+  RecoverBodyApi,
+  RecoverResultDoc,
+  WebhookCreateApi,
+  WebhookCreatedDoc,
+  WebhookDoc,
+  WebhookIdParams,
+  WebhookListDoc,
+  WebhookUpdateApi,
+} from '../schemas.js';
+
+/** What the webhook routes need beyond the store. */
+export interface WebhooksApiDeps {
+  /** RELAY_WEBHOOK_ALLOW_PRIVATE: accept URLs on private, loopback and link-local addresses. */
+  allowPrivate: boolean;
+  /** Wakes the delivery worker after a test, a resend or a recovery was queued. */
+  kick(): void;
+  /** Host name resolution for the URL check (default: the system resolver). */
+  resolve?: Resolver;
+}
+
+export interface WebhooksRouteDeps {
+  store: Pick<
+    Store,
+    | 'createWebhook'
+    | 'listWebhooks'
+    | 'getWebhook'
+    | 'updateWebhook'
+    | 'deleteWebhook'
+    | 'rotateWebhookSecret'
+    | 'enqueueTestDelivery'
+    | 'listDeliveries'
+    | 'resendDelivery'
+    | 'recoverDeliveries'
+  >;
+  webhooks: WebhooksApiDeps;
+}
+
+const TAGS = ['webhooks'];
+const json = <T,>(schema: T) => ({ 'application/json': { schema } });
+
+const createWebhook = createRoute({
+  method: 'post',
+  path: '/webhooks',
+  tags: TAGS,
+  summary: 'Subscribe an endpoint to webhook events',
+  description:
+    'Answers the webhook and its signing secret (`whsec_…`); the secret is never shown again (rotate it to get a new one). The URL must be http(s) and, unless RELAY_WEBHOOK_ALLOW_PRIVATE=true, resolve only to public addresses.',
+  security: API_KEY_SECURITY,
+  request: { body: { required: true, content: json(WebhookCreateApi) } },
+  responses: {
+    201: { description: 'Created, with the secret.', content: json(WebhookCreatedDoc) },
+    ...errorResponses(400, 401, 413, 415, 500),
+  },
+});
+
+const listWebhooks = createRoute({
+  method: 'get',
+  path: '/webhooks',
+  tags: TAGS,
+  summary: 'All webhooks, oldest first',
+  security: API_KEY_SECURITY,
+  responses: {
+    200: { description: 'The webhooks (never their secrets).', content: json(WebhookListDoc) },
+    ...errorResponses(401, 500),
+  },
+});
+
+const getWebhook = createRoute({
+  method: 'get',
+  path: '/webhooks/{id}',
+  tags: TAGS,
+  summary: 'One webhook',
+  description: 'A disabled webhook says why in `disabledReason` (410 Gone from the endpoint, failing for 5 days, or disabled through the API).',
+  security: API_KEY_SECURITY,
+  request: { params: WebhookIdParams },
+  responses: {
+    200: { description: 'The webhook.', content: json(WebhookDoc) },
+    ...errorResponses(400, 401, 404, 500),
+  },
+});
+
+const updateWebhook = createRoute({
+  method: 'patch',
+  path: '/webhooks/{id}',
+  tags: TAGS,
+  summary: 'Change a webhook, or enable or disable it',
+  security: API_KEY_SECURITY,
+  request: { params: WebhookIdParams, body: { required: true, content: json(WebhookUpdateApi) } },
+  responses: {
+    200: { description: 'The webhook as changed.', content: json(WebhookDoc) },
+    ...errorResponses(400, 401, 404, 413, 415, 500),
+  },
+});
+
+const deleteWebhook = createRoute({
+  method: 'delete',
+  path: '/webhooks/{id}',
+  tags: TAGS,
+  summary: 'Remove a webhook, its secrets and its delivery log',
+  security: API_KEY_SECURITY,
+  request: { params: WebhookIdParams },
+  responses: {
+    204: { description: 'Removed.' },
+    ...errorResponses(400, 401, 404, 500),
+  },
+});
+
+const rotateSecret = createRoute({
+  method: 'post',
+  path: '/webhooks/{id}/rotate-secret',
+  tags: TAGS,
+  summary: 'Give the webhook a new signing secret',
+  description:
+    'Answers the new secret (once). For 24 hours the old secret signs too: `webhook-signature` carries both signatures, so the receiver can switch at its own pace.',
+  security: API_KEY_SECURITY,
+  request: { params: WebhookIdParams },
+  responses: {
+    200: { description: 'The webhook and its new secret.', content: json(WebhookCreatedDoc) },
+    ...errorResponses(400, 401, 404, 500),
+  },
+});
+
+const testWebhook = createRoute({
+  method: 'post',
+  path: '/webhooks/{id}/test',
+  tags: TAGS,
+  summary: 'Send a webhook.test message',
+  description: 'Queued like any message (same signing, same retries); follow it in the delivery log.',
+  security: API_KEY_SECURITY,
+  request: { params: WebhookIdParams },
+  responses: {
+    202: { description: 'Queued.', content: json(DeliveryDoc) },
+    ...errorResponses(400, 401, 404, 409, 500),
+  },
+});
+
+const listDeliveries = createRoute({
+  method: 'get',
+  path: '/webhooks/{id}/deliveries',
+  tags: TAGS,
+  summary: 'The delivery log of a webhook, newest first',
+  description:
+    'Each delivery with its attempts (oldest first, at most the last 50): HTTP status, duration, the start of the answer (4 KiB), the error, and when the next attempt was scheduled.',
+  security: API_KEY_SECURITY,
+  request: { params: WebhookIdParams, query: DeliveriesQueryApi },
+  responses: {
+    200: { description: 'One page.', content: json(DeliveriesPageDoc) },
+    ...errorResponses(400, 401, 404, 500),
+  },
+});
+
+const resendDelivery = createRoute({
+  method: 'post',
+  path: '/webhooks/{id}/deliveries/{deliveryId}/resend',
+  tags: TAGS,
+  summary: 'Send one delivery again',
+  description:
+    'A new chain of attempts (full retry schedule) for a delivery that succeeded or failed, with the same webhook-id so the receiver can tell it is a repeat.',
+  security: API_KEY_SECURITY,
+  request: { params: DeliveryParams },
+  responses: {
+    202: { description: 'Queued again.', content: json(DeliveryDoc) },
+    ...errorResponses(400, 401, 404, 409, 500),
+  },
+});
+
+const recover = createRoute({
+  method: 'post',
+  path: '/webhooks/{id}/recover',
+  tags: TAGS,
+  summary: 'Send again every failed delivery since a time',
+  security: API_KEY_SECURITY,
+  request: { params: WebhookIdParams, body: { required: true, content: json(RecoverBodyApi) } },
+  responses: {
+    202: { description: 'How many deliveries were queued again.', content: json(RecoverResultDoc) },
+    ...errorResponses(400, 401, 404, 409, 413, 415, 500),
+  },
+});
+
+/**
+ * The webhook subscription API (mounted under /api/v1, behind the key). Only the 201 of a create
+ * and the answer of rotate-secret carry a secret; nothing here logs one.
+ */
+export function webhooksRoutes(deps: WebhooksRouteDeps): OpenAPIHono<AppEnv> {
+  const { store, webhooks } = deps;
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+  async function checkedUrl(url: string): Promise<string> {
+    try {
+      await checkWebhookUrl(url, { allowPrivate: webhooks.allowPrivate, resolve: webhooks.resolve });
+      return url;
+    } catch (err) {
+      if (err instanceof UrlRefusedError) {
+        throw new ApiError(400, 'webhook_url_refused', `body field url: ${err.message}`, [
+          { in: 'body', field: 'url', message: err.message },
+        ]);
+      }
+      throw err;
+    }
+  }
+
+  function kick(c: { get(key: 'log'): AppEnv['Variables']['log'] }): void {
+    try {
+      webhooks.kick();
+    } catch (err) {
+      c.get('log').warn({ err }, 'could not wake the webhook worker; it will look on its next tick');
+    }
+  }
+
+  app.openapi(createWebhook, async (c) => {
+    const body = c.req.valid('json');
+    const url = await checkedUrl(body.url);
+    const created = store.createWebhook({ url, events: body.events, description: body.description });
+    return c.json(WebhookCreated.parse(created), 201);
+  });
+
+  app.openapi(listWebhooks, (c) => c.json(WebhookList.parse({ items: store.listWebhooks() }), 200));
+
+  app.openapi(getWebhook, (c) => {
+    const { id } = c.req.valid('param');
+    const webhook = store.getWebhook(id);
+    if (webhook === undefined) throw new ApiError(404, 'not_found', `there is no webhook with id ${JSON.stringify(id)}`);
+    return c.json(Webhook.parse(webhook), 200);
+  });
+
+  app.openapi(updateWebhook, async (c) => {
+    const { id } = c.req.valid('param');
+    const patch = c.req.valid('json');
+    if (store.getWebhook(id) === undefined) throw new ApiError(404, 'not_found', `there is no webhook with id ${JSON.stringify(id)}`);
+    if (patch.url !== undefined) await checkedUrl(patch.url);
+    const webhook = store.updateWebhook(id, patch);
+    if (patch.state === 'enabled') kick(c);
+    return c.json(Webhook.parse(webhook), 200);
+  });
+
+  app.openapi(deleteWebhook, (c) => {
+    const { id } = c.req.valid('param');
+    if (!store.deleteWebhook(id)) throw new ApiError(404, 'not_found', `there is no webhook with id ${JSON.stringify(id)}`);
+    return c.body(null, 204);
+  });
+
+  app.openapi(rotateSecret, (c) => {
+    const { id } = c.req.valid('param');
+    return c.json(WebhookCreated.parse(store.rotateWebhookSecret(id)), 200);
+  });
+
+  app.openapi(testWebhook, (c) => {
+    const { id } = c.req.valid('param');
+    const delivery = store.enqueueTestDelivery(id);
+    kick(c);
+    return c.json(Delivery.parse(delivery), 202);
+  });
+
+  app.openapi(listDeliveries, (c) => {
+    const { id } = c.req.valid('param');
+    const query = c.req.valid('query');
+    return c.json(DeliveriesPage.parse(store.listDeliveries(id, query)), 200);
+  });
+
+  app.openapi(resendDelivery, (c) => {
+    const { id, deliveryId } = c.req.valid('param');
+    const delivery = store.resendDelivery(id, deliveryId);
+    kick(c);
+    return c.json(Delivery.parse(delivery), 202);
+  });
+
+  app.openapi(recover, (c) => {
+    const { id } = c.req.valid('param');
+    const { since } = c.req.valid('json');
+    const requeued = store.recoverDeliveries(id, since);
+    if (requeued > 0) kick(c);
+    return c.json(RecoverResult.parse({ requeued }), 202);
+  });
+
+  return app;
+}

@@ -1,0 +1,218 @@
+import { lookup as dnsLookup } from 'node:dns';
+import { BlockList, isIP } from 'node:net';
+
+/**
+ * The guard against server-side request forgery: a subscriber URL must not make the relay talk to
+ * itself or to its private network (a cloud metadata service at 169.254.169.254, an admin port on
+ * localhost, a database on 10.x). Like Svix, the check is made on the addresses a host name
+ * resolves to, not on the URL text, and a literal IP is checked as it is:
+ *
+ * - when a webhook is created or its URL changed (a clear 400 for the API client), and
+ * - before each delivery, inside the connection's own DNS lookup (`guardedLookup`), so that the
+ *   address checked is the address connected to: a name that resolves to a public address at
+ *   creation and to 127.0.0.1 later (DNS rebinding) is refused at delivery time.
+ *
+ * Refused: loopback, private (RFC 1918), link-local, carrier-grade NAT (100.64/10), unique-local
+ * (fc00::/7), unspecified, multicast, broadcast and reserved, documentation and benchmarking
+ * ranges, and IPv4 addresses embedded in IPv6 (IPv4-mapped, NAT64) that fall in any of those.
+ * A name with several addresses is refused when any of them is. `RELAY_WEBHOOK_ALLOW_PRIVATE=true`
+ * turns the whole check off (tests, receivers on an internal network).
+ */
+
+export type AddressKind =
+  | 'unspecified'
+  | 'loopback'
+  | 'private'
+  | 'link-local'
+  | 'carrier-grade NAT'
+  | 'unique-local'
+  | 'multicast'
+  | 'reserved'
+  | 'documentation';
+
+const RANGES: ReadonlyArray<[AddressKind, string, number, 'ipv4' | 'ipv6']> = [
+  ['unspecified', '0.0.0.0', 8, 'ipv4'],
+  ['private', '10.0.0.0', 8, 'ipv4'],
+  ['carrier-grade NAT', '100.64.0.0', 10, 'ipv4'],
+  ['loopback', '127.0.0.0', 8, 'ipv4'],
+  ['link-local', '169.254.0.0', 16, 'ipv4'],
+  ['private', '172.16.0.0', 12, 'ipv4'],
+  ['reserved', '192.0.0.0', 24, 'ipv4'],
+  ['documentation', '192.0.2.0', 24, 'ipv4'],
+  ['reserved', '192.88.99.0', 24, 'ipv4'],
+  ['private', '192.168.0.0', 16, 'ipv4'],
+  ['reserved', '198.18.0.0', 15, 'ipv4'],
+  ['documentation', '198.51.100.0', 24, 'ipv4'],
+  ['documentation', '203.0.113.0', 24, 'ipv4'],
+  ['multicast', '224.0.0.0', 4, 'ipv4'],
+  ['reserved', '240.0.0.0', 4, 'ipv4'],
+  ['unspecified', '::', 128, 'ipv6'],
+  ['loopback', '::1', 128, 'ipv6'],
+  // IPv4-compatible (deprecated); IPv4-mapped (::ffff:0:0/96) is checked as the IPv4 address it carries.
+  ['reserved', '::', 96, 'ipv6'],
+  ['reserved', '64:ff9b:1::', 48, 'ipv6'],
+  ['reserved', '100::', 64, 'ipv6'],
+  ['reserved', '2001::', 23, 'ipv6'],
+  ['documentation', '2001:db8::', 32, 'ipv6'],
+  ['reserved', '2002::', 16, 'ipv6'],
+  ['unique-local', 'fc00::', 7, 'ipv6'],
+  ['link-local', 'fe80::', 10, 'ipv6'],
+  ['private', 'fec0::', 10, 'ipv6'],
+  ['multicast', 'ff00::', 8, 'ipv6'],
+];
+
+const LISTS: ReadonlyArray<[AddressKind, BlockList]> = (() => {
+  const byKind = new Map<AddressKind, BlockList>();
+  for (const [kind, network, prefix, family] of RANGES) {
+    let list = byKind.get(kind);
+    if (list === undefined) {
+      list = new BlockList();
+      byKind.set(kind, list);
+    }
+    list.addSubnet(network, prefix, family);
+  }
+  return [...byKind];
+})();
+
+/** The IPv4 address carried in an IPv4-mapped (::ffff:a.b.c.d) or NAT64 (64:ff9b::a.b.c.d) IPv6 address. */
+function embeddedIpv4(address: string): string | undefined {
+  const lower = address.toLowerCase();
+  const dotted = /^(?:::ffff:|64:ff9b::)(\d{1,3}(?:\.\d{1,3}){3})$/.exec(lower);
+  if (dotted) return dotted[1];
+  const hex = /^(?:::ffff:|64:ff9b::)([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(lower);
+  if (hex) {
+    const high = Number.parseInt(hex[1]!, 16);
+    const low = Number.parseInt(hex[2]!, 16);
+    return [high >> 8, high & 255, low >> 8, low & 255].join('.');
+  }
+  return undefined;
+}
+
+/** What kind of non-public address `address` is, or null for a public one (or not an IP at all). */
+export function classifyAddress(address: string): AddressKind | null {
+  const bare = address.replace(/^\[|\]$/g, '').replace(/%.*$/, '');
+  const family = isIP(bare);
+  if (family === 0) return null;
+  if (family === 6) {
+    const v4 = embeddedIpv4(bare);
+    if (v4 !== undefined) return classifyAddress(v4);
+  }
+  const type = family === 4 ? 'ipv4' : 'ipv6';
+  for (const [kind, list] of LISTS) {
+    if (list.check(bare, type)) return kind;
+  }
+  return null;
+}
+
+export interface ResolvedAddress {
+  address: string;
+  family: number;
+}
+
+/** Resolves a host name to all its addresses (default: the system resolver, as connections use). */
+export type Resolver = (hostname: string) => Promise<ResolvedAddress[]>;
+
+export const systemResolver: Resolver = (hostname) =>
+  new Promise((resolve, reject) => {
+    dnsLookup(hostname, { all: true, verbatim: true }, (error, addresses) => (error ? reject(error) : resolve(addresses)));
+  });
+
+/** Why a URL was refused; the message is written for the API client and for the delivery log. */
+export class UrlRefusedError extends Error {
+  override readonly name = 'UrlRefusedError';
+  constructor(
+    message: string,
+    readonly reason: 'scheme' | 'credentials' | 'private_address' | 'unresolvable',
+  ) {
+    super(message);
+  }
+}
+
+function refusal(host: string, address: string, kind: AddressKind): UrlRefusedError {
+  const where = host === address ? address : `${host} resolves to ${address}, which`;
+  return new UrlRefusedError(
+    `${where} is a ${kind} address; webhooks only go to public addresses unless RELAY_WEBHOOK_ALLOW_PRIVATE=true`,
+    'private_address',
+  );
+}
+
+/** Throws UrlRefusedError when one of `addresses` of `host` is not public. */
+export function checkAddresses(host: string, addresses: readonly ResolvedAddress[]): void {
+  for (const { address } of addresses) {
+    const kind = classifyAddress(address);
+    if (kind !== null) throw refusal(host, address, kind);
+  }
+}
+
+/** The host of a URL without IPv6 brackets. */
+function hostOf(url: URL): string {
+  return url.hostname.replace(/^\[|\]$/g, '');
+}
+
+/**
+ * Checks a subscriber URL: http or https, no user name or password, and (unless `allowPrivate`)
+ * a host whose every address is public. Throws UrlRefusedError with a message for the client.
+ */
+export async function checkWebhookUrl(
+  raw: string,
+  options: { allowPrivate: boolean; resolve?: Resolver },
+): Promise<URL> {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new UrlRefusedError('must be an http(s) URL, e.g. https://partner.example/hooks/concur', 'scheme');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new UrlRefusedError('must be an http(s) URL, e.g. https://partner.example/hooks/concur', 'scheme');
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new UrlRefusedError(
+      'must not contain a user name or password (the URL is shown by the API); the signature authenticates the relay',
+      'credentials',
+    );
+  }
+  if (options.allowPrivate) return url;
+  const host = hostOf(url);
+  if (isIP(host) !== 0) {
+    checkAddresses(host, [{ address: host, family: isIP(host) }]);
+    return url;
+  }
+  let addresses: ResolvedAddress[];
+  try {
+    addresses = await (options.resolve ?? systemResolver)(host);
+  } catch {
+    throw new UrlRefusedError(`the host name ${host} could not be resolved; check the URL`, 'unresolvable');
+  }
+  if (addresses.length === 0) {
+    throw new UrlRefusedError(`the host name ${host} could not be resolved; check the URL`, 'unresolvable');
+  }
+  checkAddresses(host, addresses);
+  return url;
+}
+
+type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | ResolvedAddress[], family?: number) => void;
+
+/**
+ * A `lookup` for http.request / net.connect that refuses non-public addresses: the connection is
+ * made only to addresses this function returned, so the check cannot be raced by DNS.
+ */
+export function guardedLookup(resolve: Resolver = systemResolver) {
+  return (hostname: string, options: { all?: boolean; family?: number | string } | number, callback: LookupCallback): void => {
+    const all = typeof options === 'object' && options.all === true;
+    resolve(hostname).then(
+      (addresses) => {
+        try {
+          if (addresses.length === 0) throw new UrlRefusedError(`the host name ${hostname} could not be resolved`, 'unresolvable');
+          checkAddresses(hostname, addresses);
+        } catch (error) {
+          callback(error as NodeJS.ErrnoException, all ? [] : '', undefined);
+          return;
+        }
+        if (all) callback(null, addresses);
+        else callback(null, addresses[0]!.address, addresses[0]!.family);
+      },
+      (error: NodeJS.ErrnoException) => callback(error, all ? [] : '', undefined),
+    );
+  };
+}
