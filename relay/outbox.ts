@@ -5,6 +5,7 @@ import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { OutboxReply, Store } from './store/index.js';
 import type { ReplyCode, StatusCode } from '../shared/status.js';
+import { positive, quietly, whole } from './worker-options.js';
 
 /**
  * The reply worker. The API writes a reply to the store (state `queued`) before it answers 202;
@@ -133,7 +134,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
         } while (again && !stopped && !storeTrouble);
       } catch (error) {
         storeTrouble = true;
-        safeLog(() => logger.error({ err: error }, 'the reply worker failed unexpectedly; it will try again'));
+        quietly(() => logger.error({ err: error }, 'the reply worker failed unexpectedly; it will try again'));
       } finally {
         pumping = null;
       }
@@ -370,22 +371,4 @@ function finalMessage(error: ConcurError): string {
 
 function ids(reply: OutboxReply) {
   return { replyId: reply.id, requestId: reply.requestId, status: reply.status };
-}
-
-function safeLog(write: () => void): void {
-  try {
-    write();
-  } catch {
-    // nothing left to tell
-  }
-}
-
-function positive(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a finite number > 0, not ${value}`);
-  return value;
-}
-
-function whole(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a whole number ≥ 1, not ${value}`);
-  return value;
 }

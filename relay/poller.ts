@@ -4,6 +4,7 @@ import { ConcurError, type ConcurErrorKind } from './concur/errors.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { ConcurStatus, Store } from './store/index.js';
+import { positive } from './worker-options.js';
 
 /**
  * The poller: Concur only offers polling, so every `intervalMs` it sweeps the whole list (each
@@ -401,9 +402,4 @@ function withoutStop(message: string): string {
 function seconds(ms: number): string {
   const s = Math.ceil(ms / 1000);
   return s < 120 ? `${s} s` : `${Math.round(s / 60)} min`;
-}
-
-function positive(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a finite number > 0, not ${value}`);
-  return value;
 }

@@ -4,6 +4,7 @@ import type { AttemptOutcome, OutgoingDelivery, Store } from '../store/index.js'
 import { postMessage, type PostResult } from './http.js';
 import { signatureHeader } from './signature.js';
 import type { Resolver } from './ssrf.js';
+import { positive, quietly, whole } from '../worker-options.js';
 
 /**
  * The webhook worker (like ../outbox.ts for replies). The store writes a delivery in the
@@ -182,7 +183,7 @@ export function createWebhookWorker(options: WebhookWorkerOptions): WebhookWorke
 
   function storeTrouble(error: unknown, what: string): void {
     pausedUntil = Date.now() + STORE_BACKOFF_MS;
-    safe(() => logger.error({ err: error }, `webhook worker: ${what}; it will try again`));
+    quietly(() => logger.error({ err: error }, `webhook worker: ${what}; it will try again`));
   }
 
   /** Starts attempts for due deliveries while there are free slots. Synchronous; never throws. */
@@ -384,22 +385,4 @@ export function createWebhookWorker(options: WebhookWorkerOptions): WebhookWorke
       return nextWakeAt;
     },
   };
-}
-
-function safe(write: () => void): void {
-  try {
-    write();
-  } catch {
-    // nothing left to tell
-  }
-}
-
-function positive(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a finite number > 0, not ${value}`);
-  return value;
-}
-
-function whole(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a whole number ≥ 1, not ${value}`);
-  return value;
 }
