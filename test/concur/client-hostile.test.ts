@@ -3,21 +3,7 @@ import { staticToken } from '../../relay/concur/auth.js';
 import { ConcurClient } from '../../relay/concur/client.js';
 import { ConcurError } from '../../relay/concur/errors.js';
 import { fixtureServer } from '../helpers/fixture-server.js';
-
-const BILLION_LAUGHS = `<?xml version="1.0"?>
-<!DOCTYPE lolz [
- <!ENTITY lol "lol">
- <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
- <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
- <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
- <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
- <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
- <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
- <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
- <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
- <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
-]>
-<ConnectionRequests><Items><ConnectionRequest><ID>abc</ID><FirstName>&lol9;</FirstName><Status>Pending</Status></ConnectionRequest></Items></ConnectionRequests>`;
+import { BILLION_LAUGHS, concurFailure } from '../helpers/concur.js';
 
 let close: (() => Promise<void>) | undefined;
 afterEach(async () => {
@@ -34,15 +20,6 @@ async function clientFor(
   return new ConcurClient({ baseUrl: server.url, auth: staticToken('t0ken'), ...options });
 }
 
-async function failure(promise: Promise<unknown>): Promise<ConcurError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ConcurError);
-  return err as ConcurError;
-}
-
 describe('Concur client against hostile answers', () => {
   it('refuses an entity-expansion document quickly and with modest memory', async () => {
     const client = await clientFor((_req, res) => {
@@ -50,7 +27,7 @@ describe('Concur client against hostile answers', () => {
     });
     global.gc?.();
     const before = process.memoryUsage().heapUsed;
-    const err = await failure(client.listPage());
+    const err = await concurFailure(client.listPage());
     const grown = process.memoryUsage().heapUsed - before;
     expect(err.kind).toBe('bad_response');
     expect(err.message).toMatch(/DOCTYPE/);
@@ -76,7 +53,7 @@ describe('Concur client against hostile answers', () => {
       },
       { maxBodyBytes: 1024 * 1024 },
     );
-    const err = await failure(client.listPage());
+    const err = await concurFailure(client.listPage());
     expect(err.kind).toBe('bad_response');
     expect(err.message).toMatch(/exceeds the limit of 1048576 bytes/);
   });
@@ -89,7 +66,7 @@ describe('Concur client against hostile answers', () => {
       },
       { maxBodyBytes: 1024 * 1024 },
     );
-    const err = await failure(client.listPage());
+    const err = await concurFailure(client.listPage());
     expect(err.kind).toBe('bad_response');
     expect(err.message).toMatch(/10485760 bytes exceeds/);
   });
@@ -102,7 +79,7 @@ describe('Concur client against hostile answers', () => {
       },
       { timeoutMs: 300 },
     );
-    const err = await failure(client.listPage());
+    const err = await concurFailure(client.listPage());
     expect(err.kind).toBe('timeout');
     expect(err.transient).toBe(true);
   });
@@ -113,7 +90,7 @@ describe('Concur client against hostile answers', () => {
       if (req.url?.startsWith('/elsewhere')) followed = true;
       res.writeHead(302, { location: '/elsewhere' }).end();
     });
-    const err = await failure(client.listPage());
+    const err = await concurFailure(client.listPage());
     expect(err.kind).toBe('bad_response');
     expect(err.message).toMatch(/redirect/);
     expect(followed).toBe(false);

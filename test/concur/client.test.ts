@@ -5,6 +5,7 @@ import { ConcurError, type ConcurErrorKind } from '../../relay/concur/errors.js'
 import { ManualClock } from '../../relay/sandbox/clock.js';
 import type { FaultSpec } from '../../relay/sandbox/faults.js';
 import { startSandbox, type RunningSandbox } from '../../relay/sandbox/server.js';
+import { concurFailure } from '../helpers/concur.js';
 
 let sandbox: RunningSandbox;
 let clock: ManualClock;
@@ -21,15 +22,6 @@ function client(auth: TokenProvider = staticToken(sandbox.accessToken), timeoutM
 
 function fault(spec: FaultSpec) {
   sandbox.faults.add(spec);
-}
-
-async function failure(promise: Promise<unknown>): Promise<ConcurError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ConcurError);
-  return err as ConcurError;
 }
 
 describe('Concur client against the sandbox', () => {
@@ -139,7 +131,7 @@ describe('Concur client against the sandbox', () => {
   ];
 
   it.each(cases)('maps %s to its typed error', async (_name, call, kind, check) => {
-    const err = await failure(call());
+    const err = await concurFailure(call());
     expect(err.kind).toBe(kind);
     check(err);
   });
@@ -200,7 +192,7 @@ describe('OAuth 2.0 refresh-token grant', () => {
         now: () => clock.now(),
       }),
     );
-    const err = await failure(concur.listPage());
+    const err = await concurFailure(concur.listPage());
     expect(err.kind).toBe('unauthorized');
     expect(err.message).toMatch(/invalid_grant/);
     expect(err.message).not.toContain('not-a-refresh-token');

@@ -13,6 +13,7 @@ import {
 import { encodePage, encodeRecord, toConcurTime, type EncodeOptions } from '../../relay/concur/encode.js';
 import { ConcurError, type ConcurErrorKind } from '../../relay/concur/errors.js';
 import type { ConcurPage, ConcurRecord } from '../../relay/concur/record.js';
+import { BILLION_LAUGHS } from '../helpers/concur.js';
 
 function failure(run: () => unknown, kind: ConcurErrorKind = 'bad_response'): ConcurError {
   let caught: unknown;
@@ -139,20 +140,6 @@ const ERROR_JSON = `{"Error":{"Message":"Forbidden Request","Server-Time":"2019-
 // concur/concur-platform-sdk-js test/connectionRequests.js, verbatim.
 const ERROR_JSON_403 = `{"Error":{"Message":"Forbidden. Please check your Instance URL and OAuth token.","Server-Time":"2015-03-26T17:45:54","Id":"56054F41-53DC-404C-837D-258538F277F1"}}`;
 
-const BILLION_LAUGHS = `<?xml version="1.0"?>
-<!DOCTYPE lolz [
- <!ENTITY lol "lol">
- <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
- <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
- <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
- <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
- <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
- <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
- <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
- <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
- <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
-]>
-<ConnectionRequests><Items><ConnectionRequest><ID>abc</ID><FirstName>&lol9;</FirstName><Status>Pending</Status></ConnectionRequest></Items></ConnectionRequests>`;
 
 describe('the seed and Concur documentation, verbatim', () => {
   it("reads the seed's Example 1 (a bare <ConnectionRequest> root) as a page of one", () => {
