@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { staticToken } from '../../relay/concur/auth.js';
 import { ConcurClient } from '../../relay/concur/client.js';
-import { ConcurError } from '../../relay/concur/errors.js';
 import { fixtureServer } from '../helpers/fixture-server.js';
 import { BILLION_LAUGHS, concurFailure } from '../helpers/concur.js';
 
