@@ -88,6 +88,8 @@ export type NewRequest = Partial<Omit<RequestFields, 'lastModified'>> & {
 
 export class SandboxState {
   readonly #requests = new Map<string, SandboxRequest>();
+  /** The same requests in queue order (ascending seq): a page starts with a binary search, not a scan. */
+  #queue: SandboxRequest[] = [];
   readonly #byToken = new Map<string, string>();
   readonly #offsets = new Map<string, number>();
   readonly #offsetBySeq = new Map<number, string>();
@@ -109,6 +111,7 @@ export class SandboxState {
   /** Empties the queue and restarts the data generator from its seed; old offsets stop working. */
   clear(): void {
     this.#requests.clear();
+    this.#queue = [];
     this.#byToken.clear();
     this.#offsets.clear();
     this.#offsetBySeq.clear();
@@ -153,6 +156,7 @@ export class SandboxState {
       createdAt: this.clock.now(),
     };
     this.#requests.set(request.id, request);
+    this.#queue.push(request);
     this.#byToken.set(request.requestToken, request.id);
     return request;
   }
@@ -174,8 +178,18 @@ export class SandboxState {
   /** One page: up to `limit` matching requests queued after `afterSeq`, and whether more follow. */
   page(filter: StatusFilter, afterSeq: number, limit: number): { items: SandboxRequest[]; more: boolean } {
     const items: SandboxRequest[] = [];
-    for (const request of this.#requests.values()) {
-      if (request.seq <= afterSeq || !this.matches(request, filter)) continue;
+    const queue = this.#queue;
+    // The first request queued after afterSeq (seq only grows, so the queue is sorted by it).
+    let low = 0;
+    let high = queue.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (queue[mid]!.seq <= afterSeq) low = mid + 1;
+      else high = mid;
+    }
+    for (let i = low; i < queue.length; i++) {
+      const request = queue[i]!;
+      if (!this.matches(request, filter)) continue;
       if (items.length === limit) return { items, more: true };
       items.push(request);
     }

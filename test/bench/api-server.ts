@@ -1,0 +1,59 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
+import { pino } from 'pino';
+import { createApp } from '../../relay/api/app.js';
+import { DEFAULT_CORS_ORIGINS } from '../../relay/config.js';
+import { createLogger } from '../../relay/log.js';
+import { Metrics } from '../../relay/metrics.js';
+import { openStore } from '../../relay/store/index.js';
+import { serveParent } from './lib.js';
+import { LIST_PATH, seededRecords } from './records.js';
+
+/**
+ * The API benchmark's server process: the relay's app (createApp, as runtime.ts builds it, with
+ * its request log written by pino to /dev/null, as production writes it to stdout) over a store
+ * of `argv[3]` pending requests in `argv[2]`, and beside it a bare Hono app whose one route
+ * answers the very bytes the relay's GET /api/v1/requests?group=pending&limit=50 answered.
+ * Both listen on loopback in this one process; the load generator runs in the parent.
+ */
+
+const [dbPath = '', countArg = '1000', apiKey = ''] = process.argv.slice(2);
+
+const store = openStore(dbPath);
+const records = seededRecords(Number(countArg));
+for (let i = 0; i < records.length; i += 100) store.upsertFromConcur(records.slice(i, i + 100), Date.now());
+
+const relayApp = createApp({
+  store,
+  apiKeys: [apiKey],
+  corsOrigins: DEFAULT_CORS_ORIGINS,
+  outbox: { kick: () => undefined },
+  metrics: new Metrics(),
+  logger: createLogger({ level: 'info', destination: pino.destination({ dest: '/dev/null', sync: false }) }),
+});
+const relayUrl = await listen(relayApp.fetch);
+
+const sample = await fetch(`${relayUrl}${LIST_PATH}`, { headers: { authorization: `Bearer ${apiKey}` } });
+const bytes = new Uint8Array(await sample.arrayBuffer());
+const contentType = sample.headers.get('content-type') ?? 'application/json';
+const items = (JSON.parse(Buffer.from(bytes).toString('utf8')) as { items: unknown[] }).items.length;
+if (sample.status !== 200 || items !== 50) throw new Error(`the relay answered ${sample.status} with ${items} items`);
+
+const bare = new Hono();
+bare.get('/api/v1/requests', (c) => c.body(bytes, 200, { 'content-type': contentType }));
+const bareUrl = await listen(bare.fetch);
+
+serveParent(() => {
+  const cpu = process.cpuUsage();
+  return { cpuMs: (cpu.user + cpu.system) / 1000 };
+});
+process.send?.({ ready: { relayUrl, bareUrl, bytes: bytes.length } });
+
+function listen(fetch: Parameters<typeof serve>[0]['fetch']): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch, hostname: '127.0.0.1', port: 0 }, (info: AddressInfo) => resolve(`http://127.0.0.1:${info.port}`)) as Server;
+    server.once('error', reject);
+  });
+}

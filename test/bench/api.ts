@@ -1,0 +1,87 @@
+import autocannon from 'autocannon';
+import { type BenchResult, forkChild, interleaved, log, median, result, spread, tempDir } from './lib.js';
+import { BENCH_API_KEY, LIST_PATH } from './records.js';
+
+/**
+ * 2. API. GET /api/v1/requests?group=pending&limit=50 with a valid key, under concurrent load,
+ * against a bare Hono route answering the same JSON bytes. Both servers live in one child process
+ * (api-server.ts) over a store of 1,000 pending requests; autocannon runs here, in the parent, so
+ * the load generator has a core of its own. Each round loads the relay, then the bare route, the
+ * same way (same connections, duration, request bytes); medians of req/s and of p99 over rounds.
+ */
+
+const STORED = 1000;
+const CONNECTIONS = 20;
+const SECONDS = 4;
+const ROUNDS = { warmup: 1, rounds: 5 };
+
+interface Load {
+  rps: number;
+  p99: number;
+  /** CPU time of the load generator over the run, as a share of one core: ~1 means it, not the server, may be the limit. */
+  generatorCpu: number;
+}
+
+export async function run(): Promise<BenchResult[]> {
+  const tmp = tempDir('api');
+  const { child, ready } = await forkChild<{ relayUrl: string; bareUrl: string; bytes: number }>('api-server.ts', {
+    args: [`${tmp.dir}/relay.sqlite`, String(STORED), BENCH_API_KEY],
+  });
+  try {
+    log(`api: ${ready.bytes} bytes per answer, ${CONNECTIONS} connections, ${SECONDS} s per run`);
+    const p99s: Record<'relay' | 'bare', number[]> = { relay: [], bare: [] };
+    const generator: number[] = [];
+    const measure = (key: 'relay' | 'bare', base: string) => async (): Promise<number> => {
+      const load = await loadTest(`${base}${LIST_PATH}`);
+      p99s[key].push(load.p99);
+      generator.push(load.generatorCpu);
+      return load.rps;
+    };
+    const rounds = await interleaved('api', { relay: measure('relay', ready.relayUrl), bare: measure('bare', ready.bareUrl) }, ROUNDS);
+    // The warm-up's p99s were pushed too: keep the measured rounds only.
+    const relayP99 = median(p99s.relay.slice(ROUNDS.warmup));
+    const bareP99 = median(p99s.bare.slice(ROUNDS.warmup));
+    const relayRps = median(rounds.relay);
+    const bareRps = median(rounds.bare);
+    log(
+      `api medians: relay ${relayRps.toFixed(0)} req/s ${spread(rounds.relay)} p99 ${relayP99} ms; bare ${bareRps.toFixed(0)} req/s ${spread(rounds.bare)} p99 ${bareP99} ms; ` +
+        `load generator at ${(Math.max(...generator) * 100).toFixed(0)}% of a core at most`,
+    );
+    return [
+      result('api.list_pending_50', relayRps, 'req/s', '≥ 0.6 × bare route', relayRps >= 0.6 * bareRps, {
+        name: 'bare Hono route, same bytes',
+        value: bareRps,
+        unit: 'req/s',
+      }),
+      result('api.list_pending_50.p99', relayP99, 'ms', 'reported', true, {
+        name: 'bare Hono route p99',
+        value: bareP99,
+        unit: 'ms',
+      }),
+    ];
+  } finally {
+    await child.stop();
+    tmp.cleanup();
+  }
+}
+
+async function loadTest(url: string): Promise<Load> {
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  const outcome = await autocannon({
+    url,
+    connections: CONNECTIONS,
+    duration: SECONDS,
+    headers: { authorization: `Bearer ${BENCH_API_KEY}`, accept: 'application/json' },
+  });
+  const wallMs = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
+  if (outcome.errors > 0 || outcome.timeouts > 0 || outcome.non2xx > 0) {
+    throw new Error(`${url}: ${outcome.errors} errors, ${outcome.timeouts} timeouts, ${outcome.non2xx} non-2xx answers`);
+  }
+  return {
+    rps: outcome['2xx'] / outcome.duration,
+    p99: outcome.latency.p99,
+    generatorCpu: (cpu.user + cpu.system) / 1000 / wallMs,
+  };
+}

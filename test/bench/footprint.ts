@@ -1,0 +1,208 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { type BenchResult, REPO_ROOT, forkChild, freePort, log, median, result, sleep, spread, tempDir } from './lib.js';
+import { BENCH_API_KEY } from './records.js';
+
+/**
+ * 6. Relay footprint. The relay is started exactly as in production (`node --import tsx
+ * relay/main.ts`, TSX_TSCONFIG_PATH=tsconfig.relay.json as in the Dockerfile and the systemd
+ * unit), against the sandbox (its own process) holding 1,000 pending requests, with a fresh
+ * database each time.
+ *
+ * - Cold start: spawn → first 200 from /healthz (polled every 5 ms). tsx compiles the sources on
+ *   the way and keeps what it compiled under $TMPDIR; a new container, or systemd with
+ *   PrivateTmp=true (our unit), starts with none of it. So the goal's row is the start with an
+ *   empty tsx cache; the start with a warm one is reported beside it. Baseline: a bare node:http
+ *   server answering /healthz, spawned and polled the same way.
+ * - Idle memory: once the first poll has stored the 1,000 requests (GET /api/v1/summary), 2 s
+ *   of quiet, then the process's RSS (/proc/<pid>/status, 5 samples, median). No GC is forced:
+ *   production has no way to force one either. Baseline: the bare server's idle RSS.
+ * - Reported, not the goal: the same relay bundled into one ESM file by esbuild (better-sqlite3
+ *   left external) and run with plain node, to show what the tsx loader costs. It is not how the
+ *   relay ships; the bench builds it in a temp folder only when esbuild is installed.
+ */
+
+const STORED = 1000;
+const ROUNDS = { warmup: 1, rounds: 4 };
+const SETTLE_MS = 2000;
+
+type Variant = 'bare' | 'tsxCold' | 'tsxWarm' | 'bundle';
+
+interface Started {
+  proc: ChildProcess;
+  port: number;
+  startMs: number;
+}
+
+export async function run(): Promise<BenchResult[]> {
+  const tmp = tempDir('footprint');
+  const { child: sandbox, ready } = await forkChild<{ url: string; accessToken: string }>('sandbox-child.ts', {
+    args: [String(STORED)],
+  });
+  const warmCache = join(tmp.dir, 'tsx-cache-warm');
+  mkdirSync(warmCache);
+  const bundle = buildBundle(tmp.dir);
+  const variants: Variant[] = ['bare', 'tsxCold', 'tsxWarm', ...(bundle ? (['bundle'] as const) : [])];
+  const starts: Record<Variant, number[]> = { bare: [], tsxCold: [], tsxWarm: [], bundle: [] };
+  const rss: Record<Variant, number[]> = { bare: [], tsxCold: [], tsxWarm: [], bundle: [] };
+  let runNo = 0;
+
+  const startOne = async (variant: Variant): Promise<Started> => {
+    const port = await freePort();
+    const dir = join(tmp.dir, `run-${++runNo}`);
+    mkdirSync(dir);
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      NODE_ENV: 'production',
+      TSX_TSCONFIG_PATH: 'tsconfig.relay.json',
+      CONCUR_BASE_URL: ready.url,
+      CONCUR_ACCESS_TOKEN: ready.accessToken,
+      RELAY_API_KEYS: BENCH_API_KEY,
+      RELAY_HOST: '127.0.0.1',
+      RELAY_PORT: String(port),
+      RELAY_DB: join(dir, 'relay.sqlite'),
+      LOG_LEVEL: 'info',
+      // tsx's cache lives in $TMPDIR: an empty folder per start, or one kept across starts.
+      TMPDIR: variant === 'tsxWarm' ? warmCache : dir,
+    };
+    const args =
+      variant === 'bare'
+        ? ['-e', BARE_SERVER]
+        : variant === 'bundle'
+          ? [bundle!]
+          : ['--import', 'tsx', 'relay/main.ts'];
+    const startMs = performance.now();
+    const proc = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    proc.stderr?.setEncoding('utf8').on('data', (text: string) => {
+      stderr = (stderr + text).slice(-4000);
+    });
+    for (;;) {
+      if (proc.exitCode !== null) throw new Error(`${variant} exited with ${proc.exitCode}: ${stderr}`);
+      if (performance.now() - startMs > 30_000) {
+        proc.kill('SIGKILL');
+        throw new Error(`${variant} was not healthy after 30 s: ${stderr}`);
+      }
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1000) });
+        await res.arrayBuffer();
+        if (res.status === 200) break;
+      } catch {
+        // not listening yet
+      }
+      await sleep(5);
+    }
+    return { proc, port, startMs: performance.now() - startMs };
+  };
+
+  try {
+    for (let round = -ROUNDS.warmup; round < ROUNDS.rounds; round++) {
+      const parts: string[] = [];
+      for (const variant of variants) {
+        const started = await startOne(variant);
+        try {
+          let idle = Number.NaN;
+          // The empty-cache start is only timed; the idle memory is measured on the production start
+          // with a warm cache (the same process once started), on the bundle and on the bare server.
+          if (variant !== 'tsxCold') {
+            if (variant !== 'bare') await untilIngested(started.port);
+            await sleep(variant === 'bare' ? 500 : SETTLE_MS);
+            idle = await idleRss(started.proc.pid!);
+          }
+          if (round >= 0) {
+            starts[variant].push(started.startMs);
+            if (!Number.isNaN(idle)) rss[variant].push(idle);
+          }
+          parts.push(`${variant} ${started.startMs.toFixed(0)} ms${Number.isNaN(idle) ? '' : ` ${idle.toFixed(1)} MB`}`);
+        } finally {
+          started.proc.kill('SIGTERM');
+          await new Promise((resolve) => (started.proc.exitCode !== null ? resolve(null) : started.proc.once('exit', resolve)));
+        }
+      }
+      log(`footprint ${round < 0 ? 'warm-up' : `round ${round + 1}/${ROUNDS.rounds}`}: ${parts.join('  ')}`);
+    }
+  } finally {
+    await sandbox.stop();
+    tmp.cleanup();
+  }
+
+  const m = (values: number[]) => median(values);
+  for (const variant of variants) {
+    log(`footprint ${variant}: start ${m(starts[variant]).toFixed(0)} ms ${spread(starts[variant])}${rss[variant].length ? `, idle ${m(rss[variant]).toFixed(1)} MB ${spread(rss[variant])}` : ''}`);
+  }
+  const bareStart = { name: 'bare node:http server', value: m(starts.bare), unit: 'ms' };
+  const bareRss = { name: 'bare node:http server, idle', value: m(rss.bare), unit: 'MB' };
+  const rows = [
+    result('footprint.cold_start', m(starts.tsxCold), 'ms', '< 1000 ms', m(starts.tsxCold) < 1000, bareStart),
+    result('footprint.cold_start.tsx_cache_warm', m(starts.tsxWarm), 'ms', 'reported', true, bareStart),
+    result('footprint.idle_rss_1000_requests', m(rss.tsxWarm), 'MB', '< 100 MB', m(rss.tsxWarm) < 100, bareRss),
+  ];
+  if (bundle) {
+    rows.push(
+      result('footprint.cold_start.prebuilt_bundle', m(starts.bundle), 'ms', 'reported (not how it ships)', true, bareStart),
+      result('footprint.idle_rss_1000_requests.prebuilt_bundle', m(rss.bundle), 'MB', 'reported (not how it ships)', true, bareRss),
+    );
+  }
+  return rows;
+}
+
+const BARE_SERVER = `require('node:http').createServer((req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}')).listen(Number(process.env.RELAY_PORT), '127.0.0.1')`;
+
+async function untilIngested(port: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const res = await fetch(`http://127.0.0.1:${port}/api/v1/summary`, { headers: { authorization: `Bearer ${BENCH_API_KEY}` } });
+    const summary = (await res.json()) as { counts?: { pending?: number } };
+    if ((summary.counts?.pending ?? 0) >= STORED) return;
+    if (Date.now() > deadline) throw new Error(`the relay did not store ${STORED} requests in 60 s: ${JSON.stringify(summary)}`);
+    await sleep(50);
+  }
+}
+
+/** Median of 5 RSS samples, 200 ms apart, in MB (Linux: /proc). */
+async function idleRss(pid: number): Promise<number> {
+  const samples: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1]);
+    samples.push(kb / 1024);
+    await sleep(200);
+  }
+  return median(samples);
+}
+
+/**
+ * relay/main.ts bundled by esbuild into `dir`/relay.mjs (better-sqlite3, a native module, stays
+ * external and resolves through a node_modules link). null when esbuild is not installed.
+ */
+function buildBundle(dir: string): string | null {
+  const esbuild = join(REPO_ROOT, 'node_modules', '.bin', 'esbuild');
+  if (!existsSync(esbuild)) {
+    log('footprint: esbuild not installed, no prebuilt-bundle rows');
+    return null;
+  }
+  const out = join(dir, 'bundle', 'relay.mjs');
+  const built = spawnSync(
+    esbuild,
+    [
+      'relay/main.ts',
+      '--bundle',
+      '--platform=node',
+      '--format=esm',
+      '--target=node20',
+      '--external:better-sqlite3',
+      '--log-level=warning',
+      `--outfile=${out}`,
+      "--banner:js=import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+    ],
+    { cwd: REPO_ROOT, encoding: 'utf8' },
+  );
+  if (built.status !== 0) {
+    log(`footprint: esbuild failed, no prebuilt-bundle rows: ${built.stderr}`);
+    return null;
+  }
+  symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'bundle', 'node_modules'), 'dir');
+  return out;
+}

@@ -1,0 +1,35 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startSandbox } from '../../relay/sandbox/server.js';
+import { serveParent } from './lib.js';
+
+/**
+ * The Concur sandbox in a process of its own, seeded with `argv[2]` pending requests (fixed PRNG
+ * seed, so every run serves the same bytes). It plays Concur for the ingest and footprint
+ * benchmarks without sharing a CPU core with the relay being measured.
+ *
+ * `{cmd: 'floor', bodies}` also starts a bare node:http server in this process that answers
+ * `GET /<n>` with the n-th body as it is: the fastest any poll over loopback HTTP could fetch
+ * the same pages on this machine.
+ */
+
+const count = Number(process.argv[2] ?? '0');
+const sandbox = await startSandbox({ seed: count, random: 20_240_501 });
+
+serveParent(async (message) => {
+  if (message.cmd === 'floor') {
+    const bodies = (message.bodies as string[]).map((body) => Buffer.from(body, 'utf8'));
+    const server = createServer((req, res) => {
+      const body = bodies[Number(req.url?.slice(1))];
+      if (body === undefined) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/xml; charset=utf-8', 'content-length': body.length }).end(body);
+    });
+    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+    return { url: `http://127.0.0.1:${port}` };
+  }
+  return { requests: sandbox.state.size };
+});
+process.send?.({ ready: { url: sandbox.url, accessToken: sandbox.accessToken, requests: sandbox.state.size } });
