@@ -1,12 +1,37 @@
 import { defineConfig } from 'vitest/config';
 import { WxtVitest } from 'wxt/testing/vitest-plugin';
 
+/**
+ * One `vitest run` for everything (CI's JSON report counts every test), in two projects:
+ * - unit: the relay, the sandbox and the extension's logic (WXT's fake browser);
+ * - e2e: the built extension in a real Chromium against a relay in sandbox mode, and web-ext lint.
+ *   Its global setup builds the extension once; its files run one at a time, after the unit
+ *   tests, so that the browser's timing does not compete with them for the CPU.
+ */
 export default defineConfig({
-  plugins: [WxtVitest()],
   test: {
-    include: ['test/**/*.test.{ts,tsx}'],
-    exclude: ['test/e2e/**', 'node_modules/**'],
-    testTimeout: 20_000,
-    hookTimeout: 20_000,
+    projects: [
+      {
+        plugins: [WxtVitest()],
+        test: {
+          name: 'unit',
+          include: ['test/**/*.test.{ts,tsx}'],
+          exclude: ['test/e2e/**', 'node_modules/**'],
+          testTimeout: 20_000,
+          hookTimeout: 20_000,
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.e2e.test.ts'],
+          globalSetup: 'test/e2e/global-setup.ts',
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
   },
 });

@@ -226,8 +226,19 @@ export function reduce(state: PopupState, action: PopupAction): PopupState {
         }
       }
       const own = new Set(state.own).add(action.id);
-      const text = POPUP_TEXT.announceSent(replyText(action.reply.status), nameOf(state, action.id));
-      return { ...state, items, sends, own, announcement: announce(state, text, 'status') };
+      // The relay sends a reply on at once, so Concur's answer (a live event) can arrive before
+      // the 202 does: then announce that outcome, not "Sent".
+      const known = items.get(action.id)?.reply ?? null;
+      const outcome = known !== null && known !== action.reply && known.status === action.reply.status ? known : null;
+      const button = replyText(action.reply.status);
+      const name = nameOf(state, action.id);
+      const announcement =
+        outcome?.state === 'sent'
+          ? announce(state, POPUP_TEXT.announceAccepted(button, name), 'status')
+          : outcome?.state === 'failed'
+            ? announce(state, POPUP_TEXT.announceRefused(button, name, outcome.lastError), 'error')
+            : announce(state, POPUP_TEXT.announceSent(button, name), 'status');
+      return { ...state, items, sends, own, announcement };
     }
 
     case 'reply/failed': {

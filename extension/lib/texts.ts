@@ -133,7 +133,7 @@ export const TEXT = {
     save: 'Save',
     saving: 'Saving…',
     saved: 'Saved.',
-    fixFields: 'Not saved: correct the fields marked below.',
+    fixFields: 'Not saved: correct the marked fields.',
     loadFailed: 'The saved settings could not be read; enter them again.',
     test: 'Test connection',
     testing: 'Testing…',

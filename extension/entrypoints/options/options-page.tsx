@@ -41,6 +41,8 @@ export function OptionsPage() {
   const [messages, setMessages] = useState<Message[]>([]);
   const urlInput = useRef<HTMLInputElement>(null);
   const keyInput = useRef<HTMLInputElement>(null);
+  /** Counts Save and Test clicks: a late answer to an earlier Save's host-access prompt then shows nothing. */
+  const action = useRef(0);
 
   useEffect(() => {
     settingsItem.getValue().then(
@@ -55,6 +57,7 @@ export function OptionsPage() {
 
   /** Validates; on failure marks the fields, says so and focuses the first wrong one. */
   const validate = (): Settings | null => {
+    action.current += 1;
     const check = checkSettings({ relayUrl, apiKey, notifications });
     if (check.ok) {
       setErrors({});
@@ -73,22 +76,34 @@ export function OptionsPage() {
     if (!settings) return;
     // Before any await: the browser only prompts during the user's gesture.
     const access = requestHostAccess(settings.relayUrl);
+    const seq = action.current;
     setBusy('saving');
     setMessages([]);
+    // Saving does not wait for the prompt's answer: the user may leave it open (and a headless
+    // browser never answers it), and the relay's CORS serves the extension without host access.
+    const saved: Message = { tone: 'ok', text: T.saved };
+    let accessNote: Message[] = [];
+    let testNote: Message[] | null = null;
+    const show = (): void => {
+      if (seq === action.current && testNote !== null) setMessages([saved, ...accessNote, ...testNote]);
+    };
+    void access.then((granted) => {
+      if (granted !== 'granted') accessNote = [{ tone: 'info', text: T.permissionDenied }];
+      show();
+    });
     void (async () => {
       try {
-        const granted = await access;
         await settingsItem.setValue(settings);
         setRelayUrl(settings.relayUrl);
         setApiKey(settings.apiKey);
-        const saved: Message[] = [{ tone: 'ok', text: T.saved }];
-        if (granted !== 'granted') saved.push({ tone: 'info', text: T.permissionDenied });
-        setMessages(saved);
+        testNote = [];
+        show();
         // Say at once whether what was saved works.
         const test = await testConnection(settings);
-        setMessages([...saved, ...testMessages(test)]);
+        testNote = testMessages(test);
+        show();
       } catch {
-        setMessages([{ tone: 'error', text: T.loadFailed }]);
+        if (seq === action.current) setMessages([{ tone: 'error', text: T.loadFailed }]);
       } finally {
         setBusy(null);
       }

@@ -1,0 +1,142 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium, type BrowserContext, type Page, type Worker } from 'playwright-core';
+
+/**
+ * The browser side of the end-to-end tests: Debian's Chromium (no browser download from npm) with
+ * the built extension loaded, and small readers of what the extension shows outside its pages
+ * (badge, tooltip, notifications), taken from its service worker.
+ */
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/** Built by global-setup.ts (`wxt build`, `wxt build -b firefox`). */
+export const CHROME_BUILD = resolve('.output/chrome-mv3');
+export const FIREFOX_BUILD = resolve('.output/firefox-mv2');
+
+/** The popup's size (style.css: 400 px wide, 580 px tall) with a little room. */
+export const POPUP_VIEWPORT = { width: 400, height: 600 };
+
+/** Fails (never skips) when there is no browser: a missing Chromium must not look like a green run. */
+export function requireChromium(): string {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `The browser end-to-end tests need Chromium at ${CHROMIUM}, and there is none. ` +
+        'Install it with `apt-get install chromium` (Debian; .ci/run does this), or point CHROMIUM_PATH at a Chromium.',
+    );
+  }
+  return CHROMIUM;
+}
+
+/** A port that was free a moment ago on loopback (so that a restarted relay can take the same one). */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export interface ExtensionBrowser {
+  context: BrowserContext;
+  extensionId: string;
+  /** The extension's service worker now (an MV3 worker may be stopped and started again). */
+  worker(): Promise<Worker>;
+  /** Opens one of the extension's pages (`popup.html`, `options.html`) in a new tab. */
+  open(page: string): Promise<Page>;
+  close(): Promise<void>;
+}
+
+/** Launches headless Chromium with the built Chrome extension, as in shared/notes/toolchain.md §6. */
+export async function launchExtension(extensionDir = CHROME_BUILD): Promise<ExtensionBrowser> {
+  const executablePath = requireChromium();
+  if (!existsSync(join(extensionDir, 'manifest.json'))) {
+    throw new Error(`No built extension in ${extensionDir}: global-setup.ts runs \`wxt build\` first.`);
+  }
+  const profile = mkdtempSync(join(tmpdir(), 'triplink-e2e-profile-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    viewport: POPUP_VIEWPORT,
+    args: [
+      `--disable-extensions-except=${extensionDir}`,
+      `--load-extension=${extensionDir}`,
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  const isOurs = (w: Worker) => w.url().startsWith('chrome-extension://');
+  const worker = async (): Promise<Worker> =>
+    context.serviceWorkers().find(isOurs) ?? (await context.waitForEvent('serviceworker', { predicate: isOurs, timeout: 15_000 }));
+  let extensionId: string;
+  try {
+    extensionId = new URL((await worker()).url()).host;
+  } catch (err) {
+    await context.close().catch(() => undefined);
+    rmSync(profile, { recursive: true, force: true });
+    throw new Error(`Chromium started, but the extension's service worker never appeared: ${String(err)}`);
+  }
+  return {
+    context,
+    extensionId,
+    worker,
+    async open(path) {
+      const page = await context.newPage();
+      await page.goto(`chrome-extension://${extensionId}/${path}`);
+      return page;
+    },
+    async close() {
+      await context.close().catch(() => undefined);
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface BadgeState {
+  text: string;
+  title: string;
+}
+
+/** The toolbar badge and tooltip, read from the extension's service worker. */
+export async function readBadge(browser: ExtensionBrowser): Promise<BadgeState> {
+  const sw = await browser.worker();
+  return sw.evaluate(async () => {
+    const chrome = (globalThis as any).chrome;
+    return { text: (await chrome.action.getBadgeText({})) as string, title: (await chrome.action.getTitle({})) as string };
+  });
+}
+
+/** The ids of the extension's notifications now showing. */
+export async function notificationIds(browser: ExtensionBrowser): Promise<string[]> {
+  const sw = await browser.worker();
+  const all = await sw.evaluate(() => (globalThis as any).chrome.notifications.getAll() as Promise<Record<string, boolean>>);
+  return Object.keys(all).sort();
+}
+
+/** One of the extension's alarms, as the browser keeps it (scheduledTime in ms since the epoch). */
+export async function readAlarm(browser: ExtensionBrowser, name: string): Promise<{ scheduledTime: number; periodInMinutes?: number } | null> {
+  const sw = await browser.worker();
+  return sw.evaluate(async (alarmName) => ((await (globalThis as any).chrome.alarms.get(alarmName)) ?? null) as never, name);
+}
+
+/** What the extension keeps in `chrome.storage.local`. */
+export async function extensionStorage(browser: ExtensionBrowser): Promise<Record<string, unknown>> {
+  const sw = await browser.worker();
+  return sw.evaluate(() => (globalThis as any).chrome.storage.local.get(null) as Promise<Record<string, unknown>>);
+}
+
+/** The host permissions the user granted (the options page asks for the relay's host on Save). */
+export async function grantedOrigins(browser: ExtensionBrowser): Promise<string[]> {
+  const sw = await browser.worker();
+  return sw.evaluate(async () => ((await (globalThis as any).chrome.permissions.getAll()).origins ?? []) as string[]);
+}
