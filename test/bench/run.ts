@@ -1,7 +1,8 @@
 import { type BenchResult, RESULTS_JSON, RESULTS_MD, log, machine, markdownTable, mergeResults, writeResults } from './lib.js';
 
 /**
- * `npm run bench` runs every relay benchmark; `npm run bench -- ingest api` runs the named ones.
+ * `npm run bench` runs every benchmark (the relay's, then the extension's in Chromium);
+ * `npm run bench -- ingest api` runs the named ones.
  * Rows are merged into results.json by name (rows of benchmarks not run, such as the extension's,
  * stay), and the whole table is printed and written to results.md with the machine line.
  * Timings never go into a test: nothing here runs under `npm test`.
@@ -12,6 +13,8 @@ const BENCHES = {
   api: () => import('./api.js'),
   fanout: () => import('./fanout.js'),
   footprint: () => import('./footprint.js'),
+  notice: () => import('./notice.js'),
+  popup: () => import('./popup.js'),
 } as const satisfies Record<string, () => Promise<{ run(): Promise<BenchResult[]> }>>;
 
 type BenchName = keyof typeof BENCHES;

@@ -1,8 +1,10 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Page, type Worker } from 'playwright-core';
+import type { Settings } from '../../extension/lib/settings.js';
 
 /**
  * The browser side of the end-to-end tests: Debian's Chromium (no browser download from npm) with
@@ -139,4 +141,71 @@ export async function extensionStorage(browser: ExtensionBrowser): Promise<Recor
 export async function grantedOrigins(browser: ExtensionBrowser): Promise<string[]> {
   const sw = await browser.worker();
   return sw.evaluate(async () => ((await (globalThis as any).chrome.permissions.getAll()).origins ?? []) as string[]);
+}
+
+// ---- for the benchmarks (test/bench/notice.ts, popup.ts), which run outside the e2e project ----
+
+/** What `wxt build` reads: a build older than any of these is stale. */
+const BUILD_INPUTS = ['extension', 'shared', 'wxt.config.ts', 'package.json'];
+
+function newestMtime(path: string): number {
+  if (!existsSync(path)) return 0;
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  let newest = stat.mtimeMs;
+  for (const entry of readdirSync(path)) newest = Math.max(newest, newestMtime(join(path, entry)));
+  return newest;
+}
+
+/**
+ * Builds the Chrome extension (`wxt build`, as global-setup.ts does) unless CHROME_BUILD exists
+ * and is newer than every source it is built from. Returns whether it built.
+ */
+export function ensureChromeBuild(): boolean {
+  const manifest = join(CHROME_BUILD, 'manifest.json');
+  if (existsSync(manifest) && statSync(manifest).mtimeMs >= Math.max(...BUILD_INPUTS.map((p) => newestMtime(resolve(p))))) {
+    return false;
+  }
+  const run = spawnSync('npx', ['--no-install', 'wxt', 'build'], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+    timeout: 120_000,
+  });
+  if (run.error || run.status !== 0) {
+    throw new Error(`npx wxt build failed (${run.error ? String(run.error) : `exit ${run.status ?? run.signal}`}).\n${run.stdout ?? ''}\n${run.stderr ?? ''}`);
+  }
+  return true;
+}
+
+/**
+ * Stores the settings the way the options page's Save does (`settingsItem`: the `settings` key of
+ * `chrome.storage.local` and its version in `settings$`); the background reacts to the change.
+ */
+export async function writeSettings(browser: ExtensionBrowser, settings: Settings): Promise<void> {
+  const sw = await browser.worker();
+  await sw.evaluate(
+    (value) => (globalThis as any).chrome.storage.local.set({ settings: value, settings$: { v: 1 } }) as Promise<void>,
+    settings,
+  );
+}
+
+/**
+ * Polls the badge inside the service worker (no round trip to Node per look) every `everyMs`
+ * until it shows `text`; resolves with the worker's Date.now() at that look, or null after
+ * `timeoutMs`. Start it before the change it waits for.
+ */
+export async function badgeShownAt(browser: ExtensionBrowser, text: string, timeoutMs: number, everyMs = 25): Promise<number | null> {
+  const sw = await browser.worker();
+  return sw.evaluate(
+    async ({ text, timeoutMs, everyMs }) => {
+      const chrome = (globalThis as any).chrome;
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        if ((await chrome.action.getBadgeText({})) === text) return Date.now();
+        if (Date.now() > deadline) return null;
+        await new Promise((r) => setTimeout(r, everyMs));
+      }
+    },
+    { text, timeoutMs, everyMs },
+  );
 }
