@@ -1,16 +1,26 @@
+import type { Context } from 'hono';
 import type { Logger } from '../log.js';
 
 /**
  * What every request of the relay's API carries in its context: the request id (from the
- * `X-Request-Id` the client sent, when it is a safe token, else a fresh UUID) and a pino child
- * logger bound to it.
+ * `X-Request-Id` the client sent, when it is a safe token, else a fresh UUID) and the app's
+ * logger. A logger bound to the request id is made only when something is logged about the
+ * request (`requestLogger`): most requests log one line, and that line carries `reqId` itself.
  */
 export interface AppEnv {
   Variables: {
     requestId: string;
-    log: Logger;
+    logger: Logger;
   };
 }
 
 /** The header that carries the request id both ways. */
 export const REQUEST_ID_HEADER = 'X-Request-Id';
+
+/**
+ * A pino child bound to the request id (`reqId`), for a handler or the error handler that has
+ * something to say about this request; undefined before the request log middleware has run.
+ */
+export function requestLogger(c: Pick<Context<AppEnv>, 'get'>): Logger | undefined {
+  return c.get('logger')?.child({ reqId: c.get('requestId') });
+}

@@ -27,13 +27,20 @@ export function corsMiddleware(patterns: readonly string[]): MiddlewareHandler {
     maxAge: 600,
     credentials: false,
   });
+  const exposeHeaders = CORS_EXPOSE_HEADERS.join(',');
   return async function corsMiddleware(c, next) {
     const origin = c.req.header('Origin');
-    if (origin === undefined || allowed(origin)) return withCors(c, next);
-    if (c.req.method === 'OPTIONS' && c.req.header('Access-Control-Request-Method') !== undefined) {
-      return c.body(null, 204, { Vary: 'Origin' });
+    const permitted = origin === undefined || allowed(origin);
+    if (c.req.method === 'OPTIONS') {
+      if (permitted) return withCors(c, next);
+      if (c.req.header('Access-Control-Request-Method') !== undefined) return c.body(null, 204, { Vary: 'Origin' });
+    } else if (permitted) {
+      // What hono/cors adds to a real answer, set before the route answers rather than after
+      // (see the headers middleware in app.ts): the origin echoed when it is allowed, the exposed headers.
+      if (origin !== undefined) c.header('Access-Control-Allow-Origin', origin);
+      c.header('Access-Control-Expose-Headers', exposeHeaders);
     }
-    await next();
     c.header('Vary', 'Origin', { append: true });
+    await next();
   };
 }

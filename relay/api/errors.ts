@@ -15,7 +15,7 @@ import {
   UnknownWebhookError,
   WebhookDisabledError,
 } from '../store/errors.js';
-import type { AppEnv } from './context.js';
+import { requestLogger, type AppEnv } from './context.js';
 
 /**
  * The one place that turns anything thrown while answering a request into the API's error body
@@ -172,7 +172,7 @@ export function errorResponse(err: unknown, c: Context<AppEnv>): Response {
     return c.json(errorBody(known.code, known.message, known.details), known.status, known.headers);
   }
   const requestId = c.get('requestId');
-  c.get('log')?.error({ err }, 'request failed with an unexpected error');
+  requestLogger(c)?.error({ err }, 'request failed with an unexpected error');
   return c.json(
     errorBody('internal', `${INTERNAL_MESSAGE}; the relay's log has the details under request id ${requestId ?? 'unknown'}`, {
       requestId: requestId ?? null,

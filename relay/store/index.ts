@@ -133,6 +133,12 @@ export interface Store {
   pruneEvents(keepLast?: number): number;
   /** Hears each event once its transaction has committed; returns the unsubscribe function. */
   subscribe(listener: EventListener): () => void;
+  /**
+   * SQLite's data_version: it moves when another connection has committed to the database file
+   * since this one last looked, never for this store's own writes (`subscribe` hears those). With
+   * both, a cache of answers built from the store knows when they may have changed.
+   */
+  dataVersion(): number;
 
   // ---- idempotency keys ----
   /** Forgets Idempotency-Keys created before `olderThan`; returns how many. */
@@ -217,6 +223,7 @@ export function openStore(path: string, options: StoreOptions = {}): Store {
     });
     webhooks = hooks;
     const ping = db.prepare<[], { ok: number }>('SELECT 1 AS ok');
+    const selectDataVersion = db.prepare<[], { data_version: number }>('PRAGMA data_version');
 
     return {
       migration,
@@ -243,6 +250,7 @@ export function openStore(path: string, options: StoreOptions = {}): Store {
       oldestEventId: events.oldestId,
       pruneEvents: (keepLast = DEFAULT_EVENTS_KEPT) => events.prune(keepLast),
       subscribe: events.subscribe,
+      dataVersion: () => selectDataVersion.get()?.data_version ?? 0,
 
       pruneIdempotencyKeys: keys.prune,
 

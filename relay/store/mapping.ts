@@ -119,17 +119,45 @@ export interface RequestViewRow {
   reply_updated_at: string | null;
 }
 
+/** The columns of `requests` that RequestViewRow shows (never request_token), unprefixed. */
+export const REQUEST_VIEW_REQUEST_COLUMNS =
+  'id, uri, first_name, middle_name, last_name, loyalty_number, discount_code, status, last_modified, first_seen_at, request_token_issued_at, retries';
+
+/** The SELECT list of RequestViewRow over `q` (the request) and `r` (its latest reply). */
+export const REQUEST_VIEW_COLUMNS = `
+  q.id, q.uri, q.first_name, q.middle_name, q.last_name, q.loyalty_number, q.discount_code,
+  q.status, q.last_modified, q.first_seen_at, q.request_token_issued_at, q.retries,
+  r.id AS reply_id, r.status AS reply_status, r.state AS reply_state, r.attempts AS reply_attempts,
+  r.last_error AS reply_last_error, r.updated_at AS reply_updated_at`;
+
 /**
- * The SELECT that produces RequestViewRow (alias `q` for requests). The latest reply is the one
- * with the highest id. Add WHERE / ORDER BY / LIMIT after it.
+ * `source` (the requests table, or a subquery over it with at least REQUEST_VIEW_REQUEST_COLUMNS)
+ * as `q`, joined with its latest reply (the one with the highest id) as `r`.
  */
-export const REQUEST_VIEW_SELECT = `
-  SELECT q.id, q.uri, q.first_name, q.middle_name, q.last_name, q.loyalty_number, q.discount_code,
-         q.status, q.last_modified, q.first_seen_at, q.request_token_issued_at, q.retries,
-         r.id AS reply_id, r.status AS reply_status, r.state AS reply_state, r.attempts AS reply_attempts,
-         r.last_error AS reply_last_error, r.updated_at AS reply_updated_at
-  FROM requests q
+export function requestViewFrom(source: string): string {
+  return `FROM ${source} q
   LEFT JOIN replies r ON r.id = (SELECT MAX(x.id) FROM replies x WHERE x.request_id = q.id)`;
+}
+
+/**
+ * The SELECT that produces RequestViewRow (alias `q` for requests). Add a WHERE that picks a few
+ * rows by key after it. For a page, use `requestViewPage`: a WHERE / ORDER BY / LIMIT added here
+ * would join every matching row to its reply and sort them all before the LIMIT.
+ */
+export const REQUEST_VIEW_SELECT = `SELECT ${REQUEST_VIEW_COLUMNS} ${requestViewFrom('requests')}`;
+
+/**
+ * One page of RequestViewRow, newest last_modified first (ties by id, descending): the page is
+ * chosen from `requests` alone (`where`, over unprefixed columns, with the `@limit` parameter),
+ * and only its rows are joined to their latest reply.
+ */
+export function requestViewPage(where: string): string {
+  const filter = where === '' ? '' : ` WHERE ${where}`;
+  return `SELECT ${REQUEST_VIEW_COLUMNS}
+  ${requestViewFrom(`(SELECT ${REQUEST_VIEW_REQUEST_COLUMNS} FROM requests${filter}
+         ORDER BY last_modified DESC, id DESC LIMIT @limit)`)}
+  ORDER BY q.last_modified DESC, q.id DESC`;
+}
 
 export function toConnectionRequest(row: RequestViewRow): ConnectionRequest | undefined {
   const status = readStatus(row.status);

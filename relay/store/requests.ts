@@ -4,7 +4,13 @@ import type { ConcurRecord } from '../concur/record.js';
 import type { StoreContext } from './context.js';
 import { BadCursorError } from './errors.js';
 import type { EventLog } from './events.js';
-import { readStatus, REQUEST_VIEW_SELECT, toConnectionRequest, type RequestViewRow } from './mapping.js';
+import {
+  readStatus,
+  REQUEST_VIEW_SELECT,
+  requestViewPage,
+  toConnectionRequest,
+  type RequestViewRow,
+} from './mapping.js';
 import { toIso, type TimeInput } from './time.js';
 
 export interface UpsertResult {
@@ -30,6 +36,12 @@ interface ConcurRow {
   request_token: string | null;
   request_token_issued_at: string | null;
 }
+
+/** A stored request as an upsert reads it: its id and what a poll is compared against. */
+type KnownRow = ConcurRow & { id: string };
+
+/** Ids read per `SELECT … WHERE id IN (…)` when an upsert looks up what it already has. */
+const LOOKUP_CHUNK = 100;
 
 interface RequestWrite {
   id: string;
@@ -84,6 +96,15 @@ function quoted(codes: readonly string[]): string {
   return codes.map((code) => `'${code.replace(/[^A-Za-z0-9]/g, '')}'`).join(', ');
 }
 
+const NO_REPLY = {
+  reply_id: null,
+  reply_status: null,
+  reply_state: null,
+  reply_attempts: null,
+  reply_last_error: null,
+  reply_updated_at: null,
+} as const;
+
 export interface Requests {
   upsertFromConcur(records: readonly ConcurRecord[], seenAt: TimeInput): UpsertResult;
   get(id: string): ConnectionRequest | undefined;
@@ -95,10 +116,27 @@ export interface Requests {
 export function createRequests(ctx: StoreContext, events: EventLog): Requests {
   const { db } = ctx;
 
-  const selectConcur = db.prepare<[string], ConcurRow>(`
-    SELECT uri, first_name, middle_name, last_name, loyalty_number, discount_code, status, concur_status,
-           concur_last_modified, message, user_id, request_token, request_token_issued_at
-    FROM requests WHERE id = ?`);
+  // What the store has for a page's ids, read in one statement (one per size of chunk, prepared once).
+  const lookups = new Map<number, ReturnType<typeof lookupStatement>>();
+  function lookupStatement(size: number) {
+    return db.prepare<string[], KnownRow>(`
+      SELECT id, uri, first_name, middle_name, last_name, loyalty_number, discount_code, status, concur_status,
+             concur_last_modified, message, user_id, request_token, request_token_issued_at
+      FROM requests WHERE id IN (${Array.from({ length: size }, () => '?').join(', ')})`);
+  }
+  function lookup(ids: readonly string[]): Map<string, KnownRow> {
+    const known = new Map<string, KnownRow>();
+    for (let from = 0; from < ids.length; from += LOOKUP_CHUNK) {
+      const chunk = ids.slice(from, from + LOOKUP_CHUNK);
+      let statement = lookups.get(chunk.length);
+      if (statement === undefined) {
+        statement = lookupStatement(chunk.length);
+        lookups.set(chunk.length, statement);
+      }
+      for (const row of statement.all(...chunk)) known.set(row.id, row);
+    }
+    return known;
+  }
   const insert = db.prepare<[RequestWrite & { first_seen_at: string }]>(`
     INSERT INTO requests (id, uri, first_name, middle_name, last_name, loyalty_number, discount_code, status,
                           concur_status, concur_last_modified, message, user_id, request_token,
@@ -122,16 +160,14 @@ export function createRequests(ctx: StoreContext, events: EventLog): Requests {
   );
 
   // Newest lastModified first, ties by id (descending too, so one comparison pages through both).
+  // The page is chosen from `requests` alone, then joined to the replies (see requestViewPage).
   type Page = { limit: number; lm?: string; id?: string };
   function listStatement(statuses: readonly string[] | null, afterCursor: boolean) {
     const where = [
-      ...(statuses === null ? [] : [`q.status IN (${quoted(statuses)})`]),
-      ...(afterCursor ? ['(q.last_modified < @lm OR (q.last_modified = @lm AND q.id < @id))'] : []),
+      ...(statuses === null ? [] : [`status IN (${quoted(statuses)})`]),
+      ...(afterCursor ? ['(last_modified < @lm OR (last_modified = @lm AND id < @id))'] : []),
     ];
-    return db.prepare<[Page], RequestViewRow>(
-      `${REQUEST_VIEW_SELECT}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''}
-       ORDER BY q.last_modified DESC, q.id DESC LIMIT @limit`,
-    );
+    return db.prepare<[Page], RequestViewRow>(requestViewPage(where.join(' AND ')));
   }
   type ListStatement = ReturnType<typeof listStatement>;
   const listStatements = new Map<Group | 'all', { first: ListStatement; after: ListStatement }>();
@@ -166,9 +202,13 @@ export function createRequests(ctx: StoreContext, events: EventLog): Requests {
       const seenAt = toIso(seenAtInput);
       return ctx.tx(() => {
         const result: UpsertResult = { created: [], updated: [] };
+        // One read for the whole page; the map follows the writes, so an id twice in a page is
+        // compared with what its first occurrence wrote.
+        const known = lookup([...new Set(records.map((record) => record.id))]);
         for (const record of records) {
           const lastModified = record.lastModified === null ? null : toIso(record.lastModified);
-          const before = selectConcur.get(record.id);
+          const before = known.get(record.id);
+          if (before !== undefined && !changed(before, record, lastModified)) continue;
           const common = {
             id: record.id,
             uri: record.uri,
@@ -185,23 +225,25 @@ export function createRequests(ctx: StoreContext, events: EventLog): Requests {
             updated_at: seenAt,
           };
           if (before === undefined) {
-            insert.run({
+            const write = {
               ...common,
               status: record.status,
               concur_last_modified: lastModified,
               request_token_issued_at: record.requestToken === null ? null : seenAt,
               first_seen_at: seenAt,
-            });
-            const created = view(record.id);
+            };
+            insert.run(write);
+            known.set(record.id, write);
+            // A new request has no replies and no retries: its view is the row just written, not read back.
+            const created = toConnectionRequest({ ...write, retries: 0, ...NO_REPLY });
             if (created !== undefined) {
               result.created.push(created);
               events.append('request.created', created);
             }
             continue;
           }
-          if (!changed(before, record, lastModified)) continue;
           const newToken = before.request_token !== record.requestToken;
-          update.run({
+          const write = {
             ...common,
             // A sent reply's code stands until Concur's own status moves on.
             status: before.concur_status !== record.status ? record.status : before.status,
@@ -211,7 +253,9 @@ export function createRequests(ctx: StoreContext, events: EventLog): Requests {
                 ? null
                 : seenAt
               : before.request_token_issued_at,
-          });
+          };
+          update.run(write);
+          known.set(record.id, write);
           const updated = view(record.id);
           if (updated !== undefined) {
             result.updated.push(updated);

@@ -35,6 +35,11 @@ export class ApiServer {
   private server: Server | undefined;
   private readonly db = tempDb();
 
+  /** The SQLite file behind the store (for a second connection). */
+  get dbPath(): string {
+    return this.db.path;
+  }
+
   /** `wrap` can replace store methods (a failing summary, an unhealthy store). */
   async start(options: { wrap?: (store: Store) => Store; deps?: Partial<AppDeps> } = {}): Promise<this> {
     this.store = openStore(this.db.path, { clock: this.clock.now });

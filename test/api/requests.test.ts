@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConnectionRequest, ReplyResponse, RequestsPage, Summary } from '../../shared/models.js';
 import { REPLY_CODES } from '../../shared/status.js';
@@ -117,6 +118,65 @@ describe('GET /api/v1/requests', () => {
     const error = errorOf(answer);
     expect(error.code).toBe('bad_cursor');
     expect(error.message).toMatch(/nextCursor/);
+  });
+});
+
+describe('GET /api/v1/requests between changes (its answers are kept until the store changes)', () => {
+  const list = async (query = '') => RequestsPage.parse((await s.get(`/api/v1/requests${query}`)).json);
+
+  it('shows every change the store commits at once: new and changed requests, replies and their attempts', async () => {
+    seed();
+    expect((await list('?group=pending')).items.map((r) => r.id)).toEqual(['R7', 'R2', 'R1']);
+    s.store.upsertFromConcur([record('R8', { lastModified: '2024-05-01T09:30:00Z' })], s.clock.iso());
+    expect((await list('?group=pending')).items.map((r) => r.id)).toEqual(['R8', 'R7', 'R2', 'R1']);
+
+    s.store.upsertFromConcur([record('R8', { lastModified: '2024-05-01T09:30:00Z', firstName: 'Grace' })], s.clock.iso());
+    expect((await list('?group=pending&limit=1')).items[0]?.firstName).toBe('Grace');
+
+    const { replyId } = s.store.enqueueReply('R8', 'CRSUC');
+    expect((await list('?group=pending&limit=1')).items[0]?.reply).toMatchObject({ state: 'queued', attempts: 0 });
+    s.store.markAttempt(replyId, { attempts: 1, nextAttemptAt: s.clock.advance(5000), lastError: 'Concur is unavailable (503)' });
+    expect((await list('?group=pending&limit=1')).items[0]?.reply).toMatchObject({ attempts: 1, lastError: 'Concur is unavailable (503)' });
+    s.store.markSent(replyId);
+    expect((await list('?group=pending')).items.map((r) => r.id)).toEqual(['R7', 'R2', 'R1']);
+    expect((await list('?group=connected&limit=1')).items[0]).toMatchObject({ id: 'R8', status: 'CRSUC', reply: { state: 'sent' } });
+  });
+
+  it('keeps each query apart: group, limit and cursor', async () => {
+    seed();
+    const first = await list('?limit=2');
+    const second = await list(`?limit=2&cursor=${encodeURIComponent(first.nextCursor ?? '')}`);
+    expect(first.items.map((r) => r.id)).toEqual(['R7', 'R6']);
+    expect(second.items.map((r) => r.id)).toEqual(['R5', 'R4']);
+    expect((await list('?limit=3')).items.map((r) => r.id)).toEqual(['R7', 'R6', 'R5']);
+    expect((await list('?group=failed&limit=2')).items.map((r) => r.id)).toEqual(['R4', 'R3']);
+    expect((await list('?limit=2')).items.map((r) => r.id)).toEqual(['R7', 'R6']);
+  });
+
+  it('shows what another connection commits to the database file', async () => {
+    seed();
+    expect((await list('?limit=1')).items[0]?.firstName).toBe('Traveller7');
+    const other = new Database(s.dbPath);
+    try {
+      other.prepare("UPDATE requests SET first_name = 'Edited elsewhere' WHERE id = 'R7'").run();
+    } finally {
+      other.close();
+    }
+    expect((await list('?limit=1')).items[0]?.firstName).toBe('Edited elsewhere');
+  });
+
+  it('answers exactly the shared models, replies included', async () => {
+    seed();
+    s.store.markFailed(s.store.enqueueReply('R1', 'CRSUC').replyId, 'Concur answered 400');
+    s.store.enqueueReply('R2', 'CREU1');
+    const page = RequestsPage.strict().parse((await s.get('/api/v1/requests?limit=200')).json);
+    for (const item of page.items) {
+      expect(ConnectionRequest.strict().parse(item)).toEqual(item);
+      if (item.reply !== null) expect(Object.keys(item.reply).sort()).toEqual(['attempts', 'lastError', 'state', 'status', 'updatedAt']);
+      const one = await s.get(`/api/v1/requests/${item.id}`);
+      expect(ConnectionRequest.strict().parse(one.json)).toEqual(item);
+    }
+    expect(page.items.filter((item) => item.reply !== null).map((item) => item.id)).toEqual(['R2', 'R1']);
   });
 });
 

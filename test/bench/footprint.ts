@@ -1,33 +1,33 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type BenchResult, REPO_ROOT, forkChild, freePort, log, median, result, sleep, spread, tempDir } from './lib.js';
+import { SHIPPED_NODE_ARGS } from '../helpers/relay-process.js';
 import { BENCH_API_KEY } from './records.js';
 
 /**
- * 6. Relay footprint. The relay is started exactly as in production (`node --import tsx
- * relay/main.ts`, TSX_TSCONFIG_PATH=tsconfig.relay.json as in the Dockerfile and the systemd
- * unit), against the sandbox (its own process) holding 1,000 pending requests, with a fresh
- * database each time.
+ * 6. Relay footprint. The relay is started exactly as it ships: `npm run build:relay` bundles it
+ * (once, at the start of the benchmark) into dist/relay.mjs, which the Dockerfile, the systemd
+ * unit and `npm run relay` run with plain node (`node --max-semi-space-size=2 dist/relay.mjs`,
+ * SHIPPED_NODE_ARGS); against the sandbox (its own process) holding 1,000 pending requests, with a
+ * fresh database each time.
  *
- * - Cold start: spawn → first 200 from /healthz (polled every 5 ms). tsx compiles the sources on
- *   the way and keeps what it compiled under $TMPDIR; a new container, or systemd with
- *   PrivateTmp=true (our unit), starts with none of it. So the goal's row is the start with an
- *   empty tsx cache; the start with a warm one is reported beside it. Baseline: a bare node:http
+ * - Cold start: spawn → first 200 from /healthz (polled every 5 ms). Baseline: a bare node:http
  *   server answering /healthz, spawned and polled the same way.
  * - Idle memory: once the first poll has stored the 1,000 requests (GET /api/v1/summary), 2 s
  *   of quiet, then the process's RSS (/proc/<pid>/status, 5 samples, median). No GC is forced:
  *   production has no way to force one either. Baseline: the bare server's idle RSS.
- * - Reported, not the goal: the same relay bundled into one ESM file by esbuild (better-sqlite3
- *   left external) and run with plain node, to show what the tsx loader costs. It is not how the
- *   relay ships; the bench builds it in a temp folder only when esbuild is installed.
+ * - Reported, not the goal: the relay run from its TypeScript sources through tsx (`node --import
+ *   tsx relay/main.ts`, TSX_TSCONFIG_PATH=tsconfig.relay.json), as the tests and `npm run sandbox`
+ *   run it and as it shipped before the bundle: its start with an empty tsx cache (tsx compiles the
+ *   sources on the way and keeps them under $TMPDIR), with a warm one, and its idle memory.
  */
 
 const STORED = 1000;
 const ROUNDS = { warmup: 1, rounds: 4 };
 const SETTLE_MS = 2000;
 
-type Variant = 'bare' | 'tsxCold' | 'tsxWarm' | 'bundle';
+type Variant = 'bare' | 'bundle' | 'tsxCold' | 'tsxWarm';
 
 interface Started {
   proc: ChildProcess;
@@ -42,10 +42,10 @@ export async function run(): Promise<BenchResult[]> {
   });
   const warmCache = join(tmp.dir, 'tsx-cache-warm');
   mkdirSync(warmCache);
-  const bundle = buildBundle(tmp.dir);
-  const variants: Variant[] = ['bare', 'tsxCold', 'tsxWarm', ...(bundle ? (['bundle'] as const) : [])];
-  const starts: Record<Variant, number[]> = { bare: [], tsxCold: [], tsxWarm: [], bundle: [] };
-  const rss: Record<Variant, number[]> = { bare: [], tsxCold: [], tsxWarm: [], bundle: [] };
+  buildBundle();
+  const variants: Variant[] = ['bare', 'bundle', 'tsxCold', 'tsxWarm'];
+  const starts: Record<Variant, number[]> = { bare: [], bundle: [], tsxCold: [], tsxWarm: [] };
+  const rss: Record<Variant, number[]> = { bare: [], bundle: [], tsxCold: [], tsxWarm: [] };
   let runNo = 0;
 
   const startOne = async (variant: Variant): Promise<Started> => {
@@ -56,7 +56,7 @@ export async function run(): Promise<BenchResult[]> {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '',
       NODE_ENV: 'production',
-      TSX_TSCONFIG_PATH: 'tsconfig.relay.json',
+      ...(variant === 'tsxCold' || variant === 'tsxWarm' ? { TSX_TSCONFIG_PATH: 'tsconfig.relay.json' } : {}),
       CONCUR_BASE_URL: ready.url,
       CONCUR_ACCESS_TOKEN: ready.accessToken,
       RELAY_API_KEYS: BENCH_API_KEY,
@@ -71,7 +71,7 @@ export async function run(): Promise<BenchResult[]> {
       variant === 'bare'
         ? ['-e', BARE_SERVER]
         : variant === 'bundle'
-          ? [bundle!]
+          ? [...SHIPPED_NODE_ARGS]
           : ['--import', 'tsx', 'relay/main.ts'];
     const startMs = performance.now();
     const proc = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -104,8 +104,8 @@ export async function run(): Promise<BenchResult[]> {
         const started = await startOne(variant);
         try {
           let idle = Number.NaN;
-          // The empty-cache start is only timed; the idle memory is measured on the production start
-          // with a warm cache (the same process once started), on the bundle and on the bare server.
+          // The empty-cache start is only timed; the idle memory of the sources through tsx is measured
+          // on the start with a warm cache (the same process once started).
           if (variant !== 'tsxCold') {
             if (variant !== 'bare') await untilIngested(started.port);
             await sleep(variant === 'bare' ? 500 : SETTLE_MS);
@@ -134,18 +134,13 @@ export async function run(): Promise<BenchResult[]> {
   }
   const bareStart = { name: 'bare node:http server', value: m(starts.bare), unit: 'ms' };
   const bareRss = { name: 'bare node:http server, idle', value: m(rss.bare), unit: 'MB' };
-  const rows = [
-    result('footprint.cold_start', m(starts.tsxCold), 'ms', '< 1000 ms', m(starts.tsxCold) < 1000, bareStart),
-    result('footprint.cold_start.tsx_cache_warm', m(starts.tsxWarm), 'ms', 'reported', true, bareStart),
-    result('footprint.idle_rss_1000_requests', m(rss.tsxWarm), 'MB', '< 100 MB', m(rss.tsxWarm) < 100, bareRss),
+  return [
+    result('footprint.cold_start', m(starts.bundle), 'ms', '< 1000 ms', m(starts.bundle) < 1000, bareStart),
+    result('footprint.idle_rss_1000_requests', m(rss.bundle), 'MB', '< 100 MB', m(rss.bundle) < 100, bareRss),
+    result('footprint.cold_start.tsx_source', m(starts.tsxCold), 'ms', 'reported (sources through tsx, empty cache)', true, bareStart),
+    result('footprint.cold_start.tsx_cache_warm', m(starts.tsxWarm), 'ms', 'reported (sources through tsx, warm cache)', true, bareStart),
+    result('footprint.idle_rss_1000_requests.tsx_source', m(rss.tsxWarm), 'MB', 'reported (sources through tsx)', true, bareRss),
   ];
-  if (bundle) {
-    rows.push(
-      result('footprint.cold_start.prebuilt_bundle', m(starts.bundle), 'ms', 'reported (not how it ships)', true, bareStart),
-      result('footprint.idle_rss_1000_requests.prebuilt_bundle', m(rss.bundle), 'MB', 'reported (not how it ships)', true, bareRss),
-    );
-  }
-  return rows;
 }
 
 const BARE_SERVER = `require('node:http').createServer((req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}')).listen(Number(process.env.RELAY_PORT), '127.0.0.1')`;
@@ -173,36 +168,10 @@ async function idleRss(pid: number): Promise<number> {
   return median(samples);
 }
 
-/**
- * relay/main.ts bundled by esbuild into `dir`/relay.mjs (better-sqlite3, a native module, stays
- * external and resolves through a node_modules link). null when esbuild is not installed.
- */
-function buildBundle(dir: string): string | null {
-  const esbuild = join(REPO_ROOT, 'node_modules', '.bin', 'esbuild');
-  if (!existsSync(esbuild)) {
-    log('footprint: esbuild not installed, no prebuilt-bundle rows');
-    return null;
+/** `npm run build:relay`, the build that ships (dist/relay.mjs). */
+function buildBundle(): void {
+  const built = spawnSync('npm', ['run', 'build:relay', '--silent'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  if (built.status !== 0 || !existsSync(join(REPO_ROOT, 'dist', 'relay.mjs'))) {
+    throw new Error(`npm run build:relay failed: ${built.stdout}${built.stderr}`);
   }
-  const out = join(dir, 'bundle', 'relay.mjs');
-  const built = spawnSync(
-    esbuild,
-    [
-      'relay/main.ts',
-      '--bundle',
-      '--platform=node',
-      '--format=esm',
-      '--target=node20',
-      '--external:better-sqlite3',
-      '--log-level=warning',
-      `--outfile=${out}`,
-      "--banner:js=import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
-    ],
-    { cwd: REPO_ROOT, encoding: 'utf8' },
-  );
-  if (built.status !== 0) {
-    log(`footprint: esbuild failed, no prebuilt-bundle rows: ${built.stderr}`);
-    return null;
-  }
-  symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'bundle', 'node_modules'), 'dir');
-  return out;
 }

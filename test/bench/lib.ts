@@ -116,8 +116,9 @@ export function fmt(value: number): string {
 
 /**
  * Reads results.json (an array), replaces the rows named in `fresh` and keeps the others (the
- * extension's, benchmarks not run) in their order. A new row goes after the last row of its
- * benchmark (the part of the name before the first dot), or at the end.
+ * extension's, benchmarks not run) in their order; a row of a benchmark that ran but that it no
+ * longer reports (renamed, dropped) goes. A new row goes after the last row of its benchmark (the
+ * part of the name before the first dot), or at the end.
  */
 export function mergeResults(fresh: readonly BenchResult[]): BenchResult[] {
   let previous: BenchResult[] = [];
@@ -127,10 +128,13 @@ export function mergeResults(fresh: readonly BenchResult[]): BenchResult[] {
   } catch {
     // first run
   }
-  const byName = new Map(fresh.map((row) => [row.name, row]));
-  const merged = previous.map((row) => byName.get(row.name) ?? row);
-  const known = new Set(previous.map((row) => row.name));
   const benchOf = (name: string) => name.split('.')[0];
+  const byName = new Map(fresh.map((row) => [row.name, row]));
+  const ran = new Set(fresh.map((row) => benchOf(row.name)));
+  const merged = previous
+    .filter((row) => byName.has(row.name) || !ran.has(benchOf(row.name)))
+    .map((row) => byName.get(row.name) ?? row);
+  const known = new Set(merged.map((row) => row.name));
   for (const row of fresh) {
     if (known.has(row.name)) continue;
     let at = -1;

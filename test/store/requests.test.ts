@@ -163,6 +163,52 @@ describe('connection requests in the store', () => {
       expect(again.updated).toEqual([]);
       expect(store.eventsAfter(latest, 10).map((e) => [e.type, e.data])).toEqual([['request.created', again.created[0]]]);
     });
+
+    it('announces exactly what getRequest reads back, also for requests with replies and retries', () => {
+      // The upsert builds its views from the rows it writes rather than reading them back: they must agree.
+      store.upsertFromConcur([record('A'), record('B'), record('C')], harness.clock.iso());
+      store.markSent(store.enqueueReply('A', 'CRRET').replyId);
+      const { replyId } = store.enqueueReply('B', 'CRSUC');
+      store.markAttempt(replyId, { attempts: 1, nextAttemptAt: harness.clock.advance(5000), lastError: 'Concur is unavailable (503)' });
+
+      const { created, updated } = store.upsertFromConcur(
+        [
+          record('A', { status: 'CRRET', lastModified: '2024-05-01T09:10:00Z', requestToken: 'new-token' }),
+          record('B', { firstName: 'Grace', lastModified: null }),
+          record('C'),
+          record('D', { requestToken: null, lastModified: null }),
+        ],
+        harness.clock.advance(60_000),
+      );
+      expect(updated.map((r) => r.id)).toEqual(['A', 'B']);
+      expect(created.map((r) => r.id)).toEqual(['D']);
+      for (const view of [...updated, ...created]) {
+        expect(view).toEqual(store.getRequest(view.id));
+        expect(ConnectionRequest.strict().parse(view)).toEqual(view);
+      }
+      expect(updated[0]).toMatchObject({ retries: 1, reply: { status: 'CRRET', state: 'sent' } });
+      expect(updated[1]).toMatchObject({ firstName: 'Grace', reply: { status: 'CRSUC', state: 'queued', attempts: 1 } });
+    });
+
+    it('compares an id that comes twice in one poll with what its first occurrence wrote', () => {
+      const { created, updated } = store.upsertFromConcur(
+        [record('A'), record('A'), record('A', { firstName: 'Changed' })],
+        harness.clock.iso(),
+      );
+      expect(created.map((r) => r.firstName)).toEqual(['Ada']);
+      expect(updated.map((r) => r.firstName)).toEqual(['Changed']);
+      expect(store.getRequest('A')).toEqual(updated[0]);
+      expect(store.eventsAfter(0, 10).map((e) => e.type)).toEqual(['request.created', 'request.updated']);
+    });
+
+    it('stores a poll larger than one lookup statement (more than 100 ids)', () => {
+      const records = Array.from({ length: 250 }, (_, i) => record(`R${String(i).padStart(3, '0')}`));
+      expect(store.upsertFromConcur(records, harness.clock.iso()).created).toHaveLength(250);
+      const changed = records.map((r, i) => (i % 2 === 0 ? { ...r, firstName: 'Changed' } : r));
+      const again = store.upsertFromConcur(changed, harness.clock.advance(1000));
+      expect(again.created).toEqual([]);
+      expect(again.updated).toHaveLength(125);
+    });
   });
 
   describe('the request token', () => {
@@ -241,6 +287,22 @@ describe('connection requests in the store', () => {
       expect(rest.nextCursor).toBeNull();
       expect(store.listRequests({ group: 'connected', limit: 50 }).items).toHaveLength(7);
       expect(store.listRequests({ group: 'pending', limit: 50 }).items).toHaveLength(8);
+    });
+
+    it('shows each request of a page with its latest reply, as getRequest does', () => {
+      const ids = seed23();
+      // R22 gets two replies (the latest counts), R21 one, the rest none; pages are chosen before the join.
+      store.markFailed(store.enqueueReply('R22', 'CRSUC').replyId, 'Concur answered 400');
+      store.enqueueReply('R22', 'CREU1');
+      store.enqueueReply('R21', 'CRSUC');
+      const pages = [store.listRequests({ limit: 4 })];
+      while (pages.at(-1)?.nextCursor) pages.push(store.listRequests({ limit: 4, cursor: pages.at(-1)?.nextCursor ?? undefined }));
+      const items = pages.flatMap((page) => page.items);
+      expect(items.map((item) => item.id).sort()).toEqual([...ids].sort());
+      for (const item of items) expect(item).toEqual(store.getRequest(item.id));
+      expect(items[0]?.reply).toMatchObject({ status: 'CREU1', state: 'queued' });
+      expect(items[1]?.reply).toMatchObject({ status: 'CRSUC', state: 'queued' });
+      expect(items.slice(2).every((item) => item.reply === null)).toBe(true);
     });
 
     it('rejects a garbled cursor with BadCursorError', () => {

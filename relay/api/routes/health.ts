@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Store } from '../../store/index.js';
-import type { AppEnv } from '../context.js';
+import { requestLogger, type AppEnv } from '../context.js';
 import { validationHook } from '../errors.js';
 import { HealthDoc } from '../schemas.js';
 
@@ -24,7 +24,7 @@ export function healthRoutes(deps: { store: Pick<Store, 'healthy'> }): OpenAPIHo
     try {
       healthy = deps.store.healthy();
     } catch (err) {
-      c.get('log').warn({ err }, 'health check failed');
+      requestLogger(c)?.warn({ err }, 'health check failed');
       healthy = false;
     }
     c.header('Cache-Control', 'no-store');

@@ -1,4 +1,5 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import {
   DeliveriesPage,
   Delivery,
@@ -9,7 +10,7 @@ import {
 } from '../../../shared/models.js';
 import type { Store } from '../../store/index.js';
 import { checkWebhookUrl, UrlRefusedError, type Resolver } from '../../webhooks/ssrf.js';
-import type { AppEnv } from '../context.js';
+import { requestLogger, type AppEnv } from '../context.js';
 import { ApiError, validationHook } from '../errors.js';
 import { API_KEY_SECURITY, errorResponses } from '../openapi.js';
 import {
@@ -218,11 +219,11 @@ export function webhooksRoutes(deps: WebhooksRouteDeps): OpenAPIHono<AppEnv> {
     }
   }
 
-  function kick(c: { get(key: 'log'): AppEnv['Variables']['log'] }): void {
+  function kick(c: Pick<Context<AppEnv>, 'get'>): void {
     try {
       webhooks.kick();
     } catch (err) {
-      c.get('log').warn({ err }, 'could not wake the webhook worker; it will look on its next tick');
+      requestLogger(c)?.warn({ err }, 'could not wake the webhook worker; it will look on its next tick');
     }
   }
 
