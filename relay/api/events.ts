@@ -1,9 +1,9 @@
 import { Hono, type Context } from 'hono';
-import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import { SSE_EVENT_TYPES, type SseEventType } from '../../shared/models.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { StoredEvent, Store } from '../store/index.js';
+import { SseBody } from './sse-body.js';
 
 export interface EventsRouteDeps {
   store: Store;
@@ -70,21 +70,41 @@ function errorBody(code: string, message: string) {
   return { error: { code, message } };
 }
 
+/** What a stream's response carries besides the middleware's headers. */
+const SSE_HEADERS = {
+  'Content-Type': 'text/event-stream',
+  'Cache-Control': 'no-cache, no-transform',
+  Connection: 'keep-alive',
+  'X-Accel-Buffering': 'no',
+  // Said outright, so that @hono/node-server sends the headers at once rather than waiting for
+  // the first chunks to size the body.
+  'Transfer-Encoding': 'chunked',
+} as const;
+
+const PING = Buffer.from(': ping\n\n', 'utf8');
+
 /**
- * Ends the HTTP connection itself (not just the body) when running on @hono/node-server, whose
- * bindings carry the Node response as `outgoing`. A client that stopped reading would otherwise
- * keep the socket, and its buffered bytes, for as long as it likes.
+ * The Node response under the request on @hono/node-server, whose bindings carry it as
+ * `outgoing`, as far as ending the connection goes; undefined elsewhere.
  */
-function destroyConnection(c: Context): void {
+function nodeResponse(c: Context): { destroy(): void } | undefined {
   const env: unknown = c.env;
-  if (typeof env !== 'object' || env === null || !('outgoing' in env)) return;
+  if (typeof env !== 'object' || env === null || !('outgoing' in env)) return undefined;
   const outgoing: unknown = env.outgoing;
-  if (typeof outgoing === 'object' && outgoing !== null && 'destroy' in outgoing && typeof outgoing.destroy === 'function') {
-    try {
-      (outgoing as { destroy(): void }).destroy();
-    } catch {
-      // already gone
-    }
+  return typeof outgoing === 'object' && outgoing !== null && 'destroy' in outgoing && typeof outgoing.destroy === 'function'
+    ? (outgoing as { destroy(): void })
+    : undefined;
+}
+
+/**
+ * Ends the HTTP connection itself, not just the body. A client that stopped reading would
+ * otherwise keep the socket, and its buffered bytes, for as long as it likes.
+ */
+function destroyConnection(outgoing: { destroy(): void } | undefined): void {
+  try {
+    outgoing?.destroy();
+  } catch {
+    // already gone
   }
 }
 
@@ -101,8 +121,8 @@ type StopReason = 'disconnected' | 'lagging' | 'write_timeout' | 'shutdown' | 'e
 
 /** What a client at a given event id is sent next: read from the log and formatted once, shared. */
 interface Step {
-  /** The messages to write ('' when the batch held only events that are not sent). */
-  chunk: string;
+  /** The messages to write, as the bytes sent to every client at this id (none when the batch held only events that are not sent). */
+  chunk: Uint8Array;
   /** The id the client is at once the chunk is written. */
   end: number;
   /** The batch was full: more may follow at once. */
@@ -141,7 +161,11 @@ const MAX_SHARED_STEPS = 32;
  * A client more than `maxLag` live events behind, or one that leaves a write untaken for
  * `writeTimeoutMs` (it is not reading), is disconnected; it reconnects after `retry` and resumes
  * from the log with Last-Event-ID. Every error is caught here and logged: the client never sees
- * an internal message (Hono's streamSSE would otherwise write `event: error` with it).
+ * an internal message.
+ *
+ * The response body is an SseBody (./sse-body.ts) rather than Hono's streamSSE: per client one
+ * small stream, fed the bytes of a step that every client at the same id shares; the headers
+ * (the middleware's, then SSE_HEADERS) go into the response as it is made.
  */
 export function eventsRoutes(deps: EventsRouteDeps & EventsRouteOptions): Hono {
   const { store, metrics } = deps;
@@ -195,7 +219,12 @@ export function eventsRoutes(deps: EventsRouteDeps & EventsRouteOptions): Hono {
     for (const event of batch) {
       if (isSseEvent(event)) chunk += formatEvent(event.id, event.type, event.data);
     }
-    return { chunk, end: batch[batch.length - 1]?.id ?? lastId, full: batch.length === batchSize, resumedBefore };
+    return {
+      chunk: Buffer.from(chunk, 'utf8'),
+      end: batch[batch.length - 1]?.id ?? lastId,
+      full: batch.length === batchSize,
+      resumedBefore,
+    };
   }
 
   const app = new Hono();
@@ -231,13 +260,31 @@ export function eventsRoutes(deps: EventsRouteDeps & EventsRouteOptions): Hono {
       return c.json(errorBody('unavailable', 'Live events are unavailable right now; retry shortly.'), 503);
     }
 
-    const response = streamSSE(c, (stream) => serve(c, stream, start));
-    response.headers.set('Cache-Control', 'no-cache, no-transform');
-    response.headers.set('X-Accel-Buffering', 'no');
-    return response;
+    return c.newResponse(open(nodeResponse(c), start), 200, SSE_HEADERS);
   });
 
-  async function serve(c: Context, stream: SSEStreamingApi, start: StreamStart): Promise<void> {
+  /**
+   * The heartbeat: one timer for every open stream (a timer per client was a thousand timers),
+   * running while there is at least one. Each stream registers its `ping`.
+   */
+  const pings = new Set<() => void>();
+  let heartbeat: ReturnType<typeof setInterval> | undefined;
+  function addPing(ping: () => void): void {
+    pings.add(ping);
+    heartbeat ??= setInterval(() => {
+      for (const each of pings) each();
+    }, heartbeatMs);
+  }
+  function removePing(ping: () => void): void {
+    pings.delete(ping);
+    if (pings.size === 0 && heartbeat !== undefined) {
+      clearInterval(heartbeat);
+      heartbeat = undefined;
+    }
+  }
+
+  /** Starts serving one client; returns the body of its response. */
+  function open(outgoing: { destroy(): void } | undefined, start: StreamStart): ReadableStream<Uint8Array> {
     let lastId = start.cursor;
     let stopReason: StopReason | undefined;
     let dirty = true;
@@ -258,101 +305,99 @@ export function eventsRoutes(deps: EventsRouteDeps & EventsRouteOptions): Hono {
       dirty = true;
       wake?.();
     };
-
-    metrics.sseClients += 1;
-    let unsubscribe: (() => void) | undefined;
-    let heartbeat: ReturnType<typeof setInterval> | undefined;
+    const ping = (): void => {
+      pingDue = true;
+      poke();
+    };
     const onShutdown = (): void => stop('shutdown');
-    const onRequestAbort = (): void => stop('disconnected');
+    const body = new SseBody(() => stop('disconnected'));
 
-    try {
-      stream.onAbort(() => stop('disconnected'));
-      if (stream.aborted || c.req.raw.signal.aborted) stop('disconnected');
-      c.req.raw.signal.addEventListener('abort', onRequestAbort);
-      shutdown?.addEventListener('abort', onShutdown);
-      if (shutdown?.aborted) stop('shutdown');
-
-      unsubscribe = store.subscribe((event) => {
-        forgetSteps();
-        // Events appended before the client connected (a replay) do not count as lag.
-        if (event.id - Math.max(lastId, start.liveFrom) > maxLag) stop('lagging');
-        else poke();
+    /** Writes one chunk; false when the stream should end (timeout, disconnect, shutdown). */
+    const send = async (chunk: Uint8Array): Promise<boolean> => {
+      if (stopReason !== undefined) return false;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), writeTimeoutMs);
       });
-      listening += 1;
-      heartbeat = setInterval(() => {
-        pingDue = true;
-        poke();
-      }, heartbeatMs);
+      try {
+        const outcome = await Promise.race([body.write(chunk).then(() => 'written' as const), timeout, stopped]);
+        if (outcome === 'timeout') stop('write_timeout');
+      } finally {
+        clearTimeout(timer);
+      }
+      return stopReason === undefined;
+    };
 
-      /** Writes one chunk; false when the stream should end (timeout, disconnect, shutdown). */
-      const send = async (chunk: string): Promise<boolean> => {
-        if (stopReason !== undefined) return false;
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const timeout = new Promise<'timeout'>((resolve) => {
-          timer = setTimeout(() => resolve('timeout'), writeTimeoutMs);
+    const run = async (): Promise<void> => {
+      metrics.sseClients += 1;
+      let unsubscribe: (() => void) | undefined;
+      try {
+        shutdown?.addEventListener('abort', onShutdown);
+        if (shutdown?.aborted) stop('shutdown');
+
+        unsubscribe = store.subscribe((event) => {
+          forgetSteps();
+          // Events appended before the client connected (a replay) do not count as lag.
+          if (event.id - Math.max(lastId, start.liveFrom) > maxLag) stop('lagging');
+          else poke();
         });
-        try {
-          // stream.write swallows write errors; a gone client shows up through onAbort instead.
-          const outcome = await Promise.race([stream.write(chunk).then(() => 'written' as const), timeout, stopped]);
-          if (outcome === 'timeout') stop('write_timeout');
-        } finally {
-          clearTimeout(timer);
-        }
-        return stopReason === undefined;
-      };
+        listening += 1;
+        addPing(ping);
 
-      if (!(await send(`retry: ${retryMs}\n\n${start.greeting}`))) return;
+        if (!(await send(Buffer.from(`retry: ${retryMs}\n\n${start.greeting}`, 'utf8')))) return;
 
-      while (stopReason === undefined) {
-        if (!dirty) {
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-          });
-          wake = undefined;
-          continue;
-        }
-        dirty = false;
+        while (stopReason === undefined) {
+          if (!dirty) {
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+            });
+            wake = undefined;
+            continue;
+          }
+          dirty = false;
 
-        if (pingDue) {
-          pingDue = false;
-          if (!(await send(': ping\n\n'))) break;
-        }
+          if (pingDue) {
+            pingDue = false;
+            if (!(await send(PING))) break;
+          }
 
-        const step = stepAfter(lastId);
-        if (step === null) continue;
-        if (step.resumedBefore !== null) {
-          logger.debug({ lastEventId: lastId, oldest: step.resumedBefore }, 'client resumes from before the retained history');
+          const step = stepAfter(lastId);
+          if (step === null) continue;
+          if (step.resumedBefore !== null) {
+            logger.debug({ lastEventId: lastId, oldest: step.resumedBefore }, 'client resumes from before the retained history');
+          }
+          if (step.chunk.byteLength > 0 && !(await send(step.chunk))) break;
+          lastId = step.end;
+          if (step.full) dirty = true;
         }
-        if (step.chunk !== '' && !(await send(step.chunk))) break;
-        lastId = step.end;
-        if (step.full) dirty = true;
+      } catch (error) {
+        logger.error({ err: error }, 'event stream failed');
+        stop('error');
+      } finally {
+        removePing(ping);
+        if (unsubscribe !== undefined) {
+          unsubscribe();
+          listening -= 1;
+          if (listening === 0) forgetSteps();
+        }
+        shutdown?.removeEventListener('abort', onShutdown);
+        metrics.sseClients -= 1;
+        const reason = stopReason ?? 'error';
+        if (reason === 'lagging' || reason === 'write_timeout' || reason === 'error') {
+          // The client is not keeping up (or something broke): drop the connection, buffered bytes
+          // and all. An incomplete message is never dispatched by EventSource, so it resumes
+          // with the id of the last complete one.
+          destroyConnection(outgoing);
+          logger.warn({ reason, lastEventId: lastId }, 'event stream dropped');
+        } else {
+          // Shutdown: the response ends once what was taken is written. Disconnected: already gone.
+          body.close();
+          logger.debug({ reason, lastEventId: lastId }, 'event stream ended');
+        }
       }
-    } catch (error) {
-      logger.error({ err: error }, 'event stream failed');
-      stop('error');
-    } finally {
-      clearInterval(heartbeat);
-      if (unsubscribe !== undefined) {
-        unsubscribe();
-        listening -= 1;
-        if (listening === 0) forgetSteps();
-      }
-      c.req.raw.signal.removeEventListener('abort', onRequestAbort);
-      shutdown?.removeEventListener('abort', onShutdown);
-      metrics.sseClients -= 1;
-      const reason = stopReason ?? 'error';
-      if (reason === 'lagging' || reason === 'write_timeout' || reason === 'error') {
-        // The client is not keeping up (or something broke): drop the connection, buffered bytes
-        // and all. An incomplete message is never dispatched by EventSource, so it resumes
-        // with the id of the last complete one.
-        stream.abort();
-        destroyConnection(c);
-        logger.warn({ reason, lastEventId: lastId }, 'event stream dropped');
-      } else {
-        logger.debug({ reason, lastEventId: lastId }, 'event stream ended');
-      }
-      // On 'disconnected' and 'shutdown' streamSSE closes the stream itself once we return.
-    }
+    };
+    void run();
+    return body.readable;
   }
 
   return app;
