@@ -43,24 +43,8 @@ type KnownRow = ConcurRow & { id: string };
 /** Ids read per `SELECT … WHERE id IN (…)` when an upsert looks up what it already has. */
 const LOOKUP_CHUNK = 100;
 
-interface RequestWrite {
-  id: string;
-  uri: string | null;
-  first_name: string | null;
-  middle_name: string | null;
-  last_name: string | null;
-  loyalty_number: string | null;
-  discount_code: string | null;
-  status: string;
-  concur_status: string;
-  concur_last_modified: string | null;
-  message: string | null;
-  user_id: string | null;
-  request_token: string | null;
-  request_token_issued_at: string | null;
-  last_modified: string;
-  updated_at: string;
-}
+/** A row as an upsert writes it: what Concur said plus the relay's own times. */
+type RequestWrite = KnownRow & { last_modified: string; updated_at: string };
 
 // ---- cursors: opaque to clients, base64url of JSON [lastModified, id] ----
 
