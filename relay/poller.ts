@@ -1,18 +1,21 @@
 import { backoffDelay } from './backoff.js';
 import type { ConcurClient } from './concur/client.js';
+import type { ConcurRecord } from './concur/record.js';
 import { ConcurError, type ConcurErrorKind } from './concur/errors.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { ConcurStatus, Store } from './store/index.js';
-import { positive } from './worker-options.js';
+import { positive, whole } from './worker-options.js';
 
 /**
  * The poller: Concur only offers polling, so every `intervalMs` it sweeps the whole list (each
  * status, every page, following NextPage to the end) into the store, which works out what is new
  * or changed and writes the request.created / request.updated events in the same transaction.
  *
- * - Each page is saved as soon as it arrives: 10,000 requests never sit in memory at once, and a
- *   sweep that fails half-way keeps what it read.
+ * - Pages are saved as they arrive, several to a transaction while Concur answers quickly (at most
+ *   `groupRecords`, and never later than `groupWaitMs` after they came): 10,000 requests never sit
+ *   in memory at once, and a sweep that fails or stops half-way keeps what it read. The client
+ *   asks for the next page before this one is saved, so storing overlaps Concur's work.
  * - Every sweep starts from the first page (NextPage is opaque and only good within one sweep; in
  *   v3.2 a PUT pops the request from Concur's queue, so offsets go stale once replies are sent).
  *   `requestResweep()` (the outbox, after a 204) starts another sweep as soon as the current one ends.
@@ -40,6 +43,10 @@ export interface PollerOptions {
   statuses?: readonly string[];
   /** The page size asked for (Concur's maximum is 10). Default 10. */
   pageLimit?: number;
+  /** Pages are written together up to this many records per transaction. Default 100. */
+  groupRecords?: number;
+  /** …and a page read waits at most this long for the next one before it is written. Default 20 ms. */
+  groupWaitMs?: number;
   /** The backoff ceiling for the first retry after a 429/503/timeout. Default: intervalMs. */
   backoffBaseMs?: number;
   /** The backoff never grows beyond this (a Retry-After may still ask for more). Default: max(intervalMs, 5 min), as Concur's docs say to wait 5 minutes after a 503 or a timeout. */
@@ -90,6 +97,8 @@ export interface Poller {
 
 const DEFAULT_STATUSES = ['Pending'] as const;
 const DEFAULT_PAGE_LIMIT = 10;
+const DEFAULT_GROUP_RECORDS = 100;
+const DEFAULT_GROUP_WAIT_MS = 20;
 const FIVE_MINUTES_MS = 5 * 60 * 1000;
 /** setTimeout's largest delay; longer waits are cut to it (the sweep then simply runs early). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -106,6 +115,9 @@ export function createPoller(options: PollerOptions): Poller {
   if (statuses.length === 0) throw new RangeError('statuses must name at least one status');
   const pageLimit = options.pageLimit ?? DEFAULT_PAGE_LIMIT;
   if (!Number.isInteger(pageLimit) || pageLimit < 1) throw new RangeError(`pageLimit must be a whole number ≥ 1, not ${pageLimit}`);
+  const groupRecords = whole('groupRecords', options.groupRecords ?? DEFAULT_GROUP_RECORDS);
+  const groupWaitMs = options.groupWaitMs ?? DEFAULT_GROUP_WAIT_MS;
+  if (!(groupWaitMs >= 0)) throw new RangeError(`groupWaitMs must be ≥ 0, not ${groupWaitMs}`);
   const backoffBaseMs = positive('backoffBaseMs', options.backoffBaseMs ?? intervalMs);
   const backoffMaxMs = positive('backoffMaxMs', options.backoffMaxMs ?? Math.max(intervalMs, FIVE_MINUTES_MS));
 
@@ -187,25 +199,58 @@ export function createPoller(options: PollerOptions): Poller {
     let failed = false;
     let cutShort = false;
 
+    // Pages read and not yet written: one transaction per group rather than per page (a commit
+    // costs more than the ten rows in it), never holding a page longer than groupWaitMs.
+    let group: ConcurRecord[] = [];
+    const flush = () => {
+      if (group.length === 0) return;
+      const records = group;
+      group = [];
+      const saved = store.upsertFromConcur(records, now());
+      counts.created += saved.created.length;
+      counts.updated += saved.updated.length;
+      for (const request of saved.created) if (createdIds.length < LOGGED_IDS) createdIds.push(request.id);
+      for (const request of saved.updated) if (updatedIds.length < LOGGED_IDS) updatedIds.push(request.id);
+    };
+
     try {
       pages: for (const status of statuses) {
-        for await (const page of client.pages({ status, limit: pageLimit })) {
-          const saved = store.upsertFromConcur(page.items, now());
-          counts.pages++;
-          counts.seen += page.items.length;
-          counts.created += saved.created.length;
-          counts.updated += saved.updated.length;
-          for (const request of saved.created) if (createdIds.length < LOGGED_IDS) createdIds.push(request.id);
-          for (const request of saved.updated) if (updatedIds.length < LOGGED_IDS) updatedIds.push(request.id);
-          if (token.aborted) {
-            cutShort = true;
-            break pages;
+        const pages = client.pages({ status, limit: pageLimit });
+        try {
+          for (;;) {
+            const next = pages.next();
+            // Read below; if a write fails first, its outcome no longer matters.
+            next.catch(() => undefined);
+            // Concur is slow to send the next page: what has arrived is written while it waits.
+            if (group.length > 0 && !(await settlesWithin(next, groupWaitMs))) flush();
+            const step = await next;
+            if (step.done) break;
+            counts.pages++;
+            counts.seen += step.value.items.length;
+            for (const record of step.value.items) group.push(record);
+            if (group.length >= groupRecords) flush();
+            if (token.aborted) {
+              cutShort = true;
+              break pages;
+            }
           }
+        } finally {
+          // Ends the generator (a request it has under way is left unread).
+          void pages.return(undefined).catch(() => undefined);
         }
       }
     } catch (error) {
       failed = true;
       failure = error;
+    }
+    // A sweep that stops or fails half-way keeps every page it read.
+    try {
+      flush();
+    } catch (error) {
+      if (!failed) {
+        failed = true;
+        failure = error;
+      }
     }
 
     const finishedMs = now();
@@ -386,6 +431,23 @@ function judge(error: unknown): Judgement {
       };
     case 'concur_error':
       return { kind: error.kind, state: 'degraded', message: said, backOff: false };
+  }
+}
+
+/** Whether `promise` settles (either way) within `ms`; it is not awaited beyond that. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  const settled = promise.then(
+    () => true as const,
+    () => true as const,
+  );
+  try {
+    return await Promise.race([settled, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -30,7 +30,6 @@ export interface RefreshGrantOptions {
   scheme?: AuthScheme;
   timeoutMs?: number;
   now?: () => number;
-  fetch?: typeof fetch;
   /** Concur may rotate the refresh token on every refresh; the caller should store the new one. */
   onRefreshToken?: (refreshToken: string) => void;
 }
@@ -71,7 +70,6 @@ export function refreshTokenGrant(options: RefreshGrantOptions): TokenProvider {
       }).toString(),
       timeoutMs: options.timeoutMs ?? 30_000,
       maxBytes: 64 * 1024,
-      fetch: options.fetch,
     });
     if (res.status === 429) {
       throw new ConcurError('rate_limited', 'token refresh: rate limited by Concur', {

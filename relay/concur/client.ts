@@ -16,7 +16,6 @@ export interface ConcurClientOptions {
   maxBodyBytes?: number;
   /** Ask for XML (Concur's default) or JSON. */
   accept?: 'xml' | 'json';
-  fetch?: typeof fetch;
   /** A runaway NextPage chain stops here. */
   maxPages?: number;
 }
@@ -49,18 +48,34 @@ export class ConcurClient {
     return decodePage(res.body, res.headers.get('content-type'), { maxBytes: this.maxBytes });
   }
 
-  /** Every page, following NextPage as Concur gives it until there is none. */
+  /**
+   * Every page, following NextPage as Concur gives it until there is none.
+   *
+   * The next page is asked for before the current one is handed over, so Concur (and the network)
+   * work on it while the caller stores this one: a sweep costs about the larger of the two, not
+   * their sum. NextPage stays sequential — it is opaque and comes only with the page before —, so
+   * at most one request is ahead. A caller that stops early leaves that one request unread.
+   */
   async *pages(options: ListOptions = {}): AsyncGenerator<ConcurPage> {
     let page = await this.listPage(options);
     const seen = new Set<string>();
     for (let count = 1; ; count++) {
-      yield page;
-      if (page.nextPage === null) return;
+      if (page.nextPage === null) {
+        yield page;
+        return;
+      }
       if (seen.has(page.nextPage) || count >= this.maxPages) {
+        yield page;
         throw new ConcurError('bad_response', `NextPage does not come to an end (stopped after ${count} pages)`);
       }
       seen.add(page.nextPage);
-      page = await this.listPage({ nextPage: page.nextPage });
+      const next = this.listPage({ nextPage: page.nextPage });
+      // Its failure is read below, when it is awaited; until then it must not count as unhandled.
+      next.catch(() => undefined);
+      // One turn of the event loop, so the request is on the wire before the caller's synchronous work.
+      await new Promise((resolve) => setImmediate(resolve));
+      yield page;
+      page = await next;
     }
   }
 
@@ -128,7 +143,7 @@ export class ConcurClient {
       accept,
     };
     if (body !== undefined) headers['content-type'] = 'application/xml; charset=utf-8';
-    return send({ method, url, headers, body, timeoutMs: this.timeoutMs, maxBytes: this.maxBytes, fetch: this.options.fetch });
+    return send({ method, url, headers, body, timeoutMs: this.timeoutMs, maxBytes: this.maxBytes });
   }
 
   private failure(res: HttpResponse): ConcurError {

@@ -1,6 +1,16 @@
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { ConcurError } from './errors.js';
 
-/** One HTTP exchange with Concur, with the two guarantees the relay needs: it ends, and it is small. */
+/**
+ * One HTTP exchange with Concur, with the two guarantees the relay needs: it ends, and it is small.
+ *
+ * node:http rather than fetch: a sweep is a thousand small sequential requests, and fetch's
+ * WHATWG machinery (streams, Headers, the request algorithm) cost more per request than reading
+ * the page did. Connections are kept alive and reused (idle ones do not hold the process open).
+ * Redirects are never followed: Concur does not send them for this API, and following one
+ * would carry the token elsewhere.
+ */
 
 export interface HttpRequest {
   method: 'GET' | 'PUT' | 'POST';
@@ -9,61 +19,89 @@ export interface HttpRequest {
   body?: string;
   timeoutMs: number;
   maxBytes: number;
-  fetch?: typeof fetch;
+}
+
+/** The response headers the relay reads, by lower-case name (the last value when a header repeats). */
+export interface ResponseHeaders {
+  get(name: string): string | null;
 }
 
 export interface HttpResponse {
   status: number;
-  headers: Headers;
+  headers: ResponseHeaders;
   body: string;
 }
 
-export async function send(req: HttpRequest): Promise<HttpResponse> {
-  const doFetch = req.fetch ?? fetch;
-  // One deadline for connect, headers and body: a Concur that trickles bytes forever still times out.
-  const signal = AbortSignal.timeout(req.timeoutMs);
-  const what = `${req.method} ${new URL(req.url).pathname}`;
-  try {
-    const res = await doFetch(req.url, {
-      method: req.method,
-      headers: req.headers,
-      body: req.body,
-      signal,
-      redirect: 'manual',
-    });
-    const body = await readCapped(res, req.maxBytes, what);
-    return { status: res.status, headers: res.headers, body };
-  } catch (err) {
-    if (err instanceof ConcurError) throw err;
-    if (signal.aborted) {
-      throw new ConcurError('timeout', `${what}: Concur did not answer within ${req.timeoutMs / 1000} s`, {}, { cause: err });
-    }
-    const code = networkCode(err);
-    throw new ConcurError('unavailable', `${what}: could not reach Concur (${code ?? 'network error'})`, {}, { cause: err });
+const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 8 });
+const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 8 });
+
+export function send(req: HttpRequest): Promise<HttpResponse> {
+  const url = new URL(req.url);
+  const what = `${req.method} ${url.pathname}`;
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    return Promise.reject(new ConcurError('unavailable', `${what}: could not reach Concur (not an http(s) URL)`));
   }
+  return new Promise<HttpResponse>((resolve, reject) => {
+    let settled = false;
+    const fail = (error: ConcurError) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      outgoing.destroy();
+      reject(error);
+    };
+    const headers: Record<string, string | number> = { ...req.headers };
+    if (req.body !== undefined) headers['content-length'] = Buffer.byteLength(req.body);
+    const secure = url.protocol === 'https:';
+    const open = secure ? httpsRequest : httpRequest;
+    const outgoing = open(url, { method: req.method, headers, agent: secure ? httpsAgent : httpAgent }, (res) => {
+      const declared = Number(res.headers['content-length']);
+      if (Number.isFinite(declared) && declared > req.maxBytes) {
+        fail(tooLarge(what, declared, req.maxBytes));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let total = 0;
+      res.on('data', (chunk: Buffer) => {
+        total += chunk.length;
+        if (total > req.maxBytes) fail(tooLarge(what, total, req.maxBytes, true));
+        else chunks.push(chunk);
+      });
+      res.on('end', () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
+        resolve({ status: res.statusCode ?? 0, headers: readHeaders(res), body: Buffer.concat(chunks, total).toString('utf8') });
+      });
+      res.on('error', (err) => fail(unreachable(what, err)));
+      // A connection cut half-way through the body.
+      res.on('aborted', () => fail(unreachable(what, Object.assign(new Error('aborted'), { code: 'ECONNRESET' }))));
+    });
+    // One deadline for connect, headers and body: a Concur that trickles bytes forever still times out.
+    const deadline = setTimeout(
+      () => fail(new ConcurError('timeout', `${what}: Concur did not answer within ${req.timeoutMs / 1000} s`)),
+      req.timeoutMs,
+    );
+    outgoing.on('error', (err) => fail(unreachable(what, err)));
+    outgoing.end(req.body);
+  });
 }
 
-async function readCapped(res: Response, maxBytes: number, what: string): Promise<string> {
-  const declared = Number(res.headers.get('content-length'));
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    await res.body?.cancel();
-    throw tooLarge(what, declared, maxBytes);
-  }
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel();
-      throw tooLarge(what, total, maxBytes, true);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks, total).toString('utf8');
+function readHeaders(res: IncomingMessage): ResponseHeaders {
+  const all = res.headers;
+  return {
+    get(name) {
+      const value = all[name.toLowerCase()];
+      if (value === undefined) return null;
+      return Array.isArray(value) ? (value.at(-1) ?? null) : value;
+    },
+  };
+}
+
+function unreachable(what: string, err: unknown): ConcurError {
+  const code = (err as { code?: unknown } | null)?.code;
+  const said = typeof code === 'string' ? code : 'network error';
+  return new ConcurError('unavailable', `${what}: could not reach Concur (${said})`, {}, { cause: err });
 }
 
 function tooLarge(what: string, size: number, maxBytes: number, atLeast = false): ConcurError {
@@ -71,17 +109,6 @@ function tooLarge(what: string, size: number, maxBytes: number, atLeast = false)
     'bad_response',
     `${what}: response body of ${atLeast ? 'more than ' : ''}${size} bytes exceeds the limit of ${maxBytes} bytes`,
   );
-}
-
-function networkCode(err: unknown): string | undefined {
-  // undici wraps the socket error: TypeError('fetch failed', { cause: { code: 'ECONNRESET' } }).
-  let current: unknown = err;
-  for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
-    const code = (current as Error & { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-    current = current.cause;
-  }
-  return undefined;
 }
 
 /** Retry-After is either seconds or an HTTP date; anything else is ignored. */
