@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConnectionRequest, RequestsPage } from '../../shared/models.js';
 import { BadCursorError, encodeCursor, toIso, type Store } from '../../relay/store/index.js';
@@ -352,5 +353,21 @@ describe('stored times', () => {
     expect(toIso('2022-11-09T06:57:29+01:00')).toBe('2022-11-09T05:57:29.000Z');
     expect(toIso(0)).toBe('1970-01-01T00:00:00.000Z');
     expect(() => toIso('yesterday')).toThrow(RangeError);
+  });
+
+  it('text already in the stored shape reads exactly as Date reads it, also days a month does not have', () => {
+    const two = (max: number) => fc.integer({ min: 0, max }).map((n) => String(n).padStart(2, '0'));
+    const text = fc
+      .tuple(fc.integer({ min: 0, max: 9999 }), two(13), two(32), two(24), two(60), two(60), fc.integer({ min: 0, max: 999 }))
+      .map(([y, mo, d, h, mi, s, ms]) => `${String(y).padStart(4, '0')}-${mo}-${d}T${h}:${mi}:${s}.${String(ms).padStart(3, '0')}Z`);
+    fc.assert(
+      fc.property(text, (t) => {
+        const date = new Date(t);
+        if (Number.isNaN(date.getTime())) expect(() => toIso(t)).toThrow(RangeError);
+        else expect(toIso(t)).toBe(date.toISOString());
+      }),
+      { numRuns: 2000 },
+    );
+    expect(toIso('2024-02-30T00:00:00.000Z')).toBe('2024-03-01T00:00:00.000Z');
   });
 });
