@@ -154,6 +154,8 @@ function isXmlChar(code: number): boolean {
 }
 
 function decodeReferences(text: string): string {
+  // Most text has no reference at all; skip the regular expression for it.
+  if (!text.includes('&')) return text;
   return text.replace(/&([^&;\s]*);/g, (ref, name: string) => {
     const predefined = PREDEFINED[name];
     if (predefined !== undefined) return predefined;
@@ -170,8 +172,9 @@ function readNodes(nodes: unknown): { elements: XmlElement[]; text: string } {
   let text = '';
   for (const node of Array.isArray(nodes) ? nodes : []) {
     if (!isObject(node)) continue;
-    for (const [name, value] of Object.entries(node)) {
-      if (name === ':@') continue;
+    for (const name in node) {
+      if (name === ':@' || !Object.hasOwn(node, name)) continue;
+      const value = node[name];
       if (name === '#text') text += decodeReferences(String(value));
       else if (name === '#cdata') text += rawText(value);
       else {
