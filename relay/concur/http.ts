@@ -35,14 +35,29 @@ export interface HttpResponse {
 const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 8 });
 const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 8 });
 
-export function send(req: HttpRequest): Promise<HttpResponse> {
+export async function send(req: HttpRequest): Promise<HttpResponse> {
   const url = new URL(req.url);
   const what = `${req.method} ${url.pathname}`;
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    return Promise.reject(new ConcurError('unavailable', `${what}: could not reach Concur (not an http(s) URL)`));
+    throw new ConcurError('unavailable', `${what}: could not reach Concur (not an http(s) URL)`);
   }
-  return new Promise<HttpResponse>((resolve, reject) => {
+  const deadline = Date.now() + req.timeoutMs;
+  const first = await exchange(req, url, what, req.timeoutMs);
+  if (!('stale' in first)) return first;
+  // A kept-alive connection the server had already closed (its idle timeout, seen too late):
+  // the request never reached it. A GET is asked again once, on a new connection, within the
+  // same deadline; anything else fails as it is, since the outbox reads back what it cannot know.
+  if (req.method !== 'GET') throw first.stale;
+  const second = await exchange(req, url, what, Math.max(1, deadline - Date.now()));
+  if ('stale' in second) throw second.stale;
+  return second;
+}
+
+/** One request on one connection. `stale`: it failed before any answer on a reused connection. */
+function exchange(req: HttpRequest, url: URL, what: string, timeoutMs: number): Promise<HttpResponse | { stale: ConcurError }> {
+  return new Promise((resolve, reject) => {
     let settled = false;
+    let answered = false;
     const fail = (error: ConcurError) => {
       if (settled) return;
       settled = true;
@@ -55,6 +70,7 @@ export function send(req: HttpRequest): Promise<HttpResponse> {
     const secure = url.protocol === 'https:';
     const open = secure ? httpsRequest : httpRequest;
     const outgoing = open(url, { method: req.method, headers, agent: secure ? httpsAgent : httpAgent }, (res) => {
+      answered = true;
       const declared = Number(res.headers['content-length']);
       if (Number.isFinite(declared) && declared > req.maxBytes) {
         fail(tooLarge(what, declared, req.maxBytes));
@@ -80,9 +96,19 @@ export function send(req: HttpRequest): Promise<HttpResponse> {
     // One deadline for connect, headers and body: a Concur that trickles bytes forever still times out.
     const deadline = setTimeout(
       () => fail(new ConcurError('timeout', `${what}: Concur did not answer within ${req.timeoutMs / 1000} s`)),
-      req.timeoutMs,
+      timeoutMs,
     );
-    outgoing.on('error', (err) => fail(unreachable(what, err)));
+    outgoing.on('error', (err) => {
+      const code = (err as { code?: unknown }).code;
+      if (!settled && !answered && outgoing.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE')) {
+        settled = true;
+        clearTimeout(deadline);
+        outgoing.destroy();
+        resolve({ stale: unreachable(what, err) });
+        return;
+      }
+      fail(unreachable(what, err));
+    });
     outgoing.end(req.body);
   });
 }

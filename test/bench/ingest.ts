@@ -2,7 +2,8 @@ import { XMLParser } from 'fast-xml-parser';
 import { Parser as Xml2jsParser } from 'xml2js';
 import { staticToken } from '../../relay/concur/auth.js';
 import { ConcurClient } from '../../relay/concur/client.js';
-import { XML_PARSER_OPTIONS } from '../../relay/concur/decode.js';
+import { XML_PARSER_OPTIONS, decodePage } from '../../relay/concur/decode.js';
+import type { ConcurRecord } from '../../relay/concur/record.js';
 import { createLogger } from '../../relay/log.js';
 import { Metrics } from '../../relay/metrics.js';
 import { createPoller } from '../../relay/poller.js';
@@ -23,12 +24,18 @@ import { type BenchResult, forkChild, interleaved, log, median, result, spread, 
  * - floor (reported, no goal): the same bodies fetched one after the other over loopback from a
  *   bare node:http server in the sandbox's process, read as text and nothing more: what a poll
  *   that must follow NextPage page by page costs on this machine before any parsing or storing.
+ * - decode only, store only (reported, no goal): the relay's two halves on their own, to say where
+ *   a sweep's time goes — decode.ts over the same bodies (DTD check, well-formedness check,
+ *   fast-xml-parser, the records), and the store's upserts of the decoded records in the
+ *   poller's groups of 100 into a fresh SQLite file.
  *
  * Unit: connection requests per second (10,000 / seconds).
  */
 
 const REQUESTS = 10_000;
 const PAGE = 10;
+/** The poller's default group of records per transaction. */
+const GROUP = 100;
 const ROUNDS = { warmup: 1, rounds: 5 };
 
 export async function run(): Promise<BenchResult[]> {
@@ -109,14 +116,44 @@ export async function run(): Promise<BenchResult[]> {
       return REQUESTS / seconds;
     };
 
-    const rounds = await interleaved('ingest', { relay, floor, ceiling, peer }, ROUNDS);
+    const decodeOnly = async (): Promise<number> => {
+      const started = performance.now();
+      let items = 0;
+      for (const body of bodies) items += decodePage(body, 'application/xml; charset=utf-8').items.length;
+      const seconds = (performance.now() - started) / 1000;
+      check(items);
+      return REQUESTS / seconds;
+    };
+
+    const records: ConcurRecord[] = bodies.flatMap((body) => decodePage(body, 'application/xml; charset=utf-8').items);
+    let storeNo = 0;
+    const storeOnly = async (): Promise<number> => {
+      const store = openStore(`${tmp.dir}/store-${++storeNo}.sqlite`);
+      try {
+        const started = performance.now();
+        let created = 0;
+        for (let from = 0; from < records.length; from += GROUP) {
+          created += store.upsertFromConcur(records.slice(from, from + GROUP), Date.now()).created.length;
+        }
+        const seconds = (performance.now() - started) / 1000;
+        check(created);
+        return REQUESTS / seconds;
+      } finally {
+        store.close();
+      }
+    };
+
+    const rounds = await interleaved('ingest', { relay, floor, ceiling, peer, decodeOnly, storeOnly }, ROUNDS);
     const relayRps = median(rounds.relay);
     const floorRps = median(rounds.floor);
     const ceilingRps = median(rounds.ceiling);
     const peerRps = median(rounds.peer);
+    const decodeRps = median(rounds.decodeOnly);
+    const storeRps = median(rounds.storeOnly);
     log(
       `ingest medians: relay ${relayRps.toFixed(0)} ${spread(rounds.relay)}, floor ${floorRps.toFixed(0)} ${spread(rounds.floor)}, ` +
-        `ceiling ${ceilingRps.toFixed(0)} ${spread(rounds.ceiling)}, peer ${peerRps.toFixed(0)} ${spread(rounds.peer)}`,
+        `ceiling ${ceilingRps.toFixed(0)} ${spread(rounds.ceiling)}, peer ${peerRps.toFixed(0)} ${spread(rounds.peer)}, ` +
+        `decode only ${decodeRps.toFixed(0)} ${spread(rounds.decodeOnly)}, store only ${storeRps.toFixed(0)} ${spread(rounds.storeOnly)}`,
     );
     const ceilingRef = { name: 'fast-xml-parser alone', value: ceilingRps, unit: 'req/s' };
 
@@ -128,6 +165,8 @@ export async function run(): Promise<BenchResult[]> {
         unit: 'req/s',
       }),
       result('ingest.http_floor', floorRps, 'req/s', 'reported (fetch only, bare server)', true, ceilingRef),
+      result('ingest.decode_only', decodeRps, 'req/s', 'reported (decode.ts alone, same bodies)', true, ceilingRef),
+      result('ingest.store_only', storeRps, 'req/s', 'reported (store upserts alone, groups of 100)', true, ceilingRef),
     ];
   } finally {
     await sandbox.stop();
