@@ -2,8 +2,15 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'wxt';
 import preact from '@preact/preset-vite';
 
-/** `zod` in the extension's bundles: zod configured jitless before any schema exists (see the module). */
-const ZOD_JITLESS = fileURLToPath(new URL('./extension/lib/zod-jitless.ts', import.meta.url));
+/**
+ * `zod/mini` (what shared/ and the extension use) and classic `zod` in the extension's bundles:
+ * zod configured jitless before any schema exists (see extension/lib/zod-jitless.ts). Exact
+ * matches only: the modules import `zod/v4/mini`, `zod/v4/core` and `zod/v4`, which stay as they are.
+ */
+const ZOD_JITLESS = [
+  { find: /^zod\/mini$/, replacement: fileURLToPath(new URL('./extension/lib/zod-jitless.ts', import.meta.url)) },
+  { find: /^zod$/, replacement: fileURLToPath(new URL('./extension/lib/zod-jitless-classic.ts', import.meta.url)) },
+];
 
 const ICONS = { 16: 'icon/16.png', 32: 'icon/32.png', 48: 'icon/48.png', 128: 'icon/128.png' };
 /** The toolbar button: its tooltip until the background sets one (count or problem). */
@@ -34,6 +41,6 @@ export default defineConfig({
   }),
   vite: () => ({
     plugins: [preact()],
-    resolve: { alias: [{ find: /^zod$/, replacement: ZOD_JITLESS }] },
+    resolve: { alias: ZOD_JITLESS },
   }),
 });

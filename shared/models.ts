@@ -1,4 +1,10 @@
-import { z } from 'zod';
+// zod/mini: the functional, tree-shakeable form of zod 4 (the same core, so the same parsing).
+// The extension imports these models, and mini keeps its bundles small; the relay's OpenAPI layer
+// turns them into classic zod schemas where it needs classic methods (relay/api/zod-classic.ts).
+// Issue messages come from the locale classic zod registers when it builds its first schema: in the
+// relay they read as before; in the extension (no classic zod) they are the generic "Invalid input",
+// which it never shows.
+import * as z from 'zod/mini';
 import { Group, ReplyCode, StatusCode } from './status.js';
 
 /** ISO-8601 in UTC with a `Z`, the only time format the API speaks. */
@@ -10,8 +16,8 @@ export type ReplyState = z.infer<typeof ReplyState>;
 export const Reply = z.object({
   status: ReplyCode,
   state: ReplyState,
-  attempts: z.number().int().nonnegative(),
-  lastError: z.string().nullable(),
+  attempts: z.number().check(z.int(), z.nonnegative()),
+  lastError: z.nullable(z.string()),
   updatedAt: IsoTime,
 });
 export type Reply = z.infer<typeof Reply>;
@@ -21,37 +27,37 @@ export type Reply = z.infer<typeof Reply>;
  * and is deliberately absent: it never leaves the relay.
  */
 export const ConnectionRequest = z.object({
-  id: z.string().min(1),
-  uri: z.string().nullable(),
-  firstName: z.string().nullable(),
-  middleName: z.string().nullable(),
-  lastName: z.string().nullable(),
-  loyaltyNumber: z.string().nullable(),
-  discountCode: z.string().nullable(),
+  id: z.string().check(z.minLength(1)),
+  uri: z.nullable(z.string()),
+  firstName: z.nullable(z.string()),
+  middleName: z.nullable(z.string()),
+  lastName: z.nullable(z.string()),
+  loyaltyNumber: z.nullable(z.string()),
+  discountCode: z.nullable(z.string()),
   status: StatusCode,
   group: Group,
   lastModified: IsoTime,
   firstSeenAt: IsoTime,
-  requestTokenExpiresAt: IsoTime.nullable(),
-  retries: z.number().int().nonnegative(),
-  reply: Reply.nullable(),
+  requestTokenExpiresAt: z.nullable(IsoTime),
+  retries: z.number().check(z.int(), z.nonnegative()),
+  reply: z.nullable(Reply),
 });
 export type ConnectionRequest = z.infer<typeof ConnectionRequest>;
 
 export const RequestsPage = z.object({
   items: z.array(ConnectionRequest),
-  nextCursor: z.string().nullable(),
+  nextCursor: z.nullable(z.string()),
 });
 export type RequestsPage = z.infer<typeof RequestsPage>;
 
 export const RequestsQuery = z.object({
-  group: Group.optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-  cursor: z.string().min(1).optional(),
+  group: z.optional(Group),
+  limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(200)), 50),
+  cursor: z.optional(z.string().check(z.minLength(1))),
 });
 export type RequestsQuery = z.infer<typeof RequestsQuery>;
 
-export const ReplyBody = z.object({ status: ReplyCode }).strict();
+export const ReplyBody = z.strictObject({ status: ReplyCode });
 export type ReplyBody = z.infer<typeof ReplyBody>;
 
 export const ReplyResponse = z.object({ reply: Reply });
@@ -61,9 +67,9 @@ export const ConcurState = z.enum(['ok', 'degraded', 'unauthorized', 'unknown'])
 export type ConcurState = z.infer<typeof ConcurState>;
 
 export const Counts = z.object({
-  pending: z.number().int().nonnegative(),
-  failed: z.number().int().nonnegative(),
-  connected: z.number().int().nonnegative(),
+  pending: z.number().check(z.int(), z.nonnegative()),
+  failed: z.number().check(z.int(), z.nonnegative()),
+  connected: z.number().check(z.int(), z.nonnegative()),
 });
 export type Counts = z.infer<typeof Counts>;
 
@@ -71,9 +77,9 @@ export const Summary = z.object({
   counts: Counts,
   concur: z.object({
     state: ConcurState,
-    lastPollAt: IsoTime.nullable(),
-    lastSuccessAt: IsoTime.nullable(),
-    lastError: z.string().nullable(),
+    lastPollAt: z.nullable(IsoTime),
+    lastSuccessAt: z.nullable(IsoTime),
+    lastError: z.nullable(z.string()),
   }),
 });
 export type Summary = z.infer<typeof Summary>;
@@ -82,7 +88,7 @@ export const ErrorBody = z.object({
   error: z.object({
     code: z.string(),
     message: z.string(),
-    details: z.unknown().optional(),
+    details: z.optional(z.unknown()),
   }),
 });
 export type ErrorBody = z.infer<typeof ErrorBody>;
@@ -104,7 +110,7 @@ export const SseEventData = {
   'request.updated': ConnectionRequest,
   'reply.updated': ReplyUpdatedData,
   summary: Summary,
-} as const satisfies Record<SseEventType, z.ZodType>;
+} as const satisfies Record<SseEventType, z.ZodMiniType>;
 
 // ---- webhooks ----
 
@@ -124,28 +130,28 @@ export const Webhook = z.object({
   id: z.string(),
   url: z.url(),
   events: z.array(WebhookEventType),
-  description: z.string().nullable(),
+  description: z.nullable(z.string()),
   state: WebhookState,
-  disabledReason: z.string().nullable(),
+  disabledReason: z.nullable(z.string()),
   createdAt: IsoTime,
 });
 export type Webhook = z.infer<typeof Webhook>;
 
-export const WebhookCreate = z
-  .object({
-    url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. https://partner.example/hooks/concur' }),
-    events: z.array(WebhookEventType).min(1),
-    description: z.string().max(500).optional(),
-  })
-  .strict();
+export const WebhookCreate = z.strictObject({
+  url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. https://partner.example/hooks/concur' }),
+  events: z.array(WebhookEventType).check(z.minLength(1)),
+  description: z.optional(z.string().check(z.maxLength(500))),
+});
 export type WebhookCreate = z.infer<typeof WebhookCreate>;
 
-export const WebhookUpdate = WebhookCreate.partial()
-  .extend({ state: WebhookState.optional() })
-  .strict();
+/** Every field of WebhookCreate optional, plus `state`; strict (a `never` catchall) like WebhookCreate. */
+export const WebhookUpdate = z.catchall(
+  z.extend(z.partial(WebhookCreate), { state: z.optional(WebhookState) }),
+  z.never(),
+);
 export type WebhookUpdate = z.infer<typeof WebhookUpdate>;
 
-export const WebhookCreated = z.object({ webhook: Webhook, secret: z.string().startsWith('whsec_') });
+export const WebhookCreated = z.object({ webhook: Webhook, secret: z.string().check(z.startsWith('whsec_')) });
 export type WebhookCreated = z.infer<typeof WebhookCreated>;
 
 export const DeliveryState = z.enum(['pending', 'succeeded', 'failed']);
@@ -155,15 +161,15 @@ export const Delivery = z.object({
   messageId: z.string(),
   type: z.union([WebhookEventType, z.literal('webhook.test')]),
   state: DeliveryState,
-  attempts: z.number().int().nonnegative(),
-  lastStatus: z.number().int().nullable(),
-  lastError: z.string().nullable(),
-  nextAttemptAt: IsoTime.nullable(),
+  attempts: z.number().check(z.int(), z.nonnegative()),
+  lastStatus: z.nullable(z.number().check(z.int())),
+  lastError: z.nullable(z.string()),
+  nextAttemptAt: z.nullable(IsoTime),
   updatedAt: IsoTime,
 });
 export type Delivery = z.infer<typeof Delivery>;
 
-export const RecoverBody = z.object({ since: IsoTime }).strict();
+export const RecoverBody = z.strictObject({ since: IsoTime });
 
 /** The body of every webhook the relay sends. */
 export const WebhookMessage = z.object({
@@ -184,7 +190,7 @@ export const WebhookEventData = {
   'reply.failed': ConnectionRequest,
   'concur.state_changed': Summary,
   'webhook.test': WebhookTestData,
-} as const satisfies Record<WebhookEventType | 'webhook.test', z.ZodType>;
+} as const satisfies Record<WebhookEventType | 'webhook.test', z.ZodMiniType>;
 
 export const WebhookList = z.object({ items: z.array(Webhook) });
 export type WebhookList = z.infer<typeof WebhookList>;
@@ -192,32 +198,32 @@ export type WebhookList = z.infer<typeof WebhookList>;
 /** One try at delivering a message, as the delivery log shows it. */
 export const DeliveryAttempt = z.object({
   /** 1 for the first try of this delivery; resends and recoveries go on counting. */
-  attempt: z.number().int().positive(),
+  attempt: z.number().check(z.int(), z.positive()),
   at: IsoTime,
   /** The HTTP status the endpoint answered, or null when there was no answer (refused, timed out). */
-  status: z.number().int().nullable(),
-  durationMs: z.number().int().nonnegative(),
+  status: z.nullable(z.number().check(z.int())),
+  durationMs: z.number().check(z.int(), z.nonnegative()),
   /** The start of the answer's body (at most 4 KiB), or null when there was none. */
-  responseBody: z.string().nullable(),
-  error: z.string().nullable(),
+  responseBody: z.nullable(z.string()),
+  error: z.nullable(z.string()),
   /** When the next try was scheduled after this one; null when this one ended the chain. */
-  nextAttemptAt: IsoTime.nullable(),
+  nextAttemptAt: z.nullable(IsoTime),
 });
 export type DeliveryAttempt = z.infer<typeof DeliveryAttempt>;
 
 /** A delivery with its attempts (oldest first), as `GET /api/v1/webhooks/:id/deliveries` lists them. */
-export const DeliveryLogEntry = Delivery.extend({ createdAt: IsoTime, attemptLog: z.array(DeliveryAttempt) });
+export const DeliveryLogEntry = z.extend(Delivery, { createdAt: IsoTime, attemptLog: z.array(DeliveryAttempt) });
 export type DeliveryLogEntry = z.infer<typeof DeliveryLogEntry>;
 
-export const DeliveriesPage = z.object({ items: z.array(DeliveryLogEntry), nextCursor: z.string().nullable() });
+export const DeliveriesPage = z.object({ items: z.array(DeliveryLogEntry), nextCursor: z.nullable(z.string()) });
 export type DeliveriesPage = z.infer<typeof DeliveriesPage>;
 
 export const DeliveriesQuery = z.object({
-  state: DeliveryState.optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().min(1).optional(),
+  state: z.optional(DeliveryState),
+  limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(100)), 20),
+  cursor: z.optional(z.string().check(z.minLength(1))),
 });
 export type DeliveriesQuery = z.infer<typeof DeliveriesQuery>;
 
-export const RecoverResult = z.object({ requeued: z.number().int().nonnegative() });
+export const RecoverResult = z.object({ requeued: z.number().check(z.int(), z.nonnegative()) });
 export type RecoverResult = z.infer<typeof RecoverResult>;

@@ -1,4 +1,5 @@
-import { z } from 'zod';
+// zod/mini, like models.ts: the extension bundles these enums.
+import * as z from 'zod/mini';
 
 /**
  * The status catalogue: every status Concur or the partner can put on a connection request.

@@ -27,12 +27,14 @@ import {
   WebhookState,
 } from '../../shared/models.js';
 import { GROUPS } from '../../shared/status.js';
+import { classicObject } from './zod-classic.js';
 
 // `.openapi()` is a zod prototype method added by extendZodWithOpenApi, and zod v4 copies
-// prototype methods onto each schema when the schema is built. The shared models are usually
-// built before this module runs (the store imports them first), so they never got the method:
-// call it through the prototype instead. Extending the `zod` that shared/ imports (rather than
-// relying on the one @hono/zod-openapi extended) also holds when a test runner loads zod twice.
+// prototype methods onto each schema when the schema is built: a classic schema built before this
+// module runs never got the method, so it is called through the prototype instead. (The shared
+// models are zod/mini and have no such method at all: they are named through classic copies,
+// below.) Extending the `zod` imported here (rather than relying on the one @hono/zod-openapi
+// extended) also holds when a test runner loads zod twice.
 extendZodWithOpenApi(z);
 type OpenApiArgs<T extends z.ZodType> = Parameters<T['openapi']>;
 const openapiMethod = (z.ZodType.prototype as unknown as { openapi: (...args: unknown[]) => unknown }).openapi;
@@ -45,34 +47,41 @@ export function withOpenApi<T extends z.ZodType>(schema: T, ...args: OpenApiArgs
 /**
  * The shared zod models, named for the OpenAPI document (`#/components/schemas/<Name>`).
  *
- * shared/ stays plain zod (the extension imports it and must not pull in the OpenAPI tooling);
- * the API layer names the models here. Each is a copy with the name attached: validation is the
- * shared model's, unchanged. Nested models are re-attached so the document refers to them by name.
+ * shared/ stays plain zod/mini (the extension imports it and must not pull in classic zod or the
+ * OpenAPI tooling); the API layer names the models here. Each is a classic copy (./zod-classic.ts)
+ * with the name attached: validation is the shared model's, unchanged. Nested models are
+ * re-attached so the document refers to them by name.
  */
-export const ReplyDoc = withOpenApi(Reply, 'Reply');
+export const ReplyDoc = withOpenApi(classicObject(Reply), 'Reply');
 export const ConnectionRequestDoc = withOpenApi(
-  ConnectionRequest.extend({ reply: ReplyDoc.nullable() }),
+  classicObject(ConnectionRequest).extend({ reply: ReplyDoc.nullable() }),
   'ConnectionRequest',
   { description: 'One connection request. The request token is an OAuth credential and never appears here.' },
 );
 export const RequestsPageDoc = withOpenApi(
-  RequestsPage.extend({ items: z.array(ConnectionRequestDoc) }),
+  classicObject(RequestsPage).extend({ items: z.array(ConnectionRequestDoc) }),
   'RequestsPage',
 );
-export const ReplyBodyDoc = withOpenApi(ReplyBody, 'ReplyBody');
-export const ReplyResponseDoc = withOpenApi(ReplyResponse.extend({ reply: ReplyDoc }), 'ReplyResponse');
-export const SummaryDoc = withOpenApi(Summary, 'Summary');
-export const ErrorBodyDoc = withOpenApi(ErrorBody, 'Error', {
+export const ReplyBodyDoc = withOpenApi(classicObject(ReplyBody), 'ReplyBody');
+export const ReplyResponseDoc = withOpenApi(classicObject(ReplyResponse).extend({ reply: ReplyDoc }), 'ReplyResponse');
+export const SummaryDoc = withOpenApi(classicObject(Summary), 'Summary');
+export const ErrorBodyDoc = withOpenApi(classicObject(ErrorBody), 'Error', {
   description: 'Every error answer: a stable code, a message for people, and sometimes details.',
 });
-export const HealthDoc = withOpenApi(Health, 'Health');
+export const HealthDoc = withOpenApi(classicObject(Health), 'Health');
 
 // ---- request parts ----
 
-const limitSchema = RequestsQuery.shape.limit;
-const LIMIT_MIN = limitSchema.unwrap().minValue ?? 1;
-const LIMIT_MAX = limitSchema.unwrap().maxValue ?? 200;
-const LIMIT_DEFAULT = limitSchema.def.defaultValue;
+/** The bounds and default of a shared `limit` (a number with a default), read from the model. */
+function limitOf(limit: typeof RequestsQuery.shape.limit, fallback: { min: number; max: number }) {
+  const bounds = limit.def.innerType._zod.bag;
+  return { min: bounds.minimum ?? fallback.min, max: bounds.maximum ?? fallback.max, default: limit.def.defaultValue };
+}
+
+const requestsLimit = limitOf(RequestsQuery.shape.limit, { min: 1, max: 200 });
+const LIMIT_MIN = requestsLimit.min;
+const LIMIT_MAX = requestsLimit.max;
+const LIMIT_DEFAULT = requestsLimit.default;
 const limitMessage = `must be a whole number from ${LIMIT_MIN} to ${LIMIT_MAX} (default ${LIMIT_DEFAULT})`;
 const groupMessage = `must be one of ${GROUPS.join(', ')} (leave it out for all groups)`;
 
@@ -80,7 +89,7 @@ const groupMessage = `must be one of ${GROUPS.join(', ')} (leave it out for all 
  * `GET /api/v1/requests` query: the shared RequestsQuery (its bounds and default are read from
  * it), with messages that say what is valid.
  */
-export const RequestsQueryApi = RequestsQuery.extend({
+export const RequestsQueryApi = classicObject(RequestsQuery).extend({
   group: z
     .enum(GROUPS, { error: groupMessage })
     .optional()
@@ -123,25 +132,25 @@ export const ReplyHeaders = z.object({
 
 // ---- webhooks ----
 
-export const WebhookDoc = withOpenApi(Webhook, 'Webhook', {
+export const WebhookDoc = withOpenApi(classicObject(Webhook), 'Webhook', {
   description: 'A subscription to webhook events. The signing secret is never part of it.',
 });
-export const WebhookListDoc = withOpenApi(WebhookList.extend({ items: z.array(WebhookDoc) }), 'WebhookList');
-export const WebhookCreatedDoc = withOpenApi(WebhookCreated.extend({ webhook: WebhookDoc }), 'WebhookCreated', {
+export const WebhookListDoc = withOpenApi(classicObject(WebhookList).extend({ items: z.array(WebhookDoc) }), 'WebhookList');
+export const WebhookCreatedDoc = withOpenApi(classicObject(WebhookCreated).extend({ webhook: WebhookDoc }), 'WebhookCreated', {
   description: 'The webhook and its signing secret (`whsec_…`): the only answers that ever show a secret.',
 });
-export const DeliveryDoc = withOpenApi(Delivery, 'Delivery');
-export const DeliveryAttemptDoc = withOpenApi(DeliveryAttempt, 'DeliveryAttempt');
+export const DeliveryDoc = withOpenApi(classicObject(Delivery), 'Delivery');
+export const DeliveryAttemptDoc = withOpenApi(classicObject(DeliveryAttempt), 'DeliveryAttempt');
 export const DeliveryLogEntryDoc = withOpenApi(
-  DeliveryLogEntry.extend({ attemptLog: z.array(DeliveryAttemptDoc) }),
+  classicObject(DeliveryLogEntry).extend({ attemptLog: z.array(DeliveryAttemptDoc) }),
   'DeliveryLogEntry',
 );
 export const DeliveriesPageDoc = withOpenApi(
-  DeliveriesPage.extend({ items: z.array(DeliveryLogEntryDoc) }),
+  classicObject(DeliveriesPage).extend({ items: z.array(DeliveryLogEntryDoc) }),
   'DeliveriesPage',
 );
-export const RecoverResultDoc = withOpenApi(RecoverResult, 'RecoverResult');
-export const WebhookMessageDoc = withOpenApi(WebhookMessage, 'WebhookMessage', {
+export const RecoverResultDoc = withOpenApi(classicObject(RecoverResult), 'RecoverResult');
+export const WebhookMessageDoc = withOpenApi(classicObject(WebhookMessage), 'WebhookMessage', {
   description:
     'The body of every webhook: `data` is a ConnectionRequest (request.*, reply.*), a Summary (concur.state_changed) or `{message, webhook}` (webhook.test).',
 });
@@ -164,7 +173,7 @@ const descriptionField = z
 
 /** `POST /webhooks` body: the shared WebhookCreate, with messages that say what is valid. */
 export const WebhookCreateApi = withOpenApi(
-  WebhookCreate.extend({ url: urlField, events: eventsField, description: descriptionField }).strict(),
+  classicObject(WebhookCreate).extend({ url: urlField, events: eventsField, description: descriptionField }).strict(),
   'WebhookCreate',
 );
 
@@ -185,7 +194,7 @@ export const WebhookUpdateApi = withOpenApi(
 );
 
 export const RecoverBodyApi = withOpenApi(
-  RecoverBody.extend({
+  classicObject(RecoverBody).extend({
     since: z.iso
       .datetime({ offset: false, error: 'must be an ISO-8601 time in UTC, e.g. 2024-05-01T12:00:00Z' })
       .openapi({ description: 'Failed deliveries created at or after this time are sent again.' }),
@@ -207,9 +216,9 @@ export const DeliveryParams = WebhookIdParams.extend({
     .openapi({ param: { name: 'deliveryId', in: 'path' }, description: 'The delivery id.' }),
 });
 
-const deliveriesLimit = DeliveriesQuery.shape.limit.unwrap();
-const deliveriesLimitMessage = `must be a whole number from ${deliveriesLimit.minValue ?? 1} to ${deliveriesLimit.maxValue ?? 100} (default ${DeliveriesQuery.shape.limit.def.defaultValue})`;
-export const DeliveriesQueryApi = DeliveriesQuery.extend({
+const deliveriesLimit = limitOf(DeliveriesQuery.shape.limit, { min: 1, max: 100 });
+const deliveriesLimitMessage = `must be a whole number from ${deliveriesLimit.min} to ${deliveriesLimit.max} (default ${deliveriesLimit.default})`;
+export const DeliveriesQueryApi = classicObject(DeliveriesQuery).extend({
   state: z
     .enum(DeliveryState.options, { error: `must be one of ${DeliveryState.options.join(', ')} (leave it out for all)` })
     .optional()
@@ -217,9 +226,9 @@ export const DeliveriesQueryApi = DeliveriesQuery.extend({
   limit: z.coerce
     .number({ error: deliveriesLimitMessage })
     .int({ error: deliveriesLimitMessage })
-    .min(deliveriesLimit.minValue ?? 1, { error: deliveriesLimitMessage })
-    .max(deliveriesLimit.maxValue ?? 100, { error: deliveriesLimitMessage })
-    .default(DeliveriesQuery.shape.limit.def.defaultValue)
+    .min(deliveriesLimit.min, { error: deliveriesLimitMessage })
+    .max(deliveriesLimit.max, { error: deliveriesLimitMessage })
+    .default(deliveriesLimit.default)
     .openapi({ description: 'Page size.' }),
   cursor: z
     .string()
