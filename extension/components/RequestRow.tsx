@@ -23,6 +23,9 @@ export interface RequestRowProps {
   active: boolean;
   expanded: boolean;
   send: SendState | undefined;
+  /** How many requests the list holds, and this one's place among them (1-based): only some rows are in the DOM. */
+  setSize: number;
+  position: number;
   onReply(id: string, code: ReplyCode): void;
   onRetry(id: string): void;
   onToggle(id: string): void;
@@ -86,7 +89,7 @@ function ReplyButton({ choice, id, name, primary, busy, sending, tabbable, reaso
   );
 }
 
-function RequestRowView({ item, group, now, active, expanded, send, onReply, onRetry, onToggle }: RequestRowProps) {
+function RequestRowView({ item, group, now, active, expanded, send, setSize, position, onReply, onRetry, onToggle }: RequestRowProps) {
   const base = domId(item.id);
   const name = travellerName(item);
   const token = group === 'pending' ? tokenInfo(item, now) : ({ state: 'none' } as const);
@@ -149,6 +152,8 @@ function RequestRowView({ item, group, now, active, expanded, send, onReply, onR
       class={`row${token.state === 'warning' ? ' row-warning' : ''}${token.state === 'expired' ? ' row-expired' : ''}`}
       data-id={item.id}
       tabIndex={active ? 0 : -1}
+      aria-setsize={setSize}
+      aria-posinset={position}
       aria-labelledby={`${base}-name`}
       aria-describedby={`${base}-meta${hasToken ? ` ${base}-token` : ''}${stateLine ? ` ${base}-state` : ''}`}
     >

@@ -1,7 +1,7 @@
-import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'preact/hooks';
-import type { ReplyCode } from '../../shared/status.js';
+import { useLayoutEffect, useState } from 'preact/hooks';
+import { GROUPS, type ReplyCode } from '../../shared/status.js';
 import type { FollowEvents } from './popup-live.js';
-import { initialState, reduce, toProblem, type PopupState } from './popup-state.js';
+import { initialState, reduce, toProblem, type PopupAction, type PopupState } from './popup-state.js';
 import type { RelayClient } from './relay-client.js';
 import type { Settings } from './settings.js';
 
@@ -9,6 +9,18 @@ import type { Settings } from './settings.js';
  * The popup's data: settings, the first load, live events, the refresh fallback and sending
  * replies. Everything outside the page (storage, the relay, live events, the background) comes
  * in through `PopupDeps`, so tests hand in fakes.
+ *
+ * It is a plain object, not a hook, so that it can start before Preact renders anything: the
+ * popup creates it while its module is evaluated, and the settings are read and the relay asked
+ * while the first frame is still being drawn. `usePopupData` only subscribes a component to it.
+ *
+ * Order of the first load: the live-events stream is opened first, and the lists are read once it
+ * is open (or once `liveWaitMs` has passed without it). A new stream starts at the relay's latest
+ * event, so every change after the lists were read arrives as an event; events that arrive while
+ * the lists are read are applied at once and replayed over the finished snapshot (popup-state.ts,
+ * newer wins). Nothing is read twice. Only when the stream opens after the lists were asked for
+ * (it was slow, or down and back) is everything read once more, quietly; reconnections resume by
+ * Last-Event-ID inside followEvents and need nothing.
  */
 
 export interface PopupDeps {
@@ -24,15 +36,22 @@ export interface PopupDeps {
   newKey(): string;
   /** Without live events, the list is refreshed this often. */
   refreshMs: number;
+  /** How long the first load waits for the live-events stream to open before reading without it. */
+  liveWaitMs: number;
+  /** Called once the first load is over, done or failed (the real popup drops its unused prefetches). */
+  firstLoadSettled?(): void;
 }
 
 export type LiveStatus = 'connecting' | 'open' | 'down';
 
-export interface PopupData {
+export interface PopupSnapshot {
   /** undefined while the settings are read; null when the extension is not configured. */
   settings: Settings | null | undefined;
   state: PopupState;
   live: LiveStatus;
+}
+
+export interface PopupActions {
   reload(): void;
   sendReply(id: string, code: ReplyCode): void;
   retryReply(id: string): void;
@@ -40,204 +59,375 @@ export interface PopupData {
   fetchRequest(id: string): Promise<boolean>;
 }
 
+export type PopupData = PopupSnapshot & PopupActions;
+
+export interface PopupController extends PopupActions {
+  snapshot(): PopupSnapshot;
+  /** Calls back after every change; returns the unsubscribe. */
+  subscribe(listener: () => void): () => void;
+  /** Stops everything: streams, timers, listeners. */
+  dispose(): void;
+}
+
 /** Back-off between checks of a reply on its way when live events are not connected. */
 const RECHECK_MS = [2_000, 4_000, 8_000, 15_000, 30_000];
 
-export function usePopupData(deps: PopupDeps): PopupData {
-  const depsRef = useRef(deps);
-  depsRef.current = deps;
-  const [settings, setSettings] = useState<Settings | null | undefined>(undefined);
-  const [state, dispatch] = useReducer(reduce, initialState);
-  const stateRef = useRef(state);
-  stateRef.current = state;
-  const [live, setLive] = useState<LiveStatus>('connecting');
-  const inFlight = useRef(new Set<string>());
-  const loadSeq = useRef(0);
+/** One relay and key: its client, its live stream and its loads. */
+interface Session {
+  settings: Settings;
+  client: RelayClient;
+  abort: AbortController;
+  /** The stream is open now. */
+  open: boolean;
+  /** The stream has opened at least once. */
+  openedOnce: boolean;
+  /** Some load asked for lists before the stream had ever opened (so a change may have slipped between). */
+  readBeforeOpen: boolean;
+  /** A load is to follow the one in flight (the stream opened during it). */
+  catchUp: boolean;
+  /** The first load may still be waiting for the stream. */
+  firstLoad: 'waiting' | 'started';
+}
 
-  const client = useMemo(() => (settings ? depsRef.current.createClient(settings) : null), [settings]);
-  const clientRef = useRef(client);
-  clientRef.current = client;
+export function createPopupController(deps: PopupDeps): PopupController {
+  let settings: Settings | null | undefined;
+  let state: PopupState = initialState;
+  let live: LiveStatus = 'connecting';
+  let snap: PopupSnapshot = { settings, state, live };
+  const listeners = new Set<() => void>();
+  let disposed = false;
+  let session: Session | null = null;
+  let loadSeq = 0;
+  let loadsInFlight = 0;
+  let firstLoadSettled = false;
+  const inFlight = new Set<string>();
+  const cleanups: (() => void)[] = [];
 
-  // Settings: read once, and again whenever the options page saves them.
-  useEffect(() => {
-    let alive = true;
-    let last = '';
-    const read = () =>
-      depsRef.current.loadSettings().then(
-        (s) => {
-          if (!alive) return;
-          const id = s ? `${s.relayUrl}\n${s.apiKey}` : '';
-          if (id !== last || s === null) {
-            last = id;
-            setSettings(s);
-          }
-        },
-        () => alive && setSettings(null),
-      );
-    void read();
-    const unwatch = depsRef.current.watchSettings(() => void read());
-    return () => {
-      alive = false;
-      unwatch();
-    };
-  }, []);
+  const emit = (): void => {
+    if (disposed) return;
+    snap = { settings, state, live };
+    for (const listener of [...listeners]) listener();
+    syncTimers();
+  };
 
-  const reload = useCallback(() => {
-    const c = clientRef.current;
-    if (c === null) return;
-    const seq = ++loadSeq.current;
+  const dispatch = (action: PopupAction): void => {
+    if (disposed) return;
+    const next = reduce(state, action);
+    if (next === state) return;
+    state = next;
+    emit();
+  };
+
+  const settleFirstLoad = (): void => {
+    if (firstLoadSettled) return;
+    firstLoadSettled = true;
+    try {
+      deps.firstLoadSettled?.();
+    } catch {
+      // not ours
+    }
+  };
+
+  // ---- loading ----
+
+  const reload = (): void => {
+    const s = session;
+    if (s === null || disposed) return;
+    s.firstLoad = 'started';
+    if (!s.openedOnce) s.readBeforeOpen = true;
+    const seq = ++loadSeq;
+    const current = () => seq === loadSeq && session === s && !disposed;
+    // The first load shows each part as it comes; a refresh replaces everything at once.
+    const piecewise = state.phase !== 'ready';
     dispatch({ type: 'load/start' });
-    Promise.all([c.summary(), c.allRequests('pending'), c.allRequests('failed'), c.allRequests('connected')]).then(
-      ([summary, pending, failed, connected]) => {
-        if (seq === loadSeq.current) dispatch({ type: 'load/done', summary, groups: { pending, failed, connected } });
+    loadsInFlight += 1;
+    const summary = s.client.summary();
+    const groups = GROUPS.map((group) => s.client.allRequests(group));
+    if (piecewise) {
+      summary.then((value) => current() && dispatch({ type: 'load/summary', summary: value }), () => undefined);
+      GROUPS.forEach((group, i) => groups[i]!.then((items) => current() && dispatch({ type: 'load/group', group, items }), () => undefined));
+    }
+    const finished = (): void => {
+      loadsInFlight -= 1;
+      if (session !== s) return;
+      settleFirstLoad();
+      if (s.catchUp && loadsInFlight === 0) {
+        s.catchUp = false;
+        reload();
+      }
+    };
+    Promise.all([summary, ...groups]).then(
+      ([value, pending, failed, connected]) => {
+        if (current()) dispatch({ type: 'load/done', summary: value, groups: { pending: pending!, failed: failed!, connected: connected! } });
+        finished();
       },
       (error: unknown) => {
-        if (seq === loadSeq.current) dispatch({ type: 'load/failed', problem: toProblem(error) });
+        if (current()) dispatch({ type: 'load/failed', problem: toProblem(error) });
+        finished();
       },
     );
-  }, []);
+  };
 
-  const hadClient = useRef(false);
-  useEffect(() => {
-    if (client === null) return;
-    // Another relay or key: nothing of the old one's lists may linger.
-    if (hadClient.current) dispatch({ type: 'reset' });
-    hadClient.current = true;
-    reload();
-  }, [client, reload]);
+  // ---- settings, client, live events ----
 
-  // Live events while the popup is open.
-  useEffect(() => {
-    if (client === null || !settings) return;
-    const controller = new AbortController();
-    let opened = false;
-    setLive('connecting');
-    const ended = () => {
-      if (!controller.signal.aborted) setLive('down');
+  const connect = (next: Settings | null): void => {
+    const had = session !== null;
+    session?.abort.abort();
+    session = null;
+    settings = next;
+    // Another relay or key (or none): nothing of the old one's lists may linger.
+    if (had) state = reduce(state, { type: 'reset' });
+    live = 'connecting';
+    if (next === null) {
+      emit();
+      settleFirstLoad();
+      return;
+    }
+    const s: Session = {
+      settings: next,
+      client: deps.createClient(next),
+      abort: new AbortController(),
+      open: false,
+      openedOnce: false,
+      readBeforeOpen: false,
+      catchUp: false,
+      firstLoad: 'waiting',
     };
-    depsRef.current
-      .followEvents(settings, {
-        // No lastEventId: a new stream goes with a fresh read of the lists (below, on open);
-        // resuming a dropped stream is followEvents' own business.
-        signal: controller.signal,
-        onEvent: (event) => dispatch({ type: 'event', event }),
-        onOpen: () => {
-          if (controller.signal.aborted) return;
-          setLive('open');
-          // The stream opened after our lists were read: what changed in between is read again,
-          // quietly. (Events during the read are replayed over it; a reconnection resumes by
-          // Last-Event-ID inside followEvents.)
-          if (!opened && stateRef.current.phase === 'ready' && !stateRef.current.loading) reload();
-          opened = true;
+    session = s;
+    emit();
+
+    const startFirstLoad = (): void => {
+      if (session === s && s.firstLoad === 'waiting') reload();
+    };
+    const setLive = (value: LiveStatus): void => {
+      if (session !== s || s.abort.signal.aborted || live === value) return;
+      live = value;
+      emit();
+    };
+    const ended = (): void => {
+      s.open = false;
+      setLive('down');
+    };
+    void deps
+      .followEvents(next, {
+        // No lastEventId: a new stream starts at the relay's latest event (with a summary), and
+        // the lists are read after it opened; resuming a dropped stream is followEvents' business.
+        signal: s.abort.signal,
+        onEvent: (event) => {
+          if (session === s) dispatch({ type: 'event', event });
         },
-        onProblem: () => ended(),
+        onOpen: () => {
+          if (session !== s || s.abort.signal.aborted) return;
+          const first = !s.openedOnce;
+          s.open = true;
+          s.openedOnce = true;
+          setLive('open');
+          if (!first) return;
+          if (s.firstLoad === 'waiting') {
+            startFirstLoad();
+          } else if (s.readBeforeOpen) {
+            // The lists were asked for before the stream was there: what changed in between is
+            // read again, quietly, once the load in flight is over.
+            if (loadsInFlight > 0) s.catchUp = true;
+            else reload();
+          }
+        },
+        onProblem: () => {
+          ended();
+          // No stream for now: the first load does not wait for one.
+          startFirstLoad();
+        },
       })
       .then(ended, ended);
-    return () => controller.abort();
-  }, [client, settings, reload]);
+    if (deps.liveWaitMs <= 0) startFirstLoad();
+    else {
+      const timer = setTimeout(startFirstLoad, deps.liveWaitMs);
+      s.abort.signal.addEventListener('abort', () => clearTimeout(timer));
+    }
+  };
 
-  // Without live events: refresh on a timer.
-  const ready = state.phase === 'ready';
-  useEffect(() => {
-    if (client === null || live === 'open' || !ready) return;
-    const timer = setInterval(() => {
-      if (!stateRef.current.loading) reload();
-    }, depsRef.current.refreshMs);
-    return () => clearInterval(timer);
-  }, [client, live, ready, reload]);
+  let lastSettingsId: string | undefined;
+  let settingsRead = 0;
+  const readSettings = (): void => {
+    const seq = ++settingsRead;
+    deps.loadSettings().then(
+      (value) => {
+        if (disposed || seq !== settingsRead) return;
+        const id = value ? `${value.relayUrl}\n${value.apiKey}` : '';
+        if (id === lastSettingsId && value !== null) {
+          // Only "notifications" changed: the popup does not care.
+          return;
+        }
+        lastSettingsId = id;
+        connect(value);
+      },
+      () => {
+        if (disposed || seq !== settingsRead) return;
+        lastSettingsId = '';
+        connect(null);
+      },
+    );
+  };
 
-  // Without live events: follow this popup's replies that are on their way until Concur answers.
-  const waitingFor = useMemo(() => {
+  // ---- without live events: timers ----
+
+  let refreshTimer: ReturnType<typeof setInterval> | undefined;
+  let recheck: { key: string; timer: ReturnType<typeof setTimeout> | undefined; stop(): void } | undefined;
+
+  const waitingFor = (): string => {
     const ids: string[] = [];
     for (const id of state.own) if (state.items.get(id)?.reply?.state === 'queued') ids.push(id);
     return ids.sort().join('\n');
-  }, [state.own, state.items]);
-  useEffect(() => {
-    if (client === null || live === 'open' || waitingFor === '') return;
-    const ids = waitingFor.split('\n');
+  };
+
+  function syncTimers(): void {
+    const s = session;
+    const fallback = !disposed && s !== null && live !== 'open';
+    // Refresh on a timer.
+    const wantRefresh = fallback && state.phase === 'ready';
+    if (wantRefresh && refreshTimer === undefined) {
+      refreshTimer = setInterval(() => {
+        if (!state.loading) reload();
+      }, deps.refreshMs);
+    } else if (!wantRefresh && refreshTimer !== undefined) {
+      clearInterval(refreshTimer);
+      refreshTimer = undefined;
+    }
+    // Follow this popup's replies that are on their way until Concur answers.
+    const key = fallback ? waitingFor() : '';
+    if (recheck !== undefined && recheck.key === key) return;
+    recheck?.stop();
+    recheck = undefined;
+    if (key === '' || s === null) return;
+    const ids = key.split('\n');
     let attempt = 0;
-    let timer: ReturnType<typeof setTimeout> | undefined;
     let stopped = false;
-    const check = async () => {
+    const entry = {
+      key,
+      timer: undefined as ReturnType<typeof setTimeout> | undefined,
+      stop() {
+        stopped = true;
+        clearTimeout(entry.timer);
+      },
+    };
+    const check = async (): Promise<void> => {
       for (const id of ids) {
         try {
-          const request = await client.request(id);
-          if (!stopped) dispatch({ type: 'request/fetched', request });
+          const request = await s.client.request(id);
+          if (!stopped && session === s) dispatch({ type: 'request/fetched', request });
         } catch {
           // the timer refresh or the next check will catch up
         }
       }
       if (!stopped) schedule();
     };
-    const schedule = () => {
-      timer = setTimeout(() => void check(), RECHECK_MS[Math.min(attempt++, RECHECK_MS.length - 1)]);
+    const schedule = (): void => {
+      entry.timer = setTimeout(() => void check(), RECHECK_MS[Math.min(attempt++, RECHECK_MS.length - 1)]);
     };
+    recheck = entry;
     schedule();
-    return () => {
-      stopped = true;
-      clearTimeout(timer);
-    };
-  }, [client, live, waitingFor]);
+  }
 
-  // Back online: try again at once.
-  useEffect(() => {
-    const online = () => {
-      if (stateRef.current.problem?.problem === 'offline') reload();
-    };
-    addEventListener('online', online);
-    return () => removeEventListener('online', online);
-  }, [reload]);
+  // ---- replies ----
 
-  const send = useCallback((id: string, code: ReplyCode, idempotencyKey: string) => {
-    const c = clientRef.current;
-    if (c === null || inFlight.current.has(id)) return;
-    inFlight.current.add(id);
+  const send = (id: string, code: ReplyCode, idempotencyKey: string): void => {
+    const s = session;
+    if (s === null || inFlight.has(id)) return;
+    inFlight.add(id);
     dispatch({ type: 'reply/sending', id, code, idempotencyKey });
-    c.reply(id, code, idempotencyKey).then(
+    s.client.reply(id, code, idempotencyKey).then(
       (reply) => {
-        inFlight.current.delete(id);
+        inFlight.delete(id);
+        if (session !== s) return;
         dispatch({ type: 'reply/accepted', id, reply });
         try {
-          depsRef.current.notifyBackground();
+          deps.notifyBackground();
         } catch {
           // nobody listening
         }
       },
       (error: unknown) => {
-        inFlight.current.delete(id);
-        dispatch({ type: 'reply/failed', id, problem: toProblem(error) });
+        inFlight.delete(id);
+        if (session === s) dispatch({ type: 'reply/failed', id, problem: toProblem(error) });
       },
     );
-  }, []);
+  };
 
-  const sendReply = useCallback(
-    (id: string, code: ReplyCode) => {
-      const s = stateRef.current;
-      if (s.sends[id]?.phase === 'sending' || s.items.get(id)?.reply?.state === 'queued') return;
-      send(id, code, depsRef.current.newKey());
+  const controller: PopupController = {
+    snapshot: () => snap,
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
     },
-    [send],
-  );
-
-  const retryReply = useCallback(
-    (id: string) => {
-      const pending = stateRef.current.sends[id];
+    reload,
+    sendReply(id, code) {
+      if (state.sends[id]?.phase === 'sending' || state.items.get(id)?.reply?.state === 'queued') return;
+      send(id, code, deps.newKey());
+    },
+    retryReply(id) {
+      const pending = state.sends[id];
       if (pending === undefined || pending.phase !== 'failed') return;
       send(id, pending.code, pending.idempotencyKey);
     },
-    [send],
-  );
+    async fetchRequest(id) {
+      const s = session;
+      if (s === null) return false;
+      try {
+        const request = await s.client.request(id);
+        if (session === s) dispatch({ type: 'request/fetched', request });
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      session?.abort.abort();
+      session = null;
+      listeners.clear();
+      clearInterval(refreshTimer);
+      recheck?.stop();
+      for (const cleanup of cleanups.splice(0)) cleanup();
+      settleFirstLoad();
+    },
+  };
 
-  const fetchRequest = useCallback(async (id: string) => {
-    const c = clientRef.current;
-    if (c === null) return false;
-    try {
-      dispatch({ type: 'request/fetched', request: await c.request(id) });
-      return true;
-    } catch {
-      return false;
-    }
-  }, []);
+  // Start at once: settings, then (connect) the live stream and the lists.
+  readSettings();
+  cleanups.push(deps.watchSettings(() => readSettings()));
+  // Back online: try again at once.
+  if (typeof addEventListener === 'function') {
+    const online = (): void => {
+      if (state.problem?.problem === 'offline') reload();
+    };
+    addEventListener('online', online);
+    cleanups.push(() => removeEventListener('online', online));
+  }
+  return controller;
+}
 
-  return { settings, state, live, reload, sendReply, retryReply, fetchRequest };
+/**
+ * Subscribes the component to a controller: the one given (created before the first render), or
+ * one of its own made from `deps` on the first render. It is disposed with the component.
+ */
+export function usePopupData(deps: () => PopupDeps, given?: PopupController): PopupData {
+  const [controller] = useState(() => given ?? createPopupController(deps()));
+  const [snap, setSnap] = useState(() => controller.snapshot());
+  useLayoutEffect(() => {
+    const update = () => setSnap(controller.snapshot());
+    const unsubscribe = controller.subscribe(update);
+    update(); // anything that changed between the render and now
+    return () => {
+      unsubscribe();
+      controller.dispose();
+    };
+  }, [controller]);
+  return {
+    ...snap,
+    reload: controller.reload,
+    sendReply: controller.sendReply,
+    retryReply: controller.retryReply,
+    fetchRequest: controller.fetchRequest,
+  };
 }

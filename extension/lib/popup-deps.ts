@@ -1,8 +1,9 @@
 import { browser } from 'wxt/browser';
+import type { Prefetcher } from './popup-boot.js';
 import type { PopupDeps } from './popup-data.js';
 import { followEvents, type FollowEvents } from './popup-live.js';
 import { createRelayClient } from './relay-client.js';
-import { loadSettings, settingsItem } from './settings.js';
+import { DEFAULT_SETTINGS, Settings, loadSettings, settingsItem } from './settings.js';
 
 function ignoreErrors(call: () => Promise<unknown> | unknown): void {
   try {
@@ -26,4 +27,34 @@ export const realPopupDeps: PopupDeps = {
   now: () => Date.now(),
   newKey: () => crypto.randomUUID(),
   refreshMs: 30_000,
+  liveWaitMs: 500,
 };
+
+/**
+ * The settings as `loadSettings` (settings.ts) makes them of a stored value (WXT's storage item
+ * falls back to the defaults when nothing is stored): for the value the popup's boot has read.
+ */
+export function settingsFrom(stored: unknown): Settings | null {
+  const parsed = Settings.safeParse(stored ?? DEFAULT_SETTINGS);
+  if (!parsed.success || parsed.data.relayUrl === '' || parsed.data.apiKey === '') return null;
+  return parsed.data;
+}
+
+/**
+ * The real world, with what the popup entry started early (popup-boot.ts): the first settings
+ * are the ones it read (no second storage read), and the relay is reached through its fetch.
+ */
+export function popupDepsWith(prefetcher: Prefetcher): PopupDeps {
+  let first: Promise<unknown> | undefined = prefetcher.settings;
+  return {
+    ...realPopupDeps,
+    loadSettings: () => {
+      const boot = first;
+      first = undefined;
+      return boot === undefined ? loadSettings() : boot.then(settingsFrom, () => loadSettings());
+    },
+    createClient: (settings) => createRelayClient(settings, prefetcher.fetch),
+    followEvents: (settings, options) => followEvents(settings, { ...options, fetch: prefetcher.fetch }),
+    firstLoadSettled: () => prefetcher.drop(),
+  };
+}

@@ -22,6 +22,8 @@ export interface FollowOptions {
   onEvent(event: LiveEvent): void;
   onOpen?(): void;
   onProblem?(problem: RelayProblem): void;
+  /** The fetch to connect with (the popup's prefetching one, popup-boot.ts); the global one by default. */
+  fetch?: typeof fetch;
 }
 
 export type FollowEvents = (settings: Pick<Settings, 'relayUrl' | 'apiKey'>, options: FollowOptions) => Promise<void>;

@@ -37,8 +37,14 @@ export interface Announcement {
 }
 
 export interface PopupState {
-  /** loading: nothing to show yet; ready: data shown (maybe with a problem banner); error: nothing to show but a problem. */
+  /**
+   * loading: nothing to show yet; ready: data shown (maybe with a problem banner); error: nothing
+   * to show but a problem. The first load is ready once the summary and one group are in: each
+   * group is shown as soon as its own list has arrived (see `loaded`).
+   */
   phase: 'loading' | 'ready' | 'error';
+  /** The groups whose list has arrived at least once (a tab whose group has not shows "Loading"). */
+  loaded: Readonly<Record<Group, boolean>>;
   /** A load is in flight (the first one, a retry or a quiet refresh). */
   loading: boolean;
   problem: ProblemInfo | null;
@@ -55,6 +61,9 @@ export interface PopupState {
 export type PopupAction =
   | { type: 'reset' }
   | { type: 'load/start' }
+  /** The first load, piece by piece: the summary, then each group's whole list as it arrives. */
+  | { type: 'load/summary'; summary: Summary }
+  | { type: 'load/group'; group: Group; items: readonly ConnectionRequest[] }
   | { type: 'load/done'; summary: Summary; groups: Record<Group, readonly ConnectionRequest[]> }
   | { type: 'load/failed'; problem: ProblemInfo }
   | { type: 'event'; event: LiveEvent }
@@ -63,8 +72,12 @@ export type PopupAction =
   | { type: 'reply/accepted'; id: string; reply: Reply }
   | { type: 'reply/failed'; id: string; problem: ProblemInfo };
 
+const NONE_LOADED: Readonly<Record<Group, boolean>> = { pending: false, failed: false, connected: false };
+const ALL_LOADED: Readonly<Record<Group, boolean>> = { pending: true, failed: true, connected: true };
+
 export const initialState: PopupState = {
   phase: 'loading',
+  loaded: NONE_LOADED,
   loading: true,
   problem: null,
   summary: null,
@@ -175,6 +188,27 @@ export function reduce(state: PopupState, action: PopupAction): PopupState {
     case 'load/start':
       return { ...state, loading: true, buffered: [], phase: state.phase === 'ready' ? 'ready' : 'loading' };
 
+    case 'load/summary':
+      // Only the first load is shown piece by piece; a refresh replaces everything at once (load/done).
+      if (!state.loading || state.phase === 'ready') return state;
+      return { ...state, summary: action.summary, phase: Object.values(state.loaded).some(Boolean) ? 'ready' : state.phase };
+
+    case 'load/group': {
+      if (!state.loading || state.loaded[action.group]) return state;
+      // Merged over what is there (live events applied meanwhile are newer, and win); load/done
+      // later replaces it all with the complete snapshot and replays those events over it.
+      let items = state.items;
+      for (const r of action.items) {
+        const current = items.get(r.id);
+        const next = merge(current, r);
+        if (next === current) continue;
+        if (items === state.items) items = new Map(state.items);
+        (items as Map<string, ConnectionRequest>).set(r.id, next);
+      }
+      const loaded = { ...state.loaded, [action.group]: true };
+      return { ...state, items, loaded, phase: state.summary !== null && state.phase !== 'error' ? 'ready' : state.phase };
+    }
+
     case 'load/done': {
       const items = new Map<string, ConnectionRequest>();
       for (const group of GROUPS) for (const r of action.groups[group]) items.set(r.id, merge(items.get(r.id), r));
@@ -185,7 +219,17 @@ export function reduce(state: PopupState, action: PopupAction): PopupState {
         const reply = newerReply(r.reply, known.reply);
         if (reply !== r.reply) items.set(id, { ...r, reply });
       }
-      let next: PopupState = { ...state, summary: action.summary, items, phase: 'ready', loading: false, problem: null };
+      // The same requests as shown (the first load, already shown group by group): kept as they are.
+      const same = items.size === state.items.size && [...items].every(([id, r]) => state.items.get(id) === r);
+      let next: PopupState = {
+        ...state,
+        summary: action.summary,
+        items: same ? state.items : items,
+        phase: 'ready',
+        loaded: ALL_LOADED,
+        loading: false,
+        problem: null,
+      };
       for (const event of state.buffered) next = applyEvent(next, event);
       return { ...next, buffered: [] };
     }
@@ -259,10 +303,25 @@ export function reduce(state: PopupState, action: PopupAction): PopupState {
 
 export type GroupLists = Readonly<Record<Group, readonly ConnectionRequest[]>>;
 
+/** Where each request goes and when it sorts, once per request object (requests are immutable here). */
+const placed = new WeakMap<ConnectionRequest, { group: Group; t: number }>();
+
+function placeOf(r: ConnectionRequest): { group: Group; t: number } {
+  let found = placed.get(r);
+  if (found === undefined) {
+    found = { group: displayGroup(r), t: sortTime(r) };
+    placed.set(r, found);
+  }
+  return found;
+}
+
 /** The requests of each tab, newest first. */
 export function groupLists(items: ReadonlyMap<string, ConnectionRequest>): GroupLists {
   const sorted: Record<Group, { r: ConnectionRequest; t: number }[]> = { pending: [], failed: [], connected: [] };
-  for (const r of items.values()) sorted[displayGroup(r)].push({ r, t: sortTime(r) });
+  for (const r of items.values()) {
+    const { group, t } = placeOf(r);
+    sorted[group].push({ r, t });
+  }
   const out = {} as Record<Group, ConnectionRequest[]>;
   for (const group of GROUPS) {
     out[group] = sorted[group].sort((a, b) => b.t - a.t || (a.r.id < b.r.id ? -1 : a.r.id > b.r.id ? 1 : 0)).map((x) => x.r);

@@ -72,6 +72,8 @@ describe('zod in the built extension', () => {
     for (const path of ['popup.html', 'options.html']) {
       it(`${path}: zod is jitless and nothing breaks the CSP (no eval tried)`, async () => {
         const page = await openWatched(path);
+        // The popup loads its code (and zod) by a dynamic import that may finish after `load`.
+        await page.waitForFunction(() => (globalThis as { __zod_globalConfig?: unknown }).__zod_globalConfig !== undefined);
         expect(await page.evaluate(jitless)).toBe(true);
         expect(await page.evaluate(violations)).toEqual([]);
         await page.close();

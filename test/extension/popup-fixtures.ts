@@ -128,6 +128,8 @@ export function testDeps(client: RelayClient, over: Partial<PopupDeps> = {}): Pa
     now: () => NOW,
     newKey: () => `key-${++key}`,
     refreshMs: 1_000_000,
+    // The lists are read at once, without waiting for the (fake) stream to open.
+    liveWaitMs: 0,
     ...over,
   };
 }

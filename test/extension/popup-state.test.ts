@@ -175,6 +175,34 @@ describe('popup state', () => {
     expect(state.buffered).toEqual([]);
   });
 
+  it('the first load shows each group as it arrives, once the summary is in; a refresh replaces all at once', () => {
+    const a = request();
+    const f = request({ status: 'CREU1' });
+    let state = run(initialState, { type: 'load/group', group: 'pending', items: [a] });
+    expect(state.phase).toBe('loading');
+    expect(state.loaded).toEqual({ pending: true, failed: false, connected: false });
+    state = run(state, { type: 'load/summary', summary: summaryOf([a, f]) });
+    expect(state.phase).toBe('ready');
+    expect(groupLists(state.items).pending.map((r) => r.id)).toEqual([a.id]);
+    expect(state.loading).toBe(true);
+    state = run(state, { type: 'load/done', summary: summaryOf([a, f]), groups: { pending: [a], failed: [f], connected: [] } });
+    expect(state.loaded).toEqual({ pending: true, failed: true, connected: true });
+    expect(state.loading).toBe(false);
+    // A refresh: its pieces are not applied one by one.
+    const b = request({ lastModified: ago(0) });
+    const refreshing = run(state, { type: 'load/start' });
+    expect(run(refreshing, { type: 'load/group', group: 'pending', items: [a, b] })).toBe(refreshing);
+    expect(run(refreshing, { type: 'load/summary', summary: summaryOf([a, b, f]) })).toBe(refreshing);
+  });
+
+  it('a live event that came first is not undone by an older list arriving', () => {
+    const a = request({ lastModified: ago(10 * MIN) });
+    const moved = { ...a, status: 'CREU2' as const, group: 'failed' as const, lastModified: ago(MIN) };
+    let state = run(initialState, { type: 'event', event: { id: '1', type: 'request.updated', data: moved } });
+    state = run(state, { type: 'load/group', group: 'pending', items: [a] });
+    expect(state.items.get(a.id)?.status).toBe('CREU2');
+  });
+
   it('sends a reply: sending, accepted (moved to its group, counts follow), then confirmed by Concur', () => {
     const a = request({ firstName: 'Zoë', lastName: 'Ång' });
     let state = run(loaded([a]), { type: 'reply/sending', id: a.id, code: 'CRSUC', idempotencyKey: 'k1' });

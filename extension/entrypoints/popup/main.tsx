@@ -1,5 +1,9 @@
-import { render } from 'preact';
-import { PopupApp } from '../../components/PopupApp.js';
+import { bootPopup } from '../../lib/popup-boot.js';
 import './style.css';
 
-render(<PopupApp />, document.getElementById('app')!);
+// First, before anything else loads: the settings, the live-events stream and the lists
+// (popup-boot.ts). This chunk holds nothing else; the popup itself comes with the import below,
+// and uses what was started here.
+const prefetcher = bootPopup();
+
+void import('./app.js').then(({ start }) => start(prefetcher));

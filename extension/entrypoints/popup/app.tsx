@@ -1,0 +1,12 @@
+import { render } from 'preact';
+import { PopupApp } from '../../components/PopupApp.js';
+import type { Prefetcher } from '../../lib/popup-boot.js';
+import { createPopupController } from '../../lib/popup-data.js';
+import { popupDepsWith } from '../../lib/popup-deps.js';
+
+/** The popup: its data starts before the first render, so the relay is asked while Preact draws. */
+export function start(prefetcher: Prefetcher): void {
+  const deps = popupDepsWith(prefetcher);
+  const controller = createPopupController(deps);
+  render(<PopupApp deps={deps} controller={controller} />, document.getElementById('app')!);
+}
