@@ -8,11 +8,12 @@ import { createLogger } from '../../relay/log.js';
 import { Metrics } from '../../relay/metrics.js';
 import { createPoller } from '../../relay/poller.js';
 import { openStore } from '../../relay/store/index.js';
-import { type BenchResult, forkChild, interleaved, log, median, result, spread, tempDir } from './lib.js';
+import { type BenchResult, forkChild, interleaved, log, median, oneCoreEach, result, spread, tempDir } from './lib.js';
 
 /**
- * 1. Ingest. The sandbox (its own process) holds 10,000 pending connection requests and serves
- * them in pages of 10. Measured, interleaved round by round:
+ * 1. Ingest. The sandbox (its own process, on a core of its own where `taskset` allows: see
+ * `oneCoreEach`) holds 10,000 pending connection requests and serves them in pages of 10.
+ * Measured, interleaved round by round, in this process on the other core:
  *
  * - relay: one real sweep of the poller over loopback HTTP — ConcurClient (fetch, size cap),
  *   decode.ts (DTD check, well-formedness check, fast-xml-parser, zod) and the store's upserts
@@ -43,6 +44,10 @@ export async function run(): Promise<BenchResult[]> {
     args: [String(REQUESTS)],
   });
   const tmp = tempDir('ingest');
+  // The sandbox plays Concur, which runs elsewhere: it gets a core of its own, the relay and its
+  // baselines (all in this process) the other.
+  const unpin = oneCoreEach(process.pid, sandbox.proc.pid!);
+  log(unpin ? 'ingest: this process on core 0, the sandbox on core 1' : 'ingest: cores not pinned (no taskset or one core)');
   try {
     const bodies = await fetchBodies(ready.url, ready.accessToken);
     const bytes = bodies.reduce((sum, body) => sum + Buffer.byteLength(body), 0);
@@ -169,6 +174,7 @@ export async function run(): Promise<BenchResult[]> {
       result('ingest.store_only', storeRps, 'req/s', 'reported (store upserts alone, groups of 100)', true, ceilingRef),
     ];
   } finally {
+    unpin?.();
     await sandbox.stop();
     tmp.cleanup();
   }
