@@ -214,7 +214,6 @@ export async function followEvents(
             accept: 'text/event-stream',
             ...(lastEventId !== '' ? { 'last-event-id': lastEventId } : {}),
           },
-          cache: 'no-store',
           signal: connection.signal,
         });
       } catch {

@@ -227,7 +227,7 @@ export function bootPopup(env: BootEnv = realEnv()): Prefetcher {
       const base = stored.relayUrl;
       const authorization = `Bearer ${stored.apiKey}`;
       // As followEvents (events.ts) asks for a new stream.
-      const stream = prefetch(`${base}/api/v1/events`, { authorization, accept: 'text/event-stream' }, { cache: 'no-store' });
+      const stream = prefetch(`${base}/api/v1/events`, { authorization, accept: 'text/event-stream' }, {});
       let late = false;
       const timer = setTimeout(() => (late = true), OPEN_WAIT_MS);
       // Chained right here, before anyone can take the stream: when its answer comes, the lists are

@@ -73,7 +73,9 @@ function errorBody(code: string, message: string) {
 /** What a stream's response carries besides the middleware's headers. */
 const SSE_HEADERS = {
   'Content-Type': 'text/event-stream',
-  'Cache-Control': 'no-cache, no-transform',
+  // no-store, not the usual no-cache: the stream carries travellers' names and is never to be kept
+  // (which also lets clients ask for it in the default cache mode, where CORS preflights are cached).
+  'Cache-Control': 'no-store, no-transform',
   Connection: 'keep-alive',
   'X-Accel-Buffering': 'no',
   // Said outright, so that @hono/node-server sends the headers at once rather than waiting for

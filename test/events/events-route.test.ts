@@ -38,7 +38,7 @@ describe('GET /api/v1/events', () => {
     const client = await sse(s.url);
     expect(client.status).toBe(200);
     expect(client.headers.get('content-type')).toMatch(/^text\/event-stream/);
-    expect(client.headers.get('cache-control')).toBe('no-cache, no-transform');
+    expect(client.headers.get('cache-control')).toBe('no-store, no-transform');
     expect(client.headers.get('x-accel-buffering')).toBe('no');
 
     const [first] = await client.waitForMessages(1);
