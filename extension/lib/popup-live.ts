@@ -1,5 +1,5 @@
 import type { SseEventType } from '../../shared/models.js';
-import type { RelayProblem } from './problems.js';
+import type { FollowEventsOptions } from './events.js';
 import type { Settings } from './settings.js';
 
 /**
@@ -10,21 +10,10 @@ import type { Settings } from './settings.js';
 
 export type LiveEventType = SseEventType;
 
-export interface LiveEvent {
-  id: string;
-  type: LiveEventType;
-  data: unknown;
-}
+export type { LiveEvent } from './events.js';
 
-export interface FollowOptions {
-  lastEventId?: string;
-  signal: AbortSignal;
-  onEvent(event: LiveEvent): void;
-  onOpen?(): void;
-  onProblem?(problem: RelayProblem): void;
-  /** The fetch to connect with (the popup's prefetching one, popup-boot.ts); the global one by default. */
-  fetch?: typeof fetch;
-}
+/** followEvents' options without its reconnect timing, which is the background's business. */
+export type FollowOptions = Omit<FollowEventsOptions, 'timing'>;
 
 export type FollowEvents = (settings: Pick<Settings, 'relayUrl' | 'apiKey'>, options: FollowOptions) => Promise<void>;
 

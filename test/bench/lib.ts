@@ -192,6 +192,20 @@ export function tempDir(prefix: string): { dir: string; cleanup(): void } {
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** Waits until `check` holds (a throw counts as not yet), polling every 50 ms; fails with `what` after `timeoutMs`. */
+export async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
 /** A port that was free a moment ago (for processes that must be told theirs up front). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -12,7 +12,7 @@ import {
   writeSettings,
   type ExtensionBrowser,
 } from '../e2e/browser.js';
-import { type BenchResult, fmt, log, median, result, sleep, spread, tempDir } from './lib.js';
+import { type BenchResult, fmt, log, median, result, sleep, spread, tempDir, until } from './lib.js';
 
 /**
  * 4. Time to notice: from a request appearing in Concur (the sandbox) to the extension's toolbar
@@ -132,19 +132,6 @@ export async function run(): Promise<BenchResult[]> {
     await browser?.close();
     await relay?.close();
     tmp.cleanup();
-  }
-}
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs} ms`);
-    await sleep(50);
   }
 }
 

@@ -18,7 +18,7 @@ import {
   writeSettings,
   type ExtensionBrowser,
 } from '../e2e/browser.js';
-import { type BenchResult, REPO_ROOT, fmt, interleaved, log, median, result, sleep, tempDir } from './lib.js';
+import { type BenchResult, REPO_ROOT, fmt, interleaved, log, median, result, sleep, tempDir, until } from './lib.js';
 
 /**
  * 5. Popup: the first render of 1,000 pending requests in real Chromium, and the popup's
@@ -459,17 +459,4 @@ function staticImports(code: string): string[] {
   for (const match of code.matchAll(/\bimport\s*\(\s*["'`]([^"'`$]+)["'`]\s*\)/g)) specs.push(match[1]!);
   for (const match of code.matchAll(/\bexport\s*(?:\*|\{[^}]*\})\s*(?:as\s+[\w$]+\s*)?from\s*["']([^"']+)["']/g)) specs.push(match[1]!);
   return specs;
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs} ms`);
-    await sleep(50);
-  }
 }
