@@ -6,22 +6,21 @@ import { browser } from 'wxt/browser';
  *
  * The popup entry (entrypoints/popup/main.tsx) runs this first, from a chunk with nothing else in
  * it, and loads the rest with a dynamic import. Meanwhile this reads the settings straight from
- * storage, opens the live-events stream and, once the stream is open, asks for every page of the
- * list the popup opens on (pending, or the `#group=` it is sent to), each next page as soon as a
- * page's text is there (the popup itself validates a page before it asks for the next one, and
- * that takes longer); then, once the popup has taken that list and drawn the next frame, the
- * summary and the other groups' lists. Those wait because the pages of one list can only come one
- * after the other, and nothing on screen waits for the rest: the stream opens with the relay's
- * summary, so the tabs have their counts at once.
+ * storage, opens the live-events stream and, at the same time, asks for every page of the list
+ * the popup opens on (pending, or the `#group=` it is sent to), each next page as soon as a page's
+ * text is there (the popup itself validates a page before it asks for the next one, and that
+ * takes longer); then, once the popup has taken that list and drawn the next frame, the summary
+ * and the other groups' lists. Those wait because the pages of one list can only come one after
+ * the other, and nothing on screen waits for the rest: the stream opens with the relay's summary,
+ * so the tabs have their counts at once.
  *
  * The popup's relay client and live-events stream go through `prefetcher.fetch`, which answers a
  * request from what was started here when it is the very same one (URL, method GET,
  * Authorization), once, and from the network otherwise. Nothing is trusted more for having come
  * early: the popup validates these answers exactly as any other.
  *
- * Why the lists wait for the stream: a new stream starts at the relay's latest event, so lists
- * read after it opened miss nothing (see popup-data.ts). If the stream does not open in
- * `OPEN_WAIT_MS`, nothing else is started here and the popup reads the lists itself.
+ * The lists do not wait for the stream: each answer says which event it stands at, and the popup
+ * reads again only when that is before the stream's start (see popup-data.ts).
  *
  * It imports nothing heavy on purpose (no zod, no shared models): the storage key, the groups, the
  * page size and the requests are spelled out as settings.ts, the relay client (relay-client.ts)
@@ -36,8 +35,6 @@ export const BOOT_GROUPS = ['pending', 'failed', 'connected'] as const;
 /** relay-client.ts `allRequests`: pages of 200, at most 5,000 requests. */
 export const PAGE_LIMIT = 200;
 export const MAX_PAGES = 5000 / PAGE_LIMIT;
-/** How long the lists wait for the live-events stream to open. */
-export const OPEN_WAIT_MS = 500;
 /** relay-client.ts: the deadline of one call. */
 const CALL_TIMEOUT_MS = 15_000;
 
@@ -227,38 +224,26 @@ export function bootPopup(env: BootEnv = realEnv()): Prefetcher {
       const base = stored.relayUrl;
       const authorization = `Bearer ${stored.apiKey}`;
       // As followEvents (events.ts) asks for a new stream.
-      const stream = prefetch(`${base}/api/v1/events`, { authorization, accept: 'text/event-stream' }, {});
-      let late = false;
-      const timer = setTimeout(() => (late = true), OPEN_WAIT_MS);
-      // Chained right here, before anyone can take the stream: when its answer comes, the lists are
-      // asked for before the popup's own continuation (which then finds them) runs.
-      stream.then(
-        (res) => {
-          clearTimeout(timer);
-          const open = res.ok && (res.headers.get('content-type') ?? '').toLowerCase().startsWith('text/event-stream');
-          if (!open || late || dropped) return;
-          // As the relay client (relay-client.ts) asks: allRequests(group) for each group, and
-          // summary(). The list on screen first; the rest once the popup has taken all of it and
-          // drawn the frame after (or after REST_WAIT_MS at most).
-          const json = { authorization, accept: 'application/json' };
-          const first = firstGroup(env.hash);
-          const rest =
-            first === null
-              ? undefined
-              : new Promise<void>((resolve) => {
-                  openRest = resolve;
-                });
-          const firstDone = (lastKey: string | null) => {
-            setTimeout(openRest, REST_WAIT_MS);
-            if (lastKey === null || taken.has(lastKey)) afterFrame(openRest);
-            else restAfter = lastKey;
-          };
-          if (first !== null) page(base, json, first, undefined, 0, firstDone);
-          prefetch(`${base}/api/v1/summary`, json, {}, CALL_TIMEOUT_MS, undefined, rest);
-          for (const group of BOOT_GROUPS) if (group !== first) page(base, json, group, undefined, 0, () => undefined, rest);
-        },
-        () => clearTimeout(timer),
-      );
+      prefetch(`${base}/api/v1/events`, { authorization, accept: 'text/event-stream' }, {});
+      // As the relay client (relay-client.ts) asks: allRequests(group) for each group, and
+      // summary(). The list on screen first; the rest once the popup has taken all of it and
+      // drawn the frame after (or after REST_WAIT_MS at most).
+      const json = { authorization, accept: 'application/json' };
+      const first = firstGroup(env.hash);
+      const rest =
+        first === null
+          ? undefined
+          : new Promise<void>((resolve) => {
+              openRest = resolve;
+            });
+      const firstDone = (lastKey: string | null) => {
+        setTimeout(openRest, REST_WAIT_MS);
+        if (lastKey === null || taken.has(lastKey)) afterFrame(openRest);
+        else restAfter = lastKey;
+      };
+      if (first !== null) page(base, json, first, undefined, 0, firstDone);
+      prefetch(`${base}/api/v1/summary`, json, {}, CALL_TIMEOUT_MS, undefined, rest);
+      for (const group of BOOT_GROUPS) if (group !== first) page(base, json, group, undefined, 0, () => undefined, rest);
     },
     () => undefined,
   );

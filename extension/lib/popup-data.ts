@@ -14,13 +14,13 @@ import type { Settings } from './settings.js';
  * popup creates it while its module is evaluated, and the settings are read and the relay asked
  * while the first frame is still being drawn. `usePopupData` only subscribes a component to it.
  *
- * Order of the first load: the live-events stream is opened first, and the lists are read once it
- * is open (or once `liveWaitMs` has passed without it). A new stream starts at the relay's latest
- * event, so every change after the lists were read arrives as an event; events that arrive while
- * the lists are read are applied at once and replayed over the finished snapshot (popup-state.ts,
- * newer wins). Nothing is read twice. Only when the stream opens after the lists were asked for
- * (it was slow, or down and back) is everything read once more, quietly; reconnections resume by
- * Last-Event-ID inside followEvents and need nothing.
+ * The first load and the live stream start together. Every answer says where it stands in the
+ * relay's live events (its Relay-Event-Id), and a new stream starts at the relay's latest event
+ * with a greeting summary of that id: a load that read at or past the greeting's id missed
+ * nothing, and events that arrive while it is read are applied at once and replayed over the
+ * finished snapshot (popup-state.ts, newer wins). Only a load read before the stream's start
+ * (something changed in between, or the relay does not say) is read once more, quietly, after the
+ * greeting; reconnections resume by Last-Event-ID inside followEvents and need nothing.
  */
 
 export interface PopupDeps {
@@ -36,8 +36,6 @@ export interface PopupDeps {
   newKey(): string;
   /** Without live events, the list is refreshed this often. */
   refreshMs: number;
-  /** How long the first load waits for the live-events stream to open before reading without it. */
-  liveWaitMs: number;
   /** Called once the first load is over, done or failed (the real popup drops its unused prefetches). */
   firstLoadSettled?(): void;
 }
@@ -77,17 +75,19 @@ interface Session {
   settings: Settings;
   client: RelayClient;
   abort: AbortController;
-  /** The stream is open now. */
-  open: boolean;
-  /** The stream has opened at least once. */
-  openedOnce: boolean;
-  /** Some load asked for lists before the stream had ever opened (so a change may have slipped between). */
-  readBeforeOpen: boolean;
-  /** A load is to follow the one in flight (the stream opened during it). */
+  /** The id the live stream started from (its greeting's); undefined until the greeting is in. */
+  liveFrom: number | undefined;
+  /**
+   * Where the last finished load stands (see readAt) while the greeting is not yet in; null: it
+   * cannot say. undefined when there is nothing to check.
+   */
+  unchecked: number | null | undefined;
+  /** A load is to follow the one in flight (the one that finished read before the stream's start). */
   catchUp: boolean;
-  /** The first load may still be waiting for the stream. */
-  firstLoad: 'waiting' | 'started';
 }
+
+/** A load read at `readAt` (null: unknown) misses events of a stream that started from `liveFrom`. */
+const misses = (readAt: number | null, liveFrom: number): boolean => readAt === null || readAt < liveFrom;
 
 export function createPopupController(deps: PopupDeps): PopupController {
   let settings: Settings | null | undefined;
@@ -130,22 +130,27 @@ export function createPopupController(deps: PopupDeps): PopupController {
 
   // ---- loading ----
 
+  /** Reads everything again once the loads in flight are over. */
+  const readAgain = (s: Session): void => {
+    if (loadsInFlight > 0) s.catchUp = true;
+    else reload();
+  };
+
   const reload = (): void => {
     const s = session;
     if (s === null || disposed) return;
-    s.firstLoad = 'started';
-    if (!s.openedOnce) s.readBeforeOpen = true;
+    const beforeLive = s.liveFrom === undefined;
     const seq = ++loadSeq;
     const current = () => seq === loadSeq && session === s && !disposed;
     // The first load shows each part as it comes; a refresh replaces everything at once.
     const piecewise = state.phase !== 'ready';
     dispatch({ type: 'load/start' });
     loadsInFlight += 1;
-    const summary = s.client.summary();
-    const groups = GROUPS.map((group) => s.client.allRequests(group));
+    const summary = s.client.summarySnapshot();
+    const groups = GROUPS.map((group) => s.client.groupSnapshot(group));
     if (piecewise) {
-      summary.then((value) => current() && dispatch({ type: 'load/summary', summary: value }), () => undefined);
-      GROUPS.forEach((group, i) => groups[i]!.then((items) => current() && dispatch({ type: 'load/group', group, items }), () => undefined));
+      summary.then(({ value }) => current() && dispatch({ type: 'load/summary', summary: value }), () => undefined);
+      GROUPS.forEach((group, i) => groups[i]!.then(({ value }) => current() && dispatch({ type: 'load/group', group, items: value }), () => undefined));
     }
     const finished = (): void => {
       loadsInFlight -= 1;
@@ -158,7 +163,18 @@ export function createPopupController(deps: PopupDeps): PopupController {
     };
     Promise.all([summary, ...groups]).then(
       ([value, pending, failed, connected]) => {
-        if (current()) dispatch({ type: 'load/done', summary: value, groups: { pending: pending!, failed: failed!, connected: connected! } });
+        if (current()) {
+          dispatch({ type: 'load/done', summary: value.value, groups: { pending: pending!.value, failed: failed!.value, connected: connected!.value } });
+          // A load that started after the greeting read past it: nothing to check.
+          if (beforeLive && session === s) {
+            const readAt = [value, pending!, failed!, connected!].reduce<number | null>(
+              (low, part) => (low === null || part.eventId === null ? null : Math.min(low, part.eventId)),
+              Number.MAX_SAFE_INTEGER,
+            );
+            if (s.liveFrom === undefined) s.unchecked = readAt;
+            else if (misses(readAt, s.liveFrom)) readAgain(s);
+          }
+        }
         finished();
       },
       (error: unknown) => {
@@ -187,63 +203,43 @@ export function createPopupController(deps: PopupDeps): PopupController {
       settings: next,
       client: deps.createClient(next),
       abort: new AbortController(),
-      open: false,
-      openedOnce: false,
-      readBeforeOpen: false,
+      liveFrom: undefined,
+      unchecked: undefined,
       catchUp: false,
-      firstLoad: 'waiting',
     };
     session = s;
     emit();
 
-    const startFirstLoad = (): void => {
-      if (session === s && s.firstLoad === 'waiting') reload();
-    };
     const setLive = (value: LiveStatus): void => {
       if (session !== s || s.abort.signal.aborted || live === value) return;
       live = value;
       emit();
     };
-    const ended = (): void => {
-      s.open = false;
-      setLive('down');
+    const ended = (): void => setLive('down');
+    /** The stream's first event is its greeting: a summary whose id is where the stream starts. */
+    const greeted = (id: string): void => {
+      const from = /^\d{1,15}$/.test(id) ? Number(id) : Number.MAX_SAFE_INTEGER;
+      s.liveFrom = from;
+      const readAt = s.unchecked;
+      s.unchecked = undefined;
+      if (readAt !== undefined && misses(readAt, from)) readAgain(s);
     };
     void deps
       .followEvents(next, {
-        // No lastEventId: a new stream starts at the relay's latest event (with a summary), and
-        // the lists are read after it opened; resuming a dropped stream is followEvents' business.
+        // No lastEventId: a new stream starts at the relay's latest event, with a summary;
+        // resuming a dropped stream is followEvents' business.
         signal: s.abort.signal,
         onEvent: (event) => {
-          if (session === s) dispatch({ type: 'event', event });
+          if (session !== s) return;
+          dispatch({ type: 'event', event });
+          if (s.liveFrom === undefined) greeted(event.id);
         },
-        onOpen: () => {
-          if (session !== s || s.abort.signal.aborted) return;
-          const first = !s.openedOnce;
-          s.open = true;
-          s.openedOnce = true;
-          setLive('open');
-          if (!first) return;
-          if (s.firstLoad === 'waiting') {
-            startFirstLoad();
-          } else if (s.readBeforeOpen) {
-            // The lists were asked for before the stream was there: what changed in between is
-            // read again, quietly, once the load in flight is over.
-            if (loadsInFlight > 0) s.catchUp = true;
-            else reload();
-          }
-        },
-        onProblem: () => {
-          ended();
-          // No stream for now: the first load does not wait for one.
-          startFirstLoad();
-        },
+        onOpen: () => setLive('open'),
+        onProblem: ended,
       })
       .then(ended, ended);
-    if (deps.liveWaitMs <= 0) startFirstLoad();
-    else {
-      const timer = setTimeout(startFirstLoad, deps.liveWaitMs);
-      s.abort.signal.addEventListener('abort', () => clearTimeout(timer));
-    }
+    // The lists are read at once, while the stream opens.
+    reload();
   };
 
   let lastSettingsId: string | undefined;

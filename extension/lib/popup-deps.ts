@@ -27,7 +27,6 @@ export const realPopupDeps: PopupDeps = {
   now: () => Date.now(),
   newKey: () => crypto.randomUUID(),
   refreshMs: 30_000,
-  liveWaitMs: 500,
 };
 
 /**

@@ -11,20 +11,48 @@ import type { Group, ReplyCode } from '../../shared/status.js';
 import { RelayProblem } from './problems.js';
 import type { Settings } from './settings.js';
 
+/**
+ * An answer and where it stands in the relay's live events: the relay's `Relay-Event-Id`, the
+ * latest event id when it was read (the lowest of them for a list read in pages). null when the
+ * relay did not say (an older relay).
+ */
+export interface Snapshot<T> {
+  value: T;
+  eventId: number | null;
+}
+
 /** The relay's JSON API as the extension uses it. Every failure is a RelayProblem. */
 export interface RelayClient {
   summary(): Promise<Summary>;
+  summarySnapshot(): Promise<Snapshot<Summary>>;
   requests(query?: { group?: Group; limit?: number; cursor?: string }): Promise<RequestsPage>;
   /** Every request of a group, following nextCursor (bounded). */
   allRequests(group: Group, max?: number): Promise<ConnectionRequest[]>;
+  groupSnapshot(group: Group, max?: number): Promise<Snapshot<ConnectionRequest[]>>;
   request(id: string): Promise<ConnectionRequest>;
   reply(id: string, status: ReplyCode, idempotencyKey?: string): Promise<Reply>;
 }
 
 type Fetch = typeof fetch;
 
+const EVENT_ID_HEADER = 'relay-event-id';
+
+function eventIdOf(res: Response): number | null {
+  const value = res.headers.get(EVENT_ID_HEADER) ?? '';
+  return /^\d{1,15}$/.test(value) ? Number(value) : null;
+}
+
+/** The lower of two event ids; unknown (null) wins: the whole is only as known as its parts. */
+function lowerEventId(a: number | null, b: number | null): number | null {
+  return a === null || b === null ? null : Math.min(a, b);
+}
+
 export function createRelayClient(settings: Pick<Settings, 'relayUrl' | 'apiKey'>, fetchImpl: Fetch = fetch): RelayClient {
   async function call<T>(path: string, parse: (json: unknown) => T, init: RequestInit = {}): Promise<T> {
+    return (await snapshotCall(path, parse, init)).value;
+  }
+
+  async function snapshotCall<T>(path: string, parse: (json: unknown) => T, init: RequestInit = {}): Promise<Snapshot<T>> {
     if (typeof navigator !== 'undefined' && navigator.onLine === false) throw new RelayProblem('offline');
     let res: Response;
     try {
@@ -48,31 +76,37 @@ export function createRelayClient(settings: Pick<Settings, 'relayUrl' | 'apiKey'
       throw new RelayProblem('relay_error', body.success ? body.data.error.message : `the relay answered ${res.status}`);
     }
     try {
-      return parse(json);
+      return { value: parse(json), eventId: eventIdOf(res) };
     } catch {
       throw new RelayProblem('relay_error', 'the relay answered in a shape this extension does not know; update one of them');
     }
   }
 
+  const page = (query: Partial<RequestsQuery>) => {
+    const params = new URLSearchParams();
+    if (query.group) params.set('group', query.group);
+    if (query.limit) params.set('limit', String(query.limit));
+    if (query.cursor) params.set('cursor', query.cursor);
+    const qs = params.toString();
+    return snapshotCall(`/api/v1/requests${qs ? `?${qs}` : ''}`, (j) => RequestsPage.parse(j));
+  };
+
   const client: RelayClient = {
     summary: () => call('/api/v1/summary', (j) => Summary.parse(j)),
-    requests: (query: Partial<RequestsQuery> = {}) => {
-      const params = new URLSearchParams();
-      if (query.group) params.set('group', query.group);
-      if (query.limit) params.set('limit', String(query.limit));
-      if (query.cursor) params.set('cursor', query.cursor);
-      const qs = params.toString();
-      return call(`/api/v1/requests${qs ? `?${qs}` : ''}`, (j) => RequestsPage.parse(j));
-    },
-    async allRequests(group, max = 5000) {
+    summarySnapshot: () => snapshotCall('/api/v1/summary', (j) => Summary.parse(j)),
+    requests: async (query = {}) => (await page(query)).value,
+    allRequests: async (group, max) => (await client.groupSnapshot(group, max)).value,
+    async groupSnapshot(group, max = 5000) {
       const items: ConnectionRequest[] = [];
+      let eventId: number | null = Number.MAX_SAFE_INTEGER;
       let cursor: string | undefined;
       do {
-        const page = await client.requests({ group, limit: 200, cursor });
-        items.push(...page.items);
-        cursor = page.nextCursor ?? undefined;
+        const next = await page({ group, limit: 200, cursor });
+        items.push(...next.value.items);
+        eventId = lowerEventId(eventId, next.eventId);
+        cursor = next.value.nextCursor ?? undefined;
       } while (cursor && items.length < max);
-      return items;
+      return { value: items, eventId };
     },
     request: (id) => call(`/api/v1/requests/${encodeURIComponent(id)}`, (j) => ConnectionRequest.parse(j)),
     reply: (id, status, idempotencyKey) =>

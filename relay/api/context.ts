@@ -18,6 +18,15 @@ export interface AppEnv {
 export const REQUEST_ID_HEADER = 'X-Request-Id';
 
 /**
+ * On list and summary answers: the id of the latest live event when the answer was read. Events
+ * after it are what the answer does not show yet, so a client may read a snapshot and open
+ * `GET /api/v1/events` in parallel, then compare: a stream that started past this id (its
+ * greeting summary's id is higher) may have missed something, and one opened with
+ * `Last-Event-ID: <this id>` misses nothing.
+ */
+export const EVENT_ID_HEADER = 'Relay-Event-Id';
+
+/**
  * A pino child bound to the request id (`reqId`), for a handler or the error handler that has
  * something to say about this request; undefined before the request log middleware has run.
  */

@@ -27,6 +27,7 @@ import {
   WebhookState,
 } from '../../shared/models.js';
 import { GROUPS } from '../../shared/status.js';
+import { EVENT_ID_HEADER } from './context.js';
 import { classicObject } from './zod-classic.js';
 
 // `.openapi()` is a zod prototype method added by extendZodWithOpenApi, and zod v4 copies
@@ -116,6 +117,15 @@ export const RequestIdParams = z.object({
 });
 
 /** RFC-draft Idempotency-Key: 1 to 255 printable ASCII characters. */
+/** Response headers of the snapshot answers (the list and the summary); see EVENT_ID_HEADER. */
+export const EventIdHeaders = z.object({
+  [EVENT_ID_HEADER]: z.string().regex(/^\d+$/).openapi({
+    description:
+      'The id of the latest live event when this answer was read (0 before any). Open /api/v1/events with Last-Event-ID set to it to get every change this answer does not show.',
+    example: '1042',
+  }),
+});
+
 export const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,255}$/;
 
 export const ReplyHeaders = z.object({

@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
 import { ConnectionRequest, ReplyResponse, RequestsPage, Summary } from '../../shared/models.js';
 import { REPLY_CODES } from '../../shared/status.js';
+import { connectSse } from '../events/sse-client.js';
 import { type Answer, ApiServer, AUTH, errorOf, expectNoSecrets, record, TOKEN_MARK } from './helpers.js';
 
 let s: ApiServer;
@@ -178,6 +179,50 @@ describe('GET /api/v1/requests between changes (its answers are kept until the s
       expect(z.strictObject(ConnectionRequest.shape).parse(one.json)).toEqual(item);
     }
     expect(page.items.filter((item) => item.reply !== null).map((item) => item.id)).toEqual(['R2', 'R1']);
+  });
+});
+
+describe('Relay-Event-Id: where a list or summary stands in the live events', () => {
+  const eventId = (answer: Answer) => Number(answer.headers.get('relay-event-id'));
+  const READS = ['/api/v1/summary', '/api/v1/requests?group=pending&limit=2', '/api/v1/requests'] as const;
+
+  it('is the latest event id when the answer was read, on the summary and on every list page', async () => {
+    expect((await s.get('/api/v1/summary')).headers.get('relay-event-id')).toBe('0');
+    seed();
+    const latest = s.store.latestEventId();
+    expect(latest).toBeGreaterThan(0);
+    for (const path of READS) expect(eventId(await s.get(path)), path).toBe(latest);
+    const first = await s.get('/api/v1/requests?limit=2');
+    const cursor = encodeURIComponent(RequestsPage.parse(first.json).nextCursor ?? '');
+    expect(eventId(await s.get(`/api/v1/requests?limit=2&cursor=${cursor}`))).toBe(latest);
+  });
+
+  it('moves with a kept answer: a change brings both the new page and the new id', async () => {
+    seed();
+    const before = await s.get('/api/v1/requests?group=pending');
+    expect(eventId(await s.get('/api/v1/requests?group=pending'))).toBe(eventId(before));
+    s.store.upsertFromConcur([record('R8', { lastModified: '2024-05-01T09:30:00Z' })], s.clock.iso());
+    const after = await s.get('/api/v1/requests?group=pending');
+    expect(RequestsPage.parse(after.json).items[0]?.id).toBe('R8');
+    expect(eventId(after)).toBe(s.store.latestEventId());
+    expect(eventId(after)).toBeGreaterThan(eventId(before));
+  });
+
+  it('resumed as Last-Event-ID, the stream brings exactly what the answer does not show', async () => {
+    seed();
+    const list = await s.get('/api/v1/requests?group=pending');
+    expect(RequestsPage.parse(list.json).items.map((r) => r.id)).not.toContain('R8');
+    s.store.upsertFromConcur([record('R8', { lastModified: '2024-05-01T09:30:00Z', firstName: 'Grace' })], s.clock.iso());
+    const stream = await connectSse(`${s.url}/api/v1/events`, { ...AUTH, 'Last-Event-ID': String(eventId(list)) });
+    try {
+      const [created] = await stream.waitForMessages(1);
+      expect(created?.event).toBe('request.created');
+      expect(ConnectionRequest.parse(JSON.parse(created?.data ?? '')).id).toBe('R8');
+      // Nothing the list already showed comes again: the first event is the one after its id.
+      expect(Number(created?.id)).toBe(eventId(list) + 1);
+    } finally {
+      stream.close();
+    }
   });
 });
 

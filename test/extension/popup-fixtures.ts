@@ -57,6 +57,12 @@ export const newestFirst = (a: ConnectionRequest, b: ConnectionRequest) => Date.
 export interface FakeClient extends RelayClient {
   items: ConnectionRequest[];
   summaryValue: Summary | null;
+  /**
+   * The Relay-Event-Id of every answer (null: the relay does not say). By default past every
+   * event a test sends, so the popup never finds its lists older than its live stream; the
+   * first-load tests set it.
+   */
+  eventId: number | null;
   replyCalls: { id: string; status: ReplyCode; key: string | undefined }[];
   fail: Error | null;
   replyImpl: (id: string, status: ReplyCode, key?: string) => Promise<Reply>;
@@ -66,6 +72,7 @@ export function fakeClient(items: ConnectionRequest[], summary: Summary | null =
   const client: FakeClient = {
     items,
     summaryValue: summary,
+    eventId: Number.MAX_SAFE_INTEGER,
     replyCalls: [],
     fail: null,
     replyImpl: async (_id, status) => reply(status),
@@ -80,6 +87,15 @@ export function fakeClient(items: ConnectionRequest[], summary: Summary | null =
     async allRequests(group: Group) {
       if (client.fail) throw client.fail;
       return client.items.filter((r) => r.group === group).sort(newestFirst);
+    },
+    // Through summary() and allRequests(), so that a test that replaces those sees these calls too.
+    async summarySnapshot() {
+      const eventId = client.eventId;
+      return { value: await client.summary(), eventId };
+    },
+    async groupSnapshot(group: Group) {
+      const eventId = client.eventId;
+      return { value: await client.allRequests(group), eventId };
     },
     async request(id) {
       const found = client.items.find((r) => r.id === id);
@@ -105,8 +121,9 @@ export function fakeLive() {
       return new Promise<void>((resolve) => options.signal.addEventListener('abort', () => resolve(), { once: true }));
     },
     seq: 0,
-    async emit(type: LiveEvent['type'], data: unknown) {
-      live.seq += 1;
+    /** An event with the next id (or `id`, which the ids after it then follow). */
+    async emit(type: LiveEvent['type'], data: unknown, id?: number) {
+      live.seq = id ?? live.seq + 1;
       await act(() => live.options?.onEvent({ id: String(live.seq), type, data }));
     },
     async open() {
@@ -128,8 +145,6 @@ export function testDeps(client: RelayClient, over: Partial<PopupDeps> = {}): Pa
     now: () => NOW,
     newKey: () => `key-${++key}`,
     refreshMs: 1_000_000,
-    // The lists are read at once, without waiting for the (fake) stream to open.
-    liveWaitMs: 0,
     ...over,
   };
 }

@@ -8,8 +8,9 @@ import { MIN, NOW, ago, fakeClient, fakeLive, request, summaryOf, testDeps } fro
 import { $, click, countOf, mount, row, rowIds, rows, settle, tab, unmountAll, waitFor } from './popup-dom.js';
 
 /**
- * The first load: the live stream first, the lists once it is open (so nothing is read twice),
- * and each tab on screen as soon as its own list is in.
+ * The first load: the lists and the live stream at once; the lists read again only when they stand
+ * before the stream's start (Relay-Event-Id against the greeting's id); each tab on screen as soon
+ * as its own list is in.
  */
 
 beforeEach(() => fakeBrowser.reset());
@@ -46,23 +47,23 @@ function countingClient(items: ConnectionRequest[]) {
 }
 
 describe('popup first load', () => {
-  it('opens the live stream first and reads the lists once it is open; events meanwhile are applied; nothing is read twice', async () => {
+  it('reads the lists while the stream opens; standing at its start, nothing is read twice; events meanwhile are applied', async () => {
     const a = request({ firstName: 'Ann', lastModified: ago(5 * MIN) });
     const b = request({ firstName: 'Bea', lastModified: ago(6 * MIN) });
     const { client, reads, gates, summaries } = countingClient([a, b]);
+    client.eventId = 4;
     const pending = gate();
     gates.pending = pending.promise;
     const live = fakeLive();
-    const { root } = await mount(testDeps(client, { followEvents: live.follow, liveWaitMs: 60_000 }));
+    const { root } = await mount(testDeps(client, { followEvents: live.follow }));
     await settle();
     expect(live.calls).toBe(1);
-    // Not a list read before the stream is open.
-    expect(reads).toEqual([]);
+    // The stream has not opened, and every list is asked for.
+    expect(reads.sort()).toEqual(['connected', 'failed', 'pending']);
     expect($(root, '.state-loading')).not.toBeNull();
     await live.open();
-    await waitFor(() => expect(reads.sort()).toEqual(['connected', 'failed', 'pending']));
-    // While the pending list is on its way: the stream's greeting and a change.
-    await live.emit('summary', summaryOf([a, b]));
+    // While the pending list is on its way: the stream's greeting (at the lists' event) and a change.
+    await live.emit('summary', summaryOf([a, b]), 4);
     const changed = { ...b, status: 'CREU1' as const, group: 'failed' as const, lastModified: new Date(NOW).toISOString() };
     await live.emit('request.updated', changed);
     await live.emit('summary', summaryOf([a, changed]));
@@ -72,28 +73,66 @@ describe('popup first load', () => {
     expect(countOf(root, 'failed')).toBe('1');
     await click(tab(root, 'failed'));
     expect(rowIds(root)).toEqual([b.id]);
-    // One read of each list and one summary: the open stream covers everything after it.
+    // One read of each list and one summary: the stream covers everything after them.
     expect(reads).toHaveLength(3);
     expect(summaries()).toBe(1);
     expect($(root, '.live')?.className).toContain('live-open');
   });
 
-  it('reads without the stream when it does not open in time; when it opens later, reads once more', async () => {
+  it('reads once more, quietly, when the lists stand before the stream’s start; reconnections read nothing', async () => {
     const a = request();
     const { client, reads } = countingClient([a]);
+    client.eventId = 3;
     const live = fakeLive();
-    const { root } = await mount(testDeps(client, { followEvents: live.follow, liveWaitMs: 20 }));
+    const { root } = await mount(testDeps(client, { followEvents: live.follow }));
     await waitFor(() => expect(rows(root)).toHaveLength(1));
     expect(reads).toHaveLength(3);
     expect($(root, '.live')?.className).not.toContain('live-open');
-    // Something may have changed between that read and the stream's start: read again, quietly.
+    // Event 4 fell between the lists and the stream's start (5): read again.
     const b = request({ firstName: 'Late', lastModified: new Date(NOW).toISOString() });
     client.items = [a, b];
+    client.eventId = 5;
     await live.open();
+    await live.emit('summary', summaryOf([a, b]), 5);
     await waitFor(() => expect(rowIds(root)).toEqual([b.id, a.id]));
     expect(reads).toHaveLength(6);
-    // A reconnection (followEvents resumes by Last-Event-ID) reads nothing.
+    // A reconnection (followEvents resumes by Last-Event-ID) and its events read nothing.
     await live.open();
+    await live.emit('request.updated', { ...b, firstName: 'Later' });
+    await settle();
+    expect(reads).toHaveLength(6);
+  });
+
+  it('checks a load that ends after the greeting too', async () => {
+    for (const [eventId, expected] of [
+      [7, 3],
+      [6, 6],
+    ] as const) {
+      const { client, reads, gates } = countingClient([request()]);
+      client.eventId = eventId;
+      const pending = gate();
+      gates.pending = pending.promise;
+      const live = fakeLive();
+      const { root } = await mount(testDeps(client, { followEvents: live.follow }));
+      await live.open();
+      await live.emit('summary', summaryOf(client.items), 7);
+      pending.open();
+      await waitFor(() => expect(rows(root)).toHaveLength(1));
+      await settle();
+      expect(reads, `lists at event ${eventId}, stream from 7`).toHaveLength(expected);
+      unmountAll();
+    }
+  });
+
+  it('reads once more after the greeting when the relay does not say where its answers stand, and only once', async () => {
+    const { client, reads } = countingClient([request()]);
+    client.eventId = null;
+    const live = fakeLive();
+    const { root } = await mount(testDeps(client, { followEvents: live.follow }));
+    await waitFor(() => expect(rows(root)).toHaveLength(1));
+    await live.open();
+    await live.emit('summary', summaryOf(client.items), 9);
+    await waitFor(() => expect(reads).toHaveLength(6));
     await settle();
     expect(reads).toHaveLength(6);
   });

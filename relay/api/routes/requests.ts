@@ -3,11 +3,12 @@ import type { Context, TypedResponse } from 'hono';
 import { ReplyResponse, type RequestsPage } from '../../../shared/models.js';
 import type { Store } from '../../store/index.js';
 import { AnswerCache } from '../answer-cache.js';
-import { requestLogger, type AppEnv } from '../context.js';
+import { EVENT_ID_HEADER, requestLogger, type AppEnv } from '../context.js';
 import { ApiError, validationHook } from '../errors.js';
 import { API_KEY_SECURITY, errorResponses } from '../openapi.js';
 import {
   ConnectionRequestDoc,
+  EventIdHeaders,
   ReplyBodyDoc,
   ReplyHeaders,
   ReplyResponseDoc,
@@ -17,7 +18,7 @@ import {
 } from '../schemas.js';
 
 export interface RequestsRouteDeps {
-  store: Pick<Store, 'listRequests' | 'getRequest' | 'enqueueReply' | 'subscribe' | 'dataVersion'>;
+  store: Pick<Store, 'listRequests' | 'getRequest' | 'enqueueReply' | 'subscribe' | 'dataVersion' | 'latestEventId'>;
   /** Wakes the outbox worker so a new reply goes out now rather than at its next tick. */
   outbox: { kick(): void };
 }
@@ -30,7 +31,7 @@ const listRequests = createRoute({
   security: API_KEY_SECURITY,
   request: { query: RequestsQueryApi },
   responses: {
-    200: { description: 'One page.', content: { 'application/json': { schema: RequestsPageDoc } } },
+    200: { description: 'One page.', headers: EventIdHeaders, content: { 'application/json': { schema: RequestsPageDoc } } },
     ...errorResponses(400, 401, 500),
   },
 });
@@ -71,8 +72,14 @@ const postReply = createRoute({
  * A 200 answer whose body is JSON already serialised to bytes, typed as the route's JSON answer
  * of type T (what the bytes were serialised from): the route types cannot see into bytes.
  */
-function jsonBytes<T>(c: Context<AppEnv>, bytes: Uint8Array<ArrayBuffer>): TypedResponse<T, 200, 'json'> {
-  return c.body(bytes, 200, { 'Content-Type': 'application/json' }) as unknown as TypedResponse<T, 200, 'json'>;
+function jsonBytes<T>(c: Context<AppEnv>, bytes: Uint8Array<ArrayBuffer>, headers: Record<string, string>): TypedResponse<T, 200, 'json'> {
+  return c.body(bytes, 200, { ...headers, 'Content-Type': 'application/json' }) as unknown as TypedResponse<T, 200, 'json'>;
+}
+
+/** A page as sent: its JSON bytes and the latest event id when it was read. */
+interface PageAnswer {
+  bytes: Uint8Array<ArrayBuffer>;
+  eventId: string;
 }
 
 /** `GET /requests`, `GET /requests/{id}`, `POST /requests/{id}/reply` (mounted under /api/v1). */
@@ -83,19 +90,22 @@ export function requestsRoutes(deps: RequestsRouteDeps): OpenAPIHono<AppEnv> {
   /**
    * Pages as the bytes of their JSON, by query, until the store changes (see AnswerCache): the
    * extension and other clients ask for the same first pages over and over, and between two
-   * polls nothing changes. A cursor the store did not make throws, and is not kept.
+   * polls nothing changes. A cursor the store did not make throws, and is not kept. A kept page's
+   * event id stays true: any event that commits empties the cache.
    */
-  const pages = new AnswerCache<Uint8Array<ArrayBuffer>>(store);
+  const pages = new AnswerCache<PageAnswer>(store);
 
   // The store builds RequestsPage and ConnectionRequest from its rows through one typed mapping
   // (store/mapping.ts: exactly the API's fields, never the request token), so they are sent as
   // they are; the tests check every answer against the shared models.
   app.openapi(listRequests, (c) => {
     const { group, limit, cursor } = c.req.valid('query');
-    const body = pages.get(`${group ?? ''} ${limit} ${cursor ?? ''}`, () =>
-      Buffer.from(JSON.stringify(store.listRequests({ group, limit, cursor })), 'utf8'),
-    );
-    return jsonBytes<RequestsPage>(c, body);
+    // The event id and the page are read in one go (no await between): nothing commits in between.
+    const page = pages.get(`${group ?? ''} ${limit} ${cursor ?? ''}`, () => ({
+      eventId: String(store.latestEventId()),
+      bytes: Buffer.from(JSON.stringify(store.listRequests({ group, limit, cursor })), 'utf8'),
+    }));
+    return jsonBytes<RequestsPage>(c, page.bytes, { [EVENT_ID_HEADER]: page.eventId });
   });
 
   app.openapi(getRequest, (c) => {

@@ -1,10 +1,10 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { Summary } from '../../../shared/models.js';
 import type { Store } from '../../store/index.js';
-import type { AppEnv } from '../context.js';
+import { EVENT_ID_HEADER, type AppEnv } from '../context.js';
 import { validationHook } from '../errors.js';
 import { API_KEY_SECURITY, errorResponses } from '../openapi.js';
-import { SummaryDoc } from '../schemas.js';
+import { EventIdHeaders, SummaryDoc } from '../schemas.js';
 
 const getSummary = createRoute({
   method: 'get',
@@ -13,15 +13,19 @@ const getSummary = createRoute({
   summary: 'Counts by group and the state of the link to Concur',
   security: API_KEY_SECURITY,
   responses: {
-    200: { description: 'The summary.', content: { 'application/json': { schema: SummaryDoc } } },
+    200: { description: 'The summary.', headers: EventIdHeaders, content: { 'application/json': { schema: SummaryDoc } } },
     ...errorResponses(401, 500),
   },
 });
 
 /** `GET /summary` (mounted under /api/v1). */
-export function summaryRoutes(deps: { store: Pick<Store, 'summary'> }): OpenAPIHono<AppEnv> {
+export function summaryRoutes(deps: { store: Pick<Store, 'summary' | 'latestEventId'> }): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   // A summary that does not fit the model is a relay bug: it becomes a logged 500, never a bad answer.
-  app.openapi(getSummary, (c) => c.json(Summary.parse(deps.store.summary()), 200));
+  // The event id and the summary are read in one go (no await between): nothing commits in between.
+  app.openapi(getSummary, (c) => {
+    const eventId = deps.store.latestEventId();
+    return c.json(Summary.parse(deps.store.summary()), 200, { [EVENT_ID_HEADER]: String(eventId) });
+  });
   return app;
 }
