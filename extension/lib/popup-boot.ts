@@ -121,22 +121,42 @@ export function nextCursorOf(text: string): string | null {
   return typeof next === 'string' && next !== '' ? next : null;
 }
 
+/**
+ * The `cursor` of a `Link` header's rel="next" target (resolved against the page's URL), or
+ * undefined when there is none. The relay names the next page so; its cursor is what the popup's
+ * client will ask for next, built the same way (pageUrl).
+ */
+export function nextCursorOfLink(link: string | null, pageHref: string): string | undefined {
+  if (link === null) return undefined;
+  for (const part of link.split(',')) {
+    const target = /^\s*<([^>]*)>\s*;(.*)$/.exec(part);
+    if (target === null || !/(^|;)\s*rel\s*=\s*"?next"?\s*(;|$)/i.test(target[2]!)) continue;
+    try {
+      const cursor = new URL(target[1]!, pageHref).searchParams.get('cursor');
+      if (cursor !== null && cursor !== '') return cursor;
+    } catch {
+      // not a URL: read the body instead
+    }
+  }
+  return undefined;
+}
+
 export function bootPopup(env: BootEnv = realEnv()): Prefetcher {
   const entries = new Map<string, Entry>();
   let dropped = false;
   const key = (url: string, authorization: string) => `${authorization}\n${url}`;
 
   /**
-   * Starts a request and keeps it for the popup to take. `then` may look at the answer first (it
-   * is given a copy of the body as text): the popup gets the answer only after that, so what
-   * `then` starts (the next page) is there before the popup can ask for it.
+   * Starts a request and keeps it for the popup to take. `then` may look at the answer first (a
+   * copy of it, if it reads the body): the popup gets the answer only after that, so what `then`
+   * starts (the next page) is there before the popup can ask for it.
    */
   const prefetch = (
     url: string,
     headers: Record<string, string>,
     init: RequestInit = {},
     timeoutMs?: number,
-    then?: (res: Response, text: string) => void,
+    then?: (res: Response) => Promise<void>,
     after?: Promise<void>,
   ): Promise<Response> => {
     const controller = new AbortController();
@@ -154,10 +174,8 @@ export function bootPopup(env: BootEnv = realEnv()): Prefetcher {
       then === undefined
         ? fetched
         : fetched.then(async (res) => {
-            // A copy is read here; the popup reads the answer itself, once this is done.
-            const text = await res.clone().text();
             try {
-              then(res, text);
+              await then(res);
             } catch {
               // only a head start
             }
@@ -170,9 +188,10 @@ export function bootPopup(env: BootEnv = realEnv()): Prefetcher {
   };
 
   /**
-   * Page `n` of a group's list, and (as soon as its text is there) the next one; `done` when the
-   * list is complete, with its last page's key (null: it failed). `after`: the first page is sent
-   * once that has settled.
+   * Page `n` of a group's list, and the next one as soon as it is known: from the answer's
+   * `Link: <…>; rel="next"` header, so before its body is in, or else (a relay without it, or
+   * the last page) from the end of its text. `done` when the list is complete, with its last
+   * page's key (null: it failed). `after`: the first page is sent once that has settled.
    */
   const page = (
     base: string,
@@ -190,10 +209,11 @@ export function bootPopup(env: BootEnv = realEnv()): Prefetcher {
       headers,
       {},
       CALL_TIMEOUT_MS,
-      (res, text) => {
+      async (res) => {
         if (!res.ok || dropped || n + 1 >= MAX_PAGES) return;
-        const next = nextCursorOf(text);
-        if (next === null) return;
+        // A copy of the body is read only without a Link: the popup reads the answer itself.
+        const next = nextCursorOfLink(res.headers.get('link'), url) ?? nextCursorOf(await res.clone().text());
+        if (next === null || dropped) return;
         more = true;
         page(base, headers, group, next, n + 1, done);
       },

@@ -7,7 +7,7 @@ import { EVENT_ID_HEADER, REQUEST_ID_HEADER } from './context.js';
 export const CORS_ALLOW_HEADERS = ['Authorization', 'Content-Type', 'Idempotency-Key', 'Last-Event-ID'] as const;
 export const CORS_ALLOW_METHODS = ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 /** Response headers a browser client may read besides the CORS-safelisted ones: nothing secret. */
-export const CORS_EXPOSE_HEADERS = [REQUEST_ID_HEADER, EVENT_ID_HEADER, 'WWW-Authenticate', 'Allow'] as const;
+export const CORS_EXPOSE_HEADERS = [REQUEST_ID_HEADER, EVENT_ID_HEADER, 'Link', 'WWW-Authenticate', 'Allow'] as const;
 
 /**
  * CORS for browser clients. Only origins that match RELAY_CORS_ORIGINS (by default any

@@ -89,6 +89,37 @@ describe('GET /api/v1/requests', () => {
     expect(seen).toEqual(['R7', 'R6', 'R5', 'R4', 'R3', 'R2', 'R1']);
   });
 
+  it('names the next page in a Link header (rel="next"): the query as sent, the same cursor; none on the last page', async () => {
+    seed();
+    const seen: string[] = [];
+    let path: string | null = '/api/v1/requests?group=pending&limit=1';
+    const links: string[] = [];
+    while (path !== null && seen.length < 10) {
+      const answer = await s.get(path);
+      const page = RequestsPage.parse(answer.json);
+      seen.push(...page.items.map((r) => r.id));
+      const link = answer.headers.get('link');
+      if (page.nextCursor === null) {
+        expect(link).toBeNull();
+        path = null;
+      } else {
+        const target = /^<([^>]+)>; rel="next"$/.exec(link ?? '')?.[1];
+        expect(target).toBeDefined();
+        const url = new URL(target!, s.url);
+        expect(url.pathname).toBe('/api/v1/requests');
+        expect([...url.searchParams]).toEqual([
+          ['group', 'pending'],
+          ['limit', '1'],
+          ['cursor', page.nextCursor],
+        ]);
+        links.push(target!);
+        path = target!;
+      }
+    }
+    expect(seen).toEqual(['R7', 'R2', 'R1']);
+    expect(links).toHaveLength(2);
+  });
+
   it.each([
     ['group=bogus', 'query parameter group', ['pending', 'failed', 'connected']],
     ['group=', 'query parameter group', ['pending', 'failed', 'connected']],

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
 import { GROUPS } from '../../shared/status.js';
-import { BOOT_GROUPS, MAX_PAGES, PAGE_LIMIT, SETTINGS_KEY, bootPopup, nextCursorOf, type BootEnv } from '../../extension/lib/popup-boot.js';
+import { BOOT_GROUPS, MAX_PAGES, PAGE_LIMIT, SETTINGS_KEY, bootPopup, nextCursorOf, nextCursorOfLink, type BootEnv } from '../../extension/lib/popup-boot.js';
 import { settingsFrom } from '../../extension/lib/popup-deps.js';
 import { createRelayClient } from '../../extension/lib/relay-client.js';
 import { loadSettings, settingsItem } from '../../extension/lib/settings.js';
@@ -223,6 +223,52 @@ describe('popup boot', () => {
     await flush();
     expect(network.paths().filter((p) => p.includes('group=pending'))).toHaveLength(6);
     expect(network.paths().filter((p) => p === '/api/v1/summary' || p.includes('group=failed'))).toEqual([]);
+  });
+
+  it('asks for the next page from the Link header, before this page’s body is in', async () => {
+    const asked: string[] = [];
+    const bodies: Array<(text: string) => void> = [];
+    const fetch: typeof globalThis.fetch = async (input) => {
+      const url = String(input);
+      asked.push(url.slice(RELAY.length));
+      if (url.endsWith('/api/v1/events')) return new Promise<Response>(() => undefined);
+      const cursor = new URL(url).searchParams.get('cursor');
+      const next = cursor === null ? 'c1' : cursor === 'c1' ? 'c2' : null;
+      // The body comes only when the test says so.
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          bodies.push((text) => {
+            controller.enqueue(new TextEncoder().encode(text));
+            controller.close();
+          });
+        },
+      });
+      const headers = new Headers({ 'content-type': 'application/json' });
+      if (next !== null) headers.set('link', `</api/v1/requests?group=pending&limit=${PAGE_LIMIT}&cursor=${next}>; rel="next"`);
+      return new Response(body, { status: 200, headers });
+    };
+    const boot = bootPopup({ readSettings: async () => STORED, online: () => true, fetch, hash: '' });
+    await flush();
+    // No body has come, and every page was asked for.
+    expect(asked.filter((p) => p.includes('group=pending'))).toEqual([
+      `/api/v1/requests?group=pending&limit=${PAGE_LIMIT}`,
+      `/api/v1/requests?group=pending&limit=${PAGE_LIMIT}&cursor=c1`,
+      `/api/v1/requests?group=pending&limit=${PAGE_LIMIT}&cursor=c2`,
+    ]);
+    for (const [i, send] of bodies.entries()) send(JSON.stringify({ items: [], nextCursor: i < 2 ? `c${i + 1}` : null }));
+    // The popup's client is answered from them, page by page.
+    expect(await createRelayClient(STORED, boot.fetch).allRequests('pending')).toEqual([]);
+    expect(asked.filter((p) => p.includes('group=pending'))).toHaveLength(3);
+  });
+
+  it('reads the next cursor of a Link header’s rel="next" target, and nothing else', () => {
+    const page = `${RELAY}/api/v1/requests?group=pending&limit=200`;
+    expect(nextCursorOfLink('</api/v1/requests?group=pending&limit=200&cursor=WyJhIl0>; rel="next"', page)).toBe('WyJhIl0');
+    expect(nextCursorOfLink('<?cursor=abc>; rel=next', page)).toBe('abc');
+    expect(nextCursorOfLink('</x?cursor=p>; rel="prev", </x?cursor=n>; title="t"; rel="next"', page)).toBe('n');
+    expect(nextCursorOfLink('</x?cursor=n>; rel="nextish"', page)).toBeUndefined();
+    expect(nextCursorOfLink('</x>; rel="next"', page)).toBeUndefined();
+    expect(nextCursorOfLink(null, page)).toBeUndefined();
   });
 
   it('reads a page’s nextCursor from its end, or from the whole page when it is not there', () => {

@@ -8,7 +8,7 @@ import { ApiError, validationHook } from '../errors.js';
 import { API_KEY_SECURITY, errorResponses } from '../openapi.js';
 import {
   ConnectionRequestDoc,
-  EventIdHeaders,
+  PageHeaders,
   ReplyBodyDoc,
   ReplyHeaders,
   ReplyResponseDoc,
@@ -31,7 +31,7 @@ const listRequests = createRoute({
   security: API_KEY_SECURITY,
   request: { query: RequestsQueryApi },
   responses: {
-    200: { description: 'One page.', headers: EventIdHeaders, content: { 'application/json': { schema: RequestsPageDoc } } },
+    200: { description: 'One page.', headers: PageHeaders, content: { 'application/json': { schema: RequestsPageDoc } } },
     ...errorResponses(400, 401, 500),
   },
 });
@@ -76,10 +76,22 @@ function jsonBytes<T>(c: Context<AppEnv>, bytes: Uint8Array<ArrayBuffer>, header
   return c.body(bytes, 200, { ...headers, 'Content-Type': 'application/json' }) as unknown as TypedResponse<T, 200, 'json'>;
 }
 
-/** A page as sent: its JSON bytes and the latest event id when it was read. */
+/** A page as sent: its JSON bytes, the latest event id when it was read, and its nextCursor. */
 interface PageAnswer {
   bytes: Uint8Array<ArrayBuffer>;
   eventId: string;
+  next: string | null;
+}
+
+/**
+ * `Link: <…>; rel="next"` (RFC 8288, as GitHub's API pages): the next page's address, the query
+ * as the client sent it with the next cursor. A client can ask for it as soon as the headers are
+ * in, before it has read (and checked) the body.
+ */
+function nextLink(requestUrl: string, next: string): string {
+  const url = new URL(requestUrl);
+  url.searchParams.set('cursor', next);
+  return `<${url.pathname}${url.search}>; rel="next"`;
 }
 
 /** `GET /requests`, `GET /requests/{id}`, `POST /requests/{id}/reply` (mounted under /api/v1). */
@@ -101,11 +113,14 @@ export function requestsRoutes(deps: RequestsRouteDeps): OpenAPIHono<AppEnv> {
   app.openapi(listRequests, (c) => {
     const { group, limit, cursor } = c.req.valid('query');
     // The event id and the page are read in one go (no await between): nothing commits in between.
-    const page = pages.get(`${group ?? ''} ${limit} ${cursor ?? ''}`, () => ({
-      eventId: String(store.latestEventId()),
-      bytes: Buffer.from(JSON.stringify(store.listRequests({ group, limit, cursor })), 'utf8'),
-    }));
-    return jsonBytes<RequestsPage>(c, page.bytes, { [EVENT_ID_HEADER]: page.eventId });
+    const page = pages.get(`${group ?? ''} ${limit} ${cursor ?? ''}`, () => {
+      const eventId = String(store.latestEventId());
+      const listed = store.listRequests({ group, limit, cursor });
+      return { eventId, next: listed.nextCursor, bytes: Buffer.from(JSON.stringify(listed), 'utf8') };
+    });
+    const headers: Record<string, string> = { [EVENT_ID_HEADER]: page.eventId };
+    if (page.next !== null) headers.Link = nextLink(c.req.url, page.next);
+    return jsonBytes<RequestsPage>(c, page.bytes, headers);
   });
 
   app.openapi(getRequest, (c) => {
