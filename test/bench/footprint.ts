@@ -1,7 +1,7 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type BenchResult, REPO_ROOT, forkChild, freePort, log, median, result, sleep, spread, tempDir } from './lib.js';
+import { type BenchResult, REPO_ROOT, buildBundle, forkChild, freePort, log, median, result, sleep, spread, tempDir } from './lib.js';
 import { SHIPPED_NODE_ARGS } from '../helpers/relay-process.js';
 import { BENCH_API_KEY } from './records.js';
 
@@ -168,10 +168,3 @@ async function idleRss(pid: number): Promise<number> {
   return median(samples);
 }
 
-/** `npm run build:relay`, the build that ships (dist/relay.mjs). */
-function buildBundle(): void {
-  const built = spawnSync('npm', ['run', 'build:relay', '--silent'], { cwd: REPO_ROOT, encoding: 'utf8' });
-  if (built.status !== 0 || !existsSync(join(REPO_ROOT, 'dist', 'relay.mjs'))) {
-    throw new Error(`npm run build:relay failed: ${built.stdout}${built.stderr}`);
-  }
-}

@@ -1,5 +1,5 @@
-import { type ChildProcess, execFileSync, fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync, fork, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { arch, cpus, platform, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -320,4 +320,12 @@ export function serveParent(handler: (message: Record<string, unknown>) => Promi
   });
   process.on('SIGTERM', () => process.exit(0));
   process.on('disconnect', () => process.exit(0));
+}
+
+/** `npm run build:relay`, the build that ships (dist/relay.mjs). */
+export function buildBundle(): void {
+  const built = spawnSync('npm', ['run', 'build:relay', '--silent'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  if (built.status !== 0 || !existsSync(join(REPO_ROOT, 'dist', 'relay.mjs'))) {
+    throw new Error(`npm run build:relay failed: ${built.stdout}${built.stderr}`);
+  }
 }

@@ -2,23 +2,19 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import type { Page } from 'playwright-core';
-import { parseConfig } from '../../relay/config.js';
-import { createLogger } from '../../relay/log.js';
-import { startRelay, type RunningRelay } from '../../relay/runtime.js';
 import { startSandbox, type RunningSandbox } from '../../relay/sandbox/server.js';
+import { startRelayProcess, type RelayProcess } from '../helpers/relay-process.js';
 import {
   CHROME_BUILD,
   ensureChromeBuild,
   extensionStorage,
-  freePort,
   launchExtension,
   writeSettings,
   type ExtensionBrowser,
 } from '../e2e/browser.js';
-import { type BenchResult, REPO_ROOT, fmt, interleaved, log, median, result, sleep, tempDir, until } from './lib.js';
+import { type BenchResult, REPO_ROOT, buildBundle, fmt, interleaved, log, median, result, sleep, tempDir, until } from './lib.js';
 
 /**
  * 5. Popup: the first render of 1,000 pending requests in real Chromium, and the popup's
@@ -30,10 +26,12 @@ import { type BenchResult, REPO_ROOT, fmt, interleaved, log, median, result, sle
  * summary and lists (1,000 pending: five pages of 200), their validation and the render. Each
  * round opens popup.html in a new tab (400 × 600, the popup's size) and closes it.
  *
- * Two relays run in this process, each against its own sandbox (the relay's Concur mode: the
- * sandbox is started here so that it can be seeded with exactly 1,000 pending requests, or none),
- * polling once at start and then only hourly so that no sweep competes with the page loads. Each
- * has its own Chromium with the extension configured for it, as the options page stores it.
+ * Two relays run, each as it ships (dist/relay.mjs, in a process of its own: in this one it would
+ * share its thread with Playwright's traffic) against its own sandbox (the relay's Concur mode:
+ * the sandbox is started here so that it can be seeded with exactly 1,000 pending requests, or
+ * none), polling once at start and then only hourly so that no sweep competes with the page
+ * loads. Each has its own Chromium with the extension configured for it, as the options page
+ * stores it.
  *
  * Baseline (the goal's row): the same popup, same build, same kind of relay, with an empty list.
  * It is everything the popup does that does not grow with the list (scripts, storage, four API
@@ -79,7 +77,7 @@ interface Load {
 
 interface Side {
   sandbox: RunningSandbox;
-  relay: RunningRelay;
+  relay: RelayProcess;
   browser?: ExtensionBrowser;
 }
 
@@ -88,15 +86,13 @@ export async function run(): Promise<BenchResult[]> {
   const size = jsSize();
   log(`popup: popup.html loads ${size.files.map((f) => `${f.file} ${fmt(f.raw / KB)} KB (gzip ${fmt(f.gz / KB)} KB)`).join(', ')}`);
 
+  buildBundle();
   const tmp = tempDir('popup');
-  const relayLog: string[] = [];
-  const destination = new Writable({ write: (chunk, _enc, done) => (relayLog.push(String(chunk).trimEnd()), done()) });
-  const logger = createLogger({ destination, level: 'warn' });
   const sides: Side[] = [];
   let plainServer: Server | undefined;
   try {
-    const full = await startSide(tmp.dir, 'full', PENDING, logger, sides);
-    const empty = await startSide(tmp.dir, 'empty', 0, logger, sides);
+    const full = await startSide(tmp.dir, 'full', PENDING, sides);
+    const empty = await startSide(tmp.dir, 'empty', 0, sides);
     for (const side of [full, empty]) await configure(side);
     const fullBrowser = full.browser!;
     const emptyBrowser = empty.browser!;
@@ -168,14 +164,14 @@ export async function run(): Promise<BenchResult[]> {
       }),
     ];
   } catch (error) {
-    if (relayLog.length > 0) log(`popup: relay log (last 20 lines):\n${relayLog.slice(-20).join('\n')}`);
+    for (const side of sides) log(`popup: relay log (last 20 lines):\n${side.relay.output.slice(-20).join('\n')}`);
     throw error;
   } finally {
     plainServer?.closeAllConnections();
     await new Promise((done) => (plainServer ? plainServer.close(() => done(null)) : done(null)));
     for (const side of sides) {
       await side.browser?.close();
-      await side.relay.close();
+      await side.relay.stop();
       await side.sandbox.close();
     }
     tmp.cleanup();
@@ -184,22 +180,24 @@ export async function run(): Promise<BenchResult[]> {
 
 // ---- relays and browsers ----
 
-async function startSide(dir: string, name: string, pending: number, logger: ReturnType<typeof createLogger>, sides: Side[]): Promise<Side> {
+async function startSide(dir: string, name: string, pending: number, sides: Side[]): Promise<Side> {
   const sandbox = await startSandbox({ seed: pending, random: 20_240_501 });
-  let relay: RunningRelay;
+  let relay: RelayProcess;
   try {
-    const parsed = parseConfig({
-      CONCUR_BASE_URL: sandbox.url,
-      CONCUR_ACCESS_TOKEN: sandbox.accessToken,
-      RELAY_API_KEYS: API_KEY,
-      RELAY_HOST: '127.0.0.1',
-      RELAY_PORT: String(await freePort()),
-      RELAY_DB: join(dir, `${name}.sqlite`),
-      // One sweep at start, then none while the pages load.
-      POLL_INTERVAL_SECONDS: '3600',
-    });
-    if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
-    relay = await startRelay(parsed.config, { logger });
+    relay = await startRelayProcess(
+      {
+        CONCUR_BASE_URL: sandbox.url,
+        CONCUR_ACCESS_TOKEN: sandbox.accessToken,
+        RELAY_API_KEYS: API_KEY,
+        RELAY_HOST: '127.0.0.1',
+        RELAY_DB: join(dir, `${name}.sqlite`),
+        // One sweep at start, then none while the pages load.
+        POLL_INTERVAL_SECONDS: '3600',
+        LOG_LEVEL: 'info',
+      },
+      15_000,
+      'bundle',
+    );
   } catch (error) {
     await sandbox.close();
     throw error;
