@@ -25,6 +25,9 @@ import { type BenchResult, forkChild, interleaved, log, median, oneCoreEach, res
  * - floor (reported, no goal): the same bodies fetched one after the other over loopback from a
  *   bare node:http server in the sandbox's process, read as text and nothing more: what a poll
  *   that must follow NextPage page by page costs on this machine before any parsing or storing.
+ * - sandbox walk (reported, no goal): the sandbox's own pages, following NextPage (found with a
+ *   regular expression) and read as text, nothing more: the fastest any client that follows
+ *   NextPage can sweep this Concur stand-in, the sandbox's own work per page included.
  * - decode only, store only (reported, no goal): the relay's two halves on their own, to say where
  *   a sweep's time goes — decode.ts over the same bodies (DTD check, well-formedness check,
  *   fast-xml-parser, the records), and the store's upserts of the decoded records in the
@@ -90,6 +93,14 @@ export async function run(): Promise<BenchResult[]> {
       return REQUESTS / seconds;
     };
 
+    const walk = async (): Promise<number> => {
+      const started = performance.now();
+      const walked = await fetchBodies(ready.url, ready.accessToken);
+      const seconds = (performance.now() - started) / 1000;
+      check(walked.length * PAGE);
+      return REQUESTS / seconds;
+    };
+
     const fxp = new XMLParser(XML_PARSER_OPTIONS);
     const ceiling = async (): Promise<number> => {
       const started = performance.now();
@@ -148,15 +159,17 @@ export async function run(): Promise<BenchResult[]> {
       }
     };
 
-    const rounds = await interleaved('ingest', { relay, floor, ceiling, peer, decodeOnly, storeOnly }, ROUNDS);
+    const rounds = await interleaved('ingest', { relay, floor, walk, ceiling, peer, decodeOnly, storeOnly }, ROUNDS);
     const relayRps = median(rounds.relay);
     const floorRps = median(rounds.floor);
+    const walkRps = median(rounds.walk);
     const ceilingRps = median(rounds.ceiling);
     const peerRps = median(rounds.peer);
     const decodeRps = median(rounds.decodeOnly);
     const storeRps = median(rounds.storeOnly);
     log(
       `ingest medians: relay ${relayRps.toFixed(0)} ${spread(rounds.relay)}, floor ${floorRps.toFixed(0)} ${spread(rounds.floor)}, ` +
+        `sandbox walk ${walkRps.toFixed(0)} ${spread(rounds.walk)}, ` +
         `ceiling ${ceilingRps.toFixed(0)} ${spread(rounds.ceiling)}, peer ${peerRps.toFixed(0)} ${spread(rounds.peer)}, ` +
         `decode only ${decodeRps.toFixed(0)} ${spread(rounds.decodeOnly)}, store only ${storeRps.toFixed(0)} ${spread(rounds.storeOnly)}`,
     );
@@ -170,6 +183,7 @@ export async function run(): Promise<BenchResult[]> {
         unit: 'req/s',
       }),
       result('ingest.http_floor', floorRps, 'req/s', 'reported (fetch only, bare server)', true, ceilingRef),
+      result('ingest.sandbox_walk', walkRps, 'req/s', 'reported (the sandbox followed page by page, fetch only)', true, ceilingRef),
       result('ingest.decode_only', decodeRps, 'req/s', 'reported (decode.ts alone, same bodies)', true, ceilingRef),
       result('ingest.store_only', storeRps, 'req/s', 'reported (store upserts alone, groups of 100)', true, ceilingRef),
     ];
