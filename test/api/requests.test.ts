@@ -89,10 +89,10 @@ describe('GET /api/v1/requests', () => {
     expect(seen).toEqual(['R7', 'R6', 'R5', 'R4', 'R3', 'R2', 'R1']);
   });
 
-  it('names the next page in a Link header (rel="next"): the query as sent, the same cursor; none on the last page', async () => {
+  it('names the next page in a Link header (rel="next"): group, limit and the same cursor; none on the last page', async () => {
     seed();
     const seen: string[] = [];
-    let path: string | null = '/api/v1/requests?group=pending&limit=1';
+    let path: string | null = '/api/v1/requests?limit=1&group=pending';
     const links: string[] = [];
     while (path !== null && seen.length < 10) {
       const answer = await s.get(path);
@@ -118,6 +118,11 @@ describe('GET /api/v1/requests', () => {
     }
     expect(seen).toEqual(['R7', 'R2', 'R1']);
     expect(links).toHaveLength(2);
+    // Without a group: every request, limit as given (or the default).
+    const all = await s.get('/api/v1/requests');
+    expect(all.headers.get('link')).toBeNull();
+    const [, target] = /^<([^>]+)>; rel="next"$/.exec((await s.get('/api/v1/requests?limit=4')).headers.get('link') ?? '') ?? [];
+    expect([...new URL(target ?? '', s.url).searchParams.keys()]).toEqual(['limit', 'cursor']);
   });
 
   it.each([

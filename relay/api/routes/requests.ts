@@ -72,26 +72,28 @@ const postReply = createRoute({
  * A 200 answer whose body is JSON already serialised to bytes, typed as the route's JSON answer
  * of type T (what the bytes were serialised from): the route types cannot see into bytes.
  */
-function jsonBytes<T>(c: Context<AppEnv>, bytes: Uint8Array<ArrayBuffer>, headers: Record<string, string>): TypedResponse<T, 200, 'json'> {
-  return c.body(bytes, 200, { ...headers, 'Content-Type': 'application/json' }) as unknown as TypedResponse<T, 200, 'json'>;
+function jsonBytes<T>(c: Context<AppEnv>, bytes: Uint8Array<ArrayBuffer>, headers: Readonly<Record<string, string>>): TypedResponse<T, 200, 'json'> {
+  return c.body(bytes, 200, headers) as unknown as TypedResponse<T, 200, 'json'>;
 }
 
-/** A page as sent: its JSON bytes, the latest event id when it was read, and its nextCursor. */
+/** A page as sent: its JSON bytes and its headers (the latest event id when it was read, its Link). */
 interface PageAnswer {
   bytes: Uint8Array<ArrayBuffer>;
-  eventId: string;
-  next: string | null;
+  headers: Readonly<Record<string, string>>;
 }
 
 /**
- * `Link: <…>; rel="next"` (RFC 8288, as GitHub's API pages): the next page's address, the query
- * as the client sent it with the next cursor. A client can ask for it as soon as the headers are
- * in, before it has read (and checked) the body.
+ * `Link: <…>; rel="next"` (RFC 8288, as GitHub's API pages): the next page's address, with the
+ * query in the order the relay reads it (group, limit, cursor), as the extension's client writes
+ * it. A client can ask for it as soon as the headers are in, before it has read (and checked)
+ * the body. Built once per kept page: the query is its key.
  */
-function nextLink(requestUrl: string, next: string): string {
-  const url = new URL(requestUrl);
-  url.searchParams.set('cursor', next);
-  return `<${url.pathname}${url.search}>; rel="next"`;
+function nextLink(path: string, query: { group?: string; limit: number }, next: string): string {
+  const params = new URLSearchParams();
+  if (query.group !== undefined) params.set('group', query.group);
+  params.set('limit', String(query.limit));
+  params.set('cursor', next);
+  return `<${path}?${params.toString()}>; rel="next"`;
 }
 
 /** `GET /requests`, `GET /requests/{id}`, `POST /requests/{id}/reply` (mounted under /api/v1). */
@@ -116,11 +118,11 @@ export function requestsRoutes(deps: RequestsRouteDeps): OpenAPIHono<AppEnv> {
     const page = pages.get(`${group ?? ''} ${limit} ${cursor ?? ''}`, () => {
       const eventId = String(store.latestEventId());
       const listed = store.listRequests({ group, limit, cursor });
-      return { eventId, next: listed.nextCursor, bytes: Buffer.from(JSON.stringify(listed), 'utf8') };
+      const headers: Record<string, string> = { 'Content-Type': 'application/json', [EVENT_ID_HEADER]: eventId };
+      if (listed.nextCursor !== null) headers.Link = nextLink(c.req.path, { group, limit }, listed.nextCursor);
+      return { headers, bytes: Buffer.from(JSON.stringify(listed), 'utf8') };
     });
-    const headers: Record<string, string> = { [EVENT_ID_HEADER]: page.eventId };
-    if (page.next !== null) headers.Link = nextLink(c.req.url, page.next);
-    return jsonBytes<RequestsPage>(c, page.bytes, headers);
+    return jsonBytes<RequestsPage>(c, page.bytes, page.headers);
   });
 
   app.openapi(getRequest, (c) => {
