@@ -7,9 +7,9 @@ import { browser } from 'wxt/browser';
  * The popup entry (entrypoints/popup/main.tsx) runs this first, from a chunk with nothing else in
  * it, and loads the rest with a dynamic import. Meanwhile this reads the settings straight from
  * storage, opens the live-events stream and, at the same time, asks for every page of the list
- * the popup opens on (pending, or the `#group=` it is sent to), each next page as soon as a page's
- * text is there (the popup itself validates a page before it asks for the next one, and that
- * takes longer); then, once the popup has taken that list and drawn the next frame, the summary
+ * the popup opens on (pending, or the `#group=` it is sent to), each next page as soon as a page
+ * names it (its Link header; the popup itself validates a page before it asks for the next one,
+ * and that takes longer); then, once the popup has taken that list and drawn the next frame, the summary
  * and the other groups' lists. Those wait because the pages of one list can only come one after
  * the other, and nothing on screen waits for the rest: the stream opens with the relay's summary,
  * so the tabs have their counts at once.

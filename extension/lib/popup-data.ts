@@ -2,7 +2,7 @@ import { useLayoutEffect, useState } from 'preact/hooks';
 import { GROUPS, type ReplyCode } from '../../shared/status.js';
 import type { FollowEvents } from './popup-live.js';
 import { initialState, reduce, toProblem, type PopupAction, type PopupState } from './popup-state.js';
-import type { RelayClient } from './relay-client.js';
+import { lowerEventId, parseEventId, type RelayClient } from './relay-client.js';
 import type { Settings } from './settings.js';
 
 /**
@@ -167,10 +167,7 @@ export function createPopupController(deps: PopupDeps): PopupController {
           dispatch({ type: 'load/done', summary: value.value, groups: { pending: pending!.value, failed: failed!.value, connected: connected!.value } });
           // A load that started after the greeting read past it: nothing to check.
           if (beforeLive && session === s) {
-            const readAt = [value, pending!, failed!, connected!].reduce<number | null>(
-              (low, part) => (low === null || part.eventId === null ? null : Math.min(low, part.eventId)),
-              Number.MAX_SAFE_INTEGER,
-            );
+            const readAt = [value, pending!, failed!, connected!].map((part) => part.eventId).reduce(lowerEventId);
             if (s.liveFrom === undefined) s.unchecked = readAt;
             else if (misses(readAt, s.liveFrom)) readAgain(s);
           }
@@ -218,7 +215,8 @@ export function createPopupController(deps: PopupDeps): PopupController {
     const ended = (): void => setLive('down');
     /** The stream's first event is its greeting: a summary whose id is where the stream starts. */
     const greeted = (id: string): void => {
-      const from = /^\d{1,15}$/.test(id) ? Number(id) : Number.MAX_SAFE_INTEGER;
+      // An id that is not one: any load read before it is read again.
+      const from = parseEventId(id) ?? Number.MAX_SAFE_INTEGER;
       s.liveFrom = from;
       const readAt = s.unchecked;
       s.unchecked = undefined;

@@ -24,10 +24,12 @@ export interface Snapshot<T> {
 /** The relay's JSON API as the extension uses it. Every failure is a RelayProblem. */
 export interface RelayClient {
   summary(): Promise<Summary>;
+  /** summary, with its Relay-Event-Id. */
   summarySnapshot(): Promise<Snapshot<Summary>>;
   requests(query?: { group?: Group; limit?: number; cursor?: string }): Promise<RequestsPage>;
   /** Every request of a group, following nextCursor (bounded). */
   allRequests(group: Group, max?: number): Promise<ConnectionRequest[]>;
+  /** allRequests, with where the list stands: the lowest Relay-Event-Id of its pages. */
   groupSnapshot(group: Group, max?: number): Promise<Snapshot<ConnectionRequest[]>>;
   request(id: string): Promise<ConnectionRequest>;
   reply(id: string, status: ReplyCode, idempotencyKey?: string): Promise<Reply>;
@@ -37,13 +39,15 @@ type Fetch = typeof fetch;
 
 const EVENT_ID_HEADER = 'relay-event-id';
 
-function eventIdOf(res: Response): number | null {
-  const value = res.headers.get(EVENT_ID_HEADER) ?? '';
-  return /^\d{1,15}$/.test(value) ? Number(value) : null;
+/** A relay event id (a Relay-Event-Id header, an SSE `id:`), or null when the text is not one. */
+export function parseEventId(text: string): number | null {
+  return /^\d{1,15}$/.test(text) ? Number(text) : null;
 }
 
+const eventIdOf = (res: Response): number | null => parseEventId(res.headers.get(EVENT_ID_HEADER) ?? '');
+
 /** The lower of two event ids; unknown (null) wins: the whole is only as known as its parts. */
-function lowerEventId(a: number | null, b: number | null): number | null {
+export function lowerEventId(a: number | null, b: number | null): number | null {
   return a === null || b === null ? null : Math.min(a, b);
 }
 

@@ -129,7 +129,7 @@ export const EventIdHeaders = z.object({
 /** Response headers of a list page: its event id, and the next page's address when there is one. */
 export const PageHeaders = EventIdHeaders.extend({
   Link: z.string().optional().openapi({
-    description: 'The next page (RFC 8288): `</api/v1/requests?…&cursor=…>; rel="next"`, absent on the last page. The same cursor as nextCursor.',
+    description: 'The next page (RFC 8288), as a query-only reference to this path: `<?…&cursor=…>; rel="next"`; absent on the last page. The same cursor as nextCursor.',
   }),
 });
 

@@ -105,7 +105,8 @@ describe('GET /api/v1/requests', () => {
       } else {
         const target = /^<([^>]+)>; rel="next"$/.exec(link ?? '')?.[1];
         expect(target).toBeDefined();
-        const url = new URL(target!, s.url);
+        // Resolved against the page's own address (a query-only reference: same path).
+        const url: URL = new URL(target!, `${s.url}${path}`);
         expect(url.pathname).toBe('/api/v1/requests');
         expect([...url.searchParams]).toEqual([
           ['group', 'pending'],
@@ -113,7 +114,7 @@ describe('GET /api/v1/requests', () => {
           ['cursor', page.nextCursor],
         ]);
         links.push(target!);
-        path = target!;
+        path = `${url.pathname}${url.search}`;
       }
     }
     expect(seen).toEqual(['R7', 'R2', 'R1']);
@@ -122,7 +123,7 @@ describe('GET /api/v1/requests', () => {
     const all = await s.get('/api/v1/requests');
     expect(all.headers.get('link')).toBeNull();
     const [, target] = /^<([^>]+)>; rel="next"$/.exec((await s.get('/api/v1/requests?limit=4')).headers.get('link') ?? '') ?? [];
-    expect([...new URL(target ?? '', s.url).searchParams.keys()]).toEqual(['limit', 'cursor']);
+    expect([...new URL(target ?? '', `${s.url}/api/v1/requests?limit=4`).searchParams.keys()]).toEqual(['limit', 'cursor']);
   });
 
   it.each([

@@ -244,7 +244,7 @@ describe('popup boot', () => {
         },
       });
       const headers = new Headers({ 'content-type': 'application/json' });
-      if (next !== null) headers.set('link', `</api/v1/requests?group=pending&limit=${PAGE_LIMIT}&cursor=${next}>; rel="next"`);
+      if (next !== null) headers.set('link', `<?group=pending&limit=${PAGE_LIMIT}&cursor=${next}>; rel="next"`);
       return new Response(body, { status: 200, headers });
     };
     const boot = bootPopup({ readSettings: async () => STORED, online: () => true, fetch, hash: '' });

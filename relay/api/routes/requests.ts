@@ -83,17 +83,18 @@ interface PageAnswer {
 }
 
 /**
- * `Link: <…>; rel="next"` (RFC 8288, as GitHub's API pages): the next page's address, with the
- * query in the order the relay reads it (group, limit, cursor), as the extension's client writes
- * it. A client can ask for it as soon as the headers are in, before it has read (and checked)
- * the body. Built once per kept page: the query is its key.
+ * `Link: <?…>; rel="next"` (RFC 8288, as GitHub's API pages): the next page, with the query in
+ * the order the relay reads it (group, limit, cursor), as the extension's client writes it. A
+ * client can ask for it as soon as the headers are in, before it has read (and checked) the body.
+ * A query-only reference (RFC 3986: same path, this query), so that it stays right behind a proxy
+ * that serves the relay under a path of its own. Built once per kept page: the query is its key.
  */
-function nextLink(path: string, query: { group?: string; limit: number }, next: string): string {
+function nextLink(query: { group?: string; limit: number }, next: string): string {
   const params = new URLSearchParams();
   if (query.group !== undefined) params.set('group', query.group);
   params.set('limit', String(query.limit));
   params.set('cursor', next);
-  return `<${path}?${params.toString()}>; rel="next"`;
+  return `<?${params.toString()}>; rel="next"`;
 }
 
 /** `GET /requests`, `GET /requests/{id}`, `POST /requests/{id}/reply` (mounted under /api/v1). */
@@ -119,7 +120,7 @@ export function requestsRoutes(deps: RequestsRouteDeps): OpenAPIHono<AppEnv> {
       const eventId = String(store.latestEventId());
       const listed = store.listRequests({ group, limit, cursor });
       const headers: Record<string, string> = { 'Content-Type': 'application/json', [EVENT_ID_HEADER]: eventId };
-      if (listed.nextCursor !== null) headers.Link = nextLink(c.req.path, { group, limit }, listed.nextCursor);
+      if (listed.nextCursor !== null) headers.Link = nextLink({ group, limit }, listed.nextCursor);
       return { headers, bytes: Buffer.from(JSON.stringify(listed), 'utf8') };
     });
     return jsonBytes<RequestsPage>(c, page.bytes, page.headers);
