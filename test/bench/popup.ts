@@ -102,7 +102,7 @@ export async function run(): Promise<BenchResult[]> {
   try {
     const full = await startSide(tmp.dir, 'full', PENDING, sides);
     const empty = await startSide(tmp.dir, 'empty', 0, sides);
-    for (const side of [full, empty]) await configure(side);
+    for (const side of [full, empty]) side.browser = await configuredBrowser(side);
     const fullBrowser = full.browser!;
     const emptyBrowser = empty.browser!;
 
@@ -244,36 +244,30 @@ async function startSide(dir: string, name: string, pending: number, sides: Side
   return side;
 }
 
-/** A browser with the extension set up for this side's relay, its background done with the first refresh. */
-async function configure(side: Side): Promise<void> {
-  side.browser = await configuredBrowser(side);
-}
-
-/** A new Chromium with the extension configured for this side's relay, its background synced. */
+/**
+ * A new Chromium with the extension configured for this side's relay, as the options page stores
+ * it, its background done with the first refresh (closed again if that does not happen).
+ */
 async function configuredBrowser(side: Side): Promise<ExtensionBrowser> {
   const b = await launchExtension();
   try {
-    await settle(b, side);
+    await writeSettings(b, { relayUrl: side.relay.url, apiKey: API_KEY, notifications: true });
+    for (const page of b.context.pages()) if (page.url().startsWith('chrome-extension://')) await page.close();
+    const pending = side.sandbox.state.size;
+    await until(
+      async () => {
+        const sync = (await extensionStorage(b)).sync as { problem: unknown; summary: { counts: { pending: number } } | null } | undefined;
+        return sync?.problem === null && sync.summary?.counts.pending === pending;
+      },
+      30_000,
+      `the extension's background did not sync with the relay (${pending} pending)`,
+    );
+    await sleep(500); // its notifications and storage writes settle
   } catch (error) {
     await b.close();
     throw error;
   }
   return b;
-}
-
-async function settle(b: ExtensionBrowser, side: Side): Promise<void> {
-  await writeSettings(b, { relayUrl: side.relay.url, apiKey: API_KEY, notifications: true });
-  for (const page of b.context.pages()) if (page.url().startsWith('chrome-extension://')) await page.close();
-  const pending = side.sandbox.state.size;
-  await until(
-    async () => {
-      const sync = (await extensionStorage(b)).sync as { problem: unknown; summary: { counts: { pending: number } } | null } | undefined;
-      return sync?.problem === null && sync.summary?.counts.pending === pending;
-    },
-    30_000,
-    `the extension's background did not sync with the relay (${pending} pending)`,
-  );
-  await sleep(500); // its notifications and storage writes settle
 }
 
 // ---- one load ----
