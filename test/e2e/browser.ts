@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Page, type Worker } from 'playwright-core';
 import type { Settings } from '../../extension/lib/settings.js';
+import { CHROMIUM_PROGRAM, ensurePrograms } from '../helpers/system-packages.js';
 
 /**
  * The browser side of the end-to-end tests: Debian's Chromium (no browser download from npm) with
@@ -12,7 +13,7 @@ import type { Settings } from '../../extension/lib/settings.js';
  * (badge, tooltip, notifications), taken from its service worker.
  */
 
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const CHROMIUM = CHROMIUM_PROGRAM.path;
 /** Built by global-setup.ts (`wxt build`, `wxt build -b firefox`). */
 export const CHROME_BUILD = resolve('.output/chrome-mv3');
 export const FIREFOX_BUILD = resolve('.output/firefox-mv2');
@@ -20,14 +21,12 @@ export const FIREFOX_BUILD = resolve('.output/firefox-mv2');
 /** The popup's size (style.css: 400 px wide, 580 px tall) with a little room. */
 export const POPUP_VIEWPORT = { width: 400, height: 600 };
 
-/** Fails (never skips) when there is no browser: a missing Chromium must not look like a green run. */
+/**
+ * Chromium, installed from Debian's packages when it is missing and the machine allows it; fails
+ * (never skips) otherwise, with the command to run: a missing browser must not look like a green run.
+ */
 export function requireChromium(): string {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `The browser end-to-end tests need Chromium at ${CHROMIUM}, and there is none. ` +
-        'Install it with `apt-get install chromium` (Debian; .ci/run does this), or point CHROMIUM_PATH at a Chromium.',
-    );
-  }
+  ensurePrograms([CHROMIUM_PROGRAM]);
   return CHROMIUM;
 }
 

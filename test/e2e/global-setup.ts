@@ -1,10 +1,13 @@
 import { spawnSync } from 'node:child_process';
+import { CHROMIUM_PROGRAM, ensurePrograms } from '../helpers/system-packages.js';
 
 /**
- * Builds the extension once for the whole e2e project: `.output/chrome-mv3` (loaded into Chromium)
- * and `.output/firefox-mv2` (linted with web-ext). A failed build stops the run with its output.
+ * Prepares the e2e project once: the browser from Debian's packages (system-packages.ts installs it
+ * on a fresh machine), and the extension built, `.output/chrome-mv3` (loaded into Chromium) and
+ * `.output/firefox-mv2` (linted with web-ext). Either failing stops the run with the reason.
  */
-export default function buildExtension(): void {
+export default function prepareEndToEnd(): void {
+  ensurePrograms([CHROMIUM_PROGRAM]);
   for (const args of [['wxt', 'build'], ['wxt', 'build', '-b', 'firefox']]) {
     const command = `npx ${args.join(' ')}`;
     const run = spawnSync('npx', ['--no-install', ...args], {
