@@ -1,6 +1,7 @@
-# The relay as a small Node service. Build: docker build -t triplink-relay .
+# The relay as a small Node service, on the current Node.js LTS line (26; the relay's tests also run
+# on it: test/node-lts/). Build: docker build -t triplink-relay .
 # Run:   docker run -p 8787:8787 -v relay-data:/data -e CONCUR_BASE_URL=… -e CONCUR_ACCESS_TOKEN=… -e RELAY_API_KEYS=… triplink-relay
-FROM node:20-bookworm-slim AS deps
+FROM node:26-bookworm-slim AS deps
 WORKDIR /app
 # better-sqlite3 compiles from source when no prebuilt binary can be fetched.
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
@@ -9,7 +10,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm rebuild better-sqlite3
 
 # The relay and its dependencies bundled into one ESM file by esbuild (a dev dependency, so only here).
-FROM node:20-bookworm-slim AS build
+FROM node:26-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts
@@ -18,7 +19,7 @@ COPY shared ./shared
 COPY relay ./relay
 RUN npm run build:relay
 
-FROM node:20-bookworm-slim
+FROM node:26-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production RELAY_HOST=0.0.0.0 RELAY_PORT=8787 RELAY_DB=/data/relay.sqlite
 # The bundle needs only better-sqlite3 (a native addon, left outside it) from node_modules.

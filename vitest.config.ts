@@ -6,7 +6,8 @@ import { WxtVitest } from 'wxt/testing/vitest-plugin';
  * - unit: the relay, the sandbox and the extension's logic (WXT's fake browser);
  * - e2e: the built extension in a real Chromium against a relay in sandbox mode, and web-ext lint.
  *   Its global setup builds the extension once; its files run one at a time, after the unit
- *   tests, so that the browser's timing does not compete with them for the CPU.
+ *   tests, so that the browser's timing does not compete with them for the CPU;
+ * - node-lts: the relay's tests once more on the Node.js LTS line it ships on (test/node-lts/).
  */
 export default defineConfig({
   test: {
@@ -30,6 +31,16 @@ export default defineConfig({
           sequence: { groupOrder: 1 },
           testTimeout: 60_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'node-lts',
+          include: ['test/node-lts/**/*.lts.test.ts'],
+          // Last, on an idle machine: it runs the relay's tests again, on the Node line the relay ships on.
+          sequence: { groupOrder: 2 },
+          testTimeout: 10 * 60_000,
+          hookTimeout: 10 * 60_000,
         },
       },
     ],

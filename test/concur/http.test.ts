@@ -63,12 +63,19 @@ describe('Concur HTTP', () => {
     const { url, connections, requests } = await start();
     expect((await get(`${url}/first`)).status).toBe(200);
     closeBehindTheClientsBack(connections);
-    const err = await get(`${url}/reply`, 'PUT').then(
-      () => undefined,
+    const outcome = await get(`${url}/reply`, 'PUT').then(
+      (res) => res,
       (error: unknown) => error,
     );
-    expect(err).toBeInstanceOf(ConcurError);
-    expect((err as ConcurError).kind).toBe('unavailable');
-    expect(requests).toEqual(['GET /first']);
+    // Node 20's agent hands out the dead connection and the PUT fails unsent; newer agents (Node
+    // 26, the line the relay ships on) notice the close first and send it once on a new connection.
+    // Either way it is never sent twice.
+    if (outcome instanceof ConcurError) {
+      expect(outcome.kind).toBe('unavailable');
+      expect(requests).toEqual(['GET /first']);
+    } else {
+      expect(outcome).toMatchObject({ status: 200 });
+      expect(requests).toEqual(['GET /first', 'PUT /reply']);
+    }
   });
 });

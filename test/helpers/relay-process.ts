@@ -31,6 +31,10 @@ export const RELAY_BUNDLE = 'dist/relay.mjs';
  */
 export const SHIPPED_NODE_ARGS: readonly string[] = ['--max-semi-space-size=2', RELAY_BUNDLE];
 
+function nodeOptions(): Record<string, string> {
+  return process.env.NODE_OPTIONS ? { NODE_OPTIONS: process.env.NODE_OPTIONS } : {};
+}
+
 export function runRelay(
   env: Record<string, string>,
   build: RelayBuild = 'source',
@@ -39,7 +43,8 @@ export function runRelay(
   const proc = spawn(process.execPath, args, {
     cwd: process.cwd(),
     // Only what the test gives, plus what node needs to run: no developer settings leak in.
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'debug', ...env },
+    // NODE_OPTIONS passes on how the whole run loads modules (the LTS run, test/node-lts/).
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...nodeOptions(), LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
