@@ -151,7 +151,9 @@ describe('replies in doubt across SIGKILLs', () => {
     console.info(`reply-in-doubt process test: ${JSON.stringify(figures)}`);
 
     expect(killed).toHaveLength(KILLS.length);
-    expect(new Set(killed.map((k) => k.status)).size).toBeGreaterThanOrEqual(4);
+    // Both kinds of evidence were exercised: a status Concur shows, and a CRRET's new request token.
+    expect(killed.some((k) => k.status === 'CRRET')).toBe(true);
+    expect(killed.some((k) => k.status !== 'CRRET')).toBe(true);
     expect(figures.put503 / figures.puts).toBeGreaterThan(0.25);
     const states = replyStates(db);
     // Every reply accepted with 202 ends sent, and Concur accepted exactly one PUT for it: for
