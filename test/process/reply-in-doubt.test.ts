@@ -170,5 +170,11 @@ describe('replies in doubt across SIGKILLs', () => {
       if (code === 'CRRET' && request.retries !== 1) wrong.push(`${id} CRRET: ${request.retries} retries used`);
     }
     expect(wrong).toEqual([]);
+
+    // Read-backs carry request tokens: none reached a log line.
+    const logs = relays.flatMap((r) => r.output).join('\n');
+    for (const secret of [sandbox.accessToken, API_KEY, ...sandbox.state.all().map((r) => r.requestToken)]) {
+      expect(logs).not.toContain(secret);
+    }
   }, 120_000);
 });
