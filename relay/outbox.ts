@@ -1,10 +1,9 @@
 import { backoffDelay } from './backoff.js';
 import type { ConcurClient } from './concur/client.js';
-import { ConcurError } from './concur/errors.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
+import { createDelivery } from './outbox-delivery.js';
 import type { OutboxReply, Store } from './store/index.js';
-import type { ReplyCode, StatusCode } from '../shared/status.js';
 import { positive, quietly, whole } from './worker-options.js';
 
 /**
@@ -18,7 +17,15 @@ import { positive, quietly, whole } from './worker-options.js';
  * - Everything else (429, 5xx, timeouts, network errors, 401/403, unreadable answers, a 200 with
  *   an <Error> body) → the attempt is counted and the reply is retried after a backoff with jitter
  *   (never sooner than Retry-After), for as long as it takes: a reply accepted with 202 is never
- *   dropped, only sent or failed.
+ *   dropped, only sent or failed. An answer that may have come after Concur applied the PUT (a
+ *   timeout, a cut connection, a 5xx other than 503) leaves the reply in doubt, below.
+ *
+ * A reply is sent once. That the attempt starts is in the store before the PUT goes out; a reply
+ * whose attempt has no stored outcome is in doubt (see outbox-readback.ts), and before anything is
+ * sent again the worker reads the request back from Concur: if Concur shows the reply it is
+ * recorded as sent without a second PUT; only if Concur shows it was not applied (or cannot tell)
+ * is it PUT again. A read-back that fails is retried with the same backoff, never replaced by a
+ * blind PUT. No PUT goes out when the store cannot record that it starts.
  *
  * Everything the worker knows lives in the store, so a reply survives a crash or a restart:
  * start() picks up whatever a previous process left queued. Replies to different requests go out
@@ -29,9 +36,12 @@ import { positive, quietly, whole } from './worker-options.js';
 export type OutboxLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 
 export interface OutboxOptions {
-  /** `get` is used only to confirm a reply whose earlier attempt may have reached Concur (see `confirm`). */
+  /** `get` reads back a reply in doubt (an attempt whose outcome was never stored). */
   client: Pick<ConcurClient, 'putStatus' | 'get'>;
-  store: Pick<Store, 'dueReplies' | 'nextReplyDueAt' | 'markAttempt' | 'markSent' | 'markFailed'>;
+  store: Pick<
+    Store,
+    'dueReplies' | 'nextReplyDueAt' | 'markAttemptStarted' | 'markAttempt' | 'markSent' | 'markFailed'
+  >;
   logger: OutboxLogger;
   metrics: Pick<Metrics, 'recordReplyAttempt'>;
   /** Epoch ms; default Date.now. Decides what is due and when a retry is due. */
@@ -46,7 +56,7 @@ export interface OutboxOptions {
   concurrency?: number;
   /** Due replies read from the store per pass. Default 20. */
   batchSize?: number;
-  /** Called after each reply Concur accepted (204), once it is recorded as sent. Errors it throws are logged and ignored. */
+  /** Called after each reply recorded as sent (Concur answered 204, or a read-back showed it applied). Errors it throws are logged and ignored. */
   onSent?: (reply: OutboxReply) => void;
 }
 
@@ -75,18 +85,6 @@ const IDLE_CHECK_MS = 30_000;
 const MIN_SLEEP_MS = 20;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** What Concur's own status is after each reply code was applied (a GET may also show the code itself). */
-const OUTCOME: Readonly<Record<ReplyCode, readonly StatusCode[]>> = {
-  CRSUC: ['CRSUC', 'Connected'],
-  CREU1: ['CREU1', 'Failed'],
-  CREU2: ['CREU2', 'Failed'],
-  CREU3: ['CREU3', 'Failed'],
-  CRPA1: ['CRPA1', 'Failed'],
-  CRPA2: ['CRPA2', 'Failed'],
-  // A CRRET leaves the request Pending with a new token, which a GET cannot tell apart from before.
-  CRRET: [],
-};
-
 export function createOutbox(options: OutboxOptions): Outbox {
   const { client, store, logger, metrics, onSent } = options;
   const now = options.now ?? Date.now;
@@ -104,13 +102,23 @@ export function createOutbox(options: OutboxOptions): Outbox {
   let again = false;
   /** Request ids with a PUT in flight. */
   const busy = new Set<string>();
-  /** Replies Concur accepted whose `sent` the store could not record: recorded again, never re-sent. */
-  const acceptedUnrecorded = new Set<number>();
   /** Passes in a row the store failed during; the worker backs off from a failing database too. */
   let storeFailures = 0;
   let storeTrouble = false;
-
-  const iso = (ms: number) => new Date(ms).toISOString();
+  const deliver = createDelivery({
+    client,
+    store,
+    logger,
+    metrics,
+    now,
+    random,
+    baseDelayMs,
+    maxDelayMs,
+    onSent,
+    storeFailed: () => {
+      storeTrouble = true;
+    },
+  });
 
   function clearTimer(): void {
     if (timer !== undefined) clearTimeout(timer);
@@ -185,111 +193,6 @@ export function createOutbox(options: OutboxOptions): Outbox {
     await Promise.all(Array.from({ length: Math.min(concurrency, replies.length) }, worker));
   }
 
-  async function deliver(reply: OutboxReply): Promise<void> {
-    if (acceptedUnrecorded.has(reply.id)) {
-      recordSent(reply, 'recorded a reply Concur had already accepted');
-      return;
-    }
-    let failure: unknown;
-    try {
-      await client.putStatus(reply.requestId, reply.status);
-    } catch (error) {
-      failure = error;
-    }
-    if (failure === undefined) {
-      recordSent(reply, 'reply sent to Concur');
-      return;
-    }
-    if (isFinal(failure)) {
-      // An earlier attempt may have reached Concur without its 204 reaching us (a timeout, a
-      // dropped connection); then Concur refuses the repeat. Read the request back before calling it failed.
-      if (reply.attempts > 0 && (await confirm(reply))) {
-        recordSent(reply, 'reply confirmed: an earlier attempt reached Concur');
-        return;
-      }
-      const message = finalMessage(failure);
-      guard(reply, () => store.markFailed(reply.id, message));
-      metrics.recordReplyAttempt('failed');
-      logger.warn(
-        { ...ids(reply), attempts: reply.attempts + 1, httpStatus: failure.status, concurId: failure.concurId },
-        `reply failed: ${message}`,
-      );
-      return;
-    }
-    const attempts = reply.attempts + 1;
-    const concurError = failure instanceof ConcurError ? failure : undefined;
-    const delay = Math.max(
-      1,
-      backoffDelay({
-        attempt: attempts,
-        baseMs: baseDelayMs,
-        maxMs: maxDelayMs,
-        retryAfterSeconds: concurError?.retryAfterSeconds,
-        random,
-      }),
-    );
-    const nextAttemptAt = now() + delay;
-    const said = concurError
-      ? concurError.message
-      : 'The reply could not be sent because of an internal error in the relay';
-    const lastError = `${said.replace(/\.+$/, '')}; next try at ${iso(nextAttemptAt)}`;
-    guard(reply, () => store.markAttempt(reply.id, { attempts, nextAttemptAt, lastError }));
-    metrics.recordReplyAttempt('retry');
-    const fields = {
-      ...ids(reply),
-      attempts,
-      kind: concurError?.kind ?? 'internal',
-      httpStatus: concurError?.status,
-      concurId: concurError?.concurId,
-      nextAttemptAt: iso(nextAttemptAt),
-    };
-    if (concurError) logger.warn(fields, `reply not sent yet, will retry: ${concurError.message}`);
-    else logger.error({ ...fields, err: failure }, 'reply not sent yet (unexpected error), will retry');
-  }
-
-  function recordSent(reply: OutboxReply, what: string): void {
-    let sent: OutboxReply | undefined;
-    try {
-      sent = store.markSent(reply.id);
-      acceptedUnrecorded.delete(reply.id);
-    } catch (error) {
-      acceptedUnrecorded.add(reply.id);
-      storeTrouble = true;
-      logger.error({ ...ids(reply), err: error }, 'Concur accepted the reply but the store could not record it; will record it again');
-      return;
-    }
-    metrics.recordReplyAttempt('sent');
-    logger.info({ ...ids(reply), attempts: sent.attempts }, what);
-    if (onSent) {
-      try {
-        onSent(sent);
-      } catch (error) {
-        logger.error({ ...ids(reply), err: error }, 'onSent failed');
-      }
-    }
-  }
-
-  /** Whether Concur's own status now shows that this reply was applied. */
-  async function confirm(reply: OutboxReply): Promise<boolean> {
-    const expected = OUTCOME[reply.status];
-    if (expected.length === 0) return false;
-    try {
-      const record = await client.get(reply.requestId);
-      return expected.includes(record.status);
-    } catch {
-      return false;
-    }
-  }
-
-  function guard(reply: OutboxReply, write: () => unknown): void {
-    try {
-      write();
-    } catch (error) {
-      storeTrouble = true;
-      logger.error({ ...ids(reply), err: error }, 'the store could not record the outcome of a reply; will try again');
-    }
-  }
-
   function sleep(): void {
     clearTimer();
     let delay: number;
@@ -348,27 +251,4 @@ export function createOutbox(options: OutboxOptions): Outbox {
       return busy.size;
     },
   };
-}
-
-/**
- * Concur's final answers: 404, and the 4xx it will give again however often it is asked (400 for
- * a request that is already Connected or Failed, a body it refuses…). 401/403 and 429 are other
- * kinds; 408 and 425 are worth another try; a 200 carrying an <Error> ("please retry later") too.
- */
-function isFinal(error: unknown): error is ConcurError {
-  if (!(error instanceof ConcurError)) return false;
-  if (error.kind === 'not_found') return true;
-  if (error.kind !== 'concur_error' || error.status === undefined) return false;
-  return error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 425;
-}
-
-/** "Concur answered 404: Connection request … was not found." — Concur's own words where it gave some. */
-function finalMessage(error: ConcurError): string {
-  const status = error.status ?? 'with an error';
-  const said = error.concurMessage?.trim() ? error.concurMessage.trim() : error.message;
-  return `Concur answered ${status}: ${said}`;
-}
-
-function ids(reply: OutboxReply) {
-  return { replyId: reply.id, requestId: reply.requestId, status: reply.status };
 }

@@ -2,7 +2,14 @@ import { Hono } from 'hono';
 import { AuthState, type Credentials } from './auth.js';
 import { CallLog } from './calls.js';
 import { type AdjustableClock, type Clock, adjustable, isoTime } from './clock.js';
-import { DEFAULT_QUIRKS, Lifecycle, type Quirks, type SandboxContext, type SandboxEnv } from './context.js';
+import {
+  DEFAULT_QUIRKS,
+  Lifecycle,
+  type Quirks,
+  type SandboxContext,
+  type SandboxEnv,
+  type SandboxHooks,
+} from './context.js';
 import { registerConcurRoutes } from './concur-routes.js';
 import { controlRoutes } from './control.js';
 import { FaultBook } from './faults.js';
@@ -33,6 +40,8 @@ export interface SandboxOptions {
   overLimit?: 'clamp' | 'reject';
   /** Quirks to start with (and to go back to on reset). */
   quirks?: Partial<Quirks>;
+  /** In-process test hooks (see SandboxHooks); also settable later on `Sandbox.hooks`. */
+  hooks?: SandboxHooks;
 }
 
 export interface Sandbox {
@@ -45,6 +54,8 @@ export interface Sandbox {
   calls: CallLog;
   /** The live quirks object; change it directly or with `PUT /_sandbox/quirks`. */
   quirks: Quirks;
+  /** The live hooks object: set or clear a hook at any time. */
+  hooks: SandboxHooks;
   /** The PRNG seed in use (give it back as `random` to get the same data). */
   randomSeed: number;
   /** Back to the start: reseeded queue, no calls, faults or quirks; issued credentials stay valid. */
@@ -78,9 +89,11 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
   const calls = new CallLog();
   const quirks: Quirks = { ...initialQuirks };
   const lifecycle = new Lifecycle();
+  const hooks: SandboxHooks = { ...options.hooks };
 
   const ctx: SandboxContext = {
     state,
+    hooks,
     auth,
     faults,
     calls,
@@ -147,6 +160,7 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
     faults,
     calls,
     quirks,
+    hooks,
     randomSeed: seed,
     reset: (resetOptions) => ctx.reset(resetOptions),
     close() {

@@ -250,8 +250,9 @@ export function registerConcurRoutes(app: Hono<SandboxEnv>, ctx: SandboxContext)
     const parsed = parsePutBody(await c.req.text(), c.req.header('content-type'));
     call.putStatus = parsed.raw;
     if (!parsed.ok) return error(400, parsed.message, format);
-    const outcome = ctx.state.reply(id, parsed.status);
+    const outcome = ctx.state.reply(id, parsed.status, ctx.quirks.repeatReplies);
     if (!outcome.ok) return error(outcome.reason === 'not_found' ? 404 : 400, outcome.message, format);
+    await ctx.hooks.onReplyApplied?.({ requestId: id, status: parsed.status, repeated: outcome.repeated });
     return new Response(null, { status: 204 });
   }
 

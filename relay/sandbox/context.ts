@@ -1,5 +1,6 @@
 import type { HttpBindings } from '@hono/node-server';
 import { z } from 'zod';
+import type { ReplyCode } from '../../shared/status.js';
 import type { ConcurVersion } from '../concur/encode.js';
 import type { AuthState } from './auth.js';
 import type { CallLog } from './calls.js';
@@ -20,9 +21,21 @@ export interface Quirks {
   version: ConcurVersion | null;
   /** A `limit` above the maximum is clamped (default) or refused with 400 (undocumented either way). */
   overLimit: 'clamp' | 'reject';
+  /**
+   * A PUT that repeats the reply which made a request Connected or Failed: refused with 400
+   * (default) or accepted with 204, changing nothing. Concur does not document which; the relay
+   * must send each reply once whichever it is.
+   */
+  repeatReplies: 'refuse' | 'accept';
 }
 
-export const DEFAULT_QUIRKS: Readonly<Quirks> = { bareRoot: false, statusCase: 'as-is', version: null, overLimit: 'clamp' };
+export const DEFAULT_QUIRKS: Readonly<Quirks> = {
+  bareRoot: false,
+  statusCase: 'as-is',
+  version: null,
+  overLimit: 'clamp',
+  repeatReplies: 'refuse',
+};
 
 export const QuirksPatch = z
   .object({
@@ -30,6 +43,7 @@ export const QuirksPatch = z
     statusCase: z.enum(['as-is', 'lower', 'upper']).optional(),
     version: z.enum(['3.0', '3.2']).nullable().optional(),
     overLimit: z.enum(['clamp', 'reject']).optional(),
+    repeatReplies: z.enum(['refuse', 'accept']).optional(),
   })
   .strict();
 export type QuirksPatch = z.infer<typeof QuirksPatch>;
@@ -67,8 +81,28 @@ export class Lifecycle {
   }
 }
 
+/** What a partner's PUT did, as the sandbox applied it. */
+export interface AppliedReply {
+  requestId: string;
+  status: ReplyCode;
+  /** A repeat that `repeatReplies: 'accept'` let through without changing anything. */
+  repeated: boolean;
+}
+
+/**
+ * In-process hooks for tests (functions, so not in the control API). They survive a reset.
+ */
+export interface SandboxHooks {
+  /**
+   * Called once a PUT has been applied, before its 204 is written; the answer waits for the
+   * promise. A test can kill its client here: Concur has the reply, the client never hears so.
+   */
+  onReplyApplied?: (reply: AppliedReply) => void | Promise<void>;
+}
+
 export interface SandboxContext {
   state: SandboxState;
+  hooks: SandboxHooks;
   auth: AuthState;
   faults: FaultBook;
   calls: CallLog;

@@ -1,9 +1,12 @@
 import { z } from 'zod';
 
 /**
- * Injected failures. A fault matches calls to one route (or any); `times` counts down per matching
- * call and the fault disappears at zero; without `times` it lasts until cleared. Latency faults add
- * up and then let the call go on; of the other kinds, the first matching fault decides the answer.
+ * Injected failures. A fault matches calls to one route (or any); `times` counts down per call it
+ * hits and the fault disappears at zero; without `times` it lasts until cleared. With `ratio` it
+ * hits only that share of its matching calls, spread evenly and the same on every run: the n-th
+ * matching call is hit when ⌊n·ratio⌋ grows (0.3 → calls 4, 7, 10, 14, 17, 20, …), so a test gets
+ * "30 % of PUTs fail" without a random source. Latency faults add up and then let the call go on;
+ * of the other kinds, the first fault that hits decides the answer.
  */
 
 export const FAULT_ROUTES = ['list', 'get', 'put', 'token', 'any'] as const;
@@ -16,6 +19,7 @@ export const FaultSpec = z
     times: z.number().int().min(1).optional(),
     retryAfterSeconds: z.number().int().min(0).max(86_400).optional(),
     latencyMs: z.number().int().min(0).max(120_000).optional(),
+    ratio: z.number().gt(0).max(1).optional(),
   })
   .strict();
 export type FaultSpec = z.infer<typeof FaultSpec>;
@@ -29,6 +33,8 @@ export interface Fault extends FaultSpec {
   /** Calls still to hit; null = until cleared. */
   remaining: number | null;
   hits: number;
+  /** Matching calls seen, hit or not (what `ratio` counts). */
+  seen: number;
 }
 
 export const DEFAULT_LATENCY_MS = 1000;
@@ -54,7 +60,7 @@ export class FaultBook {
   #nextId = 1;
 
   add(spec: FaultSpec): Fault {
-    const fault: Fault = { ...spec, id: this.#nextId++, remaining: spec.times ?? null, hits: 0 };
+    const fault: Fault = { ...spec, id: this.#nextId++, remaining: spec.times ?? null, hits: 0, seen: 0 };
     this.#faults.push(fault);
     return fault;
   }
@@ -74,6 +80,7 @@ export class FaultBook {
     const plan: FaultPlan = { latencyMs: 0, terminal: null, applied: [] };
     for (const fault of this.#faults) {
       if (!routeMatches(fault.route, route)) continue;
+      if (!this.#hits(fault)) continue;
       if (fault.kind === 'latency') {
         plan.latencyMs += fault.latencyMs ?? DEFAULT_LATENCY_MS;
       } else if (plan.terminal === null) {
@@ -89,5 +96,12 @@ export class FaultBook {
     }
     this.#faults = this.#faults.filter((fault) => fault.remaining === null || fault.remaining > 0);
     return plan;
+  }
+
+  /** Counts a matching call; whether the fault takes it (always, without a ratio). */
+  #hits(fault: Fault): boolean {
+    fault.seen++;
+    if (fault.ratio === undefined) return true;
+    return Math.floor(fault.seen * fault.ratio) > Math.floor((fault.seen - 1) * fault.ratio);
   }
 }

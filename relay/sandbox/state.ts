@@ -14,7 +14,8 @@ import { type RequestFields, generateRequest, seedRequests } from './seed.js';
  *   Pending|Processing ──CREU1/2/3, CRPA1/2──▶ Failed
  *   Pending|Processing ──CRRET──▶ Pending (new request token, retries + 1);
  *                                 the 6th CRRET (retries already at MAX_RETRIES) ──▶ Failed
- *   Connected|Failed ──any reply──▶ refused (400)
+ *   Connected|Failed ──any reply──▶ refused (400); with `repeat: 'accept'` a repeat of the reply
+ *                                   that got it there answers 204 and changes nothing
  */
 
 /** The states Concur itself keeps; the reply codes are what a partner sends to move between them. */
@@ -42,6 +43,8 @@ export interface SandboxRequest extends RequestFields {
   /** Exchanged for an access token already (a request token works once). */
   requestTokenUsed: boolean;
   createdAt: number;
+  /** PUTs this request accepted (each would be a 204), repeats included: what "sent twice" is measured by. */
+  successfulPuts: number;
 }
 
 /** How the control API shows a request: everything, times as ISO-8601. */
@@ -64,10 +67,11 @@ export interface RequestView {
   requestTokenUsed: boolean;
   lastModified: string;
   createdAt: string;
+  successfulPuts: number;
 }
 
 export type ReplyOutcome =
-  | { ok: true; request: SandboxRequest; from: SandboxStatus }
+  | { ok: true; request: SandboxRequest; from: SandboxStatus; repeated: boolean }
   | { ok: false; reason: 'not_found' | 'final'; message: string };
 
 export type ExchangeOutcome =
@@ -154,6 +158,7 @@ export class SandboxState {
       requestTokenIssuedAt: fields.lastModified,
       requestTokenUsed: extra.status !== undefined && extra.status !== 'Pending',
       createdAt: this.clock.now(),
+      successfulPuts: 0,
     };
     this.#requests.set(request.id, request);
     this.#queue.push(request);
@@ -220,12 +225,16 @@ export class SandboxState {
     return this.clock.now() >= this.requestTokenExpiresAt(request);
   }
 
-  /** Applies a partner's reply (a PUT). */
-  reply(id: string, code: ReplyCode): ReplyOutcome {
+  /** Applies a partner's reply (a PUT). `repeat`: the `repeatReplies` quirk. */
+  reply(id: string, code: ReplyCode, repeat: 'refuse' | 'accept' = 'refuse'): ReplyOutcome {
     const request = this.#requests.get(id);
     if (!request) return { ok: false, reason: 'not_found', message: `Connection request ${id} was not found.` };
     const from = request.status;
     if (from === 'Connected' || from === 'Failed') {
+      if (repeat === 'accept' && request.lastReply === code) {
+        request.successfulPuts += 1;
+        return { ok: true, request, from, repeated: true };
+      }
       return {
         ok: false,
         reason: 'final',
@@ -253,7 +262,8 @@ export class SandboxState {
     } else {
       request.status = 'Failed';
     }
-    return { ok: true, request, from };
+    request.successfulPuts += 1;
+    return { ok: true, request, from, repeated: false };
   }
 
   /** The legacy exchange of a request token for the user's access token. */
@@ -293,6 +303,7 @@ export class SandboxState {
       requestTokenUsed: request.requestTokenUsed,
       lastModified: isoTime(request.lastModified),
       createdAt: isoTime(request.createdAt),
+      successfulPuts: request.successfulPuts,
     };
   }
 }

@@ -24,7 +24,7 @@ import {
 import { createIdempotencyKeys } from './idempotency.js';
 import type { OutboxReply } from './mapping.js';
 import { migrate, type MigrateResult } from './migrations.js';
-import { createReplies, type AttemptUpdate, type EnqueueResult } from './replies.js';
+import { createReplies, type AttemptUpdate, type EnqueueResult, type SeenAtConcur } from './replies.js';
 import { createRequests, type ListRequestsQuery, type UpsertResult } from './requests.js';
 import { createRelayState, type ConcurStatusUpdate } from './state.js';
 import type { TimeInput } from './time.js';
@@ -43,9 +43,9 @@ import {
 export * from './errors.js';
 export type { ConcurStatus, EventDataMap, EventListener, StoredEvent, StoredEventType } from './events.js';
 export { STORED_EVENT_TYPES } from './events.js';
-export type { OutboxReply } from './mapping.js';
+export type { AttemptInDoubt, OutboxReply } from './mapping.js';
 export { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration, type MigrateResult } from './migrations.js';
-export type { AttemptUpdate, EnqueueResult } from './replies.js';
+export { requestTokenSha256, type AttemptUpdate, type EnqueueResult, type SeenAtConcur } from './replies.js';
 export { decodeCursor, encodeCursor, type ListRequestsQuery, type UpsertResult } from './requests.js';
 export type { ConcurStatusUpdate } from './state.js';
 export { toIso, type TimeInput } from './time.js';
@@ -112,9 +112,16 @@ export interface Store {
   /** When the earliest queued reply is due, or null when nothing is queued. */
   nextReplyDueAt(): string | null;
   getReply(replyId: number): OutboxReply | undefined;
-  /** A try that failed in a way worth retrying. `attempts` counts this try. */
+  /**
+   * An attempt starts (written before its PUT goes out): until its outcome is stored the reply is
+   * in doubt. Keeps what the relay knows of the request to compare a read-back with: `seen`, what
+   * a read-back just showed, or else what the last poll stored (the token only as its SHA-256).
+   * Not a change a client sees: no event, updatedAt unchanged.
+   */
+  markAttemptStarted(replyId: number, seen?: SeenAtConcur): OutboxReply;
+  /** A try that failed in a way worth retrying. `attempts` counts this try; `inDoubt` keeps the reply in doubt. */
   markAttempt(replyId: number, attempt: AttemptUpdate): OutboxReply;
-  /** Concur answered 204: the reply is sent (this try counted), the request takes the reply's code (CRRET: retries + 1). */
+  /** Concur answered 204 (or a read-back showed it applied): the reply is sent (this try counted), the request takes the reply's code (CRRET: retries + 1). */
   markSent(replyId: number): OutboxReply;
   /** Concur gave a final answer (400/404): the reply failed (this try counted), the request keeps its status. */
   markFailed(replyId: number, lastError: string): OutboxReply;
@@ -238,6 +245,7 @@ export function openStore(path: string, options: StoreOptions = {}): Store {
       dueReplies: replies.due,
       nextReplyDueAt: replies.nextDueAt,
       getReply: replies.get,
+      markAttemptStarted: replies.markAttemptStarted,
       markAttempt: replies.markAttempt,
       markSent: replies.markSent,
       markFailed: replies.markFailed,

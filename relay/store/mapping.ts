@@ -45,6 +45,18 @@ export function toReply(row: ReplyColumns): Reply | undefined {
   return { status, state, attempts: row.attempts, lastError: row.last_error, updatedAt: row.updated_at };
 }
 
+/**
+ * An attempt whose outcome the store does not have, and what the relay knew of the request when
+ * it started: what a read-back from Concur is compared with.
+ */
+export interface AttemptInDoubt {
+  startedAt: string;
+  /** SHA-256 (hex) of the request token then; null when there was none (or it is not known). */
+  tokenSha256: string | null;
+  /** Concur's LastModified then; null when Concur gave none. */
+  lastModified: string | null;
+}
+
 /** A reply as the outbox worker sees it. Not an API shape: turn it into one with `toApiReply`. */
 export interface OutboxReply {
   id: number;
@@ -57,6 +69,8 @@ export interface OutboxReply {
   nextAttemptAt: string | null;
   createdAt: string;
   updatedAt: string;
+  /** Present only while the reply is in doubt (an attempt started and its outcome was never stored). */
+  inDoubt?: AttemptInDoubt;
 }
 
 export interface ReplyRow extends ReplyColumns {
@@ -64,11 +78,15 @@ export interface ReplyRow extends ReplyColumns {
   request_id: string;
   next_attempt_at: string | null;
   created_at: string;
+  attempt_started_at: string | null;
+  attempt_token_sha256: string | null;
+  attempt_last_modified: string | null;
 }
 
 /** The SELECT list that produces a ReplyRow from `replies`. */
 export const REPLY_COLUMNS =
-  'id, request_id, status, state, attempts, last_error, next_attempt_at, created_at, updated_at';
+  'id, request_id, status, state, attempts, last_error, next_attempt_at, created_at, updated_at, ' +
+  'attempt_started_at, attempt_token_sha256, attempt_last_modified';
 
 export function toOutboxReply(row: ReplyRow): OutboxReply | undefined {
   const reply = toReply(row);
@@ -83,6 +101,15 @@ export function toOutboxReply(row: ReplyRow): OutboxReply | undefined {
     nextAttemptAt: row.next_attempt_at,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    ...(row.attempt_started_at === null
+      ? {}
+      : {
+          inDoubt: {
+            startedAt: row.attempt_started_at,
+            tokenSha256: row.attempt_token_sha256,
+            lastModified: row.attempt_last_modified,
+          },
+        }),
   };
 }
 

@@ -159,6 +159,27 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX delivery_attempts_by_delivery ON delivery_attempts (delivery_seq, attempt);
     `,
   },
+  {
+    version: 3,
+    name: 'replies in doubt: an attempt recorded before its PUT, with what the relay knew of the request',
+    sql: `
+      -- Set just before a PUT goes out (and kept when it ended in a way that may have reached
+      -- Concur); cleared when its outcome is stored. A queued reply with it set is in doubt: the
+      -- outbox reads the request back from Concur before it sends anything again.
+      ALTER TABLE replies ADD COLUMN attempt_started_at TEXT;
+      -- SHA-256 (hex) of the request token the relay knew when the attempt started, never the
+      -- token: an applied CRRET shows as a new token.
+      ALTER TABLE replies ADD COLUMN attempt_token_sha256 TEXT;
+      -- Concur's LastModified of the request as the relay knew it when the attempt started.
+      ALTER TABLE replies ADD COLUMN attempt_last_modified TEXT;
+      -- A reply queued by an older relay may have had a PUT in flight when it stopped: read it
+      -- back first. The token's hash cannot be computed here; LastModified can be copied.
+      UPDATE replies
+      SET attempt_started_at = updated_at,
+          attempt_last_modified = (SELECT q.concur_last_modified FROM requests q WHERE q.id = replies.request_id)
+      WHERE state = 'queued';
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Reply, ReplyState } from '../../shared/models.js';
 import { MAX_RETRIES, type ReplyCode } from '../../shared/status.js';
 import type { StoreContext } from './context.js';
@@ -21,6 +22,23 @@ export interface AttemptUpdate {
   attempts: number;
   nextAttemptAt: TimeInput;
   lastError: string | null;
+  /**
+   * The attempt may have reached Concur (a timeout, a cut connection, a 5xx from behind a gateway):
+   * the reply stays in doubt and is read back before anything is sent again. Default false: Concur
+   * surely did not apply it (503, 429, a refused token or connection), and the doubt is cleared.
+   */
+  inDoubt?: boolean;
+}
+
+/** What Concur showed of a request, as a read-back saw it: the evidence for the next attempt. */
+export interface SeenAtConcur {
+  requestToken: string | null;
+  lastModified: string | null;
+}
+
+/** How a request token is kept as evidence: never the token itself (an OAuth credential). */
+export function requestTokenSha256(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
 export interface Replies {
@@ -28,6 +46,7 @@ export interface Replies {
   due(now: TimeInput, limit: number): OutboxReply[];
   nextDueAt(): string | null;
   get(replyId: number): OutboxReply | undefined;
+  markAttemptStarted(replyId: number, seen?: SeenAtConcur): OutboxReply;
   markAttempt(replyId: number, attempt: AttemptUpdate): OutboxReply;
   markSent(replyId: number): OutboxReply;
   markFailed(replyId: number, lastError: string): OutboxReply;
@@ -39,6 +58,11 @@ export interface Replies {
  * The outbox. A reply is written here before the API answers 202 and stays `queued` until the
  * worker marks it `sent` (Concur answered 204) or `failed` (a final 400/404). Each change appends
  * a `reply.updated` event in the same transaction; a sent reply also moves its request.
+ *
+ * Before each PUT the worker records that an attempt starts (markAttemptStarted), with what it
+ * knows of the request; storing the outcome clears that again. A queued reply that still has it
+ * is in doubt (the relay died in between, or could not store the outcome). That marker changes
+ * nothing a client sees, so it announces nothing and leaves updated_at alone.
  */
 export function createReplies(
   ctx: StoreContext,
@@ -63,12 +87,24 @@ export function createReplies(
   const selectNextDue = db.prepare<[], { at: string | null }>(
     "SELECT MIN(next_attempt_at) AS at FROM replies WHERE state = 'queued'",
   );
-  const updateAttempt = db.prepare<[{ id: number; attempts: number; next: string; error: string | null; now: string }]>(`
+  const selectEvidence = db.prepare<[string], { request_token: string | null; concur_last_modified: string | null }>(
+    'SELECT request_token, concur_last_modified FROM requests WHERE id = ?',
+  );
+  const updateStarted = db.prepare<[{ id: number; now: string; token: string | null; lm: string | null }]>(`
+    UPDATE replies SET attempt_started_at = @now, attempt_token_sha256 = @token, attempt_last_modified = @lm
+    WHERE id = @id AND state = 'queued'`);
+  const clearDoubt = 'attempt_started_at = NULL, attempt_token_sha256 = NULL, attempt_last_modified = NULL';
+  type AttemptRow = { id: number; attempts: number; next: string; error: string | null; now: string };
+  const updateAttempt = db.prepare<[AttemptRow]>(`
+    UPDATE replies SET attempts = @attempts, next_attempt_at = @next, last_error = @error, updated_at = @now,
+           ${clearDoubt}
+    WHERE id = @id AND state = 'queued'`);
+  const updateAttemptInDoubt = db.prepare<[AttemptRow]>(`
     UPDATE replies SET attempts = @attempts, next_attempt_at = @next, last_error = @error, updated_at = @now
     WHERE id = @id AND state = 'queued'`);
   const updateDone = db.prepare<[{ id: number; state: ReplyState; error: string | null; now: string }]>(`
     UPDATE replies SET state = @state, attempts = attempts + 1, next_attempt_at = NULL, last_error = @error,
-           updated_at = @now
+           updated_at = @now, ${clearDoubt}
     WHERE id = @id AND state = 'queued'`);
   const updateRequestAfterSent = db.prepare<[{ id: string; status: string; retry: number; now: string }]>(`
     UPDATE requests SET status = @status, retries = retries + @retry, last_modified = @now, updated_at = @now
@@ -140,9 +176,31 @@ export function createReplies(
       return row === undefined ? undefined : toOutboxReply(row);
     },
 
-    markAttempt(replyId, { attempts, nextAttemptAt, lastError }) {
+    markAttemptStarted(replyId, seen) {
+      return ctx.tx(() => {
+        const reply = load(replyId);
+        if (reply.state !== 'queued') return reply;
+        // A read-back's view is fresher than the last poll's; without one, the last poll's.
+        const known =
+          seen === undefined
+            ? selectEvidence.get(reply.requestId)
+            : { request_token: seen.requestToken, concur_last_modified: seen.lastModified };
+        const token = known?.request_token ?? null;
+        const lastModified = known?.concur_last_modified ?? null;
+        updateStarted.run({
+          id: replyId,
+          now: ctx.now(),
+          token: token === null ? null : requestTokenSha256(token),
+          lm: lastModified === null ? null : toIso(lastModified),
+        });
+        return load(replyId);
+      });
+    },
+
+    markAttempt(replyId, { attempts, nextAttemptAt, lastError, inDoubt = false }) {
       return changeQueued(replyId, (_reply, now) => {
-        updateAttempt.run({ id: replyId, attempts, next: toIso(nextAttemptAt), error: lastError, now });
+        const row = { id: replyId, attempts, next: toIso(nextAttemptAt), error: lastError, now };
+        (inDoubt ? updateAttemptInDoubt : updateAttempt).run(row);
       });
     },
 

@@ -219,6 +219,8 @@ describe('outbox: Concur answers', () => {
     await o.drain();
     expect(store.getReply(amb)).toMatchObject({ state: 'sent', attempts: 2 });
     expect(store.getRequest('AMB')).toMatchObject({ group: 'connected' });
+    // Read back before anything was sent again: the relay's PUT that timed out, and the direct one.
+    expect((await putCalls(sb, 'AMB')).map((c) => c.status)).toEqual([null, 204]);
     expect(store.getReply(other)).toMatchObject({
       state: 'failed',
       attempts: 2,

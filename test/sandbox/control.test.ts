@@ -140,7 +140,9 @@ describe('sandbox control API: calls, clock, quirks, faults, reset', () => {
     sb.state.add({ id: 'one' });
     sb.state.add({ id: 'two' });
     const set = await control('PUT', '/quirks', { bareRoot: true, statusCase: 'lower' });
-    expect(await set.json()).toEqual({ quirks: { bareRoot: true, statusCase: 'lower', version: null, overLimit: 'clamp' } });
+    expect(await set.json()).toEqual({
+      quirks: { bareRoot: true, statusCase: 'lower', version: null, overLimit: 'clamp', repeatReplies: 'refuse' },
+    });
     const bare = await (await call(CR)).text();
     expect(bare.startsWith('<ConnectionRequest xmlns:xsd=')).toBe(true);
     expect(bare).not.toContain('<ConnectionRequests');

@@ -70,6 +70,19 @@ describe('sandbox over HTTP: injected faults', () => {
     expect(cleared.cleared).toBe(1);
   });
 
+  it('ratio hits an even, repeatable share of the matching calls (0.3: calls 4, 7, 10, 14, 17, 20)', async () => {
+    await fault({ route: 'list', kind: 'status503', ratio: 0.3 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 20; i++) statuses.push((await fetch(list(), { headers: auth() })).status);
+    const hit = statuses.flatMap((status, i) => (status === 503 ? [i + 1] : []));
+    expect(hit).toEqual([4, 7, 10, 14, 17, 20]);
+    expect(statuses.filter((s) => s !== 503).every((s) => s === 200)).toBe(true);
+    const [listed] = ((await (await fetch(`${sb.url}/_sandbox/faults`)).json()) as { faults: Array<Record<string, unknown>> }).faults;
+    expect(listed).toMatchObject({ ratio: 0.3, hits: 6, seen: 20, remaining: null });
+    expect((await fault({ route: 'list', kind: 'status503', ratio: 0 })).status).toBe(400);
+    expect((await fault({ route: 'list', kind: 'status503', ratio: 1.5 })).status).toBe(400);
+  });
+
   it('latency delays the answer, then answers normally', async () => {
     await fault({ route: 'get', kind: 'latency', latencyMs: 150, times: 1 });
     const [first] = sb.state.all();

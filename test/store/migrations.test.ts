@@ -10,7 +10,8 @@ import {
   StoreOpenError,
 } from '../../relay/store/index.js';
 import { closeDatabase, openDatabase } from '../../relay/store/db.js';
-import { StoreHarness, tempDb } from './helpers.js';
+import { migrate } from '../../relay/store/migrations.js';
+import { record, StoreHarness, tempDb } from './helpers.js';
 
 describe('opening the store', () => {
   let harness: StoreHarness;
@@ -88,6 +89,29 @@ describe('opening the store', () => {
     } finally {
       tmp.cleanup();
     }
+  });
+
+  it('3: replies an older relay left queued are in doubt (read back before any PUT), with Concur’s LastModified as evidence', () => {
+    const db = openDatabase(harness.path);
+    migrate(db, () => '2024-05-01T10:00:00.000Z', MIGRATIONS.slice(0, 2));
+    const row = (id: string) => ({ ...record(id), lm: '2024-05-01T09:00:00.000Z', now: '2024-05-01T10:00:00.000Z' });
+    const insertRequest = db.prepare(`INSERT INTO requests (id, status, concur_status, concur_last_modified, request_token,
+      last_modified, first_seen_at, updated_at) VALUES (@id, 'Pending', 'Pending', @lm, @requestToken, @lm, @now, @now)`);
+    for (const id of ['Q', 'S']) insertRequest.run(row(id));
+    const insertReply = db.prepare(`INSERT INTO replies (request_id, status, state, attempts, next_attempt_at, created_at, updated_at)
+      VALUES (?, 'CRRET', ?, 1, ?, '2024-05-01T10:00:00.000Z', '2024-05-01T10:00:05.000Z')`);
+    const queued = Number(insertReply.run('Q', 'queued', '2024-05-01T10:01:00.000Z').lastInsertRowid);
+    const sent = Number(insertReply.run('S', 'sent', null).lastInsertRowid);
+    closeDatabase(db);
+
+    const store = harness.store();
+    expect(store.migration).toMatchObject({ from: 2, applied: [3] });
+    expect(store.getReply(queued)?.inDoubt).toEqual({
+      startedAt: '2024-05-01T10:00:05.000Z',
+      tokenSha256: null,
+      lastModified: '2024-05-01T09:00:00.000Z',
+    });
+    expect(store.getReply(sent)?.inDoubt).toBeUndefined();
   });
 
   it('works in memory too', () => {

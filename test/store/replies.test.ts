@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
 import { Reply } from '../../shared/models.js';
@@ -5,6 +7,7 @@ import { MAX_RETRIES } from '../../shared/status.js';
 import {
   IdempotencyMismatchError,
   ReplyInFlightError,
+  requestTokenSha256,
   RetryLimitError,
   UnknownReplyError,
   UnknownRequestError,
@@ -219,5 +222,76 @@ describe('the reply outbox', () => {
     });
     expect(store.dueReplies(harness.clock.iso(), 3).map((r) => r.id)).toEqual(ids.slice(0, 3));
     expect(store.pendingReplyCount()).toBe(4);
+  });
+});
+
+describe('replies in doubt: an attempt recorded before its PUT', () => {
+  let harness: StoreHarness;
+  let store: Store;
+  const tokenOf = (id: string) => record(id).requestToken!;
+  beforeEach(() => {
+    harness = new StoreHarness();
+    store = harness.store();
+    store.upsertFromConcur([record('A'), record('B', { lastModified: null })], harness.clock.iso());
+  });
+  afterEach(() => harness.cleanup());
+
+  it('keeps the SHA-256 of the request token and Concur’s LastModified, announces nothing, changes nothing a client sees', () => {
+    const { replyId, reply } = store.enqueueReply('A', 'CRRET');
+    const before = store.latestEventId();
+    harness.clock.advance(5000);
+    const started = store.markAttemptStarted(replyId);
+    expect(started.inDoubt).toEqual({
+      startedAt: harness.clock.iso(),
+      tokenSha256: createHash('sha256').update(tokenOf('A')).digest('hex'),
+      lastModified: '2024-05-01T09:00:00.000Z',
+    });
+    expect(requestTokenSha256(tokenOf('A'))).toBe(started.inDoubt!.tokenSha256);
+    expect(store.latestEventId()).toBe(before);
+    expect(store.getRequest('A')?.reply).toEqual(reply);
+    expect(store.dueReplies(harness.clock.iso(), 10).map((r) => [r.id, r.inDoubt?.startedAt])).toEqual([[replyId, harness.clock.iso()]]);
+
+    // What a read-back showed replaces what the last poll stored.
+    const again = store.markAttemptStarted(replyId, { requestToken: 'a-newer-token', lastModified: '2024-05-01T09:30:00Z' });
+    expect(again.inDoubt).toMatchObject({
+      tokenSha256: requestTokenSha256('a-newer-token'),
+      lastModified: '2024-05-01T09:30:00.000Z',
+    });
+    const none = store.markAttemptStarted(store.enqueueReply('B', 'CREU1').replyId, { requestToken: null, lastModified: null });
+    expect(none.inDoubt).toMatchObject({ tokenSha256: null, lastModified: null });
+  });
+
+  it('never writes a request token into replies (the raw rows hold hashes only)', () => {
+    const { replyId } = store.enqueueReply('A', 'CRRET');
+    store.markAttemptStarted(replyId);
+    store.markAttemptStarted(replyId, { requestToken: 'another-secret-request-token', lastModified: null });
+    harness.closeAll();
+    const db = new Database(harness.path, { readonly: true });
+    try {
+      const rows = JSON.stringify(db.prepare('SELECT * FROM replies').all());
+      expect(rows).not.toContain(tokenOf('A'));
+      expect(rows).not.toContain('another-secret-request-token');
+      expect(rows).toContain(requestTokenSha256('another-secret-request-token'));
+    } finally {
+      db.close();
+    }
+  });
+
+  it('survives a restart; cleared by sent, failed and a retry that surely did not arrive; kept by one that may have', () => {
+    const a = store.enqueueReply('A', 'CRSUC').replyId;
+    const b = store.enqueueReply('B', 'CREU1').replyId;
+    store.markAttemptStarted(a);
+    store.markAttemptStarted(b);
+    store = harness.reopen();
+    expect(store.getReply(a)?.inDoubt).toBeDefined();
+
+    const next = harness.clock.advance(1000);
+    expect(store.markAttempt(a, { attempts: 1, nextAttemptAt: next, lastError: 'timeout', inDoubt: true }).inDoubt).toBeDefined();
+    expect(store.markAttempt(b, { attempts: 1, nextAttemptAt: next, lastError: '503' }).inDoubt).toBeUndefined();
+    store.markAttemptStarted(b);
+    expect(store.markFailed(b, 'Concur answered 400').inDoubt).toBeUndefined();
+    expect(store.markSent(a).inDoubt).toBeUndefined();
+    // A reply no longer queued is not started again.
+    expect(store.markAttemptStarted(a).inDoubt).toBeUndefined();
   });
 });

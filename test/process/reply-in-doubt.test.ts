@@ -1,0 +1,180 @@
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AppliedReply } from '../../relay/sandbox/context.js';
+import { startSandbox, type RunningSandbox } from '../../relay/sandbox/server.js';
+import type { ReplyCode } from '../../shared/status.js';
+import { eventually, startRelayProcess, tempDb, type RelayProcess } from '../helpers/relay-process.js';
+
+/**
+ * Issue 11, finding 2: a reply must reach Concur once, even when the relay is SIGKILLed after
+ * Concur applied its PUT and before the 204 reached it. The sandbox (in this process) accepts a
+ * repeated reply, as a real Concur might, so a second PUT would show as a second accepted PUT
+ * (for CREU* a second e-mail to the traveller; for CRRET a retry used up).
+ */
+
+const API_KEY = 'process-test-key-in-doubt-0123';
+const REPLIES = 140;
+const CODES: readonly ReplyCode[] = ['CRSUC', 'CREU1', 'CRRET', 'CREU2', 'CRPA1', 'CREU3', 'CRPA2'];
+/**
+ * Where the five kills fall: the first PUT Concur applies, once `after` PUTs were applied, whose
+ * code is one of `codes` (so every kind of reply is caught in doubt at least once), or any code
+ * 25 PUTs later, so that the plan cannot stall.
+ */
+const KILLS: ReadonlyArray<{ after: number; codes: readonly ReplyCode[] }> = [
+  { after: 5, codes: ['CRSUC'] },
+  { after: 20, codes: ['CRRET'] },
+  { after: 35, codes: ['CREU1', 'CREU2', 'CREU3'] },
+  { after: 50, codes: ['CRPA1', 'CRPA2'] },
+  { after: 65, codes: ['CRRET'] },
+];
+
+let sandbox: RunningSandbox;
+const relays: RelayProcess[] = [];
+
+beforeEach(async () => {
+  sandbox = await startSandbox({ seed: false, random: 29, quirks: { repeatReplies: 'accept' } });
+});
+afterEach(async () => {
+  sandbox.hooks.onReplyApplied = undefined;
+  await Promise.all(relays.splice(0).map((r) => r.stop('SIGKILL')));
+  await sandbox.close();
+});
+
+async function start(db: string): Promise<RelayProcess> {
+  const relay = await startRelayProcess({
+    CONCUR_BASE_URL: sandbox.url,
+    CONCUR_ACCESS_TOKEN: sandbox.accessToken,
+    RELAY_API_KEYS: API_KEY,
+    RELAY_DB: db,
+    POLL_INTERVAL_SECONDS: '1',
+    LOG_LEVEL: 'info',
+  });
+  relays.push(relay);
+  return relay;
+}
+
+function replyStates(db: string): Map<string, { status: string; state: string }> {
+  const sqlite = new Database(db, { readonly: true, fileMustExist: true });
+  try {
+    const rows = sqlite.prepare('SELECT request_id, status, state FROM replies ORDER BY id').all() as Array<{
+      request_id: string;
+      status: string;
+      state: string;
+    }>;
+    return new Map(rows.map((row) => [row.request_id, { status: row.status, state: row.state }]));
+  } finally {
+    sqlite.close();
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+describe('replies in doubt across SIGKILLs', () => {
+  it(`${REPLIES} replies, 5 SIGKILLs between Concur's 204 and the relay hearing it, 30 % of PUTs answered 503: each reply applied once`, async () => {
+    const started = Date.now();
+    const ids = Array.from({ length: REPLIES }, (_, i) => `DOUBT-${String(i).padStart(3, '0')}`);
+    const codeOf = new Map(ids.map((id, i) => [id, CODES[i % CODES.length]!]));
+    for (const id of ids) sandbox.state.add({ id });
+
+    const db = tempDb();
+    let current: RelayProcess | null = await start(db);
+    await eventually(async () => {
+      const res = await fetch(`${current!.url}/api/v1/summary`, { headers: { authorization: `Bearer ${API_KEY}` } });
+      return ((await res.json()) as { counts: { pending: number } }).counts.pending === REPLIES;
+    }, 20_000);
+    sandbox.faults.add({ route: 'put', kind: 'status503', ratio: 0.3 });
+
+    let applied = 0;
+    const killed: AppliedReply[] = [];
+    sandbox.hooks.onReplyApplied = async (reply) => {
+      applied++;
+      const next = KILLS[killed.length];
+      const relay = current;
+      if (relay === null || next === undefined || applied < next.after) return;
+      if (!next.codes.includes(reply.status) && applied < next.after + 25) return;
+      current = null;
+      killed.push(reply);
+      // Concur has applied the reply; its 204 is written only after the relay is dead.
+      relay.proc.kill('SIGKILL');
+      await relay.exited;
+    };
+
+    let done = false;
+    const supervisor = (async () => {
+      for (;;) {
+        await relays.at(-1)!.exited;
+        if (done) return;
+        current = await start(db);
+      }
+    })();
+
+    // Each reply is accepted once: an Idempotency-Key makes a resubmission after a kill harmless.
+    for (const id of ids) {
+      for (;;) {
+        const relay = current;
+        if (relay !== null) {
+          const res = await fetch(`${relay.url}/api/v1/requests/${id}/reply`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json', 'idempotency-key': `reply-${id}` },
+            body: JSON.stringify({ status: codeOf.get(id) }),
+          }).catch(() => null);
+          if (res !== null) {
+            const text = await res.text();
+            if (res.status === 202) break;
+            throw new Error(`the relay answered ${res.status} to a reply: ${text}`);
+          }
+        }
+        await sleep(50);
+      }
+    }
+
+    await eventually(() => {
+      const states = replyStates(db);
+      return states.size === REPLIES && [...states.values()].every((r) => r.state === 'sent');
+    }, 90_000);
+    done = true;
+    const last = current as RelayProcess | null;
+    expect(last).not.toBeNull();
+    expect(await last!.stop('SIGTERM')).toBe(0);
+    await supervisor;
+
+    const calls = sandbox.calls.list();
+    const puts = calls.filter((c) => c.route === 'put');
+    const figures = {
+      seconds: Math.round((Date.now() - started) / 100) / 10,
+      relayStarts: relays.length,
+      puts: puts.length,
+      put503: puts.filter((c) => c.status === 503).length,
+      readBacks: calls.filter((c) => c.route === 'get').length,
+      killedOn: killed.map((k) => k.status).join(' '),
+    };
+    console.info(`reply-in-doubt process test: ${JSON.stringify(figures)}`);
+
+    expect(killed).toHaveLength(KILLS.length);
+    // Both kinds of evidence were exercised: a status Concur shows, and a CRRET's new request token.
+    expect(killed.some((k) => k.status === 'CRRET')).toBe(true);
+    expect(killed.some((k) => k.status !== 'CRRET')).toBe(true);
+    expect(figures.put503 / figures.puts).toBeGreaterThan(0.25);
+    const states = replyStates(db);
+    // Every reply accepted with 202 ends sent, and Concur accepted exactly one PUT for it: for
+    // CREU* a second would be a second e-mail, for CRRET a second retry used up.
+    const wrong: string[] = [];
+    for (const id of ids) {
+      const code = codeOf.get(id)!;
+      const reply = states.get(id);
+      const request = sandbox.state.get(id)!;
+      const expected = code === 'CRRET' ? 'Pending' : code === 'CRSUC' ? 'Connected' : 'Failed';
+      if (reply?.status !== code || reply.state !== 'sent') wrong.push(`${id} ${code}: the relay has ${JSON.stringify(reply)}`);
+      if (request.successfulPuts !== 1) wrong.push(`${id} ${code}: Concur accepted ${request.successfulPuts} PUTs`);
+      if (request.status !== expected) wrong.push(`${id} ${code}: Concur shows ${request.status}`);
+      if (code === 'CRRET' && request.retries !== 1) wrong.push(`${id} CRRET: ${request.retries} retries used`);
+    }
+    expect(wrong).toEqual([]);
+
+    // Read-backs carry request tokens: none reached a log line.
+    const logs = relays.flatMap((r) => r.output).join('\n');
+    for (const secret of [sandbox.accessToken, API_KEY, ...sandbox.state.all().map((r) => r.requestToken)]) {
+      expect(logs).not.toContain(secret);
+    }
+  }, 120_000);
+});
