@@ -1,0 +1,103 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { staticToken } from '../../relay/concur/auth.js';
+import { ConcurClient } from '../../relay/concur/client.js';
+import { Metrics } from '../../relay/metrics.js';
+import { createOutbox } from '../../relay/outbox.js';
+import { createPoller, type Poller, type PollerOptions } from '../../relay/poller.js';
+import type { Store } from '../../relay/store/index.js';
+import { fixtureServer } from '../helpers/fixture-server.js';
+import { record, StoreHarness } from '../store/helpers.js';
+import { captureLog, fixedRandom } from './helpers.js';
+
+/**
+ * The poller (and the outbox where they share code) against a hostile Concur double: a bare
+ * loopback server that answers what the sandbox never would.
+ */
+
+const TOKEN = 'secret-concur-access-token';
+const FIVE_MINUTES_MS = 5 * 60 * 1000;
+
+let harness: StoreHarness;
+let store: Store;
+let log: ReturnType<typeof captureLog>;
+const closers: Array<() => Promise<void>> = [];
+
+beforeEach(() => {
+  harness = new StoreHarness();
+  store = harness.store();
+  log = captureLog();
+});
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close();
+  expect(log.text()).not.toContain(TOKEN);
+  harness.cleanup();
+});
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+async function concurDouble(handler: Handler, host?: '127.0.0.1' | '127.0.0.2') {
+  const server = await fixtureServer(handler, { host });
+  closers.push(server.close);
+  return server;
+}
+
+function clientOf(url: string): ConcurClient {
+  return new ConcurClient({ baseUrl: url, auth: staticToken(TOKEN), timeoutMs: 3000 });
+}
+
+function poller(client: ConcurClient, overrides: Partial<PollerOptions> = {}): Poller {
+  const created = createPoller({
+    client,
+    store,
+    intervalMs: 60_000,
+    logger: log.logger,
+    metrics: new Metrics(),
+    now: harness.clock.now,
+    random: fixedRandom(0.5),
+    ...overrides,
+  });
+  closers.push(() => created.stop());
+  return created;
+}
+
+describe('a Retry-After far in the future', () => {
+  // Seconds (about three years) and an HTTP date in the year 9999.
+  const spellings = ['99999999', 'Fri, 31 Dec 9999 23:59:59 GMT'];
+
+  it.each(spellings)('Retry-After: %s on a 429 puts the next sweep within 5 minutes', async (retryAfter) => {
+    const concur = await concurDouble((_req, res) => {
+      res.writeHead(429, { 'retry-after': retryAfter, 'content-type': 'application/xml' });
+      res.end('<Error><Message>Too Many Requests</Message></Error>');
+    });
+    const p = poller(clientOf(concur.url));
+    const r = await p.sweepNow();
+    expect(r).toMatchObject({ outcome: 'failed', error: { kind: 'rate_limited' } });
+    expect(r.nextDelayMs).toBeLessThanOrEqual(FIVE_MINUTES_MS);
+    expect(p.nextSweepAt! - harness.clock.ms).toBeLessThanOrEqual(FIVE_MINUTES_MS);
+    expect(store.concurStatus().lastError).toMatch(/\(in 5 min\)$/);
+  });
+
+  it('Retry-After: 99999999 on a 503 to a reply puts its next attempt within 5 minutes', async () => {
+    const concur = await concurDouble((req, res) => {
+      req.resume();
+      res.writeHead(503, { 'retry-after': '99999999', 'content-type': 'application/xml' });
+      res.end('<Error><Message>Down for maintenance</Message></Error>');
+    });
+    store.upsertFromConcur([record('R1')], harness.clock.ms);
+    const { replyId } = store.enqueueReply('R1', 'CREU1');
+    const outbox = createOutbox({
+      client: clientOf(concur.url),
+      store,
+      logger: log.logger,
+      metrics: new Metrics(),
+      now: harness.clock.now,
+      random: fixedRandom(0.5),
+    });
+    closers.push(() => outbox.stop());
+    await outbox.drain();
+    const reply = store.getReply(replyId)!;
+    expect(reply.state).toBe('queued');
+    expect(Date.parse(reply.nextAttemptAt!) - harness.clock.ms).toBeLessThanOrEqual(FIVE_MINUTES_MS);
+  });
+});
