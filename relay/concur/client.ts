@@ -4,6 +4,7 @@ import { DEFAULT_MAX_BODY_BYTES, decodeBody, decodePage, decodeRecord } from './
 import { encodeStatusUpdate } from './encode.js';
 import { ConcurError } from './errors.js';
 import { type HttpResponse, parseRetryAfter, send } from './http.js';
+import { AllowedOrigins, whereTo } from './origins.js';
 import type { ConcurPage, ConcurRecord } from './record.js';
 
 /** Speaks to Concur's Connection Requests resource (v3.0 paths; reads v3.0 to v3.2 answers). */
@@ -18,6 +19,8 @@ export interface ConcurClientOptions {
   accept?: 'xml' | 'json';
   /** A runaway NextPage chain stops here. */
   maxPages?: number;
+  /** Where the token may go. Default: the origin of baseUrl alone (API 3.2 will add the token's geolocation). */
+  allowedOrigins?: AllowedOrigins;
 }
 
 export interface ListOptions {
@@ -33,9 +36,11 @@ export class ConcurClient {
   private readonly timeoutMs: number;
   private readonly maxBytes: number;
   private readonly maxPages: number;
+  private readonly allowed: AllowedOrigins;
 
   constructor(private readonly options: ConcurClientOptions) {
     this.base = new URL(options.baseUrl);
+    this.allowed = options.allowedOrigins ?? new AllowedOrigins([this.base]);
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.maxBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.maxPages = options.maxPages ?? 10_000;
@@ -43,7 +48,7 @@ export class ConcurClient {
 
   /** The first page of the list, or the page a NextPage URL points to. */
   async listPage(from: ListOptions | { nextPage: string } = {}): Promise<ConcurPage> {
-    const url = 'nextPage' in from ? this.sameOrigin(from.nextPage) : this.listUrl(from);
+    const url = 'nextPage' in from ? this.nextPageUrl(from.nextPage) : this.listUrl(from);
     const res = await this.call('GET', url);
     return decodePage(res.body, res.headers.get('content-type'), { maxBytes: this.maxBytes });
   }
@@ -114,17 +119,28 @@ export class ConcurClient {
   }
 
   /**
-   * NextPage is opaque, but our token must only ever go to the configured instance: a NextPage on
-   * another origin keeps its path and query and is sent to ours.
+   * NextPage is opaque, but it is the one URL the relay takes from Concur's answer, and the token
+   * goes with it: it is followed only on an allowed origin (send() checks that again), and as it
+   * was resolved, never rebuilt from its parts (a path `//evil` re-parses as a host).
    */
-  private sameOrigin(nextPage: string): string {
+  private nextPageUrl(nextPage: string): string {
     let next: URL;
     try {
       next = new URL(nextPage, this.base);
     } catch {
       throw new ConcurError('bad_response', 'NextPage is not a URL');
     }
-    return new URL(`${next.pathname}${next.search}`, this.base).toString();
+    if (!this.allowed.allows(next)) {
+      throw new ConcurError(
+        'bad_response',
+        `NextPage points to ${whereTo(next)}, not to the configured Concur instance (${this.allowed}); the relay sends its token nowhere else`,
+      );
+    }
+    // Harmless here, but it is how a host is smuggled into a path, and Concur never sends it.
+    if (next.pathname.startsWith('//')) {
+      throw new ConcurError('bad_response', 'NextPage has a path that starts with "//", which names a host rather than a page');
+    }
+    return next.href;
   }
 
   private async call(method: 'GET' | 'PUT', url: string, body?: string): Promise<HttpResponse> {
@@ -143,7 +159,7 @@ export class ConcurClient {
       accept,
     };
     if (body !== undefined) headers['content-type'] = 'application/xml; charset=utf-8';
-    return send({ method, url, headers, body, timeoutMs: this.timeoutMs, maxBytes: this.maxBytes });
+    return send({ method, url, headers, body, timeoutMs: this.timeoutMs, maxBytes: this.maxBytes, allowedOrigins: this.allowed });
   }
 
   private failure(res: HttpResponse): ConcurError {

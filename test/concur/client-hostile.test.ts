@@ -95,7 +95,10 @@ describe('Concur client against hostile answers', () => {
     expect(followed).toBe(false);
   });
 
-  it('sends a NextPage on another origin to the configured instance only', async () => {
+  // This test used to expect the opposite: a NextPage on another origin was followed with its
+  // path and query on the configured instance. Re-parsing that path is what let `//evil` through,
+  // so a NextPage that names another origin is now refused.
+  it('refuses a NextPage on another origin: bad_response with the reason, and nothing more is sent', async () => {
     const seen: string[] = [];
     const client = await clientFor((req, res) => {
       seen.push(req.url ?? '');
@@ -104,8 +107,10 @@ describe('Concur client against hostile answers', () => {
         : '<NextPage>https://evil.example/api/v3.0/common/connectionrequests?offset=Zm9v&amp;limit=10</NextPage>';
       res.writeHead(200, { 'content-type': 'application/xml' }).end(`<ConnectionRequests><Items />${next}</ConnectionRequests>`);
     });
-    const all = await client.listAll();
-    expect(all).toEqual([]);
-    expect(seen).toEqual(['/api/v3.0/common/connectionrequests', '/api/v3.0/common/connectionrequests?offset=Zm9v&limit=10']);
+    const err = await concurFailure(client.listAll());
+    expect(err.kind).toBe('bad_response');
+    expect(err.message).toMatch(/^NextPage points to https:\/\/evil\.example, not to the configured Concur instance \(http:\/\/127\.0\.0\.1:\d+\)/);
+    expect(err.message).not.toContain('t0ken');
+    expect(seen).toEqual(['/api/v3.0/common/connectionrequests']);
   });
 });

@@ -61,6 +61,71 @@ function poller(client: ConcurClient, overrides: Partial<PollerOptions> = {}): P
   return created;
 }
 
+const CR_PATH = '/api/v3.0/common/connectionrequests';
+
+function page(ids: string[], nextPage?: string): string {
+  const items = ids
+    .map((id) => `<ConnectionRequest><ID>${id}</ID><FirstName>Ada</FirstName><Status>Pending</Status><RequestToken>rt-${id}</RequestToken></ConnectionRequest>`)
+    .join('');
+  return `<ConnectionRequests><Items>${items}</Items>${nextPage === undefined ? '' : `<NextPage>${nextPage}</NextPage>`}</ConnectionRequests>`;
+}
+
+/**
+ * NextPage spellings that name another host, or a path that reads as one once re-parsed. `ours`
+ * and `theirs` are host:port. Written as they appear inside the XML element.
+ */
+const ESCAPES: Array<[string, (ours: string, theirs: string) => string]> = [
+  ['protocol-relative //host', (_o, t) => `//${t}${CR_PATH}?offset=2`],
+  ['/\\host', (_o, t) => `/\\${t}${CR_PATH}?offset=2`],
+  ['\\\\host', (_o, t) => `\\\\${t}${CR_PATH}?offset=2`],
+  ['/.//host', (_o, t) => `/.//${t}${CR_PATH}?offset=2`],
+  ['/..//host', (_o, t) => `/..//${t}${CR_PATH}?offset=2`],
+  ['/%2e//host', (_o, t) => `/%2e//${t}${CR_PATH}?offset=2`],
+  ['/./\\host', (_o, t) => `/./\\${t}${CR_PATH}?offset=2`],
+  ['a tab inside // (removed by URL parsing)', (_o, t) => `/&#9;/${t}${CR_PATH}?offset=2`],
+  ['full URL of the other host, ours in its path', (o, t) => `http://${t}//${o}${CR_PATH}?offset=2`],
+  ['full URL of ours, the other host in its path', (o, t) => `http://${o}//${t}${CR_PATH}?offset=2`],
+  ['full URL of ours, /\\host path', (o, t) => `http://${o}/\\${t}${CR_PATH}?offset=2`],
+  ['ours as user info of the other host', (o, t) => `http://${o}@${t}${CR_PATH}?offset=2`],
+  ['upper-case scheme', (_o, t) => `HTTP://${t}${CR_PATH}?offset=2`],
+];
+
+describe.each([
+  ['127.0.0.2', '127.0.0.2'],
+  ['another port on 127.0.0.1', '127.0.0.1'],
+] as const)('a NextPage that leads to %s', (_name, otherHost) => {
+  it.each(ESCAPES)('%s: refused, degraded with the reason; the other host gets no call and nothing of it is stored', async (_spelling, spell) => {
+    const reached: Array<{ url: string; authorization: string | null }> = [];
+    const other = await concurDouble((req, res) => {
+      reached.push({ url: req.url ?? '', authorization: req.headers.authorization ?? null });
+      res.writeHead(200, { 'content-type': 'application/xml' }).end(page(['FROM-OTHER-HOST']));
+    }, otherHost);
+    let concur: Awaited<ReturnType<typeof concurDouble>> | undefined;
+    concur = await concurDouble((req, res) => {
+      const first = req.url === `${CR_PATH}?status=Pending&limit=10`;
+      const body = first ? page(['FIRST'], spell(`127.0.0.1:${concur!.port}`, `${other.host}:${other.port}`)) : page(['SECOND']);
+      res.writeHead(200, { 'content-type': 'application/xml' }).end(body);
+    });
+
+    const r = await poller(clientOf(concur.url)).sweepNow();
+
+    expect(reached).toEqual([]);
+    expect(r).toMatchObject({ outcome: 'failed', error: { kind: 'bad_response' } });
+    const status = store.concurStatus();
+    expect(status.state).toBe('degraded');
+    // The reason names where NextPage led, or the path that would have led there.
+    const origin = other.url.replace(/\./g, '\\.');
+    expect(status.lastError).toMatch(
+      new RegExp(`^Concur's answer could not be read: NextPage (points to ${origin}(, | \\(with a user name)|has a path that starts with "//")`),
+    );
+    expect(status.lastError).not.toContain(TOKEN);
+    // The first page came from the configured instance and is kept; nothing else is.
+    expect(store.getRequest('FIRST')).toBeDefined();
+    expect(store.getRequest('FROM-OTHER-HOST')).toBeUndefined();
+    expect(store.getRequest('SECOND')).toBeUndefined();
+  });
+});
+
 describe('a Retry-After far in the future', () => {
   // Seconds (about three years) and an HTTP date in the year 9999.
   const spellings = ['99999999', 'Fri, 31 Dec 9999 23:59:59 GMT'];
