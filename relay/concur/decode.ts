@@ -1,6 +1,7 @@
 import { XMLParser, XMLValidator, type X2jOptions } from 'fast-xml-parser';
 import { z } from 'zod';
 import { STATUS_CODES, normaliseStatus } from '../../shared/status.js';
+import { checkItemCount, scanJson, scanXml } from './bounds.js';
 import { ConcurError } from './errors.js';
 import { ConcurRecord, type ConcurPage } from './record.js';
 
@@ -17,6 +18,12 @@ export const DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024;
 export interface DecodeOptions {
   /** Bodies longer than this many bytes (UTF-8) are refused; default DEFAULT_MAX_BODY_BYTES. */
   maxBytes?: number;
+  /**
+   * The page size the relay asked for (1 for one request). A body that holds far more requests,
+   * or more markup than they could need, is refused, before parsing where the body shows it
+   * (bounds.ts). Without it only over-long text is: the codec alone reads pages of any size.
+   */
+  pageLimit?: number;
 }
 
 export type DecodedBody =
@@ -59,8 +66,11 @@ export function decodeBody(body: string, contentType: string | null, options: De
   const text = body.startsWith('\uFEFF') ? body.slice(1) : body;
   const start = text.search(/\S/);
   const first = start === -1 ? '' : text[start];
-  if (first === '<') return decodeXml(text);
-  if (first === '{' || first === '[') return decodeJson(text);
+  if (first === '<' || first === '{' || first === '[') {
+    const decoded = first === '<' ? decodeXml(text, options.pageLimit) : decodeJson(text, options.pageLimit);
+    if (decoded.kind === 'page') checkItemCount(decoded.page.items.length, options.pageLimit);
+    return decoded;
+  }
   const got = start === -1 ? 'an empty body' : `a body starting ${JSON.stringify(text.slice(start, start + 40))}`;
   throw bad(`expected XML or JSON from Concur, got ${got} (Content-Type: ${contentType ?? 'none'})`);
 }
@@ -211,11 +221,12 @@ function checkWellFormed(xml: string): void {
   }
 }
 
-function decodeXml(text: string): DecodedBody {
+function decodeXml(text: string, pageLimit: number | undefined): DecodedBody {
   // A DTD is what entity expansion ("billion laughs") and external entities need, and Concur never sends one.
   if (/<!(DOCTYPE|ENTITY)/i.test(text)) {
     throw bad('XML with a DOCTYPE is refused (Concur never sends one, and its entities could exhaust memory)');
   }
+  scanXml(text, pageLimit);
   const xml = text.includes('<![CDATA[') ? text : text.replace(STRAY_AMPERSAND, '&amp;');
   checkWellFormed(xml);
   let parsed: unknown;
@@ -280,7 +291,8 @@ function valueOf(object: Record<string, unknown>, key: string): unknown {
 
 const RECORD_KEYS = new Set(Object.keys(ConcurRecord.shape).map((key) => key.toLowerCase()));
 
-function decodeJson(text: string): DecodedBody {
+function decodeJson(text: string, pageLimit: number | undefined): DecodedBody {
+  scanJson(text, pageLimit);
   let json: unknown;
   try {
     json = JSON.parse(text);

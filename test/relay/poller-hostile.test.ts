@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { staticToken } from '../../relay/concur/auth.js';
 import { ConcurClient } from '../../relay/concur/client.js';
@@ -7,6 +10,7 @@ import { createOutbox } from '../../relay/outbox.js';
 import { createPoller, type Poller, type PollerOptions } from '../../relay/poller.js';
 import type { Store } from '../../relay/store/index.js';
 import { fixtureServer } from '../helpers/fixture-server.js';
+import type { HostileKind } from '../helpers/hostile-concur.js';
 import { record, StoreHarness } from '../store/helpers.js';
 import { captureLog, fixedRandom } from './helpers.js';
 
@@ -123,6 +127,50 @@ describe.each([
     expect(store.getRequest('FIRST')).toBeDefined();
     expect(store.getRequest('FROM-OTHER-HOST')).toBeUndefined();
     expect(store.getRequest('SECOND')).toBeUndefined();
+  });
+});
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+interface HostileSweep {
+  outcome: string;
+  errorKind: string | null;
+  state: string;
+  lastError: string | null;
+  rssGrowthBytes: number;
+  hostileStored: boolean;
+}
+
+/** One sweep against a hostile body, in a process of its own (see hostile-sweep.ts). */
+function hostileSweep(kind: HostileKind, pageLimit: number): Promise<HostileSweep> {
+  return new Promise((resolve, reject) =>
+    execFile(
+      process.execPath,
+      ['--expose-gc', '--import', 'tsx', join('test', 'helpers', 'hostile-sweep.ts'), kind, String(pageLimit)],
+      { cwd: ROOT, timeout: 60_000 },
+      (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(JSON.parse(stdout.trim().split('\n').at(-1)!) as HostileSweep)),
+    ),
+  );
+}
+
+describe('a list body under the 5 MB cap that would exhaust memory', () => {
+  const MB = 1024 * 1024;
+  const cases: Array<[string, HostileKind, number, RegExp]> = [
+    // The page limit the poller asks for by default (10) caps the body well below 4 MB.
+    ['one 4 MB field (page limit 10)', 'long-field', 10, /: response body of more than \d+ bytes exceeds the limit of \d+ bytes/],
+    // With a limit large enough for the body to be read, the scan before the parser refuses it.
+    ['one 4 MB field (page limit 100)', 'long-field', 100, /: XML has more than 8192 characters without markup in <LastName>/],
+    ['15,000 requests on a page of 10', 'many-items', 10, /: more than 20 connection requests on one page; the relay asked for 10/],
+    ['200,000 entity references in one field', 'entity-refs', 10, /: XML has more than 8192 characters without markup in <LastName>/],
+    ['200,000 entity references over 200 elements', 'entity-refs-spread', 10, /: XML has more than \d+ character or entity references/],
+  ];
+
+  it.each(cases)('%s: degraded with the reason, nothing stored, RSS growth under 50 MB', async (_name, kind, pageLimit, reason) => {
+    const sweep = await hostileSweep(kind, pageLimit);
+    expect(sweep).toMatchObject({ outcome: 'failed', errorKind: 'bad_response', state: 'degraded', hostileStored: false });
+    expect(sweep.lastError).toMatch(/^Concur's answer could not be read: /);
+    expect(sweep.lastError).toMatch(reason);
+    expect(sweep.rssGrowthBytes).toBeLessThan(50 * MB);
   });
 });
 
