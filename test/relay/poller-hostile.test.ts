@@ -7,7 +7,7 @@ import { staticToken } from '../../relay/concur/auth.js';
 import { ConcurClient } from '../../relay/concur/client.js';
 import { Metrics } from '../../relay/metrics.js';
 import { createOutbox } from '../../relay/outbox.js';
-import { createPoller, type Poller, type PollerOptions } from '../../relay/poller.js';
+import { createPoller, type Poller } from '../../relay/poller.js';
 import type { Store } from '../../relay/store/index.js';
 import { fixtureServer } from '../helpers/fixture-server.js';
 import type { HostileKind } from '../helpers/hostile-concur.js';
@@ -33,7 +33,7 @@ beforeEach(() => {
   log = captureLog();
 });
 afterEach(async () => {
-  for (const close of closers.splice(0)) await close();
+  for (const close of closers.splice(0).reverse()) await close();
   expect(log.text()).not.toContain(TOKEN);
   harness.cleanup();
 });
@@ -50,7 +50,7 @@ function clientOf(url: string): ConcurClient {
   return new ConcurClient({ baseUrl: url, auth: staticToken(TOKEN), timeoutMs: 3000 });
 }
 
-function poller(client: ConcurClient, overrides: Partial<PollerOptions> = {}): Poller {
+function poller(client: ConcurClient): Poller {
   const created = createPoller({
     client,
     store,
@@ -59,7 +59,6 @@ function poller(client: ConcurClient, overrides: Partial<PollerOptions> = {}): P
     metrics: new Metrics(),
     now: harness.clock.now,
     random: fixedRandom(0.5),
-    ...overrides,
   });
   closers.push(() => created.stop());
   return created;
