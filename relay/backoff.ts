@@ -11,12 +11,17 @@
  * wait keeps growing. It also makes "next try at …" in the summary a meaningful promise.
  *
  * Concur's Retry-After is a floor: the delay is never shorter than what Concur asked for. A
- * Retry-After is trusted only up to MAX_RETRY_AFTER_MS (an hour), so a broken header cannot park
- * the relay for days; that floor may exceed maxMs, which only bounds the relay's own schedule.
+ * Retry-After is trusted only up to MAX_RETRY_AFTER_MS (five minutes), so one broken or hostile
+ * header (`Retry-After: 99999999`) cannot stop polling or replies for long; that floor may exceed
+ * maxMs, which only bounds the relay's own schedule.
  */
 
-/** The longest Retry-After the relay honours. */
-export const MAX_RETRY_AFTER_MS = 60 * 60 * 1000;
+/**
+ * The longest Retry-After the relay honours: five minutes, the longest wait Concur itself asks
+ * for (its HTTP status code guide: on 503 "sleep for 5 minutes then retry"; on a timeout, wait 5
+ * minutes). A Concur that really needs longer answers 429/503 again and the backoff keeps growing.
+ */
+export const MAX_RETRY_AFTER_MS = 5 * 60 * 1000;
 
 export interface BackoffInput {
   /** Which retry this is: 1 for the first retry after one failure, 2 after two in a row… Values below 1 count as 1. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConcurError } from './errors.js';
 import { parseRetryAfter, send } from './http.js';
+import { AllowedOrigins } from './origins.js';
 
 /**
  * Where the Authorization header comes from: a static token, or the OAuth 2.0 refresh-token
@@ -57,7 +58,11 @@ export function refreshTokenGrant(options: RefreshGrantOptions): TokenProvider {
   let current: { token: string; renewAt: number } | undefined;
   let inFlight: Promise<void> | undefined;
 
+  // The client secret and refresh token go to the configured token URL and nowhere else.
+  let allowed: AllowedOrigins | undefined;
+
   async function refresh(): Promise<void> {
+    allowed ??= new AllowedOrigins([options.tokenUrl]);
     const res = await send({
       method: 'POST',
       url: options.tokenUrl,
@@ -70,6 +75,7 @@ export function refreshTokenGrant(options: RefreshGrantOptions): TokenProvider {
       }).toString(),
       timeoutMs: options.timeoutMs ?? 30_000,
       maxBytes: 64 * 1024,
+      allowedOrigins: allowed,
     });
     if (res.status === 429) {
       throw new ConcurError('rate_limited', 'token refresh: rate limited by Concur', {

@@ -1,9 +1,11 @@
 import type { ReplyCode } from '../../shared/status.js';
 import type { TokenProvider } from './auth.js';
-import { DEFAULT_MAX_BODY_BYTES, decodeBody, decodePage, decodeRecord } from './decode.js';
+import { CONCUR_MAX_PAGE, bodyBudget } from './bounds.js';
+import { DEFAULT_MAX_BODY_BYTES, type DecodeOptions, decodeBody, decodePage, decodeRecord } from './decode.js';
 import { encodeStatusUpdate } from './encode.js';
 import { ConcurError } from './errors.js';
 import { type HttpResponse, parseRetryAfter, send } from './http.js';
+import { AllowedOrigins, whereTo } from './origins.js';
 import type { ConcurPage, ConcurRecord } from './record.js';
 
 /** Speaks to Concur's Connection Requests resource (v3.0 paths; reads v3.0 to v3.2 answers). */
@@ -13,11 +15,14 @@ export interface ConcurClientOptions {
   baseUrl: string;
   auth: TokenProvider;
   timeoutMs?: number;
+  /** No body is read beyond this, whatever the call; smaller calls get less (bounds.ts). */
   maxBodyBytes?: number;
   /** Ask for XML (Concur's default) or JSON. */
   accept?: 'xml' | 'json';
   /** A runaway NextPage chain stops here. */
   maxPages?: number;
+  /** Where the token may go. Default: the origin of baseUrl alone (API 3.2 will add the token's geolocation). */
+  allowedOrigins?: AllowedOrigins;
 }
 
 export interface ListOptions {
@@ -26,6 +31,9 @@ export interface ListOptions {
   offset?: string;
 }
 
+/** How much of an answer is read: the body's bytes, and the requests it may hold. */
+type Reading = Required<Pick<DecodeOptions, 'maxBytes' | 'pageLimit'>>;
+
 const RESOURCE = '/api/v3.0/common/connectionrequests';
 
 export class ConcurClient {
@@ -33,19 +41,26 @@ export class ConcurClient {
   private readonly timeoutMs: number;
   private readonly maxBytes: number;
   private readonly maxPages: number;
+  private readonly allowed: AllowedOrigins;
 
   constructor(private readonly options: ConcurClientOptions) {
     this.base = new URL(options.baseUrl);
+    this.allowed = options.allowedOrigins ?? new AllowedOrigins([this.base]);
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.maxBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.maxPages = options.maxPages ?? 10_000;
   }
 
-  /** The first page of the list, or the page a NextPage URL points to. */
-  async listPage(from: ListOptions | { nextPage: string } = {}): Promise<ConcurPage> {
-    const url = 'nextPage' in from ? this.sameOrigin(from.nextPage) : this.listUrl(from);
-    const res = await this.call('GET', url);
-    return decodePage(res.body, res.headers.get('content-type'), { maxBytes: this.maxBytes });
+  /**
+   * The first page of the list, or the page a NextPage URL points to (with the limit the first
+   * page asked for, which NextPage carries on). A page far larger than the limit is refused.
+   */
+  async listPage(from: ListOptions | { nextPage: string; limit?: number } = {}): Promise<ConcurPage> {
+    const url = 'nextPage' in from ? this.nextPageUrl(from.nextPage) : this.listUrl(from);
+    // Without a limit Concur sends its default page, at most its largest.
+    const reading = this.reading(from.limit ?? CONCUR_MAX_PAGE);
+    const res = await this.call('GET', url, reading);
+    return decodePage(res.body, res.headers.get('content-type'), reading);
   }
 
   /**
@@ -69,7 +84,7 @@ export class ConcurClient {
         throw new ConcurError('bad_response', `NextPage does not come to an end (stopped after ${count} pages)`);
       }
       seen.add(page.nextPage);
-      const next = this.listPage({ nextPage: page.nextPage });
+      const next = this.listPage({ nextPage: page.nextPage, limit: options.limit });
       // Its failure is read below, when it is awaited; until then it must not count as unhandled.
       next.catch(() => undefined);
       // One turn of the event loop, so the request is on the wire before the caller's synchronous work.
@@ -86,16 +101,18 @@ export class ConcurClient {
   }
 
   async get(id: string): Promise<ConcurRecord> {
-    const res = await this.call('GET', this.itemUrl(id));
-    return decodeRecord(res.body, res.headers.get('content-type'), { maxBytes: this.maxBytes });
+    const reading = this.reading(1);
+    const res = await this.call('GET', this.itemUrl(id), reading);
+    return decodeRecord(res.body, res.headers.get('content-type'), reading);
   }
 
   /** Sends the partner's status reply. Resolves on Concur's 204; everything else is a ConcurError. */
   async putStatus(id: string, status: ReplyCode): Promise<void> {
-    const res = await this.call('PUT', this.itemUrl(id), encodeStatusUpdate(status));
+    const reading = this.reading(1);
+    const res = await this.call('PUT', this.itemUrl(id), reading, encodeStatusUpdate(status));
     // Concur documents 204; a 200 is accepted unless its body is an <Error> (Concur's 200-with-error quirk).
     if (res.status === 200 && res.body.trim() !== '') {
-      const decoded = safeDecode(res, this.maxBytes);
+      const decoded = safeDecode(res, reading);
       if (decoded?.kind === 'error') throw concurError(res.status, decoded.message, decoded.id);
     }
   }
@@ -114,40 +131,56 @@ export class ConcurClient {
   }
 
   /**
-   * NextPage is opaque, but our token must only ever go to the configured instance: a NextPage on
-   * another origin keeps its path and query and is sent to ours.
+   * NextPage is opaque, but it is the one URL the relay takes from Concur's answer, and the token
+   * goes with it: it is followed only on an allowed origin (send() checks that again), and as it
+   * was resolved, never rebuilt from its parts (a path `//evil` re-parses as a host).
    */
-  private sameOrigin(nextPage: string): string {
+  private nextPageUrl(nextPage: string): string {
     let next: URL;
     try {
       next = new URL(nextPage, this.base);
     } catch {
       throw new ConcurError('bad_response', 'NextPage is not a URL');
     }
-    return new URL(`${next.pathname}${next.search}`, this.base).toString();
+    if (!this.allowed.allows(next)) {
+      throw new ConcurError(
+        'bad_response',
+        `NextPage points to ${whereTo(next)}, not to the configured Concur instance (${this.allowed}); the relay sends its token nowhere else`,
+      );
+    }
+    // Harmless here, but it is how a host is smuggled into a path, and Concur never sends it.
+    if (next.pathname.startsWith('//')) {
+      throw new ConcurError('bad_response', 'NextPage has a path that starts with "//", which names a host rather than a page');
+    }
+    return next.href;
   }
 
-  private async call(method: 'GET' | 'PUT', url: string, body?: string): Promise<HttpResponse> {
-    let res = await this.attempt(method, url, body);
+  /** A page of `pageLimit` requests (1: one request) is read up to the bytes such a page can take. */
+  private reading(pageLimit: number): Reading {
+    return { maxBytes: Math.min(this.maxBytes, bodyBudget(pageLimit)), pageLimit };
+  }
+
+  private async call(method: 'GET' | 'PUT', url: string, reading: Reading, body?: string): Promise<HttpResponse> {
+    let res = await this.attempt(method, url, reading, body);
     if ((res.status === 401 || res.status === 403) && (await this.options.auth.renew())) {
-      res = await this.attempt(method, url, body);
+      res = await this.attempt(method, url, reading, body);
     }
     if (res.status >= 200 && res.status < 300) return res;
-    throw this.failure(res);
+    throw this.failure(res, reading);
   }
 
-  private async attempt(method: 'GET' | 'PUT', url: string, body?: string): Promise<HttpResponse> {
+  private async attempt(method: 'GET' | 'PUT', url: string, reading: Reading, body?: string): Promise<HttpResponse> {
     const accept = this.options.accept === 'json' ? 'application/json' : 'application/xml';
     const headers: Record<string, string> = {
       authorization: await this.options.auth.authorization(),
       accept,
     };
     if (body !== undefined) headers['content-type'] = 'application/xml; charset=utf-8';
-    return send({ method, url, headers, body, timeoutMs: this.timeoutMs, maxBytes: this.maxBytes });
+    return send({ method, url, headers, body, timeoutMs: this.timeoutMs, maxBytes: reading.maxBytes, allowedOrigins: this.allowed });
   }
 
-  private failure(res: HttpResponse): ConcurError {
-    const said = safeDecode(res, this.maxBytes);
+  private failure(res: HttpResponse, reading: Reading): ConcurError {
+    const said = safeDecode(res, reading);
     const concurMessage = said?.kind === 'error' ? said.message : undefined;
     const concurId = said?.kind === 'error' ? (said.id ?? undefined) : undefined;
     const details = { status: res.status, concurMessage, concurId };
@@ -183,9 +216,9 @@ function concurError(status: number, message: string, id: string | null): Concur
   });
 }
 
-function safeDecode(res: HttpResponse, maxBytes: number) {
+function safeDecode(res: HttpResponse, reading: Reading) {
   try {
-    return decodeBody(res.body, res.headers.get('content-type'), { maxBytes });
+    return decodeBody(res.body, res.headers.get('content-type'), reading);
   } catch {
     return undefined;
   }

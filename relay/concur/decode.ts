@@ -1,8 +1,12 @@
 import { XMLParser, XMLValidator, type X2jOptions } from 'fast-xml-parser';
 import { z } from 'zod';
 import { STATUS_CODES, normaliseStatus } from '../../shared/status.js';
+import { checkItemCount, scanJson, scanXml } from './bounds.js';
 import { ConcurError } from './errors.js';
 import { ConcurRecord, type ConcurPage } from './record.js';
+import { fromConcurTime } from './time.js';
+
+export { fromConcurTime };
 
 /**
  * Reads whatever Concur sends for connection requests: XML or JSON, v3.0 PascalCase or v3.2
@@ -17,6 +21,12 @@ export const DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024;
 export interface DecodeOptions {
   /** Bodies longer than this many bytes (UTF-8) are refused; default DEFAULT_MAX_BODY_BYTES. */
   maxBytes?: number;
+  /**
+   * The page size the relay asked for (1 for one request). A body that holds far more requests,
+   * or more markup than they could need, is refused, before parsing where the body shows it
+   * (bounds.ts). Without it only over-long text is: the codec alone reads pages of any size.
+   */
+  pageLimit?: number;
 }
 
 export type DecodedBody =
@@ -59,8 +69,11 @@ export function decodeBody(body: string, contentType: string | null, options: De
   const text = body.startsWith('\uFEFF') ? body.slice(1) : body;
   const start = text.search(/\S/);
   const first = start === -1 ? '' : text[start];
-  if (first === '<') return decodeXml(text);
-  if (first === '{' || first === '[') return decodeJson(text);
+  if (first === '<' || first === '{' || first === '[') {
+    const decoded = first === '<' ? decodeXml(text, options.pageLimit) : decodeJson(text, options.pageLimit);
+    if (decoded.kind === 'page') checkItemCount(decoded.page.items.length, options.pageLimit);
+    return decoded;
+  }
   const got = start === -1 ? 'an empty body' : `a body starting ${JSON.stringify(text.slice(start, start + 40))}`;
   throw bad(`expected XML or JSON from Concur, got ${got} (Content-Type: ${contentType ?? 'none'})`);
 }
@@ -91,33 +104,6 @@ function concurError(error: Extract<DecodedBody, { kind: 'error' }>): ConcurErro
     `Concur answered with an error: ${error.message || '(no message)'}${id ? ` (Id ${id})` : ''}`,
     { concurMessage: error.message, concurId: id },
   );
-}
-
-const CONCUR_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})?$/i;
-
-/** Concur time without zone (UTC) → ISO with Z; also accepts times that already carry Z or an offset, and fractional seconds. Throws on garbage. */
-export function fromConcurTime(text: string): string {
-  const match = CONCUR_TIME.exec(text.trim());
-  if (match) {
-    const [y, mo, d, h, mi, s] = match.slice(1, 7).map(Number) as [number, number, number, number, number, number];
-    const fraction = match[7] ?? '';
-    const zone = match[8] ?? 'Z';
-    const date = new Date(0);
-    // setUTCFullYear, unlike Date.UTC, does not turn years 0–99 into 1900–1999.
-    date.setUTCFullYear(y, mo - 1, d);
-    date.setUTCHours(h, mi, s, Number(fraction.padEnd(3, '0').slice(0, 3)));
-    // Date silently rolls 2014-02-30 into March and 24:00 into the next day; such a time is garbage.
-    const readsBack =
-      date.getUTCFullYear() === y && date.getUTCMonth() === mo - 1 && date.getUTCDate() === d &&
-      date.getUTCHours() === h && date.getUTCMinutes() === mi && date.getUTCSeconds() === s;
-    const offsetHours = zone.length > 1 ? Number(zone.slice(1, 3)) : 0;
-    const offsetMinutes = zone.length > 1 ? Number(zone.slice(-2)) : 0;
-    if (readsBack && offsetHours < 24 && offsetMinutes < 60) {
-      const sign = zone.startsWith('-') ? -1 : 1;
-      return new Date(date.getTime() - sign * (offsetHours * 60 + offsetMinutes) * 60_000).toISOString();
-    }
-  }
-  throw bad(`${JSON.stringify(text.slice(0, 40))} is not a Concur time (expected e.g. 2014-04-29T23:19:03)`);
 }
 
 // ---- XML ----
@@ -211,11 +197,12 @@ function checkWellFormed(xml: string): void {
   }
 }
 
-function decodeXml(text: string): DecodedBody {
+function decodeXml(text: string, pageLimit: number | undefined): DecodedBody {
   // A DTD is what entity expansion ("billion laughs") and external entities need, and Concur never sends one.
   if (/<!(DOCTYPE|ENTITY)/i.test(text)) {
     throw bad('XML with a DOCTYPE is refused (Concur never sends one, and its entities could exhaust memory)');
   }
+  scanXml(text, pageLimit);
   const xml = text.includes('<![CDATA[') ? text : text.replace(STRAY_AMPERSAND, '&amp;');
   checkWellFormed(xml);
   let parsed: unknown;
@@ -280,7 +267,8 @@ function valueOf(object: Record<string, unknown>, key: string): unknown {
 
 const RECORD_KEYS = new Set(Object.keys(ConcurRecord.shape).map((key) => key.toLowerCase()));
 
-function decodeJson(text: string): DecodedBody {
+function decodeJson(text: string, pageLimit: number | undefined): DecodedBody {
+  scanJson(text, pageLimit);
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -1,6 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { ConcurError } from './errors.js';
+import { type AllowedOrigins, whereTo } from './origins.js';
 
 /**
  * One HTTP exchange with Concur, with the two guarantees the relay needs: it ends, and it is small.
@@ -9,7 +10,8 @@ import { ConcurError } from './errors.js';
  * WHATWG machinery (streams, Headers, the request algorithm) cost more per request than reading
  * the page did. Connections are kept alive and reused (idle ones do not hold the process open).
  * Redirects are never followed: Concur does not send them for this API, and following one
- * would carry the token elsewhere.
+ * would carry the token elsewhere. For the same reason every request names the origins it may go
+ * to, and a URL outside them is refused before a socket is opened (see origins.ts).
  */
 
 export interface HttpRequest {
@@ -19,6 +21,8 @@ export interface HttpRequest {
   body?: string;
   timeoutMs: number;
   maxBytes: number;
+  /** Where this request may go, since it carries a Concur credential; checked on the final URL, right before sending. */
+  allowedOrigins: AllowedOrigins;
 }
 
 /** The response headers the relay reads, by lower-case name (the last value when a header repeats). */
@@ -55,6 +59,11 @@ export async function send(req: HttpRequest): Promise<HttpResponse> {
 
 /** One request on one connection. `stale`: it failed before any answer on a reused connection. */
 function exchange(req: HttpRequest, url: URL, what: string, timeoutMs: number): Promise<HttpResponse | { stale: ConcurError }> {
+  // Here, on the very URL handed to node:http below, so that no caller can send a credential elsewhere.
+  if (!req.allowedOrigins.allows(url)) {
+    const refused = `refused to send a Concur credential to ${whereTo(url)}; the relay talks only to ${req.allowedOrigins}`;
+    return Promise.reject(new ConcurError('bad_response', `${what}: ${refused}`));
+  }
   return new Promise((resolve, reject) => {
     let settled = false;
     let answered = false;

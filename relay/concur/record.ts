@@ -2,26 +2,55 @@ import { z } from 'zod';
 import { StatusCode } from '../../shared/status.js';
 
 /**
+ * The longest value the relay accepts for each text field, in characters. A hostile Concur once
+ * sent a 4 MB name; no real one is more than a few dozen characters, so each bound is generous
+ * for what Concur sends and small enough that a page of them costs nothing to read and store.
+ * This is the one place the bounds live: the scan before the parser (bounds.ts) derives its
+ * longest run of text from them. Status and LastModified need none: they must match a code or a
+ * time; e-mail addresses are not kept (an address is at most 254 characters, RFC 5321) and
+ * fall under the scan's bound like any other element.
+ */
+export const FIELD_MAX_LENGTH = {
+  /** v3.0 IDs are 28 characters, v3.2 IDs GUIDs (36). */
+  id: 128,
+  /** A URL: 2,048 is what every browser and proxy carries. */
+  uri: 2048,
+  firstName: 256,
+  middleName: 256,
+  lastName: 256,
+  /** Airline and hotel programme numbers are 6 to 20 characters. */
+  loyaltyNumber: 128,
+  discountCode: 128,
+  /** Short opaque strings in v3.0; room for a signed token (a JWT is 1–2 KB) should 3.2 issue one. */
+  requestToken: 4096,
+  message: 2048,
+  /** A GUID in v3.2. */
+  userId: 128,
+} as const;
+
+const text = (field: keyof typeof FIELD_MAX_LENGTH) => z.string().max(FIELD_MAX_LENGTH[field]);
+
+/**
  * One connection request as Concur describes it, after the codec has read it (any version,
  * XML or JSON). Unlike the API's ConnectionRequest it carries the request token, so it must
  * never be sent anywhere but the store.
  */
 export const ConcurRecord = z.object({
-  id: z.string().min(1),
-  uri: z.string().nullable(),
-  firstName: z.string().nullable(),
-  middleName: z.string().nullable(),
-  lastName: z.string().nullable(),
-  loyaltyNumber: z.string().nullable(),
-  discountCode: z.string().nullable(),
+  id: text('id').min(1),
+  uri: text('uri').nullable(),
+  firstName: text('firstName').nullable(),
+  middleName: text('middleName').nullable(),
+  lastName: text('lastName').nullable(),
+  loyaltyNumber: text('loyaltyNumber').nullable(),
+  discountCode: text('discountCode').nullable(),
   /** Normalised to the catalogue's spelling. */
   status: StatusCode,
-  requestToken: z.string().nullable(),
-  message: z.string().nullable(),
+  requestToken: text('requestToken').nullable(),
+  message: text('message').nullable(),
   /** ISO-8601 UTC with `Z` (Concur sends no zone; its times are UTC). */
   lastModified: z.iso.datetime({ offset: false }).nullable(),
   /** v3.2 only. */
-  userId: z.string().nullable(),
+  userId: text('userId').nullable(),
 });
 export type ConcurRecord = z.infer<typeof ConcurRecord>;
 

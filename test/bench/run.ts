@@ -15,6 +15,7 @@ const BENCHES = {
   footprint: () => import('./footprint.js'),
   notice: () => import('./notice.js'),
   popup: () => import('./popup.js'),
+  hostile: () => import('./hostile.js'),
 } as const satisfies Record<string, () => Promise<{ run(): Promise<BenchResult[]> }>>;
 
 type BenchName = keyof typeof BENCHES;

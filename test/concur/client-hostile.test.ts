@@ -1,8 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { staticToken } from '../../relay/concur/auth.js';
+import { bodyBudget } from '../../relay/concur/bounds.js';
 import { ConcurClient } from '../../relay/concur/client.js';
 import { fixtureServer } from '../helpers/fixture-server.js';
 import { BILLION_LAUGHS, concurFailure } from '../helpers/concur.js';
+import { hostileBody } from '../helpers/hostile-concur.js';
 
 let close: (() => Promise<void>) | undefined;
 afterEach(async () => {
@@ -70,6 +72,25 @@ describe('Concur client against hostile answers', () => {
     expect(err.message).toMatch(/10485760 bytes exceeds/);
   });
 
+  it('reads no more of a page than the limit it asked for can take, and scans what it reads before parsing', async () => {
+    const seen: string[] = [];
+    const client = await clientFor((req, res) => {
+      seen.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'application/xml' }).end(hostileBody('long-field'));
+    });
+    const small = await concurFailure(client.listPage({ limit: 10 }));
+    expect(small.kind).toBe('bad_response');
+    expect(small.message).toMatch(new RegExp(`exceeds the limit of ${bodyBudget(10)} bytes$`));
+    expect(bodyBudget(10)).toBeLessThan(2 * 1024 * 1024);
+    // A limit whose page may be as large as the body: read, and refused by the scan.
+    const large = await concurFailure(client.listPage({ limit: 1000 }));
+    expect(large.message).toMatch(/^XML has more than 8192 characters without markup in <LastName>/);
+    // One request (GET by id) gets the budget of one.
+    const one = await concurFailure(client.get('HOSTILE-1'));
+    expect(one.message).toMatch(new RegExp(`exceeds the limit of ${bodyBudget(1)} bytes$`));
+    expect(seen).toHaveLength(3);
+  });
+
   it('gives up on a Concur that sends headers and then stalls', async () => {
     const client = await clientFor(
       (_req, res) => {
@@ -95,7 +116,10 @@ describe('Concur client against hostile answers', () => {
     expect(followed).toBe(false);
   });
 
-  it('sends a NextPage on another origin to the configured instance only', async () => {
+  // This test used to expect the opposite: a NextPage on another origin was followed with its
+  // path and query on the configured instance. Re-parsing that path is what let `//evil` through,
+  // so a NextPage that names another origin is now refused.
+  it('refuses a NextPage on another origin: bad_response with the reason, and nothing more is sent', async () => {
     const seen: string[] = [];
     const client = await clientFor((req, res) => {
       seen.push(req.url ?? '');
@@ -104,8 +128,10 @@ describe('Concur client against hostile answers', () => {
         : '<NextPage>https://evil.example/api/v3.0/common/connectionrequests?offset=Zm9v&amp;limit=10</NextPage>';
       res.writeHead(200, { 'content-type': 'application/xml' }).end(`<ConnectionRequests><Items />${next}</ConnectionRequests>`);
     });
-    const all = await client.listAll();
-    expect(all).toEqual([]);
-    expect(seen).toEqual(['/api/v3.0/common/connectionrequests', '/api/v3.0/common/connectionrequests?offset=Zm9v&limit=10']);
+    const err = await concurFailure(client.listAll());
+    expect(err.kind).toBe('bad_response');
+    expect(err.message).toMatch(/^NextPage points to https:\/\/evil\.example, not to the configured Concur instance \(http:\/\/127\.0\.0\.1:\d+\)/);
+    expect(err.message).not.toContain('t0ken');
+    expect(seen).toEqual(['/api/v3.0/common/connectionrequests']);
   });
 });

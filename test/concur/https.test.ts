@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConcurError } from '../../relay/concur/errors.js';
 import { send } from '../../relay/concur/http.js';
+import { AllowedOrigins } from '../../relay/concur/origins.js';
 
 /**
  * Concur is spoken to over HTTPS: the client must use TLS for https URLs and verify the
@@ -44,6 +45,7 @@ describe('Concur over HTTPS', () => {
       headers: { authorization: 'OAuth secret-token' },
       timeoutMs: 3000,
       maxBytes: 1024,
+      allowedOrigins: new AllowedOrigins([url]),
     }).then(
       () => undefined,
       (e: unknown) => e,
@@ -57,7 +59,9 @@ describe('Concur over HTTPS', () => {
   it('talks TLS to a server whose certificate is trusted', async () => {
     const script = `
       import { send } from './relay/concur/http.ts';
-      const res = await send({ method: 'GET', url: process.argv[1], headers: { authorization: 'OAuth t' }, timeoutMs: 3000, maxBytes: 1024 });
+      import { AllowedOrigins } from './relay/concur/origins.ts';
+      const url = process.argv[1];
+      const res = await send({ method: 'GET', url, headers: { authorization: 'OAuth t' }, timeoutMs: 3000, maxBytes: 1024, allowedOrigins: new AllowedOrigins([url]) });
       console.log(JSON.stringify({ status: res.status, body: res.body, type: res.headers.get('content-type') }));
     `;
     const out = await new Promise<string>((resolve, reject) =>
