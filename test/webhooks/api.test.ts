@@ -113,6 +113,8 @@ describe('the private-address guard', () => {
       ['https://internal.partner.example/hook', /internal\.partner\.example resolves to 10\.20\.30\.40, which is a private address/],
       ['https://metadata.partner.example/latest', /resolves to 169\.254\.169\.254, which is a link-local address/],
       ['http://100.64.1.1/hook', /carrier-grade NAT/],
+      // IPv4-translated (::ffff:0:0:0/96): the URL parser writes it as ::ffff:0:7f00:1.
+      [`http://[::ffff:0:127.0.0.1]:${h.receiver.port}/hook`, /::ffff:0:7f00:1 is a loopback address/],
       ['https://nowhere.partner.example/hook', /could not be resolved/],
     ];
     for (const [url, message] of cases) {
