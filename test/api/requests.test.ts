@@ -150,6 +150,17 @@ describe('GET /api/v1/requests', () => {
     ['not base64 at all', '!!!'],
     ['base64 of something else', Buffer.from('{"a":1}').toString('base64url')],
     ['a damaged cursor', Buffer.from(JSON.stringify(['yesterday', 'R1'])).toString('base64url')],
+    ...[
+      ['month 13', '2024-13-01T09:00:00.000Z'],
+      ['month 0', '2024-00-10T09:00:00.000Z'],
+      ['day 32', '2024-05-32T09:00:00.000Z'],
+      ['30 February', '2024-02-30T09:00:00.000Z'],
+      ['29 February of a common year', '2023-02-29T09:00:00.000Z'],
+      ['hour 25', '2024-05-01T25:00:00.000Z'],
+      ['hour 24', '2024-05-01T24:00:00.000Z'],
+      ['minute 60', '2024-05-01T09:60:00.000Z'],
+      ['second 60', '2024-05-01T09:00:60.000Z'],
+    ].map(([name, time]): [string, string] => [`a cursor at an impossible time (${name})`, Buffer.from(JSON.stringify([time, 'R1'])).toString('base64url')]),
   ])('refuses %s as cursor with 400 bad_cursor', async (_name, cursor) => {
     seed();
     const answer = await s.get(`/api/v1/requests?cursor=${encodeURIComponent(cursor)}`);
