@@ -46,10 +46,14 @@ const EVENT_ID = /^\d{1,16}$/;
 
 type ParsedLastEventId = { ok: true; id: number | undefined } | { ok: false };
 
-/** The header wins over `?lastEventId=`; an empty value counts as absent (EventSource never sends one). */
+/**
+ * The header wins over `?lastEventId=`; an empty value counts as absent (EventSource never sends
+ * one). Only the header is trimmed, as HTTP strips the whitespace around a header value anyway;
+ * the query parameter, like every query integer, is plain digits or refused.
+ */
 function parseLastEventId(header: string | undefined, query: string | undefined): ParsedLastEventId {
   const headerValue = header?.trim();
-  const raw = headerValue !== undefined && headerValue !== '' ? headerValue : query?.trim();
+  const raw = headerValue !== undefined && headerValue !== '' ? headerValue : query;
   if (raw === undefined || raw === '') return { ok: true, id: undefined };
   if (!EVENT_ID.test(raw)) return { ok: false };
   const id = Number(raw);

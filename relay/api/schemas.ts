@@ -79,11 +79,24 @@ function limitOf(limit: typeof RequestsQuery.shape.limit, fallback: { min: numbe
   return { min: bounds.minimum ?? fallback.min, max: bounds.maximum ?? fallback.max, default: limit.def.defaultValue };
 }
 
+/**
+ * A whole number in the query string, with its bounds and default: plain decimal digits and
+ * nothing else. `z.coerce.number()` reads "0x10" as 16 and "1e1", " 10", "+10" or "10.0" as 10,
+ * so a mistyped or crafted value would quietly mean something the client did not write.
+ * Documented as the integer it is.
+ */
+function queryInteger(bounds: { min: number; max: number; default: number }) {
+  const message = `must be a whole number from ${bounds.min} to ${bounds.max} in plain decimal digits (default ${bounds.default})`;
+  return z
+    .string({ error: message })
+    .regex(/^[0-9]+$/, { error: message })
+    .transform(Number)
+    .pipe(z.number().int().min(bounds.min, { error: message }).max(bounds.max, { error: message }))
+    .default(bounds.default)
+    .openapi({ type: 'integer', minimum: bounds.min, maximum: bounds.max, default: bounds.default, description: 'Page size.' });
+}
+
 const requestsLimit = limitOf(RequestsQuery.shape.limit, { min: 1, max: 200 });
-const LIMIT_MIN = requestsLimit.min;
-const LIMIT_MAX = requestsLimit.max;
-const LIMIT_DEFAULT = requestsLimit.default;
-const limitMessage = `must be a whole number from ${LIMIT_MIN} to ${LIMIT_MAX} (default ${LIMIT_DEFAULT})`;
 const groupMessage = `must be one of ${GROUPS.join(', ')} (leave it out for all groups)`;
 
 /**
@@ -95,13 +108,7 @@ export const RequestsQueryApi = classicObject(RequestsQuery).extend({
     .enum(GROUPS, { error: groupMessage })
     .optional()
     .openapi({ description: 'Only requests in this group; all groups when left out.' }),
-  limit: z.coerce
-    .number({ error: limitMessage })
-    .int({ error: limitMessage })
-    .min(LIMIT_MIN, { error: limitMessage })
-    .max(LIMIT_MAX, { error: limitMessage })
-    .default(LIMIT_DEFAULT)
-    .openapi({ description: 'Page size.' }),
+  limit: queryInteger(requestsLimit),
   cursor: z
     .string()
     .min(1, { error: 'must not be empty; use the nextCursor of a previous page, or leave it out for the first page' })
@@ -234,19 +241,12 @@ export const DeliveryParams = WebhookIdParams.extend({
 });
 
 const deliveriesLimit = limitOf(DeliveriesQuery.shape.limit, { min: 1, max: 100 });
-const deliveriesLimitMessage = `must be a whole number from ${deliveriesLimit.min} to ${deliveriesLimit.max} (default ${deliveriesLimit.default})`;
 export const DeliveriesQueryApi = classicObject(DeliveriesQuery).extend({
   state: z
     .enum(DeliveryState.options, { error: `must be one of ${DeliveryState.options.join(', ')} (leave it out for all)` })
     .optional()
     .openapi({ description: 'Only deliveries in this state.' }),
-  limit: z.coerce
-    .number({ error: deliveriesLimitMessage })
-    .int({ error: deliveriesLimitMessage })
-    .min(deliveriesLimit.min, { error: deliveriesLimitMessage })
-    .max(deliveriesLimit.max, { error: deliveriesLimitMessage })
-    .default(deliveriesLimit.default)
-    .openapi({ description: 'Page size.' }),
+  limit: queryInteger(deliveriesLimit),
   cursor: z
     .string()
     .min(1, { error: 'must not be empty; use the nextCursor of a previous page, or leave it out for the first page' })

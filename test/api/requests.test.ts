@@ -134,6 +134,16 @@ describe('GET /api/v1/requests', () => {
     ['limit=abc', 'query parameter limit', ['1', '200']],
     ['limit=2.5', 'query parameter limit', ['1', '200']],
     ['limit=-1', 'query parameter limit', ['1', '200']],
+    // Only plain decimal digits: Number() would read each of these as a whole number.
+    ['limit=0x10', 'query parameter limit', ['digits', '1', '200']],
+    ['limit=1e1', 'query parameter limit', ['digits', '1', '200']],
+    ['limit=%2010', 'query parameter limit', ['digits', '1', '200']],
+    ['limit=10%20', 'query parameter limit', ['digits', '1', '200']],
+    ['limit=+10', 'query parameter limit', ['digits', '1', '200']],
+    ['limit=%2B10', 'query parameter limit', ['digits', '1', '200']],
+    ['limit=10.0', 'query parameter limit', ['digits', '1', '200']],
+    ['limit=0b11', 'query parameter limit', ['digits', '1', '200']],
+    ['limit=', 'query parameter limit', ['digits', '1', '200']],
     ['cursor=', 'query parameter cursor', ['nextCursor']],
   ])('refuses %s with 400 invalid_request naming the field and what is valid', async (query, field, valid) => {
     seed();
@@ -144,6 +154,14 @@ describe('GET /api/v1/requests', () => {
     expect(error.message).toContain(field);
     for (const word of valid) expect(error.message).toContain(word);
     expect(error.details).toEqual([expect.objectContaining({ in: 'query', field: field.split(' ').pop() })]);
+  });
+
+  it('reads limit as plain decimal digits, leading zeros included', async () => {
+    seed();
+    const answer = await s.get('/api/v1/requests?limit=007');
+    expect(answer.status).toBe(200);
+    expect(RequestsPage.parse(answer.json).items).toHaveLength(7);
+    expect((await s.get('/api/v1/requests?limit=3')).headers.get('link')).toMatch(/limit=3&/);
   });
 
   it.each([

@@ -233,6 +233,9 @@ describe('test events, the delivery log and recovery: request checks', () => {
 
   it.each([
     ['/deliveries?limit=0', /query parameter limit: must be a whole number from 1 to 100/],
+    ['/deliveries?limit=0x10', /query parameter limit: must be a whole number from 1 to 100 in plain decimal digits/],
+    ['/deliveries?limit=1e1', /query parameter limit: must be a whole number from 1 to 100 in plain decimal digits/],
+    ['/deliveries?limit=%2010', /query parameter limit: must be a whole number from 1 to 100 in plain decimal digits/],
     ['/deliveries?state=lost', /query parameter state: must be one of pending, succeeded, failed/],
     ['/deliveries?cursor=!!', /cursor is not valid/],
   ])('refuses GET …%s with 400', async (query, message) => {
