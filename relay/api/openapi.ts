@@ -15,7 +15,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   404: 'Not found.',
   409: 'Conflict with the state of the request.',
   413: 'The request body is over 64 KiB.',
-  415: 'The request body is not JSON.',
+  415: 'The request body is not JSON, or its Content-Type names a charset other than UTF-8.',
   422: 'The Idempotency-Key was used for a different request or body.',
   500: 'An internal error (details only in the relay log).',
   503: 'Unavailable.',
@@ -102,7 +102,7 @@ export const DOCUMENT_INFO = {
     title: 'TripLink Relay API',
     version: '1.0.0',
     description:
-      "SAP Concur connection requests as a JSON API. Every route under /api/v1 needs `Authorization: Bearer <api key>`. Errors are `{\"error\":{\"code\",\"message\",\"details\"?}}`. Request bodies are limited to 64 KiB.",
+      "SAP Concur connection requests as a JSON API. Every route under /api/v1 needs `Authorization: Bearer <api key>`. Errors are `{\"error\":{\"code\",\"message\",\"details\"?}}`. Request bodies are JSON in UTF-8 (`Content-Type: application/json`, optionally `; charset=utf-8`), at most 64 KiB.",
   },
   tags: [
     { name: 'requests', description: 'Connection requests and status replies' },
