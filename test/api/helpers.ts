@@ -1,7 +1,7 @@
 import { request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
 import { createApp, type AppDeps } from '../../relay/api/app.js';
+import { listen, type HttpTimeouts } from '../../relay/api/server.js';
 import { createLogger } from '../../relay/log.js';
 import { Metrics } from '../../relay/metrics.js';
 import { openStore, type Store } from '../../relay/store/index.js';
@@ -40,8 +40,17 @@ export class ApiServer {
     return this.db.path;
   }
 
-  /** `wrap` can replace store methods (a failing summary, an unhealthy store). */
-  async start(options: { wrap?: (store: Store) => Store; deps?: Partial<AppDeps> } = {}): Promise<this> {
+  /** The server under the app, as the relay makes it (its timeouts). */
+  get httpServer(): Server {
+    if (this.server === undefined) throw new Error('not started');
+    return this.server;
+  }
+
+  /**
+   * `wrap` can replace store methods (a failing summary, an unhealthy store); `timeouts` shortens
+   * the server's own (the relay's listen, as in production).
+   */
+  async start(options: { wrap?: (store: Store) => Store; deps?: Partial<AppDeps>; timeouts?: Partial<HttpTimeouts> } = {}): Promise<this> {
     this.store = openStore(this.db.path, { clock: this.clock.now });
     const logger = createLogger({
       level: 'debug',
@@ -56,11 +65,8 @@ export class ApiServer {
       logger,
       ...options.deps,
     });
-    const info = await new Promise<AddressInfo>((resolve, reject) => {
-      this.server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, resolve) as Server;
-      this.server.once('error', reject);
-    });
-    this.url = `http://127.0.0.1:${info.port}`;
+    this.server = await listen(app.fetch, { hostname: '127.0.0.1', port: 0, timeouts: options.timeouts });
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     return this;
   }
 
