@@ -3,6 +3,7 @@ import { SSE_EVENT_TYPES, type SseEventType } from '../../shared/models.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { StoredEvent, Store } from '../store/index.js';
+import type { ApiErrorCode } from './errors.js';
 import { SseBody } from './sse-body.js';
 
 export interface EventsRouteDeps {
@@ -70,7 +71,7 @@ function formatEvent(id: number, type: string, data: unknown): string {
   return `id: ${id}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
-function errorBody(code: string, message: string) {
+function errorBody(code: ApiErrorCode, message: string) {
   return { error: { code, message } };
 }
 

@@ -28,6 +28,7 @@ import {
 } from '../../shared/models.js';
 import { GROUPS } from '../../shared/status.js';
 import { EVENT_ID_HEADER } from './context.js';
+import { API_ERROR_CODES } from './errors.js';
 import { classicObject } from './zod-classic.js';
 
 // `.openapi()` is a zod prototype method added by extendZodWithOpenApi, and zod v4 copies
@@ -66,9 +67,20 @@ export const RequestsPageDoc = withOpenApi(
 export const ReplyBodyDoc = withOpenApi(classicObject(ReplyBody), 'ReplyBody');
 export const ReplyResponseDoc = withOpenApi(classicObject(ReplyResponse).extend({ reply: ReplyDoc }), 'ReplyResponse');
 export const SummaryDoc = withOpenApi(classicObject(Summary), 'Summary');
-export const ErrorBodyDoc = withOpenApi(classicObject(ErrorBody), 'Error', {
-  description: 'Every error answer: a stable code, a message for people, and sometimes details.',
-});
+export const ErrorBodyDoc = withOpenApi(
+  classicObject(ErrorBody).extend({
+    error: classicObject(ErrorBody.shape.error).extend({
+      // The closed set the relay answers with (the shared model keeps a string: a client must
+      // still read a code it does not know).
+      code: z.enum(API_ERROR_CODES).openapi({
+        description:
+          'Stable; branch on it. storage_unavailable (503, with Retry-After): the database cannot write (disk full, read-only file, I/O errors) and nothing was accepted — try again later.',
+      }),
+    }),
+  }),
+  'Error',
+  { description: 'Every error answer: a stable code, a message for people, and sometimes details.' },
+);
 export const HealthDoc = withOpenApi(classicObject(Health), 'Health');
 
 // ---- request parts ----
