@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
-import { serve } from '@hono/node-server';
 import { createApp } from './api/app.js';
+import { listen, type HttpTimeouts } from './api/server.js';
 import { refreshTokenGrant, staticToken, type TokenProvider } from './concur/auth.js';
 import { ConcurClient } from './concur/client.js';
 import type { RelayConfig } from './config.js';
@@ -41,6 +40,8 @@ export interface StartOptions {
   sandboxPort?: number;
   /** First retry delay of a reply PUT (tests shorten it). */
   outboxBaseDelayMs?: number;
+  /** The API server's timeouts (./api/server.ts); the defaults suit production. */
+  httpTimeouts?: Partial<HttpTimeouts>;
 }
 
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
@@ -105,7 +106,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
       webhooks: { allowPrivate: config.webhookAllowPrivate, kick: () => webhooks.kick() },
     });
 
-    const server = await listen(app.fetch, config.host, config.port);
+    const server = await listen(app.fetch, { hostname: config.host, port: config.port, timeouts: options.httpTimeouts });
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
@@ -146,13 +147,6 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     store.close();
     throw err;
   }
-}
-
-function listen(fetch: Parameters<typeof serve>[0]['fetch'], hostname: string, port: number): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const server = serve({ fetch, hostname, port }, () => resolve(server as Server)) as Server;
-    server.once('error', reject);
-  });
 }
 
 /**

@@ -93,7 +93,8 @@ export const ErrorBody = z.object({
 });
 export type ErrorBody = z.infer<typeof ErrorBody>;
 
-export const Health = z.object({ status: z.enum(['ok', 'unavailable']) });
+/** `GET /healthz`: `reason` says, for people, why the database is not usable (only with 503). */
+export const Health = z.object({ status: z.enum(['ok', 'unavailable']), reason: z.optional(z.string()) });
 
 // ---- live events (server-sent events) ----
 

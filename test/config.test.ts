@@ -148,6 +148,7 @@ describe('parseConfig', () => {
       ['API key with a space', { RELAY_API_KEYS: `${KEY}, two words-0123456789` }, 'RELAY_API_KEYS', /key 2 of 2 contains spaces/],
       ['DB is a folder', { RELAY_DB: './data/' }, 'RELAY_DB', /must be a file/],
       ['CORS with a path', { RELAY_CORS_ORIGINS: 'chrome-extension://*,https://ops.example.com/app' }, 'RELAY_CORS_ORIGINS', /"https:\/\/ops\.example\.com\/app" is not an origin/],
+      ['CORS with an extension id no browser uses', { RELAY_CORS_ORIGINS: 'chrome-extension://abc' }, 'RELAY_CORS_ORIGINS', /"chrome-extension:\/\/abc" is not an origin/],
       ['CORS without scheme', { RELAY_CORS_ORIGINS: 'ops.example.com' }, 'RELAY_CORS_ORIGINS', /not an origin/],
       ['allow private', { RELAY_WEBHOOK_ALLOW_PRIVATE: 'maybe' }, 'RELAY_WEBHOOK_ALLOW_PRIVATE', /true or false.*got "maybe".*e\.g\. RELAY_WEBHOOK_ALLOW_PRIVATE=false/],
     ];
@@ -229,5 +230,22 @@ describe('isOriginAllowed', () => {
     expect(isOriginAllowed('http://localhost:5173', patterns)).toBe(true);
     expect(isOriginAllowed('http://localhost', patterns)).toBe(true);
     expect(isOriginAllowed('https://anything.example', ['*'])).toBe(true);
+  });
+
+  it('allows only well-formed origins: 32 letters a–p for Chrome, a UUID for Firefox, host names elsewhere', () => {
+    for (const origin of [
+      'chrome-extension://abc evil',
+      'chrome-extension://abc',
+      'chrome-extension://abcdefghijklmnopabcdefghijklmnoz',
+      'chrome-extension://abcdefghijklmnopabcdefghijklmnop/x',
+      'moz-extension://abc',
+      'moz-extension://0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0x',
+    ]) {
+      expect(isOriginAllowed(origin, DEFAULT_CORS_ORIGINS), origin).toBe(false);
+      expect(isOriginAllowed(origin, ['*']), origin).toBe(false);
+    }
+    expect(isOriginAllowed('https://a b.example.org', ['https://*.example.org'])).toBe(false);
+    expect(isOriginAllowed('https://x.example.org:65536', ['https://*.example.org:*'])).toBe(false);
+    expect(isOriginAllowed('https://x.example.org:8443', ['https://*.example.org:*'])).toBe(true);
   });
 });

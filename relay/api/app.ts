@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/index.js';
 import { apiKeyAuth } from './auth.js';
+import { requireUtf8Body } from './body-charset.js';
 import { requestBodyLimit } from './body-limit.js';
 import { REQUEST_ID_HEADER, type AppEnv } from './context.js';
 import { corsMiddleware } from './cors.js';
@@ -50,8 +51,8 @@ export interface AppDeps {
  * Open (no key): `GET /healthz`, `GET /metrics`, `GET /openapi.json`.
  * Behind `Authorization: Bearer <api key>`: everything under /api/v1 (summary, requests, reply,
  * events). Middleware, in order: request id → request log → response headers (nosniff,
- * no-store under /api/v1) → CORS → API key (/api/v1) → body limit (64 KiB) → route (zod
- * validation). Anything thrown anywhere → ./errors.ts; unknown route → 404, wrong method → 405.
+ * no-store under /api/v1) → CORS → API key (/api/v1) → body limit (64 KiB) → body charset
+ * (UTF-8 only) → route (zod validation). Anything thrown anywhere → ./errors.ts; unknown route → 404, wrong method → 405.
  */
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const { store, metrics, logger } = deps;
@@ -72,6 +73,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.use('*', corsMiddleware(deps.corsOrigins));
   app.use(`${API_PREFIX}/*`, apiKeyAuth(deps.apiKeys));
   app.use('*', requestBodyLimit());
+  app.use('*', requireUtf8Body());
 
   // ---- open routes ----
   app.route('/', healthRoutes({ store }));

@@ -10,8 +10,9 @@ export const CORS_ALLOW_METHODS = ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OP
 export const CORS_EXPOSE_HEADERS = [REQUEST_ID_HEADER, EVENT_ID_HEADER, 'Link', 'WWW-Authenticate', 'Allow'] as const;
 
 /**
- * CORS for browser clients. Only origins that match RELAY_CORS_ORIGINS (by default any
- * chrome-extension:// or moz-extension:// origin; see `isOriginAllowed`) get
+ * CORS for browser clients. Only well-formed origins that match RELAY_CORS_ORIGINS (by default
+ * any chrome-extension:// or moz-extension:// origin with a real extension id; see
+ * `isOriginAllowed`) get
  * `Access-Control-Allow-Origin` (their own origin, echoed, with `Vary: Origin`). A browser origin
  * that is not allowed gets no CORS header at all, so the browser refuses the answer; its
  * preflight is a bare 204. No credentials mode: the API key travels in `Authorization`, never in

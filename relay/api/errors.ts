@@ -4,6 +4,8 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
 import type { ErrorBody } from '../../shared/models.js';
 import {
+  STORAGE_PROBLEM_TEXT,
+  storageProblemOf,
   BadCursorError,
   DeliveryPendingError,
   DeliveryTooLargeError,
@@ -27,25 +29,34 @@ import { requestLogger, type AppEnv } from './context.js';
  * (message, stack) goes to the log only.
  */
 
-/** The stable `error.code` values the API answers with. */
-export type ApiErrorCode =
-  | 'invalid_request'
-  | 'invalid_json'
-  | 'bad_cursor'
-  | 'unauthorized'
-  | 'not_found'
-  | 'method_not_allowed'
-  | 'reply_in_flight'
-  | 'retry_limit'
-  | 'payload_too_large'
-  | 'unsupported_media_type'
-  | 'idempotency_mismatch'
-  | 'bad_request'
-  | 'webhook_url_refused'
-  | 'webhook_disabled'
-  | 'delivery_pending'
-  | 'delivery_too_large'
-  | 'internal';
+/** The stable `error.code` values the API answers with: a closed set, listed in the OpenAPI document. */
+export const API_ERROR_CODES = [
+  'invalid_request',
+  'invalid_json',
+  'bad_cursor',
+  'bad_last_event_id',
+  'unauthorized',
+  'not_found',
+  'method_not_allowed',
+  'reply_in_flight',
+  'retry_limit',
+  'payload_too_large',
+  'unsupported_media_type',
+  'idempotency_mismatch',
+  'bad_request',
+  'webhook_url_refused',
+  'webhook_disabled',
+  'delivery_pending',
+  'delivery_too_large',
+  'storage_unavailable',
+  'shutting_down',
+  'unavailable',
+  'internal',
+] as const;
+export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
+
+/** Seconds a client is asked to wait after a storage failure: long enough for an operator, short enough for a retry loop. */
+export const STORAGE_RETRY_AFTER_SECONDS = 30;
 
 /** An error whose status, code and message are meant for the client. */
 export class ApiError extends Error {
@@ -146,6 +157,17 @@ function classify(err: unknown): ApiError | undefined {
   if (err instanceof WebhookDisabledError) return new ApiError(409, 'webhook_disabled', err.message);
   if (err instanceof DeliveryPendingError) return new ApiError(409, 'delivery_pending', err.message);
   if (err instanceof DeliveryTooLargeError) return new ApiError(409, 'delivery_too_large', err.message);
+  const storage = storageProblemOf(err);
+  if (storage !== undefined) {
+    // Every store write is one transaction, rolled back when it fails: nothing of the request was kept.
+    return new ApiError(
+      503,
+      'storage_unavailable',
+      `the relay cannot use its database right now: ${STORAGE_PROBLEM_TEXT[storage]}; nothing was accepted, try again later (in ${STORAGE_RETRY_AFTER_SECONDS} s or more)`,
+      undefined,
+      { 'Retry-After': String(STORAGE_RETRY_AFTER_SECONDS) },
+    );
+  }
   if (err instanceof HTTPException) {
     // hono/validator: the body of a JSON request did not parse.
     if (err.status === 400 && err.message === 'Malformed JSON in request body') {
@@ -169,6 +191,8 @@ export function errorBody(code: string, message: string, details?: unknown): Err
 export function errorResponse(err: unknown, c: Context<AppEnv>): Response {
   const known = classify(err);
   if (known !== undefined) {
+    // The client is told what it can do; the operator needs SQLite's own words.
+    if (known.code === 'storage_unavailable') requestLogger(c)?.error({ err }, 'the database could not be used');
     return c.json(errorBody(known.code, known.message, known.details), known.status, known.headers);
   }
   const requestId = c.get('requestId');

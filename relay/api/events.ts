@@ -3,6 +3,7 @@ import { SSE_EVENT_TYPES, type SseEventType } from '../../shared/models.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { StoredEvent, Store } from '../store/index.js';
+import type { ApiErrorCode } from './errors.js';
 import { SseBody } from './sse-body.js';
 
 export interface EventsRouteDeps {
@@ -46,10 +47,14 @@ const EVENT_ID = /^\d{1,16}$/;
 
 type ParsedLastEventId = { ok: true; id: number | undefined } | { ok: false };
 
-/** The header wins over `?lastEventId=`; an empty value counts as absent (EventSource never sends one). */
+/**
+ * The header wins over `?lastEventId=`; an empty value counts as absent (EventSource never sends
+ * one). Only the header is trimmed, as HTTP strips the whitespace around a header value anyway;
+ * the query parameter, like every query integer, is plain digits or refused.
+ */
 function parseLastEventId(header: string | undefined, query: string | undefined): ParsedLastEventId {
   const headerValue = header?.trim();
-  const raw = headerValue !== undefined && headerValue !== '' ? headerValue : query?.trim();
+  const raw = headerValue !== undefined && headerValue !== '' ? headerValue : query;
   if (raw === undefined || raw === '') return { ok: true, id: undefined };
   if (!EVENT_ID.test(raw)) return { ok: false };
   const id = Number(raw);
@@ -66,7 +71,7 @@ function formatEvent(id: number, type: string, data: unknown): string {
   return `id: ${id}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
-function errorBody(code: string, message: string) {
+function errorBody(code: ApiErrorCode, message: string) {
   return { error: { code, message } };
 }
 

@@ -15,11 +15,16 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   404: 'Not found.',
   409: 'Conflict with the state of the request.',
   413: 'The request body is over 64 KiB.',
-  415: 'The request body is not JSON.',
+  415: 'The request body is not JSON, or its Content-Type names a charset other than UTF-8.',
   422: 'The Idempotency-Key was used for a different request or body.',
   500: 'An internal error (details only in the relay log).',
-  503: 'Unavailable.',
+  503: 'storage_unavailable: the database cannot write (disk full, read-only file, I/O errors); nothing was accepted, try again after Retry-After. On the event stream also shutting_down or unavailable.',
 };
+
+/** What a 503 carries besides its body. */
+const RETRY_AFTER = z.object({
+  'Retry-After': z.string().optional().openapi({ description: 'Seconds to wait before trying again.', example: '30' }),
+});
 
 /** OpenAPI `responses` entries for the error answers a route can give, all with the Error body. */
 export function errorResponses<S extends number>(...statuses: S[]) {
@@ -27,12 +32,13 @@ export function errorResponses<S extends number>(...statuses: S[]) {
     status,
     {
       description: ERROR_DESCRIPTIONS[status] ?? 'An error.',
+      ...(status === 503 ? { headers: RETRY_AFTER } : {}),
       content: { 'application/json': { schema: ErrorBodyDoc } },
     },
   ]);
   return Object.fromEntries(entries) as Record<
     S,
-    { description: string; content: { 'application/json': { schema: typeof ErrorBodyDoc } } }
+    { description: string; headers?: typeof RETRY_AFTER; content: { 'application/json': { schema: typeof ErrorBodyDoc } } }
   >;
 }
 
@@ -102,7 +108,7 @@ export const DOCUMENT_INFO = {
     title: 'TripLink Relay API',
     version: '1.0.0',
     description:
-      "SAP Concur connection requests as a JSON API. Every route under /api/v1 needs `Authorization: Bearer <api key>`. Errors are `{\"error\":{\"code\",\"message\",\"details\"?}}`. Request bodies are limited to 64 KiB.",
+      "SAP Concur connection requests as a JSON API. Every route under /api/v1 needs `Authorization: Bearer <api key>`. Errors are `{\"error\":{\"code\",\"message\",\"details\"?}}`. Request bodies are JSON in UTF-8 (`Content-Type: application/json`, optionally `; charset=utf-8`), at most 64 KiB.",
   },
   tags: [
     { name: 'requests', description: 'Connection requests and status replies' },

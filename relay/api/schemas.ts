@@ -28,6 +28,7 @@ import {
 } from '../../shared/models.js';
 import { GROUPS } from '../../shared/status.js';
 import { EVENT_ID_HEADER } from './context.js';
+import { API_ERROR_CODES } from './errors.js';
 import { classicObject } from './zod-classic.js';
 
 // `.openapi()` is a zod prototype method added by extendZodWithOpenApi, and zod v4 copies
@@ -66,9 +67,20 @@ export const RequestsPageDoc = withOpenApi(
 export const ReplyBodyDoc = withOpenApi(classicObject(ReplyBody), 'ReplyBody');
 export const ReplyResponseDoc = withOpenApi(classicObject(ReplyResponse).extend({ reply: ReplyDoc }), 'ReplyResponse');
 export const SummaryDoc = withOpenApi(classicObject(Summary), 'Summary');
-export const ErrorBodyDoc = withOpenApi(classicObject(ErrorBody), 'Error', {
-  description: 'Every error answer: a stable code, a message for people, and sometimes details.',
-});
+export const ErrorBodyDoc = withOpenApi(
+  classicObject(ErrorBody).extend({
+    error: classicObject(ErrorBody.shape.error).extend({
+      // The closed set the relay answers with (the shared model keeps a string: a client must
+      // still read a code it does not know).
+      code: z.enum(API_ERROR_CODES).openapi({
+        description:
+          'Stable; branch on it. storage_unavailable (503, with Retry-After): the database cannot write (disk full, read-only file, I/O errors) and nothing was accepted — try again later.',
+      }),
+    }),
+  }),
+  'Error',
+  { description: 'Every error answer: a stable code, a message for people, and sometimes details.' },
+);
 export const HealthDoc = withOpenApi(classicObject(Health), 'Health');
 
 // ---- request parts ----
@@ -79,11 +91,24 @@ function limitOf(limit: typeof RequestsQuery.shape.limit, fallback: { min: numbe
   return { min: bounds.minimum ?? fallback.min, max: bounds.maximum ?? fallback.max, default: limit.def.defaultValue };
 }
 
+/**
+ * A whole number in the query string, with its bounds and default: plain decimal digits and
+ * nothing else. `z.coerce.number()` reads "0x10" as 16 and "1e1", " 10", "+10" or "10.0" as 10,
+ * so a mistyped or crafted value would quietly mean something the client did not write.
+ * Documented as the integer it is.
+ */
+function queryInteger(bounds: { min: number; max: number; default: number }) {
+  const message = `must be a whole number from ${bounds.min} to ${bounds.max} in plain decimal digits (default ${bounds.default})`;
+  return z
+    .string({ error: message })
+    .regex(/^[0-9]+$/, { error: message })
+    .transform(Number)
+    .pipe(z.number().int().min(bounds.min, { error: message }).max(bounds.max, { error: message }))
+    .default(bounds.default)
+    .openapi({ type: 'integer', minimum: bounds.min, maximum: bounds.max, default: bounds.default, description: 'Page size.' });
+}
+
 const requestsLimit = limitOf(RequestsQuery.shape.limit, { min: 1, max: 200 });
-const LIMIT_MIN = requestsLimit.min;
-const LIMIT_MAX = requestsLimit.max;
-const LIMIT_DEFAULT = requestsLimit.default;
-const limitMessage = `must be a whole number from ${LIMIT_MIN} to ${LIMIT_MAX} (default ${LIMIT_DEFAULT})`;
 const groupMessage = `must be one of ${GROUPS.join(', ')} (leave it out for all groups)`;
 
 /**
@@ -95,13 +120,7 @@ export const RequestsQueryApi = classicObject(RequestsQuery).extend({
     .enum(GROUPS, { error: groupMessage })
     .optional()
     .openapi({ description: 'Only requests in this group; all groups when left out.' }),
-  limit: z.coerce
-    .number({ error: limitMessage })
-    .int({ error: limitMessage })
-    .min(LIMIT_MIN, { error: limitMessage })
-    .max(LIMIT_MAX, { error: limitMessage })
-    .default(LIMIT_DEFAULT)
-    .openapi({ description: 'Page size.' }),
+  limit: queryInteger(requestsLimit),
   cursor: z
     .string()
     .min(1, { error: 'must not be empty; use the nextCursor of a previous page, or leave it out for the first page' })
@@ -234,19 +253,12 @@ export const DeliveryParams = WebhookIdParams.extend({
 });
 
 const deliveriesLimit = limitOf(DeliveriesQuery.shape.limit, { min: 1, max: 100 });
-const deliveriesLimitMessage = `must be a whole number from ${deliveriesLimit.min} to ${deliveriesLimit.max} (default ${deliveriesLimit.default})`;
 export const DeliveriesQueryApi = classicObject(DeliveriesQuery).extend({
   state: z
     .enum(DeliveryState.options, { error: `must be one of ${DeliveryState.options.join(', ')} (leave it out for all)` })
     .optional()
     .openapi({ description: 'Only deliveries in this state.' }),
-  limit: z.coerce
-    .number({ error: deliveriesLimitMessage })
-    .int({ error: deliveriesLimitMessage })
-    .min(deliveriesLimit.min, { error: deliveriesLimitMessage })
-    .max(deliveriesLimit.max, { error: deliveriesLimitMessage })
-    .default(deliveriesLimit.default)
-    .openapi({ description: 'Page size.' }),
+  limit: queryInteger(deliveriesLimit),
   cursor: z
     .string()
     .min(1, { error: 'must not be empty; use the nextCursor of a previous page, or leave it out for the first page' })

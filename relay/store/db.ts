@@ -8,6 +8,11 @@ export type Db = Database.Database;
 export interface OpenDatabaseOptions {
   /** How long a writer waits for another connection's lock before SQLITE_BUSY. */
   busyTimeoutMs?: number;
+  /**
+   * Opens the file read-only: what SQLite falls back to by itself when the process may not write
+   * the file. Every write then fails with SQLITE_READONLY.
+   */
+  readonly?: boolean;
 }
 
 function isMemory(path: string): boolean {
@@ -23,8 +28,9 @@ export function openDatabase(path: string, options: OpenDatabaseOptions = {}): D
   let db: Db | undefined;
   try {
     if (!isMemory(path)) mkdirSync(dirname(resolve(path)), { recursive: true });
-    db = new Database(path);
-    db.pragma('journal_mode = WAL');
+    db = new Database(path, { readonly: options.readonly === true });
+    // Read-only, the file keeps the journal mode it has (WAL, once the relay has written it).
+    if (options.readonly !== true) db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
     db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);

@@ -1,3 +1,5 @@
+import Database from 'better-sqlite3';
+
 /**
  * The store's typed errors. Messages are safe to show to an API client (no SQL, no paths, no
  * tokens); `code` is stable for the API layer to map to HTTP statuses.
@@ -149,4 +151,33 @@ export class DeliveryTooLargeError extends StoreError {
   ) {
     super(`this message was over the ${maxBytes / 1024} KiB limit for webhook messages and cannot be sent`);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage failures: SQLite's own errors when the file cannot be written (or read) as such
+// ---------------------------------------------------------------------------------------------
+
+/** Why the database cannot be written; each has a text for people (STORAGE_PROBLEM_TEXT). */
+export type StorageProblem = 'full' | 'read_only' | 'io_error' | 'busy';
+
+export const STORAGE_PROBLEM_TEXT: Readonly<Record<StorageProblem, string>> = {
+  full: 'the disk is full',
+  read_only: 'the database file is read-only',
+  io_error: 'the disk reports I/O errors',
+  busy: "another process holds the database's write lock",
+};
+
+/**
+ * The storage problem `error` reports, or undefined for any other error. SQLite's extended
+ * codes name the primary one first (SQLITE_IOERR_WRITE, SQLITE_READONLY_DBMOVED, …).
+ */
+export function storageProblemOf(error: unknown): StorageProblem | undefined {
+  if (!(error instanceof Database.SqliteError)) return undefined;
+  const code = error.code;
+  const is = (primary: string) => code === primary || code.startsWith(`${primary}_`);
+  if (is('SQLITE_FULL')) return 'full';
+  if (is('SQLITE_READONLY')) return 'read_only';
+  if (is('SQLITE_IOERR') || is('SQLITE_CANTOPEN')) return 'io_error';
+  if (is('SQLITE_BUSY')) return 'busy';
+  return undefined;
 }

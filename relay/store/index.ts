@@ -12,7 +12,7 @@ import type {
 import type { ReplyCode } from '../../shared/status.js';
 import type { ConcurRecord } from '../concur/record.js';
 import { createContext } from './context.js';
-import { closeDatabase, openDatabase } from './db.js';
+import { closeDatabase, openDatabase, type Db } from './db.js';
 import {
   createEventLog,
   type ConcurStatus,
@@ -21,6 +21,7 @@ import {
   type StoredEvent,
   type StoredEventType,
 } from './events.js';
+import { createStoreHealth, noticingFailures, type StoreHealth } from './health.js';
 import { createIdempotencyKeys } from './idempotency.js';
 import type { OutboxReply } from './mapping.js';
 import { migrate, type MigrateResult } from './migrations.js';
@@ -41,6 +42,8 @@ import {
 } from './webhooks.js';
 
 export * from './errors.js';
+export type { Db } from './db.js';
+export type { StoreHealth } from './health.js';
 export type { ConcurStatus, EventDataMap, EventListener, StoredEvent, StoredEventType } from './events.js';
 export { STORED_EVENT_TYPES } from './events.js';
 export type { AttemptInDoubt, OutboxReply } from './mapping.js';
@@ -64,6 +67,9 @@ export {
   type WebhookWithSecret,
 } from './webhooks.js';
 
+/** How long a writer waits for another connection's lock before SQLITE_BUSY, unless told. */
+const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+
 /** How many events `pruneEvents` keeps by default. */
 export const DEFAULT_EVENTS_KEPT = 10_000;
 
@@ -73,6 +79,14 @@ export interface StoreOptions {
   /** Called when an event listener throws; defaults to console.error. */
   onListenerError?: (error: unknown) => void;
   busyTimeoutMs?: number;
+  /** See OpenDatabaseOptions.readonly. */
+  readonly?: boolean;
+  /**
+   * Called with the SQLite connection once the store is open. For tests that change the
+   * connection's own limits to make storage fail for real: `PRAGMA max_page_count` (SQLITE_FULL,
+   * as from a full disk) or `PRAGMA query_only` (SQLITE_READONLY).
+   */
+  onOpen?: (db: Db) => void;
 }
 
 /**
@@ -201,7 +215,13 @@ export interface Store {
   pruneDeliveries(olderThan: TimeInput): number;
 
   // ---- lifecycle ----
-  /** A trivial query; false when the database cannot answer (or is closed). */
+  /**
+   * Whether the database can be read and written (see health.ts): a read, and a probe write
+   * (rolled back, or committed while a storage failure is remembered). Storage failures of any
+   * other method are remembered until a probe commits.
+   */
+  health(): StoreHealth;
+  /** `health().ok`. */
   healthy(): boolean;
   close(): void;
 }
@@ -212,7 +232,8 @@ export interface Store {
  * a newer relay has migrated it.
  */
 export function openStore(path: string, options: StoreOptions = {}): Store {
-  const db = openDatabase(path, { busyTimeoutMs: options.busyTimeoutMs });
+  const busyTimeoutMs = Math.max(0, Math.trunc(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS));
+  const db = openDatabase(path, { busyTimeoutMs, readonly: options.readonly });
   try {
     const ctx = createContext(db, options.clock ?? Date.now);
     const migration = migrate(db, ctx.now);
@@ -229,10 +250,11 @@ export function openStore(path: string, options: StoreOptions = {}): Store {
       summary: () => ({ counts: requests.counts(), concur: state.concurStatus() }),
     });
     webhooks = hooks;
-    const ping = db.prepare<[], { ok: number }>('SELECT 1 AS ok');
+    const health = createStoreHealth(ctx, busyTimeoutMs);
     const selectDataVersion = db.prepare<[], { data_version: number }>('PRAGMA data_version');
+    options.onOpen?.(db);
 
-    return {
+    const store: Store = {
       migration,
       upsertFromConcur: requests.upsertFromConcur,
       getRequest: requests.get,
@@ -286,17 +308,13 @@ export function openStore(path: string, options: StoreOptions = {}): Store {
       deliveryCounts: hooks.counts,
       pruneDeliveries: hooks.prune,
 
-      healthy() {
-        try {
-          return db.open && ping.get()?.ok === 1;
-        } catch {
-          return false;
-        }
-      },
+      health: health.check,
+      healthy: () => health.check().ok,
       close() {
         closeDatabase(db);
       },
     };
+    return noticingFailures(store, health.note, ['health', 'healthy', 'close', 'subscribe']);
   } catch (error) {
     closeDatabase(db);
     throw error;

@@ -50,6 +50,16 @@ type RequestWrite = KnownRow & { last_modified: string; updated_at: string };
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
+/**
+ * The pattern alone lets through month 13, 30 February or hour 25, which the page query would
+ * happily compare as text; a time is real when Date reads it back to the very same text.
+ */
+function isRealTime(text: string): boolean {
+  if (!ISO.test(text)) return false;
+  const ms = Date.parse(text);
+  return Number.isFinite(ms) && new Date(ms).toISOString() === text;
+}
+
 export function encodeCursor(lastModified: string, id: string): string {
   return Buffer.from(JSON.stringify([lastModified, id]), 'utf8').toString('base64url');
 }
@@ -67,7 +77,7 @@ export function decodeCursor(cursor: string): { lastModified: string; id: string
     value.length !== 2 ||
     typeof value[0] !== 'string' ||
     typeof value[1] !== 'string' ||
-    !ISO.test(value[0]) ||
+    !isRealTime(value[0]) ||
     value[1] === ''
   ) {
     throw new BadCursorError();

@@ -14,9 +14,10 @@ import { BlockList, isIP } from 'node:net';
  *
  * Refused: loopback, private (RFC 1918), link-local, carrier-grade NAT (100.64/10), unique-local
  * (fc00::/7), unspecified, multicast, broadcast and reserved, documentation and benchmarking
- * ranges, and IPv4 addresses embedded in IPv6 (IPv4-mapped, NAT64) that fall in any of those.
- * A name with several addresses is refused when any of them is. `RELAY_WEBHOOK_ALLOW_PRIVATE=true`
- * turns the whole check off (tests, receivers on an internal network).
+ * ranges, every IPv6 address outside global unicast (2000::/3), and IPv4 addresses embedded in
+ * IPv6 (see `embeddedIpv4` for each form) that fall in any of those. A name with several
+ * addresses is refused when any of them is. `RELAY_WEBHOOK_ALLOW_PRIVATE=true` turns the whole
+ * check off (tests, receivers on an internal network).
  */
 
 export type AddressKind =
@@ -48,10 +49,6 @@ const RANGES: ReadonlyArray<[AddressKind, string, number, 'ipv4' | 'ipv6']> = [
   ['reserved', '240.0.0.0', 4, 'ipv4'],
   ['unspecified', '::', 128, 'ipv6'],
   ['loopback', '::1', 128, 'ipv6'],
-  // IPv4-compatible (deprecated); IPv4-mapped (::ffff:0:0/96) is checked as the IPv4 address it carries.
-  ['reserved', '::', 96, 'ipv6'],
-  ['reserved', '64:ff9b:1::', 48, 'ipv6'],
-  ['reserved', '100::', 64, 'ipv6'],
   ['reserved', '2001::', 23, 'ipv6'],
   ['documentation', '2001:db8::', 32, 'ipv6'],
   ['reserved', '2002::', 16, 'ipv6'],
@@ -74,33 +71,99 @@ const LISTS: ReadonlyArray<[AddressKind, BlockList]> = (() => {
   return [...byKind];
 })();
 
-/** The IPv4 address carried in an IPv4-mapped (::ffff:a.b.c.d) or NAT64 (64:ff9b::a.b.c.d) IPv6 address. */
-function embeddedIpv4(address: string): string | undefined {
-  const lower = address.toLowerCase();
-  const dotted = /^(?:::ffff:|64:ff9b::)(\d{1,3}(?:\.\d{1,3}){3})$/.exec(lower);
-  if (dotted) return dotted[1];
-  const hex = /^(?:::ffff:|64:ff9b::)([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(lower);
-  if (hex) {
-    const high = Number.parseInt(hex[1]!, 16);
-    const low = Number.parseInt(hex[2]!, 16);
-    return [high >> 8, high & 255, low >> 8, low & 255].join('.');
+/** Global unicast, the only IPv6 space IANA has handed out for the Internet. */
+const GLOBAL_UNICAST = (() => {
+  const list = new BlockList();
+  list.addSubnet('2000::', 3, 'ipv6');
+  return list;
+})();
+
+/**
+ * The eight 16-bit groups of an IPv6 address that `isIP` accepted: any spelling (compressed,
+ * zero-padded, upper case, a dotted IPv4 tail) gives the same groups, so the forms below are
+ * recognised by value, never by how the text looks.
+ */
+function ipv6Groups(address: string): number[] {
+  let text = address.toLowerCase();
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
   }
+  const [head = '', tail] = text.split('::');
+  const parse = (part: string) => (part === '' ? [] : part.split(':').map((group) => Number.parseInt(group, 16)));
+  const front = parse(head);
+  if (tail === undefined) return front;
+  const back = parse(tail);
+  return [...front, ...Array<number>(8 - front.length - back.length).fill(0), ...back];
+}
+
+function ipv4Of(high: number, low: number): string {
+  return [high >> 8, high & 255, low >> 8, low & 255].join('.');
+}
+
+/**
+ * How an IPv6 address that carries an IPv4 address is judged:
+ * - `embedded`: by the IPv4 address alone. IPv4-mapped (::ffff:0:0/96) is the IPv4 host itself
+ *   on a dual-stack socket, and NAT64's well-known prefix (64:ff9b::/96, RFC 6052, which may not
+ *   carry non-global addresses) is how IPv6-only networks reach public IPv4 hosts: both are
+ *   legitimate for a public address. ISATAP (RFC 5214: interface id 0:5efe or 200:5efe, with the
+ *   u/g bits either way, under any /64) too; its prefix is then checked like any IPv6 address.
+ * - `range`: the whole range is refused. IPv4-translated (::ffff:0:0:0/96, SIIT), IPv4-compatible
+ *   (::/96, deprecated), local-use NAT64 (64:ff9b:1::/48, whose layout the operator picks), 6to4
+ *   (2002::/16, bits 16–47; deprecated) and Teredo (2001::/32; the client address is the last 32
+ *   bits inverted) are tunnels or translators no webhook receiver needs; the embedded address,
+ *   when it is not public, only names the kind in the refusal.
+ */
+type Embedded = { ipv4: string | undefined; judged: 'embedded' | 'embedded, then the prefix' | 'range' };
+
+function embeddedIpv4(groups: readonly number[]): Embedded | undefined {
+  const [g0, g1, g2, g3, g4, g5, g6, g7] = groups as [number, number, number, number, number, number, number, number];
+  const zero = (...values: number[]) => values.every((value) => value === 0);
+  const last32 = ipv4Of(g6, g7);
+  if (zero(g0, g1, g2, g3, g4) && g5 === 0xffff) return { ipv4: last32, judged: 'embedded' };
+  if (zero(g0, g1, g2, g3) && g4 === 0xffff && g5 === 0) return { ipv4: last32, judged: 'range' };
+  if (zero(g0, g1, g2, g3, g4, g5)) return { ipv4: last32, judged: 'range' };
+  if (g0 === 0x64 && g1 === 0xff9b && zero(g2, g3, g4, g5)) return { ipv4: last32, judged: 'embedded' };
+  if (g0 === 0x64 && g1 === 0xff9b && g2 === 1) return { ipv4: undefined, judged: 'range' };
+  if (g0 === 0x2002) return { ipv4: ipv4Of(g1, g2), judged: 'range' };
+  if (g0 === 0x2001 && g1 === 0) return { ipv4: ipv4Of(g6 ^ 0xffff, g7 ^ 0xffff), judged: 'range' };
+  if ((g4 & 0xfcff) === 0 && g5 === 0x5efe) return { ipv4: last32, judged: 'embedded, then the prefix' };
   return undefined;
+}
+
+function classifyIpv4(address: string): AddressKind | null {
+  for (const [kind, list] of LISTS) {
+    if (list.check(address, 'ipv4')) return kind;
+  }
+  return null;
+}
+
+function classifyIpv6(address: string): AddressKind | null {
+  const groups = ipv6Groups(address);
+  const isUnspecified = groups.every((group) => group === 0);
+  const isLoopback = groups.slice(0, 7).every((group) => group === 0) && groups[7] === 1;
+  if (isUnspecified) return 'unspecified';
+  if (isLoopback) return 'loopback';
+  const embedded = embeddedIpv4(groups);
+  if (embedded !== undefined) {
+    const kind = embedded.ipv4 === undefined ? null : classifyIpv4(embedded.ipv4);
+    if (embedded.judged === 'range') return kind ?? 'reserved';
+    if (kind !== null) return kind;
+    if (embedded.judged === 'embedded') return null;
+  }
+  for (const [kind, list] of LISTS) {
+    if (list.check(address, 'ipv6')) return kind;
+  }
+  return GLOBAL_UNICAST.check(address, 'ipv6') ? null : 'reserved';
 }
 
 /** What kind of non-public address `address` is, or null for a public one (or not an IP at all). */
 export function classifyAddress(address: string): AddressKind | null {
   const bare = address.replace(/^\[|\]$/g, '').replace(/%.*$/, '');
   const family = isIP(bare);
-  if (family === 0) return null;
-  if (family === 6) {
-    const v4 = embeddedIpv4(bare);
-    if (v4 !== undefined) return classifyAddress(v4);
-  }
-  const type = family === 4 ? 'ipv4' : 'ipv6';
-  for (const [kind, list] of LISTS) {
-    if (list.check(bare, type)) return kind;
-  }
+  if (family === 4) return classifyIpv4(bare);
+  if (family === 6) return classifyIpv6(bare);
   return null;
 }
 

@@ -109,7 +109,9 @@ describe('CORS', () => {
       },
     });
 
-  it.each(['chrome-extension://abcdefghijklmnopabcdefghijklmnop', 'chrome-extension://abc', 'moz-extension://0b5e6f3c-2f7d-4a51-9a8e-6c1d2e3f4a5b'])(
+  const CHROME = 'chrome-extension://abcdefghijklmnopabcdefghijklmnop';
+
+  it.each([CHROME, 'chrome-extension://ponmlkjihgfedcbaponmlkjihgfedcba', 'moz-extension://0b5e6f3c-2f7d-4a51-9a8e-6c1d2e3f4a5b'])(
     'allows a preflight from %s, with the headers the extension sends',
     async (origin) => {
       const answer = await preflight(origin);
@@ -125,7 +127,24 @@ describe('CORS', () => {
     },
   );
 
-  it.each(['https://evil.example', 'http://localhost:3000', 'null', 'chrome-extension-evil://abc'])(
+  /** Origins no browser sends: only a well-formed origin may match, and so be echoed. */
+  const MALFORMED = [
+    'chrome-extension://abc evil',
+    'chrome-extension://abcdefghijklmnopabcdefghijklmnop evil',
+    'chrome-extension://abcdefghijklmnopabcdefghijklmnop, https://evil.example',
+    'chrome-extension://abc',
+    'chrome-extension://abcdefghijklmnopabcdefghijklmnopa',
+    'chrome-extension://abcdefghijklmnopabcdefghijklmnoq',
+    'chrome-extension://abcdefghijklmnopabcdefghijklmnop/',
+    'chrome-extension://abcdefghijklmnopabcdefghijklmnop:8080',
+    'chrome-extension://',
+    'moz-extension://not-a-uuid',
+    'moz-extension://0b5e6f3c-2f7d-4a51-9a8e-6c1d2e3f4a5',
+    'moz-extension://0b5e6f3c-2f7d-4a51-9a8e-6c1d2e3f4a5b evil',
+    'moz-extension://{0b5e6f3c-2f7d-4a51-9a8e-6c1d2e3f4a5b}',
+  ];
+
+  it.each(['https://evil.example', 'http://localhost:3000', 'null', 'chrome-extension-evil://abc', ...MALFORMED])(
     'refuses a preflight from %s (no Access-Control-Allow-Origin)',
     async (origin) => {
       const answer = await preflight(origin);
@@ -138,7 +157,7 @@ describe('CORS', () => {
   );
 
   it('labels real answers for an allowed origin (errors included) and not for others', async () => {
-    const origin = 'chrome-extension://abc';
+    const origin = CHROME;
     const ok = await s.get('/api/v1/summary', { ...AUTH, Origin: origin });
     expect(ok.headers.get('access-control-allow-origin')).toBe(origin);
     const unauthorized = await s.get('/api/v1/summary', { Origin: origin });
@@ -149,7 +168,7 @@ describe('CORS', () => {
   });
 
   it('exposes only harmless headers', async () => {
-    const answer = await s.get('/api/v1/summary', { ...AUTH, Origin: 'chrome-extension://abc' });
+    const answer = await s.get('/api/v1/summary', { ...AUTH, Origin: CHROME });
     const exposed = (answer.headers.get('access-control-expose-headers') ?? '').toLowerCase().split(/\s*,\s*/);
     expect(exposed.sort()).toEqual(['allow', 'link', 'relay-event-id', 'www-authenticate', 'x-request-id']);
   });
@@ -160,6 +179,28 @@ describe('CORS', () => {
     expect((await preflight('https://ops.example.com')).headers.get('access-control-allow-origin')).toBe(
       'https://ops.example.com',
     );
-    expect((await preflight('chrome-extension://abc')).headers.get('access-control-allow-origin')).toBeNull();
+    expect((await preflight(CHROME)).headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it.each(MALFORMED)('never echoes %j on a real answer, not even with the defaults or *', async (origin) => {
+    const answer = await s.get('/api/v1/summary', { ...AUTH, Origin: origin });
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('access-control-allow-origin')).toBeNull();
+    await s.stop();
+    s = await new ApiServer().start({ deps: { corsOrigins: ['*'] } });
+    const any = await s.get('/api/v1/summary', { ...AUTH, Origin: origin });
+    expect(any.headers.get('access-control-allow-origin')).toBeNull();
+    expect((await preflight(origin)).headers.get('access-control-allow-origin')).toBeNull();
+    expect((await preflight(CHROME)).headers.get('access-control-allow-origin')).toBe(CHROME);
+  });
+
+  it('matches configured patterns only with well-formed host names', async () => {
+    await s.stop();
+    s = await new ApiServer().start({ deps: { corsOrigins: ['https://*.example.org', 'http://localhost:*'] } });
+    expect((await preflight('https://ops.example.org')).headers.get('access-control-allow-origin')).toBe('https://ops.example.org');
+    expect((await preflight('http://localhost:5173')).headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+    for (const origin of ['https://a b.example.org', 'https://evil.example/.example.org', 'https://x.example.org:99999', 'http://localhost:5173/x', 'http://local host:5173']) {
+      expect((await preflight(origin)).headers.get('access-control-allow-origin'), origin).toBeNull();
+    }
   });
 });

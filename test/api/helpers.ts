@@ -1,10 +1,10 @@
 import { request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
 import { createApp, type AppDeps } from '../../relay/api/app.js';
+import { listen, type HttpTimeouts } from '../../relay/api/server.js';
 import { createLogger } from '../../relay/log.js';
 import { Metrics } from '../../relay/metrics.js';
-import { openStore, type Store } from '../../relay/store/index.js';
+import { openStore, type Store, type StoreOptions } from '../../relay/store/index.js';
 import { TestClock, tempDb } from '../store/helpers.js';
 
 export { record } from '../store/helpers.js';
@@ -20,6 +20,13 @@ export interface Answer {
   text: string;
   /** The body parsed as JSON, or undefined when it is not JSON. */
   json: unknown;
+}
+
+export interface ApiServerOptions {
+  wrap?: (store: Store) => Store;
+  deps?: Partial<AppDeps>;
+  store?: Omit<StoreOptions, 'clock'>;
+  timeouts?: Partial<HttpTimeouts>;
 }
 
 /** A relay API on loopback with a real SQLite store in a temp folder, a counting outbox stub and captured logs. */
@@ -40,9 +47,19 @@ export class ApiServer {
     return this.db.path;
   }
 
-  /** `wrap` can replace store methods (a failing summary, an unhealthy store). */
-  async start(options: { wrap?: (store: Store) => Store; deps?: Partial<AppDeps> } = {}): Promise<this> {
-    this.store = openStore(this.db.path, { clock: this.clock.now });
+  /** The server under the app, as the relay makes it (its timeouts). */
+  get httpServer(): Server {
+    if (this.server === undefined) throw new Error('not started');
+    return this.server;
+  }
+
+  /**
+   * `wrap` can replace store methods (a failing summary, an unhealthy store); `store` is passed to
+   * openStore (a read-only open, a hand on the connection); `timeouts` shortens the server's own
+   * (the relay's listen, as in production).
+   */
+  async start(options: ApiServerOptions = {}): Promise<this> {
+    this.store = openStore(this.db.path, { ...options.store, clock: this.clock.now });
     const logger = createLogger({
       level: 'debug',
       destination: { write: (line: string) => void this.logLines.push(line) },
@@ -56,16 +73,25 @@ export class ApiServer {
       logger,
       ...options.deps,
     });
-    const info = await new Promise<AddressInfo>((resolve, reject) => {
-      this.server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, resolve) as Server;
-      this.server.once('error', reject);
-    });
-    this.url = `http://127.0.0.1:${info.port}`;
+    this.server = await listen(app.fetch, { hostname: '127.0.0.1', port: 0, timeouts: options.timeouts });
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     return this;
   }
 
+  /** Closes the server and the store and starts again on the same database file, as a restart would. */
+  async restart(options: ApiServerOptions = {}): Promise<this> {
+    await this.close();
+    return this.start(options);
+  }
+
   async stop(): Promise<void> {
+    await this.close();
+    this.db.cleanup();
+  }
+
+  private async close(): Promise<void> {
     const server = this.server;
+    this.server = undefined;
     if (server !== undefined) {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -77,7 +103,6 @@ export class ApiServer {
     } catch {
       // already closed by a test
     }
-    this.db.cleanup();
   }
 
   /** fetch() against the server; the body is read, recorded and parsed. */

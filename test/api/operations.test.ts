@@ -27,28 +27,33 @@ describe('GET /healthz', () => {
     expect(answer.json).toEqual({ status: 'ok' });
   });
 
+  // The 503 bodies now carry a `reason` beside the status (it was `{"status":"unavailable"}` alone).
   it('answers 503 {"status":"unavailable"} once the database is closed', async () => {
     s = await new ApiServer().start();
     s.store.close();
     const answer = await s.get('/healthz', {});
     expect(answer.status).toBe(503);
-    expect(answer.json).toEqual({ status: 'unavailable' });
+    expect(answer.json).toEqual({ status: 'unavailable', reason: 'the database is closed' });
+    expect(Health.parse(answer.json).status).toBe('unavailable');
   });
 
   it('answers 503 when the store says it is unhealthy, or throws', async () => {
-    s = await new ApiServer().start({ wrap: withStore({ healthy: () => false }) });
-    expect((await s.get('/healthz', {})).status).toBe(503);
+    s = await new ApiServer().start({ wrap: withStore({ health: () => ({ ok: false, problem: 'full' }) }) });
+    const full = await s.get('/healthz', {});
+    expect(full.status).toBe(503);
+    expect(full.json).toEqual({ status: 'unavailable', reason: 'the store cannot write: the disk is full' });
     await s.stop();
     s = await new ApiServer().start({
       wrap: withStore({
-        healthy: () => {
+        health: () => {
           throw new Error('disk on fire');
         },
       }),
     });
     const answer = await s.get('/healthz', {});
     expect(answer.status).toBe(503);
-    expect(answer.json).toEqual({ status: 'unavailable' });
+    expect(answer.json).toEqual({ status: 'unavailable', reason: 'the database cannot be read' });
+    expect(answer.text).not.toContain('fire');
   });
 });
 
@@ -110,6 +115,21 @@ describe('GET /openapi.json', () => {
     }
     expect(Object.keys(doc.components.schemas.ConnectionRequest?.properties ?? {})).not.toContain('requestToken');
     expect(answer.text).toContain('"CRSUC"');
+  });
+
+  it('lists the closed set of error codes, storage_unavailable among them, and the 503 with Retry-After', async () => {
+    s = await new ApiServer().start();
+    const doc = (await s.get('/openapi.json', {})).json as {
+      paths: Record<string, Record<string, { responses: Record<string, { headers?: Record<string, unknown> }> }>>;
+      components: { schemas: { Error: { properties: { error: { properties: { code: { enum?: string[] } } } } } } };
+    };
+    const codes = doc.components.schemas.Error.properties.error.properties.code.enum ?? [];
+    for (const code of ['storage_unavailable', 'invalid_request', 'bad_cursor', 'unsupported_media_type', 'internal']) {
+      expect(codes).toContain(code);
+    }
+    const reply = doc.paths['/api/v1/requests/{id}/reply']?.post?.responses['503'];
+    expect(reply?.headers).toHaveProperty('Retry-After');
+    expect(doc.paths['/api/v1/webhooks']?.post?.responses).toHaveProperty('503');
   });
 });
 

@@ -134,6 +134,16 @@ describe('GET /api/v1/requests', () => {
     ['limit=abc', 'query parameter limit', ['1', '200']],
     ['limit=2.5', 'query parameter limit', ['1', '200']],
     ['limit=-1', 'query parameter limit', ['1', '200']],
+    // Only plain decimal digits: Number() would read each of these as a whole number.
+    ['limit=0x10', 'query parameter limit', ['digits', '1', '200']],
+    ['limit=1e1', 'query parameter limit', ['digits', '1', '200']],
+    ['limit=%2010', 'query parameter limit', ['digits', '1', '200']],
+    ['limit=10%20', 'query parameter limit', ['digits', '1', '200']],
+    ['limit=+10', 'query parameter limit', ['digits', '1', '200']],
+    ['limit=%2B10', 'query parameter limit', ['digits', '1', '200']],
+    ['limit=10.0', 'query parameter limit', ['digits', '1', '200']],
+    ['limit=0b11', 'query parameter limit', ['digits', '1', '200']],
+    ['limit=', 'query parameter limit', ['digits', '1', '200']],
     ['cursor=', 'query parameter cursor', ['nextCursor']],
   ])('refuses %s with 400 invalid_request naming the field and what is valid', async (query, field, valid) => {
     seed();
@@ -146,10 +156,29 @@ describe('GET /api/v1/requests', () => {
     expect(error.details).toEqual([expect.objectContaining({ in: 'query', field: field.split(' ').pop() })]);
   });
 
+  it('reads limit as plain decimal digits, leading zeros included', async () => {
+    seed();
+    const answer = await s.get('/api/v1/requests?limit=007');
+    expect(answer.status).toBe(200);
+    expect(RequestsPage.parse(answer.json).items).toHaveLength(7);
+    expect((await s.get('/api/v1/requests?limit=3')).headers.get('link')).toMatch(/limit=3&/);
+  });
+
   it.each([
     ['not base64 at all', '!!!'],
     ['base64 of something else', Buffer.from('{"a":1}').toString('base64url')],
     ['a damaged cursor', Buffer.from(JSON.stringify(['yesterday', 'R1'])).toString('base64url')],
+    ...[
+      ['month 13', '2024-13-01T09:00:00.000Z'],
+      ['month 0', '2024-00-10T09:00:00.000Z'],
+      ['day 32', '2024-05-32T09:00:00.000Z'],
+      ['30 February', '2024-02-30T09:00:00.000Z'],
+      ['29 February of a common year', '2023-02-29T09:00:00.000Z'],
+      ['hour 25', '2024-05-01T25:00:00.000Z'],
+      ['hour 24', '2024-05-01T24:00:00.000Z'],
+      ['minute 60', '2024-05-01T09:60:00.000Z'],
+      ['second 60', '2024-05-01T09:00:60.000Z'],
+    ].map(([name, time]): [string, string] => [`a cursor at an impossible time (${name})`, Buffer.from(JSON.stringify([time, 'R1'])).toString('base64url')]),
   ])('refuses %s as cursor with 400 bad_cursor', async (_name, cursor) => {
     seed();
     const answer = await s.get(`/api/v1/requests?cursor=${encodeURIComponent(cursor)}`);

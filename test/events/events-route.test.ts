@@ -166,6 +166,15 @@ describe('GET /api/v1/events', () => {
     },
   );
 
+  it.each([' 10', '10 ', '+10', '\t1'])('refuses ?lastEventId=%j: a query integer is plain digits, nothing around them', async (value) => {
+    const s = await start();
+    const res = await fetch(`${s.url}?lastEventId=${encodeURIComponent(value)}`);
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('bad_last_event_id');
+    expect(s.metrics.sseClients).toBe(0);
+  });
+
   it('sends a comment heartbeat', async () => {
     const s = await start({ heartbeatMs: 40 });
     const client = await sse(s.url);

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConcurRecord } from '../../relay/concur/record.js';
-import { openStore, type Store } from '../../relay/store/index.js';
+import { openStore, type Store, type StoreOptions } from '../../relay/store/index.js';
 
 /** A clock the test moves by hand. */
 export class TestClock {
@@ -50,7 +50,11 @@ export class StoreHarness {
     return this.db.path;
   }
   store(): Store {
-    const store = openStore(this.db.path, { clock: this.clock.now });
+    return this.storeWith({});
+  }
+  /** A store with more options (a hand on its connection, a read-only open). */
+  storeWith(options: Omit<StoreOptions, 'clock'>): Store {
+    const store = openStore(this.db.path, { ...options, clock: this.clock.now });
     this.open.push(store);
     return store;
   }

@@ -323,6 +323,16 @@ describe('connection requests in the store', () => {
       }
       expect(() => store.listRequests({ limit: 10, cursor: encodeCursor('2024-05-01T00:05:00.000Z', 'R05') })).not.toThrow();
     });
+
+    it('rejects a cursor at a time that cannot exist, and takes every time that can', () => {
+      seed23();
+      for (const time of ['2024-13-01T00:00:00.000Z', '2024-04-31T00:00:00.000Z', '2023-02-29T00:00:00.000Z', '2024-05-01T24:00:00.000Z', '2024-05-01T23:59:60.000Z']) {
+        expect(() => store.listRequests({ limit: 10, cursor: encodeCursor(time, 'R05') }), time).toThrow(BadCursorError);
+      }
+      for (const time of ['2024-02-29T23:59:59.999Z', '2024-12-31T00:00:00.000Z', '0001-01-01T00:00:00.000Z', '9999-12-31T23:59:59.999Z']) {
+        expect(() => store.listRequests({ limit: 10, cursor: encodeCursor(time, 'R05') }), time).not.toThrow();
+      }
+    });
   });
 
   describe('counts', () => {

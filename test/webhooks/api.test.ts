@@ -113,6 +113,8 @@ describe('the private-address guard', () => {
       ['https://internal.partner.example/hook', /internal\.partner\.example resolves to 10\.20\.30\.40, which is a private address/],
       ['https://metadata.partner.example/latest', /resolves to 169\.254\.169\.254, which is a link-local address/],
       ['http://100.64.1.1/hook', /carrier-grade NAT/],
+      // IPv4-translated (::ffff:0:0:0/96): the URL parser writes it as ::ffff:0:7f00:1.
+      [`http://[::ffff:0:127.0.0.1]:${h.receiver.port}/hook`, /::ffff:0:7f00:1 is a loopback address/],
       ['https://nowhere.partner.example/hook', /could not be resolved/],
     ];
     for (const [url, message] of cases) {
@@ -231,6 +233,9 @@ describe('test events, the delivery log and recovery: request checks', () => {
 
   it.each([
     ['/deliveries?limit=0', /query parameter limit: must be a whole number from 1 to 100/],
+    ['/deliveries?limit=0x10', /query parameter limit: must be a whole number from 1 to 100 in plain decimal digits/],
+    ['/deliveries?limit=1e1', /query parameter limit: must be a whole number from 1 to 100 in plain decimal digits/],
+    ['/deliveries?limit=%2010', /query parameter limit: must be a whole number from 1 to 100 in plain decimal digits/],
     ['/deliveries?state=lost', /query parameter state: must be one of pending, succeeded, failed/],
     ['/deliveries?cursor=!!', /cursor is not valid/],
   ])('refuses GET …%s with 400', async (query, message) => {

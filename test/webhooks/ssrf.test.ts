@@ -59,6 +59,113 @@ describe('classifyAddress', () => {
   );
 });
 
+/**
+ * Every IPv6 form that carries an IPv4 address, in the spellings a client or a resolver may use
+ * (dotted or hex tail, compressed or full, upper case, zero-padded). What each form is judged by:
+ * - IPv4-mapped ::ffff:0:0/96 and NAT64 64:ff9b::/96: the embedded address only (both reach a
+ *   real IPv4 host, so a public one is allowed);
+ * - IPv4-translated ::ffff:0:0:0/96, IPv4-compatible ::/96, local NAT64 64:ff9b:1::/48, 6to4
+ *   2002::/16 and Teredo 2001::/32: the whole range is refused; the kind named is the embedded
+ *   address's when that is not public;
+ * - ISATAP (interface id 0:5efe or 200:5efe, u/g bits either way, under any /64): the embedded
+ *   address, and the prefix as any IPv6 address.
+ */
+describe('classifyAddress: IPv4 embedded in IPv6', () => {
+  it.each([
+    // IPv4-mapped
+    ['::ffff:127.0.0.1', 'loopback'],
+    ['::FFFF:127.0.0.1', 'loopback'],
+    ['0:0:0:0:0:ffff:127.0.0.1', 'loopback'],
+    ['0000:0000:0000:0000:0000:ffff:7f00:0001', 'loopback'],
+    ['::ffff:7f00:1', 'loopback'],
+    ['::ffff:127.1.2.3', 'loopback'],
+    ['::ffff:0.0.0.0', 'unspecified'],
+    ['::ffff:c0a8:101', 'private'],
+    ['::ffff:169.254.169.254', 'link-local'],
+    ['::ffff:100.64.0.1', 'carrier-grade NAT'],
+    // IPv4-translated
+    ['::ffff:0:127.0.0.1', 'loopback'],
+    ['::ffff:0:7f00:1', 'loopback'],
+    ['0:0:0:0:ffff:0:127.0.0.1', 'loopback'],
+    ['::FFFF:0:7F00:0001', 'loopback'],
+    ['::ffff:0:10.0.0.1', 'private'],
+    ['::ffff:0:a9fe:a9fe', 'link-local'],
+    ['::ffff:0:8.8.8.8', 'reserved'],
+    // IPv4-compatible
+    ['::127.0.0.1', 'loopback'],
+    ['::7f00:1', 'loopback'],
+    ['0:0:0:0:0:0:127.0.0.1', 'loopback'],
+    ['::10.0.0.1', 'private'],
+    ['::8.8.8.8', 'reserved'],
+    ['::1', 'loopback'],
+    ['::', 'unspecified'],
+    // NAT64, well-known prefix
+    ['64:ff9b::127.0.0.1', 'loopback'],
+    ['64:ff9b::7f00:1', 'loopback'],
+    ['64:FF9B:0:0:0:0:7f00:1', 'loopback'],
+    ['0064:ff9b:0000:0000:0000:0000:7f00:0001', 'loopback'],
+    ['64:ff9b::169.254.169.254', 'link-local'],
+    ['64:ff9b::a00:1', 'private'],
+    // NAT64, local-use prefix
+    ['64:ff9b:1::127.0.0.1', 'reserved'],
+    ['64:ff9b:1:2::8.8.8.8', 'reserved'],
+    // 6to4: the IPv4 address is bits 16–47
+    ['2002:7f00:1::', 'loopback'],
+    ['2002:7f00:0001:0:0:0:0:1', 'loopback'],
+    ['2002:7F00:1:ffff::1', 'loopback'],
+    ['2002:a00:1::1', 'private'],
+    ['2002:a9fe:a9fe::', 'link-local'],
+    ['2002:c000:201::', 'documentation'],
+    ['2002:808:808::1', 'reserved'],
+    // Teredo: the client address is the last 32 bits, inverted
+    ['2001:0:4136:e378:8000:63bf:80ff:fffe', 'loopback'],
+    ['2001::80ff:fffe', 'loopback'],
+    ['2001:0:4136:e378:8000:63bf:128.255.255.254', 'loopback'],
+    ['2001::f5ff:fffe', 'private'],
+    ['2001:0:4136:e378:8000:63bf:f7f7:f7f7', 'reserved'],
+    // ISATAP under a public /64
+    ['2606:4700::5efe:127.0.0.1', 'loopback'],
+    ['2606:4700:1:2:0:5efe:7f00:1', 'loopback'],
+    ['2606:4700:1:2:200:5efe:10.1.2.3', 'private'],
+    ['2606:4700:1:2:300:5EFE:a9fe:a9fe', 'link-local'],
+    ['2606:4700:1:2:100:5efe:192.168.1.1', 'private'],
+    ['fe80::5efe:8.8.8.8', 'link-local'],
+    // Outside global unicast (2000::/3) but in none of the forms above
+    ['::ffff:1:7f00:1', 'reserved'],
+    ['100::1', 'reserved'],
+    ['4000::1', 'reserved'],
+  ])('%s is %s', (address, kind) => {
+    expect(classifyAddress(address)).toBe(kind);
+  });
+
+  it.each([
+    '::ffff:8.8.8.8',
+    '::ffff:808:808',
+    '64:ff9b::8.8.8.8',
+    '64:ff9b::5db8:d822',
+    '2606:4700:1:2:200:5efe:8.8.8.8',
+    '2606:4700::5eff:7f00:1',
+    '2a00:1450:4001:80b::200e',
+  ])('%s is public', (address) => {
+    expect(classifyAddress(address)).toBeNull();
+  });
+
+  it.each([
+    'http://[::ffff:0:127.0.0.1]:8080/hook',
+    'http://[::ffff:0:7f00:1]/hook',
+    'http://[0:0:0:0:ffff:0:127.0.0.1]/hook',
+    'http://[::127.0.0.1]/hook',
+    'http://[64:ff9b::127.0.0.1]/hook',
+    'http://[64:ff9b:1::127.0.0.1]/hook',
+    'http://[2002:7f00:1::]/hook',
+    'http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook',
+    'http://[2606:4700::5efe:127.0.0.1]/hook',
+    'http://[::ffff:127.0.0.1]/hook',
+  ])('refuses %s as a webhook URL (after the URL parser rewrites it)', async (url) => {
+    await expect(checkWebhookUrl(url, { allowPrivate: false })).rejects.toBeInstanceOf(UrlRefusedError);
+  });
+});
+
 describe('checkWebhookUrl', () => {
   const resolve = resolver({
     'hooks.partner.example': ['93.184.216.34'],

@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
-import type { Store } from '../../store/index.js';
+import { STORAGE_PROBLEM_TEXT, type Store, type StoreHealth } from '../../store/index.js';
 import { requestLogger, type AppEnv } from '../context.js';
 import { validationHook } from '../errors.js';
 import { HealthDoc } from '../schemas.js';
@@ -9,26 +9,46 @@ const healthz = createRoute({
   path: '/healthz',
   tags: ['operations'],
   summary: 'Liveness and database check (no API key)',
+  description:
+    'Whether the database can be read and written: a read, and a write that is rolled back (committed while a storage failure is remembered). 503 with a `reason` when it cannot: closed, unreadable, or unable to write (disk full, read-only file, I/O errors).',
   security: [],
   responses: {
-    200: { description: 'The database answers.', content: { 'application/json': { schema: HealthDoc } } },
-    503: { description: 'The database is not usable.', content: { 'application/json': { schema: HealthDoc } } },
+    200: { description: 'The database answers and can write.', content: { 'application/json': { schema: HealthDoc } } },
+    503: { description: 'The database is not usable; `reason` says why.', content: { 'application/json': { schema: HealthDoc } } },
   },
 });
 
-/** `GET /healthz`: 200 `{"status":"ok"}`, or 503 `{"status":"unavailable"}` when the store cannot answer. */
-export function healthRoutes(deps: { store: Pick<Store, 'healthy'> }): OpenAPIHono<AppEnv> {
+/** What /healthz says about a store that is not usable. */
+function reasonOf(problem: Exclude<StoreHealth, { ok: true }>['problem']): string {
+  switch (problem) {
+    case 'closed':
+      return 'the database is closed';
+    case 'unreadable':
+      return 'the database cannot be read';
+    case 'unwritable':
+      return 'the store cannot write to the database';
+    default:
+      return `the store cannot write: ${STORAGE_PROBLEM_TEXT[problem]}`;
+  }
+}
+
+/**
+ * `GET /healthz`: 200 `{"status":"ok"}`, or 503 `{"status":"unavailable","reason":…}` when the
+ * store cannot answer or cannot write (see store/health.ts).
+ */
+export function healthRoutes(deps: { store: Pick<Store, 'health'> }): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   app.openapi(healthz, (c) => {
-    let healthy: boolean;
+    let health: StoreHealth;
     try {
-      healthy = deps.store.healthy();
+      health = deps.store.health();
     } catch (err) {
       requestLogger(c)?.warn({ err }, 'health check failed');
-      healthy = false;
+      health = { ok: false, problem: 'unreadable' };
     }
     c.header('Cache-Control', 'no-store');
-    return healthy ? c.json({ status: 'ok' as const }, 200) : c.json({ status: 'unavailable' as const }, 503);
+    if (health.ok) return c.json({ status: 'ok' as const }, 200);
+    return c.json({ status: 'unavailable' as const, reason: reasonOf(health.problem) }, 503);
   });
   return app;
 }

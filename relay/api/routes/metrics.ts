@@ -18,7 +18,7 @@ const getMetrics = createRoute({
   security: [],
   responses: {
     200: { description: 'Prometheus text format 0.0.4.', content: { 'text/plain': { schema: z.string() } } },
-    ...errorResponses(500),
+    ...errorResponses(500, 503),
   },
 });
 

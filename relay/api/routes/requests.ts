@@ -32,7 +32,7 @@ const listRequests = createRoute({
   request: { query: RequestsQueryApi },
   responses: {
     200: { description: 'One page.', headers: PageHeaders, content: { 'application/json': { schema: RequestsPageDoc } } },
-    ...errorResponses(400, 401, 500),
+    ...errorResponses(400, 401, 500, 503),
   },
 });
 
@@ -45,7 +45,7 @@ const getRequest = createRoute({
   request: { params: RequestIdParams },
   responses: {
     200: { description: 'The request.', content: { 'application/json': { schema: ConnectionRequestDoc } } },
-    ...errorResponses(401, 404, 500),
+    ...errorResponses(401, 404, 500, 503),
   },
 });
 
@@ -64,7 +64,7 @@ const postReply = createRoute({
   },
   responses: {
     202: { description: 'Queued (or, for a repeat, as queued before).', content: { 'application/json': { schema: ReplyResponseDoc } } },
-    ...errorResponses(400, 401, 404, 409, 413, 415, 422, 500),
+    ...errorResponses(400, 401, 404, 409, 413, 415, 422, 500, 503),
   },
 });
 

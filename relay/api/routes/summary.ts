@@ -14,7 +14,7 @@ const getSummary = createRoute({
   security: API_KEY_SECURITY,
   responses: {
     200: { description: 'The summary.', headers: EventIdHeaders, content: { 'application/json': { schema: SummaryDoc } } },
-    ...errorResponses(401, 500),
+    ...errorResponses(401, 500, 503),
   },
 });
 

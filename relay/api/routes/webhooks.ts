@@ -69,7 +69,7 @@ const createWebhook = createRoute({
   request: { body: { required: true, content: json(WebhookCreateApi) } },
   responses: {
     201: { description: 'Created, with the secret.', content: json(WebhookCreatedDoc) },
-    ...errorResponses(400, 401, 413, 415, 500),
+    ...errorResponses(400, 401, 413, 415, 500, 503),
   },
 });
 
@@ -81,7 +81,7 @@ const listWebhooks = createRoute({
   security: API_KEY_SECURITY,
   responses: {
     200: { description: 'The webhooks (never their secrets).', content: json(WebhookListDoc) },
-    ...errorResponses(401, 500),
+    ...errorResponses(401, 500, 503),
   },
 });
 
@@ -95,7 +95,7 @@ const getWebhook = createRoute({
   request: { params: WebhookIdParams },
   responses: {
     200: { description: 'The webhook.', content: json(WebhookDoc) },
-    ...errorResponses(400, 401, 404, 500),
+    ...errorResponses(400, 401, 404, 500, 503),
   },
 });
 
@@ -108,7 +108,7 @@ const updateWebhook = createRoute({
   request: { params: WebhookIdParams, body: { required: true, content: json(WebhookUpdateApi) } },
   responses: {
     200: { description: 'The webhook as changed.', content: json(WebhookDoc) },
-    ...errorResponses(400, 401, 404, 413, 415, 500),
+    ...errorResponses(400, 401, 404, 413, 415, 500, 503),
   },
 });
 
@@ -121,7 +121,7 @@ const deleteWebhook = createRoute({
   request: { params: WebhookIdParams },
   responses: {
     204: { description: 'Removed.' },
-    ...errorResponses(400, 401, 404, 500),
+    ...errorResponses(400, 401, 404, 500, 503),
   },
 });
 
@@ -136,7 +136,7 @@ const rotateSecret = createRoute({
   request: { params: WebhookIdParams },
   responses: {
     200: { description: 'The webhook and its new secret.', content: json(WebhookCreatedDoc) },
-    ...errorResponses(400, 401, 404, 500),
+    ...errorResponses(400, 401, 404, 500, 503),
   },
 });
 
@@ -150,7 +150,7 @@ const testWebhook = createRoute({
   request: { params: WebhookIdParams },
   responses: {
     202: { description: 'Queued.', content: json(DeliveryDoc) },
-    ...errorResponses(400, 401, 404, 409, 500),
+    ...errorResponses(400, 401, 404, 409, 500, 503),
   },
 });
 
@@ -165,7 +165,7 @@ const listDeliveries = createRoute({
   request: { params: WebhookIdParams, query: DeliveriesQueryApi },
   responses: {
     200: { description: 'One page.', content: json(DeliveriesPageDoc) },
-    ...errorResponses(400, 401, 404, 500),
+    ...errorResponses(400, 401, 404, 500, 503),
   },
 });
 
@@ -180,7 +180,7 @@ const resendDelivery = createRoute({
   request: { params: DeliveryParams },
   responses: {
     202: { description: 'Queued again.', content: json(DeliveryDoc) },
-    ...errorResponses(400, 401, 404, 409, 500),
+    ...errorResponses(400, 401, 404, 409, 500, 503),
   },
 });
 
@@ -193,7 +193,7 @@ const recover = createRoute({
   request: { params: WebhookIdParams, body: { required: true, content: json(RecoverBodyApi) } },
   responses: {
     202: { description: 'How many deliveries were queued again.', content: json(RecoverResultDoc) },
-    ...errorResponses(400, 401, 404, 409, 413, 415, 500),
+    ...errorResponses(400, 401, 404, 409, 413, 415, 500, 503),
   },
 });
 
