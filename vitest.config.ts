@@ -17,7 +17,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.{ts,tsx}'],
-          exclude: ['test/e2e/**', 'node_modules/**'],
+          exclude: ['test/e2e/**', 'test/node-lts/**', 'node_modules/**'],
           testTimeout: 20_000,
           hookTimeout: 20_000,
         },

@@ -22,9 +22,9 @@ describe(`the relay on the Node.js LTS line`, () => {
     expect(Number(ltsVersion().split('.')[0])).toBeGreaterThan(Number(process.versions.node.split('.')[0]));
   });
 
-  it("passes the relay's own tests (store, Concur client, poller, outbox, API, events, webhooks, sandbox, processes)", async () => {
+  it("passes the relay's own tests (store, Concur client, poller, outbox, API, events, webhooks, sandbox, processes)", async ({ signal }) => {
     ensureLtsToolchain();
-    const run = await runRelayTestsOnLts();
+    const run = await runRelayTestsOnLts(signal);
     const failed = (run.report?.testResults ?? []).flatMap((file) =>
       file.assertionResults.filter((t) => t.status === 'failed').map((t) => `${file.name}: ${t.fullName}\n${t.failureMessages.join('\n').slice(0, 600)}`),
     );

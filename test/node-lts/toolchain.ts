@@ -69,7 +69,7 @@ export interface VitestReport {
 }
 
 /** Runs the relay's tests on the LTS Node, as the project's own vitest does on the development Node. */
-export function runRelayTestsOnLts(): Promise<LtsRun> {
+export function runRelayTestsOnLts(signal?: AbortSignal): Promise<LtsRun> {
   const outputFile = join(mkdtempSync(join(tmpdir(), 'relay-lts-')), 'report.json');
   // A clean environment for the nested run: nothing of the outer vitest's worker state.
   const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('VITEST') && key !== 'NODE_OPTIONS'));
@@ -85,7 +85,9 @@ export function runRelayTestsOnLts(): Promise<LtsRun> {
     `--outputFile.json=${outputFile}`,
   ];
   return new Promise((done) => {
-    const child = spawn(LTS_NODE, args, { cwd: resolve('.'), env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // The outer test's signal (its timeout) ends the nested run with it: no orphaned test run.
+    const child = spawn(LTS_NODE, args, { cwd: resolve('.'), env, stdio: ['ignore', 'pipe', 'pipe'], signal, killSignal: 'SIGKILL' });
+    child.on('error', () => undefined);
     let output = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-20_000)));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-20_000)));
