@@ -2,11 +2,11 @@ import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_CORS_ORIGINS,
   formatProblems,
-  isOriginAllowed,
   parseConfig,
   RelayConfigSchema,
   type RelayConfig,
 } from '../relay/config.js';
+import { isOriginAllowed } from '../relay/origins.js';
 
 const KEY = 'k3y-0123456789abcdef-relay';
 const TOKEN = 'tok3n-hush-static-access-token';
