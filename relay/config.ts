@@ -1,3 +1,4 @@
+import type { LevelWithSilent } from 'pino';
 import { z } from 'zod';
 import {
   envBoolean,
@@ -41,6 +42,9 @@ export const MIN_API_KEY_LENGTH = 16;
 export const DEFAULT_CORS_ORIGINS: readonly string[] = ['chrome-extension://*', 'moz-extension://*'];
 /** Appended to CONCUR_BASE_URL when CONCUR_TOKEN_URL is unset (Concur's OAuth 2.0 token endpoint). */
 export const DEFAULT_TOKEN_PATH = '/oauth2/v0/token';
+/** Sandbox mode: a new pending request this often, so that something happens in a demo (0: never). */
+export const DEFAULT_SANDBOX_DEMO_EVERY_SECONDS = 30;
+export const MAX_SANDBOX_DEMO_EVERY_SECONDS = 86_400;
 
 // ---------------------------------------------------------------------------------------------
 // The parsed configuration (the shape the rest of the relay uses)
@@ -48,6 +52,11 @@ export const DEFAULT_TOKEN_PATH = '/oauth2/v0/token';
 
 export const ConcurAuthScheme = z.enum(['OAuth', 'Bearer']);
 export type ConcurAuthScheme = z.infer<typeof ConcurAuthScheme>;
+
+/** pino's levels; `satisfies` keeps the list from naming a level pino does not have. */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const LogLevel = z.enum(LOG_LEVELS satisfies readonly LevelWithSilent[]);
+export type LogLevel = z.infer<typeof LogLevel>;
 
 export const ConcurCredential = z.discriminatedUnion('kind', [
   /** CONCUR_ACCESS_TOKEN: used as is until Concur rejects it. */
@@ -83,6 +92,7 @@ const CommonSettings = {
   /** Allowed browser origin patterns; match with `isOriginAllowed`. */
   corsOrigins: z.array(z.string().min(1)).min(1),
   webhookAllowPrivate: z.boolean(),
+  logLevel: LogLevel,
 };
 
 export const RelayConfigSchema = z.discriminatedUnion('mode', [
@@ -91,6 +101,8 @@ export const RelayConfigSchema = z.discriminatedUnion('mode', [
     mode: z.literal('sandbox'),
     concur: ConcurSettings.extend({ baseUrl: z.null(), credential: z.null() }),
     ...CommonSettings,
+    /** Seconds between the sandbox's demo requests, 0 for none. */
+    sandboxDemoEverySeconds: z.number().int().min(0).max(MAX_SANDBOX_DEMO_EVERY_SECONDS),
   }),
   z.object({
     mode: z.literal('concur'),
@@ -102,6 +114,7 @@ export const RelayConfigSchema = z.discriminatedUnion('mode', [
     ...CommonSettings,
     apiKeys: CommonSettings.apiKeys.min(1),
     generateApiKey: z.literal(false),
+    sandboxDemoEverySeconds: z.null(),
   }),
 ]);
 export type RelayConfig = z.infer<typeof RelayConfigSchema>;
@@ -181,11 +194,27 @@ const EnvVariables = z.object({
     tooHigh: `a whole number of seconds, at most ${MAX_POLL_INTERVAL_SECONDS} (one day)`,
   }),
   RELAY_HOST: envHost(DEFAULT_HOST, '127.0.0.1 (or 0.0.0.0 for every interface)'),
-  RELAY_PORT: envNumber({ fallback: DEFAULT_PORT, whole: true, min: 0, max: 65535, tooLow: 'a whole number from 0 to 65535 (0: any free port)' }),
+  RELAY_PORT: envNumber({
+    fallback: DEFAULT_PORT,
+    whole: true,
+    min: 0,
+    max: 65535,
+    tooLow: 'a whole number from 0 to 65535 (0: any free port)',
+  }),
   RELAY_API_KEYS: envList(apiKey),
   RELAY_DB: envFile(DEFAULT_DB_PATH),
   RELAY_CORS_ORIGINS: envList(corsOrigin),
   RELAY_WEBHOOK_ALLOW_PRIVATE: envBoolean(false),
+  LOG_LEVEL: envEnum(LogLevel.options, 'info'),
+  // Read (and checked) in either mode; only sandbox mode has a demo to pace.
+  SANDBOX_DEMO_EVERY_SECONDS: envNumber({
+    fallback: DEFAULT_SANDBOX_DEMO_EVERY_SECONDS,
+    whole: true,
+    min: 0,
+    max: MAX_SANDBOX_DEMO_EVERY_SECONDS,
+    tooLow: 'a whole number of seconds, 0 or more (0: no demo requests)',
+    tooHigh: `a whole number of seconds, at most ${MAX_SANDBOX_DEMO_EVERY_SECONDS} (one day)`,
+  }),
 });
 type EnvValues = z.output<typeof EnvVariables>;
 type EnvVariable = keyof EnvValues;
@@ -270,6 +299,7 @@ function toRelayConfig(env: EnvValues, ctx: z.core.$RefinementCtx<EnvValues>): R
     dbPath: env.RELAY_DB,
     corsOrigins: env.RELAY_CORS_ORIGINS ?? [...DEFAULT_CORS_ORIGINS],
     webhookAllowPrivate: env.RELAY_WEBHOOK_ALLOW_PRIVATE,
+    logLevel: env.LOG_LEVEL,
   };
   const baseUrl = env.CONCUR_BASE_URL;
   if (baseUrl === undefined) {
@@ -278,6 +308,7 @@ function toRelayConfig(env: EnvValues, ctx: z.core.$RefinementCtx<EnvValues>): R
       concur: { ...concur, baseUrl: null, credential: null },
       ...common,
       generateApiKey: common.apiKeys.length === 0,
+      sandboxDemoEverySeconds: env.SANDBOX_DEMO_EVERY_SECONDS,
     };
   }
   const credential = credentialOf(env, baseUrl);
@@ -286,7 +317,13 @@ function toRelayConfig(env: EnvValues, ctx: z.core.$RefinementCtx<EnvValues>): R
     ctx.addIssue({ code: 'custom', path: ['CONCUR_ACCESS_TOKEN'], message: 'no usable Concur credential' });
     return z.NEVER;
   }
-  return { mode: 'concur', concur: { ...concur, baseUrl, credential }, ...common, generateApiKey: false };
+  return {
+    mode: 'concur',
+    concur: { ...concur, baseUrl, credential },
+    ...common,
+    generateApiKey: false,
+    sandboxDemoEverySeconds: null,
+  };
 }
 
 /**

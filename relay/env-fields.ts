@@ -132,7 +132,10 @@ export function envNumber(range: {
         const n = number(value);
         return Number.isFinite(n) && (!range.whole || Number.isInteger(n)) && highEnough(n);
       }, rule((value) => `must be ${range.tooLow} ${got(value)}`, fix))
-      .refine((value) => number(value) <= range.max, rule((value) => `must be ${range.tooHigh ?? range.tooLow} ${got(value)}`, fix))
+      .refine(
+        (value) => number(value) <= range.max,
+        rule((value) => `must be ${range.tooHigh ?? range.tooLow} ${got(value)}`, fix),
+      )
       .transform(number),
     range.fallback,
   );
@@ -148,7 +151,9 @@ export function envBoolean(fallback: boolean) {
       .string()
       .refine(
         (value) => [...TRUE_WORDS, ...FALSE_WORDS].includes(value.toLowerCase()),
-        rule((value) => `must be true or false (1/0, yes/no, on/off also work) ${got(value)}`, { example: String(fallback) }),
+        rule((value) => `must be true or false (1/0, yes/no, on/off also work) ${got(value)}`, {
+          example: String(fallback),
+        }),
       )
       .pipe(z.stringbool({ truthy: TRUE_WORDS, falsy: FALSE_WORDS, case: 'insensitive' })),
     fallback,
@@ -163,7 +168,10 @@ export function envEnum<const T extends string>(options: readonly T[], fallback:
     z
       .string()
       .transform((value) => allowed.find((option) => option.toLowerCase() === value.toLowerCase()) ?? value)
-      .refine((value): value is T => allowed.includes(value), rule((value) => `must be ${listed} ${got(value)}`, { example: fallback })),
+      .refine(
+        (value): value is T => allowed.includes(value),
+        rule((value) => `must be ${listed} ${got(value)}`, { example: fallback }),
+      ),
     fallback,
   );
 }
@@ -186,7 +194,12 @@ export function envHost(fallback: string, example: string) {
 /** A path to a file (not a folder). */
 export function envFile(fallback: string) {
   return envWithDefault(
-    z.string().refine((value) => !/[\\/]$/.test(value), rule((value) => `must be a file, not a folder ${got(value)}`, { example: fallback })),
+    z
+      .string()
+      .refine(
+        (value) => !/[\\/]$/.test(value),
+        rule((value) => `must be a file, not a folder ${got(value)}`, { example: fallback }),
+      ),
     fallback,
   );
 }
