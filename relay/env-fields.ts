@@ -23,7 +23,7 @@ export interface Fix {
 export type ListItem = string | { problem: string; fix: Fix };
 
 /** `(got "…")` for a value that is safe to show; long values are shortened. */
-export function got(value: string): string {
+function got(value: string): string {
   const shown = value.length > 80 ? `${value.slice(0, 77)}...` : value;
   return `(got ${JSON.stringify(shown)})`;
 }
@@ -48,12 +48,12 @@ function unlessBlank(value: unknown): unknown {
 }
 
 /** A variable with no default: undefined when unset (config.ts tells unset from set by that). */
-export function envOptional<T>(schema: z.ZodType<T, string>) {
+function envOptional<T>(schema: z.ZodType<T, string>) {
   return z.preprocess(unlessBlank, schema.optional());
 }
 
 /** A variable with a default. */
-export function envWithDefault<T>(schema: z.ZodType<T, string>, fallback: T) {
+function envWithDefault<T>(schema: z.ZodType<T, string>, fallback: T) {
   return envOptional(schema).transform((value): T => value ?? fallback);
 }
 
