@@ -8,7 +8,7 @@ const ORIGIN_PATTERN =
   /^([a-z][a-z0-9+.-]*):\/\/(\*|(?:\*\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::(\d{1,5}|\*))?$/;
 
 /** Normalises one RELAY_CORS_ORIGINS entry, or returns undefined when it is not an origin pattern. */
-export function originPattern(entry: string): string | undefined {
+function originPattern(entry: string): string | undefined {
   if (entry === '*') return '*';
   const candidate = entry.toLowerCase().replace(/\/$/, '');
   const match = ORIGIN_PATTERN.exec(candidate);
@@ -41,3 +41,5 @@ export function isOriginAllowed(origin: string, patterns: readonly string[]): bo
     return new RegExp(`^${escape(scheme ?? '')}://${hostSource}${portSource}$`).test(value);
   });
 }
+
+export { originPattern };
