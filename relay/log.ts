@@ -1,4 +1,5 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
+import type { LogLevel } from './config.js';
 
 export type { Logger };
 
@@ -31,10 +32,11 @@ const REDACT = [
   '*.secret',
 ];
 
-export function createLogger(options: { level?: string; destination?: DestinationStream } = {}): Logger {
+/** `level` is the configuration's (LOG_LEVEL) for the relay; tests pick their own. */
+export function createLogger(options: { level?: LogLevel; destination?: DestinationStream } = {}): Logger {
   return pino(
     {
-      level: options.level ?? process.env.LOG_LEVEL ?? 'info',
+      level: options.level ?? 'info',
       base: { service: 'triplink-relay' },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACT, censor: '[redacted]' },

@@ -14,14 +14,11 @@ if (!parsed.ok) {
   process.exit(2);
 }
 const config = parsed.config;
-const logger = createLogger();
+const logger = createLogger({ level: config.logLevel });
 
 let relay: Awaited<ReturnType<typeof startRelay>>;
 try {
-  relay = await startRelay(config, {
-    logger,
-    sandboxDemoEveryMs: numberFrom(process.env.SANDBOX_DEMO_EVERY_SECONDS, 30) * 1000,
-  });
+  relay = await startRelay(config, { logger });
 } catch (err) {
   // Start-up failures a user can fix (a port in use, an unreadable database) get a sentence, not a stack.
   const message = err instanceof Error ? err.message : String(err);
@@ -67,9 +64,4 @@ function banner(): string {
   }
   lines.push(`Stop with Ctrl+C.`, ``);
   return `${lines.join('\n')}\n`;
-}
-
-function numberFrom(value: string | undefined, fallback: number): number {
-  const n = Number(value);
-  return value !== undefined && value.trim() !== '' && Number.isFinite(n) && n >= 0 ? n : fallback;
 }

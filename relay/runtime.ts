@@ -35,7 +35,7 @@ export interface RunningRelay {
 
 export interface StartOptions {
   logger: Logger;
-  /** Sandbox mode: the demo trickle of new requests (default every 30 s; 0 = off). */
+  /** Sandbox mode: the demo trickle of new requests, instead of config.sandboxDemoEverySeconds (0 = off). */
   sandboxDemoEveryMs?: number;
   sandboxPort?: number;
   /** First retry delay of a reply PUT (tests shorten it). */
@@ -56,7 +56,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     let baseUrl: string;
     let auth: TokenProvider;
     if (config.mode === 'sandbox') {
-      const demoEveryMs = options.sandboxDemoEveryMs ?? 30_000;
+      const demoEveryMs = options.sandboxDemoEveryMs ?? config.sandboxDemoEverySeconds * 1000;
       sandbox = await startSandbox({ port: options.sandboxPort ?? 0, demo: demoEveryMs > 0 ? { everyMs: demoEveryMs } : undefined });
       baseUrl = sandbox.url;
       auth = staticToken(sandbox.accessToken, config.concur.authScheme);

@@ -2,11 +2,11 @@ import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_CORS_ORIGINS,
   formatProblems,
-  isOriginAllowed,
   parseConfig,
   RelayConfigSchema,
   type RelayConfig,
 } from '../relay/config.js';
+import { isOriginAllowed } from '../relay/origins.js';
 
 const KEY = 'k3y-0123456789abcdef-relay';
 const TOKEN = 'tok3n-hush-static-access-token';
@@ -41,6 +41,8 @@ describe('parseConfig', () => {
       dbPath: './data/relay.sqlite',
       corsOrigins: ['chrome-extension://*', 'moz-extension://*'],
       webhookAllowPrivate: false,
+      logLevel: 'info',
+      sandboxDemoEverySeconds: 30,
     });
   });
 
@@ -120,6 +122,21 @@ describe('parseConfig', () => {
     expect(ok({ RELAY_CORS_ORIGINS: '*' }).corsOrigins).toEqual(['*']);
   });
 
+  it('reads LOG_LEVEL, a pino level in any case', () => {
+    for (const [raw, level] of [['debug', 'debug'], ['WARN', 'warn'], [' silent ', 'silent'], ['Trace', 'trace']]) {
+      expect(ok({ LOG_LEVEL: raw }).logLevel).toBe(level);
+    }
+    expect(ok({ ...real, LOG_LEVEL: 'error' }).logLevel).toBe('error');
+  });
+
+  it('reads SANDBOX_DEMO_EVERY_SECONDS in sandbox mode (0: no demo requests); Concur mode has no demo', () => {
+    expect(ok({ SANDBOX_DEMO_EVERY_SECONDS: '0' }).sandboxDemoEverySeconds).toBe(0);
+    expect(ok({ SANDBOX_DEMO_EVERY_SECONDS: '+5' }).sandboxDemoEverySeconds).toBe(5);
+    expect(ok({ SANDBOX_DEMO_EVERY_SECONDS: '86400' }).sandboxDemoEverySeconds).toBe(86_400);
+    expect(ok(real).sandboxDemoEverySeconds).toBeNull();
+    expect(ok({ ...real, SANDBOX_DEMO_EVERY_SECONDS: '5' }).sandboxDemoEverySeconds).toBeNull();
+  });
+
   describe('mistakes', () => {
     /** Each case: the environment, the variable the line must start with, a piece of the explanation, the example. */
     const cases: Array<[string, Record<string, string>, string, RegExp]> = [
@@ -151,6 +168,12 @@ describe('parseConfig', () => {
       ['CORS with an extension id no browser uses', { RELAY_CORS_ORIGINS: 'chrome-extension://abc' }, 'RELAY_CORS_ORIGINS', /"chrome-extension:\/\/abc" is not an origin/],
       ['CORS without scheme', { RELAY_CORS_ORIGINS: 'ops.example.com' }, 'RELAY_CORS_ORIGINS', /not an origin/],
       ['allow private', { RELAY_WEBHOOK_ALLOW_PRIVATE: 'maybe' }, 'RELAY_WEBHOOK_ALLOW_PRIVATE', /true or false.*got "maybe".*e\.g\. RELAY_WEBHOOK_ALLOW_PRIVATE=false/],
+      ['log level', { LOG_LEVEL: 'verbose' }, 'LOG_LEVEL', /must be fatal, error, warn, info, debug, trace or silent \(got "verbose"\); e\.g\. LOG_LEVEL=info/],
+      ['demo fraction', { SANDBOX_DEMO_EVERY_SECONDS: '1.5' }, 'SANDBOX_DEMO_EVERY_SECONDS', /whole number of seconds, 0 or more.*got "1\.5".*e\.g\. SANDBOX_DEMO_EVERY_SECONDS=30/],
+      ['demo negative', { SANDBOX_DEMO_EVERY_SECONDS: '-1' }, 'SANDBOX_DEMO_EVERY_SECONDS', /got "-1"/],
+      ['demo words', { SANDBOX_DEMO_EVERY_SECONDS: 'off' }, 'SANDBOX_DEMO_EVERY_SECONDS', /0 or more \(0: no demo requests\) \(got "off"\)/],
+      ['demo huge', { SANDBOX_DEMO_EVERY_SECONDS: '86401' }, 'SANDBOX_DEMO_EVERY_SECONDS', /at most 86400/],
+      ['demo in Concur mode', { ...real, SANDBOX_DEMO_EVERY_SECONDS: 'soon' }, 'SANDBOX_DEMO_EVERY_SECONDS', /got "soon"/],
     ];
 
     it.each(cases)('%s: one readable line naming the variable', (_name, env, variable, explanation) => {
@@ -176,6 +199,25 @@ describe('parseConfig', () => {
         const text = formatProblems(problems(env));
         for (const secret of [...secrets, 'hush']) expect(text).not.toContain(secret);
       }
+    });
+
+    it('gives a bad LOG_LEVEL as exactly one line', () => {
+      expect(problems({ LOG_LEVEL: 'verbose' })).toEqual([
+        'LOG_LEVEL: must be fatal, error, warn, info, debug, trace or silent (got "verbose"); e.g. LOG_LEVEL=info',
+      ]);
+    });
+
+    it('counts a variable whose value is rejected as set, for the rules between variables', () => {
+      const lines = problems({ CONCUR_BASE_URL: 'nope', CONCUR_CLIENT_ID: 'has space-hush', RELAY_API_KEYS: 'short-key' });
+      expect(lines.map((l) => l.slice(0, l.indexOf(':')))).toEqual([
+        'CONCUR_BASE_URL',
+        'CONCUR_CLIENT_ID',
+        'CONCUR_CLIENT_SECRET',
+        'CONCUR_REFRESH_TOKEN',
+        'RELAY_API_KEYS',
+      ]);
+      // Not "CONCUR_BASE_URL: not set, but …" nor "RELAY_API_KEYS: not set; …": both are set, only wrong.
+      expect(lines.join('\n')).not.toMatch(/not set, but Concur credentials|RELAY_API_KEYS: not set/);
     });
 
     it('reports every problem at once', () => {

@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
-import { isOriginAllowed } from '../config.js';
+import { isOriginAllowed } from '../origins.js';
 import { EVENT_ID_HEADER, REQUEST_ID_HEADER } from './context.js';
 
 /** The request headers a browser client may send (the extension, and SSE reconnects). */

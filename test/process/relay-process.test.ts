@@ -70,6 +70,26 @@ describe('the relay process', () => {
     expect(text).not.toMatch(/^\s+at /m);
   });
 
+  it('refuses a LOG_LEVEL pino does not know with one line, before anything is logged', async () => {
+    const run = runRelay({ LOG_LEVEL: 'verbose', RELAY_DB: tempDb() });
+    expect(await run.exited).toBe(2);
+    expect(run.output.filter((l) => l.trim() !== '')).toEqual([
+      'The relay cannot start: 1 problem with its configuration:',
+      '  - LOG_LEVEL: must be fatal, error, warn, info, debug, trace or silent (got "verbose"); e.g. LOG_LEVEL=info',
+    ]);
+  });
+
+  it('logs at LOG_LEVEL', async () => {
+    const run = runRelay({ LOG_LEVEL: 'warn', RELAY_PORT: '0', RELAY_DB: tempDb(), SANDBOX_DEMO_EVERY_SECONDS: '0' });
+    // The banner is not a log line: it shows the relay is up whatever the level.
+    await eventually(() => run.output.some((l) => l.includes('TripLink Relay is running on')));
+    run.proc.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+    const logs = run.output.filter((l) => l.startsWith('{'));
+    expect(logs.filter((l) => /"msg":"relay (listening|stopped)"/.test(l))).toEqual([]);
+    for (const line of logs) expect((JSON.parse(line) as { level: number }).level).toBeGreaterThanOrEqual(40);
+  });
+
   it('never loses a reply accepted with 202: SIGKILL while Concur fails, restart, Concur recovers', async () => {
     const db = tempDb();
     const first = await start(db);
