@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import type { Logger } from '../log.js';
+import type { Logger } from '../base/log.js';
 
 /**
  * What every request of the relay's API carries in its context: the request id (from the

@@ -31,7 +31,7 @@ import { addMs, toIso, type TimeInput } from './time.js';
  *
  * At-least-once starts here: `fanOut` runs inside the transaction that appends a stored event
  * (events.ts calls it from `append`), so the deliveries that event causes commit together with the
- * change itself, or not at all. The worker (relay/webhooks/delivery.ts) sends what is due and
+ * change itself, or not at all. The worker (relay/push/webhooks/delivery.ts) sends what is due and
  * records each attempt through `recordAttempt`.
  *
  * Which stored events become which webhook messages:

@@ -18,7 +18,7 @@ import { BENCH_API_KEY } from './records.js';
  *   of quiet, then the process's RSS (/proc/<pid>/status, 5 samples, median). No GC is forced:
  *   production has no way to force one either. Baseline: the bare server's idle RSS.
  * - Reported, not the goal: the relay run from its TypeScript sources through tsx (`node --import
- *   tsx relay/main.ts`, TSX_TSCONFIG_PATH=tsconfig.relay.json), as the tests and `npm run sandbox`
+ *   tsx relay/boot/main.ts`, TSX_TSCONFIG_PATH=tsconfig.relay.json), as the tests and `npm run sandbox`
  *   run it and as it shipped before the bundle: its start with an empty tsx cache (tsx compiles the
  *   sources on the way and keeps them under $TMPDIR), with a warm one, and its idle memory.
  */
@@ -72,7 +72,7 @@ export async function run(): Promise<BenchResult[]> {
         ? ['-e', BARE_SERVER]
         : variant === 'bundle'
           ? [...SHIPPED_NODE_ARGS]
-          : ['--import', 'tsx', 'relay/main.ts'];
+          : ['--import', 'tsx', 'relay/boot/main.ts'];
     const startMs = performance.now();
     const proc = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';

@@ -4,9 +4,9 @@ import { staticToken } from '../../relay/concur/auth.js';
 import { ConcurClient } from '../../relay/concur/client.js';
 import { XML_PARSER_OPTIONS, decodePage } from '../../relay/concur/decode.js';
 import type { ConcurRecord } from '../../relay/concur/record.js';
-import { createLogger } from '../../relay/log.js';
-import { Metrics } from '../../relay/metrics.js';
-import { createPoller } from '../../relay/poller.js';
+import { createLogger } from '../../relay/base/log.js';
+import { Metrics } from '../../relay/base/metrics.js';
+import { createPoller } from '../../relay/ingest/poller.js';
 import { openStore } from '../../relay/store/index.js';
 import { type BenchResult, forkChild, interleaved, log, median, oneCoreEach, result, spread, tempDir } from './lib.js';
 

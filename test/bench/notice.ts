@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { parseConfig } from '../../relay/config.js';
-import { createLogger } from '../../relay/log.js';
-import { startRelay, type RunningRelay } from '../../relay/runtime.js';
+import { parseConfig } from '../../relay/base/config.js';
+import { createLogger } from '../../relay/base/log.js';
+import { startRelay, type RunningRelay } from '../../relay/boot/runtime.js';
 import {
   badgeShownAt,
   ensureChromeBuild,

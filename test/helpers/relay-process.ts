@@ -5,7 +5,7 @@ import { join } from 'node:path';
 
 /**
  * The relay as a process of its own, for process-level tests: from its TypeScript sources
- * (`node --import tsx relay/main.ts`: what the tests are about is behaviour, not packaging), or
+ * (`node --import tsx relay/boot/main.ts`: what the tests are about is behaviour, not packaging), or
  * as it ships (`node dist/relay.mjs`, the bundle `npm run build:relay` makes).
  */
 export interface RelayProcess {
@@ -39,7 +39,7 @@ export function runRelay(
   env: Record<string, string>,
   build: RelayBuild = 'source',
 ): { proc: ChildProcess; output: string[]; exited: Promise<number | null> } {
-  const args = build === 'bundle' ? [...SHIPPED_NODE_ARGS] : ['--import', 'tsx', 'relay/main.ts'];
+  const args = build === 'bundle' ? [...SHIPPED_NODE_ARGS] : ['--import', 'tsx', 'relay/boot/main.ts'];
   const proc = spawn(process.execPath, args, {
     cwd: process.cwd(),
     // Only what the test gives, plus what node needs to run: no developer settings leak in.

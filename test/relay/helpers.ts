@@ -1,6 +1,6 @@
 import { staticToken, type TokenProvider } from '../../relay/concur/auth.js';
 import { ConcurClient } from '../../relay/concur/client.js';
-import { createLogger, type Logger } from '../../relay/log.js';
+import { createLogger, type Logger } from '../../relay/base/log.js';
 import type { RunningSandbox } from '../../relay/sandbox/server.js';
 import type { CallRecord } from '../../relay/sandbox/calls.js';
 

@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import type { Metrics } from '../../metrics.js';
+import type { Metrics } from '../../base/metrics.js';
 import type { Store } from '../../store/index.js';
 import type { AppEnv } from '../context.js';
 import { errorResponses } from '../openapi.js';

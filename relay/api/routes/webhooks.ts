@@ -9,7 +9,7 @@ import {
   WebhookList,
 } from '../../../shared/models.js';
 import type { Store } from '../../store/index.js';
-import { checkWebhookUrl, UrlRefusedError, type Resolver } from '../../webhooks/ssrf.js';
+import { checkWebhookUrl, UrlRefusedError, type Resolver } from '../../push/webhooks/ssrf.js';
 import { requestLogger, type AppEnv } from '../context.js';
 import { ApiError, validationHook } from '../errors.js';
 import { API_KEY_SECURITY, errorResponses } from '../openapi.js';

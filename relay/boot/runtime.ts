@@ -1,0 +1,168 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { createApp } from '../api/app.js';
+import { listen, type HttpTimeouts } from '../api/server.js';
+import { refreshTokenGrant, staticToken, type TokenProvider } from '../concur/auth.js';
+import { ConcurClient } from '../concur/client.js';
+import type { RelayConfig } from '../base/config.js';
+import type { Logger } from '../base/log.js';
+import { Metrics } from '../base/metrics.js';
+import { createOutbox } from '../replies/outbox.js';
+import { createPoller } from '../ingest/poller.js';
+import { startSandbox, type RunningSandbox } from '../sandbox/server.js';
+import { openStore, type Store } from '../store/index.js';
+import { watchSummary } from '../ingest/summary.js';
+import { createWebhookWorker } from '../push/webhooks/delivery.js';
+
+/**
+ * Wires the relay together from its configuration: store, Concur client, poller, outbox, API.
+ * main.ts runs it as a process; tests run it in-process with a temp database.
+ */
+
+export interface RunningRelay {
+  url: string;
+  /** The API keys in force (one generated in sandbox mode when none was configured). */
+  apiKeys: readonly string[];
+  /** Set when the key was generated here, so that the starter can print it once. */
+  generatedApiKey: string | null;
+  sandbox: RunningSandbox | null;
+  store: Store;
+  /** Stop polling, let replies in flight finish, close connections and the database. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger: Logger;
+  /** Sandbox mode: the demo trickle of new requests, instead of config.sandboxDemoEverySeconds (0 = off). */
+  sandboxDemoEveryMs?: number;
+  sandboxPort?: number;
+  /** First retry delay of a reply PUT (tests shorten it). */
+  outboxBaseDelayMs?: number;
+  /** The API server's timeouts (./api/server.ts); the defaults suit production. */
+  httpTimeouts?: Partial<HttpTimeouts>;
+}
+
+const PRUNE_EVERY_MS = 60 * 60 * 1000;
+const IDEMPOTENCY_KEYS_KEPT_MS = 24 * 60 * 60 * 1000;
+const DELIVERIES_KEPT_MS = 30 * 24 * 60 * 60 * 1000;
+
+export async function startRelay(config: RelayConfig, options: StartOptions): Promise<RunningRelay> {
+  const { logger } = options;
+  const store = openStore(config.dbPath);
+  let sandbox: RunningSandbox | null = null;
+  try {
+    let baseUrl: string;
+    let auth: TokenProvider;
+    if (config.mode === 'sandbox') {
+      const demoEveryMs = options.sandboxDemoEveryMs ?? config.sandboxDemoEverySeconds * 1000;
+      sandbox = await startSandbox({ port: options.sandboxPort ?? 0, demo: demoEveryMs > 0 ? { everyMs: demoEveryMs } : undefined });
+      baseUrl = sandbox.url;
+      auth = staticToken(sandbox.accessToken, config.concur.authScheme);
+    } else {
+      baseUrl = config.concur.baseUrl;
+      const credential = config.concur.credential;
+      auth =
+        credential.kind === 'accessToken'
+          ? staticToken(credential.accessToken, config.concur.authScheme)
+          : refreshTokenGrant({
+              tokenUrl: credential.tokenUrl,
+              clientId: credential.clientId,
+              clientSecret: credential.clientSecret,
+              // Concur rotates refresh tokens; the newest one lives in the store.
+              refreshToken: store.currentRefreshToken(credential.refreshToken),
+              onRefreshToken: (rotated) => store.saveRefreshToken(credential.refreshToken, rotated),
+              scheme: config.concur.authScheme,
+              timeoutMs: config.concur.timeoutSeconds * 1000,
+            });
+    }
+
+    const generatedApiKey = config.generateApiKey ? sandboxApiKey(config.dbPath) : null;
+    const apiKeys = generatedApiKey ? [generatedApiKey] : config.apiKeys;
+    const metrics = new Metrics();
+    const client = new ConcurClient({ baseUrl, auth, timeoutMs: config.concur.timeoutSeconds * 1000 });
+    const poller = createPoller({ client, store, intervalMs: config.concur.pollIntervalSeconds * 1000, logger, metrics });
+    const outbox = createOutbox({
+      client,
+      store,
+      logger,
+      metrics,
+      baseDelayMs: options.outboxBaseDelayMs,
+      onSent: () => poller.requestResweep(),
+    });
+    const stopSummary = watchSummary(store);
+    const webhooks = createWebhookWorker({ store, logger, metrics, allowPrivate: config.webhookAllowPrivate });
+    // Aborted on close: live event streams end cleanly instead of being cut.
+    const shutdown = new AbortController();
+    const app = createApp({
+      store,
+      apiKeys,
+      corsOrigins: config.corsOrigins,
+      outbox,
+      metrics,
+      logger,
+      events: { signal: shutdown.signal },
+      webhooks: { allowPrivate: config.webhookAllowPrivate, kick: () => webhooks.kick() },
+    });
+
+    const server = await listen(app.fetch, { hostname: config.host, port: config.port, timeouts: options.httpTimeouts });
+    const address = server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    const url = `http://${host}:${address.port}`;
+
+    poller.start();
+    outbox.start();
+    webhooks.start();
+    const prune = setInterval(() => {
+      store.pruneEvents();
+      store.pruneIdempotencyKeys(Date.now() - IDEMPOTENCY_KEYS_KEPT_MS);
+      store.pruneDeliveries(Date.now() - DELIVERIES_KEPT_MS);
+    }, PRUNE_EVERY_MS);
+    prune.unref();
+    logger.info({ url, mode: config.mode, pollIntervalSeconds: config.concur.pollIntervalSeconds }, 'relay listening');
+
+    let closing: Promise<void> | undefined;
+    const close = () =>
+      (closing ??= (async () => {
+        clearInterval(prune);
+        shutdown.abort();
+        await poller.stop();
+        await outbox.stop();
+        await webhooks.stop();
+        stopSummary();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          // Live event streams never end by themselves.
+          server.closeAllConnections();
+        });
+        store.close();
+        await sandbox?.close();
+        logger.info('relay stopped');
+      })());
+
+    return { url, apiKeys, generatedApiKey, sandbox, store, close };
+  } catch (err) {
+    await sandbox?.close();
+    store.close();
+    throw err;
+  }
+}
+
+/**
+ * Sandbox mode with no RELAY_API_KEYS: one key, generated on the first start and kept beside the
+ * database, so an extension configured once keeps working across restarts.
+ */
+function sandboxApiKey(dbPath: string): string {
+  const file = join(dirname(dbPath), 'sandbox-api-key');
+  try {
+    const saved = readFileSync(file, 'utf8').trim();
+    if (saved.length >= 16) return saved;
+  } catch {
+    // first start
+  }
+  const key = `trl_${randomBytes(24).toString('base64url')}`;
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}

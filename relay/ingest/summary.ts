@@ -1,0 +1,72 @@
+import type { Summary } from '../../shared/models.js';
+import type { StoredEventType, Store } from '../store/index.js';
+
+/** Stored events after which the summary may differ. `summary` itself is not one: no loop. */
+const CHANGES_SUMMARY: ReadonlySet<StoredEventType> = new Set<StoredEventType>([
+  'request.created',
+  'request.updated',
+  'reply.updated',
+  'concur.state_changed',
+]);
+
+/** What makes a summary worth announcing: counts, Concur's state and its last error (not poll times). */
+function sameAnnouncement(a: Summary, b: Summary): boolean {
+  return (
+    a.counts.pending === b.counts.pending &&
+    a.counts.failed === b.counts.failed &&
+    a.counts.connected === b.counts.connected &&
+    a.concur.state === b.concur.state &&
+    a.concur.lastError === b.concur.lastError
+  );
+}
+
+export interface WatchSummaryOptions {
+  /** Called when reading the summary or appending the event fails; default console.error. */
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * Keeps `summary` events in the log: after a committed event that can change the summary
+ * (request.*, reply.updated, concur.state_changed) it reads `store.summary()` and, when the
+ * counts, Concur's state or Concur's last error differ from what it last announced, appends a
+ * `summary` event — a stored event like the others, so a client replaying with Last-Event-ID
+ * gets summaries too.
+ *
+ * The check runs once per burst, on a microtask after the commit that triggered it (a poll that
+ * saves 50 requests gives one summary, not 50 checks), never inside another listener's call.
+ * It starts from the summary at the time of the call: nothing is announced until something changes.
+ * Its own `summary` events do not trigger it. Returns the unsubscribe function.
+ *
+ * Note: only changes that append an event are noticed; updateConcurStatus appends one only when
+ * the state changes, so a new lastError under the same state shows with the next event.
+ */
+export function watchSummary(store: Store, options: WatchSummaryOptions = {}): () => void {
+  const onError = options.onError ?? ((error: unknown) => console.error('summary watcher failed:', error));
+  let last: Summary = store.summary();
+  let scheduled = false;
+  let stopped = false;
+
+  const check = (): void => {
+    scheduled = false;
+    if (stopped) return;
+    try {
+      const now = store.summary();
+      if (sameAnnouncement(now, last)) return;
+      store.appendEvent('summary', now);
+      last = now;
+    } catch (error) {
+      onError(error);
+    }
+  };
+
+  const unsubscribe = store.subscribe((event) => {
+    if (stopped || scheduled || !CHANGES_SUMMARY.has(event.type)) return;
+    scheduled = true;
+    queueMicrotask(check);
+  });
+
+  return () => {
+    stopped = true;
+    unsubscribe();
+  };
+}

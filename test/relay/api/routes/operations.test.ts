@@ -1,0 +1,225 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Health } from '../../../../shared/models.js';
+import type { Store } from '../../../../relay/store/index.js';
+import { ApiServer, AUTH, errorOf, expectNoSecrets, record } from '../helpers.js';
+
+let s: ApiServer;
+afterEach(async () => {
+  expectNoSecrets(s);
+  await s.stop();
+});
+
+/** The store with some methods replaced. */
+const withStore =
+  (overrides: Partial<Store>) =>
+  (store: Store): Store =>
+    new Proxy(store, {
+      get: (target, key, receiver) =>
+        key in overrides ? overrides[key as keyof Store] : Reflect.get(target, key, receiver),
+    });
+
+describe('GET /healthz', () => {
+  it('answers 200 {"status":"ok"} without a key', async () => {
+    s = await new ApiServer().start();
+    const answer = await s.get('/healthz', {});
+    expect(answer.status).toBe(200);
+    expect(Health.parse(answer.json)).toEqual({ status: 'ok' });
+    expect(answer.json).toEqual({ status: 'ok' });
+  });
+
+  // The 503 bodies now carry a `reason` beside the status (it was `{"status":"unavailable"}` alone).
+  it('answers 503 {"status":"unavailable"} once the database is closed', async () => {
+    s = await new ApiServer().start();
+    s.store.close();
+    const answer = await s.get('/healthz', {});
+    expect(answer.status).toBe(503);
+    expect(answer.json).toEqual({ status: 'unavailable', reason: 'the database is closed' });
+    expect(Health.parse(answer.json).status).toBe('unavailable');
+  });
+
+  it('answers 503 when the store says it is unhealthy, or throws', async () => {
+    s = await new ApiServer().start({ wrap: withStore({ health: () => ({ ok: false, problem: 'full' }) }) });
+    const full = await s.get('/healthz', {});
+    expect(full.status).toBe(503);
+    expect(full.json).toEqual({ status: 'unavailable', reason: 'the store cannot write: the disk is full' });
+    await s.stop();
+    s = await new ApiServer().start({
+      wrap: withStore({
+        health: () => {
+          throw new Error('disk on fire');
+        },
+      }),
+    });
+    const answer = await s.get('/healthz', {});
+    expect(answer.status).toBe(503);
+    expect(answer.json).toEqual({ status: 'unavailable', reason: 'the database cannot be read' });
+    expect(answer.text).not.toContain('fire');
+  });
+});
+
+describe('GET /metrics', () => {
+  it('answers Prometheus text without a key, with requests by group', async () => {
+    s = await new ApiServer().start();
+    s.store.upsertFromConcur([record('A'), record('B'), record('C', { status: 'CREU1' })], s.clock.iso());
+    s.metrics.recordPoll();
+    const answer = await s.get('/metrics', {});
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(answer.text).toContain('triplink_requests{group="pending"} 2');
+    expect(answer.text).toContain('triplink_requests{group="failed"} 1');
+    expect(answer.text).toContain('triplink_polls_total 1');
+    // Counts only: no ids, names or loyalty numbers.
+    expect(answer.text).not.toMatch(/LN-A|Lovelace|"A"/);
+  });
+});
+
+describe('GET /openapi.json', () => {
+  it('describes every route, generated from the shared models, with the Bearer scheme', async () => {
+    s = await new ApiServer().start();
+    const answer = await s.get('/openapi.json', {});
+    expect(answer.status).toBe(200);
+    const doc = answer.json as {
+      openapi: string;
+      info: { title: string };
+      paths: Record<string, Record<string, { security?: unknown[]; responses: Record<string, unknown> }>>;
+      components: { schemas: Record<string, { properties?: Record<string, unknown> }>; securitySchemes: Record<string, unknown> };
+    };
+    expect(typeof doc).toBe('object');
+    expect(doc.openapi).toMatch(/^3\.1\./);
+    expect(Object.keys(doc.paths).sort()).toEqual(
+      [
+        '/api/v1/events',
+        '/api/v1/requests',
+        '/api/v1/requests/{id}',
+        '/api/v1/requests/{id}/reply',
+        '/api/v1/summary',
+        '/api/v1/webhooks',
+        '/api/v1/webhooks/{id}',
+        '/api/v1/webhooks/{id}/deliveries',
+        '/api/v1/webhooks/{id}/deliveries/{deliveryId}/resend',
+        '/api/v1/webhooks/{id}/recover',
+        '/api/v1/webhooks/{id}/rotate-secret',
+        '/api/v1/webhooks/{id}/test',
+        '/healthz',
+        '/metrics',
+      ].sort(),
+    );
+    expect(doc.paths['/api/v1/requests/{id}/reply']?.post?.responses).toHaveProperty('202');
+    expect(doc.paths['/api/v1/summary']?.get?.security).toEqual([{ apiKey: [] }]);
+    expect(doc.paths['/healthz']?.get?.security).toEqual([]);
+    expect(doc.components.securitySchemes).toEqual({
+      apiKey: expect.objectContaining({ type: 'http', scheme: 'bearer' }),
+    });
+    for (const name of ['ConnectionRequest', 'Reply', 'RequestsPage', 'ReplyBody', 'ReplyResponse', 'Summary', 'Error']) {
+      expect(doc.components.schemas, name).toHaveProperty(name);
+    }
+    expect(Object.keys(doc.components.schemas.ConnectionRequest?.properties ?? {})).not.toContain('requestToken');
+    expect(answer.text).toContain('"CRSUC"');
+  });
+
+  it('lists the closed set of error codes, storage_unavailable among them, and the 503 with Retry-After', async () => {
+    s = await new ApiServer().start();
+    const doc = (await s.get('/openapi.json', {})).json as {
+      paths: Record<string, Record<string, { responses: Record<string, { headers?: Record<string, unknown> }> }>>;
+      components: { schemas: { Error: { properties: { error: { properties: { code: { enum?: string[] } } } } } } };
+    };
+    const codes = doc.components.schemas.Error.properties.error.properties.code.enum ?? [];
+    for (const code of ['storage_unavailable', 'invalid_request', 'bad_cursor', 'unsupported_media_type', 'internal']) {
+      expect(codes).toContain(code);
+    }
+    const reply = doc.paths['/api/v1/requests/{id}/reply']?.post?.responses['503'];
+    expect(reply?.headers).toHaveProperty('Retry-After');
+    expect(doc.paths['/api/v1/webhooks']?.post?.responses).toHaveProperty('503');
+  });
+});
+
+describe('GET /api/v1/events (mounted from ./events.ts)', () => {
+  it('streams behind the key', async () => {
+    s = await new ApiServer().start({ deps: { events: { heartbeatMs: 60_000 } } });
+    expect((await s.get('/api/v1/events', {})).status).toBe(401);
+    const abort = new AbortController();
+    const response = await fetch(`${s.url}/api/v1/events`, { headers: AUTH, signal: abort.signal });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reader = response.body!.getReader();
+    let text = '';
+    const decoder = new TextDecoder();
+    while (!text.includes('event: summary')) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    abort.abort();
+    await reader.cancel().catch(() => undefined);
+    expect(text).toContain('event: summary');
+    s.bodies.push(text);
+  });
+});
+
+describe('unknown routes and wrong methods', () => {
+  it('answers 404 not_found for an unknown route, as JSON', async () => {
+    s = await new ApiServer().start();
+    for (const path of ['/', '/nope', '/api/v2/summary']) {
+      const answer = await s.get(path, {});
+      expect(answer.status, path).toBe(404);
+      expect(errorOf(answer).code).toBe('not_found');
+    }
+    const withKey = await s.get('/api/v1/nope', AUTH);
+    expect(withKey.status).toBe(404);
+    expect(errorOf(withKey).code).toBe('not_found');
+  });
+
+  it.each([
+    ['POST', '/api/v1/summary', 'GET'],
+    ['DELETE', '/api/v1/requests/R1', 'GET'],
+    ['GET', '/api/v1/requests/R1/reply', 'POST'],
+    ['PUT', '/healthz', 'GET'],
+  ])('answers 405 for %s %s, with Allow', async (method, path, allowed) => {
+    s = await new ApiServer().start();
+    const answer = await s.fetch(path, { method, headers: AUTH });
+    expect(answer.status).toBe(405);
+    expect(answer.headers.get('allow')).toContain(allowed);
+    expect(errorOf(answer)).toMatchObject({ code: 'method_not_allowed', message: expect.stringContaining(allowed) });
+  });
+});
+
+describe('unexpected errors', () => {
+  it('answer 500 internal with a generic message and the request id; the details go to the log only', async () => {
+    const secret = 'SQLITE_CORRUPT at /var/lib/relay/secret-path.sqlite';
+    s = await new ApiServer().start({
+      wrap: withStore({
+        summary: () => {
+          throw new Error(secret);
+        },
+        listRequests: () => {
+          throw new TypeError('Cannot read properties of undefined (reading "x")');
+        },
+      }),
+    });
+    for (const path of ['/api/v1/summary', '/api/v1/requests']) {
+      const answer = await s.get(path, { ...AUTH, 'X-Request-Id': 'test-req-42' });
+      expect(answer.status).toBe(500);
+      const error = errorOf(answer);
+      expect(error.code).toBe('internal');
+      expect(error.message).toContain('test-req-42');
+      expect(error.details).toEqual({ requestId: 'test-req-42' });
+      expect(answer.text).not.toMatch(/SQLITE|secret-path|Cannot read|TypeError|\n\s+at /);
+      expect(answer.headers.get('x-request-id')).toBe('test-req-42');
+    }
+    const logged = s.logLines.map((line) => JSON.parse(line) as { reqId?: string; err?: { message?: string; stack?: string } });
+    const failure = logged.find((line) => line.err?.message === secret);
+    expect(failure?.reqId).toBe('test-req-42');
+    expect(failure?.err?.stack).toContain('Error');
+  });
+
+  it('answer 500 when a store answer does not fit the shared model (never a malformed body)', async () => {
+    s = await new ApiServer().start({
+      wrap: withStore({
+        summary: () => ({ counts: { pending: -1, failed: 0, connected: 0 } }) as unknown as ReturnType<Store['summary']>,
+      }),
+    });
+    const answer = await s.get('/api/v1/summary');
+    expect(answer.status).toBe(500);
+    expect(errorOf(answer).code).toBe('internal');
+  });
+});

@@ -1,0 +1,184 @@
+import { Writable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConnectionRequest, ErrorBody, ReplyResponse } from '../../../shared/models.js';
+import { parseConfig } from '../../../relay/base/config.js';
+import { createLogger } from '../../../relay/base/log.js';
+import { startRelay, type RunningRelay } from '../../../relay/boot/runtime.js';
+import { startSandbox, type RunningSandbox } from '../../../relay/sandbox/server.js';
+import { eventually, tempDb } from '../../helpers/relay-process.js';
+
+/**
+ * Replies through the whole relay: the API accepts, the outbox sends to the sandbox over real
+ * HTTP, the store records what Concur answered.
+ */
+
+const API_KEY = 'replies-test-key-0123456789';
+let sandbox: RunningSandbox;
+let relay: RunningRelay;
+const logs: string[] = [];
+
+beforeEach(async () => {
+  sandbox = await startSandbox({ seed: false, random: 11 });
+  for (let i = 0; i < 3; i++) sandbox.state.add();
+  const parsed = parseConfig({
+    CONCUR_BASE_URL: sandbox.url,
+    CONCUR_ACCESS_TOKEN: sandbox.accessToken,
+    RELAY_API_KEYS: API_KEY,
+    RELAY_DB: tempDb(),
+    RELAY_PORT: '0',
+    POLL_INTERVAL_SECONDS: '1',
+  });
+  if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
+  const destination = new Writable({ write: (chunk, _enc, done) => (logs.push(String(chunk)), done()) });
+  relay = await startRelay(parsed.config, { logger: createLogger({ destination, level: 'debug' }), outboxBaseDelayMs: 20 });
+  await eventually(() => relay.store.counts().pending === 3);
+});
+afterEach(async () => {
+  await relay.close();
+  await sandbox.close();
+  logs.length = 0;
+});
+
+function api(path: string, init: RequestInit = {}) {
+  return fetch(`${relay.url}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json', ...init.headers },
+  });
+}
+
+const reply = (id: string, status: string, headers: Record<string, string> = {}) =>
+  api(`/api/v1/requests/${encodeURIComponent(id)}/reply`, { method: 'POST', body: JSON.stringify({ status }), headers });
+
+async function request(id: string) {
+  return ConnectionRequest.parse(await (await api(`/api/v1/requests/${encodeURIComponent(id)}`)).json());
+}
+
+const putsFor = (id: string) => sandbox.calls.list().filter((c) => c.route === 'put' && c.path.endsWith(`/${id}`));
+const firstId = () => sandbox.state.all()[0]!.id;
+
+describe('status replies through the relay', () => {
+  it('sends a reply and moves the request to its new group', async () => {
+    const id = firstId();
+    const res = await reply(id, 'CRSUC');
+    expect(res.status).toBe(202);
+    expect(ReplyResponse.parse(await res.json()).reply).toMatchObject({ status: 'CRSUC', state: 'queued' });
+    const after = await eventually(async () => {
+      const r = await request(id);
+      return r.reply?.state === 'sent' && r;
+    });
+    expect(after.group).toBe('connected');
+    expect(putsFor(id).map((c) => [c.putStatus, c.status])).toEqual([['CRSUC', 204]]);
+    expect(relay.store.counts()).toMatchObject({ pending: 2, connected: 1 });
+  });
+
+  it('retries through 503s, counting the attempts, until Concur takes it', async () => {
+    const id = firstId();
+    sandbox.faults.add({ route: 'put', kind: 'status503', times: 3 });
+    expect((await reply(id, 'CREU2')).status).toBe(202);
+    const after = await eventually(async () => {
+      const r = await request(id);
+      return r.reply?.state === 'sent' && r;
+    });
+    expect(after.reply!.attempts).toBe(4);
+    expect(after.group).toBe('failed');
+    expect(putsFor(id).map((c) => c.status)).toEqual([503, 503, 503, 204]);
+  });
+
+  it("marks a reply failed with Concur's own message when Concur does not know the request", async () => {
+    const ghost = { id: 'GhostRequestNotInConcur00001' };
+    const known = await request(firstId());
+    relay.store.upsertFromConcur(
+      [
+        {
+          id: ghost.id,
+          uri: null,
+          firstName: known.firstName,
+          middleName: null,
+          lastName: known.lastName,
+          loyaltyNumber: '00112233',
+          discountCode: null,
+          status: 'Pending',
+          requestToken: 'ghost-token',
+          message: null,
+          lastModified: known.lastModified,
+          userId: null,
+        },
+      ],
+      new Date().toISOString(),
+    );
+    expect((await reply(ghost.id, 'CRSUC')).status).toBe(202);
+    const after = await eventually(async () => {
+      const r = await request(ghost.id);
+      return r.reply?.state === 'failed' && r;
+    });
+    expect(after.reply!.lastError).toMatch(/404/);
+    expect(after.reply!.lastError!.length).toBeGreaterThan('Concur answered 404'.length);
+    expect(putsFor(ghost.id)).toHaveLength(1);
+  });
+
+  it('makes a repeat with the same Idempotency-Key free: one PUT', async () => {
+    const id = firstId();
+    const headers = { 'idempotency-key': 'click-6f1c' };
+    const a = ReplyResponse.parse(await (await reply(id, 'CRSUC', headers)).json());
+    const b = await reply(id, 'CRSUC', headers);
+    expect(b.status).toBe(202);
+    expect(ReplyResponse.parse(await b.json()).reply.status).toBe(a.reply.status);
+    await eventually(async () => (await request(id)).reply?.state === 'sent');
+    const c = await reply(id, 'CRSUC', headers);
+    expect(ReplyResponse.parse(await c.json()).reply.state).toBe('sent');
+    expect(putsFor(id)).toHaveLength(1);
+  });
+
+  it('answers 409 while another reply for the request is on its way, and sends nothing more', async () => {
+    const id = firstId();
+    sandbox.faults.add({ route: 'put', kind: 'status503' });
+    expect((await reply(id, 'CRSUC')).status).toBe(202);
+    const second = await reply(id, 'CREU1');
+    expect(second.status).toBe(409);
+    expect(ErrorBody.parse(await second.json()).error.code).toBe('reply_in_flight');
+    await eventually(() => putsFor(id).length >= 2);
+    expect(putsFor(id).every((c) => c.putStatus === null || c.putStatus === 'CRSUC')).toBe(true);
+  });
+
+  it('refuses a sixth CRRET with 409 once the request has used its five retries', async () => {
+    const id = firstId();
+    for (let n = 1; n <= 5; n++) {
+      expect((await reply(id, 'CRRET')).status).toBe(202);
+      await eventually(async () => {
+        const r = await request(id);
+        return r.reply?.state === 'sent' && r.retries === n;
+      });
+    }
+    const sixth = await reply(id, 'CRRET');
+    expect(sixth.status).toBe(409);
+    const body = ErrorBody.parse(await sixth.json());
+    expect(body.error.code).toBe('retry_limit');
+    expect(body.error.message).toMatch(/5/);
+    expect(putsFor(id).filter((c) => c.putStatus === 'CRRET')).toHaveLength(5);
+  });
+
+  it('turns bad input into clear 4xx answers and sends nothing to Concur', async () => {
+    const id = firstId();
+    const cases: Array<[Promise<Response>, number]> = [
+      [api(`/api/v1/requests/${id}/reply`, { method: 'POST', body: '{"status":' }), 400],
+      [reply(id, 'CONNECTED'), 400],
+      [reply(id, 'Pending'), 400],
+      [api(`/api/v1/requests/${id}/reply`, { method: 'POST', body: JSON.stringify({ status: 'CRSUC', pad: 'x'.repeat(70 * 1024) }) }), 413],
+      [reply('NoSuchRequest', 'CRSUC'), 404],
+      [api('/api/v1/requests?cursor=not-a-cursor'), 400],
+      [fetch(`${relay.url}/api/v1/requests/${id}/reply`, { method: 'POST', body: '{"status":"CRSUC"}' }), 401],
+    ];
+    for (const [pending, status] of cases) {
+      const res = await pending;
+      expect(res.status).toBe(status);
+      const body = ErrorBody.parse(await res.json());
+      expect(body.error.message.length).toBeGreaterThan(10);
+      expect(JSON.stringify(body)).not.toMatch(/at .*\.ts:\d+/);
+    }
+    const unknownCode = ErrorBody.parse(await (await reply(id, 'CONNECTED')).json());
+    expect(unknownCode.error.message).toContain('CRSUC');
+    expect(unknownCode.error.message).toContain('CRRET');
+    expect(sandbox.calls.list().filter((c) => c.route === 'put')).toHaveLength(0);
+    expect(relay.store.pendingReplyCount()).toBe(0);
+  });
+});

@@ -1,0 +1,107 @@
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { storageProblemOf, type Db, type Store } from '../../../relay/store/index.js';
+import { record, StoreHarness } from './helpers.js';
+
+/**
+ * How the store knows it can write (relay/store/health.ts): a probe write that is rolled back,
+ * committed instead while a storage failure is remembered.
+ */
+
+let harness: StoreHarness;
+let connection: Db | undefined;
+let other: Database.Database | undefined;
+afterEach(() => {
+  other?.close();
+  other = undefined;
+  harness.cleanup();
+});
+
+function open(): { store: Store; db: Db; commitsSeen: () => number } {
+  harness = new StoreHarness();
+  const store = harness.storeWith({ onOpen: (db) => (connection = db) });
+  // data_version moves for a connection when another one has committed: this one sees the store's commits.
+  other = new Database(harness.path);
+  const watcher = other;
+  return { store, db: connection!, commitsSeen: () => Number(watcher.pragma('data_version', { simple: true })) };
+}
+
+describe('store health', () => {
+  it('writes nothing to the file while all is well: the probe is rolled back', () => {
+    const { store, commitsSeen } = open();
+    store.upsertFromConcur([record('A')], harness.clock.iso());
+    const before = commitsSeen();
+    for (let i = 0; i < 5; i += 1) expect(store.health()).toEqual({ ok: true });
+    expect(commitsSeen()).toBe(before);
+    expect(other!.prepare("SELECT COUNT(*) AS n FROM relay_state WHERE key = 'health.probe'").get()).toEqual({ n: 0 });
+  });
+
+  it('remembers a failed write, and is healthy again only once a probe has committed (leaving no row)', () => {
+    const { store, db, commitsSeen } = open();
+    db.pragma('query_only = ON');
+    expect(() => store.upsertFromConcur([record('A')], harness.clock.iso())).toThrow(/readonly/);
+    db.pragma('query_only = OFF');
+
+    const before = commitsSeen();
+    expect(store.health()).toEqual({ ok: true });
+    expect(commitsSeen()).toBeGreaterThan(before);
+    expect(other!.prepare("SELECT COUNT(*) AS n FROM relay_state WHERE key = 'health.probe'").get()).toEqual({ n: 0 });
+
+    // Forgotten: the next checks roll back again.
+    const after = commitsSeen();
+    expect(store.health()).toEqual({ ok: true });
+    expect(commitsSeen()).toBe(after);
+  });
+
+  it('names the problem: full, read-only', () => {
+    const { store, db } = open();
+    db.pragma('query_only = ON');
+    expect(store.health()).toEqual({ ok: false, problem: 'read_only' });
+    db.pragma('query_only = OFF');
+    db.pragma(`max_page_count = ${Number(db.pragma('page_count', { simple: true }))}`);
+    expect(store.health()).toEqual({ ok: false, problem: 'full' });
+    db.pragma('max_page_count = 1073741823');
+    expect(store.health()).toEqual({ ok: true });
+    expect(store.healthy()).toBe(true);
+  });
+
+  it('does not wait for another process’s write lock, and does not call that a failure', () => {
+    const { store } = open();
+    other!.exec('BEGIN IMMEDIATE');
+    try {
+      expect(store.health()).toEqual({ ok: true });
+    } finally {
+      other!.exec('ROLLBACK');
+    }
+  });
+
+  it('leaves other errors alone: they are thrown on, not remembered', () => {
+    const { store } = open();
+    expect(() => store.listRequests({ limit: 10, cursor: 'garbage!' })).toThrow();
+    expect(store.health()).toEqual({ ok: true });
+  });
+});
+
+describe('storageProblemOf', () => {
+  it.each([
+    ['SQLITE_FULL', 'full'],
+    ['SQLITE_READONLY', 'read_only'],
+    ['SQLITE_READONLY_DBMOVED', 'read_only'],
+    ['SQLITE_IOERR', 'io_error'],
+    ['SQLITE_IOERR_WRITE', 'io_error'],
+    ['SQLITE_IOERR_FSYNC', 'io_error'],
+    ['SQLITE_CANTOPEN', 'io_error'],
+    ['SQLITE_BUSY', 'busy'],
+    ['SQLITE_BUSY_SNAPSHOT', 'busy'],
+    ['SQLITE_CONSTRAINT_UNIQUE', undefined],
+    ['SQLITE_CORRUPT', undefined],
+    ['SQLITE_FULLX', undefined],
+  ])('%s → %s', (code, problem) => {
+    expect(storageProblemOf(new Database.SqliteError('message', code))).toBe(problem);
+  });
+
+  it('knows only SQLite errors', () => {
+    expect(storageProblemOf(Object.assign(new Error('SQLITE_FULL'), { code: 'SQLITE_FULL' }))).toBeUndefined();
+    expect(storageProblemOf('SQLITE_FULL')).toBeUndefined();
+  });
+});

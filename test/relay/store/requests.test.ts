@@ -1,0 +1,384 @@
+import fc from 'fast-check';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import * as z from 'zod/mini';
+import { ConnectionRequest, RequestsPage } from '../../../shared/models.js';
+import { BadCursorError, encodeCursor, toIso, type Store } from '../../../relay/store/index.js';
+import { record, StoreHarness } from './helpers.js';
+
+const FIFTEEN_MINUTES = 15 * 60 * 1000;
+
+describe('connection requests in the store', () => {
+  let harness: StoreHarness;
+  let store: Store;
+  beforeEach(() => {
+    harness = new StoreHarness();
+    store = harness.store();
+  });
+  afterEach(() => harness.cleanup());
+
+  describe('upsertFromConcur', () => {
+    it('creates new requests with the API shape, firstSeenAt and the token expiry', () => {
+      const seenAt = harness.clock.iso();
+      const { created, updated } = store.upsertFromConcur([record('A'), record('B', { requestToken: null })], seenAt);
+      expect(updated).toEqual([]);
+      expect(created.map((r) => r.id)).toEqual(['A', 'B']);
+      for (const request of created) expect(ConnectionRequest.parse(request)).toEqual(request);
+
+      expect(created[0]).toEqual({
+        id: 'A',
+        uri: 'https://www.concursolutions.com/api/v3.0/common/connectionrequests/A',
+        firstName: 'Ada',
+        middleName: null,
+        lastName: 'Lovelace',
+        loyaltyNumber: 'LN-A',
+        discountCode: '',
+        status: 'Pending',
+        group: 'pending',
+        lastModified: '2024-05-01T09:00:00.000Z',
+        firstSeenAt: seenAt,
+        requestTokenExpiresAt: new Date(Date.parse(seenAt) + FIFTEEN_MINUTES).toISOString(),
+        retries: 0,
+        reply: null,
+      });
+      expect(created[1]?.requestTokenExpiresAt).toBeNull();
+      expect(store.getRequest('A')).toEqual(created[0]);
+      expect(store.getRequest('nope')).toBeUndefined();
+    });
+
+    it('appends one request.created event per new request', () => {
+      const { created } = store.upsertFromConcur([record('A'), record('B')], harness.clock.iso());
+      const events = store.eventsAfter(0, 100);
+      expect(events.map((e) => [e.type, e.data])).toEqual([
+        ['request.created', created[0]],
+        ['request.created', created[1]],
+      ]);
+    });
+
+    it('leaves unchanged requests alone: no update, no event', () => {
+      store.upsertFromConcur([record('A'), record('B')], harness.clock.iso());
+      const latest = store.latestEventId();
+      const again = store.upsertFromConcur([record('A'), record('B')], harness.clock.advance(60_000));
+      expect(again).toEqual({ created: [], updated: [] });
+      expect(store.latestEventId()).toBe(latest);
+      expect(store.getRequest('A')?.firstSeenAt).toBe('2024-05-01T10:00:00.000Z');
+    });
+
+    it('updates changed requests and appends request.updated with the new shape', () => {
+      store.upsertFromConcur([record('A'), record('B')], harness.clock.iso());
+      const before = store.latestEventId();
+      const { created, updated } = store.upsertFromConcur(
+        [record('A', { loyaltyNumber: 'LN-NEW', lastModified: '2024-05-01T09:30:00Z' }), record('B')],
+        harness.clock.advance(60_000),
+      );
+      expect(created).toEqual([]);
+      expect(updated).toHaveLength(1);
+      expect(updated[0]).toMatchObject({ id: 'A', loyaltyNumber: 'LN-NEW', lastModified: '2024-05-01T09:30:00.000Z' });
+      expect(updated[0]?.firstSeenAt).toBe('2024-05-01T10:00:00.000Z');
+      expect(store.eventsAfter(before, 10).map((e) => [e.type, e.data])).toEqual([['request.updated', updated[0]]]);
+    });
+
+    it('detects a change in each field Concur owns', () => {
+      const base = record('A');
+      store.upsertFromConcur([base], harness.clock.iso());
+      const changes = [
+        { uri: 'https://elsewhere.example/A' },
+        { firstName: 'Augusta' },
+        { middleName: 'King' },
+        { lastName: 'Byron' },
+        { loyaltyNumber: 'LN-2' },
+        { discountCode: null },
+        { status: 'Processing' as const },
+        { message: 'hello' },
+        { userId: 'user-guid' },
+        { requestToken: 'secret-request-token-rotated' },
+        { lastModified: '2024-05-01T09:59:00Z' },
+      ];
+      let current = base;
+      for (const change of changes) {
+        current = { ...current, ...change };
+        const { updated } = store.upsertFromConcur([current], harness.clock.advance(1000));
+        expect(updated, JSON.stringify(change)).toHaveLength(1);
+      }
+    });
+
+    it('restarts the 15 minutes when Concur issues a new request token', () => {
+      store.upsertFromConcur([record('A')], harness.clock.iso());
+      const later = harness.clock.advance(20 * 60_000);
+      const { updated } = store.upsertFromConcur([record('A', { requestToken: 'secret-request-token-2' })], later);
+      expect(updated[0]?.requestTokenExpiresAt).toBe(new Date(Date.parse(later) + FIFTEEN_MINUTES).toISOString());
+      expect(store.getRequestToken('A')).toBe('secret-request-token-2');
+
+      const { updated: noToken } = store.upsertFromConcur(
+        [record('A', { requestToken: null })],
+        harness.clock.advance(1000),
+      );
+      expect(noToken[0]?.requestTokenExpiresAt).toBeNull();
+    });
+
+    it('falls back to seenAt for lastModified when Concur gives none, and does not see that as a change later', () => {
+      const seenAt = harness.clock.iso();
+      const { created } = store.upsertFromConcur([record('A', { lastModified: null })], seenAt);
+      expect(created[0]?.lastModified).toBe(seenAt);
+      const again = store.upsertFromConcur([record('A', { lastModified: null })], harness.clock.advance(60_000));
+      expect(again.updated).toEqual([]);
+
+      const changedAt = harness.clock.advance(60_000);
+      const { updated } = store.upsertFromConcur([record('A', { lastModified: null, firstName: 'Eve' })], changedAt);
+      expect(updated[0]?.lastModified).toBe(changedAt);
+    });
+
+    it('normalises statuses into their group', () => {
+      const { created } = store.upsertFromConcur(
+        [record('A', { status: 'Connected' }), record('B', { status: 'CREU2' }), record('C', { status: 'CRRET' })],
+        harness.clock.iso(),
+      );
+      expect(created.map((r) => [r.status, r.group])).toEqual([
+        ['Connected', 'connected'],
+        ['CREU2', 'failed'],
+        ['CRRET', 'pending'],
+      ]);
+    });
+
+    it('writes a whole poll or nothing: a failure part-way leaves no rows and no events', () => {
+      store.upsertFromConcur([record('A')], harness.clock.iso());
+      const latest = store.latestEventId();
+      expect(() =>
+        store.upsertFromConcur(
+          [record('B'), record('A', { firstName: 'Changed' }), record('C', { lastModified: 'not a time' })],
+          harness.clock.advance(1000),
+        ),
+      ).toThrow(RangeError);
+      expect(store.getRequest('B')).toBeUndefined();
+      expect(store.getRequest('A')?.firstName).toBe('Ada');
+      expect(store.latestEventId()).toBe(latest);
+    });
+
+    it('keeps rows and their events together across a restart, and never announces a known request again', () => {
+      const { created } = store.upsertFromConcur([record('A'), record('B')], harness.clock.iso());
+      store = harness.reopen();
+      expect(store.getRequest('A')).toEqual(created[0]);
+      expect(store.eventsAfter(0, 10).map((e) => e.type)).toEqual(['request.created', 'request.created']);
+
+      const latest = store.latestEventId();
+      const again = store.upsertFromConcur([record('A'), record('B'), record('C')], harness.clock.advance(60_000));
+      expect(again.created.map((r) => r.id)).toEqual(['C']);
+      expect(again.updated).toEqual([]);
+      expect(store.eventsAfter(latest, 10).map((e) => [e.type, e.data])).toEqual([['request.created', again.created[0]]]);
+    });
+
+    it('announces exactly what getRequest reads back, also for requests with replies and retries', () => {
+      // The upsert builds its views from the rows it writes rather than reading them back: they must agree.
+      store.upsertFromConcur([record('A'), record('B'), record('C')], harness.clock.iso());
+      store.markSent(store.enqueueReply('A', 'CRRET').replyId);
+      const { replyId } = store.enqueueReply('B', 'CRSUC');
+      store.markAttempt(replyId, { attempts: 1, nextAttemptAt: harness.clock.advance(5000), lastError: 'Concur is unavailable (503)' });
+
+      const { created, updated } = store.upsertFromConcur(
+        [
+          record('A', { status: 'CRRET', lastModified: '2024-05-01T09:10:00Z', requestToken: 'new-token' }),
+          record('B', { firstName: 'Grace', lastModified: null }),
+          record('C'),
+          record('D', { requestToken: null, lastModified: null }),
+        ],
+        harness.clock.advance(60_000),
+      );
+      expect(updated.map((r) => r.id)).toEqual(['A', 'B']);
+      expect(created.map((r) => r.id)).toEqual(['D']);
+      for (const view of [...updated, ...created]) {
+        expect(view).toEqual(store.getRequest(view.id));
+        expect(z.strictObject(ConnectionRequest.shape).parse(view)).toEqual(view);
+      }
+      expect(updated[0]).toMatchObject({ retries: 1, reply: { status: 'CRRET', state: 'sent' } });
+      expect(updated[1]).toMatchObject({ firstName: 'Grace', reply: { status: 'CRSUC', state: 'queued', attempts: 1 } });
+    });
+
+    it('compares an id that comes twice in one poll with what its first occurrence wrote', () => {
+      const { created, updated } = store.upsertFromConcur(
+        [record('A'), record('A'), record('A', { firstName: 'Changed' })],
+        harness.clock.iso(),
+      );
+      expect(created.map((r) => r.firstName)).toEqual(['Ada']);
+      expect(updated.map((r) => r.firstName)).toEqual(['Changed']);
+      expect(store.getRequest('A')).toEqual(updated[0]);
+      expect(store.eventsAfter(0, 10).map((e) => e.type)).toEqual(['request.created', 'request.updated']);
+    });
+
+    it('stores a poll larger than one lookup statement (more than 100 ids)', () => {
+      const records = Array.from({ length: 250 }, (_, i) => record(`R${String(i).padStart(3, '0')}`));
+      expect(store.upsertFromConcur(records, harness.clock.iso()).created).toHaveLength(250);
+      const changed = records.map((r, i) => (i % 2 === 0 ? { ...r, firstName: 'Changed' } : r));
+      const again = store.upsertFromConcur(changed, harness.clock.advance(1000));
+      expect(again.created).toEqual([]);
+      expect(again.updated).toHaveLength(125);
+    });
+  });
+
+  describe('the request token', () => {
+    it('never appears in any API shape, event or list', () => {
+      const secret = 'secret-request-token-';
+      store.upsertFromConcur([record('A'), record('B', { status: 'Processing' })], harness.clock.iso());
+      store.upsertFromConcur([record('A', { requestToken: 'secret-request-token-new' })], harness.clock.advance(1000));
+      store.enqueueReply('A', 'CRSUC');
+      const [due] = store.dueReplies(harness.clock.iso(), 10);
+      if (due) store.markSent(due.id);
+
+      const everything = JSON.stringify([
+        store.getRequest('A'),
+        store.getRequest('B'),
+        store.listRequests({ limit: 50 }),
+        store.listRequests({ group: 'connected', limit: 50 }),
+        store.eventsAfter(0, 1000),
+        store.summary(),
+      ]);
+      expect(everything).not.toContain(secret);
+      expect(everything).not.toMatch(/token"\s*:/i);
+      expect(store.getRequestToken('A')).toBe('secret-request-token-new');
+      expect(store.getRequestToken('missing')).toBeUndefined();
+    });
+  });
+
+  describe('listRequests', () => {
+    function seed23(): string[] {
+      // 23 requests, lastModified one minute apart, with some ties broken by id.
+      const records = Array.from({ length: 23 }, (_, i) => {
+        const minute = i < 20 ? i : 19; // the last four share one time
+        return record(`R${String(i).padStart(2, '0')}`, {
+          lastModified: new Date(Date.parse('2024-05-01T00:00:00Z') + minute * 60_000).toISOString(),
+          status: i % 3 === 0 ? 'CREU1' : i % 3 === 1 ? 'Pending' : 'Connected',
+        });
+      });
+      store.upsertFromConcur(records, harness.clock.iso());
+      return records.map((r) => r.id);
+    }
+
+    it('pages newest first, ties by id, with an opaque cursor, 10 + 10 + 3', () => {
+      seed23();
+      const pages: RequestsPage[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = store.listRequests({ limit: 10, cursor });
+        RequestsPage.parse(page);
+        pages.push(page);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor !== undefined);
+
+      expect(pages.map((p) => p.items.length)).toEqual([10, 10, 3]);
+      expect(pages[2]?.nextCursor).toBeNull();
+      const ids = pages.flatMap((p) => p.items.map((r) => r.id));
+      expect(ids.slice(0, 5)).toEqual(['R22', 'R21', 'R20', 'R19', 'R18']);
+      expect(new Set(ids).size).toBe(23);
+      const keys = pages.flatMap((p) => p.items.map((r) => `${r.lastModified}|${r.id}`));
+      expect(keys).toEqual([...keys].sort().reverse());
+    });
+
+    it('ends with a null cursor when the last page is exactly full', () => {
+      seed23();
+      const first = store.listRequests({ limit: 23 });
+      expect(first.items).toHaveLength(23);
+      expect(first.nextCursor).toBeNull();
+      expect(store.listRequests({ limit: 50 }).items).toHaveLength(23);
+    });
+
+    it('filters by group, and pages within it', () => {
+      seed23();
+      const failed = store.listRequests({ group: 'failed', limit: 5 });
+      expect(failed.items).toHaveLength(5);
+      expect(failed.items.every((r) => r.group === 'failed')).toBe(true);
+      const rest = store.listRequests({ group: 'failed', limit: 5, cursor: failed.nextCursor ?? undefined });
+      expect(rest.items.map((r) => r.group)).toEqual(['failed', 'failed', 'failed']);
+      expect(rest.nextCursor).toBeNull();
+      expect(store.listRequests({ group: 'connected', limit: 50 }).items).toHaveLength(7);
+      expect(store.listRequests({ group: 'pending', limit: 50 }).items).toHaveLength(8);
+    });
+
+    it('shows each request of a page with its latest reply, as getRequest does', () => {
+      const ids = seed23();
+      // R22 gets two replies (the latest counts), R21 one, the rest none; pages are chosen before the join.
+      store.markFailed(store.enqueueReply('R22', 'CRSUC').replyId, 'Concur answered 400');
+      store.enqueueReply('R22', 'CREU1');
+      store.enqueueReply('R21', 'CRSUC');
+      const pages = [store.listRequests({ limit: 4 })];
+      while (pages.at(-1)?.nextCursor) pages.push(store.listRequests({ limit: 4, cursor: pages.at(-1)?.nextCursor ?? undefined }));
+      const items = pages.flatMap((page) => page.items);
+      expect(items.map((item) => item.id).sort()).toEqual([...ids].sort());
+      for (const item of items) expect(item).toEqual(store.getRequest(item.id));
+      expect(items[0]?.reply).toMatchObject({ status: 'CREU1', state: 'queued' });
+      expect(items[1]?.reply).toMatchObject({ status: 'CRSUC', state: 'queued' });
+      expect(items.slice(2).every((item) => item.reply === null)).toBe(true);
+    });
+
+    it('rejects a garbled cursor with BadCursorError', () => {
+      seed23();
+      const good = store.listRequests({ limit: 10 }).nextCursor ?? '';
+      const bad = [
+        'not a cursor!',
+        good.slice(0, -3),
+        `${good}%%`,
+        Buffer.from('{"a":1}').toString('base64url'),
+        Buffer.from('["yesterday","R01"]').toString('base64url'),
+        Buffer.from('["2024-05-01T00:00:00.000Z",""]').toString('base64url'),
+      ];
+      for (const cursor of bad) {
+        expect(() => store.listRequests({ limit: 10, cursor }), cursor).toThrow(BadCursorError);
+      }
+      expect(() => store.listRequests({ limit: 10, cursor: encodeCursor('2024-05-01T00:05:00.000Z', 'R05') })).not.toThrow();
+    });
+
+    it('rejects a cursor at a time that cannot exist, and takes every time that can', () => {
+      seed23();
+      for (const time of ['2024-13-01T00:00:00.000Z', '2024-04-31T00:00:00.000Z', '2023-02-29T00:00:00.000Z', '2024-05-01T24:00:00.000Z', '2024-05-01T23:59:60.000Z']) {
+        expect(() => store.listRequests({ limit: 10, cursor: encodeCursor(time, 'R05') }), time).toThrow(BadCursorError);
+      }
+      for (const time of ['2024-02-29T23:59:59.999Z', '2024-12-31T00:00:00.000Z', '0001-01-01T00:00:00.000Z', '9999-12-31T23:59:59.999Z']) {
+        expect(() => store.listRequests({ limit: 10, cursor: encodeCursor(time, 'R05') }), time).not.toThrow();
+      }
+    });
+  });
+
+  describe('counts', () => {
+    it('counts requests by group', () => {
+      expect(store.counts()).toEqual({ pending: 0, failed: 0, connected: 0 });
+      store.upsertFromConcur(
+        [
+          record('A'),
+          record('B', { status: 'Processing' }),
+          record('C', { status: 'CRPA1' }),
+          record('D', { status: 'Failed' }),
+          record('E', { status: 'Connected' }),
+        ],
+        harness.clock.iso(),
+      );
+      expect(store.counts()).toEqual({ pending: 2, failed: 2, connected: 1 });
+      expect(store.summary()).toEqual({
+        counts: { pending: 2, failed: 2, connected: 1 },
+        concur: { state: 'unknown', lastPollAt: null, lastSuccessAt: null, lastError: null },
+      });
+    });
+  });
+});
+
+describe('stored times', () => {
+  it('are one fixed UTC format, and a Concur time without a zone is read as UTC', () => {
+    expect(toIso('2022-11-09T05:57:29')).toBe('2022-11-09T05:57:29.000Z');
+    expect(toIso('2022-11-09T05:57:29.1234567Z')).toBe('2022-11-09T05:57:29.123Z');
+    expect(toIso('2022-11-09T06:57:29+01:00')).toBe('2022-11-09T05:57:29.000Z');
+    expect(toIso(0)).toBe('1970-01-01T00:00:00.000Z');
+    expect(() => toIso('yesterday')).toThrow(RangeError);
+  });
+
+  it('text already in the stored shape reads exactly as Date reads it, also days a month does not have', () => {
+    const two = (max: number) => fc.integer({ min: 0, max }).map((n) => String(n).padStart(2, '0'));
+    const text = fc
+      .tuple(fc.integer({ min: 0, max: 9999 }), two(13), two(32), two(24), two(60), two(60), fc.integer({ min: 0, max: 999 }))
+      .map(([y, mo, d, h, mi, s, ms]) => `${String(y).padStart(4, '0')}-${mo}-${d}T${h}:${mi}:${s}.${String(ms).padStart(3, '0')}Z`);
+    fc.assert(
+      fc.property(text, (t) => {
+        const date = new Date(t);
+        if (Number.isNaN(date.getTime())) expect(() => toIso(t)).toThrow(RangeError);
+        else expect(toIso(t)).toBe(date.toISOString());
+      }),
+      { numRuns: 2000 },
+    );
+    expect(toIso('2024-02-30T00:00:00.000Z')).toBe('2024-03-01T00:00:00.000Z');
+  });
+});
