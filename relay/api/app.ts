@@ -12,6 +12,7 @@ import { notFoundHandler, onError, validationHook } from './errors.js';
 import { eventsRoutes } from './routes/events.js';
 import { documentOf, registerDocumentExtras } from './openapi.js';
 import { requestLog } from './middleware/request-log.js';
+import { httpMetrics } from './middleware/http-metrics.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { requestsRoutes } from './routes/requests.js';
@@ -50,7 +51,7 @@ export interface AppDeps {
  *
  * Open (no key): `GET /healthz`, `GET /metrics`, `GET /openapi.json`.
  * Behind `Authorization: Bearer <api key>`: everything under /api/v1 (summary, requests, reply,
- * events). Middleware, in order: request id → request log → response headers (nosniff,
+ * events). Middleware, in order: request id → request log → latency metrics → response headers (nosniff,
  * no-store under /api/v1) → CORS → API key (/api/v1) → body limit (64 KiB) → body charset
  * (UTF-8 only) → route (zod validation). Anything thrown anywhere → ./errors.ts; unknown route → 404, wrong method → 405.
  */
@@ -60,6 +61,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
 
   app.use('*', requestId({ headerName: REQUEST_ID_HEADER, limitLength: 100 }));
   app.use('*', requestLog(logger, deps.now ?? Date.now));
+  app.use('*', httpMetrics(metrics));
   app.use('*', async (c, next) => {
     // Set before the route answers, so they go into its response as it is made: a header set on
     // a finished response makes Hono copy it (on @hono/node-server: build a full web Response and

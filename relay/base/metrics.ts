@@ -1,77 +1,148 @@
-import type { ConcurErrorKind } from '../concur/errors.js';
-import type { Store } from '../store/index.js';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Counts, ReplyState } from '../../shared/models.js';
 
 /**
- * Counters for what only happens in memory (polls, SSE connections). Everything the store knows
- * (requests by group, replies by state) is read from it at scrape time instead of being counted twice.
+ * The relay's Prometheus metrics, through prom-client. Counters for what only happens in memory
+ * (polls, attempts, SSE connections) and latency histograms (Concur calls, API requests) live
+ * here; what the store knows (requests by group, replies and deliveries by state) is read from it
+ * at scrape time instead of being counted twice. Each relay has a registry of its own, so that
+ * several in one process (tests) never mix their numbers.
  */
-export class Metrics {
-  polls = 0;
-  readonly pollErrors = new Map<ConcurErrorKind | 'internal', number>();
-  readonly replyAttempts = new Map<'sent' | 'failed' | 'retry', number>();
-  sseClients = 0;
-  readonly webhookAttempts = new Map<'succeeded' | 'failed' | 'retry', number>();
 
-  recordPoll(error?: ConcurErrorKind | 'internal'): void {
-    this.polls++;
-    if (error) this.pollErrors.set(error, (this.pollErrors.get(error) ?? 0) + 1);
+/** What the scrape reads from the store; `deliveries` only where webhooks exist. */
+export interface StoreCounts {
+  counts(): Counts;
+  replyCounts(): Record<ReplyState, number>;
+  deliveryCounts?(): Record<string, number>;
+}
+
+/** One call to Concur: which kind, how it ended (an HTTP status, or why there was none: timeout…), how long it took. */
+export interface ConcurCallObservation {
+  operation: 'list' | 'get' | 'put' | 'token';
+  outcome: number | string;
+  seconds: number;
+}
+
+export interface MetricsOptions {
+  /**
+   * Node's process metrics (memory, CPU, event-loop lag, GC, handles) in the same registry. The
+   * relay process turns them on; apps built by tests leave them off (they watch the process, not
+   * one app, and each set keeps observers for the life of the process).
+   */
+  processMetrics?: boolean;
+}
+
+/** Latency buckets in seconds: API answers take about a millisecond, Concur calls up to its 60 s. */
+const API_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+const CONCUR_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export class Metrics {
+  readonly registry = new Registry();
+  #store: StoreCounts | undefined;
+  #sseClients = 0;
+
+  readonly #polls = new Counter({ name: 'triplink_polls_total', help: 'Polls of Concur started.', registers: [this.registry] });
+  readonly #pollErrors = new Counter({
+    name: 'triplink_poll_errors_total',
+    help: 'Polls of Concur that failed, by error kind.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly #replyAttempts = new Counter({
+    name: 'triplink_reply_attempts_total',
+    help: 'PUTs of status replies to Concur, by outcome.',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly #webhookAttempts = new Counter({
+    name: 'triplink_webhook_attempts_total',
+    help: 'Webhook delivery attempts, by outcome (retry: failed, will be tried again).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly #concurCalls = new Histogram({
+    name: 'triplink_concur_request_duration_seconds',
+    help: 'Calls to Concur, by operation and outcome (HTTP status, or why there was none).',
+    labelNames: ['operation', 'outcome'] as const,
+    buckets: CONCUR_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly #apiRequests = new Histogram({
+    name: 'triplink_http_request_duration_seconds',
+    help: "The relay's own API: time to the response head, by route pattern, method and status.",
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: API_BUCKETS,
+    registers: [this.registry],
+  });
+
+  constructor(options: MetricsOptions = {}) {
+    const metrics = this;
+    new Gauge({
+      name: 'triplink_sse_clients',
+      help: 'Connected server-sent-event clients.',
+      registers: [this.registry],
+      collect() {
+        this.set(metrics.#sseClients);
+      },
+    });
+    const fromStore = (name: string, help: string, label: string, read: (store: StoreCounts) => Record<string, number> | undefined) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: [label],
+        registers: [this.registry],
+        collect() {
+          const store = metrics.#store;
+          const counts = store === undefined ? undefined : read(store);
+          this.reset();
+          for (const [value, n] of Object.entries(counts ?? {})) this.set({ [label]: value }, n);
+        },
+      });
+    fromStore('triplink_replies', 'Status replies by state.', 'state', (store) => store.replyCounts());
+    fromStore('triplink_requests', 'Connection requests by group.', 'group', (store) => store.counts());
+    fromStore(
+      'triplink_webhook_deliveries',
+      'Webhook deliveries by state (failed ones stay until recovered or pruned after 30 days).',
+      'state',
+      (store) => store.deliveryCounts?.(),
+    );
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** SSE clients connected now; the events route counts them up and down. */
+  get sseClients(): number {
+    return this.#sseClients;
+  }
+  set sseClients(value: number) {
+    this.#sseClients = value;
+  }
+
+  /** A poll started; `error`: the kind of failure it ended with (a ConcurError kind, or internal). */
+  recordPoll(error?: string): void {
+    this.#polls.inc();
+    if (error) this.#pollErrors.inc({ kind: error });
   }
 
   recordReplyAttempt(outcome: 'sent' | 'failed' | 'retry'): void {
-    this.replyAttempts.set(outcome, (this.replyAttempts.get(outcome) ?? 0) + 1);
+    this.#replyAttempts.inc({ outcome });
   }
 
   recordWebhookAttempt(outcome: 'succeeded' | 'failed' | 'retry'): void {
-    this.webhookAttempts.set(outcome, (this.webhookAttempts.get(outcome) ?? 0) + 1);
+    this.#webhookAttempts.inc({ outcome });
   }
 
-  /** Prometheus text exposition format 0.0.4. */
-  render(store: Pick<Store, 'counts' | 'replyCounts'> & Partial<Pick<Store, 'deliveryCounts'>>): string {
-    const lines: string[] = [];
-    const metric = (name: string, type: 'counter' | 'gauge', help: string, samples: Array<[string, number]>) => {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-      for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
-    };
-    metric('triplink_polls_total', 'counter', 'Polls of Concur started.', [['', this.polls]]);
-    metric(
-      'triplink_poll_errors_total',
-      'counter',
-      'Polls of Concur that failed, by error kind.',
-      [...this.pollErrors].map(([kind, n]) => [`{kind="${kind}"}`, n]),
-    );
-    metric(
-      'triplink_reply_attempts_total',
-      'counter',
-      'PUTs of status replies to Concur, by outcome.',
-      [...this.replyAttempts].map(([outcome, n]) => [`{outcome="${outcome}"}`, n]),
-    );
-    metric(
-      'triplink_replies',
-      'gauge',
-      'Status replies by state.',
-      Object.entries(store.replyCounts()).map(([state, n]) => [`{state="${state}"}`, n]),
-    );
-    metric(
-      'triplink_requests',
-      'gauge',
-      'Connection requests by group.',
-      Object.entries(store.counts()).map(([group, n]) => [`{group="${group}"}`, n]),
-    );
-    metric(
-      'triplink_webhook_attempts_total',
-      'counter',
-      'Webhook delivery attempts, by outcome (retry: failed, will be tried again).',
-      [...this.webhookAttempts].map(([outcome, n]) => [`{outcome="${outcome}"}`, n]),
-    );
-    if (store.deliveryCounts !== undefined) {
-      metric(
-        'triplink_webhook_deliveries',
-        'gauge',
-        'Webhook deliveries by state (failed ones stay until recovered or pruned after 30 days).',
-        Object.entries(store.deliveryCounts()).map(([state, n]) => [`{state="${state}"}`, n]),
-      );
-    }
-    metric('triplink_sse_clients', 'gauge', 'Connected server-sent-event clients.', [['', this.sseClients]]);
-    return `${lines.join('\n')}\n`;
+  observeConcurCall({ operation, outcome, seconds }: ConcurCallObservation): void {
+    this.#concurCalls.observe({ operation, outcome: String(outcome) }, seconds);
+  }
+
+  observeApiRequest(method: string, route: string, status: number, seconds: number): void {
+    this.#apiRequests.observe({ method, route, status: String(status) }, seconds);
+  }
+
+  /** Prometheus text exposition format 0.0.4, with the store's counts as they are now. */
+  render(store: StoreCounts): Promise<string> {
+    // Kept, not cleared after: the gauges read it while the registry collects, and a relay has one store.
+    this.#store = store;
+    return this.registry.metrics();
   }
 }

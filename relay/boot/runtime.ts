@@ -8,7 +8,7 @@ import { refreshTokenGrant, staticToken, type TokenProvider } from '../concur/au
 import { ConcurClient } from '../concur/client.js';
 import type { RelayConfig } from '../base/config.js';
 import type { Logger } from '../base/log.js';
-import { Metrics } from '../base/metrics.js';
+import { type ConcurCallObservation, Metrics } from '../base/metrics.js';
 import { createOutbox } from '../replies/outbox.js';
 import { createPoller } from '../ingest/poller.js';
 import { startSandbox, type RunningSandbox } from '../sandbox/server.js';
@@ -51,6 +51,8 @@ const DELIVERIES_KEPT_MS = 30 * 24 * 60 * 60 * 1000;
 export async function startRelay(config: RelayConfig, options: StartOptions): Promise<RunningRelay> {
   const { logger } = options;
   const store = openStore(config.dbPath);
+  const metrics = new Metrics({ processMetrics: true });
+  const observe = (call: ConcurCallObservation) => metrics.observeConcurCall(call);
   let sandbox: RunningSandbox | null = null;
   try {
     let baseUrl: string;
@@ -75,13 +77,13 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
               onRefreshToken: (rotated) => store.saveRefreshToken(credential.refreshToken, rotated),
               scheme: config.concur.authScheme,
               timeoutMs: config.concur.timeoutSeconds * 1000,
+              observe: (outcome, seconds) => observe({ operation: 'token', outcome, seconds }),
             });
     }
 
     const generatedApiKey = config.generateApiKey ? sandboxApiKey(config.dbPath) : null;
     const apiKeys = generatedApiKey ? [generatedApiKey] : config.apiKeys;
-    const metrics = new Metrics();
-    const client = new ConcurClient({ baseUrl, auth, timeoutMs: config.concur.timeoutSeconds * 1000 });
+    const client = new ConcurClient({ baseUrl, auth, timeoutMs: config.concur.timeoutSeconds * 1000, observe });
     const poller = createPoller({ client, store, intervalMs: config.concur.pollIntervalSeconds * 1000, logger, metrics });
     const outbox = createOutbox({
       client,

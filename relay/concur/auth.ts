@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConcurError } from './errors.js';
-import { parseRetryAfter, send } from './http.js';
+import { type CallObserver, parseRetryAfter, send } from './http.js';
 import { AllowedOrigins } from './origins.js';
 
 /**
@@ -33,6 +33,8 @@ export interface RefreshGrantOptions {
   now?: () => number;
   /** Concur may rotate the refresh token on every refresh; the caller should store the new one. */
   onRefreshToken?: (refreshToken: string) => void;
+  /** Told how each call to the token endpoint ended and how long it took (the relay's latency metrics). */
+  observe?: CallObserver;
 }
 
 // Concur documents expires_in as a string in one place and a number in another.
@@ -76,6 +78,7 @@ export function refreshTokenGrant(options: RefreshGrantOptions): TokenProvider {
       timeoutMs: options.timeoutMs ?? 30_000,
       maxBytes: 64 * 1024,
       allowedOrigins: allowed,
+      observe: options.observe,
     });
     if (res.status === 429) {
       throw new ConcurError('rate_limited', 'token refresh: rate limited by Concur', {

@@ -23,7 +23,12 @@ export interface ConcurClientOptions {
   maxPages?: number;
   /** Where the token may go. Default: the origin of baseUrl alone (API 3.2 will add the token's geolocation). */
   allowedOrigins?: AllowedOrigins;
+  /** Told about every call (the relay's latency metrics). */
+  observe?: (call: { operation: Operation; outcome: number | string; seconds: number }) => void;
 }
+
+/** What a call does, for the metrics: read a page of the list, read one request, send a reply. */
+type Operation = 'list' | 'get' | 'put';
 
 export interface ListOptions {
   status?: string;
@@ -59,7 +64,7 @@ export class ConcurClient {
     const url = 'nextPage' in from ? this.nextPageUrl(from.nextPage) : this.listUrl(from);
     // Without a limit Concur sends its default page, at most its largest.
     const reading = this.reading(from.limit ?? CONCUR_MAX_PAGE);
-    const res = await this.call('GET', url, reading);
+    const res = await this.call('list', url, reading);
     return decodePage(res.body, res.headers.get('content-type'), reading);
   }
 
@@ -102,14 +107,14 @@ export class ConcurClient {
 
   async get(id: string): Promise<ConcurRecord> {
     const reading = this.reading(1);
-    const res = await this.call('GET', this.itemUrl(id), reading);
+    const res = await this.call('get', this.itemUrl(id), reading);
     return decodeRecord(res.body, res.headers.get('content-type'), reading);
   }
 
   /** Sends the partner's status reply. Resolves on Concur's 204; everything else is a ConcurError. */
   async putStatus(id: string, status: ReplyCode): Promise<void> {
     const reading = this.reading(1);
-    const res = await this.call('PUT', this.itemUrl(id), reading, encodeStatusUpdate(status));
+    const res = await this.call('put', this.itemUrl(id), reading, encodeStatusUpdate(status));
     // Concur documents 204; a 200 is accepted unless its body is an <Error> (Concur's 200-with-error quirk).
     if (res.status === 200 && res.body.trim() !== '') {
       const decoded = safeDecode(res, reading);
@@ -160,23 +165,34 @@ export class ConcurClient {
     return { maxBytes: Math.min(this.maxBytes, bodyBudget(pageLimit)), pageLimit };
   }
 
-  private async call(method: 'GET' | 'PUT', url: string, reading: Reading, body?: string): Promise<HttpResponse> {
-    let res = await this.attempt(method, url, reading, body);
+  private async call(operation: Operation, url: string, reading: Reading, body?: string): Promise<HttpResponse> {
+    let res = await this.attempt(operation, url, reading, body);
     if ((res.status === 401 || res.status === 403) && (await this.options.auth.renew())) {
-      res = await this.attempt(method, url, reading, body);
+      res = await this.attempt(operation, url, reading, body);
     }
     if (res.status >= 200 && res.status < 300) return res;
     throw this.failure(res, reading);
   }
 
-  private async attempt(method: 'GET' | 'PUT', url: string, reading: Reading, body?: string): Promise<HttpResponse> {
+  private async attempt(operation: Operation, url: string, reading: Reading, body?: string): Promise<HttpResponse> {
+    const method = operation === 'put' ? 'PUT' : 'GET';
+    const observe = this.options.observe;
     const accept = this.options.accept === 'json' ? 'application/json' : 'application/xml';
     const headers: Record<string, string> = {
       authorization: await this.options.auth.authorization(),
       accept,
     };
     if (body !== undefined) headers['content-type'] = 'application/xml; charset=utf-8';
-    return send({ method, url, headers, body, timeoutMs: this.timeoutMs, maxBytes: reading.maxBytes, allowedOrigins: this.allowed });
+    return send({
+      method,
+      url,
+      headers,
+      body,
+      timeoutMs: this.timeoutMs,
+      maxBytes: reading.maxBytes,
+      allowedOrigins: this.allowed,
+      observe: observe && ((outcome, seconds) => observe({ operation, outcome, seconds })),
+    });
   }
 
   private failure(res: HttpResponse, reading: Reading): ConcurError {

@@ -23,7 +23,11 @@ export interface HttpRequest {
   maxBytes: number;
   /** Where this request may go, since it carries a Concur credential; checked on the final URL, right before sending. */
   allowedOrigins: AllowedOrigins;
+  /** Told once how the call ended (Concur's HTTP status, or the failure kind when none came) and how long it took, retries included. */
+  observe?: CallObserver;
 }
+
+export type CallObserver = (outcome: number | ConcurError['kind'], seconds: number) => void;
 
 /** The response headers the relay reads, by lower-case name (the last value when a header repeats). */
 export interface ResponseHeaders {
@@ -40,6 +44,20 @@ const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 8 });
 const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 8 });
 
 export async function send(req: HttpRequest): Promise<HttpResponse> {
+  if (req.observe === undefined) return sendOnce(req);
+  const started = performance.now();
+  const seconds = () => (performance.now() - started) / 1000;
+  try {
+    const res = await sendOnce(req);
+    req.observe(res.status, seconds());
+    return res;
+  } catch (error) {
+    req.observe(error instanceof ConcurError ? error.kind : 'unavailable', seconds());
+    throw error;
+  }
+}
+
+async function sendOnce(req: HttpRequest): Promise<HttpResponse> {
   const url = new URL(req.url);
   const what = `${req.method} ${url.pathname}`;
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {

@@ -5,16 +5,13 @@ import type { AppEnv } from '../context.js';
 import { errorResponses } from '../openapi.js';
 import { validationHook } from '../errors.js';
 
-/** Prometheus text exposition format 0.0.4. */
-export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
-
 const getMetrics = createRoute({
   method: 'get',
   path: '/metrics',
   tags: ['operations'],
   summary: 'Prometheus metrics (no API key)',
   description:
-    'Counts only: polls, poll errors by kind, reply attempts by outcome, replies by state, requests by group, webhook attempts by outcome and deliveries by state, SSE clients. No ids, names, tokens or keys.',
+    "Counts and latencies only: polls, poll errors by kind, reply attempts by outcome, replies by state, requests by group, webhook attempts by outcome and deliveries by state, SSE clients, Concur call and API request latency histograms, and the process's memory, CPU, event-loop lag and GC. No ids, names, tokens or keys.",
   security: [],
   responses: {
     200: { description: 'Prometheus text format 0.0.4.', content: { 'text/plain': { schema: z.string() } } },
@@ -29,12 +26,12 @@ const getMetrics = createRoute({
  */
 export function metricsRoutes(deps: {
   store: Pick<Store, 'counts' | 'replyCounts' | 'deliveryCounts'>;
-  metrics: Pick<Metrics, 'render'>;
+  metrics: Pick<Metrics, 'render' | 'registry'>;
 }): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  app.openapi(getMetrics, (c) =>
-    c.text(deps.metrics.render(deps.store), 200, {
-      'Content-Type': METRICS_CONTENT_TYPE,
+  app.openapi(getMetrics, async (c) =>
+    c.text(await deps.metrics.render(deps.store), 200, {
+      'Content-Type': deps.metrics.registry.contentType,
       'Cache-Control': 'no-store',
     }),
   );

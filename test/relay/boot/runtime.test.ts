@@ -30,3 +30,26 @@ describe('the sandbox demo in sandbox mode', () => {
     expect(await demoOf({ SANDBOX_DEMO_EVERY_SECONDS: '0' })).toBeNull();
   });
 });
+
+describe('/metrics of a running relay', () => {
+  it("carries the process's memory, event-loop lag and GC, and times every call to Concur by operation and outcome", async () => {
+    const parsed = parseConfig({ RELAY_DB: tempDb(), RELAY_PORT: '0', SANDBOX_DEMO_EVERY_SECONDS: '0' });
+    if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
+    const relay = await startRelay(parsed.config, { logger: createLogger({ level: 'silent' }) });
+    relays.push(relay);
+    const scrape = async () => (await fetch(`${relay.url}/metrics`)).text();
+    // The first poll runs at start; its list call is timed once it has answered.
+    let text = '';
+    for (let i = 0; i < 100 && !/triplink_concur_request_duration_seconds_count\{operation="list",outcome="200"\} [1-9]/.test(text); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      text = await scrape();
+    }
+    expect(text).toMatch(/triplink_concur_request_duration_seconds_count\{operation="list",outcome="200"\} [1-9]/);
+    expect(text).toMatch(/^process_resident_memory_bytes \d+/m);
+    expect(text).toMatch(/^nodejs_eventloop_lag_seconds [\d.e-]+/m);
+    expect(text).toMatch(/^# TYPE nodejs_gc_duration_seconds histogram$/m);
+    expect(text).toMatch(/^triplink_polls_total [1-9]/m);
+    // The sandbox's access token never appears, whatever the label values.
+    expect(text).not.toContain(relay.sandbox!.accessToken);
+  });
+});

@@ -21,6 +21,7 @@ import {
   sleep,
   waitFor,
 } from '../helpers.js';
+import { metricValue } from '../../helpers/metrics.js';
 
 let sb: RunningSandbox;
 let harness: StoreHarness;
@@ -118,7 +119,7 @@ describe('poller: ingesting', () => {
     expect(second).toMatchObject({ outcome: 'ok', created: 0, updated: 0, seen: 23, pages: 3 });
     expect(store.eventsAfter(latest, 100)).toEqual([]);
     expect(store.concurStatus().lastSuccessAt).toBe(harness.clock.iso());
-    expect(metrics.polls).toBe(2);
+    expect(await metricValue(metrics, 'triplink_polls_total')).toBe(2);
 
     // Neither the events nor the log ever carry a request token.
     expectNoSecrets(JSON.stringify(store.eventsAfter(0, 10_000)));
@@ -342,7 +343,7 @@ describe('poller: when Concur fails', () => {
     harness.clock.advance(2000);
     // Attempt 3 would be 3000 ms; maxMs 2500 caps the ceiling (equal jitter: 1875).
     expect(await p.sweepNow()).toMatchObject({ outcome: 'failed', consecutiveFailures: 3, nextDelayMs: 1875 });
-    expect(metrics.pollErrors.get('unavailable')).toBe(3);
+    expect(await metricValue(metrics, 'triplink_poll_errors_total', { kind: 'unavailable' })).toBe(3);
 
     await clearFaults(sb);
     harness.clock.advance(2000);
@@ -455,7 +456,7 @@ describe('poller: when Concur fails', () => {
         expect(status.lastError).not.toContain(secret);
         expect(log.text()).not.toContain(secret);
       }
-      expect(metrics.pollErrors.get('unauthorized')).toBe(1);
+      expect(await metricValue(metrics, 'triplink_poll_errors_total', { kind: 'unauthorized' })).toBe(1);
     });
 
     it('a token Concur does not know: one renewal asked for, then unauthorized; recovers once the token is good', async () => {
@@ -560,7 +561,7 @@ describe('poller: when Concur fails', () => {
     const line = log.lines().at(-1)!;
     expect(line.level).toBe(50);
     expect(JSON.stringify(line.err)).toContain('SQLITE_IOERR');
-    expect(metrics.polls).toBe(1);
+    expect(await metricValue(metrics, 'triplink_polls_total')).toBe(1);
 
     broken = false;
     expect(await p.sweepNow()).toMatchObject({ outcome: 'ok', created: 3 });

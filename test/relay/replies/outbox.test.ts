@@ -22,6 +22,7 @@ import {
   sleep,
   waitFor,
 } from '../helpers.js';
+import { metricValue } from '../../helpers/metrics.js';
 
 let sb: RunningSandbox;
 let harness: StoreHarness;
@@ -110,7 +111,7 @@ describe('outbox: Concur answers', () => {
     expect((await sandboxRequest(sb, 'R1')).status).toBe('Connected');
     expect(store.counts()).toEqual({ pending: 1, failed: 0, connected: 1 });
     expect(heard.map((r) => [r.id, r.state])).toEqual([[replyId, 'sent']]);
-    expect(metrics.replyAttempts.get('sent')).toBe(1);
+    expect(await metricValue(metrics, 'triplink_reply_attempts_total', { outcome: 'sent' })).toBe(1);
     expect(log.lines().at(-1)).toMatchObject({ msg: 'reply sent to Concur', replyId, requestId: 'R1', status: 'CRSUC' });
 
     // Nothing more to do: no second PUT.
@@ -150,8 +151,8 @@ describe('outbox: Concur answers', () => {
     expect(waits).toEqual([750, 1500, 3000]);
     expect(store.getReply(replyId)).toMatchObject({ state: 'sent', attempts: 4, lastError: null });
     expect((await putCalls(sb)).map((c) => c.status)).toEqual([503, 503, 503, 204]);
-    expect(metrics.replyAttempts.get('retry')).toBe(3);
-    expect(metrics.replyAttempts.get('sent')).toBe(1);
+    expect(await metricValue(metrics, 'triplink_reply_attempts_total', { outcome: 'retry' })).toBe(3);
+    expect(await metricValue(metrics, 'triplink_reply_attempts_total', { outcome: 'sent' })).toBe(1);
     expect(store.getRequest('R1')).toMatchObject({ status: 'CREU1', group: 'failed' });
   });
 
@@ -179,7 +180,7 @@ describe('outbox: Concur answers', () => {
       nextAttemptAt: null,
     });
     expect(store.getRequest('GHOST')).toMatchObject({ status: 'Pending', group: 'pending' });
-    expect(metrics.replyAttempts.get('failed')).toBe(1);
+    expect(await metricValue(metrics, 'triplink_reply_attempts_total', { outcome: 'failed' })).toBe(1);
     expect(heard).toEqual([]);
     harness.clock.advance(3600_000);
     await o.drain();
@@ -256,7 +257,7 @@ describe('outbox: Concur answers', () => {
     harness.clock.advance(60_000);
     await o.drain();
     expect([a, b, c].map((id) => store.getReply(id)?.state)).toEqual(['sent', 'sent', 'sent']);
-    expect(metrics.replyAttempts.get('retry')).toBe(3);
+    expect(await metricValue(metrics, 'triplink_reply_attempts_total', { outcome: 'retry' })).toBe(3);
   });
 });
 

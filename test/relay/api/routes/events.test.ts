@@ -231,7 +231,7 @@ describe('GET /api/v1/events', () => {
     await Promise.all(clients.map((c) => c.waitForMessages(1)));
     expect(s.metrics.sseClients).toBe(3);
     expect(s.subscribers).toBe(3);
-    expect(s.metrics.render(s.store)).toContain('triplink_sse_clients 3');
+    expect(await s.metrics.render(s.store)).toContain('triplink_sse_clients 3');
 
     clients[0]?.close();
     await eventually(() => s.metrics.sseClients === 2 && s.subscribers === 2, 2000, 'one client gone');

@@ -71,6 +71,24 @@ describe('GET /metrics', () => {
     // Counts only: no ids, names or loyalty numbers.
     expect(answer.text).not.toMatch(/LN-A|Lovelace|"A"/);
   });
+
+  it("times the API's answers by route pattern and status, never by the id in the path", async () => {
+    s = await new ApiServer().start();
+    s.store.upsertFromConcur([record('REQ-SECRET-ID')], s.clock.iso());
+    expect((await s.get('/api/v1/requests/REQ-SECRET-ID')).status).toBe(200);
+    expect((await s.get('/api/v1/requests/NO-SUCH-ID')).status).toBe(404);
+    expect((await s.get('/api/v1/no-such-route')).status).toBe(404);
+    expect((await s.get('/api/v1/summary', {})).status).toBe(401);
+    const text = (await s.get('/metrics', {})).text;
+    expect(text).toMatch(/^# TYPE triplink_http_request_duration_seconds histogram$/m);
+    expect(text).toContain('triplink_http_request_duration_seconds_count{method="GET",route="/api/v1/requests/:id",status="200"} 1');
+    expect(text).toContain('triplink_http_request_duration_seconds_count{method="GET",route="/api/v1/requests/:id",status="404"} 1');
+    expect(text).toContain('triplink_http_request_duration_seconds_count{method="GET",route="unmatched",status="404"} 1');
+    // Refused by the key check (middleware) before its route ran: still labelled by that route.
+    expect(text).toContain('triplink_http_request_duration_seconds_count{method="GET",route="/api/v1/summary",status="401"} 1');
+    expect(text).not.toContain('REQ-SECRET-ID');
+    expect(text).not.toContain('NO-SUCH-ID');
+  });
 });
 
 describe('GET /openapi.json', () => {
