@@ -1,7 +1,6 @@
 import { browser } from 'wxt/browser';
 import type { Summary } from '../../shared/models.js';
-import { concurProblem } from './badge.js';
-import { RelayProblem, type Problem } from './problems.js';
+import { concurProblem, RelayProblem, type Problem } from './problems.js';
 import { createRelayClient } from './relay-client.js';
 import type { Settings } from './settings.js';
 

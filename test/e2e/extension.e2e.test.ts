@@ -37,7 +37,7 @@ import {
 const API_KEY = 'e2e-relay-key-0123456789abcdef';
 const SEEDED = 12; // what the sandbox seeds (relay/sandbox/README.md)
 const SCREENSHOTS = join('test', 'e2e', 'screenshots');
-/** A request's notification id (extension/lib/notifications.ts, requestNotificationId). */
+/** A request's notification id (extension/background/notifications.ts, requestNotificationId). */
 const notificationId = (requestId: string) => `triplink:${requestId}`;
 /** A CSS attribute selector for a request's row (ids may hold any character). */
 const row = (id: string) => `li[data-id=${JSON.stringify(id)}]`;

@@ -1,10 +1,10 @@
 import { storage } from 'wxt/utils/storage';
 import type { Summary } from '../../shared/models.js';
-import { applyBadge, badgeView, concurProblem, worstProblem } from './badge.js';
+import { concurProblem, RelayProblem, type Problem } from '../lib/problems.js';
+import { createRelayClient } from '../lib/relay-client.js';
+import { loadSettings } from '../lib/settings.js';
+import { applyBadge, badgeView, worstProblem } from './badge.js';
 import { notifyPending } from './notifications.js';
-import { RelayProblem, type Problem } from './problems.js';
-import { createRelayClient } from './relay-client.js';
-import { loadSettings } from './settings.js';
 
 /**
  * One refresh: settings → relay (summary + every pending request) → badge and notifications, and

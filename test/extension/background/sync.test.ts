@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
-import { settingsItem } from '../../extension/lib/settings';
-import { refresh, syncSnapshotItem } from '../../extension/lib/sync';
-import { PROBLEM_TEXTS } from '../../extension/lib/texts';
-import { DOUBLE_KEY, makeRequest, RelayDouble } from './helpers/relay-double';
+import { settingsItem } from '../../../extension/lib/settings';
+import { refresh, syncSnapshotItem } from '../../../extension/background/sync';
+import { PROBLEM_TEXTS } from '../../../extension/lib/texts';
+import { DOUBLE_KEY, makeRequest, RelayDouble } from '../helpers/relay-double';
 
 let relay: RelayDouble;
 

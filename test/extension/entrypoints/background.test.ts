@@ -1,12 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
-import bg from '../../extension/entrypoints/background';
-import { REFRESH_ALARM, REFRESH_PERIOD_MINUTES } from '../../extension/lib/alarm';
-import type { RefreshedReply } from '../../extension/lib/messages';
-import { settingsItem } from '../../extension/lib/settings';
-import { refresh, syncSnapshotItem } from '../../extension/lib/sync';
-import { PROBLEM_TEXTS, TEXT } from '../../extension/lib/texts';
-import { DOUBLE_KEY, eventually, makeRequest, RelayDouble } from './helpers/relay-double';
+import bg from '../../../extension/entrypoints/background';
+import { REFRESH_ALARM, REFRESH_PERIOD_MINUTES } from '../../../extension/background/alarm';
+import type { RefreshedReply } from '../../../extension/background/messages';
+import { settingsItem } from '../../../extension/lib/settings';
+import { refresh, syncSnapshotItem } from '../../../extension/background/sync';
+import { PROBLEM_TEXTS, TEXT } from '../../../extension/lib/texts';
+import { DOUBLE_KEY, eventually, makeRequest, RelayDouble } from '../helpers/relay-double';
 
 let relay: RelayDouble;
 

@@ -1,8 +1,8 @@
 import { browser } from 'wxt/browser';
 import { storage } from 'wxt/utils/storage';
 import type { ConnectionRequest } from '../../shared/models.js';
-import type { Settings } from './settings.js';
-import { TEXT } from './texts.js';
+import type { Settings } from '../lib/settings.js';
+import { TEXT } from '../lib/texts.js';
 
 /**
  * Desktop notifications for new pending requests.

@@ -1,6 +1,6 @@
-import { followEvents, type FollowTiming, type LiveEvent } from './events.js';
-import type { RelayProblem } from './problems.js';
-import type { Settings } from './settings.js';
+import { followEvents, type FollowTiming, type LiveEvent } from '../lib/events.js';
+import type { RelayProblem } from '../lib/problems.js';
+import type { Settings } from '../lib/settings.js';
 
 /**
  * The background's live-events connection: at most one at a time, replaced whenever the settings

@@ -1,7 +1,6 @@
 import { browser } from 'wxt/browser';
-import type { ConcurState } from '../../shared/models.js';
-import type { Problem } from './problems.js';
-import { BADGE, COLOURS, PROBLEM_TEXTS, TEXT } from './texts.js';
+import type { Problem } from '../lib/problems.js';
+import { BADGE, COLOURS, PROBLEM_TEXTS, TEXT } from '../lib/texts.js';
 
 /**
  * The toolbar badge: the pending count in the product colour, or one problem's mark, colour and
@@ -37,13 +36,6 @@ export function worstProblem(problems: ReadonlyArray<Problem | undefined | null>
     if (best === undefined || PROBLEM_PRECEDENCE.indexOf(problem) < PROBLEM_PRECEDENCE.indexOf(best)) best = problem;
   }
   return best;
-}
-
-/** The problem a relay's Concur state stands for (ok and unknown are not problems). */
-export function concurProblem(state: ConcurState | undefined): Problem | undefined {
-  if (state === 'unauthorized') return 'concur_unauthorized';
-  if (state === 'degraded') return 'concur_degraded';
-  return undefined;
 }
 
 /** The count as the badge shows it: "" at 0, capped so it fits (1000 → "999+"). */

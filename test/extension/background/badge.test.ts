@@ -1,8 +1,8 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
-import { applyBadge, badgeView, concurProblem, PROBLEM_PRECEDENCE, worstProblem } from '../../extension/lib/badge';
-import { PROBLEMS, type Problem } from '../../extension/lib/problems';
-import { BADGE, COLOURS, PROBLEM_TEXTS, TEXT } from '../../extension/lib/texts';
+import { applyBadge, badgeView, PROBLEM_PRECEDENCE, worstProblem } from '../../../extension/background/badge';
+import { PROBLEMS, type Problem } from '../../../extension/lib/problems';
+import { BADGE, COLOURS, PROBLEM_TEXTS, TEXT } from '../../../extension/lib/texts';
 
 beforeEach(() => {
   fakeBrowser.reset();
@@ -64,13 +64,6 @@ describe('badgeView: problems', () => {
     expect(worstProblem(['concur_unauthorized', 'unreachable'])).toBe('unreachable');
     expect(worstProblem(['concur_degraded', 'concur_unauthorized'])).toBe('concur_unauthorized');
     expect(worstProblem([undefined, null])).toBeUndefined();
-  });
-
-  it('maps the relay’s Concur state', () => {
-    expect(concurProblem('ok')).toBeUndefined();
-    expect(concurProblem('unknown')).toBeUndefined();
-    expect(concurProblem('degraded')).toBe('concur_degraded');
-    expect(concurProblem('unauthorized')).toBe('concur_unauthorized');
   });
 });
 

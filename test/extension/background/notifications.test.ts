@@ -1,15 +1,15 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
-import type { ConnectionRequest } from '../../shared/models';
+import type { ConnectionRequest } from '../../../shared/models';
 import {
   NOTIFY_LIMITS,
   notifyPending,
   notifyStateItem,
   openNotification,
   travellerName,
-} from '../../extension/lib/notifications';
-import { TEXT } from '../../extension/lib/texts';
-import { makeRequest } from './helpers/relay-double';
+} from '../../../extension/background/notifications';
+import { TEXT } from '../../../extension/lib/texts';
+import { makeRequest } from '../helpers/relay-double';
 
 const RELAY = 'http://127.0.0.1:8787';
 const ON = { relayUrl: RELAY, notifications: true };
@@ -81,7 +81,7 @@ describe('one notification per new request', () => {
     expect((await notifyPending([old, fresh], ON)).created).toHaveLength(1);
 
     vi.resetModules();
-    const restarted = await import('../../extension/lib/notifications');
+    const restarted = await import('../../../extension/background/notifications');
     expect(restarted.notifyPending).not.toBe(notifyPending);
     const create = vi.spyOn(fakeBrowser.notifications, 'create');
     const again = await restarted.notifyPending([old, fresh], ON);
