@@ -1,4 +1,4 @@
-import { followEvents, type FollowTiming, type LiveEvent } from '../lib/events.js';
+import { followEvents, type FollowTiming, type LiveEvent } from '../lib/sse-client.js';
 import type { RelayProblem } from '../lib/problems.js';
 import type { Settings } from '../lib/settings.js';
 

@@ -24,7 +24,7 @@ import { browser } from 'wxt/browser';
  *
  * It imports nothing heavy on purpose (no zod, no shared models): the storage key, the groups, the
  * page size and the requests are spelled out as settings.ts, the relay client (relay-client.ts)
- * and followEvents (events.ts) make them, and checked against them by the tests
+ * and followEvents (sse-client.ts) make them, and checked against them by the tests
  * (test/extension/popup-boot.test.ts).
  */
 
@@ -243,7 +243,7 @@ export function bootPopup(env: BootEnv = realEnv()): Prefetcher {
       if (dropped || !usable(stored) || !env.online()) return;
       const base = stored.relayUrl;
       const authorization = `Bearer ${stored.apiKey}`;
-      // As followEvents (events.ts) asks for a new stream.
+      // As followEvents (sse-client.ts) asks for a new stream.
       prefetch(`${base}/api/v1/events`, { authorization, accept: 'text/event-stream' }, {});
       // As the relay client (relay-client.ts) asks: allRequests(group) for each group, and
       // summary(). The list on screen first; the rest once the popup has taken all of it and

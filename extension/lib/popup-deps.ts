@@ -19,7 +19,7 @@ export const realPopupDeps: PopupDeps = {
   loadSettings,
   watchSettings: (onChange) => settingsItem.watch(() => onChange()),
   createClient: (settings) => createRelayClient(settings),
-  // Checked here against the popup's narrow signature: events.ts may offer more, never less.
+  // Checked here against the popup's narrow signature: sse-client.ts may offer more, never less.
   followEvents: followEvents satisfies FollowEvents,
   openOptions: () => ignoreErrors(() => browser.runtime.openOptionsPage()),
   // Nobody may be listening (the background is asleep or not there): that is fine.

@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSseParser, followEvents, type LiveEvent, type SseMessage } from '../../extension/lib/events';
-import type { RelayProblem } from '../../extension/lib/problems';
-import { DOUBLE_KEY, eventually, makeRequest, RelayDouble } from './helpers/relay-double';
+import { createSseParser, followEvents, type LiveEvent, type SseMessage } from '../../../extension/lib/sse-client';
+import type { RelayProblem } from '../../../extension/lib/problems';
+import { DOUBLE_KEY, eventually, makeRequest, RelayDouble } from '../helpers/relay-double';
 
 function parseAll(chunks: string[], initialId = '') {
   const messages: SseMessage[] = [];

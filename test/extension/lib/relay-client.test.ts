@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createRelayClient } from '../../extension/lib/relay-client.js';
-import { API_KEY, ApiServer, record } from '../api/helpers.js';
+import { createRelayClient } from '../../../extension/lib/relay-client.js';
+import { API_KEY, ApiServer, record } from '../../api/helpers.js';
 
 /**
  * The extension's relay client against the real relay app on loopback: snapshots say where they

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
-import { checkSettings, loadSettings, normaliseRelayUrl, settingsItem } from '../../extension/lib/settings';
-import { TEXT } from '../../extension/lib/texts';
+import { checkSettings, loadSettings, normaliseRelayUrl, settingsItem } from '../../../extension/lib/settings';
+import { TEXT } from '../../../extension/lib/texts';
 
 beforeEach(() => {
   fakeBrowser.reset();
