@@ -1,9 +1,10 @@
 import type { SyncSnapshot } from './sync.js';
 
 /**
- * Runtime messages the background answers. The popup (or options page) sends
- * `browser.runtime.sendMessage({ type: 'refresh' })` and gets `{ type: 'refreshed', snapshot }`
- * once the refresh is done (badge and notifications updated).
+ * Runtime messages the background answers. The popup sends
+ * `browser.runtime.sendMessage({ type: 'refresh' })` (popup/deps.ts, which spells the message out
+ * rather than import the background's code) and gets `{ type: 'refreshed', snapshot }` once the
+ * refresh is done (badge and notifications updated).
  */
 export interface RefreshMessage {
   type: 'refresh';

@@ -1,11 +1,11 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
-import type { ConnectionRequest } from '../../shared/models.js';
-import type { Group } from '../../shared/status.js';
-import { TEXT } from '../../extension/lib/texts.js';
-import { MIN, NOW, ago, fakeClient, fakeLive, request, summaryOf, testDeps } from './popup-fixtures.js';
-import { $, click, countOf, mount, row, rowIds, rows, settle, tab, unmountAll, waitFor } from './popup-dom.js';
+import type { ConnectionRequest } from '../../../shared/models.js';
+import type { Group } from '../../../shared/status.js';
+import { TEXT } from '../../../extension/lib/texts.js';
+import { MIN, NOW, ago, fakeClient, fakeLive, request, summaryOf, testDeps } from '../helpers/popup-fixtures.js';
+import { $, click, countOf, mount, row, rowIds, rows, settle, tab, unmountAll, waitFor } from '../helpers/popup-dom.js';
 
 /**
  * The first load: the lists and the live stream at once; the lists read again only when they stand

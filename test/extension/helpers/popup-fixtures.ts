@@ -1,11 +1,11 @@
 import { act } from 'preact/test-utils';
 import { vi } from 'vitest';
-import type { ConnectionRequest, Reply, Summary } from '../../shared/models.js';
-import { groupOf, type Group, type ReplyCode } from '../../shared/status.js';
-import type { PopupDeps } from '../../extension/lib/popup-data.js';
-import type { FollowOptions, LiveEvent } from '../../extension/lib/popup-live.js';
-import type { RelayClient } from '../../extension/lib/relay-client.js';
-import type { Settings } from '../../extension/lib/settings.js';
+import type { ConnectionRequest, Reply, Summary } from '../../../shared/models.js';
+import { groupOf, type Group, type ReplyCode } from '../../../shared/status.js';
+import type { PopupDeps } from '../../../extension/popup/controller.js';
+import type { FollowOptions, LiveEvent } from '../../../extension/popup/live.js';
+import type { RelayClient } from '../../../extension/lib/relay-client.js';
+import type { Settings } from '../../../extension/lib/settings.js';
 
 /** Shared fixtures of the popup tests: requests, a fake relay client, fake live events, mounting. */
 

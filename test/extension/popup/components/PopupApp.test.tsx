@@ -1,11 +1,11 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
-import { PROBLEMS, RelayProblem } from '../../extension/lib/problems.js';
-import { realPopupDeps } from '../../extension/lib/popup-deps.js';
-import { PROBLEM_TEXTS, TEXT } from '../../extension/lib/texts.js';
-import { MIN, NOW, ago, fakeClient, fakeLive, inFuture, request, summaryOf, testDeps } from './popup-fixtures.js';
-import { $, $$, click, countOf, mount, rowIds, rows, settle, tab, type, unmountAll, waitFor } from './popup-dom.js';
+import { PROBLEMS, RelayProblem } from '../../../../extension/lib/problems.js';
+import { realPopupDeps } from '../../../../extension/popup/deps.js';
+import { PROBLEM_TEXTS, TEXT } from '../../../../extension/lib/texts.js';
+import { MIN, NOW, ago, fakeClient, fakeLive, inFuture, request, summaryOf, testDeps } from '../../helpers/popup-fixtures.js';
+import { $, $$, click, countOf, mount, rowIds, rows, settle, tab, type, unmountAll, waitFor } from '../../helpers/popup-dom.js';
 
 beforeEach(() => fakeBrowser.reset());
 afterEach(() => unmountAll());
@@ -38,7 +38,7 @@ describe('popup states', () => {
   });
 
   it('a saved configuration replaces the unconfigured state without reopening the popup', async () => {
-    const { settingsItem } = await import('../../extension/lib/settings.js');
+    const { settingsItem } = await import('../../../../extension/lib/settings.js');
     const client = fakeClient([request()]);
     const { root } = await mount({
       ...testDeps(client),

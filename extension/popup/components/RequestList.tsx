@@ -1,8 +1,8 @@
 import type { JSX } from 'preact';
 import { useCallback, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
-import type { ConnectionRequest } from '../../shared/models.js';
-import type { Group, ReplyCode } from '../../shared/status.js';
-import type { SendState } from '../lib/popup-state.js';
+import type { ConnectionRequest } from '../../../shared/models.js';
+import type { Group, ReplyCode } from '../../../shared/status.js';
+import type { SendState } from '../state.js';
 import { RequestRow } from './RequestRow.js';
 
 export interface ListApi {

@@ -1,11 +1,11 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
-import type { Reply } from '../../shared/models.js';
-import { RelayProblem } from '../../extension/lib/problems.js';
-import { PROBLEM_TEXTS, TEXT } from '../../extension/lib/texts.js';
-import { NOW, fakeClient, fakeLive, reply, request, summaryOf, testDeps } from './popup-fixtures.js';
-import { $, click, countOf, mount, row, rowIds, rows, tab, unmountAll, waitFor } from './popup-dom.js';
+import type { Reply } from '../../../shared/models.js';
+import { RelayProblem } from '../../../extension/lib/problems.js';
+import { PROBLEM_TEXTS, TEXT } from '../../../extension/lib/texts.js';
+import { NOW, fakeClient, fakeLive, reply, request, summaryOf, testDeps } from '../helpers/popup-fixtures.js';
+import { $, click, countOf, mount, row, rowIds, rows, tab, unmountAll, waitFor } from '../helpers/popup-dom.js';
 
 beforeEach(() => fakeBrowser.reset());
 afterEach(() => unmountAll());

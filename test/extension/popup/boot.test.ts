@@ -1,14 +1,14 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
-import { GROUPS } from '../../shared/status.js';
-import { BOOT_GROUPS, MAX_PAGES, PAGE_LIMIT, SETTINGS_KEY, bootPopup, nextCursorOf, nextCursorOfLink, type BootEnv } from '../../extension/lib/popup-boot.js';
-import { settingsFrom } from '../../extension/lib/popup-deps.js';
-import { createRelayClient } from '../../extension/lib/relay-client.js';
-import { loadSettings, settingsItem } from '../../extension/lib/settings.js';
-import { request } from './popup-fixtures.js';
+import { GROUPS } from '../../../shared/status.js';
+import { BOOT_GROUPS, MAX_PAGES, PAGE_LIMIT, SETTINGS_KEY, bootPopup, nextCursorOf, nextCursorOfLink, type BootEnv } from '../../../extension/popup/boot.js';
+import { settingsFrom } from '../../../extension/popup/deps.js';
+import { createRelayClient } from '../../../extension/lib/relay-client.js';
+import { loadSettings, settingsItem } from '../../../extension/lib/settings.js';
+import { request } from '../helpers/popup-fixtures.js';
 
 /**
- * The popup's head start (popup-boot.ts): what it asks the relay for, in which order, and that the
+ * The popup's head start (extension/popup/boot.ts): what it asks the relay for, in which order, and that the
  * popup's client and live stream get exactly those answers, once.
  */
 

@@ -1,8 +1,8 @@
 import { render } from 'preact';
 import { act } from 'preact/test-utils';
-import type { Group } from '../../shared/status.js';
-import { PopupApp } from '../../extension/components/PopupApp.js';
-import type { PopupDeps } from '../../extension/lib/popup-data.js';
+import type { Group } from '../../../shared/status.js';
+import { PopupApp } from '../../../extension/popup/components/PopupApp.js';
+import type { PopupDeps } from '../../../extension/popup/controller.js';
 
 /** Mounting the popup into happy-dom and driving it like a user. */
 

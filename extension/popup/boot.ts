@@ -20,22 +20,22 @@ import { browser } from 'wxt/browser';
  * early: the popup validates these answers exactly as any other.
  *
  * The lists do not wait for the stream: each answer says which event it stands at, and the popup
- * reads again only when that is before the stream's start (see popup-data.ts).
+ * reads again only when that is before the stream's start (see controller.ts).
  *
  * It imports nothing heavy on purpose (no zod, no shared models): the storage key, the groups, the
- * page size and the requests are spelled out as settings.ts, the relay client (relay-client.ts)
- * and followEvents (sse-client.ts) make them, and checked against them by the tests
- * (test/extension/popup-boot.test.ts).
+ * page size and the requests are spelled out as lib/settings.ts, the relay client
+ * (lib/relay-client.ts) and followEvents (lib/sse-client.ts) make them, and checked against them by the tests
+ * (test/extension/popup/boot.test.ts).
  */
 
-/** `settingsItem` (settings.ts) is `local:settings`: the `settings` key of storage.local. */
+/** `settingsItem` (lib/settings.ts) is `local:settings`: the `settings` key of storage.local. */
 export const SETTINGS_KEY = 'settings';
 /** shared/status.ts GROUPS, in the order the popup reads them. */
 export const BOOT_GROUPS = ['pending', 'failed', 'connected'] as const;
-/** relay-client.ts `allRequests`: pages of 200, at most 5,000 requests. */
+/** lib/relay-client.ts `allRequests`: pages of 200, at most 5,000 requests. */
 export const PAGE_LIMIT = 200;
 export const MAX_PAGES = 5000 / PAGE_LIMIT;
-/** relay-client.ts: the deadline of one call. */
+/** lib/relay-client.ts: the deadline of one call. */
 const CALL_TIMEOUT_MS = 15_000;
 
 export interface Prefetcher {
@@ -63,7 +63,7 @@ const realEnv = (): BootEnv => ({
   hash: typeof location === 'undefined' ? '' : location.hash,
 });
 
-/** The group the popup opens on (popup-view.ts parseTarget), or null when it cannot be known (`#request=`). */
+/** The group the popup opens on (view.ts parseTarget), or null when it cannot be known (`#request=`). */
 function firstGroup(hash: string): (typeof BOOT_GROUPS)[number] | null {
   const params = new URLSearchParams(hash.replace(/^#/, ''));
   if ((params.get('request') ?? '') !== '') return null;
@@ -78,7 +78,7 @@ interface Entry {
   controller: AbortController;
 }
 
-/** As loadSettings (settings.ts) decides: complete enough to talk to a relay. */
+/** As loadSettings (lib/settings.ts) decides: complete enough to talk to a relay. */
 function usable(value: unknown): value is { relayUrl: string; apiKey: string } {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
@@ -243,9 +243,9 @@ export function bootPopup(env: BootEnv = realEnv()): Prefetcher {
       if (dropped || !usable(stored) || !env.online()) return;
       const base = stored.relayUrl;
       const authorization = `Bearer ${stored.apiKey}`;
-      // As followEvents (sse-client.ts) asks for a new stream.
+      // As followEvents (lib/sse-client.ts) asks for a new stream.
       prefetch(`${base}/api/v1/events`, { authorization, accept: 'text/event-stream' }, {});
-      // As the relay client (relay-client.ts) asks: allRequests(group) for each group, and
+      // As the relay client (lib/relay-client.ts) asks: allRequests(group) for each group, and
       // summary(). The list on screen first; the rest once the popup has taken all of it and
       // drawn the frame after (or after REST_WAIT_MS at most).
       const json = { authorization, accept: 'application/json' };

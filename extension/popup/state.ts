@@ -6,10 +6,10 @@ import {
   type Reply,
 } from '../../shared/models.js';
 import { GROUPS, type Group, type ReplyCode } from '../../shared/status.js';
-import type { LiveEvent } from './popup-live.js';
-import { RelayProblem, type Problem } from './problems.js';
-import { displayGroup, replyText, sortTime, travellerName } from './popup-view.js';
-import { POPUP_TEXT, PROBLEM_TEXTS } from './texts.js';
+import type { LiveEvent } from './live.js';
+import { RelayProblem, type Problem } from '../lib/problems.js';
+import { displayGroup, replyText, sortTime, travellerName } from './view.js';
+import { POPUP_TEXT, PROBLEM_TEXTS } from '../lib/texts.js';
 
 /**
  * The popup's state as one pure reducer: what was loaded, what live events changed, and the

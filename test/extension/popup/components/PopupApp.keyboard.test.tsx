@@ -1,8 +1,8 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
-import { MIN, ago, fakeClient, request, testDeps } from './popup-fixtures.js';
-import { $, key, mount, row, rows, tab, unmountAll, waitFor } from './popup-dom.js';
+import { MIN, ago, fakeClient, request, testDeps } from '../../helpers/popup-fixtures.js';
+import { $, key, mount, row, rows, tab, unmountAll, waitFor } from '../../helpers/popup-dom.js';
 
 beforeEach(() => fakeBrowser.reset());
 afterEach(() => unmountAll());

@@ -1,6 +1,6 @@
 import type { ConnectionRequest } from '../../shared/models.js';
 import { MAX_RETRIES, STATUS_CATALOGUE, groupOf, type Group, type ReplyCode } from '../../shared/status.js';
-import { POPUP_TEXT, TEXT } from './texts.js';
+import { POPUP_TEXT, TEXT } from '../lib/texts.js';
 
 /**
  * Pure presentation rules of the popup: how a request is named, placed, dated and which replies

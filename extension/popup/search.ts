@@ -1,5 +1,5 @@
 import type { ConnectionRequest } from '../../shared/models.js';
-import { travellerName } from './popup-view.js';
+import { travellerName } from './view.js';
 
 /**
  * Search by name or loyalty number, case- and accent-insensitive ("zoe" finds "Zoë"), and

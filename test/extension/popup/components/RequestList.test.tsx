@@ -2,10 +2,10 @@
 import { act } from 'preact/test-utils';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
-import type { ConnectionRequest } from '../../shared/models.js';
-import { ESTIMATED_ROW_PX } from '../../extension/components/RequestList.js';
-import { fakeClient, fakeLive, request, summaryOf, testDeps } from './popup-fixtures.js';
-import { $, click, countOf, key, mount, row, rowIds, rows, unmountAll, waitFor } from './popup-dom.js';
+import type { ConnectionRequest } from '../../../../shared/models.js';
+import { ESTIMATED_ROW_PX } from '../../../../extension/popup/components/RequestList.js';
+import { fakeClient, fakeLive, request, summaryOf, testDeps } from '../../helpers/popup-fixtures.js';
+import { $, click, countOf, key, mount, row, rowIds, rows, unmountAll, waitFor } from '../../helpers/popup-dom.js';
 
 /**
  * The windowed list: with 1,000 requests only the rows in view (and a few more) are in the DOM,

@@ -1,9 +1,9 @@
 import { useLayoutEffect, useState } from 'preact/hooks';
 import { GROUPS, type ReplyCode } from '../../shared/status.js';
-import type { FollowEvents } from './popup-live.js';
-import { initialState, reduce, toProblem, type PopupAction, type PopupState } from './popup-state.js';
-import { lowerEventId, parseEventId, type RelayClient } from './relay-client.js';
-import type { Settings } from './settings.js';
+import type { FollowEvents } from './live.js';
+import { initialState, reduce, toProblem, type PopupAction, type PopupState } from './state.js';
+import { lowerEventId, parseEventId, type RelayClient } from '../lib/relay-client.js';
+import type { Settings } from '../lib/settings.js';
 
 /**
  * The popup's data: settings, the first load, live events, the refresh fallback and sending
@@ -18,7 +18,7 @@ import type { Settings } from './settings.js';
  * relay's live events (its Relay-Event-Id), and a new stream starts at the relay's latest event
  * with a greeting summary of that id: a load that read at or past the greeting's id missed
  * nothing, and events that arrive while it is read are applied at once and replayed over the
- * finished snapshot (popup-state.ts, newer wins). Only a load read before the stream's start
+ * finished snapshot (state.ts, newer wins). Only a load read before the stream's start
  * (something changed in between, or the relay does not say) is read once more, quietly, after the
  * greeting; reconnections resume by Last-Event-ID inside followEvents and need nothing.
  */

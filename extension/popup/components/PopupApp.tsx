@@ -1,11 +1,11 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { GROUPS, type Group } from '../../shared/status.js';
-import { usePopupData, type PopupController, type PopupDeps } from '../lib/popup-data.js';
-import { realPopupDeps } from '../lib/popup-deps.js';
-import { filterRequests, matches, parseQuery } from '../lib/popup-search.js';
-import { displayCounts, groupLists, groupOfRequest } from '../lib/popup-state.js';
-import { parseTarget, type PopupTarget } from '../lib/popup-view.js';
-import { COLOURS, POPUP_TEXT, PROBLEM_TEXTS, TEXT } from '../lib/texts.js';
+import { GROUPS, type Group } from '../../../shared/status.js';
+import { usePopupData, type PopupController, type PopupDeps } from '../controller.js';
+import { realPopupDeps } from '../deps.js';
+import { filterRequests, matches, parseQuery } from '../search.js';
+import { displayCounts, groupLists, groupOfRequest } from '../state.js';
+import { parseTarget, type PopupTarget } from '../view.js';
+import { COLOURS, POPUP_TEXT, PROBLEM_TEXTS, TEXT } from '../../lib/texts.js';
 import { RequestList, type ListApi } from './RequestList.js';
 import { Banner, ErrorState, Loading, RefreshBanner, Unconfigured } from './States.js';
 
@@ -13,8 +13,8 @@ export interface PopupAppProps {
   /** Replaces parts of the real world (tests). */
   deps?: Partial<PopupDeps>;
   /**
-   * The popup's data, already started (main.tsx creates it before the first render, so that the
-   * relay is asked while Preact is still drawing); made from `deps` when absent.
+   * The popup's data, already started (entrypoints/popup/app.tsx creates it before the first
+   * render, so that the relay is asked while Preact is still drawing); made from `deps` when absent.
    */
   controller?: PopupController;
   /** The page's hash at start; defaults to location.hash. */
@@ -24,7 +24,7 @@ export interface PopupAppProps {
 /** How often ages and token times are recomputed. */
 const TICK_MS = 15_000;
 
-/** The product colours (texts.ts) as CSS custom properties; style.css reads them. */
+/** The product colours (lib/texts.ts) as CSS custom properties; entrypoints/popup/style.css reads them. */
 const cssColours = `--brand:${COLOURS.brand};--error:${COLOURS.error};--warning:${COLOURS.warning};--neutral:${COLOURS.neutral}`;
 
 const isEditable = (el: EventTarget | null) =>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { ConnectionRequest } from '../../shared/models.js';
-import { MAX_RETRIES } from '../../shared/status.js';
+import type { ConnectionRequest } from '../../../shared/models.js';
+import { MAX_RETRIES } from '../../../shared/status.js';
 import {
   displayCounts,
   groupLists,
@@ -8,8 +8,8 @@ import {
   reduce,
   type PopupAction,
   type PopupState,
-} from '../../extension/lib/popup-state.js';
-import { filterRequests, fold } from '../../extension/lib/popup-search.js';
+} from '../../../extension/popup/state.js';
+import { filterRequests, fold } from '../../../extension/popup/search.js';
 import {
   ageText,
   displayGroup,
@@ -17,9 +17,9 @@ import {
   replyChoices,
   tokenInfo,
   travellerName,
-} from '../../extension/lib/popup-view.js';
-import { RelayProblem } from '../../extension/lib/problems.js';
-import { MIN, NOW, ago, inFuture, reply, request, summaryOf } from './popup-fixtures.js';
+} from '../../../extension/popup/view.js';
+import { RelayProblem } from '../../../extension/lib/problems.js';
+import { MIN, NOW, ago, inFuture, reply, request, summaryOf } from '../helpers/popup-fixtures.js';
 
 const run = (state: PopupState, ...actions: PopupAction[]) => actions.reduce(reduce, state);
 
@@ -258,7 +258,7 @@ describe('popup state', () => {
   });
 
   it('turns a thrown RelayProblem into its problem', async () => {
-    const { toProblem } = await import('../../extension/lib/popup-state.js');
+    const { toProblem } = await import('../../../extension/popup/state.js');
     expect(toProblem(new RelayProblem('relay_error', 'boom'))).toEqual({ problem: 'relay_error', detail: 'boom' });
     expect(toProblem(new TypeError('x'))).toEqual({ problem: 'relay_error' });
   });

@@ -1,6 +1,6 @@
-import type { ConnectionRequest } from '../../shared/models.js';
-import type { Group, ReplyCode } from '../../shared/status.js';
-import type { SendState } from '../lib/popup-state.js';
+import type { ConnectionRequest } from '../../../shared/models.js';
+import type { Group, ReplyCode } from '../../../shared/status.js';
+import type { SendState } from '../state.js';
 import {
   ageText,
   loyaltyText,
@@ -10,8 +10,8 @@ import {
   tokenInfo,
   travellerName,
   type ReplyChoice,
-} from '../lib/popup-view.js';
-import { POPUP_TEXT, TEXT } from '../lib/texts.js';
+} from '../view.js';
+import { POPUP_TEXT, TEXT } from '../../lib/texts.js';
 import { memo } from './memo.js';
 
 export interface RequestRowProps {

@@ -1,9 +1,9 @@
 import { browser } from 'wxt/browser';
-import type { Prefetcher } from './popup-boot.js';
-import type { PopupDeps } from './popup-data.js';
-import { followEvents, type FollowEvents } from './popup-live.js';
-import { createRelayClient } from './relay-client.js';
-import { DEFAULT_SETTINGS, Settings, loadSettings, settingsItem } from './settings.js';
+import type { Prefetcher } from './boot.js';
+import type { PopupDeps } from './controller.js';
+import { followEvents, type FollowEvents } from './live.js';
+import { createRelayClient } from '../lib/relay-client.js';
+import { DEFAULT_SETTINGS, Settings, loadSettings, settingsItem } from '../lib/settings.js';
 
 function ignoreErrors(call: () => Promise<unknown> | unknown): void {
   try {
@@ -19,7 +19,7 @@ export const realPopupDeps: PopupDeps = {
   loadSettings,
   watchSettings: (onChange) => settingsItem.watch(() => onChange()),
   createClient: (settings) => createRelayClient(settings),
-  // Checked here against the popup's narrow signature: sse-client.ts may offer more, never less.
+  // Checked here against the popup's narrow signature: lib/sse-client.ts may offer more, never less.
   followEvents: followEvents satisfies FollowEvents,
   openOptions: () => ignoreErrors(() => browser.runtime.openOptionsPage()),
   // Nobody may be listening (the background is asleep or not there): that is fine.
@@ -30,7 +30,7 @@ export const realPopupDeps: PopupDeps = {
 };
 
 /**
- * The settings as `loadSettings` (settings.ts) makes them of a stored value (WXT's storage item
+ * The settings as `loadSettings` (lib/settings.ts) makes them of a stored value (WXT's storage item
  * falls back to the defaults when nothing is stored): for the value the popup's boot has read.
  */
 export function settingsFrom(stored: unknown): Settings | null {
@@ -40,7 +40,7 @@ export function settingsFrom(stored: unknown): Settings | null {
 }
 
 /**
- * The real world, with what the popup entry started early (popup-boot.ts): the first settings
+ * The real world, with what the popup entry started early (boot.ts): the first settings
  * are the ones it read (no second storage read), and the relay is reached through its fetch.
  */
 export function popupDepsWith(prefetcher: Prefetcher): PopupDeps {

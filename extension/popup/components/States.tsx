@@ -1,7 +1,7 @@
 import type { ComponentChildren } from 'preact';
-import type { ProblemInfo } from '../lib/popup-state.js';
-import { problemMessage } from '../lib/popup-state.js';
-import { POPUP_TEXT, PROBLEM_TEXTS, TEXT } from '../lib/texts.js';
+import type { ProblemInfo } from '../state.js';
+import { problemMessage } from '../state.js';
+import { POPUP_TEXT, PROBLEM_TEXTS, TEXT } from '../../lib/texts.js';
 
 export function Loading() {
   return (
