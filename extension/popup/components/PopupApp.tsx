@@ -5,6 +5,7 @@ import { realPopupDeps } from '../deps.js';
 import { filterRequests, matches, parseQuery } from '../search.js';
 import { displayCounts, groupLists, groupOfRequest } from '../state.js';
 import { parseTarget, type PopupTarget } from '../view.js';
+import { concurProblem } from '../../lib/problems.js';
 import { COLOURS, POPUP_TEXT, PROBLEM_TEXTS, TEXT } from '../../lib/texts.js';
 import { RequestList, type ListApi } from './RequestList.js';
 import { Banner, ErrorState, Loading, RefreshBanner, Unconfigured } from './States.js';
@@ -163,16 +164,15 @@ export function PopupApp({ deps: overrides, controller, initialHash }: PopupAppP
     body = <ErrorState problem={state.problem} onRetry={reload} onOpenOptions={deps.openOptions} />;
   } else {
     const concur = state.summary?.concur;
-    const concurProblem =
-      concur?.state === 'unauthorized' ? 'concur_unauthorized' : concur?.state === 'degraded' ? 'concur_degraded' : null;
+    const concurTrouble = concurProblem(concur?.state);
     const total = lists[tab].length;
     body = (
       <>
         {state.problem && <RefreshBanner problem={state.problem} onRetry={reload} onOpenOptions={deps.openOptions} />}
-        {concurProblem && (
-          <Banner kind={concurProblem === 'concur_unauthorized' ? 'error' : 'warning'} problem={concurProblem}>
+        {concurTrouble && (
+          <Banner kind={concurTrouble === 'concur_unauthorized' ? 'error' : 'warning'} problem={concurTrouble}>
             <p>
-              {PROBLEM_TEXTS[concurProblem].message}
+              {PROBLEM_TEXTS[concurTrouble].message}
               {concur?.lastError ? <span class="detail"> ({concur.lastError})</span> : null}
             </p>
           </Banner>
