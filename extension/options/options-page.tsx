@@ -1,7 +1,8 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { requestHostAccess, testConnection, type ConnectionTest } from '../../lib/options.js';
-import { checkSettings, settingsItem, type Settings } from '../../lib/settings.js';
-import { PROBLEM_TEXTS, TEXT } from '../../lib/texts.js';
+import { requestHostAccess, testConnection, type ConnectionTest } from './connection.js';
+import { settingsItem, type Settings } from '../lib/settings.js';
+import { checkSettings } from './check-settings.js';
+import { PROBLEM_TEXTS, TEXT } from '../lib/texts.js';
 
 type Tone = 'ok' | 'info' | 'warning' | 'error';
 interface Message {

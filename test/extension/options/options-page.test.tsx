@@ -3,11 +3,10 @@ import { render } from 'preact';
 import { act } from 'preact/test-utils';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
-import { OptionsPage } from '../../extension/entrypoints/options/options-page';
-import { hostAccessPattern } from '../../extension/lib/options';
-import { settingsItem } from '../../extension/lib/settings';
-import { PROBLEM_TEXTS, TEXT } from '../../extension/lib/texts';
-import { DOUBLE_KEY, eventually, makeRequest, RelayDouble } from './helpers/relay-double';
+import { OptionsPage } from '../../../extension/options/options-page';
+import { settingsItem } from '../../../extension/lib/settings';
+import { PROBLEM_TEXTS, TEXT } from '../../../extension/lib/texts';
+import { DOUBLE_KEY, eventually, makeRequest, RelayDouble } from '../helpers/relay-double';
 
 const T = TEXT.options;
 let relay: RelayDouble;
@@ -168,13 +167,5 @@ describe('the options page', () => {
     await act(() => button(T.test).click());
     await settle(() => messages().length > 0, 5000, 'the test result');
     expect(messages()).toEqual([PROBLEM_TEXTS.unreachable.message]);
-  });
-});
-
-describe('hostAccessPattern', () => {
-  it('leaves the port out (Firefox match patterns have none; Chrome then matches any port)', () => {
-    expect(hostAccessPattern('http://127.0.0.1:8787')).toBe('http://127.0.0.1/*');
-    expect(hostAccessPattern('https://ops.example.com/triplink')).toBe('https://ops.example.com/*');
-    expect(hostAccessPattern('http://[::1]:8787')).toBe('http://[::1]/*');
   });
 });

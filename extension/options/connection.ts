@@ -1,8 +1,8 @@
 import { browser } from 'wxt/browser';
 import type { Summary } from '../../shared/models.js';
-import { concurProblem, RelayProblem, type Problem } from './problems.js';
-import { createRelayClient } from './relay-client.js';
-import type { Settings } from './settings.js';
+import { concurProblem, RelayProblem, type Problem } from '../lib/problems.js';
+import { createRelayClient } from '../lib/relay-client.js';
+import type { Settings } from '../lib/settings.js';
 
 /**
  * What the options page does besides drawing: ask for host access, test a connection.
