@@ -3,7 +3,7 @@ import { GROUPS, type Group } from '../../../shared/status.js';
 import { usePopupData, type PopupController, type PopupDeps } from '../controller.js';
 import { realPopupDeps } from '../deps.js';
 import { filterRequests, matches, parseQuery } from '../search.js';
-import { displayCounts, groupLists, groupOfRequest } from '../state.js';
+import { displayCounts, groupLists, groupOfRequest } from '../lists.js';
 import { parseTarget, type PopupTarget } from '../view.js';
 import { concurProblem } from '../../lib/problems.js';
 import { COLOURS, POPUP_TEXT, PROBLEM_TEXTS, TEXT } from '../../lib/texts.js';
