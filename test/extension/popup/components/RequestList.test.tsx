@@ -3,7 +3,7 @@ import { act } from 'preact/test-utils';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
 import type { ConnectionRequest } from '../../../../shared/models.js';
-import { ESTIMATED_ROW_PX } from '../../../../extension/popup/components/RequestList.js';
+import { ESTIMATED_ROW_PX } from '../../../../extension/popup/components/list-window.js';
 import { fakeClient, fakeLive, request, summaryOf, testDeps } from '../../helpers/popup-fixtures.js';
 import { $, click, countOf, key, mount, row, rowIds, rows, unmountAll, waitFor } from '../../helpers/popup-dom.js';
 
