@@ -1,4 +1,6 @@
 import type { ComponentChildren } from 'preact';
+import type { Summary } from '../../../shared/models.js';
+import { concurProblem } from '../../lib/problems.js';
 import type { ProblemInfo } from '../state.js';
 import { problemMessage } from '../state.js';
 import { POPUP_TEXT, PROBLEM_TEXTS, TEXT } from '../../lib/texts.js';
@@ -67,6 +69,20 @@ export function RefreshBanner(props: { problem: ProblemInfo; onRetry(): void; on
     <Banner kind="error" problem={props.problem.problem}>
       <p>{problemMessage(props.problem)}</p>
       <ProblemActions {...props} />
+    </Banner>
+  );
+}
+
+/** Concur in trouble (the relay's summary says so): a banner above the list, with Concur's own error. */
+export function ConcurBanner({ concur }: { concur: Summary['concur'] | undefined }) {
+  const problem = concurProblem(concur?.state);
+  if (!problem) return null;
+  return (
+    <Banner kind={problem === 'concur_unauthorized' ? 'error' : 'warning'} problem={problem}>
+      <p>
+        {PROBLEM_TEXTS[problem].message}
+        {concur?.lastError ? <span class="detail"> ({concur.lastError})</span> : null}
+      </p>
     </Banner>
   );
 }
