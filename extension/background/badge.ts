@@ -7,7 +7,7 @@ import { BADGE, COLOURS, PROBLEM_TEXTS, TEXT } from '../lib/texts.js';
  * tooltip. `badgeView` is pure; `applyBadge` writes it to the browser.
  */
 
-export interface BadgeView {
+interface BadgeView {
   text: string;
   colour: string;
   title: string;
@@ -39,7 +39,7 @@ export function worstProblem(problems: ReadonlyArray<Problem | undefined | null>
 }
 
 /** The count as the badge shows it: "" at 0, capped so it fits (1000 → "999+"). */
-export function badgeCount(pending: number): string {
+function badgeCount(pending: number): string {
   if (!Number.isFinite(pending) || pending <= 0) return '';
   const whole = Math.floor(pending);
   return whole > BADGE.maxCount ? BADGE.overflow : String(whole);
@@ -69,7 +69,7 @@ type ActionApi = {
 };
 
 /** `action` in MV3; Firefox MV2 only has `browserAction`. */
-export function actionApi(): ActionApi | undefined {
+function actionApi(): ActionApi | undefined {
   const api = browser as unknown as { action?: ActionApi; browserAction?: ActionApi };
   return api.action ?? api.browserAction;
 }

@@ -8,7 +8,7 @@ import type { Settings } from '../lib/settings.js';
  * stream is open is not guaranteed, so the periodic alarm remains the floor; every wake starts
  * the stream again.
  */
-export interface LiveEvents {
+interface LiveEvents {
   /** Stops the current stream and, given settings, starts a new one. */
   restart(settings: Settings | null): void;
   stop(): void;

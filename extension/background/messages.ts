@@ -6,7 +6,7 @@ import type { SyncSnapshot } from './sync.js';
  * rather than import the background's code) and gets `{ type: 'refreshed', snapshot }` once the
  * refresh is done (badge and notifications updated).
  */
-export interface RefreshMessage {
+interface RefreshMessage {
   type: 'refresh';
 }
 

@@ -30,10 +30,10 @@ export const NOTIFY_LIMITS = {
   summaryNames: 3,
 } as const;
 
-export const NOTIFICATION_PREFIX = 'triplink:';
+const NOTIFICATION_PREFIX = 'triplink:';
 const SUMMARY_PREFIX = `${NOTIFICATION_PREFIX}summary:`;
 
-export interface NotifyState {
+interface NotifyState {
   /** The relay the known ids belong to; null before the first sync. */
   relayUrl: string | null;
   /** Request ids already seen pending (announced or taken as known), oldest first. */
@@ -46,12 +46,12 @@ export const notifyStateItem = storage.defineItem<NotifyState>('local:notify', {
   fallback: { relayUrl: null, known: [], open: {} },
 });
 
-export function requestNotificationId(requestId: string): string {
+function requestNotificationId(requestId: string): string {
   return `${NOTIFICATION_PREFIX}${requestId}`;
 }
 
 /** The URL of the extension's view, focused on one request or on the pending group. */
-export function viewUrl(target: { request: string } | { group: 'pending' }): string {
+function viewUrl(target: { request: string } | { group: 'pending' }): string {
   const base = browser.runtime.getURL('/popup.html');
   return 'request' in target ? `${base}#request=${encodeURIComponent(target.request)}` : `${base}#group=${target.group}`;
 }
@@ -64,7 +64,7 @@ export function travellerName(request: Pick<ConnectionRequest, 'firstName' | 'mi
   return name === '' ? TEXT.notification.unnamed : name;
 }
 
-export interface NotifyResult {
+interface NotifyResult {
   /** The first sync for this relay: everything pending was taken as known. */
   firstSync: boolean;
   /** Requests newly seen in this refresh (announced or not). */

@@ -29,7 +29,7 @@ export interface SyncSnapshot {
 
 export const syncSnapshotItem = storage.defineItem<SyncSnapshot | null>('local:sync', { fallback: null });
 
-export interface RefreshOptions {
+interface RefreshOptions {
   fetch?: typeof fetch;
 }
 

@@ -20,7 +20,7 @@ export interface SseMessage {
   data: string;
 }
 
-export interface SseParser {
+interface SseParser {
   /** Feed decoded text, any split. */
   push(text: string): void;
   readonly lastEventId: string;
@@ -111,7 +111,7 @@ export interface FollowTiming {
   idleTimeoutMs: number;
 }
 
-export const FOLLOW_DEFAULTS: FollowTiming = {
+const FOLLOW_DEFAULTS: FollowTiming = {
   retryMs: 3000,
   maxDelayMs: 60_000,
   keyRefusedDelayMs: 5 * 60_000,

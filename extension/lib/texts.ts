@@ -31,7 +31,7 @@ export const BADGE = {
   textColour: '#ffffff',
 } as const;
 
-export interface ProblemText {
+interface ProblemText {
   /** At most 4 characters: what fits on a badge. */
   badge: string;
   colour: string;

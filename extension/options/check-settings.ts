@@ -7,13 +7,13 @@ import { TEXT } from '../lib/texts.js';
  * that cannot work. The popup and the background only read what was stored (lib/settings.ts).
  */
 
-export interface SettingsInput {
+interface SettingsInput {
   relayUrl: string;
   apiKey: string;
   notifications: boolean;
 }
 
-export type SettingsCheck =
+type SettingsCheck =
   | { ok: true; settings: Settings }
   | { ok: false; errors: Partial<Record<'relayUrl' | 'apiKey', string>> };
 

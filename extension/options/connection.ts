@@ -17,7 +17,7 @@ export function hostAccessPattern(relayUrl: string): string {
   return `${url.protocol}//${url.hostname}/*`;
 }
 
-export type HostAccess = 'granted' | 'refused' | 'unavailable';
+type HostAccess = 'granted' | 'refused' | 'unavailable';
 
 /**
  * Asks for access to the relay's host. Call it straight from the click (or submit) handler,

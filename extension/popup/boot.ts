@@ -96,8 +96,8 @@ function follow(signal: AbortSignal | null | undefined, controller: AbortControl
   else signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
 }
 
-/** As the relay client builds it: `requests({ group, limit: 200, cursor })`. */
-export function pageUrl(base: string, group: string, cursor?: string): string {
+/** As the relay client builds each page of a group's list (groupSnapshot): group, limit 200, cursor. */
+function pageUrl(base: string, group: string, cursor?: string): string {
   const params = new URLSearchParams();
   params.set('group', group);
   params.set('limit', String(PAGE_LIMIT));

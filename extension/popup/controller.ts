@@ -39,14 +39,14 @@ export interface PopupDeps {
 
 export type LiveStatus = 'connecting' | 'open' | 'down';
 
-export interface PopupSnapshot {
+interface PopupSnapshot {
   /** undefined while the settings are read; null when the extension is not configured. */
   settings: Settings | null | undefined;
   state: PopupState;
   live: LiveStatus;
 }
 
-export interface PopupActions {
+interface PopupActions {
   reload(): void;
   sendReply(id: string, code: ReplyCode): void;
   retryReply(id: string): void;
@@ -54,7 +54,7 @@ export interface PopupActions {
   fetchRequest(id: string): Promise<boolean>;
 }
 
-export type PopupData = PopupSnapshot & PopupActions;
+type PopupData = PopupSnapshot & PopupActions;
 
 export interface PopupController extends PopupActions {
   snapshot(): PopupSnapshot;

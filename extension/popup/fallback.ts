@@ -9,7 +9,7 @@ import type { ControllerCore } from './controller.js';
 /** Back-off between checks of a reply on its way when live events are not connected. */
 const RECHECK_MS = [2_000, 4_000, 8_000, 15_000, 30_000];
 
-export interface Fallback {
+interface Fallback {
   /** Starts or stops the timers to match the controller's state; called after every change. */
   sync(): void;
   stop(): void;

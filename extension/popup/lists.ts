@@ -7,7 +7,7 @@ import { displayGroup, sortTime } from './view.js';
  * What the popup shows of its state (state.ts): each tab's requests in order, and the tab counts.
  */
 
-export type GroupLists = Readonly<Record<Group, readonly ConnectionRequest[]>>;
+type GroupLists = Readonly<Record<Group, readonly ConnectionRequest[]>>;
 
 /** Where each request goes and when it sorts, once per request object (requests are immutable here). */
 const placed = new WeakMap<ConnectionRequest, { group: Group; t: number }>();

@@ -1,4 +1,3 @@
-import type { SseEventType } from '../../shared/models.js';
 import type { FollowEventsOptions } from '../lib/sse-client.js';
 import type { Settings } from '../lib/settings.js';
 
@@ -7,8 +6,6 @@ import type { Settings } from '../lib/settings.js';
  * follows too), seen through the narrow signature the popup codes against, so tests hand in a
  * fake and a change in lib/sse-client.ts touches only this file.
  */
-
-export type LiveEventType = SseEventType;
 
 export type { LiveEvent } from '../lib/sse-client.js';
 

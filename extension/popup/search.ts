@@ -38,7 +38,7 @@ function keyOf(r: ConnectionRequest): SearchKey {
   return key;
 }
 
-export interface Query {
+interface Query {
   text: string;
   tokens: string[];
 }

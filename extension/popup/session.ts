@@ -36,7 +36,7 @@ export interface Session {
 /** A load read at `readAt` (null: unknown) misses events of a stream that started from `liveFrom`. */
 const misses = (readAt: number | null, liveFrom: number): boolean => readAt === null || readAt < liveFrom;
 
-export interface Sessions {
+interface Sessions {
   /** Reads the summary and every group again (the first load, a retry or a quiet refresh). */
   reload(): void;
   /** Reads the settings, and starts a new session when the relay or the key changed. */

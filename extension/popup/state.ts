@@ -23,7 +23,7 @@ export interface ProblemInfo {
   detail?: string;
 }
 
-export interface Announcement {
+interface Announcement {
   text: string;
   kind: 'status' | 'error';
   /** Increases with each announcement, so the same text is announced again. */

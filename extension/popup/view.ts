@@ -7,7 +7,7 @@ import { POPUP_TEXT, TEXT } from '../lib/texts.js';
  * it offers in which order. No DOM, no clock of its own (every function takes `now`).
  */
 
-export const TOKEN_WARNING_MS = 5 * 60 * 1000;
+const TOKEN_WARNING_MS = 5 * 60 * 1000;
 
 /** "First Middle Last"; a middle name that is null or "" is left out, as is any empty part. */
 export function travellerName(r: Pick<ConnectionRequest, 'firstName' | 'middleName' | 'lastName'>): string {
@@ -31,7 +31,7 @@ export function ageText(iso: string, now: number): string {
   return POPUP_TEXT.age(now - Date.parse(iso));
 }
 
-export type TokenInfo =
+type TokenInfo =
   | { state: 'none' }
   | { state: 'ok' | 'warning'; msLeft: number; text: string }
   | { state: 'expired'; text: string };
@@ -80,7 +80,7 @@ export interface ReplyChoice {
   disabledReason: string | null;
 }
 
-export interface ReplyChoices {
+interface ReplyChoices {
   /** Shown on the row itself; the first enabled one is the primary (Enter lands on it). */
   inline: ReplyChoice[];
   /** Behind the "More" button. */
@@ -90,9 +90,9 @@ export interface ReplyChoices {
   expired: boolean;
 }
 
-export const NORMAL_ORDER: readonly ReplyCode[] = ['CRSUC', 'CREU1', 'CREU2', 'CREU3', 'CRPA1', 'CRPA2', 'CRRET'];
+const NORMAL_ORDER: readonly ReplyCode[] = ['CRSUC', 'CREU1', 'CREU2', 'CREU3', 'CRPA1', 'CRPA2', 'CRRET'];
 /** A request whose token expired cannot be connected any more: a new token or "expired" is what helps. */
-export const EXPIRED_ORDER: readonly ReplyCode[] = ['CRRET', 'CRPA1', 'CRSUC', 'CREU1', 'CREU2', 'CREU3', 'CRPA2'];
+const EXPIRED_ORDER: readonly ReplyCode[] = ['CRRET', 'CRPA1', 'CRSUC', 'CREU1', 'CREU2', 'CREU3', 'CRPA2'];
 
 export function replyText(code: ReplyCode): string {
   return POPUP_TEXT.replyButton(code, STATUS_CATALOGUE[code].label);

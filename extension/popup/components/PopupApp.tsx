@@ -10,7 +10,7 @@ import { RequestList, type ListApi } from './RequestList.js';
 import { Banner, ConcurBanner, ErrorState, Loading, RefreshBanner, Unconfigured } from './States.js';
 import { Tabs } from './Tabs.js';
 
-export interface PopupAppProps {
+interface PopupAppProps {
   /** Replaces parts of the real world (tests). */
   deps?: Partial<PopupDeps>;
   /**

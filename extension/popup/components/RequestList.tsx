@@ -10,7 +10,7 @@ export interface ListApi {
   focusActive(): boolean;
 }
 
-export interface RequestListProps {
+interface RequestListProps {
   items: readonly ConnectionRequest[];
   group: Group;
   label: string;

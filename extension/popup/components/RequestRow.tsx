@@ -14,7 +14,7 @@ import {
 import { POPUP_TEXT, TEXT } from '../../lib/texts.js';
 import { memo } from './memo.js';
 
-export interface RequestRowProps {
+interface RequestRowProps {
   item: ConnectionRequest;
   /** The tab the row is shown in. */
   group: Group;

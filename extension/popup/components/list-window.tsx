@@ -111,7 +111,7 @@ interface ListWindowOptions {
   scroller: { current: HTMLElement | null } | undefined;
 }
 
-export interface ListWindow {
+interface ListWindow {
   /** The indexes of the rows to render, in order: the window and the pinned rows outside it. */
   rendered: number[];
   /** Where each row starts: n + 1 prefix sums of the measured or estimated heights. */

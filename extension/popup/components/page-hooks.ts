@@ -12,7 +12,7 @@ import type { ListApi } from './RequestList.js';
 const isEditable = (el: EventTarget | null) =>
   el instanceof HTMLElement && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
 
-export interface FocusRequest {
+interface FocusRequest {
   id: string;
   seq: number;
 }

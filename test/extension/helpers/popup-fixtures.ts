@@ -80,10 +80,6 @@ export function fakeClient(items: ConnectionRequest[], summary: Summary | null =
       if (client.fail) throw client.fail;
       return client.summaryValue ?? summaryOf(client.items);
     },
-    async requests(query = {}) {
-      if (client.fail) throw client.fail;
-      return { items: client.items.filter((r) => !query.group || r.group === query.group).sort(newestFirst), nextCursor: null };
-    },
     async allRequests(group: Group) {
       if (client.fail) throw client.fail;
       return client.items.filter((r) => r.group === group).sort(newestFirst);
