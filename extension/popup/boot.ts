@@ -141,10 +141,18 @@ export function nextCursorOfLink(link: string | null, pageHref: string): string 
   return undefined;
 }
 
+/** What a prefetched request is kept under: the same URL with the same Authorization. */
+const key = (url: string, authorization: string) => `${authorization}\n${url}`;
+
+/** After the next frame: the popup has drawn what it took by then. */
+const afterFrame = (run: () => void): void => {
+  if (typeof requestAnimationFrame === 'function') requestAnimationFrame(() => setTimeout(run, 0));
+  else setTimeout(run, 0);
+};
+
 export function bootPopup(env: BootEnv = realEnv()): Prefetcher {
   const entries = new Map<string, Entry>();
   let dropped = false;
-  const key = (url: string, authorization: string) => `${authorization}\n${url}`;
 
   /**
    * Starts a request and keeps it for the popup to take. `then` may look at the answer first (a
@@ -230,11 +238,6 @@ export function bootPopup(env: BootEnv = realEnv()): Prefetcher {
   const taken = new Set<string>();
   let restAfter: string | null = null;
   let openRest: () => void = () => undefined;
-  /** After the next frame: the popup has drawn what it took by then. */
-  const afterFrame = (run: () => void) => {
-    if (typeof requestAnimationFrame === 'function') requestAnimationFrame(() => setTimeout(run, 0));
-    else setTimeout(run, 0);
-  };
 
   const settings = env.readSettings();
   settings.catch(() => undefined);
