@@ -1,8 +1,9 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { requestHostAccess, testConnection, type ConnectionTest } from './connection.js';
 import { settingsItem, type Settings } from '../lib/settings.js';
-import { checkSettings } from './check-settings.js';
 import { PROBLEM_TEXTS, TEXT } from '../lib/texts.js';
+import { checkSettings } from './check-settings.js';
+import { requestHostAccess, testConnection, type ConnectionTest } from './connection.js';
+import { ApiKeyField, NotificationsField, RelayUrlField } from './fields.js';
 
 type Tone = 'ok' | 'info' | 'warning' | 'error';
 interface Message {
@@ -36,7 +37,6 @@ export function OptionsPage() {
   const [relayUrl, setRelayUrl] = useState('');
   const [apiKey, setApiKey] = useState('');
   const [notifications, setNotifications] = useState(true);
-  const [showKey, setShowKey] = useState(false);
   const [errors, setErrors] = useState<Partial<Record<Field, string>>>({});
   const [busy, setBusy] = useState<'saving' | 'testing' | null>(null);
   const [messages, setMessages] = useState<Message[]>([]);
@@ -123,95 +123,14 @@ export function OptionsPage() {
       .finally(() => setBusy(null));
   };
 
-  const describedBy = (field: Field, hint: string): string =>
-    errors[field] ? `${hint} ${field}-error` : hint;
-
   return (
     <main>
       <h1>{T.title}</h1>
       <p class="intro">{T.intro}</p>
       <form onSubmit={onSubmit} noValidate aria-busy={busy !== null}>
-        <div class="field">
-          <label for="relayUrl">{T.relayUrl}</label>
-          <input
-            ref={urlInput}
-            id="relayUrl"
-            name="relayUrl"
-            type="text"
-            inputMode="url"
-            autocomplete="url"
-            spellcheck={false}
-            autoCapitalize="off"
-            required
-            value={relayUrl}
-            onInput={(e) => setRelayUrl(e.currentTarget.value)}
-            aria-invalid={errors.relayUrl ? 'true' : 'false'}
-            aria-describedby={describedBy('relayUrl', 'relayUrl-hint')}
-          />
-          <p id="relayUrl-hint" class="hint">
-            {T.relayUrlHint}
-          </p>
-          {errors.relayUrl && (
-            <p id="relayUrl-error" class="error">
-              {errors.relayUrl}
-            </p>
-          )}
-        </div>
-
-        <div class="field">
-          <label for="apiKey">{T.apiKey}</label>
-          <div class="key-row">
-            <input
-              ref={keyInput}
-              id="apiKey"
-              name="apiKey"
-              // Preact's input types split text and password into separate unions; one field toggles both.
-              type={(showKey ? 'text' : 'password') as 'text'}
-              autocomplete="off"
-              spellcheck={false}
-              autoCapitalize="off"
-              required
-              value={apiKey}
-              onInput={(e) => setApiKey(e.currentTarget.value)}
-              aria-invalid={errors.apiKey ? 'true' : 'false'}
-              aria-describedby={describedBy('apiKey', 'apiKey-hint')}
-            />
-            <button
-              type="button"
-              aria-controls="apiKey"
-              aria-pressed={showKey}
-              aria-label={showKey ? T.hideKeyLabel : T.showKeyLabel}
-              onClick={() => setShowKey(!showKey)}
-            >
-              {showKey ? T.hideKey : T.showKey}
-            </button>
-          </div>
-          <p id="apiKey-hint" class="hint">
-            {T.apiKeyHint}
-          </p>
-          {errors.apiKey && (
-            <p id="apiKey-error" class="error">
-              {errors.apiKey}
-            </p>
-          )}
-        </div>
-
-        <div class="field">
-          <div class="check">
-            <input
-              id="notifications"
-              name="notifications"
-              type="checkbox"
-              checked={notifications}
-              onChange={(e) => setNotifications(e.currentTarget.checked)}
-              aria-describedby="notifications-hint"
-            />
-            <label for="notifications">{T.notifications}</label>
-          </div>
-          <p id="notifications-hint" class="hint">
-            {T.notificationsHint}
-          </p>
-        </div>
+        <RelayUrlField value={relayUrl} error={errors.relayUrl} inputRef={urlInput} onInput={setRelayUrl} />
+        <ApiKeyField value={apiKey} error={errors.apiKey} inputRef={keyInput} onInput={setApiKey} />
+        <NotificationsField checked={notifications} onChange={setNotifications} />
 
         <div class="actions">
           <button type="button" onClick={onTest} disabled={busy !== null}>
