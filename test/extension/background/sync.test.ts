@@ -1,16 +1,15 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
 import { settingsItem } from '../../../extension/lib/settings';
 import { refresh, syncSnapshotItem } from '../../../extension/background/sync';
 import { PROBLEM_TEXTS } from '../../../extension/lib/texts';
-import { DOUBLE_KEY, makeRequest, RelayDouble } from '../helpers/relay-double';
+import { freshBrowserAndRelay } from '../helpers/fresh';
+import { DOUBLE_KEY, makeRequest, type RelayDouble } from '../helpers/relay-double';
 
 let relay: RelayDouble;
 
 beforeEach(async () => {
-  fakeBrowser.reset();
-  vi.restoreAllMocks();
-  relay = await new RelayDouble().start();
+  relay = await freshBrowserAndRelay();
 });
 
 afterEach(async () => {

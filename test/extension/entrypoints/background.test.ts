@@ -6,14 +6,13 @@ import type { RefreshedReply } from '../../../extension/background/messages';
 import { settingsItem } from '../../../extension/lib/settings';
 import { refresh, syncSnapshotItem } from '../../../extension/background/sync';
 import { PROBLEM_TEXTS, TEXT } from '../../../extension/lib/texts';
+import { freshBrowserAndRelay } from '../helpers/fresh';
 import { DOUBLE_KEY, eventually, makeRequest, RelayDouble } from '../helpers/relay-double';
 
 let relay: RelayDouble;
 
 beforeEach(async () => {
-  fakeBrowser.reset();
-  vi.restoreAllMocks();
-  relay = await new RelayDouble().start();
+  relay = await freshBrowserAndRelay();
 });
 
 afterEach(async () => {
@@ -26,6 +25,17 @@ afterEach(async () => {
 
 async function configure(overrides: { apiKey?: string; notifications?: boolean; relayUrl?: string } = {}) {
   await settingsItem.setValue({ relayUrl: relay.url, apiKey: DOUBLE_KEY, notifications: true, ...overrides });
+}
+
+/** Configured and running past its silent first sync; then one request arrives and is announced. */
+async function announcedRequest() {
+  await configure();
+  bg.main();
+  await alarm();
+  const request = makeRequest();
+  relay.requests.push(request);
+  await alarm();
+  return request;
 }
 
 const alarm = () => fakeBrowser.alarms.onAlarm.trigger({ name: REFRESH_ALARM, scheduledTime: Date.now(), periodInMinutes: REFRESH_PERIOD_MINUTES });
@@ -119,12 +129,7 @@ describe('refresh against a relay on loopback', () => {
   });
 
   it('a request that is answered disappears from the count and its notification is cleared', async () => {
-    await configure();
-    bg.main();
-    await alarm();
-    const request = makeRequest();
-    relay.requests.push(request);
-    await alarm();
+    const request = await announcedRequest();
     expect(await shown()).toEqual([`triplink:${request.id}`]);
     await relay.update(request.id, 'CRSUC');
     await eventually(async () => (await badge()) === '' && (await shown()).length === 0, 3000, 'the cleared notification');
@@ -190,12 +195,7 @@ describe('refresh against a relay on loopback', () => {
 
 describe('clicks, messages and live events', () => {
   it('a notification click opens the request in the extension’s view', async () => {
-    await configure();
-    bg.main();
-    await alarm();
-    const request = makeRequest();
-    relay.requests.push(request);
-    await alarm();
+    const request = await announcedRequest();
     const create = vi.spyOn(fakeBrowser.tabs, 'create');
     await fakeBrowser.notifications.onClicked.trigger(`triplink:${request.id}`);
     expect(create).toHaveBeenCalledWith({

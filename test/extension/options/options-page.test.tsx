@@ -6,16 +6,15 @@ import { fakeBrowser } from 'wxt/testing/fake-browser';
 import { OptionsPage } from '../../../extension/options/options-page';
 import { settingsItem } from '../../../extension/lib/settings';
 import { PROBLEM_TEXTS, TEXT } from '../../../extension/lib/texts';
-import { DOUBLE_KEY, eventually, makeRequest, RelayDouble } from '../helpers/relay-double';
+import { freshBrowserAndRelay } from '../helpers/fresh';
+import { DOUBLE_KEY, eventually, makeRequest, type RelayDouble } from '../helpers/relay-double';
 
 const T = TEXT.options;
 let relay: RelayDouble;
 let root: HTMLElement;
 
 beforeEach(async () => {
-  fakeBrowser.reset();
-  vi.restoreAllMocks();
-  relay = await new RelayDouble().start();
+  relay = await freshBrowserAndRelay();
   root = document.createElement('div');
   document.body.append(root);
 });
