@@ -21,9 +21,18 @@ export const settingsItem = storage.defineItem<Settings>('local:settings', {
   version: 1,
 });
 
-/** The settings if they are complete enough to talk to a relay, else null (the "not configured" state). */
-export async function loadSettings(): Promise<Settings | null> {
-  const parsed = Settings.safeParse(await settingsItem.getValue());
+/**
+ * The settings a stored value stands for if they are complete enough to talk to a relay, else
+ * null (the "not configured" state). Nothing stored counts as the defaults, as the storage item
+ * falls back to them. The popup's boot reads the value itself (popup/boot.ts) and comes here.
+ */
+export function settingsFrom(stored: unknown): Settings | null {
+  const parsed = Settings.safeParse(stored ?? DEFAULT_SETTINGS);
   if (!parsed.success || parsed.data.relayUrl === '' || parsed.data.apiKey === '') return null;
   return parsed.data;
+}
+
+/** The stored settings, if complete enough to talk to a relay (settingsFrom), else null. */
+export async function loadSettings(): Promise<Settings | null> {
+  return settingsFrom(await settingsItem.getValue());
 }

@@ -3,7 +3,7 @@ import type { Prefetcher } from './boot.js';
 import type { PopupDeps } from './controller.js';
 import { followEvents, type FollowEvents } from './live.js';
 import { createRelayClient } from '../lib/relay-client.js';
-import { DEFAULT_SETTINGS, Settings, loadSettings, settingsItem } from '../lib/settings.js';
+import { loadSettings, settingsFrom, settingsItem } from '../lib/settings.js';
 
 function ignoreErrors(call: () => Promise<unknown> | unknown): void {
   try {
@@ -28,16 +28,6 @@ export const realPopupDeps: PopupDeps = {
   newKey: () => crypto.randomUUID(),
   refreshMs: 30_000,
 };
-
-/**
- * The settings as `loadSettings` (lib/settings.ts) makes them of a stored value (WXT's storage item
- * falls back to the defaults when nothing is stored): for the value the popup's boot has read.
- */
-export function settingsFrom(stored: unknown): Settings | null {
-  const parsed = Settings.safeParse(stored ?? DEFAULT_SETTINGS);
-  if (!parsed.success || parsed.data.relayUrl === '' || parsed.data.apiKey === '') return null;
-  return parsed.data;
-}
 
 /**
  * The real world, with what the popup entry started early (boot.ts): the first settings

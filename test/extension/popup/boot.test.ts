@@ -2,9 +2,8 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
 import { GROUPS } from '../../../shared/status.js';
 import { BOOT_GROUPS, MAX_PAGES, PAGE_LIMIT, SETTINGS_KEY, bootPopup, nextCursorOf, nextCursorOfLink, type BootEnv } from '../../../extension/popup/boot.js';
-import { settingsFrom } from '../../../extension/popup/deps.js';
 import { createRelayClient } from '../../../extension/lib/relay-client.js';
-import { loadSettings, settingsItem } from '../../../extension/lib/settings.js';
+import { loadSettings, settingsFrom, settingsItem } from '../../../extension/lib/settings.js';
 import { request } from '../helpers/popup-fixtures.js';
 
 /**
