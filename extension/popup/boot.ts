@@ -72,6 +72,13 @@ function firstGroup(hash: string): (typeof BOOT_GROUPS)[number] | null {
 
 /** How long the rest waits, once the first list is in, for the popup to take it. */
 const REST_WAIT_MS = 1_000;
+/** After the next frame: the popup has drawn what it took by then. */
+const afterFrame = (run: () => void): void => {
+  if (typeof requestAnimationFrame === 'function') requestAnimationFrame(() => setTimeout(run, 0));
+  else setTimeout(run, 0);
+};
+/** What a prefetched request is kept under: the same URL with the same Authorization. */
+const key = (url: string, authorization: string) => `${authorization}\n${url}`;
 
 interface Entry {
   response: Promise<Response>;
@@ -140,15 +147,6 @@ export function nextCursorOfLink(link: string | null, pageHref: string): string 
   }
   return undefined;
 }
-
-/** What a prefetched request is kept under: the same URL with the same Authorization. */
-const key = (url: string, authorization: string) => `${authorization}\n${url}`;
-
-/** After the next frame: the popup has drawn what it took by then. */
-const afterFrame = (run: () => void): void => {
-  if (typeof requestAnimationFrame === 'function') requestAnimationFrame(() => setTimeout(run, 0));
-  else setTimeout(run, 0);
-};
 
 export function bootPopup(env: BootEnv = realEnv()): Prefetcher {
   const entries = new Map<string, Entry>();
