@@ -1,6 +1,6 @@
 import { browser } from 'wxt/browser';
 import type { Problem } from '../lib/problems.js';
-import { BADGE, COLOURS, PROBLEM_TEXTS, TEXT } from '../lib/texts.js';
+import { BACKGROUND_TEXT, BADGE, COLOURS, PROBLEM_TEXTS } from '../lib/texts.js';
 
 /**
  * The toolbar badge: the pending count in the product colour, or one problem's mark, colour and
@@ -54,11 +54,11 @@ export function badgeView(state: { problem?: Problem; pending?: number }): Badge
     return {
       text: text.badge,
       colour: text.colour,
-      title: TEXT.problemTitle(text.title, keepsCount ? pending : undefined),
+      title: BACKGROUND_TEXT.problemTitle(text.title, keepsCount ? pending : undefined),
     };
   }
   const count = pending ?? 0;
-  return { text: badgeCount(count), colour: COLOURS.brand, title: TEXT.badgeTitle(Math.max(0, Math.floor(count))) };
+  return { text: badgeCount(count), colour: COLOURS.brand, title: BACKGROUND_TEXT.badgeTitle(Math.max(0, Math.floor(count))) };
 }
 
 type ActionApi = {

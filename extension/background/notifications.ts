@@ -2,7 +2,7 @@ import { browser } from 'wxt/browser';
 import { storage } from 'wxt/utils/storage';
 import type { ConnectionRequest } from '../../shared/models.js';
 import type { Settings } from '../lib/settings.js';
-import { TEXT } from '../lib/texts.js';
+import { BACKGROUND_TEXT } from '../lib/texts.js';
 
 /**
  * Desktop notifications for new pending requests.
@@ -61,7 +61,7 @@ export function travellerName(request: Pick<ConnectionRequest, 'firstName' | 'mi
     .map((part) => part?.trim() ?? '')
     .filter((part) => part !== '')
     .join(' ');
-  return name === '' ? TEXT.notification.unnamed : name;
+  return name === '' ? BACKGROUND_TEXT.notification.unnamed : name;
 }
 
 interface NotifyResult {
@@ -125,16 +125,16 @@ export async function notifyPending(
       const names = freshRequests.slice(0, NOTIFY_LIMITS.summaryNames).map(travellerName);
       planned.push({
         id: `${SUMMARY_PREFIX}${Date.now()}`,
-        title: TEXT.notification.manyTitle(freshRequests.length),
-        message: TEXT.notification.manyMessage(names, freshRequests.length - names.length),
+        title: BACKGROUND_TEXT.notification.manyTitle(freshRequests.length),
+        message: BACKGROUND_TEXT.notification.manyMessage(names, freshRequests.length - names.length),
         requestIds: fresh,
       });
     } else {
       for (const request of freshRequests) {
         planned.push({
           id: requestNotificationId(request.id),
-          title: TEXT.notification.oneTitle(travellerName(request)),
-          message: TEXT.notification.oneMessage(request.loyaltyNumber),
+          title: BACKGROUND_TEXT.notification.oneTitle(travellerName(request)),
+          message: BACKGROUND_TEXT.notification.oneMessage(request.loyaltyNumber),
           requestIds: [request.id],
         });
       }

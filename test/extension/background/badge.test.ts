@@ -2,7 +2,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
 import { applyBadge, badgeView, PROBLEM_PRECEDENCE, worstProblem } from '../../../extension/background/badge';
 import { PROBLEMS, type Problem } from '../../../extension/lib/problems';
-import { BADGE, COLOURS, PROBLEM_TEXTS, TEXT } from '../../../extension/lib/texts';
+import { BACKGROUND_TEXT, BADGE, COLOURS, PROBLEM_TEXTS } from '../../../extension/lib/texts';
 
 beforeEach(() => {
   fakeBrowser.reset();
@@ -22,11 +22,11 @@ describe('badgeView: the count', () => {
     expect(view.text).toBe(text);
     expect(view.text.length).toBeLessThanOrEqual(4);
     expect(view.colour).toBe(COLOURS.brand);
-    expect(view.title).toBe(TEXT.badgeTitle(pending));
+    expect(view.title).toBe(BACKGROUND_TEXT.badgeTitle(pending));
   });
 
   it('no count at all is an empty badge', () => {
-    expect(badgeView({})).toEqual({ text: '', colour: COLOURS.brand, title: TEXT.badgeTitle(0) });
+    expect(badgeView({})).toEqual({ text: '', colour: COLOURS.brand, title: BACKGROUND_TEXT.badgeTitle(0) });
   });
 
   it('says "request" for one and "requests" for more', () => {
@@ -71,7 +71,7 @@ describe('applyBadge', () => {
   it('writes text, colour and tooltip to browser.action', async () => {
     await applyBadge(badgeView({ pending: 12 }));
     expect(await fakeBrowser.action.getBadgeText({})).toBe('12');
-    expect(await fakeBrowser.action.getTitle({})).toBe(TEXT.badgeTitle(12));
+    expect(await fakeBrowser.action.getTitle({})).toBe(BACKGROUND_TEXT.badgeTitle(12));
     expect(await fakeBrowser.action.getBadgeBackgroundColor({})).toEqual([0x1f, 0x6f, 0xeb, 255]);
 
     await applyBadge(badgeView({ problem: 'key_refused' }));
@@ -97,6 +97,6 @@ describe('applyBadge', () => {
       target.action = original;
       target.browserAction = originalBrowserAction;
     }
-    expect(calls).toEqual([`colour:${COLOURS.brand}`, 'text:2', `title:${TEXT.badgeTitle(2)}`]);
+    expect(calls).toEqual([`colour:${COLOURS.brand}`, 'text:2', `title:${BACKGROUND_TEXT.badgeTitle(2)}`]);
   });
 });

@@ -8,7 +8,7 @@ import {
   openNotification,
   travellerName,
 } from '../../../extension/background/notifications';
-import { TEXT } from '../../../extension/lib/texts';
+import { BACKGROUND_TEXT } from '../../../extension/lib/texts';
 import { makeRequest } from '../helpers/relay-double';
 
 const RELAY = 'http://127.0.0.1:8787';
@@ -61,8 +61,8 @@ describe('one notification per new request', () => {
     expect(await shown()).toEqual({
       [`triplink:${fresh.id}`]: expect.objectContaining({
         type: 'basic',
-        title: TEXT.notification.oneTitle('Grace Hopper'),
-        message: TEXT.notification.oneMessage('BA123'),
+        title: BACKGROUND_TEXT.notification.oneTitle('Grace Hopper'),
+        message: BACKGROUND_TEXT.notification.oneMessage('BA123'),
         iconUrl: fakeBrowser.runtime.getURL('/icon/128.png'),
       }),
     });
@@ -123,8 +123,8 @@ describe('grouping', () => {
     const all = await shown();
     expect(Object.keys(all)).toEqual([id]);
     expect(all[id!]).toMatchObject({
-      title: TEXT.notification.manyTitle(5),
-      message: TEXT.notification.manyMessage(['A One', 'B Two', 'C Three'], 2),
+      title: BACKGROUND_TEXT.notification.manyTitle(5),
+      message: BACKGROUND_TEXT.notification.manyMessage(['A One', 'B Two', 'C Three'], 2),
     });
     // None of the five is announced again one by one.
     expect((await notifyPending(five, ON)).created).toEqual([]);
@@ -214,6 +214,6 @@ describe('travellerName', () => {
   it('joins the parts Concur sent, or says there is no name', () => {
     expect(travellerName({ firstName: 'Ada', middleName: 'K.', lastName: 'Lovelace' })).toBe('Ada K. Lovelace');
     expect(travellerName({ firstName: ' ', middleName: null, lastName: 'Solo' })).toBe('Solo');
-    expect(travellerName({ firstName: null, middleName: null, lastName: '' })).toBe(TEXT.notification.unnamed);
+    expect(travellerName({ firstName: null, middleName: null, lastName: '' })).toBe(BACKGROUND_TEXT.notification.unnamed);
   });
 });

@@ -5,7 +5,7 @@ import { REFRESH_ALARM, REFRESH_PERIOD_MINUTES } from '../../../extension/backgr
 import type { RefreshedReply } from '../../../extension/background/messages';
 import { settingsItem } from '../../../extension/lib/settings';
 import { refresh, syncSnapshotItem } from '../../../extension/background/sync';
-import { PROBLEM_TEXTS, TEXT } from '../../../extension/lib/texts';
+import { BACKGROUND_TEXT, PROBLEM_TEXTS } from '../../../extension/lib/texts';
 import { freshBrowserAndRelay } from '../helpers/fresh';
 import { DOUBLE_KEY, eventually, makeRequest, RelayDouble } from '../helpers/relay-double';
 
@@ -87,7 +87,7 @@ describe('refresh against a relay on loopback', () => {
     bg.main();
     await alarm();
     expect(await badge()).toBe('2');
-    expect(await title()).toBe(TEXT.badgeTitle(2));
+    expect(await title()).toBe(BACKGROUND_TEXT.badgeTitle(2));
     expect(await shown()).toEqual([]);
 
     const fresh = makeRequest({ firstName: 'Grace', lastName: 'Hopper' });
@@ -142,7 +142,7 @@ describe('refresh against a relay on loopback', () => {
     bg.main();
     await alarm();
     expect(await badge()).toBe(PROBLEM_TEXTS.concur_degraded.badge);
-    expect(await title()).toBe(TEXT.problemTitle(PROBLEM_TEXTS.concur_degraded.title, 1));
+    expect(await title()).toBe(BACKGROUND_TEXT.problemTitle(PROBLEM_TEXTS.concur_degraded.title, 1));
     relay.concurState = 'unauthorized';
     await alarm();
     expect(await badge()).toBe(PROBLEM_TEXTS.concur_unauthorized.badge);
