@@ -7,8 +7,8 @@ import { loadSettings, settingsFrom, settingsItem } from '../../../extension/lib
 import { request } from '../helpers/popup-fixtures.js';
 
 /**
- * The popup's head start (extension/popup/boot.ts): what it asks the relay for, in which order, and that the
- * popup's client and live stream get exactly those answers, once.
+ * The popup's head start (extension/popup/boot.ts): what it asks the relay for, in which order,
+ * and that the popup's client and live stream get exactly those answers, once.
  */
 
 const RELAY = 'http://127.0.0.1:8787';
