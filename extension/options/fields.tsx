@@ -1,3 +1,4 @@
+import type { InputHTMLAttributes } from 'preact';
 import { useState } from 'preact/hooks';
 import { TEXT } from '../lib/texts.js';
 
@@ -29,35 +30,35 @@ function Notes({ field, hint, error }: { field: string; hint: string; error: str
   );
 }
 
-const describedBy = (field: string, error: string | undefined): string =>
-  error ? `${field}-hint ${field}-error` : `${field}-hint`;
+/** What both text inputs carry: their value and handler, and the ARIA that ties them to their Notes. */
+function textInput(field: 'relayUrl' | 'apiKey', { value, error, onInput }: TextFieldProps): InputHTMLAttributes {
+  return {
+    id: field,
+    name: field,
+    spellcheck: false,
+    autoCapitalize: 'off',
+    required: true,
+    value,
+    onInput: (e) => onInput(e.currentTarget.value),
+    'aria-invalid': error ? 'true' : 'false',
+    'aria-describedby': error ? `${field}-hint ${field}-error` : `${field}-hint`,
+  };
+}
 
-export function RelayUrlField({ value, error, inputRef, onInput }: TextFieldProps) {
+export function RelayUrlField(props: TextFieldProps) {
+  const { error, inputRef } = props;
   return (
     <div class="field">
       <label for="relayUrl">{T.relayUrl}</label>
-      <input
-        ref={inputRef}
-        id="relayUrl"
-        name="relayUrl"
-        type="text"
-        inputMode="url"
-        autocomplete="url"
-        spellcheck={false}
-        autoCapitalize="off"
-        required
-        value={value}
-        onInput={(e) => onInput(e.currentTarget.value)}
-        aria-invalid={error ? 'true' : 'false'}
-        aria-describedby={describedBy('relayUrl', error)}
-      />
+      <input ref={inputRef} type="text" inputMode="url" autocomplete="url" {...textInput('relayUrl', props)} />
       <Notes field="relayUrl" hint={T.relayUrlHint} error={error} />
     </div>
   );
 }
 
 /** The API key, hidden unless asked. */
-export function ApiKeyField({ value, error, inputRef, onInput }: TextFieldProps) {
+export function ApiKeyField(props: TextFieldProps) {
+  const { error, inputRef } = props;
   const [showKey, setShowKey] = useState(false);
   return (
     <div class="field">
@@ -65,18 +66,10 @@ export function ApiKeyField({ value, error, inputRef, onInput }: TextFieldProps)
       <div class="key-row">
         <input
           ref={inputRef}
-          id="apiKey"
-          name="apiKey"
           // Preact's input types split text and password into separate unions; one field toggles both.
           type={(showKey ? 'text' : 'password') as 'text'}
           autocomplete="off"
-          spellcheck={false}
-          autoCapitalize="off"
-          required
-          value={value}
-          onInput={(e) => onInput(e.currentTarget.value)}
-          aria-invalid={error ? 'true' : 'false'}
-          aria-describedby={describedBy('apiKey', error)}
+          {...textInput('apiKey', props)}
         />
         <button
           type="button"
