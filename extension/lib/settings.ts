@@ -14,7 +14,7 @@ export const Settings = z.object({
 });
 export type Settings = z.infer<typeof Settings>;
 
-export const DEFAULT_SETTINGS: Settings = { relayUrl: '', apiKey: '', notifications: true };
+const DEFAULT_SETTINGS: Settings = { relayUrl: '', apiKey: '', notifications: true };
 
 export const settingsItem = storage.defineItem<Settings>('local:settings', {
   fallback: DEFAULT_SETTINGS,
