@@ -1,18 +1,18 @@
 import { browser } from 'wxt/browser';
 import { defineBackground } from 'wxt/utils/define-background';
-import { ensureRefreshAlarm, REFRESH_ALARM } from '../lib/alarm.js';
-import { createLiveEvents, debounce } from '../lib/live.js';
-import { isRefreshMessage, type RefreshedReply } from '../lib/messages.js';
-import { notificationClosed, openNotification } from '../lib/notifications.js';
+import { ensureRefreshAlarm, REFRESH_ALARM } from '../background/alarm.js';
+import { createLiveEvents, debounce } from '../background/live.js';
+import { isRefreshMessage, type RefreshedReply } from '../background/messages.js';
+import { notificationClosed, openNotification } from '../background/notifications.js';
+import { refresh } from '../background/sync.js';
 import { loadSettings, settingsItem } from '../lib/settings.js';
-import { refresh } from '../lib/sync.js';
 
 /**
  * The background keeps the badge current and announces new requests. Every listener is added
  * synchronously in main() so a woken MV3 service worker sees the event that woke it. Refreshes
  * happen on the periodic alarm, on install/startup, when the settings change, when the computer
  * comes back online, on live events from the relay (debounced) and on `{type:'refresh'}` from
- * the popup. The logic lives in lib/.
+ * the popup. The logic lives in background/ (what only the background does) and lib/.
  */
 export default defineBackground(() => {
   const soon = debounce(() => void refresh(), 300);

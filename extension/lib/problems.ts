@@ -1,3 +1,5 @@
+import type { ConcurState } from '../../shared/models.js';
+
 /**
  * The closed set of things that can stand between the user and their requests. Every one has a
  * badge mark, a colour, a tooltip and a sentence in texts.ts; nothing else is ever shown.
@@ -22,4 +24,11 @@ export class RelayProblem extends Error {
   ) {
     super(detail ? `${problem}: ${detail}` : problem);
   }
+}
+
+/** The problem a relay's Concur state stands for (ok and unknown are not problems). */
+export function concurProblem(state: ConcurState | undefined): Problem | undefined {
+  if (state === 'unauthorized') return 'concur_unauthorized';
+  if (state === 'degraded') return 'concur_degraded';
+  return undefined;
 }

@@ -16,7 +16,7 @@ import type { Settings } from './settings.js';
  * latest event id when it was read (the lowest of them for a list read in pages). null when the
  * relay did not say (an older relay).
  */
-export interface Snapshot<T> {
+interface Snapshot<T> {
   value: T;
   eventId: number | null;
 }
@@ -26,7 +26,6 @@ export interface RelayClient {
   summary(): Promise<Summary>;
   /** summary, with its Relay-Event-Id. */
   summarySnapshot(): Promise<Snapshot<Summary>>;
-  requests(query?: { group?: Group; limit?: number; cursor?: string }): Promise<RequestsPage>;
   /** Every request of a group, following nextCursor (bounded). */
   allRequests(group: Group, max?: number): Promise<ConnectionRequest[]>;
   /** allRequests, with where the list stands: the lowest Relay-Event-Id of its pages. */
@@ -98,7 +97,6 @@ export function createRelayClient(settings: Pick<Settings, 'relayUrl' | 'apiKey'
   const client: RelayClient = {
     summary: () => call('/api/v1/summary', (j) => Summary.parse(j)),
     summarySnapshot: () => snapshotCall('/api/v1/summary', (j) => Summary.parse(j)),
-    requests: async (query = {}) => (await page(query)).value,
     allRequests: async (group, max) => (await client.groupSnapshot(group, max)).value,
     async groupSnapshot(group, max = 5000) {
       const items: ConnectionRequest[] = [];

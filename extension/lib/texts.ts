@@ -31,7 +31,7 @@ export const BADGE = {
   textColour: '#ffffff',
 } as const;
 
-export interface ProblemText {
+interface ProblemText {
   /** At most 4 characters: what fits on a badge. */
   badge: string;
   colour: string;
@@ -88,11 +88,6 @@ export const PROBLEM_TEXTS: Readonly<Record<Problem, ProblemText>> = {
 
 export const TEXT = {
   productName: 'TripLink Relay',
-  badgeTitle: (pending: number) =>
-    pending === 0 ? 'TripLink Relay: no pending connection requests' : `TripLink Relay: ${pending} pending connection request${pending === 1 ? '' : 's'}`,
-  /** A problem's tooltip, with the last known pending count when there is one (Concur problems keep the list). */
-  problemTitle: (title: string, pending?: number) =>
-    pending === undefined ? title : `${title}\n${pending} pending connection request${pending === 1 ? '' : 's'} (last known).`,
   tabs: { pending: 'Pending', failed: 'Failed', connected: 'Connected' },
   empty: {
     pending: 'Nothing is waiting. New connection requests appear here as Concur sends them.',
@@ -108,14 +103,6 @@ export const TEXT = {
   primaryReply: 'Connected',
   tokenLeft: (minutes: number) => (minutes < 1 ? 'token: under a minute left' : `token: ${minutes} min left`),
   tokenExpired: 'token expired',
-  notification: {
-    oneTitle: (name: string) => `New connection request: ${name}`,
-    oneMessage: (loyaltyNumber: string | null) => (loyaltyNumber ? `Loyalty number ${loyaltyNumber}` : 'No loyalty number given'),
-    manyTitle: (count: number) => `${count} new connection requests`,
-    manyMessage: (names: string[], more: number) => `${names.join(', ')}${more > 0 ? ` and ${more} more` : ''}`,
-    /** The name shown when Concur sent neither a first nor a last name. */
-    unnamed: 'a traveller without a name',
-  },
   options: {
     title: 'TripLink Relay options',
     intro: 'Where your TripLink relay runs and which API key it accepts. The relay prints both when it starts.',
@@ -159,6 +146,27 @@ export const TEXT = {
     degraded: 'answering badly',
     unauthorized: 'refusing the relay’s credentials',
     unknown: 'not polled yet',
+  },
+} as const;
+
+/**
+ * The background's own texts: the toolbar button's tooltip and the desktop notifications. Kept
+ * apart from TEXT because the popup and the options page never show them: this way their bundles
+ * leave them out.
+ */
+export const BACKGROUND_TEXT = {
+  badgeTitle: (pending: number) =>
+    pending === 0 ? 'TripLink Relay: no pending connection requests' : `TripLink Relay: ${pending} pending connection request${pending === 1 ? '' : 's'}`,
+  /** A problem's tooltip, with the last known pending count when there is one (Concur problems keep the list). */
+  problemTitle: (title: string, pending?: number) =>
+    pending === undefined ? title : `${title}\n${pending} pending connection request${pending === 1 ? '' : 's'} (last known).`,
+  notification: {
+    oneTitle: (name: string) => `New connection request: ${name}`,
+    oneMessage: (loyaltyNumber: string | null) => (loyaltyNumber ? `Loyalty number ${loyaltyNumber}` : 'No loyalty number given'),
+    manyTitle: (count: number) => `${count} new connection requests`,
+    manyMessage: (names: string[], more: number) => `${names.join(', ')}${more > 0 ? ` and ${more} more` : ''}`,
+    /** The name shown when Concur sent neither a first nor a last name. */
+    unnamed: 'a traveller without a name',
   },
 } as const;
 

@@ -10,7 +10,7 @@ import { startRelay, type RunningRelay } from '../../relay/boot/runtime.js';
 import type { RunningSandbox } from '../../relay/sandbox/server.js';
 import { Summary } from '../../shared/models.js';
 import { GROUPS } from '../../shared/status.js';
-import { POPUP_TEXT, PROBLEM_TEXTS, TEXT } from '../../extension/lib/texts.js';
+import { BACKGROUND_TEXT, POPUP_TEXT, PROBLEM_TEXTS, TEXT } from '../../extension/lib/texts.js';
 import { eventually } from '../helpers/relay-process.js';
 import {
   extensionStorage,
@@ -37,7 +37,7 @@ import {
 const API_KEY = 'e2e-relay-key-0123456789abcdef';
 const SEEDED = 12; // what the sandbox seeds (relay/sandbox/README.md)
 const SCREENSHOTS = join('test', 'e2e', 'screenshots');
-/** A request's notification id (extension/lib/notifications.ts, requestNotificationId). */
+/** A request's notification id (extension/background/notifications.ts, requestNotificationId). */
 const notificationId = (requestId: string) => `triplink:${requestId}`;
 /** A CSS attribute selector for a request's row (ids may hold any character). */
 const row = (id: string) => `li[data-id=${JSON.stringify(id)}]`;
@@ -165,7 +165,7 @@ describe('the extension in Chromium against a sandbox relay', () => {
       .toEqual([TEXT.options.testOk(TEXT.concurStates.ok), TEXT.options.testCounts(SEEDED, 0, 0)]);
 
     // Saving made the background refresh: the badge counts what waits.
-    expect(await badgeShows(String(SEEDED))).toEqual({ text: String(SEEDED), title: TEXT.badgeTitle(SEEDED) });
+    expect(await badgeShows(String(SEEDED))).toEqual({ text: String(SEEDED), title: BACKGROUND_TEXT.badgeTitle(SEEDED) });
     await page.close();
   });
 
@@ -221,7 +221,7 @@ describe('the extension in Chromium against a sandbox relay', () => {
     for (const group of GROUPS) expect(await tabCount(popup, group), `the ${group} tab`).toBe(String(counts[group]));
 
     // The badge is the new pending count.
-    expect(await badgeShows(String(counts.pending))).toEqual({ text: String(counts.pending), title: TEXT.badgeTitle(counts.pending) });
+    expect(await badgeShows(String(counts.pending))).toEqual({ text: String(counts.pending), title: BACKGROUND_TEXT.badgeTitle(counts.pending) });
     await popup.locator('#tab-pending').click();
     expect(await notificationIds(b)).toEqual([]);
   });
@@ -311,6 +311,6 @@ describe('the extension in Chromium against a sandbox relay', () => {
       pending = (await summary()).counts.pending;
       return (await readBadge(b)).text === String(pending);
     }, 20_000);
-    expect(await readBadge(b)).toEqual({ text: String(pending), title: TEXT.badgeTitle(pending) });
+    expect(await readBadge(b)).toEqual({ text: String(pending), title: BACKGROUND_TEXT.badgeTitle(pending) });
   });
 });

@@ -9,7 +9,7 @@ import { createLogger } from '../../relay/base/log.js';
 import { startRelay, type RunningRelay } from '../../relay/boot/runtime.js';
 import { startSandbox, type RunningSandbox } from '../../relay/sandbox/server.js';
 import { ConnectionRequest, RequestsPage } from '../../shared/models.js';
-import { groupLists } from '../../extension/lib/popup-state.js';
+import { groupLists } from '../../extension/popup/lists.js';
 import { eventually } from '../helpers/relay-process.js';
 import { freePort, launchExtension, writeSettings, type ExtensionBrowser } from './browser.js';
 
@@ -32,7 +32,7 @@ let sandbox: RunningSandbox | undefined;
 let relay: RunningRelay | undefined;
 let browser: ExtensionBrowser | undefined;
 let dir: string | undefined;
-/** The pending requests in the popup's order (newest first, as popup-state.ts sorts them). */
+/** The pending requests in the popup's order (newest first, as extension/popup/lists.ts sorts them). */
 let order: ConnectionRequest[] = [];
 let setupError: unknown;
 

@@ -1,6 +1,6 @@
 import { render } from 'preact';
 import { PAGE_COLOURS, TEXT } from '../../lib/texts.js';
-import { OptionsPage } from './options-page.js';
+import { OptionsPage } from '../../options/options-page.js';
 import './style.css';
 
 // The page's colours come from texts.ts (the one table); the stylesheet only refers to them.

@@ -1,8 +1,8 @@
 import { render } from 'preact';
-import { PopupApp } from '../../components/PopupApp.js';
-import type { Prefetcher } from '../../lib/popup-boot.js';
-import { createPopupController } from '../../lib/popup-data.js';
-import { popupDepsWith } from '../../lib/popup-deps.js';
+import { PopupApp } from '../../popup/components/PopupApp.js';
+import type { Prefetcher } from '../../popup/boot.js';
+import { createPopupController } from '../../popup/controller.js';
+import { popupDepsWith } from '../../popup/deps.js';
 
 /** The popup: its data starts before the first render, so the relay is asked while Preact draws. */
 export function start(prefetcher: Prefetcher): void {

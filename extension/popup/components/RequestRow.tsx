@@ -1,0 +1,208 @@
+import type { ConnectionRequest } from '../../../shared/models.js';
+import type { Group, ReplyCode } from '../../../shared/status.js';
+import type { SendState } from '../state.js';
+import {
+  ageText,
+  loyaltyText,
+  replyChoices,
+  replyText,
+  statusLabel,
+  tokenInfo,
+  travellerName,
+  type ReplyChoice,
+} from '../view.js';
+import { POPUP_TEXT, TEXT } from '../../lib/texts.js';
+import { memo } from './memo.js';
+
+interface RequestRowProps {
+  item: ConnectionRequest;
+  /** The tab the row is shown in. */
+  group: Group;
+  now: number;
+  /** The row that holds the list's single tab stop. */
+  active: boolean;
+  expanded: boolean;
+  send: SendState | undefined;
+  /** How many requests the list holds, and this one's place among them (1-based): only some rows are in the DOM. */
+  setSize: number;
+  position: number;
+  onReply(id: string, code: ReplyCode): void;
+  onRetry(id: string): void;
+  onToggle(id: string): void;
+}
+
+const domIds = new Map<string, number>();
+/** A DOM id per request id (request ids may hold any character). */
+function domId(id: string): string {
+  let n = domIds.get(id);
+  if (n === undefined) {
+    n = domIds.size + 1;
+    domIds.set(id, n);
+  }
+  return `req-${n}`;
+}
+
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+interface ReplyButtonProps {
+  choice: ReplyChoice;
+  id: string;
+  name: string;
+  primary: boolean;
+  /** Another reply is being sent or is on its way. */
+  busy: boolean;
+  sending: boolean;
+  tabbable: boolean;
+  reasonId: string | undefined;
+  /** Also show the status code (in the "More" group, for those who know Concur's codes). */
+  showCode: boolean;
+  onReply(id: string, code: ReplyCode): void;
+}
+
+function ReplyButton({ choice, id, name, primary, busy, sending, tabbable, reasonId, showCode, onReply }: ReplyButtonProps) {
+  const disabled = busy || choice.disabledReason !== null;
+  const text = sending ? TEXT.sending : choice.text;
+  return (
+    <button
+      type="button"
+      class={primary ? 'btn btn-primary' : 'btn'}
+      data-primary={primary ? '' : undefined}
+      data-code={choice.code}
+      // aria-disabled, not disabled: the button keeps the focus while its reply is sent, and
+      // a disabled one can still be reached to read why.
+      aria-disabled={disabled ? 'true' : undefined}
+      aria-describedby={reasonId}
+      aria-label={POPUP_TEXT.replyAria(text, name)}
+      title={choice.description}
+      tabIndex={tabbable ? 0 : -1}
+      onClick={() => {
+        if (!disabled) onReply(id, choice.code);
+      }}
+    >
+      {text}
+      {showCode && (
+        <span class="code" aria-hidden="true">
+          {choice.code}
+        </span>
+      )}
+    </button>
+  );
+}
+
+function RequestRowView({ item, group, now, active, expanded, send, setSize, position, onReply, onRetry, onToggle }: RequestRowProps) {
+  const base = domId(item.id);
+  const name = travellerName(item);
+  const token = group === 'pending' ? tokenInfo(item, now) : ({ state: 'none' } as const);
+  const hasToken = token.state !== 'none';
+  const choices = replyChoices(item, now);
+  const reply = item.reply;
+  const sending = send?.phase === 'sending';
+  const busy = sending || reply?.state === 'queued';
+
+  let stateLine = null;
+  if (send?.phase === 'failed') {
+    const text = replyText(send.code);
+    stateLine = (
+      <div class="reply-state reply-error">
+        <span>{POPUP_TEXT.sendFailed(text, send.error ?? '')}</span>
+        <button
+          type="button"
+          class="btn btn-small"
+          data-retry=""
+          aria-label={POPUP_TEXT.retryAria(text, name)}
+          tabIndex={active ? 0 : -1}
+          onClick={() => onRetry(item.id)}
+        >
+          {TEXT.retry}
+        </button>
+      </div>
+    );
+  } else if (!sending && reply?.state === 'queued') {
+    stateLine = <div class="reply-state">{POPUP_TEXT.queued(replyText(reply.status), reply.attempts, reply.lastError)}</div>;
+  } else if (!sending && reply?.state === 'failed') {
+    stateLine = <div class="reply-state reply-error">{POPUP_TEXT.concurRefused(replyText(reply.status), reply.lastError)}</div>;
+  }
+
+  const button = (showCode: boolean) => (choice: ReplyChoice) => {
+    const reasonId = choice.disabledReason === null ? undefined : `${base}-why-${choice.code}`;
+    return [
+      <ReplyButton
+        key={choice.code}
+        choice={choice}
+        id={item.id}
+        name={name}
+        primary={choice.code === choices?.primary}
+        busy={busy}
+        sending={sending && send?.code === choice.code}
+        tabbable={active}
+        reasonId={reasonId}
+        showCode={showCode}
+        onReply={onReply}
+      />,
+      reasonId === undefined ? null : (
+        <span key={`${choice.code}-why`} id={reasonId} class="why">
+          {choice.disabledReason}
+        </span>
+      ),
+    ];
+  };
+
+  return (
+    <li
+      class={`row${token.state === 'warning' ? ' row-warning' : ''}${token.state === 'expired' ? ' row-expired' : ''}`}
+      data-id={item.id}
+      tabIndex={active ? 0 : -1}
+      aria-setsize={setSize}
+      aria-posinset={position}
+      aria-labelledby={`${base}-name`}
+      aria-describedby={`${base}-meta${hasToken ? ` ${base}-token` : ''}${stateLine ? ` ${base}-state` : ''}`}
+    >
+      <div class="row-top">
+        <span class="name" id={`${base}-name`}>
+          {name}
+        </span>
+        <time class="age" dateTime={item.lastModified} title={dateFormat.format(Date.parse(item.lastModified))}>
+          {ageText(item.lastModified, now)}
+        </time>
+      </div>
+      <div class="row-meta" id={`${base}-meta`}>
+        <span class="loyalty">{loyaltyText(item)}</span>
+        <span class="status" title={item.status}>
+          {statusLabel(item)}
+        </span>
+      </div>
+      {stateLine && <div id={`${base}-state`}>{stateLine}</div>}
+      {(choices || hasToken) && (
+        <div class={choices?.expired ? 'actions actions-wide' : 'actions'}>
+          {hasToken && (
+            <span class={`token token-${token.state}`} id={`${base}-token`}>
+              {token.text}
+            </span>
+          )}
+          {choices?.inline.map(button(false))}
+          {choices && (
+            <button
+              type="button"
+              class="btn btn-more"
+              aria-expanded={expanded ? 'true' : 'false'}
+              aria-controls={`${base}-more`}
+              aria-label={POPUP_TEXT.moreRepliesAria(name)}
+              tabIndex={active ? 0 : -1}
+              onClick={() => onToggle(item.id)}
+            >
+              {POPUP_TEXT.moreReplies}
+              <span class="chevron" aria-hidden="true" />
+            </button>
+          )}
+        </div>
+      )}
+      {choices && expanded && (
+        <div class="more" id={`${base}-more`} role="group" aria-label={POPUP_TEXT.moreRepliesAria(name)}>
+          {choices.more.map(button(true))}
+        </div>
+      )}
+    </li>
+  );
+}
+
+export const RequestRow = memo(RequestRowView);

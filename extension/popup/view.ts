@@ -1,0 +1,146 @@
+import type { ConnectionRequest } from '../../shared/models.js';
+import { MAX_RETRIES, STATUS_CATALOGUE, groupOf, type Group, type ReplyCode } from '../../shared/status.js';
+import { POPUP_TEXT, TEXT } from '../lib/texts.js';
+
+/**
+ * Pure presentation rules of the popup: how a request is named, placed, dated and which replies
+ * it offers in which order. No DOM, no clock of its own (every function takes `now`).
+ */
+
+const TOKEN_WARNING_MS = 5 * 60 * 1000;
+
+/** "First Middle Last"; a middle name that is null or "" is left out, as is any empty part. */
+export function travellerName(r: Pick<ConnectionRequest, 'firstName' | 'middleName' | 'lastName'>): string {
+  const name = [r.firstName, r.middleName, r.lastName]
+    .map((part) => (part ?? '').trim())
+    .filter((part) => part !== '')
+    .join(' ');
+  return name === '' ? POPUP_TEXT.noName : name;
+}
+
+export function loyaltyText(r: Pick<ConnectionRequest, 'loyaltyNumber'>): string {
+  const n = (r.loyaltyNumber ?? '').trim();
+  return n === '' ? POPUP_TEXT.noLoyalty : POPUP_TEXT.loyalty(n);
+}
+
+export function statusLabel(r: Pick<ConnectionRequest, 'status'>): string {
+  return STATUS_CATALOGUE[r.status].label;
+}
+
+export function ageText(iso: string, now: number): string {
+  return POPUP_TEXT.age(now - Date.parse(iso));
+}
+
+type TokenInfo =
+  | { state: 'none' }
+  | { state: 'ok' | 'warning'; msLeft: number; text: string }
+  | { state: 'expired'; text: string };
+
+/** How long a pending request's token has left; 'none' when Concur has not issued one. */
+export function tokenInfo(r: Pick<ConnectionRequest, 'requestTokenExpiresAt'>, now: number): TokenInfo {
+  if (r.requestTokenExpiresAt === null) return { state: 'none' };
+  const msLeft = Date.parse(r.requestTokenExpiresAt) - now;
+  if (!(msLeft > 0)) return { state: 'expired', text: TEXT.tokenExpired };
+  return {
+    state: msLeft < TOKEN_WARNING_MS ? 'warning' : 'ok',
+    msLeft,
+    text: TEXT.tokenLeft(Math.floor(msLeft / 60_000)),
+  };
+}
+
+/**
+ * Which group a request is shown in. A reply the relay has accepted but Concur has not yet
+ * confirmed already places the request where that reply takes it (the optimistic move); when
+ * Concur refuses the reply (state "failed") the request goes back to its own group. A reply
+ * marked sent before the request itself was updated places it too, so the order in which
+ * `reply.updated` and `request.updated` arrive does not matter.
+ */
+export function displayGroup(r: Pick<ConnectionRequest, 'group' | 'reply' | 'lastModified'>): Group {
+  const reply = r.reply;
+  if (reply === null) return r.group;
+  if (reply.state === 'queued') return groupOf(reply.status);
+  if (reply.state === 'sent' && Date.parse(reply.updatedAt) > Date.parse(r.lastModified)) return groupOf(reply.status);
+  return r.group;
+}
+
+/** The time a request is sorted by (newest first): when it last changed, or when it was moved by a reply. */
+export function sortTime(r: Pick<ConnectionRequest, 'group' | 'reply' | 'lastModified'>): number {
+  const own = Date.parse(r.lastModified);
+  if (r.reply !== null && displayGroup(r) !== r.group) return Math.max(own, Date.parse(r.reply.updatedAt));
+  return own;
+}
+
+export interface ReplyChoice {
+  code: ReplyCode;
+  /** The button's text. */
+  text: string;
+  /** The catalogue's description (the seed's own words), for the tooltip. */
+  description: string;
+  /** Why the button cannot be used, or null. */
+  disabledReason: string | null;
+}
+
+interface ReplyChoices {
+  /** Shown on the row itself; the first enabled one is the primary (Enter lands on it). */
+  inline: ReplyChoice[];
+  /** Behind the "More" button. */
+  more: ReplyChoice[];
+  primary: ReplyCode | null;
+  /** True when the token has expired and the useful replies were put first. */
+  expired: boolean;
+}
+
+const NORMAL_ORDER: readonly ReplyCode[] = ['CRSUC', 'CREU1', 'CREU2', 'CREU3', 'CRPA1', 'CRPA2', 'CRRET'];
+/** A request whose token expired cannot be connected any more: a new token or "expired" is what helps. */
+const EXPIRED_ORDER: readonly ReplyCode[] = ['CRRET', 'CRPA1', 'CRSUC', 'CREU1', 'CREU2', 'CREU3', 'CRPA2'];
+
+export function replyText(code: ReplyCode): string {
+  return POPUP_TEXT.replyButton(code, STATUS_CATALOGUE[code].label);
+}
+
+const choiceCache = new Map<string, ReplyChoice>();
+
+function choice(code: ReplyCode, retries: number): ReplyChoice {
+  const disabledReason = code === 'CRRET' && retries >= MAX_RETRIES ? POPUP_TEXT.retryLimit(retries, MAX_RETRIES) : null;
+  const key = `${code}|${disabledReason ?? ''}`;
+  let found = choiceCache.get(key);
+  if (found === undefined) {
+    found = { code, text: replyText(code), description: STATUS_CATALOGUE[code].description, disabledReason };
+    choiceCache.set(key, found);
+  }
+  return found;
+}
+
+/**
+ * The replies a request offers, in the order that helps most: a pending one shows its primary
+ * reply (Connected, or once the token expired: a new token / "expired") with the rest behind
+ * "More"; a failed one has all of them behind "More"; a connected one needs none (null).
+ */
+export function replyChoices(
+  r: Pick<ConnectionRequest, 'group' | 'reply' | 'lastModified' | 'requestTokenExpiresAt' | 'retries'>,
+  now: number,
+): ReplyChoices | null {
+  const group = displayGroup(r);
+  if (group === 'connected') return null;
+  // A failed request was already answered; a correction is possible but never one click away.
+  if (group === 'failed') return { inline: [], more: NORMAL_ORDER.map((code) => choice(code, r.retries)), primary: null, expired: false };
+  const expired = group === 'pending' && tokenInfo(r, now).state === 'expired';
+  const all = (expired ? EXPIRED_ORDER : NORMAL_ORDER).map((code) => choice(code, r.retries));
+  const inlineCount = expired ? 2 : 1;
+  const inline = all.slice(0, inlineCount);
+  const more = all.slice(inlineCount);
+  const primary = all.find((c) => c.disabledReason === null)?.code ?? null;
+  return { inline, more, primary, expired };
+}
+
+export type PopupTarget = { request: string } | { group: Group } | null;
+
+/** What the page's hash points at: `#request=<id>` or `#group=pending` (set when a notification is clicked). */
+export function parseTarget(hash: string): PopupTarget {
+  const params = new URLSearchParams(hash.replace(/^#/, ''));
+  const request = params.get('request');
+  if (request !== null && request !== '') return { request };
+  const group = params.get('group');
+  if (group === 'pending' || group === 'failed' || group === 'connected') return { group };
+  return null;
+}

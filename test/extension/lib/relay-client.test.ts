@@ -1,0 +1,70 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createRelayClient } from '../../../extension/lib/relay-client.js';
+import { API_KEY, ApiServer, record } from '../../relay/api/helpers.js';
+
+/**
+ * The extension's relay client against the real relay app on loopback: snapshots say where they
+ * stand in the live events (Relay-Event-Id), a list read in pages by its lowest page.
+ */
+
+let s: ApiServer;
+beforeEach(async () => {
+  s = await new ApiServer().start();
+});
+afterEach(async () => {
+  await s.stop();
+});
+
+const minute = (i: number) => new Date(Date.parse('2024-05-01T09:00:00Z') + i * 60_000).toISOString().replace('.000', '');
+
+function seedPending(count: number): void {
+  s.store.upsertFromConcur(
+    Array.from({ length: count }, (_, i) => record(`P${i}`, { lastModified: minute(i) })),
+    s.clock.iso(),
+  );
+}
+
+describe('relay client snapshots', () => {
+  it('reads the summary and a whole group with the event they stand at', async () => {
+    seedPending(450);
+    const client = createRelayClient({ relayUrl: s.url, apiKey: API_KEY });
+    const latest = s.store.latestEventId();
+    expect(await client.summarySnapshot()).toMatchObject({ value: { counts: { pending: 450 } }, eventId: latest });
+    const group = await client.groupSnapshot('pending');
+    expect(group.value).toHaveLength(450);
+    expect(new Set(group.value.map((r) => r.id)).size).toBe(450);
+    expect(group.eventId).toBe(latest);
+  });
+
+  it('a group read across a change stands at its earliest page', async () => {
+    seedPending(450);
+    const before = s.store.latestEventId();
+    let pages = 0;
+    // After the first page (of three), Concur brings a change.
+    const fetchImpl: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (String(input).includes('/requests') && ++pages === 1) {
+        s.store.upsertFromConcur([record('P0', { lastModified: minute(0), firstName: 'Changed' })], s.clock.iso());
+      }
+      return res;
+    };
+    const group = await createRelayClient({ relayUrl: s.url, apiKey: API_KEY }, fetchImpl).groupSnapshot('pending');
+    expect(pages).toBe(3);
+    expect(s.store.latestEventId()).toBeGreaterThan(before);
+    expect(group.eventId).toBe(before);
+  });
+
+  it('says null when the relay does not say, and the answer is still read', async () => {
+    seedPending(3);
+    const withoutHeader: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      const headers = new Headers(res.headers);
+      headers.delete('relay-event-id');
+      return new Response(await res.text(), { status: res.status, headers });
+    };
+    const client = createRelayClient({ relayUrl: s.url, apiKey: API_KEY }, withoutHeader);
+    expect(await client.groupSnapshot('pending')).toMatchObject({ eventId: null });
+    expect((await client.groupSnapshot('pending')).value).toHaveLength(3);
+    expect((await client.summarySnapshot()).eventId).toBeNull();
+  });
+});

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_RETRIES } from '../../../shared/status.js';
+import {
+  ageText,
+  displayGroup,
+  parseTarget,
+  replyChoices,
+  tokenInfo,
+  travellerName,
+} from '../../../extension/popup/view.js';
+import { MIN, NOW, ago, inFuture, reply, request } from '../helpers/popup-fixtures.js';
+
+describe('popup view rules', () => {
+  it('names first middle last, leaving out an empty or null middle name', () => {
+    expect(travellerName({ firstName: 'Zoë', middleName: 'Q', lastName: 'Ång' })).toBe('Zoë Q Ång');
+    expect(travellerName({ firstName: 'Zoë', middleName: '', lastName: 'Ång' })).toBe('Zoë Ång');
+    expect(travellerName({ firstName: 'Zoë', middleName: null, lastName: 'Ång' })).toBe('Zoë Ång');
+    expect(travellerName({ firstName: null, middleName: null, lastName: null })).toBe('(no name given)');
+  });
+
+  it('says how old a request is, relative to now', () => {
+    expect(ageText(ago(20_000), NOW)).toBe('just now');
+    expect(ageText(ago(3 * MIN), NOW)).toBe('3 min ago');
+    expect(ageText(ago(5 * 60 * MIN), NOW)).toBe('5 h ago');
+    expect(ageText(ago(72 * 60 * MIN), NOW)).toBe('3 days ago');
+  });
+
+  it('counts the token down, warns under 5 minutes and says when it expired', () => {
+    expect(tokenInfo({ requestTokenExpiresAt: inFuture(12 * MIN) }, NOW)).toMatchObject({ state: 'ok', text: 'token: 12 min left' });
+    expect(tokenInfo({ requestTokenExpiresAt: inFuture(4 * MIN + 30_000) }, NOW)).toMatchObject({ state: 'warning', text: 'token: 4 min left' });
+    expect(tokenInfo({ requestTokenExpiresAt: inFuture(20_000) }, NOW)).toMatchObject({ state: 'warning', text: 'token: under a minute left' });
+    expect(tokenInfo({ requestTokenExpiresAt: ago(1) }, NOW)).toMatchObject({ state: 'expired', text: 'token expired' });
+    expect(tokenInfo({ requestTokenExpiresAt: null }, NOW)).toEqual({ state: 'none' });
+  });
+
+  it('offers Connected first, and the useful replies first once the token expired', () => {
+    const fresh = replyChoices(request(), NOW)!;
+    expect(fresh.primary).toBe('CRSUC');
+    expect(fresh.inline.map((c) => c.code)).toEqual(['CRSUC']);
+    expect(fresh.more.map((c) => c.code)).toEqual(['CREU1', 'CREU2', 'CREU3', 'CRPA1', 'CRPA2', 'CRRET']);
+
+    const expired = replyChoices(request({ requestTokenExpiresAt: ago(MIN) }), NOW)!;
+    expect(expired.expired).toBe(true);
+    expect(expired.primary).toBe('CRRET');
+    expect([...expired.inline, ...expired.more].map((c) => c.code)).toEqual(['CRRET', 'CRPA1', 'CRSUC', 'CREU1', 'CREU2', 'CREU3', 'CRPA2']);
+  });
+
+  it('disables the new-token reply with a reason once Concur’s retries are used up', () => {
+    const choices = replyChoices(request({ requestTokenExpiresAt: ago(MIN), retries: MAX_RETRIES }), NOW)!;
+    const crret = choices.inline[0]!;
+    expect(crret.code).toBe('CRRET');
+    expect(crret.disabledReason).toContain(String(MAX_RETRIES));
+    expect(choices.primary).toBe('CRPA1');
+  });
+
+  it('offers no replies for connected requests, and failed ones only behind "More"', () => {
+    expect(replyChoices(request({ status: 'Connected' }), NOW)).toBeNull();
+    const failed = replyChoices(request({ status: 'CREU1' }), NOW)!;
+    expect(failed.inline).toEqual([]);
+    expect(failed.primary).toBeNull();
+    expect(failed.more.map((c) => c.code)).toEqual(['CRSUC', 'CREU1', 'CREU2', 'CREU3', 'CRPA1', 'CRPA2', 'CRRET']);
+  });
+
+  it('places a request by its reply while Concur has not confirmed it, and back when Concur refuses', () => {
+    const r = request();
+    expect(displayGroup({ ...r, reply: reply('CRSUC') })).toBe('connected');
+    expect(displayGroup({ ...r, reply: reply('CREU1') })).toBe('failed');
+    expect(displayGroup({ ...r, reply: reply('CRSUC', { state: 'failed', lastError: 'bad' }) })).toBe('pending');
+    expect(displayGroup({ ...r, reply: reply('CRRET') })).toBe('pending');
+  });
+
+  it('reads #request=<id> and #group=<group>', () => {
+    expect(parseTarget('#request=abc%20d')).toEqual({ request: 'abc d' });
+    expect(parseTarget('#group=pending')).toEqual({ group: 'pending' });
+    expect(parseTarget('#group=nope')).toBeNull();
+    expect(parseTarget('')).toBeNull();
+  });
+});
