@@ -18,6 +18,7 @@ import { metricsRoutes } from './routes/metrics.js';
 import { requestsRoutes } from './routes/requests.js';
 import { summaryRoutes } from './routes/summary.js';
 import { webhooksRoutes, type WebhooksApiDeps } from './routes/webhooks.js';
+import type { Outbox } from '../replies/outbox.js';
 
 export type { AppEnv } from './context.js';
 
@@ -34,7 +35,7 @@ export interface AppDeps {
   /** Allowed browser origin patterns (RELAY_CORS_ORIGINS), matched with isOriginAllowed. */
   corsOrigins: readonly string[];
   /** Wakes the outbox worker after a new reply is stored. */
-  outbox: { kick(): void };
+  outbox: Pick<Outbox, 'kick'>;
   metrics: Metrics;
   logger: Logger;
   /** Epoch ms; used to time requests for the log. Defaults to Date.now. */

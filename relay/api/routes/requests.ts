@@ -16,11 +16,12 @@ import {
   RequestsPageDoc,
   RequestsQueryApi,
 } from '../schemas.js';
+import type { Outbox } from '../../replies/outbox.js';
 
 export interface RequestsRouteDeps {
   store: Pick<Store, 'listRequests' | 'getRequest' | 'enqueueReply' | 'subscribe' | 'dataVersion' | 'latestEventId'>;
   /** Wakes the outbox worker so a new reply goes out now rather than at its next tick. */
-  outbox: { kick(): void };
+  outbox: Pick<Outbox, 'kick'>;
 }
 
 const listRequests = createRoute({
