@@ -6,7 +6,7 @@ import { createApp } from '../api/app.js';
 import { listen, type HttpTimeouts } from '../api/server.js';
 import { refreshTokenGrant, staticToken, type TokenProvider } from '../concur/auth.js';
 import { ConcurClient } from '../concur/client.js';
-import type { RelayConfig } from '../base/config.js';
+import type { RelayConfig } from '../base/config-shape.js';
 import type { Logger } from '../base/log.js';
 import { type ConcurCallObservation, Metrics } from '../base/metrics.js';
 import { createOutbox } from '../replies/outbox.js';
