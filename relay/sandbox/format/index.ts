@@ -6,7 +6,6 @@ import { accessTokenXml, errorXml, pageXml, recordXml } from './xml.js';
 
 export type { AccessTokenBody, ConcurFormat, ConcurVersion, ErrorBody, StatusCase, WireRecord, WriteOptions } from './wire.js';
 export { concurTime } from './time.js';
-export { escapeXml } from './xml.js';
 
 /** One connection request, as GET by id answers it. */
 export function writeRecord(record: WireRecord, options: WriteOptions = {}): string {

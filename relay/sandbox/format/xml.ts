@@ -20,7 +20,7 @@ const NAMESPACES =
 const ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\r': '&#13;' };
 
 /** Text for an element or a quoted attribute. A bare CR is a reference: a parser would read it as LF. */
-export function escapeXml(text: string): string {
+function escapeXml(text: string): string {
   return text.replace(/[&<>"\r]/g, (ch) => ESCAPES[ch] ?? ch);
 }
 
