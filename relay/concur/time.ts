@@ -1,6 +1,6 @@
 import { ConcurError } from './errors.js';
 
-// Concur's times carry no zone and are UTC; toConcurTime (encode.ts) writes them back.
+// Concur's times carry no zone and are UTC: `2014-04-29T23:19:03`.
 const CONCUR_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})?$/i;
 
 /** Concur time without zone (UTC) → ISO with Z; also accepts times that already carry Z or an offset, and fractional seconds. Throws on garbage. */

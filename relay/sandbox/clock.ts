@@ -1,5 +1,3 @@
-import { toConcurTime } from '../concur/encode.js';
-
 /**
  * The sandbox's sense of time. Everything that expires (request tokens, access tokens, refresh
  * tokens) reads this clock, so tests can move time instead of waiting for it.
@@ -55,11 +53,6 @@ export class OffsetClock implements AdjustableClock {
 /** The clock the sandbox uses: a ManualClock as given, anything else wrapped so it can be advanced. */
 export function adjustable(clock: Clock = systemClock): AdjustableClock {
   return clock instanceof ManualClock ? clock : new OffsetClock(clock);
-}
-
-/** Concur's own time format: UTC, no zone, no fraction (`2014-04-29T23:19:03`). */
-export function concurTime(ms: number): string {
-  return toConcurTime(isoTime(ms));
 }
 
 export function isoTime(ms: number): string {

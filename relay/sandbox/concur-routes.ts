@@ -1,12 +1,12 @@
 import type { Context, Hono } from 'hono';
-import { type ConcurFormat, type ConcurVersion, encodePage, encodeRecord, escapeXml } from '../concur/encode.js';
 import { FORBIDDEN_MESSAGE, UNAUTHORIZED_MESSAGE, parseAuthorization } from './auth.js';
 import { type CallRecord, redactQuery, schemeOf } from './calls.js';
 import { isoTime } from './clock.js';
 import type { SandboxContext, SandboxEnv } from './context.js';
 import { type CallRoute, DEFAULT_RETRY_AFTER_SECONDS, type Fault } from './faults.js';
+import { type ConcurFormat, type ConcurVersion, writeAccessToken, writePage, writeRecord } from './format/index.js';
+import { MAX_PUT_BODY_BYTES, parsePutBody } from './format/put-body.js';
 import { JSON_TYPE, concurErrorResponse, contentType, delay, negotiate, queryParams } from './http.js';
-import { MAX_PUT_BODY_BYTES, parsePutBody } from './put-body.js';
 import { legacyAccessToken, uuid } from './random.js';
 import { STATUS_FILTERS, type StatusFilter, collectionUri, parseStatusFilter, toConcurRecord } from './state.js';
 
@@ -216,7 +216,7 @@ export function registerConcurRoutes(app: Hono<SandboxEnv>, ctx: SandboxContext)
     }
     const version = ctx.quirks.version ?? pathVersion;
     const records = items.map((request) => toConcurRecord(request, url.origin, pathVersion));
-    const body = encodePage(records, nextPage, {
+    const body = writePage(records, nextPage, {
       format,
       version,
       bareRoot: ctx.quirks.bareRoot,
@@ -231,7 +231,7 @@ export function registerConcurRoutes(app: Hono<SandboxEnv>, ctx: SandboxContext)
     const request = ctx.state.get(id);
     if (!request) return error(404, `Connection request ${id} was not found.`, format);
     const origin = new URL(c.req.url).origin;
-    const body = encodeRecord(toConcurRecord(request, origin, pathVersion), {
+    const body = writeRecord(toConcurRecord(request, origin, pathVersion), {
       format,
       version: ctx.quirks.version ?? pathVersion,
       statusCase: ctx.quirks.statusCase,
@@ -274,23 +274,7 @@ export function registerConcurRoutes(app: Hono<SandboxEnv>, ctx: SandboxContext)
       expires: legacyDate(now() + ONE_YEAR_MS),
       refreshToken: uuid(),
     };
-    if (format === 'json') {
-      const body = {
-        Access_Token: {
-          Instance_Url: answer.instanceUrl,
-          Token: answer.token,
-          Expiration_date: answer.expires,
-          Refresh_Token: answer.refreshToken,
-        },
-      };
-      return new Response(JSON.stringify(body), { status: 200, headers: { 'Content-Type': JSON_TYPE } });
-    }
-    const body =
-      `<?xml version="1.0" encoding="utf-8"?><Access_Token>` +
-      `<Instance_URL>${escapeXml(answer.instanceUrl)}</Instance_URL><Token>${escapeXml(answer.token)}</Token>` +
-      `<Expiration_Date>${escapeXml(answer.expires)}</Expiration_Date>` +
-      `<Refresh_Token>${escapeXml(answer.refreshToken)}</Refresh_Token></Access_Token>`;
-    return new Response(body, { status: 200, headers: { 'Content-Type': contentType('xml') } });
+    return new Response(writeAccessToken(answer, format), { status: 200, headers: { 'Content-Type': contentType(format) } });
   }
 
   async function token(c: SandboxContextC, call: CallRecord): Promise<Response> {

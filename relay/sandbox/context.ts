@@ -1,11 +1,11 @@
 import type { HttpBindings } from '@hono/node-server';
 import { z } from 'zod';
 import type { ReplyCode } from '../../shared/status.js';
-import type { ConcurVersion } from '../concur/encode.js';
 import type { AuthState } from './auth.js';
 import type { CallLog } from './calls.js';
 import type { AdjustableClock } from './clock.js';
 import type { FaultBook } from './faults.js';
+import type { ConcurVersion, StatusCase } from './format/index.js';
 import type { SandboxState } from './state.js';
 
 /** Behind @hono/node-server the env carries the raw request; with `app.request()` there is none. */
@@ -16,7 +16,7 @@ export interface Quirks {
   /** List bodies as in the seed's examples: bare `<ConnectionRequest>` roots, no wrapper, no NextPage. */
   bareRoot: boolean;
   /** Status spelling in bodies: `Pending` (as-is), `pending` (the seed), `PENDING` (Swagger's default). */
-  statusCase: 'as-is' | 'lower' | 'upper';
+  statusCase: StatusCase;
   /** Write this version's field names whatever the path says; null = the path's version. */
   version: ConcurVersion | null;
   /** A `limit` above the maximum is clamped (default) or refused with 400 (undocumented either way). */

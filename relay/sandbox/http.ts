@@ -1,6 +1,5 @@
-import { type ConcurFormat, encodeError } from '../concur/encode.js';
+import { type ConcurFormat, writeError } from './format/index.js';
 import { errorId } from './random.js';
-import { concurTime } from './clock.js';
 
 /** HTTP details shared by the sandbox's Concur routes: content negotiation, paths, error bodies. */
 
@@ -43,7 +42,7 @@ export function concurErrorResponse(
   now: number,
   headers: Record<string, string> = {},
 ): Response {
-  const body = encodeError({ message, id: errorId(), serverTime: concurTime(now) }, format);
+  const body = writeError({ message, id: errorId(), serverTime: now }, format);
   return new Response(body, { status, headers: { 'Content-Type': contentType(format), ...headers } });
 }
 

@@ -1,8 +1,7 @@
 import { MAX_RETRIES, REQUEST_TOKEN_TTL_MS, type ReplyCode } from '../../shared/status.js';
-import type { ConcurRecord } from '../concur/record.js';
-import type { ConcurVersion } from '../concur/encode.js';
 import type { Clock } from './clock.js';
 import { isoTime } from './clock.js';
+import type { ConcurVersion, WireRecord } from './format/index.js';
 import { Random, offsetToken, requestToken } from './random.js';
 import { type RequestFields, generateRequest, seedRequests } from './seed.js';
 
@@ -309,7 +308,7 @@ export class SandboxState {
 }
 
 /** The record Concur would send for a request, with its URI built from the caller's own origin. */
-export function toConcurRecord(request: SandboxRequest, origin: string, version: ConcurVersion): ConcurRecord {
+export function toConcurRecord(request: SandboxRequest, origin: string, version: ConcurVersion): WireRecord {
   return {
     id: request.id,
     uri: resourceUri(origin, version, request.id),
@@ -321,7 +320,7 @@ export function toConcurRecord(request: SandboxRequest, origin: string, version:
     status: request.status,
     requestToken: request.requestToken,
     message: request.message,
-    lastModified: isoTime(request.lastModified),
+    lastModified: request.lastModified,
     userId: request.userId,
   };
 }

@@ -11,5 +11,9 @@ export const LIST_PATH = '/api/v1/requests?group=pending&limit=50';
 export function seededRecords(count: number, origin = 'https://www.concursolutions.com'): ConcurRecord[] {
   const state = new SandboxState(systemClock, 20_240_501);
   state.seed(count);
-  return state.all().map((request) => toConcurRecord(request, origin, '3.0'));
+  return state.all().map((request) => {
+    const record = toConcurRecord(request, origin, '3.0');
+    // The sandbox keeps times in ms; the relay's record holds them as ISO text.
+    return { ...record, lastModified: new Date(request.lastModified).toISOString() };
+  });
 }

@@ -1,5 +1,7 @@
 import { expect } from 'vitest';
 import { ConcurError } from '../../relay/concur/errors.js';
+import type { ConcurRecord } from '../../relay/concur/record.js';
+import type { ConcurVersion, WireRecord } from '../../relay/sandbox/format/index.js';
 
 /** Hostile and failing inputs shared by the Concur codec and client tests. */
 
@@ -27,4 +29,18 @@ export async function concurFailure(promise: Promise<unknown>): Promise<ConcurEr
   );
   expect(err).toBeInstanceOf(ConcurError);
   return err as ConcurError;
+}
+
+/**
+ * What the relay should read from a request the sandbox writes (format/): times as ISO text with Z,
+ * to the second (Concur's carry no fraction), and no userId where the version writes none.
+ * Written by hand, not with either codec, so that a test built on it checks both.
+ */
+export function asRelayReads(record: WireRecord, version: ConcurVersion = '3.0'): ConcurRecord {
+  const { lastModified } = record;
+  return {
+    ...record,
+    lastModified: lastModified === null ? null : new Date(Math.floor(lastModified / 1000) * 1000).toISOString(),
+    userId: version === '3.2' ? record.userId : null,
+  };
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseAuthorization } from '../../../relay/sandbox/auth.js';
-import { ManualClock, OffsetClock, adjustable, concurTime, systemClock } from '../../../relay/sandbox/clock.js';
+import { ManualClock, OffsetClock, adjustable, systemClock } from '../../../relay/sandbox/clock.js';
 import { FaultBook } from '../../../relay/sandbox/faults.js';
+import { concurTime } from '../../../relay/sandbox/format/time.js';
 import { negotiate, routingPath } from '../../../relay/sandbox/http.js';
 import { Random } from '../../../relay/sandbox/random.js';
 import { T0 } from './helpers.js';

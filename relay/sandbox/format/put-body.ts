@@ -1,5 +1,5 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { REPLY_CODES, type ReplyCode } from '../../shared/status.js';
+import { REPLY_CODES, type ReplyCode } from '../../../shared/status.js';
 
 /**
  * Reads the status out of a PUT body, as Concur accepts it:

@@ -1,0 +1,26 @@
+import { accessTokenJson, errorJson, pageJson, recordJson } from './json.js';
+import type { AccessTokenBody, ConcurFormat, ErrorBody, WireRecord, WriteOptions } from './wire.js';
+import { accessTokenXml, errorXml, pageXml, recordXml } from './xml.js';
+
+/** Concur's bodies in the negotiated format. XML is the default, as Concur's is without an Accept header. */
+
+export type { AccessTokenBody, ConcurFormat, ConcurVersion, ErrorBody, StatusCase, WireRecord, WriteOptions } from './wire.js';
+export { concurTime } from './time.js';
+
+/** One connection request, as GET by id answers it. */
+export function writeRecord(record: WireRecord, options: WriteOptions = {}): string {
+  return options.format === 'json' ? recordJson(record, options) : recordXml(record, options);
+}
+
+/** A page of the list, with Concur's absolute NextPage URL (null at the end). */
+export function writePage(records: readonly WireRecord[], nextPage: string | null, options: WriteOptions = {}): string {
+  return options.format === 'json' ? pageJson(records, nextPage, options) : pageXml(records, nextPage, options);
+}
+
+export function writeError(error: ErrorBody, format: ConcurFormat = 'xml'): string {
+  return format === 'json' ? errorJson(error) : errorXml(error);
+}
+
+export function writeAccessToken(answer: AccessTokenBody, format: ConcurFormat = 'xml'): string {
+  return format === 'json' ? accessTokenJson(answer) : accessTokenXml(answer);
+}

@@ -1,0 +1,109 @@
+import type { StatusCode } from '../../../shared/status.js';
+import { concurTime } from './time.js';
+
+/**
+ * What the sandbox puts on the wire (a connection request, an error, the legacy token answer) and
+ * the names each version gives a request's fields. The sandbox's own types, not the relay's: a
+ * fake Concur that shared the relay's record and codec would repeat the relay's mistakes instead
+ * of showing them.
+ */
+
+/** 3.0 is the seed (PascalCase); 3.2 writes camelCase plus userId, keeping ID and URI upper-case. */
+export type ConcurVersion = '3.0' | '3.2';
+export type ConcurFormat = 'xml' | 'json';
+/** How Status is spelled: as kept (`Pending`), as the seed's examples (`pending`), as Swagger's default (`PENDING`). */
+export type StatusCase = 'as-is' | 'lower' | 'upper';
+
+/** One connection request as it goes on the wire. null is written as `xsi:nil` (JSON null); '' as an empty element. */
+export interface WireRecord {
+  id: string;
+  uri: string | null;
+  firstName: string | null;
+  middleName: string | null;
+  lastName: string | null;
+  loyaltyNumber: string | null;
+  discountCode: string | null;
+  status: StatusCode;
+  requestToken: string | null;
+  message: string | null;
+  /** Milliseconds since the epoch; written in Concur's zone-less UTC (time.ts). */
+  lastModified: number | null;
+  /** Written by 3.2 only. */
+  userId: string | null;
+}
+
+export interface WriteOptions {
+  format?: ConcurFormat;
+  version?: ConcurVersion;
+  /** Lists as the seed's examples show them: bare `<ConnectionRequest>` roots, no wrapper, no NextPage (XML only). */
+  bareRoot?: boolean;
+  statusCase?: StatusCase;
+}
+
+/** Concur's v3 error element, `Error{Message, Server-Time, Id}`. */
+export interface ErrorBody {
+  message: string;
+  id: string;
+  /** Concur's server time (ms), written without a zone. */
+  serverTime: number;
+}
+
+/** The legacy exchange's answer: Instance_URL, Token, Expiration_Date (`3/30/2013 2:19:10 PM`), Refresh_Token. */
+export interface AccessTokenBody {
+  instanceUrl: string;
+  token: string;
+  expires: string;
+  refreshToken: string;
+}
+
+type Field = readonly [name: string, key: keyof WireRecord];
+
+/** The order of the seed's examples (ID, URI, names, …, LastModified), not the data model's alphabetical one. */
+const FIELDS_30: readonly Field[] = [
+  ['ID', 'id'],
+  ['URI', 'uri'],
+  ['FirstName', 'firstName'],
+  ['MiddleName', 'middleName'],
+  ['LastName', 'lastName'],
+  ['LoyaltyNumber', 'loyaltyNumber'],
+  ['Status', 'status'],
+  ['DiscountCode', 'discountCode'],
+  ['RequestToken', 'requestToken'],
+  ['Message', 'message'],
+  ['LastModified', 'lastModified'],
+];
+
+/**
+ * 3.2 as the sandbox has always written it: the 3.0 order in camelCase, ID and URI upper-case,
+ * userId last. Concur's own 3.2 JSON puts ID and URI last and adds emailAddresses; making 3.2
+ * faithful is work of its own.
+ */
+const FIELDS_32: readonly Field[] = [
+  ['ID', 'id'],
+  ['URI', 'uri'],
+  ['firstName', 'firstName'],
+  ['middleName', 'middleName'],
+  ['lastName', 'lastName'],
+  ['loyaltyNumber', 'loyaltyNumber'],
+  ['status', 'status'],
+  ['discountCode', 'discountCode'],
+  ['requestToken', 'requestToken'],
+  ['message', 'message'],
+  ['lastModified', 'lastModified'],
+  ['userId', 'userId'],
+];
+
+/** Each field the version writes, by its name there, as text (null stays null). */
+export function wireFields(record: WireRecord, options: WriteOptions): Array<[name: string, text: string | null]> {
+  const fields = options.version === '3.2' ? FIELDS_32 : FIELDS_30;
+  return fields.map(([name, key]) => [name, fieldText(record, key, options.statusCase)]);
+}
+
+function fieldText(record: WireRecord, key: keyof WireRecord, statusCase: StatusCase = 'as-is'): string | null {
+  if (key === 'lastModified') return record.lastModified === null ? null : concurTime(record.lastModified);
+  if (key === 'status') {
+    if (statusCase === 'lower') return record.status.toLowerCase();
+    if (statusCase === 'upper') return record.status.toUpperCase();
+  }
+  return record[key];
+}
