@@ -1,0 +1,100 @@
+import type { CallRecord } from '../calls.js';
+import type { SandboxContext } from '../context.js';
+import { type ConcurFormat, type ConcurVersion, writePage, writeRecord } from '../format/index.js';
+import { MAX_PUT_BODY_BYTES, parsePutBody } from '../format/put-body.js';
+import { contentType, negotiate, queryParams } from '../http.js';
+import { STATUS_FILTERS, type StatusFilter, collectionUri, parseStatusFilter, toConcurRecord } from '../state.js';
+import { concurError, type SandboxContextC } from './wrap.js';
+
+/** The Connection Requests resource: list (status, offset, limit), one by id, a partner's PUT. */
+
+const DEFAULT_LIMIT = 5;
+
+export function list(ctx: SandboxContext, c: SandboxContextC, format: ConcurFormat, pathVersion: ConcurVersion): Response {
+  const url = new URL(c.req.url);
+  const params = queryParams(url);
+  const refuse = (message: string) => concurError(ctx, 400, message, format);
+
+  const rawStatus = params.get('status')?.trim() ?? '';
+  let filter: StatusFilter = 'Pending';
+  if (rawStatus !== '') {
+    const parsed = parseStatusFilter(rawStatus);
+    if (!parsed) return refuse(`The value '${rawStatus}' is not valid for status. Use one of: ${STATUS_FILTERS.join(', ')}.`);
+    filter = parsed;
+  }
+
+  const rawLimit = params.get('limit')?.trim() ?? '';
+  let limit = DEFAULT_LIMIT;
+  if (rawLimit !== '') {
+    if (!/^[+-]?\d{1,9}$/.test(rawLimit)) return refuse(`The value '${rawLimit}' is not valid for limit.`);
+    limit = Number(rawLimit);
+    if (limit < 1) return refuse(`The limit must be between 1 and ${ctx.maxLimit}; it was ${limit}.`);
+    if (limit > ctx.maxLimit) {
+      if (ctx.quirks.overLimit === 'reject') return refuse(`The limit must be between 1 and ${ctx.maxLimit}; it was ${limit}.`);
+      limit = ctx.maxLimit;
+    }
+  }
+
+  const rawOffset = params.get('offset')?.trim() ?? '';
+  let afterSeq = 0;
+  if (rawOffset !== '') {
+    const resolved = ctx.state.resolveOffset(rawOffset);
+    if (resolved === undefined) return refuse(`The value '${rawOffset}' is not valid for offset.`);
+    afterSeq = resolved;
+  }
+
+  const { items, more } = ctx.state.page(filter, afterSeq, limit);
+  const last = items.at(-1);
+  let nextPage: string | null = null;
+  if (more && last) {
+    const next = new URLSearchParams({ offset: ctx.state.offsetAfter(last.seq), limit: String(limit) });
+    if (rawStatus !== '') next.set('status', filter);
+    nextPage = `${collectionUri(url.origin, pathVersion)}?${next.toString()}`;
+  }
+  const records = items.map((request) => toConcurRecord(request, url.origin, pathVersion));
+  const body = writePage(records, nextPage, {
+    format,
+    version: ctx.quirks.version ?? pathVersion,
+    bareRoot: ctx.quirks.bareRoot,
+    statusCase: ctx.quirks.statusCase,
+  });
+  return new Response(body, { status: 200, headers: { 'Content-Type': contentType(format) } });
+}
+
+export function getOne(ctx: SandboxContext, c: SandboxContextC, call: CallRecord, format: ConcurFormat, pathVersion: ConcurVersion): Response {
+  const id = c.req.param('id') ?? '';
+  call.requestId = id;
+  const request = ctx.state.get(id);
+  if (!request) return concurError(ctx, 404, `Connection request ${id} was not found.`, format);
+  const origin = new URL(c.req.url).origin;
+  const body = writeRecord(toConcurRecord(request, origin, pathVersion), {
+    format,
+    version: ctx.quirks.version ?? pathVersion,
+    statusCase: ctx.quirks.statusCase,
+  });
+  return new Response(body, { status: 200, headers: { 'Content-Type': contentType(format) } });
+}
+
+export async function put(ctx: SandboxContext, c: SandboxContextC, call: CallRecord, format: ConcurFormat): Promise<Response> {
+  const id = c.req.param('id') ?? '';
+  call.requestId = id;
+  if (!ctx.state.get(id)) return concurError(ctx, 404, `Connection request ${id} was not found.`, format);
+  const declared = Number(c.req.header('content-length') ?? '0');
+  if (declared > MAX_PUT_BODY_BYTES) {
+    return concurError(ctx, 400, `The request body is larger than ${MAX_PUT_BODY_BYTES} bytes.`, format);
+  }
+  const parsed = parsePutBody(await c.req.text(), c.req.header('content-type'));
+  call.putStatus = parsed.raw;
+  if (!parsed.ok) return concurError(ctx, 400, parsed.message, format);
+  const outcome = ctx.state.reply(id, parsed.status, ctx.quirks.repeatReplies);
+  if (!outcome.ok) return concurError(ctx, outcome.reason === 'not_found' ? 404 : 400, outcome.message, format);
+  await ctx.hooks.onReplyApplied?.({ requestId: id, status: parsed.status, repeated: outcome.repeated });
+  return new Response(null, { status: 204 });
+}
+
+/** ASP.NET Web API's answer to any other method on the resource. */
+export function methodNotAllowed(ctx: SandboxContext, c: SandboxContextC): Response {
+  return concurError(ctx, 405, `The requested resource does not support http method '${c.req.method}'.`, negotiate(c.req.header('accept')), {
+    Allow: 'GET, PUT',
+  });
+}
