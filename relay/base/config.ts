@@ -258,7 +258,7 @@ function toRelayConfig(env: EnvValues, ctx: z.core.$RefinementCtx<EnvValues>): R
 /**
  * The environment (normally `process.env`) to the relay's configuration.
  *
- * Decisions beyond the DESIGN.md table:
+ * Decisions beyond the README's table of variables:
  * - CONCUR_TOKEN_URL defaults to `${CONCUR_BASE_URL}/oauth2/v0/token` (Concur's OAuth 2.0 token
  *   endpoint lives on the same geolocation host as the APIs); the refresh-token grant needs
  *   CONCUR_CLIENT_ID, CONCUR_CLIENT_SECRET and CONCUR_REFRESH_TOKEN.

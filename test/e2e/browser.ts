@@ -53,7 +53,7 @@ export interface ExtensionBrowser {
   close(): Promise<void>;
 }
 
-/** Launches headless Chromium with the built Chrome extension, as in shared/notes/toolchain.md §6. */
+/** Launches headless Chromium (Debian's) with the built Chrome extension loaded unpacked. */
 export async function launchExtension(extensionDir = CHROME_BUILD): Promise<ExtensionBrowser> {
   const executablePath = requireChromium();
   if (!existsSync(join(extensionDir, 'manifest.json'))) {

@@ -30,8 +30,8 @@ export function bearerToken(header: string | undefined): string | undefined {
 }
 
 /**
- * The API-key check for `/api/v1/*` (DESIGN.md: "All routes under /api/v1 need
- * Authorization: Bearer <api key>"). Missing or wrong: 401 `unauthorized` with
+ * The API-key check for `/api/v1/*`: every route there needs `Authorization: Bearer <api key>`
+ * (README, "The JSON API"). Missing or wrong: 401 `unauthorized` with
  * `WWW-Authenticate: Bearer`. With no keys configured every request is refused.
  */
 export function apiKeyAuth(apiKeys: readonly string[]): MiddlewareHandler<AppEnv> {
