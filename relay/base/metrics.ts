@@ -1,5 +1,5 @@
 import type { ConcurErrorKind } from '../concur/errors.js';
-import type { Store } from '../store/index.js';
+import type { Deliveries, Replies, Requests } from '../store/index.js';
 
 /**
  * Counters for what only happens in memory (polls, SSE connections). Everything the store knows
@@ -26,7 +26,11 @@ export class Metrics {
   }
 
   /** Prometheus text exposition format 0.0.4. */
-  render(store: Pick<Store, 'counts' | 'replyCounts'> & Partial<Pick<Store, 'deliveryCounts'>>): string {
+  render(store: {
+    requests: Pick<Requests, 'counts'>;
+    replies: Pick<Replies, 'counts'>;
+    deliveries?: Pick<Deliveries, 'counts'>;
+  }): string {
     const lines: string[] = [];
     const metric = (name: string, type: 'counter' | 'gauge', help: string, samples: Array<[string, number]>) => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -49,13 +53,13 @@ export class Metrics {
       'triplink_replies',
       'gauge',
       'Status replies by state.',
-      Object.entries(store.replyCounts()).map(([state, n]) => [`{state="${state}"}`, n]),
+      Object.entries(store.replies.counts()).map(([state, n]) => [`{state="${state}"}`, n]),
     );
     metric(
       'triplink_requests',
       'gauge',
       'Connection requests by group.',
-      Object.entries(store.counts()).map(([group, n]) => [`{group="${group}"}`, n]),
+      Object.entries(store.requests.counts()).map(([group, n]) => [`{group="${group}"}`, n]),
     );
     metric(
       'triplink_webhook_attempts_total',
@@ -63,12 +67,12 @@ export class Metrics {
       'Webhook delivery attempts, by outcome (retry: failed, will be tried again).',
       [...this.webhookAttempts].map(([outcome, n]) => [`{outcome="${outcome}"}`, n]),
     );
-    if (store.deliveryCounts !== undefined) {
+    if (store.deliveries !== undefined) {
       metric(
         'triplink_webhook_deliveries',
         'gauge',
         'Webhook deliveries by state (failed ones stay until recovered or pruned after 30 days).',
-        Object.entries(store.deliveryCounts()).map(([state, n]) => [`{state="${state}"}`, n]),
+        Object.entries(store.deliveries.counts()).map(([state, n]) => [`{state="${state}"}`, n]),
       );
     }
     metric('triplink_sse_clients', 'gauge', 'Connected server-sent-event clients.', [['', this.sseClients]]);

@@ -4,7 +4,7 @@ import type { ConcurRecord } from '../concur/record.js';
 import { ConcurError, type ConcurErrorKind } from '../concur/errors.js';
 import type { Logger } from '../base/log.js';
 import type { Metrics } from '../base/metrics.js';
-import type { ConcurStatus, Store } from '../store/index.js';
+import type { ConcurStatus, RelayState, Requests } from '../store/index.js';
 import { positive, whole } from '../workers/options.js';
 
 /**
@@ -30,7 +30,7 @@ export type PollerLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 
 export interface PollerOptions {
   client: Pick<ConcurClient, 'pages'>;
-  store: Pick<Store, 'upsertFromConcur' | 'updateConcurStatus'>;
+  store: { requests: Pick<Requests, 'upsertFromConcur'>; state: Pick<RelayState, 'updateConcurStatus'> };
   /** Time between the end of one sweep and the start of the next while Concur is well (POLL_INTERVAL_SECONDS). */
   intervalMs: number;
   logger: PollerLogger;
@@ -206,7 +206,7 @@ export function createPoller(options: PollerOptions): Poller {
       if (group.length === 0) return;
       const records = group;
       group = [];
-      const saved = store.upsertFromConcur(records, now());
+      const saved = store.requests.upsertFromConcur(records, now());
       counts.created += saved.created.length;
       counts.updated += saved.updated.length;
       for (const request of saved.created) if (createdIds.length < LOGGED_IDS) createdIds.push(request.id);
@@ -317,7 +317,7 @@ export function createPoller(options: PollerOptions): Poller {
   /** The summary must tell the truth, but a database that refuses the write must not kill the poller. */
   function writeStatus(patch: Partial<ConcurStatus>): void {
     try {
-      store.updateConcurStatus(patch);
+      store.state.updateConcurStatus(patch);
     } catch (error) {
       logger.error({ err: error }, 'could not record the state of Concur in the store');
     }

@@ -5,7 +5,7 @@ import { ConcurError } from '../concur/errors.js';
 import type { Logger } from '../base/log.js';
 import type { Metrics } from '../base/metrics.js';
 import { finalMessage, isFinal, judgeReadBack, leavesDoubt } from './readback.js';
-import type { OutboxReply, SeenAtConcur, Store } from '../store/index.js';
+import type { OutboxReply, Replies, SeenAtConcur } from '../store/index.js';
 
 /**
  * One reply's way to Concur, for the outbox worker (outbox.ts decides when and how many):
@@ -14,7 +14,7 @@ import type { OutboxReply, SeenAtConcur, Store } from '../store/index.js';
 
 export interface DeliveryDeps {
   client: Pick<ConcurClient, 'putStatus' | 'get'>;
-  store: Pick<Store, 'markAttemptStarted' | 'markAttempt' | 'markSent' | 'markFailed'>;
+  store: { replies: Pick<Replies, 'markAttemptStarted' | 'markAttempt' | 'markSent' | 'markFailed'> };
   logger: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
   metrics: Pick<Metrics, 'recordReplyAttempt'>;
   now: () => number;
@@ -46,7 +46,7 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
     // Written before the PUT: if the relay dies before the outcome is stored, the reply is in doubt.
     try {
       // Settled meanwhile (by another worker on the same database): nothing to send.
-      if (store.markAttemptStarted(reply.id, seen).state !== 'queued') return;
+      if (store.replies.markAttemptStarted(reply.id, seen).state !== 'queued') return;
     } catch (error) {
       storeFailed();
       logger.error({ ...ids(reply), err: error }, 'the store could not record that a reply is being sent; nothing was sent');
@@ -64,7 +64,7 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
     }
     if (isFinal(failure)) {
       const message = finalMessage(failure);
-      guard(reply, () => store.markFailed(reply.id, message));
+      guard(reply, () => store.replies.markFailed(reply.id, message));
       metrics.recordReplyAttempt('failed');
       logger.warn(
         { ...ids(reply), attempts: reply.attempts + 1, httpStatus: failure.status, concurId: failure.concurId },
@@ -130,7 +130,7 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
       ? concurError.message
       : 'The reply could not be sent because of an internal error in the relay';
     const lastError = `${said.replace(/\.+$/, '')}; next try at ${iso(nextAttemptAt)}`;
-    guard(reply, () => store.markAttempt(reply.id, { attempts, nextAttemptAt, lastError, inDoubt }));
+    guard(reply, () => store.replies.markAttempt(reply.id, { attempts, nextAttemptAt, lastError, inDoubt }));
     metrics.recordReplyAttempt('retry');
     const fields = {
       ...ids(reply),
@@ -148,7 +148,7 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
   function recordSent(reply: OutboxReply, what: string): void {
     let sent: OutboxReply | undefined;
     try {
-      sent = store.markSent(reply.id);
+      sent = store.replies.markSent(reply.id);
       acceptedUnrecorded.delete(reply.id);
     } catch (error) {
       acceptedUnrecorded.add(reply.id);

@@ -3,7 +3,7 @@ import type { ConcurClient } from '../concur/client.js';
 import type { Logger } from '../base/log.js';
 import type { Metrics } from '../base/metrics.js';
 import { createDelivery } from './delivery.js';
-import type { OutboxReply, Store } from '../store/index.js';
+import type { OutboxReply, Replies } from '../store/index.js';
 import { positive, quietly, whole } from '../workers/options.js';
 
 /**
@@ -38,10 +38,7 @@ export type OutboxLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 export interface OutboxOptions {
   /** `get` reads back a reply in doubt (an attempt whose outcome was never stored). */
   client: Pick<ConcurClient, 'putStatus' | 'get'>;
-  store: Pick<
-    Store,
-    'dueReplies' | 'nextReplyDueAt' | 'markAttemptStarted' | 'markAttempt' | 'markSent' | 'markFailed'
-  >;
+  store: { replies: Pick<Replies, 'due' | 'nextDueAt' | 'markAttemptStarted' | 'markAttempt' | 'markSent' | 'markFailed'> };
   logger: OutboxLogger;
   metrics: Pick<Metrics, 'recordReplyAttempt'>;
   /** Epoch ms; default Date.now. Decides what is due and when a retry is due. */
@@ -157,7 +154,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
       if (stopped) return;
       let due: OutboxReply[];
       try {
-        due = store.dueReplies(now(), batchSize);
+        due = store.replies.due(now(), batchSize);
       } catch (error) {
         storeTrouble = true;
         logger.error({ err: error }, 'the reply worker could not read the outbox; it will try again');
@@ -203,7 +200,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
       storeFailures = 0;
       let next: string | null = null;
       try {
-        next = store.nextReplyDueAt();
+        next = store.replies.nextDueAt();
       } catch {
         storeFailures = 1;
       }

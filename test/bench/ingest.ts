@@ -149,7 +149,7 @@ export async function run(): Promise<BenchResult[]> {
         const started = performance.now();
         let created = 0;
         for (let from = 0; from < records.length; from += GROUP) {
-          created += store.upsertFromConcur(records.slice(from, from + GROUP), Date.now()).created.length;
+          created += store.requests.upsertFromConcur(records.slice(from, from + GROUP), Date.now()).created.length;
         }
         const seconds = (performance.now() - started) / 1000;
         check(created);

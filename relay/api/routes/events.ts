@@ -2,12 +2,12 @@ import { Hono, type Context } from 'hono';
 import { SSE_EVENT_TYPES, type SseEventType } from '../../../shared/models.js';
 import type { Logger } from '../../base/log.js';
 import type { Metrics } from '../../base/metrics.js';
-import type { StoredEvent, Store } from '../../store/index.js';
+import type { EventLog, RelayState, StoredEvent } from '../../store/index.js';
 import type { ApiErrorCode } from '../errors.js';
 import { SseBody } from '../../push/sse-body.js';
 
 export interface EventsRouteDeps {
-  store: Store;
+  store: { events: Pick<EventLog, 'after' | 'oldestId' | 'latestId' | 'subscribe'>; state: Pick<RelayState, 'summary'> };
   metrics: Metrics;
   logger: Logger;
 }
@@ -146,7 +146,7 @@ const MAX_SHARED_STEPS = 32;
  *
  * The store's event log is the queue: a connection keeps only the id of the last event it has
  * passed, wakes up when the store announces a commit (and at every heartbeat, as a fallback),
- * and reads `eventsAfter(lastId, batchSize)`. Nothing is buffered per client.
+ * and reads `events.after(lastId, batchSize)`. Nothing is buffered per client.
  *
  * Where a stream starts:
  * - no Last-Event-ID (header, else `?lastEventId=`): one `summary` event with the current state
@@ -209,7 +209,7 @@ export function eventsRoutes(deps: EventsRouteDeps & EventsRouteOptions): Hono {
 
   /** null: nothing after lastId yet. */
   function readStep(lastId: number): Step | null {
-    const batch = store.eventsAfter(lastId, batchSize);
+    const batch = store.events.after(lastId, batchSize);
     const first = batch[0];
     if (first === undefined) return null;
 
@@ -217,9 +217,9 @@ export function eventsRoutes(deps: EventsRouteDeps & EventsRouteOptions): Hono {
     let resumedBefore: number | null = null;
     if (first.id > lastId + 1) {
       // Ids only grow and have no holes except where events were pruned: check for a gap.
-      const oldest = store.oldestEventId();
+      const oldest = store.events.oldestId();
       if (oldest !== null && oldest > lastId + 1) {
-        chunk += formatEvent(first.id - 1, 'summary', store.summary());
+        chunk += formatEvent(first.id - 1, 'summary', store.state.summary());
         resumedBefore = oldest;
       }
     }
@@ -254,10 +254,10 @@ export function eventsRoutes(deps: EventsRouteDeps & EventsRouteOptions): Hono {
     // Where to start, read before the response starts so a broken store is a clean 503.
     let start: StreamStart;
     try {
-      const latest = store.latestEventId();
+      const latest = store.events.latestId();
       if (parsed.id === undefined || parsed.id > latest) {
         // The summary is read after `latest`: what commits in between is sent again, never lost.
-        start = { cursor: latest, liveFrom: latest, greeting: formatEvent(latest, 'summary', store.summary()) };
+        start = { cursor: latest, liveFrom: latest, greeting: formatEvent(latest, 'summary', store.state.summary()) };
       } else {
         // A Last-Event-ID older than the retained history is noticed (and answered) by the loop.
         start = { cursor: parsed.id, liveFrom: latest, greeting: '' };
@@ -342,7 +342,7 @@ export function eventsRoutes(deps: EventsRouteDeps & EventsRouteOptions): Hono {
         shutdown?.addEventListener('abort', onShutdown);
         if (shutdown?.aborted) stop('shutdown');
 
-        unsubscribe = store.subscribe((event) => {
+        unsubscribe = store.events.subscribe((event) => {
           forgetSteps();
           // Events appended before the client connected (a replay) do not count as lag.
           if (event.id - Math.max(lastId, start.liveFrom) > maxLag) stop('lagging');

@@ -1,6 +1,6 @@
 import type { Logger } from '../../base/log.js';
 import type { Metrics } from '../../base/metrics.js';
-import type { AttemptOutcome, OutgoingDelivery, Store } from '../../store/index.js';
+import type { AttemptOutcome, Deliveries, EventLog, OutgoingDelivery, Webhooks } from '../../store/index.js';
 import { postMessage, type PostResult } from './http.js';
 import { signatureHeader } from './signature.js';
 import type { Resolver } from './ssrf.js';
@@ -37,10 +37,11 @@ import { positive, quietly, whole } from '../../workers/options.js';
 export type WebhookWorkerLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 
 export interface WebhookWorkerOptions {
-  store: Pick<
-    Store,
-    'dueDeliveries' | 'nextDeliveryDueAt' | 'recordDeliveryAttempt' | 'webhookSigningSecrets' | 'disableWebhook' | 'subscribe'
-  >;
+  store: {
+    deliveries: Pick<Deliveries, 'due' | 'nextDueAt' | 'recordAttempt'>;
+    webhooks: Pick<Webhooks, 'signingSecrets' | 'disable'>;
+    events: Pick<EventLog, 'subscribe'>;
+  };
   logger: WebhookWorkerLogger;
   metrics?: Pick<Metrics, 'recordWebhookAttempt'>;
   /** RELAY_WEBHOOK_ALLOW_PRIVATE. */
@@ -193,7 +194,7 @@ export function createWebhookWorker(options: WebhookWorkerOptions): WebhookWorke
     if (free <= 0) return;
     let due: OutgoingDelivery[];
     try {
-      due = store.dueDeliveries(now(), concurrency + inFlight.size);
+      due = store.deliveries.due(now(), concurrency + inFlight.size);
     } catch (error) {
       storeTrouble(error, 'could not read the due deliveries');
       return;
@@ -225,7 +226,7 @@ export function createWebhookWorker(options: WebhookWorkerOptions): WebhookWorke
       delay = paused;
     } else {
       try {
-        const next = store.nextDeliveryDueAt(now());
+        const next = store.deliveries.nextDueAt(now());
         if (next !== null) delay = Math.min(IDLE_CHECK_MS, Date.parse(next) - now());
       } catch (error) {
         storeTrouble(error, 'could not read when the next delivery is due');
@@ -246,7 +247,7 @@ export function createWebhookWorker(options: WebhookWorkerOptions): WebhookWorke
   async function attempt(delivery: OutgoingDelivery): Promise<void> {
     const startedAt = now();
     const timestamp = Math.floor(startedAt / 1000);
-    const secrets = store.webhookSigningSecrets(delivery.webhookId, startedAt);
+    const secrets = store.webhooks.signingSecrets(delivery.webhookId, startedAt);
     const chainAttempt = delivery.chainAttempts + 1;
     const t0 = performance.now();
     const result: PostResult =
@@ -287,7 +288,7 @@ export function createWebhookWorker(options: WebhookWorkerOptions): WebhookWorke
       }
     }
 
-    const recorded = store.recordDeliveryAttempt({
+    const recorded = store.deliveries.recordAttempt({
       deliveryId: delivery.id,
       chain: delivery.chain,
       startedAt,
@@ -320,14 +321,14 @@ export function createWebhookWorker(options: WebhookWorkerOptions): WebhookWorke
     else logger.warn(fields, `webhook delivery failed: ${lastError}`);
 
     if (gone) {
-      store.disableWebhook(
+      store.webhooks.disable(
         delivery.webhookId,
         `the endpoint answered 410 Gone at ${iso(startedAt)}; enable it again with PATCH {"state":"enabled"} once it accepts messages`,
       );
       logger.warn(fields, 'webhook disabled: the endpoint answered 410 Gone');
     } else if (!succeeded && recorded.failingSince !== null && now() - Date.parse(recorded.failingSince) >= disableAfterMs) {
       const days = Math.round((disableAfterMs / 86_400_000) * 10) / 10;
-      store.disableWebhook(
+      store.webhooks.disable(
         delivery.webhookId,
         `every attempt since ${recorded.failingSince} failed (${days} days without a success); enable it again with PATCH {"state":"enabled"} once the endpoint works`,
       );
@@ -353,7 +354,7 @@ export function createWebhookWorker(options: WebhookWorkerOptions): WebhookWorke
       started = true;
       stopped = false;
       // Every committed event may have queued deliveries.
-      unsubscribe = store.subscribe(kick);
+      unsubscribe = store.events.subscribe(kick);
       fill();
       sleep();
     },

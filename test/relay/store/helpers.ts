@@ -71,3 +71,37 @@ export class StoreHarness {
     this.db.cleanup();
   }
 }
+
+/** The parts of a store (every member but `migration` and `close`). */
+export type StorePart = Exclude<keyof Store, 'migration' | 'close'>;
+
+/** Some methods of some parts, to stand in for the store's own. */
+export type StoreOverrides = { [K in StorePart]?: Partial<Store[K]> };
+
+/** `store` with some methods of some parts replaced; every other part and method is the store's own. */
+export function withParts(store: Store, overrides: StoreOverrides): Store {
+  const result: Store = { ...store };
+  for (const part of Object.keys(overrides) as StorePart[]) {
+    Object.assign(result, { [part]: { ...store[part], ...overrides[part] } });
+  }
+  return result;
+}
+
+/**
+ * `store` with every method of every part called through `around`, which is given the method's
+ * name (`part.method`) and a function that makes the call, and may make it or throw instead.
+ */
+export function aroundEveryMethod(store: Store, around: (name: string, call: () => unknown) => unknown): Store {
+  const result: Store = { ...store };
+  for (const [part, methods] of Object.entries(store)) {
+    if (part === 'migration' || typeof methods !== 'object' || methods === null) continue;
+    const wrapped = Object.fromEntries(
+      Object.entries(methods as Record<string, unknown>).map(([name, method]) => [
+        name,
+        typeof method === 'function' ? (...args: unknown[]) => around(`${part}.${name}`, () => method.apply(methods, args)) : method,
+      ]),
+    );
+    Object.assign(result, { [part]: wrapped });
+  }
+  return result;
+}
