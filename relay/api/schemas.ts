@@ -108,7 +108,21 @@ function queryInteger(bounds: { min: number; max: number; default: number }) {
     .openapi({ type: 'integer', minimum: bounds.min, maximum: bounds.max, default: bounds.default, description: 'Page size.' });
 }
 
-const requestsLimit = limitOf(RequestsQuery.shape.limit, { min: 1, max: 200 });
+/**
+ * The paging of a list query: `limit` (its bounds and default read from the shared model) and
+ * the opaque `cursor`. One definition for every list.
+ */
+function pagingOf(limit: typeof RequestsQuery.shape.limit, fallback: { min: number; max: number }) {
+  return {
+    limit: queryInteger(limitOf(limit, fallback)),
+    cursor: z
+      .string()
+      .min(1, { error: 'must not be empty; use the nextCursor of a previous page, or leave it out for the first page' })
+      .optional()
+      .openapi({ description: 'The nextCursor of the previous page; opaque.' }),
+  };
+}
+
 const groupMessage = `must be one of ${GROUPS.join(', ')} (leave it out for all groups)`;
 
 /**
@@ -120,12 +134,7 @@ export const RequestsQueryApi = classicObject(RequestsQuery).extend({
     .enum(GROUPS, { error: groupMessage })
     .optional()
     .openapi({ description: 'Only requests in this group; all groups when left out.' }),
-  limit: queryInteger(requestsLimit),
-  cursor: z
-    .string()
-    .min(1, { error: 'must not be empty; use the nextCursor of a previous page, or leave it out for the first page' })
-    .optional()
-    .openapi({ description: 'The nextCursor of the previous page; opaque.' }),
+  ...pagingOf(RequestsQuery.shape.limit, { min: 1, max: 200 }),
 });
 
 export const RequestIdParams = z.object({
@@ -135,7 +144,6 @@ export const RequestIdParams = z.object({
     .openapi({ param: { name: 'id', in: 'path' }, description: "Concur's id of the connection request." }),
 });
 
-/** RFC-draft Idempotency-Key: 1 to 255 printable ASCII characters. */
 /** Response headers of the snapshot answers (the list and the summary); see EVENT_ID_HEADER. */
 export const EventIdHeaders = z.object({
   [EVENT_ID_HEADER]: z.string().regex(/^\d+$/).openapi({
@@ -152,6 +160,7 @@ export const PageHeaders = EventIdHeaders.extend({
   }),
 });
 
+/** RFC-draft Idempotency-Key: 1 to 255 printable ASCII characters. */
 export const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,255}$/;
 
 export const ReplyHeaders = z.object({
@@ -252,16 +261,10 @@ export const DeliveryParams = WebhookIdParams.extend({
     .openapi({ param: { name: 'deliveryId', in: 'path' }, description: 'The delivery id.' }),
 });
 
-const deliveriesLimit = limitOf(DeliveriesQuery.shape.limit, { min: 1, max: 100 });
 export const DeliveriesQueryApi = classicObject(DeliveriesQuery).extend({
   state: z
     .enum(DeliveryState.options, { error: `must be one of ${DeliveryState.options.join(', ')} (leave it out for all)` })
     .optional()
     .openapi({ description: 'Only deliveries in this state.' }),
-  limit: queryInteger(deliveriesLimit),
-  cursor: z
-    .string()
-    .min(1, { error: 'must not be empty; use the nextCursor of a previous page, or leave it out for the first page' })
-    .optional()
-    .openapi({ description: 'The nextCursor of the previous page; opaque.' }),
+  ...pagingOf(DeliveriesQuery.shape.limit, { min: 1, max: 100 }),
 });

@@ -3,7 +3,8 @@ import { SSE_EVENT_TYPES, type SseEventType } from '../../../shared/models.js';
 import type { Logger } from '../../base/log.js';
 import type { Metrics } from '../../base/metrics.js';
 import type { EventLog, RelayState, StoredEvent } from '../../store/index.js';
-import type { ApiErrorCode } from '../errors.js';
+import type { AppEnv } from '../context.js';
+import { ApiError, onError } from '../errors.js';
 import { SseBody } from '../../push/sse-body.js';
 
 export interface EventsRouteDeps {
@@ -69,10 +70,6 @@ function intOption(value: number | undefined, fallback: number, min: number, max
 function formatEvent(id: number, type: string, data: unknown): string {
   // JSON.stringify escapes line breaks inside strings, so `data` is always one line.
   return `id: ${id}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
-}
-
-function errorBody(code: ApiErrorCode, message: string) {
-  return { error: { code, message } };
 }
 
 /** What a stream's response carries besides the middleware's headers. */
@@ -174,7 +171,7 @@ const MAX_SHARED_STEPS = 32;
  * small stream, fed the bytes of a step that every client at the same id shares; the headers
  * (the middleware's, then SSE_HEADERS) go into the response as it is made.
  */
-export function eventsRoutes(deps: EventsRouteDeps & EventsRouteOptions): Hono {
+export function eventsRoutes(deps: EventsRouteDeps & EventsRouteOptions): Hono<AppEnv> {
   const { store, metrics } = deps;
   const logger = deps.logger.child({ component: 'sse' });
   const heartbeatMs = intOption(deps.heartbeatMs, EVENTS_DEFAULTS.heartbeatMs, 10, 3_600_000);
@@ -234,22 +231,20 @@ export function eventsRoutes(deps: EventsRouteDeps & EventsRouteOptions): Hono {
     };
   }
 
-  const app = new Hono();
+  const app = new Hono<AppEnv>();
+  // The app's own error answers, also where the route is mounted on its own.
+  app.onError(onError);
 
   app.get('/events', (c) => {
     const parsed = parseLastEventId(c.req.header('last-event-id'), c.req.query('lastEventId'));
     if (!parsed.ok) {
-      return c.json(
-        errorBody(
-          'bad_last_event_id',
-          'Last-Event-ID (header or ?lastEventId=) must be the id of an event this relay sent: a non-negative integer.',
-        ),
+      throw new ApiError(
         400,
+        'bad_last_event_id',
+        'Last-Event-ID (header or ?lastEventId=) must be the id of an event this relay sent: a non-negative integer.',
       );
     }
-    if (shutdown?.aborted) {
-      return c.json(errorBody('shutting_down', 'The relay is shutting down; reconnect shortly.'), 503);
-    }
+    if (shutdown?.aborted) throw new ApiError(503, 'shutting_down', 'The relay is shutting down; reconnect shortly.');
 
     // Where to start, read before the response starts so a broken store is a clean 503.
     let start: StreamStart;
@@ -264,7 +259,7 @@ export function eventsRoutes(deps: EventsRouteDeps & EventsRouteOptions): Hono {
       }
     } catch (error) {
       logger.error({ err: error }, 'cannot start an event stream');
-      return c.json(errorBody('unavailable', 'Live events are unavailable right now; retry shortly.'), 503);
+      throw new ApiError(503, 'unavailable', 'Live events are unavailable right now; retry shortly.');
     }
 
     return c.newResponse(open(nodeResponse(c), start), 200, SSE_HEADERS);

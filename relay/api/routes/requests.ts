@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Context, TypedResponse } from 'hono';
 import { ReplyResponse, type RequestsPage } from '../../../shared/models.js';
-import type { EventLog, Replies, Requests } from '../../store/index.js';
+import { UnknownRequestError, type EventLog, type Replies, type Requests } from '../../store/index.js';
 import { AnswerCache } from '../answer-cache.js';
 import { EVENT_ID_HEADER, requestLogger, type AppEnv } from '../context.js';
 import { ApiError, validationHook } from '../errors.js';
@@ -133,9 +133,7 @@ export function requestsRoutes(deps: RequestsRouteDeps): OpenAPIHono<AppEnv> {
   app.openapi(getRequest, (c) => {
     const { id } = c.req.valid('param');
     const request = store.requests.get(id);
-    if (request === undefined) {
-      throw new ApiError(404, 'not_found', `there is no connection request with id ${JSON.stringify(id)}`);
-    }
+    if (request === undefined) throw new UnknownRequestError(id);
     return c.json(request, 200);
   });
 
