@@ -4,10 +4,11 @@ import type { AttemptOutcome, Deliveries, EventLog, OutgoingDelivery, Webhooks }
 import { postMessage, type PostResult } from './http.js';
 import { signatureHeader } from './signature.js';
 import type { Resolver } from './ssrf.js';
+import { createWorkerLoop, delayUntil, iso } from '../../workers/loop.js';
 import { positive, quietly, whole } from '../../workers/options.js';
 
 /**
- * The webhook worker (like ../outbox.ts for replies). The store writes a delivery in the
+ * The webhook worker (like relay/replies/outbox.ts for replies). The store writes a delivery in the
  * transaction of the event it reports; this worker POSTs what is due and records every attempt.
  *
  * One attempt: `POST <url>` with the stored body as it is, `Content-Type: application/json` and
@@ -92,10 +93,7 @@ export const DISABLE_AFTER_MS = 5 * 24 * 3_600_000;
 export const MAX_RESPONSE_BYTES = 4096;
 export const USER_AGENT = 'TripLink-Relay-Webhooks/1';
 
-const IDLE_CHECK_MS = 30_000;
 const MIN_SLEEP_MS = 10;
-const MAX_TIMER_MS = 2 ** 31 - 1;
-const STORE_BACKOFF_MS = 1_000;
 
 /** The wait after the `chainAttempt`-th failed attempt (1-based), with jitter; null when the schedule is exhausted. */
 export function scheduledDelay(chainAttempt: number, random: () => number = Math.random): number | null {
@@ -164,32 +162,28 @@ export function createWebhookWorker(options: WebhookWorkerOptions): WebhookWorke
   const concurrency = whole('concurrency', options.concurrency ?? DEFAULT_CONCURRENCY);
   const disableAfterMs = positive('disableAfterMs', options.disableAfterMs ?? DISABLE_AFTER_MS);
 
-  let started = false;
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let nextWakeAt: number | null = null;
-  let kickQueued = false;
   let unsubscribe: (() => void) | undefined;
-  /** Real time (not `now`): after a store failure, no new attempt before this. */
-  let pausedUntil = 0;
   /** By webhook id: one attempt per endpoint at a time. */
   const inFlight = new Map<string, Promise<void>>();
-  const iso = (ms: number) => new Date(ms).toISOString();
-
-  function clearTimer(): void {
-    if (timer !== undefined) clearTimeout(timer);
-    timer = undefined;
-    nextWakeAt = null;
-  }
+  const loop = createWorkerLoop({
+    name: 'the webhook worker',
+    logger,
+    now,
+    // A pass starts the attempts there are free slots for and returns; each one, once recorded,
+    // wakes the loop for the next (those due now but blocked are picked up as attempts finish).
+    pass: fill,
+    nextDelayMs: () => delayUntil(store.deliveries.nextDueAt(now()), now()),
+    minSleepMs: MIN_SLEEP_MS,
+    inFlight: () => inFlight.values(),
+  });
 
   function storeTrouble(error: unknown, what: string): void {
-    pausedUntil = Date.now() + STORE_BACKOFF_MS;
-    quietly(() => logger.error({ err: error }, `webhook worker: ${what}; it will try again`));
+    loop.storeFailed();
+    quietly(() => logger.error({ err: error }, `the webhook worker ${what}; it will try again`));
   }
 
-  /** Starts attempts for due deliveries while there are free slots. Synchronous; never throws. */
+  /** Starts attempts for due deliveries while there are free slots. Never throws. */
   function fill(): void {
-    if (stopped || Date.now() < pausedUntil) return;
     let free = concurrency - inFlight.size;
     if (free <= 0) return;
     let due: OutgoingDelivery[];
@@ -204,44 +198,13 @@ export function createWebhookWorker(options: WebhookWorkerOptions): WebhookWorke
       if (inFlight.has(delivery.webhookId)) continue;
       free--;
       const running = attempt(delivery)
-        .catch((error: unknown) => storeTrouble(error, 'an attempt failed unexpectedly'))
+        .catch((error: unknown) => storeTrouble(error, 'failed unexpectedly in an attempt'))
         .finally(() => {
           inFlight.delete(delivery.webhookId);
-          if (started && !stopped) {
-            fill();
-            sleep();
-          }
+          loop.kick();
         });
       inFlight.set(delivery.webhookId, running);
     }
-  }
-
-  /** Sets the timer for the next delivery that will fall due; those due now but blocked are picked up as attempts finish. */
-  function sleep(): void {
-    clearTimer();
-    if (!started || stopped) return;
-    let delay = IDLE_CHECK_MS;
-    const paused = pausedUntil - Date.now();
-    if (paused > 0) {
-      delay = paused;
-    } else {
-      try {
-        const next = store.deliveries.nextDueAt(now());
-        if (next !== null) delay = Math.min(IDLE_CHECK_MS, Date.parse(next) - now());
-      } catch (error) {
-        storeTrouble(error, 'could not read when the next delivery is due');
-        delay = STORE_BACKOFF_MS;
-      }
-    }
-    delay = Math.min(MAX_TIMER_MS, Math.max(MIN_SLEEP_MS, Number.isFinite(delay) ? delay : IDLE_CHECK_MS));
-    nextWakeAt = now() + delay;
-    timer = setTimeout(() => {
-      timer = undefined;
-      nextWakeAt = null;
-      fill();
-      sleep();
-    }, delay);
-    timer.unref();
   }
 
   async function attempt(delivery: OutgoingDelivery): Promise<void> {
@@ -336,54 +299,29 @@ export function createWebhookWorker(options: WebhookWorkerOptions): WebhookWorke
     }
   }
 
-  function kick(): void {
-    if (!started || stopped || kickQueued) return;
-    // Coalesces a burst (a poll that stores 50 requests) into one look, after the commit that caused it.
-    kickQueued = true;
-    queueMicrotask(() => {
-      kickQueued = false;
-      if (!started || stopped) return;
-      fill();
-      sleep();
-    });
-  }
-
   return {
     start() {
-      if (started) return;
-      started = true;
-      stopped = false;
-      // Every committed event may have queued deliveries.
-      unsubscribe = store.events.subscribe(kick);
-      fill();
-      sleep();
+      if (loop.started) return;
+      // Every committed event may have queued deliveries; kicks coalesce into one look after the commit.
+      unsubscribe = store.events.subscribe(loop.kick);
+      loop.start();
     },
 
-    kick,
+    kick: loop.kick,
 
     async stop() {
-      started = false;
-      stopped = true;
-      clearTimer();
       unsubscribe?.();
       unsubscribe = undefined;
-      await Promise.all(inFlight.values());
+      await loop.stop();
     },
 
-    async drain() {
-      for (;;) {
-        if (stopped) return;
-        fill();
-        if (inFlight.size === 0) return;
-        await Promise.race(inFlight.values());
-      }
-    },
+    drain: loop.drain,
 
     get inFlight() {
       return inFlight.size;
     },
     get nextWakeAt() {
-      return nextWakeAt;
+      return loop.nextWakeAt;
     },
   };
 }
