@@ -100,21 +100,32 @@ const DEFAULT_GROUP_RECORDS = 100;
 const DEFAULT_GROUP_WAIT_MS = 20;
 const FIVE_MINUTES_MS = 5 * 60 * 1000;
 
-export function createPoller(options: PollerOptions): Poller {
-  const { client, store, logger, metrics } = options;
-  const now = options.now ?? Date.now;
-  const random = options.random ?? Math.random;
+/** The tuning options with their defaults, refused once here when they cannot work. */
+function settingsOf(options: PollerOptions) {
   const intervalMs = positive('intervalMs', options.intervalMs);
   const statuses = [...(options.statuses ?? DEFAULT_STATUSES)];
   if (statuses.length === 0) throw new RangeError('statuses must name at least one status');
   const pageLimit = options.pageLimit ?? DEFAULT_PAGE_LIMIT;
   if (!Number.isInteger(pageLimit) || pageLimit < 1) throw new RangeError(`pageLimit must be a whole number ≥ 1, not ${pageLimit}`);
-  const groupRecords = whole('groupRecords', options.groupRecords ?? DEFAULT_GROUP_RECORDS);
   const groupWaitMs = options.groupWaitMs ?? DEFAULT_GROUP_WAIT_MS;
   if (!(groupWaitMs >= 0)) throw new RangeError(`groupWaitMs must be ≥ 0, not ${groupWaitMs}`);
-  const backoffBaseMs = positive('backoffBaseMs', options.backoffBaseMs ?? intervalMs);
-  const backoffMaxMs = positive('backoffMaxMs', options.backoffMaxMs ?? Math.max(intervalMs, FIVE_MINUTES_MS));
-  const walk = { client, store, now, statuses, pageLimit, groupRecords, groupWaitMs };
+  return {
+    intervalMs,
+    statuses,
+    pageLimit,
+    groupRecords: whole('groupRecords', options.groupRecords ?? DEFAULT_GROUP_RECORDS),
+    groupWaitMs,
+    backoffBaseMs: positive('backoffBaseMs', options.backoffBaseMs ?? intervalMs),
+    backoffMaxMs: positive('backoffMaxMs', options.backoffMaxMs ?? Math.max(intervalMs, FIVE_MINUTES_MS)),
+  };
+}
+
+export function createPoller(options: PollerOptions): Poller {
+  const { client, store, logger, metrics } = options;
+  const now = options.now ?? Date.now;
+  const random = options.random ?? Math.random;
+  const { intervalMs, backoffBaseMs, backoffMaxMs, ...paging } = settingsOf(options);
+  const walk = { client, store, now, ...paging };
 
   let failures = 0;
   let resweepRequested = false;
@@ -171,14 +182,9 @@ export function createPoller(options: PollerOptions): Poller {
     failures++;
     const error = failure.error;
     const judged = judge(error);
+    const { retryAfterSeconds } = judged;
     const nextDelayMs = judged.backOff
-      ? backoffDelay({
-          attempt: failures,
-          baseMs: backoffBaseMs,
-          maxMs: backoffMaxMs,
-          retryAfterSeconds: judged.retryAfterSeconds,
-          random,
-        })
+      ? backoffDelay({ attempt: failures, baseMs: backoffBaseMs, maxMs: backoffMaxMs, retryAfterSeconds, random })
       : intervalMs;
     const lastError = lastErrorOf(judged, finishedMs, nextDelayMs);
     writeStatus({ state: judged.state, lastPollAt: base.finishedAt, lastError });

@@ -1,11 +1,12 @@
-import { backoffDelay } from '../workers/backoff.js';
-import type { ConcurClient } from '../concur/client.js';
-import type { ConcurRecord } from '../concur/record.js';
-import { ConcurError } from '../concur/errors.js';
 import type { Logger } from '../base/log.js';
 import type { Metrics } from '../base/metrics.js';
-import { finalMessage, isFinal, judgeReadBack, leavesDoubt } from './readback.js';
+import type { ConcurClient } from '../concur/client.js';
+import { ConcurError } from '../concur/errors.js';
+import type { ConcurRecord } from '../concur/record.js';
 import type { OutboxReply, Replies, SeenAtConcur } from '../store/index.js';
+import { backoffDelay } from '../workers/backoff.js';
+import { iso } from '../workers/loop.js';
+import { finalMessage, isFinal, judgeReadBack, leavesDoubt } from './readback.js';
 
 /**
  * One reply's way to Concur, for the outbox worker (outbox.ts decides when and how many):
@@ -30,7 +31,6 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
   const { client, store, logger, metrics, now, random, baseDelayMs, maxDelayMs, onSent, storeFailed } = deps;
   /** Replies Concur accepted whose `sent` the store could not record: recorded again, never re-sent. */
   const acceptedUnrecorded = new Set<number>();
-  const iso = (ms: number) => new Date(ms).toISOString();
 
   async function deliver(reply: OutboxReply): Promise<void> {
     if (acceptedUnrecorded.has(reply.id)) {
@@ -115,20 +115,10 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
   function retryLater(reply: OutboxReply, failure: unknown, inDoubt: boolean, what: string): void {
     const attempts = reply.attempts + 1;
     const concurError = failure instanceof ConcurError ? failure : undefined;
-    const delay = Math.max(
-      1,
-      backoffDelay({
-        attempt: attempts,
-        baseMs: baseDelayMs,
-        maxMs: maxDelayMs,
-        retryAfterSeconds: concurError?.retryAfterSeconds,
-        random,
-      }),
-    );
+    const retryAfterSeconds = concurError?.retryAfterSeconds;
+    const delay = Math.max(1, backoffDelay({ attempt: attempts, baseMs: baseDelayMs, maxMs: maxDelayMs, retryAfterSeconds, random }));
     const nextAttemptAt = now() + delay;
-    const said = concurError
-      ? concurError.message
-      : 'The reply could not be sent because of an internal error in the relay';
+    const said = concurError?.message ?? 'The reply could not be sent because of an internal error in the relay';
     const lastError = `${said.replace(/\.+$/, '')}; next try at ${iso(nextAttemptAt)}`;
     guard(reply, () => store.replies.markAttempt(reply.id, { attempts, nextAttemptAt, lastError, inDoubt }));
     metrics.recordReplyAttempt('retry');

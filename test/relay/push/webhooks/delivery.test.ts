@@ -8,7 +8,8 @@ import {
   WebhookEventData,
   WebhookMessage,
 } from '../../../../shared/models.js';
-import { DISABLE_AFTER_MS, RETRY_SCHEDULE_MS } from '../../../../relay/push/webhooks/delivery.js';
+import { DISABLE_AFTER_MS } from '../../../../relay/push/webhooks/delivery.js';
+import { RETRY_SCHEDULE_MS } from '../../../../relay/push/webhooks/schedule.js';
 import { AUTH, errorOf, record } from '../../api/helpers.js';
 import { WebhookHarness, verifyAt, type Received } from './helpers.js';
 

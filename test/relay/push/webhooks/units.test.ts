@@ -3,7 +3,7 @@ import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { openDatabase, closeDatabase } from '../../../../relay/store/db.js';
 import { migrate, MIGRATIONS } from '../../../../relay/store/migrations.js';
 import { webhookTypeOf, type StoredEvent } from '../../../../relay/store/index.js';
-import { nextDelay, retryAfterMs, RETRY_SCHEDULE_MS, scheduledDelay } from '../../../../relay/push/webhooks/delivery.js';
+import { nextDelay, retryAfterMs, RETRY_SCHEDULE_MS, scheduledDelay } from '../../../../relay/push/webhooks/schedule.js';
 import { sign, signatureHeader } from '../../../../relay/push/webhooks/signature.js';
 import { record, StoreHarness } from '../../store/helpers.js';
 
