@@ -1,11 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  DEFAULT_CORS_ORIGINS,
-  formatProblems,
-  parseConfig,
-  RelayConfigSchema,
-  type RelayConfig,
-} from '../../../relay/base/config.js';
+import { formatProblems, parseConfig } from '../../../relay/base/config.js';
+import { DEFAULT_CORS_ORIGINS, RelayConfigSchema, type RelayConfig } from '../../../relay/base/relay-config.js';
 import { isOriginAllowed } from '../../../relay/base/origins.js';
 
 const KEY = 'k3y-0123456789abcdef-relay';
