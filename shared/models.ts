@@ -8,7 +8,7 @@ import * as z from 'zod/mini';
 import { Group, ReplyCode, StatusCode } from './status.js';
 
 /** ISO-8601 in UTC with a `Z`, the only time format the API speaks. */
-export const IsoTime = z.iso.datetime({ offset: false });
+const IsoTime = z.iso.datetime({ offset: false });
 
 export const ReplyState = z.enum(['queued', 'sent', 'failed']);
 export type ReplyState = z.infer<typeof ReplyState>;
@@ -189,7 +189,7 @@ export type WebhookMessage = z.infer<typeof WebhookMessage>;
 // ---- webhooks: the shapes around the models above (additive) ----
 
 /** `data` of each webhook message, by type. Request and reply events carry the whole request (with its latest reply). */
-export const WebhookTestData = z.object({ message: z.string(), webhook: Webhook });
+const WebhookTestData = z.object({ message: z.string(), webhook: Webhook });
 export const WebhookEventData = {
   'request.created': ConnectionRequest,
   'request.updated': ConnectionRequest,

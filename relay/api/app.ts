@@ -21,7 +21,7 @@ import { webhooksRoutes, type WebhooksApiDeps } from './routes/webhooks.js';
 export type { AppEnv } from './context.js';
 
 /** The prefix of every route that needs the API key. */
-export const API_PREFIX = '/api/v1';
+const API_PREFIX = '/api/v1';
 
 /** Options of the events route (heartbeat, abort signal for shutdown, …), passed through as they are. */
 export type EventsOptions = Omit<Parameters<typeof eventsRoutes>[0], 'store' | 'metrics' | 'logger'>;

@@ -43,7 +43,7 @@ export const API_ERROR_CODES = [
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
 
 /** Seconds a client is asked to wait after a storage failure: long enough for an operator, short enough for a retry loop. */
-export const STORAGE_RETRY_AFTER_SECONDS = 30;
+const STORAGE_RETRY_AFTER_SECONDS = 30;
 
 /** An error whose status, code and message are meant for the client. */
 export class ApiError extends Error {
@@ -88,7 +88,7 @@ const LOCATION_LABEL: Record<ValidationIssue['in'], string> = {
 };
 
 /** A request that failed its zod schema: 400 `invalid_request`, naming each field and what is valid. */
-export class ValidationError extends ApiError {
+class ValidationError extends ApiError {
   readonly issues: readonly ValidationIssue[];
   constructor(error: z.ZodError, target: ValidationTarget) {
     const where = LOCATION[target];

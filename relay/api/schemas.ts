@@ -25,6 +25,7 @@ import {
   WebhookList,
   WebhookMessage,
   WebhookState,
+  WebhookUpdate,
 } from '../../shared/models.js';
 import { GROUPS } from '../../shared/status.js';
 import { EVENT_ID_HEADER } from './context.js';
@@ -42,7 +43,7 @@ type OpenApiArgs<T extends z.ZodType> = Parameters<T['openapi']>;
 const openapiMethod = (z.ZodType.prototype as unknown as { openapi: (...args: unknown[]) => unknown }).openapi;
 
 /** `schema.openapi(...args)`, also for schemas built before zod was extended. Returns a named copy. */
-export function withOpenApi<T extends z.ZodType>(schema: T, ...args: OpenApiArgs<T>): T {
+function withOpenApi<T extends z.ZodType>(schema: T, ...args: OpenApiArgs<T>): T {
   return openapiMethod.apply(schema, args) as T;
 }
 
@@ -54,7 +55,7 @@ export function withOpenApi<T extends z.ZodType>(schema: T, ...args: OpenApiArgs
  * with the name attached: validation is the shared model's, unchanged. Nested models are
  * re-attached so the document refers to them by name.
  */
-export const ReplyDoc = withOpenApi(classicObject(Reply), 'Reply');
+const ReplyDoc = withOpenApi(classicObject(Reply), 'Reply');
 export const ConnectionRequestDoc = withOpenApi(
   classicObject(ConnectionRequest).extend({ reply: ReplyDoc.nullable() }),
   'ConnectionRequest',
@@ -161,7 +162,7 @@ export const PageHeaders = EventIdHeaders.extend({
 });
 
 /** RFC-draft Idempotency-Key: 1 to 255 printable ASCII characters. */
-export const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,255}$/;
+const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,255}$/;
 
 export const ReplyHeaders = z.object({
   'Idempotency-Key': z
@@ -185,8 +186,8 @@ export const WebhookCreatedDoc = withOpenApi(classicObject(WebhookCreated).exten
   description: 'The webhook and its signing secret (`whsec_…`): the only answers that ever show a secret.',
 });
 export const DeliveryDoc = withOpenApi(classicObject(Delivery), 'Delivery');
-export const DeliveryAttemptDoc = withOpenApi(classicObject(DeliveryAttempt), 'DeliveryAttempt');
-export const DeliveryLogEntryDoc = withOpenApi(
+const DeliveryAttemptDoc = withOpenApi(classicObject(DeliveryAttempt), 'DeliveryAttempt');
+const DeliveryLogEntryDoc = withOpenApi(
   classicObject(DeliveryLogEntry).extend({ attemptLog: z.array(DeliveryAttemptDoc) }),
   'DeliveryLogEntry',
 );
@@ -222,10 +223,10 @@ export const WebhookCreateApi = withOpenApi(
   'WebhookCreate',
 );
 
-/** `PATCH /webhooks/{id}` body: any of the fields, and `state` to enable or disable. */
+/** `PATCH /webhooks/{id}` body: the shared WebhookUpdate (any of the fields, and `state` to enable or disable). */
 export const WebhookUpdateApi = withOpenApi(
-  z
-    .object({
+  classicObject(WebhookUpdate)
+    .extend({
       url: urlField.optional(),
       events: eventsField.optional(),
       description: descriptionField,

@@ -34,7 +34,7 @@ import { newId, type Webhooks } from './webhooks.js';
  */
 
 /** Messages over this many bytes are not sent: the delivery is stored as failed, saying why. */
-export const MAX_MESSAGE_BYTES = 64 * 1024;
+const MAX_MESSAGE_BYTES = 64 * 1024;
 
 /** What the worker needs to send one delivery. Not an API shape. */
 export interface OutgoingDelivery {

@@ -13,7 +13,7 @@ export interface EventDataMap {
   'concur.state_changed': ConcurStatus;
 }
 export type StoredEventType = keyof EventDataMap;
-export const STORED_EVENT_TYPES: readonly StoredEventType[] = [
+const STORED_EVENT_TYPES: readonly StoredEventType[] = [
   'request.created',
   'request.updated',
   'reply.updated',
@@ -48,7 +48,7 @@ function toEvent(row: EventRow): StoredEvent | undefined {
 }
 
 /** How many events `prune` keeps unless told. */
-export const DEFAULT_EVENTS_KEPT = 10_000;
+const DEFAULT_EVENTS_KEPT = 10_000;
 
 export interface EventLog {
   append<K extends StoredEventType>(type: K, data: EventDataMap[K]): StoredEvent;

@@ -65,7 +65,7 @@ export function encodeCursor(lastModified: string, id: string): string {
   return Buffer.from(JSON.stringify([lastModified, id]), 'utf8').toString('base64url');
 }
 
-export function decodeCursor(cursor: string): { lastModified: string; id: string } {
+function decodeCursor(cursor: string): { lastModified: string; id: string } {
   if (!/^[A-Za-z0-9_-]{1,2000}$/.test(cursor)) throw new BadCursorError();
   let value: unknown;
   try {

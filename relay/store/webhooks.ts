@@ -13,7 +13,7 @@ import { addMs, toIso, type TimeInput } from './time.js';
  */
 
 /** How long a rotated secret keeps signing next to the new one. */
-export const PREVIOUS_SECRET_TTL_MS = 24 * 60 * 60 * 1000;
+const PREVIOUS_SECRET_TTL_MS = 24 * 60 * 60 * 1000;
 /** Rotated secrets still signing, at most (the oldest go first). */
 const MAX_PREVIOUS_SECRETS = 10;
 

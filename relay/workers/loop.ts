@@ -21,7 +21,7 @@ import { quietly } from './options.js';
 /** setTimeout's largest delay; longer sleeps are cut to it (the worker then simply looks early). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Even with nothing due a worker looks again this often, in case work was stored without a kick. */
-export const IDLE_CHECK_MS = 30_000;
+const IDLE_CHECK_MS = 30_000;
 const DEFAULT_STORE_BACKOFF_MS = 1_000;
 
 /** Stored and logged times: epoch ms as ISO-8601 text. */

@@ -4,7 +4,7 @@ import { ReplyResponse, type RequestsPage } from '../../../shared/models.js';
 import { UnknownRequestError, type EventLog, type Replies, type Requests } from '../../store/index.js';
 import { AnswerCache } from '../answer-cache.js';
 import { EVENT_ID_HEADER, requestLogger, type AppEnv } from '../context.js';
-import { ApiError, validationHook } from '../errors.js';
+import { validationHook } from '../errors.js';
 import { API_KEY_SECURITY, errorResponses } from '../openapi.js';
 import {
   ConnectionRequestDoc,

@@ -68,8 +68,8 @@ export interface WebhookWorker {
   readonly nextWakeAt: number | null;
 }
 
-export const DEFAULT_TIMEOUT_MS = 15_000;
-export const DEFAULT_CONCURRENCY = 8;
+const DEFAULT_TIMEOUT_MS = 15_000;
+const DEFAULT_CONCURRENCY = 8;
 export const DISABLE_AFTER_MS = 5 * 24 * 3_600_000;
 
 const MIN_SLEEP_MS = 10;

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConnectionRequest, Health } from '../../../shared/models.js';
 import type { Db, Store } from '../../../relay/store/index.js';
-import { type Answer, ApiServer, AUTH, errorOf, expectNoSecrets, record } from './helpers.js';
+import { type Answer, ApiServer, errorOf, expectNoSecrets, record } from './helpers.js';
 import { withParts } from '../store/helpers.js';
 
 /**
