@@ -1,3 +1,4 @@
+import type { LevelWithSilent } from 'pino';
 import { z } from 'zod';
 import {
   envBoolean,
@@ -14,30 +15,12 @@ import {
   type ListItem,
 } from './env-fields.js';
 import { originPattern } from './origins.js';
-import {
-  ConcurAuthScheme,
-  DEFAULT_CORS_ORIGINS,
-  DEFAULT_DB_PATH,
-  DEFAULT_HOST,
-  DEFAULT_POLL_INTERVAL_SECONDS,
-  DEFAULT_PORT,
-  DEFAULT_SANDBOX_DEMO_EVERY_SECONDS,
-  DEFAULT_TIMEOUT_SECONDS,
-  DEFAULT_TOKEN_PATH,
-  LogLevel,
-  MAX_POLL_INTERVAL_SECONDS,
-  MAX_SANDBOX_DEMO_EVERY_SECONDS,
-  MAX_TIMEOUT_SECONDS,
-  MIN_API_KEY_LENGTH,
-  type ConcurCredential,
-  type RelayConfig,
-} from './relay-config.js';
 
 /**
- * The relay's configuration (relay-config.ts), read from the environment (README.md, "Running the
- * relay against Concur"). The relay reads no variable anywhere else: one zod schema
- * (RelayEnvSchema, below) checks each variable (with the builders of env-fields.ts), then the
- * rules between variables, and turns the result into a RelayConfig.
+ * The relay's configuration, read from the environment (DESIGN.md, "Relay: how it starts"). The
+ * relay reads no variable anywhere else: one zod schema (RelayEnvSchema, below) checks each
+ * variable (with the builders of env-fields.ts), then the rules between variables, and turns the
+ * result into a RelayConfig.
  *
  * Rules that hold for every variable:
  * - A variable that is unset, empty or only whitespace counts as unset (so `FOO=` in an env file
@@ -46,6 +29,95 @@ import {
  *   All mistakes are reported at once, never only the first, in the order of the variables.
  * - Secret values (tokens, client id and secret, API keys) are never echoed in a problem line.
  */
+
+export const DEFAULT_DB_PATH = './data/relay.sqlite';
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 8787;
+export const DEFAULT_TIMEOUT_SECONDS = 30;
+export const MAX_TIMEOUT_SECONDS = 600;
+export const DEFAULT_POLL_INTERVAL_SECONDS = 60;
+export const MAX_POLL_INTERVAL_SECONDS = 86_400;
+export const MIN_API_KEY_LENGTH = 16;
+/** Browser-extension origins only: any Chrome (and Chromium) or Firefox extension. */
+export const DEFAULT_CORS_ORIGINS: readonly string[] = ['chrome-extension://*', 'moz-extension://*'];
+/** Appended to CONCUR_BASE_URL when CONCUR_TOKEN_URL is unset (Concur's OAuth 2.0 token endpoint). */
+export const DEFAULT_TOKEN_PATH = '/oauth2/v0/token';
+/** Sandbox mode: a new pending request this often, so that something happens in a demo (0: never). */
+export const DEFAULT_SANDBOX_DEMO_EVERY_SECONDS = 30;
+export const MAX_SANDBOX_DEMO_EVERY_SECONDS = 86_400;
+
+// ---------------------------------------------------------------------------------------------
+// The parsed configuration (the shape the rest of the relay uses)
+// ---------------------------------------------------------------------------------------------
+
+export const ConcurAuthScheme = z.enum(['OAuth', 'Bearer']);
+export type ConcurAuthScheme = z.infer<typeof ConcurAuthScheme>;
+
+/** pino's levels; `satisfies` keeps the list from naming a level pino does not have. */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const LogLevel = z.enum(LOG_LEVELS satisfies readonly LevelWithSilent[]);
+export type LogLevel = z.infer<typeof LogLevel>;
+
+export const ConcurCredential = z.discriminatedUnion('kind', [
+  /** CONCUR_ACCESS_TOKEN: used as is until Concur rejects it. */
+  z.object({ kind: z.literal('accessToken'), accessToken: z.string().min(1) }),
+  /** The OAuth 2.0 refresh-token grant. */
+  z.object({
+    kind: z.literal('refreshToken'),
+    clientId: z.string().min(1),
+    clientSecret: z.string().min(1),
+    refreshToken: z.string().min(1),
+    tokenUrl: z.url({ protocol: /^https?$/ }),
+  }),
+]);
+export type ConcurCredential = z.infer<typeof ConcurCredential>;
+
+const ConcurSettings = z.object({
+  authScheme: ConcurAuthScheme,
+  /** Timeout of one Concur call, in seconds (may be fractional). */
+  timeoutSeconds: z.number().positive().max(MAX_TIMEOUT_SECONDS),
+  /** Time between polls, in whole seconds. */
+  pollIntervalSeconds: z.number().int().min(1).max(MAX_POLL_INTERVAL_SECONDS),
+});
+
+const CommonSettings = {
+  host: z.string().min(1),
+  /** 0 lets the system pick a free port (tests). */
+  port: z.number().int().min(0).max(65535),
+  /** Accepted API keys, trimmed, de-duplicated, in the order given. */
+  apiKeys: z.array(z.string().min(MIN_API_KEY_LENGTH)),
+  /** True only in sandbox mode with RELAY_API_KEYS unset: the starter must generate (and print) a key. */
+  generateApiKey: z.boolean(),
+  dbPath: z.string().min(1),
+  /** Allowed browser origin patterns; match with `isOriginAllowed`. */
+  corsOrigins: z.array(z.string().min(1)).min(1),
+  webhookAllowPrivate: z.boolean(),
+  logLevel: LogLevel,
+};
+
+export const RelayConfigSchema = z.discriminatedUnion('mode', [
+  /** CONCUR_BASE_URL unset: the relay runs against the embedded sandbox, which the starter provides. */
+  z.object({
+    mode: z.literal('sandbox'),
+    concur: ConcurSettings.extend({ baseUrl: z.null(), credential: z.null() }),
+    ...CommonSettings,
+    /** Seconds between the sandbox's demo requests, 0 for none. */
+    sandboxDemoEverySeconds: z.number().int().min(0).max(MAX_SANDBOX_DEMO_EVERY_SECONDS),
+  }),
+  z.object({
+    mode: z.literal('concur'),
+    concur: ConcurSettings.extend({
+      /** No trailing slash, no query; paths are appended to it. */
+      baseUrl: z.url({ protocol: /^https?$/ }),
+      credential: ConcurCredential,
+    }),
+    ...CommonSettings,
+    apiKeys: CommonSettings.apiKeys.min(1),
+    generateApiKey: z.literal(false),
+    sandboxDemoEverySeconds: z.null(),
+  }),
+]);
+export type RelayConfig = z.infer<typeof RelayConfigSchema>;
 
 export type ParseConfigResult = { ok: true; config: RelayConfig } | { ok: false; problems: string[] };
 
@@ -257,7 +329,7 @@ function toRelayConfig(env: EnvValues, ctx: z.core.$RefinementCtx<EnvValues>): R
 /**
  * The environment (normally `process.env`) to the relay's configuration.
  *
- * Decisions beyond the README's table:
+ * Decisions beyond the DESIGN.md table:
  * - CONCUR_TOKEN_URL defaults to `${CONCUR_BASE_URL}/oauth2/v0/token` (Concur's OAuth 2.0 token
  *   endpoint lives on the same geolocation host as the APIs); the refresh-token grant needs
  *   CONCUR_CLIENT_ID, CONCUR_CLIENT_SECRET and CONCUR_REFRESH_TOKEN.

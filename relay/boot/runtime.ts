@@ -6,7 +6,7 @@ import { createApp } from '../api/app.js';
 import { listen, type HttpTimeouts } from '../api/server.js';
 import { refreshTokenGrant, staticToken, type TokenProvider } from '../concur/auth.js';
 import { ConcurClient } from '../concur/client.js';
-import type { RelayConfig } from '../base/relay-config.js';
+import type { RelayConfig } from '../base/config.js';
 import type { Logger } from '../base/log.js';
 import { Metrics } from '../base/metrics.js';
 import { createOutbox } from '../replies/outbox.js';

@@ -4,7 +4,7 @@ import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { pino } from 'pino';
 import { createApp } from '../../relay/api/app.js';
-import { DEFAULT_CORS_ORIGINS } from '../../relay/base/relay-config.js';
+import { DEFAULT_CORS_ORIGINS } from '../../relay/base/config.js';
 import { createLogger } from '../../relay/base/log.js';
 import { Metrics } from '../../relay/base/metrics.js';
 import { openStore } from '../../relay/store/index.js';

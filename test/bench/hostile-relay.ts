@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { createApp } from '../../relay/api/app.js';
 import { staticToken } from '../../relay/concur/auth.js';
 import { ConcurClient } from '../../relay/concur/client.js';
-import { DEFAULT_CORS_ORIGINS } from '../../relay/base/relay-config.js';
+import { DEFAULT_CORS_ORIGINS } from '../../relay/base/config.js';
 import { createLogger } from '../../relay/base/log.js';
 import { Metrics } from '../../relay/base/metrics.js';
 import { type Poller, createPoller } from '../../relay/ingest/poller.js';

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { formatProblems, parseConfig } from '../../../relay/base/config.js';
-import { DEFAULT_CORS_ORIGINS, RelayConfigSchema, type RelayConfig } from '../../../relay/base/relay-config.js';
+import {
+  DEFAULT_CORS_ORIGINS,
+  formatProblems,
+  parseConfig,
+  RelayConfigSchema,
+  type RelayConfig,
+} from '../../../relay/base/config.js';
 import { isOriginAllowed } from '../../../relay/base/origins.js';
 
 const KEY = 'k3y-0123456789abcdef-relay';
