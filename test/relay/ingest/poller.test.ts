@@ -1,16 +1,15 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { refreshTokenGrant, staticToken, type TokenProvider } from '../../../relay/concur/auth.js';
 import { ConcurClient } from '../../../relay/concur/client.js';
 import { ConcurError } from '../../../relay/concur/errors.js';
-import { Metrics } from '../../../relay/base/metrics.js';
+import type { Metrics } from '../../../relay/base/metrics.js';
 import { createPoller, type Poller, type PollerOptions } from '../../../relay/ingest/poller.js';
-import { type RunningSandbox, startSandbox } from '../../../relay/sandbox/server.js';
+import { startSandbox, type RunningSandbox } from '../../../relay/sandbox/server.js';
 import type { Store } from '../../../relay/store/index.js';
 import { record, StoreHarness, withParts } from '../store/helpers.js';
 import {
   addRequests,
   calls,
-  captureLog,
   clearFaults,
   clientFor,
   control,
@@ -18,34 +17,19 @@ import {
   fixedRandom,
   listCalls,
   putDirect,
+  sandboxSecrets,
   sleep,
   waitFor,
+  workerWorld,
+  type CapturedLog,
 } from '../helpers.js';
 
 let sb: RunningSandbox;
 let harness: StoreHarness;
 let store: Store;
 let metrics: Metrics;
-let log: ReturnType<typeof captureLog>;
-const pollers: Poller[] = [];
-
-beforeAll(async () => {
-  sb = await startSandbox({ seed: false, random: 41 });
-});
-afterAll(async () => {
-  await sb.close();
-});
-beforeEach(async () => {
-  await control(sb, 'POST', '/reset', { seed: false });
-  harness = new StoreHarness();
-  store = harness.store();
-  metrics = new Metrics();
-  log = captureLog();
-});
-afterEach(async () => {
-  for (const poller of pollers.splice(0)) await poller.stop();
-  harness.cleanup();
-});
+let log: CapturedLog;
+const { running: pollers } = workerWorld({ random: 41 }, (world) => ({ sb, harness, store, metrics, log } = world));
 
 function poller(overrides: Partial<PollerOptions> = {}): Poller {
   const created = createPoller({
@@ -67,13 +51,8 @@ function poller(overrides: Partial<PollerOptions> = {}): Poller {
 const requestEvents = (after = 0) =>
   store.events.after(after, 10_000).filter((e) => e.type === 'request.created' || e.type === 'request.updated');
 
-/** Every secret the sandbox holds: request tokens and the static access token. */
-function secrets(): string[] {
-  return [sb.accessToken, sb.clientSecret, ...sb.state.all().map((r) => r.requestToken)];
-}
-
 function expectNoSecrets(text: string): void {
-  for (const secret of secrets()) expect(text).not.toContain(secret);
+  for (const secret of sandboxSecrets(sb)) expect(text).not.toContain(secret);
 }
 
 describe('poller: ingesting', () => {

@@ -1,13 +1,22 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Metrics } from '../../../relay/base/metrics.js';
 import type { ConcurClient } from '../../../relay/concur/client.js';
-import { Metrics } from '../../../relay/base/metrics.js';
-import { createOutbox, type Outbox, type OutboxOptions } from '../../../relay/replies/outbox.js';
-import { createPoller } from '../../../relay/ingest/poller.js';
-import { type RunningSandbox, startSandbox } from '../../../relay/sandbox/server.js';
+import { createOutbox } from '../../../relay/replies/outbox.js';
+import type { RunningSandbox } from '../../../relay/sandbox/server.js';
 import type { OutboxReply, Store } from '../../../relay/store/index.js';
 import type { ReplyCode } from '../../../shared/status.js';
-import { aroundEveryMethod, record, StoreHarness } from '../store/helpers.js';
-import { addRequests, calls, captureLog, clientFor, control, fault, fixedRandom, sandboxRequest, sleep, waitFor } from '../helpers.js';
+import { aroundEveryMethod, record, type StoreHarness } from '../store/helpers.js';
+import {
+  addRequests,
+  calls,
+  clientFor,
+  fault,
+  sandboxRequest,
+  sleep,
+  waitFor,
+  workerWorld,
+  type CapturedLog,
+} from '../helpers.js';
 
 /**
  * A reply in doubt: an attempt started, and its outcome never reached the store (the relay died
@@ -20,52 +29,11 @@ let sb: RunningSandbox;
 let harness: StoreHarness;
 let store: Store;
 let metrics: Metrics;
-let log: ReturnType<typeof captureLog>;
-const running: Outbox[] = [];
-
-beforeAll(async () => {
-  sb = await startSandbox({ seed: false, random: 41 });
-});
-afterAll(async () => {
-  await sb.close();
-});
-beforeEach(async () => {
-  await control(sb, 'POST', '/reset', { seed: false });
-  await control(sb, 'PUT', '/quirks', { repeatReplies: 'accept' });
-  harness = new StoreHarness();
-  store = harness.store();
-  metrics = new Metrics();
-  log = captureLog();
-});
-afterEach(async () => {
+let log: CapturedLog;
+const { outbox, ingest } = workerWorld({ random: 41, quirks: { repeatReplies: 'accept' } }, (world) => ({ sb, harness, store, metrics, log } = world));
+afterEach(() => {
   sb.hooks.onReplyApplied = undefined;
-  for (const worker of running.splice(0)) await worker.stop();
-  for (const secret of [sb.accessToken, sb.clientSecret, ...sb.state.all().map((r) => r.requestToken)]) {
-    expect(log.text()).not.toContain(secret);
-  }
-  harness.cleanup();
 });
-
-function outbox(overrides: Partial<OutboxOptions> = {}): Outbox {
-  const created = createOutbox({
-    client: clientFor(sb),
-    store,
-    logger: log.logger,
-    metrics,
-    now: harness.clock.now,
-    random: fixedRandom(0.5),
-    baseDelayMs: 1000,
-    maxDelayMs: 60_000,
-    ...overrides,
-  });
-  running.push(created);
-  return created;
-}
-
-async function ingest(): Promise<void> {
-  const poller = createPoller({ client: clientFor(sb), store, intervalMs: 60_000, logger: log.logger, metrics, now: harness.clock.now });
-  expect((await poller.sweepNow()).outcome).toBe('ok');
-}
 
 /** The store of a process that is about to die: once `kill()` was called every call to it throws, as nothing runs after a SIGKILL. */
 function mortal(real: Store): { store: Store; kill(): void } {

@@ -1,85 +1,33 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import type { Metrics } from '../../../relay/base/metrics.js';
 import { staticToken } from '../../../relay/concur/auth.js';
 import type { ConcurClient } from '../../../relay/concur/client.js';
-import { Metrics } from '../../../relay/base/metrics.js';
-import { createOutbox, type Outbox, type OutboxOptions } from '../../../relay/replies/outbox.js';
 import { createPoller } from '../../../relay/ingest/poller.js';
-import { type RunningSandbox, startSandbox } from '../../../relay/sandbox/server.js';
+import { createOutbox } from '../../../relay/replies/outbox.js';
+import { startSandbox, type RunningSandbox } from '../../../relay/sandbox/server.js';
 import type { OutboxReply, Store } from '../../../relay/store/index.js';
-import { record, StoreHarness, withParts } from '../store/helpers.js';
+import { record, withParts, type StoreHarness } from '../store/helpers.js';
 import {
   addRequests,
-  captureLog,
   clearFaults,
   clientFor,
-  control,
   fault,
-  fixedRandom,
   listCalls,
   putCalls,
   putDirect,
   sandboxRequest,
   sleep,
   waitFor,
+  workerWorld,
+  type CapturedLog,
 } from '../helpers.js';
 
 let sb: RunningSandbox;
 let harness: StoreHarness;
 let store: Store;
 let metrics: Metrics;
-let log: ReturnType<typeof captureLog>;
-const running: Array<{ stop(): Promise<void> }> = [];
-
-beforeAll(async () => {
-  sb = await startSandbox({ seed: false, random: 77 });
-});
-afterAll(async () => {
-  await sb.close();
-});
-beforeEach(async () => {
-  await control(sb, 'POST', '/reset', { seed: false });
-  harness = new StoreHarness();
-  store = harness.store();
-  metrics = new Metrics();
-  log = captureLog();
-});
-afterEach(async () => {
-  for (const worker of running.splice(0)) await worker.stop();
-  // Whatever happened, the log never carried a token.
-  for (const secret of [sb.accessToken, sb.clientSecret, ...sb.state.all().map((r) => r.requestToken)]) {
-    expect(log.text()).not.toContain(secret);
-  }
-  harness.cleanup();
-});
-
-function outbox(overrides: Partial<OutboxOptions> = {}): Outbox {
-  const created = createOutbox({
-    client: clientFor(sb),
-    store,
-    logger: log.logger,
-    metrics,
-    now: harness.clock.now,
-    random: fixedRandom(0.5),
-    baseDelayMs: 1000,
-    maxDelayMs: 60_000,
-    ...overrides,
-  });
-  running.push(created);
-  return created;
-}
-
-/** Brings Concur's requests into the store the way the relay does: one sweep of the poller. */
-async function ingest(): Promise<void> {
-  const result = await createPoller({
-    client: clientFor(sb),
-    store,
-    intervalMs: 60_000,
-    logger: log.logger,
-    metrics,
-    now: harness.clock.now,
-  }).sweepNow();
-  expect(result.outcome).toBe('ok');
-}
+let log: CapturedLog;
+const { running, outbox, ingest } = workerWorld({ random: 77 }, (world) => ({ sb, harness, store, metrics, log } = world));
 
 describe('outbox: Concur answers', () => {
   it('204: the reply is sent once, the request moves to its group, onSent hears of it', async () => {

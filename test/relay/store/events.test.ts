@@ -1,15 +1,11 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openStore, type StoredEvent, type Store } from '../../../relay/store/index.js';
-import { record, StoreHarness } from './helpers.js';
+import { record, storePerTest, type StoreHarness } from './helpers.js';
 
 describe('the event log', () => {
   let harness: StoreHarness;
   let store: Store;
-  beforeEach(() => {
-    harness = new StoreHarness();
-    store = harness.store();
-  });
-  afterEach(() => harness.cleanup());
+  storePerTest((h, s) => ((harness = h), (store = s)));
 
   it('starts empty', () => {
     expect(store.events.latestId()).toBe(0);

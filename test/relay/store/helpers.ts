@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach, beforeEach } from 'vitest';
 import type { ConcurRecord } from '../../../relay/concur/record.js';
 import { openStore, type Store, type StoreOptions } from '../../../relay/store/index.js';
 
@@ -49,6 +50,12 @@ export class StoreHarness {
   get path(): string {
     return this.db.path;
   }
+  /** The store opened last (after a `reopen`, the new one). */
+  get latest(): Store {
+    const store = this.open.at(-1);
+    if (store === undefined) throw new Error('no store is open');
+    return store;
+  }
   store(): Store {
     return this.storeWith({});
   }
@@ -70,6 +77,16 @@ export class StoreHarness {
     this.closeAll();
     this.db.cleanup();
   }
+}
+
+/** For each test, a store on a fresh temp file and its harness, handed to `use`; all closed and removed after the test. */
+export function storePerTest(use: (harness: StoreHarness, store: Store) => void): void {
+  let harness: StoreHarness | undefined;
+  beforeEach(() => {
+    harness = new StoreHarness();
+    use(harness, harness.store());
+  });
+  afterEach(() => harness?.cleanup());
 }
 
 /** The parts of a store (every member but `migration` and `close`). */

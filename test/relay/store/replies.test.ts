@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
 import { Reply } from '../../../shared/models.js';
 import { MAX_RETRIES } from '../../../shared/status.js';
@@ -13,17 +13,15 @@ import {
   UnknownRequestError,
   type Store,
 } from '../../../relay/store/index.js';
-import { record, StoreHarness } from './helpers.js';
+import { record, storePerTest, type StoreHarness } from './helpers.js';
 
 describe('the reply outbox', () => {
   let harness: StoreHarness;
   let store: Store;
+  storePerTest((h, s) => ((harness = h), (store = s)));
   beforeEach(() => {
-    harness = new StoreHarness();
-    store = harness.store();
     store.requests.upsertFromConcur([record('A'), record('B', { status: 'CREU1' })], harness.clock.iso());
   });
-  afterEach(() => harness.cleanup());
 
   it('queues a reply, due at once, with a reply.updated event, and shows it on the request', () => {
     const before = store.events.latestId();
@@ -229,12 +227,10 @@ describe('replies in doubt: an attempt recorded before its PUT', () => {
   let harness: StoreHarness;
   let store: Store;
   const tokenOf = (id: string) => record(id).requestToken!;
+  storePerTest((h, s) => ((harness = h), (store = s)));
   beforeEach(() => {
-    harness = new StoreHarness();
-    store = harness.store();
     store.requests.upsertFromConcur([record('A'), record('B', { lastModified: null })], harness.clock.iso());
   });
-  afterEach(() => harness.cleanup());
 
   it('keeps the SHA-256 of the request token and Concur’s LastModified, announces nothing, changes nothing a client sees', () => {
     const { replyId, reply } = store.replies.enqueue('A', 'CRRET');

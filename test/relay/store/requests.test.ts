@@ -1,20 +1,16 @@
 import fc from 'fast-check';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
 import { ConnectionRequest, RequestsPage } from '../../../shared/models.js';
 import { BadCursorError, encodeCursor, toIso, type Store } from '../../../relay/store/index.js';
-import { record, StoreHarness } from './helpers.js';
+import { record, storePerTest, type StoreHarness } from './helpers.js';
 
 const FIFTEEN_MINUTES = 15 * 60 * 1000;
 
 describe('connection requests in the store', () => {
   let harness: StoreHarness;
   let store: Store;
-  beforeEach(() => {
-    harness = new StoreHarness();
-    store = harness.store();
-  });
-  afterEach(() => harness.cleanup());
+  storePerTest((h, s) => ((harness = h), (store = s)));
 
   describe('upsertFromConcur', () => {
     it('creates new requests with the API shape, firstSeenAt and the token expiry', () => {

@@ -1,15 +1,11 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Store } from '../../../relay/store/index.js';
-import { StoreHarness } from './helpers.js';
+import { storePerTest, type StoreHarness } from './helpers.js';
 
 describe('relay state', () => {
   let harness: StoreHarness;
   let store: Store;
-  beforeEach(() => {
-    harness = new StoreHarness();
-    store = harness.store();
-  });
-  afterEach(() => harness.cleanup());
+  storePerTest((h, s) => ((harness = h), (store = s)));
 
   it('starts unknown, merges updates, keeps them across a restart', () => {
     expect(store.state.concurStatus()).toEqual({ state: 'unknown', lastPollAt: null, lastSuccessAt: null, lastError: null });
