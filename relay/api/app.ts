@@ -45,7 +45,7 @@ export interface AppDeps {
 }
 
 /**
- * The relay's HTTP app (DESIGN.md, "Relay: JSON API (v1)"). Serve it with @hono/node-server:
+ * The relay's HTTP app (README.md, "The JSON API (v1)"). Serve it with @hono/node-server:
  * `serve({ fetch: createApp(deps).fetch, hostname, port })`.
  *
  * Open (no key): `GET /healthz`, `GET /metrics`, `GET /openapi.json`.

@@ -2,7 +2,7 @@ import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { ApiError } from '../errors.js';
 
-/** DESIGN.md: "Request bodies are limited (64 KiB → 413)". */
+/** Request bodies are limited: over 64 KiB → 413 (README, "The JSON API"). */
 const MAX_BODY_BYTES = 64 * 1024;
 
 /**
