@@ -27,9 +27,9 @@ const DEFAULT_STORE_BACKOFF_MS = 1_000;
 /** Stored and logged times: epoch ms as ISO-8601 text. */
 export const iso = (ms: number): string => new Date(ms).toISOString();
 
-/** How long until `dueAt` (stored time text), but no longer than `idleMs`; `idleMs` when nothing is due. */
-export function delayUntil(dueAt: string | null, now: number, idleMs = IDLE_CHECK_MS): number {
-  return dueAt === null ? idleMs : Math.min(idleMs, Date.parse(dueAt) - now);
+/** How long until `dueAt` (stored time text), but no longer than the idle check; the idle check when nothing is due. */
+export function delayUntil(dueAt: string | null, now: number): number {
+  return dueAt === null ? IDLE_CHECK_MS : Math.min(IDLE_CHECK_MS, Date.parse(dueAt) - now);
 }
 
 /** What a pass is told while it runs. */
@@ -46,12 +46,10 @@ export interface WorkerLoopOptions<T> {
   now: () => number;
   /** One pass of the worker's work. */
   pass(signal: PassSignal): Promise<T> | T;
-  /** After a pass, while started: how long to sleep before the next (not finite: `idleMs`). */
+  /** After a pass, while started: how long to sleep before the next (not a finite number: the idle check). */
   nextDelayMs(): number;
   /** The shortest sleep between passes. Default 0. */
   minSleepMs?: number;
-  /** The sleep when `nextDelayMs` says nothing usable. Default IDLE_CHECK_MS. */
-  idleMs?: number;
   /** The wait after a store failure, by failures in a row (1, 2, …). Default 1 s. */
   backoffMs?(failures: number): number;
   /** Work a pass started and left running (attempts in flight): drain() and stop() wait for it. */
@@ -86,7 +84,6 @@ type Ask = 'wake' | 'drain' | 'run';
 export function createWorkerLoop<T>(options: WorkerLoopOptions<T>): WorkerLoop<T> {
   const { name, logger, now } = options;
   const minSleepMs = options.minSleepMs ?? 0;
-  const idleMs = options.idleMs ?? IDLE_CHECK_MS;
   const backoffMs = options.backoffMs ?? (() => DEFAULT_STORE_BACKOFF_MS);
   const inFlight = (): Array<Promise<unknown>> => [...(options.inFlight?.() ?? [])];
 
@@ -137,7 +134,7 @@ export function createWorkerLoop<T>(options: WorkerLoopOptions<T>): WorkerLoop<T
         delay = heldUntil - Date.now();
       }
     }
-    delay = Math.min(MAX_TIMER_MS, Math.max(minSleepMs, Number.isFinite(delay) ? delay : idleMs));
+    delay = Math.min(MAX_TIMER_MS, Math.max(minSleepMs, Number.isFinite(delay) ? delay : IDLE_CHECK_MS));
     nextWakeAt = now() + delay;
     timer = setTimeout(() => {
       timer = undefined;
