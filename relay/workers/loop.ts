@@ -1,4 +1,3 @@
-import type { Logger } from '../base/log.js';
 import { quietly } from './options.js';
 
 /**
@@ -41,7 +40,8 @@ export interface PassSignal {
 export interface WorkerLoopOptions<T> {
   /** The worker, as the loop's log lines name it ("the reply worker"). */
   name: string;
-  logger: Pick<Logger, 'error'>;
+  /** The worker's logger (pino's, structurally: workers/ imports nothing from base/). */
+  logger: { error(fields: { err: unknown }, message: string): void };
   /** The worker's clock (epoch ms): nextWakeAt is on it. The backoff runs on real time. */
   now: () => number;
   /** One pass of the worker's work. */
