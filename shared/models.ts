@@ -8,7 +8,7 @@ import * as z from 'zod/mini';
 import { Group, ReplyCode, StatusCode } from './status.js';
 
 /** ISO-8601 in UTC with a `Z`, the only time format the API speaks. */
-export const IsoTime = z.iso.datetime({ offset: false });
+const IsoTime = z.iso.datetime({ offset: false });
 
 export const ReplyState = z.enum(['queued', 'sent', 'failed']);
 export type ReplyState = z.infer<typeof ReplyState>;
@@ -44,17 +44,23 @@ export const ConnectionRequest = z.object({
 });
 export type ConnectionRequest = z.infer<typeof ConnectionRequest>;
 
-export const RequestsPage = z.object({
-  items: z.array(ConnectionRequest),
-  nextCursor: z.nullable(z.string()),
-});
+/** One page of a list: its items, and the cursor of the next page (null on the last). */
+function pageOf<T extends z.ZodMiniType>(item: T) {
+  return z.object({ items: z.array(item), nextCursor: z.nullable(z.string()) });
+}
+
+/** The paging of a list query: a whole `limit` from 1 to `max` (default `fallback`), and the opaque `cursor`. */
+function pagingOf(max: number, fallback: number) {
+  return {
+    limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(max)), fallback),
+    cursor: z.optional(z.string().check(z.minLength(1))),
+  };
+}
+
+export const RequestsPage = pageOf(ConnectionRequest);
 export type RequestsPage = z.infer<typeof RequestsPage>;
 
-export const RequestsQuery = z.object({
-  group: z.optional(Group),
-  limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(200)), 50),
-  cursor: z.optional(z.string().check(z.minLength(1))),
-});
+export const RequestsQuery = z.object({ group: z.optional(Group), ...pagingOf(200, 50) });
 export type RequestsQuery = z.infer<typeof RequestsQuery>;
 
 export const ReplyBody = z.strictObject({ status: ReplyCode });
@@ -183,7 +189,7 @@ export type WebhookMessage = z.infer<typeof WebhookMessage>;
 // ---- webhooks: the shapes around the models above (additive) ----
 
 /** `data` of each webhook message, by type. Request and reply events carry the whole request (with its latest reply). */
-export const WebhookTestData = z.object({ message: z.string(), webhook: Webhook });
+const WebhookTestData = z.object({ message: z.string(), webhook: Webhook });
 export const WebhookEventData = {
   'request.created': ConnectionRequest,
   'request.updated': ConnectionRequest,
@@ -216,14 +222,10 @@ export type DeliveryAttempt = z.infer<typeof DeliveryAttempt>;
 export const DeliveryLogEntry = z.extend(Delivery, { createdAt: IsoTime, attemptLog: z.array(DeliveryAttempt) });
 export type DeliveryLogEntry = z.infer<typeof DeliveryLogEntry>;
 
-export const DeliveriesPage = z.object({ items: z.array(DeliveryLogEntry), nextCursor: z.nullable(z.string()) });
+export const DeliveriesPage = pageOf(DeliveryLogEntry);
 export type DeliveriesPage = z.infer<typeof DeliveriesPage>;
 
-export const DeliveriesQuery = z.object({
-  state: z.optional(DeliveryState),
-  limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(100)), 20),
-  cursor: z.optional(z.string().check(z.minLength(1))),
-});
+export const DeliveriesQuery = z.object({ state: z.optional(DeliveryState), ...pagingOf(100, 20) });
 export type DeliveriesQuery = z.infer<typeof DeliveriesQuery>;
 
 export const RecoverResult = z.object({ requeued: z.number().check(z.int(), z.nonnegative()) });

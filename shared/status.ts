@@ -26,7 +26,7 @@ export const GROUPS = ['pending', 'failed', 'connected'] as const;
 export const Group = z.enum(GROUPS);
 export type Group = z.infer<typeof Group>;
 
-export interface StatusInfo {
+interface StatusInfo {
   code: StatusCode;
   label: string;
   description: string;

@@ -1,4 +1,4 @@
-import type { Store } from '../store/index.js';
+import type { EventLog } from '../store/index.js';
 
 /**
  * Answers built from the store, kept until the store may answer differently. Every entry is
@@ -17,15 +17,15 @@ export class AnswerCache<V> {
   private version: number;
 
   constructor(
-    private readonly store: Pick<Store, 'subscribe' | 'dataVersion'>,
+    private readonly events: Pick<EventLog, 'subscribe' | 'dataVersion'>,
     private readonly maxEntries = 64,
   ) {
-    this.version = store.dataVersion();
-    store.subscribe(() => this.clear());
+    this.version = events.dataVersion();
+    events.subscribe(() => this.clear());
   }
 
   get(key: string, build: () => V): V {
-    const version = this.store.dataVersion();
+    const version = this.events.dataVersion();
     if (version !== this.version) {
       this.version = version;
       this.clear();

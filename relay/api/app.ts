@@ -23,7 +23,7 @@ import type { Outbox } from '../replies/outbox.js';
 export type { AppEnv } from './context.js';
 
 /** The prefix of every route that needs the API key. */
-export const API_PREFIX = '/api/v1';
+const API_PREFIX = '/api/v1';
 
 /** Options of the events route (heartbeat, abort signal for shutdown, …), passed through as they are. */
 export type EventsOptions = Omit<Parameters<typeof eventsRoutes>[0], 'store' | 'metrics' | 'logger'>;
@@ -47,7 +47,7 @@ export interface AppDeps {
 }
 
 /**
- * The relay's HTTP app (DESIGN.md, "Relay: JSON API (v1)"). Serve it with @hono/node-server:
+ * The relay's HTTP app (README.md, "The JSON API (v1)"). Serve it with @hono/node-server:
  * `serve({ fetch: createApp(deps).fetch, hostname, port })`.
  *
  * Open (no key): `GET /healthz`, `GET /metrics`, `GET /openapi.json`.

@@ -3,25 +3,12 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
 import type { ErrorBody } from '../../shared/models.js';
-import {
-  STORAGE_PROBLEM_TEXT,
-  storageProblemOf,
-  BadCursorError,
-  DeliveryPendingError,
-  DeliveryTooLargeError,
-  IdempotencyMismatchError,
-  ReplyInFlightError,
-  RetryLimitError,
-  UnknownDeliveryError,
-  UnknownRequestError,
-  UnknownWebhookError,
-  WebhookDisabledError,
-} from '../store/errors.js';
+import { STORAGE_PROBLEM_TEXT, storageProblemOf, StoreError, type StoreErrorCode } from '../store/errors.js';
 import { requestLogger, type AppEnv } from './context.js';
 
 /**
  * The one place that turns anything thrown while answering a request into the API's error body
- * `{"error":{"code","message","details"?}}` (DESIGN.md, "Relay: JSON API").
+ * `{"error":{"code","message","details"?}}` (README.md, "The JSON API (v1)").
  *
  * Only texts written for clients reach a client: ApiError messages, validation messages built
  * from the zod issues, and the store's typed errors (whose messages are documented as safe).
@@ -56,7 +43,7 @@ export const API_ERROR_CODES = [
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
 
 /** Seconds a client is asked to wait after a storage failure: long enough for an operator, short enough for a retry loop. */
-export const STORAGE_RETRY_AFTER_SECONDS = 30;
+const STORAGE_RETRY_AFTER_SECONDS = 30;
 
 /** An error whose status, code and message are meant for the client. */
 export class ApiError extends Error {
@@ -101,7 +88,7 @@ const LOCATION_LABEL: Record<ValidationIssue['in'], string> = {
 };
 
 /** A request that failed its zod schema: 400 `invalid_request`, naming each field and what is valid. */
-export class ValidationError extends ApiError {
+class ValidationError extends ApiError {
   readonly issues: readonly ValidationIssue[];
   constructor(error: z.ZodError, target: ValidationTarget) {
     const where = LOCATION[target];
@@ -145,18 +132,34 @@ const HTTP_EXCEPTION_BODIES: Partial<Record<number, { code: ApiErrorCode; messag
   },
 };
 
+/**
+ * What each store error means for a client: the one table from the store's error codes to the
+ * API's statuses and codes. null: a client cannot cause it (a bug, a database the relay cannot
+ * open), so it is a 500 like any unexpected error. Its messages are written to be shown.
+ */
+const STORE_ERROR_ANSWERS: Readonly<Record<StoreErrorCode, { status: ContentfulStatusCode; code: ApiErrorCode } | null>> = {
+  bad_cursor: { status: 400, code: 'bad_cursor' },
+  unknown_request: { status: 404, code: 'not_found' },
+  unknown_webhook: { status: 404, code: 'not_found' },
+  unknown_delivery: { status: 404, code: 'not_found' },
+  reply_in_flight: { status: 409, code: 'reply_in_flight' },
+  retry_limit: { status: 409, code: 'retry_limit' },
+  webhook_disabled: { status: 409, code: 'webhook_disabled' },
+  delivery_pending: { status: 409, code: 'delivery_pending' },
+  delivery_too_large: { status: 409, code: 'delivery_too_large' },
+  idempotency_mismatch: { status: 422, code: 'idempotency_mismatch' },
+  unknown_reply: null,
+  open_failed: null,
+  schema_too_new: null,
+};
+
 /** What a thrown value means for the client, or undefined when it is unexpected (→ 500). */
 function classify(err: unknown): ApiError | undefined {
   if (err instanceof ApiError) return err;
-  if (err instanceof BadCursorError) return new ApiError(400, 'bad_cursor', err.message);
-  if (err instanceof UnknownRequestError) return new ApiError(404, 'not_found', err.message);
-  if (err instanceof ReplyInFlightError) return new ApiError(409, 'reply_in_flight', err.message);
-  if (err instanceof RetryLimitError) return new ApiError(409, 'retry_limit', err.message);
-  if (err instanceof IdempotencyMismatchError) return new ApiError(422, 'idempotency_mismatch', err.message);
-  if (err instanceof UnknownWebhookError || err instanceof UnknownDeliveryError) return new ApiError(404, 'not_found', err.message);
-  if (err instanceof WebhookDisabledError) return new ApiError(409, 'webhook_disabled', err.message);
-  if (err instanceof DeliveryPendingError) return new ApiError(409, 'delivery_pending', err.message);
-  if (err instanceof DeliveryTooLargeError) return new ApiError(409, 'delivery_too_large', err.message);
+  if (err instanceof StoreError) {
+    const answer = STORE_ERROR_ANSWERS[err.code];
+    if (answer !== null) return new ApiError(answer.status, answer.code, err.message);
+  }
   const storage = storageProblemOf(err);
   if (storage !== undefined) {
     // Every store write is one transaction, rolled back when it fails: nothing of the request was kept.
@@ -183,12 +186,12 @@ function classify(err: unknown): ApiError | undefined {
 }
 
 /** The body of every error answer. */
-export function errorBody(code: string, message: string, details?: unknown): ErrorBody {
+function errorBody(code: ApiErrorCode, message: string, details?: unknown): ErrorBody {
   return { error: details === undefined ? { code, message } : { code, message, details } };
 }
 
 /** Answers `err` as a JSON error; unexpected errors are logged (with the request id) and answered 500. */
-export function errorResponse(err: unknown, c: Context<AppEnv>): Response {
+function errorResponse(err: unknown, c: Context<AppEnv>): Response {
   const known = classify(err);
   if (known !== undefined) {
     // The client is told what it can do; the operator needs SQLite's own words.

@@ -5,7 +5,7 @@ import type { AppEnv } from './context.js';
 import { ErrorBodyDoc, WebhookMessageDoc } from './schemas.js';
 
 /** The name of the API-key security scheme in the document. */
-export const SECURITY_SCHEME = 'apiKey';
+const SECURITY_SCHEME = 'apiKey';
 /** `security` of every route under /api/v1. */
 export const API_KEY_SECURITY: Array<Record<string, string[]>> = [{ [SECURITY_SCHEME]: [] }];
 
@@ -102,7 +102,7 @@ function registerOutgoingWebhooks(app: OpenAPIHono<AppEnv>): void {
   }
 }
 
-export const DOCUMENT_INFO = {
+const DOCUMENT_INFO = {
   openapi: '3.1.0',
   info: {
     title: 'TripLink Relay API',

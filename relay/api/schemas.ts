@@ -25,6 +25,7 @@ import {
   WebhookList,
   WebhookMessage,
   WebhookState,
+  WebhookUpdate,
 } from '../../shared/models.js';
 import { GROUPS } from '../../shared/status.js';
 import { EVENT_ID_HEADER } from './context.js';
@@ -42,7 +43,7 @@ type OpenApiArgs<T extends z.ZodType> = Parameters<T['openapi']>;
 const openapiMethod = (z.ZodType.prototype as unknown as { openapi: (...args: unknown[]) => unknown }).openapi;
 
 /** `schema.openapi(...args)`, also for schemas built before zod was extended. Returns a named copy. */
-export function withOpenApi<T extends z.ZodType>(schema: T, ...args: OpenApiArgs<T>): T {
+function withOpenApi<T extends z.ZodType>(schema: T, ...args: OpenApiArgs<T>): T {
   return openapiMethod.apply(schema, args) as T;
 }
 
@@ -54,7 +55,7 @@ export function withOpenApi<T extends z.ZodType>(schema: T, ...args: OpenApiArgs
  * with the name attached: validation is the shared model's, unchanged. Nested models are
  * re-attached so the document refers to them by name.
  */
-export const ReplyDoc = withOpenApi(classicObject(Reply), 'Reply');
+const ReplyDoc = withOpenApi(classicObject(Reply), 'Reply');
 export const ConnectionRequestDoc = withOpenApi(
   classicObject(ConnectionRequest).extend({ reply: ReplyDoc.nullable() }),
   'ConnectionRequest',
@@ -108,7 +109,21 @@ function queryInteger(bounds: { min: number; max: number; default: number }) {
     .openapi({ type: 'integer', minimum: bounds.min, maximum: bounds.max, default: bounds.default, description: 'Page size.' });
 }
 
-const requestsLimit = limitOf(RequestsQuery.shape.limit, { min: 1, max: 200 });
+/**
+ * The paging of a list query: `limit` (its bounds and default read from the shared model) and
+ * the opaque `cursor`. One definition for every list.
+ */
+function pagingOf(limit: typeof RequestsQuery.shape.limit, fallback: { min: number; max: number }) {
+  return {
+    limit: queryInteger(limitOf(limit, fallback)),
+    cursor: z
+      .string()
+      .min(1, { error: 'must not be empty; use the nextCursor of a previous page, or leave it out for the first page' })
+      .optional()
+      .openapi({ description: 'The nextCursor of the previous page; opaque.' }),
+  };
+}
+
 const groupMessage = `must be one of ${GROUPS.join(', ')} (leave it out for all groups)`;
 
 /**
@@ -120,12 +135,7 @@ export const RequestsQueryApi = classicObject(RequestsQuery).extend({
     .enum(GROUPS, { error: groupMessage })
     .optional()
     .openapi({ description: 'Only requests in this group; all groups when left out.' }),
-  limit: queryInteger(requestsLimit),
-  cursor: z
-    .string()
-    .min(1, { error: 'must not be empty; use the nextCursor of a previous page, or leave it out for the first page' })
-    .optional()
-    .openapi({ description: 'The nextCursor of the previous page; opaque.' }),
+  ...pagingOf(RequestsQuery.shape.limit, { min: 1, max: 200 }),
 });
 
 export const RequestIdParams = z.object({
@@ -135,7 +145,6 @@ export const RequestIdParams = z.object({
     .openapi({ param: { name: 'id', in: 'path' }, description: "Concur's id of the connection request." }),
 });
 
-/** RFC-draft Idempotency-Key: 1 to 255 printable ASCII characters. */
 /** Response headers of the snapshot answers (the list and the summary); see EVENT_ID_HEADER. */
 export const EventIdHeaders = z.object({
   [EVENT_ID_HEADER]: z.string().regex(/^\d+$/).openapi({
@@ -152,7 +161,8 @@ export const PageHeaders = EventIdHeaders.extend({
   }),
 });
 
-export const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,255}$/;
+/** RFC-draft Idempotency-Key: 1 to 255 printable ASCII characters. */
+const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,255}$/;
 
 export const ReplyHeaders = z.object({
   'Idempotency-Key': z
@@ -176,8 +186,8 @@ export const WebhookCreatedDoc = withOpenApi(classicObject(WebhookCreated).exten
   description: 'The webhook and its signing secret (`whsec_…`): the only answers that ever show a secret.',
 });
 export const DeliveryDoc = withOpenApi(classicObject(Delivery), 'Delivery');
-export const DeliveryAttemptDoc = withOpenApi(classicObject(DeliveryAttempt), 'DeliveryAttempt');
-export const DeliveryLogEntryDoc = withOpenApi(
+const DeliveryAttemptDoc = withOpenApi(classicObject(DeliveryAttempt), 'DeliveryAttempt');
+const DeliveryLogEntryDoc = withOpenApi(
   classicObject(DeliveryLogEntry).extend({ attemptLog: z.array(DeliveryAttemptDoc) }),
   'DeliveryLogEntry',
 );
@@ -213,10 +223,10 @@ export const WebhookCreateApi = withOpenApi(
   'WebhookCreate',
 );
 
-/** `PATCH /webhooks/{id}` body: any of the fields, and `state` to enable or disable. */
+/** `PATCH /webhooks/{id}` body: the shared WebhookUpdate (any of the fields, and `state` to enable or disable). */
 export const WebhookUpdateApi = withOpenApi(
-  z
-    .object({
+  classicObject(WebhookUpdate)
+    .extend({
       url: urlField.optional(),
       events: eventsField.optional(),
       description: descriptionField,
@@ -252,16 +262,10 @@ export const DeliveryParams = WebhookIdParams.extend({
     .openapi({ param: { name: 'deliveryId', in: 'path' }, description: 'The delivery id.' }),
 });
 
-const deliveriesLimit = limitOf(DeliveriesQuery.shape.limit, { min: 1, max: 100 });
 export const DeliveriesQueryApi = classicObject(DeliveriesQuery).extend({
   state: z
     .enum(DeliveryState.options, { error: `must be one of ${DeliveryState.options.join(', ')} (leave it out for all)` })
     .optional()
     .openapi({ description: 'Only deliveries in this state.' }),
-  limit: queryInteger(deliveriesLimit),
-  cursor: z
-    .string()
-    .min(1, { error: 'must not be empty; use the nextCursor of a previous page, or leave it out for the first page' })
-    .optional()
-    .openapi({ description: 'The nextCursor of the previous page; opaque.' }),
+  ...pagingOf(DeliveriesQuery.shape.limit, { min: 1, max: 100 }),
 });

@@ -9,11 +9,11 @@ import type { Counts, ReplyState } from '../../shared/models.js';
  * several in one process (tests) never mix their numbers.
  */
 
-/** What the scrape reads from the store; `deliveries` only where webhooks exist. */
+/** What the scrape reads from the store's parts (structurally: base/ imports nothing of the relay); `deliveries` only where webhooks exist. */
 export interface StoreCounts {
-  counts(): Counts;
-  replyCounts(): Record<ReplyState, number>;
-  deliveryCounts?(): Record<string, number>;
+  requests: { counts(): Counts };
+  replies: { counts(): Record<ReplyState, number> };
+  deliveries?: { counts(): Record<string, number> };
 }
 
 /** One call to Concur: which kind, how it ended (an HTTP status, or why there was none: timeout…), how long it took. */
@@ -98,13 +98,13 @@ export class Metrics {
           for (const [value, n] of Object.entries(counts ?? {})) this.set({ [label]: value }, n);
         },
       });
-    fromStore('triplink_replies', 'Status replies by state.', 'state', (store) => store.replyCounts());
-    fromStore('triplink_requests', 'Connection requests by group.', 'group', (store) => store.counts());
+    fromStore('triplink_replies', 'Status replies by state.', 'state', (store) => store.replies.counts());
+    fromStore('triplink_requests', 'Connection requests by group.', 'group', (store) => store.requests.counts());
     fromStore(
       'triplink_webhook_deliveries',
       'Webhook deliveries by state (failed ones stay until recovered or pruned after 30 days).',
       'state',
-      (store) => store.deliveryCounts?.(),
+      (store) => store.deliveries?.counts(),
     );
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }

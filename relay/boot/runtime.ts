@@ -73,8 +73,8 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
               clientId: credential.clientId,
               clientSecret: credential.clientSecret,
               // Concur rotates refresh tokens; the newest one lives in the store.
-              refreshToken: store.currentRefreshToken(credential.refreshToken),
-              onRefreshToken: (rotated) => store.saveRefreshToken(credential.refreshToken, rotated),
+              refreshToken: store.state.currentRefreshToken(credential.refreshToken),
+              onRefreshToken: (rotated) => store.state.saveRefreshToken(credential.refreshToken, rotated),
               scheme: config.concur.authScheme,
               timeoutMs: config.concur.timeoutSeconds * 1000,
               observe: (outcome, seconds) => observe({ operation: 'token', outcome, seconds }),
@@ -117,9 +117,9 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     outbox.start();
     webhooks.start();
     const prune = setInterval(() => {
-      store.pruneEvents();
-      store.pruneIdempotencyKeys(Date.now() - IDEMPOTENCY_KEYS_KEPT_MS);
-      store.pruneDeliveries(Date.now() - DELIVERIES_KEPT_MS);
+      store.events.prune();
+      store.idempotency.prune(Date.now() - IDEMPOTENCY_KEYS_KEPT_MS);
+      store.deliveries.prune(Date.now() - DELIVERIES_KEPT_MS);
     }, PRUNE_EVERY_MS);
     prune.unref();
     logger.info({ url, mode: config.mode, pollIntervalSeconds: config.concur.pollIntervalSeconds }, 'relay listening');

@@ -45,7 +45,7 @@ const BASE_COUNT = 64;
 export const MAX_TEXT_RUN = 2 * Math.max(...Object.values(FIELD_MAX_LENGTH));
 
 /** The most requests a page may hold when the relay asked for `pageLimit`. */
-export function maxItemsFor(pageLimit: number): number {
+function maxItemsFor(pageLimit: number): number {
   return PAGE_SLACK * Math.max(1, pageLimit);
 }
 

@@ -3,7 +3,7 @@
  * back off (rate_limited, unavailable, timeout), refresh or alarm (unauthorized),
  * report degraded (bad_response), give up on one request (not_found, concur_error).
  */
-export const CONCUR_ERROR_KINDS = [
+const CONCUR_ERROR_KINDS = [
   'unauthorized',
   'rate_limited',
   'unavailable',
@@ -49,8 +49,4 @@ export class ConcurError extends Error {
   get transient(): boolean {
     return this.kind === 'rate_limited' || this.kind === 'unavailable' || this.kind === 'timeout';
   }
-}
-
-export function isConcurError(value: unknown, kind?: ConcurErrorKind): value is ConcurError {
-  return value instanceof ConcurError && (kind === undefined || value.kind === kind);
 }

@@ -1,5 +1,5 @@
 import type { Summary } from '../../shared/models.js';
-import type { StoredEventType, Store } from '../store/index.js';
+import type { EventLog, RelayState, StoredEventType } from '../store/index.js';
 
 /** Stored events after which the summary may differ. `summary` itself is not one: no loop. */
 const CHANGES_SUMMARY: ReadonlySet<StoredEventType> = new Set<StoredEventType>([
@@ -27,7 +27,7 @@ export interface WatchSummaryOptions {
 
 /**
  * Keeps `summary` events in the log: after a committed event that can change the summary
- * (request.*, reply.updated, concur.state_changed) it reads `store.summary()` and, when the
+ * (request.*, reply.updated, concur.state_changed) it reads the summary and, when the
  * counts, Concur's state or Concur's last error differ from what it last announced, appends a
  * `summary` event — a stored event like the others, so a client replaying with Last-Event-ID
  * gets summaries too.
@@ -40,9 +40,12 @@ export interface WatchSummaryOptions {
  * Note: only changes that append an event are noticed; updateConcurStatus appends one only when
  * the state changes, so a new lastError under the same state shows with the next event.
  */
-export function watchSummary(store: Store, options: WatchSummaryOptions = {}): () => void {
+export function watchSummary(
+  store: { events: Pick<EventLog, 'append' | 'subscribe'>; state: Pick<RelayState, 'summary'> },
+  options: WatchSummaryOptions = {},
+): () => void {
   const onError = options.onError ?? ((error: unknown) => console.error('summary watcher failed:', error));
-  let last: Summary = store.summary();
+  let last: Summary = store.state.summary();
   let scheduled = false;
   let stopped = false;
 
@@ -50,16 +53,16 @@ export function watchSummary(store: Store, options: WatchSummaryOptions = {}): (
     scheduled = false;
     if (stopped) return;
     try {
-      const now = store.summary();
+      const now = store.state.summary();
       if (sameAnnouncement(now, last)) return;
-      store.appendEvent('summary', now);
+      store.events.append('summary', now);
       last = now;
     } catch (error) {
       onError(error);
     }
   };
 
-  const unsubscribe = store.subscribe((event) => {
+  const unsubscribe = store.events.subscribe((event) => {
     if (stopped || scheduled || !CHANGES_SUMMARY.has(event.type)) return;
     scheduled = true;
     queueMicrotask(check);

@@ -1,11 +1,12 @@
-import { backoffDelay } from '../workers/backoff.js';
-import type { ConcurClient } from '../concur/client.js';
-import type { ConcurRecord } from '../concur/record.js';
-import { ConcurError } from '../concur/errors.js';
 import type { Logger } from '../base/log.js';
 import type { Metrics } from '../base/metrics.js';
+import type { ConcurClient } from '../concur/client.js';
+import { ConcurError } from '../concur/errors.js';
+import type { ConcurRecord } from '../concur/record.js';
+import type { OutboxReply, Replies, SeenAtConcur } from '../store/index.js';
+import { backoffDelay } from '../workers/backoff.js';
+import { iso } from '../workers/loop.js';
 import { finalMessage, isFinal, judgeReadBack, leavesDoubt } from './readback.js';
-import type { OutboxReply, SeenAtConcur, Store } from '../store/index.js';
 
 /**
  * One reply's way to Concur, for the outbox worker (outbox.ts decides when and how many):
@@ -14,7 +15,7 @@ import type { OutboxReply, SeenAtConcur, Store } from '../store/index.js';
 
 export interface DeliveryDeps {
   client: Pick<ConcurClient, 'putStatus' | 'get'>;
-  store: Pick<Store, 'markAttemptStarted' | 'markAttempt' | 'markSent' | 'markFailed'>;
+  store: { replies: Pick<Replies, 'markAttemptStarted' | 'markAttempt' | 'markSent' | 'markFailed'> };
   logger: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
   metrics: Pick<Metrics, 'recordReplyAttempt'>;
   now: () => number;
@@ -30,7 +31,6 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
   const { client, store, logger, metrics, now, random, baseDelayMs, maxDelayMs, onSent, storeFailed } = deps;
   /** Replies Concur accepted whose `sent` the store could not record: recorded again, never re-sent. */
   const acceptedUnrecorded = new Set<number>();
-  const iso = (ms: number) => new Date(ms).toISOString();
 
   async function deliver(reply: OutboxReply): Promise<void> {
     if (acceptedUnrecorded.has(reply.id)) {
@@ -46,7 +46,7 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
     // Written before the PUT: if the relay dies before the outcome is stored, the reply is in doubt.
     try {
       // Settled meanwhile (by another worker on the same database): nothing to send.
-      if (store.markAttemptStarted(reply.id, seen).state !== 'queued') return;
+      if (store.replies.markAttemptStarted(reply.id, seen).state !== 'queued') return;
     } catch (error) {
       storeFailed();
       logger.error({ ...ids(reply), err: error }, 'the store could not record that a reply is being sent; nothing was sent');
@@ -64,7 +64,7 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
     }
     if (isFinal(failure)) {
       const message = finalMessage(failure);
-      guard(reply, () => store.markFailed(reply.id, message));
+      guard(reply, () => store.replies.markFailed(reply.id, message));
       metrics.recordReplyAttempt('failed');
       logger.warn(
         { ...ids(reply), attempts: reply.attempts + 1, httpStatus: failure.status, concurId: failure.concurId },
@@ -115,22 +115,12 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
   function retryLater(reply: OutboxReply, failure: unknown, inDoubt: boolean, what: string): void {
     const attempts = reply.attempts + 1;
     const concurError = failure instanceof ConcurError ? failure : undefined;
-    const delay = Math.max(
-      1,
-      backoffDelay({
-        attempt: attempts,
-        baseMs: baseDelayMs,
-        maxMs: maxDelayMs,
-        retryAfterSeconds: concurError?.retryAfterSeconds,
-        random,
-      }),
-    );
+    const retryAfterSeconds = concurError?.retryAfterSeconds;
+    const delay = Math.max(1, backoffDelay({ attempt: attempts, baseMs: baseDelayMs, maxMs: maxDelayMs, retryAfterSeconds, random }));
     const nextAttemptAt = now() + delay;
-    const said = concurError
-      ? concurError.message
-      : 'The reply could not be sent because of an internal error in the relay';
+    const said = concurError?.message ?? 'The reply could not be sent because of an internal error in the relay';
     const lastError = `${said.replace(/\.+$/, '')}; next try at ${iso(nextAttemptAt)}`;
-    guard(reply, () => store.markAttempt(reply.id, { attempts, nextAttemptAt, lastError, inDoubt }));
+    guard(reply, () => store.replies.markAttempt(reply.id, { attempts, nextAttemptAt, lastError, inDoubt }));
     metrics.recordReplyAttempt('retry');
     const fields = {
       ...ids(reply),
@@ -148,7 +138,7 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
   function recordSent(reply: OutboxReply, what: string): void {
     let sent: OutboxReply | undefined;
     try {
-      sent = store.markSent(reply.id);
+      sent = store.replies.markSent(reply.id);
       acceptedUnrecorded.delete(reply.id);
     } catch (error) {
       acceptedUnrecorded.add(reply.id);

@@ -3,8 +3,9 @@ import type { ConcurClient } from '../concur/client.js';
 import type { Logger } from '../base/log.js';
 import type { Metrics } from '../base/metrics.js';
 import { createDelivery } from './delivery.js';
-import type { OutboxReply, Store } from '../store/index.js';
-import { positive, quietly, whole } from '../workers/options.js';
+import type { OutboxReply, Replies } from '../store/index.js';
+import { createWorkerLoop, delayUntil, type PassSignal } from '../workers/loop.js';
+import { positive, whole } from '../workers/options.js';
 
 /**
  * The reply worker. The API writes a reply to the store (state `queued`) before it answers 202;
@@ -21,7 +22,7 @@ import { positive, quietly, whole } from '../workers/options.js';
  *   timeout, a cut connection, a 5xx other than 503) leaves the reply in doubt, below.
  *
  * A reply is sent once. That the attempt starts is in the store before the PUT goes out; a reply
- * whose attempt has no stored outcome is in doubt (see outbox-readback.ts), and before anything is
+ * whose attempt has no stored outcome is in doubt (see readback.ts), and before anything is
  * sent again the worker reads the request back from Concur: if Concur shows the reply it is
  * recorded as sent without a second PUT; only if Concur shows it was not applied (or cannot tell)
  * is it PUT again. A read-back that fails is retried with the same backoff, never replaced by a
@@ -38,10 +39,7 @@ export type OutboxLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 export interface OutboxOptions {
   /** `get` reads back a reply in doubt (an attempt whose outcome was never stored). */
   client: Pick<ConcurClient, 'putStatus' | 'get'>;
-  store: Pick<
-    Store,
-    'dueReplies' | 'nextReplyDueAt' | 'markAttemptStarted' | 'markAttempt' | 'markSent' | 'markFailed'
-  >;
+  store: { replies: Pick<Replies, 'due' | 'nextDueAt' | 'markAttemptStarted' | 'markAttempt' | 'markSent' | 'markFailed'> };
   logger: OutboxLogger;
   metrics: Pick<Metrics, 'recordReplyAttempt'>;
   /** Epoch ms; default Date.now. Decides what is due and when a retry is due. */
@@ -63,7 +61,7 @@ export interface OutboxOptions {
 export interface Outbox {
   /** Sends what is due now (including replies a previous process left queued), then keeps going. Calling it again does nothing. */
   start(): void;
-  /** A reply was queued: send now rather than at the next wake-up. Does nothing unless started. */
+  /** A reply was queued: send now rather than at the next wake-up (after a store failure: once it is waited out). Does nothing unless started. */
   kick(): void;
   /** No new PUTs; waits for the ones in flight and records their outcome. The store can be closed afterwards. */
   stop(): Promise<void>;
@@ -79,11 +77,8 @@ const DEFAULT_BASE_DELAY_MS = 1000;
 const DEFAULT_MAX_DELAY_MS = 5 * 60 * 1000;
 const DEFAULT_CONCURRENCY = 4;
 const DEFAULT_BATCH_SIZE = 20;
-/** Even with nothing queued the worker looks again this often, in case a reply was queued without kick(). */
-const IDLE_CHECK_MS = 30_000;
 /** The shortest sleep between passes, so that no store oddity can turn the worker into a busy loop. */
 const MIN_SLEEP_MS = 20;
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export function createOutbox(options: OutboxOptions): Outbox {
   const { client, store, logger, metrics, onSent } = options;
@@ -94,17 +89,19 @@ export function createOutbox(options: OutboxOptions): Outbox {
   const concurrency = whole('concurrency', options.concurrency ?? DEFAULT_CONCURRENCY);
   const batchSize = whole('batchSize', options.batchSize ?? DEFAULT_BATCH_SIZE);
 
-  let started = false;
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let nextWakeAt: number | null = null;
-  let pumping: Promise<void> | null = null;
-  let again = false;
   /** Request ids with a PUT in flight. */
   const busy = new Set<string>();
-  /** Passes in a row the store failed during; the worker backs off from a failing database too. */
-  let storeFailures = 0;
-  let storeTrouble = false;
+  const loop = createWorkerLoop({
+    name: 'the reply worker',
+    logger,
+    now,
+    pass: passesUntilIdle,
+    // Even with nothing queued it looks again now and then, in case a reply was queued without kick().
+    nextDelayMs: () => delayUntil(store.replies.nextDueAt(), now()),
+    minSleepMs: MIN_SLEEP_MS,
+    // The worker backs off from a failing database as from a failing Concur.
+    backoffMs: (failures) => backoffDelay({ attempt: failures, baseMs: baseDelayMs, maxMs: maxDelayMs, random }),
+  });
   const deliver = createDelivery({
     client,
     store,
@@ -115,51 +112,18 @@ export function createOutbox(options: OutboxOptions): Outbox {
     baseDelayMs,
     maxDelayMs,
     onSent,
-    storeFailed: () => {
-      storeTrouble = true;
-    },
+    storeFailed: loop.storeFailed,
   });
 
-  function clearTimer(): void {
-    if (timer !== undefined) clearTimeout(timer);
-    timer = undefined;
-  }
-
-  /** Starts a pump, or asks the running one to look again before it ends. Never rejects. */
-  function pump(): Promise<void> {
-    if (stopped) return Promise.resolve();
-    if (pumping !== null) {
-      again = true;
-      return pumping;
-    }
-    clearTimer();
-    nextWakeAt = null;
-    pumping = (async () => {
-      try {
-        do {
-          again = false;
-          await passesUntilIdle();
-        } while (again && !stopped && !storeTrouble);
-      } catch (error) {
-        storeTrouble = true;
-        quietly(() => logger.error({ err: error }, 'the reply worker failed unexpectedly; it will try again'));
-      } finally {
-        pumping = null;
-      }
-      if (started && !stopped) sleep();
-    })();
-    return pumping;
-  }
-
-  async function passesUntilIdle(): Promise<void> {
-    storeTrouble = false;
+  /** Sends what is due, batch after batch, until nothing is (or the store fails, or the worker stops). */
+  async function passesUntilIdle(signal: PassSignal): Promise<void> {
     for (;;) {
-      if (stopped) return;
+      if (signal.stopping) return;
       let due: OutboxReply[];
       try {
-        due = store.dueReplies(now(), batchSize);
+        due = store.replies.due(now(), batchSize);
       } catch (error) {
-        storeTrouble = true;
+        loop.storeFailed();
         logger.error({ err: error }, 'the reply worker could not read the outbox; it will try again');
         return;
       }
@@ -170,16 +134,16 @@ export function createOutbox(options: OutboxOptions): Outbox {
         return true;
       });
       if (todo.length === 0) return;
-      await inParallel(todo);
+      await inParallel(todo, signal);
       // A reply whose outcome the store could not record would be due again at once: back off instead.
-      if (storeTrouble) return;
+      if (loop.backingOff) return;
     }
   }
 
-  async function inParallel(replies: OutboxReply[]): Promise<void> {
+  async function inParallel(replies: OutboxReply[], signal: PassSignal): Promise<void> {
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < replies.length && !stopped) {
+      while (next < replies.length && !signal.stopping) {
         const reply = replies[next++]!;
         if (busy.has(reply.requestId)) continue;
         busy.add(reply.requestId);
@@ -193,59 +157,13 @@ export function createOutbox(options: OutboxOptions): Outbox {
     await Promise.all(Array.from({ length: Math.min(concurrency, replies.length) }, worker));
   }
 
-  function sleep(): void {
-    clearTimer();
-    let delay: number;
-    if (storeTrouble) {
-      storeFailures++;
-      delay = backoffDelay({ attempt: storeFailures, baseMs: baseDelayMs, maxMs: maxDelayMs, random });
-    } else {
-      storeFailures = 0;
-      let next: string | null = null;
-      try {
-        next = store.nextReplyDueAt();
-      } catch {
-        storeFailures = 1;
-      }
-      delay = next === null ? IDLE_CHECK_MS : Math.min(IDLE_CHECK_MS, Date.parse(next) - now());
-    }
-    delay = Math.min(MAX_TIMER_MS, Math.max(MIN_SLEEP_MS, Number.isFinite(delay) ? delay : IDLE_CHECK_MS));
-    nextWakeAt = now() + delay;
-    timer = setTimeout(() => {
-      timer = undefined;
-      void pump();
-    }, delay);
-    timer.unref();
-  }
-
   return {
-    start() {
-      if (started) return;
-      started = true;
-      stopped = false;
-      void pump();
-    },
-
-    kick() {
-      if (!started || stopped) return;
-      void pump();
-    },
-
-    async stop() {
-      started = false;
-      stopped = true;
-      clearTimer();
-      nextWakeAt = null;
-      if (pumping !== null) await pumping;
-    },
-
-    async drain() {
-      // pump() folds a call made while it runs into one more round, so one await is enough.
-      await pump();
-    },
-
+    start: loop.start,
+    kick: loop.kick,
+    stop: loop.stop,
+    drain: loop.drain,
     get nextWakeAt() {
-      return nextWakeAt;
+      return loop.nextWakeAt;
     },
     get inFlight() {
       return busy.size;

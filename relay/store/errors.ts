@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 
 /**
  * The store's typed errors. Messages are safe to show to an API client (no SQL, no paths, no
- * tokens); `code` is stable for the API layer to map to HTTP statuses.
+ * tokens); `code` is stable, and relay/api/errors.ts maps it to HTTP statuses in one table.
  */
 export type StoreErrorCode =
   | 'bad_cursor'
@@ -23,7 +23,7 @@ export abstract class StoreError extends Error {
   abstract readonly code: StoreErrorCode;
 }
 
-/** A `cursor` that this store did not produce (or that was damaged on the way). → 400 */
+/** A `cursor` that this store did not produce (or that was damaged on the way). */
 export class BadCursorError extends StoreError {
   override readonly name = 'BadCursorError';
   readonly code = 'bad_cursor';
@@ -32,7 +32,6 @@ export class BadCursorError extends StoreError {
   }
 }
 
-/** → 404 */
 export class UnknownRequestError extends StoreError {
   override readonly name = 'UnknownRequestError';
   readonly code = 'unknown_request';
@@ -50,7 +49,7 @@ export class UnknownReplyError extends StoreError {
   }
 }
 
-/** Another reply for the same request is still queued (on its way to Concur). → 409 */
+/** Another reply for the same request is still queued (on its way to Concur). */
 export class ReplyInFlightError extends StoreError {
   override readonly name = 'ReplyInFlightError';
   readonly code = 'reply_in_flight';
@@ -62,7 +61,7 @@ export class ReplyInFlightError extends StoreError {
   }
 }
 
-/** CRRET after Concur's limit of retries for this request. → 409 */
+/** CRRET after Concur's limit of retries for this request. */
 export class RetryLimitError extends StoreError {
   override readonly name = 'RetryLimitError';
   readonly code = 'retry_limit';
@@ -75,7 +74,7 @@ export class RetryLimitError extends StoreError {
   }
 }
 
-/** An Idempotency-Key reused for a different request or a different body. → 422 */
+/** An Idempotency-Key reused for a different request or a different body. */
 export class IdempotencyMismatchError extends StoreError {
   override readonly name = 'IdempotencyMismatchError';
   readonly code = 'idempotency_mismatch';
@@ -102,7 +101,6 @@ export class SchemaTooNewError extends StoreError {
   }
 }
 
-/** → 404 */
 export class UnknownWebhookError extends StoreError {
   override readonly name = 'UnknownWebhookError';
   readonly code = 'unknown_webhook';
@@ -111,7 +109,6 @@ export class UnknownWebhookError extends StoreError {
   }
 }
 
-/** → 404 */
 export class UnknownDeliveryError extends StoreError {
   override readonly name = 'UnknownDeliveryError';
   readonly code = 'unknown_delivery';
@@ -123,7 +120,7 @@ export class UnknownDeliveryError extends StoreError {
   }
 }
 
-/** Sending (a test, a resend, a recovery) to a disabled endpoint. → 409 */
+/** Sending (a test, a resend, a recovery) to a disabled endpoint. */
 export class WebhookDisabledError extends StoreError {
   override readonly name = 'WebhookDisabledError';
   readonly code = 'webhook_disabled';
@@ -132,7 +129,7 @@ export class WebhookDisabledError extends StoreError {
   }
 }
 
-/** A resend of a delivery that is still on its way. → 409 */
+/** A resend of a delivery that is still on its way. */
 export class DeliveryPendingError extends StoreError {
   override readonly name = 'DeliveryPendingError';
   readonly code = 'delivery_pending';
@@ -141,7 +138,7 @@ export class DeliveryPendingError extends StoreError {
   }
 }
 
-/** A resend of a message that was over the size limit and was never sent. → 409 */
+/** A resend of a message that was over the size limit and was never sent. */
 export class DeliveryTooLargeError extends StoreError {
   override readonly name = 'DeliveryTooLargeError';
   readonly code = 'delivery_too_large';

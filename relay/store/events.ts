@@ -13,7 +13,7 @@ export interface EventDataMap {
   'concur.state_changed': ConcurStatus;
 }
 export type StoredEventType = keyof EventDataMap;
-export const STORED_EVENT_TYPES: readonly StoredEventType[] = [
+const STORED_EVENT_TYPES: readonly StoredEventType[] = [
   'request.created',
   'request.updated',
   'reply.updated',
@@ -47,25 +47,40 @@ function toEvent(row: EventRow): StoredEvent | undefined {
   return { id: row.id, type, data, createdAt: row.created_at } as StoredEvent;
 }
 
+/** How many events `prune` keeps unless told. */
+const DEFAULT_EVENTS_KEPT = 10_000;
+
 export interface EventLog {
   append<K extends StoredEventType>(type: K, data: EventDataMap[K]): StoredEvent;
   after(id: number, limit: number): StoredEvent[];
+  /** 0 when the log is empty. */
   latestId(): number;
+  /** null when the log is empty; a client whose Last-Event-ID is below oldest − 1 has missed events. */
   oldestId(): number | null;
-  prune(keepLast: number): number;
+  /** Keeps the newest `keepLast` events (default DEFAULT_EVENTS_KEPT); returns how many were deleted. */
+  prune(keepLast?: number): number;
+  /** Hears each event once its transaction has committed; returns the unsubscribe function. */
   subscribe(listener: EventListener): () => void;
+  /**
+   * Runs `listener` inside the transaction that appends each event, before it commits: what it
+   * writes commits with the event or not at all. For the store's own parts (deliveries.ts
+   * registers the webhook fan-out here when it is created); a listener that throws rolls the
+   * event back.
+   */
+  onAppend(listener: EventListener): void;
+  /**
+   * A number that moves when another connection has committed to the database since this one
+   * last looked, never for this store's own writes (`subscribe` hears those). With both, a cache
+   * of answers built from the store knows when they may have changed.
+   */
+  dataVersion(): number;
 }
 
 /**
  * The append-only event log. Ids come from AUTOINCREMENT, so they only grow, also across restarts
  * and after pruning. Listeners hear about an event once the transaction that wrote it has committed.
  */
-export function createEventLog(
-  ctx: StoreContext,
-  onListenerError: (error: unknown) => void,
-  /** Runs inside the appending transaction (webhook deliveries): what it writes commits with the event or not at all. */
-  onAppend?: (event: StoredEvent) => void,
-): EventLog {
+export function createEventLog(ctx: StoreContext, onListenerError: (error: unknown) => void): EventLog {
   const { db } = ctx;
   const insert = db.prepare<[string, string, string]>('INSERT INTO events (type, data, created_at) VALUES (?, ?, ?)');
   const selectAfter = db.prepare<[number, number], EventRow>(
@@ -77,7 +92,10 @@ export function createEventLog(
     'DELETE FROM events WHERE id < (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)',
   );
   const deleteAll = db.prepare('DELETE FROM events');
+  // SQLite's data_version (see dataVersion).
+  const selectDataVersion = db.prepare<[], { data_version: number }>('PRAGMA data_version');
   const listeners = new Set<EventListener>();
+  const inTransaction: EventListener[] = [];
 
   function notify(event: StoredEvent): void {
     for (const listener of listeners) {
@@ -95,7 +113,7 @@ export function createEventLog(
         const createdAt = ctx.now();
         const info = insert.run(type, JSON.stringify(data), createdAt);
         const event = { id: Number(info.lastInsertRowid), type, data, createdAt } as StoredEvent;
-        onAppend?.(event);
+        for (const listener of inTransaction) listener(event);
         ctx.afterCommit(() => notify(event));
         return event;
       });
@@ -111,7 +129,7 @@ export function createEventLog(
     oldestId() {
       return selectOldest.get()?.id ?? null;
     },
-    prune(keepLast) {
+    prune(keepLast = DEFAULT_EVENTS_KEPT) {
       if (!Number.isFinite(keepLast)) return 0;
       const keep = Math.max(0, Math.trunc(keepLast));
       return keep === 0 ? deleteAll.run().changes : deleteOlder.run(keep - 1).changes;
@@ -119,6 +137,12 @@ export function createEventLog(
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+    onAppend(listener) {
+      inTransaction.push(listener);
+    },
+    dataVersion() {
+      return selectDataVersion.get()?.data_version ?? 0;
     },
   };
 }

@@ -17,7 +17,7 @@ import { addMs } from './time.js';
 
 const REPLY_STATES: readonly ReplyState[] = ['queued', 'sent', 'failed'];
 
-export function readReplyState(value: string): ReplyState | undefined {
+function readReplyState(value: string): ReplyState | undefined {
   return REPLY_STATES.find((state) => state === value);
 }
 
@@ -25,12 +25,12 @@ export function readStatus(value: string): StatusCode | undefined {
   return normaliseStatus(value);
 }
 
-export function readReplyCode(value: string): ReplyCode | undefined {
+function readReplyCode(value: string): ReplyCode | undefined {
   return isReplyCode(value) ? value : undefined;
 }
 
 /** The columns of a reply that the API shows, under any prefix-free names. */
-export interface ReplyColumns {
+interface ReplyColumns {
   status: string;
   state: string;
   attempts: number;
@@ -38,7 +38,7 @@ export interface ReplyColumns {
   updated_at: string;
 }
 
-export function toReply(row: ReplyColumns): Reply | undefined {
+function toReply(row: ReplyColumns): Reply | undefined {
   const status = readReplyCode(row.status);
   const state = readReplyState(row.state);
   if (status === undefined || state === undefined) return undefined;
@@ -147,11 +147,11 @@ export interface RequestViewRow {
 }
 
 /** The columns of `requests` that RequestViewRow shows (never request_token), unprefixed. */
-export const REQUEST_VIEW_REQUEST_COLUMNS =
+const REQUEST_VIEW_REQUEST_COLUMNS =
   'id, uri, first_name, middle_name, last_name, loyalty_number, discount_code, status, last_modified, first_seen_at, request_token_issued_at, retries';
 
 /** The SELECT list of RequestViewRow over `q` (the request) and `r` (its latest reply). */
-export const REQUEST_VIEW_COLUMNS = `
+const REQUEST_VIEW_COLUMNS = `
   q.id, q.uri, q.first_name, q.middle_name, q.last_name, q.loyalty_number, q.discount_code,
   q.status, q.last_modified, q.first_seen_at, q.request_token_issued_at, q.retries,
   r.id AS reply_id, r.status AS reply_status, r.state AS reply_state, r.attempts AS reply_attempts,
@@ -161,7 +161,7 @@ export const REQUEST_VIEW_COLUMNS = `
  * `source` (the requests table, or a subquery over it with at least REQUEST_VIEW_REQUEST_COLUMNS)
  * as `q`, joined with its latest reply (the one with the highest id) as `r`.
  */
-export function requestViewFrom(source: string): string {
+function requestViewFrom(source: string): string {
   return `FROM ${source} q
   LEFT JOIN replies r ON r.id = (SELECT MAX(x.id) FROM replies x WHERE x.request_id = q.id)`;
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Reply, ReplyState } from '../../shared/models.js';
 import { MAX_RETRIES, type ReplyCode } from '../../shared/status.js';
 import type { StoreContext } from './context.js';
+import type { Db } from './db.js';
 import { ReplyInFlightError, RetryLimitError, UnknownReplyError, UnknownRequestError } from './errors.js';
 import type { EventLog } from './events.js';
 import { hashReplyBody, type IdempotencyKeys } from './idempotency.js';
@@ -54,24 +55,8 @@ export interface Replies {
   pendingCount(): number;
 }
 
-/**
- * The outbox. A reply is written here before the API answers 202 and stays `queued` until the
- * worker marks it `sent` (Concur answered 204) or `failed` (a final 400/404). Each change appends
- * a `reply.updated` event in the same transaction; a sent reply also moves its request.
- *
- * Before each PUT the worker records that an attempt starts (markAttemptStarted), with what it
- * knows of the request; storing the outcome clears that again. A queued reply that still has it
- * is in doubt (the relay died in between, or could not store the outcome). That marker changes
- * nothing a client sees, so it announces nothing and leaves updated_at alone.
- */
-export function createReplies(
-  ctx: StoreContext,
-  events: EventLog,
-  requests: Pick<Requests, 'get'>,
-  keys: IdempotencyKeys,
-): Replies {
-  const { db } = ctx;
-
+/** The statements of the replies table (and what a reply changes of its request), prepared once. */
+function prepare(db: Db) {
   const selectOne = db.prepare<[number], ReplyRow>(`SELECT ${REPLY_COLUMNS} FROM replies WHERE id = ?`);
   const selectRequest = db.prepare<[string], { retries: number }>('SELECT retries FROM requests WHERE id = ?');
   const selectQueued = db.prepare<[string], { id: number }>(
@@ -114,8 +99,44 @@ export function createReplies(
   );
   const selectPending = db.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM replies WHERE state = 'queued'");
 
+  return {
+    selectOne,
+    selectRequest,
+    selectQueued,
+    insert,
+    selectDue,
+    selectNextDue,
+    selectEvidence,
+    updateStarted,
+    updateAttempt,
+    updateAttemptInDoubt,
+    updateDone,
+    updateRequestAfterSent,
+    selectCounts,
+    selectPending,
+  };
+}
+
+/**
+ * The outbox. A reply is written here before the API answers 202 and stays `queued` until the
+ * worker marks it `sent` (Concur answered 204) or `failed` (a final 400/404). Each change appends
+ * a `reply.updated` event in the same transaction; a sent reply also moves its request.
+ *
+ * Before each PUT the worker records that an attempt starts (markAttemptStarted), with what it
+ * knows of the request; storing the outcome clears that again. A queued reply that still has it
+ * is in doubt (the relay died in between, or could not store the outcome). That marker changes
+ * nothing a client sees, so it announces nothing and leaves updated_at alone.
+ */
+export function createReplies(
+  ctx: StoreContext,
+  events: EventLog,
+  requests: Pick<Requests, 'get'>,
+  keys: IdempotencyKeys,
+): Replies {
+  const sql = prepare(ctx.db);
+
   function load(replyId: number): OutboxReply {
-    const row = selectOne.get(replyId);
+    const row = sql.selectOne.get(replyId);
     const reply = row === undefined ? undefined : toOutboxReply(row);
     if (reply === undefined) throw new UnknownReplyError(replyId);
     return reply;
@@ -147,14 +168,14 @@ export function createReplies(
             return { reply: toApiReply(load(earlier)), replyId: earlier, repeated: true };
           }
         }
-        const request = selectRequest.get(requestId);
+        const request = sql.selectRequest.get(requestId);
         if (request === undefined) throw new UnknownRequestError(requestId);
-        const inFlight = selectQueued.get(requestId);
+        const inFlight = sql.selectQueued.get(requestId);
         if (inFlight !== undefined) throw new ReplyInFlightError(requestId, inFlight.id);
         if (status === 'CRRET' && request.retries >= MAX_RETRIES) {
           throw new RetryLimitError(requestId, request.retries, MAX_RETRIES);
         }
-        const replyId = Number(insert.run({ request_id: requestId, status, now: ctx.now() }).lastInsertRowid);
+        const replyId = Number(sql.insert.run({ request_id: requestId, status, now: ctx.now() }).lastInsertRowid);
         if (idempotencyKey !== undefined) keys.remember(idempotencyKey, requestId, bodyHash, replyId);
         const reply = load(replyId);
         announce(reply);
@@ -163,16 +184,16 @@ export function createReplies(
     },
 
     due(now, limit) {
-      const rows = selectDue.all(toIso(now), Math.max(1, Math.trunc(Number.isFinite(limit) ? limit : 1)));
+      const rows = sql.selectDue.all(toIso(now), Math.max(1, Math.trunc(Number.isFinite(limit) ? limit : 1)));
       return rows.flatMap((row) => toOutboxReply(row) ?? []);
     },
 
     nextDueAt() {
-      return selectNextDue.get()?.at ?? null;
+      return sql.selectNextDue.get()?.at ?? null;
     },
 
     get(replyId) {
-      const row = selectOne.get(replyId);
+      const row = sql.selectOne.get(replyId);
       return row === undefined ? undefined : toOutboxReply(row);
     },
 
@@ -183,11 +204,11 @@ export function createReplies(
         // A read-back's view is fresher than the last poll's; without one, the last poll's.
         const known =
           seen === undefined
-            ? selectEvidence.get(reply.requestId)
+            ? sql.selectEvidence.get(reply.requestId)
             : { request_token: seen.requestToken, concur_last_modified: seen.lastModified };
         const token = known?.request_token ?? null;
         const lastModified = known?.concur_last_modified ?? null;
-        updateStarted.run({
+        sql.updateStarted.run({
           id: replyId,
           now: ctx.now(),
           token: token === null ? null : requestTokenSha256(token),
@@ -200,7 +221,7 @@ export function createReplies(
     markAttempt(replyId, { attempts, nextAttemptAt, lastError, inDoubt = false }) {
       return changeQueued(replyId, (_reply, now) => {
         const row = { id: replyId, attempts, next: toIso(nextAttemptAt), error: lastError, now };
-        (inDoubt ? updateAttemptInDoubt : updateAttempt).run(row);
+        (inDoubt ? sql.updateAttemptInDoubt : sql.updateAttempt).run(row);
       });
     },
 
@@ -208,8 +229,8 @@ export function createReplies(
       return ctx.tx(() => {
         const before = load(replyId);
         const sent = changeQueued(replyId, (reply, now) => {
-          updateDone.run({ id: replyId, state: 'sent', error: null, now });
-          updateRequestAfterSent.run({
+          sql.updateDone.run({ id: replyId, state: 'sent', error: null, now });
+          sql.updateRequestAfterSent.run({
             id: reply.requestId,
             status: reply.status,
             retry: reply.status === 'CRRET' ? 1 : 0,
@@ -226,20 +247,20 @@ export function createReplies(
 
     markFailed(replyId, lastError) {
       return changeQueued(replyId, (_reply, now) => {
-        updateDone.run({ id: replyId, state: 'failed', error: lastError, now });
+        sql.updateDone.run({ id: replyId, state: 'failed', error: lastError, now });
       });
     },
 
     counts() {
       const counts: Record<ReplyState, number> = { queued: 0, sent: 0, failed: 0 };
-      for (const { state, n } of selectCounts.all()) {
+      for (const { state, n } of sql.selectCounts.all()) {
         if (state === 'queued' || state === 'sent' || state === 'failed') counts[state] += n;
       }
       return counts;
     },
 
     pendingCount() {
-      return selectPending.get()?.n ?? 0;
+      return sql.selectPending.get()?.n ?? 0;
     },
   };
 }

@@ -2,6 +2,7 @@ import type { ConnectionRequest, Counts, RequestsPage, RequestsQuery } from '../
 import { GROUPS, groupOf, STATUS_CODES, type Group } from '../../shared/status.js';
 import type { ConcurRecord } from '../concur/record.js';
 import type { StoreContext } from './context.js';
+import type { Db } from './db.js';
 import { BadCursorError } from './errors.js';
 import type { EventLog } from './events.js';
 import {
@@ -64,7 +65,7 @@ export function encodeCursor(lastModified: string, id: string): string {
   return Buffer.from(JSON.stringify([lastModified, id]), 'utf8').toString('base64url');
 }
 
-export function decodeCursor(cursor: string): { lastModified: string; id: string } {
+function decodeCursor(cursor: string): { lastModified: string; id: string } {
   if (!/^[A-Za-z0-9_-]{1,2000}$/.test(cursor)) throw new BadCursorError();
   let value: unknown;
   try {
@@ -107,9 +108,25 @@ export interface Requests {
   counts(): Counts;
 }
 
-export function createRequests(ctx: StoreContext, events: EventLog): Requests {
-  const { db } = ctx;
+/** Whether a poll shows anything of `before` changed at Concur. */
+function changed(before: ConcurRow, record: ConcurRecord, lastModified: string | null): boolean {
+  return (
+    before.uri !== record.uri ||
+    before.first_name !== record.firstName ||
+    before.middle_name !== record.middleName ||
+    before.last_name !== record.lastName ||
+    before.loyalty_number !== record.loyaltyNumber ||
+    before.discount_code !== record.discountCode ||
+    before.concur_status !== record.status ||
+    before.message !== record.message ||
+    before.user_id !== record.userId ||
+    before.request_token !== record.requestToken ||
+    (lastModified !== null && lastModified !== before.concur_last_modified)
+  );
+}
 
+/** The statements of the requests table, prepared once. */
+function prepare(db: Db) {
   // What the store has for a page's ids, read in one statement (one per size of chunk, prepared once).
   const lookups = new Map<number, ReturnType<typeof lookupStatement>>();
   function lookupStatement(size: number) {
@@ -170,25 +187,23 @@ export function createRequests(ctx: StoreContext, events: EventLog): Requests {
     listStatements.set(key, { first: listStatement(statuses, false), after: listStatement(statuses, true) });
   }
 
-  function view(id: string): ConnectionRequest | undefined {
-    const row = selectView.get(id);
-    return row === undefined ? undefined : toConnectionRequest(row);
-  }
+  return {
+    lookup,
+    insert,
+    update,
+    selectView,
+    selectToken,
+    selectCounts,
+    listStatements,
+  };
+}
 
-  function changed(before: ConcurRow, record: ConcurRecord, lastModified: string | null): boolean {
-    return (
-      before.uri !== record.uri ||
-      before.first_name !== record.firstName ||
-      before.middle_name !== record.middleName ||
-      before.last_name !== record.lastName ||
-      before.loyalty_number !== record.loyaltyNumber ||
-      before.discount_code !== record.discountCode ||
-      before.concur_status !== record.status ||
-      before.message !== record.message ||
-      before.user_id !== record.userId ||
-      before.request_token !== record.requestToken ||
-      (lastModified !== null && lastModified !== before.concur_last_modified)
-    );
+export function createRequests(ctx: StoreContext, events: Pick<EventLog, 'append'>): Requests {
+  const sql = prepare(ctx.db);
+
+  function view(id: string): ConnectionRequest | undefined {
+    const row = sql.selectView.get(id);
+    return row === undefined ? undefined : toConnectionRequest(row);
   }
 
   return {
@@ -198,7 +213,7 @@ export function createRequests(ctx: StoreContext, events: EventLog): Requests {
         const result: UpsertResult = { created: [], updated: [] };
         // One read for the whole page; the map follows the writes, so an id twice in a page is
         // compared with what its first occurrence wrote.
-        const known = lookup([...new Set(records.map((record) => record.id))]);
+        const known = sql.lookup([...new Set(records.map((record) => record.id))]);
         for (const record of records) {
           const lastModified = record.lastModified === null ? null : toIso(record.lastModified);
           const before = known.get(record.id);
@@ -226,7 +241,7 @@ export function createRequests(ctx: StoreContext, events: EventLog): Requests {
               request_token_issued_at: record.requestToken === null ? null : seenAt,
               first_seen_at: seenAt,
             };
-            insert.run(write);
+            sql.insert.run(write);
             known.set(record.id, write);
             // A new request has no replies and no retries: its view is the row just written, not read back.
             const created = toConnectionRequest({ ...write, retries: 0, ...NO_REPLY });
@@ -248,7 +263,7 @@ export function createRequests(ctx: StoreContext, events: EventLog): Requests {
                 : seenAt
               : before.request_token_issued_at,
           };
-          update.run(write);
+          sql.update.run(write);
           known.set(record.id, write);
           const updated = view(record.id);
           if (updated !== undefined) {
@@ -263,11 +278,11 @@ export function createRequests(ctx: StoreContext, events: EventLog): Requests {
     get: view,
 
     getRequestToken(id) {
-      return selectToken.get(id)?.request_token;
+      return sql.selectToken.get(id)?.request_token;
     },
 
     list({ group, limit, cursor }) {
-      const statements = listStatements.get(group ?? 'all');
+      const statements = sql.listStatements.get(group ?? 'all');
       if (statements === undefined) throw new RangeError(`unknown group ${String(group)}`);
       const size = Math.max(1, Math.trunc(Number.isFinite(limit) ? limit : 1));
       const page = { limit: size + 1 };
@@ -289,7 +304,7 @@ export function createRequests(ctx: StoreContext, events: EventLog): Requests {
 
     counts() {
       const counts: Counts = { pending: 0, failed: 0, connected: 0 };
-      for (const { status, n } of selectCounts.all()) {
+      for (const { status, n } of sql.selectCounts.all()) {
         const code = readStatus(status);
         if (code !== undefined) counts[groupOf(code)] += n;
       }

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { ConcurState } from '../../shared/models.js';
+import { ConcurState, type Summary } from '../../shared/models.js';
 import type { StoreContext } from './context.js';
 import type { ConcurStatus, EventLog } from './events.js';
+import type { Requests } from './requests.js';
 
 const KEY = {
   state: 'concur.state',
@@ -21,7 +22,11 @@ export interface ConcurStatusUpdate {
 
 export interface RelayState {
   concurStatus(): ConcurStatus;
+  /** Merges `patch`; appends concur.state_changed when `state` changes. */
   updateConcurStatus(patch: Partial<ConcurStatus>): ConcurStatusUpdate;
+  /** Counts per group with Concur's state: what GET /summary, the event stream and webhooks show. */
+  summary(): Summary;
+  /** The rotated refresh token descending from `configured` (CONCUR_REFRESH_TOKEN), else `configured`. */
   currentRefreshToken(configured: string): string;
   saveRefreshToken(configured: string, rotated: string): void;
 }
@@ -30,8 +35,16 @@ function fingerprint(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
-/** A small key/value table: Concur's poll state and the rotated OAuth refresh token. */
-export function createRelayState(ctx: StoreContext, events: EventLog): RelayState {
+/**
+ * A small key/value table: Concur's poll state and the rotated OAuth refresh token. The summary
+ * is read here, once for everyone, because half of it is this table's (the counts come from
+ * `requests`).
+ */
+export function createRelayState(
+  ctx: StoreContext,
+  events: Pick<EventLog, 'append'>,
+  requests: Pick<Requests, 'counts'>,
+): RelayState {
   const { db } = ctx;
   const select = db.prepare<[string], { value: string | null }>('SELECT value FROM relay_state WHERE key = ?');
   const upsert = db.prepare<[string, string | null, string]>(`
@@ -52,6 +65,10 @@ export function createRelayState(ctx: StoreContext, events: EventLog): RelayStat
 
   return {
     concurStatus,
+
+    summary() {
+      return { counts: requests.counts(), concur: concurStatus() };
+    },
 
     updateConcurStatus(patch) {
       return ctx.tx(() => {

@@ -23,7 +23,7 @@ const [dbPath = '', countArg = '1000', apiKey = ''] = process.argv.slice(2);
 
 const store = openStore(dbPath);
 const records = seededRecords(Number(countArg));
-for (let i = 0; i < records.length; i += 100) store.upsertFromConcur(records.slice(i, i + 100), Date.now());
+for (let i = 0; i < records.length; i += 100) store.requests.upsertFromConcur(records.slice(i, i + 100), Date.now());
 
 const relayApp = createApp({
   store,

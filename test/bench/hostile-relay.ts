@@ -53,6 +53,6 @@ serveParent(async (message) => {
     poller = createPoller({ client, store, intervalMs: 1, logger, metrics: { recordPoll: () => void sweeps++ } });
     poller.start();
   }
-  return { sweeps: counted, state: store.concurStatus().state, lastError: store.concurStatus().lastError };
+  return { sweeps: counted, state: store.state.concurStatus().state, lastError: store.state.concurStatus().lastError };
 });
 process.send?.({ ready: { url } });

@@ -2,7 +2,8 @@ import { XMLParser } from 'fast-xml-parser';
 import { Parser as Xml2jsParser } from 'xml2js';
 import { staticToken } from '../../relay/concur/auth.js';
 import { ConcurClient } from '../../relay/concur/client.js';
-import { XML_PARSER_OPTIONS, decodePage } from '../../relay/concur/decode.js';
+import { decodePage } from '../../relay/concur/decode.js';
+import { XML_PARSER_OPTIONS } from '../../relay/concur/decode-xml.js';
 import type { ConcurRecord } from '../../relay/concur/record.js';
 import { createLogger } from '../../relay/base/log.js';
 import { Metrics } from '../../relay/base/metrics.js';
@@ -149,7 +150,7 @@ export async function run(): Promise<BenchResult[]> {
         const started = performance.now();
         let created = 0;
         for (let from = 0; from < records.length; from += GROUP) {
-          created += store.upsertFromConcur(records.slice(from, from + GROUP), Date.now()).created.length;
+          created += store.requests.upsertFromConcur(records.slice(from, from + GROUP), Date.now()).created.length;
         }
         const seconds = (performance.now() - started) / 1000;
         check(created);

@@ -67,7 +67,7 @@ export async function run(): Promise<BenchResult[]> {
     if (sandbox === null) throw new Error('the relay is not in sandbox mode');
     const r = relay;
     const seeded = sandbox.state.size;
-    await until(() => r.store.counts().pending === seeded, 20_000, 'the relay did not store the seeded requests');
+    await until(() => r.store.requests.counts().pending === seeded, 20_000, 'the relay did not store the seeded requests');
 
     browser = await launchExtension();
     const b = browser;

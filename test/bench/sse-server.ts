@@ -33,7 +33,7 @@ let url: string;
 
 if (mode === 'relay') {
   const store = openStore(dbPath);
-  store.upsertFromConcur(seededRecords(100), Date.now());
+  store.requests.upsertFromConcur(seededRecords(100), Date.now());
   const metrics = new Metrics();
   const app = createApp({
     store,
@@ -50,7 +50,7 @@ if (mode === 'relay') {
     server.once('error', reject);
   });
   publish = (id) => {
-    store.upsertFromConcur([{ ...template, id, lastModified: new Date().toISOString().slice(0, 19) + 'Z' }], Date.now());
+    store.requests.upsertFromConcur([{ ...template, id, lastModified: new Date().toISOString().slice(0, 19) + 'Z' }], Date.now());
   };
   clients = () => metrics.sseClients;
 } else {

@@ -108,7 +108,7 @@ beforeAll(async () => {
     if (config.mode !== 'sandbox') throw new Error(`the relay should run in sandbox mode, not ${config.mode}`);
     relay = await startTheRelay();
     // The relay has swept the sandbox once before the extension meets it.
-    await eventually(() => relay.store.counts().pending === SEEDED);
+    await eventually(() => relay.store.requests.counts().pending === SEEDED);
     browser = await launchExtension();
   } catch (err) {
     setupError = err;

@@ -52,7 +52,7 @@ try {
   // The peak over the process's life: the hostile sweep's peak if it is the highest, as it is when
   // it costs anything (so the growth may be overstated, never understated).
   const peak = process.resourceUsage().maxRSS * 1024;
-  const status = store.concurStatus();
+  const status = store.state.concurStatus();
   console.log(
     JSON.stringify({
       outcome: result.outcome,
@@ -60,7 +60,7 @@ try {
       state: status.state,
       lastError: status.lastError,
       rssGrowthBytes: Math.max(0, peak - before),
-      hostileStored: store.getRequest(HOSTILE_ID) !== undefined || store.getRequest('H0') !== undefined,
+      hostileStored: store.requests.get(HOSTILE_ID) !== undefined || store.requests.get('H0') !== undefined,
     }),
   );
 } finally {

@@ -1,8 +1,14 @@
+import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
+import { createLogger, type Logger } from '../../relay/base/log.js';
+import { Metrics } from '../../relay/base/metrics.js';
 import { staticToken, type TokenProvider } from '../../relay/concur/auth.js';
 import { ConcurClient } from '../../relay/concur/client.js';
-import { createLogger, type Logger } from '../../relay/base/log.js';
-import type { RunningSandbox } from '../../relay/sandbox/server.js';
+import { createPoller } from '../../relay/ingest/poller.js';
+import { createOutbox, type Outbox, type OutboxOptions } from '../../relay/replies/outbox.js';
 import type { CallRecord } from '../../relay/sandbox/calls.js';
+import { startSandbox, type RunningSandbox } from '../../relay/sandbox/server.js';
+import type { Store } from '../../relay/store/index.js';
+import { StoreHarness } from './store/helpers.js';
 
 /** Helpers for the poller and outbox tests: a client for a running sandbox, its control API, a captured log. */
 
@@ -77,8 +83,14 @@ export async function putDirect(sb: RunningSandbox, id: string, status: string):
   return res.status;
 }
 
+export interface CapturedLog {
+  logger: Logger;
+  lines: () => Array<Record<string, unknown>>;
+  text: () => string;
+}
+
 /** A logger at debug level whose JSON lines the test can read. */
-export function captureLog(): { logger: Logger; lines: () => Array<Record<string, unknown>>; text: () => string } {
+export function captureLog(): CapturedLog {
   const raw: string[] = [];
   const logger = createLogger({ level: 'debug', destination: { write: (line: string) => void raw.push(line) } });
   return {
@@ -102,3 +114,106 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 
 /** A random source that always answers `value` (0.5 = the middle of the jitter range). */
 export const fixedRandom = (value: number) => () => value;
+
+/** Every secret the sandbox holds: its access token, its client secret and the request tokens. */
+export function sandboxSecrets(sb: RunningSandbox): string[] {
+  return [sb.accessToken, sb.clientSecret, ...sb.state.all().map((r) => r.requestToken)];
+}
+
+/**
+ * One sandbox for the test file (started once, seeded with `random`), reset before each test
+ * (then given `quirks`, when there are), and handed to `use` then.
+ */
+export function sandboxPerFile(options: { random: number; quirks?: Record<string, unknown> }, use: (sb: RunningSandbox) => void): void {
+  let sb: RunningSandbox | undefined;
+  beforeAll(async () => {
+    sb = await startSandbox({ seed: false, random: options.random });
+  });
+  afterAll(async () => {
+    await sb?.close();
+  });
+  beforeEach(async () => {
+    if (sb === undefined) throw new Error('the sandbox did not start');
+    await control(sb, 'POST', '/reset', { seed: false });
+    if (options.quirks !== undefined) await control(sb, 'PUT', '/quirks', options.quirks);
+    use(sb);
+  });
+}
+
+/** What the tests of the workers against the sandbox work with. */
+export interface WorkerWorld {
+  sb: RunningSandbox;
+  harness: StoreHarness;
+  store: Store;
+  metrics: Metrics;
+  log: CapturedLog;
+}
+
+/** The tests' workers on the current test's sandbox and store (the one opened last: a reopen counts). */
+export interface WorkerKit {
+  /** Stopped after each test. */
+  running: Array<{ stop(): Promise<void> }>;
+  /** An outbox with the tests' defaults (fixed jitter, a backoff from 1 s to 1 min, the store's clock), stopped after the test. */
+  outbox(overrides?: Partial<OutboxOptions>): Outbox;
+  /** Brings Concur's requests into the store the way the relay does: one sweep of the poller. */
+  ingest(): Promise<void>;
+}
+
+/**
+ * The set-up of the tests that run the poller and the outbox against the sandbox: the sandbox of
+ * sandboxPerFile, and for each test a store on a temp file, metrics and a captured log, handed to
+ * `use`. After each test the workers in `running` are stopped, the log is checked for every secret
+ * the sandbox holds, and the store is closed and removed.
+ */
+export function workerWorld(options: { random: number; quirks?: Record<string, unknown> }, use: (world: WorkerWorld) => void): WorkerKit {
+  const running: Array<{ stop(): Promise<void> }> = [];
+  let world: WorkerWorld | undefined;
+  sandboxPerFile(options, (sb) => {
+    const harness = new StoreHarness();
+    world = { sb, harness, store: harness.store(), metrics: new Metrics(), log: captureLog() };
+    use(world);
+  });
+  afterEach(async () => {
+    for (const worker of running.splice(0)) await worker.stop();
+    if (world === undefined) return;
+    // Whatever happened, the log never carried a token.
+    for (const secret of sandboxSecrets(world.sb)) expect(world.log.text()).not.toContain(secret);
+    world.harness.cleanup();
+  });
+  const current = (): WorkerWorld => {
+    if (world === undefined) throw new Error('only inside a test');
+    return world;
+  };
+
+  return {
+    running,
+    outbox(overrides = {}) {
+      const { sb, harness, metrics, log } = current();
+      const outbox = createOutbox({
+        client: clientFor(sb),
+        store: harness.latest,
+        logger: log.logger,
+        metrics,
+        now: harness.clock.now,
+        random: fixedRandom(0.5),
+        baseDelayMs: 1000,
+        maxDelayMs: 60_000,
+        ...overrides,
+      });
+      running.push(outbox);
+      return outbox;
+    },
+    async ingest() {
+      const { sb, harness, metrics, log } = current();
+      const poller = createPoller({
+        client: clientFor(sb),
+        store: harness.latest,
+        intervalMs: 60_000,
+        logger: log.logger,
+        metrics,
+        now: harness.clock.now,
+      });
+      expect((await poller.sweepNow()).outcome).toBe('ok');
+    },
+  };
+}

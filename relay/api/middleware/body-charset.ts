@@ -2,7 +2,7 @@ import type { MiddlewareHandler } from 'hono';
 import { ApiError } from '../errors.js';
 
 /** What a client should send; the one charset a body may name. */
-export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
 /** `; name=value` or `; name="quoted \"value\""` (RFC 9110 §5.6.6), in any case. */
 const PARAMETER = /;\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)=("(?:[^"\\]|\\.)*"|[^;]*)/g;

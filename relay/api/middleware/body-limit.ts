@@ -3,7 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { ApiError } from '../errors.js';
 
 /** Request bodies are limited: over 64 KiB → 413 (README, "The JSON API"). */
-export const MAX_BODY_BYTES = 64 * 1024;
+const MAX_BODY_BYTES = 64 * 1024;
 
 /**
  * 413 `payload_too_large` for a body over the limit. Hono's bodyLimit trusts a Content-Length

@@ -4,10 +4,10 @@ import { isOriginAllowed } from '../../base/origins.js';
 import { EVENT_ID_HEADER, REQUEST_ID_HEADER } from '../context.js';
 
 /** The request headers a browser client may send (the extension, and SSE reconnects). */
-export const CORS_ALLOW_HEADERS = ['Authorization', 'Content-Type', 'Idempotency-Key', 'Last-Event-ID'] as const;
-export const CORS_ALLOW_METHODS = ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+const CORS_ALLOW_HEADERS = ['Authorization', 'Content-Type', 'Idempotency-Key', 'Last-Event-ID'] as const;
+const CORS_ALLOW_METHODS = ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 /** Response headers a browser client may read besides the CORS-safelisted ones: nothing secret. */
-export const CORS_EXPOSE_HEADERS = [REQUEST_ID_HEADER, EVENT_ID_HEADER, 'Link', 'WWW-Authenticate', 'Allow'] as const;
+const CORS_EXPOSE_HEADERS = [REQUEST_ID_HEADER, EVENT_ID_HEADER, 'Link', 'WWW-Authenticate', 'Allow'] as const;
 
 /**
  * CORS for browser clients. Only well-formed origins that match RELAY_CORS_ORIGINS (by default

@@ -41,7 +41,7 @@ export function healthRoutes(deps: { store: Pick<Store, 'health'> }): OpenAPIHon
   app.openapi(healthz, (c) => {
     let health: StoreHealth;
     try {
-      health = deps.store.health();
+      health = deps.store.health.check();
     } catch (err) {
       requestLogger(c)?.warn({ err }, 'health check failed');
       health = { ok: false, problem: 'unreadable' };

@@ -1,6 +1,5 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import type { Metrics } from '../../base/metrics.js';
-import type { Store } from '../../store/index.js';
+import type { Metrics, StoreCounts } from '../../base/metrics.js';
 import type { AppEnv } from '../context.js';
 import { errorResponses } from '../openapi.js';
 import { validationHook } from '../errors.js';
@@ -25,7 +24,7 @@ const getMetrics = createRoute({
  * counts from the store), so there is no secret and no personal data to guard.
  */
 export function metricsRoutes(deps: {
-  store: Pick<Store, 'counts' | 'replyCounts' | 'deliveryCounts'>;
+  store: StoreCounts;
   metrics: Pick<Metrics, 'render' | 'registry'>;
 }): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });

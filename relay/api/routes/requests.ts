@@ -1,10 +1,10 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Context, TypedResponse } from 'hono';
 import { ReplyResponse, type RequestsPage } from '../../../shared/models.js';
-import type { Store } from '../../store/index.js';
+import { UnknownRequestError, type EventLog, type Replies, type Requests } from '../../store/index.js';
 import { AnswerCache } from '../answer-cache.js';
 import { EVENT_ID_HEADER, requestLogger, type AppEnv } from '../context.js';
-import { ApiError, validationHook } from '../errors.js';
+import { validationHook } from '../errors.js';
 import { API_KEY_SECURITY, errorResponses } from '../openapi.js';
 import {
   ConnectionRequestDoc,
@@ -19,7 +19,11 @@ import {
 import type { Outbox } from '../../replies/outbox.js';
 
 export interface RequestsRouteDeps {
-  store: Pick<Store, 'listRequests' | 'getRequest' | 'enqueueReply' | 'subscribe' | 'dataVersion' | 'latestEventId'>;
+  store: {
+    requests: Pick<Requests, 'list' | 'get'>;
+    replies: Pick<Replies, 'enqueue'>;
+    events: Pick<EventLog, 'latestId' | 'subscribe' | 'dataVersion'>;
+  };
   /** Wakes the outbox worker so a new reply goes out now rather than at its next tick. */
   outbox: Pick<Outbox, 'kick'>;
 }
@@ -109,7 +113,7 @@ export function requestsRoutes(deps: RequestsRouteDeps): OpenAPIHono<AppEnv> {
    * polls nothing changes. A cursor the store did not make throws, and is not kept. A kept page's
    * event id stays true: any event that commits empties the cache.
    */
-  const pages = new AnswerCache<PageAnswer>(store);
+  const pages = new AnswerCache<PageAnswer>(store.events);
 
   // The store builds RequestsPage and ConnectionRequest from its rows through one typed mapping
   // (store/mapping.ts: exactly the API's fields, never the request token), so they are sent as
@@ -118,8 +122,8 @@ export function requestsRoutes(deps: RequestsRouteDeps): OpenAPIHono<AppEnv> {
     const { group, limit, cursor } = c.req.valid('query');
     // The event id and the page are read in one go (no await between): nothing commits in between.
     const page = pages.get(`${group ?? ''} ${limit} ${cursor ?? ''}`, () => {
-      const eventId = String(store.latestEventId());
-      const listed = store.listRequests({ group, limit, cursor });
+      const eventId = String(store.events.latestId());
+      const listed = store.requests.list({ group, limit, cursor });
       const headers: Record<string, string> = { 'Content-Type': 'application/json', [EVENT_ID_HEADER]: eventId };
       if (listed.nextCursor !== null) headers.Link = nextLink({ group, limit }, listed.nextCursor);
       return { headers, bytes: Buffer.from(JSON.stringify(listed), 'utf8') };
@@ -129,10 +133,8 @@ export function requestsRoutes(deps: RequestsRouteDeps): OpenAPIHono<AppEnv> {
 
   app.openapi(getRequest, (c) => {
     const { id } = c.req.valid('param');
-    const request = store.getRequest(id);
-    if (request === undefined) {
-      throw new ApiError(404, 'not_found', `there is no connection request with id ${JSON.stringify(id)}`);
-    }
+    const request = store.requests.get(id);
+    if (request === undefined) throw new UnknownRequestError(id);
     return c.json(request, 200);
   });
 
@@ -141,7 +143,7 @@ export function requestsRoutes(deps: RequestsRouteDeps): OpenAPIHono<AppEnv> {
     const { status } = c.req.valid('json');
     const idempotencyKey = c.req.valid('header')['Idempotency-Key'];
     // Committed to the database before this returns: the 202 below never promises more than is stored.
-    const result = store.enqueueReply(id, status, idempotencyKey);
+    const result = store.replies.enqueue(id, status, idempotencyKey);
     if (!result.repeated) {
       try {
         outbox.kick();

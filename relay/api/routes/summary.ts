@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { Summary } from '../../../shared/models.js';
-import type { Store } from '../../store/index.js';
+import type { EventLog, RelayState } from '../../store/index.js';
 import { EVENT_ID_HEADER, type AppEnv } from '../context.js';
 import { validationHook } from '../errors.js';
 import { API_KEY_SECURITY, errorResponses } from '../openapi.js';
@@ -19,13 +19,13 @@ const getSummary = createRoute({
 });
 
 /** `GET /summary` (mounted under /api/v1). */
-export function summaryRoutes(deps: { store: Pick<Store, 'summary' | 'latestEventId'> }): OpenAPIHono<AppEnv> {
+export function summaryRoutes(deps: { store: { events: Pick<EventLog, 'latestId'>; state: Pick<RelayState, 'summary'> } }): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   // A summary that does not fit the model is a relay bug: it becomes a logged 500, never a bad answer.
   // The event id and the summary are read in one go (no await between): nothing commits in between.
   app.openapi(getSummary, (c) => {
-    const eventId = deps.store.latestEventId();
-    return c.json(Summary.parse(deps.store.summary()), 200, { [EVENT_ID_HEADER]: String(eventId) });
+    const eventId = deps.store.events.latestId();
+    return c.json(Summary.parse(deps.store.state.summary()), 200, { [EVENT_ID_HEADER]: String(eventId) });
   });
   return app;
 }

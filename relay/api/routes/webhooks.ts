@@ -8,7 +8,7 @@ import {
   WebhookCreated,
   WebhookList,
 } from '../../../shared/models.js';
-import type { Store } from '../../store/index.js';
+import { UnknownWebhookError, type Deliveries, type Webhooks } from '../../store/index.js';
 import { checkWebhookUrl, UrlRefusedError, type Resolver } from '../../push/webhooks/ssrf.js';
 import { requestLogger, type AppEnv } from '../context.js';
 import { ApiError, validationHook } from '../errors.js';
@@ -39,19 +39,10 @@ export interface WebhooksApiDeps {
 }
 
 export interface WebhooksRouteDeps {
-  store: Pick<
-    Store,
-    | 'createWebhook'
-    | 'listWebhooks'
-    | 'getWebhook'
-    | 'updateWebhook'
-    | 'deleteWebhook'
-    | 'rotateWebhookSecret'
-    | 'enqueueTestDelivery'
-    | 'listDeliveries'
-    | 'resendDelivery'
-    | 'recoverDeliveries'
-  >;
+  store: {
+    webhooks: Pick<Webhooks, 'create' | 'list' | 'get' | 'update' | 'remove' | 'rotateSecret'>;
+    deliveries: Pick<Deliveries, 'enqueueTest' | 'list' | 'resend' | 'recover'>;
+  };
   webhooks: WebhooksApiDeps;
 }
 
@@ -230,43 +221,43 @@ export function webhooksRoutes(deps: WebhooksRouteDeps): OpenAPIHono<AppEnv> {
   app.openapi(createWebhook, async (c) => {
     const body = c.req.valid('json');
     const url = await checkedUrl(body.url);
-    const created = store.createWebhook({ url, events: body.events, description: body.description });
+    const created = store.webhooks.create({ url, events: body.events, description: body.description });
     return c.json(WebhookCreated.parse(created), 201);
   });
 
-  app.openapi(listWebhooks, (c) => c.json(WebhookList.parse({ items: store.listWebhooks() }), 200));
+  app.openapi(listWebhooks, (c) => c.json(WebhookList.parse({ items: store.webhooks.list() }), 200));
 
   app.openapi(getWebhook, (c) => {
     const { id } = c.req.valid('param');
-    const webhook = store.getWebhook(id);
-    if (webhook === undefined) throw new ApiError(404, 'not_found', `there is no webhook with id ${JSON.stringify(id)}`);
+    const webhook = store.webhooks.get(id);
+    if (webhook === undefined) throw new UnknownWebhookError(id);
     return c.json(Webhook.parse(webhook), 200);
   });
 
   app.openapi(updateWebhook, async (c) => {
     const { id } = c.req.valid('param');
     const patch = c.req.valid('json');
-    if (store.getWebhook(id) === undefined) throw new ApiError(404, 'not_found', `there is no webhook with id ${JSON.stringify(id)}`);
+    if (store.webhooks.get(id) === undefined) throw new UnknownWebhookError(id);
     if (patch.url !== undefined) await checkedUrl(patch.url);
-    const webhook = store.updateWebhook(id, patch);
+    const webhook = store.webhooks.update(id, patch);
     if (patch.state === 'enabled') kick(c);
     return c.json(Webhook.parse(webhook), 200);
   });
 
   app.openapi(deleteWebhook, (c) => {
     const { id } = c.req.valid('param');
-    if (!store.deleteWebhook(id)) throw new ApiError(404, 'not_found', `there is no webhook with id ${JSON.stringify(id)}`);
+    if (!store.webhooks.remove(id)) throw new UnknownWebhookError(id);
     return c.body(null, 204);
   });
 
   app.openapi(rotateSecret, (c) => {
     const { id } = c.req.valid('param');
-    return c.json(WebhookCreated.parse(store.rotateWebhookSecret(id)), 200);
+    return c.json(WebhookCreated.parse(store.webhooks.rotateSecret(id)), 200);
   });
 
   app.openapi(testWebhook, (c) => {
     const { id } = c.req.valid('param');
-    const delivery = store.enqueueTestDelivery(id);
+    const delivery = store.deliveries.enqueueTest(id);
     kick(c);
     return c.json(Delivery.parse(delivery), 202);
   });
@@ -274,12 +265,12 @@ export function webhooksRoutes(deps: WebhooksRouteDeps): OpenAPIHono<AppEnv> {
   app.openapi(listDeliveries, (c) => {
     const { id } = c.req.valid('param');
     const query = c.req.valid('query');
-    return c.json(DeliveriesPage.parse(store.listDeliveries(id, query)), 200);
+    return c.json(DeliveriesPage.parse(store.deliveries.list(id, query)), 200);
   });
 
   app.openapi(resendDelivery, (c) => {
     const { id, deliveryId } = c.req.valid('param');
-    const delivery = store.resendDelivery(id, deliveryId);
+    const delivery = store.deliveries.resend(id, deliveryId);
     kick(c);
     return c.json(Delivery.parse(delivery), 202);
   });
@@ -287,7 +278,7 @@ export function webhooksRoutes(deps: WebhooksRouteDeps): OpenAPIHono<AppEnv> {
   app.openapi(recover, (c) => {
     const { id } = c.req.valid('param');
     const { since } = c.req.valid('json');
-    const requeued = store.recoverDeliveries(id, since);
+    const requeued = store.deliveries.recover(id, since);
     if (requeued > 0) kick(c);
     return c.json(RecoverResult.parse({ requeued }), 202);
   });

@@ -10,7 +10,7 @@ import { createHmac } from 'node:crypto';
 const PREFIX = 'whsec_';
 
 /** The key bytes of a `whsec_…` secret. */
-export function secretKey(secret: string): Buffer {
+function secretKey(secret: string): Buffer {
   const base64 = secret.startsWith(PREFIX) ? secret.slice(PREFIX.length) : secret;
   const key = Buffer.from(base64, 'base64');
   if (key.length === 0) throw new RangeError('a webhook secret must not be empty');

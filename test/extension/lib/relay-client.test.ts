@@ -18,7 +18,7 @@ afterEach(async () => {
 const minute = (i: number) => new Date(Date.parse('2024-05-01T09:00:00Z') + i * 60_000).toISOString().replace('.000', '');
 
 function seedPending(count: number): void {
-  s.store.upsertFromConcur(
+  s.store.requests.upsertFromConcur(
     Array.from({ length: count }, (_, i) => record(`P${i}`, { lastModified: minute(i) })),
     s.clock.iso(),
   );
@@ -28,7 +28,7 @@ describe('relay client snapshots', () => {
   it('reads the summary and a whole group with the event they stand at', async () => {
     seedPending(450);
     const client = createRelayClient({ relayUrl: s.url, apiKey: API_KEY });
-    const latest = s.store.latestEventId();
+    const latest = s.store.events.latestId();
     expect(await client.summarySnapshot()).toMatchObject({ value: { counts: { pending: 450 } }, eventId: latest });
     const group = await client.groupSnapshot('pending');
     expect(group.value).toHaveLength(450);
@@ -38,19 +38,19 @@ describe('relay client snapshots', () => {
 
   it('a group read across a change stands at its earliest page', async () => {
     seedPending(450);
-    const before = s.store.latestEventId();
+    const before = s.store.events.latestId();
     let pages = 0;
     // After the first page (of three), Concur brings a change.
     const fetchImpl: typeof fetch = async (input, init) => {
       const res = await fetch(input, init);
       if (String(input).includes('/requests') && ++pages === 1) {
-        s.store.upsertFromConcur([record('P0', { lastModified: minute(0), firstName: 'Changed' })], s.clock.iso());
+        s.store.requests.upsertFromConcur([record('P0', { lastModified: minute(0), firstName: 'Changed' })], s.clock.iso());
       }
       return res;
     };
     const group = await createRelayClient({ relayUrl: s.url, apiKey: API_KEY }, fetchImpl).groupSnapshot('pending');
     expect(pages).toBe(3);
-    expect(s.store.latestEventId()).toBeGreaterThan(before);
+    expect(s.store.events.latestId()).toBeGreaterThan(before);
     expect(group.eventId).toBe(before);
   });
 

@@ -74,7 +74,7 @@ describe('the API server’s timeouts', () => {
 
   it('cuts off a client that sends its body a byte at a time, slower than the request timeout (408)', async () => {
     s = await new ApiServer().start({ timeouts: SHORT });
-    s.store.upsertFromConcur([record('R1')], s.clock.iso());
+    s.store.requests.upsertFromConcur([record('R1')], s.clock.iso());
     const port = Number(new URL(s.url).port);
     const body = `{"status":"CRSUC"${' '.repeat(150)}}`;
     const message =
@@ -84,7 +84,7 @@ describe('the API server’s timeouts', () => {
     const result = await trickle(port, message, body, 20);
     expect(result.written).toBeLessThan(result.total);
     expect(result.received).toMatch(/^HTTP\/1\.1 408 /);
-    expect(s.store.pendingReplyCount()).toBe(0);
+    expect(s.store.replies.pendingCount()).toBe(0);
   });
 
   it('closes a kept-alive connection left idle past the keep-alive timeout', async () => {
@@ -129,7 +129,7 @@ describe('the API server’s timeouts', () => {
       // No heartbeat in this time: the stream is silent, and it must survive that too.
       await sleep(LONGER_THAN_ALL);
       expect(ended).toBe(false);
-      s.store.upsertFromConcur([record('LATE')], s.clock.iso());
+      s.store.requests.upsertFromConcur([record('LATE')], s.clock.iso());
       while (!text.includes('"id":"LATE"') && !ended) await sleep(20);
       expect(text).toContain('event: request.created');
       expect(text).toContain('"id":"LATE"');

@@ -2,7 +2,8 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConnectionRequest, Health } from '../../../shared/models.js';
 import type { Db, Store } from '../../../relay/store/index.js';
-import { type Answer, ApiServer, AUTH, errorOf, expectNoSecrets, record } from './helpers.js';
+import { type Answer, ApiServer, errorOf, expectNoSecrets, record } from './helpers.js';
+import { withParts } from '../store/helpers.js';
 
 /**
  * When the database cannot write — a full disk, a read-only file, I/O errors — the API says so
@@ -36,7 +37,7 @@ async function startHolding(): Promise<{ db: () => Db }> {
 
 function seed(count: number): string[] {
   const ids = Array.from({ length: count }, (_, i) => `R${String(i + 1).padStart(3, '0')}`);
-  s.store.upsertFromConcur(ids.map((id) => record(id)), s.clock.iso());
+  s.store.requests.upsertFromConcur(ids.map((id) => record(id)), s.clock.iso());
   return ids;
 }
 
@@ -89,7 +90,7 @@ describe('a full disk (SQLITE_FULL)', () => {
     // A 202 was only ever given for a stored reply, and the refused one left nothing behind.
     for (const id of accepted) expect(await replyOf(id), id).toMatchObject({ status: 'CRSUC', state: 'queued' });
     expect(await replyOf(refusedId)).toBeNull();
-    expect(s.store.pendingReplyCount()).toBe(accepted.length);
+    expect(s.store.replies.pendingCount()).toBe(accepted.length);
     expect(s.kicks).toBe(accepted.length);
 
     const down = await health();
@@ -170,14 +171,13 @@ describe('I/O errors (SQLITE_IOERR)', () => {
     const ioError = () => new Database.SqliteError('disk I/O error at /var/lib/relay/secret-path.sqlite', 'SQLITE_IOERR_WRITE');
     s = await new ApiServer().start({
       wrap: (store: Store) =>
-        new Proxy(store, {
-          get: (target, key, receiver) =>
-            key === 'enqueueReply'
-              ? (...args: Parameters<Store['enqueueReply']>) => {
-                  if (failing) throw ioError();
-                  return target.enqueueReply(...args);
-                }
-              : Reflect.get(target, key, receiver),
+        withParts(store, {
+          replies: {
+            enqueue: (...args) => {
+              if (failing) throw ioError();
+              return store.replies.enqueue(...args);
+            },
+          },
         }),
     });
     seed(1);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { REPLY_CODES } from '../../../shared/status.js';
-import { decodeBody, decodePage, decodeRecord, fromConcurTime } from '../../../relay/concur/decode.js';
+import { decodeBody, decodePage, decodeRecord } from '../../../relay/concur/decode.js';
+import { fromConcurTime } from '../../../relay/concur/time.js';
 import { encodeStatusUpdate } from '../../../relay/concur/encode.js';
 import { ConcurError } from '../../../relay/concur/errors.js';
 import { createSandbox } from '../../../relay/sandbox/app.js';

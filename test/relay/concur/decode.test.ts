@@ -2,14 +2,9 @@ import fc from 'fast-check';
 import { XMLParser } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
 import { STATUS_CODES } from '../../../shared/status.js';
-import {
-  DEFAULT_MAX_BODY_BYTES,
-  XML_PARSER_OPTIONS,
-  decodeBody,
-  decodePage,
-  decodeRecord,
-  fromConcurTime,
-} from '../../../relay/concur/decode.js';
+import { DEFAULT_MAX_BODY_BYTES, decodeBody, decodePage, decodeRecord } from '../../../relay/concur/decode.js';
+import { XML_PARSER_OPTIONS } from '../../../relay/concur/decode-xml.js';
+import { fromConcurTime } from '../../../relay/concur/time.js';
 import { ConcurError, type ConcurErrorKind } from '../../../relay/concur/errors.js';
 import type { ConcurPage, ConcurRecord } from '../../../relay/concur/record.js';
 import { type WireRecord, concurTime, writePage, writeRecord } from '../../../relay/sandbox/format/index.js';

@@ -114,7 +114,7 @@ describe.each([
 
     expect(reached).toEqual([]);
     expect(r).toMatchObject({ outcome: 'failed', error: { kind: 'bad_response' } });
-    const status = store.concurStatus();
+    const status = store.state.concurStatus();
     expect(status.state).toBe('degraded');
     // The reason names where NextPage led, or the path that would have led there.
     const origin = other.url.replace(/\./g, '\\.');
@@ -123,9 +123,9 @@ describe.each([
     );
     expect(status.lastError).not.toContain(TOKEN);
     // The first page came from the configured instance and is kept; nothing else is.
-    expect(store.getRequest('FIRST')).toBeDefined();
-    expect(store.getRequest('FROM-OTHER-HOST')).toBeUndefined();
-    expect(store.getRequest('SECOND')).toBeUndefined();
+    expect(store.requests.get('FIRST')).toBeDefined();
+    expect(store.requests.get('FROM-OTHER-HOST')).toBeUndefined();
+    expect(store.requests.get('SECOND')).toBeUndefined();
   });
 });
 
@@ -187,7 +187,7 @@ describe('a Retry-After far in the future', () => {
     expect(r).toMatchObject({ outcome: 'failed', error: { kind: 'rate_limited' } });
     expect(r.nextDelayMs).toBeLessThanOrEqual(FIVE_MINUTES_MS);
     expect(p.nextSweepAt! - harness.clock.ms).toBeLessThanOrEqual(FIVE_MINUTES_MS);
-    expect(store.concurStatus().lastError).toMatch(/\(in 5 min\)$/);
+    expect(store.state.concurStatus().lastError).toMatch(/\(in 5 min\)$/);
   });
 
   it('Retry-After: 99999999 on a 503 to a reply puts its next attempt within 5 minutes', async () => {
@@ -196,8 +196,8 @@ describe('a Retry-After far in the future', () => {
       res.writeHead(503, { 'retry-after': '99999999', 'content-type': 'application/xml' });
       res.end('<Error><Message>Down for maintenance</Message></Error>');
     });
-    store.upsertFromConcur([record('R1')], harness.clock.ms);
-    const { replyId } = store.enqueueReply('R1', 'CREU1');
+    store.requests.upsertFromConcur([record('R1')], harness.clock.ms);
+    const { replyId } = store.replies.enqueue('R1', 'CREU1');
     const outbox = createOutbox({
       client: clientOf(concur.url),
       store,
@@ -208,7 +208,7 @@ describe('a Retry-After far in the future', () => {
     });
     closers.push(() => outbox.stop());
     await outbox.drain();
-    const reply = store.getReply(replyId)!;
+    const reply = store.replies.get(replyId)!;
     expect(reply.state).toBe('queued');
     expect(Date.parse(reply.nextAttemptAt!) - harness.clock.ms).toBeLessThanOrEqual(FIVE_MINUTES_MS);
   });

@@ -1,16 +1,15 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { refreshTokenGrant, staticToken, type TokenProvider } from '../../../relay/concur/auth.js';
 import { ConcurClient } from '../../../relay/concur/client.js';
 import { ConcurError } from '../../../relay/concur/errors.js';
-import { Metrics } from '../../../relay/base/metrics.js';
+import type { Metrics } from '../../../relay/base/metrics.js';
 import { createPoller, type Poller, type PollerOptions } from '../../../relay/ingest/poller.js';
-import { type RunningSandbox, startSandbox } from '../../../relay/sandbox/server.js';
+import { startSandbox, type RunningSandbox } from '../../../relay/sandbox/server.js';
 import type { Store } from '../../../relay/store/index.js';
-import { record, StoreHarness } from '../store/helpers.js';
+import { record, StoreHarness, withParts } from '../store/helpers.js';
 import {
   addRequests,
   calls,
-  captureLog,
   clearFaults,
   clientFor,
   control,
@@ -18,8 +17,11 @@ import {
   fixedRandom,
   listCalls,
   putDirect,
+  sandboxSecrets,
   sleep,
   waitFor,
+  workerWorld,
+  type CapturedLog,
 } from '../helpers.js';
 import { metricValue } from '../../helpers/metrics.js';
 
@@ -27,26 +29,8 @@ let sb: RunningSandbox;
 let harness: StoreHarness;
 let store: Store;
 let metrics: Metrics;
-let log: ReturnType<typeof captureLog>;
-const pollers: Poller[] = [];
-
-beforeAll(async () => {
-  sb = await startSandbox({ seed: false, random: 41 });
-});
-afterAll(async () => {
-  await sb.close();
-});
-beforeEach(async () => {
-  await control(sb, 'POST', '/reset', { seed: false });
-  harness = new StoreHarness();
-  store = harness.store();
-  metrics = new Metrics();
-  log = captureLog();
-});
-afterEach(async () => {
-  for (const poller of pollers.splice(0)) await poller.stop();
-  harness.cleanup();
-});
+let log: CapturedLog;
+const { running: pollers } = workerWorld({ random: 41 }, (world) => ({ sb, harness, store, metrics, log } = world));
 
 function poller(overrides: Partial<PollerOptions> = {}): Poller {
   const created = createPoller({
@@ -66,15 +50,10 @@ function poller(overrides: Partial<PollerOptions> = {}): Poller {
 }
 
 const requestEvents = (after = 0) =>
-  store.eventsAfter(after, 10_000).filter((e) => e.type === 'request.created' || e.type === 'request.updated');
-
-/** Every secret the sandbox holds: request tokens and the static access token. */
-function secrets(): string[] {
-  return [sb.accessToken, sb.clientSecret, ...sb.state.all().map((r) => r.requestToken)];
-}
+  store.events.after(after, 10_000).filter((e) => e.type === 'request.created' || e.type === 'request.updated');
 
 function expectNoSecrets(text: string): void {
-  for (const secret of secrets()) expect(text).not.toContain(secret);
+  for (const secret of sandboxSecrets(sb)) expect(text).not.toContain(secret);
 }
 
 describe('poller: ingesting', () => {
@@ -93,11 +72,11 @@ describe('poller: ingesting', () => {
       consecutiveFailures: 0,
       nextDelayMs: 60_000,
     });
-    expect(store.counts()).toEqual({ pending: 23, failed: 0, connected: 0 });
+    expect(store.requests.counts()).toEqual({ pending: 23, failed: 0, connected: 0 });
     const created = requestEvents().filter((e) => e.type === 'request.created');
     expect(created).toHaveLength(23);
     expect(new Set(created.map((e) => (e.data as { id: string }).id))).toEqual(new Set(added.map((r) => r.id)));
-    expect(store.concurStatus()).toEqual({
+    expect(store.state.concurStatus()).toEqual({
       state: 'ok',
       lastPollAt: harness.clock.iso(),
       lastSuccessAt: harness.clock.iso(),
@@ -113,31 +92,30 @@ describe('poller: ingesting', () => {
     expect(list[2]!.query.offset).not.toBe(list[1]!.query.offset);
 
     // A second sweep of the same data announces nothing.
-    const latest = store.latestEventId();
+    const latest = store.events.latestId();
     harness.clock.advance(60_000);
     const second = await p.sweepNow();
     expect(second).toMatchObject({ outcome: 'ok', created: 0, updated: 0, seen: 23, pages: 3 });
-    expect(store.eventsAfter(latest, 100)).toEqual([]);
-    expect(store.concurStatus().lastSuccessAt).toBe(harness.clock.iso());
+    expect(store.events.after(latest, 100)).toEqual([]);
+    expect(store.state.concurStatus().lastSuccessAt).toBe(harness.clock.iso());
     expect(await metricValue(metrics, 'triplink_polls_total')).toBe(2);
 
     // Neither the events nor the log ever carry a request token.
-    expectNoSecrets(JSON.stringify(store.eventsAfter(0, 10_000)));
+    expectNoSecrets(JSON.stringify(store.events.after(0, 10_000)));
     expectNoSecrets(log.text());
   });
 
   it('writes pages together while Concur answers quickly: one transaction per group of records, not per page', async () => {
     await addRequests(sb, { count: 45 });
     const sizes: number[] = [];
-    const counting: Pick<Store, 'upsertFromConcur' | 'updateConcurStatus'> = {
-      upsertFromConcur: (records, seenAt) => (sizes.push(records.length), store.upsertFromConcur(records, seenAt)),
-      updateConcurStatus: (patch) => store.updateConcurStatus(patch),
-    };
+    const counting = withParts(store, {
+      requests: { upsertFromConcur: (records, seenAt) => (sizes.push(records.length), store.requests.upsertFromConcur(records, seenAt)) },
+    });
     // No page waits long enough for a write on its own here: only the group size and the end of the list count.
     const p = poller({ store: counting, groupRecords: 20, groupWaitMs: 60_000 });
     expect(await p.sweepNow()).toMatchObject({ outcome: 'ok', created: 45, seen: 45, pages: 5 });
     expect(sizes).toEqual([20, 20, 5]);
-    expect(store.counts().pending).toBe(45);
+    expect(store.requests.counts().pending).toBe(45);
     expect(requestEvents().filter((e) => e.type === 'request.created')).toHaveLength(45);
   });
 
@@ -146,8 +124,8 @@ describe('poller: ingesting', () => {
     await fault(sb, { route: 'list', kind: 'latency', latencyMs: 400 });
     const p = poller({ groupWaitMs: 20 });
     const sweep = p.sweepNow();
-    await waitFor(() => store.counts().pending > 0, 3000, 'the first page in the store');
-    expect(store.counts().pending).toBe(10);
+    await waitFor(() => store.requests.counts().pending > 0, 3000, 'the first page in the store');
+    expect(store.requests.counts().pending).toBe(10);
     expect(p.sweeping).toBe(true);
     expect(await sweep).toMatchObject({ outcome: 'ok', created: 23, pages: 3 });
   });
@@ -159,10 +137,9 @@ describe('poller: ingesting', () => {
     let asked = 0;
     client.listPage = (from) => (asked++, listPage(from));
     const requestedBeforeStore: number[] = [];
-    const watching: Pick<Store, 'upsertFromConcur' | 'updateConcurStatus'> = {
-      upsertFromConcur: (records, seenAt) => (requestedBeforeStore.push(asked), store.upsertFromConcur(records, seenAt)),
-      updateConcurStatus: (patch) => store.updateConcurStatus(patch),
-    };
+    const watching = withParts(store, {
+      requests: { upsertFromConcur: (records, seenAt) => (requestedBeforeStore.push(asked), store.requests.upsertFromConcur(records, seenAt)) },
+    });
     // A write per page (groups of one page) to see the order.
     const p = poller({ client, store: watching, groupRecords: 10, groupWaitMs: 0 });
     expect(await p.sweepNow()).toMatchObject({ outcome: 'ok', created: 23, pages: 3 });
@@ -184,8 +161,8 @@ describe('poller: ingesting', () => {
     };
     const p = poller({ client: failing, groupWaitMs: 60_000 });
     expect(await p.sweepNow()).toMatchObject({ outcome: 'failed', created: 20, pages: 2 });
-    expect(store.counts().pending).toBe(20);
-    expect(store.concurStatus().state).toBe('degraded');
+    expect(store.requests.counts().pending).toBe(20);
+    expect(store.state.concurStatus().state).toBe('degraded');
   });
 
   it('logs one line per sweep with counts and ids', async () => {
@@ -204,26 +181,26 @@ describe('poller: ingesting', () => {
     const [a, b] = await addRequests(sb, [{ id: 'REQ-A' }, { id: 'REQ-B' }]);
     const p = poller();
     await p.sweepNow();
-    const before = store.getRequest('REQ-A')!;
-    const latest = store.latestEventId();
+    const before = store.requests.get('REQ-A')!;
+    const latest = store.events.latestId();
 
     expect(await putDirect(sb, 'REQ-A', 'CRRET')).toBe(204);
     await addRequests(sb, { id: 'REQ-C' });
     harness.clock.advance(5 * 60_000);
     const result = await p.sweepNow();
     expect(result).toMatchObject({ outcome: 'ok', created: 1, updated: 1 });
-    const events = store.eventsAfter(latest, 100);
+    const events = store.events.after(latest, 100);
     expect(events.map((e) => [e.type, (e.data as { id: string }).id])).toEqual([
       ['request.updated', 'REQ-A'],
       ['request.created', 'REQ-C'],
     ]);
-    const after = store.getRequest('REQ-A')!;
+    const after = store.requests.get('REQ-A')!;
     // The new token restarts its 15 minutes when the relay first saw it.
     expect(Date.parse(after.requestTokenExpiresAt!)).toBe(harness.clock.ms + 15 * 60_000);
     expect(after.requestTokenExpiresAt).not.toBe(before.requestTokenExpiresAt);
-    expect(store.getRequestToken('REQ-A')).toBe((await control<{ request: { requestToken: string } }>(sb, 'GET', '/requests/REQ-A')).request.requestToken);
-    expect(store.getRequestToken('REQ-A')).not.toBe(a!.requestToken);
-    expect(store.getRequestToken('REQ-B')).toBe(b!.requestToken);
+    expect(store.requests.getRequestToken('REQ-A')).toBe((await control<{ request: { requestToken: string } }>(sb, 'GET', '/requests/REQ-A')).request.requestToken);
+    expect(store.requests.getRequestToken('REQ-A')).not.toBe(a!.requestToken);
+    expect(store.requests.getRequestToken('REQ-B')).toBe(b!.requestToken);
     expect(log.lines().at(-1)).toMatchObject({ updatedIds: ['REQ-A'], createdIds: ['REQ-C'] });
     expectNoSecrets(log.text());
   });
@@ -251,7 +228,7 @@ describe('poller: ingesting', () => {
         });
         const result = await p.sweepNow();
         expect(result, JSON.stringify(quirks)).toMatchObject({ outcome: 'ok', created: 5 });
-        return { items: s.listRequests({ limit: 200 }).items, summary: s.summary().counts };
+        return { items: s.requests.list({ limit: 200 }).items, summary: s.state.summary().counts };
       } finally {
         h.cleanup();
       }
@@ -287,7 +264,7 @@ describe('poller: ingesting', () => {
     ]);
     const p = poller({ statuses: ['Pending', 'Processing', 'Connected', 'Failed'], pageLimit: 2 });
     expect(await p.sweepNow()).toMatchObject({ outcome: 'ok', created: 6, pages: 4 });
-    expect(store.summary()).toEqual({
+    expect(store.state.summary()).toEqual({
       counts: { pending: 3, failed: 1, connected: 2 },
       concur: { state: 'ok', lastPollAt: harness.clock.iso(), lastSuccessAt: harness.clock.iso(), lastError: null },
     });
@@ -300,15 +277,15 @@ describe('poller: ingesting', () => {
   it('after a restart (same file, new poller) re-sweeping the same data announces nothing new', async () => {
     await addRequests(sb, { count: 12 });
     await poller().sweepNow();
-    const latest = store.latestEventId();
+    const latest = store.events.latestId();
     expect(requestEvents()).toHaveLength(12);
 
     store = harness.reopen();
     harness.clock.advance(3600_000);
     const again = await poller().sweepNow();
     expect(again).toMatchObject({ outcome: 'ok', created: 0, updated: 0, seen: 12 });
-    expect(store.latestEventId()).toBe(latest);
-    expect(store.counts().pending).toBe(12);
+    expect(store.events.latestId()).toBe(latest);
+    expect(store.requests.counts().pending).toBe(12);
   });
 });
 
@@ -325,7 +302,7 @@ describe('poller: when Concur fails', () => {
     const r1 = await p.sweepNow();
     expect(r1).toMatchObject({ outcome: 'failed', consecutiveFailures: 1, nextDelayMs: 750, created: 0 });
     expect(r1.error?.kind).toBe('unavailable');
-    const status = store.concurStatus();
+    const status = store.state.concurStatus();
     expect(status.state).toBe('degraded');
     expect(status.lastPollAt).toBe(t0);
     expect(status.lastSuccessAt).toBeNull();
@@ -339,7 +316,7 @@ describe('poller: when Concur fails', () => {
 
     harness.clock.advance(1000);
     expect(await p.sweepNow()).toMatchObject({ outcome: 'failed', consecutiveFailures: 2, nextDelayMs: 1500 });
-    expect(store.concurStatus().lastPollAt).toBe(harness.clock.iso());
+    expect(store.state.concurStatus().lastPollAt).toBe(harness.clock.iso());
     harness.clock.advance(2000);
     // Attempt 3 would be 3000 ms; maxMs 2500 caps the ceiling (equal jitter: 1875).
     expect(await p.sweepNow()).toMatchObject({ outcome: 'failed', consecutiveFailures: 3, nextDelayMs: 1875 });
@@ -349,7 +326,7 @@ describe('poller: when Concur fails', () => {
     harness.clock.advance(2000);
     const ok = await p.sweepNow();
     expect(ok).toMatchObject({ outcome: 'ok', created: 3, consecutiveFailures: 0, nextDelayMs: 60_000 });
-    expect(store.concurStatus()).toEqual({
+    expect(store.state.concurStatus()).toEqual({
       state: 'ok',
       lastPollAt: harness.clock.iso(),
       lastSuccessAt: harness.clock.iso(),
@@ -357,7 +334,7 @@ describe('poller: when Concur fails', () => {
     });
     expect(p.consecutiveFailures).toBe(0);
     // unknown → degraded → ok, each announced once.
-    const changes = store.eventsAfter(0, 100).filter((e) => e.type === 'concur.state_changed');
+    const changes = store.events.after(0, 100).filter((e) => e.type === 'concur.state_changed');
     expect(changes.map((e) => (e.data as { state: string }).state)).toEqual(['degraded', 'ok']);
     expect(log.lines().map((l) => l.level)).toEqual([40, 40, 40, 30]);
   });
@@ -368,7 +345,7 @@ describe('poller: when Concur fails', () => {
     const r = await p.sweepNow();
     expect(r).toMatchObject({ outcome: 'failed', nextDelayMs: 120_000 });
     expect(r.error?.kind).toBe('rate_limited');
-    expect(store.concurStatus().lastError).toMatch(/^Concur is rate limiting \(429\): Too Many Requests.*; next try at 2024-05-01T10:02:00\.000Z \(in 2 min\)$/);
+    expect(store.state.concurStatus().lastError).toMatch(/^Concur is rate limiting \(429\): Too Many Requests.*; next try at 2024-05-01T10:02:00\.000Z \(in 2 min\)$/);
     expect(p.nextSweepAt).toBe(harness.clock.ms + 120_000);
 
     await fault(sb, { route: 'list', kind: 'status503', retryAfterSeconds: 30, times: 1 });
@@ -381,7 +358,7 @@ describe('poller: when Concur fails', () => {
     const p = poller({ intervalMs: 60_000, backoffBaseMs: 40, backoffMaxMs: 100, now: Date.now });
     const started = Date.now();
     p.start();
-    await waitFor(() => store.concurStatus().state === 'ok', 2000, 'state ok');
+    await waitFor(() => store.state.concurStatus().state === 'ok', 2000, 'state ok');
     // Two failures: waits of 30 ms and 60 ms (equal jitter at 0.5) before the third sweep.
     expect(Date.now() - started).toBeGreaterThanOrEqual(85);
     expect((await listCalls(sb)).map((c) => c.status)).toEqual([503, 503, 200]);
@@ -414,7 +391,7 @@ describe('poller: when Concur fails', () => {
       expect(await p.sweepNow()).toMatchObject({ outcome: 'ok' });
       expect(await tokenCalls()).toHaveLength(2);
       expect((await calls(own)).filter((c) => c.route === 'list').map((c) => c.status)).toEqual([200, 403, 200]);
-      expect(store.concurStatus().state).toBe('ok');
+      expect(store.state.concurStatus().state).toBe('ok');
     });
 
     it('403 and a refused refresh: exactly one refresh attempt, then unauthorized (no secret in lastError)', async () => {
@@ -449,7 +426,7 @@ describe('poller: when Concur fails', () => {
       expect(r).toMatchObject({ outcome: 'failed', nextDelayMs: 60_000 });
       expect(r.error?.kind).toBe('unauthorized');
       expect((await tokenCalls()).length - before).toBe(1);
-      const status = store.concurStatus();
+      const status = store.state.concurStatus();
       expect(status.state).toBe('unauthorized');
       expect(status.lastError).toMatch(/^token refresh refused by Concur \(invalid_grant: bad or expired refresh token: code 108\)$/);
       for (const secret of [rotated, fresh, own.clientSecret, own.refreshToken]) {
@@ -473,7 +450,7 @@ describe('poller: when Concur fails', () => {
       const r = await p.sweepNow();
       expect(r.error?.kind).toBe('unauthorized');
       expect(renewals).toBe(1);
-      expect(store.concurStatus()).toMatchObject({
+      expect(store.state.concurStatus()).toMatchObject({
         state: 'unauthorized',
         lastError: 'Concur refused the access token (403): Forbidden. Please check your Instance URL and OAuth token.',
         lastSuccessAt: null,
@@ -482,7 +459,7 @@ describe('poller: when Concur fails', () => {
 
       token = own.accessToken;
       expect(await p.sweepNow()).toMatchObject({ outcome: 'ok', created: 2 });
-      expect(store.concurStatus()).toMatchObject({ state: 'ok', lastError: null });
+      expect(store.state.concurStatus()).toMatchObject({ state: 'ok', lastError: null });
       expectNoSecrets(log.text());
     });
 
@@ -490,7 +467,7 @@ describe('poller: when Concur fails', () => {
       await control(own, 'POST', '/tokens/expire', { includeStatic: true });
       const p = poller({ client: new ConcurClient({ baseUrl: own.url, auth: staticToken(own.accessToken), timeoutMs: 2000 }) });
       expect((await p.sweepNow()).error?.kind).toBe('unauthorized');
-      expect(store.concurStatus().state).toBe('unauthorized');
+      expect(store.state.concurStatus().state).toBe('unauthorized');
     });
   });
 
@@ -500,19 +477,19 @@ describe('poller: when Concur fails', () => {
     const r = await p.sweepNow();
     expect(r.error?.kind).toBe('bad_response');
     expect(r.nextDelayMs).toBe(60_000);
-    const status = store.concurStatus();
+    const status = store.state.concurStatus();
     expect(status.state).toBe('degraded');
     expect(status.lastError).toMatch(/^Concur's answer could not be read: \S.+/);
-    expect(store.counts().pending).toBe(0);
+    expect(store.requests.counts().pending).toBe(0);
 
     await fault(sb, { route: 'list', kind: 'error200', times: 1 });
     const e = await p.sweepNow();
     expect(e.error?.kind).toBe('concur_error');
-    expect(store.concurStatus()).toMatchObject({ state: 'degraded' });
-    expect(store.concurStatus().lastError).toMatch(/An unexpected error occurred while processing the request\. Please retry later\./);
+    expect(store.state.concurStatus()).toMatchObject({ state: 'degraded' });
+    expect(store.state.concurStatus().lastError).toMatch(/An unexpected error occurred while processing the request\. Please retry later\./);
 
     expect(await p.sweepNow()).toMatchObject({ outcome: 'ok', created: 3 });
-    expect(store.concurStatus()).toMatchObject({ state: 'ok', lastError: null });
+    expect(store.state.concurStatus()).toMatchObject({ state: 'ok', lastError: null });
   });
 
   it('a Concur that hangs: timeout → degraded with backoff; then ok', async () => {
@@ -521,8 +498,8 @@ describe('poller: when Concur fails', () => {
     const r = await p.sweepNow();
     expect(r.error?.kind).toBe('timeout');
     expect(r.nextDelayMs).toBe(750);
-    expect(store.concurStatus().state).toBe('degraded');
-    expect(store.concurStatus().lastError).toMatch(
+    expect(store.state.concurStatus().state).toBe('degraded');
+    expect(store.state.concurStatus().lastError).toMatch(
       /^Concur is not answering in time: GET \/api\/v3\.0\/common\/connectionrequests: Concur did not answer within 0\.15 s; next try at /,
     );
     expect(await p.sweepNow()).toMatchObject({ outcome: 'ok', created: 3 });
@@ -536,18 +513,19 @@ describe('poller: when Concur fails', () => {
     const r = await p.sweepNow();
     expect(r.error?.kind).toBe('unavailable');
     expect(r.nextDelayMs).toBe(750);
-    expect(store.concurStatus().lastError).toMatch(/^Concur is unavailable: GET \/api\/v3\.0\/common\/connectionrequests: could not reach Concur \(ECONNREFUSED\); next try at/);
+    expect(store.state.concurStatus().lastError).toMatch(/^Concur is unavailable: GET \/api\/v3\.0\/common\/connectionrequests: could not reach Concur \(ECONNREFUSED\); next try at/);
   });
 
   it('an unexpected error is caught: degraded with a generic reason, details only in the log', async () => {
     let broken = true;
-    const flaky: Store = {
-      ...store,
-      upsertFromConcur: (records, seenAt) => {
-        if (broken) throw new Error('SQLITE_IOERR: disk I/O error at /var/lib/relay/secret.sqlite');
-        return store.upsertFromConcur(records, seenAt);
+    const flaky = withParts(store, {
+      requests: {
+        upsertFromConcur: (records, seenAt) => {
+          if (broken) throw new Error('SQLITE_IOERR: disk I/O error at /var/lib/relay/secret.sqlite');
+          return store.requests.upsertFromConcur(records, seenAt);
+        },
       },
-    };
+    });
     const p = poller({ store: flaky });
     const r = await p.sweepNow();
     expect(r.error).toEqual({
@@ -555,7 +533,7 @@ describe('poller: when Concur fails', () => {
       message: "The relay could not complete a poll of Concur because of an internal error; see the relay's log.",
     });
     expect(r.nextDelayMs).toBe(60_000);
-    const status = store.concurStatus();
+    const status = store.state.concurStatus();
     expect(status.state).toBe('degraded');
     expect(status.lastError).not.toMatch(/SQLITE|secret|\/var/);
     const line = log.lines().at(-1)!;
@@ -568,15 +546,18 @@ describe('poller: when Concur fails', () => {
   });
 
   it('survives a store that cannot even record the failure', async () => {
-    const dead: Store = {
-      ...store,
-      upsertFromConcur: () => {
-        throw new Error('database is closed');
+    const dead = withParts(store, {
+      requests: {
+        upsertFromConcur: () => {
+          throw new Error('database is closed');
+        },
       },
-      updateConcurStatus: () => {
-        throw new Error('database is closed');
+      state: {
+        updateConcurStatus: () => {
+          throw new Error('database is closed');
+        },
       },
-    };
+    });
     const p = poller({ store: dead });
     const r = await p.sweepNow();
     expect(r.outcome).toBe('failed');
@@ -636,7 +617,7 @@ describe('poller: scheduling', () => {
     expect(await listCalls(sb)).toHaveLength(0);
 
     p.start();
-    await waitFor(() => store.concurStatus().state === 'ok', 1000, 'the first sweep');
+    await waitFor(() => store.state.concurStatus().state === 'ok', 1000, 'the first sweep');
     await waitFor(() => !p.sweeping, 1000, 'its end');
     p.requestResweep();
     await waitFor(async () => (await listCalls(sb)).length === 2, 1000, 'the resweep');
@@ -660,15 +641,15 @@ describe('poller: scheduling', () => {
     expect(p.sweeping).toBe(false);
     expect(p.nextSweepAt).toBeNull();
     // The page read was kept; the summary was not claimed ok for a sweep that did not finish.
-    expect(store.counts().pending).toBe(10);
-    expect(store.concurStatus().state).toBe('unknown');
+    expect(store.requests.counts().pending).toBe(10);
+    expect(store.state.concurStatus().state).toBe('unknown');
     // The one request already under way for the next page may still land; it is not stored, and nothing follows it.
     await sleep(120);
     const list = await listCalls(sb);
     expect(list.length).toBeGreaterThanOrEqual(1);
     expect(list.length).toBeLessThanOrEqual(2);
     expect(list[0]!.status).toBe(200);
-    expect(store.counts().pending).toBe(10);
+    expect(store.requests.counts().pending).toBe(10);
     await sleep(120);
     expect(await listCalls(sb)).toHaveLength(list.length);
 
@@ -682,7 +663,7 @@ describe('poller: scheduling', () => {
     const p = poller();
     p.start();
     p.start();
-    await waitFor(() => store.concurStatus().state === 'ok', 1000, 'the first sweep');
+    await waitFor(() => store.state.concurStatus().state === 'ok', 1000, 'the first sweep');
     await sleep(50);
     expect(await listCalls(sb)).toHaveLength(1);
   });

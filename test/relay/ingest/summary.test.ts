@@ -18,7 +18,7 @@ describe('watchSummary', () => {
     harness = new StoreHarness();
     store = harness.store();
     heard = [];
-    store.subscribe((event) => heard.push(event));
+    store.events.subscribe((event) => heard.push(event));
     stop = watchSummary(store);
   });
   afterEach(() => {
@@ -27,39 +27,39 @@ describe('watchSummary', () => {
   });
 
   it('stores a summary event when the counts change, once per burst', async () => {
-    store.upsertFromConcur([record('A'), record('B'), record('C', { status: 'CREU1' })], harness.clock.iso());
+    store.requests.upsertFromConcur([record('A'), record('B'), record('C', { status: 'CREU1' })], harness.clock.iso());
     await settle();
     expect(summaries()).toHaveLength(1);
     const [summary] = summaries();
     expect(Summary.parse(summary?.data).counts).toEqual({ pending: 2, failed: 1, connected: 0 });
     // It is a stored event, after the events that caused it, so replay includes it.
-    expect(store.eventsAfter(0, 100).map((e) => e.type)).toEqual([
+    expect(store.events.after(0, 100).map((e) => e.type)).toEqual([
       'request.created',
       'request.created',
       'request.created',
       'summary',
     ]);
 
-    store.upsertFromConcur([record('A', { status: 'CRSUC' })], harness.clock.advance(1000));
+    store.requests.upsertFromConcur([record('A', { status: 'CRSUC' })], harness.clock.advance(1000));
     await settle();
     expect(summaries()).toHaveLength(2);
     expect(Summary.parse(summaries()[1]?.data).counts).toEqual({ pending: 1, failed: 1, connected: 1 });
   });
 
   it('stays quiet on sweeps that change nothing it announces', async () => {
-    store.upsertFromConcur([record('A'), record('B')], harness.clock.iso());
+    store.requests.upsertFromConcur([record('A'), record('B')], harness.clock.iso());
     await settle();
     expect(summaries()).toHaveLength(1);
-    const before = store.latestEventId();
+    const before = store.events.latestId();
 
     // The same poll again: no event at all.
-    store.upsertFromConcur([record('A'), record('B')], harness.clock.advance(1000));
+    store.requests.upsertFromConcur([record('A'), record('B')], harness.clock.advance(1000));
     // A change inside the same group: request.updated, same counts.
-    store.upsertFromConcur([record('A', { firstName: 'Grace', status: 'Processing' })], harness.clock.advance(1000));
+    store.requests.upsertFromConcur([record('A', { firstName: 'Grace', status: 'Processing' })], harness.clock.advance(1000));
     // Poll bookkeeping only.
-    store.updateConcurStatus({ lastPollAt: harness.clock.iso(), lastSuccessAt: harness.clock.iso() });
+    store.state.updateConcurStatus({ lastPollAt: harness.clock.iso(), lastSuccessAt: harness.clock.iso() });
     // A queued reply changes no group.
-    store.enqueueReply('B', 'CRSUC');
+    store.replies.enqueue('B', 'CRSUC');
     await settle();
 
     expect(heard.filter((e) => e.id > before).map((e) => e.type)).toEqual(['request.updated', 'reply.updated']);
@@ -67,11 +67,11 @@ describe('watchSummary', () => {
   });
 
   it("announces Concur's state and last error", async () => {
-    store.updateConcurStatus({ state: 'ok', lastError: null });
+    store.state.updateConcurStatus({ state: 'ok', lastError: null });
     await settle();
     expect(summaries().map((e) => (e.type === 'summary' ? e.data.concur.state : null))).toEqual(['ok']);
 
-    store.updateConcurStatus({ state: 'degraded', lastError: 'malformed XML at line 3' });
+    store.state.updateConcurStatus({ state: 'degraded', lastError: 'malformed XML at line 3' });
     await settle();
     const last = summaries().at(-1);
     expect(last?.type === 'summary' && last.data.concur).toMatchObject({
@@ -81,43 +81,43 @@ describe('watchSummary', () => {
     expect(summaries()).toHaveLength(2);
 
     // A new error under the same state appends no event; it shows with the next one that does.
-    store.updateConcurStatus({ lastError: 'timeout' });
+    store.state.updateConcurStatus({ lastError: 'timeout' });
     await settle();
     expect(summaries()).toHaveLength(2);
-    store.upsertFromConcur([record('Z', { status: 'Pending' })], harness.clock.iso());
+    store.requests.upsertFromConcur([record('Z', { status: 'Pending' })], harness.clock.iso());
     await settle();
     const next = summaries().at(-1);
     expect(next?.type === 'summary' && next.data.concur.lastError).toBe('timeout');
   });
 
   it('never loops on its own summaries, nor reacts to summaries from elsewhere', async () => {
-    store.upsertFromConcur([record('A')], harness.clock.iso());
+    store.requests.upsertFromConcur([record('A')], harness.clock.iso());
     await settle();
     await settle();
-    const count = store.latestEventId();
+    const count = store.events.latestId();
     expect(summaries()).toHaveLength(1);
 
-    store.appendEvent('summary', store.summary());
+    store.events.append('summary', store.state.summary());
     await settle();
     await settle();
-    expect(store.latestEventId()).toBe(count + 1);
+    expect(store.events.latestId()).toBe(count + 1);
     expect(summaries()).toHaveLength(2);
   });
 
   it('starts from the current summary and stops when unsubscribed', async () => {
     stop();
-    store.upsertFromConcur([record('A')], harness.clock.iso());
+    store.requests.upsertFromConcur([record('A')], harness.clock.iso());
     await settle();
     expect(summaries()).toHaveLength(0);
 
     // A new watcher takes the present as known: nothing to announce yet.
     stop = watchSummary(store);
-    store.upsertFromConcur([record('A', { lastName: 'Byron' })], harness.clock.advance(1000));
+    store.requests.upsertFromConcur([record('A', { lastName: 'Byron' })], harness.clock.advance(1000));
     await settle();
     expect(summaries()).toHaveLength(0);
 
     // A check already scheduled does nothing once stopped.
-    store.upsertFromConcur([record('B')], harness.clock.advance(1000));
+    store.requests.upsertFromConcur([record('B')], harness.clock.advance(1000));
     stop();
     await settle();
     expect(summaries()).toHaveLength(0);
@@ -127,7 +127,7 @@ describe('watchSummary', () => {
     stop();
     const errors: unknown[] = [];
     stop = watchSummary(store, { onError: (error) => errors.push(error) });
-    store.upsertFromConcur([record('A')], harness.clock.iso());
+    store.requests.upsertFromConcur([record('A')], harness.clock.iso());
     harness.closeAll();
     await settle();
     expect(errors).toHaveLength(1);

@@ -31,7 +31,7 @@ beforeEach(async () => {
   if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
   const destination = new Writable({ write: (chunk, _enc, done) => (logs.push(String(chunk)), done()) });
   relay = await startRelay(parsed.config, { logger: createLogger({ destination, level: 'debug' }), outboxBaseDelayMs: 20 });
-  await eventually(() => relay.store.counts().pending === 3);
+  await eventually(() => relay.store.requests.counts().pending === 3);
 });
 afterEach(async () => {
   await relay.close();
@@ -68,7 +68,7 @@ describe('status replies through the relay', () => {
     });
     expect(after.group).toBe('connected');
     expect(putsFor(id).map((c) => [c.putStatus, c.status])).toEqual([['CRSUC', 204]]);
-    expect(relay.store.counts()).toMatchObject({ pending: 2, connected: 1 });
+    expect(relay.store.requests.counts()).toMatchObject({ pending: 2, connected: 1 });
   });
 
   it('retries through 503s, counting the attempts, until Concur takes it', async () => {
@@ -87,7 +87,7 @@ describe('status replies through the relay', () => {
   it("marks a reply failed with Concur's own message when Concur does not know the request", async () => {
     const ghost = { id: 'GhostRequestNotInConcur00001' };
     const known = await request(firstId());
-    relay.store.upsertFromConcur(
+    relay.store.requests.upsertFromConcur(
       [
         {
           id: ghost.id,
@@ -179,6 +179,6 @@ describe('status replies through the relay', () => {
     expect(unknownCode.error.message).toContain('CRSUC');
     expect(unknownCode.error.message).toContain('CRRET');
     expect(sandbox.calls.list().filter((c) => c.route === 'put')).toHaveLength(0);
-    expect(relay.store.pendingReplyCount()).toBe(0);
+    expect(relay.store.replies.pendingCount()).toBe(0);
   });
 });

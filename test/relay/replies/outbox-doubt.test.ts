@@ -1,13 +1,22 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Metrics } from '../../../relay/base/metrics.js';
 import type { ConcurClient } from '../../../relay/concur/client.js';
-import { Metrics } from '../../../relay/base/metrics.js';
-import { createOutbox, type Outbox, type OutboxOptions } from '../../../relay/replies/outbox.js';
-import { createPoller } from '../../../relay/ingest/poller.js';
-import { type RunningSandbox, startSandbox } from '../../../relay/sandbox/server.js';
+import { createOutbox } from '../../../relay/replies/outbox.js';
+import type { RunningSandbox } from '../../../relay/sandbox/server.js';
 import type { OutboxReply, Store } from '../../../relay/store/index.js';
 import type { ReplyCode } from '../../../shared/status.js';
-import { record, StoreHarness } from '../store/helpers.js';
-import { addRequests, calls, captureLog, clientFor, control, fault, fixedRandom, sandboxRequest, sleep, waitFor } from '../helpers.js';
+import { aroundEveryMethod, record, type StoreHarness } from '../store/helpers.js';
+import {
+  addRequests,
+  calls,
+  clientFor,
+  fault,
+  sandboxRequest,
+  sleep,
+  waitFor,
+  workerWorld,
+  type CapturedLog,
+} from '../helpers.js';
 
 /**
  * A reply in doubt: an attempt started, and its outcome never reached the store (the relay died
@@ -20,65 +29,18 @@ let sb: RunningSandbox;
 let harness: StoreHarness;
 let store: Store;
 let metrics: Metrics;
-let log: ReturnType<typeof captureLog>;
-const running: Outbox[] = [];
-
-beforeAll(async () => {
-  sb = await startSandbox({ seed: false, random: 41 });
-});
-afterAll(async () => {
-  await sb.close();
-});
-beforeEach(async () => {
-  await control(sb, 'POST', '/reset', { seed: false });
-  await control(sb, 'PUT', '/quirks', { repeatReplies: 'accept' });
-  harness = new StoreHarness();
-  store = harness.store();
-  metrics = new Metrics();
-  log = captureLog();
-});
-afterEach(async () => {
+let log: CapturedLog;
+const { outbox, ingest } = workerWorld({ random: 41, quirks: { repeatReplies: 'accept' } }, (world) => ({ sb, harness, store, metrics, log } = world));
+afterEach(() => {
   sb.hooks.onReplyApplied = undefined;
-  for (const worker of running.splice(0)) await worker.stop();
-  for (const secret of [sb.accessToken, sb.clientSecret, ...sb.state.all().map((r) => r.requestToken)]) {
-    expect(log.text()).not.toContain(secret);
-  }
-  harness.cleanup();
 });
-
-function outbox(overrides: Partial<OutboxOptions> = {}): Outbox {
-  const created = createOutbox({
-    client: clientFor(sb),
-    store,
-    logger: log.logger,
-    metrics,
-    now: harness.clock.now,
-    random: fixedRandom(0.5),
-    baseDelayMs: 1000,
-    maxDelayMs: 60_000,
-    ...overrides,
-  });
-  running.push(created);
-  return created;
-}
-
-async function ingest(): Promise<void> {
-  const poller = createPoller({ client: clientFor(sb), store, intervalMs: 60_000, logger: log.logger, metrics, now: harness.clock.now });
-  expect((await poller.sweepNow()).outcome).toBe('ok');
-}
 
 /** The store of a process that is about to die: once `kill()` was called every call to it throws, as nothing runs after a SIGKILL. */
 function mortal(real: Store): { store: Store; kill(): void } {
   let dead = false;
-  const store = new Proxy(real, {
-    get(target, key, receiver) {
-      const value: unknown = Reflect.get(target, key, receiver);
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        if (dead) throw new Error('the relay process was killed');
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
+  const store = aroundEveryMethod(real, (_name, call) => {
+    if (dead) throw new Error('the relay process was killed');
+    return call();
   });
   return { store, kill: () => (dead = true) };
 }
@@ -93,7 +55,7 @@ async function concurCalls(id: string): Promise<string[]> {
 /** Runs one worker until Concur has applied the reply and then kills it before the 204 is recorded. */
 async function crashAfterConcurApplied(requestId: string, status: ReplyCode): Promise<number> {
   const dying = mortal(store);
-  const { replyId } = store.enqueueReply(requestId, status);
+  const { replyId } = store.replies.enqueue(requestId, status);
   sb.hooks.onReplyApplied = (applied) => {
     if (applied.requestId === requestId) dying.kill();
   };
@@ -106,7 +68,7 @@ async function crashAfterConcurApplied(requestId: string, status: ReplyCode): Pr
 
 /** Runs one worker until its PUT is about to go out, then abandons it there: the PUT never leaves. */
 async function crashBeforePut(requestId: string, status: ReplyCode): Promise<number> {
-  const { replyId } = store.enqueueReply(requestId, status);
+  const { replyId } = store.replies.enqueue(requestId, status);
   const real = clientFor(sb);
   let reached = false;
   const client: Pick<ConcurClient, 'putStatus' | 'get'> = {
@@ -134,13 +96,13 @@ describe('a reply in doubt after a crash', () => {
     await addRequests(sb, [{ id: 'R1' }, { id: 'R2' }]);
     await ingest();
     const replyId = await crashAfterConcurApplied('R1', code);
-    expect(store.getReply(replyId)).toMatchObject({ state: 'queued' });
+    expect(store.replies.get(replyId)).toMatchObject({ state: 'queued' });
     expect((await sandboxRequest(sb, 'R1')).status).toBe(concurState);
 
     const heard: OutboxReply[] = [];
     await outbox({ onSent: (reply) => heard.push(reply) }).drain();
-    expect(store.getReply(replyId)).toMatchObject({ state: 'sent', attempts: 1, lastError: null, nextAttemptAt: null });
-    expect(store.getRequest('R1')).toMatchObject({ status: code, group, reply: { status: code, state: 'sent' } });
+    expect(store.replies.get(replyId)).toMatchObject({ state: 'sent', attempts: 1, lastError: null, nextAttemptAt: null });
+    expect(store.requests.get('R1')).toMatchObject({ status: code, group, reply: { status: code, state: 'sent' } });
     expect(heard.map((r) => r.id)).toEqual([replyId]);
     expect(await concurCalls('R1')).toEqual(['put 204', 'get 200']);
     expect(sb.state.get('R1')!.successfulPuts).toBe(1);
@@ -159,7 +121,7 @@ describe('a reply in doubt after a crash', () => {
     expect(await concurCalls('N1')).toEqual([]);
 
     await outbox().drain();
-    expect(store.getReply(replyId)).toMatchObject({ state: 'sent', attempts: 1 });
+    expect(store.replies.get(replyId)).toMatchObject({ state: 'sent', attempts: 1 });
     expect(await concurCalls('N1')).toEqual(['get 200', 'put 204']);
     expect(sb.state.get('N1')).toMatchObject({ status: 'Failed', successfulPuts: 1 });
   });
@@ -171,8 +133,8 @@ describe('a reply in doubt after a crash', () => {
     expect(sb.state.get('T1')).toMatchObject({ status: 'Pending', retries: 1 });
 
     await outbox().drain();
-    expect(store.getReply(replyId)).toMatchObject({ state: 'sent', attempts: 1 });
-    expect(store.getRequest('T1')).toMatchObject({ status: 'CRRET', retries: 1 });
+    expect(store.replies.get(replyId)).toMatchObject({ state: 'sent', attempts: 1 });
+    expect(store.requests.get('T1')).toMatchObject({ status: 'CRRET', retries: 1 });
     expect(await concurCalls('T1')).toEqual(['put 204', 'get 200']);
     expect(sb.state.get('T1')).toMatchObject({ status: 'Pending', retries: 1, successfulPuts: 1 });
   });
@@ -182,7 +144,7 @@ describe('a reply in doubt after a crash', () => {
     await ingest();
     const replyId = await crashBeforePut('T3', 'CRRET');
     await outbox().drain();
-    expect(store.getReply(replyId)).toMatchObject({ state: 'sent', attempts: 1 });
+    expect(store.replies.get(replyId)).toMatchObject({ state: 'sent', attempts: 1 });
     expect(await concurCalls('T3')).toEqual(['get 200', 'put 204']);
     expect(sb.state.get('T3')).toMatchObject({ retries: 1, successfulPuts: 1 });
   });
@@ -195,7 +157,7 @@ describe('a reply in doubt after a crash', () => {
     const o = outbox();
 
     await o.drain();
-    const first = store.getReply(replyId)!;
+    const first = store.replies.get(replyId)!;
     expect(first).toMatchObject({ state: 'queued', attempts: 1 });
     expect(first.nextAttemptAt).toBe(new Date(harness.clock.ms + 750).toISOString());
     expect(first.lastError).toMatch(/^Concur is unavailable \(503\).*; next try at /);
@@ -203,22 +165,22 @@ describe('a reply in doubt after a crash', () => {
 
     await o.drain(); // not due yet
     const waits: number[] = [];
-    for (let i = 0; i < 4 && store.getReply(replyId)!.state === 'queued'; i++) {
-      const due = Date.parse(store.getReply(replyId)!.nextAttemptAt!);
+    for (let i = 0; i < 4 && store.replies.get(replyId)!.state === 'queued'; i++) {
+      const due = Date.parse(store.replies.get(replyId)!.nextAttemptAt!);
       waits.push(due - harness.clock.ms);
       harness.clock.ms = due;
       await o.drain();
     }
     expect(waits).toEqual([750, 1500]);
-    expect(store.getReply(replyId)).toMatchObject({ state: 'sent', attempts: 3 });
+    expect(store.replies.get(replyId)).toMatchObject({ state: 'sent', attempts: 3 });
     expect(await concurCalls('B1')).toEqual(['get 503', 'get 503', 'get 200', 'put 204']);
     expect(sb.state.get('B1')!.successfulPuts).toBe(1);
   });
   it('a read-back Concur answers with 404: only the PUT can settle it (404 again → failed)', async () => {
-    store.upsertFromConcur([record('GHOST')], harness.clock.iso());
+    store.requests.upsertFromConcur([record('GHOST')], harness.clock.iso());
     const replyId = await crashBeforePut('GHOST', 'CREU1');
     await outbox().drain();
-    expect(store.getReply(replyId)).toMatchObject({
+    expect(store.replies.get(replyId)).toMatchObject({
       state: 'failed',
       attempts: 1,
       lastError: 'Concur answered 404: Connection request GHOST was not found.',
@@ -239,15 +201,15 @@ describe('a reply in doubt while the relay runs', () => {
       late = false;
     };
     const o = outbox({ client: clientFor(sb, { timeoutMs: 150 }) });
-    const { replyId } = store.enqueueReply('L1', 'CREU1');
+    const { replyId } = store.replies.enqueue('L1', 'CREU1');
     await o.drain();
-    expect(store.getReply(replyId)).toMatchObject({ state: 'queued', attempts: 1 });
-    expect(store.getReply(replyId)!.lastError).toMatch(/did not answer within 0\.15 s/);
+    expect(store.replies.get(replyId)).toMatchObject({ state: 'queued', attempts: 1 });
+    expect(store.replies.get(replyId)!.lastError).toMatch(/did not answer within 0\.15 s/);
     await waitFor(() => sb.calls.list().some((c) => c.route === 'put' && c.status === 204), 2000, 'the late 204');
 
     harness.clock.advance(60_000);
     await o.drain();
-    expect(store.getReply(replyId)).toMatchObject({ state: 'sent', attempts: 2 });
+    expect(store.replies.get(replyId)).toMatchObject({ state: 'sent', attempts: 2 });
     expect(await concurCalls('L1')).toEqual(['put 204', 'get 200']);
     expect(sb.state.get('L1')!.successfulPuts).toBe(1);
   });
@@ -255,18 +217,12 @@ describe('a reply in doubt while the relay runs', () => {
   it('a store that cannot record that an attempt starts sends nothing', async () => {
     await addRequests(sb, { id: 'W1' });
     await ingest();
-    const { replyId } = store.enqueueReply('W1', 'CRSUC');
+    const { replyId } = store.replies.enqueue('W1', 'CRSUC');
     let broken = true;
-    const reads = new Set<string | symbol>(['dueReplies', 'nextReplyDueAt', 'getReply', 'getRequest', 'getRequestToken']);
-    const readOnly = new Proxy(store, {
-      get(target, key, receiver) {
-        const value: unknown = Reflect.get(target, key, receiver);
-        if (typeof value !== 'function') return value;
-        return (...args: unknown[]) => {
-          if (broken && !reads.has(key)) throw new Error('SQLITE_READONLY: attempt to write a readonly database');
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      },
+    const reads = new Set(['replies.due', 'replies.nextDueAt', 'replies.get', 'requests.get', 'requests.getRequestToken']);
+    const readOnly = aroundEveryMethod(store, (name, call) => {
+      if (broken && !reads.has(name)) throw new Error('SQLITE_READONLY: attempt to write a readonly database');
+      return call();
     });
     const o = outbox({ store: readOnly, now: Date.now, baseDelayMs: 30, maxDelayMs: 60 });
     o.start();
@@ -274,7 +230,7 @@ describe('a reply in doubt while the relay runs', () => {
     await sleep(100);
     expect(await concurCalls('W1')).toEqual([]);
     broken = false;
-    await waitFor(() => store.getReply(replyId)?.state === 'sent', 2000, 'the reply sent');
+    await waitFor(() => store.replies.get(replyId)?.state === 'sent', 2000, 'the reply sent');
     expect(sb.state.get('W1')!.successfulPuts).toBe(1);
   });
 });

@@ -29,9 +29,9 @@ function open(): { store: Store; db: Db; commitsSeen: () => number } {
 describe('store health', () => {
   it('writes nothing to the file while all is well: the probe is rolled back', () => {
     const { store, commitsSeen } = open();
-    store.upsertFromConcur([record('A')], harness.clock.iso());
+    store.requests.upsertFromConcur([record('A')], harness.clock.iso());
     const before = commitsSeen();
-    for (let i = 0; i < 5; i += 1) expect(store.health()).toEqual({ ok: true });
+    for (let i = 0; i < 5; i += 1) expect(store.health.check()).toEqual({ ok: true });
     expect(commitsSeen()).toBe(before);
     expect(other!.prepare("SELECT COUNT(*) AS n FROM relay_state WHERE key = 'health.probe'").get()).toEqual({ n: 0 });
   });
@@ -39,37 +39,37 @@ describe('store health', () => {
   it('remembers a failed write, and is healthy again only once a probe has committed (leaving no row)', () => {
     const { store, db, commitsSeen } = open();
     db.pragma('query_only = ON');
-    expect(() => store.upsertFromConcur([record('A')], harness.clock.iso())).toThrow(/readonly/);
+    expect(() => store.requests.upsertFromConcur([record('A')], harness.clock.iso())).toThrow(/readonly/);
     db.pragma('query_only = OFF');
 
     const before = commitsSeen();
-    expect(store.health()).toEqual({ ok: true });
+    expect(store.health.check()).toEqual({ ok: true });
     expect(commitsSeen()).toBeGreaterThan(before);
     expect(other!.prepare("SELECT COUNT(*) AS n FROM relay_state WHERE key = 'health.probe'").get()).toEqual({ n: 0 });
 
     // Forgotten: the next checks roll back again.
     const after = commitsSeen();
-    expect(store.health()).toEqual({ ok: true });
+    expect(store.health.check()).toEqual({ ok: true });
     expect(commitsSeen()).toBe(after);
   });
 
   it('names the problem: full, read-only', () => {
     const { store, db } = open();
     db.pragma('query_only = ON');
-    expect(store.health()).toEqual({ ok: false, problem: 'read_only' });
+    expect(store.health.check()).toEqual({ ok: false, problem: 'read_only' });
     db.pragma('query_only = OFF');
     db.pragma(`max_page_count = ${Number(db.pragma('page_count', { simple: true }))}`);
-    expect(store.health()).toEqual({ ok: false, problem: 'full' });
+    expect(store.health.check()).toEqual({ ok: false, problem: 'full' });
     db.pragma('max_page_count = 1073741823');
-    expect(store.health()).toEqual({ ok: true });
-    expect(store.healthy()).toBe(true);
+    expect(store.health.check()).toEqual({ ok: true });
+    expect(store.health.check().ok).toBe(true);
   });
 
   it('does not wait for another process’s write lock, and does not call that a failure', () => {
     const { store } = open();
     other!.exec('BEGIN IMMEDIATE');
     try {
-      expect(store.health()).toEqual({ ok: true });
+      expect(store.health.check()).toEqual({ ok: true });
     } finally {
       other!.exec('ROLLBACK');
     }
@@ -77,8 +77,8 @@ describe('store health', () => {
 
   it('leaves other errors alone: they are thrown on, not remembered', () => {
     const { store } = open();
-    expect(() => store.listRequests({ limit: 10, cursor: 'garbage!' })).toThrow();
-    expect(store.health()).toEqual({ ok: true });
+    expect(() => store.requests.list({ limit: 10, cursor: 'garbage!' })).toThrow();
+    expect(store.health.check()).toEqual({ ok: true });
   });
 });
 

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach, beforeEach } from 'vitest';
 import type { ConcurRecord } from '../../../relay/concur/record.js';
 import { openStore, type Store, type StoreOptions } from '../../../relay/store/index.js';
 
@@ -49,6 +50,12 @@ export class StoreHarness {
   get path(): string {
     return this.db.path;
   }
+  /** The store opened last (after a `reopen`, the new one). */
+  get latest(): Store {
+    const store = this.open.at(-1);
+    if (store === undefined) throw new Error('no store is open');
+    return store;
+  }
   store(): Store {
     return this.storeWith({});
   }
@@ -70,4 +77,48 @@ export class StoreHarness {
     this.closeAll();
     this.db.cleanup();
   }
+}
+
+/** For each test, a store on a fresh temp file and its harness, handed to `use`; all closed and removed after the test. */
+export function storePerTest(use: (harness: StoreHarness, store: Store) => void): void {
+  let harness: StoreHarness | undefined;
+  beforeEach(() => {
+    harness = new StoreHarness();
+    use(harness, harness.store());
+  });
+  afterEach(() => harness?.cleanup());
+}
+
+/** The parts of a store (every member but `migration` and `close`). */
+export type StorePart = Exclude<keyof Store, 'migration' | 'close'>;
+
+/** Some methods of some parts, to stand in for the store's own. */
+export type StoreOverrides = { [K in StorePart]?: Partial<Store[K]> };
+
+/** `store` with some methods of some parts replaced; every other part and method is the store's own. */
+export function withParts(store: Store, overrides: StoreOverrides): Store {
+  const result: Store = { ...store };
+  for (const part of Object.keys(overrides) as StorePart[]) {
+    Object.assign(result, { [part]: { ...store[part], ...overrides[part] } });
+  }
+  return result;
+}
+
+/**
+ * `store` with every method of every part called through `around`, which is given the method's
+ * name (`part.method`) and a function that makes the call, and may make it or throw instead.
+ */
+export function aroundEveryMethod(store: Store, around: (name: string, call: () => unknown) => unknown): Store {
+  const result: Store = { ...store };
+  for (const [part, methods] of Object.entries(store)) {
+    if (part === 'migration' || typeof methods !== 'object' || methods === null) continue;
+    const wrapped = Object.fromEntries(
+      Object.entries(methods as Record<string, unknown>).map(([name, method]) => [
+        name,
+        typeof method === 'function' ? (...args: unknown[]) => around(`${part}.${name}`, () => method.apply(methods, args)) : method,
+      ]),
+    );
+    Object.assign(result, { [part]: wrapped });
+  }
+  return result;
 }

@@ -24,7 +24,7 @@ describe('opening the store', () => {
     const store = harness.store();
     expect(existsSync(harness.path)).toBe(true);
     expect(store.migration).toEqual({ from: 0, to: LATEST_SCHEMA_VERSION, applied: MIGRATIONS.map((m) => m.version) });
-    expect(store.healthy()).toBe(true);
+    expect(store.health.check().ok).toBe(true);
   });
 
   it('applies nothing when opened again, and records each migration once', () => {
@@ -106,24 +106,24 @@ describe('opening the store', () => {
 
     const store = harness.store();
     expect(store.migration).toMatchObject({ from: 2, applied: [3] });
-    expect(store.getReply(queued)?.inDoubt).toEqual({
+    expect(store.replies.get(queued)?.inDoubt).toEqual({
       startedAt: '2024-05-01T10:00:05.000Z',
       tokenSha256: null,
       lastModified: '2024-05-01T09:00:00.000Z',
     });
-    expect(store.getReply(sent)?.inDoubt).toBeUndefined();
+    expect(store.replies.get(sent)?.inDoubt).toBeUndefined();
   });
 
   it('works in memory too', () => {
     const store = openStore(':memory:');
-    expect(store.healthy()).toBe(true);
+    expect(store.health.check().ok).toBe(true);
     store.close();
   });
 
   it('is not healthy once closed, and closing twice is harmless', () => {
     const store = harness.store();
     store.close();
-    expect(store.healthy()).toBe(false);
+    expect(store.health.check().ok).toBe(false);
     expect(() => store.close()).not.toThrow();
   });
 });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
 import { Reply } from '../../../shared/models.js';
 import { MAX_RETRIES } from '../../../shared/status.js';
@@ -13,34 +13,32 @@ import {
   UnknownRequestError,
   type Store,
 } from '../../../relay/store/index.js';
-import { record, StoreHarness } from './helpers.js';
+import { record, storePerTest, type StoreHarness } from './helpers.js';
 
 describe('the reply outbox', () => {
   let harness: StoreHarness;
   let store: Store;
+  storePerTest((h, s) => ((harness = h), (store = s)));
   beforeEach(() => {
-    harness = new StoreHarness();
-    store = harness.store();
-    store.upsertFromConcur([record('A'), record('B', { status: 'CREU1' })], harness.clock.iso());
+    store.requests.upsertFromConcur([record('A'), record('B', { status: 'CREU1' })], harness.clock.iso());
   });
-  afterEach(() => harness.cleanup());
 
   it('queues a reply, due at once, with a reply.updated event, and shows it on the request', () => {
-    const before = store.latestEventId();
+    const before = store.events.latestId();
     const now = harness.clock.iso();
-    const { reply, replyId, repeated } = store.enqueueReply('A', 'CRSUC');
+    const { reply, replyId, repeated } = store.replies.enqueue('A', 'CRSUC');
     expect(repeated).toBe(false);
     expect(reply).toEqual({ status: 'CRSUC', state: 'queued', attempts: 0, lastError: null, updatedAt: now });
     expect(z.strictObject(Reply.shape).parse(reply)).toEqual(reply);
 
-    expect(store.getRequest('A')?.reply).toEqual(reply);
-    expect(store.getRequest('A')?.status).toBe('Pending');
-    expect(store.eventsAfter(before, 10).map((e) => [e.type, e.data])).toEqual([
+    expect(store.requests.get('A')?.reply).toEqual(reply);
+    expect(store.requests.get('A')?.status).toBe('Pending');
+    expect(store.events.after(before, 10).map((e) => [e.type, e.data])).toEqual([
       ['reply.updated', { requestId: 'A', reply }],
     ]);
-    expect(store.pendingReplyCount()).toBe(1);
-    expect(store.nextReplyDueAt()).toBe(now);
-    expect(store.dueReplies(now, 10)).toEqual([
+    expect(store.replies.pendingCount()).toBe(1);
+    expect(store.replies.nextDueAt()).toBe(now);
+    expect(store.replies.due(now, 10)).toEqual([
       {
         id: replyId,
         requestId: 'A',
@@ -56,44 +54,44 @@ describe('the reply outbox', () => {
   });
 
   it('survives a restart: a queued reply is still due after reopening', () => {
-    const { replyId } = store.enqueueReply('A', 'CRSUC');
+    const { replyId } = store.replies.enqueue('A', 'CRSUC');
     store = harness.reopen();
-    expect(store.dueReplies(harness.clock.iso(), 10).map((r) => r.id)).toEqual([replyId]);
+    expect(store.replies.due(harness.clock.iso(), 10).map((r) => r.id)).toEqual([replyId]);
   });
 
   it('sent: moves the request to the reply code’s group at once, with reply.updated and request.updated', () => {
-    const { replyId } = store.enqueueReply('A', 'CRSUC');
-    expect(store.counts()).toEqual({ pending: 1, failed: 1, connected: 0 });
-    const before = store.latestEventId();
+    const { replyId } = store.replies.enqueue('A', 'CRSUC');
+    expect(store.requests.counts()).toEqual({ pending: 1, failed: 1, connected: 0 });
+    const before = store.events.latestId();
     const sentAt = harness.clock.advance(2000);
 
-    const sent = store.markSent(replyId);
+    const sent = store.replies.markSent(replyId);
     expect(sent).toMatchObject({ state: 'sent', attempts: 1, lastError: null, nextAttemptAt: null, updatedAt: sentAt });
 
-    const request = store.getRequest('A');
+    const request = store.requests.get('A');
     expect(request).toMatchObject({ status: 'CRSUC', group: 'connected', lastModified: sentAt, retries: 0 });
     expect(request?.reply).toEqual({ status: 'CRSUC', state: 'sent', attempts: 1, lastError: null, updatedAt: sentAt });
-    expect(store.counts()).toEqual({ pending: 0, failed: 1, connected: 1 });
-    expect(store.listRequests({ group: 'connected', limit: 10 }).items.map((r) => r.id)).toEqual(['A']);
+    expect(store.requests.counts()).toEqual({ pending: 0, failed: 1, connected: 1 });
+    expect(store.requests.list({ group: 'connected', limit: 10 }).items.map((r) => r.id)).toEqual(['A']);
 
-    const events = store.eventsAfter(before, 10);
+    const events = store.events.after(before, 10);
     expect(events.map((e) => e.type)).toEqual(['reply.updated', 'request.updated']);
     expect(events[0]?.data).toEqual({ requestId: 'A', reply: request?.reply });
     expect(events[1]?.data).toEqual(request);
 
-    expect(store.pendingReplyCount()).toBe(0);
-    expect(store.dueReplies(harness.clock.advance(60_000), 10)).toEqual([]);
-    expect(store.replyCounts()).toEqual({ queued: 0, sent: 1, failed: 0 });
+    expect(store.replies.pendingCount()).toBe(0);
+    expect(store.replies.due(harness.clock.advance(60_000), 10)).toEqual([]);
+    expect(store.replies.counts()).toEqual({ queued: 0, sent: 1, failed: 0 });
   });
 
   it('sent: keeps the reply code while Concur still lists its old, unchanged view; takes Concur’s new status when it moves', () => {
-    const { replyId } = store.enqueueReply('A', 'CRSUC');
-    store.markSent(replyId);
-    const stale = store.upsertFromConcur([record('A')], harness.clock.advance(60_000));
+    const { replyId } = store.replies.enqueue('A', 'CRSUC');
+    store.replies.markSent(replyId);
+    const stale = store.requests.upsertFromConcur([record('A')], harness.clock.advance(60_000));
     expect(stale.updated).toEqual([]);
-    expect(store.getRequest('A')?.status).toBe('CRSUC');
+    expect(store.requests.get('A')?.status).toBe('CRSUC');
 
-    const moved = store.upsertFromConcur(
+    const moved = store.requests.upsertFromConcur(
       [record('A', { status: 'Connected', lastModified: '2024-05-01T10:05:00Z' })],
       harness.clock.advance(60_000),
     );
@@ -101,127 +99,127 @@ describe('the reply outbox', () => {
   });
 
   it('markSent on a reply that is no longer queued changes nothing', () => {
-    const { replyId } = store.enqueueReply('A', 'CRSUC');
-    const sent = store.markSent(replyId);
-    const latest = store.latestEventId();
-    expect(store.markSent(replyId)).toEqual(sent);
-    expect(store.markFailed(replyId, 'late')).toEqual(sent);
-    expect(store.latestEventId()).toBe(latest);
-    expect(() => store.markSent(9999)).toThrow(UnknownReplyError);
+    const { replyId } = store.replies.enqueue('A', 'CRSUC');
+    const sent = store.replies.markSent(replyId);
+    const latest = store.events.latestId();
+    expect(store.replies.markSent(replyId)).toEqual(sent);
+    expect(store.replies.markFailed(replyId, 'late')).toEqual(sent);
+    expect(store.events.latestId()).toBe(latest);
+    expect(() => store.replies.markSent(9999)).toThrow(UnknownReplyError);
   });
 
   it('attempts: records each retryable failure and when to try next', () => {
-    const { replyId } = store.enqueueReply('B', 'CREU1');
+    const { replyId } = store.replies.enqueue('B', 'CREU1');
     const next = new Date(harness.clock.ms + 30_000).toISOString();
-    const before = store.latestEventId();
-    const attempt = store.markAttempt(replyId, { attempts: 1, nextAttemptAt: next, lastError: 'Concur answered 503' });
+    const before = store.events.latestId();
+    const attempt = store.replies.markAttempt(replyId, { attempts: 1, nextAttemptAt: next, lastError: 'Concur answered 503' });
     expect(attempt).toMatchObject({ state: 'queued', attempts: 1, nextAttemptAt: next, lastError: 'Concur answered 503' });
-    expect(store.dueReplies(harness.clock.iso(), 10)).toEqual([]);
-    expect(store.nextReplyDueAt()).toBe(next);
-    expect(store.dueReplies(next, 10).map((r) => r.id)).toEqual([replyId]);
-    expect(store.eventsAfter(before, 10).map((e) => e.type)).toEqual(['reply.updated']);
-    expect(store.getRequest('B')?.reply).toMatchObject({ state: 'queued', attempts: 1, lastError: 'Concur answered 503' });
+    expect(store.replies.due(harness.clock.iso(), 10)).toEqual([]);
+    expect(store.replies.nextDueAt()).toBe(next);
+    expect(store.replies.due(next, 10).map((r) => r.id)).toEqual([replyId]);
+    expect(store.events.after(before, 10).map((e) => e.type)).toEqual(['reply.updated']);
+    expect(store.requests.get('B')?.reply).toMatchObject({ state: 'queued', attempts: 1, lastError: 'Concur answered 503' });
   });
 
   it('failed: keeps the request’s status, shows Concur’s message, frees the request for another reply', () => {
-    const { replyId } = store.enqueueReply('A', 'CRSUC');
-    const failed = store.markFailed(replyId, 'Concur answered 400: Invalid status');
+    const { replyId } = store.replies.enqueue('A', 'CRSUC');
+    const failed = store.replies.markFailed(replyId, 'Concur answered 400: Invalid status');
     expect(failed).toMatchObject({ state: 'failed', attempts: 1, lastError: 'Concur answered 400: Invalid status' });
-    expect(store.getRequest('A')).toMatchObject({
+    expect(store.requests.get('A')).toMatchObject({
       status: 'Pending',
       group: 'pending',
       reply: { status: 'CRSUC', state: 'failed', lastError: 'Concur answered 400: Invalid status' },
     });
-    expect(store.replyCounts()).toEqual({ queued: 0, sent: 0, failed: 1 });
-    expect(store.enqueueReply('A', 'CREU1').repeated).toBe(false);
-    expect(store.getRequest('A')?.reply).toMatchObject({ status: 'CREU1', state: 'queued' });
+    expect(store.replies.counts()).toEqual({ queued: 0, sent: 0, failed: 1 });
+    expect(store.replies.enqueue('A', 'CREU1').repeated).toBe(false);
+    expect(store.requests.get('A')?.reply).toMatchObject({ status: 'CREU1', state: 'queued' });
   });
 
   it('refuses a second reply while one is on its way (ReplyInFlightError), and inserts nothing', () => {
-    const { replyId } = store.enqueueReply('A', 'CRSUC');
-    const latest = store.latestEventId();
+    const { replyId } = store.replies.enqueue('A', 'CRSUC');
+    const latest = store.events.latestId();
     let error: unknown;
     try {
-      store.enqueueReply('A', 'CREU1');
+      store.replies.enqueue('A', 'CREU1');
     } catch (caught) {
       error = caught;
     }
     expect(error).toBeInstanceOf(ReplyInFlightError);
     expect(error).toMatchObject({ code: 'reply_in_flight', requestId: 'A', replyId });
-    expect(store.replyCounts()).toEqual({ queued: 1, sent: 0, failed: 0 });
-    expect(store.latestEventId()).toBe(latest);
+    expect(store.replies.counts()).toEqual({ queued: 1, sent: 0, failed: 0 });
+    expect(store.events.latestId()).toBe(latest);
   });
 
   it('refuses an unknown request (UnknownRequestError)', () => {
-    expect(() => store.enqueueReply('nope', 'CRSUC')).toThrow(UnknownRequestError);
-    expect(() => store.enqueueReply('nope', 'CRSUC', 'key-for-nope')).toThrow(UnknownRequestError);
+    expect(() => store.replies.enqueue('nope', 'CRSUC')).toThrow(UnknownRequestError);
+    expect(() => store.replies.enqueue('nope', 'CRSUC', 'key-for-nope')).toThrow(UnknownRequestError);
   });
 
   it(`counts sent CRRET replies and refuses CRRET after ${MAX_RETRIES} (RetryLimitError)`, () => {
     for (let i = 1; i <= MAX_RETRIES; i += 1) {
-      const { replyId } = store.enqueueReply('A', 'CRRET');
-      store.markSent(replyId);
-      expect(store.getRequest('A')).toMatchObject({ status: 'CRRET', group: 'pending', retries: i });
+      const { replyId } = store.replies.enqueue('A', 'CRRET');
+      store.replies.markSent(replyId);
+      expect(store.requests.get('A')).toMatchObject({ status: 'CRRET', group: 'pending', retries: i });
     }
-    expect(() => store.enqueueReply('A', 'CRRET')).toThrow(RetryLimitError);
+    expect(() => store.replies.enqueue('A', 'CRRET')).toThrow(RetryLimitError);
     // Other codes are still allowed, and a failed CRRET does not count.
-    const { replyId } = store.enqueueReply('A', 'CRPA1');
-    store.markSent(replyId);
-    expect(store.getRequest('A')).toMatchObject({ status: 'CRPA1', group: 'failed', retries: MAX_RETRIES });
+    const { replyId } = store.replies.enqueue('A', 'CRPA1');
+    store.replies.markSent(replyId);
+    expect(store.requests.get('A')).toMatchObject({ status: 'CRPA1', group: 'failed', retries: MAX_RETRIES });
 
-    const b = store.enqueueReply('B', 'CRRET');
-    store.markFailed(b.replyId, 'Concur answered 400');
-    expect(store.getRequest('B')?.retries).toBe(0);
+    const b = store.replies.enqueue('B', 'CRRET');
+    store.replies.markFailed(b.replyId, 'Concur answered 400');
+    expect(store.requests.get('B')?.retries).toBe(0);
   });
 
   describe('Idempotency-Key', () => {
     it('a repeat returns the same reply and inserts nothing, also after it was sent and after a restart', () => {
-      const first = store.enqueueReply('A', 'CRSUC', 'key-1');
-      const latest = store.latestEventId();
-      const again = store.enqueueReply('A', 'CRSUC', 'key-1');
+      const first = store.replies.enqueue('A', 'CRSUC', 'key-1');
+      const latest = store.events.latestId();
+      const again = store.replies.enqueue('A', 'CRSUC', 'key-1');
       expect(again).toEqual({ ...first, repeated: true });
-      expect(store.latestEventId()).toBe(latest);
-      expect(store.replyCounts()).toEqual({ queued: 1, sent: 0, failed: 0 });
+      expect(store.events.latestId()).toBe(latest);
+      expect(store.replies.counts()).toEqual({ queued: 1, sent: 0, failed: 0 });
 
-      store.markSent(first.replyId);
+      store.replies.markSent(first.replyId);
       store = harness.reopen();
-      const afterSent = store.enqueueReply('A', 'CRSUC', 'key-1');
+      const afterSent = store.replies.enqueue('A', 'CRSUC', 'key-1');
       expect(afterSent).toMatchObject({ replyId: first.replyId, repeated: true, reply: { state: 'sent' } });
-      expect(store.replyCounts()).toEqual({ queued: 0, sent: 1, failed: 0 });
+      expect(store.replies.counts()).toEqual({ queued: 0, sent: 1, failed: 0 });
     });
 
     it('a key reused for another body or another request is an IdempotencyMismatchError', () => {
-      store.enqueueReply('A', 'CRSUC', 'key-1');
-      expect(() => store.enqueueReply('A', 'CREU1', 'key-1')).toThrow(IdempotencyMismatchError);
-      expect(() => store.enqueueReply('B', 'CRSUC', 'key-1')).toThrow(IdempotencyMismatchError);
-      expect(store.replyCounts()).toEqual({ queued: 1, sent: 0, failed: 0 });
+      store.replies.enqueue('A', 'CRSUC', 'key-1');
+      expect(() => store.replies.enqueue('A', 'CREU1', 'key-1')).toThrow(IdempotencyMismatchError);
+      expect(() => store.replies.enqueue('B', 'CRSUC', 'key-1')).toThrow(IdempotencyMismatchError);
+      expect(store.replies.counts()).toEqual({ queued: 1, sent: 0, failed: 0 });
     });
 
     it('a key whose call was refused is not remembered', () => {
-      store.enqueueReply('A', 'CRSUC');
-      expect(() => store.enqueueReply('A', 'CREU1', 'key-2')).toThrow(ReplyInFlightError);
-      const [queued] = store.dueReplies(harness.clock.iso(), 1);
-      if (queued) store.markFailed(queued.id, 'Concur answered 404');
-      expect(store.enqueueReply('A', 'CREU1', 'key-2').repeated).toBe(false);
+      store.replies.enqueue('A', 'CRSUC');
+      expect(() => store.replies.enqueue('A', 'CREU1', 'key-2')).toThrow(ReplyInFlightError);
+      const [queued] = store.replies.due(harness.clock.iso(), 1);
+      if (queued) store.replies.markFailed(queued.id, 'Concur answered 404');
+      expect(store.replies.enqueue('A', 'CREU1', 'key-2').repeated).toBe(false);
     });
 
     it('old keys can be pruned', () => {
-      store.enqueueReply('A', 'CRSUC', 'key-old');
+      store.replies.enqueue('A', 'CRSUC', 'key-old');
       harness.clock.advance(25 * 3600_000);
-      expect(store.pruneIdempotencyKeys(new Date(harness.clock.ms - 24 * 3600_000))).toBe(1);
+      expect(store.idempotency.prune(new Date(harness.clock.ms - 24 * 3600_000))).toBe(1);
       // The key is forgotten, so the same key is new again (and meets the reply in flight).
-      expect(() => store.enqueueReply('A', 'CRSUC', 'key-old')).toThrow(ReplyInFlightError);
+      expect(() => store.replies.enqueue('A', 'CRSUC', 'key-old')).toThrow(ReplyInFlightError);
     });
   });
 
   it('hands out due replies oldest first, up to the limit', () => {
-    store.upsertFromConcur([record('C'), record('D')], harness.clock.iso());
+    store.requests.upsertFromConcur([record('C'), record('D')], harness.clock.iso());
     const ids = ['A', 'B', 'C', 'D'].map((id) => {
       harness.clock.advance(1000);
-      return store.enqueueReply(id, 'CRSUC').replyId;
+      return store.replies.enqueue(id, 'CRSUC').replyId;
     });
-    expect(store.dueReplies(harness.clock.iso(), 3).map((r) => r.id)).toEqual(ids.slice(0, 3));
-    expect(store.pendingReplyCount()).toBe(4);
+    expect(store.replies.due(harness.clock.iso(), 3).map((r) => r.id)).toEqual(ids.slice(0, 3));
+    expect(store.replies.pendingCount()).toBe(4);
   });
 });
 
@@ -229,42 +227,40 @@ describe('replies in doubt: an attempt recorded before its PUT', () => {
   let harness: StoreHarness;
   let store: Store;
   const tokenOf = (id: string) => record(id).requestToken!;
+  storePerTest((h, s) => ((harness = h), (store = s)));
   beforeEach(() => {
-    harness = new StoreHarness();
-    store = harness.store();
-    store.upsertFromConcur([record('A'), record('B', { lastModified: null })], harness.clock.iso());
+    store.requests.upsertFromConcur([record('A'), record('B', { lastModified: null })], harness.clock.iso());
   });
-  afterEach(() => harness.cleanup());
 
   it('keeps the SHA-256 of the request token and Concur’s LastModified, announces nothing, changes nothing a client sees', () => {
-    const { replyId, reply } = store.enqueueReply('A', 'CRRET');
-    const before = store.latestEventId();
+    const { replyId, reply } = store.replies.enqueue('A', 'CRRET');
+    const before = store.events.latestId();
     harness.clock.advance(5000);
-    const started = store.markAttemptStarted(replyId);
+    const started = store.replies.markAttemptStarted(replyId);
     expect(started.inDoubt).toEqual({
       startedAt: harness.clock.iso(),
       tokenSha256: createHash('sha256').update(tokenOf('A')).digest('hex'),
       lastModified: '2024-05-01T09:00:00.000Z',
     });
     expect(requestTokenSha256(tokenOf('A'))).toBe(started.inDoubt!.tokenSha256);
-    expect(store.latestEventId()).toBe(before);
-    expect(store.getRequest('A')?.reply).toEqual(reply);
-    expect(store.dueReplies(harness.clock.iso(), 10).map((r) => [r.id, r.inDoubt?.startedAt])).toEqual([[replyId, harness.clock.iso()]]);
+    expect(store.events.latestId()).toBe(before);
+    expect(store.requests.get('A')?.reply).toEqual(reply);
+    expect(store.replies.due(harness.clock.iso(), 10).map((r) => [r.id, r.inDoubt?.startedAt])).toEqual([[replyId, harness.clock.iso()]]);
 
     // What a read-back showed replaces what the last poll stored.
-    const again = store.markAttemptStarted(replyId, { requestToken: 'a-newer-token', lastModified: '2024-05-01T09:30:00Z' });
+    const again = store.replies.markAttemptStarted(replyId, { requestToken: 'a-newer-token', lastModified: '2024-05-01T09:30:00Z' });
     expect(again.inDoubt).toMatchObject({
       tokenSha256: requestTokenSha256('a-newer-token'),
       lastModified: '2024-05-01T09:30:00.000Z',
     });
-    const none = store.markAttemptStarted(store.enqueueReply('B', 'CREU1').replyId, { requestToken: null, lastModified: null });
+    const none = store.replies.markAttemptStarted(store.replies.enqueue('B', 'CREU1').replyId, { requestToken: null, lastModified: null });
     expect(none.inDoubt).toMatchObject({ tokenSha256: null, lastModified: null });
   });
 
   it('never writes a request token into replies (the raw rows hold hashes only)', () => {
-    const { replyId } = store.enqueueReply('A', 'CRRET');
-    store.markAttemptStarted(replyId);
-    store.markAttemptStarted(replyId, { requestToken: 'another-secret-request-token', lastModified: null });
+    const { replyId } = store.replies.enqueue('A', 'CRRET');
+    store.replies.markAttemptStarted(replyId);
+    store.replies.markAttemptStarted(replyId, { requestToken: 'another-secret-request-token', lastModified: null });
     harness.closeAll();
     const db = new Database(harness.path, { readonly: true });
     try {
@@ -278,20 +274,20 @@ describe('replies in doubt: an attempt recorded before its PUT', () => {
   });
 
   it('survives a restart; cleared by sent, failed and a retry that surely did not arrive; kept by one that may have', () => {
-    const a = store.enqueueReply('A', 'CRSUC').replyId;
-    const b = store.enqueueReply('B', 'CREU1').replyId;
-    store.markAttemptStarted(a);
-    store.markAttemptStarted(b);
+    const a = store.replies.enqueue('A', 'CRSUC').replyId;
+    const b = store.replies.enqueue('B', 'CREU1').replyId;
+    store.replies.markAttemptStarted(a);
+    store.replies.markAttemptStarted(b);
     store = harness.reopen();
-    expect(store.getReply(a)?.inDoubt).toBeDefined();
+    expect(store.replies.get(a)?.inDoubt).toBeDefined();
 
     const next = harness.clock.advance(1000);
-    expect(store.markAttempt(a, { attempts: 1, nextAttemptAt: next, lastError: 'timeout', inDoubt: true }).inDoubt).toBeDefined();
-    expect(store.markAttempt(b, { attempts: 1, nextAttemptAt: next, lastError: '503' }).inDoubt).toBeUndefined();
-    store.markAttemptStarted(b);
-    expect(store.markFailed(b, 'Concur answered 400').inDoubt).toBeUndefined();
-    expect(store.markSent(a).inDoubt).toBeUndefined();
+    expect(store.replies.markAttempt(a, { attempts: 1, nextAttemptAt: next, lastError: 'timeout', inDoubt: true }).inDoubt).toBeDefined();
+    expect(store.replies.markAttempt(b, { attempts: 1, nextAttemptAt: next, lastError: '503' }).inDoubt).toBeUndefined();
+    store.replies.markAttemptStarted(b);
+    expect(store.replies.markFailed(b, 'Concur answered 400').inDoubt).toBeUndefined();
+    expect(store.replies.markSent(a).inDoubt).toBeUndefined();
     // A reply no longer queued is not started again.
-    expect(store.markAttemptStarted(a).inDoubt).toBeUndefined();
+    expect(store.replies.markAttemptStarted(a).inDoubt).toBeUndefined();
   });
 });

@@ -1,25 +1,21 @@
 import fc from 'fast-check';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
 import { ConnectionRequest, RequestsPage } from '../../../shared/models.js';
 import { BadCursorError, encodeCursor, toIso, type Store } from '../../../relay/store/index.js';
-import { record, StoreHarness } from './helpers.js';
+import { record, storePerTest, type StoreHarness } from './helpers.js';
 
 const FIFTEEN_MINUTES = 15 * 60 * 1000;
 
 describe('connection requests in the store', () => {
   let harness: StoreHarness;
   let store: Store;
-  beforeEach(() => {
-    harness = new StoreHarness();
-    store = harness.store();
-  });
-  afterEach(() => harness.cleanup());
+  storePerTest((h, s) => ((harness = h), (store = s)));
 
   describe('upsertFromConcur', () => {
     it('creates new requests with the API shape, firstSeenAt and the token expiry', () => {
       const seenAt = harness.clock.iso();
-      const { created, updated } = store.upsertFromConcur([record('A'), record('B', { requestToken: null })], seenAt);
+      const { created, updated } = store.requests.upsertFromConcur([record('A'), record('B', { requestToken: null })], seenAt);
       expect(updated).toEqual([]);
       expect(created.map((r) => r.id)).toEqual(['A', 'B']);
       for (const request of created) expect(ConnectionRequest.parse(request)).toEqual(request);
@@ -41,13 +37,13 @@ describe('connection requests in the store', () => {
         reply: null,
       });
       expect(created[1]?.requestTokenExpiresAt).toBeNull();
-      expect(store.getRequest('A')).toEqual(created[0]);
-      expect(store.getRequest('nope')).toBeUndefined();
+      expect(store.requests.get('A')).toEqual(created[0]);
+      expect(store.requests.get('nope')).toBeUndefined();
     });
 
     it('appends one request.created event per new request', () => {
-      const { created } = store.upsertFromConcur([record('A'), record('B')], harness.clock.iso());
-      const events = store.eventsAfter(0, 100);
+      const { created } = store.requests.upsertFromConcur([record('A'), record('B')], harness.clock.iso());
+      const events = store.events.after(0, 100);
       expect(events.map((e) => [e.type, e.data])).toEqual([
         ['request.created', created[0]],
         ['request.created', created[1]],
@@ -55,18 +51,18 @@ describe('connection requests in the store', () => {
     });
 
     it('leaves unchanged requests alone: no update, no event', () => {
-      store.upsertFromConcur([record('A'), record('B')], harness.clock.iso());
-      const latest = store.latestEventId();
-      const again = store.upsertFromConcur([record('A'), record('B')], harness.clock.advance(60_000));
+      store.requests.upsertFromConcur([record('A'), record('B')], harness.clock.iso());
+      const latest = store.events.latestId();
+      const again = store.requests.upsertFromConcur([record('A'), record('B')], harness.clock.advance(60_000));
       expect(again).toEqual({ created: [], updated: [] });
-      expect(store.latestEventId()).toBe(latest);
-      expect(store.getRequest('A')?.firstSeenAt).toBe('2024-05-01T10:00:00.000Z');
+      expect(store.events.latestId()).toBe(latest);
+      expect(store.requests.get('A')?.firstSeenAt).toBe('2024-05-01T10:00:00.000Z');
     });
 
     it('updates changed requests and appends request.updated with the new shape', () => {
-      store.upsertFromConcur([record('A'), record('B')], harness.clock.iso());
-      const before = store.latestEventId();
-      const { created, updated } = store.upsertFromConcur(
+      store.requests.upsertFromConcur([record('A'), record('B')], harness.clock.iso());
+      const before = store.events.latestId();
+      const { created, updated } = store.requests.upsertFromConcur(
         [record('A', { loyaltyNumber: 'LN-NEW', lastModified: '2024-05-01T09:30:00Z' }), record('B')],
         harness.clock.advance(60_000),
       );
@@ -74,12 +70,12 @@ describe('connection requests in the store', () => {
       expect(updated).toHaveLength(1);
       expect(updated[0]).toMatchObject({ id: 'A', loyaltyNumber: 'LN-NEW', lastModified: '2024-05-01T09:30:00.000Z' });
       expect(updated[0]?.firstSeenAt).toBe('2024-05-01T10:00:00.000Z');
-      expect(store.eventsAfter(before, 10).map((e) => [e.type, e.data])).toEqual([['request.updated', updated[0]]]);
+      expect(store.events.after(before, 10).map((e) => [e.type, e.data])).toEqual([['request.updated', updated[0]]]);
     });
 
     it('detects a change in each field Concur owns', () => {
       const base = record('A');
-      store.upsertFromConcur([base], harness.clock.iso());
+      store.requests.upsertFromConcur([base], harness.clock.iso());
       const changes = [
         { uri: 'https://elsewhere.example/A' },
         { firstName: 'Augusta' },
@@ -96,19 +92,19 @@ describe('connection requests in the store', () => {
       let current = base;
       for (const change of changes) {
         current = { ...current, ...change };
-        const { updated } = store.upsertFromConcur([current], harness.clock.advance(1000));
+        const { updated } = store.requests.upsertFromConcur([current], harness.clock.advance(1000));
         expect(updated, JSON.stringify(change)).toHaveLength(1);
       }
     });
 
     it('restarts the 15 minutes when Concur issues a new request token', () => {
-      store.upsertFromConcur([record('A')], harness.clock.iso());
+      store.requests.upsertFromConcur([record('A')], harness.clock.iso());
       const later = harness.clock.advance(20 * 60_000);
-      const { updated } = store.upsertFromConcur([record('A', { requestToken: 'secret-request-token-2' })], later);
+      const { updated } = store.requests.upsertFromConcur([record('A', { requestToken: 'secret-request-token-2' })], later);
       expect(updated[0]?.requestTokenExpiresAt).toBe(new Date(Date.parse(later) + FIFTEEN_MINUTES).toISOString());
-      expect(store.getRequestToken('A')).toBe('secret-request-token-2');
+      expect(store.requests.getRequestToken('A')).toBe('secret-request-token-2');
 
-      const { updated: noToken } = store.upsertFromConcur(
+      const { updated: noToken } = store.requests.upsertFromConcur(
         [record('A', { requestToken: null })],
         harness.clock.advance(1000),
       );
@@ -117,18 +113,18 @@ describe('connection requests in the store', () => {
 
     it('falls back to seenAt for lastModified when Concur gives none, and does not see that as a change later', () => {
       const seenAt = harness.clock.iso();
-      const { created } = store.upsertFromConcur([record('A', { lastModified: null })], seenAt);
+      const { created } = store.requests.upsertFromConcur([record('A', { lastModified: null })], seenAt);
       expect(created[0]?.lastModified).toBe(seenAt);
-      const again = store.upsertFromConcur([record('A', { lastModified: null })], harness.clock.advance(60_000));
+      const again = store.requests.upsertFromConcur([record('A', { lastModified: null })], harness.clock.advance(60_000));
       expect(again.updated).toEqual([]);
 
       const changedAt = harness.clock.advance(60_000);
-      const { updated } = store.upsertFromConcur([record('A', { lastModified: null, firstName: 'Eve' })], changedAt);
+      const { updated } = store.requests.upsertFromConcur([record('A', { lastModified: null, firstName: 'Eve' })], changedAt);
       expect(updated[0]?.lastModified).toBe(changedAt);
     });
 
     it('normalises statuses into their group', () => {
-      const { created } = store.upsertFromConcur(
+      const { created } = store.requests.upsertFromConcur(
         [record('A', { status: 'Connected' }), record('B', { status: 'CREU2' }), record('C', { status: 'CRRET' })],
         harness.clock.iso(),
       );
@@ -140,40 +136,40 @@ describe('connection requests in the store', () => {
     });
 
     it('writes a whole poll or nothing: a failure part-way leaves no rows and no events', () => {
-      store.upsertFromConcur([record('A')], harness.clock.iso());
-      const latest = store.latestEventId();
+      store.requests.upsertFromConcur([record('A')], harness.clock.iso());
+      const latest = store.events.latestId();
       expect(() =>
-        store.upsertFromConcur(
+        store.requests.upsertFromConcur(
           [record('B'), record('A', { firstName: 'Changed' }), record('C', { lastModified: 'not a time' })],
           harness.clock.advance(1000),
         ),
       ).toThrow(RangeError);
-      expect(store.getRequest('B')).toBeUndefined();
-      expect(store.getRequest('A')?.firstName).toBe('Ada');
-      expect(store.latestEventId()).toBe(latest);
+      expect(store.requests.get('B')).toBeUndefined();
+      expect(store.requests.get('A')?.firstName).toBe('Ada');
+      expect(store.events.latestId()).toBe(latest);
     });
 
     it('keeps rows and their events together across a restart, and never announces a known request again', () => {
-      const { created } = store.upsertFromConcur([record('A'), record('B')], harness.clock.iso());
+      const { created } = store.requests.upsertFromConcur([record('A'), record('B')], harness.clock.iso());
       store = harness.reopen();
-      expect(store.getRequest('A')).toEqual(created[0]);
-      expect(store.eventsAfter(0, 10).map((e) => e.type)).toEqual(['request.created', 'request.created']);
+      expect(store.requests.get('A')).toEqual(created[0]);
+      expect(store.events.after(0, 10).map((e) => e.type)).toEqual(['request.created', 'request.created']);
 
-      const latest = store.latestEventId();
-      const again = store.upsertFromConcur([record('A'), record('B'), record('C')], harness.clock.advance(60_000));
+      const latest = store.events.latestId();
+      const again = store.requests.upsertFromConcur([record('A'), record('B'), record('C')], harness.clock.advance(60_000));
       expect(again.created.map((r) => r.id)).toEqual(['C']);
       expect(again.updated).toEqual([]);
-      expect(store.eventsAfter(latest, 10).map((e) => [e.type, e.data])).toEqual([['request.created', again.created[0]]]);
+      expect(store.events.after(latest, 10).map((e) => [e.type, e.data])).toEqual([['request.created', again.created[0]]]);
     });
 
     it('announces exactly what getRequest reads back, also for requests with replies and retries', () => {
       // The upsert builds its views from the rows it writes rather than reading them back: they must agree.
-      store.upsertFromConcur([record('A'), record('B'), record('C')], harness.clock.iso());
-      store.markSent(store.enqueueReply('A', 'CRRET').replyId);
-      const { replyId } = store.enqueueReply('B', 'CRSUC');
-      store.markAttempt(replyId, { attempts: 1, nextAttemptAt: harness.clock.advance(5000), lastError: 'Concur is unavailable (503)' });
+      store.requests.upsertFromConcur([record('A'), record('B'), record('C')], harness.clock.iso());
+      store.replies.markSent(store.replies.enqueue('A', 'CRRET').replyId);
+      const { replyId } = store.replies.enqueue('B', 'CRSUC');
+      store.replies.markAttempt(replyId, { attempts: 1, nextAttemptAt: harness.clock.advance(5000), lastError: 'Concur is unavailable (503)' });
 
-      const { created, updated } = store.upsertFromConcur(
+      const { created, updated } = store.requests.upsertFromConcur(
         [
           record('A', { status: 'CRRET', lastModified: '2024-05-01T09:10:00Z', requestToken: 'new-token' }),
           record('B', { firstName: 'Grace', lastModified: null }),
@@ -185,7 +181,7 @@ describe('connection requests in the store', () => {
       expect(updated.map((r) => r.id)).toEqual(['A', 'B']);
       expect(created.map((r) => r.id)).toEqual(['D']);
       for (const view of [...updated, ...created]) {
-        expect(view).toEqual(store.getRequest(view.id));
+        expect(view).toEqual(store.requests.get(view.id));
         expect(z.strictObject(ConnectionRequest.shape).parse(view)).toEqual(view);
       }
       expect(updated[0]).toMatchObject({ retries: 1, reply: { status: 'CRRET', state: 'sent' } });
@@ -193,21 +189,21 @@ describe('connection requests in the store', () => {
     });
 
     it('compares an id that comes twice in one poll with what its first occurrence wrote', () => {
-      const { created, updated } = store.upsertFromConcur(
+      const { created, updated } = store.requests.upsertFromConcur(
         [record('A'), record('A'), record('A', { firstName: 'Changed' })],
         harness.clock.iso(),
       );
       expect(created.map((r) => r.firstName)).toEqual(['Ada']);
       expect(updated.map((r) => r.firstName)).toEqual(['Changed']);
-      expect(store.getRequest('A')).toEqual(updated[0]);
-      expect(store.eventsAfter(0, 10).map((e) => e.type)).toEqual(['request.created', 'request.updated']);
+      expect(store.requests.get('A')).toEqual(updated[0]);
+      expect(store.events.after(0, 10).map((e) => e.type)).toEqual(['request.created', 'request.updated']);
     });
 
     it('stores a poll larger than one lookup statement (more than 100 ids)', () => {
       const records = Array.from({ length: 250 }, (_, i) => record(`R${String(i).padStart(3, '0')}`));
-      expect(store.upsertFromConcur(records, harness.clock.iso()).created).toHaveLength(250);
+      expect(store.requests.upsertFromConcur(records, harness.clock.iso()).created).toHaveLength(250);
       const changed = records.map((r, i) => (i % 2 === 0 ? { ...r, firstName: 'Changed' } : r));
-      const again = store.upsertFromConcur(changed, harness.clock.advance(1000));
+      const again = store.requests.upsertFromConcur(changed, harness.clock.advance(1000));
       expect(again.created).toEqual([]);
       expect(again.updated).toHaveLength(125);
     });
@@ -216,28 +212,28 @@ describe('connection requests in the store', () => {
   describe('the request token', () => {
     it('never appears in any API shape, event or list', () => {
       const secret = 'secret-request-token-';
-      store.upsertFromConcur([record('A'), record('B', { status: 'Processing' })], harness.clock.iso());
-      store.upsertFromConcur([record('A', { requestToken: 'secret-request-token-new' })], harness.clock.advance(1000));
-      store.enqueueReply('A', 'CRSUC');
-      const [due] = store.dueReplies(harness.clock.iso(), 10);
-      if (due) store.markSent(due.id);
+      store.requests.upsertFromConcur([record('A'), record('B', { status: 'Processing' })], harness.clock.iso());
+      store.requests.upsertFromConcur([record('A', { requestToken: 'secret-request-token-new' })], harness.clock.advance(1000));
+      store.replies.enqueue('A', 'CRSUC');
+      const [due] = store.replies.due(harness.clock.iso(), 10);
+      if (due) store.replies.markSent(due.id);
 
       const everything = JSON.stringify([
-        store.getRequest('A'),
-        store.getRequest('B'),
-        store.listRequests({ limit: 50 }),
-        store.listRequests({ group: 'connected', limit: 50 }),
-        store.eventsAfter(0, 1000),
-        store.summary(),
+        store.requests.get('A'),
+        store.requests.get('B'),
+        store.requests.list({ limit: 50 }),
+        store.requests.list({ group: 'connected', limit: 50 }),
+        store.events.after(0, 1000),
+        store.state.summary(),
       ]);
       expect(everything).not.toContain(secret);
       expect(everything).not.toMatch(/token"\s*:/i);
-      expect(store.getRequestToken('A')).toBe('secret-request-token-new');
-      expect(store.getRequestToken('missing')).toBeUndefined();
+      expect(store.requests.getRequestToken('A')).toBe('secret-request-token-new');
+      expect(store.requests.getRequestToken('missing')).toBeUndefined();
     });
   });
 
-  describe('listRequests', () => {
+  describe('requests.list', () => {
     function seed23(): string[] {
       // 23 requests, lastModified one minute apart, with some ties broken by id.
       const records = Array.from({ length: 23 }, (_, i) => {
@@ -247,7 +243,7 @@ describe('connection requests in the store', () => {
           status: i % 3 === 0 ? 'CREU1' : i % 3 === 1 ? 'Pending' : 'Connected',
         });
       });
-      store.upsertFromConcur(records, harness.clock.iso());
+      store.requests.upsertFromConcur(records, harness.clock.iso());
       return records.map((r) => r.id);
     }
 
@@ -256,7 +252,7 @@ describe('connection requests in the store', () => {
       const pages: RequestsPage[] = [];
       let cursor: string | undefined;
       do {
-        const page = store.listRequests({ limit: 10, cursor });
+        const page = store.requests.list({ limit: 10, cursor });
         RequestsPage.parse(page);
         pages.push(page);
         cursor = page.nextCursor ?? undefined;
@@ -273,35 +269,35 @@ describe('connection requests in the store', () => {
 
     it('ends with a null cursor when the last page is exactly full', () => {
       seed23();
-      const first = store.listRequests({ limit: 23 });
+      const first = store.requests.list({ limit: 23 });
       expect(first.items).toHaveLength(23);
       expect(first.nextCursor).toBeNull();
-      expect(store.listRequests({ limit: 50 }).items).toHaveLength(23);
+      expect(store.requests.list({ limit: 50 }).items).toHaveLength(23);
     });
 
     it('filters by group, and pages within it', () => {
       seed23();
-      const failed = store.listRequests({ group: 'failed', limit: 5 });
+      const failed = store.requests.list({ group: 'failed', limit: 5 });
       expect(failed.items).toHaveLength(5);
       expect(failed.items.every((r) => r.group === 'failed')).toBe(true);
-      const rest = store.listRequests({ group: 'failed', limit: 5, cursor: failed.nextCursor ?? undefined });
+      const rest = store.requests.list({ group: 'failed', limit: 5, cursor: failed.nextCursor ?? undefined });
       expect(rest.items.map((r) => r.group)).toEqual(['failed', 'failed', 'failed']);
       expect(rest.nextCursor).toBeNull();
-      expect(store.listRequests({ group: 'connected', limit: 50 }).items).toHaveLength(7);
-      expect(store.listRequests({ group: 'pending', limit: 50 }).items).toHaveLength(8);
+      expect(store.requests.list({ group: 'connected', limit: 50 }).items).toHaveLength(7);
+      expect(store.requests.list({ group: 'pending', limit: 50 }).items).toHaveLength(8);
     });
 
     it('shows each request of a page with its latest reply, as getRequest does', () => {
       const ids = seed23();
       // R22 gets two replies (the latest counts), R21 one, the rest none; pages are chosen before the join.
-      store.markFailed(store.enqueueReply('R22', 'CRSUC').replyId, 'Concur answered 400');
-      store.enqueueReply('R22', 'CREU1');
-      store.enqueueReply('R21', 'CRSUC');
-      const pages = [store.listRequests({ limit: 4 })];
-      while (pages.at(-1)?.nextCursor) pages.push(store.listRequests({ limit: 4, cursor: pages.at(-1)?.nextCursor ?? undefined }));
+      store.replies.markFailed(store.replies.enqueue('R22', 'CRSUC').replyId, 'Concur answered 400');
+      store.replies.enqueue('R22', 'CREU1');
+      store.replies.enqueue('R21', 'CRSUC');
+      const pages = [store.requests.list({ limit: 4 })];
+      while (pages.at(-1)?.nextCursor) pages.push(store.requests.list({ limit: 4, cursor: pages.at(-1)?.nextCursor ?? undefined }));
       const items = pages.flatMap((page) => page.items);
       expect(items.map((item) => item.id).sort()).toEqual([...ids].sort());
-      for (const item of items) expect(item).toEqual(store.getRequest(item.id));
+      for (const item of items) expect(item).toEqual(store.requests.get(item.id));
       expect(items[0]?.reply).toMatchObject({ status: 'CREU1', state: 'queued' });
       expect(items[1]?.reply).toMatchObject({ status: 'CRSUC', state: 'queued' });
       expect(items.slice(2).every((item) => item.reply === null)).toBe(true);
@@ -309,7 +305,7 @@ describe('connection requests in the store', () => {
 
     it('rejects a garbled cursor with BadCursorError', () => {
       seed23();
-      const good = store.listRequests({ limit: 10 }).nextCursor ?? '';
+      const good = store.requests.list({ limit: 10 }).nextCursor ?? '';
       const bad = [
         'not a cursor!',
         good.slice(0, -3),
@@ -319,26 +315,26 @@ describe('connection requests in the store', () => {
         Buffer.from('["2024-05-01T00:00:00.000Z",""]').toString('base64url'),
       ];
       for (const cursor of bad) {
-        expect(() => store.listRequests({ limit: 10, cursor }), cursor).toThrow(BadCursorError);
+        expect(() => store.requests.list({ limit: 10, cursor }), cursor).toThrow(BadCursorError);
       }
-      expect(() => store.listRequests({ limit: 10, cursor: encodeCursor('2024-05-01T00:05:00.000Z', 'R05') })).not.toThrow();
+      expect(() => store.requests.list({ limit: 10, cursor: encodeCursor('2024-05-01T00:05:00.000Z', 'R05') })).not.toThrow();
     });
 
     it('rejects a cursor at a time that cannot exist, and takes every time that can', () => {
       seed23();
       for (const time of ['2024-13-01T00:00:00.000Z', '2024-04-31T00:00:00.000Z', '2023-02-29T00:00:00.000Z', '2024-05-01T24:00:00.000Z', '2024-05-01T23:59:60.000Z']) {
-        expect(() => store.listRequests({ limit: 10, cursor: encodeCursor(time, 'R05') }), time).toThrow(BadCursorError);
+        expect(() => store.requests.list({ limit: 10, cursor: encodeCursor(time, 'R05') }), time).toThrow(BadCursorError);
       }
       for (const time of ['2024-02-29T23:59:59.999Z', '2024-12-31T00:00:00.000Z', '0001-01-01T00:00:00.000Z', '9999-12-31T23:59:59.999Z']) {
-        expect(() => store.listRequests({ limit: 10, cursor: encodeCursor(time, 'R05') }), time).not.toThrow();
+        expect(() => store.requests.list({ limit: 10, cursor: encodeCursor(time, 'R05') }), time).not.toThrow();
       }
     });
   });
 
   describe('counts', () => {
     it('counts requests by group', () => {
-      expect(store.counts()).toEqual({ pending: 0, failed: 0, connected: 0 });
-      store.upsertFromConcur(
+      expect(store.requests.counts()).toEqual({ pending: 0, failed: 0, connected: 0 });
+      store.requests.upsertFromConcur(
         [
           record('A'),
           record('B', { status: 'Processing' }),
@@ -348,8 +344,8 @@ describe('connection requests in the store', () => {
         ],
         harness.clock.iso(),
       );
-      expect(store.counts()).toEqual({ pending: 2, failed: 2, connected: 1 });
-      expect(store.summary()).toEqual({
+      expect(store.requests.counts()).toEqual({ pending: 2, failed: 2, connected: 1 });
+      expect(store.state.summary()).toEqual({
         counts: { pending: 2, failed: 2, connected: 1 },
         concur: { state: 'unknown', lastPollAt: null, lastSuccessAt: null, lastError: null },
       });

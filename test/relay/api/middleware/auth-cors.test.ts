@@ -5,7 +5,7 @@ import { API_KEY, ApiServer, AUTH, errorOf, expectNoSecrets, record } from '../h
 let s: ApiServer;
 beforeEach(async () => {
   s = await new ApiServer().start();
-  s.store.upsertFromConcur([record('R1')], s.clock.iso());
+  s.store.requests.upsertFromConcur([record('R1')], s.clock.iso());
 });
 afterEach(async () => {
   expectNoSecrets(s);
@@ -31,7 +31,7 @@ describe('the API key', () => {
       body: JSON.stringify({ status: 'CRSUC' }),
     });
     expect(answer.status).toBe(401);
-    expect(s.store.pendingReplyCount()).toBe(0);
+    expect(s.store.replies.pendingCount()).toBe(0);
     expect(s.kicks).toBe(0);
   });
 
@@ -152,7 +152,7 @@ describe('CORS', () => {
       expect(answer.headers.get('access-control-allow-origin')).toBeNull();
       expect(answer.headers.get('access-control-allow-headers')).toBeNull();
       expect(answer.headers.get('access-control-allow-methods')).toBeNull();
-      expect(s.store.pendingReplyCount()).toBe(0);
+      expect(s.store.replies.pendingCount()).toBe(0);
     },
   );
 

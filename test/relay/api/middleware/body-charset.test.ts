@@ -13,11 +13,11 @@ afterEach(async () => {
 });
 
 function seed(): void {
-  s.store.upsertFromConcur([record('R1')], s.clock.iso());
+  s.store.requests.upsertFromConcur([record('R1')], s.clock.iso());
 }
 
 const replyRows = () => {
-  const counts = s.store.replyCounts();
+  const counts = s.store.replies.counts();
   return counts.queued + counts.sent + counts.failed;
 };
 
@@ -67,6 +67,6 @@ describe('the charset of a request body', () => {
     });
     expect(answer.status).toBe(415);
     expect(errorOf(answer).message).toContain('charset=windows-1252');
-    expect(s.store.listWebhooks()).toEqual([]);
+    expect(s.store.webhooks.list()).toEqual([]);
   });
 });

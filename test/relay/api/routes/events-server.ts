@@ -7,7 +7,7 @@ import { eventsRoutes, type EventsRouteOptions } from '../../../../relay/api/rou
 import { createLogger } from '../../../../relay/base/log.js';
 import { Metrics } from '../../../../relay/base/metrics.js';
 import type { Store } from '../../../../relay/store/index.js';
-import { StoreHarness } from '../../store/helpers.js';
+import { StoreHarness, withParts } from '../../store/helpers.js';
 import type { SseMessage } from '../../../helpers/sse-client.js';
 
 /** A relay-shaped server for the events route: a real temp SQLite store, real HTTP on loopback. */
@@ -36,23 +36,24 @@ export class EventsServer {
       if (this.failReads) throw this.failReads;
       return read(...args);
     };
-    const counting: Store = {
-      ...store,
-      eventsAfter: fail(store.eventsAfter),
-      latestEventId: fail(store.latestEventId),
-      subscribe: (listener) => {
-        this.subscribers += 1;
-        const unsubscribe = store.subscribe(listener);
-        let done = false;
-        return () => {
-          if (!done) {
-            done = true;
-            this.subscribers -= 1;
-          }
-          unsubscribe();
-        };
+    const counting = withParts(store, {
+      events: {
+        after: fail(store.events.after),
+        latestId: fail(store.events.latestId),
+        subscribe: (listener) => {
+          this.subscribers += 1;
+          const unsubscribe = store.events.subscribe(listener);
+          let done = false;
+          return () => {
+            if (!done) {
+              done = true;
+              this.subscribers -= 1;
+            }
+            unsubscribe();
+          };
+        },
       },
-    };
+    });
     const logger = createLogger({
       level: 'debug',
       destination: { write: (line: string) => void this.logs.push(JSON.parse(line) as Record<string, unknown>) },

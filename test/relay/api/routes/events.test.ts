@@ -32,8 +32,8 @@ afterEach(async () => {
 describe('GET /api/v1/events', () => {
   it('answers as an event stream: headers, retry, then a summary with the latest id', async () => {
     const s = await start({ retryMs: 1234 });
-    s.store.upsertFromConcur([record('A'), record('B', { status: 'CREU1' })], s.harness.clock.iso());
-    const latest = s.store.latestEventId();
+    s.store.requests.upsertFromConcur([record('A'), record('B', { status: 'CREU1' })], s.harness.clock.iso());
+    const latest = s.store.events.latestId();
 
     const client = await sse(s.url);
     expect(client.status).toBe(200);
@@ -58,14 +58,14 @@ describe('GET /api/v1/events', () => {
     await client.waitForMessages(1);
 
     const before = Date.now();
-    s.store.upsertFromConcur([record('NEW-1')], s.harness.clock.iso());
+    s.store.requests.upsertFromConcur([record('NEW-1')], s.harness.clock.iso());
     const messages = await client.waitForMessages(2, 2000);
     expect(Date.now() - before).toBeLessThan(1000);
     expect(messages[1]?.event).toBe('request.created');
     expect(dataOf(messages[1]).id).toBe('NEW-1');
-    expect(messages[1]?.id).toBe(String(s.store.latestEventId()));
+    expect(messages[1]?.id).toBe(String(s.store.events.latestId()));
 
-    s.store.upsertFromConcur([record('NEW-1', { status: 'CREU2' }), record('NEW-2')], s.harness.clock.advance(1000));
+    s.store.requests.upsertFromConcur([record('NEW-1', { status: 'CREU2' }), record('NEW-2')], s.harness.clock.advance(1000));
     const all = await client.waitForMessages(4);
     expect(all.slice(2).map((m) => m.event)).toEqual(['request.updated', 'request.created']);
     expectContract(all);
@@ -78,16 +78,16 @@ describe('GET /api/v1/events', () => {
     const s = await start({ batchSize: 2 });
     const first = await sse(s.url);
     await first.waitForMessages(1);
-    s.store.upsertFromConcur([record('HAD-1'), record('HAD-2')], s.harness.clock.iso());
+    s.store.requests.upsertFromConcur([record('HAD-1'), record('HAD-2')], s.harness.clock.iso());
     const had = await first.waitForMessages(3);
     const lastSeen = had[2]?.id ?? '';
     first.close();
     await eventually(() => s.metrics.sseClients === 0, 2000, 'the first client to go');
 
     // Missed while away: more than one batch, and a state change that is not an SSE event.
-    s.store.upsertFromConcur([record('MISS-1'), record('MISS-2'), record('MISS-3')], s.harness.clock.advance(1000));
-    s.store.updateConcurStatus({ state: 'degraded', lastError: 'bad XML' });
-    s.store.upsertFromConcur([record('HAD-1', { status: 'CRSUC' })], s.harness.clock.advance(1000));
+    s.store.requests.upsertFromConcur([record('MISS-1'), record('MISS-2'), record('MISS-3')], s.harness.clock.advance(1000));
+    s.store.state.updateConcurStatus({ state: 'degraded', lastError: 'bad XML' });
+    s.store.requests.upsertFromConcur([record('HAD-1', { status: 'CRSUC' })], s.harness.clock.advance(1000));
 
     const { headers, query } = resume(lastSeen);
     const again = await sse(`${s.url}${query}`, headers);
@@ -98,7 +98,7 @@ describe('GET /api/v1/events', () => {
     expect(Number(missed[0]?.id)).toBeGreaterThan(Number(lastSeen));
 
     // And then live, with nothing in between.
-    s.store.upsertFromConcur([record('LIVE')], s.harness.clock.advance(1000));
+    s.store.requests.upsertFromConcur([record('LIVE')], s.harness.clock.advance(1000));
     const all = await again.waitForMessages(5);
     expect(requestIds(all)).toEqual(['MISS-1', 'MISS-2', 'MISS-3', 'HAD-1', 'LIVE']);
     expect(all.some((m) => m.event === 'summary')).toBe(false);
@@ -107,8 +107,8 @@ describe('GET /api/v1/events', () => {
 
   it('lets the header win over the query parameter', async () => {
     const s = await start();
-    s.store.upsertFromConcur([record('A'), record('B')], s.harness.clock.iso());
-    const afterA = s.store.latestEventId() - 1;
+    s.store.requests.upsertFromConcur([record('A'), record('B')], s.harness.clock.iso());
+    const afterA = s.store.events.latestId() - 1;
     const client = await sse(`${s.url}?lastEventId=garbage`, { 'Last-Event-ID': String(afterA) });
     expect(client.status).toBe(200);
     const [only] = await client.waitForMessages(1);
@@ -117,12 +117,12 @@ describe('GET /api/v1/events', () => {
 
   it('answers a Last-Event-ID older than the retained history with a summary, then the oldest retained', async () => {
     const s = await start();
-    s.store.upsertFromConcur(
+    s.store.requests.upsertFromConcur(
       ['A', 'B', 'C', 'D', 'E', 'F'].map((id) => record(id)),
       s.harness.clock.iso(),
     );
-    expect(s.store.pruneEvents(3)).toBe(3);
-    const oldest = s.store.oldestEventId() ?? 0;
+    expect(s.store.events.prune(3)).toBe(3);
+    const oldest = s.store.events.oldestId() ?? 0;
 
     const client = await sse(s.url, { 'Last-Event-ID': '1' });
     const messages = await client.waitForMessages(4);
@@ -136,12 +136,12 @@ describe('GET /api/v1/events', () => {
 
   it('treats a Last-Event-ID beyond the latest (another or a reset database) as a new client', async () => {
     const s = await start();
-    s.store.upsertFromConcur([record('A')], s.harness.clock.iso());
+    s.store.requests.upsertFromConcur([record('A')], s.harness.clock.iso());
     const client = await sse(s.url, { 'Last-Event-ID': '999999' });
     const [first] = await client.waitForMessages(1);
     expect(first?.event).toBe('summary');
-    expect(first?.id).toBe(String(s.store.latestEventId()));
-    s.store.upsertFromConcur([record('B')], s.harness.clock.iso());
+    expect(first?.id).toBe(String(s.store.events.latestId()));
+    s.store.requests.upsertFromConcur([record('B')], s.harness.clock.iso());
     const messages = await client.waitForMessages(2);
     expect(dataOf(messages[1]).id).toBe('B');
   });
@@ -188,10 +188,10 @@ describe('GET /api/v1/events', () => {
     const s = await start();
     const client = await sse(s.url);
     await client.waitForMessages(1);
-    const change = s.store.updateConcurStatus({ state: 'unauthorized', lastError: '401 from Concur' });
+    const change = s.store.state.updateConcurStatus({ state: 'unauthorized', lastError: '401 from Concur' });
     expect(change.changed).toBe(true);
-    const stateEventId = s.store.latestEventId();
-    s.store.upsertFromConcur([record('AFTER')], s.harness.clock.iso());
+    const stateEventId = s.store.events.latestId();
+    s.store.requests.upsertFromConcur([record('AFTER')], s.harness.clock.iso());
     const messages = await client.waitForMessages(2);
     expect(messages[1]?.event).toBe('request.created');
     expect(Number(messages[1]?.id)).toBeGreaterThan(stateEventId);
@@ -203,12 +203,12 @@ describe('GET /api/v1/events', () => {
     const s = await start();
     const client = await sse(s.url);
     await client.waitForMessages(1);
-    s.store.upsertFromConcur(
+    s.store.requests.upsertFromConcur(
       [record('T1', { requestToken: 'tok-AAAA-very-secret' }), record('T2', { requestToken: 'tok-BBBB-very-secret' })],
       s.harness.clock.iso(),
     );
-    s.store.upsertFromConcur([record('T1', { requestToken: 'tok-CCCC-very-secret' })], s.harness.clock.advance(1000));
-    s.store.enqueueReply('T2', 'CRSUC');
+    s.store.requests.upsertFromConcur([record('T1', { requestToken: 'tok-CCCC-very-secret' })], s.harness.clock.advance(1000));
+    s.store.replies.enqueue('T2', 'CRSUC');
     await client.waitFor(
       () => (client.messages.some((m) => m.event === 'reply.updated') && client.messages.length >= 4 ? true : undefined),
       2000,
@@ -220,7 +220,7 @@ describe('GET /api/v1/events', () => {
     for (const text of [client.raw(), replay.raw()]) {
       expect(text).not.toMatch(/very-secret|"requestToken"|request_token|secret-request-token/);
     }
-    expect(s.store.getRequestToken('T1')).toBe('tok-CCCC-very-secret');
+    expect(s.store.requests.getRequestToken('T1')).toBe('tok-CCCC-very-secret');
     expectContract(client.messages);
     expectContract(replay.messages);
   });
@@ -240,7 +240,7 @@ describe('GET /api/v1/events', () => {
     await eventually(() => s.metrics.sseClients === 0 && s.subscribers === 0, 2000, 'all clients gone');
     await eventually(() => true, 10);
     // Writes after the disconnects find nobody and break nothing.
-    s.store.upsertFromConcur([record('LATE')], s.harness.clock.iso());
+    s.store.requests.upsertFromConcur([record('LATE')], s.harness.clock.iso());
     expect(s.metrics.sseClients).toBe(0);
   });
 
@@ -249,7 +249,7 @@ describe('GET /api/v1/events', () => {
     const client = await sse(s.url);
     await client.waitForMessages(1);
     s.failReads = new Error('SQLITE_CORRUPT: internal detail /var/lib/relay.sqlite');
-    s.store.upsertFromConcur([record('X')], s.harness.clock.iso());
+    s.store.requests.upsertFromConcur([record('X')], s.harness.clock.iso());
     await client.waitForEnd(2000);
     await eventually(() => s.metrics.sseClients === 0 && s.subscribers === 0, 2000, 'cleanup');
     expect(client.raw()).not.toMatch(/event: error|SQLITE|internal detail/);
@@ -283,7 +283,7 @@ describe('GET /api/v1/events', () => {
     try {
       const client = await sse(s.url);
       await client.waitForMessages(1);
-      s.store.upsertFromConcur([record('W1'), record('W2', { status: 'CRSUC' })], s.harness.clock.iso());
+      s.store.requests.upsertFromConcur([record('W1'), record('W2', { status: 'CRSUC' })], s.harness.clock.iso());
       const messages = await client.waitForMessages(4);
       expect(messages.map((m) => m.event)).toEqual(['summary', 'request.created', 'request.created', 'summary']);
       expect(Summary.parse(JSON.parse(messages[3]?.data ?? '')).counts).toEqual({ pending: 1, failed: 0, connected: 1 });
@@ -314,11 +314,11 @@ describe('slow clients', () => {
 
   /** Appends big summary events, one per tick, until the server has dropped the client (or a bound). */
   async function floodUntilDropped(s: EventsServer): Promise<number> {
-    const summary = s.store.summary();
+    const summary = s.store.state.summary();
     const big = { ...summary, concur: { ...summary.concur, lastError: 'x'.repeat(512 * 1024) } };
     let appended = 0;
     while (s.metrics.sseClients > 0 && appended < 300) {
-      s.store.appendEvent('summary', big);
+      s.store.events.append('summary', big);
       appended += 1;
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
@@ -347,10 +347,10 @@ describe('slow clients', () => {
       expect(dropped?.reason).toBe(options.maxLag === 5 ? 'lagging' : 'write_timeout');
 
       // A normal client still works and can resume from the log.
-      const client = await sse(s.url, { 'last-event-id': String(s.store.latestEventId() - 1) });
+      const client = await sse(s.url, { 'last-event-id': String(s.store.events.latestId() - 1) });
       const [last] = await client.waitForMessages(1);
       expect(last?.event).toBe('summary');
-      expect(last?.id).toBe(String(s.store.latestEventId()));
+      expect(last?.id).toBe(String(s.store.events.latestId()));
     } finally {
       socket.destroy();
     }

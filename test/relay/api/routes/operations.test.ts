@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Health } from '../../../../shared/models.js';
 import type { Store } from '../../../../relay/store/index.js';
+import { withParts, type StoreOverrides } from '../../store/helpers.js';
 import { ApiServer, AUTH, errorOf, expectNoSecrets, record } from '../helpers.js';
 
 let s: ApiServer;
@@ -10,13 +11,7 @@ afterEach(async () => {
 });
 
 /** The store with some methods replaced. */
-const withStore =
-  (overrides: Partial<Store>) =>
-  (store: Store): Store =>
-    new Proxy(store, {
-      get: (target, key, receiver) =>
-        key in overrides ? overrides[key as keyof Store] : Reflect.get(target, key, receiver),
-    });
+const withStore = (overrides: StoreOverrides) => (store: Store) => withParts(store, overrides);
 
 describe('GET /healthz', () => {
   it('answers 200 {"status":"ok"} without a key', async () => {
@@ -38,15 +33,17 @@ describe('GET /healthz', () => {
   });
 
   it('answers 503 when the store says it is unhealthy, or throws', async () => {
-    s = await new ApiServer().start({ wrap: withStore({ health: () => ({ ok: false, problem: 'full' }) }) });
+    s = await new ApiServer().start({ wrap: withStore({ health: { check: () => ({ ok: false, problem: 'full' }) } }) });
     const full = await s.get('/healthz', {});
     expect(full.status).toBe(503);
     expect(full.json).toEqual({ status: 'unavailable', reason: 'the store cannot write: the disk is full' });
     await s.stop();
     s = await new ApiServer().start({
       wrap: withStore({
-        health: () => {
-          throw new Error('disk on fire');
+        health: {
+          check: () => {
+            throw new Error('disk on fire');
+          },
         },
       }),
     });
@@ -60,7 +57,7 @@ describe('GET /healthz', () => {
 describe('GET /metrics', () => {
   it('answers Prometheus text without a key, with requests by group', async () => {
     s = await new ApiServer().start();
-    s.store.upsertFromConcur([record('A'), record('B'), record('C', { status: 'CREU1' })], s.clock.iso());
+    s.store.requests.upsertFromConcur([record('A'), record('B'), record('C', { status: 'CREU1' })], s.clock.iso());
     s.metrics.recordPoll();
     const answer = await s.get('/metrics', {});
     expect(answer.status).toBe(200);
@@ -74,7 +71,7 @@ describe('GET /metrics', () => {
 
   it("times the API's answers by route pattern and status, never by the id in the path", async () => {
     s = await new ApiServer().start();
-    s.store.upsertFromConcur([record('REQ-SECRET-ID')], s.clock.iso());
+    s.store.requests.upsertFromConcur([record('REQ-SECRET-ID')], s.clock.iso());
     expect((await s.get('/api/v1/requests/REQ-SECRET-ID')).status).toBe(200);
     expect((await s.get('/api/v1/requests/NO-SUCH-ID')).status).toBe(404);
     expect((await s.get('/api/v1/no-such-route')).status).toBe(404);
@@ -206,11 +203,15 @@ describe('unexpected errors', () => {
     const secret = 'SQLITE_CORRUPT at /var/lib/relay/secret-path.sqlite';
     s = await new ApiServer().start({
       wrap: withStore({
-        summary: () => {
-          throw new Error(secret);
+        state: {
+          summary: () => {
+            throw new Error(secret);
+          },
         },
-        listRequests: () => {
-          throw new TypeError('Cannot read properties of undefined (reading "x")');
+        requests: {
+          list: () => {
+            throw new TypeError('Cannot read properties of undefined (reading "x")');
+          },
         },
       }),
     });
@@ -233,7 +234,7 @@ describe('unexpected errors', () => {
   it('answer 500 when a store answer does not fit the shared model (never a malformed body)', async () => {
     s = await new ApiServer().start({
       wrap: withStore({
-        summary: () => ({ counts: { pending: -1, failed: 0, connected: 0 } }) as unknown as ReturnType<Store['summary']>,
+        state: { summary: () => ({ counts: { pending: -1, failed: 0, connected: 0 } }) as unknown as ReturnType<Store['state']['summary']> },
       }),
     });
     const answer = await s.get('/api/v1/summary');

@@ -18,7 +18,7 @@ afterEach(async () => {
 /** Seven requests across the groups, lastModified one minute apart (R1 oldest … R7 newest). */
 function seed(): void {
   const statuses = ['Pending', 'Processing', 'CREU1', 'Failed', 'CRSUC', 'Connected', 'Pending'] as const;
-  s.store.upsertFromConcur(
+  s.store.requests.upsertFromConcur(
     statuses.map((status, i) =>
       record(`R${i + 1}`, { status, lastModified: `2024-05-01T09:0${i}:00Z`, firstName: `Traveller${i + 1}` }),
     ),
@@ -27,7 +27,7 @@ function seed(): void {
 }
 
 const replyRows = () => {
-  const counts = s.store.replyCounts();
+  const counts = s.store.replies.counts();
   return counts.queued + counts.sent + counts.failed;
 };
 
@@ -195,17 +195,17 @@ describe('GET /api/v1/requests between changes (its answers are kept until the s
   it('shows every change the store commits at once: new and changed requests, replies and their attempts', async () => {
     seed();
     expect((await list('?group=pending')).items.map((r) => r.id)).toEqual(['R7', 'R2', 'R1']);
-    s.store.upsertFromConcur([record('R8', { lastModified: '2024-05-01T09:30:00Z' })], s.clock.iso());
+    s.store.requests.upsertFromConcur([record('R8', { lastModified: '2024-05-01T09:30:00Z' })], s.clock.iso());
     expect((await list('?group=pending')).items.map((r) => r.id)).toEqual(['R8', 'R7', 'R2', 'R1']);
 
-    s.store.upsertFromConcur([record('R8', { lastModified: '2024-05-01T09:30:00Z', firstName: 'Grace' })], s.clock.iso());
+    s.store.requests.upsertFromConcur([record('R8', { lastModified: '2024-05-01T09:30:00Z', firstName: 'Grace' })], s.clock.iso());
     expect((await list('?group=pending&limit=1')).items[0]?.firstName).toBe('Grace');
 
-    const { replyId } = s.store.enqueueReply('R8', 'CRSUC');
+    const { replyId } = s.store.replies.enqueue('R8', 'CRSUC');
     expect((await list('?group=pending&limit=1')).items[0]?.reply).toMatchObject({ state: 'queued', attempts: 0 });
-    s.store.markAttempt(replyId, { attempts: 1, nextAttemptAt: s.clock.advance(5000), lastError: 'Concur is unavailable (503)' });
+    s.store.replies.markAttempt(replyId, { attempts: 1, nextAttemptAt: s.clock.advance(5000), lastError: 'Concur is unavailable (503)' });
     expect((await list('?group=pending&limit=1')).items[0]?.reply).toMatchObject({ attempts: 1, lastError: 'Concur is unavailable (503)' });
-    s.store.markSent(replyId);
+    s.store.replies.markSent(replyId);
     expect((await list('?group=pending')).items.map((r) => r.id)).toEqual(['R7', 'R2', 'R1']);
     expect((await list('?group=connected&limit=1')).items[0]).toMatchObject({ id: 'R8', status: 'CRSUC', reply: { state: 'sent' } });
   });
@@ -235,8 +235,8 @@ describe('GET /api/v1/requests between changes (its answers are kept until the s
 
   it('answers exactly the shared models, replies included', async () => {
     seed();
-    s.store.markFailed(s.store.enqueueReply('R1', 'CRSUC').replyId, 'Concur answered 400');
-    s.store.enqueueReply('R2', 'CREU1');
+    s.store.replies.markFailed(s.store.replies.enqueue('R1', 'CRSUC').replyId, 'Concur answered 400');
+    s.store.replies.enqueue('R2', 'CREU1');
     const page = z.strictObject(RequestsPage.shape).parse((await s.get('/api/v1/requests?limit=200')).json);
     for (const item of page.items) {
       expect(z.strictObject(ConnectionRequest.shape).parse(item)).toEqual(item);
@@ -255,7 +255,7 @@ describe('Relay-Event-Id: where a list or summary stands in the live events', ()
   it('is the latest event id when the answer was read, on the summary and on every list page', async () => {
     expect((await s.get('/api/v1/summary')).headers.get('relay-event-id')).toBe('0');
     seed();
-    const latest = s.store.latestEventId();
+    const latest = s.store.events.latestId();
     expect(latest).toBeGreaterThan(0);
     for (const path of READS) expect(eventId(await s.get(path)), path).toBe(latest);
     const first = await s.get('/api/v1/requests?limit=2');
@@ -267,10 +267,10 @@ describe('Relay-Event-Id: where a list or summary stands in the live events', ()
     seed();
     const before = await s.get('/api/v1/requests?group=pending');
     expect(eventId(await s.get('/api/v1/requests?group=pending'))).toBe(eventId(before));
-    s.store.upsertFromConcur([record('R8', { lastModified: '2024-05-01T09:30:00Z' })], s.clock.iso());
+    s.store.requests.upsertFromConcur([record('R8', { lastModified: '2024-05-01T09:30:00Z' })], s.clock.iso());
     const after = await s.get('/api/v1/requests?group=pending');
     expect(RequestsPage.parse(after.json).items[0]?.id).toBe('R8');
-    expect(eventId(after)).toBe(s.store.latestEventId());
+    expect(eventId(after)).toBe(s.store.events.latestId());
     expect(eventId(after)).toBeGreaterThan(eventId(before));
   });
 
@@ -278,7 +278,7 @@ describe('Relay-Event-Id: where a list or summary stands in the live events', ()
     seed();
     const list = await s.get('/api/v1/requests?group=pending');
     expect(RequestsPage.parse(list.json).items.map((r) => r.id)).not.toContain('R8');
-    s.store.upsertFromConcur([record('R8', { lastModified: '2024-05-01T09:30:00Z', firstName: 'Grace' })], s.clock.iso());
+    s.store.requests.upsertFromConcur([record('R8', { lastModified: '2024-05-01T09:30:00Z', firstName: 'Grace' })], s.clock.iso());
     const stream = await connectSse(`${s.url}/api/v1/events`, { ...AUTH, 'Last-Event-ID': String(eventId(list)) });
     try {
       const [created] = await stream.waitForMessages(1);
@@ -318,8 +318,8 @@ describe('POST /api/v1/requests/:id/reply', () => {
     const { reply } = ReplyResponse.parse(answer.json);
     expect(reply).toMatchObject({ status: 'CRSUC', state: 'queued', attempts: 0, lastError: null });
     expect(s.kicks).toBe(1);
-    expect(s.store.getRequest('R1')?.reply).toEqual(reply);
-    expect(s.store.dueReplies(s.clock.iso(), 10)).toHaveLength(1);
+    expect(s.store.requests.get('R1')?.reply).toEqual(reply);
+    expect(s.store.replies.due(s.clock.iso(), 10)).toHaveLength(1);
     // The request itself shows the queued reply.
     const request = ConnectionRequest.parse((await s.get('/api/v1/requests/R1')).json);
     expect(request.reply).toEqual(reply);
@@ -333,7 +333,7 @@ describe('POST /api/v1/requests/:id/reply', () => {
       deps: {
         outbox: {
           kick: () => {
-            seenByKick = s.store.dueReplies(s.clock.iso(), 10).map((r) => r.status);
+            seenByKick = s.store.replies.due(s.clock.iso(), 10).map((r) => r.status);
           },
         },
       },
@@ -358,11 +358,11 @@ describe('POST /api/v1/requests/:id/reply', () => {
     seed();
     const answer = await s.post('/api/v1/requests/R2/reply', { status: 'CREU2' });
     expect(answer.status).toBe(202);
-    expect(s.store.pendingReplyCount()).toBe(1);
+    expect(s.store.replies.pendingCount()).toBe(1);
   });
 
   it('accepts every reply code', async () => {
-    s.store.upsertFromConcur(
+    s.store.requests.upsertFromConcur(
       REPLY_CODES.map((_code, i) => record(`Q${i}`)),
       s.clock.iso(),
     );
@@ -386,8 +386,8 @@ describe('POST /api/v1/requests/:id/reply', () => {
     expect(s.kicks).toBe(1);
 
     // Still the same after the reply went out (no 409 in flight, no second row).
-    const [queued] = s.store.dueReplies(s.clock.iso(), 1);
-    s.store.markSent(queued?.id ?? -1);
+    const [queued] = s.store.replies.due(s.clock.iso(), 1);
+    s.store.replies.markSent(queued?.id ?? -1);
     const third = await s.post('/api/v1/requests/R1/reply', { status: 'CRSUC' }, { 'Idempotency-Key': key });
     expect(third.status).toBe(202);
     expect(ReplyResponse.parse(third.json).reply.state).toBe('sent');
@@ -422,10 +422,10 @@ describe('POST /api/v1/requests/:id/reply', () => {
   it('answers 409 retry_limit for CRRET once Concur’s 5 retries are used', async () => {
     seed();
     for (let i = 0; i < 5; i += 1) {
-      const { replyId } = s.store.enqueueReply('R1', 'CRRET');
-      s.store.markSent(replyId);
+      const { replyId } = s.store.replies.enqueue('R1', 'CRRET');
+      s.store.replies.markSent(replyId);
     }
-    expect(s.store.getRequest('R1')?.retries).toBe(5);
+    expect(s.store.requests.get('R1')?.retries).toBe(5);
     const answer = await s.post('/api/v1/requests/R1/reply', { status: 'CRRET' });
     expect(answer.status).toBe(409);
     expect(errorOf(answer)).toMatchObject({ code: 'retry_limit', message: expect.stringContaining('5') });
@@ -519,7 +519,7 @@ describe('POST /api/v1/requests/:id/reply', () => {
       expect(error.message.length).toBeGreaterThan(10);
       expect(replyRows()).toBe(0);
       expect(s.kicks).toBe(0);
-      expect(s.store.getRequest('R1')?.reply).toBeNull();
+      expect(s.store.requests.get('R1')?.reply).toBeNull();
     });
 
     it('lists the valid reply codes when the code is not one', async () => {

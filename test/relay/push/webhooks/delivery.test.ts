@@ -8,7 +8,8 @@ import {
   WebhookEventData,
   WebhookMessage,
 } from '../../../../shared/models.js';
-import { DISABLE_AFTER_MS, RETRY_SCHEDULE_MS } from '../../../../relay/push/webhooks/delivery.js';
+import { DISABLE_AFTER_MS } from '../../../../relay/push/webhooks/delivery.js';
+import { RETRY_SCHEDULE_MS } from '../../../../relay/push/webhooks/schedule.js';
 import { AUTH, errorOf, record } from '../../api/helpers.js';
 import { WebhookHarness, verifyAt, type Received } from './helpers.js';
 
@@ -105,8 +106,8 @@ describe('a delivery', () => {
   it('carries the shared models and never a request token', async () => {
     h = await new WebhookHarness().start();
     await h.subscribe();
-    h.store.upsertFromConcur([record('R1'), record('R2', { status: 'CREU1' })], h.clock.iso());
-    h.store.upsertFromConcur([record('R1', { firstName: 'Grace' })], h.clock.advance(S));
+    h.store.requests.upsertFromConcur([record('R1'), record('R2', { status: 'CREU1' })], h.clock.iso());
+    h.store.requests.upsertFromConcur([record('R1', { firstName: 'Grace' })], h.clock.advance(S));
     await h.worker.drain();
     const received = await h.receiver.waitFor(3);
     expect(received.map((r) => message(r).type)).toEqual(['request.created', 'request.created', 'request.updated']);
@@ -127,7 +128,7 @@ describe('a delivery', () => {
     h = await new WebhookHarness().start();
     const replies = await h.subscribe({ events: ['reply.sent'] });
     const requests = await h.subscribe({ events: ['request.created'] });
-    h.store.upsertFromConcur([record('R1')], h.clock.iso());
+    h.store.requests.upsertFromConcur([record('R1')], h.clock.iso());
     await h.worker.drain();
     expect((await h.deliveries(replies.webhook.id)).items).toEqual([]);
     const [only] = (await h.deliveries(requests.webhook.id)).items;
@@ -142,19 +143,19 @@ describe('a delivery', () => {
     const Database = (await import('better-sqlite3')).default;
     const raw = new Database(h.dbPath);
     raw.exec("CREATE TRIGGER no_deliveries BEFORE INSERT ON deliveries BEGIN SELECT RAISE(ABORT, 'deliveries refused'); END");
-    expect(() => h.store.upsertFromConcur([record('R1')], h.clock.iso())).toThrow(/deliveries refused/);
-    expect(h.store.getRequest('R1')).toBeUndefined();
+    expect(() => h.store.requests.upsertFromConcur([record('R1')], h.clock.iso())).toThrow(/deliveries refused/);
+    expect(h.store.requests.get('R1')).toBeUndefined();
     raw.exec('DROP TRIGGER no_deliveries');
     raw.close();
-    h.store.upsertFromConcur([record('R1')], h.clock.iso());
-    expect(h.store.getRequest('R1')).toBeDefined();
-    expect(h.store.deliveryCounts()).toEqual({ pending: 1, succeeded: 0, failed: 0 });
+    h.store.requests.upsertFromConcur([record('R1')], h.clock.iso());
+    expect(h.store.requests.get('R1')).toBeDefined();
+    expect(h.store.deliveries.counts()).toEqual({ pending: 1, succeeded: 0, failed: 0 });
   });
 
   it('over 64 KiB is not sent: it is stored as failed, saying why, and cannot be resent', async () => {
     h = await new WebhookHarness().start();
     const { webhook } = await h.subscribe();
-    h.store.upsertFromConcur([record('BIG', { firstName: 'x'.repeat(70_000) })], h.clock.iso());
+    h.store.requests.upsertFromConcur([record('BIG', { firstName: 'x'.repeat(70_000) })], h.clock.iso());
     await h.worker.drain();
     expect(h.receiver.received).toHaveLength(0);
     const [entry] = (await h.deliveries(webhook.id)).items;
@@ -322,7 +323,7 @@ describe('disabling', () => {
     const { webhook } = await h.subscribe();
     h.receiver.reply({ status: 410 });
     const first = await h.sendTest(webhook.id);
-    h.store.upsertFromConcur([record('R1')], h.clock.iso());
+    h.store.requests.upsertFromConcur([record('R1')], h.clock.iso());
     // One delivery per endpoint at a time: the 410 comes first and the second is still pending.
     await h.worker.drain();
     expect(h.receiver.received).toHaveLength(1);
@@ -337,7 +338,7 @@ describe('disabling', () => {
       lastError: expect.stringContaining('not sent: the webhook was disabled (the endpoint answered 410 Gone'),
     });
 
-    h.store.upsertFromConcur([record('R2')], h.clock.advance(MIN));
+    h.store.requests.upsertFromConcur([record('R2')], h.clock.advance(MIN));
     await h.worker.drain();
     expect((await h.deliveries(webhook.id)).items).toHaveLength(2);
     expect(h.receiver.received).toHaveLength(1);
@@ -435,7 +436,7 @@ describe('resend and recover', () => {
     const { webhook } = await h.subscribe({ events: ['request.created'] });
     // A: failed long ago, after its whole schedule.
     h.receiver.fallback = { status: 500 };
-    h.store.upsertFromConcur([record('A')], h.clock.iso());
+    h.store.requests.upsertFromConcur([record('A')], h.clock.iso());
     await h.worker.drain();
     const [a] = (await h.deliveries(webhook.id)).items;
     let entry = a!;
@@ -445,7 +446,7 @@ describe('resend and recover', () => {
     // B and C: failed because the endpoint was disabled while they waited.
     h.clock.advance(HOUR);
     const since = h.clock.iso();
-    h.store.upsertFromConcur([record('B'), record('C')], h.clock.iso());
+    h.store.requests.upsertFromConcur([record('B'), record('C')], h.clock.iso());
     const disable = await h.fetchPatch(webhook.id, { state: 'disabled' });
     expect(disable).toBe(200);
     const recoverWhileDisabled = await h.api.post(`/api/v1/webhooks/${webhook.id}/recover`, { since });
@@ -525,7 +526,7 @@ describe('deleting a webhook', () => {
     expect((await h.api.fetch(`/api/v1/webhooks/${webhook.id}`, { method: 'DELETE', headers: AUTH })).status).toBe(204);
     await h.worker.drain();
     expect(h.receiver.received).toHaveLength(0);
-    expect(h.store.deliveryCounts()).toEqual({ pending: 0, succeeded: 0, failed: 0 });
+    expect(h.store.deliveries.counts()).toEqual({ pending: 0, succeeded: 0, failed: 0 });
   });
 });
 
@@ -535,11 +536,11 @@ describe('the running worker', () => {
     const { webhook } = await h.subscribe();
     h.worker.start();
     h.clock.ms = Date.now();
-    h.store.upsertFromConcur([record('R1')], h.clock.iso());
+    h.store.requests.upsertFromConcur([record('R1')], h.clock.iso());
     await h.receiver.waitFor(1, 2000);
     // Stored as due 300 ms from now (the store's clock runs ahead): only the timer can send it.
     h.clock.ms = Date.now() + 300;
-    h.store.upsertFromConcur([record('R2')], h.clock.iso());
+    h.store.requests.upsertFromConcur([record('R2')], h.clock.iso());
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(h.receiver.received).toHaveLength(1);
     await h.receiver.waitFor(2, 2000);

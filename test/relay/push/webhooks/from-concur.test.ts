@@ -1,10 +1,10 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
 import { ConnectionRequest, Summary, WebhookEventData, WebhookMessage } from '../../../../shared/models.js';
 import { createOutbox, type Outbox } from '../../../../relay/replies/outbox.js';
 import { createPoller, type Poller } from '../../../../relay/ingest/poller.js';
-import { startSandbox, type RunningSandbox } from '../../../../relay/sandbox/server.js';
-import { clientFor, control, fault, fixedRandom, putDirect } from '../../helpers.js';
+import type { RunningSandbox } from '../../../../relay/sandbox/server.js';
+import { clientFor, fault, fixedRandom, putDirect, sandboxPerFile } from '../../helpers.js';
 import { verifyAt, WebhookHarness } from './helpers.js';
 
 /**
@@ -17,14 +17,8 @@ let h: WebhookHarness;
 let poller: Poller;
 let outbox: Outbox;
 
-beforeAll(async () => {
-  sb = await startSandbox({ seed: false, random: 11 });
-});
-afterAll(async () => {
-  await sb.close();
-});
+sandboxPerFile({ random: 11 }, (reset) => (sb = reset));
 beforeEach(async () => {
-  await control(sb, 'POST', '/reset', { seed: false });
   h = await new WebhookHarness().start();
   poller = createPoller({ client: clientFor(sb), store: h.store, intervalMs: 60_000, logger: h.log.logger, metrics: h.api.metrics, now: h.clock.now });
   outbox = createOutbox({ client: clientFor(sb), store: h.store, logger: h.log.logger, metrics: h.api.metrics, now: h.clock.now, random: fixedRandom(0.5) });

@@ -3,7 +3,7 @@ import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { openDatabase, closeDatabase } from '../../../../relay/store/db.js';
 import { migrate, MIGRATIONS } from '../../../../relay/store/migrations.js';
 import { webhookTypeOf, type StoredEvent } from '../../../../relay/store/index.js';
-import { nextDelay, retryAfterMs, RETRY_SCHEDULE_MS, scheduledDelay } from '../../../../relay/push/webhooks/delivery.js';
+import { nextDelay, retryAfterMs, RETRY_SCHEDULE_MS, scheduledDelay } from '../../../../relay/push/webhooks/schedule.js';
 import { sign, signatureHeader } from '../../../../relay/push/webhooks/signature.js';
 import { record, StoreHarness } from '../../store/helpers.js';
 
@@ -82,31 +82,31 @@ describe('the store', () => {
     const store = harness.store();
     // Version 2 brought the webhook tables; later versions come along.
     expect(store.migration).toEqual({ from: 1, to: MIGRATIONS.length, applied: MIGRATIONS.slice(1).map((m) => m.version) });
-    store.createWebhook({ url: 'http://127.0.0.1:1/x', events: ['request.created'] });
-    store.upsertFromConcur([record('R1')], harness.clock.iso());
-    expect(store.deliveryCounts()).toEqual({ pending: 1, succeeded: 0, failed: 0 });
+    store.webhooks.create({ url: 'http://127.0.0.1:1/x', events: ['request.created'] });
+    store.requests.upsertFromConcur([record('R1')], harness.clock.iso());
+    expect(store.deliveries.counts()).toEqual({ pending: 1, succeeded: 0, failed: 0 });
   });
 
   it('signs with the newest secret first, keeps at most 10 rotated ones, and drops expired ones', () => {
     harness = new StoreHarness();
     const store = harness.store();
-    const { webhook, secret } = store.createWebhook({ url: 'http://127.0.0.1:1/x', events: ['request.created'] });
-    expect(store.webhookSigningSecrets(webhook.id, harness.clock.ms)).toEqual([secret]);
-    const rotated = Array.from({ length: 12 }, () => store.rotateWebhookSecret(webhook.id).secret);
-    const signing = store.webhookSigningSecrets(webhook.id, harness.clock.ms);
+    const { webhook, secret } = store.webhooks.create({ url: 'http://127.0.0.1:1/x', events: ['request.created'] });
+    expect(store.webhooks.signingSecrets(webhook.id, harness.clock.ms)).toEqual([secret]);
+    const rotated = Array.from({ length: 12 }, () => store.webhooks.rotateSecret(webhook.id).secret);
+    const signing = store.webhooks.signingSecrets(webhook.id, harness.clock.ms);
     expect(signing[0]).toBe(rotated.at(-1));
     expect(signing).toHaveLength(11);
     expect(signing).not.toContain(secret);
-    expect(store.webhookSigningSecrets(webhook.id, harness.clock.ms + 24 * 3_600_000)).toEqual([rotated.at(-1)]);
+    expect(store.webhooks.signingSecrets(webhook.id, harness.clock.ms + 24 * 3_600_000)).toEqual([rotated.at(-1)]);
   });
 
   it('forgets finished deliveries after the retention, never pending ones', () => {
     harness = new StoreHarness();
     const store = harness.store();
-    store.createWebhook({ url: 'http://127.0.0.1:1/x', events: ['request.created'] });
-    store.upsertFromConcur([record('R1'), record('R2')], harness.clock.iso());
-    const [due] = store.dueDeliveries(harness.clock.ms, 10);
-    store.recordDeliveryAttempt({
+    store.webhooks.create({ url: 'http://127.0.0.1:1/x', events: ['request.created'] });
+    store.requests.upsertFromConcur([record('R1'), record('R2')], harness.clock.iso());
+    const [due] = store.deliveries.due(harness.clock.ms, 10);
+    store.deliveries.recordAttempt({
       deliveryId: due!.id,
       chain: due!.chain,
       startedAt: harness.clock.ms,
@@ -117,17 +117,17 @@ describe('the store', () => {
       outcome: 'succeeded',
     });
     harness.clock.advance(31 * 24 * 3_600_000);
-    expect(store.pruneDeliveries(harness.clock.ms - 30 * 24 * 3_600_000)).toBe(1);
-    expect(store.deliveryCounts()).toEqual({ pending: 1, succeeded: 0, failed: 0 });
+    expect(store.deliveries.prune(harness.clock.ms - 30 * 24 * 3_600_000)).toBe(1);
+    expect(store.deliveries.counts()).toEqual({ pending: 1, succeeded: 0, failed: 0 });
   });
 
   it('hands the worker the oldest due delivery of each endpoint only', () => {
     harness = new StoreHarness();
     const store = harness.store();
-    const a = store.createWebhook({ url: 'http://127.0.0.1:1/a', events: ['request.created'] }).webhook;
-    const b = store.createWebhook({ url: 'http://127.0.0.1:1/b', events: ['request.created'] }).webhook;
-    store.upsertFromConcur([record('R1'), record('R2'), record('R3')], harness.clock.iso());
-    const due = store.dueDeliveries(harness.clock.ms, 10);
+    const a = store.webhooks.create({ url: 'http://127.0.0.1:1/a', events: ['request.created'] }).webhook;
+    const b = store.webhooks.create({ url: 'http://127.0.0.1:1/b', events: ['request.created'] }).webhook;
+    store.requests.upsertFromConcur([record('R1'), record('R2'), record('R3')], harness.clock.iso());
+    const due = store.deliveries.due(harness.clock.ms, 10);
     expect(due.map((d) => d.webhookId).sort()).toEqual([a.id, b.id].sort());
     expect(new Set(due.map((d) => d.messageId)).size).toBe(1);
   });

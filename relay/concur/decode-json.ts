@@ -1,0 +1,62 @@
+import { scanJson } from './bounds.js';
+import { bad, errorFrom, isObject, nextPageFrom, reasonOf, toRecord, type DecodedBody, type Fields } from './decode-record.js';
+import { ConcurRecord } from './record.js';
+
+/** Concur's JSON: v3.0 PascalCase or v3.2 camelCase, pages, single requests and errors. */
+
+function jsonFields(object: Record<string, unknown>): Fields {
+  const fields: Fields = new Map();
+  for (const [name, value] of Object.entries(object)) {
+    const key = name.toLowerCase();
+    if (fields.has(key)) throw bad(`JSON key "${name}" appears twice (keys are read case-insensitively)`);
+    if (value === null || typeof value === 'string') fields.set(key, value);
+    else if (typeof value === 'number' || typeof value === 'boolean') fields.set(key, String(value));
+    // Objects and arrays (v3.2's emailAddresses) carry nothing the relay keeps.
+  }
+  return fields;
+}
+
+function valueOf(object: Record<string, unknown>, key: string): unknown {
+  return Object.entries(object).find(([name]) => name.toLowerCase() === key)?.[1];
+}
+
+const RECORD_KEYS = new Set(Object.keys(ConcurRecord.shape).map((key) => key.toLowerCase()));
+
+export function decodeJson(text: string, pageLimit: number | undefined): DecodedBody {
+  scanJson(text, pageLimit);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw bad(`malformed JSON: ${reasonOf(err)}`, err);
+  }
+  if (Array.isArray(json)) return { kind: 'page', page: { items: jsonRecords(json), nextPage: null } };
+  if (!isObject(json)) throw bad('JSON body is not an object');
+
+  const fields = jsonFields(json);
+  const error = valueOf(json, 'error');
+  if (isObject(error)) return errorFrom(jsonFields(error));
+  const items = valueOf(json, 'items');
+  if (items !== undefined) {
+    if (items !== null && !Array.isArray(items)) throw bad('JSON "Items" is not a list');
+    const next = valueOf(json, 'nextpage') ?? null;
+    if (next !== null && typeof next !== 'string') throw bad('JSON "NextPage" is not a string');
+    return { kind: 'page', page: { items: jsonRecords(items ?? []), nextPage: nextPageFrom(next) } };
+  }
+  // A connection request has a `Message` field of its own, so only a body with nothing else is an error.
+  if ([...fields.keys()].some((key) => RECORD_KEYS.has(key) && key !== 'message')) {
+    return { kind: 'record', record: toRecord(fields, 'the connection request') };
+  }
+  // SwiftyConcur treats a top-level {"Message": …} as an error too.
+  if (fields.has('message')) return errorFrom(fields);
+  const keys = Object.keys(json).slice(0, 10).join(', ');
+  throw bad(`JSON body is neither a page, a connection request nor an error (keys: ${keys || 'none'})`);
+}
+
+function jsonRecords(items: unknown[]): ConcurRecord[] {
+  return items.map((item, i) => {
+    if (!isObject(item)) throw bad(`item ${i + 1} is not a JSON object`);
+    return toRecord(jsonFields(item), `item ${i + 1}`);
+  });
+}
+

@@ -1,0 +1,88 @@
+import { z } from 'zod';
+import { STATUS_CODES, normaliseStatus } from '../../shared/status.js';
+import { ConcurError } from './errors.js';
+import { ConcurRecord, type ConcurPage } from './record.js';
+import { fromConcurTime } from './time.js';
+
+/**
+ * What the XML and the JSON readers (decode-xml.ts, decode-json.ts) share: both reduce a body to
+ * the same shape, a map of lower-case field names to text or null, and this builds and validates
+ * the record, the page or the error from it.
+ */
+
+export type DecodedBody =
+  | { kind: 'page'; page: ConcurPage }
+  | { kind: 'record'; record: ConcurRecord }
+  | { kind: 'error'; message: string; id: string | null; serverTime: string | null };
+
+/** Field values by lower-case element or key name; null is `xsi:nil` or JSON null. */
+export type Fields = Map<string, string | null>;
+
+/** A body the relay cannot read: ConcurError('bad_response'), with the reason. */
+export function bad(reason: string, cause?: unknown): ConcurError {
+  return new ConcurError('bad_response', reason, {}, cause === undefined ? undefined : { cause });
+}
+
+/** The first line of what a parser said, short enough for a log and a summary. */
+export function reasonOf(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.split('\n')[0]!.slice(0, 300);
+}
+
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function nextPageFrom(text: string | null): string | null {
+  return text?.trim() || null;
+}
+
+export function errorFrom(fields: Fields): DecodedBody {
+  return {
+    kind: 'error',
+    message: fields.get('message') ?? '',
+    id: fields.get('id') ?? null,
+    serverTime: fields.get('server-time') ?? null,
+  };
+}
+
+/** `where` names the record in messages; they never quote the request token. */
+export function toRecord(fields: Fields, where: string): ConcurRecord {
+  const field = (name: keyof ConcurRecord): string | null => fields.get(name.toLowerCase()) ?? null;
+
+  const id = field('id');
+  if (id === null || id.trim() === '') throw bad(`${where} has no ID`);
+  const rawStatus = field('status');
+  if (rawStatus === null) throw bad(`connection request ${id} has no status`);
+  const status = normaliseStatus(rawStatus);
+  if (status === undefined) {
+    throw bad(`connection request ${id} has an unknown status ${JSON.stringify(rawStatus)} (valid: ${STATUS_CODES.join(', ')})`);
+  }
+  const rawTime = field('lastModified');
+  let lastModified: string | null = null;
+  // An empty <LastModified /> says no more than a missing one.
+  if (rawTime !== null && rawTime.trim() !== '') {
+    try {
+      lastModified = fromConcurTime(rawTime);
+    } catch (err) {
+      throw bad(`connection request ${id} has a bad LastModified: ${reasonOf(err)}`, err);
+    }
+  }
+
+  const result = ConcurRecord.safeParse({
+    id,
+    uri: field('uri'),
+    firstName: field('firstName'),
+    middleName: field('middleName'),
+    lastName: field('lastName'),
+    loyaltyNumber: field('loyaltyNumber'),
+    discountCode: field('discountCode'),
+    status,
+    requestToken: field('requestToken'),
+    message: field('message'),
+    lastModified,
+    userId: field('userId'),
+  });
+  if (!result.success) throw bad(`connection request ${id} is invalid:\n${z.prettifyError(result.error)}`);
+  return result.data;
+}

@@ -1,0 +1,159 @@
+import { XMLParser, XMLValidator, type X2jOptions } from 'fast-xml-parser';
+import { scanXml } from './bounds.js';
+import { bad, errorFrom, isObject, nextPageFrom, reasonOf, toRecord, type DecodedBody, type Fields } from './decode-record.js';
+
+/**
+ * Concur's XML: v3.0 and v3.2, the `<ConnectionRequests><Items>` wrapper or the seed's bare
+ * `<ConnectionRequest>` roots, `<Error>` bodies. No DTD, no entity but the predefined ones and
+ * character references; bodies larger than the page asked for could be are refused before
+ * parsing (bounds.ts).
+ */
+
+interface XmlElement {
+  name: string;
+  /** Lower-case local name: Concur's element case varies between versions and documents. */
+  key: string;
+  nil: boolean;
+  text: string;
+  children: XmlElement[];
+}
+
+/** Exported so the tests can show that the parser on its own never expands a DOCTYPE entity. */
+export const XML_PARSER_OPTIONS = {
+  // One shape for everything: repeated elements and several roots stay in document order.
+  preserveOrder: true,
+  // xsi:nil is an attribute.
+  ignoreAttributes: false,
+  removeNSPrefix: true,
+  // Values keep their spaces, and "00123456" stays a string.
+  trimValues: false,
+  parseTagValue: false,
+  parseAttributeValue: false,
+  // No entity of any kind is expanded by the parser (in 5.x the default mode also leaves `&#13;` alone);
+  // the five predefined ones and character references are decoded by decodeReferences below.
+  processEntities: false,
+  // CDATA is literal text; kept apart so that references inside it are not decoded.
+  cdataPropName: '#cdata',
+  ignoreDeclaration: true,
+  ignorePiTags: true,
+} as const satisfies X2jOptions;
+
+const xmlParser = new XMLParser(XML_PARSER_OPTIONS);
+
+const PREDEFINED: Readonly<Record<string, string>> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
+
+function isXmlChar(code: number): boolean {
+  return (
+    code === 0x9 || code === 0xa || code === 0xd ||
+    (code >= 0x20 && code <= 0xd7ff) || (code >= 0xe000 && code <= 0xfffd) || (code >= 0x10000 && code <= 0x10ffff)
+  );
+}
+
+function decodeReferences(text: string): string {
+  // Most text has no reference at all; skip the regular expression for it.
+  if (!text.includes('&')) return text;
+  return text.replace(/&([^&;\s]*);/g, (ref, name: string) => {
+    const predefined = PREDEFINED[name];
+    if (predefined !== undefined) return predefined;
+    const numeric = /^#(?:x([0-9a-fA-F]+)|([0-9]+))$/.exec(name);
+    if (!numeric) throw bad(`XML refers to the undefined entity ${ref} (Concur declares none)`);
+    const code = numeric[1] !== undefined ? parseInt(numeric[1], 16) : parseInt(numeric[2]!, 10);
+    if (!isXmlChar(code)) throw bad(`XML character reference ${ref} is not a character XML allows`);
+    return String.fromCodePoint(code);
+  });
+}
+
+function readNodes(nodes: unknown): { elements: XmlElement[]; text: string } {
+  const elements: XmlElement[] = [];
+  let text = '';
+  for (const node of Array.isArray(nodes) ? nodes : []) {
+    if (!isObject(node)) continue;
+    for (const name in node) {
+      if (name === ':@' || !Object.hasOwn(node, name)) continue;
+      const value = node[name];
+      if (name === '#text') text += decodeReferences(String(value));
+      else if (name === '#cdata') text += rawText(value);
+      else {
+        const inner = readNodes(value);
+        elements.push({ name, key: name.toLowerCase(), nil: isNil(node[':@']), text: inner.text, children: inner.elements });
+      }
+    }
+  }
+  return { elements, text };
+}
+
+function rawText(nodes: unknown): string {
+  return (Array.isArray(nodes) ? nodes : []).map((node) => (isObject(node) ? String(node['#text'] ?? '') : '')).join('');
+}
+
+function isNil(attributes: unknown): boolean {
+  const nil = isObject(attributes) ? attributes['@_nil'] : undefined;
+  return nil !== undefined && ['true', '1'].includes(String(nil).trim());
+}
+
+// Concur's own v3.2 list example writes NextPage's query string with a bare `&` (`?limit=2&offset=…`).
+// Such an `&` can only have meant itself. CDATA is left alone, as `&` inside it is already literal.
+const STRAY_AMPERSAND = /&(?!#[0-9]+;|#x[0-9a-fA-F]+;|[A-Za-z_][\w.-]*;)/g;
+
+function checkWellFormed(xml: string): void {
+  let verdict = XMLValidator.validate(xml);
+  if (verdict !== true && verdict.err.msg === 'Multiple possible root nodes found.') {
+    // The seed's list examples are bare <ConnectionRequest> roots, one after another: check them as one document.
+    const declaration = /^\s*<\?xml[^>]*\?>/.exec(xml)?.[0] ?? '';
+    verdict = XMLValidator.validate(`${declaration}<roots>${xml.slice(declaration.length)}</roots>`);
+  }
+  if (verdict !== true) {
+    throw bad(`malformed XML: ${verdict.err.msg} (line ${verdict.err.line}, column ${verdict.err.col})`);
+  }
+}
+
+export function decodeXml(text: string, pageLimit: number | undefined): DecodedBody {
+  // A DTD is what entity expansion ("billion laughs") and external entities need, and Concur never sends one.
+  if (/<!(DOCTYPE|ENTITY)/i.test(text)) {
+    throw bad('XML with a DOCTYPE is refused (Concur never sends one, and its entities could exhaust memory)');
+  }
+  scanXml(text, pageLimit);
+  const xml = text.includes('<![CDATA[') ? text : text.replace(STRAY_AMPERSAND, '&amp;');
+  checkWellFormed(xml);
+  let parsed: unknown;
+  try {
+    parsed = xmlParser.parse(xml);
+  } catch (err) {
+    throw bad(`unreadable XML: ${reasonOf(err)}`, err);
+  }
+  const roots = readNodes(parsed).elements;
+
+  const error = roots.find((root) => root.key === 'error');
+  if (error) return errorFrom(xmlFields(error));
+  const [root] = roots;
+  if (root?.key === 'connectionrequests' && roots.length === 1) {
+    const items = root.children.find((child) => child.key === 'items')?.children ?? [];
+    const next = root.children.find((child) => child.key === 'nextpage');
+    return {
+      kind: 'page',
+      page: {
+        items: items.map((item, i) => toRecord(xmlFields(item), `item ${i + 1}`)),
+        nextPage: nextPageFrom(next === undefined || next.nil ? null : next.text),
+      },
+    };
+  }
+  if (root && roots.every((r) => r.key === 'connectionrequest')) {
+    if (roots.length === 1) return { kind: 'record', record: toRecord(xmlFields(root), 'the connection request') };
+    const items = roots.map((r, i) => toRecord(xmlFields(r), `item ${i + 1}`));
+    return { kind: 'page', page: { items, nextPage: null } };
+  }
+  const names = roots.map((r) => `<${r.name}>`).slice(0, 3).join(', ');
+  throw bad(`unexpected XML root ${names || '(none)'}; expected ConnectionRequests, ConnectionRequest or Error`);
+}
+
+function xmlFields(element: XmlElement): Fields {
+  const fields: Fields = new Map();
+  for (const child of element.children) {
+    // Structured children (v3.2's emailAddresses) carry nothing the relay keeps.
+    if (child.children.length > 0) continue;
+    if (fields.has(child.key)) throw bad(`element <${child.name}> appears twice in <${element.name}>`);
+    fields.set(child.key, child.nil ? null : child.text);
+  }
+  return fields;
+}
+
