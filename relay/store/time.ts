@@ -14,7 +14,7 @@ const LOCAL_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/;
 export function toIso(time: TimeInput): string {
   // Already in the stored shape (what the store and the codec hand around): nothing to do.
   if (typeof time === 'string' && CANONICAL.test(time)) return time;
-  // Concur's times carry no zone and are UTC (DESIGN.md); JavaScript would read them as local time.
+  // Concur's times carry no zone and are UTC (README, "The JSON API"); JavaScript would read them as local time.
   const text = typeof time === 'string' && LOCAL_DATE_TIME.test(time) ? `${time}Z` : time;
   const date = text instanceof Date ? text : new Date(text);
   if (Number.isNaN(date.getTime())) throw new RangeError(`not a valid time: ${JSON.stringify(String(time))}`);
