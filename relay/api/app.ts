@@ -30,8 +30,6 @@ export type EventsOptions = Omit<Parameters<typeof eventsRoutes>[0], 'store' | '
 
 export interface AppDeps {
   store: Store;
-  /** Accepted API keys (RELAY_API_KEYS). Empty: every /api/v1 request is refused. */
-  apiKeys: readonly string[];
   /** Allowed browser origin patterns (RELAY_CORS_ORIGINS), matched with isOriginAllowed. */
   corsOrigins: readonly string[];
   /** Wakes the outbox worker after a new reply is stored. */
@@ -74,7 +72,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     await next();
   });
   app.use('*', corsMiddleware(deps.corsOrigins));
-  app.use(`${API_PREFIX}/*`, apiKeyAuth(deps.apiKeys));
+  app.use(`${API_PREFIX}/*`, apiKeyAuth(store.keys));
   app.use('*', requestBodyLimit());
   app.use('*', requireUtf8Body());
 

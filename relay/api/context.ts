@@ -1,5 +1,7 @@
 import type { Context } from 'hono';
+import type { ApiKey } from '../../shared/models.js';
 import type { Logger } from '../base/log.js';
+import type { Actor } from '../store/index.js';
 
 /**
  * What every request of the relay's API carries in its context: the request id (from the
@@ -11,7 +13,15 @@ export interface AppEnv {
   Variables: {
     requestId: string;
     logger: Logger;
+    /** The key the request came with, once the API-key check has passed (routes under /api/v1). */
+    caller: ApiKey;
   };
+}
+
+/** The caller as the audit trail and `requestedBy` name it. */
+export function actorOf(c: Pick<Context<AppEnv>, 'get'>): Actor {
+  const key = c.get('caller');
+  return { keyId: key.id, name: key.name };
 }
 
 /** The header that carries the request id both ways. */

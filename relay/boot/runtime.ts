@@ -97,9 +97,13 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     const webhooks = createWebhookWorker({ store, logger, metrics, allowPrivate: config.webhookAllowPrivate });
     // Aborted on close: live event streams end cleanly instead of being cut.
     const shutdown = new AbortController();
+    // RELAY_API_KEYS (or sandbox mode's key) as admin keys, in step with the store's records.
+    const envKeys = store.keys.syncEnvKeys(apiKeys);
+    for (const name of envKeys.stillRevoked) {
+      logger.warn({ key: name }, `${name} of RELAY_API_KEYS was revoked; it stays refused until it is taken out of RELAY_API_KEYS`);
+    }
     const app = createApp({
       store,
-      apiKeys,
       corsOrigins: config.corsOrigins,
       outbox,
       metrics,

@@ -17,7 +17,9 @@ export type StoreErrorCode =
   | 'unknown_delivery'
   | 'webhook_disabled'
   | 'delivery_pending'
-  | 'delivery_too_large';
+  | 'delivery_too_large'
+  | 'unknown_key'
+  | 'ambiguous_key';
 
 export abstract class StoreError extends Error {
   abstract readonly code: StoreErrorCode;
@@ -177,4 +179,25 @@ export function storageProblemOf(error: unknown): StorageProblem | undefined {
   if (is('SQLITE_IOERR') || is('SQLITE_CANTOPEN')) return 'io_error';
   if (is('SQLITE_BUSY')) return 'busy';
   return undefined;
+}
+
+/** An API key id or prefix that names no key. */
+export class UnknownKeyError extends StoreError {
+  override readonly name = 'UnknownKeyError';
+  readonly code = 'unknown_key';
+  constructor(readonly idOrPrefix: string) {
+    super(`there is no API key with id or prefix ${JSON.stringify(idOrPrefix)}; list them with GET /api/v1/keys or \`keys list\``);
+  }
+}
+
+/** A prefix shared by several keys: revoking by it would be a guess. */
+export class AmbiguousKeyError extends StoreError {
+  override readonly name = 'AmbiguousKeyError';
+  readonly code = 'ambiguous_key';
+  constructor(
+    readonly prefix: string,
+    readonly ids: readonly string[],
+  ) {
+    super(`${ids.length} API keys start with ${JSON.stringify(prefix)} (${ids.join(', ')}); name the key by its id instead`);
+  }
 }

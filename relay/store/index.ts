@@ -1,15 +1,18 @@
+import { createAudit, type Audit } from './audit.js';
 import { createContext } from './context.js';
 import { closeDatabase, openDatabase, type Db } from './db.js';
 import { createDeliveries, type Deliveries } from './deliveries.js';
 import { createEventLog, type EventLog } from './events.js';
 import { createStoreHealth, noticingFailures, type StoreHealthCheck } from './health.js';
 import { createIdempotencyKeys, type IdempotencyKeys } from './idempotency.js';
+import { createKeys, type Keys } from './keys.js';
 import { migrate, type MigrateResult } from './migrations.js';
 import { createReplies, type Replies } from './replies.js';
 import { createRequests, type Requests } from './requests.js';
 import { createRelayState, type RelayState } from './state.js';
 import { createWebhooks, type Webhooks } from './webhooks.js';
 
+export type { Actor, Audit, AuditInput } from './audit.js';
 export * from './errors.js';
 export type { Db } from './db.js';
 export type {
@@ -23,9 +26,10 @@ export type {
 export type { ConcurStatus, EventDataMap, EventListener, EventLog, StoredEvent, StoredEventType } from './events.js';
 export type { StoreHealth, StoreHealthCheck } from './health.js';
 export type { IdempotencyKeys } from './idempotency.js';
+export { KEY_PREFIX, type Keys, type NewKey } from './keys.js';
 export type { AttemptInDoubt, OutboxReply } from './mapping.js';
 export { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration, type MigrateResult } from './migrations.js';
-export { requestTokenSha256, type AttemptUpdate, type EnqueueResult, type Replies, type SeenAtConcur } from './replies.js';
+export { requestTokenSha256, type AttemptUpdate, type EnqueueResult, type Replies, type ReplyBy, type SeenAtConcur } from './replies.js';
 export { encodeCursor, type ListRequestsQuery, type Requests, type UpsertResult } from './requests.js';
 export type { ConcurStatusUpdate, RelayState } from './state.js';
 export { toIso, type TimeInput } from './time.js';
@@ -76,6 +80,10 @@ export interface Store {
   readonly state: RelayState;
   /** Idempotency-Keys of reply requests (idempotency.ts). */
   readonly idempotency: IdempotencyKeys;
+  /** API keys: names, roles, hashes, use and revocation (keys.ts). */
+  readonly keys: Keys;
+  /** Who did what, appended with each change it records, never changed (audit.ts). */
+  readonly audit: Audit;
   /**
    * Whether the database can be read and written (health.ts): a read, and a probe write (rolled
    * back, or committed while a storage failure is remembered). Storage failures of the other parts
@@ -101,7 +109,9 @@ export function openStore(path: string, options: StoreOptions = {}): Store {
     const events = createEventLog(ctx, onListenerError);
     const requests = createRequests(ctx, events);
     const idempotency = createIdempotencyKeys(ctx);
-    const replies = createReplies(ctx, events, requests, idempotency);
+    const audit = createAudit(ctx);
+    const keys = createKeys(ctx, audit);
+    const replies = createReplies(ctx, events, requests, idempotency, audit);
     const state = createRelayState(ctx, events, requests);
     const webhooks = createWebhooks(ctx);
     const deliveries = createDeliveries(ctx, { events, webhooks, requests, state });
@@ -120,6 +130,8 @@ export function openStore(path: string, options: StoreOptions = {}): Store {
       deliveries: noticing(deliveries),
       state: noticing(state),
       idempotency: noticing(idempotency),
+      keys: noticing(keys),
+      audit: noticing(audit),
       health: { check: health.check },
       close() {
         closeDatabase(db);

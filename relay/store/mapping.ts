@@ -36,13 +36,21 @@ interface ReplyColumns {
   attempts: number;
   last_error: string | null;
   updated_at: string;
+  requested_by: string | null;
 }
 
 function toReply(row: ReplyColumns): Reply | undefined {
   const status = readReplyCode(row.status);
   const state = readReplyState(row.state);
   if (status === undefined || state === undefined) return undefined;
-  return { status, state, attempts: row.attempts, lastError: row.last_error, updatedAt: row.updated_at };
+  return {
+    status,
+    state,
+    attempts: row.attempts,
+    lastError: row.last_error,
+    updatedAt: row.updated_at,
+    requestedBy: row.requested_by,
+  };
 }
 
 /**
@@ -69,6 +77,8 @@ export interface OutboxReply {
   nextAttemptAt: string | null;
   createdAt: string;
   updatedAt: string;
+  /** Who asked for it (a key's name, or `auto`); null for replies from before names were kept. */
+  requestedBy: string | null;
   /** Present only while the reply is in doubt (an attempt started and its outcome was never stored). */
   inDoubt?: AttemptInDoubt;
 }
@@ -85,7 +95,7 @@ export interface ReplyRow extends ReplyColumns {
 
 /** The SELECT list that produces a ReplyRow from `replies`. */
 export const REPLY_COLUMNS =
-  'id, request_id, status, state, attempts, last_error, next_attempt_at, created_at, updated_at, ' +
+  'id, request_id, status, state, attempts, last_error, next_attempt_at, created_at, updated_at, requested_by, ' +
   'attempt_started_at, attempt_token_sha256, attempt_last_modified';
 
 export function toOutboxReply(row: ReplyRow): OutboxReply | undefined {
@@ -101,6 +111,7 @@ export function toOutboxReply(row: ReplyRow): OutboxReply | undefined {
     nextAttemptAt: row.next_attempt_at,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    requestedBy: reply.requestedBy,
     ...(row.attempt_started_at === null
       ? {}
       : {
@@ -121,6 +132,7 @@ export function toApiReply(reply: OutboxReply): Reply {
     attempts: reply.attempts,
     lastError: reply.lastError,
     updatedAt: reply.updatedAt,
+    requestedBy: reply.requestedBy,
   };
 }
 
@@ -144,6 +156,7 @@ export interface RequestViewRow {
   reply_attempts: number | null;
   reply_last_error: string | null;
   reply_updated_at: string | null;
+  reply_requested_by: string | null;
 }
 
 /** The columns of `requests` that RequestViewRow shows (never request_token), unprefixed. */
@@ -155,7 +168,7 @@ const REQUEST_VIEW_COLUMNS = `
   q.id, q.uri, q.first_name, q.middle_name, q.last_name, q.loyalty_number, q.discount_code,
   q.status, q.last_modified, q.first_seen_at, q.request_token_issued_at, q.retries,
   r.id AS reply_id, r.status AS reply_status, r.state AS reply_state, r.attempts AS reply_attempts,
-  r.last_error AS reply_last_error, r.updated_at AS reply_updated_at`;
+  r.last_error AS reply_last_error, r.updated_at AS reply_updated_at, r.requested_by AS reply_requested_by`;
 
 /**
  * `source` (the requests table, or a subquery over it with at least REQUEST_VIEW_REQUEST_COLUMNS)
@@ -202,6 +215,7 @@ export function toConnectionRequest(row: RequestViewRow): ConnectionRequest | un
           attempts: row.reply_attempts,
           last_error: row.reply_last_error,
           updated_at: row.reply_updated_at,
+          requested_by: row.reply_requested_by,
         });
   return {
     id: row.id,

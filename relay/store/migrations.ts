@@ -180,6 +180,42 @@ export const MIGRATIONS: readonly Migration[] = [
       WHERE state = 'queued';
     `,
   },
+  {
+    version: 4,
+    name: 'API keys with names and roles, the audit trail, who asked for each reply',
+    sql: `
+      -- API keys as records. Never the key: its SHA-256 (keys are 32 random bytes, so a fast hash
+      -- is right), looked up by that hash; the first characters are kept to tell keys apart.
+      CREATE TABLE api_keys (
+        id           TEXT PRIMARY KEY,
+        name         TEXT NOT NULL,
+        role         TEXT NOT NULL,
+        prefix       TEXT NOT NULL,
+        key_sha256   TEXT NOT NULL UNIQUE,
+        -- 'created' (API or command line) or 'env' (RELAY_API_KEYS, kept in step at every start).
+        source       TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        last_used_at TEXT,
+        revoked_at   TEXT
+      );
+      CREATE INDEX api_keys_by_prefix ON api_keys (prefix);
+      CREATE INDEX api_keys_by_revoked_at ON api_keys (revoked_at);
+
+      -- Who did what. Rows are only ever added: the relay never updates or deletes one.
+      CREATE TABLE audit (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        at            TEXT NOT NULL,
+        actor_key_id  TEXT,
+        actor_name    TEXT NOT NULL,
+        action        TEXT NOT NULL,
+        target        TEXT,
+        details       TEXT
+      );
+
+      -- The name of the key (or 'auto') a reply was asked for by; NULL for replies from before.
+      ALTER TABLE replies ADD COLUMN requested_by TEXT;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Reply, ReplyState } from '../../shared/models.js';
 import { MAX_RETRIES, type ReplyCode } from '../../shared/status.js';
+import type { Actor, Audit } from './audit.js';
 import type { StoreContext } from './context.js';
 import type { Db } from './db.js';
 import { ReplyInFlightError, RetryLimitError, UnknownReplyError, UnknownRequestError } from './errors.js';
@@ -42,8 +43,19 @@ export function requestTokenSha256(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
+/** Who asks for a reply, and the Idempotency-Key their call carried, if any. */
+export interface ReplyBy {
+  actor: Actor;
+  idempotencyKey?: string;
+}
+
 export interface Replies {
-  enqueue(requestId: string, status: ReplyCode, idempotencyKey?: string): EnqueueResult;
+  /**
+   * Queues a reply asked for by `by.actor` (its name becomes the reply's requestedBy; the audit
+   * trail gets `reply.requested`). Throws IdempotencyMismatchError, UnknownRequestError,
+   * ReplyInFlightError or RetryLimitError (checked in that order).
+   */
+  enqueue(requestId: string, status: ReplyCode, by: ReplyBy): EnqueueResult;
   due(now: TimeInput, limit: number): OutboxReply[];
   nextDueAt(): string | null;
   get(replyId: number): OutboxReply | undefined;
@@ -62,9 +74,9 @@ function prepare(db: Db) {
   const selectQueued = db.prepare<[string], { id: number }>(
     "SELECT id FROM replies WHERE request_id = ? AND state = 'queued'",
   );
-  const insert = db.prepare<[{ request_id: string; status: string; now: string }]>(`
-    INSERT INTO replies (request_id, status, state, attempts, last_error, next_attempt_at, created_at, updated_at)
-    VALUES (@request_id, @status, 'queued', 0, NULL, @now, @now, @now)`);
+  const insert = db.prepare<[{ request_id: string; status: string; now: string; by: string }]>(`
+    INSERT INTO replies (request_id, status, state, attempts, last_error, next_attempt_at, created_at, updated_at, requested_by)
+    VALUES (@request_id, @status, 'queued', 0, NULL, @now, @now, @now, @by)`);
   const selectDue = db.prepare<[string, number], ReplyRow>(`
     SELECT ${REPLY_COLUMNS} FROM replies
     WHERE state = 'queued' AND next_attempt_at <= ?
@@ -132,6 +144,7 @@ export function createReplies(
   events: EventLog,
   requests: Pick<Requests, 'get'>,
   keys: IdempotencyKeys,
+  audit: Pick<Audit, 'append'>,
 ): Replies {
   const sql = prepare(ctx.db);
 
@@ -159,7 +172,7 @@ export function createReplies(
   }
 
   return {
-    enqueue(requestId, status, idempotencyKey) {
+    enqueue(requestId, status, { actor, idempotencyKey }) {
       return ctx.tx(() => {
         const bodyHash = hashReplyBody({ status });
         if (idempotencyKey !== undefined) {
@@ -175,8 +188,9 @@ export function createReplies(
         if (status === 'CRRET' && request.retries >= MAX_RETRIES) {
           throw new RetryLimitError(requestId, request.retries, MAX_RETRIES);
         }
-        const replyId = Number(sql.insert.run({ request_id: requestId, status, now: ctx.now() }).lastInsertRowid);
+        const replyId = Number(sql.insert.run({ request_id: requestId, status, now: ctx.now(), by: actor.name }).lastInsertRowid);
         if (idempotencyKey !== undefined) keys.remember(idempotencyKey, requestId, bodyHash, replyId);
+        audit.append({ actor, action: 'reply.requested', target: requestId, details: { status, replyId } });
         const reply = load(replyId);
         announce(reply);
         return { reply: toApiReply(reply), replyId, repeated: false };

@@ -98,6 +98,7 @@ const NO_REPLY = {
   reply_attempts: null,
   reply_last_error: null,
   reply_updated_at: null,
+  reply_requested_by: null,
 } as const;
 
 export interface Requests {

@@ -25,9 +25,9 @@ const store = openStore(dbPath);
 const records = seededRecords(Number(countArg));
 for (let i = 0; i < records.length; i += 100) store.requests.upsertFromConcur(records.slice(i, i + 100), Date.now());
 
+store.keys.syncEnvKeys([apiKey]);
 const relayApp = createApp({
   store,
-  apiKeys: [apiKey],
   corsOrigins: DEFAULT_CORS_ORIGINS,
   outbox: { kick: () => undefined },
   metrics: new Metrics(),

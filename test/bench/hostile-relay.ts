@@ -26,7 +26,6 @@ const store = openStore(dbPath);
 const logger = createLogger({ level: 'info', destination: pino.destination({ dest: '/dev/null', sync: false }) });
 const app = createApp({
   store,
-  apiKeys: ['bench-key-not-used-by-healthz'],
   corsOrigins: DEFAULT_CORS_ORIGINS,
   outbox: { kick: () => undefined },
   metrics: new Metrics(),

@@ -35,9 +35,9 @@ if (mode === 'relay') {
   const store = openStore(dbPath);
   store.requests.upsertFromConcur(seededRecords(100), Date.now());
   const metrics = new Metrics();
+  store.keys.syncEnvKeys([BENCH_API_KEY]);
   const app = createApp({
     store,
-    apiKeys: [BENCH_API_KEY],
     corsOrigins: DEFAULT_CORS_ORIGINS,
     outbox: { kick: () => undefined },
     metrics,

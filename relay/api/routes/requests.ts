@@ -3,7 +3,7 @@ import type { Context, TypedResponse } from 'hono';
 import { ReplyResponse, type RequestsPage } from '../../../shared/models.js';
 import { UnknownRequestError, type EventLog, type Replies, type Requests } from '../../store/index.js';
 import { AnswerCache } from '../answer-cache.js';
-import { EVENT_ID_HEADER, requestLogger, type AppEnv } from '../context.js';
+import { actorOf, EVENT_ID_HEADER, requestLogger, type AppEnv } from '../context.js';
 import { validationHook } from '../errors.js';
 import { API_KEY_SECURITY, errorResponses } from '../openapi.js';
 import {
@@ -143,7 +143,7 @@ export function requestsRoutes(deps: RequestsRouteDeps): OpenAPIHono<AppEnv> {
     const { status } = c.req.valid('json');
     const idempotencyKey = c.req.valid('header')['Idempotency-Key'];
     // Committed to the database before this returns: the 202 below never promises more than is stored.
-    const result = store.replies.enqueue(id, status, idempotencyKey);
+    const result = store.replies.enqueue(id, status, { actor: actorOf(c), idempotencyKey });
     if (!result.repeated) {
       try {
         outbox.kick();

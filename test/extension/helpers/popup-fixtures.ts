@@ -40,7 +40,7 @@ export function request(over: Partial<ConnectionRequest> = {}): ConnectionReques
 }
 
 export function reply(status: ReplyCode, over: Partial<Reply> = {}): Reply {
-  return { status, state: 'queued', attempts: 0, lastError: null, updatedAt: new Date(NOW).toISOString(), ...over };
+  return { status, state: 'queued', attempts: 0, lastError: null, updatedAt: new Date(NOW).toISOString(), requestedBy: null, ...over };
 }
 
 export function summaryOf(items: readonly ConnectionRequest[], over: Partial<Summary['concur']> = {}): Summary {

@@ -64,9 +64,10 @@ export class ApiServer {
       level: 'debug',
       destination: { write: (line: string) => void this.logLines.push(line) },
     });
+    // The test's key, as RELAY_API_KEYS would make it (a read-only store keeps the keys it has).
+    if (!options.store?.readonly) this.store.keys.syncEnvKeys([API_KEY]);
     const app = createApp({
       store: options.wrap ? options.wrap(this.store) : this.store,
-      apiKeys: [API_KEY],
       corsOrigins: ['chrome-extension://*', 'moz-extension://*'],
       outbox: { kick: () => void this.kicks++ },
       metrics: this.metrics,

@@ -10,7 +10,7 @@ import { classicObject, toClassic } from '../../../relay/api/zod-classic.js';
  */
 
 const T = '2024-05-01T12:00:00Z';
-const reply = { status: 'CRSUC', state: 'queued', attempts: 0, lastError: null, updatedAt: T };
+const reply = { status: 'CRSUC', state: 'queued', attempts: 0, lastError: null, updatedAt: T, requestedBy: 'Alice' };
 const request = {
   id: 'A', uri: null, firstName: 'Ada', middleName: null, lastName: 'Lovelace', loyaltyNumber: 'LN-A', discountCode: null,
   status: 'Pending', group: 'pending', lastModified: T, firstSeenAt: T, requestTokenExpiresAt: null, retries: 0, reply,

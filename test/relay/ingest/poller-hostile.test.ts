@@ -13,6 +13,7 @@ import { fixtureServer } from '../../helpers/fixture-server.js';
 import type { HostileKind } from '../../helpers/hostile-concur.js';
 import { record, StoreHarness } from '../store/helpers.js';
 import { captureLog, fixedRandom } from '../helpers.js';
+import { TESTER } from '../store/helpers.js';
 
 /**
  * The poller (and the outbox where they share code) against a hostile Concur double: a bare
@@ -197,7 +198,7 @@ describe('a Retry-After far in the future', () => {
       res.end('<Error><Message>Down for maintenance</Message></Error>');
     });
     store.requests.upsertFromConcur([record('R1')], harness.clock.ms);
-    const { replyId } = store.replies.enqueue('R1', 'CREU1');
+    const { replyId } = store.replies.enqueue('R1', 'CREU1', { actor: TESTER });
     const outbox = createOutbox({
       client: clientOf(concur.url),
       store,

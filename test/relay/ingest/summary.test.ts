@@ -3,6 +3,7 @@ import { Summary } from '../../../shared/models.js';
 import type { Store, StoredEvent } from '../../../relay/store/index.js';
 import { watchSummary } from '../../../relay/ingest/summary.js';
 import { record, StoreHarness } from '../store/helpers.js';
+import { TESTER } from '../store/helpers.js';
 
 /** Lets the watcher's microtask (and anything it triggers) run. */
 const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -59,7 +60,7 @@ describe('watchSummary', () => {
     // Poll bookkeeping only.
     store.state.updateConcurStatus({ lastPollAt: harness.clock.iso(), lastSuccessAt: harness.clock.iso() });
     // A queued reply changes no group.
-    store.replies.enqueue('B', 'CRSUC');
+    store.replies.enqueue('B', 'CRSUC', { actor: TESTER });
     await settle();
 
     expect(heard.filter((e) => e.id > before).map((e) => e.type)).toEqual(['request.updated', 'reply.updated']);

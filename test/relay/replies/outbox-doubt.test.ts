@@ -17,6 +17,7 @@ import {
   workerWorld,
   type CapturedLog,
 } from '../helpers.js';
+import { TESTER } from '../store/helpers.js';
 
 /**
  * A reply in doubt: an attempt started, and its outcome never reached the store (the relay died
@@ -55,7 +56,7 @@ async function concurCalls(id: string): Promise<string[]> {
 /** Runs one worker until Concur has applied the reply and then kills it before the 204 is recorded. */
 async function crashAfterConcurApplied(requestId: string, status: ReplyCode): Promise<number> {
   const dying = mortal(store);
-  const { replyId } = store.replies.enqueue(requestId, status);
+  const { replyId } = store.replies.enqueue(requestId, status, { actor: TESTER });
   sb.hooks.onReplyApplied = (applied) => {
     if (applied.requestId === requestId) dying.kill();
   };
@@ -68,7 +69,7 @@ async function crashAfterConcurApplied(requestId: string, status: ReplyCode): Pr
 
 /** Runs one worker until its PUT is about to go out, then abandons it there: the PUT never leaves. */
 async function crashBeforePut(requestId: string, status: ReplyCode): Promise<number> {
-  const { replyId } = store.replies.enqueue(requestId, status);
+  const { replyId } = store.replies.enqueue(requestId, status, { actor: TESTER });
   const real = clientFor(sb);
   let reached = false;
   const client: Pick<ConcurClient, 'putStatus' | 'get'> = {
@@ -201,7 +202,7 @@ describe('a reply in doubt while the relay runs', () => {
       late = false;
     };
     const o = outbox({ client: clientFor(sb, { timeoutMs: 150 }) });
-    const { replyId } = store.replies.enqueue('L1', 'CREU1');
+    const { replyId } = store.replies.enqueue('L1', 'CREU1', { actor: TESTER });
     await o.drain();
     expect(store.replies.get(replyId)).toMatchObject({ state: 'queued', attempts: 1 });
     expect(store.replies.get(replyId)!.lastError).toMatch(/did not answer within 0\.15 s/);
@@ -217,7 +218,7 @@ describe('a reply in doubt while the relay runs', () => {
   it('a store that cannot record that an attempt starts sends nothing', async () => {
     await addRequests(sb, { id: 'W1' });
     await ingest();
-    const { replyId } = store.replies.enqueue('W1', 'CRSUC');
+    const { replyId } = store.replies.enqueue('W1', 'CRSUC', { actor: TESTER });
     let broken = true;
     const reads = new Set(['replies.due', 'replies.nextDueAt', 'replies.get', 'requests.get', 'requests.getRequestToken']);
     const readOnly = aroundEveryMethod(store, (name, call) => {

@@ -22,6 +22,7 @@ import {
   type CapturedLog,
 } from '../helpers.js';
 import { metricValue } from '../../helpers/metrics.js';
+import { TESTER } from '../store/helpers.js';
 
 let sb: RunningSandbox;
 let harness: StoreHarness;
@@ -34,7 +35,7 @@ describe('outbox: Concur answers', () => {
   it('204: the reply is sent once, the request moves to its group, onSent hears of it', async () => {
     await addRequests(sb, [{ id: 'R1' }, { id: 'R2' }]);
     await ingest();
-    const { replyId } = store.replies.enqueue('R1', 'CRSUC');
+    const { replyId } = store.replies.enqueue('R1', 'CRSUC', { actor: TESTER });
     const heard: OutboxReply[] = [];
     const o = outbox({ onSent: (reply) => heard.push(reply) });
 
@@ -72,7 +73,7 @@ describe('outbox: Concur answers', () => {
     await addRequests(sb, { id: 'R1' });
     await ingest();
     await fault(sb, { route: 'put', kind: 'status503', times: 3 });
-    const { replyId } = store.replies.enqueue('R1', 'CREU1');
+    const { replyId } = store.replies.enqueue('R1', 'CREU1', { actor: TESTER });
     const o = outbox();
 
     await o.drain();
@@ -108,7 +109,7 @@ describe('outbox: Concur answers', () => {
     await addRequests(sb, { id: 'R1' });
     await ingest();
     await fault(sb, { route: 'put', kind: 'status429', retryAfterSeconds: 30, times: 1 });
-    const { replyId } = store.replies.enqueue('R1', 'CRSUC');
+    const { replyId } = store.replies.enqueue('R1', 'CRSUC', { actor: TESTER });
     await outbox().drain();
     const reply = store.replies.get(replyId)!;
     expect(Date.parse(reply.nextAttemptAt!) - harness.clock.ms).toBe(30_000);
@@ -117,7 +118,7 @@ describe('outbox: Concur answers', () => {
 
   it('404 (Concur does not know the request): failed at once with Concur’s message; never retried', async () => {
     store.requests.upsertFromConcur([record('GHOST')], harness.clock.iso());
-    const { replyId } = store.replies.enqueue('GHOST', 'CREU1');
+    const { replyId } = store.replies.enqueue('GHOST', 'CREU1', { actor: TESTER });
     const heard: OutboxReply[] = [];
     const o = outbox({ onSent: (reply) => heard.push(reply) });
     await o.drain();
@@ -139,7 +140,7 @@ describe('outbox: Concur answers', () => {
     await addRequests(sb, { id: 'DONE' });
     await ingest();
     expect(await putDirect(sb, 'DONE', 'CRSUC')).toBe(204);
-    const { replyId } = store.replies.enqueue('DONE', 'CREU2');
+    const { replyId } = store.replies.enqueue('DONE', 'CREU2', { actor: TESTER });
     await outbox().drain();
     expect(store.replies.get(replyId)).toMatchObject({
       state: 'failed',
@@ -154,8 +155,8 @@ describe('outbox: Concur answers', () => {
     await ingest();
     const o = outbox({ client: clientFor(sb, { timeoutMs: 150 }) });
     await fault(sb, { route: 'put', kind: 'hang', times: 2 });
-    const amb = store.replies.enqueue('AMB', 'CRSUC').replyId;
-    const other = store.replies.enqueue('OTHER', 'CRSUC').replyId;
+    const amb = store.replies.enqueue('AMB', 'CRSUC', { actor: TESTER }).replyId;
+    const other = store.replies.enqueue('OTHER', 'CRSUC', { actor: TESTER }).replyId;
     await o.drain();
     expect(store.replies.get(amb)).toMatchObject({ state: 'queued', attempts: 1 });
     expect(store.replies.get(amb)!.lastError).toMatch(/did not answer within 0\.15 s; next try at/);
@@ -180,7 +181,7 @@ describe('outbox: Concur answers', () => {
   it('whatever is not final is retried: 401/403, an unreachable Concur, a 200 carrying <Error>', async () => {
     await addRequests(sb, [{ id: 'A' }, { id: 'B' }, { id: 'C' }]);
     await ingest();
-    const a = store.replies.enqueue('A', 'CRSUC').replyId;
+    const a = store.replies.enqueue('A', 'CRSUC', { actor: TESTER }).replyId;
     await outbox({ client: clientFor(sb, { auth: staticToken('not-a-token-concur-knows') }) }).drain();
     expect(store.replies.get(a)).toMatchObject({ state: 'queued', attempts: 1 });
     expect(store.replies.get(a)!.lastError).toMatch(/^Concur refused the access token \(403\)/);
@@ -188,13 +189,13 @@ describe('outbox: Concur answers', () => {
     const gone = await startSandbox({ seed: false });
     const url = gone.url;
     await gone.close();
-    const b = store.replies.enqueue('B', 'CRSUC').replyId;
+    const b = store.replies.enqueue('B', 'CRSUC', { actor: TESTER }).replyId;
     await outbox({ client: clientFor(sb, { baseUrl: url }) }).drain();
     expect(store.replies.get(b)).toMatchObject({ state: 'queued', attempts: 1 });
     expect(store.replies.get(b)!.lastError).toMatch(/could not reach Concur \(ECONNREFUSED\)/);
 
     await fault(sb, { route: 'put', kind: 'error200', times: 1 });
-    const c = store.replies.enqueue('C', 'CRSUC').replyId;
+    const c = store.replies.enqueue('C', 'CRSUC', { actor: TESTER }).replyId;
     const o = outbox();
     harness.clock.advance(0);
     await o.drain();
@@ -229,7 +230,7 @@ describe('outbox: the worker', () => {
         }
       },
     };
-    for (const request of added) store.replies.enqueue(request.id, 'CRSUC');
+    for (const request of added) store.replies.enqueue(request.id, 'CRSUC', { actor: TESTER });
     await outbox({ client: counting }).drain();
     expect(most).toBe(4);
     expect(store.replies.counts()).toEqual({ queued: 0, sent: 10, failed: 0 });
@@ -241,7 +242,7 @@ describe('outbox: the worker', () => {
     await addRequests(sb, { id: 'D1' });
     await ingest();
     await fault(sb, { route: 'put', kind: 'status503' });
-    const { replyId } = store.replies.enqueue('D1', 'CRSUC');
+    const { replyId } = store.replies.enqueue('D1', 'CRSUC', { actor: TESTER });
 
     const first = outbox();
     first.start();
@@ -273,7 +274,7 @@ describe('outbox: the worker', () => {
     expect(o.nextWakeAt).toBe(harness.clock.ms + 30_000);
 
     await fault(sb, { route: 'put', kind: 'latency', latencyMs: 120, times: 1 });
-    const k1 = store.replies.enqueue('K1', 'CRSUC').replyId;
+    const k1 = store.replies.enqueue('K1', 'CRSUC', { actor: TESTER }).replyId;
     o.kick();
     await waitFor(() => o.inFlight === 1, 1000, 'the PUT in flight');
     await o.stop();
@@ -281,7 +282,7 @@ describe('outbox: the worker', () => {
     // Stopping waited for Concur's answer and recorded it.
     expect(store.replies.get(k1)).toMatchObject({ state: 'sent' });
 
-    const k2 = store.replies.enqueue('K2', 'CRSUC').replyId;
+    const k2 = store.replies.enqueue('K2', 'CRSUC', { actor: TESTER }).replyId;
     o.kick();
     await o.drain();
     await sleep(30);
@@ -292,7 +293,7 @@ describe('outbox: the worker', () => {
   it('a store that fails to record an outcome does not make the worker spin or resend', async () => {
     await addRequests(sb, { id: 'S1' });
     await ingest();
-    const { replyId } = store.replies.enqueue('S1', 'CRSUC');
+    const { replyId } = store.replies.enqueue('S1', 'CRSUC', { actor: TESTER });
     let failing = true;
     const flaky = withParts(store, {
       replies: {
@@ -329,7 +330,7 @@ describe('outbox: the worker', () => {
 
     const o = outbox({ onSent: () => poller.requestResweep(), now: Date.now });
     o.start();
-    store.replies.enqueue(added[0]!.id, 'CRSUC');
+    store.replies.enqueue(added[0]!.id, 'CRSUC', { actor: TESTER });
     o.kick();
     await waitFor(async () => (await listCalls(sb)).length >= 4 && !poller.sweeping, 1000, 'the resweep');
     const list = await listCalls(sb);

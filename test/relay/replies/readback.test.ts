@@ -20,6 +20,7 @@ function inDoubt(status: ReplyCode, evidence: { token?: string | null; lastModif
     nextAttemptAt: T,
     createdAt: T,
     updatedAt: T,
+    requestedBy: null,
     inDoubt: {
       startedAt: T,
       tokenSha256: token === null ? null : requestTokenSha256(token),

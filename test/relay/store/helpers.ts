@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach } from 'vitest';
 import type { ConcurRecord } from '../../../relay/concur/record.js';
-import { openStore, type Store, type StoreOptions } from '../../../relay/store/index.js';
+import { openStore, type Actor, type Store, type StoreOptions } from '../../../relay/store/index.js';
 
 /** A clock the test moves by hand. */
 export class TestClock {
@@ -122,3 +122,6 @@ export function aroundEveryMethod(store: Store, around: (name: string, call: () 
   }
   return result;
 }
+
+/** Who asks for the replies the tests queue straight into the store. */
+export const TESTER: Actor = { keyId: null, name: 'tester' };

@@ -4,6 +4,7 @@ import * as z from 'zod/mini';
 import { ConnectionRequest, RequestsPage } from '../../../shared/models.js';
 import { BadCursorError, encodeCursor, toIso, type Store } from '../../../relay/store/index.js';
 import { record, storePerTest, type StoreHarness } from './helpers.js';
+import { TESTER } from './helpers.js';
 
 const FIFTEEN_MINUTES = 15 * 60 * 1000;
 
@@ -165,8 +166,8 @@ describe('connection requests in the store', () => {
     it('announces exactly what getRequest reads back, also for requests with replies and retries', () => {
       // The upsert builds its views from the rows it writes rather than reading them back: they must agree.
       store.requests.upsertFromConcur([record('A'), record('B'), record('C')], harness.clock.iso());
-      store.replies.markSent(store.replies.enqueue('A', 'CRRET').replyId);
-      const { replyId } = store.replies.enqueue('B', 'CRSUC');
+      store.replies.markSent(store.replies.enqueue('A', 'CRRET', { actor: TESTER }).replyId);
+      const { replyId } = store.replies.enqueue('B', 'CRSUC', { actor: TESTER });
       store.replies.markAttempt(replyId, { attempts: 1, nextAttemptAt: harness.clock.advance(5000), lastError: 'Concur is unavailable (503)' });
 
       const { created, updated } = store.requests.upsertFromConcur(
@@ -214,7 +215,7 @@ describe('connection requests in the store', () => {
       const secret = 'secret-request-token-';
       store.requests.upsertFromConcur([record('A'), record('B', { status: 'Processing' })], harness.clock.iso());
       store.requests.upsertFromConcur([record('A', { requestToken: 'secret-request-token-new' })], harness.clock.advance(1000));
-      store.replies.enqueue('A', 'CRSUC');
+      store.replies.enqueue('A', 'CRSUC', { actor: TESTER });
       const [due] = store.replies.due(harness.clock.iso(), 10);
       if (due) store.replies.markSent(due.id);
 
@@ -290,9 +291,9 @@ describe('connection requests in the store', () => {
     it('shows each request of a page with its latest reply, as getRequest does', () => {
       const ids = seed23();
       // R22 gets two replies (the latest counts), R21 one, the rest none; pages are chosen before the join.
-      store.replies.markFailed(store.replies.enqueue('R22', 'CRSUC').replyId, 'Concur answered 400');
-      store.replies.enqueue('R22', 'CREU1');
-      store.replies.enqueue('R21', 'CRSUC');
+      store.replies.markFailed(store.replies.enqueue('R22', 'CRSUC', { actor: TESTER }).replyId, 'Concur answered 400');
+      store.replies.enqueue('R22', 'CREU1', { actor: TESTER });
+      store.replies.enqueue('R21', 'CRSUC', { actor: TESTER });
       const pages = [store.requests.list({ limit: 4 })];
       while (pages.at(-1)?.nextCursor) pages.push(store.requests.list({ limit: 4, cursor: pages.at(-1)?.nextCursor ?? undefined }));
       const items = pages.flatMap((page) => page.items);

@@ -5,6 +5,7 @@ import { watchSummary } from '../../../../relay/ingest/summary.js';
 import { record } from '../../store/helpers.js';
 import { connectSse, eventually, type SseConnection, type SseMessage } from '../../../helpers/sse-client.js';
 import { EventsServer, expectContract } from './events-server.js';
+import { TESTER } from '../../store/helpers.js';
 
 const open: SseConnection[] = [];
 let server: EventsServer | undefined;
@@ -208,7 +209,7 @@ describe('GET /api/v1/events', () => {
       s.harness.clock.iso(),
     );
     s.store.requests.upsertFromConcur([record('T1', { requestToken: 'tok-CCCC-very-secret' })], s.harness.clock.advance(1000));
-    s.store.replies.enqueue('T2', 'CRSUC');
+    s.store.replies.enqueue('T2', 'CRSUC', { actor: TESTER });
     await client.waitFor(
       () => (client.messages.some((m) => m.event === 'reply.updated') && client.messages.length >= 4 ? true : undefined),
       2000,

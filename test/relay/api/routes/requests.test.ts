@@ -5,6 +5,7 @@ import { ConnectionRequest, ReplyResponse, RequestsPage, Summary } from '../../.
 import { REPLY_CODES } from '../../../../shared/status.js';
 import { connectSse } from '../../../helpers/sse-client.js';
 import { type Answer, ApiServer, AUTH, errorOf, expectNoSecrets, record, TOKEN_MARK } from '../helpers.js';
+import { TESTER } from '../../store/helpers.js';
 
 let s: ApiServer;
 beforeEach(async () => {
@@ -201,7 +202,7 @@ describe('GET /api/v1/requests between changes (its answers are kept until the s
     s.store.requests.upsertFromConcur([record('R8', { lastModified: '2024-05-01T09:30:00Z', firstName: 'Grace' })], s.clock.iso());
     expect((await list('?group=pending&limit=1')).items[0]?.firstName).toBe('Grace');
 
-    const { replyId } = s.store.replies.enqueue('R8', 'CRSUC');
+    const { replyId } = s.store.replies.enqueue('R8', 'CRSUC', { actor: TESTER });
     expect((await list('?group=pending&limit=1')).items[0]?.reply).toMatchObject({ state: 'queued', attempts: 0 });
     s.store.replies.markAttempt(replyId, { attempts: 1, nextAttemptAt: s.clock.advance(5000), lastError: 'Concur is unavailable (503)' });
     expect((await list('?group=pending&limit=1')).items[0]?.reply).toMatchObject({ attempts: 1, lastError: 'Concur is unavailable (503)' });
@@ -235,12 +236,12 @@ describe('GET /api/v1/requests between changes (its answers are kept until the s
 
   it('answers exactly the shared models, replies included', async () => {
     seed();
-    s.store.replies.markFailed(s.store.replies.enqueue('R1', 'CRSUC').replyId, 'Concur answered 400');
-    s.store.replies.enqueue('R2', 'CREU1');
+    s.store.replies.markFailed(s.store.replies.enqueue('R1', 'CRSUC', { actor: TESTER }).replyId, 'Concur answered 400');
+    s.store.replies.enqueue('R2', 'CREU1', { actor: TESTER });
     const page = z.strictObject(RequestsPage.shape).parse((await s.get('/api/v1/requests?limit=200')).json);
     for (const item of page.items) {
       expect(z.strictObject(ConnectionRequest.shape).parse(item)).toEqual(item);
-      if (item.reply !== null) expect(Object.keys(item.reply).sort()).toEqual(['attempts', 'lastError', 'state', 'status', 'updatedAt']);
+      if (item.reply !== null) expect(Object.keys(item.reply).sort()).toEqual(['attempts', 'lastError', 'requestedBy', 'state', 'status', 'updatedAt']);
       const one = await s.get(`/api/v1/requests/${item.id}`);
       expect(z.strictObject(ConnectionRequest.shape).parse(one.json)).toEqual(item);
     }
@@ -422,7 +423,7 @@ describe('POST /api/v1/requests/:id/reply', () => {
   it('answers 409 retry_limit for CRRET once Concur’s 5 retries are used', async () => {
     seed();
     for (let i = 0; i < 5; i += 1) {
-      const { replyId } = s.store.replies.enqueue('R1', 'CRRET');
+      const { replyId } = s.store.replies.enqueue('R1', 'CRRET', { actor: TESTER });
       s.store.replies.markSent(replyId);
     }
     expect(s.store.requests.get('R1')?.retries).toBe(5);

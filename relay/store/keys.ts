@@ -1,0 +1,187 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { ApiKey, Role } from '../../shared/models.js';
+import { ROLES } from '../../shared/roles.js';
+import type { Actor, Audit } from './audit.js';
+import type { StoreContext } from './context.js';
+import { AmbiguousKeyError, UnknownKeyError } from './errors.js';
+import { toIso } from './time.js';
+
+/**
+ * API keys as records: a name, a role, the first characters to tell keys apart, and the SHA-256
+ * of the key — never the key, which is shown once, when it is made. A key is `trl_` and 32 random
+ * bytes (base64url): a fast hash is right for that much randomness (as for GitHub's tokens), and
+ * finding a key costs one hash and one indexed read however many keys there are.
+ */
+
+export const KEY_PREFIX = 'trl_';
+/** How many of a key's first characters are kept and shown. */
+const PREFIX_LENGTH = 8;
+/** `lastUsedAt` is written at most this often per key, so that reading with a key costs no write. */
+const LAST_USED_EVERY_MS = 60_000;
+
+export interface NewKey {
+  name: string;
+  role: Role;
+}
+
+export interface Keys {
+  /** A new key: its record, and the key itself (shown this once). Audited as `key.created`. */
+  create(input: NewKey, actor: Actor): { key: ApiKey; secret: string };
+  /** The key a presented secret is, revoked or not (the caller says which is refused), by its hash. */
+  find(secret: string): ApiKey | undefined;
+  /** Notes that a key was used now; writes only when its last use is more than a minute old. */
+  touch(key: Pick<ApiKey, 'id' | 'lastUsedAt'>): void;
+  /** Every key, newest first, revoked ones included. */
+  list(): ApiKey[];
+  get(id: string): ApiKey | undefined;
+  /**
+   * Revokes the key with this id, or the one key whose prefix this is. Audited as `key.revoked`;
+   * a key already revoked is returned as it is. Throws UnknownKeyError, AmbiguousKeyError.
+   */
+  revoke(idOrPrefix: string, actor: Actor): ApiKey;
+  /**
+   * RELAY_API_KEYS in step with the store: each configured key is an admin key named `env key N`
+   * (added when new); env keys no longer configured are revoked. A configured key that someone
+   * revoked stays revoked (listed in `stillRevoked`): taking it out of the environment is the fix.
+   */
+  syncEnvKeys(secrets: readonly string[]): { added: number; revoked: number; stillRevoked: string[] };
+  /** Ids of keys revoked at or after `since` (ISO time): whose open streams must close. */
+  revokedSince(since: string): string[];
+}
+
+interface KeyRow {
+  id: string;
+  name: string;
+  role: string;
+  prefix: string;
+  source: 'created' | 'env';
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+const COLUMNS = 'id, name, role, prefix, source, created_at, last_used_at, revoked_at';
+
+export function sha256(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex');
+}
+
+function toKey(row: KeyRow): ApiKey | undefined {
+  const role = ROLES.find((r) => r === row.role);
+  if (role === undefined) return undefined;
+  return {
+    id: row.id,
+    name: row.name,
+    role,
+    prefix: row.prefix,
+    createdAt: row.created_at,
+    lastUsedAt: row.last_used_at,
+    revokedAt: row.revoked_at,
+  };
+}
+
+export function createKeys(ctx: StoreContext, audit: Pick<Audit, 'append'>): Keys {
+  const { db } = ctx;
+  const insert = db.prepare<[{ id: string; name: string; role: string; prefix: string; hash: string; source: string; now: string }]>(
+    `INSERT INTO api_keys (id, name, role, prefix, key_sha256, source, created_at)
+     VALUES (@id, @name, @role, @prefix, @hash, @source, @now)`,
+  );
+  const byHash = db.prepare<[string], KeyRow>(`SELECT ${COLUMNS} FROM api_keys WHERE key_sha256 = ?`);
+  const byId = db.prepare<[string], KeyRow>(`SELECT ${COLUMNS} FROM api_keys WHERE id = ?`);
+  const byPrefix = db.prepare<[string], KeyRow>(`SELECT ${COLUMNS} FROM api_keys WHERE prefix = ? ORDER BY created_at`);
+  const all = db.prepare<[], KeyRow>(`SELECT ${COLUMNS} FROM api_keys ORDER BY created_at DESC, id DESC`);
+  const envRows = db.prepare<[], KeyRow & { key_sha256: string }>(`SELECT ${COLUMNS}, key_sha256 FROM api_keys WHERE source = 'env'`);
+  const setRevoked = db.prepare<[string, string]>('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL');
+  const setUsed = db.prepare<[string, string, string]>(
+    'UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)',
+  );
+  const revokedAfter = db.prepare<[string], { id: string }>('SELECT id FROM api_keys WHERE revoked_at >= ?');
+
+  const load = (row: KeyRow | undefined) => (row === undefined ? undefined : toKey(row));
+
+  function add(name: string, role: Role, source: 'created' | 'env', secret: string): ApiKey {
+    const id = `key_${randomBytes(9).toString('base64url')}`;
+    insert.run({ id, name, role, prefix: secret.slice(0, PREFIX_LENGTH), hash: sha256(secret), source, now: ctx.now() });
+    return load(byId.get(id))!;
+  }
+
+  function revokeRow(row: KeyRow, actor: Actor): ApiKey {
+    if (setRevoked.run(ctx.now(), row.id).changes > 0) {
+      audit.append({ actor, action: 'key.revoked', target: row.id, details: { name: row.name, role: row.role, prefix: row.prefix } });
+    }
+    return load(byId.get(row.id))!;
+  }
+
+  return {
+    create({ name, role }, actor) {
+      return ctx.tx(() => {
+        const secret = `${KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
+        const key = add(name, role, 'created', secret);
+        audit.append({ actor, action: 'key.created', target: key.id, details: { name, role, prefix: key.prefix } });
+        return { key, secret };
+      });
+    },
+
+    find(secret) {
+      return load(byHash.get(sha256(secret)));
+    },
+
+    touch({ id, lastUsedAt }) {
+      const now = ctx.clock();
+      if (lastUsedAt !== null && Date.parse(lastUsedAt) > now - LAST_USED_EVERY_MS) return;
+      setUsed.run(ctx.now(), id, toIso(now - LAST_USED_EVERY_MS));
+    },
+
+    list() {
+      return all.all().flatMap((row) => toKey(row) ?? []);
+    },
+
+    get(id) {
+      return load(byId.get(id));
+    },
+
+    revoke(idOrPrefix, actor) {
+      return ctx.tx(() => {
+        const exact = byId.get(idOrPrefix);
+        if (exact !== undefined) return revokeRow(exact, actor);
+        const matches = byPrefix.all(idOrPrefix);
+        if (matches.length === 0) throw new UnknownKeyError(idOrPrefix);
+        if (matches.length > 1) throw new AmbiguousKeyError(idOrPrefix, matches.map((row) => row.id));
+        return revokeRow(matches[0]!, actor);
+      });
+    },
+
+    syncEnvKeys(secrets) {
+      return ctx.tx(() => {
+        const actor: Actor = { keyId: null, name: 'RELAY_API_KEYS' };
+        const configured = new Map(secrets.map((secret, i) => [sha256(secret), { secret, n: i + 1 }]));
+        let added = 0;
+        let revoked = 0;
+        const stillRevoked: string[] = [];
+        const known = new Set<string>();
+        for (const row of envRows.all()) {
+          known.add(row.key_sha256);
+          if (!configured.has(row.key_sha256) && row.revoked_at === null) {
+            revokeRow(row, actor);
+            revoked++;
+          } else if (configured.has(row.key_sha256) && row.revoked_at !== null) {
+            stillRevoked.push(row.name);
+          }
+        }
+        for (const [hash, { secret, n }] of configured) {
+          if (known.has(hash)) continue;
+          // A configured key that was also made as a record keeps that record, name and role.
+          if (byHash.get(hash) !== undefined) continue;
+          const key = add(`env key ${n}`, 'admin', 'env', secret);
+          audit.append({ actor, action: 'key.created', target: key.id, details: { name: key.name, role: key.role, prefix: key.prefix } });
+          added++;
+        }
+        return { added, revoked, stillRevoked };
+      });
+    },
+
+    revokedSince(since) {
+      return revokedAfter.all(since).map((row) => row.id);
+    },
+  };
+}
