@@ -14,6 +14,7 @@ import { documentOf, registerDocumentExtras } from './openapi.js';
 import { requestLog } from './middleware/request-log.js';
 import { httpMetrics } from './middleware/http-metrics.js';
 import { healthRoutes } from './routes/health.js';
+import { meRoutes } from './routes/me.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { requestsRoutes } from './routes/requests.js';
 import { summaryRoutes } from './routes/summary.js';
@@ -81,6 +82,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.route('/', metricsRoutes({ store, metrics }));
 
   // ---- /api/v1, behind the key ----
+  app.route(API_PREFIX, meRoutes());
   app.route(API_PREFIX, summaryRoutes({ store }));
   app.route(API_PREFIX, requestsRoutes({ store, outbox: deps.outbox }));
   app.route(API_PREFIX, eventsRoutes({ store, metrics, logger, ...deps.events }));

@@ -10,6 +10,7 @@ import {
   DeliveryState,
   ErrorBody,
   Health,
+  Me,
   RecoverBody,
   RecoverResult,
   Reply,
@@ -68,6 +69,7 @@ export const RequestsPageDoc = withOpenApi(
 export const ReplyBodyDoc = withOpenApi(classicObject(ReplyBody), 'ReplyBody');
 export const ReplyResponseDoc = withOpenApi(classicObject(ReplyResponse).extend({ reply: ReplyDoc }), 'ReplyResponse');
 export const SummaryDoc = withOpenApi(classicObject(Summary), 'Summary');
+export const MeDoc = withOpenApi(classicObject(Me), 'Me');
 export const ErrorBodyDoc = withOpenApi(
   classicObject(ErrorBody).extend({
     error: classicObject(ErrorBody.shape.error).extend({

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Health } from '../../../../shared/models.js';
 import type { Store } from '../../../../relay/store/index.js';
 import { withParts, type StoreOverrides } from '../../store/helpers.js';
-import { ApiServer, AUTH, errorOf, expectNoSecrets, record } from '../helpers.js';
+import { API_KEY, ApiServer, AUTH, errorOf, expectNoSecrets, record } from '../helpers.js';
 
 let s: ApiServer;
 afterEach(async () => {
@@ -88,6 +88,19 @@ describe('GET /metrics', () => {
   });
 });
 
+describe('GET /api/v1/me', () => {
+  it("names the key in use, its role and its prefix, and nothing of the key's secret part", async () => {
+    s = await new ApiServer().start();
+    const { secret } = s.store.keys.create({ name: 'Alice', role: 'replier' }, { keyId: null, name: 'cli' });
+    const answer = await s.get('/api/v1/me', { Authorization: `Bearer ${secret}` });
+    expect(answer.status).toBe(200);
+    expect(answer.json).toEqual({ name: 'Alice', role: 'replier', prefix: secret.slice(0, 8) });
+    expect(answer.text).not.toContain(secret.slice(8));
+    expect((await s.get('/api/v1/me')).json).toEqual({ name: 'env key 1', role: 'admin', prefix: API_KEY.slice(0, 8) });
+    expect((await s.get('/api/v1/me', {})).status).toBe(401);
+  });
+});
+
 describe('GET /openapi.json', () => {
   it('describes every route, generated from the shared models, with the Bearer scheme', async () => {
     s = await new ApiServer().start();
@@ -104,6 +117,7 @@ describe('GET /openapi.json', () => {
     expect(Object.keys(doc.paths).sort()).toEqual(
       [
         '/api/v1/events',
+        '/api/v1/me',
         '/api/v1/requests',
         '/api/v1/requests/{id}',
         '/api/v1/requests/{id}/reply',
