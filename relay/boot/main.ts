@@ -15,6 +15,11 @@ if (!parsed.ok) {
 } else if (parsed.command.kind === 'service') {
   await runService(process.env);
 } else {
+  // `keys list | head` closes the pipe early: the command has done its work by then; end quietly, not with a stack.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit();
+  });
   process.exitCode = runCommand(parsed.command, {
     env: process.env,
     out: (line) => process.stdout.write(`${line}\n`),

@@ -88,14 +88,22 @@ export interface CommandRun {
 /**
  * One run of the relay's command line to its end (`node dist/relay.mjs keys …` as it ships, or
  * from the sources), with only the environment the test gives (and what node needs to run).
+ * `closeStdout`: its stdout is closed before it writes, as by `… | head`.
  */
-export function runRelayCommand(args: readonly string[], env: Record<string, string>, build: RelayBuild = 'bundle'): Promise<CommandRun> {
+export function runRelayCommand(
+  args: readonly string[],
+  env: Record<string, string>,
+  options: { build?: RelayBuild; closeStdout?: boolean } = {},
+): Promise<CommandRun> {
+  const { build = 'bundle', closeStdout = false } = options;
   const script = build === 'bundle' ? [RELAY_BUNDLE] : ['--import', 'tsx', 'relay/boot/main.ts'];
   const proc = spawn(process.execPath, [...script, ...args], {
     cwd: process.cwd(),
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...nodeOptions(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Like `… | head` having read its fill before the command writes: its stdout is a closed pipe.
+  if (closeStdout) proc.stdout.destroy();
   let stdout = '';
   let stderr = '';
   proc.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

@@ -161,4 +161,12 @@ describe('node dist/relay.mjs: mistakes and help', () => {
       expect(run.stdout).toMatch(/Exit status: 0 done; 1 no such key/);
     }
   });
+
+  it('ends quietly when its reader has gone (--help | head, keys list | head)', async () => {
+    for (const args of [['--help'], ['keys', 'list']]) {
+      const run = await runRelayCommand(args, { RELAY_DB: db }, { closeStdout: true });
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+    }
+  });
 });
