@@ -1,67 +1,28 @@
-import { resolve } from 'node:path';
-import { formatProblems, parseConfig } from '../base/config.js';
-import { createLogger } from '../base/log.js';
-import { startRelay } from './runtime.js';
+import { parseCommandLine } from './cli/args.js';
+import { runCommand } from './cli/run.js';
+import { runService } from './service.js';
 
 /**
- * `npm run relay`: the relay as a process. Configuration mistakes end it at once with one line
- * per problem; SIGTERM and SIGINT end it gracefully.
+ * The process (`npm run relay`, `node dist/relay.mjs`): with no arguments the relay service; with
+ * `keys …` the key-management command line, on the same database; `--help` the usage. A usage
+ * mistake is one line on stderr and exit status 2.
  */
 
-const parsed = parseConfig(process.env);
+const parsed = parseCommandLine(process.argv.slice(2));
 if (!parsed.ok) {
-  process.stderr.write(`${formatProblems(parsed.problems)}\n`);
-  process.exit(2);
-}
-const config = parsed.config;
-const logger = createLogger({ level: config.logLevel });
-
-let relay: Awaited<ReturnType<typeof startRelay>>;
-try {
-  relay = await startRelay(config, { logger });
-} catch (err) {
-  // Start-up failures a user can fix (a port in use, an unreadable database) get a sentence, not a stack.
-  const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`The relay could not start: ${message}\n`);
-  process.exit(1);
-}
-
-process.stderr.write(banner());
-
-let stopping = false;
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'stopping');
-    relay.close().then(
-      () => logger.flush(() => process.exit(0)),
-      (err: unknown) => {
-        logger.error({ err }, 'stopping failed');
-        logger.flush(() => process.exit(1));
-      },
-    );
+  process.stderr.write(`${parsed.problem}\n`);
+  process.exitCode = 2;
+} else if (parsed.command.kind === 'service') {
+  await runService(process.env);
+} else {
+  // `keys list | head` closes the pipe early: the command has done its work by then; end quietly, not with a stack.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit();
   });
-}
-
-function banner(): string {
-  const lines = [``, `TripLink Relay is running on ${relay.url}`];
-  if (relay.sandbox) {
-    lines.push(`  mode          sandbox: a simulated Concur at ${relay.sandbox.url} (new requests arrive by themselves)`);
-  } else {
-    lines.push(`  mode          Concur at ${config.concur.baseUrl}`);
-  }
-  if (relay.generatedApiKey) lines.push(`  API key       ${relay.generatedApiKey}`);
-  lines.push(
-    `  try it        curl -H "Authorization: Bearer <API key>" ${relay.url}/api/v1/summary`,
-    `  database      ${resolve(config.dbPath)}`,
-  );
-  if (relay.sandbox) {
-    lines.push(
-      `  extension     load ${resolve('.output/chrome-mv3')} in chrome://extensions (Developer mode → Load unpacked)`,
-      `                or ${resolve('.output/firefox-mv2')} in about:debugging (Firefox), then enter the URL and key in its options`,
-    );
-  }
-  lines.push(`Stop with Ctrl+C.`, ``);
-  return `${lines.join('\n')}\n`;
+  process.exitCode = runCommand(parsed.command, {
+    env: process.env,
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+  });
 }

@@ -1,5 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -31,6 +31,23 @@ export const RELAY_BUNDLE = 'dist/relay.mjs';
  */
 export const SHIPPED_NODE_ARGS: readonly string[] = ['--max-semi-space-size=2', RELAY_BUNDLE];
 
+/**
+ * `npm run build:relay`, safe for test files that run side by side. esbuild rewrites its output
+ * file in place, so one file's build could cut the bundle short while another file's relay is
+ * loading it: each build goes to a file of its own beside it, renamed over dist/relay.mjs (a
+ * rename is atomic), and a reader sees the old bundle or the new one, whole.
+ */
+export function buildRelayBundle(): void {
+  const own = join('dist', `.relay-${process.pid}-${Date.now()}.mjs`);
+  // The script's own --outfile comes first; esbuild takes the last one given.
+  const built = spawnSync('npm', ['run', 'build:relay', '--silent', '--', `--outfile=${own}`], { cwd: process.cwd(), encoding: 'utf8' });
+  if (built.status !== 0) {
+    rmSync(own, { force: true });
+    throw new Error(`npm run build:relay failed:\n${built.stdout}\n${built.stderr}`);
+  }
+  renameSync(own, RELAY_BUNDLE);
+}
+
 function nodeOptions(): Record<string, string> {
   return process.env.NODE_OPTIONS ? { NODE_OPTIONS: process.env.NODE_OPTIONS } : {};
 }
@@ -60,6 +77,41 @@ export function runRelay(
   }
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   return { proc, output, exited };
+}
+
+export interface CommandRun {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * One run of the relay's command line to its end (`node dist/relay.mjs keys …` as it ships, or
+ * from the sources), with only the environment the test gives (and what node needs to run).
+ * `closeStdout`: its stdout is closed before it writes, as by `… | head`.
+ */
+export function runRelayCommand(
+  args: readonly string[],
+  env: Record<string, string>,
+  options: { build?: RelayBuild; closeStdout?: boolean } = {},
+): Promise<CommandRun> {
+  const { build = 'bundle', closeStdout = false } = options;
+  const script = build === 'bundle' ? [RELAY_BUNDLE] : ['--import', 'tsx', 'relay/boot/main.ts'];
+  const proc = spawn(process.execPath, [...script, ...args], {
+    cwd: process.cwd(),
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...nodeOptions(), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // Like `… | head` having read its fill before the command writes: its stdout is a closed pipe.
+  if (closeStdout) proc.stdout.destroy();
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  return new Promise((resolve, reject) => {
+    proc.on('error', reject);
+    proc.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 export async function startRelayProcess(

@@ -1,9 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RequestsPage, Summary } from '../../shared/models.js';
 import { startSandbox, type RunningSandbox } from '../../relay/sandbox/server.js';
 import {
+  buildRelayBundle,
   eventually,
   RELAY_BUNDLE,
   runRelay,
@@ -24,8 +24,7 @@ let sandbox: RunningSandbox;
 const relays: RelayProcess[] = [];
 
 beforeAll(async () => {
-  const built = spawnSync('npm', ['run', 'build:relay', '--silent'], { cwd: process.cwd(), encoding: 'utf8' });
-  if (built.status !== 0) throw new Error(`npm run build:relay failed:\n${built.stdout}\n${built.stderr}`);
+  buildRelayBundle();
   expect(existsSync(RELAY_BUNDLE)).toBe(true);
   sandbox = await startSandbox({ seed: false, random: 5 });
   for (let i = 0; i < 3; i++) sandbox.state.add();

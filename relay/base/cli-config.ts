@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { DEFAULT_DB_PATH, LogLevel } from './config-shape.js';
+import { envEnum, envFile, problemLines } from './env-fields.js';
+
+/**
+ * The command line's configuration (`relay.mjs keys …`): only the database and the log level.
+ * It works on the relay's database, so it needs nothing else; a service setting that is missing
+ * or wrong (no Concur token, a bad POLL_INTERVAL_SECONDS) must not keep anyone from revoking a
+ * key. The other variables are ignored, so the service's own environment file works as it is.
+ * Read with the same builders and rules as the service's (config.ts, env-fields.ts).
+ */
+
+export const CliConfigSchema = z.object({
+  dbPath: z.string().min(1),
+  logLevel: LogLevel,
+});
+export type CliConfig = z.infer<typeof CliConfigSchema>;
+
+export type ParseCliConfigResult = { ok: true; config: CliConfig } | { ok: false; problems: string[] };
+
+/** Every variable the command line reads, in the order problems are listed. */
+const CliEnvVariables = z.object({
+  RELAY_DB: envFile(DEFAULT_DB_PATH),
+  LOG_LEVEL: envEnum(LogLevel.options, 'info'),
+});
+
+const CliEnvSchema = CliEnvVariables.transform(
+  (env): CliConfig => ({ dbPath: env.RELAY_DB, logLevel: env.LOG_LEVEL }),
+);
+
+/** The environment (normally `process.env`) to the command line's configuration. */
+export function parseCliConfig(env: Record<string, string | undefined>): ParseCliConfigResult {
+  const result = CliEnvSchema.safeParse(env);
+  if (result.success) return { ok: true, config: result.data };
+  return { ok: false, problems: problemLines(result.error.issues, CliEnvVariables.keyof().options) };
+}

@@ -1,0 +1,70 @@
+import { resolve } from 'node:path';
+import { formatProblems, parseConfig } from '../base/config.js';
+import { createLogger } from '../base/log.js';
+import { startRelay } from './runtime.js';
+
+/**
+ * The relay as a service (`npm run relay` with no arguments): configuration mistakes end the
+ * process at once with one line per problem; SIGTERM and SIGINT end it gracefully.
+ */
+export async function runService(env: Record<string, string | undefined>): Promise<void> {
+  const parsed = parseConfig(env);
+  if (!parsed.ok) {
+    process.stderr.write(`${formatProblems(parsed.problems)}\n`);
+    process.exit(2);
+  }
+  const config = parsed.config;
+  const logger = createLogger({ level: config.logLevel });
+
+  let relay: Awaited<ReturnType<typeof startRelay>>;
+  try {
+    relay = await startRelay(config, { logger });
+  } catch (err) {
+    // Start-up failures a user can fix (a port in use, an unreadable database) get a sentence, not a stack.
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`The relay could not start: ${message}\n`);
+    process.exit(1);
+  }
+
+  process.stderr.write(banner(relay, config.concur.baseUrl, config.dbPath));
+
+  let stopping = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'stopping');
+      relay.close().then(
+        () => logger.flush(() => process.exit(0)),
+        (err: unknown) => {
+          logger.error({ err }, 'stopping failed');
+          logger.flush(() => process.exit(1));
+        },
+      );
+    });
+  }
+}
+
+type Relay = Pick<Awaited<ReturnType<typeof startRelay>>, 'url' | 'sandbox' | 'generatedApiKey'>;
+
+function banner(relay: Relay, concurBaseUrl: string | null, dbPath: string): string {
+  const lines = [``, `TripLink Relay is running on ${relay.url}`];
+  if (relay.sandbox) {
+    lines.push(`  mode          sandbox: a simulated Concur at ${relay.sandbox.url} (new requests arrive by themselves)`);
+  } else {
+    lines.push(`  mode          Concur at ${concurBaseUrl}`);
+  }
+  if (relay.generatedApiKey) lines.push(`  API key       ${relay.generatedApiKey}`);
+  lines.push(
+    `  try it        curl -H "Authorization: Bearer <API key>" ${relay.url}/api/v1/summary`,
+    `  database      ${resolve(dbPath)}`,
+  );
+  if (relay.sandbox) {
+    lines.push(
+      `  extension     load ${resolve('.output/chrome-mv3')} in chrome://extensions (Developer mode → Load unpacked)`,
+      `                or ${resolve('.output/firefox-mv2')} in about:debugging (Firefox), then enter the URL and key in its options`,
+    );
+  }
+  lines.push(`Stop with Ctrl+C.`, ``);
+  return `${lines.join('\n')}\n`;
+}

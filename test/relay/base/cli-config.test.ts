@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { CliConfigSchema, parseCliConfig } from '../../../relay/base/cli-config.js';
+import { parseConfig } from '../../../relay/base/config.js';
+
+describe('parseCliConfig', () => {
+  it('needs nothing: the default database and log level', () => {
+    const result = parseCliConfig({});
+    expect(result).toEqual({ ok: true, config: { dbPath: './data/relay.sqlite', logLevel: 'info' } });
+    if (result.ok) expect(CliConfigSchema.safeParse(result.config).success).toBe(true);
+  });
+
+  it('reads RELAY_DB and LOG_LEVEL the way the service does (trimmed, blank is unset, level in any case)', () => {
+    expect(parseCliConfig({ RELAY_DB: ' /data/relay.sqlite ', LOG_LEVEL: 'WARN' })).toEqual({
+      ok: true,
+      config: { dbPath: '/data/relay.sqlite', logLevel: 'warn' },
+    });
+    expect(parseCliConfig({ RELAY_DB: '  ', LOG_LEVEL: '' })).toEqual({
+      ok: true,
+      config: { dbPath: './data/relay.sqlite', logLevel: 'info' },
+    });
+  });
+
+  it('ignores the service settings, so that a broken service configuration does not block key management', () => {
+    const env = { CONCUR_BASE_URL: 'ftp://concur', POLL_INTERVAL_SECONDS: '0', RELAY_DB: '/var/lib/triplink-relay/relay.sqlite' };
+    expect(parseConfig(env).ok).toBe(false);
+    expect(parseCliConfig(env)).toEqual({ ok: true, config: { dbPath: '/var/lib/triplink-relay/relay.sqlite', logLevel: 'info' } });
+  });
+
+  it('gives one line per problem, in the service format, all at once', () => {
+    const result = parseCliConfig({ RELAY_DB: './data/', LOG_LEVEL: 'loud' });
+    expect(result).toEqual({
+      ok: false,
+      problems: [
+        'RELAY_DB: must be a file, not a folder (got "./data/"); e.g. RELAY_DB=./data/relay.sqlite',
+        'LOG_LEVEL: must be fatal, error, warn, info, debug, trace or silent (got "loud"); e.g. LOG_LEVEL=info',
+      ],
+    });
+    // The same sentences the service gives for the same variables.
+    const service = parseConfig({ RELAY_DB: './data/', LOG_LEVEL: 'loud' });
+    expect(service.ok ? [] : service.problems).toEqual(result.ok ? [] : result.problems);
+  });
+});
