@@ -66,6 +66,12 @@ export const PROBLEM_TEXTS: Readonly<Record<Problem, ProblemText>> = {
     title: 'TripLink Relay: the relay refused the API key. Enter a valid key in the options.',
     message: 'The relay refused the API key. Enter the key it printed (or one of RELAY_API_KEYS) in the options.',
   },
+  forbidden: {
+    badge: 'key',
+    colour: COLOURS.error,
+    title: 'TripLink Relay: the relay does not let this API key do that. Ask an admin for a key with the right role.',
+    message: 'The relay does not let this API key do that. Ask an admin of the relay for a key with the right role (a replier key to send replies).',
+  },
   concur_unauthorized: {
     badge: '!',
     colour: COLOURS.error,
