@@ -1,3 +1,4 @@
+import type { Role } from '../../shared/roles.js';
 import type { Problem } from './problems.js';
 
 /**
@@ -92,6 +93,14 @@ export const PROBLEM_TEXTS: Readonly<Record<Problem, ProblemText>> = {
   },
 };
 
+/** What each role lets the extension's user do (shared/roles.ts), as the options page explains a key. */
+const ROLE_ABILITIES: Readonly<Record<Role, string>> = {
+  viewer: 'it sees the requests but cannot reply to them',
+  replier: 'it sees the requests and replies to them',
+  admin: 'it sees the requests, replies to them and manages the relay',
+  broker: 'it is for a back office reading connections; the popup shows nothing with it',
+};
+
 export const TEXT = {
   productName: 'TripLink Relay',
   tabs: { pending: 'Pending', failed: 'Failed', connected: 'Connected' },
@@ -134,6 +143,8 @@ export const TEXT = {
     testCounts: (pending: number, failed: number, connected: number) =>
       `${pending} pending, ${failed} failed, ${connected} connected.`,
     testFailed: 'The test failed.',
+    /** Who the key belongs to (GET /api/v1/me), under the key field: "This key belongs to Alice (replier): …". */
+    identity: (name: string, role: Role) => `This key belongs to ${name} (${role}): ${ROLE_ABILITIES[role]}.`,
     permissionDenied:
       'Saved, without extra access to that address: the browser did not grant it. The extension then relies on the relay’s CORS, which allows browser-extension origins by default (unless RELAY_CORS_ORIGINS was changed).',
   },
