@@ -40,6 +40,10 @@ export function settingsFrom(stored: unknown): Settings | null {
   return parsed.data;
 }
 
+/** Whether two answers of `/me` (or their absence) say the same. */
+export const sameMe = (a: Me | null | undefined, b: Me | null | undefined): boolean =>
+  (a ?? null) === (b ?? null) || (a?.name === b?.name && a?.role === b?.role && a?.prefix === b?.prefix);
+
 /** The stored settings, if complete enough to talk to a relay (settingsFrom), else null. */
 export async function loadSettings(): Promise<Settings | null> {
   return settingsFrom(await settingsItem.getValue());

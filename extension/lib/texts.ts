@@ -234,6 +234,8 @@ export const POPUP_TEXT = {
     `Concur refused “${button}” for ${name}${lastError ? `: ${lastError}` : '.'}`,
   announceSendFailed: (button: string, name: string, message: string) =>
     `“${button}” for ${name} was not sent. ${message}`,
+  /** Said once, above the list, to a key whose role may not reply (shared/roles.ts). */
+  cannotReply: (name: string) => `Your key (${name}) can view requests but not reply — ask an admin for a replier key.`,
   refresh: 'Refresh',
   options: 'Options',
   liveOn: 'Live: changes appear as they happen',
@@ -241,5 +243,7 @@ export const POPUP_TEXT = {
   unconfiguredTitle: 'Not set up yet',
   errorTitle: 'Cannot show the requests',
   keyboardHelp: 'j/k or ↑↓ move · Enter: reply buttons · Esc: back · / search',
+  /** The same without replies, for a key that may not send them. */
+  keyboardHelpView: 'j/k or ↑↓ move · / search',
   requestNotFound: 'That request is not known to the relay (any more).',
 } as const;

@@ -2,7 +2,7 @@ import { browser } from 'wxt/browser';
 import type { Me, Summary } from '../../shared/models.js';
 import { concurProblem, RelayProblem, type Problem } from '../lib/problems.js';
 import { createRelayClient } from '../lib/relay-client.js';
-import { settingsItem, type Settings } from '../lib/settings.js';
+import { sameMe, settingsItem, type Settings } from '../lib/settings.js';
 
 /**
  * What the options page does besides drawing: ask for host access, test a connection.
@@ -66,9 +66,6 @@ export async function testConnection(
   return { ok: true, summary: summary.value, concurProblem: concurProblem(summary.value.concur.state), me: known };
 }
 
-const sameMe = (a: Me | undefined, b: Me | undefined): boolean =>
-  a?.name === b?.name && a?.role === b?.role && a?.prefix === b?.prefix;
-
 /**
  * Keeps what the relay said about a key with the stored settings, when they still hold that very
  * address and key (another Save may have come in between); null takes a kept one away (the relay
@@ -77,7 +74,7 @@ const sameMe = (a: Me | undefined, b: Me | undefined): boolean =>
 export async function rememberIdentity(tested: Pick<Settings, 'relayUrl' | 'apiKey'>, me: Me | null): Promise<void> {
   const stored = await settingsItem.getValue();
   if (stored.relayUrl !== tested.relayUrl || stored.apiKey !== tested.apiKey) return;
-  if (sameMe(stored.me, me ?? undefined)) return;
+  if (sameMe(stored.me, me)) return;
   const { me: _old, ...rest } = stored;
   await settingsItem.setValue(me === null ? rest : { ...rest, me });
 }

@@ -1,4 +1,5 @@
 import { useLayoutEffect, useState } from 'preact/hooks';
+import type { Me } from '../../shared/models.js';
 import type { ReplyCode } from '../../shared/status.js';
 import type { RelayClient } from '../lib/relay-client.js';
 import type { Settings } from '../lib/settings.js';
@@ -44,6 +45,8 @@ interface PopupSnapshot {
   settings: Settings | null | undefined;
   state: PopupState;
   live: LiveStatus;
+  /** Who the key belongs to and its role (kept with the settings, or asked); null while not known. */
+  me: Me | null;
 }
 
 interface PopupActions {
@@ -73,6 +76,7 @@ export interface ControllerCore {
   settings: Settings | null | undefined;
   state: PopupState;
   live: LiveStatus;
+  me: Me | null;
   session: Session | null;
   disposed: boolean;
   /** Applies an action; the listeners hear of it when it changed the state. */
@@ -93,6 +97,7 @@ export function createPopupController(deps: PopupDeps): PopupController {
     settings: undefined,
     state: initialState,
     live: 'connecting',
+    me: null,
     session: null,
     disposed: false,
     dispatch(action) {
@@ -104,7 +109,7 @@ export function createPopupController(deps: PopupDeps): PopupController {
     },
     emit() {
       if (core.disposed) return;
-      snap = { settings: core.settings, state: core.state, live: core.live };
+      snap = { settings: core.settings, state: core.state, live: core.live, me: core.me };
       for (const listener of [...listeners]) listener();
       fallback.sync();
     },
@@ -118,7 +123,7 @@ export function createPopupController(deps: PopupDeps): PopupController {
       }
     },
   };
-  let snap: PopupSnapshot = { settings: core.settings, state: core.state, live: core.live };
+  let snap: PopupSnapshot = { settings: core.settings, state: core.state, live: core.live, me: core.me };
   const { dispatch } = core;
   const { reload, readSettings } = createSessions(core);
   const fallback = createFallback(core, reload);

@@ -1,6 +1,7 @@
+import type { Me } from '../../shared/models.js';
 import { GROUPS } from '../../shared/status.js';
 import { lowerEventId, parseEventId, type RelayClient } from '../lib/relay-client.js';
-import type { Settings } from '../lib/settings.js';
+import { sameMe, type Settings } from '../lib/settings.js';
 import type { ControllerCore, LiveStatus } from './controller.js';
 import { reduce, toProblem } from './state.js';
 
@@ -41,6 +42,27 @@ interface Sessions {
   reload(): void;
   /** Reads the settings, and starts a new session when the relay or the key changed. */
   readSettings(): void;
+}
+
+/** Takes who the key belongs to (the relay's answer, or the one kept with the settings). */
+function knowWhoseKey(core: ControllerCore, me: Me): void {
+  if (sameMe(core.me, me)) return;
+  core.me = me;
+  core.emit();
+}
+
+/**
+ * Asks the relay whose key it is, when the options page has not kept it (saved before it asked,
+ * or while the relay was away); until then the popup offers replies as it always did. A refused
+ * key is the loads' to report; a relay without `/me` answers null.
+ */
+function askWhoseKey(core: ControllerCore, s: Session): void {
+  s.client.me().then(
+    (me) => {
+      if (core.session === s && me !== null) knowWhoseKey(core, me);
+    },
+    () => undefined,
+  );
 }
 
 export function createSessions(core: ControllerCore): Sessions {
@@ -111,6 +133,7 @@ export function createSessions(core: ControllerCore): Sessions {
     // Another relay or key (or none): nothing of the old one's lists may linger.
     if (had) core.state = reduce(core.state, { type: 'reset' });
     core.live = 'connecting';
+    core.me = next?.me ?? null;
     if (next === null) {
       emit();
       settleFirstLoad();
@@ -158,6 +181,7 @@ export function createSessions(core: ControllerCore): Sessions {
       .then(ended, ended);
     // The lists are read at once, while the stream opens.
     reload();
+    if (next.me === undefined) askWhoseKey(core, s);
   };
 
   let lastSettingsId: string | undefined;
@@ -169,7 +193,9 @@ export function createSessions(core: ControllerCore): Sessions {
         if (core.disposed || seq !== settingsRead) return;
         const id = value ? `${value.relayUrl}\n${value.apiKey}` : '';
         if (id === lastSettingsId && value !== null) {
-          // Only "notifications" changed: the popup does not care.
+          // Only "notifications" changed (the popup does not care), or the options page has kept
+          // whose key it is (the role decides whether replies are offered).
+          if (value.me !== undefined) knowWhoseKey(core, value.me);
           return;
         }
         lastSettingsId = id;

@@ -1,4 +1,5 @@
-import type { ConnectionRequest } from '../../shared/models.js';
+import type { ConnectionRequest, Me } from '../../shared/models.js';
+import { can } from '../../shared/roles.js';
 import { MAX_RETRIES, STATUS_CATALOGUE, groupOf, type Group, type ReplyCode } from '../../shared/status.js';
 import { POPUP_TEXT, TEXT } from '../lib/texts.js';
 
@@ -143,4 +144,13 @@ export function parseTarget(hash: string): PopupTarget {
   const group = params.get('group');
   if (group === 'pending' || group === 'failed' || group === 'connected') return { group };
   return null;
+}
+
+/**
+ * Whether the popup offers replies: unless the relay said the key's role may not send them. A key
+ * not (yet) known, or a relay without `/me`, keeps its buttons: the relay has the last word, and
+ * its 403 is shown in the row.
+ */
+export function mayReply(me: Me | null): boolean {
+  return me === null || can(me.role, 'reply');
 }

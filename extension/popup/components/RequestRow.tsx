@@ -23,6 +23,7 @@ interface RequestRowProps {
   active: boolean;
   expanded: boolean;
   send: SendState | undefined;
+  canReply: boolean;
   /** How many requests the list holds, and this one's place among them (1-based): only some rows are in the DOM. */
   setSize: number;
   position: number;
@@ -89,12 +90,13 @@ function ReplyButton({ choice, id, name, primary, busy, sending, tabbable, reaso
   );
 }
 
-function RequestRowView({ item, group, now, active, expanded, send, setSize, position, onReply, onRetry, onToggle }: RequestRowProps) {
+function RequestRowView(props: RequestRowProps) {
+  const { item, group, now, active, expanded, send, canReply, setSize, position, onReply, onRetry, onToggle } = props;
   const base = domId(item.id);
   const name = travellerName(item);
   const token = group === 'pending' ? tokenInfo(item, now) : ({ state: 'none' } as const);
   const hasToken = token.state !== 'none';
-  const choices = replyChoices(item, now);
+  const choices = canReply ? replyChoices(item, now) : null;
   const reply = item.reply;
   const sending = send?.phase === 'sending';
   const busy = sending || reply?.state === 'queued';

@@ -3,6 +3,7 @@ import { MAX_RETRIES } from '../../../shared/status.js';
 import {
   ageText,
   displayGroup,
+  mayReply,
   parseTarget,
   replyChoices,
   tokenInfo,
@@ -74,5 +75,15 @@ describe('popup view rules', () => {
     expect(parseTarget('#group=pending')).toEqual({ group: 'pending' });
     expect(parseTarget('#group=nope')).toBeNull();
     expect(parseTarget('')).toBeNull();
+  });
+});
+
+describe('mayReply', () => {
+  it('offers replies unless the relay said the role may not send them', () => {
+    expect(mayReply(null)).toBe(true);
+    expect(mayReply({ name: 'Alice', role: 'replier', prefix: 'trl_alic' })).toBe(true);
+    expect(mayReply({ name: 'Ops', role: 'admin', prefix: 'trl_opsx' })).toBe(true);
+    expect(mayReply({ name: 'Bob', role: 'viewer', prefix: 'trl_bobx' })).toBe(false);
+    expect(mayReply({ name: 'Back office', role: 'broker', prefix: 'trl_brok' })).toBe(false);
   });
 });
