@@ -234,6 +234,12 @@ export const POPUP_TEXT = {
     `Concur refused “${button}” for ${name}${lastError ? `: ${lastError}` : '.'}`,
   announceSendFailed: (button: string, name: string, message: string) =>
     `“${button}” for ${name} was not sent. ${message}`,
+  /**
+   * Who asked for a row's reply, and when: "Connected by Alice · 2 min ago", "“Ask for a new
+   * token” by Bob · just now"; `by` null: auto-connect ("Connected automatically · 1 min ago").
+   */
+  replyBy: (code: string, button: string, by: string | null, age: string) =>
+    `${code === 'CRSUC' ? button : `“${button}”`} ${by === null ? 'automatically' : `by ${by}`} · ${age}`,
   /** Said once, above the list, to a key whose role may not reply (shared/roles.ts). */
   cannotReply: (name: string) => `Your key (${name}) can view requests but not reply — ask an admin for a replier key.`,
   refresh: 'Refresh',

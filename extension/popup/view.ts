@@ -1,4 +1,4 @@
-import type { ConnectionRequest, Me } from '../../shared/models.js';
+import type { ConnectionRequest, Me, Reply } from '../../shared/models.js';
 import { can } from '../../shared/roles.js';
 import { MAX_RETRIES, STATUS_CATALOGUE, groupOf, type Group, type ReplyCode } from '../../shared/status.js';
 import { POPUP_TEXT, TEXT } from '../lib/texts.js';
@@ -97,6 +97,20 @@ const EXPIRED_ORDER: readonly ReplyCode[] = ['CRRET', 'CRPA1', 'CRSUC', 'CREU1',
 
 export function replyText(code: ReplyCode): string {
   return POPUP_TEXT.replyButton(code, STATUS_CATALOGUE[code].label);
+}
+
+/** `requestedBy` of a reply that auto-connect sent rather than a person's key (shared/models.ts Reply). */
+const AUTO_CONNECT = 'auto';
+
+/**
+ * Who asked for a reply, and how long ago it last changed: "Connected by Alice · 2 min ago",
+ * "Connected automatically · 1 min ago"; null when the relay does not know (replies from before
+ * it kept names).
+ */
+export function replyByText(reply: Reply | null, now: number): string | null {
+  if (reply === null || reply.requestedBy === null) return null;
+  const by = reply.requestedBy === AUTO_CONNECT ? null : reply.requestedBy;
+  return POPUP_TEXT.replyBy(reply.status, replyText(reply.status), by, ageText(reply.updatedAt, now));
 }
 
 const choiceCache = new Map<string, ReplyChoice>();

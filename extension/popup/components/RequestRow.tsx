@@ -4,6 +4,7 @@ import type { SendState } from '../state.js';
 import {
   ageText,
   loyaltyText,
+  replyByText,
   replyChoices,
   replyText,
   statusLabel,
@@ -98,6 +99,7 @@ function RequestRowView(props: RequestRowProps) {
   const hasToken = token.state !== 'none';
   const choices = canReply ? replyChoices(item, now) : null;
   const reply = item.reply;
+  const by = replyByText(reply, now);
   const sending = send?.phase === 'sending';
   const busy = sending || reply?.state === 'queued';
 
@@ -157,7 +159,7 @@ function RequestRowView(props: RequestRowProps) {
       aria-setsize={setSize}
       aria-posinset={position}
       aria-labelledby={`${base}-name`}
-      aria-describedby={`${base}-meta${hasToken ? ` ${base}-token` : ''}${stateLine ? ` ${base}-state` : ''}`}
+      aria-describedby={`${base}-meta${by ? ` ${base}-by` : ''}${hasToken ? ` ${base}-token` : ''}${stateLine ? ` ${base}-state` : ''}`}
     >
       <div class="row-top">
         <span class="name" id={`${base}-name`}>
@@ -173,6 +175,11 @@ function RequestRowView(props: RequestRowProps) {
           {statusLabel(item)}
         </span>
       </div>
+      {by && (
+        <div class="reply-by" id={`${base}-by`} title={by}>
+          {by}
+        </div>
+      )}
       {stateLine && <div id={`${base}-state`}>{stateLine}</div>}
       {(choices || hasToken) && (
         <div class={choices?.expired ? 'actions actions-wide' : 'actions'}>
