@@ -104,8 +104,11 @@ export function createPopupController(deps: PopupDeps): PopupController {
       if (core.disposed) return;
       const next = reduce(core.state, action);
       if (next === core.state) return;
+      const refused = next.problem?.problem === 'key_refused' && core.state.problem?.problem !== 'key_refused';
       core.state = next;
       core.emit();
+      // The background's badge says so at once too, rather than at its next refresh.
+      if (refused) tellBackground();
     },
     emit() {
       if (core.disposed) return;
@@ -123,6 +126,13 @@ export function createPopupController(deps: PopupDeps): PopupController {
       }
     },
   };
+  function tellBackground(): void {
+    try {
+      deps.notifyBackground();
+    } catch {
+      // nobody listening
+    }
+  }
   let snap: PopupSnapshot = { settings: core.settings, state: core.state, live: core.live, me: core.me };
   const { dispatch } = core;
   const { reload, readSettings } = createSessions(core);
@@ -140,11 +150,7 @@ export function createPopupController(deps: PopupDeps): PopupController {
         inFlight.delete(id);
         if (core.session !== s) return;
         dispatch({ type: 'reply/accepted', id, reply });
-        try {
-          deps.notifyBackground();
-        } catch {
-          // nobody listening
-        }
+        tellBackground();
       },
       (error: unknown) => {
         inFlight.delete(id);

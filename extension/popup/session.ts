@@ -44,6 +44,11 @@ interface Sessions {
   readSettings(): void;
 }
 
+/** A session before anything is read: no greeting yet, nothing to check or catch up on. */
+function newSession(settings: Settings, client: RelayClient): Session {
+  return { settings, client, abort: new AbortController(), liveFrom: undefined, unchecked: undefined, catchUp: false };
+}
+
 /** Takes who the key belongs to (the relay's answer, or the one kept with the settings). */
 function knowWhoseKey(core: ControllerCore, me: Me): void {
   if (sameMe(core.me, me)) return;
@@ -139,14 +144,7 @@ export function createSessions(core: ControllerCore): Sessions {
       settleFirstLoad();
       return;
     }
-    const s: Session = {
-      settings: next,
-      client: deps.createClient(next),
-      abort: new AbortController(),
-      liveFrom: undefined,
-      unchecked: undefined,
-      catchUp: false,
-    };
+    const s = newSession(next, deps.createClient(next));
     core.session = s;
     emit();
 
@@ -176,7 +174,15 @@ export function createSessions(core: ControllerCore): Sessions {
           if (s.liveFrom === undefined) greeted(event.id);
         },
         onOpen: () => setLive('open'),
-        onProblem: ended,
+        onProblem: (problem) => {
+          // A key revoked while the popup is open: the relay closes the stream and refuses it
+          // again. A load still in flight read with the key before that; it is not shown.
+          if (problem.problem === 'key_refused' && core.session === s && !s.abort.signal.aborted) {
+            loadSeq += 1;
+            dispatch({ type: 'live/refused' });
+          }
+          ended();
+        },
       })
       .then(ended, ended);
     // The lists are read at once, while the stream opens.

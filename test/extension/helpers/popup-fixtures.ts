@@ -4,6 +4,7 @@ import type { ConnectionRequest, Me, Reply, Summary } from '../../../shared/mode
 import { groupOf, type Group, type ReplyCode } from '../../../shared/status.js';
 import type { PopupDeps } from '../../../extension/popup/controller.js';
 import type { FollowOptions, LiveEvent } from '../../../extension/popup/live.js';
+import { RelayProblem, type Problem } from '../../../extension/lib/problems.js';
 import type { RelayClient } from '../../../extension/lib/relay-client.js';
 import type { Settings } from '../../../extension/lib/settings.js';
 
@@ -134,6 +135,10 @@ export function fakeLive() {
     },
     async open() {
       await act(() => live.options?.onOpen?.());
+    },
+    /** The stream reports a problem (e.g. the key refused on reconnecting, as after a revocation). */
+    async problem(problem: Problem) {
+      await act(() => live.options?.onProblem?.(new RelayProblem(problem)));
     },
   };
   return live;
