@@ -105,6 +105,11 @@ export function createPopupController(deps: PopupDeps): PopupController {
       const next = reduce(core.state, action);
       if (next === core.state) return;
       const refused = next.problem?.problem === 'key_refused' && core.state.problem?.problem !== 'key_refused';
+      if (refused) {
+        // Nothing more comes with this key: its stream stops ("Try again" starts afresh).
+        core.session?.abort.abort();
+        core.live = 'down';
+      }
       core.state = next;
       core.emit();
       // The background's badge says so at once too, rather than at its next refresh.
@@ -135,7 +140,7 @@ export function createPopupController(deps: PopupDeps): PopupController {
   }
   let snap: PopupSnapshot = { settings: core.settings, state: core.state, live: core.live, me: core.me };
   const { dispatch } = core;
-  const { reload, readSettings } = createSessions(core);
+  const { reload, restart, readSettings } = createSessions(core);
   const fallback = createFallback(core, reload);
 
   // ---- replies ----
@@ -165,7 +170,8 @@ export function createPopupController(deps: PopupDeps): PopupController {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    reload,
+    // After a refused key, its stream was stopped: trying again starts the session afresh.
+    reload: () => (core.state.problem?.problem === 'key_refused' ? restart() : reload()),
     sendReply(id, code) {
       if (core.state.sends[id]?.phase === 'sending' || core.state.items.get(id)?.reply?.state === 'queued') return;
       send(id, code, deps.newKey());

@@ -40,6 +40,8 @@ const misses = (readAt: number | null, liveFrom: number): boolean => readAt === 
 interface Sessions {
   /** Reads the summary and every group again (the first load, a retry or a quiet refresh). */
   reload(): void;
+  /** Starts the session again from scratch with the same settings (its stream, its loads). */
+  restart(): void;
   /** Reads the settings, and starts a new session when the relay or the key changed. */
   readSettings(): void;
 }
@@ -68,6 +70,37 @@ function askWhoseKey(core: ControllerCore, s: Session): void {
     },
     () => undefined,
   );
+}
+
+/**
+ * Reads the settings (the latest read wins), and connects anew when the relay or the key changed
+ * (or there are none).
+ */
+function settingsReader(core: ControllerCore, connect: (next: Settings | null) => void): () => void {
+  let lastSettingsId: string | undefined;
+  let settingsRead = 0;
+  return () => {
+    const seq = ++settingsRead;
+    core.deps.loadSettings().then(
+      (value) => {
+        if (core.disposed || seq !== settingsRead) return;
+        const id = value ? `${value.relayUrl}\n${value.apiKey}` : '';
+        if (id === lastSettingsId && value !== null) {
+          // Only "notifications" changed (the popup does not care), or the options page has kept
+          // whose key it is (the role decides whether replies are offered).
+          if (value.me !== undefined) knowWhoseKey(core, value.me);
+          return;
+        }
+        lastSettingsId = id;
+        connect(value);
+      },
+      () => {
+        if (core.disposed || seq !== settingsRead) return;
+        lastSettingsId = '';
+        connect(null);
+      },
+    );
+  };
 }
 
 export function createSessions(core: ControllerCore): Sessions {
@@ -190,30 +223,11 @@ export function createSessions(core: ControllerCore): Sessions {
     if (next.me === undefined) askWhoseKey(core, s);
   };
 
-  let lastSettingsId: string | undefined;
-  let settingsRead = 0;
-  const readSettings = (): void => {
-    const seq = ++settingsRead;
-    deps.loadSettings().then(
-      (value) => {
-        if (core.disposed || seq !== settingsRead) return;
-        const id = value ? `${value.relayUrl}\n${value.apiKey}` : '';
-        if (id === lastSettingsId && value !== null) {
-          // Only "notifications" changed (the popup does not care), or the options page has kept
-          // whose key it is (the role decides whether replies are offered).
-          if (value.me !== undefined) knowWhoseKey(core, value.me);
-          return;
-        }
-        lastSettingsId = id;
-        connect(value);
-      },
-      () => {
-        if (core.disposed || seq !== settingsRead) return;
-        lastSettingsId = '';
-        connect(null);
-      },
-    );
+  const readSettings = settingsReader(core, connect);
+
+  const restart = (): void => {
+    if (core.settings) connect(core.settings);
   };
 
-  return { reload, readSettings };
+  return { reload, restart, readSettings };
 }

@@ -47,9 +47,30 @@ describe('popup: the key revoked while it is open', () => {
     await waitFor(() => expect(refusedState(root)).not.toBeNull());
     expectRefused(root);
     expect(deps.notifyBackground).toHaveBeenCalledTimes(1);
-    // Said again by the stream's next try: nothing changes, the background is not told twice.
+    // Said again (a last word from the stream): nothing changes, the background is not told twice.
     await live.problem('key_refused');
     expect(deps.notifyBackground).toHaveBeenCalledTimes(1);
+  });
+
+  it('the refused key’s stream stops; "Try again" starts afresh, stream and lists, once the relay takes the key again', async () => {
+    const { client, live, root } = await openWithList();
+    const first = live.options!;
+    client.fail = new RelayProblem('key_refused');
+    await click($(root, '[data-action="refresh"]'));
+    await waitFor(() => expect(refusedState(root)).not.toBeNull());
+    expect(first.signal.aborted).toBe(true);
+    expect($(root, '.live')?.className).toContain('live-down');
+
+    // Still refused: the same state, from a new stream and a new load.
+    await click($(root, '.state-error [data-action="retry"]'));
+    await waitFor(() => expect(live.calls).toBe(2));
+    await waitFor(() => expect(refusedState(root)).not.toBeNull());
+
+    client.fail = null;
+    await click($(root, '.state-error [data-action="retry"]'));
+    await waitFor(() => expect(rows(root)).toHaveLength(1));
+    expect(live.calls).toBe(3);
+    expect(live.options!.signal.aborted).toBe(false);
   });
 
   it('other stream problems leave the list alone', async () => {
