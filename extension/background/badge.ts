@@ -22,6 +22,7 @@ export const PROBLEM_PRECEDENCE: readonly Problem[] = [
   'not_configured',
   'offline',
   'key_refused',
+  'forbidden',
   'unreachable',
   'relay_error',
   'concur_unauthorized',

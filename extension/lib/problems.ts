@@ -9,6 +9,7 @@ export const PROBLEMS = [
   'offline',
   'unreachable',
   'key_refused',
+  'forbidden',
   'concur_unauthorized',
   'concur_degraded',
   'relay_error',

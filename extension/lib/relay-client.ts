@@ -1,6 +1,7 @@
 import {
   ConnectionRequest,
   ErrorBody,
+  Me,
   ReplyResponse,
   RequestsPage,
   Summary,
@@ -32,6 +33,8 @@ export interface RelayClient {
   groupSnapshot(group: Group, max?: number): Promise<Snapshot<ConnectionRequest[]>>;
   request(id: string): Promise<ConnectionRequest>;
   reply(id: string, status: ReplyCode, idempotencyKey?: string): Promise<Reply>;
+  /** Who the key belongs to and its role; null from a relay older than `GET /api/v1/me` (404). */
+  me(): Promise<Me | null>;
 }
 
 type Fetch = typeof fetch;
@@ -55,7 +58,16 @@ export function createRelayClient(settings: Pick<Settings, 'relayUrl' | 'apiKey'
     return (await snapshotCall(path, parse, init)).value;
   }
 
-  async function snapshotCall<T>(path: string, parse: (json: unknown) => T, init: RequestInit = {}): Promise<Snapshot<T>> {
+  /**
+   * `missing`: the answer when the relay has no such route (404), read before the body, which an
+   * older relay or a proxy in front of it may not even send as JSON.
+   */
+  async function snapshotCall<T>(
+    path: string,
+    parse: (json: unknown) => T,
+    init: RequestInit = {},
+    missing?: () => T,
+  ): Promise<Snapshot<T>> {
     if (typeof navigator !== 'undefined' && navigator.onLine === false) throw new RelayProblem('offline');
     let res: Response;
     try {
@@ -68,6 +80,10 @@ export function createRelayClient(settings: Pick<Settings, 'relayUrl' | 'apiKey'
       throw new RelayProblem('unreachable');
     }
     if (res.status === 401) throw new RelayProblem('key_refused');
+    if (res.status === 404 && missing !== undefined) {
+      void res.body?.cancel().catch(() => undefined);
+      return { value: missing(), eventId: null };
+    }
     let json: unknown;
     try {
       json = await res.json();
@@ -76,6 +92,11 @@ export function createRelayClient(settings: Pick<Settings, 'relayUrl' | 'apiKey'
     }
     if (!res.ok) {
       const body = ErrorBody.safeParse(json);
+      // The key works, but its role does not allow this (a viewer's reply): the relay's message
+      // names the key and what it may not do. Any other 403 (a proxy's) stays a relay error.
+      if (res.status === 403 && body.success && body.data.error.code === 'forbidden') {
+        throw new RelayProblem('forbidden', body.data.error.message);
+      }
       throw new RelayProblem('relay_error', body.success ? body.data.error.message : `the relay answered ${res.status}`);
     }
     try {
@@ -117,6 +138,7 @@ export function createRelayClient(settings: Pick<Settings, 'relayUrl' | 'apiKey'
         headers: { 'content-type': 'application/json', ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}) },
         body: JSON.stringify({ status }),
       }),
+    me: async () => (await snapshotCall('/api/v1/me', (j): Me | null => Me.parse(j), {}, () => null)).value,
   };
   return client;
 }

@@ -1,3 +1,4 @@
+import type { Role } from '../../shared/roles.js';
 import type { Problem } from './problems.js';
 
 /**
@@ -66,6 +67,12 @@ export const PROBLEM_TEXTS: Readonly<Record<Problem, ProblemText>> = {
     title: 'TripLink Relay: the relay refused the API key. Enter a valid key in the options.',
     message: 'The relay refused the API key. Enter the key it printed (or one of RELAY_API_KEYS) in the options.',
   },
+  forbidden: {
+    badge: 'key',
+    colour: COLOURS.error,
+    title: 'TripLink Relay: the relay does not let this API key do that. Ask an admin for a key with the right role.',
+    message: 'The relay does not let this API key do that. Ask an admin of the relay for a key with the right role (a replier key to send replies).',
+  },
   concur_unauthorized: {
     badge: '!',
     colour: COLOURS.error,
@@ -84,6 +91,14 @@ export const PROBLEM_TEXTS: Readonly<Record<Problem, ProblemText>> = {
     title: 'TripLink Relay: the relay answered with an error.',
     message: 'The relay answered with an error.',
   },
+};
+
+/** What each role lets the extension's user do (shared/roles.ts), as the options page explains a key. */
+const ROLE_ABILITIES: Readonly<Record<Role, string>> = {
+  viewer: 'it sees the requests but cannot reply to them',
+  replier: 'it sees the requests and replies to them',
+  admin: 'it sees the requests, replies to them and manages the relay',
+  broker: 'it is for a back office reading connections; the popup shows nothing with it',
 };
 
 export const TEXT = {
@@ -128,6 +143,8 @@ export const TEXT = {
     testCounts: (pending: number, failed: number, connected: number) =>
       `${pending} pending, ${failed} failed, ${connected} connected.`,
     testFailed: 'The test failed.',
+    /** Who the key belongs to (GET /api/v1/me), under the key field: "This key belongs to Alice (replier): …". */
+    identity: (name: string, role: Role) => `This key belongs to ${name} (${role}): ${ROLE_ABILITIES[role]}.`,
     permissionDenied:
       'Saved, without extra access to that address: the browser did not grant it. The extension then relies on the relay’s CORS, which allows browser-extension origins by default (unless RELAY_CORS_ORIGINS was changed).',
   },
@@ -217,6 +234,14 @@ export const POPUP_TEXT = {
     `Concur refused “${button}” for ${name}${lastError ? `: ${lastError}` : '.'}`,
   announceSendFailed: (button: string, name: string, message: string) =>
     `“${button}” for ${name} was not sent. ${message}`,
+  /**
+   * Who asked for a row's reply, and when: "Connected by Alice · 2 min ago", "“Ask for a new
+   * token” by Bob · just now"; `by` null: auto-connect ("Connected automatically · 1 min ago").
+   */
+  replyBy: (code: string, button: string, by: string | null, age: string) =>
+    `${code === 'CRSUC' ? button : `“${button}”`} ${by === null ? 'automatically' : `by ${by}`} · ${age}`,
+  /** Said once, above the list, to a key whose role may not reply (shared/roles.ts). */
+  cannotReply: (name: string) => `Your key (${name}) can view requests but not reply — ask an admin for a replier key.`,
   refresh: 'Refresh',
   options: 'Options',
   liveOn: 'Live: changes appear as they happen',
@@ -224,5 +249,7 @@ export const POPUP_TEXT = {
   unconfiguredTitle: 'Not set up yet',
   errorTitle: 'Cannot show the requests',
   keyboardHelp: 'j/k or ↑↓ move · Enter: reply buttons · Esc: back · / search',
+  /** The same without replies, for a key that may not send them. */
+  keyboardHelpView: 'j/k or ↑↓ move · / search',
   requestNotFound: 'That request is not known to the relay (any more).',
 } as const;

@@ -1,8 +1,8 @@
 import { browser } from 'wxt/browser';
-import type { Summary } from '../../shared/models.js';
+import type { Me, Summary } from '../../shared/models.js';
 import { concurProblem, RelayProblem, type Problem } from '../lib/problems.js';
 import { createRelayClient } from '../lib/relay-client.js';
-import type { Settings } from '../lib/settings.js';
+import { sameMe, settingsItem, type Settings } from '../lib/settings.js';
 
 /**
  * What the options page does besides drawing: ask for host access, test a connection.
@@ -41,19 +41,40 @@ export function requestHostAccess(relayUrl: string): Promise<HostAccess> {
 }
 
 export type ConnectionTest =
-  | { ok: true; summary: Summary; concurProblem: Problem | undefined }
-  | { ok: false; problem: Problem; detail: string | undefined };
+  | { ok: true; summary: Summary; concurProblem: Problem | undefined; me: Me | null }
+  | { ok: false; problem: Problem; detail: string | undefined; me: Me | null };
 
-/** Asks the relay for its summary with these settings: does it answer, does it take the key, how is Concur? */
+const asProblem = (error: unknown): RelayProblem => (error instanceof RelayProblem ? error : new RelayProblem('relay_error'));
+
+/**
+ * Asks the relay for its summary and who the key is, with these settings: does it answer, does
+ * it take the key, whose key is it, how is Concur? `me` is null when the relay did not say (one
+ * older than `/me`, or the key refused). A key whose role may not read the summary (a broker's)
+ * still learns whose it is.
+ */
 export async function testConnection(
   settings: Pick<Settings, 'relayUrl' | 'apiKey'>,
   fetchImpl?: typeof fetch,
 ): Promise<ConnectionTest> {
-  try {
-    const summary = await createRelayClient(settings, fetchImpl).summary();
-    return { ok: true, summary, concurProblem: concurProblem(summary.concur.state) };
-  } catch (error) {
-    if (error instanceof RelayProblem) return { ok: false, problem: error.problem, detail: error.detail };
-    return { ok: false, problem: 'relay_error', detail: undefined };
+  const client = createRelayClient(settings, fetchImpl);
+  const [summary, me] = await Promise.allSettled([client.summary(), client.me()]);
+  const known = me.status === 'fulfilled' ? me.value : null;
+  if (summary.status === 'rejected') {
+    const { problem, detail } = asProblem(summary.reason);
+    return { ok: false, problem, detail, me: problem === 'key_refused' ? null : known };
   }
+  return { ok: true, summary: summary.value, concurProblem: concurProblem(summary.value.concur.state), me: known };
+}
+
+/**
+ * Keeps what the relay said about a key with the stored settings, when they still hold that very
+ * address and key (another Save may have come in between); null takes a kept one away (the relay
+ * has no `/me`). The popup reads the role from there.
+ */
+export async function rememberIdentity(tested: Pick<Settings, 'relayUrl' | 'apiKey'>, me: Me | null): Promise<void> {
+  const stored = await settingsItem.getValue();
+  if (stored.relayUrl !== tested.relayUrl || stored.apiKey !== tested.apiKey) return;
+  if (sameMe(stored.me, me)) return;
+  const { me: _old, ...rest } = stored;
+  await settingsItem.setValue(me === null ? rest : { ...rest, me });
 }

@@ -56,9 +56,10 @@ export function RelayUrlField(props: TextFieldProps) {
   );
 }
 
-/** The API key, hidden unless asked. */
-export function ApiKeyField(props: TextFieldProps) {
-  const { error, inputRef } = props;
+/** The API key, hidden unless asked; `identity` says whose it is, once the relay has said. */
+export function ApiKeyField(props: TextFieldProps & { identity: string | null }) {
+  const { error, inputRef, identity } = props;
+  const input = textInput('apiKey', props);
   const [showKey, setShowKey] = useState(false);
   return (
     <div class="field">
@@ -69,7 +70,8 @@ export function ApiKeyField(props: TextFieldProps) {
           // Preact's input types split text and password into separate unions; one field toggles both.
           type={(showKey ? 'text' : 'password') as 'text'}
           autocomplete="off"
-          {...textInput('apiKey', props)}
+          {...input}
+          aria-describedby={identity === null ? input['aria-describedby'] : `${String(input['aria-describedby'])} apiKey-identity`}
         />
         <button
           type="button"
@@ -82,6 +84,11 @@ export function ApiKeyField(props: TextFieldProps) {
         </button>
       </div>
       <Notes field="apiKey" hint={T.apiKeyHint} error={error} />
+      {identity !== null && (
+        <p id="apiKey-identity" class="identity">
+          {identity}
+        </p>
+      )}
     </div>
   );
 }

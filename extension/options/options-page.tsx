@@ -1,8 +1,9 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
+import type { Me } from '../../shared/models.js';
 import { settingsItem, type Settings } from '../lib/settings.js';
 import { PROBLEM_TEXTS, TEXT } from '../lib/texts.js';
 import { checkSettings } from './check-settings.js';
-import { requestHostAccess, testConnection, type ConnectionTest } from './connection.js';
+import { rememberIdentity, requestHostAccess, testConnection, type ConnectionTest } from './connection.js';
 import { ApiKeyField, NotificationsField, RelayUrlField } from './fields.js';
 
 type Tone = 'ok' | 'info' | 'warning' | 'error';
@@ -30,6 +31,16 @@ function testMessages(test: ConnectionTest): Message[] {
 }
 
 /**
+ * Keeps whose key it is with the stored settings when the relay said (or said it has no `/me`);
+ * a test that reached no answer about the key changes nothing. Failing to keep it costs only the
+ * popup's head start on the role: it asks the relay itself.
+ */
+function remember(settings: Settings, test: ConnectionTest): Promise<void> {
+  if (!test.ok && test.me === null) return Promise.resolve();
+  return rememberIdentity(settings, test.me).catch(() => undefined);
+}
+
+/**
  * The options page: relay address, API key (hidden unless asked), notifications, Test connection
  * and Save. Host access to the relay is asked for when saving, not before; saving works without it.
  */
@@ -40,6 +51,8 @@ export function OptionsPage() {
   const [errors, setErrors] = useState<Partial<Record<Field, string>>>({});
   const [busy, setBusy] = useState<'saving' | 'testing' | null>(null);
   const [messages, setMessages] = useState<Message[]>([]);
+  /** Who the key in the fields belongs to, as the relay said (kept with the settings); null: not known. */
+  const [identity, setIdentity] = useState<Me | null>(null);
   const urlInput = useRef<HTMLInputElement>(null);
   const keyInput = useRef<HTMLInputElement>(null);
   /** Counts Save and Test clicks: a late answer to an earlier Save's host-access prompt then shows nothing. */
@@ -51,6 +64,7 @@ export function OptionsPage() {
         setRelayUrl(saved.relayUrl);
         setApiKey(saved.apiKey);
         setNotifications(saved.notifications);
+        setIdentity(saved.me ?? null);
       },
       () => setMessages([{ tone: 'error', text: T.loadFailed }]),
     );
@@ -68,6 +82,12 @@ export function OptionsPage() {
     setMessages([{ tone: 'error', text: T.fixFields }]);
     (check.errors.relayUrl ? urlInput : keyInput).current?.focus();
     return null;
+  };
+
+  /** What the relay said about the key belonged to the address and key as they were: an edit forgets it. */
+  const edited = (set: (value: string) => void) => (value: string) => {
+    set(value);
+    setIdentity(null);
   };
 
   const onSubmit = (event: Event): void => {
@@ -99,10 +119,12 @@ export function OptionsPage() {
         setApiKey(settings.apiKey);
         testNote = [];
         show();
-        // Say at once whether what was saved works.
+        // Say at once whether what was saved works, and whose key it is.
         const test = await testConnection(settings);
         testNote = testMessages(test);
         show();
+        if (seq === action.current) setIdentity(test.me);
+        await remember(settings, test);
       } catch {
         if (seq === action.current) setMessages([{ tone: 'error', text: T.loadFailed }]);
       } finally {
@@ -117,8 +139,13 @@ export function OptionsPage() {
     if (!settings) return;
     setBusy('testing');
     setMessages([]);
+    const seq = action.current;
     void testConnection(settings)
-      .then((test) => setMessages(testMessages(test)))
+      .then((test) => {
+        setMessages(testMessages(test));
+        if (seq === action.current) setIdentity(test.me);
+        return remember(settings, test);
+      })
       .catch(() => setMessages([{ tone: 'error', text: T.testFailed }]))
       .finally(() => setBusy(null));
   };
@@ -128,8 +155,14 @@ export function OptionsPage() {
       <h1>{T.title}</h1>
       <p class="intro">{T.intro}</p>
       <form onSubmit={onSubmit} noValidate aria-busy={busy !== null}>
-        <RelayUrlField value={relayUrl} error={errors.relayUrl} inputRef={urlInput} onInput={setRelayUrl} />
-        <ApiKeyField value={apiKey} error={errors.apiKey} inputRef={keyInput} onInput={setApiKey} />
+        <RelayUrlField value={relayUrl} error={errors.relayUrl} inputRef={urlInput} onInput={edited(setRelayUrl)} />
+        <ApiKeyField
+          value={apiKey}
+          error={errors.apiKey}
+          inputRef={keyInput}
+          onInput={edited(setApiKey)}
+          identity={identity === null ? null : T.identity(identity.name, identity.role)}
+        />
         <NotificationsField checked={notifications} onChange={setNotifications} />
 
         <div class="actions">

@@ -1,4 +1,5 @@
 import { useLayoutEffect, useState } from 'preact/hooks';
+import type { Me } from '../../shared/models.js';
 import type { ReplyCode } from '../../shared/status.js';
 import type { RelayClient } from '../lib/relay-client.js';
 import type { Settings } from '../lib/settings.js';
@@ -44,6 +45,8 @@ interface PopupSnapshot {
   settings: Settings | null | undefined;
   state: PopupState;
   live: LiveStatus;
+  /** Who the key belongs to and its role (kept with the settings, or asked); null while not known. */
+  me: Me | null;
 }
 
 interface PopupActions {
@@ -73,6 +76,7 @@ export interface ControllerCore {
   settings: Settings | null | undefined;
   state: PopupState;
   live: LiveStatus;
+  me: Me | null;
   session: Session | null;
   disposed: boolean;
   /** Applies an action; the listeners hear of it when it changed the state. */
@@ -93,18 +97,27 @@ export function createPopupController(deps: PopupDeps): PopupController {
     settings: undefined,
     state: initialState,
     live: 'connecting',
+    me: null,
     session: null,
     disposed: false,
     dispatch(action) {
       if (core.disposed) return;
       const next = reduce(core.state, action);
       if (next === core.state) return;
+      const refused = next.problem?.problem === 'key_refused' && core.state.problem?.problem !== 'key_refused';
+      if (refused) {
+        // Nothing more comes with this key: its stream stops ("Try again" starts afresh).
+        core.session?.abort.abort();
+        core.live = 'down';
+      }
       core.state = next;
       core.emit();
+      // The background's badge says so at once too, rather than at its next refresh.
+      if (refused) tellBackground();
     },
     emit() {
       if (core.disposed) return;
-      snap = { settings: core.settings, state: core.state, live: core.live };
+      snap = { settings: core.settings, state: core.state, live: core.live, me: core.me };
       for (const listener of [...listeners]) listener();
       fallback.sync();
     },
@@ -118,9 +131,16 @@ export function createPopupController(deps: PopupDeps): PopupController {
       }
     },
   };
-  let snap: PopupSnapshot = { settings: core.settings, state: core.state, live: core.live };
+  function tellBackground(): void {
+    try {
+      deps.notifyBackground();
+    } catch {
+      // nobody listening
+    }
+  }
+  let snap: PopupSnapshot = { settings: core.settings, state: core.state, live: core.live, me: core.me };
   const { dispatch } = core;
-  const { reload, readSettings } = createSessions(core);
+  const { reload, restart, readSettings } = createSessions(core);
   const fallback = createFallback(core, reload);
 
   // ---- replies ----
@@ -135,11 +155,7 @@ export function createPopupController(deps: PopupDeps): PopupController {
         inFlight.delete(id);
         if (core.session !== s) return;
         dispatch({ type: 'reply/accepted', id, reply });
-        try {
-          deps.notifyBackground();
-        } catch {
-          // nobody listening
-        }
+        tellBackground();
       },
       (error: unknown) => {
         inFlight.delete(id);
@@ -154,7 +170,8 @@ export function createPopupController(deps: PopupDeps): PopupController {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    reload,
+    // After a refused key, its stream was stopped: trying again starts the session afresh.
+    reload: () => (core.state.problem?.problem === 'key_refused' ? restart() : reload()),
     sendReply(id, code) {
       if (core.state.sends[id]?.phase === 'sending' || core.state.items.get(id)?.reply?.state === 'queued') return;
       send(id, code, deps.newKey());

@@ -28,7 +28,8 @@ export function createFallback(core: ControllerCore, reload: () => void): Fallba
 
   function sync(): void {
     const s = core.session;
-    const fallback = !core.disposed && s !== null && core.live !== 'open';
+    // A refused key gets nothing from the relay: only new settings help (a new session).
+    const fallback = !core.disposed && s !== null && core.live !== 'open' && core.state.problem?.problem !== 'key_refused';
     // Refresh on a timer.
     const wantRefresh = fallback && core.state.phase === 'ready';
     if (wantRefresh && refreshTimer === undefined) {

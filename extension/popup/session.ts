@@ -1,6 +1,7 @@
+import type { Me } from '../../shared/models.js';
 import { GROUPS } from '../../shared/status.js';
 import { lowerEventId, parseEventId, type RelayClient } from '../lib/relay-client.js';
-import type { Settings } from '../lib/settings.js';
+import { sameMe, type Settings } from '../lib/settings.js';
 import type { ControllerCore, LiveStatus } from './controller.js';
 import { reduce, toProblem } from './state.js';
 
@@ -39,8 +40,67 @@ const misses = (readAt: number | null, liveFrom: number): boolean => readAt === 
 interface Sessions {
   /** Reads the summary and every group again (the first load, a retry or a quiet refresh). */
   reload(): void;
+  /** Starts the session again from scratch with the same settings (its stream, its loads). */
+  restart(): void;
   /** Reads the settings, and starts a new session when the relay or the key changed. */
   readSettings(): void;
+}
+
+/** A session before anything is read: no greeting yet, nothing to check or catch up on. */
+function newSession(settings: Settings, client: RelayClient): Session {
+  return { settings, client, abort: new AbortController(), liveFrom: undefined, unchecked: undefined, catchUp: false };
+}
+
+/** Takes who the key belongs to (the relay's answer, or the one kept with the settings). */
+function knowWhoseKey(core: ControllerCore, me: Me): void {
+  if (sameMe(core.me, me)) return;
+  core.me = me;
+  core.emit();
+}
+
+/**
+ * Asks the relay whose key it is, when the options page has not kept it (saved before it asked,
+ * or while the relay was away); until then the popup offers replies as it always did. A refused
+ * key is the loads' to report; a relay without `/me` answers null.
+ */
+function askWhoseKey(core: ControllerCore, s: Session): void {
+  s.client.me().then(
+    (me) => {
+      if (core.session === s && me !== null) knowWhoseKey(core, me);
+    },
+    () => undefined,
+  );
+}
+
+/**
+ * Reads the settings (the latest read wins), and connects anew when the relay or the key changed
+ * (or there are none).
+ */
+function settingsReader(core: ControllerCore, connect: (next: Settings | null) => void): () => void {
+  let lastSettingsId: string | undefined;
+  let settingsRead = 0;
+  return () => {
+    const seq = ++settingsRead;
+    core.deps.loadSettings().then(
+      (value) => {
+        if (core.disposed || seq !== settingsRead) return;
+        const id = value ? `${value.relayUrl}\n${value.apiKey}` : '';
+        if (id === lastSettingsId && value !== null) {
+          // Only "notifications" changed (the popup does not care), or the options page has kept
+          // whose key it is (the role decides whether replies are offered).
+          if (value.me !== undefined) knowWhoseKey(core, value.me);
+          return;
+        }
+        lastSettingsId = id;
+        connect(value);
+      },
+      () => {
+        if (core.disposed || seq !== settingsRead) return;
+        lastSettingsId = '';
+        connect(null);
+      },
+    );
+  };
 }
 
 export function createSessions(core: ControllerCore): Sessions {
@@ -111,19 +171,13 @@ export function createSessions(core: ControllerCore): Sessions {
     // Another relay or key (or none): nothing of the old one's lists may linger.
     if (had) core.state = reduce(core.state, { type: 'reset' });
     core.live = 'connecting';
+    core.me = next?.me ?? null;
     if (next === null) {
       emit();
       settleFirstLoad();
       return;
     }
-    const s: Session = {
-      settings: next,
-      client: deps.createClient(next),
-      abort: new AbortController(),
-      liveFrom: undefined,
-      unchecked: undefined,
-      catchUp: false,
-    };
+    const s = newSession(next, deps.createClient(next));
     core.session = s;
     emit();
 
@@ -153,35 +207,27 @@ export function createSessions(core: ControllerCore): Sessions {
           if (s.liveFrom === undefined) greeted(event.id);
         },
         onOpen: () => setLive('open'),
-        onProblem: ended,
+        onProblem: (problem) => {
+          // A key revoked while the popup is open: the relay closes the stream and refuses it
+          // again. A load still in flight read with the key before that; it is not shown.
+          if (problem.problem === 'key_refused' && core.session === s && !s.abort.signal.aborted) {
+            loadSeq += 1;
+            dispatch({ type: 'live/refused' });
+          }
+          ended();
+        },
       })
       .then(ended, ended);
     // The lists are read at once, while the stream opens.
     reload();
+    if (next.me === undefined) askWhoseKey(core, s);
   };
 
-  let lastSettingsId: string | undefined;
-  let settingsRead = 0;
-  const readSettings = (): void => {
-    const seq = ++settingsRead;
-    deps.loadSettings().then(
-      (value) => {
-        if (core.disposed || seq !== settingsRead) return;
-        const id = value ? `${value.relayUrl}\n${value.apiKey}` : '';
-        if (id === lastSettingsId && value !== null) {
-          // Only "notifications" changed: the popup does not care.
-          return;
-        }
-        lastSettingsId = id;
-        connect(value);
-      },
-      () => {
-        if (core.disposed || seq !== settingsRead) return;
-        lastSettingsId = '';
-        connect(null);
-      },
-    );
+  const readSettings = settingsReader(core, connect);
+
+  const restart = (): void => {
+    if (core.settings) connect(core.settings);
   };
 
-  return { reload, readSettings };
+  return { reload, restart, readSettings };
 }

@@ -61,6 +61,8 @@ export type PopupAction =
   | { type: 'load/done'; summary: Summary; groups: Record<Group, readonly ConnectionRequest[]> }
   | { type: 'load/failed'; problem: ProblemInfo }
   | { type: 'event'; event: LiveEvent }
+  /** The live stream was refused the key (revoked while the popup is open). */
+  | { type: 'live/refused' }
   | { type: 'request/fetched'; request: ConnectionRequest }
   | { type: 'reply/sending'; id: string; code: ReplyCode; idempotencyKey: string }
   | { type: 'reply/accepted'; id: string; reply: Reply }
@@ -174,6 +176,12 @@ function applyEvent(state: PopupState, event: LiveEvent): PopupState {
   }
 }
 
+/**
+ * A refused key (revoked, or replaced in the relay) turns the whole popup into that problem, even
+ * with a list on screen: nothing it shows can be acted on any more, and only a new key helps.
+ */
+const isRefused = (problem: ProblemInfo): boolean => problem.problem === 'key_refused';
+
 export function reduce(state: PopupState, action: PopupAction): PopupState {
   switch (action.type) {
     case 'reset':
@@ -234,8 +242,11 @@ export function reduce(state: PopupState, action: PopupAction): PopupState {
         loading: false,
         buffered: [],
         problem: action.problem,
-        phase: state.phase === 'ready' ? 'ready' : 'error',
+        phase: state.phase === 'ready' && !isRefused(action.problem) ? 'ready' : 'error',
       };
+
+    case 'live/refused':
+      return { ...state, loading: false, buffered: [], problem: { problem: 'key_refused' }, phase: 'error' };
 
     case 'event': {
       const next = applyEvent(state, action.event);
@@ -284,8 +295,10 @@ export function reduce(state: PopupState, action: PopupAction): PopupState {
       if (send === undefined) return state;
       const message = problemMessage(action.problem);
       const text = POPUP_TEXT.announceSendFailed(replyText(send.code), nameOf(state, action.id), message);
+      const refused = isRefused(action.problem) ? { problem: action.problem, phase: 'error' as const } : {};
       return {
         ...state,
+        ...refused,
         sends: { ...state.sends, [action.id]: { ...send, phase: 'failed', error: message } },
         announcement: announce(state, text, 'error'),
       };

@@ -1,4 +1,5 @@
-import type { ConnectionRequest } from '../../shared/models.js';
+import type { ConnectionRequest, Me, Reply } from '../../shared/models.js';
+import { can } from '../../shared/roles.js';
 import { MAX_RETRIES, STATUS_CATALOGUE, groupOf, type Group, type ReplyCode } from '../../shared/status.js';
 import { POPUP_TEXT, TEXT } from '../lib/texts.js';
 
@@ -98,6 +99,20 @@ export function replyText(code: ReplyCode): string {
   return POPUP_TEXT.replyButton(code, STATUS_CATALOGUE[code].label);
 }
 
+/** `requestedBy` of a reply that auto-connect sent rather than a person's key (shared/models.ts Reply). */
+const AUTO_CONNECT = 'auto';
+
+/**
+ * Who asked for a reply, and how long ago it last changed: "Connected by Alice · 2 min ago",
+ * "Connected automatically · 1 min ago"; null when the relay does not know (replies from before
+ * it kept names).
+ */
+export function replyByText(reply: Reply | null, now: number): string | null {
+  if (reply === null || reply.requestedBy === null) return null;
+  const by = reply.requestedBy === AUTO_CONNECT ? null : reply.requestedBy;
+  return POPUP_TEXT.replyBy(reply.status, replyText(reply.status), by, ageText(reply.updatedAt, now));
+}
+
 const choiceCache = new Map<string, ReplyChoice>();
 
 function choice(code: ReplyCode, retries: number): ReplyChoice {
@@ -143,4 +158,13 @@ export function parseTarget(hash: string): PopupTarget {
   const group = params.get('group');
   if (group === 'pending' || group === 'failed' || group === 'connected') return { group };
   return null;
+}
+
+/**
+ * Whether the popup offers replies: unless the relay said the key's role may not send them. A key
+ * not (yet) known, or a relay without `/me`, keeps its buttons: the relay has the last word, and
+ * its 403 is shown in the row.
+ */
+export function mayReply(me: Me | null): boolean {
+  return me === null || can(me.role, 'reply');
 }

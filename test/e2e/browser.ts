@@ -3,8 +3,13 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
 import { chromium, type BrowserContext, type Page, type Worker } from 'playwright-core';
 import type { Settings } from '../../extension/lib/settings.js';
+import { parseConfig } from '../../relay/base/config.js';
+import type { RelayConfig } from '../../relay/base/config-shape.js';
+import { createLogger } from '../../relay/base/log.js';
+import { startRelay, type RunningRelay } from '../../relay/boot/runtime.js';
 import { CHROMIUM_PROGRAM, ensurePrograms } from '../helpers/system-packages.js';
 
 /**
@@ -42,6 +47,36 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * The configuration of a relay in sandbox mode for a browser test: a database in a new temp
+ * folder, a poll every second, `apiKey` as its RELAY_API_KEYS (an admin key for the test's own
+ * calls), on `port` (pick one with freePort, so that a restarted relay listens where it did).
+ */
+export function sandboxRelayConfig(apiKey: string, port: number): RelayConfig {
+  const dir = mkdtempSync(join(tmpdir(), 'triplink-e2e-'));
+  const parsed = parseConfig({
+    RELAY_DB: join(dir, 'relay.sqlite'),
+    RELAY_PORT: String(port),
+    POLL_INTERVAL_SECONDS: '1',
+    RELAY_API_KEYS: apiKey,
+  });
+  if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
+  if (parsed.config.mode !== 'sandbox') throw new Error(`the relay should run in sandbox mode, not ${parsed.config.mode}`);
+  return parsed.config;
+}
+
+/**
+ * Starts that relay in this process, so the test has its store and its sandbox; its log lines go
+ * to `logs` (for a failing test to print). Nothing arrives in the sandbox unless a test adds it.
+ */
+export function startSandboxRelay(config: RelayConfig, logs: string[]): Promise<RunningRelay> {
+  const destination = new Writable({ write: (chunk, _enc, done) => (logs.push(String(chunk).trimEnd()), done()) });
+  return startRelay(config, { logger: createLogger({ destination, level: 'info' }), sandboxDemoEveryMs: 0 });
+}
+
+/** A CSS attribute selector for a request's row in the popup (ids may hold any character). */
+export const rowSelector = (id: string) => `li[data-id=${JSON.stringify(id)}]`;
 
 export interface ExtensionBrowser {
   context: BrowserContext;

@@ -1,13 +1,9 @@
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../relay/base/config.js';
 import type { RelayConfig } from '../../relay/base/config-shape.js';
-import { createLogger } from '../../relay/base/log.js';
-import { startRelay, type RunningRelay } from '../../relay/boot/runtime.js';
+import type { RunningRelay } from '../../relay/boot/runtime.js';
 import type { RunningSandbox } from '../../relay/sandbox/server.js';
 import { Summary } from '../../shared/models.js';
 import { GROUPS } from '../../shared/status.js';
@@ -21,6 +17,9 @@ import {
   notificationIds,
   readAlarm,
   readBadge,
+  rowSelector,
+  sandboxRelayConfig,
+  startSandboxRelay,
   type ExtensionBrowser,
 } from './browser.js';
 
@@ -40,8 +39,7 @@ const SEEDED = 12; // what the sandbox seeds (relay/sandbox/README.md)
 const SCREENSHOTS = join('test', 'e2e', 'screenshots');
 /** A request's notification id (extension/background/notifications.ts, requestNotificationId). */
 const notificationId = (requestId: string) => `triplink:${requestId}`;
-/** A CSS attribute selector for a request's row (ids may hold any character). */
-const row = (id: string) => `li[data-id=${JSON.stringify(id)}]`;
+const row = rowSelector;
 
 let config: RelayConfig;
 let relay: RunningRelay;
@@ -49,11 +47,8 @@ let browser: ExtensionBrowser | undefined;
 let popup: Page;
 const relayLogs: string[] = [];
 
-function startTheRelay(): Promise<RunningRelay> {
-  const destination = new Writable({ write: (chunk, _enc, done) => (relayLogs.push(String(chunk).trimEnd()), done()) });
-  // sandboxDemoEveryMs 0: nothing arrives in the sandbox unless a test adds it.
-  return startRelay(config, { logger: createLogger({ destination, level: 'info' }), sandboxDemoEveryMs: 0 });
-}
+// Nothing arrives in the sandbox unless a test adds it.
+const startTheRelay = (): Promise<RunningRelay> => startSandboxRelay(config, relayLogs);
 
 const sandbox = (): RunningSandbox => {
   if (relay.sandbox === null) throw new Error('the relay is not in sandbox mode');
@@ -95,17 +90,7 @@ let setupError: unknown;
 beforeAll(async () => {
   try {
     // A fixed port, picked once: the relay restarted in the last test listens where the extension looks.
-    const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'triplink-e2e-'));
-    const parsed = parseConfig({
-      RELAY_DB: join(dir, 'relay.sqlite'),
-      RELAY_PORT: String(port),
-      POLL_INTERVAL_SECONDS: '1',
-      RELAY_API_KEYS: API_KEY,
-    });
-    if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
-    config = parsed.config;
-    if (config.mode !== 'sandbox') throw new Error(`the relay should run in sandbox mode, not ${config.mode}`);
+    config = sandboxRelayConfig(API_KEY, await freePort());
     relay = await startTheRelay();
     // The relay has swept the sandbox once before the extension meets it.
     await eventually(() => relay.store.requests.counts().pending === SEEDED);

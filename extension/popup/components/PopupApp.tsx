@@ -5,10 +5,12 @@ import { usePopupData, type PopupController, type PopupDeps } from '../controlle
 import { realPopupDeps } from '../deps.js';
 import { displayCounts, groupLists } from '../lists.js';
 import { filterRequests } from '../search.js';
+import { mayReply } from '../view.js';
 import { useFirstRenderMark, useNotificationTarget, usePageKeys } from './page-hooks.js';
 import { RequestList, type ListApi } from './RequestList.js';
 import { Banner, ConcurBanner, ErrorState, Loading, RefreshBanner, Unconfigured } from './States.js';
 import { Tabs } from './Tabs.js';
+import { TopBar } from './TopBar.js';
 
 interface PopupAppProps {
   /** Replaces parts of the real world (tests). */
@@ -30,7 +32,8 @@ const cssColours = `--brand:${COLOURS.brand};--error:${COLOURS.error};--warning:
 
 export function PopupApp({ deps: overrides, controller, initialHash }: PopupAppProps) {
   const deps = useMemo<PopupDeps>(() => ({ ...realPopupDeps, ...overrides }), []);
-  const { settings, state, live, reload, sendReply, retryReply, fetchRequest } = usePopupData(() => deps, controller);
+  const { settings, state, live, me, reload, sendReply, retryReply, fetchRequest } = usePopupData(() => deps, controller);
+  const canReply = mayReply(me);
 
   const [tab, setTab] = useState<Group>('pending');
   const [query, setQuery] = useState('');
@@ -82,6 +85,12 @@ export function PopupApp({ deps: overrides, controller, initialHash }: PopupAppP
       <>
         {state.problem && <RefreshBanner problem={state.problem} onRetry={reload} onOpenOptions={deps.openOptions} />}
         <ConcurBanner concur={state.summary?.concur} />
+        {!canReply && me && (
+          // Said once here, not on every row: the rows simply offer no replies.
+          <p class="note" data-note="cannot-reply">
+            {POPUP_TEXT.cannotReply(me.name)}
+          </p>
+        )}
         {notice && (
           <Banner kind="warning" problem="notice">
             <p>{notice}</p>
@@ -119,6 +128,7 @@ export function PopupApp({ deps: overrides, controller, initialHash }: PopupAppP
               label={POPUP_TEXT.listLabel(TEXT.tabs[tab])}
               now={now}
               sends={state.sends}
+              canReply={canReply}
               onReply={sendReply}
               onRetry={retryReply}
               focusRequest={focusRequest}
@@ -129,7 +139,7 @@ export function PopupApp({ deps: overrides, controller, initialHash }: PopupAppP
           )}
         </div>
         <p class="help" aria-hidden="true">
-          {POPUP_TEXT.keyboardHelp}
+          {canReply ? POPUP_TEXT.keyboardHelp : POPUP_TEXT.keyboardHelpView}
         </p>
       </>
     );
@@ -140,26 +150,14 @@ export function PopupApp({ deps: overrides, controller, initialHash }: PopupAppP
 
   return (
     <div class="popup" style={cssColours}>
-      <header class="top">
-        <h1>{TEXT.productName}</h1>
-        {settings && (
-          <span
-            class={`live live-${live}`}
-            role="img"
-            aria-label={live === 'open' ? POPUP_TEXT.liveOn : POPUP_TEXT.liveOff}
-            title={live === 'open' ? POPUP_TEXT.liveOn : POPUP_TEXT.liveOff}
-          />
-        )}
-        <span class="spacer" />
-        {settings && state.phase === 'ready' && (
-          <button type="button" class="btn btn-icon" data-action="refresh" aria-label={POPUP_TEXT.refresh} title={POPUP_TEXT.refresh} onClick={reload} aria-busy={state.loading ? 'true' : undefined}>
-            ↻
-          </button>
-        )}
-        <button type="button" class="btn btn-icon" aria-label={POPUP_TEXT.options} title={POPUP_TEXT.options} onClick={deps.openOptions}>
-          ⚙
-        </button>
-      </header>
+      <TopBar
+        configured={Boolean(settings)}
+        live={live}
+        ready={state.phase === 'ready'}
+        loading={state.loading}
+        onRefresh={reload}
+        onOpenOptions={deps.openOptions}
+      />
       <main class="body">{body}</main>
       <div class="sr-only" role="status" aria-live="polite" data-live="status">
         {status && <span key={status.seq}>{status.text}</span>}

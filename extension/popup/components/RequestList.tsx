@@ -16,6 +16,8 @@ interface RequestListProps {
   label: string;
   now: number;
   sends: Readonly<Record<string, SendState>>;
+  /** The key may send replies (view.ts mayReply): otherwise no row offers any. */
+  canReply: boolean;
   onReply(id: string, code: ReplyCode): void;
   onRetry(id: string): void;
   /** Focus and scroll to this request (a notification's `#request=<id>`); seq re-triggers. */
@@ -64,6 +66,7 @@ export function RequestList({
   label,
   now,
   sends,
+  canReply,
   onReply,
   onRetry,
   focusRequest,
@@ -168,6 +171,7 @@ export function RequestList({
         active={item.id === effectiveActive}
         expanded={item.id === expandedId}
         send={sends[item.id]}
+        canReply={canReply}
         setSize={items.length}
         position={i + 1}
         onReply={onReply}

@@ -4,6 +4,7 @@ import type { SendState } from '../state.js';
 import {
   ageText,
   loyaltyText,
+  replyByText,
   replyChoices,
   replyText,
   statusLabel,
@@ -23,6 +24,7 @@ interface RequestRowProps {
   active: boolean;
   expanded: boolean;
   send: SendState | undefined;
+  canReply: boolean;
   /** How many requests the list holds, and this one's place among them (1-based): only some rows are in the DOM. */
   setSize: number;
   position: number;
@@ -89,13 +91,15 @@ function ReplyButton({ choice, id, name, primary, busy, sending, tabbable, reaso
   );
 }
 
-function RequestRowView({ item, group, now, active, expanded, send, setSize, position, onReply, onRetry, onToggle }: RequestRowProps) {
+function RequestRowView(props: RequestRowProps) {
+  const { item, group, now, active, expanded, send, canReply, setSize, position, onReply, onRetry, onToggle } = props;
   const base = domId(item.id);
   const name = travellerName(item);
   const token = group === 'pending' ? tokenInfo(item, now) : ({ state: 'none' } as const);
   const hasToken = token.state !== 'none';
-  const choices = replyChoices(item, now);
+  const choices = canReply ? replyChoices(item, now) : null;
   const reply = item.reply;
+  const by = replyByText(reply, now);
   const sending = send?.phase === 'sending';
   const busy = sending || reply?.state === 'queued';
 
@@ -155,7 +159,7 @@ function RequestRowView({ item, group, now, active, expanded, send, setSize, pos
       aria-setsize={setSize}
       aria-posinset={position}
       aria-labelledby={`${base}-name`}
-      aria-describedby={`${base}-meta${hasToken ? ` ${base}-token` : ''}${stateLine ? ` ${base}-state` : ''}`}
+      aria-describedby={`${base}-meta${by ? ` ${base}-by` : ''}${hasToken ? ` ${base}-token` : ''}${stateLine ? ` ${base}-state` : ''}`}
     >
       <div class="row-top">
         <span class="name" id={`${base}-name`}>
@@ -171,6 +175,11 @@ function RequestRowView({ item, group, now, active, expanded, send, setSize, pos
           {statusLabel(item)}
         </span>
       </div>
+      {by && (
+        <div class="reply-by" id={`${base}-by`} title={by}>
+          {by}
+        </div>
+      )}
       {stateLine && <div id={`${base}-state`}>{stateLine}</div>}
       {(choices || hasToken) && (
         <div class={choices?.expired ? 'actions actions-wide' : 'actions'}>

@@ -27,7 +27,7 @@ export function Unconfigured({ onOpenOptions }: { onOpenOptions(): void }) {
 }
 
 /** Problems the user fixes in the options, not by trying again. */
-const FIX_IN_OPTIONS = new Set(['key_refused', 'unreachable']);
+const FIX_IN_OPTIONS = new Set(['key_refused', 'forbidden', 'unreachable']);
 
 function ProblemActions({ problem, onRetry, onOpenOptions }: { problem: ProblemInfo; onRetry(): void; onOpenOptions(): void }) {
   return (

@@ -231,6 +231,20 @@ describe('clicks, messages and live events', () => {
     expect(relay.calls.find((c) => c.path === '/api/v1/events')?.authorization).toBe(`Bearer ${DOUBLE_KEY}`);
   });
 
+  it('a key revoked while the stream is open: the relay closes it, refuses the reconnect, and the badge says "key" without waiting for the alarm', async () => {
+    relay.requests.push(makeRequest());
+    await configure();
+    bg.main();
+    await eventually(() => relay.openStreams === 1, 3000, 'the live stream');
+    await eventually(async () => (await badge()) === '1', 3000, 'the first refresh');
+    // As the relay does on a revocation: the key stops working and its streams are closed.
+    relay.apiKey = 'someone-else';
+    relay.dropStreams();
+    await eventually(async () => (await badge()) === PROBLEM_TEXTS.key_refused.badge, 3000, 'the badge after the refused reconnect');
+    expect(await title()).toBe(PROBLEM_TEXTS.key_refused.title);
+    expect(relay.calls.filter((c) => c.path === '/api/v1/events').length).toBeGreaterThanOrEqual(2);
+  });
+
   it('a new relay address moves the live stream there', async () => {
     await configure();
     bg.main();

@@ -1,9 +1,10 @@
 import { act } from 'preact/test-utils';
 import { vi } from 'vitest';
-import type { ConnectionRequest, Reply, Summary } from '../../../shared/models.js';
+import type { ConnectionRequest, Me, Reply, Summary } from '../../../shared/models.js';
 import { groupOf, type Group, type ReplyCode } from '../../../shared/status.js';
 import type { PopupDeps } from '../../../extension/popup/controller.js';
 import type { FollowOptions, LiveEvent } from '../../../extension/popup/live.js';
+import { RelayProblem, type Problem } from '../../../extension/lib/problems.js';
 import type { RelayClient } from '../../../extension/lib/relay-client.js';
 import type { Settings } from '../../../extension/lib/settings.js';
 
@@ -66,6 +67,9 @@ export interface FakeClient extends RelayClient {
   replyCalls: { id: string; status: ReplyCode; key: string | undefined }[];
   fail: Error | null;
   replyImpl: (id: string, status: ReplyCode, key?: string) => Promise<Reply>;
+  /** What `GET /api/v1/me` answers; null by default, as a relay older than that route. */
+  meValue: Me | null;
+  meCalls: number;
 }
 
 export function fakeClient(items: ConnectionRequest[], summary: Summary | null = null): FakeClient {
@@ -76,6 +80,8 @@ export function fakeClient(items: ConnectionRequest[], summary: Summary | null =
     replyCalls: [],
     fail: null,
     replyImpl: async (_id, status) => reply(status),
+    meValue: null,
+    meCalls: 0,
     async summary() {
       if (client.fail) throw client.fail;
       return client.summaryValue ?? summaryOf(client.items);
@@ -102,6 +108,11 @@ export function fakeClient(items: ConnectionRequest[], summary: Summary | null =
       client.replyCalls.push({ id, status, key });
       return client.replyImpl(id, status, key);
     },
+    async me() {
+      client.meCalls += 1;
+      if (client.fail) throw client.fail;
+      return client.meValue;
+    },
   };
   return client;
 }
@@ -124,6 +135,10 @@ export function fakeLive() {
     },
     async open() {
       await act(() => live.options?.onOpen?.());
+    },
+    /** The stream reports a problem (e.g. the key refused on reconnecting, as after a revocation). */
+    async problem(problem: Problem) {
+      await act(() => live.options?.onProblem?.(new RelayProblem(problem)));
     },
   };
   return live;

@@ -6,6 +6,7 @@ import { cors } from 'hono/cors';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import {
   ConnectionRequest,
+  Me,
   RequestsPage,
   RequestsQuery,
   SseEventData,
@@ -60,6 +61,8 @@ export class RelayDouble {
   requests: ConnectionRequest[] = [];
   concurState: ConcurState = 'ok';
   apiKey = DOUBLE_KEY;
+  /** Who the key is (`GET /api/v1/me`); null: the route is missing, as on a relay from before it. */
+  me: Me | null = null;
   /** Every call: path and the headers that matter. */
   readonly calls: Array<{ path: string; authorization: string | undefined; lastEventId: string | undefined }> = [];
   url = '';
@@ -102,6 +105,9 @@ export class RelayDouble {
       await next();
     });
     app.get('/api/v1/summary', (c) => c.json(this.summary()));
+    app.get('/api/v1/me', (c) =>
+      this.me === null ? c.json({ error: { code: 'not_found', message: 'No such route.' } }, 404) : c.json(Me.parse(this.me)),
+    );
     app.get('/api/v1/requests', (c) => {
       const query = RequestsQuery.parse(c.req.query());
       const all = this.requests

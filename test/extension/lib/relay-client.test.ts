@@ -68,3 +68,38 @@ describe('relay client snapshots', () => {
     expect((await client.summarySnapshot()).eventId).toBeNull();
   });
 });
+
+describe('who the key is (GET /api/v1/me)', () => {
+  const cli = { keyId: null, name: 'cli' };
+
+  it('names the key and its role; a revoked key is refused', async () => {
+    const { key, secret } = s.store.keys.create({ name: 'Alice', role: 'replier' }, cli);
+    const client = createRelayClient({ relayUrl: s.url, apiKey: secret });
+    expect(await client.me()).toEqual({ name: 'Alice', role: 'replier', prefix: key.prefix });
+    s.store.keys.revoke(key.id, cli);
+    await expect(client.me()).rejects.toMatchObject({ problem: 'key_refused' });
+  });
+
+  it('is null from a relay that has no such route, whether its 404 is JSON or not', async () => {
+    // The relay's own answer to a route it does not have, standing in for an older relay's.
+    const older: typeof fetch = (input, init) => fetch(String(input).replace('/api/v1/me', '/api/v1/no-such-route'), init);
+    expect(await createRelayClient({ relayUrl: s.url, apiKey: API_KEY }, older).me()).toBeNull();
+    const proxy: typeof fetch = async () => new Response('<h1>Not Found</h1>', { status: 404, headers: { 'content-type': 'text/html' } });
+    expect(await createRelayClient({ relayUrl: s.url, apiKey: API_KEY }, proxy).me()).toBeNull();
+  });
+});
+
+describe('a key whose role does not allow a call', () => {
+  const answering =
+    (status: number, body: unknown): typeof fetch =>
+    async () =>
+      Response.json(body, { status });
+
+  it('403 forbidden is its own problem, with the relay’s words; any other 403 stays a relay error', async () => {
+    const message = 'the API key trl_abcd… (Bob) is a viewer: it may not send replies';
+    const refused = createRelayClient({ relayUrl: s.url, apiKey: API_KEY }, answering(403, { error: { code: 'forbidden', message } }));
+    await expect(refused.reply('R1', 'CRSUC')).rejects.toMatchObject({ problem: 'forbidden', detail: message });
+    const proxy = createRelayClient({ relayUrl: s.url, apiKey: API_KEY }, answering(403, { error: { code: 'waf', message: 'blocked' } }));
+    await expect(proxy.reply('R1', 'CRSUC')).rejects.toMatchObject({ problem: 'relay_error' });
+  });
+});

@@ -23,3 +23,20 @@ describe('loadSettings', () => {
     expect(await loadSettings()).toBeNull();
   });
 });
+
+describe('who the key belongs to, kept with the settings', () => {
+  const saved = { relayUrl: 'http://127.0.0.1:8787', apiKey: KEY, notifications: true };
+
+  it('is read with them', async () => {
+    const me = { name: 'Alice', role: 'replier', prefix: 'abc123DE' } as const;
+    await settingsItem.setValue({ ...saved, me });
+    expect(await loadSettings()).toEqual({ ...saved, me });
+  });
+
+  it('one that does not read (a role this version does not know) is dropped, and the settings still work', async () => {
+    await fakeBrowser.storage.local.set({ settings: { ...saved, me: { name: 'Carol', role: 'auditor', prefix: 'abc123DE' } } });
+    const loaded = await loadSettings();
+    expect(loaded).toEqual(saved);
+    expect(loaded?.me).toBeUndefined();
+  });
+});

@@ -168,3 +168,65 @@ describe('the options page', () => {
     expect(messages()).toEqual([PROBLEM_TEXTS.unreachable.message]);
   });
 });
+
+describe('the options page: whose key it is', () => {
+  const alice = { name: 'Alice', role: 'replier', prefix: DOUBLE_KEY.slice(0, 8) } as const;
+  const identity = () => root.querySelector('#apiKey-identity')?.textContent ?? null;
+
+  it('Test connection names the key’s owner and role under the key; editing the key forgets it', async () => {
+    relay.me = alice;
+    await mount();
+    await type('relayUrl', relay.url);
+    await type('apiKey', DOUBLE_KEY);
+    expect(identity()).toBeNull();
+    await act(() => button(T.test).click());
+    await settle(() => identity() !== null, 3000, 'the identity');
+    expect(identity()).toBe(T.identity('Alice', 'replier'));
+    expect(identity()).toContain('Alice (replier)');
+    expect(field('apiKey').getAttribute('aria-describedby')).toContain('apiKey-identity');
+    // The test's own messages are as before.
+    expect(messages()).toEqual([T.testOk(TEXT.concurStates.ok), T.testCounts(0, 0, 0)]);
+    // Nothing was saved, so nothing is kept.
+    expect((await settingsItem.getValue()).me).toBeUndefined();
+
+    await type('apiKey', 'another-key');
+    expect(identity()).toBeNull();
+  });
+
+  it('Save keeps it with the settings (the popup reads the role there); the page shows it when opened again', async () => {
+    relay.me = { name: 'Bob', role: 'viewer', prefix: DOUBLE_KEY.slice(0, 8) };
+    vi.spyOn(fakeBrowser.permissions, 'request').mockResolvedValue(true);
+    await mount();
+    await type('relayUrl', relay.url);
+    await type('apiKey', DOUBLE_KEY);
+    await act(() => button(T.save).click());
+    await settle(() => identity() !== null, 3000, 'the identity');
+    expect(identity()).toBe(T.identity('Bob', 'viewer'));
+    await eventually(async () => (await settingsItem.getValue()).me !== undefined);
+    expect(await settingsItem.getValue()).toEqual({ relayUrl: relay.url, apiKey: DOUBLE_KEY, notifications: true, me: relay.me });
+
+    render(null, root);
+    await mount();
+    await settle(() => identity() !== null, 3000, 'the kept identity');
+    expect(identity()).toBe(T.identity('Bob', 'viewer'));
+  });
+
+  it('a relay without /me still tests fine, without a name (and a kept one goes); a refused key names nobody', async () => {
+    await settingsItem.setValue({ relayUrl: relay.url, apiKey: DOUBLE_KEY, notifications: true, me: alice });
+    await mount();
+    await settle(() => identity() !== null, 3000, 'the kept identity');
+    await act(() => button(T.test).click());
+    await settle(() => messages().length === 2, 3000, 'the test result');
+    expect(messages()).toEqual([T.testOk(TEXT.concurStates.ok), T.testCounts(0, 0, 0)]);
+    expect(identity()).toBeNull();
+    await eventually(async () => (await settingsItem.getValue()).me === undefined);
+    expect(await settingsItem.getValue()).toEqual({ relayUrl: relay.url, apiKey: DOUBLE_KEY, notifications: true });
+
+    relay.me = alice;
+    await type('apiKey', 'wrong-key');
+    await act(() => button(T.test).click());
+    await settle(() => messages().length === 1, 3000, 'the test result');
+    expect(messages()).toEqual([PROBLEM_TEXTS.key_refused.message]);
+    expect(identity()).toBeNull();
+  });
+});

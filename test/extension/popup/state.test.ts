@@ -150,6 +150,35 @@ describe('popup state', () => {
     expect(groupLists(state.items).connected.map((r) => r.id)).toEqual([a.id]);
   });
 
+  it('a refused key turns even a list on screen into that problem: a refresh, a reply or the live stream', () => {
+    const a = request();
+    const refused = { problem: 'key_refused' } as const;
+    const afterRefresh = run(loaded([a]), { type: 'load/start' }, { type: 'load/failed', problem: refused });
+    expect(afterRefresh).toMatchObject({ phase: 'error', problem: refused, loading: false });
+
+    const afterReply = run(
+      loaded([a]),
+      { type: 'reply/sending', id: a.id, code: 'CRSUC', idempotencyKey: 'k1' },
+      { type: 'reply/failed', id: a.id, problem: refused },
+    );
+    expect(afterReply).toMatchObject({ phase: 'error', problem: refused });
+    // Another failed reply leaves the list as it was.
+    const other = run(
+      loaded([a]),
+      { type: 'reply/sending', id: a.id, code: 'CRSUC', idempotencyKey: 'k1' },
+      { type: 'reply/failed', id: a.id, problem: { problem: 'forbidden', detail: 'a viewer' } },
+    );
+    expect(other).toMatchObject({ phase: 'ready', problem: null });
+
+    const afterStream = run(loaded([a]), { type: 'load/start' }, { type: 'live/refused' });
+    expect(afterStream).toMatchObject({ phase: 'error', problem: refused, loading: false, buffered: [] });
+    // A working key again (Try again, once the relay takes it): the list comes back.
+    expect(run(afterStream, { type: 'load/start' }, { type: 'load/done', summary: summaryOf([a]), groups: { pending: [a], failed: [], connected: [] } })).toMatchObject({
+      phase: 'ready',
+      problem: null,
+    });
+  });
+
   it('turns a thrown RelayProblem into its problem', async () => {
     const { toProblem } = await import('../../../extension/popup/state.js');
     expect(toProblem(new RelayProblem('relay_error', 'boom'))).toEqual({ problem: 'relay_error', detail: 'boom' });

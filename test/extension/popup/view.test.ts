@@ -3,6 +3,8 @@ import { MAX_RETRIES } from '../../../shared/status.js';
 import {
   ageText,
   displayGroup,
+  mayReply,
+  replyByText,
   parseTarget,
   replyChoices,
   tokenInfo,
@@ -74,5 +76,31 @@ describe('popup view rules', () => {
     expect(parseTarget('#group=pending')).toEqual({ group: 'pending' });
     expect(parseTarget('#group=nope')).toBeNull();
     expect(parseTarget('')).toBeNull();
+  });
+});
+
+describe('mayReply', () => {
+  it('offers replies unless the relay said the role may not send them', () => {
+    expect(mayReply(null)).toBe(true);
+    expect(mayReply({ name: 'Alice', role: 'replier', prefix: 'trl_alic' })).toBe(true);
+    expect(mayReply({ name: 'Ops', role: 'admin', prefix: 'trl_opsx' })).toBe(true);
+    expect(mayReply({ name: 'Bob', role: 'viewer', prefix: 'trl_bobx' })).toBe(false);
+    expect(mayReply({ name: 'Back office', role: 'broker', prefix: 'trl_brok' })).toBe(false);
+  });
+});
+
+describe('replyByText', () => {
+  it('names who asked for the reply and how long ago it changed', () => {
+    expect(replyByText(reply('CRSUC', { requestedBy: 'Alice', updatedAt: ago(2 * MIN) }), NOW)).toBe('Connected by Alice · 2 min ago');
+    expect(replyByText(reply('CRRET', { requestedBy: 'Bob', updatedAt: ago(10_000) }), NOW)).toBe('“Ask for a new token” by Bob · just now');
+    expect(replyByText(reply('CREU1', { requestedBy: 'Bob', state: 'failed', updatedAt: ago(3 * 60 * MIN) }), NOW)).toBe(
+      '“Loyalty number not found” by Bob · 3 h ago',
+    );
+  });
+
+  it('says "automatically" for auto-connect, and nothing when the relay does not know who asked', () => {
+    expect(replyByText(reply('CRSUC', { requestedBy: 'auto', state: 'sent', updatedAt: ago(MIN) }), NOW)).toBe('Connected automatically · 1 min ago');
+    expect(replyByText(reply('CRSUC', { requestedBy: null }), NOW)).toBeNull();
+    expect(replyByText(null, NOW)).toBeNull();
   });
 });
