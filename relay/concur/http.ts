@@ -15,7 +15,7 @@ import { type AllowedOrigins, whereTo } from './origins.js';
  */
 
 export interface HttpRequest {
-  method: 'GET' | 'PUT' | 'POST';
+  method: 'GET' | 'PUT' | 'POST' | 'DELETE';
   url: string;
   headers: Record<string, string>;
   body?: string;
