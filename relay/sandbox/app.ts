@@ -16,6 +16,7 @@ import { FaultBook } from './faults.js';
 import { concurErrorResponse, negotiate, routingPath } from './http.js';
 import { randomSeed, uuid } from './random.js';
 import { SandboxState } from './state.js';
+import { UserTokens } from './users.js';
 
 export interface SandboxOptions {
   /** The sandbox's clock. A ManualClock is advanced directly by `POST /_sandbox/clock`; any other gets an offset. */
@@ -49,6 +50,8 @@ export interface Sandbox {
   state: SandboxState;
   clock: AdjustableClock;
   auth: AuthState;
+  /** The travellers' tokens the sandbox issued (see `GET /_sandbox/users`). */
+  users: UserTokens;
   credentials: Credentials;
   faults: FaultBook;
   calls: CallLog;
@@ -58,7 +61,7 @@ export interface Sandbox {
   hooks: SandboxHooks;
   /** The PRNG seed in use (give it back as `random` to get the same data). */
   randomSeed: number;
-  /** Back to the start: reseeded queue, no calls, faults or quirks; issued credentials stay valid. */
+  /** Back to the start: reseeded queue, no calls, faults or quirks; issued credentials (the app's and the travellers') stay valid. */
   reset(options?: { seed?: boolean | number }): void;
   /** Stops the demo timer and ends hanging requests. The HTTP server, if any, is startSandbox's to close. */
   close(): void;
@@ -85,6 +88,7 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
   const state = new SandboxState(clock, seed);
   state.seed(initialCount);
   const auth = new AuthState(clock, options);
+  const users = new UserTokens(clock);
   const faults = new FaultBook();
   const calls = new CallLog();
   const quirks: Quirks = { ...initialQuirks };
@@ -95,6 +99,7 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
     state,
     hooks,
     auth,
+    users,
     faults,
     calls,
     quirks,
@@ -119,6 +124,7 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
         calls: calls.list().length,
         maxLimit,
         accessTokenTtlSeconds: auth.accessTokenTtlSeconds,
+        userGrants: users.size,
         demo: options.demo ?? null,
       };
     },
@@ -156,6 +162,7 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
     state,
     clock,
     auth,
+    users,
     credentials: auth.credentials,
     faults,
     calls,

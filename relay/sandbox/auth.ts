@@ -2,9 +2,11 @@ import type { Clock } from './clock.js';
 import { fakeJwt, legacyAccessToken, secureChars, uuid } from './random.js';
 
 /**
- * Access tokens for the Concur routes, and the OAuth 2.0 token endpoint that issues them.
+ * The partner app's own credentials: what authenticates its calls to the Connection Requests routes.
  * - one static token (legacy style, like the seed's `H+IumY5p1W3U1QQ/X9T4AlcboHU=`) that never expires;
- * - tokens issued by `POST /oauth2/v0/token`, which expire after `accessTokenTtlSeconds` on the sandbox clock.
+ * - OAuth 2.0 tokens issued to the app by `POST /oauth2/v0/token` (client_credentials, or the
+ *   refresh grant with the app's refresh token), which expire after `accessTokenTtlSeconds` on the
+ *   sandbox clock. Travellers' tokens are another thing, kept in users.ts.
  */
 
 /** Concur: "The refresh token lives six months." */
@@ -12,6 +14,9 @@ export const REFRESH_TOKEN_TTL_MS = 180 * 24 * 60 * 60 * 1000;
 
 export const FORBIDDEN_MESSAGE = 'Forbidden. Please check your Instance URL and OAuth token.';
 export const UNAUTHORIZED_MESSAGE = 'Unauthorized. The Authorization header is missing from the request.';
+
+/** What the app's OAuth 2.0 tokens may do. */
+export const APP_SCOPE = 'CONNECTIONREQUESTS';
 
 export interface Credentials {
   /** The static access token: never expires (unless revoked with `POST /_sandbox/tokens/expire {includeStatic:true}`). */
@@ -50,20 +55,16 @@ export function parseAuthorization(header: string | undefined): AuthHeader {
 
 export type TokenCheck = 'ok' | 'expired' | 'unknown';
 
-export interface TokenAnswer {
-  status: 200 | 400 | 401;
-  body: Record<string, unknown>;
-}
+/** The app's token as the sandbox knows it: the static one, or a JWT from the token endpoint. */
+export type AppTokenCheck = { state: TokenCheck; jwt: boolean };
 
-interface IssuedToken {
-  expiresAt: number;
-  grant: 'refresh_token' | 'client_credentials';
-}
+export type AppRefresh = { ok: true; refreshToken: string; expiresAt: number } | { ok: false };
 
 export class AuthState {
   readonly credentials: Credentials;
   readonly accessTokenTtlSeconds: number;
-  readonly #access = new Map<string, IssuedToken>();
+  /** access token → when it expires. */
+  readonly #access = new Map<string, { expiresAt: number }>();
   /** refresh token → when it expires. */
   readonly #refresh = new Map<string, number>();
   #staticRevoked = false;
@@ -83,13 +84,21 @@ export class AuthState {
   }
 
   check(token: string): TokenCheck {
-    if (token === this.credentials.accessToken) return this.#staticRevoked ? 'expired' : 'ok';
-    const issued = this.#access.get(token);
-    if (!issued) return 'unknown';
-    return this.clock.now() >= issued.expiresAt ? 'expired' : 'ok';
+    return this.inspect(token).state;
   }
 
-  /** Expires every OAuth-issued access token now (and the static one too when asked). Returns how many. */
+  inspect(token: string): AppTokenCheck {
+    if (token === this.credentials.accessToken) return { state: this.#staticRevoked ? 'expired' : 'ok', jwt: false };
+    const issued = this.#access.get(token);
+    if (!issued) return { state: 'unknown', jwt: false };
+    return { state: this.clock.now() >= issued.expiresAt ? 'expired' : 'ok', jwt: true };
+  }
+
+  clientMatches(clientId: string, clientSecret: string): boolean {
+    return clientId === this.credentials.clientId && clientSecret === this.credentials.clientSecret;
+  }
+
+  /** Expires every OAuth-issued access token of the app now (and the static one too when asked). Returns how many. */
   expireAll(options: { includeStatic?: boolean } = {}): number {
     const now = this.clock.now();
     let count = 0;
@@ -111,67 +120,37 @@ export class AuthState {
     this.#staticRevoked = false;
   }
 
-  /** `POST /oauth2/v0/token`, with Concur's answers and error codes (apidoc, "Response Codes"). */
-  token(form: URLSearchParams, geolocation: string): TokenAnswer {
-    const fail = (status: 400 | 401, error: string, description: string, code: number): TokenAnswer => ({
-      status,
-      body: { error, error_description: description, code, geolocation },
-    });
-    const grant = form.get('grant_type');
-    const clientId = form.get('client_id');
-    const clientSecret = form.get('client_secret');
-    if (!grant) return fail(400, 'invalid_request', 'grant_type was not supplied', 65);
-    if (grant !== 'refresh_token' && grant !== 'client_credentials') {
-      return fail(400, 'unsupported_grant_type', `grant_type ${grant} is not supported here`, 60);
-    }
-    if (!clientId) return fail(400, 'invalid_request', 'client_id was not supplied', 62);
-    if (!clientSecret) return fail(400, 'invalid_request', 'client_secret was not supplied', 63);
-    if (clientId !== this.credentials.clientId || clientSecret !== this.credentials.clientSecret) {
-      return fail(401, 'invalid_grant', 'Incorrect Credentials. Please Retry', 5);
-    }
+  /** Whether this is one of the app's refresh tokens (live or expired), so a traveller's is never taken for it. */
+  isAppRefreshToken(token: string): boolean {
+    return this.#refresh.has(token);
+  }
+
+  /** Spends the app's refresh token for a new one (rotation: Concur says to overwrite the old one). */
+  rotateRefresh(presented: string): AppRefresh {
+    const expiresAt = this.#refresh.get(presented);
     const now = this.clock.now();
-    let refreshToken: string | undefined;
-    let refreshExpiresAt: number | undefined;
-    if (grant === 'refresh_token') {
-      const presented = form.get('refresh_token');
-      if (!presented) return fail(400, 'invalid_request', 'refresh_token was not supplied', 106);
-      const expiresAt = this.#refresh.get(presented);
-      if (expiresAt === undefined || now >= expiresAt) {
-        return fail(400, 'invalid_grant', 'bad or expired refresh token', 108);
-      }
-      // Rotation: Concur may hand out a new refresh token, and says to overwrite the old one.
-      this.#refresh.delete(presented);
-      refreshToken = uuid();
-      refreshExpiresAt = now + REFRESH_TOKEN_TTL_MS;
-      this.#refresh.set(refreshToken, refreshExpiresAt);
-    }
-    const ttlMs = this.accessTokenTtlSeconds * 1000;
+    if (expiresAt === undefined || now >= expiresAt) return { ok: false };
+    this.#refresh.delete(presented);
+    const refreshToken = uuid();
+    const next = now + REFRESH_TOKEN_TTL_MS;
+    this.#refresh.set(refreshToken, next);
+    return { ok: true, refreshToken, expiresAt: next };
+  }
+
+  /** A new OAuth 2.0 access token for the app, a JWT that looks like Concur's. */
+  issueAccess(geolocation: string): string {
+    const now = this.clock.now();
     const iat = Math.floor(now / 1000);
     const accessToken = fakeJwt({
       iss: geolocation,
       sub: this.credentials.clientId,
       aud: '*',
-      'concur.scopes': ['CONNECTIONREQUESTS'],
+      'concur.scopes': [APP_SCOPE],
       jti: secureChars(16),
       iat,
       exp: iat + this.accessTokenTtlSeconds,
     });
-    this.#access.set(accessToken, { expiresAt: now + ttlMs, grant });
-    const body: Record<string, unknown> = {
-      expires_in: String(this.accessTokenTtlSeconds),
-      scope: 'CONNECTIONREQUESTS',
-      token_type: 'Bearer',
-      access_token: accessToken,
-    };
-    if (refreshToken !== undefined && refreshExpiresAt !== undefined) {
-      body.refresh_token = refreshToken;
-      body.refresh_expires_in = Math.floor(refreshExpiresAt / 1000);
-    }
-    if (grant === 'refresh_token') {
-      // A user's grant carries an OpenID id_token; Concur's client_credentials example has none.
-      body.id_token = fakeJwt({ iss: geolocation, sub: uuid(), aud: this.credentials.clientId, iat, exp: iat + 3600 });
-    }
-    body.geolocation = geolocation;
-    return { status: 200, body };
+    this.#access.set(accessToken, { expiresAt: now + this.accessTokenTtlSeconds * 1000 });
+    return accessToken;
   }
 }

@@ -7,6 +7,7 @@ import type { AdjustableClock } from './clock.js';
 import type { FaultBook } from './faults.js';
 import type { ConcurVersion, StatusCase } from './format/index.js';
 import type { SandboxState } from './state.js';
+import type { UserTokens } from './users.js';
 
 /** Behind @hono/node-server the env carries the raw request; with `app.request()` there is none. */
 export type SandboxEnv = { Bindings: Partial<HttpBindings> };
@@ -27,6 +28,18 @@ export interface Quirks {
    * must send each reply once whichever it is.
    */
   repeatReplies: 'refuse' | 'accept';
+  /**
+   * `expires_in` of the OAuth 2.0 token answers: apidoc writes a string (`"3600"`), the migration
+   * guide a number. null (default): the app's grants as apidoc, the travellers' as the guide.
+   */
+  expiresIn: 'string' | 'number' | null;
+  /**
+   * The legacy refresh's answer: `echo` (default) hands back the (unchanging) Refresh_Token like the
+   * exchange does; `omit` leaves it out, as the pre-2017 doc's table of the refresh answer does.
+   */
+  legacyRefreshToken: 'echo' | 'omit';
+  /** `DELETE /app-mgmt/v0/connections`: 200 as apidoc's example shows (default), or 204. */
+  appMgmtDeleteStatus: 200 | 204;
 }
 
 export const DEFAULT_QUIRKS: Readonly<Quirks> = {
@@ -35,6 +48,9 @@ export const DEFAULT_QUIRKS: Readonly<Quirks> = {
   version: null,
   overLimit: 'clamp',
   repeatReplies: 'refuse',
+  expiresIn: null,
+  legacyRefreshToken: 'echo',
+  appMgmtDeleteStatus: 200,
 };
 
 export const QuirksPatch = z
@@ -44,6 +60,9 @@ export const QuirksPatch = z
     version: z.enum(['3.0', '3.2']).nullable().optional(),
     overLimit: z.enum(['clamp', 'reject']).optional(),
     repeatReplies: z.enum(['refuse', 'accept']).optional(),
+    expiresIn: z.enum(['string', 'number']).nullable().optional(),
+    legacyRefreshToken: z.enum(['echo', 'omit']).optional(),
+    appMgmtDeleteStatus: z.union([z.literal(200), z.literal(204)]).optional(),
   })
   .strict();
 export type QuirksPatch = z.infer<typeof QuirksPatch>;
@@ -104,6 +123,8 @@ export interface SandboxContext {
   state: SandboxState;
   hooks: SandboxHooks;
   auth: AuthState;
+  /** The travellers' tokens (legacy exchange and password grant). */
+  users: UserTokens;
   faults: FaultBook;
   calls: CallLog;
   quirks: Quirks;

@@ -54,7 +54,19 @@ const ClockBody = z
   .object({ advanceSeconds: z.number().min(0).max(10 * 365 * 24 * 3600) })
   .strict();
 
-const ExpireBody = z.object({ includeStatic: z.boolean().optional() }).strict();
+/**
+ * `tokens`: whose access tokens expire: the app's OAuth 2.0 tokens (`app`, the default, as before
+ * travellers had tokens), the travellers' (`users`), or both (`all`). `userId` narrows the
+ * travellers' to one (and implies `users`). Refresh tokens are left alone: the clock expires those.
+ */
+const ExpireBody = z
+  .object({
+    includeStatic: z.boolean().optional(),
+    tokens: z.enum(['app', 'users', 'all']).optional(),
+    userId: z.string().min(1).max(64).optional(),
+  })
+  .strict()
+  .refine((body) => body.userId === undefined || body.tokens !== 'app', { message: 'userId names a traveller: use it without tokens: "app"' });
 
 const ResetBody = z.object({ seed: z.union([z.boolean(), z.number().int().min(0).max(1000)]).optional() }).strict();
 
@@ -177,7 +189,20 @@ export function controlRoutes(ctx: SandboxContext): Hono<SandboxEnv> {
   control.post('/tokens/expire', async (c) => {
     const body = await readBody(c, ExpireBody, true);
     if (!body.ok) return body.response;
-    return c.json({ expired: ctx.auth.expireAll(body.data) });
+    const { includeStatic, userId } = body.data;
+    const tokens = body.data.tokens ?? (userId === undefined ? 'app' : 'users');
+    let expired = tokens === 'users' ? 0 : ctx.auth.expireAll({ includeStatic });
+    if (tokens !== 'app') expired += ctx.users.expireAccess(userId);
+    return c.json({ expired });
+  });
+
+  // The travellers' tokens the sandbox issued, as grants: never a token value.
+  control.get('/users', (c) => c.json({ now: isoTime(ctx.clock.now()), grants: ctx.users.all().map((g) => ctx.users.view(g)) }));
+  control.get('/users/:userId', (c) => {
+    const userId = c.req.param('userId');
+    const grants = ctx.users.all().filter((g) => g.traveller.userId === userId);
+    if (grants.length === 0) return jsonError(c, 404, 'not_found', `No tokens were issued for user ${userId}.`);
+    return c.json({ now: isoTime(ctx.clock.now()), grants: grants.map((g) => ctx.users.view(g)) });
   });
 
   control.post('/reset', async (c) => {

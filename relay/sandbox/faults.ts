@@ -9,7 +9,12 @@ import { z } from 'zod';
  * of the other kinds, the first fault that hits decides the answer.
  */
 
-export const FAULT_ROUTES = ['list', 'get', 'put', 'token', 'any'] as const;
+/**
+ * `token` is all of the token machinery: the OAuth 2.0 endpoint, the legacy exchange and refresh,
+ * and both revocations. `refresh` is only refreshes (either form, the app's or a traveller's);
+ * `revoke` only revocations; `user` the traveller's User API.
+ */
+export const FAULT_ROUTES = ['list', 'get', 'put', 'token', 'refresh', 'revoke', 'user', 'any'] as const;
 export const FAULT_KINDS = ['status503', 'status429', 'latency', 'malformed', 'error200', 'hang', 'reset'] as const;
 
 export const FaultSpec = z
@@ -25,8 +30,12 @@ export const FaultSpec = z
 export type FaultSpec = z.infer<typeof FaultSpec>;
 export type FaultKind = FaultSpec['kind'];
 
-/** The routes a call can be on. `token` covers both the OAuth 2.0 endpoint and the legacy exchange. */
-export type CallRoute = 'list' | 'get' | 'put' | 'token' | 'exchange';
+/**
+ * The routes a call can be on: `token` the OAuth 2.0 endpoint, `exchange` the legacy
+ * getaccesstoken.ashx (exchange and refresh), `revoke` the legacy revoketoken.ashx and app-mgmt's
+ * DELETE, `user` the traveller's User API.
+ */
+export type CallRoute = 'list' | 'get' | 'put' | 'token' | 'exchange' | 'revoke' | 'user';
 
 export interface Fault extends FaultSpec {
   id: number;
@@ -49,10 +58,17 @@ export interface FaultPlan {
   applied: Fault[];
 }
 
-function routeMatches(faultRoute: FaultSpec['route'], route: CallRoute): boolean {
-  if (faultRoute === 'any') return true;
-  if (faultRoute === 'token') return route === 'token' || route === 'exchange';
-  return faultRoute === route;
+function routeMatches(faultRoute: FaultSpec['route'], route: CallRoute, refresh: boolean): boolean {
+  switch (faultRoute) {
+    case 'any':
+      return true;
+    case 'token':
+      return route === 'token' || route === 'exchange' || route === 'revoke';
+    case 'refresh':
+      return refresh && (route === 'token' || route === 'exchange');
+    default:
+      return faultRoute === route;
+  }
 }
 
 export class FaultBook {
@@ -75,11 +91,11 @@ export class FaultBook {
     return count;
   }
 
-  /** Works out what happens to one call on `route`, consuming one of each fault it uses. */
-  take(route: CallRoute): FaultPlan {
+  /** Works out what happens to one call on `route` (a refresh, or not), consuming one of each fault it uses. */
+  take(route: CallRoute, options: { refresh?: boolean } = {}): FaultPlan {
     const plan: FaultPlan = { latencyMs: 0, terminal: null, applied: [] };
     for (const fault of this.#faults) {
-      if (!routeMatches(fault.route, route)) continue;
+      if (!routeMatches(fault.route, route, options.refresh ?? false)) continue;
       if (!this.#hits(fault)) continue;
       if (fault.kind === 'latency') {
         plan.latencyMs += fault.latencyMs ?? DEFAULT_LATENCY_MS;

@@ -39,7 +39,8 @@ console.log(`Concur sandbox listening on ${sandbox.url}
   client id            ${sandbox.clientId}
   client secret        ${sandbox.clientSecret}
   refresh token        ${sandbox.refreshToken}   (rotates on every refresh)
-  control API          ${sandbox.url}/_sandbox/  (requests, calls, faults, quirks, clock, reset)
+  travellers' tokens   legacy ${sandbox.url}/net2/oauth2/getaccesstoken.ashx?code=…, or the password grant (credtype=authtoken)
+  control API          ${sandbox.url}/_sandbox/  (requests, users, calls, faults, quirks, clock, reset)
   ${sandbox.state.size} requests seeded (PRNG seed ${sandbox.randomSeed})${everySeconds > 0 ? `; a new one every ${everySeconds} s` : ''}
 Press Ctrl+C to stop.`);
 

@@ -75,7 +75,7 @@ export type ReplyOutcome =
 
 export type ExchangeOutcome =
   | { ok: true; request: SandboxRequest }
-  | { ok: false; reason: 'unknown' | 'expired' | 'used'; message: string };
+  | { ok: false; reason: 'unknown' | 'not_yours' | 'expired' | 'used'; message: string };
 
 export class DuplicateIdError extends Error {
   constructor(readonly id: string) {
@@ -265,11 +265,19 @@ export class SandboxState {
     return { ok: true, request, from, repeated: false };
   }
 
-  /** The legacy exchange of a request token for the user's access token. */
-  exchange(token: string): ExchangeOutcome {
+  /**
+   * The exchange of a request token for the user's tokens, one rule for both forms (the legacy
+   * getaccesstoken.ashx and the password grant): once, within 15 minutes, while Pending; it moves
+   * the request to Processing. `forUser`: the password grant's username, which must be the
+   * request's userId (a token stolen from another user's request is refused, not spent).
+   */
+  exchange(token: string, forUser?: string): ExchangeOutcome {
     const id = this.#byToken.get(token);
     const request = id === undefined ? undefined : this.#requests.get(id);
     if (!request) return { ok: false, reason: 'unknown', message: 'Invalid request token.' };
+    if (forUser !== undefined && forUser !== request.userId) {
+      return { ok: false, reason: 'not_yours', message: 'Authtoken was not issued for you' };
+    }
     if (this.isRequestTokenExpired(request)) {
       return { ok: false, reason: 'expired', message: 'The request token expired: it was issued more than 15 minutes ago.' };
     }

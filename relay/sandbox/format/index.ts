@@ -1,10 +1,10 @@
-import { accessTokenJson, errorJson, pageJson, recordJson } from './json.js';
-import type { AccessTokenBody, ConcurFormat, ErrorBody, WireRecord, WriteOptions } from './wire.js';
-import { accessTokenXml, errorXml, pageXml, recordXml } from './xml.js';
+import { accessTokenJson, errorJson, pageJson, recordJson, userProfileJson } from './json.js';
+import type { AccessTokenBody, ConcurFormat, ErrorBody, UserProfileBody, WireRecord, WriteOptions } from './wire.js';
+import { accessTokenXml, errorXml, pageXml, recordXml, userProfileXml } from './xml.js';
 
 /** Concur's bodies in the negotiated format. XML is the default, as Concur's is without an Accept header. */
 
-export type { AccessTokenBody, ConcurFormat, ConcurVersion, ErrorBody, StatusCase, WireRecord, WriteOptions } from './wire.js';
+export type { AccessTokenBody, ConcurFormat, ConcurVersion, ErrorBody, StatusCase, UserProfileBody, WireRecord, WriteOptions } from './wire.js';
 export { concurTime } from './time.js';
 
 /** One connection request, as GET by id answers it. */
@@ -23,4 +23,8 @@ export function writeError(error: ErrorBody, format: ConcurFormat = 'xml'): stri
 
 export function writeAccessToken(answer: AccessTokenBody, format: ConcurFormat = 'xml'): string {
   return format === 'json' ? accessTokenJson(answer) : accessTokenXml(answer);
+}
+
+export function writeUserProfile(profile: UserProfileBody, format: ConcurFormat = 'xml'): string {
+  return format === 'json' ? userProfileJson(profile) : userProfileXml(profile);
 }

@@ -1,4 +1,4 @@
-import { type AccessTokenBody, type ErrorBody, type WireRecord, type WriteOptions, wireFields } from './wire.js';
+import { type AccessTokenBody, type ErrorBody, type UserProfileBody, type WireRecord, type WriteOptions, wireFields } from './wire.js';
 import { concurTime } from './time.js';
 
 /**
@@ -31,7 +31,19 @@ export function accessTokenJson(answer: AccessTokenBody): string {
       Instance_Url: answer.instanceUrl,
       Token: answer.token,
       Expiration_date: answer.expires,
-      Refresh_Token: answer.refreshToken,
+      ...(answer.refreshToken === null ? {} : { Refresh_Token: answer.refreshToken }),
     },
+  });
+}
+
+/** The XML's element names as keys (the JS SDK asks the User API for JSON); null stays null. */
+export function userProfileJson(profile: UserProfileBody): string {
+  return JSON.stringify({
+    LoginId: profile.loginId,
+    FirstName: profile.firstName,
+    LastName: profile.lastName,
+    Mi: profile.mi,
+    EmpId: profile.empId,
+    Active: profile.active ? 'Y' : 'N',
   });
 }

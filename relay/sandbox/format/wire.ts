@@ -53,7 +53,22 @@ export interface AccessTokenBody {
   instanceUrl: string;
   token: string;
   expires: string;
-  refreshToken: string;
+  /** null: left out (the legacy refresh answer, under the `legacyRefreshToken: 'omit'` quirk). */
+  refreshToken: string | null;
+}
+
+/**
+ * The legacy User API's `UserProfile` (`GET /api/user/v1.0/User`), the fields the sandbox knows:
+ * "The UserProfile elements will vary depending on the form configuration". null is an empty element.
+ */
+export interface UserProfileBody {
+  loginId: string;
+  firstName: string | null;
+  lastName: string | null;
+  /** The middle initial. */
+  mi: string | null;
+  empId: string;
+  active: boolean;
 }
 
 type Field = readonly [name: string, key: keyof WireRecord];

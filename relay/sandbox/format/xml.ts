@@ -1,4 +1,4 @@
-import { type AccessTokenBody, type ErrorBody, type WireRecord, type WriteOptions, wireFields } from './wire.js';
+import { type AccessTokenBody, type ErrorBody, type UserProfileBody, type WireRecord, type WriteOptions, wireFields } from './wire.js';
 import { concurTime } from './time.js';
 
 /**
@@ -65,6 +65,22 @@ export function accessTokenXml(answer: AccessTokenBody): string {
     `${DECLARATION}<Access_Token>` +
     `<Instance_URL>${escapeXml(answer.instanceUrl)}</Instance_URL><Token>${escapeXml(answer.token)}</Token>` +
     `<Expiration_Date>${escapeXml(answer.expires)}</Expiration_Date>` +
-    `<Refresh_Token>${escapeXml(answer.refreshToken)}</Refresh_Token></Access_Token>`
+    (answer.refreshToken === null ? '' : `<Refresh_Token>${escapeXml(answer.refreshToken)}</Refresh_Token>`) +
+    '</Access_Token>'
+  );
+}
+
+/** As the User API's example: a default namespace and `i:` for the instance namespace. */
+export function userProfileXml(profile: UserProfileBody): string {
+  const text = (name: string, value: string | null) => (value === null || value === '' ? `<${name} />` : `<${name}>${escapeXml(value)}</${name}>`);
+  return (
+    `${DECLARATION}<UserProfile xmlns="https://www.concursolutions.com/api/user/2011/02" xmlns:i="http://www.w3.org/2001/XMLSchema-instance">` +
+    text('LoginId', profile.loginId) +
+    text('FirstName', profile.firstName) +
+    text('LastName', profile.lastName) +
+    text('Mi', profile.mi) +
+    text('EmpId', profile.empId) +
+    text('Active', profile.active ? 'Y' : 'N') +
+    '</UserProfile>'
   );
 }

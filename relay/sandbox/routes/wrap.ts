@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import { type AccessNeed, authenticate } from '../access.js';
 import { FORBIDDEN_MESSAGE, UNAUTHORIZED_MESSAGE, parseAuthorization } from '../auth.js';
 import { type CallRecord, redactQuery, schemeOf } from '../calls.js';
 import { isoTime } from '../clock.js';
@@ -6,6 +7,7 @@ import type { SandboxContext, SandboxEnv } from '../context.js';
 import { type CallRoute, DEFAULT_RETRY_AFTER_SECONDS, type Fault } from '../faults.js';
 import type { ConcurFormat } from '../format/index.js';
 import { concurErrorResponse, contentType, delay, negotiate } from '../http.js';
+import type { UserGrant } from '../users.js';
 
 /**
  * What every Concur route of the sandbox goes through, in Concur's order: the call log, injected
@@ -13,26 +15,36 @@ import { concurErrorResponse, contentType, delay, negotiate } from '../http.js';
  */
 
 export type SandboxContextC = Context<SandboxEnv>;
-export type Handler = (c: SandboxContextC, call: CallRecord, format: ConcurFormat) => Promise<Response> | Response;
+/** `grant`: the traveller whose token authenticated the call (routes that need one), else null. */
+export type Handler = (c: SandboxContextC, call: CallRecord, format: ConcurFormat, grant: UserGrant | null) => Promise<Response> | Response;
+
+export interface RouteSpec {
+  route: CallRoute;
+  /** Whose token the route takes (access.ts). */
+  auth: AccessNeed;
+  /** For routes that answer one format whatever is asked (the OAuth endpoint). */
+  format?: ConcurFormat;
+  /** Says, before faults are chosen, whether the call is a refresh (and notes what it asked for on the call). */
+  classify?: (c: SandboxContextC, call: CallRecord) => Promise<boolean> | boolean;
+}
 
 /** An error in Concur's own shape, stamped with the sandbox clock. */
 export function concurError(ctx: SandboxContext, status: number, message: string, format: ConcurFormat, headers?: Record<string, string>): Response {
   return concurErrorResponse(status, message, format, ctx.clock.now(), headers);
 }
 
-/** Wraps a route handler; `forceFormat` for routes that answer one format whatever is asked (the OAuth endpoint). */
-export function concurRoute(ctx: SandboxContext, route: CallRoute, needsAuth: boolean, handler: Handler, forceFormat?: ConcurFormat) {
+export function concurRoute(ctx: SandboxContext, spec: RouteSpec, handler: Handler) {
   return async (c: SandboxContextC): Promise<Response> => {
     const started = performance.now();
     const url = new URL(c.req.url);
-    const format = forceFormat ?? negotiate(c.req.header('accept'));
+    const format = spec.format ?? negotiate(c.req.header('accept'));
     const header = parseAuthorization(c.req.header('authorization'));
     const call = ctx.calls.start({
       at: isoTime(ctx.clock.now()),
       method: c.req.method,
       path: url.pathname,
       query: redactQuery(url),
-      route,
+      route: spec.route,
       status: null,
       fault: null,
       authScheme: schemeOf(header),
@@ -41,28 +53,23 @@ export function concurRoute(ctx: SandboxContext, route: CallRoute, needsAuth: bo
       requestId: null,
       putStatus: null,
       grantType: null,
+      form: null,
       durationMs: null,
     });
 
     const normal = async (): Promise<Response> => {
-      if (needsAuth) {
-        if (header.kind === 'missing') {
-          call.auth = 'missing';
-          return concurError(ctx, 401, UNAUTHORIZED_MESSAGE, format);
-        }
-        if (header.kind === 'malformed') {
-          call.auth = 'malformed';
-          return concurError(ctx, 403, FORBIDDEN_MESSAGE, format);
-        }
-        const check = ctx.auth.check(header.token);
-        call.auth = check;
-        if (check !== 'ok') return concurError(ctx, 403, FORBIDDEN_MESSAGE, format);
+      const access = authenticate(ctx, spec.auth, header);
+      if (spec.auth !== 'none') {
+        call.auth = access.check;
+        if (access.check === 'missing') return concurError(ctx, 401, UNAUTHORIZED_MESSAGE, format);
+        if (access.check !== 'ok') return concurError(ctx, 403, FORBIDDEN_MESSAGE, format);
       }
-      return handler(c, call, format);
+      return handler(c, call, format, access.grant);
     };
 
+    const refresh = spec.classify ? await spec.classify(c, call) : false;
     let response: Response | null;
-    const plan = ctx.faults.take(route);
+    const plan = ctx.faults.take(spec.route, { refresh });
     if (plan.latencyMs > 0 && !(await delay(plan.latencyMs, c.req.raw.signal))) {
       response = null; // the client gave up while we dawdled
     } else if (plan.terminal) {

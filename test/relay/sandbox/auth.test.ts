@@ -149,7 +149,8 @@ describe('sandbox: POST /oauth2/v0/token', () => {
     ['a wrong client id', { grant_type: 'refresh_token', client_id: 'nobody' }, 401, { error: 'invalid_grant', code: 5 }],
     ['an unknown refresh token', { grant_type: 'refresh_token', refresh_token: 'nope' }, 400, { error: 'invalid_grant', code: 108 }],
     ['no refresh token', { grant_type: 'refresh_token', refresh_token: '' }, 400, { error: 'invalid_request', code: 106 }],
-    ['the password grant', { grant_type: 'password' }, 400, { error: 'unsupported_grant_type' }],
+    ['an unsupported grant', { grant_type: 'authorization_code' }, 400, { error: 'unsupported_grant_type', code: 60 }],
+    ['the password grant without a username', { grant_type: 'password', credtype: 'authtoken', password: 'x' }, 400, { error: 'invalid_request', code: 51 }],
     ['no grant_type', { grant_type: '' }, 400, { error: 'invalid_request', code: 65 }],
   ] as const)('answers %s with a Concur OAuth error', async (_name, fields, status, expected) => {
     const { sb, call } = inProcess();

@@ -141,7 +141,16 @@ describe('sandbox control API: calls, clock, quirks, faults, reset', () => {
     sb.state.add({ id: 'two' });
     const set = await control('PUT', '/quirks', { bareRoot: true, statusCase: 'lower' });
     expect(await set.json()).toEqual({
-      quirks: { bareRoot: true, statusCase: 'lower', version: null, overLimit: 'clamp', repeatReplies: 'refuse' },
+      quirks: {
+        bareRoot: true,
+        statusCase: 'lower',
+        version: null,
+        overLimit: 'clamp',
+        repeatReplies: 'refuse',
+        expiresIn: null,
+        legacyRefreshToken: 'echo',
+        appMgmtDeleteStatus: 200,
+      },
     });
     const bare = await (await call(CR)).text();
     expect(bare.startsWith('<ConnectionRequest xmlns:xsd=')).toBe(true);
