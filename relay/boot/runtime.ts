@@ -75,7 +75,8 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
               // Concur rotates refresh tokens; the newest one lives in the store.
               refreshToken: store.state.currentRefreshToken(credential.refreshToken),
               onRefreshToken: (rotated) => store.state.saveRefreshToken(credential.refreshToken, rotated),
-              scheme: config.concur.authScheme,
+              // OAuth 2.0 tokens are JWTs, and Concur takes those as Bearer only: CONCUR_AUTH_SCHEME is for a static token.
+              scheme: 'Bearer',
               timeoutMs: config.concur.timeoutSeconds * 1000,
               observe: (outcome, seconds) => observe({ operation: 'token', outcome, seconds }),
             });

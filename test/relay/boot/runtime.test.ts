@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../relay/base/config.js';
 import { createLogger } from '../../../relay/base/log.js';
 import { startRelay, type RunningRelay } from '../../../relay/boot/runtime.js';
-import { tempDb } from '../../helpers/relay-process.js';
+import { startSandbox } from '../../../relay/sandbox/server.js';
+import { eventually, tempDb } from '../../helpers/relay-process.js';
 
 /**
  * SANDBOX_DEMO_EVERY_SECONDS goes from the environment, through the configuration, to the
@@ -51,5 +52,36 @@ describe('/metrics of a running relay', () => {
     expect(text).toMatch(/^triplink_polls_total [1-9]/m);
     // The sandbox's access token never appears, whatever the label values.
     expect(text).not.toContain(relay.sandbox!.accessToken);
+  });
+});
+
+describe('the refresh-token grant', () => {
+  it('sends the JWTs it gets as Bearer, whatever CONCUR_AUTH_SCHEME says, so Concur accepts them', async () => {
+    const sandbox = await startSandbox({ seed: false, random: 9 });
+    try {
+      sandbox.state.add();
+      const parsed = parseConfig({
+        RELAY_DB: tempDb(),
+        RELAY_PORT: '0',
+        RELAY_API_KEYS: 'runtime-test-key-0123456789',
+        CONCUR_BASE_URL: sandbox.url,
+        CONCUR_CLIENT_ID: sandbox.clientId,
+        CONCUR_CLIENT_SECRET: sandbox.clientSecret,
+        CONCUR_REFRESH_TOKEN: sandbox.refreshToken,
+        // The default for a static token (the seed's legacy scheme); an OAuth 2.0 token is no such token.
+        CONCUR_AUTH_SCHEME: 'OAuth',
+      });
+      if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
+      const relay = await startRelay(parsed.config, { logger: createLogger({ level: 'silent' }) });
+      relays.push(relay);
+      const summary = await eventually(() => relay.store.state.summary().concur.state !== 'unknown' && relay.store.state.summary());
+      expect(summary.concur).toMatchObject({ state: 'ok', lastError: null });
+      expect(summary.counts.pending).toBe(1);
+      const listCalls = sandbox.calls.list().filter((call) => call.route === 'list');
+      expect(listCalls.length).toBeGreaterThan(0);
+      expect(listCalls.every((call) => call.authScheme === 'Bearer' && call.auth === 'ok')).toBe(true);
+    } finally {
+      await sandbox.close();
+    }
   });
 });
