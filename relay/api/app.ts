@@ -13,6 +13,7 @@ import { eventsRoutes } from './routes/events.js';
 import { documentOf, registerDocumentExtras } from './openapi.js';
 import { requestLog } from './middleware/request-log.js';
 import { httpMetrics } from './middleware/http-metrics.js';
+import { roleGuard } from './middleware/roles.js';
 import { healthRoutes } from './routes/health.js';
 import { meRoutes } from './routes/me.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -51,8 +52,9 @@ export interface AppDeps {
  *
  * Open (no key): `GET /healthz`, `GET /metrics`, `GET /openapi.json`.
  * Behind `Authorization: Bearer <api key>`: everything under /api/v1 (summary, requests, reply,
- * events). Middleware, in order: request id → request log → latency metrics → response headers (nosniff,
- * no-store under /api/v1) → CORS → API key (/api/v1) → body limit (64 KiB) → body charset
+ * events, webhooks, keys, audit), each route for the roles its declaration names. Middleware, in
+ * order: request id → request log → latency metrics → response headers (nosniff, no-store under
+ * /api/v1) → CORS → API key (/api/v1) → role (/api/v1) → body limit (64 KiB) → body charset
  * (UTF-8 only) → route (zod validation). Anything thrown anywhere → ./errors.ts; unknown route → 404, wrong method → 405.
  */
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
@@ -74,6 +76,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   });
   app.use('*', corsMiddleware(deps.corsOrigins));
   app.use(`${API_PREFIX}/*`, apiKeyAuth(store.keys));
+  app.use(`${API_PREFIX}/*`, roleGuard(() => app.openAPIRegistry.definitions));
   app.use('*', requestBodyLimit());
   app.use('*', requireUtf8Body());
 

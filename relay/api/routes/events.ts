@@ -1,9 +1,13 @@
-import { Hono, type Context } from 'hono';
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { SSE_EVENT_TYPES } from '../../../shared/models.js';
 import type { Logger } from '../../base/log.js';
 import type { Metrics } from '../../base/metrics.js';
 import { createSseFanOut, type SseFanOutDeps, type StreamStart } from '../../push/sse-fanout.js';
 import type { AppEnv } from '../context.js';
 import { ApiError, onError } from '../errors.js';
+import { API_KEY_SECURITY, errorResponses } from '../openapi.js';
+import { requires } from '../permissions.js';
 
 export interface EventsRouteDeps {
   store: SseFanOutDeps['store'];
@@ -88,6 +92,29 @@ function nodeResponse(c: Context): { destroy(): void } | undefined {
     : undefined;
 }
 
+/** The document of `GET /events`: a plain Hono route (its body is a stream, not a zod model). */
+const EVENTS_OPERATION = createRoute({
+  method: 'get',
+  path: '/events',
+  tags: ['events'],
+  summary: 'Live events (server-sent events)',
+  description: `A text/event-stream of ${SSE_EVENT_TYPES.join(', ')} events; \`data\` is JSON in the shared models. Event ids increase and are stored: reconnect with the Last-Event-ID header (or ?lastEventId= when headers cannot be set) to get what was missed. A comment heartbeat keeps idle connections open. The stream ends when its API key is revoked.`,
+  security: API_KEY_SECURITY,
+  ...requires('read'),
+  request: {
+    query: z.object({
+      lastEventId: z.string().optional().openapi({ description: 'For clients that cannot set Last-Event-ID.' }),
+    }),
+    headers: z.object({
+      'Last-Event-ID': z.string().optional().openapi({ description: 'The id of the last event received.' }),
+    }),
+  },
+  responses: {
+    200: { description: 'The event stream.', content: { 'text/event-stream': { schema: z.string() } } },
+    ...errorResponses(400, 401, 503),
+  },
+});
+
 /**
  * `GET /events` — server-sent events (mounted under /api/v1, behind the API-key check); the
  * fan-out behind it is relay/push/sse-fanout.ts.
@@ -111,7 +138,7 @@ function nodeResponse(c: Context): { destroy(): void } | undefined {
  *
  * The headers (the middleware's, then SSE_HEADERS) go into the response as it is made.
  */
-export function eventsRoutes(deps: EventsRouteDeps & EventsRouteOptions): Hono<AppEnv> {
+export function eventsRoutes(deps: EventsRouteDeps & EventsRouteOptions): OpenAPIHono<AppEnv> {
   const logger = deps.logger.child({ component: 'sse' });
   const fanOut = createSseFanOut({
     store: deps.store,
@@ -125,9 +152,10 @@ export function eventsRoutes(deps: EventsRouteDeps & EventsRouteOptions): Hono<A
     signal: deps.signal,
   });
 
-  const app = new Hono<AppEnv>();
+  const app = new OpenAPIHono<AppEnv>();
   // The app's own error answers, also where the route is mounted on its own.
   app.onError(onError);
+  app.openAPIRegistry.registerPath(EVENTS_OPERATION);
 
   app.get('/events', (c) => {
     const parsed = parseLastEventId(c.req.header('last-event-id'), c.req.query('lastEventId'));
