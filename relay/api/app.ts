@@ -9,12 +9,14 @@ import { requestBodyLimit } from './middleware/body-limit.js';
 import { REQUEST_ID_HEADER, type AppEnv } from './context.js';
 import { corsMiddleware } from './middleware/cors.js';
 import { notFoundHandler, onError, validationHook } from './errors.js';
+import { auditRoutes } from './routes/audit.js';
 import { eventsRoutes } from './routes/events.js';
 import { documentOf, registerDocumentExtras } from './openapi.js';
 import { requestLog } from './middleware/request-log.js';
 import { httpMetrics } from './middleware/http-metrics.js';
 import { roleGuard } from './middleware/roles.js';
 import { healthRoutes } from './routes/health.js';
+import { keysRoutes } from './routes/keys.js';
 import { meRoutes } from './routes/me.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { requestsRoutes } from './routes/requests.js';
@@ -89,6 +91,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.route(API_PREFIX, summaryRoutes({ store }));
   app.route(API_PREFIX, requestsRoutes({ store, outbox: deps.outbox }));
   app.route(API_PREFIX, eventsRoutes({ store, metrics, logger, ...deps.events }));
+  app.route(API_PREFIX, keysRoutes({ store }));
+  app.route(API_PREFIX, auditRoutes({ store }));
   app.route(API_PREFIX, webhooksRoutes({ store, webhooks: deps.webhooks ?? { allowPrivate: false, kick: () => undefined } }));
 
   // ---- the document of all the above ----
