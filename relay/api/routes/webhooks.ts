@@ -10,7 +10,7 @@ import {
 } from '../../../shared/models.js';
 import { UnknownWebhookError, type Deliveries, type Webhooks } from '../../store/index.js';
 import { checkWebhookUrl, UrlRefusedError, type Resolver } from '../../push/webhooks/ssrf.js';
-import { requestLogger, type AppEnv } from '../context.js';
+import { actorOf, requestLogger, type AppEnv } from '../context.js';
 import { ApiError, validationHook } from '../errors.js';
 import { API_KEY_SECURITY, errorResponses } from '../openapi.js';
 import { requires } from '../permissions.js';
@@ -232,7 +232,7 @@ export function webhooksRoutes(deps: WebhooksRouteDeps): OpenAPIHono<AppEnv> {
   app.openapi(createWebhook, async (c) => {
     const body = c.req.valid('json');
     const url = await checkedUrl(body.url);
-    const created = store.webhooks.create({ url, events: body.events, description: body.description });
+    const created = store.webhooks.create({ url, events: body.events, description: body.description }, actorOf(c));
     return c.json(WebhookCreated.parse(created), 201);
   });
 
@@ -250,20 +250,20 @@ export function webhooksRoutes(deps: WebhooksRouteDeps): OpenAPIHono<AppEnv> {
     const patch = c.req.valid('json');
     if (store.webhooks.get(id) === undefined) throw new UnknownWebhookError(id);
     if (patch.url !== undefined) await checkedUrl(patch.url);
-    const webhook = store.webhooks.update(id, patch);
+    const webhook = store.webhooks.update(id, patch, actorOf(c));
     if (patch.state === 'enabled') kick(c);
     return c.json(Webhook.parse(webhook), 200);
   });
 
   app.openapi(deleteWebhook, (c) => {
     const { id } = c.req.valid('param');
-    if (!store.webhooks.remove(id)) throw new UnknownWebhookError(id);
+    if (!store.webhooks.remove(id, actorOf(c))) throw new UnknownWebhookError(id);
     return c.body(null, 204);
   });
 
   app.openapi(rotateSecret, (c) => {
     const { id } = c.req.valid('param');
-    return c.json(WebhookCreated.parse(store.webhooks.rotateSecret(id)), 200);
+    return c.json(WebhookCreated.parse(store.webhooks.rotateSecret(id, actorOf(c))), 200);
   });
 
   app.openapi(testWebhook, (c) => {
