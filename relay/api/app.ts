@@ -40,7 +40,10 @@ export interface AppDeps {
   outbox: Pick<Outbox, 'kick'>;
   metrics: Metrics;
   logger: Logger;
-  /** Epoch ms; used to time requests for the log. Defaults to Date.now. */
+  /**
+   * Epoch ms: the relay's clock where the API keeps time (requests timed for the log, the window
+   * of failed keys, which revocations the event streams have seen). Defaults to Date.now.
+   */
   now?: () => number;
   /** Passed to the events route as they are. */
   events?: EventsOptions;
@@ -61,10 +64,11 @@ export interface AppDeps {
  */
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const { store, metrics, logger } = deps;
+  const now = deps.now ?? Date.now;
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
   app.use('*', requestId({ headerName: REQUEST_ID_HEADER, limitLength: 100 }));
-  app.use('*', requestLog(logger, deps.now ?? Date.now));
+  app.use('*', requestLog(logger, now));
   app.use('*', httpMetrics(metrics));
   app.use('*', async (c, next) => {
     // Set before the route answers, so they go into its response as it is made: a header set on
@@ -90,7 +94,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.route(API_PREFIX, meRoutes());
   app.route(API_PREFIX, summaryRoutes({ store }));
   app.route(API_PREFIX, requestsRoutes({ store, outbox: deps.outbox }));
-  app.route(API_PREFIX, eventsRoutes({ store, metrics, logger, ...deps.events }));
+  app.route(API_PREFIX, eventsRoutes({ store, metrics, logger, now, ...deps.events }));
   app.route(API_PREFIX, keysRoutes({ store }));
   app.route(API_PREFIX, auditRoutes({ store }));
   app.route(API_PREFIX, webhooksRoutes({ store, webhooks: deps.webhooks ?? { allowPrivate: false, kick: () => undefined } }));

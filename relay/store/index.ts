@@ -130,7 +130,7 @@ export function openStore(path: string, options: StoreOptions = {}): Store {
       deliveries: noticing(deliveries),
       state: noticing(state),
       idempotency: noticing(idempotency),
-      keys: noticing(keys),
+      keys: noticing(keys, ['onRevoked']),
       audit: noticing(audit),
       health: { check: health.check },
       close() {

@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { SSE_EVENT_TYPES } from '../../../shared/models.js';
+import { SSE_EVENT_TYPES, type ApiKey } from '../../../shared/models.js';
 import type { Logger } from '../../base/log.js';
 import type { Metrics } from '../../base/metrics.js';
 import { createSseFanOut, type SseFanOutDeps, type StreamStart } from '../../push/sse-fanout.js';
@@ -30,6 +30,13 @@ export interface EventsRouteOptions {
   retryMs?: number;
   /** A write the client does not take within this time (it is not reading) ends its stream. Default 10 000. */
   writeTimeoutMs?: number;
+  /**
+   * While a stream is open, keys revoked by another process (the `keys revoke` command line) are
+   * looked for this often, and their streams ended. Default 1000.
+   */
+  revocationCheckMs?: number;
+  /** Epoch ms: the clock the store stamps revocations with. Default Date.now. */
+  now?: () => number;
   /** Aborting it ends every open stream cleanly and refuses new ones (503): for graceful shutdown. */
   signal?: AbortSignal;
 }
@@ -40,7 +47,8 @@ const EVENTS_DEFAULTS = {
   batchSize: 100,
   retryMs: 3000,
   writeTimeoutMs: 10_000,
-} as const satisfies Required<Omit<EventsRouteOptions, 'signal'>>;
+  revocationCheckMs: 1000,
+} as const satisfies Required<Omit<EventsRouteOptions, 'signal' | 'now'>>;
 
 /** A non-negative integer event id, at most 16 digits (safe integers only). */
 const EVENT_ID = /^\d{1,16}$/;
@@ -149,6 +157,8 @@ export function eventsRoutes(deps: EventsRouteDeps & EventsRouteOptions): OpenAP
     batchSize: intOption(deps.batchSize, EVENTS_DEFAULTS.batchSize, 1, 10_000),
     retryMs: intOption(deps.retryMs, EVENTS_DEFAULTS.retryMs, 0, 3_600_000),
     writeTimeoutMs: intOption(deps.writeTimeoutMs, EVENTS_DEFAULTS.writeTimeoutMs, 1, 3_600_000),
+    revocationCheckMs: intOption(deps.revocationCheckMs, EVENTS_DEFAULTS.revocationCheckMs, 10, 60_000),
+    now: deps.now ?? Date.now,
     signal: deps.signal,
   });
 
@@ -174,7 +184,9 @@ export function eventsRoutes(deps: EventsRouteDeps & EventsRouteOptions): OpenAP
       logger.error({ err: error }, 'cannot start an event stream');
       throw new ApiError(503, 'unavailable', 'Live events are unavailable right now; retry shortly.');
     }
-    return c.newResponse(fanOut.open(nodeResponse(c), start), 200, SSE_HEADERS);
+    // The caller is unset where the route is mounted without the key check (its own tests).
+    const caller: ApiKey | undefined = c.get('caller');
+    return c.newResponse(fanOut.open(nodeResponse(c), start, caller?.id), 200, SSE_HEADERS);
   });
 
   return app;

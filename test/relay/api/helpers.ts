@@ -86,6 +86,8 @@ export class ApiServer {
       outbox: { kick: () => void this.kicks++ },
       metrics: this.metrics,
       logger,
+      // The relay's own clock is the store's: windows and revocations are seen in the same time.
+      now: this.clock.now,
       ...options.deps,
     });
     this.server = await listen(app.fetch, { hostname: '127.0.0.1', port: 0, timeouts: options.timeouts });

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
 import { ApiKey, ApiKeyCreated, ApiKeyList, Me } from '../../../../shared/models.js';
+import { openStore } from '../../../../relay/store/index.js';
+import { connectSse, eventually } from '../../../helpers/sse-client.js';
 import { ApiServer, AUTH, bearer, errorOf, expectNoSecrets, record } from '../helpers.js';
 
 /** The key routes over real HTTP: made by an admin, shown once, listed without secrets, revoked for good. */
@@ -63,6 +65,8 @@ describe('POST /api/v1/keys', () => {
 
 describe('GET /api/v1/keys', () => {
   it('lists every key newest first, revoked ones too, never a key itself', async () => {
+    // Keys made in the same millisecond have no order between them.
+    s.clock.advance(1000);
     const alice = await createKey({ name: 'Alice', role: 'viewer' });
     s.clock.advance(1000);
     const bob = await createKey({ name: 'Bob', role: 'broker' });
@@ -145,5 +149,50 @@ describe('a key', () => {
     const answers = s.bodies.filter((body) => body.includes(hidden));
     expect(answers).toHaveLength(1);
     expect(ApiKeyCreated.parse(JSON.parse(answers[0]!)).key.id).toBe(alice.key.id);
+  });
+});
+
+describe("a revoked key's event streams", () => {
+  it('end at once when the key is revoked through the API; other keys\' streams go on', async () => {
+    const alice = await createKey({ name: 'Alice', role: 'viewer' });
+    const bob = await createKey({ name: 'Bob', role: 'viewer' });
+    const aliceStream = await connectSse(`${s.url}/api/v1/events`, bearer(alice.secret));
+    const bobStream = await connectSse(`${s.url}/api/v1/events`, bearer(bob.secret));
+    try {
+      await aliceStream.waitForMessages(1);
+      await bobStream.waitForMessages(1);
+      expect((await del(`/api/v1/keys/${alice.key.id}`)).status).toBe(200);
+      await aliceStream.waitForEnd(3000);
+      expect((await s.get('/api/v1/summary', bearer(alice.secret))).status).toBe(401);
+      expect((await s.get('/api/v1/events', bearer(alice.secret))).status).toBe(401);
+
+      s.store.requests.upsertFromConcur([record('R2')], s.clock.iso());
+      await bobStream.waitFor(() => bobStream.messages.find((m) => m.event === 'request.created'), 3000, 'request.created');
+      expect(bobStream.ended).toBe(false);
+      expect(aliceStream.raw()).not.toContain('request.created');
+    } finally {
+      aliceStream.close();
+      bobStream.close();
+    }
+  });
+
+  it('end within a couple of seconds when another process revokes the key on the same database', async () => {
+    const alice = await createKey({ name: 'Alice', role: 'viewer' });
+    const bob = await createKey({ name: 'Bob', role: 'viewer' });
+    const aliceStreams = [await connectSse(`${s.url}/api/v1/events`, bearer(alice.secret)), await connectSse(`${s.url}/api/v1/events`, bearer(alice.secret))];
+    const bobStream = await connectSse(`${s.url}/api/v1/events`, bearer(bob.secret));
+    // As the `keys revoke` command line does: its own connection to the file, the machine's clock.
+    const cli = openStore(s.dbPath, { clock: s.clock.now });
+    try {
+      for (const stream of [...aliceStreams, bobStream]) await stream.waitForMessages(1);
+      cli.keys.revoke(alice.key.prefix, { keyId: null, name: 'cli' });
+      for (const stream of aliceStreams) await stream.waitForEnd(5000);
+      await eventually(() => s.metrics.sseClients === 1, 3000, 'one stream left');
+      expect(bobStream.ended).toBe(false);
+      expect((await s.get('/api/v1/me', bearer(alice.secret))).status).toBe(401);
+    } finally {
+      cli.close();
+      for (const stream of [...aliceStreams, bobStream]) stream.close();
+    }
   });
 });
