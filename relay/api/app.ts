@@ -4,6 +4,7 @@ import type { Logger } from '../base/log.js';
 import type { Metrics } from '../base/metrics.js';
 import type { Store } from '../store/index.js';
 import { apiKeyAuth } from './middleware/auth.js';
+import { FailedKeys } from './middleware/failed-keys.js';
 import { requireUtf8Body } from './middleware/body-charset.js';
 import { requestBodyLimit } from './middleware/body-limit.js';
 import { REQUEST_ID_HEADER, type AppEnv } from './context.js';
@@ -81,7 +82,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     await next();
   });
   app.use('*', corsMiddleware(deps.corsOrigins));
-  app.use(`${API_PREFIX}/*`, apiKeyAuth(store.keys));
+  app.use(`${API_PREFIX}/*`, apiKeyAuth(store.keys, { failedKeys: new FailedKeys({ now }), metrics }));
   app.use(`${API_PREFIX}/*`, roleGuard(() => app.openAPIRegistry.definitions));
   app.use('*', requestBodyLimit());
   app.use('*', requireUtf8Body());
