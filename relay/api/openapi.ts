@@ -11,7 +11,7 @@ export const API_KEY_SECURITY: Array<Record<string, string[]>> = [{ [SECURITY_SC
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'The request is not valid (the message names the field and what is valid).',
-  401: 'No API key, or a wrong one.',
+  401: 'No API key, a wrong one, or a revoked one.',
   403: "forbidden: the key's role may not do this (the message names the key and the roles that may); see x-roles.",
   404: 'Not found.',
   409: 'Conflict with the state of the request.',
@@ -23,7 +23,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   503: 'storage_unavailable: the database cannot write (disk full, read-only file, I/O errors); nothing was accepted, try again after Retry-After. On the event stream also shutting_down or unavailable.',
 };
 
-/** What a 503 carries besides its body. */
+/** What a 503 or a 429 carries besides its body. */
 const RETRY_AFTER = z.object({
   'Retry-After': z.string().optional().openapi({ description: 'Seconds to wait before trying again.', example: '30' }),
 });
