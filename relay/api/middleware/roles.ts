@@ -44,7 +44,8 @@ export function roleGuard(declarations: () => readonly DeclaredRoute[]): Middlew
     const route = matchedRoutes(c).find((each) => each.method !== 'ALL');
     if (route === undefined) return next();
     table ??= build();
-    const permission = table.get(routeKey(route.method, route.path));
+    // The router's method is upper case and its path has `:id` already: the key as built above.
+    const permission = table.get(`${route.method} ${route.path}`);
     if (permission === undefined) {
       requestLogger(c)?.error({ route: `${route.method} ${route.path}` }, 'a route declares no permission; it is refused to every key');
       throw new ApiError(403, 'forbidden', `${route.method} ${route.path} declares no permission, so no API key may call it`);
