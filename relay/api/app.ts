@@ -4,16 +4,20 @@ import type { Logger } from '../base/log.js';
 import type { Metrics } from '../base/metrics.js';
 import type { Store } from '../store/index.js';
 import { apiKeyAuth } from './middleware/auth.js';
+import { FailedKeys } from './middleware/failed-keys.js';
 import { requireUtf8Body } from './middleware/body-charset.js';
 import { requestBodyLimit } from './middleware/body-limit.js';
 import { REQUEST_ID_HEADER, type AppEnv } from './context.js';
 import { corsMiddleware } from './middleware/cors.js';
 import { notFoundHandler, onError, validationHook } from './errors.js';
+import { auditRoutes } from './routes/audit.js';
 import { eventsRoutes } from './routes/events.js';
 import { documentOf, registerDocumentExtras } from './openapi.js';
 import { requestLog } from './middleware/request-log.js';
 import { httpMetrics } from './middleware/http-metrics.js';
+import { roleGuard } from './middleware/roles.js';
 import { healthRoutes } from './routes/health.js';
+import { keysRoutes } from './routes/keys.js';
 import { meRoutes } from './routes/me.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { requestsRoutes } from './routes/requests.js';
@@ -37,7 +41,10 @@ export interface AppDeps {
   outbox: Pick<Outbox, 'kick'>;
   metrics: Metrics;
   logger: Logger;
-  /** Epoch ms; used to time requests for the log. Defaults to Date.now. */
+  /**
+   * Epoch ms: the relay's clock where the API keeps time (requests timed for the log, the window
+   * of failed keys, which revocations the event streams have seen). Defaults to Date.now.
+   */
   now?: () => number;
   /** Passed to the events route as they are. */
   events?: EventsOptions;
@@ -51,16 +58,18 @@ export interface AppDeps {
  *
  * Open (no key): `GET /healthz`, `GET /metrics`, `GET /openapi.json`.
  * Behind `Authorization: Bearer <api key>`: everything under /api/v1 (summary, requests, reply,
- * events). Middleware, in order: request id → request log → latency metrics → response headers (nosniff,
- * no-store under /api/v1) → CORS → API key (/api/v1) → body limit (64 KiB) → body charset
+ * events, webhooks, keys, audit), each route for the roles its declaration names. Middleware, in
+ * order: request id → request log → latency metrics → response headers (nosniff, no-store under
+ * /api/v1) → CORS → API key (/api/v1) → role (/api/v1) → body limit (64 KiB) → body charset
  * (UTF-8 only) → route (zod validation). Anything thrown anywhere → ./errors.ts; unknown route → 404, wrong method → 405.
  */
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const { store, metrics, logger } = deps;
+  const now = deps.now ?? Date.now;
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
   app.use('*', requestId({ headerName: REQUEST_ID_HEADER, limitLength: 100 }));
-  app.use('*', requestLog(logger, deps.now ?? Date.now));
+  app.use('*', requestLog(logger, now));
   app.use('*', httpMetrics(metrics));
   app.use('*', async (c, next) => {
     // Set before the route answers, so they go into its response as it is made: a header set on
@@ -73,7 +82,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     await next();
   });
   app.use('*', corsMiddleware(deps.corsOrigins));
-  app.use(`${API_PREFIX}/*`, apiKeyAuth(store.keys));
+  app.use(`${API_PREFIX}/*`, apiKeyAuth(store.keys, { failedKeys: new FailedKeys({ now }), metrics }));
+  app.use(`${API_PREFIX}/*`, roleGuard(() => app.openAPIRegistry.definitions));
   app.use('*', requestBodyLimit());
   app.use('*', requireUtf8Body());
 
@@ -85,7 +95,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.route(API_PREFIX, meRoutes());
   app.route(API_PREFIX, summaryRoutes({ store }));
   app.route(API_PREFIX, requestsRoutes({ store, outbox: deps.outbox }));
-  app.route(API_PREFIX, eventsRoutes({ store, metrics, logger, ...deps.events }));
+  app.route(API_PREFIX, eventsRoutes({ store, metrics, logger, now, ...deps.events }));
+  app.route(API_PREFIX, keysRoutes({ store }));
+  app.route(API_PREFIX, auditRoutes({ store }));
   app.route(API_PREFIX, webhooksRoutes({ store, webhooks: deps.webhooks ?? { allowPrivate: false, kick: () => undefined } }));
 
   // ---- the document of all the above ----

@@ -118,7 +118,7 @@ export function validationHook(
 }
 
 export const UNAUTHORIZED_HINT =
-  'send the API key as Authorization: Bearer <api key> (a key listed in RELAY_API_KEYS)';
+  'send the API key as Authorization: Bearer <api key> (a key made with POST /api/v1/keys or the keys command, or one of RELAY_API_KEYS)';
 
 const INTERNAL_MESSAGE = 'the relay could not answer this request because of an internal error';
 

@@ -44,7 +44,7 @@ type OpenApiArgs<T extends z.ZodType> = Parameters<T['openapi']>;
 const openapiMethod = (z.ZodType.prototype as unknown as { openapi: (...args: unknown[]) => unknown }).openapi;
 
 /** `schema.openapi(...args)`, also for schemas built before zod was extended. Returns a named copy. */
-function withOpenApi<T extends z.ZodType>(schema: T, ...args: OpenApiArgs<T>): T {
+export function withOpenApi<T extends z.ZodType>(schema: T, ...args: OpenApiArgs<T>): T {
   return openapiMethod.apply(schema, args) as T;
 }
 
@@ -115,7 +115,7 @@ function queryInteger(bounds: { min: number; max: number; default: number }) {
  * The paging of a list query: `limit` (its bounds and default read from the shared model) and
  * the opaque `cursor`. One definition for every list.
  */
-function pagingOf(limit: typeof RequestsQuery.shape.limit, fallback: { min: number; max: number }) {
+export function pagingOf(limit: typeof RequestsQuery.shape.limit, fallback: { min: number; max: number }) {
   return {
     limit: queryInteger(limitOf(limit, fallback)),
     cursor: z
@@ -250,7 +250,7 @@ export const RecoverBodyApi = withOpenApi(
   'RecoverBody',
 );
 
-const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 export const WebhookIdParams = z.object({
   id: z
     .string()

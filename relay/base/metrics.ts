@@ -60,6 +60,17 @@ export class Metrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  readonly #authFailures = new Counter({
+    name: 'triplink_auth_failures_total',
+    help: 'Requests under /api/v1 refused for their API key, by reason (missing, unknown, revoked).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly #authThrottled = new Counter({
+    name: 'triplink_auth_throttled_total',
+    help: 'Wrong API keys answered 429: more than 20 from one address within a minute.',
+    registers: [this.registry],
+  });
   readonly #concurCalls = new Histogram({
     name: 'triplink_concur_request_duration_seconds',
     help: 'Calls to Concur, by operation and outcome (HTTP status, or why there was none).',
@@ -129,6 +140,16 @@ export class Metrics {
 
   recordWebhookAttempt(outcome: 'succeeded' | 'failed' | 'retry'): void {
     this.#webhookAttempts.inc({ outcome });
+  }
+
+  /** A request under /api/v1 refused for its key: none sent, one the relay does not know, or a revoked one. */
+  recordAuthFailure(reason: 'missing' | 'unknown' | 'revoked'): void {
+    this.#authFailures.inc({ reason });
+  }
+
+  /** A wrong key answered 429 rather than 401. */
+  recordAuthThrottled(): void {
+    this.#authThrottled.inc();
   }
 
   observeConcurCall({ operation, outcome, seconds }: ConcurCallObservation): void {

@@ -1,8 +1,9 @@
 import { SSE_EVENT_TYPES, type SseEventType } from '../../shared/models.js';
 import type { Logger } from '../base/log.js';
 import type { Metrics } from '../base/metrics.js';
-import type { EventLog, RelayState, StoredEvent } from '../store/index.js';
+import type { EventLog, Keys, RelayState, StoredEvent } from '../store/index.js';
 import { SseBody } from './sse-body.js';
+import { createKeyStreams } from './sse-revocations.js';
 
 /**
  * The server-sent event fan-out behind `GET /api/v1/events` (relay/api/routes/events.ts, which
@@ -16,15 +17,20 @@ import { SseBody } from './sse-body.js';
  *
  * A client more than `maxLag` live events behind, or one that leaves a write untaken for
  * `writeTimeoutMs` (it is not reading), is disconnected; it reconnects after `retry` and resumes
- * from the log with Last-Event-ID. Every error is caught here and logged: the client never sees
- * an internal message.
+ * from the log with Last-Event-ID. A stream opened with an API key ends when the key is revoked
+ * (./sse-revocations.ts). Every error is caught here and logged: the client never sees an
+ * internal message.
  *
  * Each body is an SseBody (./sse-body.ts) rather than Hono's streamSSE: per client one small
  * stream, fed the bytes of a step that every client at the same id shares.
  */
 
 export interface SseFanOutDeps {
-  store: { events: Pick<EventLog, 'after' | 'oldestId' | 'latestId' | 'subscribe'>; state: Pick<RelayState, 'summary'> };
+  store: {
+    events: Pick<EventLog, 'after' | 'oldestId' | 'latestId' | 'subscribe'>;
+    state: Pick<RelayState, 'summary'>;
+    keys: Pick<Keys, 'revokedSince' | 'onRevoked'>;
+  };
   metrics: Pick<Metrics, 'sseClients'>;
   logger: Pick<Logger, 'debug' | 'warn' | 'error'>;
   /** A `: ping` comment this often (ms). */
@@ -37,6 +43,10 @@ export interface SseFanOutDeps {
   retryMs: number;
   /** A write the client does not take within this time ends its stream. */
   writeTimeoutMs: number;
+  /** How often keys revoked by another process are looked for, while a stream is open (ms). */
+  revocationCheckMs: number;
+  /** Epoch ms: the clock the store stamps revocations with. */
+  now: () => number;
   /** Aborting it ends every open stream cleanly. */
   signal?: AbortSignal;
 }
@@ -48,8 +58,11 @@ export interface SseFanOut {
    * still be answered cleanly; throws what the store throws.
    */
   startAt(lastEventId: number | undefined): StreamStart;
-  /** Starts serving one client; returns the body of its response. `outgoing` is the connection, ended when the client is dropped. */
-  open(outgoing: { destroy(): void } | undefined, start: StreamStart): ReadableStream<Uint8Array>;
+  /**
+   * Starts serving one client; returns the body of its response. `outgoing` is the connection,
+   * ended when the client is dropped; `keyId` the API key it came with, whose revocation ends it.
+   */
+  open(outgoing: { destroy(): void } | undefined, start: StreamStart, keyId?: string): ReadableStream<Uint8Array>;
 }
 
 const SSE_TYPES: ReadonlySet<string> = new Set<string>(SSE_EVENT_TYPES);
@@ -84,7 +97,7 @@ export interface StreamStart {
   greeting: string;
 }
 
-type StopReason = 'disconnected' | 'lagging' | 'write_timeout' | 'shutdown' | 'error';
+type StopReason = 'disconnected' | 'lagging' | 'write_timeout' | 'shutdown' | 'revoked' | 'error';
 
 /** What a client at a given event id is sent next: read from the log and formatted once, shared. */
 interface Step {
@@ -184,11 +197,12 @@ export function createSseFanOut(deps: SseFanOutDeps): SseFanOut {
 
   const steps = createSteps(store, batchSize);
   const heartbeat = createHeartbeat(heartbeatMs);
+  const keyStreams = createKeyStreams({ keys: store.keys, now: deps.now, checkEveryMs: deps.revocationCheckMs, logger });
   /** Streams that hear commits; with none, nothing empties the steps, so they are forgotten. */
   let listening = 0;
 
   /** Starts serving one client; returns the body of its response. */
-  function open(outgoing: { destroy(): void } | undefined, start: StreamStart): ReadableStream<Uint8Array> {
+  function open(outgoing: { destroy(): void } | undefined, start: StreamStart, keyId?: string): ReadableStream<Uint8Array> {
     let lastId = start.cursor;
     let stopReason: StopReason | undefined;
     let dirty = true;
@@ -235,6 +249,7 @@ export function createSseFanOut(deps: SseFanOutDeps): SseFanOut {
     const run = async (): Promise<void> => {
       metrics.sseClients += 1;
       let unsubscribe: (() => void) | undefined;
+      const forgetKey = keyId === undefined ? undefined : keyStreams.add(keyId, () => stop('revoked'));
       try {
         shutdown?.addEventListener('abort', onShutdown);
         if (shutdown?.aborted) stop('shutdown');
@@ -278,6 +293,7 @@ export function createSseFanOut(deps: SseFanOutDeps): SseFanOut {
         logger.error({ err: error }, 'event stream failed');
         stop('error');
       } finally {
+        forgetKey?.();
         heartbeat.remove(ping);
         if (unsubscribe !== undefined) {
           unsubscribe();
@@ -294,7 +310,8 @@ export function createSseFanOut(deps: SseFanOutDeps): SseFanOut {
           destroyConnection(outgoing);
           logger.warn({ reason, lastEventId: lastId }, 'event stream dropped');
         } else {
-          // Shutdown: the response ends once what was taken is written. Disconnected: already gone.
+          // Shutdown, revoked key: the response ends once what was taken is written (nothing more
+          // is: the pending write lost its race). Disconnected: already gone.
           body.close();
           logger.debug({ reason, lastEventId: lastId }, 'event stream ended');
         }

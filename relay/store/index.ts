@@ -113,7 +113,7 @@ export function openStore(path: string, options: StoreOptions = {}): Store {
     const keys = createKeys(ctx, audit);
     const replies = createReplies(ctx, events, requests, idempotency, audit);
     const state = createRelayState(ctx, events, requests);
-    const webhooks = createWebhooks(ctx);
+    const webhooks = createWebhooks(ctx, audit);
     const deliveries = createDeliveries(ctx, { events, webhooks, requests, state });
     const health = createStoreHealth(ctx, busyTimeoutMs);
     options.onOpen?.(db);
@@ -130,7 +130,7 @@ export function openStore(path: string, options: StoreOptions = {}): Store {
       deliveries: noticing(deliveries),
       state: noticing(state),
       idempotency: noticing(idempotency),
-      keys: noticing(keys),
+      keys: noticing(keys, ['onRevoked']),
       audit: noticing(audit),
       health: { check: health.check },
       close() {

@@ -47,6 +47,11 @@ export interface Keys {
   syncEnvKeys(secrets: readonly string[]): { added: number; revoked: number; stillRevoked: string[] };
   /** Ids of keys revoked at or after `since` (ISO time): whose open streams must close. */
   revokedSince(since: string): string[];
+  /**
+   * Adds a listener told the id of every key this store revokes, once the revocation has
+   * committed (a key revoked by another process is found with `revokedSince`). It must not throw.
+   */
+  onRevoked(listener: (keyId: string) => void): void;
 }
 
 interface KeyRow {
@@ -98,6 +103,7 @@ export function createKeys(ctx: StoreContext, audit: Pick<Audit, 'append'>): Key
   const revokedAfter = db.prepare<[string], { id: string }>('SELECT id FROM api_keys WHERE revoked_at >= ?');
 
   const load = (row: KeyRow | undefined) => (row === undefined ? undefined : toKey(row));
+  const revokedListeners: Array<(keyId: string) => void> = [];
 
   function add(name: string, role: Role, source: 'created' | 'env', secret: string): ApiKey {
     const id = `key_${randomBytes(9).toString('base64url')}`;
@@ -108,6 +114,9 @@ export function createKeys(ctx: StoreContext, audit: Pick<Audit, 'append'>): Key
   function revokeRow(row: KeyRow, actor: Actor): ApiKey {
     if (setRevoked.run(ctx.now(), row.id).changes > 0) {
       audit.append({ actor, action: 'key.revoked', target: row.id, details: { name: row.name, role: row.role, prefix: row.prefix } });
+      ctx.afterCommit(() => {
+        for (const listener of revokedListeners) listener(row.id);
+      });
     }
     return load(byId.get(row.id))!;
   }
@@ -182,6 +191,10 @@ export function createKeys(ctx: StoreContext, audit: Pick<Audit, 'append'>): Key
 
     revokedSince(since) {
       return revokedAfter.all(since).map((row) => row.id);
+    },
+
+    onRevoked(listener) {
+      revokedListeners.push(listener);
     },
   };
 }

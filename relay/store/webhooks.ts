@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { WEBHOOK_EVENT_TYPES, WebhookState, type Webhook, type WebhookEventType } from '../../shared/models.js';
+import type { Actor, Audit } from './audit.js';
 import type { StoreContext } from './context.js';
 import { UnknownWebhookError } from './errors.js';
 import { addMs, toIso, type TimeInput } from './time.js';
@@ -10,6 +11,10 @@ import { addMs, toIso, type TimeInput } from './time.js';
  *
  * Secrets are kept as they are (HMAC needs them); nothing here returns one except `create` and
  * `rotateSecret` (once, for the API's 201/200) and `signingSecrets` (for the worker).
+ *
+ * What a person does to a webhook (create, update, remove, rotate the secret) is audited with who
+ * did it, in the transaction of the change; the audit line names the endpoint without its query
+ * or credentials (a receiver may put a token there) and never holds a secret.
  */
 
 /** How long a rotated secret keeps signing next to the new one. */
@@ -40,20 +45,21 @@ export interface WebhookWithSecret {
 export type DisabledListener = (webhookId: string, reason: string) => void;
 
 export interface Webhooks {
-  /** A new enabled webhook and its signing secret (the only time the secret is returned, with rotateSecret). */
-  create(input: WebhookInput): WebhookWithSecret;
+  /** A new enabled webhook and its signing secret (the only time the secret is returned, with rotateSecret). Audited as `webhook.created`. */
+  create(input: WebhookInput, actor: Actor): WebhookWithSecret;
   /** Oldest first. */
   list(): Webhook[];
   get(id: string): Webhook | undefined;
   /**
    * Changes url, events, description or state. Disabling fails its pending deliveries (recover
-   * them after enabling again); enabling clears the reason and the failure run. Throws UnknownWebhookError.
+   * them after enabling again); enabling clears the reason and the failure run. Audited as
+   * `webhook.updated`. Throws UnknownWebhookError.
    */
-  update(id: string, patch: WebhookPatch): Webhook;
-  /** Removes the webhook with its secrets and delivery log; false when there was none. */
-  remove(id: string): boolean;
-  /** A new current secret; the old one keeps signing for 24 hours. Throws UnknownWebhookError. */
-  rotateSecret(id: string): WebhookWithSecret;
+  update(id: string, patch: WebhookPatch, actor: Actor): Webhook;
+  /** Removes the webhook with its secrets and delivery log; false when there was none. Audited as `webhook.deleted`. */
+  remove(id: string, actor: Actor): boolean;
+  /** A new current secret; the old one keeps signing for 24 hours. Audited as `webhook.secret_rotated`. Throws UnknownWebhookError. */
+  rotateSecret(id: string, actor: Actor): WebhookWithSecret;
   /** The secrets that sign a message sent at `at`: the current one first, then rotated ones not yet expired. */
   signingSecrets(id: string, at: TimeInput): string[];
   /** Disables the webhook (if enabled) saying why; its pending deliveries fail with that reason. */
@@ -112,6 +118,16 @@ function newSecret(): string {
   return `whsec_${randomBytes(32).toString('base64')}`;
 }
 
+/** Where a webhook posts, for the audit trail: scheme, host and path only. */
+function endpointOf(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.origin}${parsed.pathname}`;
+  } catch {
+    return '(not a URL)';
+  }
+}
+
 /** A description as stored: "" clears it. */
 function descriptionOf(description: string | null): string | null {
   return description === '' ? null : description;
@@ -158,7 +174,7 @@ function prepare(db: StoreContext['db']) {
   };
 }
 
-export function createWebhooks(ctx: StoreContext): Webhooks {
+export function createWebhooks(ctx: StoreContext, audit: Pick<Audit, 'append'>): Webhooks {
   const sql = prepare(ctx.db);
   const disabledListeners: DisabledListener[] = [];
 
@@ -187,7 +203,7 @@ export function createWebhooks(ctx: StoreContext): Webhooks {
   }
 
   return {
-    create(input) {
+    create(input, actor) {
       return ctx.tx(() => {
         const id = newId('wh');
         const now = ctx.now();
@@ -200,7 +216,9 @@ export function createWebhooks(ctx: StoreContext): Webhooks {
         });
         const secret = newSecret();
         sql.insertSecret.run(id, secret, now);
-        return { webhook: toWebhook(load(id)), secret };
+        const webhook = toWebhook(load(id));
+        audit.append({ actor, action: 'webhook.created', target: id, details: { endpoint: endpointOf(webhook.url), events: webhook.events } });
+        return { webhook, secret };
       });
     },
 
@@ -213,7 +231,7 @@ export function createWebhooks(ctx: StoreContext): Webhooks {
       return row === undefined ? undefined : toWebhook(row);
     },
 
-    update(id, patch) {
+    update(id, patch, actor) {
       return ctx.tx(() => {
         const before = load(id);
         const after: WebhookRow = {
@@ -231,15 +249,22 @@ export function createWebhooks(ctx: StoreContext): Webhooks {
         if (patch.state === 'disabled' && before.state !== 'disabled') {
           disableRow(load(id), `disabled through the API at ${ctx.now()}`);
         }
+        const { url, ...rest } = patch;
+        audit.append({ actor, action: 'webhook.updated', target: id, details: { ...(url === undefined ? {} : { endpoint: endpointOf(url) }), ...rest } });
         return toWebhook(load(id));
       });
     },
 
-    remove(id) {
-      return sql.remove.run(id).changes > 0;
+    remove(id, actor) {
+      return ctx.tx(() => {
+        const row = sql.select.get(id);
+        if (row === undefined || sql.remove.run(id).changes === 0) return false;
+        audit.append({ actor, action: 'webhook.deleted', target: id, details: { endpoint: endpointOf(row.url) } });
+        return true;
+      });
     },
 
-    rotateSecret(id) {
+    rotateSecret(id, actor) {
       return ctx.tx(() => {
         const row = load(id);
         const now = ctx.now();
@@ -248,6 +273,7 @@ export function createWebhooks(ctx: StoreContext): Webhooks {
         for (const old of sql.selectPrevious.all(id).slice(MAX_PREVIOUS_SECRETS)) sql.deleteSecret.run(old.id);
         const secret = newSecret();
         sql.insertSecret.run(id, secret, now);
+        audit.append({ actor, action: 'webhook.secret_rotated', target: id });
         return { webhook: toWebhook(row), secret };
       });
     },

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { pino } from 'pino';
+import { ROLES } from '../../shared/roles.js';
 import { createApp } from '../../relay/api/app.js';
 import { DEFAULT_CORS_ORIGINS } from '../../relay/base/config-shape.js';
 import { createLogger } from '../../relay/base/log.js';
@@ -16,30 +17,51 @@ import { LIST_PATH, seededRecords } from './records.js';
  * its request log written by pino to /dev/null, as production writes it to stdout) over a store
  * of `argv[3]` pending requests in `argv[2]`, and beside it a bare Hono app whose one route
  * answers the very bytes the relay's GET /api/v1/requests?group=pending&limit=50 answered.
- * Both listen on loopback in this one process; the load generator runs in the parent.
+ * A second relay app runs over `argv[5]`, the same requests with `argv[6]` API keys of every
+ * role besides RELAY_API_KEYS, called with one of those keys (a viewer's): what the key records
+ * and the role check cost when there are many people. All listen on loopback in this one
+ * process; the load generator runs in the parent.
  */
 
-const [dbPath = '', countArg = '1000', apiKey = ''] = process.argv.slice(2);
-
-const store = openStore(dbPath);
+const [dbPath = '', countArg = '1000', apiKey = '', keysDbPath = '', keysArg = '1000'] = process.argv.slice(2);
 const records = seededRecords(Number(countArg));
-for (let i = 0; i < records.length; i += 100) store.requests.upsertFromConcur(records.slice(i, i + 100), Date.now());
 
-store.keys.syncEnvKeys([apiKey]);
-const relayApp = createApp({
-  store,
-  corsOrigins: DEFAULT_CORS_ORIGINS,
-  outbox: { kick: () => undefined },
-  metrics: new Metrics(),
-  logger: createLogger({ level: 'info', destination: pino.destination({ dest: '/dev/null', sync: false }) }),
-});
-const relayUrl = await listen(relayApp.fetch);
+/** A relay app over a new store at `path` with the seeded requests, the env key and `keyCount` more keys; the secret to call it with. */
+async function relayOver(path: string, keyCount: number): Promise<{ url: string; secret: string }> {
+  const store = openStore(path);
+  for (let i = 0; i < records.length; i += 100) store.requests.upsertFromConcur(records.slice(i, i + 100), Date.now());
+  store.keys.syncEnvKeys([apiKey]);
+  let secret = apiKey;
+  for (let i = 0; i < keyCount; i++) {
+    const role = ROLES[i % ROLES.length]!;
+    const made = store.keys.create({ name: `person ${i}`, role }, { keyId: null, name: 'bench' });
+    if (role === 'viewer' && i >= keyCount / 2 && secret === apiKey) secret = made.secret;
+  }
+  const app = createApp({
+    store,
+    corsOrigins: DEFAULT_CORS_ORIGINS,
+    outbox: { kick: () => undefined },
+    metrics: new Metrics(),
+    logger: createLogger({ level: 'info', destination: pino.destination({ dest: '/dev/null', sync: false }) }),
+  });
+  return { url: await listen(app.fetch), secret };
+}
 
-const sample = await fetch(`${relayUrl}${LIST_PATH}`, { headers: { authorization: `Bearer ${apiKey}` } });
+const relay = await relayOver(dbPath, 0);
+const manyKeys = await relayOver(keysDbPath, Number(keysArg));
+
+const sample = await fetch(`${relay.url}${LIST_PATH}`, { headers: { authorization: `Bearer ${apiKey}` } });
 const bytes = new Uint8Array(await sample.arrayBuffer());
 const contentType = sample.headers.get('content-type') ?? 'application/json';
 const items = (JSON.parse(Buffer.from(bytes).toString('utf8')) as { items: unknown[] }).items.length;
 if (sample.status !== 200 || items !== 50) throw new Error(`the relay answered ${sample.status} with ${items} items`);
+// The same page (its times of first sight differ: each store was filled when it was made).
+const idsOf = (text: string) => (JSON.parse(text) as { items: Array<{ id: string }> }).items.map((item) => item.id).join();
+const same = await fetch(`${manyKeys.url}${LIST_PATH}`, { headers: { authorization: `Bearer ${manyKeys.secret}` } });
+const sameText = await same.text();
+if (same.status !== 200 || idsOf(sameText) !== idsOf(Buffer.from(bytes).toString('utf8')) || Buffer.byteLength(sameText) !== bytes.length) {
+  throw new Error(`the relay with many keys answered ${same.status}, not the same page`);
+}
 
 const bare = new Hono();
 bare.get('/api/v1/requests', (c) => c.body(bytes, 200, { 'content-type': contentType }));
@@ -49,7 +71,7 @@ serveParent(() => {
   const cpu = process.cpuUsage();
   return { cpuMs: (cpu.user + cpu.system) / 1000 };
 });
-process.send?.({ ready: { relayUrl, bareUrl, bytes: bytes.length } });
+process.send?.({ ready: { relayUrl: relay.url, keysUrl: manyKeys.url, keysSecret: manyKeys.secret, bareUrl, bytes: bytes.length } });
 
 function listen(fetch: Parameters<typeof serve>[0]['fetch']): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -1,9 +1,13 @@
-import { Hono, type Context } from 'hono';
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { SSE_EVENT_TYPES, type ApiKey } from '../../../shared/models.js';
 import type { Logger } from '../../base/log.js';
 import type { Metrics } from '../../base/metrics.js';
 import { createSseFanOut, type SseFanOutDeps, type StreamStart } from '../../push/sse-fanout.js';
 import type { AppEnv } from '../context.js';
 import { ApiError, onError } from '../errors.js';
+import { API_KEY_SECURITY, errorResponses } from '../openapi.js';
+import { requires } from '../permissions.js';
 
 export interface EventsRouteDeps {
   store: SseFanOutDeps['store'];
@@ -26,6 +30,13 @@ export interface EventsRouteOptions {
   retryMs?: number;
   /** A write the client does not take within this time (it is not reading) ends its stream. Default 10 000. */
   writeTimeoutMs?: number;
+  /**
+   * While a stream is open, keys revoked by another process (the `keys revoke` command line) are
+   * looked for this often, and their streams ended. Default 1000.
+   */
+  revocationCheckMs?: number;
+  /** Epoch ms: the clock the store stamps revocations with. Default Date.now. */
+  now?: () => number;
   /** Aborting it ends every open stream cleanly and refuses new ones (503): for graceful shutdown. */
   signal?: AbortSignal;
 }
@@ -36,7 +47,8 @@ const EVENTS_DEFAULTS = {
   batchSize: 100,
   retryMs: 3000,
   writeTimeoutMs: 10_000,
-} as const satisfies Required<Omit<EventsRouteOptions, 'signal'>>;
+  revocationCheckMs: 1000,
+} as const satisfies Required<Omit<EventsRouteOptions, 'signal' | 'now'>>;
 
 /** A non-negative integer event id, at most 16 digits (safe integers only). */
 const EVENT_ID = /^\d{1,16}$/;
@@ -88,6 +100,29 @@ function nodeResponse(c: Context): { destroy(): void } | undefined {
     : undefined;
 }
 
+/** The document of `GET /events`: a plain Hono route (its body is a stream, not a zod model). */
+const EVENTS_OPERATION = createRoute({
+  method: 'get',
+  path: '/events',
+  tags: ['events'],
+  summary: 'Live events (server-sent events)',
+  description: `A text/event-stream of ${SSE_EVENT_TYPES.join(', ')} events; \`data\` is JSON in the shared models. Event ids increase and are stored: reconnect with the Last-Event-ID header (or ?lastEventId= when headers cannot be set) to get what was missed. A comment heartbeat keeps idle connections open. The stream ends when its API key is revoked.`,
+  security: API_KEY_SECURITY,
+  ...requires('read'),
+  request: {
+    query: z.object({
+      lastEventId: z.string().optional().openapi({ description: 'For clients that cannot set Last-Event-ID.' }),
+    }),
+    headers: z.object({
+      'Last-Event-ID': z.string().optional().openapi({ description: 'The id of the last event received.' }),
+    }),
+  },
+  responses: {
+    200: { description: 'The event stream.', content: { 'text/event-stream': { schema: z.string() } } },
+    ...errorResponses(400, 401, 503),
+  },
+});
+
 /**
  * `GET /events` — server-sent events (mounted under /api/v1, behind the API-key check); the
  * fan-out behind it is relay/push/sse-fanout.ts.
@@ -111,7 +146,7 @@ function nodeResponse(c: Context): { destroy(): void } | undefined {
  *
  * The headers (the middleware's, then SSE_HEADERS) go into the response as it is made.
  */
-export function eventsRoutes(deps: EventsRouteDeps & EventsRouteOptions): Hono<AppEnv> {
+export function eventsRoutes(deps: EventsRouteDeps & EventsRouteOptions): OpenAPIHono<AppEnv> {
   const logger = deps.logger.child({ component: 'sse' });
   const fanOut = createSseFanOut({
     store: deps.store,
@@ -122,12 +157,15 @@ export function eventsRoutes(deps: EventsRouteDeps & EventsRouteOptions): Hono<A
     batchSize: intOption(deps.batchSize, EVENTS_DEFAULTS.batchSize, 1, 10_000),
     retryMs: intOption(deps.retryMs, EVENTS_DEFAULTS.retryMs, 0, 3_600_000),
     writeTimeoutMs: intOption(deps.writeTimeoutMs, EVENTS_DEFAULTS.writeTimeoutMs, 1, 3_600_000),
+    revocationCheckMs: intOption(deps.revocationCheckMs, EVENTS_DEFAULTS.revocationCheckMs, 10, 60_000),
+    now: deps.now ?? Date.now,
     signal: deps.signal,
   });
 
-  const app = new Hono<AppEnv>();
+  const app = new OpenAPIHono<AppEnv>();
   // The app's own error answers, also where the route is mounted on its own.
   app.onError(onError);
+  app.openAPIRegistry.registerPath(EVENTS_OPERATION);
 
   app.get('/events', (c) => {
     const parsed = parseLastEventId(c.req.header('last-event-id'), c.req.query('lastEventId'));
@@ -146,7 +184,9 @@ export function eventsRoutes(deps: EventsRouteDeps & EventsRouteOptions): Hono<A
       logger.error({ err: error }, 'cannot start an event stream');
       throw new ApiError(503, 'unavailable', 'Live events are unavailable right now; retry shortly.');
     }
-    return c.newResponse(fanOut.open(nodeResponse(c), start), 200, SSE_HEADERS);
+    // The caller is unset where the route is mounted without the key check (its own tests).
+    const caller: ApiKey | undefined = c.get('caller');
+    return c.newResponse(fanOut.open(nodeResponse(c), start, caller?.id), 200, SSE_HEADERS);
   });
 
   return app;

@@ -3,6 +3,7 @@ import { Me } from '../../../shared/models.js';
 import type { AppEnv } from '../context.js';
 import { validationHook } from '../errors.js';
 import { API_KEY_SECURITY, errorResponses } from '../openapi.js';
+import { requires } from '../permissions.js';
 import { MeDoc } from '../schemas.js';
 
 const getMe = createRoute({
@@ -11,6 +12,7 @@ const getMe = createRoute({
   tags: ['keys'],
   summary: 'Who the API key in use belongs to, and its role',
   security: API_KEY_SECURITY,
+  ...requires('me'),
   responses: {
     200: { description: "The key's name, role and prefix.", content: { 'application/json': { schema: MeDoc } } },
     ...errorResponses(401, 500),

@@ -6,6 +6,7 @@ import { AnswerCache } from '../answer-cache.js';
 import { actorOf, EVENT_ID_HEADER, requestLogger, type AppEnv } from '../context.js';
 import { validationHook } from '../errors.js';
 import { API_KEY_SECURITY, errorResponses } from '../openapi.js';
+import { requires } from '../permissions.js';
 import {
   ConnectionRequestDoc,
   PageHeaders,
@@ -34,6 +35,7 @@ const listRequests = createRoute({
   tags: ['requests'],
   summary: 'List connection requests, newest lastModified first',
   security: API_KEY_SECURITY,
+  ...requires('read'),
   request: { query: RequestsQueryApi },
   responses: {
     200: { description: 'One page.', headers: PageHeaders, content: { 'application/json': { schema: RequestsPageDoc } } },
@@ -47,6 +49,7 @@ const getRequest = createRoute({
   tags: ['requests'],
   summary: 'One connection request',
   security: API_KEY_SECURITY,
+  ...requires('read'),
   request: { params: RequestIdParams },
   responses: {
     200: { description: 'The request.', content: { 'application/json': { schema: ConnectionRequestDoc } } },
@@ -62,6 +65,7 @@ const postReply = createRoute({
   description:
     'The reply is stored before the 202 goes out and is retried until Concur takes it (sent) or refuses it for good (failed). With an Idempotency-Key, a repeat of the same call answers the same reply and queues nothing more.',
   security: API_KEY_SECURITY,
+  ...requires('reply'),
   request: {
     params: RequestIdParams,
     headers: ReplyHeaders,

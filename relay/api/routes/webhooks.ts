@@ -10,9 +10,10 @@ import {
 } from '../../../shared/models.js';
 import { UnknownWebhookError, type Deliveries, type Webhooks } from '../../store/index.js';
 import { checkWebhookUrl, UrlRefusedError, type Resolver } from '../../push/webhooks/ssrf.js';
-import { requestLogger, type AppEnv } from '../context.js';
+import { actorOf, requestLogger, type AppEnv } from '../context.js';
 import { ApiError, validationHook } from '../errors.js';
 import { API_KEY_SECURITY, errorResponses } from '../openapi.js';
+import { requires } from '../permissions.js';
 import {
   DeliveriesPageDoc,
   DeliveriesQueryApi,
@@ -57,6 +58,7 @@ const createWebhook = createRoute({
   description:
     'Answers the webhook and its signing secret (`whsec_…`); the secret is never shown again (rotate it to get a new one). The URL must be http(s) and, unless RELAY_WEBHOOK_ALLOW_PRIVATE=true, resolve only to public addresses.',
   security: API_KEY_SECURITY,
+  ...requires('admin'),
   request: { body: { required: true, content: json(WebhookCreateApi) } },
   responses: {
     201: { description: 'Created, with the secret.', content: json(WebhookCreatedDoc) },
@@ -70,6 +72,7 @@ const listWebhooks = createRoute({
   tags: TAGS,
   summary: 'All webhooks, oldest first',
   security: API_KEY_SECURITY,
+  ...requires('admin'),
   responses: {
     200: { description: 'The webhooks (never their secrets).', content: json(WebhookListDoc) },
     ...errorResponses(401, 500, 503),
@@ -83,6 +86,7 @@ const getWebhook = createRoute({
   summary: 'One webhook',
   description: 'A disabled webhook says why in `disabledReason` (410 Gone from the endpoint, failing for 5 days, or disabled through the API).',
   security: API_KEY_SECURITY,
+  ...requires('admin'),
   request: { params: WebhookIdParams },
   responses: {
     200: { description: 'The webhook.', content: json(WebhookDoc) },
@@ -96,6 +100,7 @@ const updateWebhook = createRoute({
   tags: TAGS,
   summary: 'Change a webhook, or enable or disable it',
   security: API_KEY_SECURITY,
+  ...requires('admin'),
   request: { params: WebhookIdParams, body: { required: true, content: json(WebhookUpdateApi) } },
   responses: {
     200: { description: 'The webhook as changed.', content: json(WebhookDoc) },
@@ -109,6 +114,7 @@ const deleteWebhook = createRoute({
   tags: TAGS,
   summary: 'Remove a webhook, its secrets and its delivery log',
   security: API_KEY_SECURITY,
+  ...requires('admin'),
   request: { params: WebhookIdParams },
   responses: {
     204: { description: 'Removed.' },
@@ -124,6 +130,7 @@ const rotateSecret = createRoute({
   description:
     'Answers the new secret (once). For 24 hours the old secret signs too: `webhook-signature` carries both signatures, so the receiver can switch at its own pace.',
   security: API_KEY_SECURITY,
+  ...requires('admin'),
   request: { params: WebhookIdParams },
   responses: {
     200: { description: 'The webhook and its new secret.', content: json(WebhookCreatedDoc) },
@@ -138,6 +145,7 @@ const testWebhook = createRoute({
   summary: 'Send a webhook.test message',
   description: 'Queued like any message (same signing, same retries); follow it in the delivery log.',
   security: API_KEY_SECURITY,
+  ...requires('admin'),
   request: { params: WebhookIdParams },
   responses: {
     202: { description: 'Queued.', content: json(DeliveryDoc) },
@@ -153,6 +161,7 @@ const listDeliveries = createRoute({
   description:
     'Each delivery with its attempts (oldest first, at most the last 50): HTTP status, duration, the start of the answer (4 KiB), the error, and when the next attempt was scheduled.',
   security: API_KEY_SECURITY,
+  ...requires('admin'),
   request: { params: WebhookIdParams, query: DeliveriesQueryApi },
   responses: {
     200: { description: 'One page.', content: json(DeliveriesPageDoc) },
@@ -168,6 +177,7 @@ const resendDelivery = createRoute({
   description:
     'A new chain of attempts (full retry schedule) for a delivery that succeeded or failed, with the same webhook-id so the receiver can tell it is a repeat.',
   security: API_KEY_SECURITY,
+  ...requires('admin'),
   request: { params: DeliveryParams },
   responses: {
     202: { description: 'Queued again.', content: json(DeliveryDoc) },
@@ -181,6 +191,7 @@ const recover = createRoute({
   tags: TAGS,
   summary: 'Send again every failed delivery since a time',
   security: API_KEY_SECURITY,
+  ...requires('admin'),
   request: { params: WebhookIdParams, body: { required: true, content: json(RecoverBodyApi) } },
   responses: {
     202: { description: 'How many deliveries were queued again.', content: json(RecoverResultDoc) },
@@ -221,7 +232,7 @@ export function webhooksRoutes(deps: WebhooksRouteDeps): OpenAPIHono<AppEnv> {
   app.openapi(createWebhook, async (c) => {
     const body = c.req.valid('json');
     const url = await checkedUrl(body.url);
-    const created = store.webhooks.create({ url, events: body.events, description: body.description });
+    const created = store.webhooks.create({ url, events: body.events, description: body.description }, actorOf(c));
     return c.json(WebhookCreated.parse(created), 201);
   });
 
@@ -239,20 +250,20 @@ export function webhooksRoutes(deps: WebhooksRouteDeps): OpenAPIHono<AppEnv> {
     const patch = c.req.valid('json');
     if (store.webhooks.get(id) === undefined) throw new UnknownWebhookError(id);
     if (patch.url !== undefined) await checkedUrl(patch.url);
-    const webhook = store.webhooks.update(id, patch);
+    const webhook = store.webhooks.update(id, patch, actorOf(c));
     if (patch.state === 'enabled') kick(c);
     return c.json(Webhook.parse(webhook), 200);
   });
 
   app.openapi(deleteWebhook, (c) => {
     const { id } = c.req.valid('param');
-    if (!store.webhooks.remove(id)) throw new UnknownWebhookError(id);
+    if (!store.webhooks.remove(id, actorOf(c))) throw new UnknownWebhookError(id);
     return c.body(null, 204);
   });
 
   app.openapi(rotateSecret, (c) => {
     const { id } = c.req.valid('param');
-    return c.json(WebhookCreated.parse(store.webhooks.rotateSecret(id)), 200);
+    return c.json(WebhookCreated.parse(store.webhooks.rotateSecret(id, actorOf(c))), 200);
   });
 
   app.openapi(testWebhook, (c) => {

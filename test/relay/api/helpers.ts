@@ -4,13 +4,27 @@ import { createApp, type AppDeps } from '../../../relay/api/app.js';
 import { listen, type HttpTimeouts } from '../../../relay/api/server.js';
 import { createLogger } from '../../../relay/base/log.js';
 import { Metrics } from '../../../relay/base/metrics.js';
-import { openStore, type Store, type StoreOptions } from '../../../relay/store/index.js';
+import { openStore, type Actor, type Store, type StoreOptions } from '../../../relay/store/index.js';
+import type { ApiKey, Role } from '../../../shared/models.js';
 import { TestClock, tempDb } from '../store/helpers.js';
 
 export { record } from '../store/helpers.js';
 
 export const API_KEY = 'test-key-0123456789abcdef';
 export const AUTH = { Authorization: `Bearer ${API_KEY}` } as const;
+/** Who makes the keys a test needs straight in the store (as the `keys` command line would). */
+export const SETUP: Actor = { keyId: null, name: 'test set-up' };
+
+/** A key made for a test: its record, the key itself, and the header that sends it. */
+export interface TestKey {
+  key: ApiKey;
+  secret: string;
+  auth: { Authorization: string };
+}
+
+/** `Authorization: Bearer <secret>`. */
+export const bearer = (secret: string) => ({ Authorization: `Bearer ${secret}` });
+
 /** Every request token the store helpers make starts with this; no response may contain it. */
 export const TOKEN_MARK = 'secret-request-token-';
 
@@ -72,11 +86,19 @@ export class ApiServer {
       outbox: { kick: () => void this.kicks++ },
       metrics: this.metrics,
       logger,
+      // The relay's own clock is the store's: windows and revocations are seen in the same time.
+      now: this.clock.now,
       ...options.deps,
     });
     this.server = await listen(app.fetch, { hostname: '127.0.0.1', port: 0, timeouts: options.timeouts });
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     return this;
+  }
+
+  /** A new key with this role, made in the store (`name` defaults to the role's). */
+  keyFor(role: Role, name = `${role} key`): TestKey {
+    const { key, secret } = this.store.keys.create({ name, role }, SETUP);
+    return { key, secret, auth: bearer(secret) };
   }
 
   /** Closes the server and the store and starts again on the same database file, as a restart would. */

@@ -113,4 +113,18 @@ describe('API keys in the store', () => {
     expect(store.keys.syncEnvKeys([one, two]).added).toBe(0);
     expect(store.keys.find(one)?.revokedAt).not.toBeNull();
   });
+
+  it('tells its listeners of each key it revokes, once the revocation has committed, and only once', () => {
+    const heard: Array<[string, string | null]> = [];
+    store.keys.onRevoked((id) => heard.push([id, store.keys.get(id)!.revokedAt]));
+    const { key } = store.keys.create({ name: 'Alice', role: 'viewer' }, ADMIN);
+    store.keys.revoke(key.id, ADMIN);
+    store.keys.revoke(key.id, ADMIN);
+    expect(heard).toEqual([[key.id, harness.clock.iso()]]);
+    store.keys.syncEnvKeys(['configured-key-0123456789']);
+    const env = store.keys.find('configured-key-0123456789')!;
+    store.keys.syncEnvKeys([]);
+    expect(heard.map(([id]) => id)).toEqual([key.id, env.id]);
+    expect(store.keys.revokedSince(harness.clock.iso())).toEqual(expect.arrayContaining([key.id, env.id]));
+  });
 });

@@ -1,11 +1,12 @@
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Summary } from '../../../../shared/models.js';
+import { ConnectionRequest, Summary, SseEventData } from '../../../../shared/models.js';
 import { watchSummary } from '../../../../relay/ingest/summary.js';
 import { record } from '../../store/helpers.js';
 import { connectSse, eventually, type SseConnection, type SseMessage } from '../../../helpers/sse-client.js';
 import { EventsServer, expectContract } from './events-server.js';
 import { TESTER } from '../../store/helpers.js';
+import { ApiServer } from '../helpers.js';
 
 const open: SseConnection[] = [];
 let server: EventsServer | undefined;
@@ -354,6 +355,37 @@ describe('slow clients', () => {
       expect(last?.id).toBe(String(s.store.events.latestId()));
     } finally {
       socket.destroy();
+    }
+  });
+});
+
+describe('who asked for a reply', () => {
+  it('is on reply.updated and on the request events that carry the reply, as the key that asked is named', async () => {
+    const api = await new ApiServer().start({ deps: { events: { heartbeatMs: 60_000 } } });
+    try {
+      api.store.requests.upsertFromConcur([record('R1')], api.clock.iso());
+      const rita = api.keyFor('replier', 'Rita');
+      const client = await sse(`${api.url}/api/v1/events`, api.keyFor('viewer', 'Vera').auth);
+      await client.waitForMessages(1);
+      expect((await api.post('/api/v1/requests/R1/reply', { status: 'CRSUC' }, rita.auth)).status).toBe(202);
+      // Concur shows the request again, changed: request.updated carries the reply as it stands.
+      api.store.requests.upsertFromConcur([record('R1', { lastModified: '2024-05-01T09:30:00Z', firstName: 'Augusta' })], api.clock.advance(1000));
+      const [, replyUpdated, requestUpdated] = await client.waitForMessages(3);
+      expect(replyUpdated?.event).toBe('reply.updated');
+      expect(SseEventData['reply.updated'].parse(JSON.parse(replyUpdated!.data))).toMatchObject({
+        requestId: 'R1',
+        reply: { status: 'CRSUC', state: 'queued', requestedBy: 'Rita' },
+      });
+      expect(requestUpdated?.event).toBe('request.updated');
+      expect(ConnectionRequest.parse(JSON.parse(requestUpdated!.data))).toMatchObject({
+        id: 'R1',
+        firstName: 'Augusta',
+        reply: { status: 'CRSUC', requestedBy: 'Rita' },
+      });
+      expectContract(client.messages);
+    } finally {
+      for (const connection of open.splice(0)) connection.close();
+      await api.stop();
     }
   });
 });

@@ -116,7 +116,10 @@ describe('GET /openapi.json', () => {
     expect(doc.openapi).toMatch(/^3\.1\./);
     expect(Object.keys(doc.paths).sort()).toEqual(
       [
+        '/api/v1/audit',
         '/api/v1/events',
+        '/api/v1/keys',
+        '/api/v1/keys/{id}',
         '/api/v1/me',
         '/api/v1/requests',
         '/api/v1/requests/{id}',

@@ -42,8 +42,9 @@ describe('webhook events from Concur', () => {
     const created = afterPoll.filter((m) => m.type === 'request.created').map((m) => z.strictObject(ConnectionRequest.shape).parse(m.data));
     expect(created.map((r) => r.id).sort()).toEqual([first!.id, second!.id].sort());
 
-    // A reply Concur takes: reply.sent (and the request moving: request.updated).
-    expect((await h.api.post(`/api/v1/requests/${first!.id}/reply`, { status: 'CRSUC' })).status).toBe(202);
+    // A reply Concur takes: reply.sent (and the request moving: request.updated), asked for by Rita.
+    const rita = h.api.keyFor('replier', 'Rita');
+    expect((await h.api.post(`/api/v1/requests/${first!.id}/reply`, { status: 'CRSUC' }, rita.auth)).status).toBe(202);
     // A reply Concur refuses (the request was connected behind the relay's back): reply.failed.
     expect(await putDirect(sb, second!.id, 'CRSUC')).toBe(204);
     expect((await h.api.post(`/api/v1/requests/${second!.id}/reply`, { status: 'CREU1' })).status).toBe(202);
@@ -56,14 +57,16 @@ describe('webhook events from Concur', () => {
       id: first!.id,
       status: 'CRSUC',
       group: 'connected',
-      reply: { status: 'CRSUC', state: 'sent', attempts: 1 },
+      reply: { status: 'CRSUC', state: 'sent', attempts: 1, requestedBy: 'Rita' },
     });
     const failed = all.find((m) => m.type === 'reply.failed');
     expect(WebhookEventData['reply.failed'].parse(failed?.data)).toMatchObject({
       id: second!.id,
-      reply: { status: 'CREU1', state: 'failed', lastError: expect.stringMatching(/^Concur answered 400/) },
+      reply: { status: 'CREU1', state: 'failed', lastError: expect.stringMatching(/^Concur answered 400/), requestedBy: 'env key 1' },
     });
-    expect(all.some((m) => m.type === 'request.updated' && (m.data as { id: string }).id === first!.id)).toBe(true);
+    const moved = all.filter((m) => m.type === 'request.updated' && (m.data as { id: string }).id === first!.id);
+    expect(moved.length).toBeGreaterThan(0);
+    for (const message of moved) expect(WebhookEventData['request.updated'].parse(message.data).reply?.requestedBy).toBe('Rita');
 
     for (const received of h.receiver.received) {
       expect(verifyAt(secret, received, h.clock.ms)).toBeDefined();

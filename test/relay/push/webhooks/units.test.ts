@@ -5,7 +5,7 @@ import { migrate, MIGRATIONS } from '../../../../relay/store/migrations.js';
 import { webhookTypeOf, type StoredEvent } from '../../../../relay/store/index.js';
 import { nextDelay, retryAfterMs, RETRY_SCHEDULE_MS, scheduledDelay } from '../../../../relay/push/webhooks/schedule.js';
 import { sign, signatureHeader } from '../../../../relay/push/webhooks/signature.js';
-import { record, StoreHarness } from '../../store/helpers.js';
+import { record, StoreHarness, TESTER } from '../../store/helpers.js';
 
 let harness: StoreHarness;
 afterEach(() => harness?.cleanup());
@@ -82,7 +82,7 @@ describe('the store', () => {
     const store = harness.store();
     // Version 2 brought the webhook tables; later versions come along.
     expect(store.migration).toEqual({ from: 1, to: MIGRATIONS.length, applied: MIGRATIONS.slice(1).map((m) => m.version) });
-    store.webhooks.create({ url: 'http://127.0.0.1:1/x', events: ['request.created'] });
+    store.webhooks.create({ url: 'http://127.0.0.1:1/x', events: ['request.created'] }, TESTER);
     store.requests.upsertFromConcur([record('R1')], harness.clock.iso());
     expect(store.deliveries.counts()).toEqual({ pending: 1, succeeded: 0, failed: 0 });
   });
@@ -90,9 +90,9 @@ describe('the store', () => {
   it('signs with the newest secret first, keeps at most 10 rotated ones, and drops expired ones', () => {
     harness = new StoreHarness();
     const store = harness.store();
-    const { webhook, secret } = store.webhooks.create({ url: 'http://127.0.0.1:1/x', events: ['request.created'] });
+    const { webhook, secret } = store.webhooks.create({ url: 'http://127.0.0.1:1/x', events: ['request.created'] }, TESTER);
     expect(store.webhooks.signingSecrets(webhook.id, harness.clock.ms)).toEqual([secret]);
-    const rotated = Array.from({ length: 12 }, () => store.webhooks.rotateSecret(webhook.id).secret);
+    const rotated = Array.from({ length: 12 }, () => store.webhooks.rotateSecret(webhook.id, TESTER).secret);
     const signing = store.webhooks.signingSecrets(webhook.id, harness.clock.ms);
     expect(signing[0]).toBe(rotated.at(-1));
     expect(signing).toHaveLength(11);
@@ -103,7 +103,7 @@ describe('the store', () => {
   it('forgets finished deliveries after the retention, never pending ones', () => {
     harness = new StoreHarness();
     const store = harness.store();
-    store.webhooks.create({ url: 'http://127.0.0.1:1/x', events: ['request.created'] });
+    store.webhooks.create({ url: 'http://127.0.0.1:1/x', events: ['request.created'] }, TESTER);
     store.requests.upsertFromConcur([record('R1'), record('R2')], harness.clock.iso());
     const [due] = store.deliveries.due(harness.clock.ms, 10);
     store.deliveries.recordAttempt({
@@ -124,8 +124,8 @@ describe('the store', () => {
   it('hands the worker the oldest due delivery of each endpoint only', () => {
     harness = new StoreHarness();
     const store = harness.store();
-    const a = store.webhooks.create({ url: 'http://127.0.0.1:1/a', events: ['request.created'] }).webhook;
-    const b = store.webhooks.create({ url: 'http://127.0.0.1:1/b', events: ['request.created'] }).webhook;
+    const a = store.webhooks.create({ url: 'http://127.0.0.1:1/a', events: ['request.created'] }, TESTER).webhook;
+    const b = store.webhooks.create({ url: 'http://127.0.0.1:1/b', events: ['request.created'] }, TESTER).webhook;
     store.requests.upsertFromConcur([record('R1'), record('R2'), record('R3')], harness.clock.iso());
     const due = store.deliveries.due(harness.clock.ms, 10);
     expect(due.map((d) => d.webhookId).sort()).toEqual([a.id, b.id].sort());
