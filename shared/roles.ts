@@ -4,7 +4,7 @@ import * as z from 'zod/mini';
  * Who may do what with an API key: the relay enforces it on every route, the extension uses it to
  * show only what the key may do (a viewer's popup has no reply buttons).
  *
- * - viewer: reads requests and the summary, follows live events;
+ * - viewer: reads requests, connections and the summary, follows live events;
  * - replier: a viewer who also sends status replies;
  * - admin: a replier who also manages webhooks and keys, reads the audit trail and revokes
  *   connections, but never reads a traveller's tokens;
@@ -18,8 +18,8 @@ export const PERMISSIONS = ['me', 'read', 'reply', 'admin', 'connections', 'toke
 export type Permission = (typeof PERMISSIONS)[number];
 
 const GRANTS: Readonly<Record<Role, readonly Permission[]>> = {
-  viewer: ['me', 'read'],
-  replier: ['me', 'read', 'reply'],
+  viewer: ['me', 'read', 'connections'],
+  replier: ['me', 'read', 'reply', 'connections'],
   admin: ['me', 'read', 'reply', 'admin', 'connections'],
   broker: ['me', 'connections', 'tokens'],
 };

@@ -7,7 +7,8 @@ import { EVENT_ID_HEADER, REQUEST_ID_HEADER } from '../context.js';
 const CORS_ALLOW_HEADERS = ['Authorization', 'Content-Type', 'Idempotency-Key', 'Last-Event-ID'] as const;
 const CORS_ALLOW_METHODS = ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 /** Response headers a browser client may read besides the CORS-safelisted ones: nothing secret. */
-const CORS_EXPOSE_HEADERS = [REQUEST_ID_HEADER, EVENT_ID_HEADER, 'Link', 'WWW-Authenticate', 'Allow'] as const;
+// Retry-After: a browser client backing off from a 429 or 503 must be able to read how long.
+const CORS_EXPOSE_HEADERS = [REQUEST_ID_HEADER, EVENT_ID_HEADER, 'Link', 'WWW-Authenticate', 'Allow', 'Retry-After'] as const;
 
 /**
  * CORS for browser clients. Only well-formed origins that match RELAY_CORS_ORIGINS (by default

@@ -174,7 +174,7 @@ describe('CORS', () => {
   it('exposes only harmless headers', async () => {
     const answer = await s.get('/api/v1/summary', { ...AUTH, Origin: CHROME });
     const exposed = (answer.headers.get('access-control-expose-headers') ?? '').toLowerCase().split(/\s*,\s*/);
-    expect(exposed.sort()).toEqual(['allow', 'link', 'relay-event-id', 'www-authenticate', 'x-request-id']);
+    expect(exposed.sort()).toEqual(['allow', 'link', 'relay-event-id', 'retry-after', 'www-authenticate', 'x-request-id']);
   });
 
   it('follows RELAY_CORS_ORIGINS when it is set', async () => {
