@@ -1,6 +1,6 @@
 # The relay as a small Node service, on the current Node.js LTS line (26; the relay's tests also run
 # on it: test/node-lts/). Build: docker build -t triplink-relay .
-# Run:   docker run -p 8787:8787 -v relay-data:/data -e CONCUR_BASE_URL=… -e CONCUR_ACCESS_TOKEN=… -e RELAY_API_KEYS=… triplink-relay
+# Run:   docker run -p 8787:8787 -v relay-data:/data -e CONCUR_BASE_URL=… -e CONCUR_ACCESS_TOKEN=… -e RELAY_API_KEYS=… -e RELAY_VAULT_KEY=… triplink-relay
 FROM node:26-bookworm-slim AS deps
 WORKDIR /app
 # better-sqlite3 compiles from source when no prebuilt binary can be fetched.

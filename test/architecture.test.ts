@@ -23,7 +23,7 @@ function roomOf(path: string): string {
 /** Who may import whom (ARCHITECTURE.md, "Code map"); `shared` is open to every room. */
 const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   shared: [],
-  'relay/base': [],
+  'relay/base': ['relay/vault'],
   'relay/concur': [],
   'relay/workers': [],
   'relay/vault': [],

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { DEFAULT_DB_PATH, LogLevel } from './config-shape.js';
-import { envEnum, envFile, problemLines } from './env-fields.js';
+import { envEnum, envFile, envList, envVaultKey, problemLines, vaultKeyItem } from './env-fields.js';
 
 /**
- * The command line's configuration (`relay.mjs keys …`): only the database and the log level.
+ * The command line's configuration (`relay.mjs keys …`): only the database, its vault key and the log level.
  * It works on the relay's database, so it needs nothing else; a service setting that is missing
  * or wrong (no Concur token, a bad POLL_INTERVAL_SECONDS) must not keep anyone from revoking a
  * key. The other variables are ignored, so the service's own environment file works as it is.
@@ -13,6 +13,9 @@ import { envEnum, envFile, problemLines } from './env-fields.js';
 export const CliConfigSchema = z.object({
   dbPath: z.string().min(1),
   logLevel: LogLevel,
+  /** RELAY_VAULT_KEY: the database's secrets are sealed with it; null: the sandbox's key file beside the database. */
+  vaultKey: z.string().nullable(),
+  vaultOldKeys: z.array(z.string()),
 });
 export type CliConfig = z.infer<typeof CliConfigSchema>;
 
@@ -22,10 +25,17 @@ export type ParseCliConfigResult = { ok: true; config: CliConfig } | { ok: false
 const CliEnvVariables = z.object({
   RELAY_DB: envFile(DEFAULT_DB_PATH),
   LOG_LEVEL: envEnum(LogLevel.options, 'info'),
+  RELAY_VAULT_KEY: envVaultKey(),
+  RELAY_VAULT_OLD_KEYS: envList(vaultKeyItem),
 });
 
 const CliEnvSchema = CliEnvVariables.transform(
-  (env): CliConfig => ({ dbPath: env.RELAY_DB, logLevel: env.LOG_LEVEL }),
+  (env): CliConfig => ({
+    dbPath: env.RELAY_DB,
+    logLevel: env.LOG_LEVEL,
+    vaultKey: env.RELAY_VAULT_KEY ?? null,
+    vaultOldKeys: env.RELAY_VAULT_OLD_KEYS ?? [],
+  }),
 );
 
 /** The environment (normally `process.env`) to the command line's configuration. */

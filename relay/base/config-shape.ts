@@ -69,6 +69,10 @@ const CommonSettings = {
   corsOrigins: z.array(z.string().min(1)).min(1),
   webhookAllowPrivate: z.boolean(),
   logLevel: LogLevel,
+  /** RELAY_VAULT_KEY (base64 or hex); null only in sandbox mode, which makes one and keeps it beside the database. */
+  vaultKey: z.string().nullable(),
+  /** RELAY_VAULT_OLD_KEYS: earlier keys, read-only, during a key rotation. */
+  vaultOldKeys: z.array(z.string()),
 };
 
 export const RelayConfigSchema = z.discriminatedUnion('mode', [
@@ -90,6 +94,7 @@ export const RelayConfigSchema = z.discriminatedUnion('mode', [
     ...CommonSettings,
     apiKeys: CommonSettings.apiKeys.min(1),
     generateApiKey: z.literal(false),
+    vaultKey: z.string(),
     sandboxDemoEverySeconds: z.null(),
   }),
 ]);

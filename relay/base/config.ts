@@ -7,7 +7,9 @@ import {
   envList,
   envNumber,
   envSecret,
+  envVaultKey,
   envUrl,
+  vaultKeyItem,
   isToken,
   problemLines,
   type Fix,
@@ -134,6 +136,8 @@ const EnvVariables = z.object({
   RELAY_DB: envFile(DEFAULT_DB_PATH),
   RELAY_CORS_ORIGINS: envList(corsOrigin),
   RELAY_WEBHOOK_ALLOW_PRIVATE: envBoolean(false),
+  RELAY_VAULT_KEY: envVaultKey(),
+  RELAY_VAULT_OLD_KEYS: envList(vaultKeyItem),
   LOG_LEVEL: envEnum(LogLevel.options, 'info'),
   // Read (and checked) in either mode; only sandbox mode has a demo to pace.
   SANDBOX_DEMO_EVERY_SECONDS: envNumber({
@@ -202,6 +206,12 @@ function checkCombinations(env: EnvValues, ctx: z.core.$RefinementCtx<EnvValues>
       example: API_KEY_EXAMPLE,
     });
   }
+  if (!isSet('RELAY_VAULT_KEY')) {
+    problem('RELAY_VAULT_KEY', 'not set; it is required when CONCUR_BASE_URL is set: every token and secret the relay keeps is sealed with it (only sandbox mode makes one)', {
+      advice: 'make one with `openssl rand -base64 32` and keep it safe: without it the stored tokens cannot be read',
+      example: '<the output of openssl rand -base64 32>',
+    });
+  }
 }
 
 /** The credential the variables describe; checkCombinations has made sure there is exactly one. */
@@ -229,6 +239,8 @@ function toRelayConfig(env: EnvValues, ctx: z.core.$RefinementCtx<EnvValues>): R
     corsOrigins: env.RELAY_CORS_ORIGINS ?? [...DEFAULT_CORS_ORIGINS],
     webhookAllowPrivate: env.RELAY_WEBHOOK_ALLOW_PRIVATE,
     logLevel: env.LOG_LEVEL,
+    vaultKey: env.RELAY_VAULT_KEY ?? null,
+    vaultOldKeys: env.RELAY_VAULT_OLD_KEYS ?? [],
   };
   const baseUrl = env.CONCUR_BASE_URL;
   if (baseUrl === undefined) {
@@ -246,10 +258,16 @@ function toRelayConfig(env: EnvValues, ctx: z.core.$RefinementCtx<EnvValues>): R
     ctx.addIssue({ code: 'custom', path: ['CONCUR_ACCESS_TOKEN'], message: 'no usable Concur credential' });
     return z.NEVER;
   }
+  if (common.vaultKey === null) {
+    // Unreachable: checkCombinations reports a missing RELAY_VAULT_KEY outside sandbox mode.
+    ctx.addIssue({ code: 'custom', path: ['RELAY_VAULT_KEY'], message: 'not set' });
+    return z.NEVER;
+  }
   return {
     mode: 'concur',
     concur: { ...concur, baseUrl, credential },
     ...common,
+    vaultKey: common.vaultKey,
     generateApiKey: false,
     sandboxDemoEverySeconds: null,
   };

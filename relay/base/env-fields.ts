@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseVaultKey } from '../vault/vault.js';
 
 /**
  * The kinds of environment variable the relay reads: one builder per kind, each a zod schema from
@@ -106,6 +107,29 @@ export function envSecret(example: string) {
         }),
       ),
   );
+}
+
+/** A vault key: 32 random bytes as base64 or hex; never shown. */
+export function envVaultKey() {
+  return envOptional(
+    z.string().refine(
+      (value) => parseVaultKey(value) !== undefined,
+      rule('must be 32 random bytes in base64 or hex (value not shown)', {
+        advice: 'make one with `openssl rand -base64 32`',
+        example: '<the output of openssl rand -base64 32>',
+      }),
+    ),
+  );
+}
+
+/** Each item a vault key (RELAY_VAULT_OLD_KEYS); never shown. */
+export function vaultKeyItem(value: string, index: number, count: number): ListItem {
+  if (parseVaultKey(value) !== undefined) return value;
+  const which = count === 1 ? 'the key' : `key ${index + 1} of ${count}`;
+  return {
+    problem: `${which} is not 32 random bytes in base64 or hex (value not shown)`,
+    fix: { advice: 'list the earlier RELAY_VAULT_KEY values, comma-separated', example: '<old key 1>,<old key 2>' },
+  };
 }
 
 /**

@@ -28,6 +28,10 @@ const REDACT = [
   '*.apiKey',
   'apiKeys',
   '*.apiKeys',
+  'vaultKey',
+  '*.vaultKey',
+  'vaultOldKeys',
+  '*.vaultOldKeys',
   'secret',
   '*.secret',
 ];

@@ -13,6 +13,8 @@ import { createOutbox } from '../replies/outbox.js';
 import { createPoller } from '../ingest/poller.js';
 import { startSandbox, type RunningSandbox } from '../sandbox/server.js';
 import { openStore, type Store } from '../store/index.js';
+import { parseVaultKey, Vault } from '../vault/vault.js';
+import { sandboxApiKey, sandboxVaultKey } from './sandbox-files.js';
 import { watchSummary } from '../ingest/summary.js';
 import { createWebhookWorker } from '../push/webhooks/delivery.js';
 
@@ -50,7 +52,11 @@ const DELIVERIES_KEPT_MS = 30 * 24 * 60 * 60 * 1000;
 
 export async function startRelay(config: RelayConfig, options: StartOptions): Promise<RunningRelay> {
   const { logger } = options;
-  const store = openStore(config.dbPath);
+  const vault = new Vault({
+    current: parseVaultKey(config.vaultKey ?? sandboxVaultKey(config.dbPath))!,
+    old: config.vaultOldKeys.map((key) => parseVaultKey(key)!),
+  });
+  const store = openStore(config.dbPath, { vault });
   const metrics = new Metrics({ processMetrics: true });
   const observe = (call: ConcurCallObservation) => metrics.observeConcurCall(call);
   let sandbox: RunningSandbox | null = null;
@@ -154,22 +160,4 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     store.close();
     throw err;
   }
-}
-
-/**
- * Sandbox mode with no RELAY_API_KEYS: one key, generated on the first start and kept beside the
- * database, so an extension configured once keeps working across restarts.
- */
-function sandboxApiKey(dbPath: string): string {
-  const file = join(dirname(dbPath), 'sandbox-api-key');
-  try {
-    const saved = readFileSync(file, 'utf8').trim();
-    if (saved.length >= 16) return saved;
-  } catch {
-    // first start
-  }
-  const key = `trl_${randomBytes(24).toString('base64url')}`;
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, `${key}\n`, { mode: 0o600 });
-  return key;
 }

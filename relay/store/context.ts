@@ -1,3 +1,4 @@
+import type { Vault } from '../vault/vault.js';
 import type { Db } from './db.js';
 import { toIso } from './time.js';
 
@@ -6,6 +7,8 @@ export interface StoreContext {
   readonly db: Db;
   /** Epoch milliseconds. */
   readonly clock: () => number;
+  /** Seals every secret a part keeps (its `where`: `table.column:row`), and opens it again. */
+  readonly vault: Vault;
   /** The clock as stored time text. */
   now(): string;
   /**
@@ -19,13 +22,14 @@ export interface StoreContext {
   afterCommit(fn: () => void): void;
 }
 
-export function createContext(db: Db, clock: () => number): StoreContext {
+export function createContext(db: Db, clock: () => number, vault: Vault): StoreContext {
   let queue: Array<() => void> = [];
   const run = db.transaction((fn: () => unknown) => fn());
 
   return {
     db,
     clock,
+    vault,
     now: () => toIso(clock()),
     tx<T>(fn: () => T): T {
       // Joining: a savepoint per nested call (an event per request in a page) cost two more

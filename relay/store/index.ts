@@ -1,4 +1,5 @@
 import { createAudit, type Audit } from './audit.js';
+import type { Vault } from '../vault/vault.js';
 import { createContext } from './context.js';
 import { closeDatabase, openDatabase, type Db } from './db.js';
 import { createDeliveries, type Deliveries } from './deliveries.js';
@@ -40,6 +41,8 @@ export type { WebhookInput, WebhookPatch, WebhookWithSecret, Webhooks } from './
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 
 export interface StoreOptions {
+  /** Seals the secrets the store keeps: request tokens, webhook secrets, tokens; required, so none is ever kept in clear. */
+  vault: Vault;
   /** Epoch milliseconds; defaults to Date.now. Every time the store writes comes from it. */
   clock?: () => number;
   /** Called when an event listener throws; defaults to console.error. */
@@ -98,11 +101,11 @@ export interface Store {
  * and migrates it. Throws StoreOpenError when the file cannot be opened, SchemaTooNewError when
  * a newer relay has migrated it.
  */
-export function openStore(path: string, options: StoreOptions = {}): Store {
+export function openStore(path: string, options: StoreOptions): Store {
   const busyTimeoutMs = Math.max(0, Math.trunc(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS));
   const db = openDatabase(path, { busyTimeoutMs, readonly: options.readonly });
   try {
-    const ctx = createContext(db, options.clock ?? Date.now);
+    const ctx = createContext(db, options.clock ?? Date.now, options.vault);
     const migration = migrate(db, ctx.now);
     const onListenerError = options.onListenerError ?? ((error) => console.error('event listener failed:', error));
     // In the order they need each other: each part is given the parts it uses, nothing is wired later.

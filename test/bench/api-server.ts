@@ -11,6 +11,7 @@ import { Metrics } from '../../relay/base/metrics.js';
 import { openStore } from '../../relay/store/index.js';
 import { serveParent } from './lib.js';
 import { LIST_PATH, seededRecords } from './records.js';
+import { TEST_VAULT } from '../helpers/vault.js';
 
 /**
  * The API benchmark's server process: the relay's app (createApp, as runtime.ts builds it, with
@@ -28,7 +29,7 @@ const records = seededRecords(Number(countArg));
 
 /** A relay app over a new store at `path` with the seeded requests, the env key and `keyCount` more keys; the secret to call it with. */
 async function relayOver(path: string, keyCount: number): Promise<{ url: string; secret: string }> {
-  const store = openStore(path);
+  const store = openStore(path, { vault: TEST_VAULT });
   for (let i = 0; i < records.length; i += 100) store.requests.upsertFromConcur(records.slice(i, i + 100), Date.now());
   store.keys.syncEnvKeys([apiKey]);
   let secret = apiKey;

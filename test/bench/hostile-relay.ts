@@ -11,6 +11,7 @@ import { Metrics } from '../../relay/base/metrics.js';
 import { type Poller, createPoller } from '../../relay/ingest/poller.js';
 import { openStore } from '../../relay/store/index.js';
 import { serveParent } from './lib.js';
+import { TEST_VAULT } from '../helpers/vault.js';
 
 /**
  * The hostile benchmark's relay process: the relay's app (as runtime.ts builds it, its log to
@@ -22,7 +23,7 @@ import { serveParent } from './lib.js';
 
 const [dbPath = '', concurUrl = ''] = process.argv.slice(2);
 
-const store = openStore(dbPath);
+const store = openStore(dbPath, { vault: TEST_VAULT });
 const logger = createLogger({ level: 'info', destination: pino.destination({ dest: '/dev/null', sync: false }) });
 const app = createApp({
   store,

@@ -10,6 +10,7 @@ import { Metrics } from '../../relay/base/metrics.js';
 import { createPoller } from '../../relay/ingest/poller.js';
 import { openStore } from '../../relay/store/index.js';
 import { type BenchResult, forkChild, interleaved, log, median, oneCoreEach, result, spread, tempDir } from './lib.js';
+import { TEST_VAULT } from '../helpers/vault.js';
 
 /**
  * 1. Ingest. The sandbox (its own process, on a core of its own where `taskset` allows: see
@@ -59,7 +60,7 @@ export async function run(): Promise<BenchResult[]> {
 
     let sweepNo = 0;
     const relay = async (): Promise<number> => {
-      const store = openStore(`${tmp.dir}/sweep-${++sweepNo}.sqlite`);
+      const store = openStore(`${tmp.dir}/sweep-${++sweepNo}.sqlite`, { vault: TEST_VAULT });
       try {
         const poller = createPoller({
           client: new ConcurClient({ baseUrl: ready.url, auth: staticToken(ready.accessToken) }),
@@ -145,7 +146,7 @@ export async function run(): Promise<BenchResult[]> {
     const records: ConcurRecord[] = bodies.flatMap((body) => decodePage(body, 'application/xml; charset=utf-8').items);
     let storeNo = 0;
     const storeOnly = async (): Promise<number> => {
-      const store = openStore(`${tmp.dir}/store-${++storeNo}.sqlite`);
+      const store = openStore(`${tmp.dir}/store-${++storeNo}.sqlite`, { vault: TEST_VAULT });
       try {
         const started = performance.now();
         let created = 0;

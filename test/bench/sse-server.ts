@@ -9,6 +9,7 @@ import { Metrics } from '../../relay/base/metrics.js';
 import { openStore } from '../../relay/store/index.js';
 import { serveParent } from './lib.js';
 import { BENCH_API_KEY, seededRecords } from './records.js';
+import { TEST_VAULT } from '../helpers/vault.js';
 
 /**
  * The fan-out benchmark's server process, run with --expose-gc so that memory is read after a
@@ -32,7 +33,7 @@ let clients: () => number;
 let url: string;
 
 if (mode === 'relay') {
-  const store = openStore(dbPath);
+  const store = openStore(dbPath, { vault: TEST_VAULT });
   store.requests.upsertFromConcur(seededRecords(100), Date.now());
   const metrics = new Metrics();
   store.keys.syncEnvKeys([BENCH_API_KEY]);

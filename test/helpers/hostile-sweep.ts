@@ -9,6 +9,7 @@ import { createPoller } from '../../relay/ingest/poller.js';
 import { openStore } from '../../relay/store/index.js';
 import { fixtureServer } from './fixture-server.js';
 import { HOSTILE_ID, type HostileKind, hostileBody } from './hostile-concur.js';
+import { TEST_VAULT } from './vault.js';
 
 /**
  * Run in a process of its own by the poller's memory test (`node --expose-gc --import tsx
@@ -30,7 +31,7 @@ const concur = await fixtureServer((_req, res) => {
   res.writeHead(200, { 'content-type': 'application/xml' }).end(answer);
 });
 const dir = mkdtempSync(join(tmpdir(), 'hostile-sweep-'));
-const store = openStore(join(dir, 'relay.sqlite'));
+const store = openStore(join(dir, 'relay.sqlite'), { vault: TEST_VAULT });
 const poller = createPoller({
   client: new ConcurClient({ baseUrl: concur.url, auth: staticToken('t0ken'), timeoutMs: 20_000 }),
   store,

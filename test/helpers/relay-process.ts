@@ -2,6 +2,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TEST_VAULT_KEY } from './vault.js';
 
 /**
  * The relay as a process of its own, for process-level tests: from its TypeScript sources
@@ -61,7 +62,8 @@ export function runRelay(
     cwd: process.cwd(),
     // Only what the test gives, plus what node needs to run: no developer settings leak in.
     // NODE_OPTIONS passes on how the whole run loads modules (the LTS run, test/node-lts/).
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...nodeOptions(), LOG_LEVEL: 'debug', ...env },
+    // The tests' vault key unless a test sets its own (or removes it, with an empty value).
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...nodeOptions(), LOG_LEVEL: 'debug', RELAY_VAULT_KEY: TEST_VAULT_KEY, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
@@ -99,7 +101,7 @@ export function runRelayCommand(
   const script = build === 'bundle' ? [RELAY_BUNDLE] : ['--import', 'tsx', 'relay/boot/main.ts'];
   const proc = spawn(process.execPath, [...script, ...args], {
     cwd: process.cwd(),
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...nodeOptions(), ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...nodeOptions(), RELAY_VAULT_KEY: TEST_VAULT_KEY, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   // Like `… | head` having read its fill before the command writes: its stdout is a closed pipe.

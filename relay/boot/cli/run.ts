@@ -4,6 +4,8 @@ import { pino } from 'pino';
 import { parseCliConfig } from '../../base/cli-config.js';
 import { createLogger } from '../../base/log.js';
 import { openStore, type Store } from '../../store/index.js';
+import { parseVaultKey, Vault } from '../../vault/vault.js';
+import { savedSandboxVaultKey, SANDBOX_VAULT_KEY_FILE } from '../sandbox-files.js';
 import type { Command } from './args.js';
 import { runKeysCommand, type KeysCommand, type Output } from './keys.js';
 import { USAGE } from './usage.js';
@@ -45,7 +47,7 @@ function runKeys(command: KeysCommand, io: CliIo): number {
     for (const problem of parsed.problems) io.err(`${where}: ${problem}`);
     return 2;
   }
-  const { dbPath, logLevel } = parsed.config;
+  const { dbPath, logLevel, vaultKey, vaultOldKeys } = parsed.config;
   const database = resolve(dbPath);
   const existed = existsSync(dbPath);
   // Listing or revoking in a database that is not there is a wrong RELAY_DB, not an empty list.
@@ -56,9 +58,18 @@ function runKeys(command: KeysCommand, io: CliIo): number {
   // Synchronous, on stderr: stdout carries the command's answer alone, and the process ends right after.
   const logger = createLogger({ level: logLevel, destination: pino.destination({ dest: 2, sync: true }) });
 
+  const key = vaultKey ?? savedSandboxVaultKey(dbPath);
+  if (key === undefined) {
+    io.err(
+      `${where}: RELAY_VAULT_KEY: not set; the relay's database seals its secrets with it: run the command in the relay's environment (sandbox mode keeps its key beside the database, in ${SANDBOX_VAULT_KEY_FILE})`,
+    );
+    return 2;
+  }
+  const vault = new Vault({ current: parseVaultKey(key)!, old: vaultOldKeys.map((old) => parseVaultKey(old)!) });
+
   let store: Store;
   try {
-    store = openStore(dbPath, { onListenerError: (err) => logger.error({ err }, 'event listener failed') });
+    store = openStore(dbPath, { vault, onListenerError: (err) => logger.error({ err }, 'event listener failed') });
   } catch (error) {
     io.err(`${where}: ${messageOf(error)}`);
     return 1;

@@ -7,6 +7,7 @@ import { Metrics } from '../../../relay/base/metrics.js';
 import { openStore, type Actor, type Store, type StoreOptions } from '../../../relay/store/index.js';
 import type { ApiKey, Role } from '../../../shared/models.js';
 import { TestClock, tempDb } from '../store/helpers.js';
+import { TEST_VAULT } from '../../helpers/vault.js';
 
 export { record } from '../store/helpers.js';
 
@@ -39,7 +40,7 @@ export interface Answer {
 export interface ApiServerOptions {
   wrap?: (store: Store) => Store;
   deps?: Partial<AppDeps>;
-  store?: Omit<StoreOptions, 'clock'>;
+  store?: Omit<StoreOptions, 'clock' | 'vault'>;
   timeouts?: Partial<HttpTimeouts>;
 }
 
@@ -73,7 +74,7 @@ export class ApiServer {
    * (the relay's listen, as in production).
    */
   async start(options: ApiServerOptions = {}): Promise<this> {
-    this.store = openStore(this.db.path, { ...options.store, clock: this.clock.now });
+    this.store = openStore(this.db.path, { vault: TEST_VAULT, ...options.store, clock: this.clock.now });
     const logger = createLogger({
       level: 'debug',
       destination: { write: (line: string) => void this.logLines.push(line) },

@@ -8,6 +8,8 @@ const TOKEN = 'tok3n-hush-static-access-token';
 const CLIENT_ID = 'client-id-hush-1234';
 const CLIENT_SECRET = 'client-secret-hush-5678';
 const REFRESH = 'refresh-token-hush-9abc';
+/** 32 bytes, base64: what `openssl rand -base64 32` prints. */
+const VAULT = Buffer.from('vault-key-hush-of-32-bytes-exact').toString('base64');
 
 function ok(env: Record<string, string | undefined>): RelayConfig {
   const result = parseConfig(env);
@@ -22,7 +24,7 @@ function problems(env: Record<string, string | undefined>): string[] {
   return result.problems;
 }
 
-const real = { CONCUR_BASE_URL: 'https://www.concursolutions.com', CONCUR_ACCESS_TOKEN: TOKEN, RELAY_API_KEYS: KEY };
+const real = { CONCUR_BASE_URL: 'https://www.concursolutions.com', CONCUR_ACCESS_TOKEN: TOKEN, RELAY_API_KEYS: KEY, RELAY_VAULT_KEY: VAULT };
 
 describe('parseConfig', () => {
   it('runs in sandbox mode with every default when nothing is set', () => {
@@ -37,6 +39,8 @@ describe('parseConfig', () => {
       corsOrigins: ['chrome-extension://*', 'moz-extension://*'],
       webhookAllowPrivate: false,
       logLevel: 'info',
+      vaultKey: null,
+      vaultOldKeys: [],
       sandboxDemoEverySeconds: 30,
     });
   });
@@ -78,6 +82,7 @@ describe('parseConfig', () => {
       CONCUR_CLIENT_SECRET: CLIENT_SECRET,
       CONCUR_REFRESH_TOKEN: REFRESH,
       RELAY_API_KEYS: KEY,
+      RELAY_VAULT_KEY: VAULT,
     };
     expect(ok(env).concur.credential).toEqual({
       kind: 'refreshToken',
@@ -141,6 +146,9 @@ describe('parseConfig', () => {
       ['auth scheme', { CONCUR_AUTH_SCHEME: 'Basic' }, 'CONCUR_AUTH_SCHEME', /must be OAuth or Bearer \(got "Basic"\); e\.g\. CONCUR_AUTH_SCHEME=/],
       ['no credential', { CONCUR_BASE_URL: 'https://www.concursolutions.com', RELAY_API_KEYS: KEY }, 'CONCUR_ACCESS_TOKEN', /needs a credential.*CONCUR_REFRESH_TOKEN/],
       ['no API key outside sandbox', { CONCUR_BASE_URL: 'https://www.concursolutions.com', CONCUR_ACCESS_TOKEN: TOKEN }, 'RELAY_API_KEYS', /required when CONCUR_BASE_URL is set.*e\.g\. RELAY_API_KEYS=/],
+      ['no vault key outside sandbox', { ...real, RELAY_VAULT_KEY: '' }, 'RELAY_VAULT_KEY', /required when CONCUR_BASE_URL is set.*openssl rand -base64 32/],
+      ['vault key too short', { RELAY_VAULT_KEY: Buffer.from('sixteen-bytes-hu').toString('base64') }, 'RELAY_VAULT_KEY', /32 random bytes in base64 or hex \(value not shown\).*openssl rand -base64 32/],
+      ['old vault key not a key', { RELAY_VAULT_OLD_KEYS: `${VAULT},not-a-key-hush` }, 'RELAY_VAULT_OLD_KEYS', /key 2 of 2 is not 32 random bytes/],
       ['credentials without base URL', { CONCUR_ACCESS_TOKEN: TOKEN }, 'CONCUR_BASE_URL', /not set, but Concur credentials are \(CONCUR_ACCESS_TOKEN\)/],
       ['incomplete refresh grant', { ...real, CONCUR_ACCESS_TOKEN: '', CONCUR_CLIENT_ID: CLIENT_ID, CONCUR_REFRESH_TOKEN: REFRESH }, 'CONCUR_CLIENT_SECRET', /not set, but CONCUR_CLIENT_ID and CONCUR_REFRESH_TOKEN are/],
       ['both kinds of credential', { ...real, CONCUR_CLIENT_ID: CLIENT_ID, CONCUR_CLIENT_SECRET: CLIENT_SECRET, CONCUR_REFRESH_TOKEN: REFRESH }, 'CONCUR_ACCESS_TOKEN', /one or the other/],
@@ -181,7 +189,7 @@ describe('parseConfig', () => {
     });
 
     it('never echoes a secret, whatever is wrong with it', () => {
-      const secrets = [TOKEN, CLIENT_ID, CLIENT_SECRET, REFRESH, KEY, 'short-key', 'has space-hush', 'a"quote-hush'];
+      const secrets = [TOKEN, CLIENT_ID, CLIENT_SECRET, REFRESH, KEY, VAULT, 'short-key', 'has space-hush', 'a"quote-hush'];
       const envs: Array<Record<string, string>> = [
         { CONCUR_ACCESS_TOKEN: TOKEN, CONCUR_CLIENT_ID: CLIENT_ID },
         { CONCUR_BASE_URL: 'nope', CONCUR_ACCESS_TOKEN: TOKEN, CONCUR_CLIENT_SECRET: CLIENT_SECRET, CONCUR_REFRESH_TOKEN: REFRESH },
@@ -189,6 +197,7 @@ describe('parseConfig', () => {
         { ...real, CONCUR_CLIENT_ID: 'has space-hush', CONCUR_CLIENT_SECRET: 'a"quote-hush' },
         { ...real, CONCUR_BASE_URL: 'https://user:hushpass@www.concursolutions.com' },
         { ...real, CONCUR_BASE_URL: 'htp://user:hushpass@www' },
+        { ...real, RELAY_VAULT_KEY: `${VAULT}x`, RELAY_VAULT_OLD_KEYS: `${VAULT},not-a-key-hush` },
       ];
       for (const env of envs) {
         const text = formatProblems(problems(env));
@@ -210,6 +219,8 @@ describe('parseConfig', () => {
         'CONCUR_CLIENT_SECRET',
         'CONCUR_REFRESH_TOKEN',
         'RELAY_API_KEYS',
+        // Outside sandbox mode the vault key is required too (it is not set here at all).
+        'RELAY_VAULT_KEY',
       ]);
       // Not "CONCUR_BASE_URL: not set, but …" nor "RELAY_API_KEYS: not set; …": both are set, only wrong.
       expect(lines.join('\n')).not.toMatch(/not set, but Concur credentials|RELAY_API_KEYS: not set/);
@@ -232,6 +243,7 @@ describe('parseConfig', () => {
         'RELAY_API_KEYS',
         'RELAY_CORS_ORIGINS',
         'RELAY_WEBHOOK_ALLOW_PRIVATE',
+        'RELAY_VAULT_KEY',
       ]);
     });
   });

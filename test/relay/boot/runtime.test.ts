@@ -4,6 +4,7 @@ import { createLogger } from '../../../relay/base/log.js';
 import { startRelay, type RunningRelay } from '../../../relay/boot/runtime.js';
 import { startSandbox } from '../../../relay/sandbox/server.js';
 import { eventually, tempDb } from '../../helpers/relay-process.js';
+import { TEST_VAULT_KEY } from '../../helpers/vault.js';
 
 /**
  * SANDBOX_DEMO_EVERY_SECONDS goes from the environment, through the configuration, to the
@@ -64,6 +65,7 @@ describe('the refresh-token grant', () => {
         RELAY_DB: tempDb(),
         RELAY_PORT: '0',
         RELAY_API_KEYS: 'runtime-test-key-0123456789',
+        RELAY_VAULT_KEY: TEST_VAULT_KEY,
         CONCUR_BASE_URL: sandbox.url,
         CONCUR_CLIENT_ID: sandbox.clientId,
         CONCUR_CLIENT_SECRET: sandbox.clientSecret,

@@ -6,6 +6,7 @@ import { createLogger } from '../../../relay/base/log.js';
 import { startRelay, type RunningRelay } from '../../../relay/boot/runtime.js';
 import { startSandbox, type RunningSandbox } from '../../../relay/sandbox/server.js';
 import { eventually, tempDb } from '../../helpers/relay-process.js';
+import { TEST_VAULT_KEY } from '../../helpers/vault.js';
 
 /**
  * Replies through the whole relay: the API accepts, the outbox sends to the sandbox over real
@@ -24,6 +25,7 @@ beforeEach(async () => {
     CONCUR_BASE_URL: sandbox.url,
     CONCUR_ACCESS_TOKEN: sandbox.accessToken,
     RELAY_API_KEYS: API_KEY,
+    RELAY_VAULT_KEY: TEST_VAULT_KEY,
     RELAY_DB: tempDb(),
     RELAY_PORT: '0',
     POLL_INTERVAL_SECONDS: '1',

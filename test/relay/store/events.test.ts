@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { openStore, type StoredEvent, type Store } from '../../../relay/store/index.js';
 import { record, storePerTest, type StoreHarness } from './helpers.js';
+import { TEST_VAULT } from '../../helpers/vault.js';
 
 describe('the event log', () => {
   let harness: StoreHarness;
@@ -73,7 +74,7 @@ describe('the event log', () => {
   it('keeps going when a listener throws', () => {
     const errors: unknown[] = [];
     harness.closeAll();
-    store = openStore(harness.path, { clock: harness.clock.now, onListenerError: (e: unknown) => errors.push(e) });
+    store = openStore(harness.path, { vault: TEST_VAULT, clock: harness.clock.now, onListenerError: (e: unknown) => errors.push(e) });
     const heard: number[] = [];
     store.events.subscribe(() => {
       throw new Error('listener bug');

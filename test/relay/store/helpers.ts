@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach } from 'vitest';
 import type { ConcurRecord } from '../../../relay/concur/record.js';
 import { openStore, type Actor, type Store, type StoreOptions } from '../../../relay/store/index.js';
+import { TEST_VAULT } from '../../helpers/vault.js';
 
 /** A clock the test moves by hand. */
 export class TestClock {
@@ -60,8 +61,8 @@ export class StoreHarness {
     return this.storeWith({});
   }
   /** A store with more options (a hand on its connection, a read-only open). */
-  storeWith(options: Omit<StoreOptions, 'clock'>): Store {
-    const store = openStore(this.db.path, { ...options, clock: this.clock.now });
+  storeWith(options: Omit<StoreOptions, 'clock' | 'vault'> & { vault?: StoreOptions['vault'] }): Store {
+    const store = openStore(this.db.path, { vault: TEST_VAULT, ...options, clock: this.clock.now });
     this.open.push(store);
     return store;
   }

@@ -12,6 +12,7 @@ import {
 import { closeDatabase, openDatabase } from '../../../relay/store/db.js';
 import { migrate } from '../../../relay/store/migrations.js';
 import { record, StoreHarness, tempDb } from './helpers.js';
+import { TEST_VAULT } from '../../helpers/vault.js';
 
 describe('opening the store', () => {
   let harness: StoreHarness;
@@ -80,7 +81,7 @@ describe('opening the store', () => {
       writeFileSync(path, 'this is not a database, just some text that is long enough to be read as a header');
       let error: unknown;
       try {
-        openStore(path);
+        openStore(path, { vault: TEST_VAULT });
       } catch (caught) {
         error = caught;
       }
@@ -115,7 +116,7 @@ describe('opening the store', () => {
   });
 
   it('works in memory too', () => {
-    const store = openStore(':memory:');
+    const store = openStore(':memory:', { vault: TEST_VAULT });
     expect(store.health.check().ok).toBe(true);
     store.close();
   });

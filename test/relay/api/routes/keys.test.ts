@@ -5,6 +5,7 @@ import { ApiKey, ApiKeyCreated, ApiKeyList, Me } from '../../../../shared/models
 import { openStore } from '../../../../relay/store/index.js';
 import { connectSse, eventually } from '../../../helpers/sse-client.js';
 import { ApiServer, AUTH, bearer, errorOf, expectNoSecrets, record } from '../helpers.js';
+import { TEST_VAULT } from '../../../helpers/vault.js';
 
 /** The key routes over real HTTP: made by an admin, shown once, listed without secrets, revoked for good. */
 
@@ -182,7 +183,7 @@ describe("a revoked key's event streams", () => {
     const aliceStreams = [await connectSse(`${s.url}/api/v1/events`, bearer(alice.secret)), await connectSse(`${s.url}/api/v1/events`, bearer(alice.secret))];
     const bobStream = await connectSse(`${s.url}/api/v1/events`, bearer(bob.secret));
     // As the `keys revoke` command line does: its own connection to the file, the machine's clock.
-    const cli = openStore(s.dbPath, { clock: s.clock.now });
+    const cli = openStore(s.dbPath, { vault: TEST_VAULT, clock: s.clock.now });
     try {
       for (const stream of [...aliceStreams, bobStream]) await stream.waitForMessages(1);
       cli.keys.revoke(alice.key.prefix, { keyId: null, name: 'cli' });

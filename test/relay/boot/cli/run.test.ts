@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { runCommand, type CliCommand } from '../../../../relay/boot/cli/run.js';
 import { openStore, type Store } from '../../../../relay/store/index.js';
 import { tempDb } from '../../store/helpers.js';
+import { TEST_VAULT, TEST_VAULT_KEY } from '../../../helpers/vault.js';
 
 /**
  * A command from the environment to its exit status, on real database files: beside another open
@@ -24,7 +25,7 @@ function database() {
 }
 
 function open(path: string): Store {
-  const store = openStore(path);
+  const store = openStore(path, { vault: TEST_VAULT });
   cleanups.push(() => store.close());
   return store;
 }
@@ -32,7 +33,7 @@ function open(path: string): Store {
 function run(command: CliCommand, env: Record<string, string | undefined>) {
   const out: string[] = [];
   const err: string[] = [];
-  const status = runCommand(command, { env, out: (l) => out.push(l), err: (l) => err.push(l) });
+  const status = runCommand(command, { env: { RELAY_VAULT_KEY: TEST_VAULT_KEY, ...env }, out: (l) => out.push(l), err: (l) => err.push(l) });
   return { status, out, err };
 }
 
