@@ -1,13 +1,5 @@
-import {
-  ConnectionRequest,
-  ErrorBody,
-  Me,
-  ReplyResponse,
-  RequestsPage,
-  Summary,
-  type Reply,
-  type RequestsQuery,
-} from '../../shared/models.js';
+import { ConnectionRequest, ErrorBody, ReplyResponse, RequestsPage, Summary, type Reply, type RequestsQuery } from '../../shared/models.js';
+import { Me } from '../../shared/people.js';
 import type { Group, ReplyCode } from '../../shared/status.js';
 import { RelayProblem } from './problems.js';
 import type { Settings } from './settings.js';

@@ -1,6 +1,6 @@
 import { storage } from 'wxt/utils/storage';
 import * as z from 'zod/mini';
-import { Me } from '../../shared/models.js';
+import { Me } from '../../shared/people.js';
 
 /**
  * The extension's settings: where the relay is, the key it accepts, and whether to notify.

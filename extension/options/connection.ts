@@ -1,5 +1,6 @@
 import { browser } from 'wxt/browser';
-import type { Me, Summary } from '../../shared/models.js';
+import type { Summary } from '../../shared/models.js';
+import type { Me } from '../../shared/people.js';
 import { concurProblem, RelayProblem, type Problem } from '../lib/problems.js';
 import { createRelayClient } from '../lib/relay-client.js';
 import { sameMe, settingsItem, type Settings } from '../lib/settings.js';

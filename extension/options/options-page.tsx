@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { Me } from '../../shared/models.js';
+import type { Me } from '../../shared/people.js';
 import { settingsItem, type Settings } from '../lib/settings.js';
 import { PROBLEM_TEXTS, TEXT } from '../lib/texts.js';
 import { checkSettings } from './check-settings.js';

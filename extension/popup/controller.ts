@@ -1,5 +1,5 @@
 import { useLayoutEffect, useState } from 'preact/hooks';
-import type { Me } from '../../shared/models.js';
+import type { Me } from '../../shared/people.js';
 import type { ReplyCode } from '../../shared/status.js';
 import type { RelayClient } from '../lib/relay-client.js';
 import type { Settings } from '../lib/settings.js';

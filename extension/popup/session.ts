@@ -1,4 +1,4 @@
-import type { Me } from '../../shared/models.js';
+import type { Me } from '../../shared/people.js';
 import { GROUPS } from '../../shared/status.js';
 import { lowerEventId, parseEventId, type RelayClient } from '../lib/relay-client.js';
 import { sameMe, type Settings } from '../lib/settings.js';

@@ -1,4 +1,5 @@
-import type { ConnectionRequest, Me, Reply } from '../../shared/models.js';
+import type { ConnectionRequest, Reply } from '../../shared/models.js';
+import type { Me } from '../../shared/people.js';
 import { can } from '../../shared/roles.js';
 import { MAX_RETRIES, STATUS_CATALOGUE, groupOf, type Group, type ReplyCode } from '../../shared/status.js';
 import { POPUP_TEXT, TEXT } from '../lib/texts.js';

@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import type { ApiKey } from '../../shared/models.js';
+import type { ApiKey } from '../../shared/people.js';
 import type { Logger } from '../base/log.js';
 import type { Actor } from '../store/index.js';
 

@@ -1,4 +1,4 @@
-import type { ApiKey } from '../../shared/models.js';
+import type { ApiKey } from '../../shared/people.js';
 import { rolesWith, type Permission, type Role } from '../../shared/roles.js';
 import { ApiError } from './errors.js';
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyList, AuditEntry, AuditPage, AuditQuery, ROLES } from '../../shared/models.js';
+import { ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyList, AuditEntry, AuditPage, AuditQuery } from '../../shared/people.js';
+import { ROLES } from '../../shared/roles.js';
 import { ID_PATTERN, pagingOf, withOpenApi } from './schemas.js';
 import { classicObject } from './zod-classic.js';
 

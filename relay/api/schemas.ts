@@ -1,33 +1,7 @@
 import { extendZodWithOpenApi } from '@hono/zod-openapi';
 import { z } from 'zod';
-import {
-  ConnectionRequest,
-  DeliveriesPage,
-  DeliveriesQuery,
-  Delivery,
-  DeliveryAttempt,
-  DeliveryLogEntry,
-  DeliveryState,
-  ErrorBody,
-  Health,
-  Me,
-  RecoverBody,
-  RecoverResult,
-  Reply,
-  ReplyBody,
-  ReplyResponse,
-  RequestsPage,
-  RequestsQuery,
-  Summary,
-  WEBHOOK_EVENT_TYPES,
-  Webhook,
-  WebhookCreate,
-  WebhookCreated,
-  WebhookList,
-  WebhookMessage,
-  WebhookState,
-  WebhookUpdate,
-} from '../../shared/models.js';
+import { ConnectionRequest, DeliveriesPage, DeliveriesQuery, Delivery, DeliveryAttempt, DeliveryLogEntry, DeliveryState, ErrorBody, Health, RecoverBody, RecoverResult, Reply, ReplyBody, ReplyResponse, RequestsPage, RequestsQuery, Summary, WEBHOOK_EVENT_TYPES, Webhook, WebhookCreate, WebhookCreated, WebhookList, WebhookMessage, WebhookState, WebhookUpdate } from '../../shared/models.js';
+import { Me } from '../../shared/people.js';
 import { GROUPS } from '../../shared/status.js';
 import { EVENT_ID_HEADER } from './context.js';
 import { API_ERROR_CODES } from './errors.js';

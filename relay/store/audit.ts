@@ -1,4 +1,4 @@
-import type { AuditAction, AuditEntry, AuditPage } from '../../shared/models.js';
+import type { AuditAction, AuditEntry, AuditPage } from '../../shared/people.js';
 import type { StoreContext } from './context.js';
 import { BadCursorError } from './errors.js';
 

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { ApiKey, Role } from '../../shared/models.js';
+import type { ApiKey } from '../../shared/people.js';
+import type { Role } from '../../shared/roles.js';
 import { ROLES } from '../../shared/roles.js';
 import type { Actor, Audit } from './audit.js';
 import type { StoreContext } from './context.js';

@@ -1,7 +1,8 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningRelay } from '../../relay/boot/runtime.js';
-import { ConnectionRequest, type ApiKey } from '../../shared/models.js';
+import { ConnectionRequest } from '../../shared/models.js';
+import { type ApiKey } from '../../shared/people.js';
 import { POPUP_TEXT, PROBLEM_TEXTS, TEXT } from '../../extension/lib/texts.js';
 import { eventually } from '../helpers/relay-process.js';
 import {

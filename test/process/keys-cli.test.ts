@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Me } from '../../shared/models.js';
+import { Me } from '../../shared/people.js';
 import {
   buildRelayBundle,
   runRelayCommand,

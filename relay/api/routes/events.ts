@@ -1,6 +1,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { SSE_EVENT_TYPES, type ApiKey } from '../../../shared/models.js';
+import { SSE_EVENT_TYPES } from '../../../shared/models.js';
+import { type ApiKey } from '../../../shared/people.js';
 import type { Logger } from '../../base/log.js';
 import type { Metrics } from '../../base/metrics.js';
 import { createSseFanOut, type SseFanOutDeps, type StreamStart } from '../../push/sse-fanout.js';

@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
-import { ApiKey, ApiKeyCreated, ApiKeyList } from '../../../shared/models.js';
+import { ApiKey, ApiKeyCreated, ApiKeyList } from '../../../shared/people.js';
 import type { Keys } from '../../store/index.js';
 import { actorOf, type AppEnv } from '../context.js';
 import { validationHook } from '../errors.js';

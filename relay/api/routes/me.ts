@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
-import { Me } from '../../../shared/models.js';
+import { Me } from '../../../shared/people.js';
 import type { AppEnv } from '../context.js';
 import { validationHook } from '../errors.js';
 import { API_KEY_SECURITY, errorResponses } from '../openapi.js';

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { ApiKeyCreate, ROLES } from '../../../shared/models.js';
+import { ApiKeyCreate } from '../../../shared/people.js';
+import { ROLES } from '../../../shared/roles.js';
 
 /**
  * The process's arguments to what to do: start the service (no arguments), show the usage, or

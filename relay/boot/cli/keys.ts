@@ -1,4 +1,4 @@
-import type { ApiKey } from '../../../shared/models.js';
+import type { ApiKey } from '../../../shared/people.js';
 import { AmbiguousKeyError, UnknownKeyError, type Actor, type Keys } from '../../store/index.js';
 import type { Command } from './args.js';
 import { keysTable, printable, shortTime } from './table.js';

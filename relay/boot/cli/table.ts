@@ -1,4 +1,4 @@
-import type { ApiKey } from '../../../shared/models.js';
+import type { ApiKey } from '../../../shared/people.js';
 
 /**
  * `keys list` as a plain-text table: one row per key, columns padded to line up. It shows what

@@ -1,4 +1,4 @@
-import { ROLES } from '../../../shared/models.js';
+import { ROLES } from '../../../shared/roles.js';
 
 /** What `--help` and `keys --help` print (on stdout). The README's "The keys command" says the same at length. */
 export const USAGE = `TripLink Relay

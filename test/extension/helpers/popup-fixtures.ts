@@ -1,6 +1,7 @@
 import { act } from 'preact/test-utils';
 import { vi } from 'vitest';
-import type { ConnectionRequest, Me, Reply, Summary } from '../../../shared/models.js';
+import type { ConnectionRequest, Reply, Summary } from '../../../shared/models.js';
+import type { Me } from '../../../shared/people.js';
 import { groupOf, type Group, type ReplyCode } from '../../../shared/status.js';
 import type { PopupDeps } from '../../../extension/popup/controller.js';
 import type { FollowOptions, LiveEvent } from '../../../extension/popup/live.js';

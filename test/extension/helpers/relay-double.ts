@@ -4,16 +4,8 @@ import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
-import {
-  ConnectionRequest,
-  Me,
-  RequestsPage,
-  RequestsQuery,
-  SseEventData,
-  Summary,
-  type ConcurState,
-  type SseEventType,
-} from '../../../shared/models.js';
+import { ConnectionRequest, RequestsPage, RequestsQuery, SseEventData, Summary, type ConcurState, type SseEventType } from '../../../shared/models.js';
+import { Me } from '../../../shared/people.js';
 import { groupOf, type StatusCode } from '../../../shared/status.js';
 
 /**

@@ -5,7 +5,8 @@ import { listen, type HttpTimeouts } from '../../../relay/api/server.js';
 import { createLogger } from '../../../relay/base/log.js';
 import { Metrics } from '../../../relay/base/metrics.js';
 import { openStore, type Actor, type Store, type StoreOptions } from '../../../relay/store/index.js';
-import type { ApiKey, Role } from '../../../shared/models.js';
+import type { ApiKey } from '../../../shared/people.js';
+import type { Role } from '../../../shared/roles.js';
 import { TestClock, tempDb } from '../store/helpers.js';
 import { TEST_VAULT } from '../../helpers/vault.js';
 

@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import * as models from '../../../shared/models.js';
+import * as connections from '../../../shared/connections.js';
+import * as people from '../../../shared/people.js';
+import * as roles from '../../../shared/roles.js';
 import * as status from '../../../shared/status.js';
 import { classicObject, toClassic } from '../../../relay/api/zod-classic.js';
 
@@ -36,7 +39,7 @@ const nearMisses: unknown[] = [
   { ...attempt, attempt: 0 }, { items: [{ ...request, status: 'nope' }], nextCursor: null }, { state: 'enabled', url: 'http://x.example' },
 ];
 
-const schemas = Object.entries<unknown>({ ...status, ...models }).filter(
+const schemas = Object.entries<unknown>({ ...status, ...models, ...people, ...roles, ...connections }).filter(
   (entry): entry is [string, z.core.$ZodType] => typeof entry[1] === 'object' && entry[1] !== null && '_zod' in entry[1],
 );
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AuditEntry } from '../../../shared/models.js';
+import { AuditEntry } from '../../../shared/people.js';
 import { BadCursorError, type Store } from '../../../relay/store/index.js';
 import { record, storePerTest, type StoreHarness } from './helpers.js';
 

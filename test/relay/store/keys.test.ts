@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ApiKey } from '../../../shared/models.js';
+import { ApiKey } from '../../../shared/people.js';
 import { AmbiguousKeyError, UnknownKeyError, type Actor, type Store } from '../../../relay/store/index.js';
 import { storePerTest, type StoreHarness } from './helpers.js';
 

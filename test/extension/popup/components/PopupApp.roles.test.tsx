@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
-import type { Me } from '../../../../shared/models.js';
+import type { Me } from '../../../../shared/people.js';
 import { RelayProblem } from '../../../../extension/lib/problems.js';
 import { settingsItem } from '../../../../extension/lib/settings.js';
 import { POPUP_TEXT, PROBLEM_TEXTS } from '../../../../extension/lib/texts.js';

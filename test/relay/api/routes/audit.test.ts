@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ApiKeyCreated, AuditPage, WebhookCreated, type AuditEntry } from '../../../../shared/models.js';
+import { WebhookCreated } from '../../../../shared/models.js';
+import { ApiKeyCreated, AuditPage, type AuditEntry } from '../../../../shared/people.js';
 import { ApiServer, bearer, errorOf, expectNoSecrets, record } from '../helpers.js';
 
 /** GET /api/v1/audit over real HTTP, after a scripted sequence of everything that is audited today. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
-import { ApiKey, ApiKeyCreated, ApiKeyList, Me } from '../../../../shared/models.js';
+import { ApiKey, ApiKeyCreated, ApiKeyList, Me } from '../../../../shared/people.js';
 import { openStore } from '../../../../relay/store/index.js';
 import { connectSse, eventually } from '../../../helpers/sse-client.js';
 import { ApiServer, AUTH, bearer, errorOf, expectNoSecrets, record } from '../helpers.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ApiKey } from '../../../../shared/models.js';
+import type { ApiKey } from '../../../../shared/people.js';
 import { keysTable, printable, shortTime } from '../../../../relay/boot/cli/table.js';
 
 const alice: ApiKey = {
