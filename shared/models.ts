@@ -5,6 +5,7 @@
 // relay they read as before; in the extension (no classic zod) they are the generic "Invalid input",
 // which it never shows.
 import * as z from 'zod/mini';
+import { Connection } from './connections.js';
 import { IsoTime, pageOf, pagingOf } from './paging.js';
 import { Role } from './roles.js';
 import { Group, ReplyCode, StatusCode } from './status.js';
@@ -43,6 +44,8 @@ export const ConnectionRequest = z.object({
   requestTokenExpiresAt: z.nullable(IsoTime),
   retries: z.number().check(z.int(), z.nonnegative()),
   reply: z.nullable(Reply),
+  /** The connection made for it (its tokens exchanged and kept), once there is one. */
+  connectionId: z.nullable(z.string()),
 });
 export type ConnectionRequest = z.infer<typeof ConnectionRequest>;
 
@@ -93,7 +96,14 @@ export const Health = z.object({ status: z.enum(['ok', 'unavailable']), reason: 
 
 // ---- live events (server-sent events) ----
 
-export const SSE_EVENT_TYPES = ['request.created', 'request.updated', 'reply.updated', 'summary'] as const;
+export const SSE_EVENT_TYPES = [
+  'request.created',
+  'request.updated',
+  'reply.updated',
+  'summary',
+  'connection.created',
+  'connection.updated',
+] as const;
 export const SseEventType = z.enum(SSE_EVENT_TYPES);
 export type SseEventType = z.infer<typeof SseEventType>;
 
@@ -106,6 +116,8 @@ export const SseEventData = {
   'request.updated': ConnectionRequest,
   'reply.updated': ReplyUpdatedData,
   summary: Summary,
+  'connection.created': Connection,
+  'connection.updated': Connection,
 } as const satisfies Record<SseEventType, z.ZodMiniType>;
 
 // ---- webhooks ----
@@ -116,6 +128,9 @@ export const WEBHOOK_EVENT_TYPES = [
   'reply.sent',
   'reply.failed',
   'concur.state_changed',
+  'connection.established',
+  'connection.broken',
+  'connection.revoked',
 ] as const;
 export const WebhookEventType = z.enum(WEBHOOK_EVENT_TYPES);
 export type WebhookEventType = z.infer<typeof WebhookEventType>;
@@ -185,6 +200,9 @@ export const WebhookEventData = {
   'reply.sent': ConnectionRequest,
   'reply.failed': ConnectionRequest,
   'concur.state_changed': Summary,
+  'connection.established': Connection,
+  'connection.broken': Connection,
+  'connection.revoked': Connection,
   'webhook.test': WebhookTestData,
 } as const satisfies Record<WebhookEventType | 'webhook.test', z.ZodMiniType>;
 

@@ -146,6 +146,7 @@ const STORE_ERROR_ANSWERS: Readonly<Record<StoreErrorCode, { status: ContentfulS
   unknown_webhook: { status: 404, code: 'not_found' },
   unknown_delivery: { status: 404, code: 'not_found' },
   unknown_key: { status: 404, code: 'not_found' },
+  unknown_connection: { status: 404, code: 'not_found' },
   ambiguous_key: { status: 409, code: 'ambiguous_key' },
   reply_in_flight: { status: 409, code: 'reply_in_flight' },
   retry_limit: { status: 409, code: 'retry_limit' },

@@ -19,7 +19,8 @@ export type StoreErrorCode =
   | 'delivery_pending'
   | 'delivery_too_large'
   | 'unknown_key'
-  | 'ambiguous_key';
+  | 'ambiguous_key'
+  | 'unknown_connection';
 
 export abstract class StoreError extends Error {
   abstract readonly code: StoreErrorCode;
@@ -199,5 +200,14 @@ export class AmbiguousKeyError extends StoreError {
     readonly ids: readonly string[],
   ) {
     super(`${ids.length} API keys start with ${JSON.stringify(prefix)} (${ids.join(', ')}); name the key by its id instead`);
+  }
+}
+
+/** A connection id the store does not know. */
+export class UnknownConnectionError extends StoreError {
+  override readonly name = 'UnknownConnectionError';
+  readonly code = 'unknown_connection';
+  constructor(readonly connectionId: string) {
+    super(`there is no connection with id ${JSON.stringify(connectionId)}`);
   }
 }

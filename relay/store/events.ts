@@ -1,3 +1,4 @@
+import type { Connection } from '../../shared/connections.js';
 import type { ConnectionRequest, ReplyUpdatedData, Summary } from '../../shared/models.js';
 import type { StoreContext } from './context.js';
 
@@ -11,6 +12,8 @@ export interface EventDataMap {
   'reply.updated': ReplyUpdatedData;
   summary: Summary;
   'concur.state_changed': ConcurStatus;
+  'connection.created': Connection;
+  'connection.updated': Connection;
 }
 export type StoredEventType = keyof EventDataMap;
 const STORED_EVENT_TYPES: readonly StoredEventType[] = [
@@ -19,6 +22,8 @@ const STORED_EVENT_TYPES: readonly StoredEventType[] = [
   'reply.updated',
   'summary',
   'concur.state_changed',
+  'connection.created',
+  'connection.updated',
 ];
 
 export type StoredEvent = {

@@ -1,5 +1,6 @@
 import { createAudit, type Audit } from './audit.js';
 import type { Vault } from '../vault/vault.js';
+import { createConnections, type Connections } from './connections.js';
 import { createContext } from './context.js';
 import { closeDatabase, openDatabase, type Db } from './db.js';
 import { createDeliveries, type Deliveries } from './deliveries.js';
@@ -14,6 +15,7 @@ import { createRelayState, type RelayState } from './state.js';
 import { createWebhooks, type Webhooks } from './webhooks.js';
 
 export type { Actor, Audit, AuditInput } from './audit.js';
+export type { Connections, HeldTokenSet, NewConnection, OpenedTokens, TokenForm } from './connections.js';
 export * from './errors.js';
 export type { Db } from './db.js';
 export type {
@@ -87,6 +89,8 @@ export interface Store {
   readonly keys: Keys;
   /** Who did what, appended with each change it records, never changed (audit.ts). */
   readonly audit: Audit;
+  /** Travellers' tokens got by exchanging request tokens, sealed (connections.ts). */
+  readonly connections: Connections;
   /**
    * Whether the database can be read and written (health.ts): a read, and a probe write (rolled
    * back, or committed while a storage failure is remembered). Storage failures of the other parts
@@ -115,6 +119,7 @@ export function openStore(path: string, options: StoreOptions): Store {
     const audit = createAudit(ctx);
     const keys = createKeys(ctx, audit);
     const replies = createReplies(ctx, events, requests, idempotency, audit);
+    const connections = createConnections(ctx, events, audit);
     const state = createRelayState(ctx, events, requests);
     const webhooks = createWebhooks(ctx, audit);
     const deliveries = createDeliveries(ctx, { events, webhooks, requests, state });
@@ -135,6 +140,7 @@ export function openStore(path: string, options: StoreOptions): Store {
       idempotency: noticing(idempotency),
       keys: noticing(keys, ['onRevoked']),
       audit: noticing(audit),
+      connections: noticing(connections),
       health: { check: health.check },
       close() {
         closeDatabase(db);

@@ -157,6 +157,7 @@ export interface RequestViewRow {
   reply_last_error: string | null;
   reply_updated_at: string | null;
   reply_requested_by: string | null;
+  connection_id: string | null;
 }
 
 /** The columns of `requests` that RequestViewRow shows (never request_token), unprefixed. */
@@ -168,7 +169,8 @@ const REQUEST_VIEW_COLUMNS = `
   q.id, q.uri, q.first_name, q.middle_name, q.last_name, q.loyalty_number, q.discount_code,
   q.status, q.last_modified, q.first_seen_at, q.request_token_issued_at, q.retries,
   r.id AS reply_id, r.status AS reply_status, r.state AS reply_state, r.attempts AS reply_attempts,
-  r.last_error AS reply_last_error, r.updated_at AS reply_updated_at, r.requested_by AS reply_requested_by`;
+  r.last_error AS reply_last_error, r.updated_at AS reply_updated_at, r.requested_by AS reply_requested_by,
+  (SELECT c.id FROM connections c WHERE c.request_id = q.id) AS connection_id`;
 
 /**
  * `source` (the requests table, or a subquery over it with at least REQUEST_VIEW_REQUEST_COLUMNS)
@@ -233,5 +235,6 @@ export function toConnectionRequest(row: RequestViewRow): ConnectionRequest | un
       row.request_token_issued_at === null ? null : addMs(row.request_token_issued_at, REQUEST_TOKEN_TTL_MS),
     retries: row.retries,
     reply: reply ?? null,
+    connectionId: row.connection_id,
   };
 }

@@ -216,6 +216,42 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE replies ADD COLUMN requested_by TEXT;
     `,
   },
+  {
+    version: 5,
+    name: 'connections: the travellers\' tokens got by exchanging request tokens, sealed',
+    sql: `
+      -- One row per connected request. access_token and refresh_token are sealed by the vault
+      -- (never in clear) and erased (NULL) when the connection is revoked.
+      CREATE TABLE connections (
+        id                       TEXT PRIMARY KEY,
+        request_id               TEXT NOT NULL UNIQUE REFERENCES requests (id),
+        concur_user_id           TEXT,
+        first_name               TEXT,
+        last_name                TEXT,
+        loyalty_number           TEXT,
+        member_id                TEXT,
+        -- 'legacy' (getaccesstoken.ashx) or 'password' (OAuth 2.0): how it is refreshed and revoked.
+        form                     TEXT NOT NULL,
+        instance_url             TEXT NOT NULL,
+        geolocation              TEXT,
+        access_token             TEXT,
+        refresh_token            TEXT,
+        state                    TEXT NOT NULL,
+        connected_at             TEXT NOT NULL,
+        connected_by             TEXT NOT NULL,
+        access_token_expires_at  TEXT NOT NULL,
+        refresh_token_expires_at TEXT,
+        last_refreshed_at        TEXT,
+        -- When the refresh worker looks at it next (NULL once it is not active).
+        next_refresh_at          TEXT,
+        refresh_failures         INTEGER NOT NULL DEFAULT 0,
+        last_error               TEXT,
+        updated_at               TEXT NOT NULL
+      );
+      CREATE INDEX connections_by_connected_at ON connections (connected_at, id);
+      CREATE INDEX connections_due ON connections (state, next_refresh_at);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

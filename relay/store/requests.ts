@@ -99,6 +99,7 @@ const NO_REPLY = {
   reply_last_error: null,
   reply_updated_at: null,
   reply_requested_by: null,
+  connection_id: null,
 } as const;
 
 export interface Requests {

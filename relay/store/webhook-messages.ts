@@ -7,6 +7,8 @@ import type { StoredEvent } from './events.js';
  * - reply.updated in state sent → reply.sent, in state failed → reply.failed (data: the
  *   ConnectionRequest, whose `reply` is the reply that was sent or failed); queued → nothing
  * - concur.state_changed → concur.state_changed (data: the Summary, counts and Concur's state)
+ * - connection.created → connection.established; connection.updated to refresh_failed →
+ *   connection.broken, to revoked → connection.revoked (data: the Connection, never a token)
  * - summary → nothing
  * Data comes from the same row mapping as the API (mapping.ts), so a request token cannot appear.
  */
@@ -28,6 +30,12 @@ export function webhookTypeOf(event: StoredEvent): WebhookEventType | undefined 
       return undefined;
     case 'summary':
       return undefined;
+    case 'connection.created':
+      return 'connection.established';
+    case 'connection.updated':
+      if (event.data.state === 'refresh_failed') return 'connection.broken';
+      if (event.data.state === 'revoked') return 'connection.revoked';
+      return undefined;
   }
 }
 
@@ -47,6 +55,9 @@ export function messageDataOf(event: StoredEvent, views: MessageViews): unknown 
       return views.request(event.data.requestId);
     case 'concur.state_changed':
       return views.summary();
+    case 'connection.created':
+    case 'connection.updated':
+      return event.data;
     case 'summary':
       return undefined;
   }

@@ -37,6 +37,7 @@ export function request(over: Partial<ConnectionRequest> = {}): ConnectionReques
     requestTokenExpiresAt: groupOf(status) === 'pending' ? inFuture(10 * MIN) : null,
     retries: 0,
     reply: null,
+    connectionId: null,
     ...over,
   };
 }

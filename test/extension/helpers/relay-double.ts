@@ -39,6 +39,7 @@ export function makeRequest(overrides: Partial<ConnectionRequest> & { id?: strin
     requestTokenExpiresAt: null,
     retries: 0,
     reply: null,
+    connectionId: null,
     ...overrides,
   });
 }

@@ -36,6 +36,7 @@ describe('connection requests in the store', () => {
         requestTokenExpiresAt: new Date(Date.parse(seenAt) + FIFTEEN_MINUTES).toISOString(),
         retries: 0,
         reply: null,
+        connectionId: null,
       });
       expect(created[1]?.requestTokenExpiresAt).toBeNull();
       expect(store.requests.get('A')).toEqual(created[0]);

@@ -1,0 +1,329 @@
+import { randomBytes } from 'node:crypto';
+import { type Connection, type ConnectionsPage, type ConnectionState, CONNECTION_STATES } from '../../shared/connections.js';
+import type { Actor, Audit } from './audit.js';
+import type { StoreContext } from './context.js';
+import { BadCursorError, UnknownConnectionError } from './errors.js';
+import type { EventLog } from './events.js';
+import { toIso, type TimeInput } from './time.js';
+
+/**
+ * Connections: a traveller's own tokens, got by exchanging a request token, kept for the partner's
+ * systems. The tokens are sealed by the vault (their place — `connections.access_token:<id>` — is
+ * part of the seal) and opened only by `tokens()`, for the refresh worker and the broker's route;
+ * nothing that builds a Connection reads them. Each change is a `connection.created` or
+ * `connection.updated` event in the same transaction (webhooks: established, broken, revoked).
+ */
+
+export type TokenForm = 'legacy' | 'password';
+
+/** What an exchange or a refresh brought: the traveller's tokens and where they work. */
+export interface HeldTokenSet {
+  accessToken: string;
+  refreshToken: string;
+  instanceUrl: string;
+  accessTokenExpiresAt: string;
+  refreshTokenExpiresAt: string | null;
+  geolocation: string | null;
+}
+
+export interface NewConnection {
+  requestId: string;
+  form: TokenForm;
+  tokens: HeldTokenSet;
+  /** Who asked for the CRSUC (a key's name, or `auto`). */
+  connectedBy: string;
+  memberId?: string | null;
+  /** When the refresh worker should first look at it. */
+  nextRefreshAt: TimeInput;
+}
+
+/** A connection's tokens, opened from the vault, with what refreshing them needs. */
+export interface OpenedTokens extends HeldTokenSet {
+  id: string;
+  form: TokenForm;
+  state: ConnectionState;
+}
+
+export interface Connections {
+  /** Stores a new connection (or, for a request that has one, replaces its tokens): sealed, with connection.created. */
+  create(input: NewConnection): Connection;
+  get(id: string): Connection | undefined;
+  byRequest(requestId: string): Connection | undefined;
+  /** Newest connectedAt first. Throws BadCursorError for a cursor it did not make. */
+  list(query: { state?: ConnectionState; limit: number; cursor?: string }): ConnectionsPage;
+  /** The connection's tokens, opened; undefined for an unknown id or once they were erased (revoked). */
+  tokens(id: string): OpenedTokens | undefined;
+  /** A refresh worked: the new tokens (the refresh token may be rotated, the geolocation moved). */
+  refreshed(id: string, tokens: HeldTokenSet, nextRefreshAt: TimeInput): Connection;
+  /**
+   * A refresh did not work. `final`: Concur refused the refresh token for good → refresh_failed
+   * (the traveller must connect again); else the error is kept and the next try is `nextRefreshAt`.
+   */
+  refreshFailed(id: string, error: string, outcome: { final: true } | { final: false; nextRefreshAt: TimeInput }): Connection;
+  /** Revoked by `actor`: the tokens are erased (the ciphertext too), state revoked, audited. */
+  revoke(id: string, actor: Actor): Connection;
+  /** Ids of active connections whose refresh is due at `now`, soonest first. */
+  dueForRefresh(now: TimeInput, limit: number): string[];
+  /** When the soonest refresh of an active connection is due; null when none is. */
+  nextRefreshAt(): string | null;
+  counts(): Record<ConnectionState, number>;
+}
+
+interface ConnectionRow {
+  id: string;
+  request_id: string;
+  concur_user_id: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  loyalty_number: string | null;
+  member_id: string | null;
+  form: TokenForm;
+  instance_url: string;
+  geolocation: string | null;
+  state: ConnectionState;
+  connected_at: string;
+  connected_by: string;
+  access_token_expires_at: string;
+  refresh_token_expires_at: string | null;
+  last_refreshed_at: string | null;
+  last_error: string | null;
+}
+
+const COLUMNS = `id, request_id, concur_user_id, first_name, last_name, loyalty_number, member_id, form, instance_url,
+  geolocation, state, connected_at, connected_by, access_token_expires_at, refresh_token_expires_at, last_refreshed_at, last_error`;
+
+function toConnection(row: ConnectionRow): Connection {
+  return {
+    id: row.id,
+    requestId: row.request_id,
+    concurUserId: row.concur_user_id,
+    firstName: row.first_name,
+    lastName: row.last_name,
+    loyaltyNumber: row.loyalty_number,
+    memberId: row.member_id,
+    instanceUrl: row.instance_url,
+    state: row.state,
+    connectedAt: row.connected_at,
+    connectedBy: row.connected_by,
+    accessTokenExpiresAt: row.access_token_expires_at,
+    refreshTokenExpiresAt: row.refresh_token_expires_at,
+    lastRefreshedAt: row.last_refreshed_at,
+    lastError: row.last_error,
+  };
+}
+
+const where = (id: string, column: 'access_token' | 'refresh_token') => `connections.${column}:${id}`;
+
+function encodeCursor(row: Pick<ConnectionRow, 'connected_at' | 'id'>): string {
+  return `c.${Buffer.from(JSON.stringify([row.connected_at, row.id])).toString('base64url')}`;
+}
+
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    if (!/^c\.[A-Za-z0-9_-]{1,400}$/.test(cursor)) throw new Error('shape');
+    const value: unknown = JSON.parse(Buffer.from(cursor.slice(2), 'base64url').toString('utf8'));
+    if (!Array.isArray(value) || value.length !== 2 || !value.every((part) => typeof part === 'string')) throw new Error('parts');
+    const [at, id] = value as [string, string];
+    if (toIso(at) !== at) throw new Error('time');
+    return [at, id];
+  } catch {
+    throw new BadCursorError();
+  }
+}
+
+export function createConnections(ctx: StoreContext, events: Pick<EventLog, 'append'>, audit: Pick<Audit, 'append'>): Connections {
+  const { db, vault } = ctx;
+  const byId = db.prepare<[string], ConnectionRow>(`SELECT ${COLUMNS} FROM connections WHERE id = ?`);
+  const byRequestId = db.prepare<[string], ConnectionRow>(`SELECT ${COLUMNS} FROM connections WHERE request_id = ?`);
+  const sealed = db.prepare<[string], { access_token: string | null; refresh_token: string | null }>(
+    'SELECT access_token, refresh_token FROM connections WHERE id = ?',
+  );
+  const requestRow = db.prepare<[string], { user_id: string | null; first_name: string | null; last_name: string | null; loyalty_number: string | null }>(
+    'SELECT user_id, first_name, last_name, loyalty_number FROM requests WHERE id = ?',
+  );
+  const insert = db.prepare(`
+    INSERT INTO connections (id, request_id, concur_user_id, first_name, last_name, loyalty_number, member_id, form,
+      instance_url, geolocation, access_token, refresh_token, state, connected_at, connected_by,
+      access_token_expires_at, refresh_token_expires_at, last_refreshed_at, next_refresh_at, refresh_failures, last_error, updated_at)
+    VALUES (@id, @request_id, @concur_user_id, @first_name, @last_name, @loyalty_number, @member_id, @form,
+      @instance_url, @geolocation, @access_token, @refresh_token, 'active', @now, @connected_by,
+      @access_token_expires_at, @refresh_token_expires_at, NULL, @next_refresh_at, 0, NULL, @now)`);
+  const replaceTokens = db.prepare(`
+    UPDATE connections SET form = @form, instance_url = @instance_url, geolocation = @geolocation, access_token = @access_token,
+      refresh_token = @refresh_token, state = 'active', connected_at = @now, connected_by = @connected_by,
+      member_id = COALESCE(@member_id, member_id), access_token_expires_at = @access_token_expires_at,
+      refresh_token_expires_at = @refresh_token_expires_at, next_refresh_at = @next_refresh_at, refresh_failures = 0,
+      last_error = NULL, updated_at = @now
+    WHERE id = @id`);
+  const updateRefreshed = db.prepare(`
+    UPDATE connections SET instance_url = @instance_url, geolocation = @geolocation, access_token = @access_token,
+      refresh_token = @refresh_token, access_token_expires_at = @access_token_expires_at,
+      refresh_token_expires_at = @refresh_token_expires_at, last_refreshed_at = @now, next_refresh_at = @next_refresh_at,
+      refresh_failures = 0, last_error = NULL, updated_at = @now
+    WHERE id = @id AND state = 'active'`);
+  const updateFailed = db.prepare<[{ id: string; error: string; next: string | null; state: ConnectionState; now: string }]>(`
+    UPDATE connections SET last_error = @error, next_refresh_at = @next, state = @state, refresh_failures = refresh_failures + 1,
+      updated_at = @now
+    WHERE id = @id AND state = 'active'`);
+  const updateRevoked = db.prepare<[{ id: string; now: string }]>(`
+    UPDATE connections SET state = 'revoked', access_token = NULL, refresh_token = NULL, next_refresh_at = NULL, updated_at = @now
+    WHERE id = @id AND state <> 'revoked'`);
+  const due = db.prepare<[string, number], { id: string }>(
+    "SELECT id FROM connections WHERE state = 'active' AND next_refresh_at <= ? ORDER BY next_refresh_at, id LIMIT ?",
+  );
+  const soonest = db.prepare<[], { at: string | null }>("SELECT MIN(next_refresh_at) AS at FROM connections WHERE state = 'active'");
+  const countRows = db.prepare<[], { state: string; n: number }>('SELECT state, COUNT(*) AS n FROM connections GROUP BY state');
+
+  function load(id: string): Connection {
+    const row = byId.get(id);
+    if (row === undefined) throw new UnknownConnectionError(id);
+    return toConnection(row);
+  }
+
+  function sealedTokens(id: string, tokens: HeldTokenSet) {
+    return {
+      access_token: vault.seal(tokens.accessToken, where(id, 'access_token')),
+      refresh_token: vault.seal(tokens.refreshToken, where(id, 'refresh_token')),
+      instance_url: tokens.instanceUrl,
+      geolocation: tokens.geolocation,
+      access_token_expires_at: toIso(tokens.accessTokenExpiresAt),
+      refresh_token_expires_at: tokens.refreshTokenExpiresAt === null ? null : toIso(tokens.refreshTokenExpiresAt),
+    };
+  }
+
+  function page(state: ConnectionState | undefined, limit: number, cursor: string | undefined): ConnectionRow[] {
+    const filters: string[] = [];
+    const params: Record<string, string | number> = { limit: limit + 1 };
+    if (state !== undefined) {
+      filters.push('state = @state');
+      params.state = state;
+    }
+    if (cursor !== undefined) {
+      const [at, id] = decodeCursor(cursor);
+      filters.push('(connected_at < @at OR (connected_at = @at AND id < @id))');
+      params.at = at;
+      params.id = id;
+    }
+    const filter = filters.length === 0 ? '' : `WHERE ${filters.join(' AND ')}`;
+    return db.prepare<[Record<string, string | number>], ConnectionRow>(
+      `SELECT ${COLUMNS} FROM connections ${filter} ORDER BY connected_at DESC, id DESC LIMIT @limit`,
+    ).all(params);
+  }
+
+  return {
+    create({ requestId, form, tokens, connectedBy, memberId = null, nextRefreshAt }) {
+      return ctx.tx(() => {
+        const request = requestRow.get(requestId);
+        const known = byRequestId.get(requestId);
+        const id = known?.id ?? `con_${randomBytes(9).toString('base64url')}`;
+        const values = {
+          id,
+          form,
+          connected_by: connectedBy,
+          member_id: memberId,
+          next_refresh_at: toIso(nextRefreshAt),
+          now: ctx.now(),
+          ...sealedTokens(id, tokens),
+        };
+        if (known === undefined) {
+          insert.run({
+            ...values,
+            request_id: requestId,
+            concur_user_id: request?.user_id ?? null,
+            first_name: request?.first_name ?? null,
+            last_name: request?.last_name ?? null,
+            loyalty_number: request?.loyalty_number ?? null,
+          });
+        } else {
+          replaceTokens.run(values);
+        }
+        const connection = load(id);
+        events.append(known === undefined ? 'connection.created' : 'connection.updated', connection);
+        return connection;
+      });
+    },
+
+    get(id) {
+      const row = byId.get(id);
+      return row === undefined ? undefined : toConnection(row);
+    },
+
+    byRequest(requestId) {
+      const row = byRequestId.get(requestId);
+      return row === undefined ? undefined : toConnection(row);
+    },
+
+    list({ state, limit, cursor }) {
+      const take = Math.max(1, Math.trunc(limit));
+      const rows = page(state, take, cursor);
+      const items = rows.slice(0, take);
+      const last = items.at(-1);
+      return { items: items.map(toConnection), nextCursor: rows.length > take && last !== undefined ? encodeCursor(last) : null };
+    },
+
+    tokens(id) {
+      const row = byId.get(id);
+      const secret = sealed.get(id);
+      if (row === undefined || secret === undefined || secret.access_token === null || secret.refresh_token === null) return undefined;
+      return {
+        id,
+        form: row.form,
+        state: row.state,
+        accessToken: vault.open(secret.access_token, where(id, 'access_token')),
+        refreshToken: vault.open(secret.refresh_token, where(id, 'refresh_token')),
+        instanceUrl: row.instance_url,
+        geolocation: row.geolocation,
+        accessTokenExpiresAt: row.access_token_expires_at,
+        refreshTokenExpiresAt: row.refresh_token_expires_at,
+      };
+    },
+
+    refreshed(id, tokens, nextRefreshAt) {
+      return ctx.tx(() => {
+        const changed = updateRefreshed.run({ id, now: ctx.now(), next_refresh_at: toIso(nextRefreshAt), ...sealedTokens(id, tokens) });
+        const connection = load(id);
+        if (changed.changes > 0) events.append('connection.updated', connection);
+        return connection;
+      });
+    },
+
+    refreshFailed(id, error, outcome) {
+      return ctx.tx(() => {
+        const next = outcome.final ? null : toIso(outcome.nextRefreshAt);
+        const changed = updateFailed.run({ id, error, next, state: outcome.final ? 'refresh_failed' : 'active', now: ctx.now() });
+        const connection = load(id);
+        // A temporary failure changes nothing a client acts on; a final one breaks the connection.
+        if (changed.changes > 0 && outcome.final) events.append('connection.updated', connection);
+        return connection;
+      });
+    },
+
+    revoke(id, actor) {
+      return ctx.tx(() => {
+        const before = load(id);
+        if (updateRevoked.run({ id, now: ctx.now() }).changes === 0) return before;
+        const connection = load(id);
+        audit.append({ actor, action: 'connection.revoked', target: id, details: { requestId: connection.requestId } });
+        events.append('connection.updated', connection);
+        return connection;
+      });
+    },
+
+    dueForRefresh(now, limit) {
+      return due.all(toIso(now), Math.max(1, Math.trunc(limit))).map((row) => row.id);
+    },
+
+    nextRefreshAt() {
+      return soonest.get()?.at ?? null;
+    },
+
+    counts() {
+      const counts = Object.fromEntries(CONNECTION_STATES.map((state) => [state, 0])) as Record<ConnectionState, number>;
+      for (const { state, n } of countRows.all()) {
+        const known = CONNECTION_STATES.find((s) => s === state);
+        if (known !== undefined) counts[known] += n;
+      }
+      return counts;
+    },
+  };
+}
