@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { type Connection, type ConnectionsPage, type ConnectionState, CONNECTION_STATES } from '../../shared/connections.js';
 import type { Actor, Audit } from './audit.js';
 import type { StoreContext } from './context.js';
+import type { Db } from './db.js';
+import type { Vault } from '../vault/vault.js';
 import { BadCursorError, UnknownConnectionError } from './errors.js';
 import type { EventLog } from './events.js';
 import { toIso, type TimeInput } from './time.js';
@@ -131,8 +133,8 @@ function decodeCursor(cursor: string): [string, string] {
   }
 }
 
-export function createConnections(ctx: StoreContext, events: Pick<EventLog, 'append'>, audit: Pick<Audit, 'append'>): Connections {
-  const { db, vault } = ctx;
+/** The statements of the connections table, prepared once. */
+function prepare(db: Db) {
   const byId = db.prepare<[string], ConnectionRow>(`SELECT ${COLUMNS} FROM connections WHERE id = ?`);
   const byRequestId = db.prepare<[string], ConnectionRow>(`SELECT ${COLUMNS} FROM connections WHERE request_id = ?`);
   const sealed = db.prepare<[string], { access_token: string | null; refresh_token: string | null }>(
@@ -173,48 +175,56 @@ export function createConnections(ctx: StoreContext, events: Pick<EventLog, 'app
   );
   const soonest = db.prepare<[], { at: string | null }>("SELECT MIN(next_refresh_at) AS at FROM connections WHERE state = 'active'");
   const countRows = db.prepare<[], { state: string; n: number }>('SELECT state, COUNT(*) AS n FROM connections GROUP BY state');
+  return { byId, byRequestId, sealed, requestRow, insert, replaceTokens, updateRefreshed, updateFailed, updateRevoked, due, soonest, countRows };
+}
+
+/** A token set as it is written: the tokens sealed in their place, the rest as is. */
+function sealedTokens(vault: Vault, id: string, tokens: HeldTokenSet) {
+  return {
+    access_token: vault.seal(tokens.accessToken, where(id, 'access_token')),
+    refresh_token: vault.seal(tokens.refreshToken, where(id, 'refresh_token')),
+    instance_url: tokens.instanceUrl,
+    geolocation: tokens.geolocation,
+    access_token_expires_at: toIso(tokens.accessTokenExpiresAt),
+    refresh_token_expires_at: tokens.refreshTokenExpiresAt === null ? null : toIso(tokens.refreshTokenExpiresAt),
+  };
+}
+
+/** One page of rows, newest first, `limit` + 1 of them (the extra one says whether another page follows). */
+function pageRows(db: Db, state: ConnectionState | undefined, limit: number, cursor: string | undefined): ConnectionRow[] {
+  const filters: string[] = [];
+  const params: Record<string, string | number> = { limit: limit + 1 };
+  if (state !== undefined) {
+    filters.push('state = @state');
+    params.state = state;
+  }
+  if (cursor !== undefined) {
+    const [at, id] = decodeCursor(cursor);
+    filters.push('(connected_at < @at OR (connected_at = @at AND id < @id))');
+    params.at = at;
+    params.id = id;
+  }
+  const filter = filters.length === 0 ? '' : `WHERE ${filters.join(' AND ')}`;
+  return db.prepare<[Record<string, string | number>], ConnectionRow>(
+    `SELECT ${COLUMNS} FROM connections ${filter} ORDER BY connected_at DESC, id DESC LIMIT @limit`,
+  ).all(params);
+}
+
+export function createConnections(ctx: StoreContext, events: Pick<EventLog, 'append'>, audit: Pick<Audit, 'append'>): Connections {
+  const { db, vault } = ctx;
+  const sql = prepare(db);
 
   function load(id: string): Connection {
-    const row = byId.get(id);
+    const row = sql.byId.get(id);
     if (row === undefined) throw new UnknownConnectionError(id);
     return toConnection(row);
-  }
-
-  function sealedTokens(id: string, tokens: HeldTokenSet) {
-    return {
-      access_token: vault.seal(tokens.accessToken, where(id, 'access_token')),
-      refresh_token: vault.seal(tokens.refreshToken, where(id, 'refresh_token')),
-      instance_url: tokens.instanceUrl,
-      geolocation: tokens.geolocation,
-      access_token_expires_at: toIso(tokens.accessTokenExpiresAt),
-      refresh_token_expires_at: tokens.refreshTokenExpiresAt === null ? null : toIso(tokens.refreshTokenExpiresAt),
-    };
-  }
-
-  function page(state: ConnectionState | undefined, limit: number, cursor: string | undefined): ConnectionRow[] {
-    const filters: string[] = [];
-    const params: Record<string, string | number> = { limit: limit + 1 };
-    if (state !== undefined) {
-      filters.push('state = @state');
-      params.state = state;
-    }
-    if (cursor !== undefined) {
-      const [at, id] = decodeCursor(cursor);
-      filters.push('(connected_at < @at OR (connected_at = @at AND id < @id))');
-      params.at = at;
-      params.id = id;
-    }
-    const filter = filters.length === 0 ? '' : `WHERE ${filters.join(' AND ')}`;
-    return db.prepare<[Record<string, string | number>], ConnectionRow>(
-      `SELECT ${COLUMNS} FROM connections ${filter} ORDER BY connected_at DESC, id DESC LIMIT @limit`,
-    ).all(params);
   }
 
   return {
     create({ requestId, form, tokens, connectedBy, memberId = null, nextRefreshAt }) {
       return ctx.tx(() => {
-        const request = requestRow.get(requestId);
-        const known = byRequestId.get(requestId);
+        const request = sql.requestRow.get(requestId);
+        const known = sql.byRequestId.get(requestId);
         const id = known?.id ?? `con_${randomBytes(9).toString('base64url')}`;
         const values = {
           id,
@@ -223,10 +233,10 @@ export function createConnections(ctx: StoreContext, events: Pick<EventLog, 'app
           member_id: memberId,
           next_refresh_at: toIso(nextRefreshAt),
           now: ctx.now(),
-          ...sealedTokens(id, tokens),
+          ...sealedTokens(vault, id, tokens),
         };
         if (known === undefined) {
-          insert.run({
+          sql.insert.run({
             ...values,
             request_id: requestId,
             concur_user_id: request?.user_id ?? null,
@@ -235,7 +245,7 @@ export function createConnections(ctx: StoreContext, events: Pick<EventLog, 'app
             loyalty_number: request?.loyalty_number ?? null,
           });
         } else {
-          replaceTokens.run(values);
+          sql.replaceTokens.run(values);
         }
         const connection = load(id);
         events.append(known === undefined ? 'connection.created' : 'connection.updated', connection);
@@ -244,26 +254,26 @@ export function createConnections(ctx: StoreContext, events: Pick<EventLog, 'app
     },
 
     get(id) {
-      const row = byId.get(id);
+      const row = sql.byId.get(id);
       return row === undefined ? undefined : toConnection(row);
     },
 
     byRequest(requestId) {
-      const row = byRequestId.get(requestId);
+      const row = sql.byRequestId.get(requestId);
       return row === undefined ? undefined : toConnection(row);
     },
 
     list({ state, limit, cursor }) {
       const take = Math.max(1, Math.trunc(limit));
-      const rows = page(state, take, cursor);
+      const rows = pageRows(db, state, take, cursor);
       const items = rows.slice(0, take);
       const last = items.at(-1);
       return { items: items.map(toConnection), nextCursor: rows.length > take && last !== undefined ? encodeCursor(last) : null };
     },
 
     tokens(id) {
-      const row = byId.get(id);
-      const secret = sealed.get(id);
+      const row = sql.byId.get(id);
+      const secret = sql.sealed.get(id);
       if (row === undefined || secret === undefined || secret.access_token === null || secret.refresh_token === null) return undefined;
       return {
         id,
@@ -280,7 +290,7 @@ export function createConnections(ctx: StoreContext, events: Pick<EventLog, 'app
 
     refreshed(id, tokens, nextRefreshAt) {
       return ctx.tx(() => {
-        const changed = updateRefreshed.run({ id, now: ctx.now(), next_refresh_at: toIso(nextRefreshAt), ...sealedTokens(id, tokens) });
+        const changed = sql.updateRefreshed.run({ id, now: ctx.now(), next_refresh_at: toIso(nextRefreshAt), ...sealedTokens(vault, id, tokens) });
         const connection = load(id);
         if (changed.changes > 0) events.append('connection.updated', connection);
         return connection;
@@ -290,7 +300,7 @@ export function createConnections(ctx: StoreContext, events: Pick<EventLog, 'app
     refreshFailed(id, error, outcome) {
       return ctx.tx(() => {
         const next = outcome.final ? null : toIso(outcome.nextRefreshAt);
-        const changed = updateFailed.run({ id, error, next, state: outcome.final ? 'refresh_failed' : 'active', now: ctx.now() });
+        const changed = sql.updateFailed.run({ id, error, next, state: outcome.final ? 'refresh_failed' : 'active', now: ctx.now() });
         const connection = load(id);
         // A temporary failure changes nothing a client acts on; a final one breaks the connection.
         if (changed.changes > 0 && outcome.final) events.append('connection.updated', connection);
@@ -301,7 +311,7 @@ export function createConnections(ctx: StoreContext, events: Pick<EventLog, 'app
     revoke(id, actor) {
       return ctx.tx(() => {
         const before = load(id);
-        if (updateRevoked.run({ id, now: ctx.now() }).changes === 0) return before;
+        if (sql.updateRevoked.run({ id, now: ctx.now() }).changes === 0) return before;
         const connection = load(id);
         audit.append({ actor, action: 'connection.revoked', target: id, details: { requestId: connection.requestId } });
         events.append('connection.updated', connection);
@@ -310,16 +320,16 @@ export function createConnections(ctx: StoreContext, events: Pick<EventLog, 'app
     },
 
     dueForRefresh(now, limit) {
-      return due.all(toIso(now), Math.max(1, Math.trunc(limit))).map((row) => row.id);
+      return sql.due.all(toIso(now), Math.max(1, Math.trunc(limit))).map((row) => row.id);
     },
 
     nextRefreshAt() {
-      return soonest.get()?.at ?? null;
+      return sql.soonest.get()?.at ?? null;
     },
 
     counts() {
       const counts = Object.fromEntries(CONNECTION_STATES.map((state) => [state, 0])) as Record<ConnectionState, number>;
-      for (const { state, n } of countRows.all()) {
+      for (const { state, n } of sql.countRows.all()) {
         const known = CONNECTION_STATES.find((s) => s === state);
         if (known !== undefined) counts[known] += n;
       }
