@@ -5,13 +5,18 @@
 // relay they read as before; in the extension (no classic zod) they are the generic "Invalid input",
 // which it never shows.
 import * as z from 'zod/mini';
-import { Connection } from './connections.js';
+import { Connection, ExchangeStatus } from './connections.js';
 import { IsoTime, pageOf, pagingOf } from './paging.js';
 import { Role } from './roles.js';
 import { Group, ReplyCode, StatusCode } from './status.js';
 
 
-export const ReplyState = z.enum(['queued', 'sent', 'failed']);
+/**
+ * queued: on its way to Concur; exchanging: a CRSUC whose request token is being exchanged for the
+ * traveller's tokens first; waiting_token: that exchange could not work, a CRRET asked Concur for
+ * a new token, and the CRSUC goes on by itself when the next poll brings it; sent; failed.
+ */
+export const ReplyState = z.enum(['queued', 'exchanging', 'waiting_token', 'sent', 'failed']);
 export type ReplyState = z.infer<typeof ReplyState>;
 
 export const Reply = z.object({
@@ -79,6 +84,8 @@ export const Summary = z.object({
     lastSuccessAt: z.nullable(IsoTime),
     lastError: z.nullable(z.string()),
   }),
+  /** Whether a CRSUC can be sent: the relay must exchange the request token first (partner credentials). */
+  exchange: ExchangeStatus,
 });
 export type Summary = z.infer<typeof Summary>;
 

@@ -1,4 +1,4 @@
-import type { ConnectionRequest, Reply, ReplyState } from '../../shared/models.js';
+import { ReplyState, type ConnectionRequest, type Reply } from '../../shared/models.js';
 import {
   groupOf,
   isReplyCode,
@@ -15,7 +15,7 @@ import { addMs } from './time.js';
  * version does not know) is treated as absent rather than guessed at.
  */
 
-const REPLY_STATES: readonly ReplyState[] = ['queued', 'sent', 'failed'];
+const REPLY_STATES: readonly ReplyState[] = ReplyState.options;
 
 function readReplyState(value: string): ReplyState | undefined {
   return REPLY_STATES.find((state) => state === value);

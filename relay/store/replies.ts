@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Reply, ReplyState } from '../../shared/models.js';
+import { ReplyState, type Reply } from '../../shared/models.js';
 import { MAX_RETRIES, type ReplyCode } from '../../shared/status.js';
 import type { Actor, Audit } from './audit.js';
 import type { StoreContext } from './context.js';
@@ -266,9 +266,10 @@ export function createReplies(
     },
 
     counts() {
-      const counts: Record<ReplyState, number> = { queued: 0, sent: 0, failed: 0 };
+      const counts = Object.fromEntries(ReplyState.options.map((state) => [state, 0])) as Record<ReplyState, number>;
       for (const { state, n } of sql.selectCounts.all()) {
-        if (state === 'queued' || state === 'sent' || state === 'failed') counts[state] += n;
+        const known = ReplyState.options.find((s) => s === state);
+        if (known !== undefined) counts[known] += n;
       }
       return counts;
     },

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { ExchangeStatus } from '../../shared/connections.js';
 import { ConcurState, type Summary } from '../../shared/models.js';
 import type { StoreContext } from './context.js';
 import type { ConcurStatus, EventLog } from './events.js';
@@ -10,6 +11,7 @@ const KEY = {
   lastSuccessAt: 'concur.lastSuccessAt',
   lastError: 'concur.lastError',
   refreshToken: 'concur.refreshToken',
+  exchange: 'exchange.status',
 } as const;
 
 const STATUS_FIELDS = ['state', 'lastPollAt', 'lastSuccessAt', 'lastError'] as const;
@@ -26,6 +28,9 @@ export interface RelayState {
   updateConcurStatus(patch: Partial<ConcurStatus>): ConcurStatusUpdate;
   /** Counts per group with Concur's state: what GET /summary, the event stream and webhooks show. */
   summary(): Summary;
+  /** Whether request tokens can be exchanged now (partner credentials configured and accepted). */
+  exchangeStatus(): ExchangeStatus;
+  setExchangeStatus(status: ExchangeStatus): void;
   /** The rotated refresh token descending from `configured` (CONCUR_REFRESH_TOKEN), else `configured`. */
   currentRefreshToken(configured: string): string;
   saveRefreshToken(configured: string, rotated: string): void;
@@ -53,6 +58,20 @@ export function createRelayState(
 
   const get = (key: string): string | null => select.get(key)?.value ?? null;
 
+  /** Until the runtime has said otherwise: ok (it says so at every start, from the configuration). */
+  function exchangeStatus(): ExchangeStatus {
+    const raw = get(KEY.exchange);
+    if (raw !== null) {
+      try {
+        const parsed = ExchangeStatus.safeParse(JSON.parse(raw));
+        if (parsed.success) return parsed.data;
+      } catch {
+        // unreadable: as if never said
+      }
+    }
+    return { state: 'ok', reason: null };
+  }
+
   function concurStatus(): ConcurStatus {
     const state = ConcurState.safeParse(get(KEY.state));
     return {
@@ -67,7 +86,13 @@ export function createRelayState(
     concurStatus,
 
     summary() {
-      return { counts: requests.counts(), concur: concurStatus() };
+      return { counts: requests.counts(), concur: concurStatus(), exchange: exchangeStatus() };
+    },
+
+    exchangeStatus,
+
+    setExchangeStatus(status) {
+      upsert.run(KEY.exchange, JSON.stringify(ExchangeStatus.parse(status)), ctx.now());
     },
 
     updateConcurStatus(patch) {

@@ -52,6 +52,7 @@ export function summaryOf(items: readonly ConnectionRequest[], over: Partial<Sum
   return {
     counts,
     concur: { state: 'ok', lastPollAt: ago(MIN), lastSuccessAt: ago(MIN), lastError: null, ...over },
+    exchange: { state: 'ok', reason: null },
   };
 }
 

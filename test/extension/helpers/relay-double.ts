@@ -74,6 +74,7 @@ export class RelayDouble {
         lastSuccessAt: this.concurState === 'ok' ? at : null,
         lastError: this.concurState === 'ok' ? null : 'Concur answered 503',
       },
+      exchange: { state: 'ok', reason: null },
     });
   }
 

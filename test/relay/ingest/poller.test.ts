@@ -267,6 +267,7 @@ describe('poller: ingesting', () => {
     expect(store.state.summary()).toEqual({
       counts: { pending: 3, failed: 1, connected: 2 },
       concur: { state: 'ok', lastPollAt: harness.clock.iso(), lastSuccessAt: harness.clock.iso(), lastError: null },
+      exchange: { state: 'ok', reason: null },
     });
     // The default asks for the pending list only.
     const only = poller();

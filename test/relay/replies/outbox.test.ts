@@ -233,7 +233,7 @@ describe('outbox: the worker', () => {
     for (const request of added) store.replies.enqueue(request.id, 'CRSUC', { actor: TESTER });
     await outbox({ client: counting }).drain();
     expect(most).toBe(4);
-    expect(store.replies.counts()).toEqual({ queued: 0, sent: 10, failed: 0 });
+    expect(store.replies.counts()).toEqual({ queued: 0, exchanging: 0, waiting_token: 0, sent: 10, failed: 0 });
     const puts = await putCalls(sb);
     expect(puts.map((c) => c.requestId).sort()).toEqual(added.map((r) => r.id).sort());
   });

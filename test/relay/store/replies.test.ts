@@ -83,7 +83,7 @@ describe('the reply outbox', () => {
 
     expect(store.replies.pendingCount()).toBe(0);
     expect(store.replies.due(harness.clock.advance(60_000), 10)).toEqual([]);
-    expect(store.replies.counts()).toEqual({ queued: 0, sent: 1, failed: 0 });
+    expect(store.replies.counts()).toEqual({ queued: 0, exchanging: 0, waiting_token: 0, sent: 1, failed: 0 });
   });
 
   it('sent: keeps the reply code while Concur still lists its old, unchanged view; takes Concur’s new status when it moves', () => {
@@ -132,7 +132,7 @@ describe('the reply outbox', () => {
       group: 'pending',
       reply: { status: 'CRSUC', state: 'failed', lastError: 'Concur answered 400: Invalid status' },
     });
-    expect(store.replies.counts()).toEqual({ queued: 0, sent: 0, failed: 1 });
+    expect(store.replies.counts()).toEqual({ queued: 0, exchanging: 0, waiting_token: 0, sent: 0, failed: 1 });
     expect(store.replies.enqueue('A', 'CREU1', { actor: TESTER }).repeated).toBe(false);
     expect(store.requests.get('A')?.reply).toMatchObject({ status: 'CREU1', state: 'queued' });
   });
@@ -148,7 +148,7 @@ describe('the reply outbox', () => {
     }
     expect(error).toBeInstanceOf(ReplyInFlightError);
     expect(error).toMatchObject({ code: 'reply_in_flight', requestId: 'A', replyId });
-    expect(store.replies.counts()).toEqual({ queued: 1, sent: 0, failed: 0 });
+    expect(store.replies.counts()).toEqual({ queued: 1, exchanging: 0, waiting_token: 0, sent: 0, failed: 0 });
     expect(store.events.latestId()).toBe(latest);
   });
 
@@ -181,20 +181,20 @@ describe('the reply outbox', () => {
       const again = store.replies.enqueue('A', 'CRSUC', { actor: TESTER, idempotencyKey: 'key-1' });
       expect(again).toEqual({ ...first, repeated: true });
       expect(store.events.latestId()).toBe(latest);
-      expect(store.replies.counts()).toEqual({ queued: 1, sent: 0, failed: 0 });
+      expect(store.replies.counts()).toEqual({ queued: 1, exchanging: 0, waiting_token: 0, sent: 0, failed: 0 });
 
       store.replies.markSent(first.replyId);
       store = harness.reopen();
       const afterSent = store.replies.enqueue('A', 'CRSUC', { actor: TESTER, idempotencyKey: 'key-1' });
       expect(afterSent).toMatchObject({ replyId: first.replyId, repeated: true, reply: { state: 'sent' } });
-      expect(store.replies.counts()).toEqual({ queued: 0, sent: 1, failed: 0 });
+      expect(store.replies.counts()).toEqual({ queued: 0, exchanging: 0, waiting_token: 0, sent: 1, failed: 0 });
     });
 
     it('a key reused for another body or another request is an IdempotencyMismatchError', () => {
       store.replies.enqueue('A', 'CRSUC', { actor: TESTER, idempotencyKey: 'key-1' });
       expect(() => store.replies.enqueue('A', 'CREU1', { actor: TESTER, idempotencyKey: 'key-1' })).toThrow(IdempotencyMismatchError);
       expect(() => store.replies.enqueue('B', 'CRSUC', { actor: TESTER, idempotencyKey: 'key-1' })).toThrow(IdempotencyMismatchError);
-      expect(store.replies.counts()).toEqual({ queued: 1, sent: 0, failed: 0 });
+      expect(store.replies.counts()).toEqual({ queued: 1, exchanging: 0, waiting_token: 0, sent: 0, failed: 0 });
     });
 
     it('a key whose call was refused is not remembered', () => {

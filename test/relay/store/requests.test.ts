@@ -350,6 +350,7 @@ describe('connection requests in the store', () => {
       expect(store.state.summary()).toEqual({
         counts: { pending: 2, failed: 2, connected: 1 },
         concur: { state: 'unknown', lastPollAt: null, lastSuccessAt: null, lastError: null },
+        exchange: { state: 'ok', reason: null },
       });
     });
   });
