@@ -1,7 +1,7 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { z } from '@hono/zod-openapi';
 import { WEBHOOK_EVENT_TYPES } from '../../shared/models.js';
-import type { Permission, Role } from '../../shared/roles.js';
+import { ROLES, type Permission, type Role } from '../../shared/roles.js';
 import type { AppEnv } from './context.js';
 import { requires, ROLES_EXTENSION, type PermissionDeclaration } from './permissions.js';
 import { ErrorBodyDoc, WebhookMessageDoc } from './schemas.js';
@@ -29,7 +29,11 @@ export function behindKey(
   description?: string,
 ): PermissionDeclaration & { security: typeof API_KEY_SECURITY; description: string } {
   const declaration = requires(permission);
-  const roles = `Roles: an API key whose role is ${roleWords(declaration[ROLES_EXTENSION])} (x-roles, which hold the \`${permission}\` permission); any other key gets 403 \`forbidden\`.`;
+  const holders = declaration[ROLES_EXTENSION];
+  const roles =
+    holders.length === ROLES.length
+      ? `Roles: any API key, whatever its role (${roleWords(holders)}: x-roles, which hold the \`${permission}\` permission).`
+      : `Roles: an API key whose role is ${roleWords(holders)} (x-roles, which hold the \`${permission}\` permission); any other key gets 403 \`forbidden\`.`;
   return { ...declaration, security: API_KEY_SECURITY, description: description === undefined ? roles : `${description}\n\n${roles}` };
 }
 
