@@ -27,6 +27,7 @@ interface Operation {
 }
 interface Document {
   servers?: Array<{ url: string }>;
+  components: { schemas: Record<string, { type?: unknown; properties?: Record<string, unknown> }> };
   info: { license?: { name: string } };
   paths: Record<string, Record<string, Operation>>;
   webhooks: Record<string, Record<string, Operation>>;
@@ -175,6 +176,13 @@ describe('every operation, as a generated client needs it', () => {
         else expect(schema, `${name} ${status}`).toBe('#/components/schemas/Error');
       }
     }
+  });
+
+  it('keeps "or null" where it belongs: a request may have no reply yet, a queued reply is never null', () => {
+    expect(doc.components.schemas.Reply?.type).toBe('object');
+    expect(doc.components.schemas.ConnectionRequest?.properties?.reply).toEqual({
+      anyOf: [{ $ref: '#/components/schemas/Reply' }, { type: 'null' }],
+    });
   });
 
   it('names where it is served from (relative: the relay that served it) and its licence', () => {
