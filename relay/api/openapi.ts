@@ -128,7 +128,7 @@ function registerOutgoingWebhooks(app: OpenAPIHono<AppEnv>): void {
       summary: `The ${type} message`,
       description:
         'POSTed by the relay to each webhook subscribed to this type. It carries no API key: the receiver proves it came from the relay by the `webhook-signature` header, made with the webhook\'s secret.',
-      // Said outright: a receiver needs no key of the relay's, it checks the signature (above).
+      // The signature is not an OpenAPI security scheme (it signs the body); no scheme is claimed.
       security: NO_SECURITY,
       request: { headers, body: { content: { 'application/json': { schema: WebhookMessageDoc } } } },
       responses: {
@@ -157,7 +157,8 @@ const DOCUMENT_INFO = {
     license: { name: 'Proprietary: no licence is granted', identifier: 'LicenseRef-Proprietary' },
   },
   // Relative, so the document stays true wherever the relay is reached (loopback, a host name, a
-  // proxy): the paths start at the root of the address the document was read from.
+  // proxy that serves it at the root of its host): the paths start at the root of the address the
+  // document was read from. A client generated from it is given that address as its base URL.
   servers: [
     {
       url: '/',
