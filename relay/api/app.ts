@@ -11,6 +11,7 @@ import { REQUEST_ID_HEADER, type AppEnv } from './context.js';
 import { corsMiddleware } from './middleware/cors.js';
 import { notFoundHandler, onError, validationHook } from './errors.js';
 import { auditRoutes } from './routes/audit.js';
+import { documentRoutes } from './routes/document.js';
 import { eventsRoutes } from './routes/events.js';
 import { documentOf, registerDocumentExtras } from './openapi.js';
 import { requestLog } from './middleware/request-log.js';
@@ -102,8 +103,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
 
   // ---- the document of all the above ----
   registerDocumentExtras(app);
-  const document = documentOf(app);
-  app.get('/openapi.json', (c) => c.json(document() as object, 200));
+  app.route('/', documentRoutes(documentOf(app)));
 
   app.onError(onError);
   app.notFound(notFoundHandler(() => app.routes));

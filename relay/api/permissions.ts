@@ -4,7 +4,8 @@ import { ApiError } from './errors.js';
 
 /**
  * What a route under /api/v1 needs of the caller's role, declared where the route is defined:
- * `...requires('reply')` in its OpenAPI route. The declaration goes into the served document
+ * `...behindKey('reply')` in its OpenAPI route (./openapi.ts: this declaration, the key as its
+ * `security` and the roles in its description). The declaration goes into the served document
  * (clients and people read who may call what there) and is what the role guard
  * (./middleware/roles.ts) enforces, so the two cannot disagree. A route without one is refused
  * to every key.
@@ -20,7 +21,7 @@ export interface PermissionDeclaration {
   [ROLES_EXTENSION]: Role[];
 }
 
-/** Spread into a route's OpenAPI definition: `createRoute({ …, ...requires('read') })`. */
+/** The declaration alone; routes spread `behindKey` (./openapi.ts), which holds it. */
 export function requires(permission: Permission): PermissionDeclaration {
   return { [PERMISSION_EXTENSION]: permission, [ROLES_EXTENSION]: rolesWith(permission) };
 }

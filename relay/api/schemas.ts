@@ -32,7 +32,9 @@ export function withOpenApi<T extends z.ZodType>(schema: T, ...args: OpenApiArgs
  */
 const ReplyDoc = withOpenApi(classicObject(Reply), 'Reply');
 export const ConnectionRequestDoc = withOpenApi(
-  classicObject(ConnectionRequest).extend({ reply: ReplyDoc.nullable() }),
+  // A union, not ReplyDoc.nullable(): the generator takes the name of a named schema's nullable
+  // copy for the named schema itself, and every Reply (a 202's included) would read "or null".
+  classicObject(ConnectionRequest).extend({ reply: z.union([ReplyDoc, z.null()]) }),
   'ConnectionRequest',
   { description: 'One connection request. The request token is an OAuth credential and never appears here.' },
 );

@@ -20,7 +20,7 @@ function routeKey(method: string, path: string): string {
 
 /**
  * The role check of every route under /api/v1, after the API-key check: the route that will
- * answer is looked up in what the routes declared (`...requires(…)`, ../permissions.ts, read from
+ * answer is looked up in what the routes declared (`...behindKey(…)`, ../openapi.ts, read from
  * the app's OpenAPI registry once every route is registered), and a caller whose role lacks that
  * permission gets 403 `forbidden` before the route reads anything (its body included).
  *

@@ -2,19 +2,19 @@ import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Audit } from '../../store/index.js';
 import type { AppEnv } from '../context.js';
 import { validationHook } from '../errors.js';
-import { API_KEY_SECURITY, errorResponses } from '../openapi.js';
-import { requires } from '../permissions.js';
+import { behindKey, errorResponses } from '../openapi.js';
 import { AuditPageDoc, AuditQueryApi } from '../schemas-people.js';
 
 const listAudit = createRoute({
+  operationId: 'listAudit',
   method: 'get',
   path: '/audit',
   tags: ['audit'],
   summary: 'The audit trail, newest first',
-  description:
+  ...behindKey(
+    'admin',
     'Who did what: reply.requested, key.created, key.revoked, webhook.created, webhook.updated, webhook.deleted, webhook.secret_rotated (and, with connections, connection.token_read, connection.revoked). `actor` is the key (id and name), `auto` for auto-connect or `cli` for the command line. Never a secret.',
-  security: API_KEY_SECURITY,
-  ...requires('admin'),
+  ),
   request: { query: AuditQueryApi },
   responses: {
     200: { description: 'One page; follow nextCursor for older entries.', content: { 'application/json': { schema: AuditPageDoc } } },

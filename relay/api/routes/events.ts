@@ -7,8 +7,7 @@ import type { Metrics } from '../../base/metrics.js';
 import { createSseFanOut, type SseFanOutDeps, type StreamStart } from '../../push/sse-fanout.js';
 import type { AppEnv } from '../context.js';
 import { ApiError, onError } from '../errors.js';
-import { API_KEY_SECURITY, errorResponses } from '../openapi.js';
-import { requires } from '../permissions.js';
+import { behindKey, errorResponses } from '../openapi.js';
 
 export interface EventsRouteDeps {
   store: SseFanOutDeps['store'];
@@ -103,13 +102,15 @@ function nodeResponse(c: Context): { destroy(): void } | undefined {
 
 /** The document of `GET /events`: a plain Hono route (its body is a stream, not a zod model). */
 const EVENTS_OPERATION = createRoute({
+  operationId: 'streamEvents',
   method: 'get',
   path: '/events',
   tags: ['events'],
   summary: 'Live events (server-sent events)',
-  description: `A text/event-stream of ${SSE_EVENT_TYPES.join(', ')} events; \`data\` is JSON in the shared models. Event ids increase and are stored: reconnect with the Last-Event-ID header (or ?lastEventId= when headers cannot be set) to get what was missed. A comment heartbeat keeps idle connections open. The stream ends when its API key is revoked.`,
-  security: API_KEY_SECURITY,
-  ...requires('read'),
+  ...behindKey(
+    'read',
+    `A text/event-stream of ${SSE_EVENT_TYPES.join(', ')} events; \`data\` is JSON in the shared models. Event ids increase and are stored: reconnect with the Last-Event-ID header (or ?lastEventId= when headers cannot be set) to get what was missed. A comment heartbeat keeps idle connections open. The stream ends when its API key is revoked.`,
+  ),
   request: {
     query: z.object({
       lastEventId: z.string().optional().openapi({ description: 'For clients that cannot set Last-Event-ID.' }),

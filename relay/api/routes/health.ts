@@ -2,19 +2,23 @@ import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { STORAGE_PROBLEM_TEXT, type Store, type StoreHealth } from '../../store/index.js';
 import { requestLogger, type AppEnv } from '../context.js';
 import { validationHook } from '../errors.js';
+import { errorResponses, NO_SECURITY } from '../openapi.js';
 import { HealthDoc } from '../schemas.js';
 
 const healthz = createRoute({
+  operationId: 'getHealth',
   method: 'get',
   path: '/healthz',
   tags: ['operations'],
   summary: 'Liveness and database check (no API key)',
   description:
     'Whether the database can be read and written: a read, and a write that is rolled back (committed while a storage failure is remembered). 503 with a `reason` when it cannot: closed, unreadable, or unable to write (disk full, read-only file, I/O errors).',
-  security: [],
+  security: NO_SECURITY,
   responses: {
     200: { description: 'The database answers and can write.', content: { 'application/json': { schema: HealthDoc } } },
+    // Its own 503 (the Health body, with the reason) in place of the Error body of other routes.
     503: { description: 'The database is not usable; `reason` says why.', content: { 'application/json': { schema: HealthDoc } } },
+    ...errorResponses(),
   },
 });
 

@@ -3,22 +3,22 @@ import { ApiKey, ApiKeyCreated, ApiKeyList } from '../../../shared/people.js';
 import type { Keys } from '../../store/index.js';
 import { actorOf, type AppEnv } from '../context.js';
 import { validationHook } from '../errors.js';
-import { API_KEY_SECURITY, errorResponses } from '../openapi.js';
-import { requires } from '../permissions.js';
+import { behindKey, errorResponses } from '../openapi.js';
 import { ApiKeyCreateApi, ApiKeyCreatedDoc, ApiKeyDoc, ApiKeyListDoc, KeyIdParams } from '../schemas-people.js';
 
 const TAGS = ['keys'];
 const json = <T,>(schema: T) => ({ 'application/json': { schema } });
 
 const createKey = createRoute({
+  operationId: 'createKey',
   method: 'post',
   path: '/keys',
   tags: TAGS,
   summary: 'Make an API key for a person or a system',
-  description:
+  ...behindKey(
+    'admin',
     'Answers the key record and the key itself (`secret`, `trl_` + 32 random bytes in base64url): shown this once, never stored (the relay keeps its SHA-256). Audited as key.created.',
-  security: API_KEY_SECURITY,
-  ...requires('admin'),
+  ),
   request: { body: { required: true, content: json(ApiKeyCreateApi) } },
   responses: {
     201: { description: 'Made; the only answer that carries the key.', content: json(ApiKeyCreatedDoc) },
@@ -27,12 +27,12 @@ const createKey = createRoute({
 });
 
 const listKeys = createRoute({
+  operationId: 'listKeys',
   method: 'get',
   path: '/keys',
   tags: TAGS,
   summary: 'Every API key, newest first, revoked ones included',
-  security: API_KEY_SECURITY,
-  ...requires('admin'),
+  ...behindKey('admin'),
   responses: {
     200: { description: 'The keys (never the keys themselves: name, role, prefix, use, revocation).', content: json(ApiKeyListDoc) },
     ...errorResponses(401, 500, 503),
@@ -40,14 +40,15 @@ const listKeys = createRoute({
 });
 
 const revokeKey = createRoute({
+  operationId: 'revokeKey',
   method: 'delete',
   path: '/keys/{id}',
   tags: TAGS,
   summary: 'Revoke an API key',
-  description:
+  ...behindKey(
+    'admin',
     'Refused from its next call on (401); its open event streams end at once. Revoking a revoked key answers it as it is. Audited as key.revoked. A key of RELAY_API_KEYS stays revoked until it is taken out of the variable.',
-  security: API_KEY_SECURITY,
-  ...requires('admin'),
+  ),
   request: { params: KeyIdParams },
   responses: {
     200: { description: 'The key, revoked.', content: json(ApiKeyDoc) },

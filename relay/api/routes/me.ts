@@ -2,17 +2,16 @@ import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { Me } from '../../../shared/people.js';
 import type { AppEnv } from '../context.js';
 import { validationHook } from '../errors.js';
-import { API_KEY_SECURITY, errorResponses } from '../openapi.js';
-import { requires } from '../permissions.js';
+import { behindKey, errorResponses } from '../openapi.js';
 import { MeDoc } from '../schemas.js';
 
 const getMe = createRoute({
+  operationId: 'getMe',
   method: 'get',
   path: '/me',
   tags: ['keys'],
   summary: 'Who the API key in use belongs to, and its role',
-  security: API_KEY_SECURITY,
-  ...requires('me'),
+  ...behindKey('me'),
   responses: {
     200: { description: "The key's name, role and prefix.", content: { 'application/json': { schema: MeDoc } } },
     ...errorResponses(401, 500),

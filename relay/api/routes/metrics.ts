@@ -1,17 +1,18 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Metrics, StoreCounts } from '../../base/metrics.js';
 import type { AppEnv } from '../context.js';
-import { errorResponses } from '../openapi.js';
+import { errorResponses, NO_SECURITY } from '../openapi.js';
 import { validationHook } from '../errors.js';
 
 const getMetrics = createRoute({
+  operationId: 'getMetrics',
   method: 'get',
   path: '/metrics',
   tags: ['operations'],
   summary: 'Prometheus metrics (no API key)',
   description:
     "Counts and latencies only: polls, poll errors by kind, reply attempts by outcome, replies by state, requests by group, webhook attempts by outcome and deliveries by state, SSE clients, Concur call and API request latency histograms, and the process's memory, CPU, event-loop lag and GC. No ids, names, tokens or keys.",
-  security: [],
+  security: NO_SECURITY,
   responses: {
     200: { description: 'Prometheus text format 0.0.4.', content: { 'text/plain': { schema: z.string() } } },
     ...errorResponses(500, 503),

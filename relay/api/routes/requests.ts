@@ -5,8 +5,7 @@ import { UnknownRequestError, type EventLog, type Replies, type Requests } from 
 import { AnswerCache } from '../answer-cache.js';
 import { actorOf, EVENT_ID_HEADER, requestLogger, type AppEnv } from '../context.js';
 import { validationHook } from '../errors.js';
-import { API_KEY_SECURITY, errorResponses } from '../openapi.js';
-import { requires } from '../permissions.js';
+import { behindKey, errorResponses } from '../openapi.js';
 import {
   ConnectionRequestDoc,
   PageHeaders,
@@ -30,12 +29,12 @@ export interface RequestsRouteDeps {
 }
 
 const listRequests = createRoute({
+  operationId: 'listRequests',
   method: 'get',
   path: '/requests',
   tags: ['requests'],
   summary: 'List connection requests, newest lastModified first',
-  security: API_KEY_SECURITY,
-  ...requires('read'),
+  ...behindKey('read'),
   request: { query: RequestsQueryApi },
   responses: {
     200: { description: 'One page.', headers: PageHeaders, content: { 'application/json': { schema: RequestsPageDoc } } },
@@ -44,12 +43,12 @@ const listRequests = createRoute({
 });
 
 const getRequest = createRoute({
+  operationId: 'getRequest',
   method: 'get',
   path: '/requests/{id}',
   tags: ['requests'],
   summary: 'One connection request',
-  security: API_KEY_SECURITY,
-  ...requires('read'),
+  ...behindKey('read'),
   request: { params: RequestIdParams },
   responses: {
     200: { description: 'The request.', content: { 'application/json': { schema: ConnectionRequestDoc } } },
@@ -58,14 +57,15 @@ const getRequest = createRoute({
 });
 
 const postReply = createRoute({
+  operationId: 'replyToRequest',
   method: 'post',
   path: '/requests/{id}/reply',
   tags: ['requests'],
   summary: 'Queue a status reply to Concur',
-  description:
+  ...behindKey(
+    'reply',
     'The reply is stored before the 202 goes out and is retried until Concur takes it (sent) or refuses it for good (failed). With an Idempotency-Key, a repeat of the same call answers the same reply and queues nothing more.',
-  security: API_KEY_SECURITY,
-  ...requires('reply'),
+  ),
   request: {
     params: RequestIdParams,
     headers: ReplyHeaders,

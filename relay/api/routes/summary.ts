@@ -3,17 +3,16 @@ import { Summary } from '../../../shared/models.js';
 import type { EventLog, RelayState } from '../../store/index.js';
 import { EVENT_ID_HEADER, type AppEnv } from '../context.js';
 import { validationHook } from '../errors.js';
-import { API_KEY_SECURITY, errorResponses } from '../openapi.js';
-import { requires } from '../permissions.js';
+import { behindKey, errorResponses } from '../openapi.js';
 import { EventIdHeaders, SummaryDoc } from '../schemas.js';
 
 const getSummary = createRoute({
+  operationId: 'getSummary',
   method: 'get',
   path: '/summary',
   tags: ['summary'],
   summary: 'Counts by group and the state of the link to Concur',
-  security: API_KEY_SECURITY,
-  ...requires('read'),
+  ...behindKey('read'),
   responses: {
     200: { description: 'The summary.', headers: EventIdHeaders, content: { 'application/json': { schema: SummaryDoc } } },
     ...errorResponses(401, 500, 503),

@@ -12,8 +12,7 @@ import { UnknownWebhookError, type Deliveries, type Webhooks } from '../../store
 import { checkWebhookUrl, UrlRefusedError, type Resolver } from '../../push/webhooks/ssrf.js';
 import { actorOf, requestLogger, type AppEnv } from '../context.js';
 import { ApiError, validationHook } from '../errors.js';
-import { API_KEY_SECURITY, errorResponses } from '../openapi.js';
-import { requires } from '../permissions.js';
+import { behindKey, errorResponses } from '../openapi.js';
 import {
   DeliveriesPageDoc,
   DeliveriesQueryApi,
@@ -51,14 +50,15 @@ const TAGS = ['webhooks'];
 const json = <T,>(schema: T) => ({ 'application/json': { schema } });
 
 const createWebhook = createRoute({
+  operationId: 'createWebhook',
   method: 'post',
   path: '/webhooks',
   tags: TAGS,
   summary: 'Subscribe an endpoint to webhook events',
-  description:
+  ...behindKey(
+    'admin',
     'Answers the webhook and its signing secret (`whsec_…`); the secret is never shown again (rotate it to get a new one). The URL must be http(s) and, unless RELAY_WEBHOOK_ALLOW_PRIVATE=true, resolve only to public addresses.',
-  security: API_KEY_SECURITY,
-  ...requires('admin'),
+  ),
   request: { body: { required: true, content: json(WebhookCreateApi) } },
   responses: {
     201: { description: 'Created, with the secret.', content: json(WebhookCreatedDoc) },
@@ -67,12 +67,12 @@ const createWebhook = createRoute({
 });
 
 const listWebhooks = createRoute({
+  operationId: 'listWebhooks',
   method: 'get',
   path: '/webhooks',
   tags: TAGS,
   summary: 'All webhooks, oldest first',
-  security: API_KEY_SECURITY,
-  ...requires('admin'),
+  ...behindKey('admin'),
   responses: {
     200: { description: 'The webhooks (never their secrets).', content: json(WebhookListDoc) },
     ...errorResponses(401, 500, 503),
@@ -80,13 +80,15 @@ const listWebhooks = createRoute({
 });
 
 const getWebhook = createRoute({
+  operationId: 'getWebhook',
   method: 'get',
   path: '/webhooks/{id}',
   tags: TAGS,
   summary: 'One webhook',
-  description: 'A disabled webhook says why in `disabledReason` (410 Gone from the endpoint, failing for 5 days, or disabled through the API).',
-  security: API_KEY_SECURITY,
-  ...requires('admin'),
+  ...behindKey(
+    'admin',
+    'A disabled webhook says why in `disabledReason` (410 Gone from the endpoint, failing for 5 days, or disabled through the API).',
+  ),
   request: { params: WebhookIdParams },
   responses: {
     200: { description: 'The webhook.', content: json(WebhookDoc) },
@@ -95,12 +97,12 @@ const getWebhook = createRoute({
 });
 
 const updateWebhook = createRoute({
+  operationId: 'updateWebhook',
   method: 'patch',
   path: '/webhooks/{id}',
   tags: TAGS,
   summary: 'Change a webhook, or enable or disable it',
-  security: API_KEY_SECURITY,
-  ...requires('admin'),
+  ...behindKey('admin'),
   request: { params: WebhookIdParams, body: { required: true, content: json(WebhookUpdateApi) } },
   responses: {
     200: { description: 'The webhook as changed.', content: json(WebhookDoc) },
@@ -109,12 +111,12 @@ const updateWebhook = createRoute({
 });
 
 const deleteWebhook = createRoute({
+  operationId: 'deleteWebhook',
   method: 'delete',
   path: '/webhooks/{id}',
   tags: TAGS,
   summary: 'Remove a webhook, its secrets and its delivery log',
-  security: API_KEY_SECURITY,
-  ...requires('admin'),
+  ...behindKey('admin'),
   request: { params: WebhookIdParams },
   responses: {
     204: { description: 'Removed.' },
@@ -123,14 +125,15 @@ const deleteWebhook = createRoute({
 });
 
 const rotateSecret = createRoute({
+  operationId: 'rotateWebhookSecret',
   method: 'post',
   path: '/webhooks/{id}/rotate-secret',
   tags: TAGS,
   summary: 'Give the webhook a new signing secret',
-  description:
+  ...behindKey(
+    'admin',
     'Answers the new secret (once). For 24 hours the old secret signs too: `webhook-signature` carries both signatures, so the receiver can switch at its own pace.',
-  security: API_KEY_SECURITY,
-  ...requires('admin'),
+  ),
   request: { params: WebhookIdParams },
   responses: {
     200: { description: 'The webhook and its new secret.', content: json(WebhookCreatedDoc) },
@@ -139,13 +142,15 @@ const rotateSecret = createRoute({
 });
 
 const testWebhook = createRoute({
+  operationId: 'testWebhook',
   method: 'post',
   path: '/webhooks/{id}/test',
   tags: TAGS,
   summary: 'Send a webhook.test message',
-  description: 'Queued like any message (same signing, same retries); follow it in the delivery log.',
-  security: API_KEY_SECURITY,
-  ...requires('admin'),
+  ...behindKey(
+    'admin',
+    'Queued like any message (same signing, same retries); follow it in the delivery log.',
+  ),
   request: { params: WebhookIdParams },
   responses: {
     202: { description: 'Queued.', content: json(DeliveryDoc) },
@@ -154,14 +159,15 @@ const testWebhook = createRoute({
 });
 
 const listDeliveries = createRoute({
+  operationId: 'listDeliveries',
   method: 'get',
   path: '/webhooks/{id}/deliveries',
   tags: TAGS,
   summary: 'The delivery log of a webhook, newest first',
-  description:
+  ...behindKey(
+    'admin',
     'Each delivery with its attempts (oldest first, at most the last 50): HTTP status, duration, the start of the answer (4 KiB), the error, and when the next attempt was scheduled.',
-  security: API_KEY_SECURITY,
-  ...requires('admin'),
+  ),
   request: { params: WebhookIdParams, query: DeliveriesQueryApi },
   responses: {
     200: { description: 'One page.', content: json(DeliveriesPageDoc) },
@@ -170,14 +176,15 @@ const listDeliveries = createRoute({
 });
 
 const resendDelivery = createRoute({
+  operationId: 'resendDelivery',
   method: 'post',
   path: '/webhooks/{id}/deliveries/{deliveryId}/resend',
   tags: TAGS,
   summary: 'Send one delivery again',
-  description:
+  ...behindKey(
+    'admin',
     'A new chain of attempts (full retry schedule) for a delivery that succeeded or failed, with the same webhook-id so the receiver can tell it is a repeat.',
-  security: API_KEY_SECURITY,
-  ...requires('admin'),
+  ),
   request: { params: DeliveryParams },
   responses: {
     202: { description: 'Queued again.', content: json(DeliveryDoc) },
@@ -186,12 +193,12 @@ const resendDelivery = createRoute({
 });
 
 const recover = createRoute({
+  operationId: 'recoverDeliveries',
   method: 'post',
   path: '/webhooks/{id}/recover',
   tags: TAGS,
   summary: 'Send again every failed delivery since a time',
-  security: API_KEY_SECURITY,
-  ...requires('admin'),
+  ...behindKey('admin'),
   request: { params: WebhookIdParams, body: { required: true, content: json(RecoverBodyApi) } },
   responses: {
     202: { description: 'How many deliveries were queued again.', content: json(RecoverResultDoc) },
