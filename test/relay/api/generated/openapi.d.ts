@@ -158,7 +158,7 @@ export interface paths {
         };
         /**
          * Live events (server-sent events)
-         * @description A text/event-stream of request.created, request.updated, reply.updated, summary events; `data` is JSON in the shared models. Event ids increase and are stored: reconnect with the Last-Event-ID header (or ?lastEventId= when headers cannot be set) to get what was missed. A comment heartbeat keeps idle connections open. The stream ends when its API key is revoked.
+         * @description A text/event-stream of request.created, request.updated, reply.updated, summary, connection.created, connection.updated events; `data` is JSON in the shared models. Event ids increase and are stored: reconnect with the Last-Event-ID header (or ?lastEventId= when headers cannot be set) to get what was missed. A comment heartbeat keeps idle connections open. The stream ends when its API key is revoked.
          *
          *     Roles: an API key whose role is viewer, replier or admin (x-roles, which hold the `read` permission); any other key gets 403 `forbidden`.
          */
@@ -527,6 +527,66 @@ export interface webhooks {
         patch?: never;
         trace?: never;
     };
+    "connection.established": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The connection.established message
+         * @description POSTed by the relay to each webhook subscribed to this type. It carries no API key: the receiver proves it came from the relay by the `webhook-signature` header, made with the webhook's secret.
+         */
+        post: operations["onConnectionEstablished"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "connection.broken": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The connection.broken message
+         * @description POSTed by the relay to each webhook subscribed to this type. It carries no API key: the receiver proves it came from the relay by the `webhook-signature` header, made with the webhook's secret.
+         */
+        post: operations["onConnectionBroken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "connection.revoked": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The connection.revoked message
+         * @description POSTed by the relay to each webhook subscribed to this type. It carries no API key: the receiver proves it came from the relay by the `webhook-signature` header, made with the webhook's secret.
+         */
+        post: operations["onConnectionRevoked"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "webhook.test": {
         parameters: {
             query?: never;
@@ -552,7 +612,7 @@ export interface components {
     schemas: {
         /** @description The body of every webhook: `data` is a ConnectionRequest (request.*, reply.*), a Summary (concur.state_changed) or `{message, webhook}` (webhook.test). */
         WebhookMessage: {
-            type: ("request.created" | "request.updated" | "reply.sent" | "reply.failed" | "concur.state_changed") | "webhook.test";
+            type: ("request.created" | "request.updated" | "reply.sent" | "reply.failed" | "concur.state_changed" | "connection.established" | "connection.broken" | "connection.revoked") | "webhook.test";
             /** Format: date-time */
             timestamp: string;
             data?: unknown;
@@ -595,6 +655,11 @@ export interface components {
                 lastSuccessAt: string | null;
                 lastError: string | null;
             };
+            exchange: {
+                /** @enum {string} */
+                state: "ok" | "unavailable";
+                reason: string | null;
+            };
         };
         RequestsPage: {
             items: components["schemas"]["ConnectionRequest"][];
@@ -621,12 +686,13 @@ export interface components {
             requestTokenExpiresAt: string | null;
             retries: number;
             reply: components["schemas"]["Reply"] | null;
+            connectionId: string | null;
         };
         Reply: {
             /** @enum {string} */
             status: "CRSUC" | "CREU1" | "CREU2" | "CREU3" | "CRPA1" | "CRPA2" | "CRRET";
             /** @enum {string} */
-            state: "queued" | "sent" | "failed";
+            state: "queued" | "exchanging" | "waiting_token" | "sent" | "failed";
             attempts: number;
             lastError: string | null;
             /** Format: date-time */
@@ -700,7 +766,7 @@ export interface components {
             id: string;
             /** Format: uri */
             url: string;
-            events: ("request.created" | "request.updated" | "reply.sent" | "reply.failed" | "concur.state_changed")[];
+            events: ("request.created" | "request.updated" | "reply.sent" | "reply.failed" | "concur.state_changed" | "connection.established" | "connection.broken" | "connection.revoked")[];
             description: string | null;
             /** @enum {string} */
             state: "enabled" | "disabled";
@@ -715,7 +781,7 @@ export interface components {
              */
             url: string;
             /** @description The event types to send. */
-            events: ("request.created" | "request.updated" | "reply.sent" | "reply.failed" | "concur.state_changed")[];
+            events: ("request.created" | "request.updated" | "reply.sent" | "reply.failed" | "concur.state_changed" | "connection.established" | "connection.broken" | "connection.revoked")[];
             /** @description For people; "" clears it. */
             description?: string;
         };
@@ -729,7 +795,7 @@ export interface components {
              */
             url?: string;
             /** @description The event types to send. */
-            events?: ("request.created" | "request.updated" | "reply.sent" | "reply.failed" | "concur.state_changed")[];
+            events?: ("request.created" | "request.updated" | "reply.sent" | "reply.failed" | "concur.state_changed" | "connection.established" | "connection.broken" | "connection.revoked")[];
             /** @description For people; "" clears it. */
             description?: string;
             /**
@@ -742,7 +808,7 @@ export interface components {
             id: string;
             webhookId: string;
             messageId: string;
-            type: ("request.created" | "request.updated" | "reply.sent" | "reply.failed" | "concur.state_changed") | "webhook.test";
+            type: ("request.created" | "request.updated" | "reply.sent" | "reply.failed" | "concur.state_changed" | "connection.established" | "connection.broken" | "connection.revoked") | "webhook.test";
             /** @enum {string} */
             state: "pending" | "succeeded" | "failed";
             attempts: number;
@@ -761,7 +827,7 @@ export interface components {
             id: string;
             webhookId: string;
             messageId: string;
-            type: ("request.created" | "request.updated" | "reply.sent" | "reply.failed" | "concur.state_changed") | "webhook.test";
+            type: ("request.created" | "request.updated" | "reply.sent" | "reply.failed" | "concur.state_changed" | "connection.established" | "connection.broken" | "connection.revoked") | "webhook.test";
             /** @enum {string} */
             state: "pending" | "succeeded" | "failed";
             attempts: number;
@@ -3037,6 +3103,93 @@ export interface operations {
         };
     };
     onConcurStateChanged: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The message id (msg_…): the same on every retry and resend; dedupe on it. */
+                "webhook-id": string;
+                /** @description Unix seconds when this attempt was made. */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64>`: HMAC-SHA256 with the base64-decoded secret (after `whsec_`) over `{webhook-id}.{webhook-timestamp}.{body}`. Two during the 24 hours after a rotation. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["WebhookMessage"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx: delivered. 410: the webhook is disabled. Anything else (redirects included): retried on the schedule 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    onConnectionEstablished: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The message id (msg_…): the same on every retry and resend; dedupe on it. */
+                "webhook-id": string;
+                /** @description Unix seconds when this attempt was made. */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64>`: HMAC-SHA256 with the base64-decoded secret (after `whsec_`) over `{webhook-id}.{webhook-timestamp}.{body}`. Two during the 24 hours after a rotation. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["WebhookMessage"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx: delivered. 410: the webhook is disabled. Anything else (redirects included): retried on the schedule 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    onConnectionBroken: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The message id (msg_…): the same on every retry and resend; dedupe on it. */
+                "webhook-id": string;
+                /** @description Unix seconds when this attempt was made. */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64>`: HMAC-SHA256 with the base64-decoded secret (after `whsec_`) over `{webhook-id}.{webhook-timestamp}.{body}`. Two during the 24 hours after a rotation. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["WebhookMessage"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx: delivered. 410: the webhook is disabled. Anything else (redirects included): retried on the schedule 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    onConnectionRevoked: {
         parameters: {
             query?: never;
             header: {
