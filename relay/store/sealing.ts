@@ -111,7 +111,7 @@ function writeCanary(db: Db, vault: Vault, at: string): void {
   ).run(CANARY_KEY, vault.seal(CANARY_TEXT, CANARY_PLACE), at);
 }
 
-export interface RotateOptions extends Pick<WalkOptions, 'batchSize' | 'onBatch' | 'onWritten'> {}
+export type RotateOptions = Pick<WalkOptions, 'batchSize' | 'onBatch' | 'onWritten'>;
 
 export interface RotationReport {
   /** The key every value is sealed with now. */

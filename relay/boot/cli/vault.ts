@@ -27,7 +27,7 @@ export function runVaultRotate(sealing: Pick<Sealing, 'rotate' | 'keys'>, io: Ou
   const report = sealing.rotate({
     onBatch: (count) => {
       const walked = walkedIn(count);
-      if (walked % PROGRESS_EVERY === 0) io.out(`${count.column}: ${walked} values so far`);
+      if (walked % PROGRESS_EVERY === 0) io.out(`${count.column}: ${walked} values walked so far`);
     },
     onWritten: run.haltAfter === undefined ? undefined : () => ++written === run.haltAfter && halt(io, written),
   });
