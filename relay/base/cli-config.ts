@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_DB_PATH, LogLevel } from './config-shape.js';
-import { envEnum, envFile, envList, envVaultKey, problemLines, vaultKeyItem } from './env-fields.js';
+import { envEnum, envFile, envList, envNumber, envVaultKey, problemLines, vaultKeyItem } from './env-fields.js';
 
 /**
  * The command line's configuration (`relay.mjs keys …`): only the database, its vault key and the log level.
@@ -16,6 +16,11 @@ export const CliConfigSchema = z.object({
   /** RELAY_VAULT_KEY: the database's secrets are sealed with it; null: the sandbox's key file beside the database. */
   vaultKey: z.string().nullable(),
   vaultOldKeys: z.array(z.string()),
+  /**
+   * For a process test only (RELAY_TEST_ROTATE_HALT_AFTER): `vault rotate` halts inside a batch's
+   * transaction after re-sealing this many values, to be killed there. Unset in any real use.
+   */
+  rotateHaltAfter: z.number().int().positive().optional(),
 });
 export type CliConfig = z.infer<typeof CliConfigSchema>;
 
@@ -27,6 +32,7 @@ const CliEnvVariables = z.object({
   LOG_LEVEL: envEnum(LogLevel.options, 'info'),
   RELAY_VAULT_KEY: envVaultKey(),
   RELAY_VAULT_OLD_KEYS: envList(vaultKeyItem),
+  RELAY_TEST_ROTATE_HALT_AFTER: envNumber({ fallback: 0, whole: true, min: 0, max: 1e9, tooLow: 'a whole number of values, 0 for none' }),
 });
 
 const CliEnvSchema = CliEnvVariables.transform(
@@ -35,6 +41,7 @@ const CliEnvSchema = CliEnvVariables.transform(
     logLevel: env.LOG_LEVEL,
     vaultKey: env.RELAY_VAULT_KEY ?? null,
     vaultOldKeys: env.RELAY_VAULT_OLD_KEYS ?? [],
+    rotateHaltAfter: env.RELAY_TEST_ROTATE_HALT_AFTER === 0 ? undefined : env.RELAY_TEST_ROTATE_HALT_AFTER,
   }),
 );
 

@@ -57,6 +57,16 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     old: config.vaultOldKeys.map((key) => parseVaultKey(key)!),
   });
   const store = openStore(config.dbPath, { vault });
+  for (const { column, count } of store.sealedAtOpen.sealed) {
+    logger.info({ column, count }, 'sealed the secrets an older relay kept in clear');
+  }
+  const { canary } = store.sealing.keys();
+  if (canary !== null && canary !== vault.keyId) {
+    logger.warn(
+      { vaultKey: vault.keyId, sealedWith: canary },
+      'the vault is not under RELAY_VAULT_KEY yet: values sealed with an older key are read with RELAY_VAULT_OLD_KEYS; run "vault rotate" to finish the rotation',
+    );
+  }
   const metrics = new Metrics({ processMetrics: true });
   const observe = (call: ConcurCallObservation) => metrics.observeConcurCall(call);
   let sandbox: RunningSandbox | null = null;

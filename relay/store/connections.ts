@@ -5,12 +5,13 @@ import type { StoreContext } from './context.js';
 import type { Db } from './db.js';
 import type { Vault } from '../vault/vault.js';
 import { BadCursorError, UnknownConnectionError } from './errors.js';
+import { CONNECTION_ACCESS_TOKEN, CONNECTION_REFRESH_TOKEN, placeOf } from './sealed-columns.js';
 import type { EventLog } from './events.js';
 import { toIso, type TimeInput } from './time.js';
 
 /**
  * Connections: a traveller's own tokens, got by exchanging a request token, kept for the partner's
- * systems. The tokens are sealed by the vault (their place — `connections.access_token:<id>` — is
+ * systems. The tokens are sealed by the vault (sealed-columns.ts; their place — `connections.access_token:<id>` — is
  * part of the seal) and opened only by `tokens()`, for the refresh worker and the broker's route;
  * nothing that builds a Connection reads them. Each change is a `connection.created` or
  * `connection.updated` event in the same transaction (webhooks: established, broken, revoked).
@@ -114,7 +115,8 @@ function toConnection(row: ConnectionRow): Connection {
   };
 }
 
-const where = (id: string, column: 'access_token' | 'refresh_token') => `connections.${column}:${id}`;
+const where = (id: string, column: 'access_token' | 'refresh_token') =>
+  placeOf(column === 'access_token' ? CONNECTION_ACCESS_TOKEN : CONNECTION_REFRESH_TOKEN, id);
 
 function encodeCursor(row: Pick<ConnectionRow, 'connected_at' | 'id'>): string {
   return `c.${Buffer.from(JSON.stringify([row.connected_at, row.id])).toString('base64url')}`;

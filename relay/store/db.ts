@@ -42,10 +42,10 @@ export function openDatabase(path: string, options: OpenDatabaseOptions = {}): D
   }
 }
 
-export function closeDatabase(db: Db): void {
+export function closeDatabase(db: Db, { optimize = true }: { optimize?: boolean } = {}): void {
   if (!db.open) return;
   try {
-    db.pragma('optimize');
+    if (optimize) db.pragma('optimize');
   } catch {
     // best effort only
   }

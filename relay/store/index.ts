@@ -11,6 +11,7 @@ import { createKeys, type Keys } from './keys.js';
 import { migrate, type MigrateResult } from './migrations.js';
 import { createReplies, type Replies } from './replies.js';
 import { createRequests, type Requests } from './requests.js';
+import { checkVaultKey, createSealing, sealAtOpen, type SealedAtOpen, type Sealing } from './sealing.js';
 import { createRelayState, type RelayState } from './state.js';
 import { createWebhooks, type Webhooks } from './webhooks.js';
 
@@ -34,6 +35,9 @@ export type { AttemptInDoubt, OutboxReply } from './mapping.js';
 export { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration, type MigrateResult } from './migrations.js';
 export { requestTokenSha256, type AttemptUpdate, type EnqueueResult, type Replies, type ReplyBy, type SeenAtConcur } from './replies.js';
 export { encodeCursor, type ListRequestsQuery, type Requests, type UpsertResult } from './requests.js';
+export { SEALED_COLUMNS, type SealedColumn } from './sealed-columns.js';
+export type { ColumnCount } from './seal-walk.js';
+export type { RotateOptions, RotationReport, SealedAtOpen, Sealing } from './sealing.js';
 export type { ConcurStatusUpdate, RelayState } from './state.js';
 export { toIso, type TimeInput } from './time.js';
 export { webhookTypeOf } from './webhook-messages.js';
@@ -71,6 +75,8 @@ export interface StoreOptions {
 export interface Store {
   /** What opening did to the schema. */
   readonly migration: MigrateResult;
+  /** What opening did to secrets an older relay kept in clear (sealing.ts). */
+  readonly sealedAtOpen: SealedAtOpen;
   /** Connection requests as Concur last showed them (requests.ts). */
   readonly requests: Requests;
   /** Status replies: the outbox (replies.ts). */
@@ -91,6 +97,8 @@ export interface Store {
   readonly audit: Audit;
   /** Travellers' tokens got by exchanging request tokens, sealed (connections.ts). */
   readonly connections: Connections;
+  /** The vault's upkeep: which key the values are under, `vault rotate` (sealing.ts). */
+  readonly sealing: Sealing;
   /**
    * Whether the database can be read and written (health.ts): a read, and a probe write (rolled
    * back, or committed while a storage failure is remembered). Storage failures of the other parts
@@ -103,14 +111,18 @@ export interface Store {
 /**
  * Opens the store at `path` (creating the file and its folder; `:memory:` for a throwaway one)
  * and migrates it. Throws StoreOpenError when the file cannot be opened, SchemaTooNewError when
- * a newer relay has migrated it.
+ * a newer relay has migrated it, VaultError (one line, the file left as it was) when the vault's
+ * keys do not open its sealed values. Every secret an older relay kept in clear is sealed here.
  */
 export function openStore(path: string, options: StoreOptions): Store {
   const busyTimeoutMs = Math.max(0, Math.trunc(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS));
   const db = openDatabase(path, { busyTimeoutMs, readonly: options.readonly });
   try {
     const ctx = createContext(db, options.clock ?? Date.now, options.vault);
+    // The key first: a wrong one must stop the open before any migration writes to the file.
+    checkVaultKey(db, options.vault);
     const migration = migrate(db, ctx.now);
+    const sealedAtOpen = sealAtOpen(db, options.vault, ctx.now);
     const onListenerError = options.onListenerError ?? ((error) => console.error('event listener failed:', error));
     // In the order they need each other: each part is given the parts it uses, nothing is wired later.
     const events = createEventLog(ctx, onListenerError);
@@ -124,6 +136,7 @@ export function openStore(path: string, options: StoreOptions): Store {
     const webhooks = createWebhooks(ctx, audit);
     const deliveries = createDeliveries(ctx, { events, webhooks, requests, state });
     const health = createStoreHealth(ctx, busyTimeoutMs);
+    const sealing = createSealing(ctx);
     options.onOpen?.(db);
 
     // Every storage failure a part runs into is remembered for the health check.
@@ -131,6 +144,7 @@ export function openStore(path: string, options: StoreOptions): Store {
       noticingFailures(part, health.note, except);
     return {
       migration,
+      sealedAtOpen,
       requests: noticing(requests),
       replies: noticing(replies),
       events: noticing(events, ['subscribe', 'onAppend']),
@@ -141,13 +155,15 @@ export function openStore(path: string, options: StoreOptions): Store {
       keys: noticing(keys, ['onRevoked']),
       audit: noticing(audit),
       connections: noticing(connections),
+      sealing: noticing(sealing),
       health: { check: health.check },
       close() {
         closeDatabase(db);
       },
     };
   } catch (error) {
-    closeDatabase(db);
+    // A failed open writes nothing more, not even the statistics `PRAGMA optimize` may keep.
+    closeDatabase(db, { optimize: false });
     throw error;
   }
 }

@@ -218,6 +218,18 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 5,
+    name: 'secrets sealed at rest: the request token kept as its SHA-256 beside the sealed token',
+    sql: `
+      -- request_token, webhook_secrets.secret and the rotated refresh token are sealed by the vault
+      -- from now on (sealed-columns.ts); the values an older relay kept in clear are sealed when the
+      -- store opens, after this, as that needs the key. The token's SHA-256 (hex) is what polls
+      -- compare and what a reply in doubt keeps as evidence, so neither has to open the token; it is
+      -- filled as each clear token is sealed.
+      ALTER TABLE requests ADD COLUMN request_token_sha256 TEXT;
+    `,
+  },
+  {
+    version: 6,
     name: 'connections: the travellers\' tokens got by exchanging request tokens, sealed',
     sql: `
       -- One row per connected request. access_token and refresh_token are sealed by the vault

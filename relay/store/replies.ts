@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { ReplyState, type Reply } from '../../shared/models.js';
 import { MAX_RETRIES, type ReplyCode } from '../../shared/status.js';
 import type { Actor, Audit } from './audit.js';
@@ -9,6 +8,7 @@ import type { EventLog } from './events.js';
 import { hashReplyBody, type IdempotencyKeys } from './idempotency.js';
 import { REPLY_COLUMNS, toApiReply, toOutboxReply, type OutboxReply, type ReplyRow } from './mapping.js';
 import type { Requests } from './requests.js';
+import { sha256Hex } from './seal-walk.js';
 import { toIso, type TimeInput } from './time.js';
 
 export interface EnqueueResult {
@@ -38,9 +38,12 @@ export interface SeenAtConcur {
   lastModified: string | null;
 }
 
-/** How a request token is kept as evidence: never the token itself (an OAuth credential). */
+/**
+ * How a request token is kept as evidence: never the token itself (an OAuth credential). The same
+ * hash as `requests.request_token_sha256`, which is what the evidence is copied from.
+ */
 export function requestTokenSha256(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  return sha256Hex(token);
 }
 
 /** Who asks for a reply, and the Idempotency-Key their call carried, if any. */
@@ -84,8 +87,9 @@ function prepare(db: Db) {
   const selectNextDue = db.prepare<[], { at: string | null }>(
     "SELECT MIN(next_attempt_at) AS at FROM replies WHERE state = 'queued'",
   );
-  const selectEvidence = db.prepare<[string], { request_token: string | null; concur_last_modified: string | null }>(
-    'SELECT request_token, concur_last_modified FROM requests WHERE id = ?',
+  // The token's hash, kept beside the sealed token: the evidence never needs the token opened.
+  const selectEvidence = db.prepare<[string], { request_token_sha256: string | null; concur_last_modified: string | null }>(
+    'SELECT request_token_sha256, concur_last_modified FROM requests WHERE id = ?',
   );
   const updateStarted = db.prepare<[{ id: number; now: string; token: string | null; lm: string | null }]>(`
     UPDATE replies SET attempt_started_at = @now, attempt_token_sha256 = @token, attempt_last_modified = @lm
@@ -219,13 +223,15 @@ export function createReplies(
         const known =
           seen === undefined
             ? sql.selectEvidence.get(reply.requestId)
-            : { request_token: seen.requestToken, concur_last_modified: seen.lastModified };
-        const token = known?.request_token ?? null;
+            : {
+                request_token_sha256: seen.requestToken === null ? null : requestTokenSha256(seen.requestToken),
+                concur_last_modified: seen.lastModified,
+              };
         const lastModified = known?.concur_last_modified ?? null;
         sql.updateStarted.run({
           id: replyId,
           now: ctx.now(),
-          token: token === null ? null : requestTokenSha256(token),
+          token: known?.request_token_sha256 ?? null,
           lm: lastModified === null ? null : toIso(lastModified),
         });
         return load(replyId);

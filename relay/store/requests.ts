@@ -4,6 +4,8 @@ import type { ConcurRecord } from '../concur/record.js';
 import type { StoreContext } from './context.js';
 import type { Db } from './db.js';
 import { BadCursorError } from './errors.js';
+import { sha256Hex } from './seal-walk.js';
+import { placeOf, REQUEST_TOKEN } from './sealed-columns.js';
 import type { EventLog } from './events.js';
 import {
   readStatus,
@@ -34,7 +36,8 @@ interface ConcurRow {
   concur_last_modified: string | null;
   message: string | null;
   user_id: string | null;
-  request_token: string | null;
+  /** The token's SHA-256: a poll compares tokens without opening the sealed one. */
+  request_token_sha256: string | null;
   request_token_issued_at: string | null;
 }
 
@@ -44,8 +47,14 @@ type KnownRow = ConcurRow & { id: string };
 /** Ids read per `SELECT … WHERE id IN (…)` when an upsert looks up what it already has. */
 const LOOKUP_CHUNK = 100;
 
-/** A row as an upsert writes it: what Concur said plus the relay's own times. */
-type RequestWrite = KnownRow & { last_modified: string; updated_at: string };
+/**
+ * A row as an upsert writes it: what Concur said plus the relay's own times, and the token sealed
+ * (its place is the request's id). An update writes the token only when it changed (`new_token`
+ * 1): sealing the same token again would only rewrite it.
+ */
+type RequestWrite = KnownRow & { last_modified: string; updated_at: string; request_token: string | null; new_token: 0 | 1 };
+
+const tokenSha256 = (token: string | null) => (token === null ? null : sha256Hex(token));
 
 // ---- cursors: opaque to clients, base64url of JSON [lastModified, id] ----
 
@@ -110,8 +119,8 @@ export interface Requests {
   counts(): Counts;
 }
 
-/** Whether a poll shows anything of `before` changed at Concur. */
-function changed(before: ConcurRow, record: ConcurRecord, lastModified: string | null): boolean {
+/** Whether a poll shows anything of `before` changed at Concur (`tokenSha256`: the record's token's). */
+function changed(before: ConcurRow, record: ConcurRecord, tokenSha256: string | null, lastModified: string | null): boolean {
   return (
     before.uri !== record.uri ||
     before.first_name !== record.firstName ||
@@ -122,7 +131,7 @@ function changed(before: ConcurRow, record: ConcurRecord, lastModified: string |
     before.concur_status !== record.status ||
     before.message !== record.message ||
     before.user_id !== record.userId ||
-    before.request_token !== record.requestToken ||
+    before.request_token_sha256 !== tokenSha256 ||
     (lastModified !== null && lastModified !== before.concur_last_modified)
   );
 }
@@ -134,7 +143,7 @@ function prepare(db: Db) {
   function lookupStatement(size: number) {
     return db.prepare<string[], KnownRow>(`
       SELECT id, uri, first_name, middle_name, last_name, loyalty_number, discount_code, status, concur_status,
-             concur_last_modified, message, user_id, request_token, request_token_issued_at
+             concur_last_modified, message, user_id, request_token_sha256, request_token_issued_at
       FROM requests WHERE id IN (${Array.from({ length: size }, () => '?').join(', ')})`);
   }
   function lookup(ids: readonly string[]): Map<string, KnownRow> {
@@ -152,16 +161,17 @@ function prepare(db: Db) {
   }
   const insert = db.prepare<[RequestWrite & { first_seen_at: string }]>(`
     INSERT INTO requests (id, uri, first_name, middle_name, last_name, loyalty_number, discount_code, status,
-                          concur_status, concur_last_modified, message, user_id, request_token,
+                          concur_status, concur_last_modified, message, user_id, request_token, request_token_sha256,
                           request_token_issued_at, last_modified, first_seen_at, updated_at, retries)
     VALUES (@id, @uri, @first_name, @middle_name, @last_name, @loyalty_number, @discount_code, @status,
-            @concur_status, @concur_last_modified, @message, @user_id, @request_token,
+            @concur_status, @concur_last_modified, @message, @user_id, @request_token, @request_token_sha256,
             @request_token_issued_at, @last_modified, @first_seen_at, @updated_at, 0)`);
   const update = db.prepare<[RequestWrite]>(`
     UPDATE requests SET uri = @uri, first_name = @first_name, middle_name = @middle_name, last_name = @last_name,
            loyalty_number = @loyalty_number, discount_code = @discount_code, status = @status,
            concur_status = @concur_status, concur_last_modified = @concur_last_modified, message = @message,
-           user_id = @user_id, request_token = @request_token, request_token_issued_at = @request_token_issued_at,
+           user_id = @user_id, request_token = CASE WHEN @new_token = 1 THEN @request_token ELSE request_token END,
+           request_token_sha256 = @request_token_sha256, request_token_issued_at = @request_token_issued_at,
            last_modified = @last_modified, updated_at = @updated_at
     WHERE id = @id`);
   const selectView = db.prepare<[string], RequestViewRow>(`${REQUEST_VIEW_SELECT} WHERE q.id = ?`);
@@ -219,7 +229,9 @@ export function createRequests(ctx: StoreContext, events: Pick<EventLog, 'append
         for (const record of records) {
           const lastModified = record.lastModified === null ? null : toIso(record.lastModified);
           const before = known.get(record.id);
-          if (before !== undefined && !changed(before, record, lastModified)) continue;
+          const sha256 = tokenSha256(record.requestToken);
+          if (before !== undefined && !changed(before, record, sha256, lastModified)) continue;
+          const newToken = before === undefined || before.request_token_sha256 !== sha256;
           const common = {
             id: record.id,
             uri: record.uri,
@@ -231,7 +243,9 @@ export function createRequests(ctx: StoreContext, events: Pick<EventLog, 'append
             concur_status: record.status,
             message: record.message,
             user_id: record.userId,
-            request_token: record.requestToken,
+            request_token: newToken && record.requestToken !== null ? ctx.vault.seal(record.requestToken, placeOf(REQUEST_TOKEN, record.id)) : null,
+            request_token_sha256: sha256,
+            new_token: newToken ? (1 as const) : (0 as const),
             last_modified: lastModified ?? seenAt,
             updated_at: seenAt,
           };
@@ -253,7 +267,6 @@ export function createRequests(ctx: StoreContext, events: Pick<EventLog, 'append
             }
             continue;
           }
-          const newToken = before.request_token !== record.requestToken;
           const write = {
             ...common,
             // A sent reply's code stands until Concur's own status moves on.
@@ -280,7 +293,9 @@ export function createRequests(ctx: StoreContext, events: Pick<EventLog, 'append
     get: view,
 
     getRequestToken(id) {
-      return sql.selectToken.get(id)?.request_token;
+      const row = sql.selectToken.get(id);
+      if (row === undefined || row.request_token === null) return row?.request_token;
+      return ctx.vault.open(row.request_token, placeOf(REQUEST_TOKEN, id));
     },
 
     list({ group, limit, cursor }) {

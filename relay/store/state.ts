@@ -4,6 +4,7 @@ import { ConcurState, type Summary } from '../../shared/models.js';
 import type { StoreContext } from './context.js';
 import type { ConcurStatus, EventLog } from './events.js';
 import type { Requests } from './requests.js';
+import { placeOf, REFRESH_TOKEN } from './sealed-columns.js';
 
 const KEY = {
   state: 'concur.state',
@@ -43,7 +44,8 @@ function fingerprint(token: string): string {
 /**
  * A small key/value table: Concur's poll state and the rotated OAuth refresh token. The summary
  * is read here, once for everyone, because half of it is this table's (the counts come from
- * `requests`).
+ * `requests`). The refresh token's row is sealed whole (the token and the fingerprint of the one
+ * configured), its place `relay_state.value:concur.refreshToken`.
  */
 export function createRelayState(
   ctx: StoreContext,
@@ -118,21 +120,23 @@ export function createRelayState(
      * configured; once the operator configures a different token, that one wins again.
      */
     currentRefreshToken(configured) {
-      const raw = get(KEY.refreshToken);
-      if (raw === null) return configured;
+      const sealed = get(KEY.refreshToken);
+      if (sealed === null) return configured;
       try {
-        const saved = JSON.parse(raw) as { seed?: unknown; token?: unknown };
+        const saved = JSON.parse(ctx.vault.open(sealed, placeOf(REFRESH_TOKEN, KEY.refreshToken))) as { seed?: unknown; token?: unknown };
         if (saved.seed === fingerprint(configured) && typeof saved.token === 'string' && saved.token !== '') {
           return saved.token;
         }
       } catch {
-        // unreadable: fall back to the configured token
+        // unreadable (not JSON, or a sealed value changed outside the relay): fall back to the
+        // configured token. A wrong key never gets here: the store does not open with one.
       }
       return configured;
     },
 
     saveRefreshToken(configured, rotated) {
-      upsert.run(KEY.refreshToken, JSON.stringify({ seed: fingerprint(configured), token: rotated }), ctx.now());
+      const saved = JSON.stringify({ seed: fingerprint(configured), token: rotated });
+      upsert.run(KEY.refreshToken, ctx.vault.seal(saved, placeOf(REFRESH_TOKEN, KEY.refreshToken)), ctx.now());
     },
   };
 }

@@ -3,14 +3,16 @@ import { WEBHOOK_EVENT_TYPES, WebhookState, type Webhook, type WebhookEventType 
 import type { Actor, Audit } from './audit.js';
 import type { StoreContext } from './context.js';
 import { UnknownWebhookError } from './errors.js';
+import { placeOf, WEBHOOK_SECRET } from './sealed-columns.js';
 import { addMs, toIso, type TimeInput } from './time.js';
 
 /**
  * Webhook subscribers and their signing secrets (the `webhooks` and `webhook_secrets` tables).
  * What is sent to them, and every attempt, is deliveries.ts.
  *
- * Secrets are kept as they are (HMAC needs them); nothing here returns one except `create` and
- * `rotateSecret` (once, for the API's 201/200) and `signingSecrets` (for the worker).
+ * Secrets are sealed by the vault (HMAC needs them back, so they cannot be hashed); nothing here
+ * returns one except `create` and `rotateSecret` (once, for the API's 201/200) and
+ * `signingSecrets` (for the worker), which opens them.
  *
  * What a person does to a webhook (create, update, remove, rotate the secret) is audited with who
  * did it, in the transaction of the change; the audit line names the endpoint without its query
@@ -154,9 +156,12 @@ function prepare(db: StoreContext['db']) {
       'UPDATE webhooks SET failing_since = COALESCE(failing_since, @at) WHERE id = @id',
     ),
     clearFailing: db.prepare<[string]>('UPDATE webhooks SET failing_since = NULL WHERE id = ?'),
-    insertSecret: db.prepare<[string, string, string]>(
-      'INSERT INTO webhook_secrets (webhook_id, secret, created_at, expires_at) VALUES (?, ?, ?, NULL)',
+    // The secret's place is its row id, which only the insert makes: the row goes in with an empty
+    // secret and gets the sealed one in the same transaction, so no other reader ever sees it empty.
+    insertSecret: db.prepare<[string, string]>(
+      "INSERT INTO webhook_secrets (webhook_id, secret, created_at, expires_at) VALUES (?, '', ?, NULL)",
     ),
+    setSecret: db.prepare<[string, number]>('UPDATE webhook_secrets SET secret = ? WHERE id = ?'),
     retireCurrent: db.prepare<[{ id: string; expires: string }]>(
       'UPDATE webhook_secrets SET expires_at = @expires WHERE webhook_id = @id AND expires_at IS NULL',
     ),
@@ -167,8 +172,8 @@ function prepare(db: StoreContext['db']) {
       'SELECT id FROM webhook_secrets WHERE webhook_id = ? AND expires_at IS NOT NULL ORDER BY id DESC',
     ),
     deleteSecret: db.prepare<[number]>('DELETE FROM webhook_secrets WHERE id = ?'),
-    selectSigning: db.prepare<[{ id: string; at: string }], { secret: string }>(`
-      SELECT secret FROM webhook_secrets
+    selectSigning: db.prepare<[{ id: string; at: string }], { id: number; secret: string }>(`
+      SELECT id, secret FROM webhook_secrets
       WHERE webhook_id = @id AND (expires_at IS NULL OR expires_at > @at)
       ORDER BY id DESC`),
   };
@@ -197,6 +202,14 @@ export function createWebhooks(ctx: StoreContext, audit: Pick<Audit, 'append'>):
     });
   }
 
+  /** A new current secret for webhook `id`, sealed; returned in clear, for the one answer that shows it. */
+  function addSecret(id: string, now: string): string {
+    const secret = newSecret();
+    const rowId = Number(sql.insertSecret.run(id, now).lastInsertRowid);
+    sql.setSecret.run(ctx.vault.seal(secret, placeOf(WEBHOOK_SECRET, rowId)), rowId);
+    return secret;
+  }
+
   function disableRow(row: WebhookRow, reason: string): void {
     write({ ...row, state: 'disabled', disabled_reason: reason });
     for (const listener of disabledListeners) listener(row.id, reason);
@@ -214,8 +227,7 @@ export function createWebhooks(ctx: StoreContext, audit: Pick<Audit, 'append'>):
           description: descriptionOf(input.description ?? null),
           now,
         });
-        const secret = newSecret();
-        sql.insertSecret.run(id, secret, now);
+        const secret = addSecret(id, now);
         const webhook = toWebhook(load(id));
         audit.append({ actor, action: 'webhook.created', target: id, details: { endpoint: endpointOf(webhook.url), events: webhook.events } });
         return { webhook, secret };
@@ -271,15 +283,14 @@ export function createWebhooks(ctx: StoreContext, audit: Pick<Audit, 'append'>):
         sql.deleteExpired.run({ id, now });
         sql.retireCurrent.run({ id, expires: addMs(now, PREVIOUS_SECRET_TTL_MS) });
         for (const old of sql.selectPrevious.all(id).slice(MAX_PREVIOUS_SECRETS)) sql.deleteSecret.run(old.id);
-        const secret = newSecret();
-        sql.insertSecret.run(id, secret, now);
+        const secret = addSecret(id, now);
         audit.append({ actor, action: 'webhook.secret_rotated', target: id });
         return { webhook: toWebhook(row), secret };
       });
     },
 
     signingSecrets(id, at) {
-      return sql.selectSigning.all({ id, at: toIso(at) }).map((row) => row.secret);
+      return sql.selectSigning.all({ id, at: toIso(at) }).map((row) => ctx.vault.open(row.secret, placeOf(WEBHOOK_SECRET, row.id)));
     },
 
     disable(id, reason) {

@@ -16,6 +16,8 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
  */
 
 const FORMAT = 'tv1';
+/** How every sealed value begins (and a value kept in clear by an older relay, in practice, never does). */
+export const SEALED_PREFIX = `${FORMAT}.`;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 const KEY_BYTES = 32;

@@ -3,8 +3,8 @@ import { ApiKeyCreate } from '../../../shared/people.js';
 import { ROLES } from '../../../shared/roles.js';
 
 /**
- * The process's arguments to what to do: start the service (no arguments), show the usage, or
- * one `keys` command. Every mistake is one line naming the command, what was wrong and what
+ * The process's arguments to what to do: start the service (no arguments), show the usage, one
+ * `keys` command, or `vault rotate`. Every mistake is one line naming the command, what was wrong and what
  * would be right; the caller prints it and exits 2.
  *
  * `parseArgs` runs without `strict` and hands back its tokens: its own errors are written for
@@ -16,7 +16,8 @@ export type Command =
   | { kind: 'help' }
   | { kind: 'keys.create'; input: ApiKeyCreate }
   | { kind: 'keys.list' }
-  | { kind: 'keys.revoke'; idOrPrefix: string };
+  | { kind: 'keys.revoke'; idOrPrefix: string }
+  | { kind: 'vault.rotate' };
 
 export type ParsedArgs = { ok: true; command: Command } | { ok: false; problem: string };
 
@@ -39,13 +40,38 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
   if (first === undefined) return { ok: true, command: { kind: 'service' } };
   if (HELP.includes(first)) return { ok: true, command: { kind: 'help' } };
   if (first === 'keys') return parseKeys(rest);
+  if (first === 'vault') return parseVault(rest);
   if (first.startsWith('-')) {
     return fail(
       'relay',
-      `unknown option ${quoted(first)}; the relay takes its settings from environment variables (see the README), and its one command is keys (see --help)`,
+      `unknown option ${quoted(first)}; the relay takes its settings from environment variables (see the README), and its commands are keys and vault (see --help)`,
     );
   }
-  return fail('relay', `unknown command ${quoted(first)}; the one command is keys (keys create, keys list, keys revoke); with no arguments the relay starts; see --help`);
+  return fail(
+    'relay',
+    `unknown command ${quoted(first)}; the commands are keys (keys create, keys list, keys revoke) and vault (vault rotate); with no arguments the relay starts; see --help`,
+  );
+}
+
+/** `vault rotate`, which takes no options and no arguments (the keys come from the environment). */
+function parseVault(argv: readonly string[]): ParsedArgs {
+  const [command, ...rest] = argv;
+  if (command === undefined) return fail('vault', 'name a command: rotate; e.g. vault rotate (vault --help shows the usage)');
+  if (HELP.includes(command)) return { ok: true, command: { kind: 'help' } };
+  if (command !== 'rotate') {
+    const hint = command.startsWith('-') ? 'name the command first' : 'the command is rotate';
+    return fail('vault', `unknown command ${quoted(command)}; ${hint}, e.g. vault rotate (see vault --help)`);
+  }
+  const { tokens } = parseArgs({ args: [...rest], options: { help: { type: 'boolean', short: 'h' } }, strict: false, allowPositionals: true, tokens: true });
+  let positionals = 0;
+  for (const token of tokens) {
+    if (token.kind === 'positional') positionals++;
+    if (token.kind !== 'option') continue;
+    if (token.name === 'help') return { ok: true, command: { kind: 'help' } };
+    return fail('vault rotate', `unknown option ${token.rawName}; it takes none: the keys come from RELAY_VAULT_KEY and RELAY_VAULT_OLD_KEYS (see vault --help)`);
+  }
+  if (positionals > 0) return fail('vault rotate', `takes no arguments (got ${positionals}); e.g. vault rotate`);
+  return { ok: true, command: { kind: 'vault.rotate' } };
 }
 
 function parseKeys(argv: readonly string[]): ParsedArgs {

@@ -1,23 +1,24 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pino } from 'pino';
-import { parseCliConfig } from '../../base/cli-config.js';
+import { parseCliConfig, type CliConfig } from '../../base/cli-config.js';
 import { createLogger } from '../../base/log.js';
 import { openStore, type Store } from '../../store/index.js';
-import { parseVaultKey, Vault } from '../../vault/vault.js';
+import { parseVaultKey, Vault, VaultError } from '../../vault/vault.js';
 import { savedSandboxVaultKey, SANDBOX_VAULT_KEY_FILE } from '../sandbox-files.js';
 import type { Command } from './args.js';
 import { runKeysCommand, type KeysCommand, type Output } from './keys.js';
 import { USAGE } from './usage.js';
+import { runVaultRotate } from './vault.js';
 
 /**
- * A command line's command, from the environment to its exit status: the usage, or a `keys`
- * command on the relay's database. The database may be in use by a running relay (SQLite in WAL
+ * A command line's command, from the environment to its exit status: the usage, or a `keys` or
+ * `vault` command on the relay's database. The database may be in use by a running relay (SQLite in WAL
  * mode, a busy timeout for its writes), and the relay reads keys from it at every call, so a key
  * made or revoked here counts at the relay's next call, without a restart.
  *
- * Exit status: 0 done; 1 no such key, or the database cannot be used; 2 a usage mistake (a bad
- * variable here; the arguments were checked before, by args.ts).
+ * Exit status: 0 done; 1 no such key, the database cannot be used, or the vault's keys do not open
+ * it; 2 a usage mistake (a bad variable here; the arguments were checked before, by args.ts).
  */
 
 export type CliCommand = Exclude<Command, { kind: 'service' }>;
@@ -31,7 +32,18 @@ export function runCommand(command: CliCommand, io: CliIo): number {
     for (const line of USAGE.trimEnd().split('\n')) io.out(line);
     return 0;
   }
-  return runKeys(command, io);
+  if (command.kind === 'vault.rotate') {
+    return onStore('vault rotate', false, io, (store, { database, vault, config }) =>
+      runVaultRotate(store.sealing, io, {
+        database,
+        oldKeyIds: vault.keyIds.slice(1),
+        haltAfter: config.rotateHaltAfter,
+      }),
+    );
+  }
+  return onStore(WHERE[command.kind], command.kind === 'keys.create', io, (store, { database }) =>
+    runKeysCommand(command, store.keys, io, database),
+  );
 }
 
 const WHERE: Readonly<Record<KeysCommand['kind'], string>> = {
@@ -40,18 +52,29 @@ const WHERE: Readonly<Record<KeysCommand['kind'], string>> = {
   'keys.revoke': 'keys revoke',
 };
 
-function runKeys(command: KeysCommand, io: CliIo): number {
-  const where = WHERE[command.kind];
+interface Opened {
+  /** The database's absolute path, as messages name it. */
+  database: string;
+  vault: Vault;
+  config: CliConfig;
+}
+
+/**
+ * Reads the environment, opens the relay's database (making it only when `mayCreate`) and runs
+ * `use` on it: every problem on the way is one line, prefixed with `where`.
+ */
+function onStore(where: string, mayCreate: boolean, io: CliIo, use: (store: Store, opened: Opened) => number): number {
   const parsed = parseCliConfig(io.env);
   if (!parsed.ok) {
     for (const problem of parsed.problems) io.err(`${where}: ${problem}`);
     return 2;
   }
-  const { dbPath, logLevel, vaultKey, vaultOldKeys } = parsed.config;
+  const config = parsed.config;
+  const { dbPath, logLevel, vaultKey, vaultOldKeys } = config;
   const database = resolve(dbPath);
   const existed = existsSync(dbPath);
-  // Listing or revoking in a database that is not there is a wrong RELAY_DB, not an empty list.
-  if (!existed && command.kind !== 'keys.create') {
+  // Listing, revoking or rotating in a database that is not there is a wrong RELAY_DB, not an empty list.
+  if (!existed && !mayCreate) {
     io.err(`${where}: there is no database at ${database}; set RELAY_DB to the relay's own (default ./data/relay.sqlite, from where the relay was started)`);
     return 1;
   }
@@ -71,6 +94,7 @@ function runKeys(command: KeysCommand, io: CliIo): number {
   try {
     store = openStore(dbPath, { vault, onListenerError: (err) => logger.error({ err }, 'event listener failed') });
   } catch (error) {
+    // A wrong vault key among them: the VaultError's one line says which key the database needs.
     io.err(`${where}: ${messageOf(error)}`);
     return 1;
   }
@@ -79,12 +103,12 @@ function runKeys(command: KeysCommand, io: CliIo): number {
       io.err(`${where}: made a new database at ${database}; the relay must run with RELAY_DB=${dbPath} for the key to work there`);
     } else if (store.migration.applied.length > 0) {
       // The bundle was upgraded under a relay that may still run the old schema.
-      logger.warn({ from: store.migration.from, to: store.migration.to }, 'the keys command brought the database schema up to date; restart the relay if it runs an older version');
+      logger.warn({ from: store.migration.from, to: store.migration.to }, 'the command brought the database schema up to date; restart the relay if it runs an older version');
     }
-    return runKeysCommand(command, store.keys, io, database);
+    return use(store, { database, vault, config });
   } catch (error) {
-    // A database that cannot write (full, read-only) or stays locked: the sentence, not a stack.
-    io.err(`${where}: the database at ${database} could not be used: ${messageOf(error)}`);
+    // A database that cannot write (full, read-only) or stays locked, a value no key opens: the sentence, not a stack.
+    io.err(`${where}: ${error instanceof VaultError ? '' : `the database at ${database} could not be used: `}${messageOf(error)}`);
     return 1;
   } finally {
     store.close();

@@ -1,6 +1,6 @@
 import { ROLES } from '../../../shared/roles.js';
 
-/** What `--help` and `keys --help` print (on stdout). The README's "The keys command" says the same at length. */
+/** What `--help`, `keys --help` and `vault --help` print (on stdout). The README's "The keys command" and "The token vault" say the same at length. */
 export const USAGE = `TripLink Relay
 
 Usage:
@@ -10,15 +10,23 @@ Usage:
   node dist/relay.mjs keys list         every key: id, prefix, name, role, last used, created, revoked (never the key)
   node dist/relay.mjs keys revoke <id or prefix>
                                         revoke a key; the relay refuses it from its next call
+  node dist/relay.mjs vault rotate      re-seal every stored secret with RELAY_VAULT_KEY, the keys in
+                                        RELAY_VAULT_OLD_KEYS opening what is under them; resumable
   node dist/relay.mjs --help            this text (keys --help too)
 
-  From a checkout, npm run relay -- keys … builds the bundle and does the same.
+  From a checkout, npm run relay -- keys … (or vault rotate) builds the bundle and does the same.
 
 Roles: ${ROLES.join(', ')}.
 
-The keys commands work on the relay's database, also while the relay runs. They read only
-RELAY_DB (the database, default ./data/relay.sqlite: use the relay's own) and LOG_LEVEL.
+The commands work on the relay's database, also while the relay runs. They read only RELAY_DB
+(the database, default ./data/relay.sqlite: use the relay's own), RELAY_VAULT_KEY,
+RELAY_VAULT_OLD_KEYS and LOG_LEVEL.
 
-Exit status: 0 done; 1 no such key (unknown or ambiguous id or prefix), or the database cannot
-be used; 2 a usage mistake (unknown command or option, missing --name, a bad role, a bad variable).
+Rotating the vault key: start the relay with RELAY_VAULT_KEY=<new key> and
+RELAY_VAULT_OLD_KEYS=<old key>, run vault rotate in that same environment (again, if it was
+stopped: it carries on), then drop RELAY_VAULT_OLD_KEYS.
+
+Exit status: 0 done; 1 no such key (unknown or ambiguous id or prefix), the database cannot be
+used, or the vault keys do not open it; 2 a usage mistake (unknown command or option, missing
+--name, a bad role, a bad variable).
 `;

@@ -106,7 +106,8 @@ describe('opening the store', () => {
     closeDatabase(db);
 
     const store = harness.store();
-    expect(store.migration).toMatchObject({ from: 2, applied: [3, 4, 5] });
+    // Every later migration applies too (a fixed list here broke with each new one).
+    expect(store.migration).toMatchObject({ from: 2, applied: MIGRATIONS.filter((m) => m.version > 2).map((m) => m.version) });
     expect(store.replies.get(queued)?.inDoubt).toEqual({
       startedAt: '2024-05-01T10:00:05.000Z',
       tokenSha256: null,

@@ -85,8 +85,9 @@ describe('parseCommandLine', () => {
   });
 
   it('refuses unknown commands at either level, and options where a command belongs', () => {
+    // Since `vault rotate`, keys is no longer the one command: the sentence names both.
     expect(problem(['kees', 'list'])).toBe(
-      'relay: unknown command "kees"; the one command is keys (keys create, keys list, keys revoke); with no arguments the relay starts; see --help',
+      'relay: unknown command "kees"; the commands are keys (keys create, keys list, keys revoke) and vault (vault rotate); with no arguments the relay starts; see --help',
     );
     expect(problem(['--port', '8080'])).toMatch(/^relay: unknown option "--port"; the relay takes its settings from environment variables/);
     expect(problem(['keys', 'delete', 'trl_AbCd'])).toBe(
@@ -96,6 +97,21 @@ describe('parseCommandLine', () => {
       'keys: unknown command "--name"; name the command first, e.g. keys list (see keys --help)',
     );
     expect(problem(['keys'])).toBe('keys: name a command: create, list or revoke; e.g. keys list (keys --help shows them all)');
+  });
+
+  it('reads vault rotate, its help, and nothing else (a key typed as an argument is not echoed)', () => {
+    expect(parseCommandLine(['vault', 'rotate'])).toEqual({ ok: true, command: { kind: 'vault.rotate' } });
+    for (const argv of [['vault', '--help'], ['vault', '-h'], ['vault', 'rotate', '--help']]) {
+      expect(parseCommandLine(argv)).toEqual({ ok: true, command: { kind: 'help' } });
+    }
+    expect(problem(['vault'])).toBe('vault: name a command: rotate; e.g. vault rotate (vault --help shows the usage)');
+    expect(problem(['vault', 'rotat'])).toBe('vault: unknown command "rotat"; the command is rotate, e.g. vault rotate (see vault --help)');
+    expect(problem(['vault', '--force'])).toBe('vault: unknown command "--force"; name the command first, e.g. vault rotate (see vault --help)');
+    expect(problem(['vault', 'rotate', '--key', 'x'])).toBe(
+      'vault rotate: unknown option --key; it takes none: the keys come from RELAY_VAULT_KEY and RELAY_VAULT_OLD_KEYS (see vault --help)',
+    );
+    const key = 'dGhpcy1pcy1hLXNlY3JldC12YXVsdC1rZXktb2YtMzJiPQ==';
+    expect(problem(['vault', 'rotate', key])).toBe('vault rotate: takes no arguments (got 1); e.g. vault rotate');
   });
 
   it('wants exactly one key to revoke, and no arguments to list', () => {

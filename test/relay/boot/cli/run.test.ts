@@ -1,10 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCommand, type CliCommand } from '../../../../relay/boot/cli/run.js';
 import { openStore, type Store } from '../../../../relay/store/index.js';
-import { tempDb } from '../../store/helpers.js';
+import { record, tempDb } from '../../store/helpers.js';
+import { parseVaultKey, Vault } from '../../../../relay/vault/vault.js';
 import { TEST_VAULT, TEST_VAULT_KEY } from '../../../helpers/vault.js';
 
 /**
@@ -24,8 +26,8 @@ function database() {
   return db;
 }
 
-function open(path: string): Store {
-  const store = openStore(path, { vault: TEST_VAULT });
+function open(path: string, vault: Vault = TEST_VAULT): Store {
+  const store = openStore(path, { vault });
   cleanups.push(() => store.close());
   return store;
 }
@@ -121,5 +123,76 @@ describe('runCommand', () => {
     expect(status).toBe(1);
     expect(out).toEqual([]);
     expect(err).toEqual([expect.stringMatching(/^keys create: the database has schema version 999, but this relay only knows versions up to \d+; run a newer relay$/)]);
+  });
+});
+
+describe('runCommand: vault rotate', () => {
+  const NEW_KEY = randomBytes(32).toString('base64');
+  const newVault = new Vault({ current: parseVaultKey(NEW_KEY)! });
+
+  /** A database under the tests' key with a request token, a webhook secret and a rotated refresh token. */
+  function filled(): { path: string; secrets: string[] } {
+    const { path } = database();
+    const store = openStore(path, { vault: TEST_VAULT });
+    store.requests.upsertFromConcur([record('R1'), record('R2')], new Date().toISOString());
+    const { secret } = store.webhooks.create({ url: 'https://hooks.example/in', events: ['reply.sent'] }, { keyId: null, name: 'test' });
+    store.state.saveRefreshToken('configured', 'rotated-refresh-token');
+    store.connections.create({
+      requestId: 'R1',
+      form: 'legacy',
+      tokens: { accessToken: 'user-access-R1', refreshToken: 'user-refresh-R1', instanceUrl: 'https://www.concursolutions.com/', accessTokenExpiresAt: new Date(Date.now() + 3_600_000).toISOString(), refreshTokenExpiresAt: null, geolocation: null },
+      connectedBy: 'test',
+      nextRefreshAt: Date.now(),
+    });
+    store.close();
+    return { path, secrets: [secret, 'rotated-refresh-token', 'secret-request-token-R1', 'secret-request-token-R2', 'user-access-R1', 'user-refresh-R1'] };
+  }
+
+  it('re-seals everything with RELAY_VAULT_KEY while RELAY_VAULT_OLD_KEYS opens the old values; counts per column, never a value', () => {
+    const { path, secrets } = filled();
+    const { status, out, err } = run({ kind: 'vault.rotate' }, { RELAY_DB: path, RELAY_VAULT_KEY: NEW_KEY, RELAY_VAULT_OLD_KEYS: TEST_VAULT_KEY });
+    expect({ status, err }).toEqual({ status: 0, err: [] });
+    expect(out).toEqual([
+      `vault rotate: re-sealing every secret in ${path} with key ${newVault.keyId} (older keys given: ${TEST_VAULT.keyId}); the vault is under key ${TEST_VAULT.keyId}`,
+      `requests.request_token: 2 re-sealed with key ${newVault.keyId}, 0 already under it`,
+      `webhook_secrets.secret: 1 re-sealed with key ${newVault.keyId}, 0 already under it`,
+      `relay_state.value: 1 re-sealed with key ${newVault.keyId}, 0 already under it`,
+      `connections.access_token: 1 re-sealed with key ${newVault.keyId}, 0 already under it`,
+      `connections.refresh_token: 1 re-sealed with key ${newVault.keyId}, 0 already under it`,
+      `vault check value: moved to key ${newVault.keyId}, last, now that every value is under it`,
+      `Done: every secret in ${path} is sealed with key ${newVault.keyId} (2 passes). Restart the relay without RELAY_VAULT_OLD_KEYS when convenient; the old keys are no longer needed.`,
+    ]);
+    for (const secret of secrets) expect(out.join('\n')).not.toContain(secret);
+    const rotated = open(path, newVault);
+    expect(rotated.requests.getRequestToken('R1')).toBe('secret-request-token-R1');
+    expect(rotated.connections.tokens(rotated.connections.byRequest('R1')!.id)).toMatchObject({ accessToken: 'user-access-R1', refreshToken: 'user-refresh-R1' });
+  });
+
+  it('a key that does not open the database: one line, exit status 1, for keys and vault commands alike', () => {
+    const { path } = filled();
+    const wrong = `RELAY_VAULT_KEY does not open this database's vault (its values are sealed with key ${TEST_VAULT.keyId}); start with the key it was made with, or put that key in RELAY_VAULT_OLD_KEYS and run "vault rotate"`;
+    for (const [command, where] of [[{ kind: 'vault.rotate' }, 'vault rotate'], [{ kind: 'keys.list' }, 'keys list']] as const) {
+      const { status, out, err } = run(command, { RELAY_DB: path, RELAY_VAULT_KEY: NEW_KEY });
+      expect({ status, out, err }).toEqual({ status: 1, out: [], err: [`${where}: ${wrong}`] });
+    }
+  });
+
+  it('a value under a key it was not given: one line naming the column and row, exit status 1', () => {
+    const { path } = filled();
+    const raw = new Database(path);
+    raw.prepare("UPDATE requests SET request_token = ? WHERE id = 'R2'").run(newVault.seal('secret-request-token-R2', 'requests.request_token:R2'));
+    raw.close();
+    const third = randomBytes(32).toString('base64');
+    const { status, err } = run({ kind: 'vault.rotate' }, { RELAY_DB: path, RELAY_VAULT_KEY: third, RELAY_VAULT_OLD_KEYS: TEST_VAULT_KEY });
+    expect(status).toBe(1);
+    expect(err).toEqual([expect.stringMatching(/^vault rotate: requests\.request_token of row "R2": the value was sealed with vault key [0-9a-f]{8}, which the relay was not given; put the key/)]);
+  });
+
+  it('no database there: one line, exit status 1, nothing made', () => {
+    const { path } = database();
+    const { status, err } = run({ kind: 'vault.rotate' }, { RELAY_DB: path });
+    expect(status).toBe(1);
+    expect(err).toEqual([expect.stringMatching(/^vault rotate: there is no database at /)]);
+    expect(existsSync(path)).toBe(false);
   });
 });

@@ -1,0 +1,116 @@
+import { createHash } from 'node:crypto';
+import { SEALED_PREFIX, Vault, VaultError } from '../vault/vault.js';
+import type { Db } from './db.js';
+import { nameOf, placeOf, type SealedColumn } from './sealed-columns.js';
+
+/**
+ * One walk over one sealed column (sealed-columns.ts), in small transactions of its own, paged by
+ * the row key: what sealing at open and `vault rotate` share. Each transaction is IMMEDIATE (a
+ * deferred one that read first could not write once the relay beside it had committed) and short,
+ * so that a relay running on the same file waits for a batch at most, never for the whole walk.
+ *
+ * Every decision is taken on the value as it is now (`Vault.keyIdOf`), never on what an earlier
+ * run did: a walk killed half-way leaves each value either as it was or sealed anew, and the next
+ * walk skips what is done. Each row is written only if it still holds the value read, a guard the
+ * IMMEDIATE transaction already gives, kept so that no write can ever undo someone else's.
+ */
+
+export const DEFAULT_BATCH_SIZE = 100;
+
+/** What a walk found and did in one column. */
+export interface ColumnCount {
+  /** `table.column`. */
+  column: string;
+  /** Kept in clear (by an older relay), now sealed. */
+  sealed: number;
+  /** Sealed with an older key, now sealed again with the current one. */
+  resealed: number;
+  /** Already under the current key: left alone. */
+  current: number;
+  /** Under an older key and left so (sealing at open touches clear values only). */
+  older: number;
+}
+
+export interface WalkOptions {
+  /** `clear`: seal clear values only (opening the store). `all`: also re-seal every value under another key (rotation). */
+  reseal: 'clear' | 'all';
+  batchSize?: number;
+  /** After each committed batch, with the counts so far. */
+  onBatch?(count: Readonly<ColumnCount>): void;
+  /** Inside a batch's transaction, after each value it wrote (a process test halts there, to be killed mid-batch). */
+  onWritten?(): void;
+}
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+type Row = { row: string | number; value: string };
+
+function statements(db: Db, column: SealedColumn, reseal: WalkOptions['reseal']) {
+  const { table, column: name, row } = column;
+  const filter = [
+    `${name} IS NOT NULL`,
+    // At open only clear values are wanted: SQLite skips the sealed ones without handing them over.
+    ...(reseal === 'clear' ? [`substr(${name}, 1, ${SEALED_PREFIX.length}) <> '${SEALED_PREFIX}'`] : []),
+    ...(column.where === undefined ? [] : [`(${column.where})`]),
+  ].join(' AND ');
+  const select = `SELECT ${row} AS row, ${name} AS value FROM ${table} WHERE ${filter}`;
+  const sha = column.sha256Column === undefined ? '' : `, ${column.sha256Column} = @sha`;
+  return {
+    first: db.prepare<[number], Row>(`${select} ORDER BY ${row} LIMIT ?`),
+    after: db.prepare<[string | number, number], Row>(`${select} AND ${row} > ? ORDER BY ${row} LIMIT ?`),
+    update: db.prepare<[{ row: string | number; before: string; value: string; sha: string }]>(
+      `UPDATE ${table} SET ${name} = @value${sha} WHERE ${row} = @row AND ${name} = @before`,
+    ),
+  };
+}
+
+export function walkColumn(db: Db, vault: Vault, column: SealedColumn, options: WalkOptions): ColumnCount {
+  const sql = statements(db, column, options.reseal);
+  const size = Math.max(1, Math.trunc(options.batchSize ?? DEFAULT_BATCH_SIZE));
+  const count: ColumnCount = { column: nameOf(column), sealed: 0, resealed: 0, current: 0, older: 0 };
+
+  const batch = db.transaction((last: string | number | undefined): Row[] => {
+    const rows = last === undefined ? sql.first.all(size) : sql.after.all(last, size);
+    for (const { row, value } of rows) {
+      const place = placeOf(column, row);
+      const keyId = Vault.keyIdOf(value);
+      if (keyId === vault.keyId) {
+        count.current++;
+        continue;
+      }
+      if (keyId !== undefined && options.reseal === 'clear') {
+        count.older++;
+        continue;
+      }
+      const plain = keyId === undefined ? value : openAt(vault, value, place, column, row);
+      sql.update.run({ row, before: value, value: vault.seal(plain, place), sha: column.sha256Column === undefined ? '' : sha256Hex(plain) });
+      if (keyId === undefined) count.sealed++;
+      else count.resealed++;
+      options.onWritten?.();
+    }
+    return rows;
+  });
+
+  let last: string | number | undefined;
+  for (;;) {
+    const rows = batch.immediate(last);
+    if (rows.length > 0) options.onBatch?.({ ...count });
+    if (rows.length < size) return count;
+    last = rows[rows.length - 1]!.row;
+  }
+}
+
+function openAt(vault: Vault, value: string, place: string, column: SealedColumn, row: string | number): string {
+  try {
+    return vault.open(value, place);
+  } catch (error) {
+    if (!(error instanceof VaultError)) throw error;
+    // The row key names the row (a request id, a secret's number), never a secret.
+    throw new VaultError(
+      `${nameOf(column)} of row ${JSON.stringify(String(row))}: ${error.message}; put the key it was sealed with in RELAY_VAULT_OLD_KEYS and run "vault rotate" again`,
+      { cause: error },
+    );
+  }
+}

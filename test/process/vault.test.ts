@@ -1,0 +1,201 @@
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { Webhook as StandardWebhook } from 'standardwebhooks';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openStore, SEALED_COLUMNS, type Store } from '../../relay/store/index.js';
+import { parseVaultKey, Vault } from '../../relay/vault/vault.js';
+import {
+  buildRelayBundle,
+  eventually,
+  RELAY_BUNDLE,
+  runRelay,
+  runRelayCommand,
+  startRelayProcess,
+  tempDb,
+  type RelayProcess,
+} from '../helpers/relay-process.js';
+import { TEST_VAULT, TEST_VAULT_KEY } from '../helpers/vault.js';
+import { Receiver } from '../relay/push/webhooks/helpers.js';
+import { record } from '../relay/store/helpers.js';
+
+/**
+ * The vault as it ships (`node dist/relay.mjs`): a relay given a key that does not open its
+ * database stops with one line and writes nothing; `vault rotate` killed with SIGKILL in the middle
+ * of a batch is finished by running it again, beside a relay that keeps reading values under
+ * either key; afterwards the new key alone opens everything and the old key alone is refused.
+ */
+
+const API_KEY = 'vault-process-key-0123456789';
+const OLD = TEST_VAULT;
+const NEW_KEY = randomBytes(32).toString('base64');
+const NEW = new Vault({ current: parseVaultKey(NEW_KEY)! });
+const ROTATING = { RELAY_VAULT_KEY: NEW_KEY, RELAY_VAULT_OLD_KEYS: TEST_VAULT_KEY };
+
+const wrongKeyLine = (keyId: string) =>
+  `RELAY_VAULT_KEY does not open this database's vault (its values are sealed with key ${keyId}); start with the key it was made with, or put that key in RELAY_VAULT_OLD_KEYS and run "vault rotate"`;
+
+const relays: RelayProcess[] = [];
+let receiver: Receiver | undefined;
+beforeAll(() => buildRelayBundle(), 60_000);
+afterEach(async () => {
+  await Promise.all(relays.splice(0).map((relay) => relay.stop('SIGKILL')));
+  await receiver?.close();
+});
+afterAll(async () => {
+  await receiver?.close();
+});
+
+const ids = (count: number) => Array.from({ length: count }, (_, i) => `R${String(i).padStart(4, '0')}`);
+
+/** A database under the old key: `count` request tokens, a webhook (for replies that fail: none will) with two secrets, a rotated refresh token. */
+function seed(db: string, count: number, webhookUrl = 'https://hooks.example/in'): { webhookId: string; secrets: string[] } {
+  const store = openStore(db, { vault: OLD });
+  try {
+    store.requests.upsertFromConcur(ids(count).map((id) => record(id)), new Date().toISOString());
+    const created = store.webhooks.create({ url: webhookUrl, events: ['reply.failed'] }, { keyId: null, name: 'test' });
+    const rotated = store.webhooks.rotateSecret(created.webhook.id, { keyId: null, name: 'test' });
+    store.state.saveRefreshToken('configured-refresh', 'rotated-refresh');
+    return { webhookId: created.webhook.id, secrets: [rotated.secret, created.secret] };
+  } finally {
+    store.close();
+  }
+}
+
+/** The key id of every value of every sealed column, and the canary's, as the file holds them. */
+function keyIds(db: string): { tokens: Map<string, number>; others: Set<string>; canary: string | undefined } {
+  const sqlite = new Database(db, { readonly: true });
+  try {
+    const tokens = new Map<string, number>();
+    const others = new Set<string>();
+    for (const column of SEALED_COLUMNS) {
+      const where = column.where === undefined ? '' : ` AND ${column.where}`;
+      const rows = sqlite.prepare(`SELECT ${column.column} AS value FROM ${column.table} WHERE ${column.column} IS NOT NULL${where}`).all() as { value: string }[];
+      for (const { value } of rows) {
+        const keyId = Vault.keyIdOf(value) ?? 'clear';
+        if (column.table === 'requests') tokens.set(keyId, (tokens.get(keyId) ?? 0) + 1);
+        else others.add(keyId);
+      }
+    }
+    const canary = sqlite.prepare("SELECT value FROM relay_state WHERE key = 'vault.canary'").get() as { value: string } | undefined;
+    return { tokens, others, canary: canary === undefined ? undefined : Vault.keyIdOf(canary.value) };
+  } finally {
+    sqlite.close();
+  }
+}
+
+function expectReadable(store: Store, count: number, webhookId: string, secrets: string[]): void {
+  for (const id of ids(count)) expect(store.requests.getRequestToken(id)).toBe(`secret-request-token-${id}`);
+  expect(store.webhooks.signingSecrets(webhookId, Date.now())).toEqual(secrets);
+  expect(store.state.currentRefreshToken('configured-refresh')).toBe('rotated-refresh');
+}
+
+const hash = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+/** `vault rotate` halted inside a batch by RELAY_TEST_ROTATE_HALT_AFTER, then killed there with SIGKILL. */
+async function rotateKilledAfter(db: string, values: number): Promise<{ signal: NodeJS.Signals | null; stderr: string }> {
+  const proc = spawn(process.execPath, [RELAY_BUNDLE, 'vault', 'rotate'], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', RELAY_DB: db, ...ROTATING, RELAY_TEST_ROTATE_HALT_AFTER: String(values) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  const closed = new Promise<NodeJS.Signals | null>((resolve) => proc.on('close', (_code, signal) => resolve(signal)));
+  await new Promise<void>((resolve, reject) => {
+    proc.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+      if (stderr.includes('waiting to be killed')) resolve();
+    });
+    proc.on('close', () => reject(new Error(`vault rotate ended before it halted:\n${stderr}`)));
+  });
+  proc.kill('SIGKILL');
+  return { signal: await closed, stderr };
+}
+
+describe('the vault key at start', () => {
+  it('a relay given a key that does not open its database exits 1 with one line, and the file is as it was; so does the command line', async () => {
+    const db = tempDb();
+    seed(db, 3);
+    const before = hash(db);
+    const other = randomBytes(32).toString('base64');
+    const run = runRelay({ RELAY_DB: db, RELAY_VAULT_KEY: other, RELAY_API_KEYS: API_KEY, SANDBOX_DEMO_EVERY_SECONDS: '0' }, 'bundle');
+    expect(await run.exited).toBe(1);
+    expect(run.output.filter((line) => line.trim() !== '')).toEqual([`The relay could not start: ${wrongKeyLine(OLD.keyId)}`]);
+    expect(hash(db)).toBe(before);
+
+    const keys = await runRelayCommand(['keys', 'list'], { RELAY_DB: db, RELAY_VAULT_KEY: other });
+    expect({ status: keys.status, stdout: keys.stdout, stderr: keys.stderr }).toEqual({ status: 1, stdout: '', stderr: `keys list: ${wrongKeyLine(OLD.keyId)}\n` });
+    expect(hash(db)).toBe(before);
+  });
+});
+
+describe('vault rotate', () => {
+  it('killed with SIGKILL inside a batch, leaves every value readable; run again it finishes, and the new key alone opens everything', async () => {
+    const db = tempDb();
+    const count = 1000;
+    const { webhookId, secrets } = seed(db, count);
+
+    // Batches of 100: two committed, the third killed after 50 of its values.
+    const killed = await rotateKilledAfter(db, 250);
+    expect(killed.signal).toBe('SIGKILL');
+    expect(killed.stderr).toContain('halted inside a batch after 250 values');
+    const half = keyIds(db);
+    expect(half.tokens).toEqual(new Map([[NEW.keyId, 200], [OLD.keyId, count - 200]]));
+    expect(half.canary).toBe(OLD.keyId);
+    // Meanwhile a relay needs both keys: the new one alone is refused, with the key it needs.
+    const early = runRelay({ RELAY_DB: db, RELAY_VAULT_KEY: NEW_KEY, RELAY_API_KEYS: API_KEY, SANDBOX_DEMO_EVERY_SECONDS: '0' }, 'bundle');
+    expect(await early.exited).toBe(1);
+    expect(early.output.filter((line) => line.trim() !== '')).toEqual([`The relay could not start: ${wrongKeyLine(OLD.keyId)}`]);
+    const both = openStore(db, { vault: new Vault({ current: parseVaultKey(NEW_KEY)!, old: [parseVaultKey(TEST_VAULT_KEY)!] }) });
+    expectReadable(both, count, webhookId, secrets);
+    both.close();
+
+    const rerun = await runRelayCommand(['vault', 'rotate'], { RELAY_DB: db, ...ROTATING });
+    expect(rerun.stderr).toBe('');
+    expect(rerun.status).toBe(0);
+    expect(rerun.stdout).toContain(`requests.request_token: ${count - 200} re-sealed with key ${NEW.keyId}, 200 already under it`);
+    expect(rerun.stdout).toContain(`vault check value: moved to key ${NEW.keyId}`);
+    for (const secret of [...secrets, 'rotated-refresh', 'secret-request-token']) expect(rerun.stdout).not.toContain(secret);
+    expect(keyIds(db)).toEqual({ tokens: new Map([[NEW.keyId, count]]), others: new Set([NEW.keyId]), canary: NEW.keyId });
+
+    const fresh = openStore(db, { vault: NEW });
+    expectReadable(fresh, count, webhookId, secrets);
+    fresh.close();
+    const stale = runRelay({ RELAY_DB: db, RELAY_VAULT_KEY: TEST_VAULT_KEY, RELAY_API_KEYS: API_KEY, SANDBOX_DEMO_EVERY_SECONDS: '0' }, 'bundle');
+    expect(await stale.exited).toBe(1);
+    expect(stale.output.filter((line) => line.trim() !== '')).toEqual([`The relay could not start: ${wrongKeyLine(NEW.keyId)}`]);
+  }, 60_000);
+
+  it('runs beside a relay started with both keys, which signs with the stored secret before and after; then the relay runs on the new key alone', async () => {
+    const hooks = (receiver = await new Receiver().start());
+    const db = tempDb();
+    const { webhookId, secrets } = seed(db, 300, hooks.url);
+    const env = { RELAY_DB: db, RELAY_API_KEYS: API_KEY, SANDBOX_DEMO_EVERY_SECONDS: '0', RELAY_WEBHOOK_ALLOW_PRIVATE: 'true' };
+    const signedTest = async (relay: RelayProcess): Promise<void> => {
+      const before = hooks.received.length;
+      const answer = await fetch(`${relay.url}/api/v1/webhooks/${webhookId}/test`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` } });
+      expect(answer.status).toBe(202);
+      const message = await eventually(() => hooks.received.slice(before).find((m) => m.body.includes('"webhook.test"')), 15_000);
+      for (const secret of secrets) expect(new StandardWebhook(secret).verify(message.body, message.headers)).toMatchObject({ type: 'webhook.test' });
+    };
+
+    const relay = await startRelayProcess({ ...env, ...ROTATING }, 15_000, 'bundle');
+    relays.push(relay);
+    expect(relay.output.join('\n')).toContain('the vault is not under RELAY_VAULT_KEY yet');
+    await signedTest(relay);
+    const rotate = await runRelayCommand(['vault', 'rotate'], { RELAY_DB: db, ...ROTATING });
+    expect(rotate.status).toBe(0);
+    // Nothing the relay sealed meanwhile was under another key: one pass did the work, the second found none.
+    expect(rotate.stdout).toContain('(2 passes)');
+    await signedTest(relay);
+    await relays.pop()!.stop();
+
+    const after = await startRelayProcess({ ...env, RELAY_VAULT_KEY: NEW_KEY }, 15_000, 'bundle');
+    relays.push(after);
+    expect(after.output.join('\n')).not.toContain('the vault is not under RELAY_VAULT_KEY yet');
+    await signedTest(after);
+    const reading = openStore(db, { vault: NEW });
+    expectReadable(reading, 300, webhookId, secrets);
+    reading.close();
+  }, 60_000);
+});
