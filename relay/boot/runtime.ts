@@ -83,6 +83,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
               onRefreshToken: (rotated) => store.state.saveRefreshToken(credential.refreshToken, rotated),
               // OAuth 2.0 tokens are JWTs, and Concur takes those as Bearer only: CONCUR_AUTH_SCHEME is for a static token.
               scheme: 'Bearer',
+              initial: credential.accessToken === undefined ? undefined : { token: credential.accessToken, scheme: config.concur.authScheme },
               timeoutMs: config.concur.timeoutSeconds * 1000,
               observe: (outcome, seconds) => observe({ operation: 'token', outcome, seconds }),
             });
