@@ -106,7 +106,7 @@ describe('opening the store', () => {
     closeDatabase(db);
 
     const store = harness.store();
-    expect(store.migration).toMatchObject({ from: 2, applied: [3, 4, 5] });
+    expect(store.migration).toMatchObject({ from: 2, applied: [3, 4, 5, 6] });
     expect(store.replies.get(queued)?.inDoubt).toEqual({
       startedAt: '2024-05-01T10:00:05.000Z',
       tokenSha256: null,
