@@ -34,6 +34,7 @@ export { KEY_PREFIX, type Keys, type NewKey } from './keys.js';
 export type { AttemptInDoubt, OutboxReply } from './mapping.js';
 export { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration, type MigrateResult } from './migrations.js';
 export { requestTokenSha256, type AttemptUpdate, type EnqueueResult, type Replies, type ReplyBy, type SeenAtConcur } from './replies.js';
+export type { ExchangedTokens, ExchangeFacts, ReplyExchange } from './reply-exchange.js';
 export { encodeCursor, type ListRequestsQuery, type Requests, type UpsertResult } from './requests.js';
 export { SEALED_COLUMNS, type SealedColumn } from './sealed-columns.js';
 export type { ColumnCount } from './seal-walk.js';
@@ -130,9 +131,9 @@ export function openStore(path: string, options: StoreOptions): Store {
     const idempotency = createIdempotencyKeys(ctx);
     const audit = createAudit(ctx);
     const keys = createKeys(ctx, audit);
-    const replies = createReplies(ctx, events, requests, idempotency, audit);
     const connections = createConnections(ctx, events, audit);
     const state = createRelayState(ctx, events, requests);
+    const replies = createReplies(ctx, events, { requests, keys: idempotency, audit, connections, state });
     const webhooks = createWebhooks(ctx, audit);
     const deliveries = createDeliveries(ctx, { events, webhooks, requests, state });
     const health = createStoreHealth(ctx, busyTimeoutMs);

@@ -264,6 +264,30 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX connections_due ON connections (state, next_refresh_at);
     `,
   },
+  {
+    version: 7,
+    name: 'a CRSUC exchanges the request token first: what was asked for, the exchange, waiting for a new token',
+    sql: `
+      -- The code the person (or auto-connect) asked for. status is what the relay sends (or sent)
+      -- on its way: a CRRET (or CRPA1/CRPA2) when Concur refused the request token of a CRSUC.
+      ALTER TABLE replies ADD COLUMN requested_status TEXT;
+      UPDATE replies SET requested_status = status;
+      -- When the traveller's tokens from this reply's exchange were stored (its CRSUC may go out).
+      ALTER TABLE replies ADD COLUMN exchanged_at TEXT;
+      -- request_token_issued_at of the token the last exchange tried: a waiting reply goes on
+      -- once a poll brings a token issued at another time.
+      ALTER TABLE replies ADD COLUMN token_issued_at TEXT;
+      -- Exchange tries in a row that Concur could not answer (the backoff between them).
+      ALTER TABLE replies ADD COLUMN exchange_attempts INTEGER NOT NULL DEFAULT 0;
+      -- A CRSUC an older relay may already have PUT (in doubt) is read back, never exchanged anew.
+      UPDATE replies SET exchanged_at = attempt_started_at
+      WHERE state = 'queued' AND status = 'CRSUC' AND attempt_started_at IS NOT NULL;
+      -- One reply on its way per request, in every state on the way.
+      DROP INDEX replies_one_queued;
+      CREATE UNIQUE INDEX replies_one_on_its_way ON replies (request_id)
+      WHERE state IN ('queued', 'exchanging', 'waiting_token');
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);
