@@ -242,3 +242,20 @@ describe('how many at once', () => {
     expect(api.store.connections.get(connection.id)?.state).toBe('active');
   });
 });
+
+describe('a legacy refresh answer without its Refresh_Token', () => {
+  it('keeps the refresh token the relay holds (legacy refresh tokens never change), and the connection stays fresh', async () => {
+    const { api, refresher, sb } = w();
+    const { connection, userId, tokens } = await w().connect('legacy');
+    // The pre-2017 table of the refresh answer has no Refresh_Token (the sandbox's `omit` quirk).
+    const quirk = await fetch(`${sb.url}/_sandbox/quirks`, { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ legacyRefreshToken: 'omit' }) });
+    expect(quirk.status).toBe(200);
+    for (let day = 1; day <= 2; day++) {
+      await w().advance(DAY);
+      await refresher.drain();
+      expect(await w().grant(userId)).toMatchObject({ refreshCount: day, revoked: false });
+      expect(api.store.connections.get(connection.id)).toMatchObject({ state: 'active', lastError: null });
+      expect(api.store.connections.tokens(connection.id)!.refreshToken).toBe(tokens.refreshToken);
+    }
+  });
+});
