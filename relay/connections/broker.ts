@@ -79,9 +79,10 @@ export function createBroker(options: BrokerOptions): ConnectionBroker {
 
   /** Refreshes a token that has too little time left: its new tokens, or why there are none. */
   async function renewed(id: string, held: OpenedTokens): Promise<{ tokens: OpenedTokens } | { refused: Connection } | TokenRead> {
+    const left = Date.parse(held.accessTokenExpiresAt) > now() ? `expires at ${held.accessTokenExpiresAt}, in under 5 minutes` : `expired at ${held.accessTokenExpiresAt}`;
     const unavailable = (why: string, retryAfterSeconds?: number): TokenRead => ({
       kind: 'unavailable',
-      message: `the access token of connection ${id} expires at ${held.accessTokenExpiresAt}, in under 5 minutes, and ${why}; try again later`,
+      message: `the access token of connection ${id} ${left}, and ${why}; try again later`,
       retryAfterSeconds: Math.max(UNAVAILABLE_RETRY_AFTER_SECONDS, retryAfterSeconds ?? 0),
     });
     if (refresher === null) return unavailable("the relay cannot refresh it: it has no partner credentials (the client id and secret Concur's refresh needs)");
@@ -94,7 +95,7 @@ export function createBroker(options: BrokerOptions): ConnectionBroker {
       case 'deferred':
         return unavailable(`Concur could not refresh it just now (${outcome.reason})`, outcome.retryAfterSeconds);
       case 'failed':
-        return unavailable('the relay could not record a refresh just now');
+        return unavailable(`the relay could not refresh it: ${outcome.reason}`);
     }
   }
 

@@ -35,8 +35,8 @@ export type RefreshOutcome =
   | { kind: 'deferred'; connection: Connection; reason: string; retryAfterSeconds: number | undefined }
   /** Nothing to refresh: unknown, not active any more, or its tokens erased. */
   | { kind: 'gone' }
-  /** The store failed (logged): nothing is known to have changed. */
-  | { kind: 'failed' };
+  /** Not tried, or not recorded: the store failed (logged), or the worker is stopping. */
+  | { kind: 'failed'; reason: string };
 
 export type RefresherLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 
@@ -100,6 +100,11 @@ export function createRefresher(options: RefresherOptions): Refresher {
   const flights = new Map<string, Promise<RefreshOutcome>>();
   /** Failed refreshes in a row, by connection, for the backoff (forgotten on a restart: it starts gently again). */
   const failures = new Map<string, number>();
+  /**
+   * Between stop() and start() no refresh begins, the broker's neither: one that began after the
+   * store closed would lose the refresh token Concur rotated, and break the connection.
+   */
+  let stopping = false;
 
   const loop = createWorkerLoop({
     name: 'the refresh worker',
@@ -115,6 +120,7 @@ export function createRefresher(options: RefresherOptions): Refresher {
   function refresh(id: string, urgent: boolean): Promise<RefreshOutcome> {
     const running = flights.get(id);
     if (running !== undefined) return running;
+    if (stopping) return Promise.resolve({ kind: 'failed', reason: 'the relay is shutting down' });
     const flight = (async () => {
       const release = await slots.acquire(urgent);
       try {
@@ -171,7 +177,7 @@ export function createRefresher(options: RefresherOptions): Refresher {
   function storeFailure(error: unknown, id: string, what: string): RefreshOutcome {
     loop.storeFailed();
     logger.error({ err: error, connectionId: id }, `the refresh worker ${what}; it will try again`);
-    return { kind: 'failed' };
+    return { kind: 'failed', reason: 'the relay could not use its database just now' };
   }
 
   /** Refreshes what is due, batch after batch, until nothing is (or the store fails, or the worker stops). */
@@ -199,9 +205,15 @@ export function createRefresher(options: RefresherOptions): Refresher {
   }
 
   return {
-    start: loop.start,
+    start() {
+      stopping = false;
+      loop.start();
+    },
     kick: loop.kick,
-    stop: loop.stop,
+    async stop() {
+      stopping = true;
+      await loop.stop();
+    },
     drain: loop.drain,
     refresh: (id) => refresh(id, true),
     async settled(id) {
