@@ -27,6 +27,7 @@ const TAGS = ['connections'];
 const json = <T,>(schema: T) => ({ 'application/json': { schema } });
 
 const listConnections = createRoute({
+  operationId: 'listConnections',
   method: 'get',
   path: '/connections',
   tags: TAGS,
@@ -41,6 +42,7 @@ const listConnections = createRoute({
 });
 
 const getConnection = createRoute({
+  operationId: 'getConnection',
   method: 'get',
   path: '/connections/{id}',
   tags: TAGS,
@@ -55,6 +57,7 @@ const getConnection = createRoute({
 });
 
 const readToken = createRoute({
+  operationId: 'readConnectionToken',
   method: 'post',
   path: '/connections/{id}/token',
   tags: TAGS,
@@ -71,6 +74,7 @@ const readToken = createRoute({
 });
 
 const revokeConnection = createRoute({
+  operationId: 'revokeConnection',
   method: 'delete',
   path: '/connections/{id}',
   tags: TAGS,
