@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Connection, ConnectionsPage, ConnectionsQuery, ConnectionState, ConnectionToken } from '../../shared/connections.js';
+import { CONCUR_REVOCATIONS } from '../connections/broker.js';
 import { EventIdHeaders, ID_PATTERN, pagingOf, withOpenApi } from './schemas.js';
 import { classicObject } from './zod-classic.js';
 
@@ -46,7 +47,7 @@ export const ConnectionsPageHeaders = EventIdHeaders.extend({
 export const CONCUR_REVOCATION_HEADER = 'Relay-Concur-Revocation';
 
 export const RevocationHeaders = z.object({
-  [CONCUR_REVOCATION_HEADER]: z.enum(['revoked', 'failed', 'not_attempted']).openapi({
+  [CONCUR_REVOCATION_HEADER]: z.enum(CONCUR_REVOCATIONS).openapi({
     description:
       'What Concur made of it: `revoked` (Concur revoked the grant, or had nothing left to revoke), `failed` (Concur could not be reached or refused; the audit line says why), `not_attempted` (no partner credentials, or already revoked). The tokens are erased from the relay in every case.',
   }),

@@ -37,7 +37,8 @@ export type TokenRead =
   | { kind: 'unavailable'; message: string; retryAfterSeconds: number };
 
 /** What Concur made of a revocation: taken (or nothing left to revoke), not taken, or not asked. */
-export type ConcurRevocation = 'revoked' | 'failed' | 'not_attempted';
+export const CONCUR_REVOCATIONS = ['revoked', 'failed', 'not_attempted'] as const;
+export type ConcurRevocation = (typeof CONCUR_REVOCATIONS)[number];
 
 export interface Revocation {
   connection: Connection;
