@@ -19,9 +19,11 @@ import { parseVaultKey, Vault } from '../vault/vault.js';
 import { sandboxApiKey, sandboxVaultKey } from './sandbox-files.js';
 import { watchSummary } from '../ingest/summary.js';
 import { createWebhookWorker } from '../push/webhooks/delivery.js';
+import { wireConnections } from './connections.js';
 
 /**
- * Wires the relay together from its configuration: store, Concur client, poller, outbox, API.
+ * Wires the relay together from its configuration: store, Concur client, poller, outbox, webhooks,
+ * the connections' refresh worker, API.
  * main.ts runs it as a process; tests run it in-process with a temp database.
  */
 
@@ -154,6 +156,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
       if (event.type === 'request.updated' && event.data.reply?.state === 'waiting_token') outbox.kick();
     });
     const webhooks = createWebhookWorker({ store, logger, metrics, allowPrivate: config.webhookAllowPrivate });
+    const connections = wireConnections({ config, sandbox, baseUrl, auth, store, logger, metrics });
     // Aborted on close: live event streams end cleanly instead of being cut.
     const shutdown = new AbortController();
     // RELAY_API_KEYS (or sandbox mode's key) as admin keys, in step with the store's records.
@@ -169,6 +172,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
       logger,
       events: { signal: shutdown.signal },
       webhooks: { allowPrivate: config.webhookAllowPrivate, kick: () => webhooks.kick() },
+      connections: connections.broker,
     });
 
     const server = await listen(app.fetch, { hostname: config.host, port: config.port, timeouts: options.httpTimeouts });
@@ -179,6 +183,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     poller.start();
     outbox.start();
     webhooks.start();
+    connections.start();
     const prune = setInterval(() => {
       store.events.prune();
       store.idempotency.prune(Date.now() - IDEMPOTENCY_KEYS_KEPT_MS);
@@ -195,6 +200,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
         await poller.stop();
         await outbox.stop();
         await webhooks.stop();
+        await connections.stop();
         stopSummary();
         stopWaking();
         await new Promise<void>((resolve) => {
