@@ -225,6 +225,20 @@ export const POPUP_TEXT = {
     attempts === 0
       ? `“${button}” is on its way to Concur…`
       : `“${button}” is on its way to Concur (attempt ${attempts}${lastError ? `: ${lastError}` : ''})…`,
+  /**
+   * A CRSUC whose request token the relay is exchanging for the traveller's own tokens (the seed's
+   * CRSUC means the partner holds them); `attempts` as in `queued`.
+   */
+  exchanging: (attempts: number, lastError: string | null) =>
+    attempts === 0
+      ? 'Connecting… (getting the traveller’s tokens from Concur)'
+      : `Connecting… (getting the traveller’s tokens from Concur, attempt ${attempts}${lastError ? `: ${lastError}` : ''})`,
+  /**
+   * The exchange could not work (the token had expired or was used): the relay sent CRRET and
+   * finishes the CRSUC by itself once the next poll brings the new token. Nothing for a person to do.
+   */
+  waitingToken: (lastError: string | null) =>
+    `Asked Concur for a new token${lastError ? ` (${lastError})` : ''}; connecting goes on by itself when it comes.`,
   concurRefused: (button: string, lastError: string | null) =>
     `Concur refused “${button}”${lastError ? `: ${lastError}` : '.'}`,
   sendFailed: (button: string, message: string) => `“${button}” was not sent. ${message}`,
@@ -232,6 +246,7 @@ export const POPUP_TEXT = {
   announceAccepted: (button: string, name: string) => `Concur accepted “${button}” for ${name}.`,
   announceRefused: (button: string, name: string, lastError: string | null) =>
     `Concur refused “${button}” for ${name}${lastError ? `: ${lastError}` : '.'}`,
+  announceWaitingToken: (name: string) => `Asked Concur for a new token for ${name}; connecting goes on by itself.`,
   announceSendFailed: (button: string, name: string, message: string) =>
     `“${button}” for ${name} was not sent. ${message}`,
   /**

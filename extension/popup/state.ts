@@ -168,6 +168,10 @@ function applyEvent(state: PopupState, event: LiveEvent): PopupState {
         const text = replyText(reply.status);
         if (reply.state === 'sent') announcement = announce(state, POPUP_TEXT.announceAccepted(text, name), 'status');
         if (reply.state === 'failed') announcement = announce(state, POPUP_TEXT.announceRefused(text, name, reply.lastError), 'error');
+        // The click goes on another way (a CRRET first): said once, as it happens.
+        if (reply.state === 'waiting_token' && current.reply?.state !== 'waiting_token') {
+          announcement = announce(state, POPUP_TEXT.announceWaitingToken(name), 'status');
+        }
       }
       return { ...state, items, announcement };
     }

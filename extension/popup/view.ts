@@ -51,6 +51,15 @@ export function tokenInfo(r: Pick<ConnectionRequest, 'requestTokenExpiresAt'>, n
 }
 
 /**
+ * A reply the relay holds and has not finished: queued for Concur, a CRSUC whose request token is
+ * being exchanged, or one waiting for the new token its CRRET asked for. Each is still the click
+ * that was made: the request stays where that reply takes it, and no other reply can be sent.
+ */
+export function replyInFlight(reply: Reply | null | undefined): boolean {
+  return reply?.state === 'queued' || reply?.state === 'exchanging' || reply?.state === 'waiting_token';
+}
+
+/**
  * Which group a request is shown in. A reply the relay has accepted but Concur has not yet
  * confirmed already places the request where that reply takes it (the optimistic move); when
  * Concur refuses the reply (state "failed") the request goes back to its own group. A reply
@@ -60,7 +69,7 @@ export function tokenInfo(r: Pick<ConnectionRequest, 'requestTokenExpiresAt'>, n
 export function displayGroup(r: Pick<ConnectionRequest, 'group' | 'reply' | 'lastModified'>): Group {
   const reply = r.reply;
   if (reply === null) return r.group;
-  if (reply.state === 'queued') return groupOf(reply.status);
+  if (replyInFlight(reply)) return groupOf(reply.status);
   if (reply.state === 'sent' && Date.parse(reply.updatedAt) > Date.parse(r.lastModified)) return groupOf(reply.status);
   return r.group;
 }
@@ -112,6 +121,27 @@ export function replyByText(reply: Reply | null, now: number): string | null {
   if (reply === null || reply.requestedBy === null) return null;
   const by = reply.requestedBy === AUTO_CONNECT ? null : reply.requestedBy;
   return POPUP_TEXT.replyBy(reply.status, replyText(reply.status), by, ageText(reply.updatedAt, now));
+}
+
+/**
+ * What a row says about its reply while the relay holds it or after Concur refused it (`error`:
+ * shown as a failure); null once Concur took it, or with no reply.
+ */
+export function replyStateText(reply: Reply | null): { text: string; error: boolean } | null {
+  if (reply === null) return null;
+  const button = replyText(reply.status);
+  switch (reply.state) {
+    case 'queued':
+      return { text: POPUP_TEXT.queued(button, reply.attempts, reply.lastError), error: false };
+    case 'exchanging':
+      return { text: POPUP_TEXT.exchanging(reply.attempts, reply.lastError), error: false };
+    case 'waiting_token':
+      return { text: POPUP_TEXT.waitingToken(reply.lastError), error: false };
+    case 'failed':
+      return { text: POPUP_TEXT.concurRefused(button, reply.lastError), error: true };
+    case 'sent':
+      return null;
+  }
 }
 
 const choiceCache = new Map<string, ReplyChoice>();

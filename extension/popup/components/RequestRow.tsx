@@ -6,6 +6,8 @@ import {
   loyaltyText,
   replyByText,
   replyChoices,
+  replyInFlight,
+  replyStateText,
   replyText,
   statusLabel,
   tokenInfo,
@@ -101,7 +103,7 @@ function RequestRowView(props: RequestRowProps) {
   const reply = item.reply;
   const by = replyByText(reply, now);
   const sending = send?.phase === 'sending';
-  const busy = sending || reply?.state === 'queued';
+  const busy = sending || replyInFlight(reply);
 
   let stateLine = null;
   if (send?.phase === 'failed') {
@@ -121,10 +123,15 @@ function RequestRowView(props: RequestRowProps) {
         </button>
       </div>
     );
-  } else if (!sending && reply?.state === 'queued') {
-    stateLine = <div class="reply-state">{POPUP_TEXT.queued(replyText(reply.status), reply.attempts, reply.lastError)}</div>;
-  } else if (!sending && reply?.state === 'failed') {
-    stateLine = <div class="reply-state reply-error">{POPUP_TEXT.concurRefused(replyText(reply.status), reply.lastError)}</div>;
+  } else if (!sending) {
+    const said = replyStateText(reply);
+    if (said !== null) {
+      stateLine = (
+        <div class={said.error ? 'reply-state reply-error' : 'reply-state'} data-reply-state={reply?.state}>
+          {said.text}
+        </div>
+      );
+    }
   }
 
   const button = (showCode: boolean) => (choice: ReplyChoice) => {

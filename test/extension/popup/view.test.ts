@@ -7,9 +7,12 @@ import {
   replyByText,
   parseTarget,
   replyChoices,
+  replyInFlight,
+  replyStateText,
   tokenInfo,
   travellerName,
 } from '../../../extension/popup/view.js';
+import { POPUP_TEXT } from '../../../extension/lib/texts.js';
 import { MIN, NOW, ago, inFuture, reply, request } from '../helpers/popup-fixtures.js';
 
 describe('popup view rules', () => {
@@ -69,6 +72,38 @@ describe('popup view rules', () => {
     expect(displayGroup({ ...r, reply: reply('CREU1') })).toBe('failed');
     expect(displayGroup({ ...r, reply: reply('CRSUC', { state: 'failed', lastError: 'bad' }) })).toBe('pending');
     expect(displayGroup({ ...r, reply: reply('CRRET') })).toBe('pending');
+  });
+
+  it('keeps a CRSUC being exchanged, or waiting for the new token its CRRET asked for, where the click put it', () => {
+    const r = request();
+    expect(displayGroup({ ...r, reply: reply('CRSUC', { state: 'exchanging' }) })).toBe('connected');
+    expect(displayGroup({ ...request({ status: 'CRRET' }), reply: reply('CRSUC', { state: 'waiting_token' }) })).toBe('connected');
+    // Finished one way or the other, it is placed as before.
+    expect(displayGroup({ ...r, reply: reply('CRSUC', { state: 'failed', lastError: 'no retries left' }) })).toBe('pending');
+    expect(['queued', 'exchanging', 'waiting_token'].map((state) => replyInFlight(reply('CRSUC', { state: state as 'queued' })))).toEqual([true, true, true]);
+    expect(['sent', 'failed'].map((state) => replyInFlight(reply('CRSUC', { state: state as 'sent' })))).toEqual([false, false]);
+    expect(replyInFlight(null)).toBe(false);
+  });
+
+  it('says what the relay is doing with a reply: on its way, connecting, asked for a new token, refused; nothing once sent', () => {
+    expect(replyStateText(reply('CRRET', { attempts: 1, lastError: 'Concur answered 503' }))).toEqual({
+      text: POPUP_TEXT.queued('Ask for a new token', 1, 'Concur answered 503'),
+      error: false,
+    });
+    expect(replyStateText(reply('CRSUC', { state: 'exchanging' }))).toEqual({ text: POPUP_TEXT.exchanging(0, null), error: false });
+    expect(POPUP_TEXT.exchanging(0, null)).toMatch(/^Connecting…/);
+    expect(replyStateText(reply('CRSUC', { state: 'exchanging', attempts: 2, lastError: 'Concur answered 502' }))?.text).toContain(
+      'attempt 2: Concur answered 502',
+    );
+    const waiting = replyStateText(reply('CRSUC', { state: 'waiting_token', lastError: 'the request token had expired' }))!;
+    expect(waiting).toEqual({ text: POPUP_TEXT.waitingToken('the request token had expired'), error: false });
+    expect(waiting.text).toMatch(/^Asked Concur for a new token \(the request token had expired\)/);
+    expect(replyStateText(reply('CRSUC', { state: 'failed', lastError: 'no retries left' }))).toEqual({
+      text: POPUP_TEXT.concurRefused('Connected', 'no retries left'),
+      error: true,
+    });
+    expect(replyStateText(reply('CRSUC', { state: 'sent' }))).toBeNull();
+    expect(replyStateText(null)).toBeNull();
   });
 
   it('reads #request=<id> and #group=<group>', () => {
