@@ -89,6 +89,10 @@ export function createRelayClient(settings: Pick<Settings, 'relayUrl' | 'apiKey'
       if (res.status === 403 && body.success && body.data.error.code === 'forbidden') {
         throw new RelayProblem('forbidden', body.data.error.message);
       }
+      // A CRSUC the relay cannot carry out (no working partner credentials): its reason, as its own problem.
+      if (res.status === 422 && body.success && body.data.error.code === 'exchange_unavailable') {
+        throw new RelayProblem('exchange_unavailable', body.data.error.message);
+      }
       throw new RelayProblem('relay_error', body.success ? body.data.error.message : `the relay answered ${res.status}`);
     }
     try {

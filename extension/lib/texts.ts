@@ -85,6 +85,12 @@ export const PROBLEM_TEXTS: Readonly<Record<Problem, ProblemText>> = {
     title: 'TripLink Relay: Concur is answering badly; the counts may be out of date.',
     message: 'Concur is not answering properly; what you see may be out of date. The relay keeps trying.',
   },
+  exchange_unavailable: {
+    badge: '!',
+    colour: COLOURS.warning,
+    title: 'TripLink Relay: the relay cannot connect travellers now; its partner credentials are missing or were refused.',
+    message: 'The relay cannot connect travellers now: its partner credentials are missing or Concur refused them. Whoever runs the relay must set them.',
+  },
   relay_error: {
     badge: '!',
     colour: COLOURS.error,
@@ -217,6 +223,12 @@ export const POPUP_TEXT = {
   replyAria: (button: string, name: string) => `${button}: reply for ${name}`,
   moreReplies: 'More',
   moreRepliesAria: (name: string) => `More replies for ${name}`,
+  /**
+   * The relay cannot connect anyone now (its summary's `exchange`, with the relay's reason): said
+   * once above the list, and as the disabled Connected button's tooltip.
+   */
+  connectUnavailable: (reason: string | null) =>
+    `Connecting is unavailable: ${reason ?? 'the relay cannot exchange request tokens (its partner credentials are missing or were refused).'}`,
   retryLimit: (retries: number, max: number) =>
     `Concur allows ${max} new tokens per request and this one has had ${retries}.`,
   expiredHint: 'The request token has expired: ask Concur for a new one, or report the expiry.',

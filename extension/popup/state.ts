@@ -300,9 +300,16 @@ export function reduce(state: PopupState, action: PopupAction): PopupState {
       const message = problemMessage(action.problem);
       const text = POPUP_TEXT.announceSendFailed(replyText(send.code), nameOf(state, action.id), message);
       const refused = isRefused(action.problem) ? { problem: action.problem, phase: 'error' as const } : {};
+      // The relay says it cannot connect anyone (a summary read before that changed): every row's
+      // Connected follows at once, rather than at the next summary.
+      const summary =
+        action.problem.problem === 'exchange_unavailable' && state.summary !== null
+          ? { ...state.summary, exchange: { state: 'unavailable' as const, reason: action.problem.detail ?? null } }
+          : state.summary;
       return {
         ...state,
         ...refused,
+        summary,
         sends: { ...state.sends, [action.id]: { ...send, phase: 'failed', error: message } },
         announcement: announce(state, text, 'error'),
       };

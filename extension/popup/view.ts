@@ -1,4 +1,4 @@
-import type { ConnectionRequest, Reply } from '../../shared/models.js';
+import type { ConnectionRequest, Reply, Summary } from '../../shared/models.js';
 import type { Me } from '../../shared/people.js';
 import { can } from '../../shared/roles.js';
 import { MAX_RETRIES, STATUS_CATALOGUE, groupOf, type Group, type ReplyCode } from '../../shared/status.js';
@@ -89,10 +89,12 @@ export interface ReplyChoice {
   description: string;
   /** Why the button cannot be used, or null. */
   disabledReason: string | null;
+  /** The reason is the same for every row (the relay cannot connect anyone): said once above the list, not in each row. */
+  reasonAbove: boolean;
 }
 
 interface ReplyChoices {
-  /** Shown on the row itself; the first enabled one is the primary (Enter lands on it). */
+  /** Shown on the row itself; the first enabled one is the primary (Enter lands on it; none enabled: "More"). */
   inline: ReplyChoice[];
   /** Behind the "More" button. */
   more: ReplyChoice[];
@@ -144,14 +146,25 @@ export function replyStateText(reply: Reply | null): { text: string; error: bool
   }
 }
 
+/**
+ * Why the relay cannot connect anyone now, as the popup says it (its summary's `exchange`: no
+ * partner credentials, or Concur refused them; a CRSUC would only be answered 422), or null.
+ */
+export function connectBlocked(summary: Pick<Summary, 'exchange'> | null): string | null {
+  if (summary === null || summary.exchange.state !== 'unavailable') return null;
+  return POPUP_TEXT.connectUnavailable(summary.exchange.reason);
+}
+
 const choiceCache = new Map<string, ReplyChoice>();
 
-function choice(code: ReplyCode, retries: number): ReplyChoice {
-  const disabledReason = code === 'CRRET' && retries >= MAX_RETRIES ? POPUP_TEXT.retryLimit(retries, MAX_RETRIES) : null;
+function choice(code: ReplyCode, retries: number, blocked: string | null): ReplyChoice {
+  const connectReason = code === 'CRSUC' ? blocked : null;
+  const disabledReason = connectReason ?? (code === 'CRRET' && retries >= MAX_RETRIES ? POPUP_TEXT.retryLimit(retries, MAX_RETRIES) : null);
   const key = `${code}|${disabledReason ?? ''}`;
   let found = choiceCache.get(key);
   if (found === undefined) {
-    found = { code, text: replyText(code), description: STATUS_CATALOGUE[code].description, disabledReason };
+    const reasonAbove = connectReason !== null;
+    found = { code, text: replyText(code), description: STATUS_CATALOGUE[code].description, disabledReason, reasonAbove };
     choiceCache.set(key, found);
   }
   return found;
@@ -165,17 +178,21 @@ function choice(code: ReplyCode, retries: number): ReplyChoice {
 export function replyChoices(
   r: Pick<ConnectionRequest, 'group' | 'reply' | 'lastModified' | 'requestTokenExpiresAt' | 'retries'>,
   now: number,
+  /** connectBlocked's reason: Connected is offered, disabled, with it. */
+  blocked: string | null = null,
 ): ReplyChoices | null {
   const group = displayGroup(r);
   if (group === 'connected') return null;
   // A failed request was already answered; a correction is possible but never one click away.
-  if (group === 'failed') return { inline: [], more: NORMAL_ORDER.map((code) => choice(code, r.retries)), primary: null, expired: false };
+  if (group === 'failed') return { inline: [], more: NORMAL_ORDER.map((code) => choice(code, r.retries, blocked)), primary: null, expired: false };
   const expired = group === 'pending' && tokenInfo(r, now).state === 'expired';
-  const all = (expired ? EXPIRED_ORDER : NORMAL_ORDER).map((code) => choice(code, r.retries));
+  const all = (expired ? EXPIRED_ORDER : NORMAL_ORDER).map((code) => choice(code, r.retries, blocked));
   const inlineCount = expired ? 2 : 1;
   const inline = all.slice(0, inlineCount);
   const more = all.slice(inlineCount);
-  const primary = all.find((c) => c.disabledReason === null)?.code ?? null;
+  // Only a reply on the row itself: Enter must never land on a reply hidden behind "More"
+  // (with Connected unavailable, "Loyalty number not found" is no stand-in for it).
+  const primary = inline.find((c) => c.disabledReason === null)?.code ?? null;
   return { inline, more, primary, expired };
 }
 

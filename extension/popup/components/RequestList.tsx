@@ -18,6 +18,8 @@ interface RequestListProps {
   sends: Readonly<Record<string, SendState>>;
   /** The key may send replies (view.ts mayReply): otherwise no row offers any. */
   canReply: boolean;
+  /** Why Connected cannot be used now (view.ts connectBlocked), or null. */
+  connectBlocked: string | null;
   onReply(id: string, code: ReplyCode): void;
   onRetry(id: string): void;
   /** Focus and scroll to this request (a notification's `#request=<id>`); seq re-triggers. */
@@ -67,6 +69,7 @@ export function RequestList({
   now,
   sends,
   canReply,
+  connectBlocked,
   onReply,
   onRetry,
   focusRequest,
@@ -172,6 +175,7 @@ export function RequestList({
         expanded={item.id === expandedId}
         send={sends[item.id]}
         canReply={canReply}
+        connectBlocked={connectBlocked}
         setSize={items.length}
         position={i + 1}
         onReply={onReply}

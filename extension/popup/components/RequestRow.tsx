@@ -27,6 +27,8 @@ interface RequestRowProps {
   expanded: boolean;
   send: SendState | undefined;
   canReply: boolean;
+  /** Why Connected cannot be used now (view.ts connectBlocked, said above the list), or null. */
+  connectBlocked: string | null;
   /** How many requests the list holds, and this one's place among them (1-based): only some rows are in the DOM. */
   setSize: number;
   position: number;
@@ -45,6 +47,9 @@ function domId(id: string): string {
   }
   return `req-${n}`;
 }
+
+/** The note above the list that says why Connected cannot be used (PopupApp); each such button points at it. */
+export const CONNECT_NOTE_ID = 'connect-unavailable';
 
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
@@ -77,7 +82,7 @@ function ReplyButton({ choice, id, name, primary, busy, sending, tabbable, reaso
       aria-disabled={disabled ? 'true' : undefined}
       aria-describedby={reasonId}
       aria-label={POPUP_TEXT.replyAria(text, name)}
-      title={choice.description}
+      title={choice.reasonAbove ? (choice.disabledReason ?? undefined) : choice.description}
       tabIndex={tabbable ? 0 : -1}
       onClick={() => {
         if (!disabled) onReply(id, choice.code);
@@ -94,12 +99,12 @@ function ReplyButton({ choice, id, name, primary, busy, sending, tabbable, reaso
 }
 
 function RequestRowView(props: RequestRowProps) {
-  const { item, group, now, active, expanded, send, canReply, setSize, position, onReply, onRetry, onToggle } = props;
+  const { item, group, now, active, expanded, send, canReply, connectBlocked, setSize, position, onReply, onRetry, onToggle } = props;
   const base = domId(item.id);
   const name = travellerName(item);
   const token = group === 'pending' ? tokenInfo(item, now) : ({ state: 'none' } as const);
   const hasToken = token.state !== 'none';
-  const choices = canReply ? replyChoices(item, now) : null;
+  const choices = canReply ? replyChoices(item, now, connectBlocked) : null;
   const reply = item.reply;
   const by = replyByText(reply, now);
   const sending = send?.phase === 'sending';
@@ -108,19 +113,23 @@ function RequestRowView(props: RequestRowProps) {
   let stateLine = null;
   if (send?.phase === 'failed') {
     const text = replyText(send.code);
+    // Sending Connected again would meet the same refusal: the note above says what must change.
+    const retry = send.code === 'CRSUC' && connectBlocked !== null ? null : (
+      <button
+        type="button"
+        class="btn btn-small"
+        data-retry=""
+        aria-label={POPUP_TEXT.retryAria(text, name)}
+        tabIndex={active ? 0 : -1}
+        onClick={() => onRetry(item.id)}
+      >
+        {TEXT.retry}
+      </button>
+    );
     stateLine = (
       <div class="reply-state reply-error">
         <span>{POPUP_TEXT.sendFailed(text, send.error ?? '')}</span>
-        <button
-          type="button"
-          class="btn btn-small"
-          data-retry=""
-          aria-label={POPUP_TEXT.retryAria(text, name)}
-          tabIndex={active ? 0 : -1}
-          onClick={() => onRetry(item.id)}
-        >
-          {TEXT.retry}
-        </button>
+        {retry}
       </div>
     );
   } else if (!sending) {
@@ -135,7 +144,7 @@ function RequestRowView(props: RequestRowProps) {
   }
 
   const button = (showCode: boolean) => (choice: ReplyChoice) => {
-    const reasonId = choice.disabledReason === null ? undefined : `${base}-why-${choice.code}`;
+    const reasonId = choice.disabledReason === null ? undefined : choice.reasonAbove ? CONNECT_NOTE_ID : `${base}-why-${choice.code}`;
     return [
       <ReplyButton
         key={choice.code}
@@ -150,7 +159,7 @@ function RequestRowView(props: RequestRowProps) {
         showCode={showCode}
         onReply={onReply}
       />,
-      reasonId === undefined ? null : (
+      reasonId === undefined || choice.reasonAbove ? null : (
         <span key={`${choice.code}-why`} id={reasonId} class="why">
           {choice.disabledReason}
         </span>

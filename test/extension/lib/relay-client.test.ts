@@ -89,6 +89,17 @@ describe('who the key is (GET /api/v1/me)', () => {
   });
 });
 
+describe('a Connected the relay cannot carry out', () => {
+  it('422 exchange_unavailable is its own problem, with the relay’s reason; any other 422 stays a relay error', async () => {
+    const reason = 'Connecting needs CONCUR_CLIENT_ID and CONCUR_CLIENT_SECRET; they are not set';
+    const answering = (body: unknown): typeof fetch => async () => Response.json(body, { status: 422 });
+    const refused = createRelayClient({ relayUrl: s.url, apiKey: API_KEY }, answering({ error: { code: 'exchange_unavailable', message: reason } }));
+    await expect(refused.reply('R1', 'CRSUC')).rejects.toMatchObject({ problem: 'exchange_unavailable', detail: reason });
+    const other = createRelayClient({ relayUrl: s.url, apiKey: API_KEY }, answering({ error: { code: 'idempotency_mismatch', message: 'not the same body' } }));
+    await expect(other.reply('R1', 'CRSUC')).rejects.toMatchObject({ problem: 'relay_error', detail: 'not the same body' });
+  });
+});
+
 describe('a key whose role does not allow a call', () => {
   const answering =
     (status: number, body: unknown): typeof fetch =>

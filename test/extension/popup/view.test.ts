@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MAX_RETRIES } from '../../../shared/status.js';
 import {
   ageText,
+  connectBlocked,
   displayGroup,
   mayReply,
   replyByText,
@@ -13,7 +14,7 @@ import {
   travellerName,
 } from '../../../extension/popup/view.js';
 import { POPUP_TEXT } from '../../../extension/lib/texts.js';
-import { MIN, NOW, ago, inFuture, reply, request } from '../helpers/popup-fixtures.js';
+import { MIN, NOW, ago, inFuture, reply, request, summaryOf } from '../helpers/popup-fixtures.js';
 
 describe('popup view rules', () => {
   it('names first middle last, leaving out an empty or null middle name', () => {
@@ -56,6 +57,28 @@ describe('popup view rules', () => {
     expect(crret.code).toBe('CRRET');
     expect(crret.disabledReason).toContain(String(MAX_RETRIES));
     expect(choices.primary).toBe('CRPA1');
+  });
+
+  it('with the exchange unavailable, Connected is offered disabled with the relay’s reason, said above the list', () => {
+    const summary = summaryOf([]);
+    expect(connectBlocked(summary)).toBeNull();
+    expect(connectBlocked(null)).toBeNull();
+    const blocked = connectBlocked({ exchange: { state: 'unavailable', reason: 'no partner credentials' } })!;
+    expect(blocked).toBe(POPUP_TEXT.connectUnavailable('no partner credentials'));
+    expect(connectBlocked({ exchange: { state: 'unavailable', reason: null } })).toBe(POPUP_TEXT.connectUnavailable(null));
+
+    const fresh = replyChoices(request(), NOW, blocked)!;
+    expect(fresh.inline[0]).toMatchObject({ code: 'CRSUC', disabledReason: blocked, reasonAbove: true });
+    // Nothing on the row is usable: Enter goes to "More", never to a failure reply hidden there.
+    expect(fresh.primary).toBeNull();
+    expect(fresh.more.every((c) => c.disabledReason === null && !c.reasonAbove)).toBe(true);
+    const expired = replyChoices(request({ requestTokenExpiresAt: ago(MIN) }), NOW, blocked)!;
+    expect(expired.primary).toBe('CRRET');
+    expect(expired.more.find((c) => c.code === 'CRSUC')?.disabledReason).toBe(blocked);
+    const failed = replyChoices(request({ status: 'CREU1' }), NOW, blocked)!;
+    expect(failed.more.find((c) => c.code === 'CRSUC')?.disabledReason).toBe(blocked);
+    // Not blocked: as before.
+    expect(replyChoices(request(), NOW, null)!.inline[0]).toMatchObject({ code: 'CRSUC', disabledReason: null, reasonAbove: false });
   });
 
   it('offers no replies for connected requests, and failed ones only behind "More"', () => {

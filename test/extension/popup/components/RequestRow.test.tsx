@@ -33,6 +33,7 @@ async function show(item: ConnectionRequest): Promise<HTMLLIElement> {
         expanded={false}
         send={undefined}
         canReply
+        connectBlocked={null}
         setSize={1}
         position={1}
         onReply={none}
