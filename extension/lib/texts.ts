@@ -267,6 +267,21 @@ export const POPUP_TEXT = {
    */
   replyBy: (code: string, button: string, by: string | null, age: string) =>
     `${code === 'CRSUC' ? button : `“${button}”`} ${by === null ? 'automatically' : `by ${by}`} · ${age}`,
+  /**
+   * A connection's state (shared/connections.ts), on its request's row: whether the partner's
+   * systems can use the traveller's tokens, and what to do when they cannot.
+   */
+  connection: {
+    active: (refreshedAgo: string | null, lastError: string | null) =>
+      lastError !== null
+        ? `Connection active; the last token refresh failed (${lastError}), the relay tries again`
+        : refreshedAgo === null
+          ? 'Connection active'
+          : `Connection active · tokens refreshed ${refreshedAgo}`,
+    refreshFailed: (lastError: string | null) =>
+      `Connection broken: the traveller must connect again${lastError ? ` (${lastError})` : ''}`,
+    revoked: 'Connection revoked: the traveller’s tokens were erased',
+  },
   /** Said once, above the list, to a key whose role may not reply (shared/roles.ts). */
   cannotReply: (name: string) => `Your key (${name}) can view requests but not reply — ask an admin for a replier key.`,
   refresh: 'Refresh',

@@ -1,3 +1,4 @@
+import type { Connection } from '../../shared/connections.js';
 import type { ConnectionRequest, Reply, Summary } from '../../shared/models.js';
 import type { Me } from '../../shared/people.js';
 import { can } from '../../shared/roles.js';
@@ -123,6 +124,27 @@ export function replyByText(reply: Reply | null, now: number): string | null {
   if (reply === null || reply.requestedBy === null) return null;
   const by = reply.requestedBy === AUTO_CONNECT ? null : reply.requestedBy;
   return POPUP_TEXT.replyBy(reply.status, replyText(reply.status), by, ageText(reply.updatedAt, now));
+}
+
+/**
+ * Who made a connection and when, as replyByText says it of a reply: "Connected by Alice · 2 min
+ * ago", "Connected automatically · 1 min ago".
+ */
+export function connectedByText(c: Pick<Connection, 'connectedBy' | 'connectedAt'>, now: number): string {
+  const by = c.connectedBy === AUTO_CONNECT ? null : c.connectedBy;
+  return POPUP_TEXT.replyBy('CRSUC', replyText('CRSUC'), by, ageText(c.connectedAt, now));
+}
+
+/** What a connection's state means (`broken`: the partner cannot use it; shown as a failure). */
+export function connectionText(c: Pick<Connection, 'state' | 'lastRefreshedAt' | 'lastError'>, now: number): { text: string; broken: boolean } {
+  switch (c.state) {
+    case 'active':
+      return { text: POPUP_TEXT.connection.active(c.lastRefreshedAt === null ? null : ageText(c.lastRefreshedAt, now), c.lastError), broken: false };
+    case 'refresh_failed':
+      return { text: POPUP_TEXT.connection.refreshFailed(c.lastError), broken: true };
+    case 'revoked':
+      return { text: POPUP_TEXT.connection.revoked, broken: false };
+  }
 }
 
 /**

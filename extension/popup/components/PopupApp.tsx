@@ -138,6 +138,7 @@ export function PopupApp({ deps: overrides, controller, initialHash }: PopupAppP
               sends={state.sends}
               canReply={canReply}
               connectBlocked={blocked}
+              connections={state.connections}
               onReply={sendReply}
               onRetry={retryReply}
               focusRequest={focusRequest}

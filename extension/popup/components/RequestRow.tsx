@@ -1,8 +1,11 @@
+import type { Connection } from '../../../shared/connections.js';
 import type { ConnectionRequest } from '../../../shared/models.js';
 import type { Group, ReplyCode } from '../../../shared/status.js';
 import type { SendState } from '../state.js';
 import {
   ageText,
+  connectedByText,
+  connectionText,
   loyaltyText,
   replyByText,
   replyChoices,
@@ -29,6 +32,8 @@ interface RequestRowProps {
   canReply: boolean;
   /** Why Connected cannot be used now (view.ts connectBlocked, said above the list), or null. */
   connectBlocked: string | null;
+  /** The connection made for this request, when the relay has told of one. */
+  connection: Connection | undefined;
   /** How many requests the list holds, and this one's place among them (1-based): only some rows are in the DOM. */
   setSize: number;
   position: number;
@@ -99,14 +104,16 @@ function ReplyButton({ choice, id, name, primary, busy, sending, tabbable, reaso
 }
 
 function RequestRowView(props: RequestRowProps) {
-  const { item, group, now, active, expanded, send, canReply, connectBlocked, setSize, position, onReply, onRetry, onToggle } = props;
+  const { item, group, now, active, expanded, send, canReply, connectBlocked, connection, setSize, position, onReply, onRetry, onToggle } = props;
   const base = domId(item.id);
   const name = travellerName(item);
   const token = group === 'pending' ? tokenInfo(item, now) : ({ state: 'none' } as const);
   const hasToken = token.state !== 'none';
   const choices = canReply ? replyChoices(item, now, connectBlocked) : null;
   const reply = item.reply;
-  const by = replyByText(reply, now);
+  // Who connected it, once there is a connection; a new reply on its way speaks for itself.
+  const by = connection !== undefined && !replyInFlight(reply) ? connectedByText(connection, now) : replyByText(reply, now);
+  const held = connection === undefined ? null : connectionText(connection, now);
   const sending = send?.phase === 'sending';
   const busy = sending || replyInFlight(reply);
 
@@ -175,7 +182,7 @@ function RequestRowView(props: RequestRowProps) {
       aria-setsize={setSize}
       aria-posinset={position}
       aria-labelledby={`${base}-name`}
-      aria-describedby={`${base}-meta${by ? ` ${base}-by` : ''}${hasToken ? ` ${base}-token` : ''}${stateLine ? ` ${base}-state` : ''}`}
+      aria-describedby={`${base}-meta${by ? ` ${base}-by` : ''}${held ? ` ${base}-conn` : ''}${hasToken ? ` ${base}-token` : ''}${stateLine ? ` ${base}-state` : ''}`}
     >
       <div class="row-top">
         <span class="name" id={`${base}-name`}>
@@ -194,6 +201,16 @@ function RequestRowView(props: RequestRowProps) {
       {by && (
         <div class="reply-by" id={`${base}-by`} title={by}>
           {by}
+        </div>
+      )}
+      {held && connection && (
+        <div
+          class={`connection connection-${connection.state}${held.broken ? ' connection-broken' : ''}`}
+          id={`${base}-conn`}
+          data-connection={connection.state}
+          title={held.text}
+        >
+          {held.text}
         </div>
       )}
       {stateLine && <div id={`${base}-state`}>{stateLine}</div>}

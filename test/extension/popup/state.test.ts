@@ -3,7 +3,7 @@ import type { ConnectionRequest } from '../../../shared/models.js';
 import { RelayProblem } from '../../../extension/lib/problems.js';
 import { displayCounts, groupLists } from '../../../extension/popup/lists.js';
 import { initialState, reduce, type PopupAction, type PopupState } from '../../../extension/popup/state.js';
-import { MIN, NOW, ago, reply, request, summaryOf } from '../helpers/popup-fixtures.js';
+import { MIN, NOW, ago, connection, reply, request, summaryOf } from '../helpers/popup-fixtures.js';
 
 const run = (state: PopupState, ...actions: PopupAction[]) => actions.reduce(reduce, state);
 
@@ -198,6 +198,22 @@ describe('popup state', () => {
       phase: 'ready',
       problem: null,
     });
+  });
+
+  it('keeps the connections by request: a listed load replaces them, a load without a list keeps them, another relay forgets them', () => {
+    const a = request({ status: 'CRSUC' });
+    const b = request({ status: 'CRSUC' });
+    const groups = { pending: [], failed: [], connected: [a, b] };
+    let state = run(initialState, { type: 'load/done', summary: summaryOf([a, b]), groups, connections: [connection(a), connection(b, { state: 'revoked' })] });
+    expect([...state.connections.keys()].sort()).toEqual([a.id, b.id].sort());
+    expect(state.connections.get(b.id)?.state).toBe('revoked');
+    state = run(state, { type: 'event', event: { id: '1', type: 'connection.updated', data: connection(a, { state: 'refresh_failed' }) } });
+    expect(state.connections.get(a.id)?.state).toBe('refresh_failed');
+    const kept = run(state, { type: 'load/start' }, { type: 'load/done', summary: summaryOf([a, b]), groups });
+    expect(kept.connections).toBe(state.connections);
+    const listed = run(state, { type: 'load/start' }, { type: 'load/done', summary: summaryOf([a, b]), groups, connections: [connection(a)] });
+    expect([...listed.connections.values()].map((c) => [c.requestId, c.state])).toEqual([[a.id, 'active']]);
+    expect(run(listed, { type: 'reset' }).connections.size).toBe(0);
   });
 
   it('turns a thrown RelayProblem into its problem', async () => {
