@@ -264,6 +264,28 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX connections_due ON connections (state, next_refresh_at);
     `,
   },
+  {
+    version: 7,
+    name: 'matches: which new requests the member directory is still to be asked about, and what it said',
+    sql: `
+      -- A row per new request for the member directory (auto-connect), written with its
+      -- request.created: 'due' at next_attempt_at (after a restart too), or 'done'. result, note,
+      -- answered_at: the last answer; member_id: for the connection a CRSUC makes.
+      CREATE TABLE matches (
+        request_id      TEXT PRIMARY KEY REFERENCES requests (id),
+        state           TEXT NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        result          TEXT,
+        note            TEXT,
+        answered_at     TEXT,
+        member_id       TEXT,
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL
+      );
+      CREATE INDEX matches_due ON matches (state, next_attempt_at);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

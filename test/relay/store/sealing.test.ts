@@ -237,7 +237,7 @@ describe('the canary: a key that does not open the vault', () => {
     closeAll();
     const db = new Database(harness.path);
     // Back to the schema before sealing: the later migrations' tables go too.
-    db.exec(`DELETE FROM schema_migrations WHERE version >= ${SEALING_VERSION}; ALTER TABLE requests DROP COLUMN request_token_sha256; DROP TABLE connections`);
+    db.exec(`DELETE FROM schema_migrations WHERE version >= ${SEALING_VERSION}; ALTER TABLE requests DROP COLUMN request_token_sha256; DROP TABLE connections; DROP TABLE matches`);
     db.close();
     refusedWith(B);
     expect(open(A).migration.applied).toEqual(MIGRATIONS.filter((m) => m.version >= SEALING_VERSION).map((m) => m.version));
