@@ -42,6 +42,7 @@ describe('parseConfig', () => {
       vaultKey: null,
       vaultOldKeys: [],
       sandboxDemoEverySeconds: 30,
+      match: { directory: 'sandbox', autoReply: 'connect', timeoutSeconds: 5 },
     });
   });
 
