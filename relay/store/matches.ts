@@ -49,8 +49,8 @@ export type MatchRecorded =
 export interface Matches {
   /** Due requests at `now`, the earliest first, at most `limit`. */
   due(now: TimeInput, limit: number): MatchDue[];
-  /** When the earliest due request is; null when none is. */
-  nextDueAt(): string | null;
+  /** When the earliest due request is (only those due after `after`, when given); null when none is. */
+  nextDueAt(after?: TimeInput): string | null;
   /**
    * Records an answer on the request (a `request.updated` event), and queues the policy's reply in
    * the same transaction unless the request has a reply already (a person's wins) or is no longer
@@ -88,7 +88,9 @@ function prepare(db: Db) {
     FROM matches m JOIN requests q ON q.id = m.request_id
     WHERE m.state = 'due' AND m.next_attempt_at <= ?
     ORDER BY m.next_attempt_at, m.request_id LIMIT ?`);
-  const selectNextDue = db.prepare<[], { at: string | null }>("SELECT MIN(next_attempt_at) AS at FROM matches WHERE state = 'due'");
+  const selectNextDue = db.prepare<[string], { at: string | null }>(
+    "SELECT MIN(next_attempt_at) AS at FROM matches WHERE state = 'due' AND next_attempt_at > ?",
+  );
   const selectOne = db.prepare<[string], { state: string; attempts: number }>('SELECT state, attempts FROM matches WHERE request_id = ?');
   const selectRequest = db.prepare<[string], { status: string; answered: number }>(`
     SELECT status, EXISTS (SELECT 1 FROM replies r WHERE r.request_id = q.id) AS answered FROM requests q WHERE id = ?`);
@@ -149,8 +151,9 @@ export function createMatches(ctx: StoreContext, deps: MatchesDeps): Matches {
       }));
     },
 
-    nextDueAt() {
-      return sql.selectNextDue.get()?.at ?? null;
+    nextDueAt(after) {
+      // '' sorts before every stored time: without `after`, the earliest of all.
+      return sql.selectNextDue.get(after === undefined ? '' : toIso(after))?.at ?? null;
     },
 
     record(requestId, outcome) {
