@@ -17,6 +17,7 @@ import { parseVaultKey, Vault } from '../vault/vault.js';
 import { sandboxApiKey, sandboxVaultKey } from './sandbox-files.js';
 import { watchSummary } from '../ingest/summary.js';
 import { createWebhookWorker } from '../push/webhooks/delivery.js';
+import { createMatcher, sandboxDirectorySecret } from './matching.js';
 
 /**
  * Wires the relay together from its configuration: store, Concur client, poller, outbox, API.
@@ -42,6 +43,8 @@ export interface StartOptions {
   sandboxPort?: number;
   /** First retry delay of a reply PUT (tests shorten it). */
   outboxBaseDelayMs?: number;
+  /** The waits before asking the member directory again after a call without a verdict (tests shorten them). */
+  matchRetryDelaysMs?: readonly number[];
   /** The API server's timeouts (./api/server.ts); the defaults suit production. */
   httpTimeouts?: Partial<HttpTimeouts>;
 }
@@ -56,7 +59,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     current: parseVaultKey(config.vaultKey ?? sandboxVaultKey(config.dbPath))!,
     old: config.vaultOldKeys.map((key) => parseVaultKey(key)!),
   });
-  const store = openStore(config.dbPath, { vault });
+  const store = openStore(config.dbPath, { vault, askDirectory: config.match !== null });
   for (const { column, count } of store.sealedAtOpen.sealed) {
     logger.info({ column, count }, 'sealed the secrets an older relay kept in clear');
   }
@@ -70,12 +73,14 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
   const metrics = new Metrics({ processMetrics: true });
   const observe = (call: ConcurCallObservation) => metrics.observeConcurCall(call);
   let sandbox: RunningSandbox | null = null;
+  const directorySecret = sandboxDirectorySecret(config);
   try {
     let baseUrl: string;
     let auth: TokenProvider;
     if (config.mode === 'sandbox') {
       const demoEveryMs = options.sandboxDemoEveryMs ?? config.sandboxDemoEverySeconds * 1000;
-      sandbox = await startSandbox({ port: options.sandboxPort ?? 0, demo: demoEveryMs > 0 ? { everyMs: demoEveryMs } : undefined });
+      const directory = directorySecret === null ? undefined : { secret: directorySecret };
+      sandbox = await startSandbox({ port: options.sandboxPort ?? 0, demo: demoEveryMs > 0 ? { everyMs: demoEveryMs } : undefined, directory });
       baseUrl = sandbox.url;
       auth = staticToken(sandbox.accessToken, config.concur.authScheme);
     } else {
@@ -110,6 +115,13 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
       baseDelayMs: options.outboxBaseDelayMs,
       onSent: () => poller.requestResweep(),
     });
+    const matcher = createMatcher(config, { running: sandbox, secret: directorySecret }, {
+      store,
+      logger,
+      metrics,
+      retryDelaysMs: options.matchRetryDelaysMs,
+      onReplied: () => outbox.kick(),
+    });
     const stopSummary = watchSummary(store);
     const webhooks = createWebhookWorker({ store, logger, metrics, allowPrivate: config.webhookAllowPrivate });
     // Aborted on close: live event streams end cleanly instead of being cut.
@@ -134,6 +146,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
 
+    matcher?.start();
     poller.start();
     outbox.start();
     webhooks.start();
@@ -151,6 +164,8 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
         clearInterval(prune);
         shutdown.abort();
         await poller.stop();
+        // Before the outbox: an answer still coming in may queue a reply.
+        await matcher?.stop();
         await outbox.stop();
         await webhooks.stop();
         stopSummary();
