@@ -47,9 +47,36 @@ export const ConcurCredential = z.discriminatedUnion('kind', [
     clientSecret: z.string().min(1),
     refreshToken: z.string().min(1),
     tokenUrl: z.url({ protocol: /^https?$/ }),
+    /**
+     * CONCUR_ACCESS_TOKEN given beside the grant: used first (with CONCUR_AUTH_SCHEME), until
+     * Concur refuses it; from then on the grant's tokens.
+     */
+    accessToken: z.string().min(1).optional(),
   }),
 ]);
 export type ConcurCredential = z.infer<typeof ConcurCredential>;
+
+/** How a request token becomes the traveller's tokens (CONCUR_EXCHANGE). */
+export const ExchangeForm = z.enum(['legacy', 'password']);
+export type ExchangeForm = z.infer<typeof ExchangeForm>;
+/** API 3.0 (the only one the relay speaks today) exchanges with getaccesstoken.ashx; 3.2 will default to `password`. */
+export const DEFAULT_EXCHANGE_FORM: ExchangeForm = 'legacy';
+
+/**
+ * The exchange of request tokens (what CRSUC stands for). `credentials` are the partner app's
+ * (CONCUR_CLIENT_ID and CONCUR_CLIENT_SECRET): null when they are not configured, and then CRSUC
+ * is refused; sandbox mode uses the sandbox's own.
+ */
+const ExchangeSettings = z.object({
+  form: ExchangeForm,
+  /**
+   * The password grant's token endpoint: CONCUR_EXCHANGE_URL, else CONCUR_TOKEN_URL, else
+   * `{CONCUR_BASE_URL}/oauth2/v0/token`; null in sandbox mode unless set (the sandbox's own).
+   */
+  tokenUrl: z.url({ protocol: /^https?$/ }).nullable(),
+  credentials: z.object({ clientId: z.string().min(1), clientSecret: z.string().min(1) }).nullable(),
+});
+export type ExchangeSettings = z.infer<typeof ExchangeSettings>;
 
 /**
  * RELAY_AUTO_REPLY: what the relay answers Concur by itself after the member directory's answer.
@@ -102,6 +129,7 @@ const CommonSettings = {
   vaultKey: z.string().nullable(),
   /** RELAY_VAULT_OLD_KEYS: earlier keys, read-only, during a key rotation. */
   vaultOldKeys: z.array(z.string()),
+  exchange: ExchangeSettings,
 };
 
 export const RelayConfigSchema = z.discriminatedUnion('mode', [

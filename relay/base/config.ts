@@ -30,7 +30,10 @@ import {
   DEFAULT_TOKEN_PATH,
   DEFAULT_SANDBOX_DEMO_EVERY_SECONDS,
   MAX_SANDBOX_DEMO_EVERY_SECONDS,
+  DEFAULT_EXCHANGE_FORM,
   ConcurAuthScheme,
+  ExchangeForm,
+  type ExchangeSettings,
   LogLevel,
   ConcurCredential,
   RelayConfigSchema,
@@ -69,6 +72,8 @@ const SECRET_EXAMPLE = {
 const API_KEY_EXAMPLE = '$(openssl rand -hex 24)';
 const BASE_URL_EXAMPLE = 'https://www.concursolutions.com';
 const REFRESH_VARS = ['CONCUR_CLIENT_ID', 'CONCUR_CLIENT_SECRET', 'CONCUR_REFRESH_TOKEN'] as const;
+/** The partner app's credentials: what every exchange of a request token needs. */
+const EXCHANGE_VARS = ['CONCUR_CLIENT_ID', 'CONCUR_CLIENT_SECRET'] as const;
 
 function apiKey(key: string, index: number, count: number): ListItem {
   const which = count === 1 ? 'the key' : `key ${index + 1} of ${count}`;
@@ -109,6 +114,8 @@ const EnvVariables = z.object({
   CONCUR_CLIENT_SECRET: envSecret(SECRET_EXAMPLE.CONCUR_CLIENT_SECRET),
   CONCUR_REFRESH_TOKEN: envSecret(SECRET_EXAMPLE.CONCUR_REFRESH_TOKEN),
   CONCUR_TOKEN_URL: envUrl('https://us.api.concursolutions.com/oauth2/v0/token', { allowQuery: true }),
+  CONCUR_EXCHANGE: envEnum(ExchangeForm.options, DEFAULT_EXCHANGE_FORM),
+  CONCUR_EXCHANGE_URL: envUrl('https://us.api.concursolutions.com/oauth2/v0/token', { allowQuery: true }),
   CONCUR_TIMEOUT_SECONDS: envNumber({
     fallback: DEFAULT_TIMEOUT_SECONDS,
     min: 0,
@@ -169,9 +176,13 @@ function checkCombinations(env: EnvValues, ctx: z.core.$RefinementCtx<EnvValues>
   checkMatch(env, !isSet('CONCUR_BASE_URL'), problem);
 
   const refreshSet = REFRESH_VARS.filter(isSet);
-  const wantsRefresh = refreshSet.length > 0 || isSet('CONCUR_TOKEN_URL');
+  // Beside a static token, client credentials (and a token URL) serve the exchange of request
+  // tokens; only CONCUR_REFRESH_TOKEN asks for the refresh-token grant. Without one, they are the
+  // relay's own credential, so the grant needs all three.
+  const staticToken = isSet('CONCUR_ACCESS_TOKEN');
+  const wantsRefresh = isSet('CONCUR_REFRESH_TOKEN') || (!staticToken && (refreshSet.length > 0 || isSet('CONCUR_TOKEN_URL')));
+  const given = [...refreshSet, ...(isSet('CONCUR_TOKEN_URL') ? ['CONCUR_TOKEN_URL'] : [])];
   if (wantsRefresh) {
-    const given = [...refreshSet, ...(isSet('CONCUR_TOKEN_URL') ? ['CONCUR_TOKEN_URL'] : [])];
     for (const name of REFRESH_VARS) {
       if (isSet(name)) continue;
       problem(
@@ -180,11 +191,16 @@ function checkCombinations(env: EnvValues, ctx: z.core.$RefinementCtx<EnvValues>
         { example: SECRET_EXAMPLE[name] },
       );
     }
-    if (isSet('CONCUR_ACCESS_TOKEN')) {
-      problem('CONCUR_ACCESS_TOKEN', `set together with the refresh-token grant (${given.join(', ')})`, {
-        advice:
-          'use one or the other, e.g. unset CONCUR_ACCESS_TOKEN and keep CONCUR_CLIENT_ID, CONCUR_CLIENT_SECRET and CONCUR_REFRESH_TOKEN',
-      });
+  } else if (isSet('CONCUR_BASE_URL')) {
+    // (Sandbox mode uses the sandbox's own credentials.)
+    const forExchange = [...given, ...(isSet('CONCUR_EXCHANGE_URL') ? ['CONCUR_EXCHANGE_URL'] : [])];
+    for (const name of forExchange.length === 0 ? [] : EXCHANGE_VARS) {
+      if (isSet(name)) continue;
+      problem(
+        name,
+        `not set, but ${forExchange.join(' and ')} ${forExchange.length === 1 ? 'is' : 'are'}; the exchange of request tokens needs CONCUR_CLIENT_ID and CONCUR_CLIENT_SECRET`,
+        { example: SECRET_EXAMPLE[name] },
+      );
     }
   }
 
@@ -198,7 +214,7 @@ function checkCombinations(env: EnvValues, ctx: z.core.$RefinementCtx<EnvValues>
     }
     return;
   }
-  if (!isSet('CONCUR_ACCESS_TOKEN') && !wantsRefresh) {
+  if (!staticToken && !wantsRefresh) {
     problem(
       'CONCUR_ACCESS_TOKEN',
       'not set; talking to Concur needs a credential: CONCUR_ACCESS_TOKEN, or CONCUR_CLIENT_ID, CONCUR_CLIENT_SECRET and CONCUR_REFRESH_TOKEN for the refresh-token grant',
@@ -218,15 +234,27 @@ function checkCombinations(env: EnvValues, ctx: z.core.$RefinementCtx<EnvValues>
   }
 }
 
-/** The credential the variables describe; checkCombinations has made sure there is exactly one. */
+/** The credential the variables describe; checkCombinations has made sure there is one. */
 function credentialOf(env: EnvValues, baseUrl: string): ConcurCredential | undefined {
   const { CONCUR_CLIENT_ID: clientId, CONCUR_CLIENT_SECRET: clientSecret, CONCUR_REFRESH_TOKEN: refreshToken } = env;
   if (clientId !== undefined && clientSecret !== undefined && refreshToken !== undefined) {
     const tokenUrl = env.CONCUR_TOKEN_URL ?? `${baseUrl}${DEFAULT_TOKEN_PATH}`;
-    return { kind: 'refreshToken', clientId, clientSecret, refreshToken, tokenUrl };
+    const accessToken = env.CONCUR_ACCESS_TOKEN;
+    return { kind: 'refreshToken', clientId, clientSecret, refreshToken, tokenUrl, ...(accessToken === undefined ? {} : { accessToken }) };
   }
   if (env.CONCUR_ACCESS_TOKEN !== undefined) return { kind: 'accessToken', accessToken: env.CONCUR_ACCESS_TOKEN };
   return undefined;
+}
+
+/** The exchange of request tokens; without CONCUR_BASE_URL the sandbox's token endpoint and credentials stand in. */
+function exchangeOf(env: EnvValues, baseUrl: string | undefined): ExchangeSettings {
+  const { CONCUR_CLIENT_ID: clientId, CONCUR_CLIENT_SECRET: clientSecret } = env;
+  const tokenUrl = env.CONCUR_EXCHANGE_URL ?? env.CONCUR_TOKEN_URL ?? (baseUrl === undefined ? null : `${baseUrl}${DEFAULT_TOKEN_PATH}`);
+  return {
+    form: env.CONCUR_EXCHANGE,
+    tokenUrl,
+    credentials: baseUrl !== undefined && clientId !== undefined && clientSecret !== undefined ? { clientId, clientSecret } : null,
+  };
 }
 
 function toRelayConfig(env: EnvValues, ctx: z.core.$RefinementCtx<EnvValues>): RelayConfig {
@@ -245,6 +273,7 @@ function toRelayConfig(env: EnvValues, ctx: z.core.$RefinementCtx<EnvValues>): R
     logLevel: env.LOG_LEVEL,
     vaultKey: env.RELAY_VAULT_KEY ?? null,
     vaultOldKeys: env.RELAY_VAULT_OLD_KEYS ?? [],
+    exchange: exchangeOf(env, env.CONCUR_BASE_URL),
   };
   const baseUrl = env.CONCUR_BASE_URL;
   if (baseUrl === undefined) {
@@ -286,9 +315,12 @@ function toRelayConfig(env: EnvValues, ctx: z.core.$RefinementCtx<EnvValues>): R
  * - CONCUR_TOKEN_URL defaults to `${CONCUR_BASE_URL}/oauth2/v0/token` (Concur's OAuth 2.0 token
  *   endpoint lives on the same geolocation host as the APIs); the refresh-token grant needs
  *   CONCUR_CLIENT_ID, CONCUR_CLIENT_SECRET and CONCUR_REFRESH_TOKEN.
- * - CONCUR_ACCESS_TOKEN together with the refresh-token grant is a mistake (which one wins would
- *   be a guess), and so are Concur credentials without CONCUR_BASE_URL (that would silently start
- *   the sandbox instead of talking to Concur).
+ * - CONCUR_CLIENT_ID and CONCUR_CLIENT_SECRET may stand beside CONCUR_ACCESS_TOKEN: the token
+ *   authenticates the relay's own calls, the credentials serve the exchanges of request tokens.
+ *   With CONCUR_REFRESH_TOKEN as well they also drive the refresh-token grant, which takes over
+ *   once Concur refuses the static token. Concur credentials without CONCUR_BASE_URL are a
+ *   mistake (that would silently start the sandbox instead of talking to Concur).
+ * - CONCUR_EXCHANGE_URL defaults to CONCUR_TOKEN_URL, which defaults as above.
  * - RELAY_CORS_ORIGINS replaces the default list; list `chrome-extension://*,moz-extension://*`
  *   too if the extension must still work. `*` alone allows any origin.
  */

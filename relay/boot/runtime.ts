@@ -6,9 +6,11 @@ import { createApp } from '../api/app.js';
 import { listen, type HttpTimeouts } from '../api/server.js';
 import { refreshTokenGrant, staticToken, type TokenProvider } from '../concur/auth.js';
 import { ConcurClient } from '../concur/client.js';
+import { ExchangeClient } from '../concur/exchange.js';
 import type { RelayConfig } from '../base/config-shape.js';
 import type { Logger } from '../base/log.js';
 import { type ConcurCallObservation, Metrics } from '../base/metrics.js';
+import type { ExchangeSetup } from '../replies/exchange-step.js';
 import { createOutbox } from '../replies/outbox.js';
 import { createPoller } from '../ingest/poller.js';
 import { startSandbox, type RunningSandbox } from '../sandbox/server.js';
@@ -50,6 +52,32 @@ export interface StartOptions {
 }
 
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
+/** What the summary says while the relay has no partner credentials (it names variables, never values). */
+export const NO_EXCHANGE_CREDENTIALS =
+  "CONCUR_CLIENT_ID and CONCUR_CLIENT_SECRET are not set: the relay needs the partner app's credentials to exchange request tokens for the travellers' tokens, which CRSUC stands for";
+
+/**
+ * The exchange of request tokens: with the partner's credentials (sandbox mode: the sandbox's
+ * own), or null without them. The password grant's endpoint defaults to the sandbox's own.
+ */
+function exchangeOf(
+  config: RelayConfig,
+  baseUrl: string,
+  sandbox: RunningSandbox | null,
+  observe: (call: ConcurCallObservation) => void,
+): ExchangeSetup | null {
+  const credentials = sandbox === null ? config.exchange.credentials : { clientId: sandbox.clientId, clientSecret: sandbox.clientSecret };
+  if (credentials === null) return null;
+  const client = new ExchangeClient({
+    form: config.exchange.form,
+    baseUrl,
+    tokenUrl: config.exchange.tokenUrl ?? `${baseUrl}/oauth2/v0/token`,
+    ...credentials,
+    timeoutMs: config.concur.timeoutSeconds * 1000,
+    observe: (outcome, seconds) => observe({ operation: 'token', outcome, seconds }),
+  });
+  return { client, form: config.exchange.form };
+}
 const IDEMPOTENCY_KEYS_KEPT_MS = 24 * 60 * 60 * 1000;
 const DELIVERIES_KEPT_MS = 30 * 24 * 60 * 60 * 1000;
 
@@ -79,8 +107,13 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     let auth: TokenProvider;
     if (config.mode === 'sandbox') {
       const demoEveryMs = options.sandboxDemoEveryMs ?? config.sandboxDemoEverySeconds * 1000;
-      const directory = directorySecret === null ? undefined : { secret: directorySecret };
-      sandbox = await startSandbox({ port: options.sandboxPort ?? 0, demo: demoEveryMs > 0 ? { everyMs: demoEveryMs } : undefined, directory });
+      sandbox = await startSandbox({
+        port: options.sandboxPort ?? 0,
+        demo: demoEveryMs > 0 ? { everyMs: demoEveryMs } : undefined,
+        // The password grant's username is the request's userId, which Concur gives from API 3.2 on.
+        quirks: config.exchange.form === 'password' ? { version: '3.2' } : undefined,
+        directory: directorySecret === null ? undefined : { secret: directorySecret },
+      });
       baseUrl = sandbox.url;
       auth = staticToken(sandbox.accessToken, config.concur.authScheme);
     } else {
@@ -98,6 +131,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
               onRefreshToken: (rotated) => store.state.saveRefreshToken(credential.refreshToken, rotated),
               // OAuth 2.0 tokens are JWTs, and Concur takes those as Bearer only: CONCUR_AUTH_SCHEME is for a static token.
               scheme: 'Bearer',
+              initial: credential.accessToken === undefined ? undefined : { token: credential.accessToken, scheme: config.concur.authScheme },
               timeoutMs: config.concur.timeoutSeconds * 1000,
               observe: (outcome, seconds) => observe({ operation: 'token', outcome, seconds }),
             });
@@ -107,8 +141,12 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     const apiKeys = generatedApiKey ? [generatedApiKey] : config.apiKeys;
     const client = new ConcurClient({ baseUrl, auth, timeoutMs: config.concur.timeoutSeconds * 1000, observe });
     const poller = createPoller({ client, store, intervalMs: config.concur.pollIntervalSeconds * 1000, logger, metrics });
+    const exchange = exchangeOf(config, baseUrl, sandbox, observe);
+    // Said at every start, from the configuration: a refusal of credentials no longer configured is forgotten.
+    store.state.setExchangeStatus(exchange === null ? { state: 'unavailable', reason: NO_EXCHANGE_CREDENTIALS } : { state: 'ok', reason: null });
     const outbox = createOutbox({
       client,
+      exchange,
       store,
       logger,
       metrics,
@@ -123,6 +161,10 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
       onReplied: () => outbox.kick(),
     });
     const stopSummary = watchSummary(store);
+    // A CRSUC waiting for a new request token goes on as soon as a poll brings one.
+    const stopWaking = store.events.subscribe((event) => {
+      if (event.type === 'request.updated' && event.data.reply?.state === 'waiting_token') outbox.kick();
+    });
     const webhooks = createWebhookWorker({ store, logger, metrics, allowPrivate: config.webhookAllowPrivate });
     // Aborted on close: live event streams end cleanly instead of being cut.
     const shutdown = new AbortController();
@@ -169,6 +211,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
         await outbox.stop();
         await webhooks.stop();
         stopSummary();
+        stopWaking();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           // Live event streams never end by themselves.

@@ -35,6 +35,11 @@ export interface RefreshGrantOptions {
   onRefreshToken?: (refreshToken: string) => void;
   /** Told how each call to the token endpoint ended and how long it took (the relay's latency metrics). */
   observe?: CallObserver;
+  /**
+   * A token to use first, with its own scheme (CONCUR_ACCESS_TOKEN beside the grant), until Concur
+   * refuses it (`renew()`); from then on the grant's tokens.
+   */
+  initial?: { token: string; scheme: AuthScheme };
 }
 
 // Concur documents expires_in as a string in one place and a number in another.
@@ -57,7 +62,8 @@ export function refreshTokenGrant(options: RefreshGrantOptions): TokenProvider {
   const now = options.now ?? Date.now;
   const scheme = options.scheme ?? 'Bearer';
   let refreshToken = options.refreshToken;
-  let current: { token: string; renewAt: number } | undefined;
+  let current: { token: string; renewAt: number; scheme: AuthScheme } | undefined =
+    options.initial === undefined ? undefined : { ...options.initial, renewAt: Number.POSITIVE_INFINITY };
   let inFlight: Promise<void> | undefined;
 
   // The client secret and refresh token go to the configured token URL and nowhere else.
@@ -107,7 +113,7 @@ export function refreshTokenGrant(options: RefreshGrantOptions): TokenProvider {
       throw new ConcurError('bad_response', `token refresh: unexpected answer (${z.prettifyError(parsed.error)})`);
     }
     const lifetimeMs = parsed.data.expires_in * 1000;
-    current = { token: parsed.data.access_token, renewAt: now() + lifetimeMs - Math.min(EARLY_MS, lifetimeMs / 10) };
+    current = { token: parsed.data.access_token, renewAt: now() + lifetimeMs - Math.min(EARLY_MS, lifetimeMs / 10), scheme };
     if (parsed.data.refresh_token && parsed.data.refresh_token !== refreshToken) {
       refreshToken = parsed.data.refresh_token;
       options.onRefreshToken?.(refreshToken);
@@ -125,7 +131,7 @@ export function refreshTokenGrant(options: RefreshGrantOptions): TokenProvider {
   return {
     async authorization() {
       if (!current || now() >= current.renewAt) await refreshOnce();
-      return `${scheme} ${current!.token}`;
+      return `${current!.scheme} ${current!.token}`;
     },
     async renew() {
       current = undefined;

@@ -9,14 +9,16 @@ const CHANGES_SUMMARY: ReadonlySet<StoredEventType> = new Set<StoredEventType>([
   'concur.state_changed',
 ]);
 
-/** What makes a summary worth announcing: counts, Concur's state and its last error (not poll times). */
+/** What makes a summary worth announcing: counts, Concur's state and its last error (not poll times), whether CRSUC can be sent. */
 function sameAnnouncement(a: Summary, b: Summary): boolean {
   return (
     a.counts.pending === b.counts.pending &&
     a.counts.failed === b.counts.failed &&
     a.counts.connected === b.counts.connected &&
     a.concur.state === b.concur.state &&
-    a.concur.lastError === b.concur.lastError
+    a.concur.lastError === b.concur.lastError &&
+    a.exchange.state === b.exchange.state &&
+    a.exchange.reason === b.exchange.reason
   );
 }
 
@@ -28,7 +30,8 @@ export interface WatchSummaryOptions {
 /**
  * Keeps `summary` events in the log: after a committed event that can change the summary
  * (request.*, reply.updated, concur.state_changed) it reads the summary and, when the
- * counts, Concur's state or Concur's last error differ from what it last announced, appends a
+ * counts, Concur's state, Concur's last error or the exchange's availability (which changes with
+ * the reply whose exchange found the credentials refused) differ from what it last announced, appends a
  * `summary` event — a stored event like the others, so a client replaying with Last-Event-ID
  * gets summaries too.
  *

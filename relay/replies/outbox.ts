@@ -3,6 +3,7 @@ import type { ConcurClient } from '../concur/client.js';
 import type { Logger } from '../base/log.js';
 import type { Metrics } from '../base/metrics.js';
 import { createDelivery } from './delivery.js';
+import { createExchangeStep, type ExchangeSetup, type ExchangeStepDeps } from './exchange-step.js';
 import type { OutboxReply, Replies } from '../store/index.js';
 import { createWorkerLoop, delayUntil, type PassSignal } from '../workers/loop.js';
 import { positive, whole } from '../workers/options.js';
@@ -28,6 +29,9 @@ import { positive, whole } from '../workers/options.js';
  * is it PUT again. A read-back that fails is retried with the same backoff, never replaced by a
  * blind PUT. No PUT goes out when the store cannot record that it starts.
  *
+ * A CRSUC starts with the exchange of its request token for the traveller's tokens, stored before
+ * its PUT (exchange-step.ts): it may go by way of a CRRET and wait for the next poll's token.
+ *
  * Everything the worker knows lives in the store, so a reply survives a crash or a restart:
  * start() picks up whatever a previous process left queued. Replies to different requests go out
  * concurrently (up to `concurrency`), never two for the same request. Logs carry reply and
@@ -39,7 +43,11 @@ export type OutboxLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 export interface OutboxOptions {
   /** `get` reads back a reply in doubt (an attempt whose outcome was never stored). */
   client: Pick<ConcurClient, 'putStatus' | 'get'>;
-  store: { replies: Pick<Replies, 'due' | 'nextDueAt' | 'markAttemptStarted' | 'markAttempt' | 'markSent' | 'markFailed'> };
+  /** How a CRSUC's request token is exchanged first (exchange-step.ts); null: without partner credentials a CRSUC fails, unsent. */
+  exchange: ExchangeSetup | null;
+  store: ExchangeStepDeps['store'] & {
+    replies: Pick<Replies, 'due' | 'nextDueAt' | 'markAttemptStarted' | 'markAttempt' | 'markSent' | 'markFailed'>;
+  };
   logger: OutboxLogger;
   metrics: Pick<Metrics, 'recordReplyAttempt'>;
   /** Epoch ms; default Date.now. Decides what is due and when a retry is due. */
@@ -114,6 +122,16 @@ export function createOutbox(options: OutboxOptions): Outbox {
     onSent,
     storeFailed: loop.storeFailed,
   });
+  const exchangeFirst = createExchangeStep({
+    exchange: options.exchange,
+    store,
+    logger,
+    now,
+    random,
+    baseDelayMs,
+    maxDelayMs,
+    storeFailed: loop.storeFailed,
+  });
 
   /** Sends what is due, batch after batch, until nothing is (or the store fails, or the worker stops). */
   async function passesUntilIdle(signal: PassSignal): Promise<void> {
@@ -148,7 +166,8 @@ export function createOutbox(options: OutboxOptions): Outbox {
         if (busy.has(reply.requestId)) continue;
         busy.add(reply.requestId);
         try {
-          await deliver(reply);
+          const ready = await exchangeFirst(reply);
+          if (ready !== undefined) await deliver(ready);
         } finally {
           busy.delete(reply.requestId);
         }

@@ -20,7 +20,8 @@ export type StoreErrorCode =
   | 'delivery_too_large'
   | 'unknown_key'
   | 'ambiguous_key'
-  | 'unknown_connection';
+  | 'unknown_connection'
+  | 'exchange_unavailable';
 
 export abstract class StoreError extends Error {
   abstract readonly code: StoreErrorCode;
@@ -61,6 +62,22 @@ export class ReplyInFlightError extends StoreError {
     readonly replyId: number,
   ) {
     super('another reply for this request is still on its way to Concur; try again once it has been sent or has failed');
+  }
+}
+
+/**
+ * A CRSUC while the relay cannot exchange request tokens (no partner client credentials, or Concur
+ * refused them): CRSUC means the traveller's tokens are stored, so it cannot be sent. `reason` is
+ * the summary's (it names the variables, never a value).
+ */
+export class ExchangeUnavailableError extends StoreError {
+  override readonly name = 'ExchangeUnavailableError';
+  readonly code = 'exchange_unavailable';
+  constructor(
+    readonly requestId: string,
+    readonly reason: string,
+  ) {
+    super(`CRSUC means the relay has exchanged the request token for the traveller's tokens and stored them, and it cannot exchange request tokens: ${reason}`);
   }
 }
 

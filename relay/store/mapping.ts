@@ -80,6 +80,14 @@ export interface OutboxReply {
   updatedAt: string;
   /** Who asked for it (a key's name, or `auto`); null for replies from before names were kept. */
   requestedBy: string | null;
+  /** What was asked for; `status` differs while a CRSUC goes by way of a CRRET (or ends as CRPA1/CRPA2). */
+  requestedStatus: ReplyCode;
+  /** A CRSUC: the traveller's tokens from its exchange are stored, so its PUT may go out. */
+  exchanged: boolean;
+  /** request_token_issued_at of the request token the last exchange tried (null: none yet, or none known). */
+  tokenIssuedAt: string | null;
+  /** Exchange tries in a row that Concur could not answer. */
+  exchangeAttempts: number;
   /** Present only while the reply is in doubt (an attempt started and its outcome was never stored). */
   inDoubt?: AttemptInDoubt;
 }
@@ -92,12 +100,16 @@ export interface ReplyRow extends ReplyColumns {
   attempt_started_at: string | null;
   attempt_token_sha256: string | null;
   attempt_last_modified: string | null;
+  requested_status: string | null;
+  exchanged_at: string | null;
+  token_issued_at: string | null;
+  exchange_attempts: number;
 }
 
 /** The SELECT list that produces a ReplyRow from `replies`. */
 export const REPLY_COLUMNS =
   'id, request_id, status, state, attempts, last_error, next_attempt_at, created_at, updated_at, requested_by, ' +
-  'attempt_started_at, attempt_token_sha256, attempt_last_modified';
+  'attempt_started_at, attempt_token_sha256, attempt_last_modified, requested_status, exchanged_at, token_issued_at, exchange_attempts';
 
 export function toOutboxReply(row: ReplyRow): OutboxReply | undefined {
   const reply = toReply(row);
@@ -113,6 +125,10 @@ export function toOutboxReply(row: ReplyRow): OutboxReply | undefined {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     requestedBy: reply.requestedBy,
+    requestedStatus: (row.requested_status === null ? undefined : readReplyCode(row.requested_status)) ?? reply.status,
+    exchanged: row.exchanged_at !== null,
+    tokenIssuedAt: row.token_issued_at,
+    exchangeAttempts: row.exchange_attempts,
     ...(row.attempt_started_at === null
       ? {}
       : {

@@ -1,5 +1,6 @@
 import type { Db } from './db.js';
 import { SchemaTooNewError } from './errors.js';
+import { CONNECT_MIGRATIONS } from './migrations-connect.js';
 
 /**
  * Versioned schema changes, in order. Never edit a migration that has shipped: add a new one.
@@ -228,64 +229,8 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE requests ADD COLUMN request_token_sha256 TEXT;
     `,
   },
-  {
-    version: 6,
-    name: 'connections: the travellers\' tokens got by exchanging request tokens, sealed',
-    sql: `
-      -- One row per connected request. access_token and refresh_token are sealed by the vault
-      -- (never in clear) and erased (NULL) when the connection is revoked.
-      CREATE TABLE connections (
-        id                       TEXT PRIMARY KEY,
-        request_id               TEXT NOT NULL UNIQUE REFERENCES requests (id),
-        concur_user_id           TEXT,
-        first_name               TEXT,
-        last_name                TEXT,
-        loyalty_number           TEXT,
-        member_id                TEXT,
-        -- 'legacy' (getaccesstoken.ashx) or 'password' (OAuth 2.0): how it is refreshed and revoked.
-        form                     TEXT NOT NULL,
-        instance_url             TEXT NOT NULL,
-        geolocation              TEXT,
-        access_token             TEXT,
-        refresh_token            TEXT,
-        state                    TEXT NOT NULL,
-        connected_at             TEXT NOT NULL,
-        connected_by             TEXT NOT NULL,
-        access_token_expires_at  TEXT NOT NULL,
-        refresh_token_expires_at TEXT,
-        last_refreshed_at        TEXT,
-        -- When the refresh worker looks at it next (NULL once it is not active).
-        next_refresh_at          TEXT,
-        refresh_failures         INTEGER NOT NULL DEFAULT 0,
-        last_error               TEXT,
-        updated_at               TEXT NOT NULL
-      );
-      CREATE INDEX connections_by_connected_at ON connections (connected_at, id);
-      CREATE INDEX connections_due ON connections (state, next_refresh_at);
-    `,
-  },
-  {
-    version: 7,
-    name: 'matches: which new requests the member directory is still to be asked about, and what it said',
-    sql: `
-      -- A row per new request for the member directory (auto-connect), written with its
-      -- request.created: 'due' at next_attempt_at (after a restart too), or 'done'. result, note,
-      -- answered_at: the last answer; member_id: for the connection a CRSUC makes.
-      CREATE TABLE matches (
-        request_id      TEXT PRIMARY KEY REFERENCES requests (id),
-        state           TEXT NOT NULL,
-        attempts        INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at TEXT,
-        result          TEXT,
-        note            TEXT,
-        answered_at     TEXT,
-        member_id       TEXT,
-        created_at      TEXT NOT NULL,
-        updated_at      TEXT NOT NULL
-      );
-      CREATE INDEX matches_due ON matches (state, next_attempt_at);
-    `,
-  },
+  // 6 and on: the travellers' connections (migrations-connect.ts).
+  ...CONNECT_MIGRATIONS,
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

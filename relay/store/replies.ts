@@ -3,12 +3,16 @@ import { MAX_RETRIES, type ReplyCode } from '../../shared/status.js';
 import type { Actor, Audit } from './audit.js';
 import type { StoreContext } from './context.js';
 import type { Db } from './db.js';
-import { ReplyInFlightError, RetryLimitError, UnknownReplyError, UnknownRequestError } from './errors.js';
+import type { Connections } from './connections.js';
+import { ExchangeUnavailableError, ReplyInFlightError, RetryLimitError, UnknownRequestError } from './errors.js';
 import type { EventLog } from './events.js';
 import { hashReplyBody, type IdempotencyKeys } from './idempotency.js';
 import { REPLY_COLUMNS, toApiReply, toOutboxReply, type OutboxReply, type ReplyRow } from './mapping.js';
+import { createReplyExchange, type ReplyExchange } from './reply-exchange.js';
+import { replyRows } from './reply-rows.js';
 import type { Requests } from './requests.js';
 import { sha256Hex } from './seal-walk.js';
+import type { RelayState } from './state.js';
 import { toIso, type TimeInput } from './time.js';
 
 export interface EnqueueResult {
@@ -52,41 +56,58 @@ export interface ReplyBy {
   idempotencyKey?: string;
 }
 
-export interface Replies {
+export interface Replies extends ReplyExchange {
   /**
    * Queues a reply asked for by `by.actor` (its name becomes the reply's requestedBy; the audit
    * trail gets `reply.requested`). Throws IdempotencyMismatchError, UnknownRequestError,
-   * ReplyInFlightError or RetryLimitError (checked in that order).
+   * ReplyInFlightError, ExchangeUnavailableError (a CRSUC while the summary's exchange is
+   * unavailable) or RetryLimitError (checked in that order).
    */
   enqueue(requestId: string, status: ReplyCode, by: ReplyBy): EnqueueResult;
+  /**
+   * What the outbox has to do now, oldest first: queued replies whose time has come, replies left
+   * `exchanging` (their exchange's answer was never stored), and waiting replies whose request a
+   * poll has given a new request token.
+   */
   due(now: TimeInput, limit: number): OutboxReply[];
   nextDueAt(): string | null;
   get(replyId: number): OutboxReply | undefined;
   markAttemptStarted(replyId: number, seen?: SeenAtConcur): OutboxReply;
   markAttempt(replyId: number, attempt: AttemptUpdate): OutboxReply;
+  /**
+   * Concur took the PUT: `sent`, and the request moves to the reply's group. A CRRET sent on a
+   * CRSUC's way goes to `waiting_token` instead: the CRSUC goes on when a poll brings the new token.
+   */
   markSent(replyId: number): OutboxReply;
   markFailed(replyId: number, lastError: string): OutboxReply;
   counts(): Record<ReplyState, number>;
+  /** Replies on their way: queued, exchanging or waiting for a new token. */
   pendingCount(): number;
 }
 
+/** The states of a reply on its way (at most one per request). */
+const ON_ITS_WAY = "'queued', 'exchanging', 'waiting_token'";
+/** A waiting reply goes on once a poll brought a request token issued at another time than the one its exchange tried. */
+const NEW_TOKEN_CAME = `state = 'waiting_token' AND EXISTS (SELECT 1 FROM requests q WHERE q.id = replies.request_id
+  AND q.request_token_issued_at IS NOT NULL AND q.request_token_issued_at IS NOT replies.token_issued_at)`;
+
 /** The statements of the replies table (and what a reply changes of its request), prepared once. */
 function prepare(db: Db) {
-  const selectOne = db.prepare<[number], ReplyRow>(`SELECT ${REPLY_COLUMNS} FROM replies WHERE id = ?`);
   const selectRequest = db.prepare<[string], { retries: number }>('SELECT retries FROM requests WHERE id = ?');
-  const selectQueued = db.prepare<[string], { id: number }>(
-    "SELECT id FROM replies WHERE request_id = ? AND state = 'queued'",
+  const selectOnItsWay = db.prepare<[string], { id: number }>(
+    `SELECT id FROM replies WHERE request_id = ? AND state IN (${ON_ITS_WAY})`,
   );
   const insert = db.prepare<[{ request_id: string; status: string; now: string; by: string }]>(`
-    INSERT INTO replies (request_id, status, state, attempts, last_error, next_attempt_at, created_at, updated_at, requested_by)
-    VALUES (@request_id, @status, 'queued', 0, NULL, @now, @now, @now, @by)`);
-  const selectDue = db.prepare<[string, number], ReplyRow>(`
+    INSERT INTO replies (request_id, status, requested_status, state, attempts, last_error, next_attempt_at, created_at, updated_at, requested_by)
+    VALUES (@request_id, @status, @status, 'queued', 0, NULL, @now, @now, @now, @by)`);
+  const selectDue = db.prepare<[{ now: string; limit: number }], ReplyRow>(`
     SELECT ${REPLY_COLUMNS} FROM replies
-    WHERE state = 'queued' AND next_attempt_at <= ?
-    ORDER BY id LIMIT ?`);
+    WHERE (state IN ('queued', 'exchanging') AND next_attempt_at <= @now) OR (${NEW_TOKEN_CAME})
+    ORDER BY id LIMIT @limit`);
   const selectNextDue = db.prepare<[], { at: string | null }>(
-    "SELECT MIN(next_attempt_at) AS at FROM replies WHERE state = 'queued'",
+    "SELECT MIN(next_attempt_at) AS at FROM replies WHERE state IN ('queued', 'exchanging')",
   );
+  const selectNewTokenCame = db.prepare<[], { id: number }>(`SELECT id FROM replies WHERE ${NEW_TOKEN_CAME} LIMIT 1`);
   // The token's hash, kept beside the sealed token: the evidence never needs the token opened.
   const selectEvidence = db.prepare<[string], { request_token_sha256: string | null; concur_last_modified: string | null }>(
     'SELECT request_token_sha256, concur_last_modified FROM requests WHERE id = ?',
@@ -103,8 +124,11 @@ function prepare(db: Db) {
   const updateAttemptInDoubt = db.prepare<[AttemptRow]>(`
     UPDATE replies SET attempts = @attempts, next_attempt_at = @next, last_error = @error, updated_at = @now
     WHERE id = @id AND state = 'queued'`);
+  // A reply sent in place of what was asked for (a CRRET on a CRSUC's way, a CRPA1 when no retries
+  // were left) keeps the lastError that says why.
   const updateDone = db.prepare<[{ id: number; state: ReplyState; error: string | null; now: string }]>(`
-    UPDATE replies SET state = @state, attempts = attempts + 1, next_attempt_at = NULL, last_error = @error,
+    UPDATE replies SET state = @state, attempts = attempts + 1, next_attempt_at = NULL,
+           last_error = CASE WHEN @state = 'failed' THEN @error WHEN status IS NOT requested_status THEN last_error ELSE NULL END,
            updated_at = @now, ${clearDoubt}
     WHERE id = @id AND state = 'queued'`);
   const updateRequestAfterSent = db.prepare<[{ id: string; status: string; retry: number; now: string }]>(`
@@ -113,15 +137,15 @@ function prepare(db: Db) {
   const selectCounts = db.prepare<[], { state: string; n: number }>(
     'SELECT state, COUNT(*) AS n FROM replies GROUP BY state',
   );
-  const selectPending = db.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM replies WHERE state = 'queued'");
+  const selectPending = db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM replies WHERE state IN (${ON_ITS_WAY})`);
 
   return {
-    selectOne,
     selectRequest,
-    selectQueued,
+    selectOnItsWay,
     insert,
     selectDue,
     selectNextDue,
+    selectNewTokenCame,
     selectEvidence,
     updateStarted,
     updateAttempt,
@@ -133,10 +157,21 @@ function prepare(db: Db) {
   };
 }
 
+/** Counts per state, every state present. */
+function countsOf(rows: ReadonlyArray<{ state: string; n: number }>): Record<ReplyState, number> {
+  const counts = Object.fromEntries(ReplyState.options.map((state) => [state, 0])) as Record<ReplyState, number>;
+  for (const { state, n } of rows) {
+    const known = ReplyState.options.find((s) => s === state);
+    if (known !== undefined) counts[known] += n;
+  }
+  return counts;
+}
+
 /**
- * The outbox. A reply is written here before the API answers 202 and stays `queued` until the
- * worker marks it `sent` (Concur answered 204) or `failed` (a final 400/404). Each change appends
- * a `reply.updated` event in the same transaction; a sent reply also moves its request.
+ * The outbox. A reply is written here before the API answers 202 and stays on its way (queued;
+ * for a CRSUC also exchanging and waiting_token, see reply-exchange.ts) until the worker marks it
+ * `sent` (Concur answered 204) or `failed` (a final 400/404). Each change appends a
+ * `reply.updated` event in the same transaction; a sent reply also moves its request.
  *
  * Before each PUT the worker records that an attempt starts (markAttemptStarted), with what it
  * knows of the request; storing the outcome clears that again. A queued reply that still has it
@@ -146,36 +181,23 @@ function prepare(db: Db) {
 export function createReplies(
   ctx: StoreContext,
   events: EventLog,
-  requests: Pick<Requests, 'get'>,
-  keys: IdempotencyKeys,
-  audit: Pick<Audit, 'append'>,
+  parts: {
+    requests: Pick<Requests, 'get'>;
+    keys: IdempotencyKeys;
+    audit: Pick<Audit, 'append'>;
+    connections: Pick<Connections, 'create'>;
+    state: Pick<RelayState, 'exchangeStatus'>;
+  },
 ): Replies {
+  const { requests, keys, audit, connections, state } = parts;
   const sql = prepare(ctx.db);
-
-  function load(replyId: number): OutboxReply {
-    const row = sql.selectOne.get(replyId);
-    const reply = row === undefined ? undefined : toOutboxReply(row);
-    if (reply === undefined) throw new UnknownReplyError(replyId);
-    return reply;
-  }
-
-  function announce(reply: OutboxReply): void {
-    events.append('reply.updated', { requestId: reply.requestId, reply: toApiReply(reply) });
-  }
-
-  /** Runs `change` on a queued reply and announces the result; a reply that is no longer queued is returned as it is. */
-  function changeQueued(replyId: number, change: (reply: OutboxReply, now: string) => void): OutboxReply {
-    return ctx.tx(() => {
-      const before = load(replyId);
-      if (before.state !== 'queued') return before;
-      change(before, ctx.now());
-      const after = load(replyId);
-      announce(after);
-      return after;
-    });
-  }
+  const rows = replyRows(ctx, events);
+  const { load, announce } = rows;
+  const changeQueued = (replyId: number, change: (reply: OutboxReply, now: string) => void) => rows.change(replyId, ['queued'], change);
 
   return {
+    ...createReplyExchange(ctx, rows, connections),
+
     enqueue(requestId, status, { actor, idempotencyKey }) {
       return ctx.tx(() => {
         const bodyHash = hashReplyBody({ status });
@@ -187,8 +209,12 @@ export function createReplies(
         }
         const request = sql.selectRequest.get(requestId);
         if (request === undefined) throw new UnknownRequestError(requestId);
-        const inFlight = sql.selectQueued.get(requestId);
+        const inFlight = sql.selectOnItsWay.get(requestId);
         if (inFlight !== undefined) throw new ReplyInFlightError(requestId, inFlight.id);
+        if (status === 'CRSUC') {
+          const exchange = state.exchangeStatus();
+          if (exchange.state === 'unavailable') throw new ExchangeUnavailableError(requestId, exchange.reason ?? 'the exchange is unavailable');
+        }
         if (status === 'CRRET' && request.retries >= MAX_RETRIES) {
           throw new RetryLimitError(requestId, request.retries, MAX_RETRIES);
         }
@@ -202,38 +228,23 @@ export function createReplies(
     },
 
     due(now, limit) {
-      const rows = sql.selectDue.all(toIso(now), Math.max(1, Math.trunc(Number.isFinite(limit) ? limit : 1)));
-      return rows.flatMap((row) => toOutboxReply(row) ?? []);
+      const due = sql.selectDue.all({ now: toIso(now), limit: Math.max(1, Math.trunc(Number.isFinite(limit) ? limit : 1)) });
+      return due.flatMap((row) => toOutboxReply(row) ?? []);
     },
 
     nextDueAt() {
+      // A waiting reply whose new token has come is due now.
+      if (sql.selectNewTokenCame.get() !== undefined) return ctx.now();
       return sql.selectNextDue.get()?.at ?? null;
     },
 
-    get(replyId) {
-      const row = sql.selectOne.get(replyId);
-      return row === undefined ? undefined : toOutboxReply(row);
-    },
+    get: rows.find,
 
     markAttemptStarted(replyId, seen) {
       return ctx.tx(() => {
         const reply = load(replyId);
         if (reply.state !== 'queued') return reply;
-        // A read-back's view is fresher than the last poll's; without one, the last poll's.
-        const known =
-          seen === undefined
-            ? sql.selectEvidence.get(reply.requestId)
-            : {
-                request_token_sha256: seen.requestToken === null ? null : requestTokenSha256(seen.requestToken),
-                concur_last_modified: seen.lastModified,
-              };
-        const lastModified = known?.concur_last_modified ?? null;
-        sql.updateStarted.run({
-          id: replyId,
-          now: ctx.now(),
-          token: known?.request_token_sha256 ?? null,
-          lm: lastModified === null ? null : toIso(lastModified),
-        });
+        sql.updateStarted.run({ id: replyId, now: ctx.now(), ...evidence(seen ?? sql.selectEvidence.get(reply.requestId)) });
         return load(replyId);
       });
     },
@@ -249,7 +260,9 @@ export function createReplies(
       return ctx.tx(() => {
         const before = load(replyId);
         const sent = changeQueued(replyId, (reply, now) => {
-          sql.updateDone.run({ id: replyId, state: 'sent', error: null, now });
+          // A CRRET on a CRSUC's way: Concur issues a new token, and the CRSUC waits for it.
+          const waits = reply.status === 'CRRET' && reply.requestedStatus === 'CRSUC';
+          sql.updateDone.run({ id: replyId, state: waits ? 'waiting_token' : 'sent', error: null, now });
           sql.updateRequestAfterSent.run({
             id: reply.requestId,
             status: reply.status,
@@ -272,16 +285,22 @@ export function createReplies(
     },
 
     counts() {
-      const counts = Object.fromEntries(ReplyState.options.map((state) => [state, 0])) as Record<ReplyState, number>;
-      for (const { state, n } of sql.selectCounts.all()) {
-        const known = ReplyState.options.find((s) => s === state);
-        if (known !== undefined) counts[known] += n;
-      }
-      return counts;
+      return countsOf(sql.selectCounts.all());
     },
 
     pendingCount() {
       return sql.selectPending.get()?.n ?? 0;
     },
   };
+}
+
+/**
+ * What an attempt's start records of the request: a read-back's view (fresher than the last
+ * poll's), or the last poll's. The request token only as its hash.
+ */
+function evidence(known: SeenAtConcur | { request_token_sha256: string | null; concur_last_modified: string | null } | undefined) {
+  if (known === undefined) return { token: null, lm: null };
+  const token = 'requestToken' in known ? (known.requestToken === null ? null : requestTokenSha256(known.requestToken)) : known.request_token_sha256;
+  const lastModified = 'lastModified' in known ? known.lastModified : known.concur_last_modified;
+  return { token, lm: lastModified === null ? null : toIso(lastModified) };
 }

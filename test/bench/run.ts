@@ -16,6 +16,7 @@ const BENCHES = {
   notice: () => import('./notice.js'),
   popup: () => import('./popup.js'),
   hostile: () => import('./hostile.js'),
+  exchange: () => import('./exchange.js'),
 } as const satisfies Record<string, () => Promise<{ run(): Promise<BenchResult[]> }>>;
 
 type BenchName = keyof typeof BENCHES;

@@ -11,6 +11,9 @@ import { serveParent } from './lib.js';
  * `{cmd: 'floor', bodies}` also starts a bare node:http server in this process that answers
  * `GET /<n>` with the n-th body as it is: the fastest any poll over loopback HTTP could fetch
  * the same pages on this machine.
+ *
+ * `{cmd: 'fresh', count}` adds `count` pending requests with fresh request tokens and answers
+ * their ids and tokens (the exchange benchmark's bare baseline spends them itself).
  */
 
 const count = Number(process.argv[2] ?? '0');
@@ -30,6 +33,18 @@ serveParent(async (message) => {
     const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
     return { url: `http://127.0.0.1:${port}` };
   }
+  if (message.cmd === 'fresh') {
+    const added = Array.from({ length: Number(message.count) }, () => sandbox.state.add());
+    return { requests: added.map((r) => ({ id: r.id, requestToken: r.requestToken })) };
+  }
   return { requests: sandbox.state.size };
 });
-process.send?.({ ready: { url: sandbox.url, accessToken: sandbox.accessToken, requests: sandbox.state.size } });
+process.send?.({
+  ready: {
+    url: sandbox.url,
+    accessToken: sandbox.accessToken,
+    clientId: sandbox.clientId,
+    clientSecret: sandbox.clientSecret,
+    requests: sandbox.state.size,
+  },
+});

@@ -11,6 +11,7 @@ import { startSandbox, type RunningSandbox } from '../../relay/sandbox/server.js
 import { ConnectionRequest, RequestsPage } from '../../shared/models.js';
 import { groupLists } from '../../extension/popup/lists.js';
 import { eventually } from '../helpers/relay-process.js';
+import { TEST_VAULT_KEY } from '../helpers/vault.js';
 import { freePort, launchExtension, writeSettings, type ExtensionBrowser } from './browser.js';
 
 /**
@@ -61,6 +62,8 @@ beforeAll(async () => {
       RELAY_HOST: '127.0.0.1',
       RELAY_PORT: String(await freePort()),
       RELAY_DB: join(dir, 'relay.sqlite'),
+      // Outside sandbox mode the relay needs its vault key (it seals every token it keeps).
+      RELAY_VAULT_KEY: TEST_VAULT_KEY,
       // One sweep at start; the tests' own reply is shown by the relay's reply state, not by a poll.
       POLL_INTERVAL_SECONDS: '3600',
     });

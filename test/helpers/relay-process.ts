@@ -49,7 +49,8 @@ export function buildRelayBundle(): void {
   renameSync(own, RELAY_BUNDLE);
 }
 
-function nodeOptions(): Record<string, string> {
+/** How the whole run loads modules (the LTS run, test/node-lts/), passed on to every child process. */
+export function nodeOptions(): Record<string, string> {
   return process.env.NODE_OPTIONS ? { NODE_OPTIONS: process.env.NODE_OPTIONS } : {};
 }
 

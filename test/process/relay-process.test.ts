@@ -26,6 +26,9 @@ function env(db: string): Record<string, string> {
   return {
     CONCUR_BASE_URL: sandbox.url,
     CONCUR_ACCESS_TOKEN: sandbox.accessToken,
+    // The partner's credentials: a CRSUC exchanges the request token first.
+    CONCUR_CLIENT_ID: sandbox.clientId,
+    CONCUR_CLIENT_SECRET: sandbox.clientSecret,
     RELAY_API_KEYS: API_KEY,
     RELAY_DB: db,
     POLL_INTERVAL_SECONDS: '1',
@@ -139,7 +142,7 @@ describe('the relay process', () => {
     ];
     expect(await relay.stop('SIGTERM')).toBe(0);
 
-    const secrets = [sandbox.accessToken, API_KEY, ...sandbox.state.all().map((r) => r.requestToken)];
+    const secrets = [sandbox.accessToken, sandbox.clientSecret, API_KEY, ...sandbox.state.all().map((r) => r.requestToken)];
     const logs = relay.output.join('\n');
     expect(logs).toContain('relay listening');
     for (const secret of secrets) {

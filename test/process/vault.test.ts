@@ -9,6 +9,7 @@ import { parseVaultKey, Vault } from '../../relay/vault/vault.js';
 import {
   buildRelayBundle,
   eventually,
+  nodeOptions,
   RELAY_BUNDLE,
   runRelay,
   runRelayCommand,
@@ -96,7 +97,7 @@ const hash = (file: string) => createHash('sha256').update(readFileSync(file)).d
 /** `vault rotate` halted inside a batch by RELAY_TEST_ROTATE_HALT_AFTER, then killed there with SIGKILL. */
 async function rotateKilledAfter(db: string, values: number): Promise<{ signal: NodeJS.Signals | null; stderr: string }> {
   const proc = spawn(process.execPath, [RELAY_BUNDLE, 'vault', 'rotate'], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', RELAY_DB: db, ...ROTATING, RELAY_TEST_ROTATE_HALT_AFTER: String(values) },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...nodeOptions(), RELAY_DB: db, ...ROTATING, RELAY_TEST_ROTATE_HALT_AFTER: String(values) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

@@ -3,6 +3,8 @@ import { createLogger, type Logger } from '../../relay/base/log.js';
 import { Metrics } from '../../relay/base/metrics.js';
 import { staticToken, type TokenProvider } from '../../relay/concur/auth.js';
 import { ConcurClient } from '../../relay/concur/client.js';
+import { ExchangeClient, type ExchangeForm } from '../../relay/concur/exchange.js';
+import type { ExchangeSetup } from '../../relay/replies/exchange-step.js';
 import { createPoller } from '../../relay/ingest/poller.js';
 import { createOutbox, type Outbox, type OutboxOptions } from '../../relay/replies/outbox.js';
 import type { CallRecord } from '../../relay/sandbox/calls.js';
@@ -24,6 +26,19 @@ export function clientFor(
     timeoutMs: options.timeoutMs ?? 3000,
     accept: options.accept,
   });
+}
+
+/** The exchange of request tokens with the sandbox's own client credentials, as the relay does in sandbox mode. */
+export function exchangeFor(sb: RunningSandbox, form: ExchangeForm = 'legacy', options: { clientSecret?: string } = {}): ExchangeSetup {
+  const client = new ExchangeClient({
+    form,
+    baseUrl: sb.url,
+    tokenUrl: `${sb.url}/oauth2/v0/token`,
+    clientId: sb.clientId,
+    clientSecret: options.clientSecret ?? sb.clientSecret,
+    timeoutMs: 3000,
+  });
+  return { client, form };
 }
 
 /** A control API call; throws on anything but 2xx so a broken setup fails loudly. */
@@ -153,7 +168,10 @@ export interface WorkerWorld {
 export interface WorkerKit {
   /** Stopped after each test. */
   running: Array<{ stop(): Promise<void> }>;
-  /** An outbox with the tests' defaults (fixed jitter, a backoff from 1 s to 1 min, the store's clock), stopped after the test. */
+  /**
+   * An outbox with the tests' defaults (the sandbox's client credentials for the exchange a CRSUC
+   * starts with, fixed jitter, a backoff from 1 s to 1 min, the store's clock), stopped after the test.
+   */
   outbox(overrides?: Partial<OutboxOptions>): Outbox;
   /** Brings Concur's requests into the store the way the relay does: one sweep of the poller. */
   ingest(): Promise<void>;
@@ -191,6 +209,7 @@ export function workerWorld(options: { random: number; quirks?: Record<string, u
       const { sb, harness, metrics, log } = current();
       const outbox = createOutbox({
         client: clientFor(sb),
+        exchange: exchangeFor(sb),
         store: harness.latest,
         logger: log.logger,
         metrics,

@@ -64,7 +64,7 @@ const postReply = createRoute({
   summary: 'Queue a status reply to Concur',
   ...behindKey(
     'reply',
-    'The reply is stored before the 202 goes out and is retried until Concur takes it (sent) or refuses it for good (failed). With an Idempotency-Key, a repeat of the same call answers the same reply and queues nothing more.',
+    'The reply is stored before the 202 goes out and is retried until Concur takes it (sent) or refuses it for good (failed). With an Idempotency-Key, a repeat of the same call answers the same reply and queues nothing more. A CRSUC first exchanges the request token for the traveller\'s tokens and stores them (state exchanging); when Concur refuses the token, a CRRET asks for a new one (waiting_token) and the CRSUC follows by itself. 409 while another reply for the request is on its way; 422 exchange_unavailable for a CRSUC while the relay cannot exchange (the summary\'s exchange says why).',
   ),
   request: {
     params: RequestIdParams,

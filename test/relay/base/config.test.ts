@@ -41,6 +41,8 @@ describe('parseConfig', () => {
       logLevel: 'info',
       vaultKey: null,
       vaultOldKeys: [],
+      // The sandbox's own token endpoint and client credentials serve the exchange (runtime.ts).
+      exchange: { form: 'legacy', tokenUrl: null, credentials: null },
       sandboxDemoEverySeconds: 30,
       match: { directory: 'sandbox', autoReply: 'connect', timeoutSeconds: 5 },
     });
@@ -94,6 +96,42 @@ describe('parseConfig', () => {
     });
     const custom = ok({ ...env, CONCUR_TOKEN_URL: 'https://eu.api.concursolutions.com/oauth2/v0/token' });
     expect(custom.concur.credential).toMatchObject({ tokenUrl: 'https://eu.api.concursolutions.com/oauth2/v0/token' });
+  });
+
+  it('lets client credentials stand beside a static token: the token for the relay\'s calls, the credentials for the exchanges', () => {
+    const config = ok({ ...real, CONCUR_CLIENT_ID: CLIENT_ID, CONCUR_CLIENT_SECRET: CLIENT_SECRET });
+    expect(config.concur.credential).toEqual({ kind: 'accessToken', accessToken: TOKEN });
+    expect(config.exchange).toEqual({
+      form: 'legacy',
+      tokenUrl: 'https://www.concursolutions.com/oauth2/v0/token',
+      credentials: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
+    });
+    // Without them there is nothing to exchange with: CRSUC is refused (the runtime says so in the summary).
+    expect(ok(real).exchange).toEqual({ form: 'legacy', tokenUrl: 'https://www.concursolutions.com/oauth2/v0/token', credentials: null });
+  });
+
+  it('with CONCUR_REFRESH_TOKEN as well, drives the refresh-token grant, which takes over from the static token', () => {
+    // Today's rule refused a static token beside client credentials ("one or the other"): it went with the exchange.
+    const config = ok({ ...real, CONCUR_CLIENT_ID: CLIENT_ID, CONCUR_CLIENT_SECRET: CLIENT_SECRET, CONCUR_REFRESH_TOKEN: REFRESH });
+    expect(config.concur.credential).toEqual({
+      kind: 'refreshToken',
+      clientId: CLIENT_ID,
+      clientSecret: CLIENT_SECRET,
+      refreshToken: REFRESH,
+      tokenUrl: 'https://www.concursolutions.com/oauth2/v0/token',
+      accessToken: TOKEN,
+    });
+    expect(config.exchange.credentials).toEqual({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
+  });
+
+  it('reads CONCUR_EXCHANGE (legacy by default, for API 3.0) and CONCUR_EXCHANGE_URL (default CONCUR_TOKEN_URL, then the base URL\'s /oauth2/v0/token)', () => {
+    const creds = { ...real, CONCUR_CLIENT_ID: CLIENT_ID, CONCUR_CLIENT_SECRET: CLIENT_SECRET };
+    expect(ok({ ...creds, CONCUR_EXCHANGE: 'Password' }).exchange).toMatchObject({ form: 'password', tokenUrl: 'https://www.concursolutions.com/oauth2/v0/token' });
+    const tokenUrl = 'https://us.api.concursolutions.com/oauth2/v0/token';
+    expect(ok({ ...creds, CONCUR_TOKEN_URL: tokenUrl }).exchange.tokenUrl).toBe(tokenUrl);
+    const exchangeUrl = 'https://glz.api.concursolutions.com/oauth2/v0/token';
+    expect(ok({ ...creds, CONCUR_TOKEN_URL: tokenUrl, CONCUR_EXCHANGE_URL: exchangeUrl }).exchange.tokenUrl).toBe(exchangeUrl);
+    expect(ok({ CONCUR_EXCHANGE: 'password' }).exchange).toEqual({ form: 'password', tokenUrl: null, credentials: null });
   });
 
   it('reads every other variable', () => {
@@ -152,7 +190,10 @@ describe('parseConfig', () => {
       ['old vault key not a key', { RELAY_VAULT_OLD_KEYS: `${VAULT},not-a-key-hush` }, 'RELAY_VAULT_OLD_KEYS', /key 2 of 2 is not 32 random bytes/],
       ['credentials without base URL', { CONCUR_ACCESS_TOKEN: TOKEN }, 'CONCUR_BASE_URL', /not set, but Concur credentials are \(CONCUR_ACCESS_TOKEN\)/],
       ['incomplete refresh grant', { ...real, CONCUR_ACCESS_TOKEN: '', CONCUR_CLIENT_ID: CLIENT_ID, CONCUR_REFRESH_TOKEN: REFRESH }, 'CONCUR_CLIENT_SECRET', /not set, but CONCUR_CLIENT_ID and CONCUR_REFRESH_TOKEN are/],
-      ['both kinds of credential', { ...real, CONCUR_CLIENT_ID: CLIENT_ID, CONCUR_CLIENT_SECRET: CLIENT_SECRET, CONCUR_REFRESH_TOKEN: REFRESH }, 'CONCUR_ACCESS_TOKEN', /one or the other/],
+      ['half of the exchange credentials', { ...real, CONCUR_CLIENT_ID: CLIENT_ID }, 'CONCUR_CLIENT_SECRET', /not set, but CONCUR_CLIENT_ID is; the exchange of request tokens needs CONCUR_CLIENT_ID and CONCUR_CLIENT_SECRET/],
+      ['exchange URL without credentials', { ...real, CONCUR_EXCHANGE_URL: 'https://us.api.concursolutions.com/oauth2/v0/token' }, 'CONCUR_CLIENT_ID', /not set, but CONCUR_EXCHANGE_URL is/],
+      ['exchange form', { CONCUR_EXCHANGE: 'authcode' }, 'CONCUR_EXCHANGE', /must be legacy or password \(got "authcode"\); e\.g\. CONCUR_EXCHANGE=legacy/],
+      ['exchange URL not a URL', { ...real, CONCUR_CLIENT_ID: CLIENT_ID, CONCUR_CLIENT_SECRET: CLIENT_SECRET, CONCUR_EXCHANGE_URL: 'token-endpoint' }, 'CONCUR_EXCHANGE_URL', /http\(s\) URL/],
       ['token URL alone', { ...real, CONCUR_TOKEN_URL: 'https://us.api.concursolutions.com/oauth2/v0/token' }, 'CONCUR_CLIENT_ID', /not set, but CONCUR_TOKEN_URL is/],
       ['bad token URL', { ...real, CONCUR_ACCESS_TOKEN: '', CONCUR_CLIENT_ID: CLIENT_ID, CONCUR_CLIENT_SECRET: CLIENT_SECRET, CONCUR_REFRESH_TOKEN: REFRESH, CONCUR_TOKEN_URL: 'token-endpoint' }, 'CONCUR_TOKEN_URL', /http\(s\) URL/],
       ['token with a space', { ...real, CONCUR_ACCESS_TOKEN: 'OAuth abc' }, 'CONCUR_ACCESS_TOKEN', /contains spaces/],

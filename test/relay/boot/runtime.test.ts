@@ -87,3 +87,26 @@ describe('the refresh-token grant', () => {
     }
   });
 });
+
+describe('sandbox mode connects for real', () => {
+  it.each(['legacy', 'password'] as const)("exchanges with the sandbox's own client credentials (%s): CRSUC stores the traveller's tokens", async (form) => {
+    const key = 'runtime-sandbox-key-0123456789';
+    const parsed = parseConfig({ RELAY_DB: tempDb(), RELAY_PORT: '0', SANDBOX_DEMO_EVERY_SECONDS: '0', RELAY_API_KEYS: key, POLL_INTERVAL_SECONDS: '1', CONCUR_EXCHANGE: form });
+    if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
+    const relay = await startRelay(parsed.config, { logger: createLogger({ level: 'silent' }) });
+    relays.push(relay);
+    expect(relay.store.state.summary().exchange).toEqual({ state: 'ok', reason: null });
+    const id = relay.sandbox!.state.add().id;
+    await eventually(() => relay.store.requests.get(id) !== undefined);
+    const res = await fetch(`${relay.url}/api/v1/requests/${id}/reply`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ status: 'CRSUC' }),
+    });
+    expect(res.status).toBe(202);
+    await eventually(() => relay.store.requests.get(id)?.reply?.state === 'sent');
+    const connection = relay.store.connections.byRequest(id);
+    expect(relay.store.connections.tokens(connection!.id)).toMatchObject({ form });
+    expect(relay.sandbox!.state.get(id)!.status).toBe('Connected');
+  });
+});

@@ -182,6 +182,27 @@ describe('OAuth 2.0 refresh-token grant', () => {
     expect(grants()).toHaveLength(1);
   });
 
+  it('uses a static token given beside the grant first, and the grant once Concur refuses it', async () => {
+    sandbox.state.add();
+    const concur = client(
+      refreshTokenGrant({
+        tokenUrl: `${sandbox.url}/oauth2/v0/token`,
+        clientId: sandbox.clientId,
+        clientSecret: sandbox.clientSecret,
+        refreshToken: sandbox.refreshToken,
+        now: () => clock.now(),
+        initial: { token: sandbox.accessToken, scheme: 'OAuth' },
+      }),
+    );
+    expect(await concur.listAll()).toHaveLength(1);
+    expect(grants()).toHaveLength(0);
+    sandbox.auth.expireAll({ includeStatic: true });
+    expect(await concur.listAll()).toHaveLength(1);
+    expect(grants()).toHaveLength(1);
+    const lists = sandbox.calls.list().filter((c) => c.route === 'list').map((c) => [c.authScheme, c.status]);
+    expect(lists).toEqual([['OAuth', 200], ['OAuth', 403], ['Bearer', 200]]);
+  });
+
   it('reports unauthorized when the refresh token is refused', async () => {
     const concur = client(
       refreshTokenGrant({

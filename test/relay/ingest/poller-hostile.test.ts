@@ -201,6 +201,7 @@ describe('a Retry-After far in the future', () => {
     const { replyId } = store.replies.enqueue('R1', 'CREU1', { actor: TESTER });
     const outbox = createOutbox({
       client: clientOf(concur.url),
+      exchange: null,
       store,
       logger: log.logger,
       metrics: new Metrics(),

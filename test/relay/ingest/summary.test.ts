@@ -91,6 +91,23 @@ describe('watchSummary', () => {
     expect(next?.type === 'summary' && next.data.concur.lastError).toBe('timeout');
   });
 
+  it('announces that the exchange became unavailable, with the reply whose exchange found it out', async () => {
+    store.requests.upsertFromConcur([record('A')], harness.clock.iso());
+    await settle();
+    const { replyId } = store.replies.enqueue('A', 'CRSUC', { actor: TESTER });
+    store.replies.markExchanging(replyId, null);
+    await settle();
+    expect(summaries()).toHaveLength(1);
+
+    const reason = "Concur refused the partner's client credentials";
+    store.state.setExchangeStatus({ state: 'unavailable', reason });
+    store.replies.markExchangeFailed(replyId, reason);
+    await settle();
+    expect(summaries()).toHaveLength(2);
+    const last = summaries().at(-1);
+    expect(last?.type === 'summary' && last.data.exchange).toEqual({ state: 'unavailable', reason });
+  });
+
   it('never loops on its own summaries, nor reacts to summaries from elsewhere', async () => {
     store.requests.upsertFromConcur([record('A')], harness.clock.iso());
     await settle();

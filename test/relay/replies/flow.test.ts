@@ -24,6 +24,9 @@ beforeEach(async () => {
   const parsed = parseConfig({
     CONCUR_BASE_URL: sandbox.url,
     CONCUR_ACCESS_TOKEN: sandbox.accessToken,
+    // The partner's credentials: a CRSUC exchanges the request token first (exchange-flow.test.ts).
+    CONCUR_CLIENT_ID: sandbox.clientId,
+    CONCUR_CLIENT_SECRET: sandbox.clientSecret,
     RELAY_API_KEYS: API_KEY,
     RELAY_VAULT_KEY: TEST_VAULT_KEY,
     RELAY_DB: tempDb(),

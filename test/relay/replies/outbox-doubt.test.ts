@@ -10,6 +10,7 @@ import {
   addRequests,
   calls,
   clientFor,
+  exchangeFor,
   fault,
   sandboxRequest,
   sleep,
@@ -61,7 +62,7 @@ async function crashAfterConcurApplied(requestId: string, status: ReplyCode): Pr
     if (applied.requestId === requestId) dying.kill();
   };
   // Not in `running`: a dead process is not stopped, it is gone.
-  await createOutbox({ client: clientFor(sb), store: dying.store, logger: log.logger, metrics, now: harness.clock.now }).drain();
+  await createOutbox({ client: clientFor(sb), exchange: exchangeFor(sb), store: dying.store, logger: log.logger, metrics, now: harness.clock.now }).drain();
   sb.hooks.onReplyApplied = undefined;
   store = harness.reopen();
   return replyId;
@@ -79,7 +80,7 @@ async function crashBeforePut(requestId: string, status: ReplyCode): Promise<num
       return new Promise<void>(() => {});
     },
   };
-  void createOutbox({ client, store, logger: log.logger, metrics, now: harness.clock.now }).drain();
+  void createOutbox({ client, exchange: exchangeFor(sb), store, logger: log.logger, metrics, now: harness.clock.now }).drain();
   await waitFor(() => reached, 2000, 'the PUT about to go out');
   store = harness.reopen();
   return replyId;

@@ -340,7 +340,7 @@ describe('outbox: the worker', () => {
   });
 
   it('refuses options that cannot work', () => {
-    const base = { client: clientFor(sb), store, logger: log.logger, metrics };
+    const base = { client: clientFor(sb), exchange: null, store, logger: log.logger, metrics };
     expect(() => createOutbox({ ...base, baseDelayMs: 0 })).toThrow(RangeError);
     expect(() => createOutbox({ ...base, concurrency: 0 })).toThrow(RangeError);
     expect(() => createOutbox({ ...base, batchSize: 1.5 })).toThrow(RangeError);

@@ -21,6 +21,10 @@ function inDoubt(status: ReplyCode, evidence: { token?: string | null; lastModif
     createdAt: T,
     updatedAt: T,
     requestedBy: null,
+    requestedStatus: status,
+    exchanged: status === 'CRSUC',
+    tokenIssuedAt: null,
+    exchangeAttempts: 0,
     inDoubt: {
       startedAt: T,
       tokenSha256: token === null ? null : requestTokenSha256(token),

@@ -51,6 +51,11 @@ describe('the reply outbox', () => {
         createdAt: now,
         updatedAt: now,
         requestedBy: 'tester',
+        // What the outbox needs for the exchange a CRSUC starts with (none made yet).
+        requestedStatus: 'CRSUC',
+        exchanged: false,
+        tokenIssuedAt: null,
+        exchangeAttempts: 0,
       },
     ]);
   });

@@ -138,7 +138,7 @@ export interface paths {
         put?: never;
         /**
          * Queue a status reply to Concur
-         * @description The reply is stored before the 202 goes out and is retried until Concur takes it (sent) or refuses it for good (failed). With an Idempotency-Key, a repeat of the same call answers the same reply and queues nothing more.
+         * @description The reply is stored before the 202 goes out and is retried until Concur takes it (sent) or refuses it for good (failed). With an Idempotency-Key, a repeat of the same call answers the same reply and queues nothing more. A CRSUC first exchanges the request token for the traveller's tokens and stores them (state exchanging); when Concur refuses the token, a CRRET asks for a new one (waiting_token) and the CRSUC follows by itself. 409 while another reply for the request is on its way; 422 exchange_unavailable for a CRSUC while the relay cannot exchange (the summary's exchange says why).
          *
          *     Roles: an API key whose role is replier or admin (x-roles, which hold the `reply` permission); any other key gets 403 `forbidden`.
          */
@@ -629,7 +629,7 @@ export interface components {
                  * @description Stable; branch on it. storage_unavailable (503, with Retry-After): the database cannot write (disk full, read-only file, I/O errors) and nothing was accepted — try again later.
                  * @enum {string}
                  */
-                code: "invalid_request" | "invalid_json" | "bad_cursor" | "bad_last_event_id" | "unauthorized" | "forbidden" | "too_many_attempts" | "not_found" | "method_not_allowed" | "reply_in_flight" | "retry_limit" | "payload_too_large" | "unsupported_media_type" | "idempotency_mismatch" | "bad_request" | "webhook_url_refused" | "webhook_disabled" | "delivery_pending" | "delivery_too_large" | "ambiguous_key" | "storage_unavailable" | "shutting_down" | "unavailable" | "internal";
+                code: "invalid_request" | "invalid_json" | "bad_cursor" | "bad_last_event_id" | "unauthorized" | "forbidden" | "too_many_attempts" | "not_found" | "method_not_allowed" | "reply_in_flight" | "retry_limit" | "payload_too_large" | "unsupported_media_type" | "idempotency_mismatch" | "exchange_unavailable" | "bad_request" | "webhook_url_refused" | "webhook_disabled" | "delivery_pending" | "delivery_too_large" | "ambiguous_key" | "storage_unavailable" | "shutting_down" | "unavailable" | "internal";
                 message: string;
                 details?: unknown;
             };

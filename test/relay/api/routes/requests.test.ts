@@ -326,6 +326,19 @@ describe('POST /api/v1/requests/:id/reply', () => {
     expect(request.reply).toEqual(reply);
   });
 
+  it('answers 422 exchange_unavailable to a CRSUC while the relay cannot exchange request tokens; other codes go on', async () => {
+    seed();
+    s.store.state.setExchangeStatus({ state: 'unavailable', reason: 'CONCUR_CLIENT_ID and CONCUR_CLIENT_SECRET are not set' });
+    const refused = await s.post('/api/v1/requests/R1/reply', { status: 'CRSUC' });
+    expect(refused.status).toBe(422);
+    expect(errorOf(refused)).toMatchObject({ code: 'exchange_unavailable', message: expect.stringContaining('CONCUR_CLIENT_ID') });
+    expect(s.store.replies.pendingCount()).toBe(0);
+    expect(s.kicks).toBe(0);
+    expect((await s.post('/api/v1/requests/R1/reply', { status: 'CRRET' })).status).toBe(202);
+    // Still 404 for a request it does not know.
+    expect((await s.post('/api/v1/requests/NOPE/reply', { status: 'CRSUC' })).status).toBe(404);
+  });
+
   it('wakes the outbox only after the reply is in the database', async () => {
     await s.stop();
     let seenByKick: unknown = 'not called';

@@ -4,7 +4,7 @@ import { ConnectionRequest, Summary, WebhookEventData, WebhookMessage } from '..
 import { createOutbox, type Outbox } from '../../../../relay/replies/outbox.js';
 import { createPoller, type Poller } from '../../../../relay/ingest/poller.js';
 import type { RunningSandbox } from '../../../../relay/sandbox/server.js';
-import { clientFor, fault, fixedRandom, putDirect, sandboxPerFile } from '../../helpers.js';
+import { clientFor, exchangeFor, fault, fixedRandom, putDirect, sandboxPerFile } from '../../helpers.js';
 import { verifyAt, WebhookHarness } from './helpers.js';
 
 /**
@@ -21,7 +21,7 @@ sandboxPerFile({ random: 11 }, (reset) => (sb = reset));
 beforeEach(async () => {
   h = await new WebhookHarness().start();
   poller = createPoller({ client: clientFor(sb), store: h.store, intervalMs: 60_000, logger: h.log.logger, metrics: h.api.metrics, now: h.clock.now });
-  outbox = createOutbox({ client: clientFor(sb), store: h.store, logger: h.log.logger, metrics: h.api.metrics, now: h.clock.now, random: fixedRandom(0.5) });
+  outbox = createOutbox({ client: clientFor(sb), exchange: exchangeFor(sb), store: h.store, logger: h.log.logger, metrics: h.api.metrics, now: h.clock.now, random: fixedRandom(0.5) });
 });
 afterEach(async () => {
   await poller.stop();

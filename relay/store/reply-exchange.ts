@@ -1,0 +1,131 @@
+import type { Connection } from '../../shared/connections.js';
+import type { ReplyCode } from '../../shared/status.js';
+import type { Connections, NewConnection } from './connections.js';
+import type { StoreContext } from './context.js';
+import type { OutboxReply } from './mapping.js';
+import type { ReplyRows } from './reply-rows.js';
+import { toIso, type TimeInput } from './time.js';
+
+/**
+ * The exchange a CRSUC starts with, as the outbox records it (relay/replies/exchange-step.ts does
+ * the calls). One reply row carries the whole way, and every step is a `reply.updated` event:
+ *
+ *   queued ─▶ exchanging ─▶ queued (tokens stored, exchanged) ─▶ PUT CRSUC ─▶ sent
+ *                 │
+ *                 ├─▶ queued again, later (Concur could not answer; inside the token's window)
+ *                 ├─▶ failed (the partner's credentials were refused)
+ *                 └─▶ status CRRET, queued ─▶ PUT CRRET ─▶ waiting_token ─▶ (a poll brings a new
+ *                     token) ─▶ exchanging ─▶ …  — or CRPA1/CRPA2 once no retries are left.
+ *
+ * Why one row rather than a CRRET row beside a kept CRSUC: the API shows a request's latest
+ * reply, and with one row that is always the whole story — `status` is what was or will be sent
+ * (CRRET while the relay asks for a new token, CRSUC again once it has one), `requestedStatus`
+ * (stored, not in the API) what was asked for, `state` where it is. "One reply on its way per
+ * request" stays one row in queued, exchanging or waiting_token (a unique index holds it), so a
+ * person cannot queue a CREU1 beside a CRSUC the relay is still working on (409).
+ *
+ * `exchanging` is written before the exchange call and left only when its outcome is stored: a
+ * reply found in it later (after a crash, or a store that failed to record the answer) lost the
+ * traveller's tokens, and goes the CRRET way.
+ */
+
+/** What the exchange for a reply needs to know of its request; the token itself comes from requests.getRequestToken. */
+export interface ExchangeFacts {
+  /** Concur's userId of the request (API 3.2): the password grant's username. */
+  userId: string | null;
+  /** When the relay first saw the request's current token (its 15 minutes count from then). */
+  tokenIssuedAt: string | null;
+  /** CRRETs the relay has sent for the request (Concur allows MAX_RETRIES). */
+  retries: number;
+}
+
+/** What an exchange brought, to be stored as the request's connection. */
+export type ExchangedTokens = Omit<NewConnection, 'requestId' | 'connectedBy'>;
+
+export interface ReplyExchange {
+  exchangeFacts(requestId: string): ExchangeFacts | undefined;
+  /** A queued or waiting CRSUC is about to be exchanged: `exchanging` (status CRSUC), with the token's issue time. */
+  markExchanging(replyId: number, tokenIssuedAt: string | null): OutboxReply;
+  /**
+   * The exchange worked: the connection (sealed) and the reply (queued for its PUT, exchanged) in one
+   * transaction. connectedBy is the reply's requestedBy. Only from `exchanging`; otherwise nothing is stored.
+   */
+  markExchanged(replyId: number, tokens: ExchangedTokens): { reply: OutboxReply; connection: Connection | null };
+  /** Concur could not answer; the exchange is tried again at `nextAttemptAt`. */
+  markExchangeRetry(replyId: number, retry: { nextAttemptAt: TimeInput; lastError: string }): OutboxReply;
+  /** The exchange cannot work with this token: `status` (CRRET, or CRPA1/CRPA2 with no retries left) is queued instead, saying why. */
+  markNewTokenNeeded(replyId: number, next: { status: Extract<ReplyCode, 'CRRET' | 'CRPA1' | 'CRPA2'>; lastError: string }): OutboxReply;
+  /** The exchange can never work as configured (credentials refused, none configured): failed, nothing sent. */
+  markExchangeFailed(replyId: number, lastError: string): OutboxReply;
+}
+
+const ON_THE_WAY = ['queued', 'waiting_token'] as const;
+
+function prepare(ctx: StoreContext) {
+  const { db } = ctx;
+  return {
+    facts: db.prepare<[string], { user_id: string | null; request_token_issued_at: string | null; retries: number }>(
+      'SELECT user_id, request_token_issued_at, retries FROM requests WHERE id = ?',
+    ),
+    exchanging: db.prepare<[{ id: number; issued: string | null; now: string }]>(`
+      UPDATE replies SET state = 'exchanging', status = 'CRSUC', token_issued_at = @issued, exchanged_at = NULL,
+             last_error = NULL, next_attempt_at = @now, updated_at = @now
+      WHERE id = @id`),
+    exchanged: db.prepare<[{ id: number; now: string }]>(`
+      UPDATE replies SET state = 'queued', exchanged_at = @now, exchange_attempts = 0, last_error = NULL,
+             next_attempt_at = @now, updated_at = @now
+      WHERE id = @id`),
+    retry: db.prepare<[{ id: number; next: string; error: string; now: string }]>(`
+      UPDATE replies SET state = 'queued', exchange_attempts = exchange_attempts + 1, next_attempt_at = @next,
+             last_error = @error, updated_at = @now
+      WHERE id = @id`),
+    newToken: db.prepare<[{ id: number; status: string; error: string; now: string }]>(`
+      UPDATE replies SET state = 'queued', status = @status, exchanged_at = NULL, exchange_attempts = 0,
+             next_attempt_at = @now, last_error = @error, updated_at = @now
+      WHERE id = @id`),
+    failed: db.prepare<[{ id: number; error: string; now: string }]>(`
+      UPDATE replies SET state = 'failed', next_attempt_at = NULL, last_error = @error, updated_at = @now
+      WHERE id = @id`),
+  };
+}
+
+export function createReplyExchange(ctx: StoreContext, rows: ReplyRows, connections: Pick<Connections, 'create'>): ReplyExchange {
+  const sql = prepare(ctx);
+  return {
+    exchangeFacts(requestId) {
+      const row = sql.facts.get(requestId);
+      return row === undefined ? undefined : { userId: row.user_id, tokenIssuedAt: row.request_token_issued_at, retries: row.retries };
+    },
+
+    markExchanging(replyId, tokenIssuedAt) {
+      return rows.change(replyId, ON_THE_WAY, (_reply, now) => sql.exchanging.run({ id: replyId, issued: tokenIssuedAt, now }));
+    },
+
+    markExchanged(replyId, tokens) {
+      return ctx.tx(() => {
+        let connection: Connection | null = null;
+        const reply = rows.change(replyId, ['exchanging'], (before, now) => {
+          connection = connections.create({ ...tokens, requestId: before.requestId, connectedBy: before.requestedBy ?? 'unknown' });
+          sql.exchanged.run({ id: replyId, now });
+        });
+        return { reply, connection };
+      });
+    },
+
+    markExchangeRetry(replyId, { nextAttemptAt, lastError }) {
+      return rows.change(replyId, ['exchanging'], (_reply, now) =>
+        sql.retry.run({ id: replyId, next: toIso(nextAttemptAt), error: lastError, now }),
+      );
+    },
+
+    markNewTokenNeeded(replyId, { status, lastError }) {
+      return rows.change(replyId, ['queued', 'exchanging'], (_reply, now) => sql.newToken.run({ id: replyId, status, error: lastError, now }));
+    },
+
+    markExchangeFailed(replyId, lastError) {
+      return rows.change(replyId, ['queued', 'exchanging', 'waiting_token'], (_reply, now) =>
+        sql.failed.run({ id: replyId, error: lastError, now }),
+      );
+    },
+  };
+}
