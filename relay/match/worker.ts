@@ -2,7 +2,7 @@ import type { MatchResult } from '../../shared/match.js';
 import type { AutoReply } from '../base/config-shape.js';
 import type { Logger } from '../base/log.js';
 import type { Metrics } from '../base/metrics.js';
-import type { EventLog, MatchDue, Matches, MatchOutcome } from '../store/index.js';
+import type { EventLog, MatchDue, Matches, MatchOutcome, Withheld } from '../store/index.js';
 import { createWorkerLoop, delayUntil } from '../workers/loop.js';
 import { positive, quietly, whole } from '../workers/options.js';
 import { askDirectory, type AskResult, type DirectoryTarget } from './directory.js';
@@ -65,6 +65,12 @@ export interface MatchWorker {
 const DEFAULT_CONCURRENCY = 8;
 export const DEFAULT_RETRY_DELAYS_MS: readonly number[] = [5_000, 30_000];
 const MIN_SLEEP_MS = 10;
+/** Why the policy's reply was not sent, for the log. */
+const WITHHELD: Readonly<Record<Withheld, string>> = {
+  answered: 'a person had replied already',
+  not_pending: 'it is no longer pending',
+  exchange_unavailable: 'CRSUC is refused while the relay cannot exchange request tokens (see the summary); it waits for a person',
+};
 /** A directory's note is for people; a longer one is cut. */
 const MAX_NOTE_LENGTH = 500;
 
@@ -145,8 +151,9 @@ export function createMatchWorker(options: MatchWorkerOptions): MatchWorker {
         quietly(() => logger.warn({ err: error }, 'could not wake the outbox; the reply goes out on its next look'));
       }
     } else {
-      const why = recorded.withheld === 'answered' ? '; a person had replied already' : recorded.withheld === 'not_pending' ? '; it is no longer pending' : '';
-      quietly(() => logger.info(fields, `the member directory answered; nothing sent${why}`));
+      const why = recorded.withheld === null ? '' : `; ${WITHHELD[recorded.withheld]}`;
+      const level = recorded.withheld === 'exchange_unavailable' ? 'warn' : 'info';
+      quietly(() => logger[level](fields, `the member directory answered; nothing sent${why}`));
     }
   }
 

@@ -33,7 +33,7 @@ export type { StoreHealth, StoreHealthCheck } from './health.js';
 export type { IdempotencyKeys } from './idempotency.js';
 export { KEY_PREFIX, type Keys, type NewKey } from './keys.js';
 export type { AttemptInDoubt, OutboxReply } from './mapping.js';
-export { AUTO_ACTOR, type MatchDue, type Matches, type MatchOutcome, type MatchRecorded } from './matches.js';
+export { AUTO_ACTOR, type MatchDue, type Matches, type MatchOutcome, type MatchRecorded, type Withheld } from './matches.js';
 export { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration, type MigrateResult } from './migrations.js';
 export { requestTokenSha256, type AttemptUpdate, type EnqueueResult, type Replies, type ReplyBy, type SeenAtConcur } from './replies.js';
 export type { ExchangedTokens, ExchangeFacts, ReplyExchange } from './reply-exchange.js';
@@ -139,7 +139,9 @@ export function openStore(path: string, options: StoreOptions): Store {
     const keys = createKeys(ctx, audit);
     const connections = createConnections(ctx, events, audit);
     const state = createRelayState(ctx, events, requests);
-    const replies = createReplies(ctx, events, { requests, keys: idempotency, audit, connections, state });
+    // The member id is read when a CRSUC's tokens are stored, long after both parts exist.
+    const memberIdOf = (requestId: string): string | null => matches.memberId(requestId);
+    const replies = createReplies(ctx, events, { requests, keys: idempotency, audit, connections, state, memberIdOf });
     const matches = createMatches(ctx, { events, requests, replies, askAboutNew: options.askDirectory ?? false });
     const webhooks = createWebhooks(ctx, audit);
     const deliveries = createDeliveries(ctx, { events, webhooks, requests, state });

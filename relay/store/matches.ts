@@ -3,6 +3,7 @@ import { groupOf, REQUEST_TOKEN_TTL_MS, type ReplyCode } from '../../shared/stat
 import type { Actor } from './audit.js';
 import type { StoreContext } from './context.js';
 import type { Db } from './db.js';
+import { ExchangeUnavailableError } from './errors.js';
 import type { EventLog } from './events.js';
 import { readStatus } from './mapping.js';
 import type { EnqueueResult, Replies } from './replies.js';
@@ -44,7 +45,13 @@ export type MatchRecorded =
   /** It was not due (recorded already, or never asked about): nothing changed. */
   | { recorded: false }
   /** `withheld`: why the policy's reply was not sent (a reply exists already, or it left pending). */
-  | { recorded: true; reply: EnqueueResult | null; withheld: 'answered' | 'not_pending' | null };
+  | { recorded: true; reply: EnqueueResult | null; withheld: Withheld | null };
+
+/**
+ * Why the policy's reply was not queued: a reply exists already (a person's), the request left
+ * pending, or it is a CRSUC while the relay cannot exchange request tokens (the summary says why).
+ */
+export type Withheld = 'answered' | 'not_pending' | 'exchange_unavailable';
 
 export interface Matches {
   /** Due requests at `now`, the earliest first, at most `limit`. */
@@ -172,13 +179,21 @@ export function createMatches(ctx: StoreContext, deps: MatchesDeps): Matches {
           now: ctx.now(),
         });
         let reply: EnqueueResult | null = null;
-        let withheld: 'answered' | 'not_pending' | null = null;
+        let withheld: Withheld | null = null;
         if (outcome.reply !== null) {
           // Read in this transaction: a person's reply stored before it wins, and none can slip in after.
           const request = sql.selectRequest.get(requestId);
           if (request === undefined || !isPending(request.status)) withheld = 'not_pending';
           else if (request.answered) withheld = 'answered';
-          else reply = replies.enqueue(requestId, outcome.reply, { actor: AUTO_ACTOR });
+          else {
+            try {
+              reply = replies.enqueue(requestId, outcome.reply, { actor: AUTO_ACTOR });
+            } catch (error) {
+              // The answer is still worth keeping: the request waits for a person, who sees it.
+              if (!(error instanceof ExchangeUnavailableError)) throw error;
+              withheld = 'exchange_unavailable';
+            }
+          }
         }
         const view = requests.get(requestId);
         if (view !== undefined) events.append('request.updated', view);

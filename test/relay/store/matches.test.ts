@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ConnectionRequest } from '../../../shared/models.js';
-import type { Store } from '../../../relay/store/index.js';
+import type { ExchangedTokens, Store } from '../../../relay/store/index.js';
 import { record, StoreHarness, TESTER } from './helpers.js';
 
 /**
@@ -123,5 +123,43 @@ describe('matches in the store', () => {
     expect(store.matches.due(harness.clock.advance(MINUTE), 10)).toEqual([]);
     expect(store.matches.nextDueAt()).toBeNull();
     expect(store.requests.get('A')?.match).toBeNull();
+  });
+
+  const tokens: ExchangedTokens = {
+    form: 'legacy',
+    tokens: {
+      accessToken: 'traveller-access-token',
+      refreshToken: 'traveller-refresh-token',
+      instanceUrl: 'https://www.concursolutions.com/',
+      accessTokenExpiresAt: '2025-05-01T10:00:00.000Z',
+      refreshTokenExpiresAt: null,
+      geolocation: null,
+    },
+    nextRefreshAt: '2024-05-02T10:00:00.000Z',
+  };
+
+  it("keeps the member id on the connection the CRSUC's exchange makes, whoever asked for the CRSUC", () => {
+    ingest(['A'], ['B']);
+    const auto = store.matches.record('A', { result: 'member', note: null, memberId: 'M-42', reply: 'CRSUC' });
+    const replyId = auto.recorded && auto.reply !== null ? auto.reply.replyId : -1;
+    store.replies.markExchanging(replyId, harness.clock.iso());
+    expect(store.replies.markExchanged(replyId, tokens).connection).toMatchObject({ requestId: 'A', memberId: 'M-42', connectedBy: 'auto' });
+    // Under `connect` a person may connect a member the policy left alone: the member id still goes with it.
+    store.matches.record('B', { result: 'member', note: null, memberId: 'M-43', reply: null });
+    const { replyId: byPerson } = store.replies.enqueue('B', 'CRSUC', { actor: TESTER });
+    store.replies.markExchanging(byPerson, harness.clock.iso());
+    expect(store.replies.markExchanged(byPerson, tokens).connection).toMatchObject({ memberId: 'M-43', connectedBy: 'tester' });
+  });
+
+  it('records a member while the exchange is unavailable, queuing nothing: it waits for a person', () => {
+    ingest(['A']);
+    store.state.setExchangeStatus({ state: 'unavailable', reason: 'CONCUR_CLIENT_ID and CONCUR_CLIENT_SECRET are not set' });
+    expect(store.matches.record('A', { result: 'member', note: null, memberId: 'M-1', reply: 'CRSUC' })).toEqual({
+      recorded: true,
+      reply: null,
+      withheld: 'exchange_unavailable',
+    });
+    expect(store.requests.get('A')).toMatchObject({ reply: null, match: { result: 'member' } });
+    expect(store.matches.due(harness.clock.advance(MINUTE), 10)).toEqual([]);
   });
 });
