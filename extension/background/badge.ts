@@ -27,6 +27,8 @@ export const PROBLEM_PRECEDENCE: readonly Problem[] = [
   'relay_error',
   'concur_unauthorized',
   'concur_degraded',
+  // Only ever a reply's problem (the popup's row says it): the list and the count are fine.
+  'exchange_unavailable',
 ];
 
 /** The problem that wins (see PROBLEM_PRECEDENCE), or undefined when there is none. */

@@ -12,6 +12,8 @@ export const PROBLEMS = [
   'forbidden',
   'concur_unauthorized',
   'concur_degraded',
+  /** A CRSUC refused (422 `exchange_unavailable`): the relay cannot exchange request tokens now. */
+  'exchange_unavailable',
   'relay_error',
 ] as const;
 export type Problem = (typeof PROBLEMS)[number];

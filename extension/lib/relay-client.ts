@@ -1,4 +1,5 @@
 import { ConnectionRequest, ErrorBody, ReplyResponse, RequestsPage, Summary, type Reply, type RequestsQuery } from '../../shared/models.js';
+import { ConnectionsPage, type Connection } from '../../shared/connections.js';
 import { Me } from '../../shared/people.js';
 import type { Group, ReplyCode } from '../../shared/status.js';
 import { RelayProblem } from './problems.js';
@@ -27,6 +28,11 @@ export interface RelayClient {
   reply(id: string, status: ReplyCode, idempotencyKey?: string): Promise<Reply>;
   /** Who the key belongs to and its role; null from a relay older than `GET /api/v1/me` (404). */
   me(): Promise<Me | null>;
+  /**
+   * Every connection, newest first, following nextCursor (bounded), with where the list stands;
+   * null from a relay older than `GET /api/v1/connections` (404).
+   */
+  connectionsSnapshot(max?: number): Promise<Snapshot<Connection[] | null>>;
 }
 
 type Fetch = typeof fetch;
@@ -89,6 +95,10 @@ export function createRelayClient(settings: Pick<Settings, 'relayUrl' | 'apiKey'
       if (res.status === 403 && body.success && body.data.error.code === 'forbidden') {
         throw new RelayProblem('forbidden', body.data.error.message);
       }
+      // A CRSUC the relay cannot carry out (no working partner credentials): its reason, as its own problem.
+      if (res.status === 422 && body.success && body.data.error.code === 'exchange_unavailable') {
+        throw new RelayProblem('exchange_unavailable', body.data.error.message);
+      }
       throw new RelayProblem('relay_error', body.success ? body.data.error.message : `the relay answered ${res.status}`);
     }
     try {
@@ -131,6 +141,21 @@ export function createRelayClient(settings: Pick<Settings, 'relayUrl' | 'apiKey'
         body: JSON.stringify({ status }),
       }),
     me: async () => (await snapshotCall('/api/v1/me', (j): Me | null => Me.parse(j), {}, () => null)).value,
+    async connectionsSnapshot(max = 5000) {
+      const items: Connection[] = [];
+      let eventId: number | null = Number.MAX_SAFE_INTEGER;
+      let cursor: string | undefined;
+      do {
+        const params = new URLSearchParams({ limit: '200' });
+        if (cursor) params.set('cursor', cursor);
+        const next = await snapshotCall(`/api/v1/connections?${params.toString()}`, (j): ConnectionsPage | null => ConnectionsPage.parse(j), {}, () => null);
+        if (next.value === null) return { value: null, eventId: null };
+        items.push(...next.value.items);
+        eventId = lowerEventId(eventId, next.eventId);
+        cursor = next.value.nextCursor ?? undefined;
+      } while (cursor && items.length < max);
+      return { value: items, eventId };
+    },
   };
   return client;
 }

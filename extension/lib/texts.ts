@@ -85,6 +85,12 @@ export const PROBLEM_TEXTS: Readonly<Record<Problem, ProblemText>> = {
     title: 'TripLink Relay: Concur is answering badly; the counts may be out of date.',
     message: 'Concur is not answering properly; what you see may be out of date. The relay keeps trying.',
   },
+  exchange_unavailable: {
+    badge: '!',
+    colour: COLOURS.warning,
+    title: 'TripLink Relay: the relay cannot connect travellers now; its partner credentials are missing or were refused.',
+    message: 'The relay cannot connect travellers now: its partner credentials are missing or Concur refused them. Whoever runs the relay must set them.',
+  },
   relay_error: {
     badge: '!',
     colour: COLOURS.error,
@@ -217,6 +223,12 @@ export const POPUP_TEXT = {
   replyAria: (button: string, name: string) => `${button}: reply for ${name}`,
   moreReplies: 'More',
   moreRepliesAria: (name: string) => `More replies for ${name}`,
+  /**
+   * The relay cannot connect anyone now (its summary's `exchange`, with the relay's reason): said
+   * once above the list, and as the disabled Connected button's tooltip.
+   */
+  connectUnavailable: (reason: string | null) =>
+    `Connecting is unavailable: ${reason ?? 'the relay cannot exchange request tokens (its partner credentials are missing or were refused).'}`,
   retryLimit: (retries: number, max: number) =>
     `Concur allows ${max} new tokens per request and this one has had ${retries}.`,
   expiredHint: 'The request token has expired: ask Concur for a new one, or report the expiry.',
@@ -225,6 +237,20 @@ export const POPUP_TEXT = {
     attempts === 0
       ? `“${button}” is on its way to Concur…`
       : `“${button}” is on its way to Concur (attempt ${attempts}${lastError ? `: ${lastError}` : ''})…`,
+  /**
+   * A CRSUC whose request token the relay is exchanging for the traveller's own tokens (the seed's
+   * CRSUC means the partner holds them); `attempts` as in `queued`.
+   */
+  exchanging: (attempts: number, lastError: string | null) =>
+    attempts === 0
+      ? 'Connecting… (getting the traveller’s tokens from Concur)'
+      : `Connecting… (getting the traveller’s tokens from Concur, attempt ${attempts}${lastError ? `: ${lastError}` : ''})`,
+  /**
+   * The exchange could not work (the token had expired or was used): the relay sent CRRET and
+   * finishes the CRSUC by itself once the next poll brings the new token. Nothing for a person to do.
+   */
+  waitingToken: (lastError: string | null) =>
+    `Asked Concur for a new token${lastError ? ` (${lastError})` : ''}; connecting goes on by itself when it comes.`,
   concurRefused: (button: string, lastError: string | null) =>
     `Concur refused “${button}”${lastError ? `: ${lastError}` : '.'}`,
   sendFailed: (button: string, message: string) => `“${button}” was not sent. ${message}`,
@@ -232,6 +258,7 @@ export const POPUP_TEXT = {
   announceAccepted: (button: string, name: string) => `Concur accepted “${button}” for ${name}.`,
   announceRefused: (button: string, name: string, lastError: string | null) =>
     `Concur refused “${button}” for ${name}${lastError ? `: ${lastError}` : '.'}`,
+  announceWaitingToken: (name: string) => `Asked Concur for a new token for ${name}; connecting goes on by itself.`,
   announceSendFailed: (button: string, name: string, message: string) =>
     `“${button}” for ${name} was not sent. ${message}`,
   /**
@@ -240,6 +267,21 @@ export const POPUP_TEXT = {
    */
   replyBy: (code: string, button: string, by: string | null, age: string) =>
     `${code === 'CRSUC' ? button : `“${button}”`} ${by === null ? 'automatically' : `by ${by}`} · ${age}`,
+  /**
+   * A connection's state (shared/connections.ts), on its request's row: whether the partner's
+   * systems can use the traveller's tokens, and what to do when they cannot.
+   */
+  connection: {
+    active: (refreshedAgo: string | null, lastError: string | null) =>
+      lastError !== null
+        ? `Connection active; the last token refresh failed (${lastError}), the relay tries again`
+        : refreshedAgo === null
+          ? 'Connection active'
+          : `Connection active · tokens refreshed ${refreshedAgo}`,
+    refreshFailed: (lastError: string | null) =>
+      `Connection broken: the traveller must connect again${lastError ? ` (${lastError})` : ''}`,
+    revoked: 'Connection revoked: the traveller’s tokens were erased',
+  },
   /** Said once, above the list, to a key whose role may not reply (shared/roles.ts). */
   cannotReply: (name: string) => `Your key (${name}) can view requests but not reply — ask an admin for a replier key.`,
   refresh: 'Refresh',

@@ -7,6 +7,7 @@ import { createFallback } from './fallback.js';
 import type { FollowEvents } from './live.js';
 import { createSessions, type Session } from './session.js';
 import { initialState, reduce, toProblem, type PopupAction, type PopupState } from './state.js';
+import { replyInFlight } from './view.js';
 
 /**
  * The popup's data: settings, the first load, live events, the refresh fallback and sending
@@ -173,7 +174,7 @@ export function createPopupController(deps: PopupDeps): PopupController {
     // After a refused key, its stream was stopped: trying again starts the session afresh.
     reload: () => (core.state.problem?.problem === 'key_refused' ? restart() : reload()),
     sendReply(id, code) {
-      if (core.state.sends[id]?.phase === 'sending' || core.state.items.get(id)?.reply?.state === 'queued') return;
+      if (core.state.sends[id]?.phase === 'sending' || replyInFlight(core.state.items.get(id)?.reply)) return;
       send(id, code, deps.newKey());
     },
     retryReply(id) {

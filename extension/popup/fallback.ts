@@ -1,4 +1,5 @@
 import type { ControllerCore } from './controller.js';
+import { replyInFlight } from './view.js';
 
 /**
  * What the popup controller does while live events are not connected: the list is refreshed on a
@@ -22,7 +23,7 @@ export function createFallback(core: ControllerCore, reload: () => void): Fallba
 
   const waitingFor = (): string => {
     const ids: string[] = [];
-    for (const id of core.state.own) if (core.state.items.get(id)?.reply?.state === 'queued') ids.push(id);
+    for (const id of core.state.own) if (replyInFlight(core.state.items.get(id)?.reply)) ids.push(id);
     return ids.sort().join('\n');
   };
 

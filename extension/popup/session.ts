@@ -128,6 +128,8 @@ export function createSessions(core: ControllerCore): Sessions {
     loadsInFlight += 1;
     const summary = s.client.summarySnapshot();
     const groups = GROUPS.map((group) => s.client.groupSnapshot(group));
+    // The connections are extra: the lists do not wait on them, nor fail with them (null: none to show).
+    const connections = s.client.connectionsSnapshot().catch(() => ({ value: null, eventId: null }));
     if (piecewise) {
       summary.then(({ value }) => current() && dispatch({ type: 'load/summary', summary: value }), () => undefined);
       GROUPS.forEach((group, i) => groups[i]!.then(({ value }) => current() && dispatch({ type: 'load/group', group, items: value }), () => undefined));
@@ -141,13 +143,20 @@ export function createSessions(core: ControllerCore): Sessions {
         reload();
       }
     };
-    Promise.all([summary, ...groups]).then(
-      ([value, pending, failed, connected]) => {
+    Promise.all([summary, connections, ...groups]).then(
+      ([value, listed, pending, failed, connected]) => {
         if (current()) {
-          dispatch({ type: 'load/done', summary: value.value, groups: { pending: pending!.value, failed: failed!.value, connected: connected!.value } });
+          dispatch({
+            type: 'load/done',
+            summary: value.value,
+            groups: { pending: pending!.value, failed: failed!.value, connected: connected!.value },
+            connections: listed.value ?? undefined,
+          });
           // A load that started after the greeting read past it: nothing to check.
           if (beforeLive && core.session === s) {
-            const readAt = [value, pending!, failed!, connected!].map((part) => part.eventId).reduce(lowerEventId);
+            // A relay without the connections route says nothing of where that list stands: it has none.
+            const parts = listed.value === null ? [value, pending!, failed!, connected!] : [value, listed, pending!, failed!, connected!];
+            const readAt = parts.map((part) => part.eventId).reduce(lowerEventId);
             if (s.liveFrom === undefined) s.unchecked = readAt;
             else if (misses(readAt, s.liveFrom)) readAgain(s);
           }

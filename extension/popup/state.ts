@@ -1,5 +1,7 @@
 import { ConnectionRequest, ReplyUpdatedData, Summary, type Reply } from '../../shared/models.js';
 import { GROUPS, type Group, type ReplyCode } from '../../shared/status.js';
+import type { Connection } from '../../shared/connections.js';
+import { connectionsFrom, NO_CONNECTIONS, withConnection, type ConnectionsByRequest } from './connections.js';
 import type { LiveEvent } from './live.js';
 import { RelayProblem, type Problem } from '../lib/problems.js';
 import { replyText, travellerName } from './view.js';
@@ -44,6 +46,8 @@ export interface PopupState {
   problem: ProblemInfo | null;
   summary: Summary | null;
   items: ReadonlyMap<string, ConnectionRequest>;
+  /** The relay's connections, by request (connections.ts). */
+  connections: ConnectionsByRequest;
   sends: Readonly<Record<string, SendState>>;
   /** Requests this popup replied to: only their outcomes are announced. */
   own: ReadonlySet<string>;
@@ -58,7 +62,8 @@ export type PopupAction =
   /** The first load, piece by piece: the summary, then each group's whole list as it arrives. */
   | { type: 'load/summary'; summary: Summary }
   | { type: 'load/group'; group: Group; items: readonly ConnectionRequest[] }
-  | { type: 'load/done'; summary: Summary; groups: Record<Group, readonly ConnectionRequest[]> }
+  /** `connections`: the relay's list, or undefined when it has none to give (no such route, or it failed): what is known stays. */
+  | { type: 'load/done'; summary: Summary; groups: Record<Group, readonly ConnectionRequest[]>; connections?: readonly Connection[] }
   | { type: 'load/failed'; problem: ProblemInfo }
   | { type: 'event'; event: LiveEvent }
   /** The live stream was refused the key (revoked while the popup is open). */
@@ -78,6 +83,7 @@ export const initialState: PopupState = {
   problem: null,
   summary: null,
   items: new Map(),
+  connections: NO_CONNECTIONS,
   sends: {},
   own: new Set(),
   buffered: [],
@@ -152,6 +158,11 @@ function applyEvent(state: PopupState, event: LiveEvent): PopupState {
       const request = ConnectionRequest.safeParse(data);
       return request.success ? { ...state, items: upsert(state.items, request.data) } : state;
     }
+    case 'connection.created':
+    case 'connection.updated': {
+      const connections = withConnection(state.connections, data);
+      return connections === state.connections ? state : { ...state, connections };
+    }
     case 'reply.updated': {
       const parsed = ReplyUpdatedData.safeParse(data);
       if (!parsed.success) return state;
@@ -168,6 +179,10 @@ function applyEvent(state: PopupState, event: LiveEvent): PopupState {
         const text = replyText(reply.status);
         if (reply.state === 'sent') announcement = announce(state, POPUP_TEXT.announceAccepted(text, name), 'status');
         if (reply.state === 'failed') announcement = announce(state, POPUP_TEXT.announceRefused(text, name, reply.lastError), 'error');
+        // The click goes on another way (a CRRET first): said once, as it happens.
+        if (reply.state === 'waiting_token' && current.reply?.state !== 'waiting_token') {
+          announcement = announce(state, POPUP_TEXT.announceWaitingToken(name), 'status');
+        }
       }
       return { ...state, items, announcement };
     }
@@ -227,6 +242,7 @@ export function reduce(state: PopupState, action: PopupAction): PopupState {
         ...state,
         summary: action.summary,
         items: same ? state.items : items,
+        connections: action.connections === undefined ? state.connections : connectionsFrom(action.connections),
         phase: 'ready',
         loaded: ALL_LOADED,
         loading: false,
@@ -296,9 +312,16 @@ export function reduce(state: PopupState, action: PopupAction): PopupState {
       const message = problemMessage(action.problem);
       const text = POPUP_TEXT.announceSendFailed(replyText(send.code), nameOf(state, action.id), message);
       const refused = isRefused(action.problem) ? { problem: action.problem, phase: 'error' as const } : {};
+      // The relay says it cannot connect anyone (a summary read before that changed): every row's
+      // Connected follows at once, rather than at the next summary.
+      const summary =
+        action.problem.problem === 'exchange_unavailable' && state.summary !== null
+          ? { ...state.summary, exchange: { state: 'unavailable' as const, reason: action.problem.detail ?? null } }
+          : state.summary;
       return {
         ...state,
         ...refused,
+        summary,
         sends: { ...state.sends, [action.id]: { ...send, phase: 'failed', error: message } },
         announcement: announce(state, text, 'error'),
       };

@@ -1,4 +1,5 @@
-import type { ConnectionRequest, Reply } from '../../shared/models.js';
+import type { Connection } from '../../shared/connections.js';
+import type { ConnectionRequest, Reply, Summary } from '../../shared/models.js';
 import type { Me } from '../../shared/people.js';
 import { can } from '../../shared/roles.js';
 import { MAX_RETRIES, STATUS_CATALOGUE, groupOf, type Group, type ReplyCode } from '../../shared/status.js';
@@ -51,6 +52,15 @@ export function tokenInfo(r: Pick<ConnectionRequest, 'requestTokenExpiresAt'>, n
 }
 
 /**
+ * A reply the relay holds and has not finished: queued for Concur, a CRSUC whose request token is
+ * being exchanged, or one waiting for the new token its CRRET asked for. Each is still the click
+ * that was made: the request stays where that reply takes it, and no other reply can be sent.
+ */
+export function replyInFlight(reply: Reply | null | undefined): boolean {
+  return reply?.state === 'queued' || reply?.state === 'exchanging' || reply?.state === 'waiting_token';
+}
+
+/**
  * Which group a request is shown in. A reply the relay has accepted but Concur has not yet
  * confirmed already places the request where that reply takes it (the optimistic move); when
  * Concur refuses the reply (state "failed") the request goes back to its own group. A reply
@@ -60,7 +70,7 @@ export function tokenInfo(r: Pick<ConnectionRequest, 'requestTokenExpiresAt'>, n
 export function displayGroup(r: Pick<ConnectionRequest, 'group' | 'reply' | 'lastModified'>): Group {
   const reply = r.reply;
   if (reply === null) return r.group;
-  if (reply.state === 'queued') return groupOf(reply.status);
+  if (replyInFlight(reply)) return groupOf(reply.status);
   if (reply.state === 'sent' && Date.parse(reply.updatedAt) > Date.parse(r.lastModified)) return groupOf(reply.status);
   return r.group;
 }
@@ -80,10 +90,12 @@ export interface ReplyChoice {
   description: string;
   /** Why the button cannot be used, or null. */
   disabledReason: string | null;
+  /** The reason is the same for every row (the relay cannot connect anyone): said once above the list, not in each row. */
+  reasonAbove: boolean;
 }
 
 interface ReplyChoices {
-  /** Shown on the row itself; the first enabled one is the primary (Enter lands on it). */
+  /** Shown on the row itself; the first enabled one is the primary (Enter lands on it; none enabled: "More"). */
   inline: ReplyChoice[];
   /** Behind the "More" button. */
   more: ReplyChoice[];
@@ -114,14 +126,67 @@ export function replyByText(reply: Reply | null, now: number): string | null {
   return POPUP_TEXT.replyBy(reply.status, replyText(reply.status), by, ageText(reply.updatedAt, now));
 }
 
+/**
+ * Who made a connection and when, as replyByText says it of a reply: "Connected by Alice · 2 min
+ * ago", "Connected automatically · 1 min ago".
+ */
+export function connectedByText(c: Pick<Connection, 'connectedBy' | 'connectedAt'>, now: number): string {
+  const by = c.connectedBy === AUTO_CONNECT ? null : c.connectedBy;
+  return POPUP_TEXT.replyBy('CRSUC', replyText('CRSUC'), by, ageText(c.connectedAt, now));
+}
+
+/** What a connection's state means (`broken`: the partner cannot use it; shown as a failure). */
+export function connectionText(c: Pick<Connection, 'state' | 'lastRefreshedAt' | 'lastError'>, now: number): { text: string; broken: boolean } {
+  switch (c.state) {
+    case 'active':
+      return { text: POPUP_TEXT.connection.active(c.lastRefreshedAt === null ? null : ageText(c.lastRefreshedAt, now), c.lastError), broken: false };
+    case 'refresh_failed':
+      return { text: POPUP_TEXT.connection.refreshFailed(c.lastError), broken: true };
+    case 'revoked':
+      return { text: POPUP_TEXT.connection.revoked, broken: false };
+  }
+}
+
+/**
+ * What a row says about its reply while the relay holds it or after Concur refused it (`error`:
+ * shown as a failure); null once Concur took it, or with no reply.
+ */
+export function replyStateText(reply: Reply | null): { text: string; error: boolean } | null {
+  if (reply === null) return null;
+  const button = replyText(reply.status);
+  switch (reply.state) {
+    case 'queued':
+      return { text: POPUP_TEXT.queued(button, reply.attempts, reply.lastError), error: false };
+    case 'exchanging':
+      return { text: POPUP_TEXT.exchanging(reply.attempts, reply.lastError), error: false };
+    case 'waiting_token':
+      return { text: POPUP_TEXT.waitingToken(reply.lastError), error: false };
+    case 'failed':
+      return { text: POPUP_TEXT.concurRefused(button, reply.lastError), error: true };
+    case 'sent':
+      return null;
+  }
+}
+
+/**
+ * Why the relay cannot connect anyone now, as the popup says it (its summary's `exchange`: no
+ * partner credentials, or Concur refused them; a CRSUC would only be answered 422), or null.
+ */
+export function connectBlocked(summary: Pick<Summary, 'exchange'> | null): string | null {
+  if (summary === null || summary.exchange.state !== 'unavailable') return null;
+  return POPUP_TEXT.connectUnavailable(summary.exchange.reason);
+}
+
 const choiceCache = new Map<string, ReplyChoice>();
 
-function choice(code: ReplyCode, retries: number): ReplyChoice {
-  const disabledReason = code === 'CRRET' && retries >= MAX_RETRIES ? POPUP_TEXT.retryLimit(retries, MAX_RETRIES) : null;
+function choice(code: ReplyCode, retries: number, blocked: string | null): ReplyChoice {
+  const connectReason = code === 'CRSUC' ? blocked : null;
+  const disabledReason = connectReason ?? (code === 'CRRET' && retries >= MAX_RETRIES ? POPUP_TEXT.retryLimit(retries, MAX_RETRIES) : null);
   const key = `${code}|${disabledReason ?? ''}`;
   let found = choiceCache.get(key);
   if (found === undefined) {
-    found = { code, text: replyText(code), description: STATUS_CATALOGUE[code].description, disabledReason };
+    const reasonAbove = connectReason !== null;
+    found = { code, text: replyText(code), description: STATUS_CATALOGUE[code].description, disabledReason, reasonAbove };
     choiceCache.set(key, found);
   }
   return found;
@@ -135,17 +200,21 @@ function choice(code: ReplyCode, retries: number): ReplyChoice {
 export function replyChoices(
   r: Pick<ConnectionRequest, 'group' | 'reply' | 'lastModified' | 'requestTokenExpiresAt' | 'retries'>,
   now: number,
+  /** connectBlocked's reason: Connected is offered, disabled, with it. */
+  blocked: string | null = null,
 ): ReplyChoices | null {
   const group = displayGroup(r);
   if (group === 'connected') return null;
   // A failed request was already answered; a correction is possible but never one click away.
-  if (group === 'failed') return { inline: [], more: NORMAL_ORDER.map((code) => choice(code, r.retries)), primary: null, expired: false };
+  if (group === 'failed') return { inline: [], more: NORMAL_ORDER.map((code) => choice(code, r.retries, blocked)), primary: null, expired: false };
   const expired = group === 'pending' && tokenInfo(r, now).state === 'expired';
-  const all = (expired ? EXPIRED_ORDER : NORMAL_ORDER).map((code) => choice(code, r.retries));
+  const all = (expired ? EXPIRED_ORDER : NORMAL_ORDER).map((code) => choice(code, r.retries, blocked));
   const inlineCount = expired ? 2 : 1;
   const inline = all.slice(0, inlineCount);
   const more = all.slice(inlineCount);
-  const primary = all.find((c) => c.disabledReason === null)?.code ?? null;
+  // Only a reply on the row itself: Enter must never land on a reply hidden behind "More"
+  // (with Connected unavailable, "Loyalty number not found" is no stand-in for it).
+  const primary = inline.find((c) => c.disabledReason === null)?.code ?? null;
   return { inline, more, primary, expired };
 }
 

@@ -25,6 +25,8 @@ import { requestsRoutes } from './routes/requests.js';
 import { summaryRoutes } from './routes/summary.js';
 import { webhooksRoutes, type WebhooksApiDeps } from './routes/webhooks.js';
 import type { Outbox } from '../replies/outbox.js';
+import { createBroker, type ConnectionBroker } from '../connections/broker.js';
+import { connectionsRoutes } from './routes/connections.js';
 
 export type { AppEnv } from './context.js';
 
@@ -51,6 +53,11 @@ export interface AppDeps {
   events?: EventsOptions;
   /** The webhook routes: the private-address setting and the delivery worker's wake-up. Default: private refused, no worker to wake. */
   webhooks?: WebhooksApiDeps;
+  /**
+   * Token reads and revocations of connections (relay/connections/broker.ts). Default: one without
+   * the partner's credentials (no refresh, revocations only in the relay).
+   */
+  connections?: ConnectionBroker;
 }
 
 /**
@@ -59,7 +66,7 @@ export interface AppDeps {
  *
  * Open (no key): `GET /healthz`, `GET /metrics`, `GET /openapi.json`.
  * Behind `Authorization: Bearer <api key>`: everything under /api/v1 (summary, requests, reply,
- * events, webhooks, keys, audit), each route for the roles its declaration names. Middleware, in
+ * events, webhooks, keys, audit, connections), each route for the roles its declaration names. Middleware, in
  * order: request id → request log → latency metrics → response headers (nosniff, no-store under
  * /api/v1) → CORS → API key (/api/v1) → role (/api/v1) → body limit (64 KiB) → body charset
  * (UTF-8 only) → route (zod validation). Anything thrown anywhere → ./errors.ts; unknown route → 404, wrong method → 405.
@@ -99,6 +106,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.route(API_PREFIX, eventsRoutes({ store, metrics, logger, now, ...deps.events }));
   app.route(API_PREFIX, keysRoutes({ store }));
   app.route(API_PREFIX, auditRoutes({ store }));
+  const broker = deps.connections ?? createBroker({ store, refresher: null, concur: null, logger, now });
+  app.route(API_PREFIX, connectionsRoutes({ store, broker }));
   app.route(API_PREFIX, webhooksRoutes({ store, webhooks: deps.webhooks ?? { allowPrivate: false, kick: () => undefined } }));
 
   // ---- the document of all the above ----

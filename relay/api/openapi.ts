@@ -170,6 +170,7 @@ const DOCUMENT_INFO = {
     { name: 'requests', description: 'Connection requests and status replies' },
     { name: 'summary', description: 'Counts and the state of the link to Concur' },
     { name: 'events', description: 'Live updates' },
+    { name: 'connections', description: "Travellers' accounts linked for the partner: their state, their tokens (broker keys) and revocation" },
     { name: 'keys', description: 'API keys, their roles, and who the caller is' },
     { name: 'audit', description: 'Who did what: keys, replies, webhooks' },
     { name: 'webhooks', description: 'Signed webhooks (Standard Webhooks) to other systems: subscriptions and the delivery log' },

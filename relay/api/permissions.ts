@@ -31,7 +31,7 @@ const DOING: Readonly<Record<Permission, string>> = {
   me: 'ask who it is',
   read: 'read requests, the summary or live events',
   reply: 'send replies',
-  admin: 'administer the relay (webhooks, API keys, the audit trail)',
+  admin: 'administer the relay (webhooks, API keys, the audit trail, revoking connections)',
   connections: 'read connections',
   tokens: "read travellers' tokens",
 };

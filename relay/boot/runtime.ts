@@ -19,10 +19,12 @@ import { parseVaultKey, Vault } from '../vault/vault.js';
 import { sandboxApiKey, sandboxVaultKey } from './sandbox-files.js';
 import { watchSummary } from '../ingest/summary.js';
 import { createWebhookWorker } from '../push/webhooks/delivery.js';
+import { wireConnections } from './connections.js';
 import { createMatcher, sandboxDirectorySecret } from './matching.js';
 
 /**
- * Wires the relay together from its configuration: store, Concur client, poller, outbox, API.
+ * Wires the relay together from its configuration: store, Concur client, poller, outbox, webhooks,
+ * the connections' refresh worker, API.
  * main.ts runs it as a process; tests run it in-process with a temp database.
  */
 
@@ -153,19 +155,15 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
       baseDelayMs: options.outboxBaseDelayMs,
       onSent: () => poller.requestResweep(),
     });
-    const matcher = createMatcher(config, { running: sandbox, secret: directorySecret }, {
-      store,
-      logger,
-      metrics,
-      retryDelaysMs: options.matchRetryDelaysMs,
-      onReplied: () => outbox.kick(),
-    });
+    const matchDeps = { store, logger, metrics, retryDelaysMs: options.matchRetryDelaysMs, onReplied: () => outbox.kick() };
+    const matcher = createMatcher(config, { running: sandbox, secret: directorySecret }, matchDeps);
     const stopSummary = watchSummary(store);
     // A CRSUC waiting for a new request token goes on as soon as a poll brings one.
     const stopWaking = store.events.subscribe((event) => {
       if (event.type === 'request.updated' && event.data.reply?.state === 'waiting_token') outbox.kick();
     });
     const webhooks = createWebhookWorker({ store, logger, metrics, allowPrivate: config.webhookAllowPrivate });
+    const connections = wireConnections({ config, sandbox, baseUrl, auth, store, logger, metrics });
     // Aborted on close: live event streams end cleanly instead of being cut.
     const shutdown = new AbortController();
     // RELAY_API_KEYS (or sandbox mode's key) as admin keys, in step with the store's records.
@@ -181,6 +179,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
       logger,
       events: { signal: shutdown.signal },
       webhooks: { allowPrivate: config.webhookAllowPrivate, kick: () => webhooks.kick() },
+      connections: connections.broker,
     });
 
     const server = await listen(app.fetch, { hostname: config.host, port: config.port, timeouts: options.httpTimeouts });
@@ -192,6 +191,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     poller.start();
     outbox.start();
     webhooks.start();
+    connections.start();
     const prune = setInterval(() => {
       store.events.prune();
       store.idempotency.prune(Date.now() - IDEMPOTENCY_KEYS_KEPT_MS);
@@ -210,6 +210,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
         await matcher?.stop();
         await outbox.stop();
         await webhooks.stop();
+        await connections.stop();
         stopSummary();
         stopWaking();
         await new Promise<void>((resolve) => {

@@ -94,7 +94,7 @@ export class ExchangeClient {
   async refresh(held: HeldTokens): Promise<UserTokens> {
     if (held.form === 'legacy') {
       const url = this.legacyUrl('getaccesstoken.ashx', { refresh_token: held.refreshToken });
-      return this.tokens('refresh', await this.call('GET', url), 'legacy');
+      return this.tokens('refresh', await this.call('GET', url), 'legacy', held.refreshToken);
     }
     const tokenUrl = new URL('/oauth2/v0/token', this.geolocation(held)).href;
     return this.tokens('refresh', await this.form(tokenUrl, { grant_type: 'refresh_token', refresh_token: held.refreshToken }, held), 'password');
@@ -155,13 +155,13 @@ export class ExchangeClient {
     }
   }
 
-  private tokens(what: 'exchange' | 'refresh', res: HttpResponse, form: ExchangeForm): UserTokens {
+  private tokens(what: 'exchange' | 'refresh', res: HttpResponse, form: ExchangeForm, heldRefreshToken?: string): UserTokens {
     if (res.status === 429 || res.status >= 500) throw this.transientOr(res, what);
     const now = (this.options.now ?? Date.now)();
     const answer: TokenAnswer =
       form === 'legacy'
         ? res.status === 200
-          ? readLegacyAnswer(res.body, res.headers.get('content-type'))
+          ? readLegacyAnswer(res.body, res.headers.get('content-type'), heldRefreshToken)
           : { kind: 'refused', refusal: legacyRefusal(res) }
         : readOAuthAnswer(res.status, res.body, now);
     if (answer.kind === 'unreadable') throw new ExchangeError('bad_response', `${what}: ${answer.why}`, { status: res.status });

@@ -91,8 +91,12 @@ function parseLegacy(body: string, contentType: string | null): Record<string, u
   }
 }
 
-/** A legacy exchange or refresh answer. */
-export function readLegacyAnswer(body: string, contentType: string | null): TokenAnswer {
+/**
+ * A legacy exchange or refresh answer. `heldRefreshToken`: a refresh's own token, which the answer
+ * may leave out (the pre-2017 table of the refresh answer has no Refresh_Token; legacy refresh
+ * tokens never change, so the one held stays the one to use).
+ */
+export function readLegacyAnswer(body: string, contentType: string | null, heldRefreshToken?: string): TokenAnswer {
   const root = parseLegacy(body, contentType);
   if (root === undefined) return { kind: 'unreadable', why: 'the answer is neither the XML nor the JSON Concur sends' };
   if ('error' in root) {
@@ -101,7 +105,7 @@ export function readLegacyAnswer(body: string, contentType: string | null): Toke
   }
   const access = lowerKeys(root.access_token);
   const token = text.safeParse(access.token);
-  const refresh = text.safeParse(access.refresh_token);
+  const refresh = text.safeParse(access.refresh_token ?? heldRefreshToken);
   const instance = url.safeParse(access.instance_url);
   const expires = typeof access.expiration_date === 'string' ? fromLegacyDate(access.expiration_date) : undefined;
   if (!token.success || !refresh.success || !instance.success || expires === undefined) {

@@ -63,8 +63,8 @@ export interface Connections {
    * (the traveller must connect again); else the error is kept and the next try is `nextRefreshAt`.
    */
   refreshFailed(id: string, error: string, outcome: { final: true } | { final: false; nextRefreshAt: TimeInput }): Connection;
-  /** Revoked by `actor`: the tokens are erased (the ciphertext too), state revoked, audited. */
-  revoke(id: string, actor: Actor): Connection;
+  /** Revoked by `actor`: the tokens are erased (the ciphertext too), state revoked, audited (with `details`, e.g. what Concur said). */
+  revoke(id: string, actor: Actor, details?: Record<string, unknown>): Connection;
   /** Ids of active connections whose refresh is due at `now`, soonest first. */
   dueForRefresh(now: TimeInput, limit: number): string[];
   /** When the soonest refresh of an active connection is due; null when none is. */
@@ -310,12 +310,12 @@ export function createConnections(ctx: StoreContext, events: Pick<EventLog, 'app
       });
     },
 
-    revoke(id, actor) {
+    revoke(id, actor, details = {}) {
       return ctx.tx(() => {
         const before = load(id);
         if (sql.updateRevoked.run({ id, now: ctx.now() }).changes === 0) return before;
         const connection = load(id);
-        audit.append({ actor, action: 'connection.revoked', target: id, details: { requestId: connection.requestId } });
+        audit.append({ actor, action: 'connection.revoked', target: id, details: { requestId: connection.requestId, ...details } });
         events.append('connection.updated', connection);
         return connection;
       });

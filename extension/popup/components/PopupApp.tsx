@@ -5,9 +5,10 @@ import { usePopupData, type PopupController, type PopupDeps } from '../controlle
 import { realPopupDeps } from '../deps.js';
 import { displayCounts, groupLists } from '../lists.js';
 import { filterRequests } from '../search.js';
-import { mayReply } from '../view.js';
+import { connectBlocked, mayReply } from '../view.js';
 import { useFirstRenderMark, useNotificationTarget, usePageKeys } from './page-hooks.js';
 import { RequestList, type ListApi } from './RequestList.js';
+import { CONNECT_NOTE_ID } from './RequestRow.js';
 import { Banner, ConcurBanner, ErrorState, Loading, RefreshBanner, Unconfigured } from './States.js';
 import { Tabs } from './Tabs.js';
 import { TopBar } from './TopBar.js';
@@ -34,6 +35,7 @@ export function PopupApp({ deps: overrides, controller, initialHash }: PopupAppP
   const deps = useMemo<PopupDeps>(() => ({ ...realPopupDeps, ...overrides }), []);
   const { settings, state, live, me, reload, sendReply, retryReply, fetchRequest } = usePopupData(() => deps, controller);
   const canReply = mayReply(me);
+  const blocked = connectBlocked(state.summary);
 
   const [tab, setTab] = useState<Group>('pending');
   const [query, setQuery] = useState('');
@@ -91,6 +93,12 @@ export function PopupApp({ deps: overrides, controller, initialHash }: PopupAppP
             {POPUP_TEXT.cannotReply(me.name)}
           </p>
         )}
+        {canReply && blocked !== null && (
+          // Said once here; each disabled Connected button points at it (aria-describedby) and shows it as its tooltip.
+          <p class="note note-warning" id={CONNECT_NOTE_ID} data-note="connect-unavailable">
+            {blocked}
+          </p>
+        )}
         {notice && (
           <Banner kind="warning" problem="notice">
             <p>{notice}</p>
@@ -129,6 +137,8 @@ export function PopupApp({ deps: overrides, controller, initialHash }: PopupAppP
               now={now}
               sends={state.sends}
               canReply={canReply}
+              connectBlocked={blocked}
+              connections={state.connections}
               onReply={sendReply}
               onRetry={retryReply}
               focusRequest={focusRequest}

@@ -1,6 +1,7 @@
 import { useCallback, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { ConnectionRequest } from '../../../shared/models.js';
 import type { Group, ReplyCode } from '../../../shared/status.js';
+import type { ConnectionsByRequest } from '../connections.js';
 import type { SendState } from '../state.js';
 import { useListWindow, windowRows } from './list-window.js';
 import { RequestRow } from './RequestRow.js';
@@ -18,6 +19,10 @@ interface RequestListProps {
   sends: Readonly<Record<string, SendState>>;
   /** The key may send replies (view.ts mayReply): otherwise no row offers any. */
   canReply: boolean;
+  /** Why Connected cannot be used now (view.ts connectBlocked), or null. */
+  connectBlocked: string | null;
+  /** The relay's connections, by request: each row shows its own. */
+  connections: ConnectionsByRequest;
   onReply(id: string, code: ReplyCode): void;
   onRetry(id: string): void;
   /** Focus and scroll to this request (a notification's `#request=<id>`); seq re-triggers. */
@@ -67,6 +72,8 @@ export function RequestList({
   now,
   sends,
   canReply,
+  connectBlocked,
+  connections,
   onReply,
   onRetry,
   focusRequest,
@@ -172,6 +179,8 @@ export function RequestList({
         expanded={item.id === expandedId}
         send={sends[item.id]}
         canReply={canReply}
+        connectBlocked={connectBlocked}
+        connection={connections.get(item.id)}
         setSize={items.length}
         position={i + 1}
         onReply={onReply}

@@ -1,11 +1,16 @@
+import type { Connection } from '../../../shared/connections.js';
 import type { ConnectionRequest } from '../../../shared/models.js';
 import type { Group, ReplyCode } from '../../../shared/status.js';
 import type { SendState } from '../state.js';
 import {
   ageText,
+  connectedByText,
+  connectionText,
   loyaltyText,
   replyByText,
   replyChoices,
+  replyInFlight,
+  replyStateText,
   replyText,
   statusLabel,
   tokenInfo,
@@ -25,6 +30,10 @@ interface RequestRowProps {
   expanded: boolean;
   send: SendState | undefined;
   canReply: boolean;
+  /** Why Connected cannot be used now (view.ts connectBlocked, said above the list), or null. */
+  connectBlocked: string | null;
+  /** The connection made for this request, when the relay has told of one. */
+  connection: Connection | undefined;
   /** How many requests the list holds, and this one's place among them (1-based): only some rows are in the DOM. */
   setSize: number;
   position: number;
@@ -43,6 +52,9 @@ function domId(id: string): string {
   }
   return `req-${n}`;
 }
+
+/** The note above the list that says why Connected cannot be used (PopupApp); each such button points at it. */
+export const CONNECT_NOTE_ID = 'connect-unavailable';
 
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
@@ -75,7 +87,7 @@ function ReplyButton({ choice, id, name, primary, busy, sending, tabbable, reaso
       aria-disabled={disabled ? 'true' : undefined}
       aria-describedby={reasonId}
       aria-label={POPUP_TEXT.replyAria(text, name)}
-      title={choice.description}
+      title={choice.reasonAbove ? (choice.disabledReason ?? undefined) : choice.description}
       tabIndex={tabbable ? 0 : -1}
       onClick={() => {
         if (!disabled) onReply(id, choice.code);
@@ -92,43 +104,54 @@ function ReplyButton({ choice, id, name, primary, busy, sending, tabbable, reaso
 }
 
 function RequestRowView(props: RequestRowProps) {
-  const { item, group, now, active, expanded, send, canReply, setSize, position, onReply, onRetry, onToggle } = props;
+  const { item, group, now, active, expanded, send, canReply, connectBlocked, connection, setSize, position, onReply, onRetry, onToggle } = props;
   const base = domId(item.id);
   const name = travellerName(item);
   const token = group === 'pending' ? tokenInfo(item, now) : ({ state: 'none' } as const);
   const hasToken = token.state !== 'none';
-  const choices = canReply ? replyChoices(item, now) : null;
+  const choices = canReply ? replyChoices(item, now, connectBlocked) : null;
   const reply = item.reply;
-  const by = replyByText(reply, now);
+  // Who connected it, once there is a connection; a new reply on its way speaks for itself.
+  const by = connection !== undefined && !replyInFlight(reply) ? connectedByText(connection, now) : replyByText(reply, now);
+  const held = connection === undefined ? null : connectionText(connection, now);
   const sending = send?.phase === 'sending';
-  const busy = sending || reply?.state === 'queued';
+  const busy = sending || replyInFlight(reply);
 
   let stateLine = null;
   if (send?.phase === 'failed') {
     const text = replyText(send.code);
+    // Sending Connected again would meet the same refusal: the note above says what must change.
+    const retry = send.code === 'CRSUC' && connectBlocked !== null ? null : (
+      <button
+        type="button"
+        class="btn btn-small"
+        data-retry=""
+        aria-label={POPUP_TEXT.retryAria(text, name)}
+        tabIndex={active ? 0 : -1}
+        onClick={() => onRetry(item.id)}
+      >
+        {TEXT.retry}
+      </button>
+    );
     stateLine = (
       <div class="reply-state reply-error">
         <span>{POPUP_TEXT.sendFailed(text, send.error ?? '')}</span>
-        <button
-          type="button"
-          class="btn btn-small"
-          data-retry=""
-          aria-label={POPUP_TEXT.retryAria(text, name)}
-          tabIndex={active ? 0 : -1}
-          onClick={() => onRetry(item.id)}
-        >
-          {TEXT.retry}
-        </button>
+        {retry}
       </div>
     );
-  } else if (!sending && reply?.state === 'queued') {
-    stateLine = <div class="reply-state">{POPUP_TEXT.queued(replyText(reply.status), reply.attempts, reply.lastError)}</div>;
-  } else if (!sending && reply?.state === 'failed') {
-    stateLine = <div class="reply-state reply-error">{POPUP_TEXT.concurRefused(replyText(reply.status), reply.lastError)}</div>;
+  } else if (!sending) {
+    const said = replyStateText(reply);
+    if (said !== null) {
+      stateLine = (
+        <div class={said.error ? 'reply-state reply-error' : 'reply-state'} data-reply-state={reply?.state}>
+          {said.text}
+        </div>
+      );
+    }
   }
 
   const button = (showCode: boolean) => (choice: ReplyChoice) => {
-    const reasonId = choice.disabledReason === null ? undefined : `${base}-why-${choice.code}`;
+    const reasonId = choice.disabledReason === null ? undefined : choice.reasonAbove ? CONNECT_NOTE_ID : `${base}-why-${choice.code}`;
     return [
       <ReplyButton
         key={choice.code}
@@ -143,7 +166,7 @@ function RequestRowView(props: RequestRowProps) {
         showCode={showCode}
         onReply={onReply}
       />,
-      reasonId === undefined ? null : (
+      reasonId === undefined || choice.reasonAbove ? null : (
         <span key={`${choice.code}-why`} id={reasonId} class="why">
           {choice.disabledReason}
         </span>
@@ -159,7 +182,7 @@ function RequestRowView(props: RequestRowProps) {
       aria-setsize={setSize}
       aria-posinset={position}
       aria-labelledby={`${base}-name`}
-      aria-describedby={`${base}-meta${by ? ` ${base}-by` : ''}${hasToken ? ` ${base}-token` : ''}${stateLine ? ` ${base}-state` : ''}`}
+      aria-describedby={`${base}-meta${by ? ` ${base}-by` : ''}${held ? ` ${base}-conn` : ''}${hasToken ? ` ${base}-token` : ''}${stateLine ? ` ${base}-state` : ''}`}
     >
       <div class="row-top">
         <span class="name" id={`${base}-name`}>
@@ -178,6 +201,16 @@ function RequestRowView(props: RequestRowProps) {
       {by && (
         <div class="reply-by" id={`${base}-by`} title={by}>
           {by}
+        </div>
+      )}
+      {held && connection && (
+        <div
+          class={`connection connection-${connection.state}${held.broken ? ' connection-broken' : ''}`}
+          id={`${base}-conn`}
+          data-connection={connection.state}
+          title={held.text}
+        >
+          {held.text}
         </div>
       )}
       {stateLine && <div id={`${base}-state`}>{stateLine}</div>}

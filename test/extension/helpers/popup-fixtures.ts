@@ -1,5 +1,6 @@
 import { act } from 'preact/test-utils';
 import { vi } from 'vitest';
+import type { Connection } from '../../../shared/connections.js';
 import type { ConnectionRequest, Reply, Summary } from '../../../shared/models.js';
 import type { Me } from '../../../shared/people.js';
 import { groupOf, type Group, type ReplyCode } from '../../../shared/status.js';
@@ -47,6 +48,28 @@ export function reply(status: ReplyCode, over: Partial<Reply> = {}): Reply {
   return { status, state: 'queued', attempts: 0, lastError: null, updatedAt: new Date(NOW).toISOString(), requestedBy: null, ...over };
 }
 
+/** A connection made for `r` (as the relay's store makes one), active unless `over` says otherwise. */
+export function connection(r: Pick<ConnectionRequest, 'id' | 'firstName' | 'lastName' | 'loyaltyNumber'>, over: Partial<Connection> = {}): Connection {
+  return {
+    id: `con_${r.id}`,
+    requestId: r.id,
+    concurUserId: null,
+    firstName: r.firstName,
+    lastName: r.lastName,
+    loyaltyNumber: r.loyaltyNumber,
+    memberId: null,
+    instanceUrl: 'https://us.api.concursolutions.com/',
+    state: 'active',
+    connectedAt: ago(2 * MIN),
+    connectedBy: 'Alice',
+    accessTokenExpiresAt: inFuture(60 * MIN),
+    refreshTokenExpiresAt: null,
+    lastRefreshedAt: null,
+    lastError: null,
+    ...over,
+  };
+}
+
 export function summaryOf(items: readonly ConnectionRequest[], over: Partial<Summary['concur']> = {}): Summary {
   const counts = { pending: 0, failed: 0, connected: 0 };
   for (const r of items) counts[r.group] += 1;
@@ -74,6 +97,9 @@ export interface FakeClient extends RelayClient {
   /** What `GET /api/v1/me` answers; null by default, as a relay older than that route. */
   meValue: Me | null;
   meCalls: number;
+  /** What `GET /api/v1/connections` lists; null by default, as a relay older than that route (404). */
+  connectionsValue: Connection[] | null;
+  connectionsCalls: number;
 }
 
 export function fakeClient(items: ConnectionRequest[], summary: Summary | null = null): FakeClient {
@@ -86,6 +112,8 @@ export function fakeClient(items: ConnectionRequest[], summary: Summary | null =
     replyImpl: async (_id, status) => reply(status),
     meValue: null,
     meCalls: 0,
+    connectionsValue: null,
+    connectionsCalls: 0,
     async summary() {
       if (client.fail) throw client.fail;
       return client.summaryValue ?? summaryOf(client.items);
@@ -116,6 +144,13 @@ export function fakeClient(items: ConnectionRequest[], summary: Summary | null =
       client.meCalls += 1;
       if (client.fail) throw client.fail;
       return client.meValue;
+    },
+    async connectionsSnapshot() {
+      client.connectionsCalls += 1;
+      const eventId = client.eventId;
+      if (client.fail) throw client.fail;
+      const value = client.connectionsValue === null ? null : [...client.connectionsValue];
+      return { value, eventId: value === null ? null : eventId };
     },
   };
   return client;

@@ -4,15 +4,27 @@ import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
-import { ConnectionRequest, RequestsPage, RequestsQuery, SseEventData, Summary, type ConcurState, type SseEventType } from '../../../shared/models.js';
+import { Connection, ConnectionsPage, ConnectionsQuery, type ExchangeStatus } from '../../../shared/connections.js';
+import {
+  ConnectionRequest,
+  ReplyBody,
+  ReplyResponse,
+  RequestsPage,
+  RequestsQuery,
+  SseEventData,
+  Summary,
+  type ConcurState,
+  type SseEventType,
+} from '../../../shared/models.js';
 import { Me } from '../../../shared/people.js';
 import { groupOf, type StatusCode } from '../../../shared/status.js';
 
 /**
  * A relay-shaped HTTP server on loopback for the extension's tests: /api/v1/summary,
- * /api/v1/requests and /api/v1/events, answering in the shared models (every answer is checked
- * against the shared schemas before it goes out). The real relay is tested elsewhere; this one
- * is small enough to steer (add a request, refuse the key, push an event, drop the stream).
+ * /api/v1/requests (and a request's reply), /api/v1/connections and /api/v1/events, answering in
+ * the shared models (every answer is checked against the shared schemas before it goes out). The
+ * real relay is tested elsewhere; this one is small enough to steer (add a request, refuse the
+ * key, push an event, drop the stream, connect a request, take the exchange away).
  */
 
 export const DOUBLE_KEY = 'extension-test-key-0123456789';
@@ -57,6 +69,10 @@ export class RelayDouble {
   apiKey = DOUBLE_KEY;
   /** Who the key is (`GET /api/v1/me`); null: the route is missing, as on a relay from before it. */
   me: Me | null = null;
+  /** Whether a CRSUC can be carried out (the summary's `exchange`); unavailable: a CRSUC is refused with 422. */
+  exchange: ExchangeStatus = { state: 'ok', reason: null };
+  /** `GET /api/v1/connections`, newest first; null: the route is missing, as on a relay from before it. */
+  connections: Connection[] | null = null;
   /** Every call: path and the headers that matter. */
   readonly calls: Array<{ path: string; authorization: string | undefined; lastEventId: string | undefined }> = [];
   url = '';
@@ -75,7 +91,7 @@ export class RelayDouble {
         lastSuccessAt: this.concurState === 'ok' ? at : null,
         lastError: this.concurState === 'ok' ? null : 'Concur answered 503',
       },
-      exchange: { state: 'ok', reason: null },
+      exchange: this.exchange,
     });
   }
 
@@ -112,6 +128,26 @@ export class RelayDouble {
       const items = all.slice(offset, offset + query.limit);
       const next = offset + query.limit < all.length ? String(offset + query.limit) : null;
       return c.json(RequestsPage.parse({ items, nextCursor: next }));
+    });
+    app.post('/api/v1/requests/:id/reply', async (c) => {
+      const { status } = ReplyBody.parse(await c.req.json());
+      const index = this.requests.findIndex((r) => r.id === c.req.param('id'));
+      if (index === -1) return c.json({ error: { code: 'not_found', message: 'No such request.' } }, 404);
+      if (status === 'CRSUC' && this.exchange.state === 'unavailable') {
+        const message = this.exchange.reason ?? 'The relay cannot exchange request tokens.';
+        return c.json({ error: { code: 'exchange_unavailable', message } }, 422);
+      }
+      const reply = { status, state: 'queued' as const, attempts: 0, lastError: null, updatedAt: new Date().toISOString(), requestedBy: 'test key' };
+      this.requests[index] = ConnectionRequest.parse({ ...this.requests[index], reply });
+      return c.json(ReplyResponse.parse({ reply }), 202);
+    });
+    app.get('/api/v1/connections', (c) => {
+      if (this.connections === null) return c.json({ error: { code: 'not_found', message: 'No such route.' } }, 404);
+      const query = ConnectionsQuery.parse(c.req.query());
+      const all = this.connections.filter((x) => query.state === undefined || x.state === query.state);
+      const offset = query.cursor ? Number(query.cursor) : 0;
+      const next = offset + query.limit < all.length ? String(offset + query.limit) : null;
+      return c.json(ConnectionsPage.parse({ items: all.slice(offset, offset + query.limit), nextCursor: next }));
     });
     app.get('/api/v1/events', (c) => {
       const header = c.req.header('last-event-id');
@@ -164,6 +200,17 @@ export class RelayDouble {
     const next = ConnectionRequest.parse({ ...current, status, group: groupOf(status) });
     this.requests[index] = next;
     await this.emit('request.updated', next);
+  }
+
+  /**
+   * Stores a connection for a request (newest first, replacing one it had) and announces it, as
+   * the relay does once it has exchanged the request token: `connection.created`, or
+   * `connection.updated` for a change to one it has (or `type`). Listed only when `connections` is not null.
+   */
+  async connect(connection: Connection, type?: 'connection.created' | 'connection.updated'): Promise<void> {
+    const known = this.connections?.some((x) => x.id === connection.id) ?? false;
+    if (this.connections !== null) this.connections = [Connection.parse(connection), ...this.connections.filter((x) => x.id !== connection.id)];
+    await this.emit(type ?? (known ? 'connection.updated' : 'connection.created'), connection);
   }
 
   get openStreams(): number {

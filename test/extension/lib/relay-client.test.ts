@@ -89,6 +89,75 @@ describe('who the key is (GET /api/v1/me)', () => {
   });
 });
 
+describe('the connections (GET /api/v1/connections)', () => {
+  const made = (i: number) => ({
+    id: `con_${i}`,
+    requestId: `R${i}`,
+    concurUserId: null,
+    firstName: 'Ada',
+    lastName: `Traveller${i}`,
+    loyaltyNumber: `LN${i}`,
+    memberId: null,
+    instanceUrl: 'https://us.api.concursolutions.com/',
+    state: 'active',
+    connectedAt: minute(i),
+    connectedBy: 'Alice',
+    accessTokenExpiresAt: minute(i + 60),
+    refreshTokenExpiresAt: null,
+    lastRefreshedAt: null,
+    lastError: null,
+  });
+
+  /** A relay with the route, as the contract has it: pages of `limit`, a cursor, Relay-Event-Id on each. */
+  function withRoute(total: number, eventIds: number[]): { fetchImpl: typeof fetch; urls: string[] } {
+    const urls: string[] = [];
+    const all = Array.from({ length: total }, (_, i) => made(total - i));
+    const fetchImpl: typeof fetch = async (input) => {
+      const url = new URL(String(input));
+      urls.push(`${url.pathname}${url.search}`);
+      const offset = Number(url.searchParams.get('cursor') ?? '0');
+      const limit = Number(url.searchParams.get('limit'));
+      const items = all.slice(offset, offset + limit);
+      const nextCursor = offset + limit < all.length ? String(offset + limit) : null;
+      const eventId = eventIds[Math.min(urls.length - 1, eventIds.length - 1)]!;
+      return Response.json({ items, nextCursor }, { headers: { 'relay-event-id': String(eventId) } });
+    };
+    return { fetchImpl, urls };
+  }
+
+  it('reads every page, newest first, validated by the shared model, and stands at its earliest page', async () => {
+    const { fetchImpl, urls } = withRoute(450, [12, 10, 11]);
+    const listed = await createRelayClient({ relayUrl: s.url, apiKey: API_KEY }, fetchImpl).connectionsSnapshot();
+    expect(urls).toEqual(['/api/v1/connections?limit=200', '/api/v1/connections?limit=200&cursor=200', '/api/v1/connections?limit=200&cursor=400']);
+    expect(listed.value).toHaveLength(450);
+    expect(listed.value?.[0]).toMatchObject({ id: 'con_450', state: 'active', connectedBy: 'Alice' });
+    expect(listed.eventId).toBe(10);
+  });
+
+  it('is null from a relay that has no such route (404), whether its 404 is JSON or not', async () => {
+    const older: typeof fetch = (input, init) => fetch(String(input).replace('/api/v1/connections', '/api/v1/no-such-route'), init);
+    expect(await createRelayClient({ relayUrl: s.url, apiKey: API_KEY }, older).connectionsSnapshot()).toEqual({ value: null, eventId: null });
+    const proxy: typeof fetch = async () => new Response('<h1>Not Found</h1>', { status: 404, headers: { 'content-type': 'text/html' } });
+    expect((await createRelayClient({ relayUrl: s.url, apiKey: API_KEY }, proxy).connectionsSnapshot()).value).toBeNull();
+  });
+
+  it('an answer that does not fit the model is a relay error, not a list', async () => {
+    const odd: typeof fetch = async () => Response.json({ items: [{ ...made(1), state: 'half-connected' }], nextCursor: null });
+    await expect(createRelayClient({ relayUrl: s.url, apiKey: API_KEY }, odd).connectionsSnapshot()).rejects.toMatchObject({ problem: 'relay_error' });
+  });
+});
+
+describe('a Connected the relay cannot carry out', () => {
+  it('422 exchange_unavailable is its own problem, with the relay’s reason; any other 422 stays a relay error', async () => {
+    const reason = 'Connecting needs CONCUR_CLIENT_ID and CONCUR_CLIENT_SECRET; they are not set';
+    const answering = (body: unknown): typeof fetch => async () => Response.json(body, { status: 422 });
+    const refused = createRelayClient({ relayUrl: s.url, apiKey: API_KEY }, answering({ error: { code: 'exchange_unavailable', message: reason } }));
+    await expect(refused.reply('R1', 'CRSUC')).rejects.toMatchObject({ problem: 'exchange_unavailable', detail: reason });
+    const other = createRelayClient({ relayUrl: s.url, apiKey: API_KEY }, answering({ error: { code: 'idempotency_mismatch', message: 'not the same body' } }));
+    await expect(other.reply('R1', 'CRSUC')).rejects.toMatchObject({ problem: 'relay_error', detail: 'not the same body' });
+  });
+});
+
 describe('a key whose role does not allow a call', () => {
   const answering =
     (status: number, body: unknown): typeof fetch =>

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
 import type { Reply } from '../../../shared/models.js';
 import { RelayProblem } from '../../../extension/lib/problems.js';
-import { PROBLEM_TEXTS, TEXT } from '../../../extension/lib/texts.js';
+import { POPUP_TEXT, PROBLEM_TEXTS, TEXT } from '../../../extension/lib/texts.js';
 import { NOW, fakeClient, fakeLive, reply, request, summaryOf, testDeps } from '../helpers/popup-fixtures.js';
 import { $, click, countOf, mount, row, rowIds, rows, tab, unmountAll, waitFor } from '../helpers/popup-dom.js';
 
@@ -153,6 +153,73 @@ describe('popup replies', () => {
     await click(tab(root, 'connected'));
     await waitFor(() => expect(row(root, a.id)?.textContent).not.toContain('on its way'), 4000);
     expect($(row(root, a.id)!, '.status')?.textContent).toBe('connected: partner stored the tokens');
+  });
+
+  it('Connected through the exchange: "connecting…", then a new token asked for, then connected; the row stays put', async () => {
+    const a = request({ firstName: 'Zoë', lastName: 'Ång' });
+    const client = fakeClient([a]);
+    const live = fakeLive();
+    const { root } = await mount(testDeps(client, { followEvents: live.follow }));
+    await waitFor(() => expect(rows(root)).toHaveLength(1));
+    await click($(row(root, a.id)!, '[data-primary]'));
+    await waitFor(() => expect(rows(root)).toHaveLength(0));
+    await click(tab(root, 'connected'));
+    const at = (s: number) => new Date(NOW + s * 1000).toISOString();
+    const state = () => $(row(root, a.id)!, '.reply-state');
+
+    await live.emit('reply.updated', { requestId: a.id, reply: reply('CRSUC', { state: 'exchanging', updatedAt: at(1) }) });
+    expect(rowIds(root)).toEqual([a.id]);
+    expect(state()?.textContent).toBe(POPUP_TEXT.exchanging(0, null));
+    expect(state()?.dataset.replyState).toBe('exchanging');
+    expect(countOf(root, 'connected')).toBe('1');
+
+    // The token had expired: the relay asked Concur for a new one (its CRRET moves the request on Concur's side).
+    await live.emit('reply.updated', {
+      requestId: a.id,
+      reply: reply('CRSUC', { state: 'waiting_token', attempts: 1, lastError: 'the request token had expired', updatedAt: at(2) }),
+    });
+    await live.emit('request.updated', { ...a, status: 'CRRET', lastModified: at(3), reply: null });
+    expect(rowIds(root)).toEqual([a.id]);
+    expect(state()?.textContent).toBe(POPUP_TEXT.waitingToken('the request token had expired'));
+    expect(state()?.className).not.toContain('reply-error');
+    expect(countOf(root, 'pending')).toBe('0');
+    expect($(root, '[data-live="status"]')?.textContent).toBe(POPUP_TEXT.announceWaitingToken('Zoë Ång'));
+
+    // The next poll brought the new token; the relay exchanged it and Concur took the CRSUC.
+    await live.emit('reply.updated', { requestId: a.id, reply: reply('CRSUC', { state: 'exchanging', attempts: 1, updatedAt: at(4) }) });
+    expect(state()?.textContent).toBe(POPUP_TEXT.exchanging(1, null));
+    const sent = reply('CRSUC', { state: 'sent', attempts: 2, updatedAt: at(5) });
+    await live.emit('reply.updated', { requestId: a.id, reply: sent });
+    await live.emit('request.updated', { ...a, status: 'CRSUC', group: 'connected', lastModified: at(6), reply: sent });
+    expect(rowIds(root)).toEqual([a.id]);
+    expect(state()).toBeNull();
+    expect($(root, '[data-live="status"]')?.textContent).toBe('Concur accepted “Connected” for Zoë Ång.');
+  });
+
+  it('without live events, a reply the relay is still exchanging is checked until Concur answers too', async () => {
+    const a = request();
+    const client = fakeClient([a]);
+    client.replyImpl = async (_id, status) => reply(status, { state: 'exchanging' });
+    const { root } = await mount(testDeps(client));
+    await waitFor(() => expect(rows(root)).toHaveLength(1));
+    await click($(row(root, a.id)!, '[data-primary]'));
+    await click(tab(root, 'connected'));
+    await waitFor(() => expect($(row(root, a.id)!, '.reply-state')?.textContent).toBe(POPUP_TEXT.exchanging(0, null)));
+    const at = new Date(NOW + 1000).toISOString();
+    client.items = [{ ...a, status: 'CRSUC', group: 'connected', lastModified: at, reply: reply('CRSUC', { state: 'sent', attempts: 1, updatedAt: at }) }];
+    await waitFor(() => expect($(row(root, a.id)!, '.reply-state')).toBeNull(), 4000);
+    expect($(row(root, a.id)!, '.status')?.textContent).toBe('connected: partner stored the tokens');
+  });
+
+  it('a request whose CRSUC waits for a new token offers no other reply, wherever it is shown', async () => {
+    const a = request({ status: 'CRRET', reply: reply('CRSUC', { state: 'waiting_token', attempts: 1, lastError: 'token used' }) });
+    const client = fakeClient([a]);
+    const { root } = await mount(testDeps(client));
+    await waitFor(() => expect(countOf(root, 'connected')).toBe('1'));
+    expect(rows(root)).toHaveLength(0);
+    await click(tab(root, 'connected'));
+    expect($(row(root, a.id)!, '[data-code], .btn-more')).toBeNull();
+    expect($(row(root, a.id)!, '.reply-state')?.textContent).toBe(POPUP_TEXT.waitingToken('token used'));
   });
 
   it('a reply already on its way (from the relay) disables the buttons and says so', async () => {

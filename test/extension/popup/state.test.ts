@@ -3,7 +3,7 @@ import type { ConnectionRequest } from '../../../shared/models.js';
 import { RelayProblem } from '../../../extension/lib/problems.js';
 import { displayCounts, groupLists } from '../../../extension/popup/lists.js';
 import { initialState, reduce, type PopupAction, type PopupState } from '../../../extension/popup/state.js';
-import { MIN, NOW, ago, reply, request, summaryOf } from '../helpers/popup-fixtures.js';
+import { MIN, NOW, ago, connection, reply, request, summaryOf } from '../helpers/popup-fixtures.js';
 
 const run = (state: PopupState, ...actions: PopupAction[]) => actions.reduce(reduce, state);
 
@@ -122,6 +122,27 @@ describe('popup state', () => {
     expect(state.announcement?.text).toContain('Invalid request token');
   });
 
+  it('announces once that a CRSUC of its own waits for a new token, and then its outcome', () => {
+    const a = request({ firstName: 'Zoë', lastName: 'Ång' });
+    const at = (s: number) => new Date(NOW + s * 1000).toISOString();
+    const updated = (id: string, r: ReturnType<typeof reply>): PopupAction => ({
+      type: 'event',
+      event: { id, type: 'reply.updated', data: { requestId: a.id, reply: r } },
+    });
+    let state = run(loaded([a]), { type: 'reply/sending', id: a.id, code: 'CRSUC', idempotencyKey: 'k1' }, { type: 'reply/accepted', id: a.id, reply: reply('CRSUC') });
+    const sentSeq = state.announcement!.seq;
+    state = run(state, updated('1', reply('CRSUC', { state: 'exchanging', updatedAt: at(1) })));
+    expect(state.announcement?.seq).toBe(sentSeq);
+    state = run(state, updated('2', reply('CRSUC', { state: 'waiting_token', attempts: 1, updatedAt: at(2) })));
+    expect(state.announcement).toMatchObject({ kind: 'status', text: 'Asked Concur for a new token for Zoë Ång; connecting goes on by itself.', seq: sentSeq + 1 });
+    state = run(state, updated('3', reply('CRSUC', { state: 'waiting_token', attempts: 2, updatedAt: at(3) })));
+    expect(state.announcement?.seq).toBe(sentSeq + 1);
+    expect(groupLists(state.items).connected.map((r) => r.id)).toEqual([a.id]);
+    state = run(state, updated('4', reply('CRSUC', { state: 'failed', attempts: 3, lastError: 'no new token left', updatedAt: at(4) })));
+    expect(state.announcement).toMatchObject({ kind: 'error', text: 'Concur refused “Connected” for Zoë Ång: no new token left' });
+    expect(groupLists(state.items).pending.map((r) => r.id)).toEqual([a.id]);
+  });
+
   it('keeps the idempotency key of a failed send for the retry', () => {
     const a = request();
     const state = run(
@@ -177,6 +198,22 @@ describe('popup state', () => {
       phase: 'ready',
       problem: null,
     });
+  });
+
+  it('keeps the connections by request: a listed load replaces them, a load without a list keeps them, another relay forgets them', () => {
+    const a = request({ status: 'CRSUC' });
+    const b = request({ status: 'CRSUC' });
+    const groups = { pending: [], failed: [], connected: [a, b] };
+    let state = run(initialState, { type: 'load/done', summary: summaryOf([a, b]), groups, connections: [connection(a), connection(b, { state: 'revoked' })] });
+    expect([...state.connections.keys()].sort()).toEqual([a.id, b.id].sort());
+    expect(state.connections.get(b.id)?.state).toBe('revoked');
+    state = run(state, { type: 'event', event: { id: '1', type: 'connection.updated', data: connection(a, { state: 'refresh_failed' }) } });
+    expect(state.connections.get(a.id)?.state).toBe('refresh_failed');
+    const kept = run(state, { type: 'load/start' }, { type: 'load/done', summary: summaryOf([a, b]), groups });
+    expect(kept.connections).toBe(state.connections);
+    const listed = run(state, { type: 'load/start' }, { type: 'load/done', summary: summaryOf([a, b]), groups, connections: [connection(a)] });
+    expect([...listed.connections.values()].map((c) => [c.requestId, c.state])).toEqual([[a.id, 'active']]);
+    expect(run(listed, { type: 'reset' }).connections.size).toBe(0);
   });
 
   it('turns a thrown RelayProblem into its problem', async () => {

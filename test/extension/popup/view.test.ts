@@ -2,15 +2,19 @@ import { describe, expect, it } from 'vitest';
 import { MAX_RETRIES } from '../../../shared/status.js';
 import {
   ageText,
+  connectBlocked,
   displayGroup,
   mayReply,
   replyByText,
   parseTarget,
   replyChoices,
+  replyInFlight,
+  replyStateText,
   tokenInfo,
   travellerName,
 } from '../../../extension/popup/view.js';
-import { MIN, NOW, ago, inFuture, reply, request } from '../helpers/popup-fixtures.js';
+import { POPUP_TEXT } from '../../../extension/lib/texts.js';
+import { MIN, NOW, ago, inFuture, reply, request, summaryOf } from '../helpers/popup-fixtures.js';
 
 describe('popup view rules', () => {
   it('names first middle last, leaving out an empty or null middle name', () => {
@@ -55,6 +59,28 @@ describe('popup view rules', () => {
     expect(choices.primary).toBe('CRPA1');
   });
 
+  it('with the exchange unavailable, Connected is offered disabled with the relay’s reason, said above the list', () => {
+    const summary = summaryOf([]);
+    expect(connectBlocked(summary)).toBeNull();
+    expect(connectBlocked(null)).toBeNull();
+    const blocked = connectBlocked({ exchange: { state: 'unavailable', reason: 'no partner credentials' } })!;
+    expect(blocked).toBe(POPUP_TEXT.connectUnavailable('no partner credentials'));
+    expect(connectBlocked({ exchange: { state: 'unavailable', reason: null } })).toBe(POPUP_TEXT.connectUnavailable(null));
+
+    const fresh = replyChoices(request(), NOW, blocked)!;
+    expect(fresh.inline[0]).toMatchObject({ code: 'CRSUC', disabledReason: blocked, reasonAbove: true });
+    // Nothing on the row is usable: Enter goes to "More", never to a failure reply hidden there.
+    expect(fresh.primary).toBeNull();
+    expect(fresh.more.every((c) => c.disabledReason === null && !c.reasonAbove)).toBe(true);
+    const expired = replyChoices(request({ requestTokenExpiresAt: ago(MIN) }), NOW, blocked)!;
+    expect(expired.primary).toBe('CRRET');
+    expect(expired.more.find((c) => c.code === 'CRSUC')?.disabledReason).toBe(blocked);
+    const failed = replyChoices(request({ status: 'CREU1' }), NOW, blocked)!;
+    expect(failed.more.find((c) => c.code === 'CRSUC')?.disabledReason).toBe(blocked);
+    // Not blocked: as before.
+    expect(replyChoices(request(), NOW, null)!.inline[0]).toMatchObject({ code: 'CRSUC', disabledReason: null, reasonAbove: false });
+  });
+
   it('offers no replies for connected requests, and failed ones only behind "More"', () => {
     expect(replyChoices(request({ status: 'Connected' }), NOW)).toBeNull();
     const failed = replyChoices(request({ status: 'CREU1' }), NOW)!;
@@ -69,6 +95,38 @@ describe('popup view rules', () => {
     expect(displayGroup({ ...r, reply: reply('CREU1') })).toBe('failed');
     expect(displayGroup({ ...r, reply: reply('CRSUC', { state: 'failed', lastError: 'bad' }) })).toBe('pending');
     expect(displayGroup({ ...r, reply: reply('CRRET') })).toBe('pending');
+  });
+
+  it('keeps a CRSUC being exchanged, or waiting for the new token its CRRET asked for, where the click put it', () => {
+    const r = request();
+    expect(displayGroup({ ...r, reply: reply('CRSUC', { state: 'exchanging' }) })).toBe('connected');
+    expect(displayGroup({ ...request({ status: 'CRRET' }), reply: reply('CRSUC', { state: 'waiting_token' }) })).toBe('connected');
+    // Finished one way or the other, it is placed as before.
+    expect(displayGroup({ ...r, reply: reply('CRSUC', { state: 'failed', lastError: 'no retries left' }) })).toBe('pending');
+    expect(['queued', 'exchanging', 'waiting_token'].map((state) => replyInFlight(reply('CRSUC', { state: state as 'queued' })))).toEqual([true, true, true]);
+    expect(['sent', 'failed'].map((state) => replyInFlight(reply('CRSUC', { state: state as 'sent' })))).toEqual([false, false]);
+    expect(replyInFlight(null)).toBe(false);
+  });
+
+  it('says what the relay is doing with a reply: on its way, connecting, asked for a new token, refused; nothing once sent', () => {
+    expect(replyStateText(reply('CRRET', { attempts: 1, lastError: 'Concur answered 503' }))).toEqual({
+      text: POPUP_TEXT.queued('Ask for a new token', 1, 'Concur answered 503'),
+      error: false,
+    });
+    expect(replyStateText(reply('CRSUC', { state: 'exchanging' }))).toEqual({ text: POPUP_TEXT.exchanging(0, null), error: false });
+    expect(POPUP_TEXT.exchanging(0, null)).toMatch(/^Connecting…/);
+    expect(replyStateText(reply('CRSUC', { state: 'exchanging', attempts: 2, lastError: 'Concur answered 502' }))?.text).toContain(
+      'attempt 2: Concur answered 502',
+    );
+    const waiting = replyStateText(reply('CRSUC', { state: 'waiting_token', lastError: 'the request token had expired' }))!;
+    expect(waiting).toEqual({ text: POPUP_TEXT.waitingToken('the request token had expired'), error: false });
+    expect(waiting.text).toMatch(/^Asked Concur for a new token \(the request token had expired\)/);
+    expect(replyStateText(reply('CRSUC', { state: 'failed', lastError: 'no retries left' }))).toEqual({
+      text: POPUP_TEXT.concurRefused('Connected', 'no retries left'),
+      error: true,
+    });
+    expect(replyStateText(reply('CRSUC', { state: 'sent' }))).toBeNull();
+    expect(replyStateText(null)).toBeNull();
   });
 
   it('reads #request=<id> and #group=<group>', () => {

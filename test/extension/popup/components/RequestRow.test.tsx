@@ -2,12 +2,13 @@
 import { render } from 'preact';
 import { act } from 'preact/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Connection } from '../../../../shared/connections.js';
 import type { ConnectionRequest } from '../../../../shared/models.js';
 import { RequestRow } from '../../../../extension/popup/components/RequestRow.js';
 import { POPUP_TEXT } from '../../../../extension/lib/texts.js';
-import { MIN, NOW, ago, reply, request } from '../../helpers/popup-fixtures.js';
+import { MIN, NOW, ago, connection, reply, request } from '../../helpers/popup-fixtures.js';
 
-/** One row on its own: who asked for its reply (Reply.requestedBy). */
+/** One row on its own: who asked for its reply (Reply.requestedBy), and its connection's state. */
 
 let root: HTMLUListElement | undefined;
 function clear(): void {
@@ -18,7 +19,7 @@ function clear(): void {
 afterEach(clear);
 
 /** Shows this row alone (in place of any shown before). */
-async function show(item: ConnectionRequest): Promise<HTMLLIElement> {
+async function show(item: ConnectionRequest, held?: Connection): Promise<HTMLLIElement> {
   clear();
   root = document.createElement('ul');
   document.body.append(root);
@@ -33,6 +34,8 @@ async function show(item: ConnectionRequest): Promise<HTMLLIElement> {
         expanded={false}
         send={undefined}
         canReply
+        connectBlocked={null}
+        connection={held}
         setSize={1}
         position={1}
         onReply={none}
@@ -68,5 +71,60 @@ describe('a row with a reply', () => {
     expect(unknown.querySelector('.reply-by')).toBeNull();
     expect(unknown.getAttribute('aria-describedby')).not.toContain('-by');
     expect((await show(request())).querySelector('.reply-by')).toBeNull();
+  });
+});
+
+describe('a row with a connection', () => {
+  const describedBy = (li: HTMLElement) => li.getAttribute('aria-describedby')?.split(' ') ?? [];
+
+  it('active: says so, and who connected it (from the connection, even for a reply from before names were kept)', async () => {
+    const r = connected(null);
+    const li = await show(r, connection(r, { connectedBy: 'Alice', connectedAt: ago(5 * MIN) }));
+    const line = li.querySelector<HTMLElement>('.connection')!;
+    expect(line.dataset.connection).toBe('active');
+    expect(line.textContent).toBe(POPUP_TEXT.connection.active(null, null));
+    expect(line.className).not.toContain('connection-broken');
+    expect(li.querySelector('.reply-by')?.textContent).toBe('Connected by Alice · 5 min ago');
+    expect(describedBy(li)).toEqual(expect.arrayContaining([line.id, li.querySelector('.reply-by')!.id]));
+  });
+
+  it('auto-connect: "Connected automatically"; a refreshed one says when', async () => {
+    const r = connected('auto');
+    const li = await show(r, connection(r, { connectedBy: 'auto', connectedAt: ago(60 * MIN), lastRefreshedAt: ago(3 * MIN) }));
+    expect(li.querySelector('.reply-by')?.textContent).toBe('Connected automatically · 1 h ago');
+    expect(li.querySelector('.connection')?.textContent).toBe('Connection active · tokens refreshed 3 min ago');
+  });
+
+  it('a refresh that failed and will be tried again is still active, and says why', async () => {
+    const r = connected('Alice');
+    const li = await show(r, connection(r, { lastError: 'Concur answered 503' }));
+    expect(li.querySelector('.connection')?.textContent).toBe(POPUP_TEXT.connection.active(null, 'Concur answered 503'));
+    expect(li.querySelector('.connection')?.className).not.toContain('connection-broken');
+  });
+
+  it('refresh failed for good: "connection broken: the traveller must connect again", as an error, with Concur’s reason', async () => {
+    const r = connected('Alice');
+    const li = await show(r, connection(r, { state: 'refresh_failed', lastError: 'invalid_grant' }));
+    const line = li.querySelector<HTMLElement>('.connection')!;
+    expect(line.dataset.connection).toBe('refresh_failed');
+    expect(line.textContent).toBe('Connection broken: the traveller must connect again (invalid_grant)');
+    expect(line.className).toContain('connection-broken');
+    expect(describedBy(li)).toContain(line.id);
+  });
+
+  it('revoked: says the tokens were erased', async () => {
+    const r = connected('Alice');
+    const li = await show(r, connection(r, { state: 'revoked' }));
+    expect(li.querySelector<HTMLElement>('.connection')?.dataset.connection).toBe('revoked');
+    expect(li.querySelector('.connection')?.textContent).toBe(POPUP_TEXT.connection.revoked);
+  });
+
+  it('without a connection the row is as before; a new reply on its way names its own sender', async () => {
+    const r = connected('Alice');
+    expect((await show(r)).querySelector('.connection')).toBeNull();
+    const again = { ...r, reply: reply('CRSUC', { state: 'exchanging', requestedBy: 'Bob', updatedAt: ago(0) }) };
+    const li = await show(again, connection(r, { state: 'refresh_failed', connectedBy: 'Alice' }));
+    expect(li.querySelector('.reply-by')?.textContent).toBe('Connected by Bob · just now');
+    expect(li.querySelector<HTMLElement>('.connection')?.dataset.connection).toBe('refresh_failed');
   });
 });

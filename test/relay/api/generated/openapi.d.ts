@@ -241,6 +241,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/connections": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List connections, newest first
+         * @description Roles: any API key, whatever its role (viewer, replier, admin or broker: x-roles, which hold the `connections` permission).
+         */
+        get: operations["listConnections"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connections/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One connection
+         * @description Roles: any API key, whatever its role (viewer, replier, admin or broker: x-roles, which hold the `connections` permission).
+         */
+        get: operations["getConnection"];
+        put?: never;
+        post?: never;
+        /**
+         * Revoke a connection
+         * @description Revokes the traveller's grant at Concur where its API allows (legacy revoketoken.ashx, OAuth 2.0 app-mgmt), then erases the tokens here and marks the connection revoked, whatever Concur said: the Relay-Concur-Revocation header tells. Audited as connection.revoked; the webhook connection.revoked follows. Revoking a revoked connection answers it as it is.
+         *
+         *     Roles: an API key whose role is admin (x-roles, which hold the `admin` permission); any other key gets 403 `forbidden`.
+         */
+        delete: operations["revokeConnection"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connections/{id}/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The traveller's access token, for the partner's back office
+         * @description Broker keys only (not admin). The access token is valid for at least 5 more minutes: with less left, the relay refreshes it at Concur first. Every token handed out is audited as connection.token_read (the key as actor, never the token). 409 connection_revoked or connection_broken when the connection has no token to give (the traveller must connect again); 503 refresh_unavailable (with Retry-After) when it needed a refresh Concur could not give just now. Answered with Cache-Control: no-store.
+         *
+         *     Roles: an API key whose role is broker (x-roles, which hold the `tokens` permission); any other key gets 403 `forbidden`.
+         */
+        post: operations["readConnectionToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/webhooks": {
         parameters: {
             query?: never;
@@ -629,7 +697,7 @@ export interface components {
                  * @description Stable; branch on it. storage_unavailable (503, with Retry-After): the database cannot write (disk full, read-only file, I/O errors) and nothing was accepted — try again later.
                  * @enum {string}
                  */
-                code: "invalid_request" | "invalid_json" | "bad_cursor" | "bad_last_event_id" | "unauthorized" | "forbidden" | "too_many_attempts" | "not_found" | "method_not_allowed" | "reply_in_flight" | "retry_limit" | "payload_too_large" | "unsupported_media_type" | "idempotency_mismatch" | "exchange_unavailable" | "bad_request" | "webhook_url_refused" | "webhook_disabled" | "delivery_pending" | "delivery_too_large" | "ambiguous_key" | "storage_unavailable" | "shutting_down" | "unavailable" | "internal";
+                code: "invalid_request" | "invalid_json" | "bad_cursor" | "bad_last_event_id" | "unauthorized" | "forbidden" | "too_many_attempts" | "not_found" | "method_not_allowed" | "reply_in_flight" | "retry_limit" | "payload_too_large" | "unsupported_media_type" | "idempotency_mismatch" | "exchange_unavailable" | "bad_request" | "webhook_url_refused" | "webhook_disabled" | "delivery_pending" | "delivery_too_large" | "ambiguous_key" | "connection_revoked" | "connection_broken" | "refresh_unavailable" | "storage_unavailable" | "shutting_down" | "unavailable" | "internal";
                 message: string;
                 details?: unknown;
             };
@@ -764,6 +832,42 @@ export interface components {
             details: {
                 [key: string]: unknown;
             } | null;
+        };
+        ConnectionsPage: {
+            items: components["schemas"]["Connection"][];
+            nextCursor: string | null;
+        };
+        /** @description A traveller's Concur account linked for the partner: the tokens got by exchanging the request token, kept sealed by the relay. Never a token: only a broker key reads the access token (POST /api/v1/connections/{id}/token). */
+        Connection: {
+            id: string;
+            requestId: string;
+            concurUserId: string | null;
+            firstName: string | null;
+            lastName: string | null;
+            loyaltyNumber: string | null;
+            memberId: string | null;
+            instanceUrl: string;
+            /** @enum {string} */
+            state: "active" | "refresh_failed" | "revoked";
+            /** Format: date-time */
+            connectedAt: string;
+            connectedBy: string;
+            /** Format: date-time */
+            accessTokenExpiresAt: string;
+            /** Format: date-time */
+            refreshTokenExpiresAt: string | null;
+            /** Format: date-time */
+            lastRefreshedAt: string | null;
+            lastError: string | null;
+        };
+        /** @description The traveller's access token, for calls to Concur on the traveller's behalf (`Authorization: Bearer <accessToken>` at `instanceUrl`), valid for at least 5 minutes when it is handed out. */
+        ConnectionToken: {
+            accessToken: string;
+            /** @enum {string} */
+            tokenType: "Bearer";
+            /** Format: date-time */
+            expiresAt: string;
+            instanceUrl: string;
         };
         /** @description The webhook and its signing secret (`whsec_…`): the only answers that ever show a secret. */
         WebhookCreated: {
@@ -1886,6 +1990,404 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description too_many_attempts: more than 20 wrong API keys in a minute from this address; wait Retry-After seconds (a valid key is not slowed). */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An internal error (details only in the relay log). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description storage_unavailable: the database cannot be used (disk full, read-only file, I/O errors, locked by another writer); nothing was accepted, try again after Retry-After. On the event stream also shutting_down or unavailable. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listConnections: {
+        parameters: {
+            query?: {
+                /** @description Only connections in this state; all when left out. */
+                state?: "active" | "refresh_failed" | "revoked";
+                /** @description Page size. */
+                limit?: number;
+                /** @description The nextCursor of the previous page; opaque. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page; follow nextCursor (or the Link header) for older ones. Never a token. */
+            200: {
+                headers: {
+                    /** @description The id of the latest live event when this answer was read (0 before any). Open /api/v1/events with Last-Event-ID set to it to get every change this answer does not show. */
+                    "Relay-Event-Id": string;
+                    /** @description The next page (RFC 8288), as a query-only reference to this path: `<?…&cursor=…>; rel="next"`; absent on the last page. */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionsPage"];
+                };
+            };
+            /** @description The request is not valid (the message names the field and what is valid). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a wrong one, or a revoked one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description forbidden: the key's role may not do this (the message names the key and the roles that may); see x-roles. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request did not arrive in time (its headers within 10 s, all of it within 30 s): the HTTP server answers with no body and closes the connection. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too_many_attempts: more than 20 wrong API keys in a minute from this address; wait Retry-After seconds (a valid key is not slowed). */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An internal error (details only in the relay log). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description storage_unavailable: the database cannot be used (disk full, read-only file, I/O errors, locked by another writer); nothing was accepted, try again after Retry-After. On the event stream also shutting_down or unavailable. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getConnection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The connection id (con_…). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The connection (never a token). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Connection"];
+                };
+            };
+            /** @description The request is not valid (the message names the field and what is valid). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a wrong one, or a revoked one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description forbidden: the key's role may not do this (the message names the key and the roles that may); see x-roles. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request did not arrive in time (its headers within 10 s, all of it within 30 s): the HTTP server answers with no body and closes the connection. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too_many_attempts: more than 20 wrong API keys in a minute from this address; wait Retry-After seconds (a valid key is not slowed). */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An internal error (details only in the relay log). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description storage_unavailable: the database cannot be used (disk full, read-only file, I/O errors, locked by another writer); nothing was accepted, try again after Retry-After. On the event stream also shutting_down or unavailable. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    revokeConnection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The connection id (con_…). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The connection, revoked. */
+            200: {
+                headers: {
+                    /** @description What Concur made of it: `revoked` (Concur revoked the grant, or had nothing left to revoke), `failed` (Concur could not be reached or refused; the audit line says why), `not_attempted` (no partner credentials, or already revoked). The tokens are erased from the relay in every case. */
+                    "Relay-Concur-Revocation": "revoked" | "failed" | "not_attempted";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Connection"];
+                };
+            };
+            /** @description The request is not valid (the message names the field and what is valid). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a wrong one, or a revoked one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description forbidden: the key's role may not do this (the message names the key and the roles that may); see x-roles. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request did not arrive in time (its headers within 10 s, all of it within 30 s): the HTTP server answers with no body and closes the connection. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too_many_attempts: more than 20 wrong API keys in a minute from this address; wait Retry-After seconds (a valid key is not slowed). */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An internal error (details only in the relay log). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description storage_unavailable: the database cannot be used (disk full, read-only file, I/O errors, locked by another writer); nothing was accepted, try again after Retry-After. On the event stream also shutting_down or unavailable. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    readConnectionToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The connection id (con_…). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The access token and where to use it. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionToken"];
+                };
+            };
+            /** @description The request is not valid (the message names the field and what is valid). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No API key, a wrong one, or a revoked one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description forbidden: the key's role may not do this (the message names the key and the roles that may); see x-roles. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request did not arrive in time (its headers within 10 s, all of it within 30 s): the HTTP server answers with no body and closes the connection. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict with the state of the request. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description too_many_attempts: more than 20 wrong API keys in a minute from this address; wait Retry-After seconds (a valid key is not slowed). */
             429: {

@@ -23,6 +23,9 @@ const EXPECTED: ReadonlyArray<readonly [RegExp, Permission]> = [
   [/^GET \/api\/v1\/(summary|requests|requests\/\{id\}|events)$/, 'read'],
   [/^POST \/api\/v1\/requests\/\{id\}\/reply$/, 'reply'],
   [/^(GET|POST|PATCH|DELETE) \/api\/v1\/(webhooks|keys|audit)(\/.*)?$/, 'admin'],
+  [/^GET \/api\/v1\/connections(\/\{id\})?$/, 'connections'],
+  [/^POST \/api\/v1\/connections\/\{id\}\/token$/, 'tokens'],
+  [/^DELETE \/api\/v1\/connections\/\{id\}$/, 'admin'],
 ];
 
 interface Operation {
@@ -96,9 +99,20 @@ describe('every operation under /api/v1, for every role', () => {
       }
       seen.push(`${name} ${allowed ? 'allowed' : 'refused'}`);
     }
-    // Each role is let through somewhere (`/me` at least) and the broker, for now, nowhere else.
+    // Each role is let through somewhere (`/me` at least); the broker nowhere but `/me` and the connections with their tokens.
     expect(seen).toContain('GET /api/v1/me allowed');
-    if (role === 'broker') expect(seen.filter((line) => line.endsWith('allowed'))).toEqual(['GET /api/v1/me allowed']);
+    expect(seen).toContain('GET /api/v1/connections allowed');
+    if (role === 'broker') {
+      expect(seen.filter((line) => line.endsWith('allowed')).sort()).toEqual([
+        'GET /api/v1/connections allowed',
+        'GET /api/v1/connections/{id} allowed',
+        'GET /api/v1/me allowed',
+        'POST /api/v1/connections/{id}/token allowed',
+      ]);
+    }
+    // Only the broker reads a traveller's token, and only an admin revokes a connection.
+    expect(seen).toContain(`POST /api/v1/connections/{id}/token ${role === 'broker' ? 'allowed' : 'refused'}`);
+    expect(seen).toContain(`DELETE /api/v1/connections/{id} ${role === 'admin' ? 'allowed' : 'refused'}`);
   });
 });
 

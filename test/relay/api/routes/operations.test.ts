@@ -117,6 +117,9 @@ describe('GET /openapi.json', () => {
     expect(Object.keys(doc.paths).sort()).toEqual(
       [
         '/api/v1/audit',
+        '/api/v1/connections',
+        '/api/v1/connections/{id}',
+        '/api/v1/connections/{id}/token',
         '/api/v1/events',
         '/api/v1/keys',
         '/api/v1/keys/{id}',
@@ -148,6 +151,8 @@ describe('GET /openapi.json', () => {
       expect(doc.components.schemas, name).toHaveProperty(name);
     }
     expect(Object.keys(doc.components.schemas.ConnectionRequest?.properties ?? {})).not.toContain('requestToken');
+    for (const name of ['Connection', 'ConnectionsPage', 'ConnectionToken']) expect(doc.components.schemas, name).toHaveProperty(name);
+    expect(Object.keys(doc.components.schemas.Connection?.properties ?? {}).filter((field) => /token$/i.test(field))).toEqual([]);
     expect(answer.text).toContain('"CRSUC"');
   });
 
