@@ -92,15 +92,18 @@ export function createMatchWorker(options: MatchWorkerOptions): MatchWorker {
 
   /** By request id: one call per request at a time. */
   const inFlight = new Map<string, Promise<void>>();
+  /** The time the last pass asked the store what is due (epoch ms). */
+  let lookedAt = now();
   let unsubscribe: (() => void) | undefined;
   const loop = createWorkerLoop({
     name: 'the auto-connect worker',
     logger,
     now,
     // A pass starts the calls there are free slots for and returns; each call, once recorded, wakes
-    // the loop for the next. Those due now are in flight or waiting for a slot: the sleep is for later ones.
+    // the loop for the next. What was due when the pass looked is in flight or waiting for a slot:
+    // the sleep is for what falls due after that look (already, perhaps: then the next pass is at once).
     pass: fill,
-    nextDelayMs: () => delayUntil(store.matches.nextDueAt(now()), now()),
+    nextDelayMs: () => delayUntil(store.matches.nextDueAt(lookedAt), now()),
     minSleepMs: MIN_SLEEP_MS,
     inFlight: () => inFlight.values(),
   });
@@ -164,7 +167,8 @@ export function createMatchWorker(options: MatchWorkerOptions): MatchWorker {
       if (free <= 0) return;
       let due: MatchDue[];
       try {
-        due = store.matches.due(now(), concurrency + inFlight.size);
+        lookedAt = now();
+        due = store.matches.due(lookedAt, concurrency + inFlight.size);
       } catch (error) {
         storeTrouble(error, 'could not read what is due');
         return;

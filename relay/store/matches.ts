@@ -56,7 +56,7 @@ export type Withheld = 'answered' | 'not_pending' | 'exchange_unavailable';
 export interface Matches {
   /** Due requests at `now`, the earliest first, at most `limit`. */
   due(now: TimeInput, limit: number): MatchDue[];
-  /** When the earliest due request is (only those due after `after`, when given); null when none is. */
+  /** When the earliest due request is (only those due after `after`, when given: the worker has seen the rest); null when none is. */
   nextDueAt(after?: TimeInput): string | null;
   /**
    * Records an answer on the request (a `request.updated` event), and queues the policy's reply in

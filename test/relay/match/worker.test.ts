@@ -209,3 +209,15 @@ describe('running', () => {
     expect(store.requests.get('A')?.reply).toMatchObject({ status: 'CRSUC' });
   });
 });
+
+describe('on its own timer', () => {
+  it('asks again when each retry falls due, without a kick', async () => {
+    directory.answer = () => ({ status: 500, body: '' });
+    const matcher = worker({ now: Date.now, retryDelaysMs: [100, 200] });
+    matcher.start();
+    ingest('A');
+    await waitFor(() => directory.calls.length === 3, 3_000, 'three calls');
+    await sleep(300);
+    expect(directory.calls).toHaveLength(3);
+  });
+});
