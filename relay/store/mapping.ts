@@ -252,5 +252,8 @@ export function toConnectionRequest(row: RequestViewRow): ConnectionRequest | un
     retries: row.retries,
     reply: reply ?? null,
     connectionId: row.connection_id,
+    // The member directory's answer lives in the matches table, which auto-connect's relay side
+    // (wip/m) adds and reads here; until that lands no request has been asked.
+    match: null,
   };
 }

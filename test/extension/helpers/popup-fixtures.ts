@@ -39,6 +39,7 @@ export function request(over: Partial<ConnectionRequest> = {}): ConnectionReques
     retries: 0,
     reply: null,
     connectionId: null,
+    match: null,
     ...over,
   };
 }

@@ -52,6 +52,7 @@ export function makeRequest(overrides: Partial<ConnectionRequest> & { id?: strin
     retries: 0,
     reply: null,
     connectionId: null,
+    match: null,
     ...overrides,
   });
 }
