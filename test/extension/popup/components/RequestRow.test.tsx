@@ -19,7 +19,7 @@ function clear(): void {
 afterEach(clear);
 
 /** Shows this row alone (in place of any shown before). */
-async function show(item: ConnectionRequest, held?: Connection): Promise<HTMLLIElement> {
+async function show(item: ConnectionRequest, held?: Connection, directory = false): Promise<HTMLLIElement> {
   clear();
   root = document.createElement('ul');
   document.body.append(root);
@@ -30,6 +30,7 @@ async function show(item: ConnectionRequest, held?: Connection): Promise<HTMLLIE
         item={item}
         group={item.group}
         now={NOW}
+        directory={directory}
         active
         expanded={false}
         send={undefined}
