@@ -38,7 +38,7 @@ interface AutoNoticeState {
 export const autoNoticeItem = storage.defineItem<AutoNoticeState | null>('local:autoNotice', { fallback: null });
 
 /** `GET /api/v1/connections` from `since` on (RelayClient.connectionsSince): null when the relay has no such route. */
-type ConnectionsSince = (since: string | null) => Promise<Connection[] | null>;
+type ConnectionsSince = (since: string | null, max?: number) => Promise<Connection[] | null>;
 
 interface AutoNoticeResult {
   /** Auto connections newly counted in this refresh. */
@@ -62,8 +62,8 @@ export async function notifyAutoConnected(
   }
   const state = await autoNoticeItem.getValue();
   const known = state !== null && state.relayUrl === settings.relayUrl ? state : null;
-  // The first time (no `since`) the newest page is read: only its newest connection matters.
-  const listed = await connectionsSince(known?.since ?? null);
+  // The first look needs the newest connection only (one page); later ones all since the last.
+  const listed = await connectionsSince(known?.since ?? null, known === null ? 1 : undefined);
   if (listed === null) return NOTHING;
 
   const fresh =

@@ -70,7 +70,7 @@ async function runRefresh(options: RefreshOptions): Promise<SyncSnapshot> {
     await applyBadge(badgeView({ problem: problem ?? undefined, pending: waiting.length, auto }));
     await notifyPending(waiting, settings);
     // A nicety beside the badge: a relay that cannot list connections now still has a badge.
-    await notifyAutoConnected((since) => client.connectionsSince(since), settings, clock).catch(() => undefined);
+    await notifyAutoConnected((since, max) => client.connectionsSince(since, max), settings, clock).catch(() => undefined);
     snapshot = {
       at: now(),
       problem,

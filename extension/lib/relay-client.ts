@@ -34,8 +34,8 @@ export interface RelayClient {
    */
   connectionsSnapshot(max?: number): Promise<Snapshot<Connection[] | null>>;
   /**
-   * The connections made at or after `since` (ISO time; null: the newest page), newest first,
-   * reading further pages only while they reach back that far (bounded); null from a relay older
+   * The connections made at or after `since` (ISO time; null: all), newest first, reading
+   * further pages only while they reach back that far, up to about `max`; null from a relay older
    * than `GET /api/v1/connections` (404).
    */
   connectionsSince(since: string | null, max?: number): Promise<Connection[] | null>;
@@ -175,7 +175,7 @@ export function createRelayClient(settings: Pick<Settings, 'relayUrl' | 'apiKey'
         const fresh = from === null ? next.items : next.items.filter((c) => Date.parse(c.connectedAt) >= from);
         items.push(...fresh);
         // Newest first: a page that reaches before `since` is the last one worth reading.
-        cursor = from !== null && fresh.length === next.items.length ? (next.nextCursor ?? undefined) : undefined;
+        cursor = fresh.length === next.items.length ? (next.nextCursor ?? undefined) : undefined;
       } while (cursor && items.length < max);
       return items;
     },
