@@ -21,6 +21,9 @@ export const DEFAULT_TOKEN_PATH = '/oauth2/v0/token';
 /** Sandbox mode: a new pending request this often, so that something happens in a demo (0: never). */
 export const DEFAULT_SANDBOX_DEMO_EVERY_SECONDS = 30;
 export const MAX_SANDBOX_DEMO_EVERY_SECONDS = 86_400;
+/** One call to the member directory (auto-connect). */
+export const DEFAULT_MATCH_TIMEOUT_SECONDS = 5;
+export const MAX_MATCH_TIMEOUT_SECONDS = 60;
 
 // ---------------------------------------------------------------------------------------------
 // The parsed configuration (the shape the rest of the relay uses)
@@ -75,6 +78,32 @@ const ExchangeSettings = z.object({
 });
 export type ExchangeSettings = z.infer<typeof ExchangeSettings>;
 
+/**
+ * RELAY_AUTO_REPLY: what the relay answers Concur by itself after the member directory's answer.
+ * off: nothing (the answer is only shown); connect: CRSUC for members; all: CREU1–3 too.
+ */
+export const AutoReply = z.enum(['off', 'connect', 'all']);
+export type AutoReply = z.infer<typeof AutoReply>;
+
+const MatchCommon = {
+  autoReply: AutoReply,
+  /** One directory call, in seconds (may be fractional). */
+  timeoutSeconds: z.number().positive().max(MAX_MATCH_TIMEOUT_SECONDS),
+};
+/** RELAY_MATCH_URL with its RELAY_MATCH_SECRET. */
+const DirectoryAtUrl = z.object({
+  directory: z.literal('url'),
+  url: z.url({ protocol: /^https?$/ }),
+  secret: z.string().startsWith('whsec_'),
+  ...MatchCommon,
+});
+/** The partner's member directory; `sandbox`: the embedded sandbox's demo directory, with a secret made at start. */
+export const MatchSettings = z.discriminatedUnion('directory', [
+  DirectoryAtUrl,
+  z.object({ directory: z.literal('sandbox'), ...MatchCommon }),
+]);
+export type MatchSettings = z.infer<typeof MatchSettings>;
+
 const ConcurSettings = z.object({
   authScheme: ConcurAuthScheme,
   /** Timeout of one Concur call, in seconds (may be fractional). */
@@ -111,6 +140,7 @@ export const RelayConfigSchema = z.discriminatedUnion('mode', [
     ...CommonSettings,
     /** Seconds between the sandbox's demo requests, 0 for none. */
     sandboxDemoEverySeconds: z.number().int().min(0).max(MAX_SANDBOX_DEMO_EVERY_SECONDS),
+    match: MatchSettings,
   }),
   z.object({
     mode: z.literal('concur'),
@@ -124,6 +154,8 @@ export const RelayConfigSchema = z.discriminatedUnion('mode', [
     generateApiKey: z.literal(false),
     vaultKey: z.string(),
     sandboxDemoEverySeconds: z.null(),
+    /** null: no member directory, nothing is answered by itself. */
+    match: DirectoryAtUrl.nullable(),
   }),
 ]);
 export type RelayConfig = z.infer<typeof RelayConfigSchema>;

@@ -20,6 +20,7 @@ import { sandboxApiKey, sandboxVaultKey } from './sandbox-files.js';
 import { watchSummary } from '../ingest/summary.js';
 import { createWebhookWorker } from '../push/webhooks/delivery.js';
 import { wireConnections } from './connections.js';
+import { createMatcher, sandboxDirectorySecret } from './matching.js';
 
 /**
  * Wires the relay together from its configuration: store, Concur client, poller, outbox, webhooks,
@@ -46,6 +47,8 @@ export interface StartOptions {
   sandboxPort?: number;
   /** First retry delay of a reply PUT (tests shorten it). */
   outboxBaseDelayMs?: number;
+  /** The waits before asking the member directory again after a call without a verdict (tests shorten them). */
+  matchRetryDelaysMs?: readonly number[];
   /** The API server's timeouts (./api/server.ts); the defaults suit production. */
   httpTimeouts?: Partial<HttpTimeouts>;
 }
@@ -86,7 +89,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     current: parseVaultKey(config.vaultKey ?? sandboxVaultKey(config.dbPath))!,
     old: config.vaultOldKeys.map((key) => parseVaultKey(key)!),
   });
-  const store = openStore(config.dbPath, { vault });
+  const store = openStore(config.dbPath, { vault, askDirectory: config.match !== null });
   for (const { column, count } of store.sealedAtOpen.sealed) {
     logger.info({ column, count }, 'sealed the secrets an older relay kept in clear');
   }
@@ -100,6 +103,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
   const metrics = new Metrics({ processMetrics: true });
   const observe = (call: ConcurCallObservation) => metrics.observeConcurCall(call);
   let sandbox: RunningSandbox | null = null;
+  const directorySecret = sandboxDirectorySecret(config);
   try {
     let baseUrl: string;
     let auth: TokenProvider;
@@ -110,6 +114,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
         demo: demoEveryMs > 0 ? { everyMs: demoEveryMs } : undefined,
         // The password grant's username is the request's userId, which Concur gives from API 3.2 on.
         quirks: config.exchange.form === 'password' ? { version: '3.2' } : undefined,
+        directory: directorySecret === null ? undefined : { secret: directorySecret },
       });
       baseUrl = sandbox.url;
       auth = staticToken(sandbox.accessToken, config.concur.authScheme);
@@ -150,6 +155,8 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
       baseDelayMs: options.outboxBaseDelayMs,
       onSent: () => poller.requestResweep(),
     });
+    const matchDeps = { store, logger, metrics, retryDelaysMs: options.matchRetryDelaysMs, onReplied: () => outbox.kick() };
+    const matcher = createMatcher(config, { running: sandbox, secret: directorySecret }, matchDeps);
     const stopSummary = watchSummary(store);
     // A CRSUC waiting for a new request token goes on as soon as a poll brings one.
     const stopWaking = store.events.subscribe((event) => {
@@ -180,6 +187,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
 
+    matcher?.start();
     poller.start();
     outbox.start();
     webhooks.start();
@@ -198,6 +206,8 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
         clearInterval(prune);
         shutdown.abort();
         await poller.stop();
+        // Before the outbox: an answer still coming in may queue a reply.
+        await matcher?.stop();
         await outbox.stop();
         await webhooks.stop();
         await connections.stop();

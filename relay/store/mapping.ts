@@ -1,3 +1,4 @@
+import { MatchResult, type RequestMatch } from '../../shared/match.js';
 import { ReplyState, type ConnectionRequest, type Reply } from '../../shared/models.js';
 import {
   groupOf,
@@ -174,6 +175,10 @@ export interface RequestViewRow {
   reply_updated_at: string | null;
   reply_requested_by: string | null;
   connection_id: string | null;
+  /** The member directory's last answer (matches), when it was asked. */
+  match_result: string | null;
+  match_note: string | null;
+  match_at: string | null;
 }
 
 /** The columns of `requests` that RequestViewRow shows (never request_token), unprefixed. */
@@ -186,7 +191,8 @@ const REQUEST_VIEW_COLUMNS = `
   q.status, q.last_modified, q.first_seen_at, q.request_token_issued_at, q.retries,
   r.id AS reply_id, r.status AS reply_status, r.state AS reply_state, r.attempts AS reply_attempts,
   r.last_error AS reply_last_error, r.updated_at AS reply_updated_at, r.requested_by AS reply_requested_by,
-  (SELECT c.id FROM connections c WHERE c.request_id = q.id) AS connection_id`;
+  (SELECT c.id FROM connections c WHERE c.request_id = q.id) AS connection_id,
+  m.result AS match_result, m.note AS match_note, m.answered_at AS match_at`;
 
 /**
  * `source` (the requests table, or a subquery over it with at least REQUEST_VIEW_REQUEST_COLUMNS)
@@ -194,7 +200,8 @@ const REQUEST_VIEW_COLUMNS = `
  */
 function requestViewFrom(source: string): string {
   return `FROM ${source} q
-  LEFT JOIN replies r ON r.id = (SELECT MAX(x.id) FROM replies x WHERE x.request_id = q.id)`;
+  LEFT JOIN replies r ON r.id = (SELECT MAX(x.id) FROM replies x WHERE x.request_id = q.id)
+  LEFT JOIN matches m ON m.request_id = q.id`;
 }
 
 /**
@@ -215,6 +222,12 @@ export function requestViewPage(where: string): string {
   ${requestViewFrom(`(SELECT ${REQUEST_VIEW_REQUEST_COLUMNS} FROM requests${filter}
          ORDER BY last_modified DESC, id DESC LIMIT @limit)`)}
   ORDER BY q.last_modified DESC, q.id DESC`;
+}
+
+function toMatch(row: Pick<RequestViewRow, 'match_result' | 'match_note' | 'match_at'>): RequestMatch | null {
+  const result = MatchResult.options.find((known) => known === row.match_result);
+  if (result === undefined || row.match_at === null) return null;
+  return { result, note: row.match_note, at: row.match_at };
 }
 
 export function toConnectionRequest(row: RequestViewRow): ConnectionRequest | undefined {
@@ -252,8 +265,6 @@ export function toConnectionRequest(row: RequestViewRow): ConnectionRequest | un
     retries: row.retries,
     reply: reply ?? null,
     connectionId: row.connection_id,
-    // The member directory's answer lives in the matches table, which auto-connect's relay side
-    // (wip/m) adds and reads here; until that lands no request has been asked.
-    match: null,
+    match: toMatch(row),
   };
 }

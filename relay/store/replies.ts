@@ -187,6 +187,8 @@ export function createReplies(
     audit: Pick<Audit, 'append'>;
     connections: Pick<Connections, 'create'>;
     state: Pick<RelayState, 'exchangeStatus'>;
+    /** The member id the directory named for a request (matches.ts), kept on its connection. */
+    memberIdOf?: (requestId: string) => string | null;
   },
 ): Replies {
   const { requests, keys, audit, connections, state } = parts;
@@ -196,7 +198,7 @@ export function createReplies(
   const changeQueued = (replyId: number, change: (reply: OutboxReply, now: string) => void) => rows.change(replyId, ['queued'], change);
 
   return {
-    ...createReplyExchange(ctx, rows, connections),
+    ...createReplyExchange(ctx, rows, connections, parts.memberIdOf),
 
     enqueue(requestId, status, { actor, idempotencyKey }) {
       return ctx.tx(() => {

@@ -89,7 +89,12 @@ function prepare(ctx: StoreContext) {
   };
 }
 
-export function createReplyExchange(ctx: StoreContext, rows: ReplyRows, connections: Pick<Connections, 'create'>): ReplyExchange {
+export function createReplyExchange(
+  ctx: StoreContext,
+  rows: ReplyRows,
+  connections: Pick<Connections, 'create'>,
+  memberIdOf: (requestId: string) => string | null = () => null,
+): ReplyExchange {
   const sql = prepare(ctx);
   return {
     exchangeFacts(requestId) {
@@ -105,7 +110,9 @@ export function createReplyExchange(ctx: StoreContext, rows: ReplyRows, connecti
       return ctx.tx(() => {
         let connection: Connection | null = null;
         const reply = rows.change(replyId, ['exchanging'], (before, now) => {
-          connection = connections.create({ ...tokens, requestId: before.requestId, connectedBy: before.requestedBy ?? 'unknown' });
+          // Whoever asked for the CRSUC, the member the directory named for the request stays with it.
+          const memberId = memberIdOf(before.requestId);
+          connection = connections.create({ ...tokens, requestId: before.requestId, connectedBy: before.requestedBy ?? 'unknown', memberId });
           sql.exchanged.run({ id: replyId, now });
         });
         return { reply, connection };

@@ -37,6 +37,7 @@ describe('connection requests in the store', () => {
         retries: 0,
         reply: null,
         connectionId: null,
+        match: null,
       });
       expect(created[1]?.requestTokenExpiresAt).toBeNull();
       expect(store.requests.get('A')).toEqual(created[0]);

@@ -755,6 +755,7 @@ export interface components {
             retries: number;
             reply: components["schemas"]["Reply"] | null;
             connectionId: string | null;
+            match: components["schemas"]["RequestMatch"] | null;
         };
         Reply: {
             /** @enum {string} */
@@ -766,6 +767,14 @@ export interface components {
             /** Format: date-time */
             updatedAt: string;
             requestedBy: string | null;
+        };
+        /** @description What the partner's member directory last said about the request (auto-connect): its result, its note (or, for a call that failed, recorded as unknown, what went wrong), and when. */
+        RequestMatch: {
+            /** @enum {string} */
+            result: "member" | "not_found" | "name_mismatch" | "needs_verification" | "unknown";
+            note: string | null;
+            /** Format: date-time */
+            at: string;
         };
         ReplyResponse: {
             reply: components["schemas"]["Reply"];
