@@ -157,8 +157,20 @@ describe('the extension in Chromium against a sandbox relay', () => {
 
   it('lists the pending requests in the popup, with the counts of GET /api/v1/summary on the tabs', async () => {
     popup = await ext().open('popup.html');
-    await expect.poll(() => popup.locator('#panel-pending li[data-id]').count(), { timeout: 10_000 }).toBe(SEEDED);
-    const shown = await popup.locator('#panel-pending li[data-id]').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-id')));
+    await expect.poll(() => popup.locator('#tab-pending .count').innerText(), { timeout: 10_000 }).toBe(String(SEEDED));
+    // The list draws only the rows in view (with the member directory's answer on each, not all
+    // twelve fit): scrolled through, it shows every one.
+    const shown = await popup.locator('.panel').evaluate(async (panel) => {
+      const ids = new Set<string>();
+      for (let top = 0; ; top += 100) {
+        panel.scrollTop = top;
+        await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+        for (const li of panel.querySelectorAll('#panel-pending li[data-id]')) ids.add(li.getAttribute('data-id')!);
+        if (top >= panel.scrollHeight - panel.clientHeight) break;
+      }
+      panel.scrollTop = 0;
+      return [...ids];
+    });
     const pendingInSandbox = sandbox()
       .state.all()
       .filter((r) => r.status === 'Pending')
@@ -234,7 +246,8 @@ describe('the extension in Chromium against a sandbox relay', () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
     // A fresh popup: no focus ring or hover left from the clicks above.
     await popup.reload();
-    await expect.poll(() => popup.locator('#panel-pending li[data-id]').count(), { timeout: 10_000 }).toBe(SEEDED);
+    await expect.poll(() => popup.locator('#tab-pending .count').innerText(), { timeout: 10_000 }).toBe(String(SEEDED));
+    await popup.locator('#panel-pending li[data-id]').first().waitFor();
     await popup.mouse.move(0, 0);
     for (const colorScheme of ['light', 'dark'] as const) {
       await popup.emulateMedia({ colorScheme });

@@ -3,9 +3,11 @@ import type { Group } from '../../../shared/status.js';
 import { COLOURS, POPUP_TEXT, TEXT } from '../../lib/texts.js';
 import { usePopupData, type PopupController, type PopupDeps } from '../controller.js';
 import { realPopupDeps } from '../deps.js';
-import { displayCounts, groupLists } from '../lists.js';
+import { askingKey, displayCounts, groupLists } from '../lists.js';
+import { usesDirectory } from '../../lib/attention.js';
 import { filterRequests } from '../search.js';
 import { connectBlocked, mayReply } from '../view.js';
+import type { PopupState } from '../state.js';
 import { useFirstRenderMark, useNotificationTarget, usePageKeys } from './page-hooks.js';
 import { RequestList, type ListApi } from './RequestList.js';
 import { CONNECT_NOTE_ID } from './RequestRow.js';
@@ -31,6 +33,18 @@ const TICK_MS = 15_000;
 /** The product colours (lib/texts.ts) as CSS custom properties; entrypoints/popup/style.css reads them. */
 const cssColours = `--brand:${COLOURS.brand};--error:${COLOURS.error};--warning:${COLOURS.warning};--neutral:${COLOURS.neutral}`;
 
+/**
+ * Each tab's requests, and whether the relay asks a member directory (it shows in what it sends:
+ * lib/attention.ts), which puts what waits for a person first in Pending.
+ */
+function useGroupLists(items: PopupState['items'], now: number) {
+  const directory = useMemo(() => usesDirectory(items.values()), [items]);
+  const asking = askingKey(items, now, directory);
+  // eslint-disable-next-line react-hooks/exhaustive-deps -- `now` ticks; `asking` changes when the order does
+  const lists = useMemo(() => groupLists(items, now, directory), [items, directory, asking]);
+  return { lists, directory };
+}
+
 export function PopupApp({ deps: overrides, controller, initialHash }: PopupAppProps) {
   const deps = useMemo<PopupDeps>(() => ({ ...realPopupDeps, ...overrides }), []);
   const { settings, state, live, me, reload, sendReply, retryReply, fetchRequest } = usePopupData(() => deps, controller);
@@ -49,7 +63,7 @@ export function PopupApp({ deps: overrides, controller, initialHash }: PopupAppP
     return () => clearInterval(timer);
   }, [deps]);
 
-  const lists = useMemo(() => groupLists(state.items), [state.items]);
+  const { lists, directory } = useGroupLists(state.items, now);
   const counts = useMemo(() => displayCounts(state.summary, state.items), [state.summary, state.items]);
   const visible = useMemo(() => filterRequests(lists[tab], query), [lists, tab, query]);
 
@@ -135,6 +149,7 @@ export function PopupApp({ deps: overrides, controller, initialHash }: PopupAppP
               group={tab}
               label={POPUP_TEXT.listLabel(TEXT.tabs[tab])}
               now={now}
+              directory={directory}
               sends={state.sends}
               canReply={canReply}
               connectBlocked={blocked}

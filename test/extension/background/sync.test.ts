@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
 import { settingsItem } from '../../../extension/lib/settings';
 import { refresh, syncSnapshotItem } from '../../../extension/background/sync';
-import { PROBLEM_TEXTS } from '../../../extension/lib/texts';
+import { BACKGROUND_TEXT, PROBLEM_TEXTS } from '../../../extension/lib/texts';
 import { freshBrowserAndRelay } from '../helpers/fresh';
 import { DOUBLE_KEY, makeRequest, type RelayDouble } from '../helpers/relay-double';
 
@@ -43,3 +43,55 @@ describe('refresh', () => {
     expect(results.every((r) => r.problem === null)).toBe(true);
   });
 });
+
+describe('refresh with auto-connect', () => {
+  const now = () => new Date().toISOString();
+  const notFound = { result: 'not_found' as const, note: 'no member has this loyalty number', at: '2025-01-01T12:00:00.000Z' };
+  const autoReply = { status: 'CRSUC' as const, state: 'exchanging' as const, attempts: 0, lastError: null, updatedAt: now(), requestedBy: 'auto' };
+  const shown = async () => Object.values((await fakeBrowser.notifications.getAll()) as Record<string, { title?: string }>).map((n) => n.title);
+
+  it('the badge counts what waits for a person; the tooltip names what the relay is connecting', async () => {
+    relay.requests.push(
+      makeRequest({ match: notFound }),
+      makeRequest({ match: { ...notFound, result: 'member' }, reply: autoReply }),
+      makeRequest({ firstSeenAt: now() }), // the directory has yet to answer
+      makeRequest(), // appeared long ago with no answer: a person's
+    );
+    await settingsItem.setValue({ relayUrl: relay.url, apiKey: DOUBLE_KEY, notifications: true });
+    const snapshot = await refresh();
+    expect(snapshot.waiting).toBe(2);
+    expect(snapshot.summary?.counts.pending).toBe(4);
+    expect(await fakeBrowser.action.getBadgeText({})).toBe('2');
+    expect(await fakeBrowser.action.getTitle({})).toBe(BACKGROUND_TEXT.badgeTitle(2, 2));
+  });
+
+  it('announces a new request only once the directory leaves it to a person, and remembers the relay asks one', async () => {
+    relay.requests.push(makeRequest({ match: notFound }));
+    await settingsItem.setValue({ relayUrl: relay.url, apiKey: DOUBLE_KEY, notifications: true });
+    await refresh(); // the first sync: what is there is known, silently
+    // Everything pending is connected: the list shows no sign of a directory any more.
+    relay.requests.length = 0;
+    await refresh();
+    const fresh = makeRequest({ firstName: 'Grace', lastName: 'Hopper', firstSeenAt: now() });
+    await relay.add(fresh);
+    await refresh();
+    expect(await fakeBrowser.action.getBadgeText({})).toBe('');
+    expect(await shown()).toEqual([]);
+
+    relay.requests[0] = { ...fresh, match: notFound };
+    await refresh();
+    expect(await fakeBrowser.action.getBadgeText({})).toBe('1');
+    expect(await shown()).toEqual([BACKGROUND_TEXT.notification.oneTitle('Grace Hopper')]);
+  });
+
+  it('a relay never seen asking a directory: a new request is counted and announced at once', async () => {
+    relay.requests.push(makeRequest());
+    await settingsItem.setValue({ relayUrl: relay.url, apiKey: DOUBLE_KEY, notifications: true });
+    await refresh();
+    await relay.add(makeRequest({ firstName: 'Ada', lastName: 'Byron', firstSeenAt: now() }));
+    await refresh();
+    expect(await fakeBrowser.action.getBadgeText({})).toBe('2');
+    expect(await shown()).toEqual([BACKGROUND_TEXT.notification.oneTitle('Ada Byron')]);
+  });
+});
+

@@ -152,6 +152,10 @@ export function fakeClient(items: ConnectionRequest[], summary: Summary | null =
       const value = client.connectionsValue === null ? null : [...client.connectionsValue];
       return { value, eventId: value === null ? null : eventId };
     },
+    // The popup never asks for these (the background's auto-connect notice does).
+    async connectionsSince() {
+      throw new Error('the popup does not read connections since a time');
+    },
   };
   return client;
 }
