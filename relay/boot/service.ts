@@ -27,8 +27,6 @@ export async function runService(env: Record<string, string | undefined>): Promi
     process.exit(1);
   }
 
-  process.stderr.write(banner(relay, config.concur.baseUrl, config.dbPath, config.match));
-
   let stopping = false;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
@@ -44,6 +42,9 @@ export async function runService(env: Record<string, string | undefined>): Promi
       );
     });
   }
+  // Only now: whoever reads the banner may stop the relay at once, and a SIGTERM that arrived
+  // before the handlers would end it ungracefully (stderr to a pipe need not be written at once).
+  process.stderr.write(banner(relay, config.concur.baseUrl, config.dbPath, config.match));
 }
 
 type Relay = Pick<Awaited<ReturnType<typeof startRelay>>, 'url' | 'sandbox' | 'generatedApiKey'>;
