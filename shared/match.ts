@@ -56,3 +56,21 @@ export const RequestMatch = z.object({
   at: IsoTime,
 });
 export type RequestMatch = z.infer<typeof RequestMatch>;
+
+/** RELAY_AUTO_REPLY: what the relay answers Concur by itself after the directory's answer (README, "Auto-connect"). */
+export const AUTO_REPLY_POLICIES = ['off', 'connect', 'all'] as const;
+export const AutoReplyPolicy = z.enum(AUTO_REPLY_POLICIES);
+export type AutoReplyPolicy = z.infer<typeof AutoReplyPolicy>;
+
+/**
+ * `Summary.autoConnect`: what auto-connect does on this relay, as configured at its start. With
+ * `directory` true the relay asks the member directory about every new pending request and
+ * records a `match` on it (`unknown` with a note when the call fails) within the call's timeout,
+ * so a client may count a new request without a match or a reply as being handled; with false,
+ * nobody is asked and `match` stays null. `policy` is RELAY_AUTO_REPLY (`off` without a directory).
+ */
+export const AutoConnect = z.object({
+  policy: AutoReplyPolicy,
+  directory: z.boolean(),
+});
+export type AutoConnect = z.infer<typeof AutoConnect>;

@@ -6,7 +6,7 @@
 // which it never shows.
 import * as z from 'zod/mini';
 import { Connection, ExchangeStatus } from './connections.js';
-import { RequestMatch } from './match.js';
+import { AutoConnect, RequestMatch } from './match.js';
 import { IsoTime, pageOf, pagingOf } from './paging.js';
 import { Role } from './roles.js';
 import { Group, ReplyCode, StatusCode } from './status.js';
@@ -89,6 +89,8 @@ export const Summary = z.object({
   }),
   /** Whether a CRSUC can be sent: the relay must exchange the request token first (partner credentials). */
   exchange: ExchangeStatus,
+  /** Whether the relay asks a member directory about new requests, and what it answers by itself (match.ts). */
+  autoConnect: AutoConnect,
 });
 export type Summary = z.infer<typeof Summary>;
 

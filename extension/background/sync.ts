@@ -1,6 +1,6 @@
 import { storage } from 'wxt/utils/storage';
-import type { ConnectionRequest, Summary } from '../../shared/models.js';
-import { attention, usesDirectory, waitingForPerson } from '../lib/attention.js';
+import type { Summary } from '../../shared/models.js';
+import { attention, waitingForPerson } from '../lib/attention.js';
 import { concurProblem, RelayProblem, type Problem } from '../lib/problems.js';
 import { createRelayClient } from '../lib/relay-client.js';
 import { loadSettings } from '../lib/settings.js';
@@ -34,13 +34,6 @@ export interface SyncSnapshot {
 
 export const syncSnapshotItem = storage.defineItem<SyncSnapshot | null>('local:sync', { fallback: null });
 
-/**
- * The relay last seen asking a member directory (lib/attention.ts usesDirectory), kept: once
- * auto-connect has connected everything pending, the list shows no sign of it, and the next new
- * request must still be given time for the directory's answer rather than announced at once.
- */
-export const directoryItem = storage.defineItem<string | null>('local:directory', { fallback: null });
-
 interface RefreshOptions {
   fetch?: typeof fetch;
 }
@@ -62,15 +55,15 @@ async function runRefresh(options: RefreshOptions): Promise<SyncSnapshot> {
     const client = createRelayClient(settings, options.fetch);
     const [summary, pending] = await Promise.all([client.summary(), client.allRequests('pending')]);
     const problem = worstProblem([concurProblem(summary.concur.state)]) ?? null;
-    const directory = await seesDirectory(pending, settings.relayUrl);
-    const clock = Date.now();
+    // The relay says whether it asks a member directory about each new request (lib/attention.ts).
+    const directory = summary.autoConnect.directory;
     // Only what waits for a person counts and is announced; auto-connect has the rest in hand.
-    const waiting = waitingForPerson(pending, clock, directory);
-    const auto = pending.filter((request) => attention(request, clock, directory) === 'auto').length;
+    const waiting = waitingForPerson(pending, directory);
+    const auto = pending.filter((request) => attention(request, directory) === 'auto').length;
     await applyBadge(badgeView({ problem: problem ?? undefined, pending: waiting.length, auto }));
     await notifyPending(waiting, settings);
     // A nicety beside the badge: a relay that cannot list connections now still has a badge.
-    await notifyAutoConnected((since, max) => client.connectionsSince(since, max), settings, clock).catch(() => undefined);
+    await notifyAutoConnected((since, max) => client.connectionsSince(since, max), settings, Date.now()).catch(() => undefined);
     snapshot = {
       at: now(),
       problem,
@@ -98,14 +91,6 @@ async function runRefresh(options: RefreshOptions): Promise<SyncSnapshot> {
   }
   await syncSnapshotItem.setValue(snapshot);
   return snapshot;
-}
-
-/** Whether `relayUrl` asks a member directory: seen in this list, or remembered from an earlier one. */
-async function seesDirectory(pending: readonly ConnectionRequest[], relayUrl: string): Promise<boolean> {
-  if ((await directoryItem.getValue().catch(() => null)) === relayUrl) return true;
-  if (!usesDirectory(pending)) return false;
-  await directoryItem.setValue(relayUrl);
-  return true;
 }
 
 let current: Promise<SyncSnapshot> | undefined;

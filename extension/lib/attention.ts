@@ -6,23 +6,15 @@ import { groupOf, type Group } from '../../shared/status.js';
  * handling by itself. The badge, the notifications and the Pending tab all ask these rules, so
  * they never disagree about what needs someone.
  *
- * What the relay tells (DESIGN.md, "Auto-connect"): `match` on a request is the directory's last
- * answer, or null while it has not answered (or was never asked); a reply that auto-connect asked
- * for has `requestedBy: "auto"`. The relay does not say whether it asks a directory at all, nor
- * that a question is under way, so a request with no answer yet counts as being handled only
- * when this relay is known to ask one (`usesDirectory`) and only for DIRECTORY_GRACE_MS after it
- * appeared: after that it waits for a person, whatever the directory does.
+ * What the relay tells (DESIGN.md, "Auto-connect"): `summary.autoConnect.directory` says whether
+ * it asks a member directory about every new pending request; when it does, it records the
+ * answer as `match` within the call's timeout (a failed call as `unknown`, with a note), so a
+ * pending request with neither a match nor a reply is one the directory is being asked about.
+ * A reply that auto-connect asked for has `requestedBy: "auto"`.
  */
 
 /** `requestedBy` of a reply that auto-connect asked for, and `connectedBy` of its connection. */
 export const AUTO_CONNECT = 'auto';
-
-/**
- * How long a new request may go without the directory's answer and still count as being
- * handled. The relay asks at once when it stores the request and gives up on one call after
- * RELAY_MATCH_TIMEOUT_SECONDS (5 by default); this leaves room for a queue of calls in a burst.
- */
-export const DIRECTORY_GRACE_MS = 30_000;
 
 /**
  * A reply the relay holds and has not finished: queued for Concur, a CRSUC whose request token is
@@ -53,12 +45,6 @@ export function displayGroup(r: Pick<ConnectionRequest, 'group' | 'reply' | 'las
   return r.group;
 }
 
-/** Whether the relay shows signs of asking a member directory: an answer on a request, or an auto reply. */
-export function usesDirectory(requests: Iterable<Pick<ConnectionRequest, 'match' | 'reply'>>): boolean {
-  for (const r of requests) if (r.match !== null || isAutoReply(r.reply)) return true;
-  return false;
-}
-
 /**
  * What a request shown as pending needs: `person` (the badge counts it, a notification announces
  * it, the Pending tab puts it first) or `auto` (the relay is on it: its auto reply is on the way,
@@ -66,31 +52,25 @@ export function usesDirectory(requests: Iterable<Pick<ConnectionRequest, 'match'
  */
 export type Attention = 'person' | 'auto';
 
-export function attention(
-  r: Pick<ConnectionRequest, 'group' | 'reply' | 'lastModified' | 'match' | 'firstSeenAt'>,
-  now: number,
-  directory: boolean,
-): Attention | null {
+export function attention(r: Pick<ConnectionRequest, 'group' | 'reply' | 'lastModified' | 'match'>, directory: boolean): Attention | null {
   if (displayGroup(r) !== 'pending') return null;
   if (replyInFlight(r.reply)) return isAutoReply(r.reply) ? 'auto' : 'person';
-  if (directoryAsking(r, now, directory)) return 'auto';
+  if (directoryAsking(r, directory)) return 'auto';
   return 'person';
 }
 
-/** A new request the directory has not answered yet, within the grace (see the module's comment). */
-export function directoryAsking(
-  r: Pick<ConnectionRequest, 'reply' | 'match' | 'firstSeenAt'>,
-  now: number,
-  directory: boolean,
-): boolean {
-  return directory && r.reply === null && r.match === null && now - Date.parse(r.firstSeenAt) < DIRECTORY_GRACE_MS;
+/**
+ * A request the directory is being asked about: the relay asks one (`directory`, the summary's
+ * `autoConnect.directory`), and it has neither an answer nor a reply yet.
+ */
+export function directoryAsking(r: Pick<ConnectionRequest, 'reply' | 'match'>, directory: boolean): boolean {
+  return directory && r.reply === null && r.match === null;
 }
 
 /** The requests that wait for a person, of a list the relay gave (any group). */
-export function waitingForPerson<T extends Pick<ConnectionRequest, 'group' | 'reply' | 'lastModified' | 'match' | 'firstSeenAt'>>(
+export function waitingForPerson<T extends Pick<ConnectionRequest, 'group' | 'reply' | 'lastModified' | 'match'>>(
   requests: readonly T[],
-  now: number,
   directory: boolean,
 ): T[] {
-  return requests.filter((r) => attention(r, now, directory) === 'person');
+  return requests.filter((r) => attention(r, directory) === 'person');
 }

@@ -1,7 +1,7 @@
 import type { ConnectionRequest, Counts, Summary } from '../../shared/models.js';
 import { GROUPS, type Group } from '../../shared/status.js';
 import type { PopupState } from './state.js';
-import { attention, directoryAsking } from '../lib/attention.js';
+import { attention } from '../lib/attention.js';
 import { displayGroup, sortTime } from './view.js';
 
 /**
@@ -24,14 +24,14 @@ function placeOf(r: ConnectionRequest): { group: Group; t: number } {
 
 /**
  * The requests of each tab, newest first; in Pending, what waits for a person comes before what
- * the relay is handling by itself (lib/attention.ts, which needs `now` and whether the relay
- * asks a member directory: see `usesDirectory`).
+ * the relay is handling by itself (lib/attention.ts, which needs whether the relay asks a member
+ * directory: its summary's `autoConnect.directory`).
  */
-export function groupLists(items: ReadonlyMap<string, ConnectionRequest>, now = 0, directory = false): GroupLists {
+export function groupLists(items: ReadonlyMap<string, ConnectionRequest>, directory = false): GroupLists {
   const sorted: Record<Group, { r: ConnectionRequest; t: number; auto: number }[]> = { pending: [], failed: [], connected: [] };
   for (const r of items.values()) {
     const { group, t } = placeOf(r);
-    const auto = group === 'pending' && attention(r, now, directory) === 'auto' ? 1 : 0;
+    const auto = group === 'pending' && attention(r, directory) === 'auto' ? 1 : 0;
     sorted[group].push({ r, t, auto });
   }
   const out = {} as Record<Group, ConnectionRequest[]>;
@@ -41,18 +41,6 @@ export function groupLists(items: ReadonlyMap<string, ConnectionRequest>, now = 
       .map((x) => x.r);
   }
   return out;
-}
-
-/**
- * The pending requests the directory has yet to answer, as one string: it changes when one of
- * them comes or its grace ends, which is when the Pending tab's order must be worked out again
- * (the popup's clock ticks far more often than that).
- */
-export function askingKey(items: ReadonlyMap<string, ConnectionRequest>, now: number, directory: boolean): string {
-  if (!directory) return '';
-  const ids: string[] = [];
-  for (const r of items.values()) if (directoryAsking(r, now, directory)) ids.push(r.id);
-  return ids.join('\n');
 }
 
 /**

@@ -156,12 +156,8 @@ export function replyStateText(reply: Reply | null): { text: string; error: bool
  * person), or null when the directory was not asked. A reply on its way speaks for itself
  * (replyStateText).
  */
-export function matchText(
-  r: Pick<ConnectionRequest, 'reply' | 'match' | 'firstSeenAt'>,
-  now: number,
-  directory: boolean,
-): { text: string; auto: boolean } | null {
-  if (directoryAsking(r, now, directory)) return { text: POPUP_TEXT.askingDirectory, auto: true };
+export function matchText(r: Pick<ConnectionRequest, 'reply' | 'match'>, directory: boolean): { text: string; auto: boolean } | null {
+  if (directoryAsking(r, directory)) return { text: POPUP_TEXT.askingDirectory, auto: true };
   if (r.match === null) return null;
   return { text: POPUP_TEXT.directoryNote(POPUP_TEXT.directory[r.match.result], r.match.note), auto: false };
 }

@@ -1,5 +1,6 @@
 import type { LevelWithSilent } from 'pino';
 import { z } from 'zod';
+import { AUTO_REPLY_POLICIES } from '../../shared/match.js';
 
 /**
  * The relay's configuration as the rest of the relay sees it, with its defaults. config.ts reads
@@ -82,7 +83,7 @@ export type ExchangeSettings = z.infer<typeof ExchangeSettings>;
  * RELAY_AUTO_REPLY: what the relay answers Concur by itself after the member directory's answer.
  * off: nothing (the answer is only shown); connect: CRSUC for members; all: CREU1–3 too.
  */
-export const AutoReply = z.enum(['off', 'connect', 'all']);
+export const AutoReply = z.enum(AUTO_REPLY_POLICIES);
 export type AutoReply = z.infer<typeof AutoReply>;
 
 const MatchCommon = {

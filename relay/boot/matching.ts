@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { AutoConnect } from '../../shared/match.js';
 import type { RelayConfig } from '../base/config-shape.js';
 import type { DirectoryTarget } from '../match/directory.js';
 import { createMatchWorker, type MatchWorker, type MatchWorkerOptions } from '../match/worker.js';
@@ -34,4 +35,13 @@ export function createMatcher(
   const directory = directoryOf(config, sandbox.running, sandbox.secret);
   if (config.match === null || directory === null) return null;
   return createMatchWorker({ ...deps, directory, autoReply: config.match.autoReply });
+}
+
+/**
+ * What the summary says auto-connect does (`Summary.autoConnect`): the same choice as
+ * createMatcher's, so `directory` is true exactly when a worker asks about every new request.
+ */
+export function autoConnectOf(config: RelayConfig, matcher: MatchWorker | null): AutoConnect {
+  if (config.match === null || matcher === null) return { policy: 'off', directory: false };
+  return { policy: config.match.autoReply, directory: true };
 }

@@ -20,7 +20,7 @@ import { sandboxApiKey, sandboxVaultKey } from './sandbox-files.js';
 import { watchSummary } from '../ingest/summary.js';
 import { createWebhookWorker } from '../push/webhooks/delivery.js';
 import { wireConnections } from './connections.js';
-import { createMatcher, sandboxDirectorySecret } from './matching.js';
+import { autoConnectOf, createMatcher, sandboxDirectorySecret } from './matching.js';
 
 /**
  * Wires the relay together from its configuration: store, Concur client, poller, outbox, webhooks,
@@ -157,6 +157,9 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     });
     const matchDeps = { store, logger, metrics, retryDelaysMs: options.matchRetryDelaysMs, onReplied: () => outbox.kick() };
     const matcher = createMatcher(config, { running: sandbox, secret: directorySecret }, matchDeps);
+    // Said at every start too, before the summary watcher reads its first summary: the summary
+    // event that a change appends is the only one that announces it.
+    store.state.setAutoConnect(autoConnectOf(config, matcher));
     const stopSummary = watchSummary(store);
     // A CRSUC waiting for a new request token goes on as soon as a poll brings one.
     const stopWaking = store.events.subscribe((event) => {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningRelay } from '../../relay/boot/runtime.js';
 import type { RunningSandbox } from '../../relay/sandbox/server.js';
 import { ConnectionsPage } from '../../shared/connections.js';
-import { RequestsPage, type ConnectionRequest } from '../../shared/models.js';
+import { RequestsPage, Summary, type ConnectionRequest } from '../../shared/models.js';
 import { BACKGROUND_TEXT, POPUP_TEXT } from '../../extension/lib/texts.js';
 import { eventually } from '../helpers/relay-process.js';
 import {
@@ -106,6 +106,8 @@ beforeEach((context) => {
 
 describe('auto-connect in Chromium against a sandbox relay with its demo directory', () => {
   it('the badge equals the number of requests waiting for a person; Pending says why each waits', async () => {
+    // What the extension goes by: the relay says it asks a directory, and what it answers by itself.
+    expect((await api('/api/v1/summary', (j) => Summary.parse(j))).autoConnect).toEqual({ policy: 'connect', directory: true });
     const pending = await settled();
     const waiting = waitingForPerson(pending);
     const connected = (await api('/api/v1/connections?limit=200', (j) => ConnectionsPage.parse(j))).items.filter((c) => c.connectedBy === 'auto');

@@ -3,8 +3,7 @@ import type { Group } from '../../../shared/status.js';
 import { COLOURS, POPUP_TEXT, TEXT } from '../../lib/texts.js';
 import { usePopupData, type PopupController, type PopupDeps } from '../controller.js';
 import { realPopupDeps } from '../deps.js';
-import { askingKey, displayCounts, groupLists } from '../lists.js';
-import { usesDirectory } from '../../lib/attention.js';
+import { displayCounts, groupLists } from '../lists.js';
 import { filterRequests } from '../search.js';
 import { connectBlocked, mayReply } from '../view.js';
 import type { PopupState } from '../state.js';
@@ -34,14 +33,13 @@ const TICK_MS = 15_000;
 const cssColours = `--brand:${COLOURS.brand};--error:${COLOURS.error};--warning:${COLOURS.warning};--neutral:${COLOURS.neutral}`;
 
 /**
- * Each tab's requests, and whether the relay asks a member directory (it shows in what it sends:
- * lib/attention.ts), which puts what waits for a person first in Pending.
+ * Each tab's requests, and whether the relay asks a member directory (its summary says:
+ * lib/attention.ts), which puts what waits for a person first in Pending. Before the summary is
+ * in, no directory: nothing is taken off a person's list on a guess.
  */
-function useGroupLists(items: PopupState['items'], now: number) {
-  const directory = useMemo(() => usesDirectory(items.values()), [items]);
-  const asking = askingKey(items, now, directory);
-  // eslint-disable-next-line react-hooks/exhaustive-deps -- `now` ticks; `asking` changes when the order does
-  const lists = useMemo(() => groupLists(items, now, directory), [items, directory, asking]);
+function useGroupLists(items: PopupState['items'], summary: PopupState['summary']) {
+  const directory = summary?.autoConnect.directory ?? false;
+  const lists = useMemo(() => groupLists(items, directory), [items, directory]);
   return { lists, directory };
 }
 
@@ -63,7 +61,7 @@ export function PopupApp({ deps: overrides, controller, initialHash }: PopupAppP
     return () => clearInterval(timer);
   }, [deps]);
 
-  const { lists, directory } = useGroupLists(state.items, now);
+  const { lists, directory } = useGroupLists(state.items, state.summary);
   const counts = useMemo(() => displayCounts(state.summary, state.items), [state.summary, state.items]);
   const visible = useMemo(() => filterRequests(lists[tab], query), [lists, tab, query]);
 

@@ -16,7 +16,7 @@ interface RequestListProps {
   group: Group;
   label: string;
   now: number;
-  /** Whether the relay asks a member directory (lib/attention.ts usesDirectory). */
+  /** Whether the relay asks a member directory (its summary's `autoConnect.directory`; lib/attention.ts). */
   directory: boolean;
   sends: Readonly<Record<string, SendState>>;
   /** The key may send replies (view.ts mayReply): otherwise no row offers any. */

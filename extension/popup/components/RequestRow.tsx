@@ -26,7 +26,7 @@ interface RequestRowProps {
   /** The tab the row is shown in. */
   group: Group;
   now: number;
-  /** Whether the relay asks a member directory (lib/attention.ts usesDirectory). */
+  /** Whether the relay asks a member directory (its summary's `autoConnect.directory`; lib/attention.ts). */
   directory: boolean;
   /** The row that holds the list's single tab stop. */
   active: boolean;
@@ -118,7 +118,7 @@ function RequestRowView(props: RequestRowProps) {
   const by = connection !== undefined && !replyInFlight(reply) ? connectedByText(connection, now) : replyByText(reply, now);
   const held = connection === undefined ? null : connectionText(connection, now);
   // Auto-connect: why it waits for a person (the directory's answer), or that the relay is on it.
-  const matched = group === 'pending' && !replyInFlight(reply) ? matchText(item, now, directory) : null;
+  const matched = group === 'pending' && !replyInFlight(reply) ? matchText(item, directory) : null;
   const sending = send?.phase === 'sending';
   const busy = sending || replyInFlight(reply);
 

@@ -51,26 +51,27 @@ describe('refresh with auto-connect', () => {
   const shown = async () => Object.values((await fakeBrowser.notifications.getAll()) as Record<string, { title?: string }>).map((n) => n.title);
 
   it('the badge counts what waits for a person; the tooltip names what the relay is connecting', async () => {
+    relay.autoConnect = { policy: 'connect', directory: true };
     relay.requests.push(
       makeRequest({ match: notFound }),
       makeRequest({ match: { ...notFound, result: 'member' }, reply: autoReply }),
       makeRequest({ firstSeenAt: now() }), // the directory has yet to answer
-      makeRequest(), // appeared long ago with no answer: a person's
+      makeRequest(), // appeared long ago, still no answer: the relay records one for every request it asks about
+      makeRequest({ match: { ...notFound, result: 'unknown', note: 'timeout after 5 s' } }),
     );
     await settingsItem.setValue({ relayUrl: relay.url, apiKey: DOUBLE_KEY, notifications: true });
     const snapshot = await refresh();
     expect(snapshot.waiting).toBe(2);
-    expect(snapshot.summary?.counts.pending).toBe(4);
+    expect(snapshot.summary?.counts.pending).toBe(5);
+    expect(snapshot.summary?.autoConnect).toEqual({ policy: 'connect', directory: true });
     expect(await fakeBrowser.action.getBadgeText({})).toBe('2');
-    expect(await fakeBrowser.action.getTitle({})).toBe(BACKGROUND_TEXT.badgeTitle(2, 2));
+    expect(await fakeBrowser.action.getTitle({})).toBe(BACKGROUND_TEXT.badgeTitle(2, 3));
   });
 
-  it('announces a new request only once the directory leaves it to a person, and remembers the relay asks one', async () => {
-    relay.requests.push(makeRequest({ match: notFound }));
+  it('on a relay that asks a directory, announces a new request only once the directory leaves it to a person', async () => {
+    relay.autoConnect = { policy: 'connect', directory: true };
     await settingsItem.setValue({ relayUrl: relay.url, apiKey: DOUBLE_KEY, notifications: true });
-    await refresh(); // the first sync: what is there is known, silently
-    // Everything pending is connected: the list shows no sign of a directory any more.
-    relay.requests.length = 0;
+    // Nothing pending, nothing ever seen of a directory in the lists: the summary alone says so.
     await refresh();
     const fresh = makeRequest({ firstName: 'Grace', lastName: 'Hopper', firstSeenAt: now() });
     await relay.add(fresh);
@@ -84,8 +85,9 @@ describe('refresh with auto-connect', () => {
     expect(await shown()).toEqual([BACKGROUND_TEXT.notification.oneTitle('Grace Hopper')]);
   });
 
-  it('a relay never seen asking a directory: a new request is counted and announced at once', async () => {
-    relay.requests.push(makeRequest());
+  it('on a relay without a directory, a new request is counted and announced at once, whatever the list shows', async () => {
+    // Answers and an auto reply from an earlier configuration: no sign of anything now.
+    relay.requests.push(makeRequest({ match: notFound }), makeRequest({ match: { ...notFound, result: 'member' }, reply: autoReply }));
     await settingsItem.setValue({ relayUrl: relay.url, apiKey: DOUBLE_KEY, notifications: true });
     await refresh();
     await relay.add(makeRequest({ firstName: 'Ada', lastName: 'Byron', firstSeenAt: now() }));
@@ -93,5 +95,15 @@ describe('refresh with auto-connect', () => {
     expect(await fakeBrowser.action.getBadgeText({})).toBe('2');
     expect(await shown()).toEqual([BACKGROUND_TEXT.notification.oneTitle('Ada Byron')]);
   });
-});
 
+  it('follows the relay when it stops asking a directory: what waited for the directory is a person’s at the next refresh', async () => {
+    relay.autoConnect = { policy: 'connect', directory: true };
+    relay.requests.push(makeRequest({ firstSeenAt: now() }));
+    await settingsItem.setValue({ relayUrl: relay.url, apiKey: DOUBLE_KEY, notifications: true });
+    await refresh();
+    expect(await fakeBrowser.action.getBadgeText({})).toBe('');
+    relay.autoConnect = { policy: 'off', directory: false };
+    await refresh();
+    expect(await fakeBrowser.action.getBadgeText({})).toBe('1');
+  });
+});

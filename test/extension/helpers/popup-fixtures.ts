@@ -70,13 +70,19 @@ export function connection(r: Pick<ConnectionRequest, 'id' | 'firstName' | 'last
   };
 }
 
-export function summaryOf(items: readonly ConnectionRequest[], over: Partial<Summary['concur']> = {}): Summary {
+/** A summary of `items`; `autoConnect` as a relay without a member directory unless given. */
+export function summaryOf(
+  items: readonly ConnectionRequest[],
+  over: Partial<Summary['concur']> = {},
+  autoConnect: Summary['autoConnect'] = { policy: 'off', directory: false },
+): Summary {
   const counts = { pending: 0, failed: 0, connected: 0 };
   for (const r of items) counts[r.group] += 1;
   return {
     counts,
     concur: { state: 'ok', lastPollAt: ago(MIN), lastSuccessAt: ago(MIN), lastError: null, ...over },
     exchange: { state: 'ok', reason: null },
+    autoConnect,
   };
 }
 

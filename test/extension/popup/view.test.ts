@@ -169,7 +169,7 @@ describe('auto-connect on a row', () => {
 
   it('says the directory’s answer from the one texts table, with its note', () => {
     const said = (result: 'member' | 'not_found' | 'name_mismatch' | 'needs_verification' | 'unknown', note: string | null = null) =>
-      matchText(pending({ match: { result, note, at: ago(MIN) } }), NOW, true)?.text;
+      matchText(pending({ match: { result, note, at: ago(MIN) } }), true)?.text;
     expect(said('not_found')).toBe('directory: not found');
     expect(said('name_mismatch')).toBe('directory: name mismatch');
     expect(said('needs_verification')).toBe('directory: needs verification');
@@ -178,12 +178,13 @@ describe('auto-connect on a row', () => {
     expect(said('member')).toBe(POPUP_TEXT.directory.member);
   });
 
-  it('"auto-connecting…" while the directory has yet to answer; nothing when it was never asked', () => {
+  it('"auto-connecting…" while the directory has yet to answer; nothing on a relay that asks none', () => {
     const fresh = pending({ firstSeenAt: ago(2_000) });
-    expect(matchText(fresh, NOW, true)).toEqual({ text: POPUP_TEXT.askingDirectory, auto: true });
+    expect(matchText(fresh, true)).toEqual({ text: POPUP_TEXT.askingDirectory, auto: true });
     expect(POPUP_TEXT.askingDirectory.startsWith('auto-connecting…')).toBe(true);
-    expect(matchText(fresh, NOW, false)).toBeNull();
-    expect(matchText(pending({}), NOW, true)).toBeNull();
+    expect(matchText(fresh, false)).toBeNull();
+    // No grace period: the relay records an answer (or the failed call) on every request it asks about.
+    expect(matchText(pending({ firstSeenAt: ago(30 * MIN) }), true)).toEqual({ text: POPUP_TEXT.askingDirectory, auto: true });
   });
 
   it('an auto reply on its way is "auto-connecting…", whatever step the exchange is at; a person’s keeps its detail', () => {

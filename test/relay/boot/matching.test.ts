@@ -1,10 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../relay/base/config.js';
 import { createLogger } from '../../../relay/base/log.js';
+import { autoConnectOf } from '../../../relay/boot/matching.js';
 import { startRelay } from '../../../relay/boot/runtime.js';
 import type { MatchResult } from '../../../shared/match.js';
+import { Summary } from '../../../shared/models.js';
 import { eventually, tempDb } from '../../helpers/relay-process.js';
-import { api, exchangesAt, putsAt, requestOf, stackPerTest, startStack, untilRequest } from './matching-stack.js';
+import { TEST_VAULT_KEY } from '../../helpers/vault.js';
+import { DIRECTORY_SECRET } from '../match/helpers.js';
+import { api, API_KEY, exchangesAt, putsAt, requestOf, stackPerTest, startStack, untilRequest } from './matching-stack.js';
 
 /**
  * Auto-connect through the whole relay (matching.ts wires it): the sandbox as Concur, a real
@@ -89,6 +93,34 @@ describe('each answer', () => {
   });
 });
 
+describe("the summary's autoConnect", () => {
+  it('says at start that the directory is asked, and the RELAY_AUTO_REPLY in force, announced by a summary event', async () => {
+    const { relay } = await startStack({ ids: ['AC-MEMBER'], answer: answerById, env: { RELAY_AUTO_REPLY: 'all' } });
+    const summary = Summary.parse(await (await api(relay, '/api/v1/summary')).json());
+    expect(summary.autoConnect).toEqual({ policy: 'all', directory: true });
+    const announced = relay.store.events.after(0, 1000).find((e) => e.type === 'summary');
+    expect(announced?.type === 'summary' && announced.data.autoConnect).toEqual({ policy: 'all', directory: true });
+  });
+
+  it('follows the configuration: a directory under off is still asked; no directory, nothing asked', () => {
+    const configOf = (env: Record<string, string>) => {
+      const parsed = parseConfig({ RELAY_DB: tempDb(), ...env });
+      if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
+      return parsed.config;
+    };
+    const worker = {} as Parameters<typeof autoConnectOf>[1];
+    const concur = { CONCUR_BASE_URL: 'https://concur.example', CONCUR_ACCESS_TOKEN: 'token', RELAY_API_KEYS: API_KEY, RELAY_VAULT_KEY: TEST_VAULT_KEY };
+    const directory = { RELAY_MATCH_URL: 'https://members.example/match', RELAY_MATCH_SECRET: DIRECTORY_SECRET };
+    expect(autoConnectOf(configOf({ ...concur, ...directory }), worker)).toEqual({ policy: 'connect', directory: true });
+    expect(autoConnectOf(configOf({ ...concur, ...directory, RELAY_AUTO_REPLY: 'off' }), worker)).toEqual({ policy: 'off', directory: true });
+    expect(autoConnectOf(configOf(concur), null)).toEqual({ policy: 'off', directory: false });
+    // Sandbox mode asks its demo directory.
+    expect(autoConnectOf(configOf({}), worker)).toEqual({ policy: 'connect', directory: true });
+    // No worker made (createMatcher found no directory to ask): nothing is asked, whatever the variables say.
+    expect(autoConnectOf(configOf({}), null)).toEqual({ policy: 'off', directory: false });
+  });
+});
+
 describe('/metrics', () => {
   it('counts directory calls by result with their latency, and auto replies by status', async () => {
     const { relay } = await startStack({ ids: ['AC-MEMBER', 'AC-NOTFOUND'], answer: answerById, env: { RELAY_AUTO_REPLY: 'all' } });
@@ -110,6 +142,7 @@ describe('sandbox mode without RELAY_MATCH_URL', () => {
     const relay = await startRelay(parsed.config, { logger: createLogger({ level: 'silent' }), matchRetryDelaysMs: [100, 100] });
     try {
       const sandbox = relay.sandbox!;
+      expect(relay.store.state.summary().autoConnect).toEqual({ policy: 'connect', directory: true });
       const seeded = sandbox.state.all().length;
       expect(seeded).toBeGreaterThanOrEqual(10);
       // Every seeded request asked about, and the members connected, within seconds.

@@ -352,6 +352,7 @@ describe('connection requests in the store', () => {
         counts: { pending: 2, failed: 2, connected: 1 },
         concur: { state: 'unknown', lastPollAt: null, lastSuccessAt: null, lastError: null },
         exchange: { state: 'ok', reason: null },
+        autoConnect: { policy: 'off', directory: false },
       });
     });
   });

@@ -728,6 +728,11 @@ export interface components {
                 state: "ok" | "unavailable";
                 reason: string | null;
             };
+            autoConnect: {
+                /** @enum {string} */
+                policy: "off" | "connect" | "all";
+                directory: boolean;
+            };
         };
         RequestsPage: {
             items: components["schemas"]["ConnectionRequest"][];
