@@ -111,7 +111,12 @@ function prepare(db: Db) {
   const selectMember = db.prepare<[string], { member_id: string | null }>(
     "SELECT member_id FROM matches WHERE request_id = ? AND result = 'member'",
   );
-  return { insert, selectDue, selectNextDue, selectOne, selectRequest, update, updateClosed, selectMember };
+  // Pending requests the directory was never asked about (stored before one was configured).
+  const selectNeverAsked = db.prepare<[], { id: string; status: string }>(`
+    SELECT q.id, q.status FROM requests q
+    WHERE NOT EXISTS (SELECT 1 FROM matches m WHERE m.request_id = q.id)
+      AND NOT EXISTS (SELECT 1 FROM replies r WHERE r.request_id = q.id)`);
+  return { insert, selectDue, selectNextDue, selectOne, selectRequest, update, updateClosed, selectMember, selectNeverAsked };
 }
 
 const isPending = (status: string): boolean => {
@@ -140,6 +145,13 @@ export function createMatches(ctx: StoreContext, deps: MatchesDeps): Matches {
   if (deps.askAboutNew) {
     events.onAppend((event) => {
       if (event.type === 'request.created' && event.data.group === 'pending') sql.insert.run({ id: event.data.id, now: ctx.now() });
+    });
+    // A directory configured on a relay that already holds unanswered pending requests: they are
+    // new to the directory, and the summary tells the extension that every unanswered pending
+    // request is being asked about, so none may be left out.
+    ctx.tx(() => {
+      const now = ctx.now();
+      for (const row of sql.selectNeverAsked.all()) if (isPending(row.status)) sql.insert.run({ id: row.id, now });
     });
   }
 

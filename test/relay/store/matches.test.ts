@@ -54,6 +54,19 @@ describe('matches in the store', () => {
     expect(plain.matches.nextDueAt()).toBeNull();
   });
 
+  it('queues, once a directory is configured, the unanswered pending requests stored before it (and only those)', () => {
+    harness.closeAll();
+    const before = harness.store();
+    before.requests.upsertFromConcur([record('P1'), record('P2'), record('F', { status: 'Failed' })], harness.clock.iso());
+    before.replies.enqueue('P2', 'CREU1', { actor: TESTER });
+    harness.closeAll();
+    const later = harness.storeWith({ askDirectory: true });
+    expect(later.matches.due(harness.clock.iso(), 10).map((due) => due.requestId)).toEqual(['P1']);
+    // Opened again, nothing is queued twice (an answered one stays answered).
+    harness.closeAll();
+    expect(harness.storeWith({ askDirectory: true }).matches.due(harness.clock.iso(), 10).map((due) => due.requestId)).toEqual(['P1']);
+  });
+
   it("records a member: the match on the request, the auto reply queued as 'auto' and audited, the member id kept", () => {
     ingest(['A']);
     const before = store.events.latestId();
