@@ -19,7 +19,7 @@ export const FIREFOX_EXTENSION_UUID = '7e1c5a3e-2f0b-4c8e-9d61-5b0c1e7a9f42';
 export interface FirefoxOptions {
   /** The page's `prefers-color-scheme` (a preference, so fixed for the whole run). */
   colorScheme?: 'light' | 'dark';
-  /** A frozen clock (ms since the epoch) for every page the driver opens. */
+  /** A frozen clock (ms since the epoch) in every page the driver opens, from just after it loaded. */
   clockAt?: number;
 }
 
@@ -130,7 +130,10 @@ export async function launchFirefoxDriver(options: FirefoxOptions = {}): Promise
     for (;;) {
       for (const page of await browser.pages()) {
         if (before.has(page) || handedOut.has(page) || page === control) continue;
-        if ((await hrefOf(page)) === href) return page;
+        if ((await hrefOf(page)) !== href) continue;
+        // The address is set before the document is ready and has the extension's API.
+        await page.waitForFunction(() => document.readyState === 'complete' && typeof (globalThis as any).browser === 'object', { timeout: timeoutMs });
+        return page;
       }
       if (Date.now() > deadline) {
         const seen = await Promise.all((await browser.pages()).map(hrefOf));
@@ -166,15 +169,14 @@ export async function launchFirefoxDriver(options: FirefoxOptions = {}): Promise
       return handOut(await findPage(`${origin}/options.html`, timeoutMs));
     },
     async open(path) {
-      // A blank tab first, so that the frozen clock is in place before the page's scripts run.
       const before = new Set(await browser.pages());
-      const tabId = await way().evaluate(async () => ((await (globalThis as any).browser.tabs.create({ url: 'about:blank' })) as { id: number }).id);
-      const blank = await findPage('about:blank', 10_000, before);
-      if (options.clockAt !== undefined) await blank.evaluateOnNewDocument(freezeClock, options.clockAt);
-      await way().evaluate(([tab, url]) => (globalThis as any).browser.tabs.update(tab, { url }), [tabId, `${origin}/${path}`] as const);
-      handedOut.add(blank);
-      await blank.waitForFunction((href) => location.href === href && document.readyState === 'complete', {}, `${origin}/${path}`);
-      return wrap(blank, () => handedOut.delete(blank));
+      await way().evaluate((url) => (globalThis as any).browser.tabs.create({ url }), `${origin}/${path.replace(/^\//, '')}`);
+      const page = await findPage(`${origin}/${path}`, 10_000, before);
+      // Frozen once loaded: BiDi's preload scripts do not run in moz-extension:// documents (tried),
+      // so the page's first reading of the clock is the real one; the popup reads it again on
+      // its next tick (15 s, PopupApp.tsx), and from then on shows the frozen time.
+      if (options.clockAt !== undefined) await page.evaluate(freezeClock, options.clockAt);
+      return handOut(page);
     },
     call: (fn, arg) => way().evaluate(`(${fn.toString()})(globalThis.browser, ${JSON.stringify(arg)})`) as never,
     async closePages() {
