@@ -215,10 +215,7 @@ export async function followEvents(
             ...(lastEventId !== '' ? { 'last-event-id': lastEventId } : {}),
           },
           signal: connection.signal,
-          // Past the HTTP cache: Firefox makes a second request for a URL whose response is still
-          // arriving wait on that response's cache entry, and a stream never finishes, so the
-          // popup's stream hung behind the background's (found by the Firefox e2e walk).
-          cache: 'no-store',
+          cache: 'no-store', // in Firefox a 2nd stream of this URL would wait on the 1st's cache entry, forever
         });
       } catch {
         if (signal.aborted) break;
