@@ -13,6 +13,7 @@ import { type ConcurCallObservation, Metrics } from '../base/metrics.js';
 import type { ExchangeSetup } from '../replies/exchange-step.js';
 import { createOutbox } from '../replies/outbox.js';
 import { createPoller } from '../ingest/poller.js';
+import type { Clock } from '../sandbox/clock.js';
 import { startSandbox, type RunningSandbox } from '../sandbox/server.js';
 import { openStore, type Store } from '../store/index.js';
 import { parseVaultKey, Vault } from '../vault/vault.js';
@@ -45,6 +46,12 @@ export interface StartOptions {
   /** Sandbox mode: the demo trickle of new requests, instead of config.sandboxDemoEverySeconds (0 = off). */
   sandboxDemoEveryMs?: number;
   sandboxPort?: number;
+  /**
+   * Sandbox mode: the sandbox's PRNG seed and clock, so that the same seed gives the same
+   * travellers, ids and times (the e2e screenshots); a random seed and the system clock otherwise.
+   */
+  sandboxRandom?: number;
+  sandboxClock?: Clock;
   /** First retry delay of a reply PUT (tests shorten it). */
   outboxBaseDelayMs?: number;
   /** The waits before asking the member directory again after a call without a verdict (tests shorten them). */
@@ -111,6 +118,8 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
       const demoEveryMs = options.sandboxDemoEveryMs ?? config.sandboxDemoEverySeconds * 1000;
       sandbox = await startSandbox({
         port: options.sandboxPort ?? 0,
+        random: options.sandboxRandom,
+        clock: options.sandboxClock,
         demo: demoEveryMs > 0 ? { everyMs: demoEveryMs } : undefined,
         // The password grant's username is the request's userId, which Concur gives from API 3.2 on.
         quirks: config.exchange.form === 'password' ? { version: '3.2' } : undefined,
