@@ -129,23 +129,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
       auth = staticToken(sandbox.accessToken, config.concur.authScheme);
     } else {
       baseUrl = config.concur.baseUrl;
-      const credential = config.concur.credential;
-      auth =
-        credential.kind === 'accessToken'
-          ? staticToken(credential.accessToken, config.concur.authScheme)
-          : refreshTokenGrant({
-              tokenUrl: credential.tokenUrl,
-              clientId: credential.clientId,
-              clientSecret: credential.clientSecret,
-              // Concur rotates refresh tokens; the newest one lives in the store.
-              refreshToken: store.state.currentRefreshToken(credential.refreshToken),
-              onRefreshToken: (rotated) => store.state.saveRefreshToken(credential.refreshToken, rotated),
-              // OAuth 2.0 tokens are JWTs, and Concur takes those as Bearer only: CONCUR_AUTH_SCHEME is for a static token.
-              scheme: 'Bearer',
-              initial: credential.accessToken === undefined ? undefined : { token: credential.accessToken, scheme: config.concur.authScheme },
-              timeoutMs: config.concur.timeoutSeconds * 1000,
-              observe: (outcome, seconds) => observe({ operation: 'token', outcome, seconds }),
-            });
+      auth = concurAuth(config.concur, store, observe);
     }
 
     const generatedApiKey = config.generateApiKey ? sandboxApiKey(config.dbPath) : null;
@@ -241,4 +225,28 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     store.close();
     throw err;
   }
+}
+
+/** The relay's own Concur credential: a static token, or the refresh-token grant with its rotated refresh token kept in the store. */
+function concurAuth(
+  concur: Extract<RelayConfig, { mode: 'concur' }>['concur'],
+  store: Store,
+  observe: (call: ConcurCallObservation) => void,
+): TokenProvider {
+  const credential = concur.credential;
+  return credential.kind === 'accessToken'
+    ? staticToken(credential.accessToken, concur.authScheme)
+    : refreshTokenGrant({
+        tokenUrl: credential.tokenUrl,
+        clientId: credential.clientId,
+        clientSecret: credential.clientSecret,
+        // Concur rotates refresh tokens; the newest one lives in the store.
+        refreshToken: store.state.currentRefreshToken(credential.refreshToken),
+        onRefreshToken: (rotated) => store.state.saveRefreshToken(credential.refreshToken, rotated),
+        // OAuth 2.0 tokens are JWTs, and Concur takes those as Bearer only: CONCUR_AUTH_SCHEME is for a static token.
+        scheme: 'Bearer',
+        initial: credential.accessToken === undefined ? undefined : { token: credential.accessToken, scheme: concur.authScheme },
+        timeoutMs: concur.timeoutSeconds * 1000,
+        observe: (outcome, seconds) => observe({ operation: 'token', outcome, seconds }),
+      });
 }
