@@ -141,7 +141,11 @@ export const RelayConfigSchema = z.discriminatedUnion('mode', [
     ...CommonSettings,
     /** Seconds between the sandbox's demo requests, 0 for none. */
     sandboxDemoEverySeconds: z.number().int().min(0).max(MAX_SANDBOX_DEMO_EVERY_SECONDS),
-    match: MatchSettings,
+    /**
+     * The environment always gives sandbox mode its demo directory; null (no directory) is for a
+     * relay built in code, by tests of things other than auto-connect.
+     */
+    match: MatchSettings.nullable(),
   }),
   z.object({
     mode: z.literal('concur'),
