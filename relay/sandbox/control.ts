@@ -39,6 +39,7 @@ export const NewRequestInput = z
     loyaltyNumber: z.string().max(40).nullable().optional(),
     discountCode: NullableText.optional(),
     message: NullableText.optional(),
+    emailAddresses: z.array(z.string().min(3).max(254)).max(5).optional(),
     requestToken: z.string().regex(/^[A-Za-z0-9]{8,64}$/, 'must be 8 to 64 letters or digits').optional(),
     status: SandboxStatusInput.optional(),
     retries: z.number().int().min(0).max(MAX_RETRIES).optional(),

@@ -56,6 +56,7 @@ export interface RequestView {
   loyaltyNumber: string | null;
   discountCode: string | null;
   message: string | null;
+  emailAddresses: readonly string[];
   status: SandboxStatus;
   lastReply: ReplyCode | null;
   retries: number;
@@ -140,6 +141,7 @@ export class SandboxState {
       loyaltyNumber: input.loyaltyNumber !== undefined ? input.loyaltyNumber : generated.loyaltyNumber,
       discountCode: input.discountCode !== undefined ? input.discountCode : generated.discountCode,
       message: input.message !== undefined ? input.message : generated.message,
+      emailAddresses: input.emailAddresses ?? generated.emailAddresses,
       requestToken: input.requestToken ?? generated.requestToken,
       lastModified: input.lastModified ?? generated.lastModified,
     };
@@ -300,6 +302,7 @@ export class SandboxState {
       loyaltyNumber: request.loyaltyNumber,
       discountCode: request.discountCode,
       message: request.message,
+      emailAddresses: request.emailAddresses,
       status: request.status,
       lastReply: request.lastReply,
       retries: request.retries,
@@ -330,6 +333,7 @@ export function toConcurRecord(request: SandboxRequest, origin: string, version:
     message: request.message,
     lastModified: request.lastModified,
     userId: request.userId,
+    emailAddresses: request.emailAddresses,
   };
 }
 

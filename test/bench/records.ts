@@ -14,6 +14,6 @@ export function seededRecords(count: number, origin = 'https://www.concursolutio
   return state.all().map((request) => {
     const record = toConcurRecord(request, origin, '3.0');
     // The sandbox keeps times in ms; the relay's record holds them as ISO text.
-    return { ...record, lastModified: new Date(request.lastModified).toISOString() };
+    return { ...record, lastModified: new Date(request.lastModified).toISOString(), userId: null, emailAddresses: [] };
   });
 }
