@@ -48,6 +48,10 @@ export const ConnectionRequest = z.object({
   firstSeenAt: IsoTime,
   requestTokenExpiresAt: z.nullable(IsoTime),
   retries: z.number().check(z.int(), z.nonnegative()),
+  /** Concur's id of the traveller (API 3.2; null under 3.0): the password grant's username. */
+  userId: z.nullable(z.string()),
+  /** The traveller's addresses as Concur sends them (API 3.2), email1 first; [] under 3.0. */
+  emailAddresses: z.array(z.string()),
   reply: z.nullable(Reply),
   /** The connection made for it (its tokens exchanged and kept), once there is one. */
   connectionId: z.nullable(z.string()),

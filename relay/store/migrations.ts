@@ -288,6 +288,12 @@ export const MIGRATIONS: readonly Migration[] = [
       WHERE state IN ('queued', 'exchanging', 'waiting_token');
     `,
   },
+  {
+    version: 8,
+    name: 'the traveller e-mail addresses API 3.2 sends',
+    // A JSON array of text, email1 first; '[]' for what 3.0 sent (it sends none).
+    sql: `ALTER TABLE requests ADD COLUMN email_addresses TEXT NOT NULL DEFAULT '[]';`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

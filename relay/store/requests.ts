@@ -8,6 +8,7 @@ import { sha256Hex } from './seal-walk.js';
 import { placeOf, REQUEST_TOKEN } from './sealed-columns.js';
 import type { EventLog } from './events.js';
 import {
+  emailAddressesJson,
   readStatus,
   REQUEST_VIEW_SELECT,
   requestViewPage,
@@ -36,6 +37,8 @@ interface ConcurRow {
   concur_last_modified: string | null;
   message: string | null;
   user_id: string | null;
+  /** JSON array of text (mapping.ts, emailAddressesJson). */
+  email_addresses: string;
   /** The token's SHA-256: a poll compares tokens without opening the sealed one. */
   request_token_sha256: string | null;
   request_token_issued_at: string | null;
@@ -131,6 +134,7 @@ function changed(before: ConcurRow, record: ConcurRecord, tokenSha256: string | 
     before.concur_status !== record.status ||
     before.message !== record.message ||
     before.user_id !== record.userId ||
+    before.email_addresses !== emailAddressesJson(record.emailAddresses) ||
     before.request_token_sha256 !== tokenSha256 ||
     (lastModified !== null && lastModified !== before.concur_last_modified)
   );
@@ -143,7 +147,7 @@ function prepare(db: Db) {
   function lookupStatement(size: number) {
     return db.prepare<string[], KnownRow>(`
       SELECT id, uri, first_name, middle_name, last_name, loyalty_number, discount_code, status, concur_status,
-             concur_last_modified, message, user_id, request_token_sha256, request_token_issued_at
+             concur_last_modified, message, user_id, email_addresses, request_token_sha256, request_token_issued_at
       FROM requests WHERE id IN (${Array.from({ length: size }, () => '?').join(', ')})`);
   }
   function lookup(ids: readonly string[]): Map<string, KnownRow> {
@@ -161,16 +165,16 @@ function prepare(db: Db) {
   }
   const insert = db.prepare<[RequestWrite & { first_seen_at: string }]>(`
     INSERT INTO requests (id, uri, first_name, middle_name, last_name, loyalty_number, discount_code, status,
-                          concur_status, concur_last_modified, message, user_id, request_token, request_token_sha256,
+                          concur_status, concur_last_modified, message, user_id, email_addresses, request_token, request_token_sha256,
                           request_token_issued_at, last_modified, first_seen_at, updated_at, retries)
     VALUES (@id, @uri, @first_name, @middle_name, @last_name, @loyalty_number, @discount_code, @status,
-            @concur_status, @concur_last_modified, @message, @user_id, @request_token, @request_token_sha256,
+            @concur_status, @concur_last_modified, @message, @user_id, @email_addresses, @request_token, @request_token_sha256,
             @request_token_issued_at, @last_modified, @first_seen_at, @updated_at, 0)`);
   const update = db.prepare<[RequestWrite]>(`
     UPDATE requests SET uri = @uri, first_name = @first_name, middle_name = @middle_name, last_name = @last_name,
            loyalty_number = @loyalty_number, discount_code = @discount_code, status = @status,
            concur_status = @concur_status, concur_last_modified = @concur_last_modified, message = @message,
-           user_id = @user_id, request_token = CASE WHEN @new_token = 1 THEN @request_token ELSE request_token END,
+           user_id = @user_id, email_addresses = @email_addresses, request_token = CASE WHEN @new_token = 1 THEN @request_token ELSE request_token END,
            request_token_sha256 = @request_token_sha256, request_token_issued_at = @request_token_issued_at,
            last_modified = @last_modified, updated_at = @updated_at
     WHERE id = @id`);
@@ -243,6 +247,7 @@ export function createRequests(ctx: StoreContext, events: Pick<EventLog, 'append
             concur_status: record.status,
             message: record.message,
             user_id: record.userId,
+            email_addresses: emailAddressesJson(record.emailAddresses),
             request_token: newToken && record.requestToken !== null ? ctx.vault.seal(record.requestToken, placeOf(REQUEST_TOKEN, record.id)) : null,
             request_token_sha256: sha256,
             new_token: newToken ? (1 as const) : (0 as const),

@@ -37,6 +37,8 @@ export function request(over: Partial<ConnectionRequest> = {}): ConnectionReques
     firstSeenAt: ago(serial * MIN),
     requestTokenExpiresAt: groupOf(status) === 'pending' ? inFuture(10 * MIN) : null,
     retries: 0,
+    userId: null,
+    emailAddresses: [],
     reply: null,
     connectionId: null,
     ...over,

@@ -50,6 +50,8 @@ export function makeRequest(overrides: Partial<ConnectionRequest> & { id?: strin
     firstSeenAt: now,
     requestTokenExpiresAt: null,
     retries: 0,
+    userId: null,
+    emailAddresses: [],
     reply: null,
     connectionId: null,
     ...overrides,

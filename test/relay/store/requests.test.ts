@@ -35,6 +35,8 @@ describe('connection requests in the store', () => {
         firstSeenAt: seenAt,
         requestTokenExpiresAt: new Date(Date.parse(seenAt) + FIFTEEN_MINUTES).toISOString(),
         retries: 0,
+        userId: null,
+        emailAddresses: [],
         reply: null,
         connectionId: null,
       });
@@ -88,6 +90,9 @@ describe('connection requests in the store', () => {
         { status: 'Processing' as const },
         { message: 'hello' },
         { userId: 'user-guid' },
+        { emailAddresses: ['ada@example.com'] },
+        { emailAddresses: ['ada@example.com', 'ada@example.org'] },
+        { emailAddresses: ['ada@example.org', 'ada@example.com'] },
         { requestToken: 'secret-request-token-rotated' },
         { lastModified: '2024-05-01T09:59:00Z' },
       ];
@@ -97,6 +102,16 @@ describe('connection requests in the store', () => {
         const { updated } = store.requests.upsertFromConcur([current], harness.clock.advance(1000));
         expect(updated, JSON.stringify(change)).toHaveLength(1);
       }
+    });
+
+    it('shows the traveller’s userId and e-mail addresses (3.2) in the API shape, in Concur’s order, and reads them back', () => {
+      const [created] = store.requests.upsertFromConcur(
+        [record('E', { userId: 'b244a439-a082-4405-b0d7-2e61ebf9e29c', emailAddresses: ['b@example.org', 'a@example.com'] })],
+        harness.clock.iso(),
+      ).created;
+      expect(created).toMatchObject({ userId: 'b244a439-a082-4405-b0d7-2e61ebf9e29c', emailAddresses: ['b@example.org', 'a@example.com'] });
+      expect(store.requests.get('E')).toEqual(created);
+      expect(store.requests.list({ limit: 10 }).items.find((r) => r.id === 'E')).toEqual(created);
     });
 
     it('restarts the 15 minutes when Concur issues a new request token', () => {

@@ -753,6 +753,8 @@ export interface components {
             /** Format: date-time */
             requestTokenExpiresAt: string | null;
             retries: number;
+            userId: string | null;
+            emailAddresses: string[];
             reply: components["schemas"]["Reply"] | null;
             connectionId: string | null;
         };
