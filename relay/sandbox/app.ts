@@ -43,6 +43,8 @@ export interface SandboxOptions {
   quirks?: Partial<Quirks>;
   /** In-process test hooks (see SandboxHooks); also settable later on `Sandbox.hooks`. */
   hooks?: SandboxHooks;
+  /** Generated IDs: 28 characters as 3.0 shows them (default), or GUIDs as 3.2 does. */
+  ids?: 'legacy' | 'guid';
 }
 
 export interface Sandbox {
@@ -85,7 +87,7 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
   if (!Number.isInteger(maxLimit) || maxLimit < 1) throw new RangeError(`maxLimit must be a whole number ≥ 1, not ${maxLimit}`);
   if (options.demo && !(options.demo.everyMs >= 10)) throw new RangeError('demo.everyMs must be at least 10');
 
-  const state = new SandboxState(clock, seed);
+  const state = new SandboxState(clock, seed, options.ids);
   state.seed(initialCount);
   const auth = new AuthState(clock, options);
   const users = new UserTokens(clock);

@@ -1,8 +1,8 @@
-import { MAX_RETRIES, REQUEST_TOKEN_TTL_MS, type ReplyCode } from '../../shared/status.js';
+import { REQUEST_TOKEN_TTL_MS, REQUEUE_AFTER_MS, RETRY_LIMITS, isUserErrorCode, type ApiVersion, type ReplyCode } from '../../shared/status.js';
 import type { Clock } from './clock.js';
 import { isoTime } from './clock.js';
-import type { ConcurVersion, WireRecord } from './format/index.js';
 import { Random, offsetToken, requestToken } from './random.js';
+import type { StatusFilter } from './records.js';
 import { type RequestFields, generateRequest, seedRequests } from './seed.js';
 
 /**
@@ -10,9 +10,9 @@ import { type RequestFields, generateRequest, seedRequests } from './seed.js';
  *
  *   Pending ──exchange──▶ Processing
  *   Pending|Processing ──CRSUC──▶ Connected
- *   Pending|Processing ──CREU1/2/3, CRPA1/2──▶ Failed
- *   Pending|Processing ──CRRET──▶ Pending (new request token, retries + 1);
- *                                 the 6th CRRET (retries already at MAX_RETRIES) ──▶ Failed
+ *   Pending|Processing ──CREU1/2/3, CRPA1/2──▶ Failed (3.2: CREU pops it for a day, 4 times, then Failed)
+ *   Pending|Processing ──CRRET──▶ Pending (new request token, retries + 1; 3.2: popped for an hour);
+ *                                 one CRRET over the version's limit (5; 3.2: 48) ──▶ Failed
  *   Connected|Failed ──any reply──▶ refused (400); with `repeat: 'accept'` a repeat of the reply
  *                                   that got it there answers 204 and changes nothing
  */
@@ -20,16 +20,6 @@ import { type RequestFields, generateRequest, seedRequests } from './seed.js';
 /** The states Concur itself keeps; the reply codes are what a partner sends to move between them. */
 export const SANDBOX_STATUSES = ['Pending', 'Processing', 'Connected', 'Failed'] as const;
 export type SandboxStatus = (typeof SANDBOX_STATUSES)[number];
-
-/** What the list's `status` filter accepts. `Retry` (Swagger's fifth value) = pending after a CRRET. */
-export const STATUS_FILTERS = ['Pending', 'Processing', 'Connected', 'Failed', 'Retry'] as const;
-export type StatusFilter = (typeof STATUS_FILTERS)[number];
-
-export function parseStatusFilter(raw: string): StatusFilter | undefined {
-  const wanted = raw.trim().toLowerCase();
-  if (wanted === 'crret') return 'Retry';
-  return STATUS_FILTERS.find((s) => s.toLowerCase() === wanted);
-}
 
 export interface SandboxRequest extends RequestFields {
   /** Position in Concur's queue; offsets point between positions, so a PUT never makes a page skip. */
@@ -44,6 +34,10 @@ export interface SandboxRequest extends RequestFields {
   createdAt: number;
   /** PUTs this request accepted (each would be a 204), repeats included: what "sent twice" is measured by. */
   successfulPuts: number;
+  /** 3.2: CREU replies that requeued it (at most RETRY_LIMITS['3.2'].CREU). */
+  userErrors: number;
+  /** 3.2: popped by a CRRET or CREU until then (ms), when it is back in the queue; null when in it. */
+  poppedUntil: number | null;
 }
 
 /** How the control API shows a request: everything, times as ISO-8601. */
@@ -68,6 +62,9 @@ export interface RequestView {
   lastModified: string;
   createdAt: string;
   successfulPuts: number;
+  userErrors: number;
+  /** 3.2: when a popped request is back in the queue; null when it is in it. */
+  poppedUntil: string | null;
 }
 
 export type ReplyOutcome =
@@ -104,6 +101,8 @@ export class SandboxState {
     private readonly clock: Clock,
     /** The PRNG seed for generated data: the same seed gives the same travellers. */
     readonly randomSeed: number,
+    /** Generated IDs as 3.0 shows them (28 characters) or as 3.2 does (GUIDs). */
+    readonly ids: 'legacy' | 'guid' = 'legacy',
   ) {
     this.#random = new Random(randomSeed);
   }
@@ -125,7 +124,7 @@ export class SandboxState {
 
   /** Adds `count` realistic pending requests, spread over the last hours. */
   seed(count: number): SandboxRequest[] {
-    return seedRequests(this.#random, this.clock.now(), count).map((fields) => this.#insert(fields, {}));
+    return seedRequests(this.#random, this.clock.now(), count).map((fields) => this.#insert({ ...fields, id: this.#idFor(fields) }, {}));
   }
 
   /** Adds one request; fields not given are generated (status Pending, modified now). */
@@ -133,7 +132,7 @@ export class SandboxState {
     if (input.id !== undefined && this.#requests.has(input.id)) throw new DuplicateIdError(input.id);
     const generated = generateRequest(this.#random, this.clock.now());
     const fields: RequestFields = {
-      id: input.id ?? generated.id,
+      id: input.id ?? this.#idFor(generated),
       userId: input.userId ?? generated.userId,
       firstName: input.firstName !== undefined ? input.firstName : generated.firstName,
       middleName: input.middleName !== undefined ? input.middleName : generated.middleName,
@@ -148,6 +147,11 @@ export class SandboxState {
     return this.#insert(fields, input);
   }
 
+  /** A generated request's ID; a GUID drawn only in that mode, so a 3.0 seed gives what it always gave. */
+  #idFor(generated: RequestFields): string {
+    return this.ids === 'guid' ? this.#random.guid() : generated.id;
+  }
+
   #insert(fields: RequestFields, extra: { status?: SandboxStatus; retries?: number }): SandboxRequest {
     if (this.#requests.has(fields.id)) throw new DuplicateIdError(fields.id);
     const request: SandboxRequest = {
@@ -160,6 +164,8 @@ export class SandboxState {
       requestTokenUsed: extra.status !== undefined && extra.status !== 'Pending',
       createdAt: this.clock.now(),
       successfulPuts: 0,
+      userErrors: 0,
+      poppedUntil: null,
     };
     this.#requests.set(request.id, request);
     this.#queue.push(request);
@@ -227,10 +233,13 @@ export class SandboxState {
   }
 
   /** Applies a partner's reply (a PUT). `repeat`: the `repeatReplies` quirk. */
-  reply(id: string, code: ReplyCode, repeat: 'refuse' | 'accept' = 'refuse'): ReplyOutcome {
+  reply(id: string, code: ReplyCode, repeat: 'refuse' | 'accept' = 'refuse', version: ApiVersion = '3.0'): ReplyOutcome {
     const request = this.#requests.get(id);
     if (!request) return { ok: false, reason: 'not_found', message: `Connection request ${id} was not found.` };
     const from = request.status;
+    if (this.isPopped(request)) {
+      return { ok: false, reason: 'final', message: `Connection request ${id} is not in the queue; it is returned again at ${isoTime(request.poppedUntil!)}.` };
+    }
     if (from === 'Connected' || from === 'Failed') {
       if (repeat === 'accept' && request.lastReply === code) {
         request.successfulPuts += 1;
@@ -245,26 +254,43 @@ export class SandboxState {
     const now = this.clock.now();
     request.lastReply = code;
     request.lastModified = now;
+    const limits = RETRY_LIMITS[version];
     if (code === 'CRSUC') {
       request.status = 'Connected';
     } else if (code === 'CRRET') {
-      if (request.retries >= MAX_RETRIES) {
-        // The 6th retry: Concur gives up on this user. The PUT itself is still accepted (204).
+      if (request.retries >= limits.CRRET) {
+        // One retry too many: Concur gives up on this user. The PUT itself is still accepted (204).
         request.status = 'Failed';
       } else {
         request.retries += 1;
-        request.status = 'Pending';
-        this.#byToken.delete(request.requestToken);
-        request.requestToken = requestToken(this.#random);
-        request.requestTokenIssuedAt = now;
-        request.requestTokenUsed = false;
-        this.#byToken.set(request.requestToken, request.id);
+        // 3.2 pops it and returns it an hour later, with the new token issued then.
+        this.#requeue(request, version === '3.2' ? now + REQUEUE_AFTER_MS.CRRET : now);
       }
+    } else if (isUserErrorCode(code) && limits.CREU !== null && request.userErrors < limits.CREU) {
+      // 3.2: the traveller is e-mailed and may fix their data; the request comes back a day later.
+      request.userErrors += 1;
+      this.#requeue(request, now + REQUEUE_AFTER_MS.CREU);
     } else {
       request.status = 'Failed';
     }
     request.successfulPuts += 1;
     return { ok: true, request, from, repeated: false };
+  }
+
+  /** Pending again at `at` (now: at once), with a new request token issued then; popped until then. */
+  #requeue(request: SandboxRequest, at: number): void {
+    request.status = 'Pending';
+    request.poppedUntil = at > this.clock.now() ? at : null;
+    this.#byToken.delete(request.requestToken);
+    request.requestToken = requestToken(this.#random);
+    request.requestTokenIssuedAt = at;
+    request.requestTokenUsed = false;
+    this.#byToken.set(request.requestToken, request.id);
+  }
+
+  /** 3.2: taken out of the queue by a PUT and not yet returned to it. */
+  isPopped(request: SandboxRequest): boolean {
+    return request.poppedUntil !== null && this.clock.now() < request.poppedUntil;
   }
 
   /**
@@ -314,33 +340,8 @@ export class SandboxState {
       lastModified: isoTime(request.lastModified),
       createdAt: isoTime(request.createdAt),
       successfulPuts: request.successfulPuts,
+      userErrors: request.userErrors,
+      poppedUntil: this.isPopped(request) ? isoTime(request.poppedUntil!) : null,
     };
   }
-}
-
-/** The record Concur would send for a request, with its URI built from the caller's own origin. */
-export function toConcurRecord(request: SandboxRequest, origin: string, version: ConcurVersion): WireRecord {
-  return {
-    id: request.id,
-    uri: resourceUri(origin, version, request.id),
-    firstName: request.firstName,
-    middleName: request.middleName,
-    lastName: request.lastName,
-    loyaltyNumber: request.loyaltyNumber,
-    discountCode: request.discountCode,
-    status: request.status,
-    requestToken: request.requestToken,
-    message: request.message,
-    lastModified: request.lastModified,
-    userId: request.userId,
-    emailAddresses: request.emailAddresses,
-  };
-}
-
-export function collectionUri(origin: string, version: ConcurVersion): string {
-  return `${origin}/api/v${version}/common/connectionrequests`;
-}
-
-export function resourceUri(origin: string, version: ConcurVersion, id: string): string {
-  return `${collectionUri(origin, version)}/${encodeURIComponent(id)}`;
 }

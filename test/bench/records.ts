@@ -1,6 +1,7 @@
 import type { ConcurRecord } from '../../relay/concur/record.js';
 import { systemClock } from '../../relay/sandbox/clock.js';
-import { SandboxState, toConcurRecord } from '../../relay/sandbox/state.js';
+import { toConcurRecord } from '../../relay/sandbox/records.js';
+import { SandboxState } from '../../relay/sandbox/state.js';
 
 /** What the benchmarks share besides lib.ts: realistic records and the API key of the servers they start. */
 
