@@ -186,18 +186,24 @@ export function envBoolean(fallback: boolean) {
 
 /** One of `options`, in any case; the value is the option as spelled in `options`. */
 export function envEnum<const T extends string>(options: readonly T[], fallback: NoInfer<T>) {
+  return envWithDefault(oneOf(options, fallback), fallback);
+}
+
+/** One of `options` (any case), or undefined when unset: for a default that depends on another variable. */
+export function envChoice<const T extends string>(options: readonly T[], example: NoInfer<T>) {
+  return envOptional(oneOf(options, example));
+}
+
+function oneOf<const T extends string>(options: readonly T[], example: T) {
   const allowed: readonly string[] = options;
   const listed = `${options.slice(0, -1).join(', ')} or ${options.at(-1)}`;
-  return envWithDefault(
-    z
-      .string()
-      .transform((value) => allowed.find((option) => option.toLowerCase() === value.toLowerCase()) ?? value)
-      .refine(
-        (value): value is T => allowed.includes(value),
-        rule((value) => `must be ${listed} ${got(value)}`, { example: fallback }),
-      ),
-    fallback,
-  );
+  return z
+    .string()
+    .transform((value) => allowed.find((option) => option.toLowerCase() === value.toLowerCase()) ?? value)
+    .refine(
+      (value): value is T => allowed.includes(value),
+      rule((value) => `must be ${listed} ${got(value)}`, { example }),
+    );
 }
 
 /** A host name or IP address to listen on (an IPv6 address may be in brackets; Node wants it without). */

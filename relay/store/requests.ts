@@ -1,5 +1,5 @@
 import type { ConnectionRequest, Counts, RequestsPage, RequestsQuery } from '../../shared/models.js';
-import { GROUPS, groupOf, STATUS_CODES, type Group } from '../../shared/status.js';
+import { GROUPS, groupOf, isUserErrorCode, STATUS_CODES, type Group } from '../../shared/status.js';
 import type { ConcurRecord } from '../concur/record.js';
 import type { StoreContext } from './context.js';
 import type { Db } from './db.js';
@@ -274,8 +274,9 @@ export function createRequests(ctx: StoreContext, events: Pick<EventLog, 'append
           }
           const write = {
             ...common,
-            // A sent reply's code stands until Concur's own status moves on.
-            status: before.concur_status !== record.status ? record.status : before.status,
+            // A sent reply's code stands until Concur's own status moves on, or (3.2) Concur requeues a
+            // request a CREU code popped: it comes back with a new token, waiting for the partner again.
+            status: before.concur_status !== record.status || (newToken && isUserErrorCode(before.status)) ? record.status : before.status,
             concur_last_modified: lastModified ?? before.concur_last_modified,
             request_token_issued_at: newToken
               ? record.requestToken === null

@@ -179,6 +179,23 @@ describe('connection requests in the store', () => {
       expect(store.events.after(latest, 10).map((e) => [e.type, e.data])).toEqual([['request.created', again.created[0]]]);
     });
 
+    it('counts a request a CREU code popped as failed until Concur (3.2) requeues it with a new token, then as pending again', () => {
+      store.requests.upsertFromConcur([record('A'), record('B')], harness.clock.iso());
+      store.replies.markSent(store.replies.enqueue('A', 'CREU1', { actor: TESTER }).replyId);
+      store.replies.markSent(store.replies.enqueue('B', 'CRRET', { actor: TESTER }).replyId);
+      expect(store.requests.counts()).toEqual({ pending: 1, failed: 1, connected: 0 });
+      // The same token again changes nothing: the reply's code stands.
+      store.requests.upsertFromConcur([record('A', { lastModified: '2024-05-01T09:05:00Z' })], harness.clock.advance(60_000));
+      expect(store.requests.get('A')).toMatchObject({ status: 'CREU1', group: 'failed' });
+      // A day later the queue hands it out again with a new token: the traveller may have fixed their data.
+      const { updated } = store.requests.upsertFromConcur(
+        [record('A', { requestToken: 'requeued-token', lastModified: '2024-05-02T09:05:00Z' }), record('B', { requestToken: 'crret-token' })],
+        harness.clock.advance(86_400_000),
+      );
+      expect(updated.map((r) => [r.id, r.status, r.group])).toEqual([['A', 'Pending', 'pending'], ['B', 'CRRET', 'pending']]);
+      expect(store.requests.counts()).toEqual({ pending: 2, failed: 0, connected: 0 });
+    });
+
     it('announces exactly what getRequest reads back, also for requests with replies and retries', () => {
       // The upsert builds its views from the rows it writes rather than reading them back: they must agree.
       store.requests.upsertFromConcur([record('A'), record('B'), record('C')], harness.clock.iso());
