@@ -8,6 +8,7 @@ import { type HttpResponse, parseRetryAfter, send } from './http.js';
 import { AllowedOrigins, whereTo } from './origins.js';
 import { QueueGate } from './queue-gate.js';
 import { queuePages } from './queue-pages.js';
+import { temporary400 } from './temporary.js';
 import type { ConcurPage, ConcurRecord } from './record.js';
 
 /**
@@ -274,6 +275,8 @@ export class ConcurClient {
           ...details,
           retryAfterSeconds: parseRetryAfter(res.headers.get('retry-after')),
         });
+      case res.status === 400 && temporary400(concurMessage, details) !== undefined:
+        return temporary400(concurMessage, details)!;
       case res.status >= 300 && res.status < 400:
         return new ConcurError('bad_response', `Concur answered with a redirect (${res.status}); check CONCUR_BASE_URL`, details);
       default:
