@@ -146,7 +146,11 @@ export type ApiVersion = (typeof API_VERSIONS)[number];
  * most 48 times) and after a day for CREU1/2/3 (at most 4 times); then it gets an error status and
  * is never returned again.
  */
-export const RETRY_LIMITS: Readonly<Record<ApiVersion, { CRRET: number; CREU: number | null }>> = {
+export interface RetryLimits {
+  CRRET: number;
+  CREU: number | null;
+}
+export const RETRY_LIMITS: Readonly<Record<ApiVersion, RetryLimits>> = {
   '3.0': { CRRET: MAX_RETRIES, CREU: null },
   '3.2': { CRRET: 48, CREU: 4 },
 };

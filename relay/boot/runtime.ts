@@ -86,7 +86,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     current: parseVaultKey(config.vaultKey ?? sandboxVaultKey(config.dbPath))!,
     old: config.vaultOldKeys.map((key) => parseVaultKey(key)!),
   });
-  const store = openStore(config.dbPath, { vault });
+  const store = openStore(config.dbPath, { vault, apiVersion: config.concur.apiVersion });
   for (const { column, count } of store.sealedAtOpen.sealed) {
     logger.info({ column, count }, 'sealed the secrets an older relay kept in clear');
   }

@@ -5,6 +5,7 @@ import {
   normaliseStatus,
   REQUEST_TOKEN_TTL_MS,
   type ReplyCode,
+  type RetryLimits,
   type StatusCode,
 } from '../../shared/status.js';
 import { addMs } from './time.js';
@@ -166,6 +167,7 @@ export interface RequestViewRow {
   first_seen_at: string;
   request_token_issued_at: string | null;
   retries: number;
+  user_errors: number;
   user_id: string | null;
   email_addresses: string;
   reply_id: number | null;
@@ -181,12 +183,12 @@ export interface RequestViewRow {
 /** The columns of `requests` that RequestViewRow shows (never request_token), unprefixed. */
 const REQUEST_VIEW_REQUEST_COLUMNS =
   'id, uri, first_name, middle_name, last_name, loyalty_number, discount_code, status, last_modified, first_seen_at, request_token_issued_at, retries, ' +
-  'user_id, email_addresses';
+  'user_errors, user_id, email_addresses';
 
 /** The SELECT list of RequestViewRow over `q` (the request) and `r` (its latest reply). */
 const REQUEST_VIEW_COLUMNS = `
   q.id, q.uri, q.first_name, q.middle_name, q.last_name, q.loyalty_number, q.discount_code,
-  q.status, q.last_modified, q.first_seen_at, q.request_token_issued_at, q.retries, q.user_id, q.email_addresses,
+  q.status, q.last_modified, q.first_seen_at, q.request_token_issued_at, q.retries, q.user_errors, q.user_id, q.email_addresses,
   r.id AS reply_id, r.status AS reply_status, r.state AS reply_state, r.attempts AS reply_attempts,
   r.last_error AS reply_last_error, r.updated_at AS reply_updated_at, r.requested_by AS reply_requested_by,
   (SELECT c.id FROM connections c WHERE c.request_id = q.id) AS connection_id`;
@@ -235,7 +237,8 @@ function readEmailAddresses(json: string): string[] {
   }
 }
 
-export function toConnectionRequest(row: RequestViewRow): ConnectionRequest | undefined {
+/** `limits`: the retries the relay's Concur API version allows, shown beside the ones used. */
+export function toConnectionRequest(row: RequestViewRow, limits: RetryLimits): ConnectionRequest | undefined {
   const status = readStatus(row.status);
   if (status === undefined) return undefined;
   const reply =
@@ -268,6 +271,9 @@ export function toConnectionRequest(row: RequestViewRow): ConnectionRequest | un
     requestTokenExpiresAt:
       row.request_token_issued_at === null ? null : addMs(row.request_token_issued_at, REQUEST_TOKEN_TTL_MS),
     retries: row.retries,
+    retryLimit: limits.CRRET,
+    userErrors: row.user_errors,
+    userErrorLimit: limits.CREU,
     userId: row.user_id,
     emailAddresses: readEmailAddresses(row.email_addresses),
     reply: reply ?? null,

@@ -290,9 +290,10 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 8,
-    name: 'the traveller e-mail addresses API 3.2 sends',
-    // A JSON array of text, email1 first; '[]' for what 3.0 sent (it sends none).
-    sql: `ALTER TABLE requests ADD COLUMN email_addresses TEXT NOT NULL DEFAULT '[]';`,
+    name: 'API 3.2: the traveller e-mail addresses, and the CREU replies Concur requeued',
+    // e-mail addresses: a JSON array of text, email1 first ('[]': 3.0 sends none). user_errors: CREU1/2/3 sent.
+    sql: `ALTER TABLE requests ADD COLUMN email_addresses TEXT NOT NULL DEFAULT '[]';
+      ALTER TABLE requests ADD COLUMN user_errors INTEGER NOT NULL DEFAULT 0;`,
   },
 ];
 

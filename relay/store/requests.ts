@@ -1,5 +1,5 @@
 import type { ConnectionRequest, Counts, RequestsPage, RequestsQuery } from '../../shared/models.js';
-import { GROUPS, groupOf, isUserErrorCode, STATUS_CODES, type Group } from '../../shared/status.js';
+import { GROUPS, groupOf, isUserErrorCode, STATUS_CODES, type Group, type RetryLimits } from '../../shared/status.js';
 import type { ConcurRecord } from '../concur/record.js';
 import type { StoreContext } from './context.js';
 import type { Db } from './db.js';
@@ -214,12 +214,12 @@ function prepare(db: Db) {
   };
 }
 
-export function createRequests(ctx: StoreContext, events: Pick<EventLog, 'append'>): Requests {
+export function createRequests(ctx: StoreContext, events: Pick<EventLog, 'append'>, limits: RetryLimits): Requests {
   const sql = prepare(ctx.db);
 
   function view(id: string): ConnectionRequest | undefined {
     const row = sql.selectView.get(id);
-    return row === undefined ? undefined : toConnectionRequest(row);
+    return row === undefined ? undefined : toConnectionRequest(row, limits);
   }
 
   return {
@@ -265,7 +265,7 @@ export function createRequests(ctx: StoreContext, events: Pick<EventLog, 'append
             sql.insert.run(write);
             known.set(record.id, write);
             // A new request has no replies and no retries: its view is the row just written, not read back.
-            const created = toConnectionRequest({ ...write, retries: 0, ...NO_REPLY });
+            const created = toConnectionRequest({ ...write, retries: 0, user_errors: 0, ...NO_REPLY }, limits);
             if (created !== undefined) {
               result.created.push(created);
               events.append('request.created', created);
@@ -320,7 +320,7 @@ export function createRequests(ctx: StoreContext, events: Pick<EventLog, 'append
       const pageRows = more ? rows.slice(0, size) : rows;
       const last = pageRows[pageRows.length - 1];
       return {
-        items: pageRows.flatMap((row) => toConnectionRequest(row) ?? []),
+        items: pageRows.flatMap((row) => toConnectionRequest(row, limits) ?? []),
         nextCursor: more && last !== undefined ? encodeCursor(last.last_modified, last.id) : null,
       };
     },

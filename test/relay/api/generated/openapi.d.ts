@@ -753,6 +753,9 @@ export interface components {
             /** Format: date-time */
             requestTokenExpiresAt: string | null;
             retries: number;
+            retryLimit: number;
+            userErrors: number;
+            userErrorLimit: number | null;
             userId: string | null;
             emailAddresses: string[];
             reply: components["schemas"]["Reply"] | null;
