@@ -3,6 +3,7 @@ import type { Clock } from './clock.js';
 import { isoTime } from './clock.js';
 import { Random, offsetToken, requestToken } from './random.js';
 import type { StatusFilter } from './records.js';
+import { type RequestView, requestView } from './request-view.js';
 import { type RequestFields, generateRequest, seedRequests } from './seed.js';
 
 /**
@@ -38,33 +39,6 @@ export interface SandboxRequest extends RequestFields {
   userErrors: number;
   /** 3.2: popped by a CRRET or CREU until then (ms), when it is back in the queue; null when in it. */
   poppedUntil: number | null;
-}
-
-/** How the control API shows a request: everything, times as ISO-8601. */
-export interface RequestView {
-  id: string;
-  userId: string;
-  firstName: string | null;
-  middleName: string | null;
-  lastName: string | null;
-  loyaltyNumber: string | null;
-  discountCode: string | null;
-  message: string | null;
-  emailAddresses: readonly string[];
-  status: SandboxStatus;
-  lastReply: ReplyCode | null;
-  retries: number;
-  requestToken: string;
-  requestTokenIssuedAt: string;
-  requestTokenExpiresAt: string;
-  requestTokenExpired: boolean;
-  requestTokenUsed: boolean;
-  lastModified: string;
-  createdAt: string;
-  successfulPuts: number;
-  userErrors: number;
-  /** 3.2: when a popped request is back in the queue; null when it is in it. */
-  poppedUntil: string | null;
 }
 
 export type ReplyOutcome =
@@ -103,6 +77,8 @@ export class SandboxState {
     readonly randomSeed: number,
     /** Generated IDs as 3.0 shows them (28 characters) or as 3.2 does (GUIDs). */
     readonly ids: 'legacy' | 'guid' = 'legacy',
+    /** How long a request token lives (the `requestTokenLifetime` quirk): read at every check. */
+    private readonly tokenLifetimeMs: () => number = () => REQUEST_TOKEN_TTL_MS,
   ) {
     this.#random = new Random(randomSeed);
   }
@@ -225,7 +201,7 @@ export class SandboxState {
   }
 
   requestTokenExpiresAt(request: SandboxRequest): number {
-    return request.requestTokenIssuedAt + REQUEST_TOKEN_TTL_MS;
+    return request.requestTokenIssuedAt + this.tokenLifetimeMs();
   }
 
   isRequestTokenExpired(request: SandboxRequest): boolean {
@@ -281,6 +257,11 @@ export class SandboxState {
   #requeue(request: SandboxRequest, at: number): void {
     request.status = 'Pending';
     request.poppedUntil = at > this.clock.now() ? at : null;
+    this.reissueToken(request, at);
+  }
+
+  /** A new request token, issued at `at`; the old one stops working (the `tokenOnGet` quirk, a requeue). */
+  reissueToken(request: SandboxRequest, at = this.clock.now()): void {
     this.#byToken.delete(request.requestToken);
     request.requestToken = requestToken(this.#random);
     request.requestTokenIssuedAt = at;
@@ -295,7 +276,7 @@ export class SandboxState {
 
   /**
    * The exchange of a request token for the user's tokens, one rule for both forms (the legacy
-   * getaccesstoken.ashx and the password grant): once, within 15 minutes, while Pending; it moves
+   * getaccesstoken.ashx and the password grant): once, within its lifetime, while Pending; it moves
    * the request to Processing. `forUser`: the password grant's username, which must be the
    * request's userId (a token stolen from another user's request is refused, not spent).
    */
@@ -307,7 +288,8 @@ export class SandboxState {
       return { ok: false, reason: 'not_yours', message: 'Authtoken was not issued for you' };
     }
     if (this.isRequestTokenExpired(request)) {
-      return { ok: false, reason: 'expired', message: 'The request token expired: it was issued more than 15 minutes ago.' };
+      const lifetime = this.tokenLifetimeMs() >= 3_600_000 ? `${this.tokenLifetimeMs() / 3_600_000} hours` : `${this.tokenLifetimeMs() / 60_000} minutes`;
+      return { ok: false, reason: 'expired', message: `The request token expired: it was issued more than ${lifetime} ago.` };
     }
     if (request.requestTokenUsed || request.status !== 'Pending') {
       return { ok: false, reason: 'used', message: 'The request token has already been used.' };
@@ -319,29 +301,6 @@ export class SandboxState {
   }
 
   view(request: SandboxRequest): RequestView {
-    return {
-      id: request.id,
-      userId: request.userId,
-      firstName: request.firstName,
-      middleName: request.middleName,
-      lastName: request.lastName,
-      loyaltyNumber: request.loyaltyNumber,
-      discountCode: request.discountCode,
-      message: request.message,
-      emailAddresses: request.emailAddresses,
-      status: request.status,
-      lastReply: request.lastReply,
-      retries: request.retries,
-      requestToken: request.requestToken,
-      requestTokenIssuedAt: isoTime(request.requestTokenIssuedAt),
-      requestTokenExpiresAt: isoTime(this.requestTokenExpiresAt(request)),
-      requestTokenExpired: this.isRequestTokenExpired(request),
-      requestTokenUsed: request.requestTokenUsed,
-      lastModified: isoTime(request.lastModified),
-      createdAt: isoTime(request.createdAt),
-      successfulPuts: request.successfulPuts,
-      userErrors: request.userErrors,
-      poppedUntil: this.isPopped(request) ? isoTime(request.poppedUntil!) : null,
-    };
+    return requestView(this, request);
   }
 }

@@ -79,6 +79,8 @@ function listQueue(ctx: SandboxContext, c: SandboxContextC, format: ConcurFormat
   if (rawOffset !== '' && !/^\d{1,9}$/.test(rawOffset)) return concurError(ctx, 400, `The value '${rawOffset}' is not valid for offset.`, format);
   const offset = rawOffset === '' ? 0 : Number(rawOffset);
   const { items, more } = queuePage(ctx.state, offset, limit);
+  // "Request tokens are generated upon GET" (a quirk: the page's Swagger says otherwise).
+  if (ctx.quirks.tokenOnGet) for (const request of items) ctx.state.reissueToken(request);
   const nextPage = more ? `${collectionUri(url.origin, '3.2')}/?limit=${limit}&offset=${offset + items.length}` : null;
   // A request whose token was exchanged is still in the queue, and 3.2 shows everything in it as Pending.
   const records = items.map((request) => ({ ...toConcurRecord(request, url.origin, '3.2'), status: 'Pending' as const }));

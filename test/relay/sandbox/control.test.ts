@@ -150,6 +150,8 @@ describe('sandbox control API: calls, clock, quirks, faults, reset', () => {
         expiresIn: null,
         legacyRefreshToken: 'echo',
         appMgmtDeleteStatus: 200,
+        requestTokenLifetime: '15m',
+        tokenOnGet: false,
       },
     });
     const bare = await (await call(CR)).text();

@@ -134,6 +134,32 @@ describe('sandbox: API 3.2’s queue', () => {
     expect(await ids()).toEqual([]);
   });
 
+  it('quirk requestTokenLifetime 24h: a token lives a day (3.2’s page), not 15 minutes (its Swagger, the default)', async () => {
+    h = inProcess();
+    const request = h.sb.state.add();
+    h.clock.advance(REQUEST_TOKEN_TTL_MS);
+    expect(h.sb.state.exchange(request.requestToken)).toMatchObject({ ok: false, reason: 'expired', message: 'The request token expired: it was issued more than 15 minutes ago.' });
+    expect((await h.control('PUT', '/quirks', { requestTokenLifetime: '24h' })).status).toBe(200);
+    expect(h.sb.state.view(request)).toMatchObject({ requestTokenExpired: false, requestTokenExpiresAt: '2024-05-02T12:00:00.000Z' });
+    h.clock.advance(24 * HOUR - REQUEST_TOKEN_TTL_MS);
+    expect(h.sb.state.exchange(request.requestToken)).toMatchObject({ ok: false, message: 'The request token expired: it was issued more than 24 hours ago.' });
+  });
+
+  it('quirk tokenOnGet: every 3.2 list hands out a new token for each request on its page, and the one before stops working', async () => {
+    h = inProcess();
+    h.sb.state.seed(3);
+    expect((await h.control('PUT', '/quirks', { tokenOnGet: true })).status).toBe(200);
+    const first = (await page('?limit=2')).Items;
+    const second = (await page('?limit=2')).Items;
+    expect(second.map((i) => i.ID)).toEqual(first.map((i) => i.ID));
+    for (const [i, item] of second.entries()) expect(item.requestToken).not.toBe(first[i]!.requestToken);
+    expect(h.sb.state.exchange(first[0]!.requestToken)).toMatchObject({ ok: false, reason: 'unknown' });
+    expect(h.sb.state.exchange(second[0]!.requestToken)).toMatchObject({ ok: true });
+    // Off by default: the same token twice.
+    h.sb.reset({ seed: 3 });
+    expect((await page()).Items[0]!.requestToken).toBe((await page()).Items[0]!.requestToken);
+  });
+
   it('keeps 3.0’s rules on the 3.0 path: a CREU fails at once, the 6th CRRET fails', async () => {
     h = inProcess();
     const creu = h.sb.state.add();
