@@ -3,7 +3,9 @@ import type { ConnectionRequest, RequestsPage } from '../../../shared/models.js'
 import { parseConfig } from '../../../relay/base/config.js';
 import { createLogger } from '../../../relay/base/log.js';
 import { startRelay, type RunningRelay } from '../../../relay/boot/runtime.js';
+import { startSandbox } from '../../../relay/sandbox/server.js';
 import { eventually, tempDb } from '../../helpers/relay-process.js';
+import { TEST_VAULT_KEY } from '../../helpers/vault.js';
 
 /**
  * CONCUR_API_VERSION=3.2 from the environment to the wire, in sandbox mode: the relay gets its app
@@ -62,5 +64,34 @@ describe('the relay under CONCUR_API_VERSION=3.2 (sandbox mode)', () => {
     expect(put).toMatchObject({ path: `/api/v3.2/common/connectionrequests/${target.id}`, putStatus: 'CRSUC', status: 204 });
     const exchange = sandbox.calls.list().find((call) => call.route === 'token' && call.grantType === 'password');
     expect(exchange?.status).toBe(200);
+  });
+
+  it('against a Concur (the sandbox as one, over HTTP): CONCUR_CLIENT_ID and CONCUR_CLIENT_SECRET alone, and no secret in what the API says', async () => {
+    const concur = await startSandbox({ seed: 4, random: 9, ids: 'guid' });
+    try {
+      const r = await start({
+        CONCUR_API_VERSION: '3.2',
+        CONCUR_BASE_URL: concur.url,
+        CONCUR_CLIENT_ID: concur.clientId,
+        CONCUR_CLIENT_SECRET: concur.clientSecret,
+        RELAY_API_KEYS: 'k3y-0123456789abcdef-relay',
+        RELAY_VAULT_KEY: TEST_VAULT_KEY,
+      });
+      expect(r.sandbox).toBeNull();
+      const page = await eventually(async () => {
+        const answer = await api<RequestsPage>(r, '/api/v1/requests?limit=200');
+        return answer.items.length === 4 ? answer : undefined;
+      });
+      expect(page.items.every((item) => item.emailAddresses.length > 0 && item.retryLimit === 48 && item.userErrorLimit === 4)).toBe(true);
+      const calls = concur.calls.list();
+      expect(calls.filter((call) => call.route === 'token').map((call) => call.grantType)).toEqual(['client_credentials']);
+      expect(calls.some((call) => call.route === 'list' && call.authScheme === 'Bearer' && call.auth === 'ok')).toBe(true);
+      const text = JSON.stringify(page);
+      for (const secret of [concur.clientSecret, ...concur.state.all().map((request) => request.requestToken)]) expect(text).not.toContain(secret);
+    } finally {
+      await relay?.close();
+      relay = undefined;
+      await concur.close();
+    }
   });
 });
