@@ -1,6 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { clientCredentialsGrant } from '../../../relay/concur/client-credentials.js';
-import { ConcurClient } from '../../../relay/concur/client.js';
 import type { RunningSandbox } from '../../../relay/sandbox/server.js';
 import type { Store } from '../../../relay/store/index.js';
 import { TESTER, type StoreHarness } from '../store/helpers.js';
@@ -18,11 +16,7 @@ let store: Store;
 let log: CapturedLog;
 const { outbox, ingest } = workerWorld({ random: 16 }, (world) => ({ sb, harness, store, log } = world));
 
-function client(version: '3.0' | '3.2'): ConcurClient {
-  if (version === '3.0') return clientFor(sb);
-  const auth = clientCredentialsGrant({ tokenUrl: `${sb.url}/oauth2/v0/token`, clientId: sb.clientId, clientSecret: sb.clientSecret });
-  return new ConcurClient({ baseUrl: sb.url, auth, version: '3.2', timeoutMs: 3000 });
-}
+const client = (version: '3.0' | '3.2') => clientFor(sb, { version });
 
 /** Runs the outbox until the reply is settled, moving the store's clock to each retry. */
 async function settle(replyId: number, version: '3.0' | '3.2'): Promise<void> {
