@@ -6,6 +6,7 @@
 // which it never shows.
 import * as z from 'zod/mini';
 import { Connection, ExchangeStatus } from './connections.js';
+import { AutoConnect, RequestMatch } from './match.js';
 import { IsoTime, pageOf, pagingOf } from './paging.js';
 import { Role } from './roles.js';
 import { Group, ReplyCode, StatusCode } from './status.js';
@@ -62,6 +63,8 @@ export const ConnectionRequest = z.object({
   reply: z.nullable(Reply),
   /** The connection made for it (its tokens exchanged and kept), once there is one. */
   connectionId: z.nullable(z.string()),
+  /** What the partner's member directory last said about it (auto-connect); null when it was not asked. */
+  match: z.nullable(RequestMatch),
 });
 export type ConnectionRequest = z.infer<typeof ConnectionRequest>;
 
@@ -97,6 +100,8 @@ export const Summary = z.object({
   }),
   /** Whether a CRSUC can be sent: the relay must exchange the request token first (partner credentials). */
   exchange: ExchangeStatus,
+  /** Whether the relay asks a member directory about new requests, and what it answers by itself (match.ts). */
+  autoConnect: AutoConnect,
 });
 export type Summary = z.infer<typeof Summary>;
 

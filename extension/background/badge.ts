@@ -3,7 +3,7 @@ import type { Problem } from '../lib/problems.js';
 import { BACKGROUND_TEXT, BADGE, COLOURS, PROBLEM_TEXTS } from '../lib/texts.js';
 
 /**
- * The toolbar badge: the pending count in the product colour, or one problem's mark, colour and
+ * The toolbar badge: how many requests wait for a person, in the product colour, or one problem's mark, colour and
  * tooltip. `badgeView` is pure; `applyBadge` writes it to the browser.
  */
 
@@ -48,8 +48,12 @@ function badgeCount(pending: number): string {
   return whole > BADGE.maxCount ? BADGE.overflow : String(whole);
 }
 
-export function badgeView(state: { problem?: Problem; pending?: number }): BadgeView {
-  const { problem, pending } = state;
+/**
+ * `pending`: the requests that wait for a person (lib/attention.ts), which the badge counts;
+ * `auto`: those auto-connect is handling, which only the tooltip mentions.
+ */
+export function badgeView(state: { problem?: Problem; pending?: number; auto?: number }): BadgeView {
+  const { problem, pending, auto } = state;
   if (problem !== undefined) {
     const text = PROBLEM_TEXTS[problem];
     // Concur problems leave the relay's list usable; the tooltip still says how many wait.
@@ -61,7 +65,7 @@ export function badgeView(state: { problem?: Problem; pending?: number }): Badge
     };
   }
   const count = pending ?? 0;
-  return { text: badgeCount(count), colour: COLOURS.brand, title: BACKGROUND_TEXT.badgeTitle(Math.max(0, Math.floor(count))) };
+  return { text: badgeCount(count), colour: COLOURS.brand, title: BACKGROUND_TEXT.badgeTitle(Math.max(0, Math.floor(count)), auto) };
 }
 
 type ActionApi = {

@@ -1,13 +1,16 @@
 import { storage } from 'wxt/utils/storage';
 import type { Summary } from '../../shared/models.js';
+import { attention, waitingForPerson } from '../lib/attention.js';
 import { concurProblem, RelayProblem, type Problem } from '../lib/problems.js';
 import { createRelayClient } from '../lib/relay-client.js';
 import { loadSettings } from '../lib/settings.js';
 import { applyBadge, badgeView, worstProblem } from './badge.js';
+import { notifyAutoConnected } from './auto-notice.js';
 import { notifyPending } from './notifications.js';
 
 /**
- * One refresh: settings → relay (summary + every pending request) → badge and notifications, and
+ * One refresh: settings → relay (summary + every pending request) → badge and notifications (of
+ * what waits for a person, lib/attention.ts; a line for what auto-connect did, auto-notice.ts), and
  * a snapshot in `local:sync` that the popup may read for a first paint. Refreshes never overlap:
  * a call while one runs is answered by one more run right after it (many calls, one extra run).
  */
@@ -25,6 +28,8 @@ export interface SyncSnapshot {
   summaryAt: string | null;
   /** The ids pending at the last good refresh. */
   pendingIds: string[];
+  /** How many of them waited for a person (the badge's count; lib/attention.ts), or null before the first good refresh. */
+  waiting: number | null;
 }
 
 export const syncSnapshotItem = storage.defineItem<SyncSnapshot | null>('local:sync', { fallback: null });
@@ -40,7 +45,7 @@ async function runRefresh(options: RefreshOptions): Promise<SyncSnapshot> {
 
   const settings = await loadSettings().catch(() => null);
   if (settings === null) {
-    snapshot = { at: now(), problem: 'not_configured', detail: null, summary: null, summaryAt: null, pendingIds: [] };
+    snapshot = { at: now(), problem: 'not_configured', detail: null, summary: null, summaryAt: null, pendingIds: [], waiting: null };
     await applyBadge(badgeView({ problem: 'not_configured' }));
     await syncSnapshotItem.setValue(snapshot);
     return snapshot;
@@ -50,8 +55,15 @@ async function runRefresh(options: RefreshOptions): Promise<SyncSnapshot> {
     const client = createRelayClient(settings, options.fetch);
     const [summary, pending] = await Promise.all([client.summary(), client.allRequests('pending')]);
     const problem = worstProblem([concurProblem(summary.concur.state)]) ?? null;
-    await applyBadge(badgeView({ problem: problem ?? undefined, pending: summary.counts.pending }));
-    await notifyPending(pending, settings);
+    // The relay says whether it asks a member directory about each new request (lib/attention.ts).
+    const directory = summary.autoConnect.directory;
+    // Only what waits for a person counts and is announced; auto-connect has the rest in hand.
+    const waiting = waitingForPerson(pending, directory);
+    const auto = pending.filter((request) => attention(request, directory) === 'auto').length;
+    await applyBadge(badgeView({ problem: problem ?? undefined, pending: waiting.length, auto }));
+    await notifyPending(waiting, settings);
+    // A nicety beside the badge: a relay that cannot list connections now still has a badge.
+    await notifyAutoConnected((since, max) => client.connectionsSince(since, max), settings, Date.now()).catch(() => undefined);
     snapshot = {
       at: now(),
       problem,
@@ -59,13 +71,14 @@ async function runRefresh(options: RefreshOptions): Promise<SyncSnapshot> {
       summary,
       summaryAt: now(),
       pendingIds: pending.map((request) => request.id),
+      waiting: waiting.length,
     };
   } catch (error) {
     const problem: Problem = error instanceof RelayProblem ? error.problem : 'relay_error';
     const detail = error instanceof RelayProblem ? (error.detail ?? null) : null;
     // Keep what we knew: the popup can still show it, marked as out of date.
     const known = previous !== null && previous.summary !== null ? previous : null;
-    await applyBadge(badgeView({ problem, pending: known?.summary?.counts.pending }));
+    await applyBadge(badgeView({ problem, pending: known?.waiting ?? known?.summary?.counts.pending }));
     snapshot = {
       at: now(),
       problem,
@@ -73,6 +86,7 @@ async function runRefresh(options: RefreshOptions): Promise<SyncSnapshot> {
       summary: known?.summary ?? null,
       summaryAt: known?.summaryAt ?? null,
       pendingIds: known?.pendingIds ?? [],
+      waiting: known?.waiting ?? null,
     };
   }
   await syncSnapshotItem.setValue(snapshot);
@@ -94,6 +108,7 @@ export function refresh(options: RefreshOptions = {}): Promise<SyncSnapshot> {
           summary: null,
           summaryAt: null,
           pendingIds: [],
+          waiting: null,
         }),
       )
       .finally(() => {

@@ -1,6 +1,7 @@
 import { browser } from 'wxt/browser';
 import { defineBackground } from 'wxt/utils/define-background';
 import { ensureRefreshAlarm, REFRESH_ALARM } from '../background/alarm.js';
+import { openAutoNotice } from '../background/auto-notice.js';
 import { createLiveEvents, debounce } from '../background/live.js';
 import { isRefreshMessage, type RefreshedReply } from '../background/messages.js';
 import { notificationClosed, openNotification } from '../background/notifications.js';
@@ -51,7 +52,7 @@ export default defineBackground(() => {
   });
 
   browser.notifications.onClicked.addListener(async (id) => {
-    if (await openNotification(id)) await refresh();
+    if ((await openNotification(id)) || (await openAutoNotice(id))) await refresh();
   });
   browser.notifications.onClosed.addListener((id) => notificationClosed(id));
 

@@ -33,6 +33,12 @@ export interface RelayClient {
    * null from a relay older than `GET /api/v1/connections` (404).
    */
   connectionsSnapshot(max?: number): Promise<Snapshot<Connection[] | null>>;
+  /**
+   * The connections made at or after `since` (ISO time; null: all), newest first, reading
+   * further pages only while they reach back that far, up to about `max`; null from a relay older
+   * than `GET /api/v1/connections` (404).
+   */
+  connectionsSince(since: string | null, max?: number): Promise<Connection[] | null>;
 }
 
 type Fetch = typeof fetch;
@@ -155,6 +161,23 @@ export function createRelayClient(settings: Pick<Settings, 'relayUrl' | 'apiKey'
         cursor = next.value.nextCursor ?? undefined;
       } while (cursor && items.length < max);
       return { value: items, eventId };
+    },
+    async connectionsSince(since, max = 5000) {
+      const items: Connection[] = [];
+      const from = since === null ? null : Date.parse(since);
+      let cursor: string | undefined;
+      do {
+        const params = new URLSearchParams({ limit: '200' });
+        if (cursor) params.set('cursor', cursor);
+        const path = `/api/v1/connections?${params.toString()}`;
+        const next = (await snapshotCall(path, (j): ConnectionsPage | null => ConnectionsPage.parse(j), {}, () => null)).value;
+        if (next === null) return null;
+        const fresh = from === null ? next.items : next.items.filter((c) => Date.parse(c.connectedAt) >= from);
+        items.push(...fresh);
+        // Newest first: a page that reaches before `since` is the last one worth reading.
+        cursor = fresh.length === next.items.length ? (next.nextCursor ?? undefined) : undefined;
+      } while (cursor && items.length < max);
+      return items;
     },
   };
   return client;

@@ -215,6 +215,7 @@ export async function followEvents(
             ...(lastEventId !== '' ? { 'last-event-id': lastEventId } : {}),
           },
           signal: connection.signal,
+          cache: 'no-store', // in Firefox a 2nd stream of this URL would wait on the 1st's cache entry, forever
         });
       } catch {
         if (signal.aborted) break;

@@ -178,8 +178,10 @@ export const TEXT = {
  * leave them out.
  */
 export const BACKGROUND_TEXT = {
-  badgeTitle: (pending: number) =>
-    pending === 0 ? 'TripLink Relay: no pending connection requests' : `TripLink Relay: ${pending} pending connection request${pending === 1 ? '' : 's'}`,
+  /** `pending`: the requests that wait for a person; `auto`: those the relay is connecting by itself meanwhile. */
+  badgeTitle: (pending: number, auto = 0) =>
+    (pending === 0 ? 'TripLink Relay: no pending connection requests' : `TripLink Relay: ${pending} pending connection request${pending === 1 ? '' : 's'}`) +
+    (auto > 0 ? ` (and ${auto} being connected automatically)` : ''),
   /** A problem's tooltip, with the last known pending count when there is one (Concur problems keep the list). */
   problemTitle: (title: string, pending?: number) =>
     pending === undefined ? title : `${title}\n${pending} pending connection request${pending === 1 ? '' : 's'} (last known).`,
@@ -188,6 +190,9 @@ export const BACKGROUND_TEXT = {
     oneMessage: (loyaltyNumber: string | null) => (loyaltyNumber ? `Loyalty number ${loyaltyNumber}` : 'No loyalty number given'),
     manyTitle: (count: number) => `${count} new connection requests`,
     manyMessage: (names: string[], more: number) => `${names.join(', ')}${more > 0 ? ` and ${more} more` : ''}`,
+    /** One line, at most once a minute, for the requests auto-connect connected: nobody needs to act on them. */
+    autoTitle: (count: number) => `${count} member${count === 1 ? '' : 's'} connected automatically`,
+    autoMessage: 'The member directory knew them; nobody needs to answer these.',
     /** The name shown when Concur sent neither a first nor a last name. */
     unnamed: 'a traveller without a name',
   },
@@ -282,6 +287,23 @@ export const POPUP_TEXT = {
       `Connection broken: the traveller must connect again${lastError ? ` (${lastError})` : ''}`,
     revoked: 'Connection revoked: the traveller’s tokens were erased',
   },
+  /**
+   * Auto-connect (DESIGN.md): what the member directory said about a request left to a person
+   * (its `match`), with the directory's note when it gave one; `unknown` covers a call that failed.
+   */
+  directory: {
+    member: 'directory: member',
+    not_found: 'directory: not found',
+    name_mismatch: 'directory: name mismatch',
+    needs_verification: 'directory: needs verification',
+    unknown: 'directory did not answer',
+  },
+  directoryNote: (said: string, note: string | null) => (note ? `${said} (${note})` : said),
+  /** A request the relay handles by itself: its auto CRSUC on the way, or the directory not answered yet. */
+  autoConnecting: 'auto-connecting…',
+  askingDirectory: 'auto-connecting… (asking the member directory)',
+  /** An auto reply other than CRSUC on its way (RELAY_AUTO_REPLY=all: the CREU codes). */
+  autoReplying: (button: string) => `auto-replying “${button}”…`,
   /** Said once, above the list, to a key whose role may not reply (shared/roles.ts). */
   cannotReply: (name: string) => `Your key (${name}) can view requests but not reply — ask an admin for a replier key.`,
   refresh: 'Refresh',

@@ -1,6 +1,7 @@
 import type { ConnectionRequest, Counts, Summary } from '../../shared/models.js';
 import { GROUPS, type Group } from '../../shared/status.js';
 import type { PopupState } from './state.js';
+import { attention } from '../lib/attention.js';
 import { displayGroup, sortTime } from './view.js';
 
 /**
@@ -21,16 +22,23 @@ function placeOf(r: ConnectionRequest): { group: Group; t: number } {
   return found;
 }
 
-/** The requests of each tab, newest first. */
-export function groupLists(items: ReadonlyMap<string, ConnectionRequest>): GroupLists {
-  const sorted: Record<Group, { r: ConnectionRequest; t: number }[]> = { pending: [], failed: [], connected: [] };
+/**
+ * The requests of each tab, newest first; in Pending, what waits for a person comes before what
+ * the relay is handling by itself (lib/attention.ts, which needs whether the relay asks a member
+ * directory: its summary's `autoConnect.directory`).
+ */
+export function groupLists(items: ReadonlyMap<string, ConnectionRequest>, directory = false): GroupLists {
+  const sorted: Record<Group, { r: ConnectionRequest; t: number; auto: number }[]> = { pending: [], failed: [], connected: [] };
   for (const r of items.values()) {
     const { group, t } = placeOf(r);
-    sorted[group].push({ r, t });
+    const auto = group === 'pending' && attention(r, directory) === 'auto' ? 1 : 0;
+    sorted[group].push({ r, t, auto });
   }
   const out = {} as Record<Group, ConnectionRequest[]>;
   for (const group of GROUPS) {
-    out[group] = sorted[group].sort((a, b) => b.t - a.t || (a.r.id < b.r.id ? -1 : a.r.id > b.r.id ? 1 : 0)).map((x) => x.r);
+    out[group] = sorted[group]
+      .sort((a, b) => a.auto - b.auto || b.t - a.t || (a.r.id < b.r.id ? -1 : a.r.id > b.r.id ? 1 : 0))
+      .map((x) => x.r);
   }
   return out;
 }

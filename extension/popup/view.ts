@@ -2,7 +2,8 @@ import type { Connection } from '../../shared/connections.js';
 import type { ConnectionRequest, Reply, Summary } from '../../shared/models.js';
 import type { Me } from '../../shared/people.js';
 import { can } from '../../shared/roles.js';
-import { STATUS_CATALOGUE, groupOf, type Group, type ReplyCode } from '../../shared/status.js';
+import { STATUS_CATALOGUE, type Group, type ReplyCode } from '../../shared/status.js';
+import { AUTO_CONNECT, directoryAsking, displayGroup, isAutoReply, replyInFlight } from '../lib/attention.js';
 import { POPUP_TEXT, TEXT } from '../lib/texts.js';
 
 /**
@@ -51,29 +52,9 @@ export function tokenInfo(r: Pick<ConnectionRequest, 'requestTokenExpiresAt'>, n
   };
 }
 
-/**
- * A reply the relay holds and has not finished: queued for Concur, a CRSUC whose request token is
- * being exchanged, or one waiting for the new token its CRRET asked for. Each is still the click
- * that was made: the request stays where that reply takes it, and no other reply can be sent.
- */
-export function replyInFlight(reply: Reply | null | undefined): boolean {
-  return reply?.state === 'queued' || reply?.state === 'exchanging' || reply?.state === 'waiting_token';
-}
-
-/**
- * Which group a request is shown in. A reply the relay has accepted but Concur has not yet
- * confirmed already places the request where that reply takes it (the optimistic move); when
- * Concur refuses the reply (state "failed") the request goes back to its own group. A reply
- * marked sent before the request itself was updated places it too, so the order in which
- * `reply.updated` and `request.updated` arrive does not matter.
- */
-export function displayGroup(r: Pick<ConnectionRequest, 'group' | 'reply' | 'lastModified'>): Group {
-  const reply = r.reply;
-  if (reply === null) return r.group;
-  if (replyInFlight(reply)) return groupOf(reply.status);
-  if (reply.state === 'sent' && Date.parse(reply.updatedAt) > Date.parse(r.lastModified)) return groupOf(reply.status);
-  return r.group;
-}
+// Which group a request is shown in and whether its reply is still on its way: the background's
+// badge asks the same rules (lib/attention.ts), so they live there.
+export { displayGroup, replyInFlight } from '../lib/attention.js';
 
 /** The time a request is sorted by (newest first): when it last changed, or when it was moved by a reply. */
 export function sortTime(r: Pick<ConnectionRequest, 'group' | 'reply' | 'lastModified'>): number {
@@ -111,9 +92,6 @@ const EXPIRED_ORDER: readonly ReplyCode[] = ['CRRET', 'CRPA1', 'CRSUC', 'CREU1',
 export function replyText(code: ReplyCode): string {
   return POPUP_TEXT.replyButton(code, STATUS_CATALOGUE[code].label);
 }
-
-/** `requestedBy` of a reply that auto-connect sent rather than a person's key (shared/models.ts Reply). */
-const AUTO_CONNECT = 'auto';
 
 /**
  * Who asked for a reply, and how long ago it last changed: "Connected by Alice · 2 min ago",
@@ -154,6 +132,10 @@ export function connectionText(c: Pick<Connection, 'state' | 'lastRefreshedAt' |
 export function replyStateText(reply: Reply | null): { text: string; error: boolean } | null {
   if (reply === null) return null;
   const button = replyText(reply.status);
+  if (isAutoReply(reply) && replyInFlight(reply)) {
+    // Nobody clicked: the steps of the exchange are the relay's business, what is under way is not.
+    return { text: reply.status === 'CRSUC' ? POPUP_TEXT.autoConnecting : POPUP_TEXT.autoReplying(button), error: false };
+  }
   switch (reply.state) {
     case 'queued':
       return { text: POPUP_TEXT.queued(button, reply.attempts, reply.lastError), error: false };
@@ -166,6 +148,18 @@ export function replyStateText(reply: Reply | null): { text: string; error: bool
     case 'sent':
       return null;
   }
+}
+
+/**
+ * What a pending row says about auto-connect: "auto-connecting…" while the directory has yet to
+ * answer (lib/attention.ts), the directory's answer once it has (why the request waits for a
+ * person), or null when the directory was not asked. A reply on its way speaks for itself
+ * (replyStateText).
+ */
+export function matchText(r: Pick<ConnectionRequest, 'reply' | 'match'>, directory: boolean): { text: string; auto: boolean } | null {
+  if (directoryAsking(r, directory)) return { text: POPUP_TEXT.askingDirectory, auto: true };
+  if (r.match === null) return null;
+  return { text: POPUP_TEXT.directoryNote(POPUP_TEXT.directory[r.match.result], r.match.note), auto: false };
 }
 
 /**

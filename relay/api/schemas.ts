@@ -1,6 +1,7 @@
 import { extendZodWithOpenApi } from '@hono/zod-openapi';
 import { z } from 'zod';
 import { ConnectionRequest, DeliveriesPage, DeliveriesQuery, Delivery, DeliveryAttempt, DeliveryLogEntry, DeliveryState, ErrorBody, Health, RecoverBody, RecoverResult, Reply, ReplyBody, ReplyResponse, RequestsPage, RequestsQuery, Summary, WEBHOOK_EVENT_TYPES, Webhook, WebhookCreate, WebhookCreated, WebhookList, WebhookMessage, WebhookState, WebhookUpdate } from '../../shared/models.js';
+import { RequestMatch } from '../../shared/match.js';
 import { Me } from '../../shared/people.js';
 import { GROUPS } from '../../shared/status.js';
 import { EVENT_ID_HEADER } from './context.js';
@@ -31,10 +32,14 @@ export function withOpenApi<T extends z.ZodType>(schema: T, ...args: OpenApiArgs
  * re-attached so the document refers to them by name.
  */
 const ReplyDoc = withOpenApi(classicObject(Reply), 'Reply');
+const RequestMatchDoc = withOpenApi(classicObject(RequestMatch), 'RequestMatch', {
+  description:
+    "What the partner's member directory last said about the request (auto-connect): its result, its note (or, for a call that failed, recorded as unknown, what went wrong), and when.",
+});
 export const ConnectionRequestDoc = withOpenApi(
   // A union, not ReplyDoc.nullable(): the generator takes the name of a named schema's nullable
   // copy for the named schema itself, and every Reply (a 202's included) would read "or null".
-  classicObject(ConnectionRequest).extend({ reply: z.union([ReplyDoc, z.null()]) }),
+  classicObject(ConnectionRequest).extend({ reply: z.union([ReplyDoc, z.null()]), match: z.union([RequestMatchDoc, z.null()]) }),
   'ConnectionRequest',
   { description: 'One connection request. The request token is an OAuth credential and never appears here.' },
 );

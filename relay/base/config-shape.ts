@@ -1,5 +1,6 @@
 import type { LevelWithSilent } from 'pino';
 import { z } from 'zod';
+import { AUTO_REPLY_POLICIES } from '../../shared/match.js';
 
 /**
  * The relay's configuration as the rest of the relay sees it, with its defaults. config.ts reads
@@ -21,6 +22,9 @@ export const DEFAULT_TOKEN_PATH = '/oauth2/v0/token';
 /** Sandbox mode: a new pending request this often, so that something happens in a demo (0: never). */
 export const DEFAULT_SANDBOX_DEMO_EVERY_SECONDS = 30;
 export const MAX_SANDBOX_DEMO_EVERY_SECONDS = 86_400;
+/** One call to the member directory (auto-connect). */
+export const DEFAULT_MATCH_TIMEOUT_SECONDS = 5;
+export const MAX_MATCH_TIMEOUT_SECONDS = 60;
 
 // ---------------------------------------------------------------------------------------------
 // The parsed configuration (the shape the rest of the relay uses)
@@ -87,6 +91,32 @@ const ExchangeSettings = z.object({
 });
 export type ExchangeSettings = z.infer<typeof ExchangeSettings>;
 
+/**
+ * RELAY_AUTO_REPLY: what the relay answers Concur by itself after the member directory's answer.
+ * off: nothing (the answer is only shown); connect: CRSUC for members; all: CREU1–3 too.
+ */
+export const AutoReply = z.enum(AUTO_REPLY_POLICIES);
+export type AutoReply = z.infer<typeof AutoReply>;
+
+const MatchCommon = {
+  autoReply: AutoReply,
+  /** One directory call, in seconds (may be fractional). */
+  timeoutSeconds: z.number().positive().max(MAX_MATCH_TIMEOUT_SECONDS),
+};
+/** RELAY_MATCH_URL with its RELAY_MATCH_SECRET. */
+const DirectoryAtUrl = z.object({
+  directory: z.literal('url'),
+  url: z.url({ protocol: /^https?$/ }),
+  secret: z.string().startsWith('whsec_'),
+  ...MatchCommon,
+});
+/** The partner's member directory; `sandbox`: the embedded sandbox's demo directory, with a secret made at start. */
+export const MatchSettings = z.discriminatedUnion('directory', [
+  DirectoryAtUrl,
+  z.object({ directory: z.literal('sandbox'), ...MatchCommon }),
+]);
+export type MatchSettings = z.infer<typeof MatchSettings>;
+
 const ConcurSettings = z.object({
   apiVersion: ConcurApiVersion,
   /** CONCUR_AUTH_SCHEME: a static token's scheme; default `OAuth` under 3.0, `Bearer` under 3.2 (which takes no other). */
@@ -125,6 +155,7 @@ export const RelayConfigSchema = z.discriminatedUnion('mode', [
     ...CommonSettings,
     /** Seconds between the sandbox's demo requests, 0 for none. */
     sandboxDemoEverySeconds: z.number().int().min(0).max(MAX_SANDBOX_DEMO_EVERY_SECONDS),
+    match: MatchSettings,
   }),
   z.object({
     mode: z.literal('concur'),
@@ -138,6 +169,8 @@ export const RelayConfigSchema = z.discriminatedUnion('mode', [
     generateApiKey: z.literal(false),
     vaultKey: z.string(),
     sandboxDemoEverySeconds: z.null(),
+    /** null: no member directory, nothing is answered by itself. */
+    match: DirectoryAtUrl.nullable(),
   }),
 ]);
 export type RelayConfig = z.infer<typeof RelayConfigSchema>;

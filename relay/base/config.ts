@@ -17,6 +17,7 @@ import {
   type Fix,
   type ListItem,
 } from './env-fields.js';
+import { checkMatch, MATCH_VARIABLES, matchSettings } from './config-match.js';
 import { originPattern } from './origins.js';
 import {
   DEFAULT_DB_PATH,
@@ -148,6 +149,7 @@ const EnvVariables = z.object({
   RELAY_DB: envFile(DEFAULT_DB_PATH),
   RELAY_CORS_ORIGINS: envList(corsOrigin),
   RELAY_WEBHOOK_ALLOW_PRIVATE: envBoolean(false),
+  ...MATCH_VARIABLES,
   RELAY_VAULT_KEY: envVaultKey(),
   RELAY_VAULT_OLD_KEYS: envList(vaultKeyItem),
   LOG_LEVEL: envEnum(LogLevel.options, 'info'),
@@ -175,6 +177,8 @@ function checkCombinations(env: EnvValues, ctx: z.core.$RefinementCtx<EnvValues>
   const isSet = (name: OptionalVariable) => env[name] !== undefined;
   const problem = (name: EnvVariable, message: string, fix: Fix) =>
     ctx.addIssue({ code: 'custom', path: [name], message, params: fix });
+
+  checkMatch(env, !isSet('CONCUR_BASE_URL'), problem);
 
   const refreshSet = REFRESH_VARS.filter(isSet);
   // Beside a static token, client credentials (and a token URL) serve the exchange of request
@@ -273,6 +277,7 @@ function toRelayConfig(env: EnvValues, ctx: z.core.$RefinementCtx<EnvValues>): R
       ...common,
       generateApiKey: common.apiKeys.length === 0,
       sandboxDemoEverySeconds: env.SANDBOX_DEMO_EVERY_SECONDS,
+      match: matchSettings(env, true),
     };
   }
   const credential = credentialOf(env, baseUrl);
@@ -293,6 +298,7 @@ function toRelayConfig(env: EnvValues, ctx: z.core.$RefinementCtx<EnvValues>): R
     vaultKey: common.vaultKey,
     generateApiKey: false,
     sandboxDemoEverySeconds: null,
+    match: matchSettings(env, false),
   };
 }
 

@@ -184,17 +184,7 @@ export function envBoolean(fallback: boolean) {
   );
 }
 
-/** One of `options`, in any case; the value is the option as spelled in `options`. */
-export function envEnum<const T extends string>(options: readonly T[], fallback: NoInfer<T>) {
-  return envWithDefault(oneOf(options, fallback), fallback);
-}
-
-/** One of `options` (any case), or undefined when unset: for a default that depends on another variable. */
-export function envChoice<const T extends string>(options: readonly T[], example: NoInfer<T>) {
-  return envOptional(oneOf(options, example));
-}
-
-function oneOf<const T extends string>(options: readonly T[], example: T) {
+function oneOf<const T extends string>(options: readonly T[], example: string) {
   const allowed: readonly string[] = options;
   const listed = `${options.slice(0, -1).join(', ')} or ${options.at(-1)}`;
   return z
@@ -204,6 +194,34 @@ function oneOf<const T extends string>(options: readonly T[], example: T) {
       (value): value is T => allowed.includes(value),
       rule((value) => `must be ${listed} ${got(value)}`, { example }),
     );
+}
+
+/** One of `options`, in any case; the value is the option as spelled in `options`. */
+export function envEnum<const T extends string>(options: readonly T[], fallback: NoInfer<T>) {
+  return envWithDefault(oneOf(options, fallback), fallback);
+}
+
+/** Like envEnum, but undefined when unset: for a default that depends on other variables. */
+export function envChoice<const T extends string>(options: readonly T[], example: NoInfer<T>) {
+  return envOptional(oneOf(options, example));
+}
+
+/**
+ * A Standard Webhooks secret, `whsec_` and 24 to 64 random bytes in base64 (what Svix and the
+ * `standardwebhooks` libraries make and read); never shown.
+ */
+export function envWebhookSecret(example: string) {
+  const keyBytes = (value: string) =>
+    /^whsec_[A-Za-z0-9+/]+={0,2}$/.test(value) ? Buffer.from(value.slice('whsec_'.length), 'base64').length : 0;
+  return envOptional(
+    z.string().refine(
+      (value) => keyBytes(value) >= 24 && keyBytes(value) <= 64,
+      rule('must be whsec_ followed by 24 to 64 random bytes in base64 (value not shown)', {
+        advice: 'make one with `echo whsec_$(openssl rand -base64 32)` and give the directory the same',
+        example,
+      }),
+    ),
+  );
 }
 
 /** A host name or IP address to listen on (an IPv6 address may be in brackets; Node wants it without). */

@@ -35,6 +35,8 @@ export interface MetricsOptions {
 /** Latency buckets in seconds: API answers take about a millisecond, Concur calls up to its 60 s. */
 const API_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const CONCUR_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** A member directory answers in milliseconds, or not within RELAY_MATCH_TIMEOUT_SECONDS (at most 60). */
+const DIRECTORY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 export class Metrics {
   readonly registry = new Registry();
@@ -76,6 +78,19 @@ export class Metrics {
     help: 'Calls to Concur, by operation and outcome (HTTP status, or why there was none).',
     labelNames: ['operation', 'outcome'] as const,
     buckets: CONCUR_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly #directoryCalls = new Histogram({
+    name: 'triplink_directory_call_duration_seconds',
+    help: "Calls to the partner's member directory (auto-connect), by result: its answer, or why there was none (timeout, refused, network_error, http_error, malformed).",
+    labelNames: ['result'] as const,
+    buckets: DIRECTORY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly #autoReplies = new Counter({
+    name: 'triplink_auto_replies_total',
+    help: "Replies auto-connect queued after the member directory's answer, by status.",
+    labelNames: ['status'] as const,
     registers: [this.registry],
   });
   readonly #apiRequests = new Histogram({
@@ -154,6 +169,16 @@ export class Metrics {
 
   observeConcurCall({ operation, outcome, seconds }: ConcurCallObservation): void {
     this.#concurCalls.observe({ operation, outcome: String(outcome) }, seconds);
+  }
+
+  /** One call to the member directory: its answer's result, or the kind of failure. */
+  observeDirectoryCall(result: string, seconds: number): void {
+    this.#directoryCalls.observe({ result }, seconds);
+  }
+
+  /** A reply auto-connect queued. */
+  recordAutoReply(status: string): void {
+    this.#autoReplies.inc({ status });
   }
 
   observeApiRequest(method: string, route: string, status: number, seconds: number): void {

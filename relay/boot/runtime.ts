@@ -12,6 +12,7 @@ import { type ConcurCallObservation, Metrics } from '../base/metrics.js';
 import type { ExchangeSetup } from '../replies/exchange-step.js';
 import { createOutbox } from '../replies/outbox.js';
 import { createPoller } from '../ingest/poller.js';
+import type { Clock } from '../sandbox/clock.js';
 import { startSandbox, type RunningSandbox } from '../sandbox/server.js';
 import { openStore, type Store } from '../store/index.js';
 import { parseVaultKey, Vault } from '../vault/vault.js';
@@ -20,6 +21,7 @@ import { watchSummary } from '../ingest/summary.js';
 import { createWebhookWorker } from '../push/webhooks/delivery.js';
 import { wireConnections } from './connections.js';
 import { concurAuth } from './concur-auth.js';
+import { autoConnectOf, createMatcher, sandboxDirectorySecret } from './matching.js';
 
 /**
  * Wires the relay together from its configuration: store, Concur client, poller, outbox, webhooks,
@@ -44,8 +46,16 @@ export interface StartOptions {
   /** Sandbox mode: the demo trickle of new requests, instead of config.sandboxDemoEverySeconds (0 = off). */
   sandboxDemoEveryMs?: number;
   sandboxPort?: number;
+  /**
+   * Sandbox mode: the sandbox's PRNG seed and clock, so that the same seed gives the same
+   * travellers, ids and times (the e2e screenshots); a random seed and the system clock otherwise.
+   */
+  sandboxRandom?: number;
+  sandboxClock?: Clock;
   /** First retry delay of a reply PUT (tests shorten it). */
   outboxBaseDelayMs?: number;
+  /** The waits before asking the member directory again after a call without a verdict (tests shorten them). */
+  matchRetryDelaysMs?: readonly number[];
   /** The API server's timeouts (./api/server.ts); the defaults suit production. */
   httpTimeouts?: Partial<HttpTimeouts>;
 }
@@ -86,7 +96,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     current: parseVaultKey(config.vaultKey ?? sandboxVaultKey(config.dbPath))!,
     old: config.vaultOldKeys.map((key) => parseVaultKey(key)!),
   });
-  const store = openStore(config.dbPath, { vault, apiVersion: config.concur.apiVersion });
+  const store = openStore(config.dbPath, { vault, apiVersion: config.concur.apiVersion, askDirectory: config.match !== null });
   for (const { column, count } of store.sealedAtOpen.sealed) {
     logger.info({ column, count }, 'sealed the secrets an older relay kept in clear');
   }
@@ -100,16 +110,20 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
   const metrics = new Metrics({ processMetrics: true });
   const observe = (call: ConcurCallObservation) => metrics.observeConcurCall(call);
   let sandbox: RunningSandbox | null = null;
+  const directorySecret = sandboxDirectorySecret(config);
   try {
     let baseUrl: string;
     if (config.mode === 'sandbox') {
       const demoEveryMs = options.sandboxDemoEveryMs ?? config.sandboxDemoEverySeconds * 1000;
       sandbox = await startSandbox({
         port: options.sandboxPort ?? 0,
+        random: options.sandboxRandom,
+        clock: options.sandboxClock,
         demo: demoEveryMs > 0 ? { everyMs: demoEveryMs } : undefined,
         // The password grant's username is the request's userId, which Concur gives from API 3.2 on.
         quirks: config.exchange.form === 'password' ? { version: '3.2' } : undefined,
         ids: config.concur.apiVersion === '3.2' ? 'guid' : 'legacy',
+        directory: directorySecret === null ? undefined : { secret: directorySecret },
       });
       baseUrl = sandbox.url;
     } else {
@@ -133,6 +147,11 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
       baseDelayMs: options.outboxBaseDelayMs,
       onSent: () => poller.requestResweep(),
     });
+    const matchDeps = { store, logger, metrics, retryDelaysMs: options.matchRetryDelaysMs, onReplied: () => outbox.kick() };
+    const matcher = createMatcher(config, { running: sandbox, secret: directorySecret }, matchDeps);
+    // Said at every start too, before the summary watcher reads its first summary: the summary
+    // event that a change appends is the only one that announces it.
+    store.state.setAutoConnect(autoConnectOf(config, matcher));
     const stopSummary = watchSummary(store);
     // A CRSUC waiting for a new request token goes on as soon as a poll brings one.
     const stopWaking = store.events.subscribe((event) => {
@@ -163,6 +182,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
 
+    matcher?.start();
     poller.start();
     outbox.start();
     webhooks.start();
@@ -181,6 +201,8 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
         clearInterval(prune);
         shutdown.abort();
         await poller.stop();
+        // Before the outbox: an answer still coming in may queue a reply.
+        await matcher?.stop();
         await outbox.stop();
         await webhooks.stop();
         await connections.stop();
@@ -203,3 +225,4 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     throw err;
   }
 }
+

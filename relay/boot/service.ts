@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { formatProblems, parseConfig } from '../base/config.js';
 import { createLogger } from '../base/log.js';
+import type { MatchSettings } from '../base/config-shape.js';
 import { startRelay } from './runtime.js';
 
 /**
@@ -26,8 +27,6 @@ export async function runService(env: Record<string, string | undefined>): Promi
     process.exit(1);
   }
 
-  process.stderr.write(banner(relay, config.concur.baseUrl, config.dbPath));
-
   let stopping = false;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
@@ -43,17 +42,29 @@ export async function runService(env: Record<string, string | undefined>): Promi
       );
     });
   }
+  // Only now: whoever reads the banner may stop the relay at once, and a SIGTERM that arrived
+  // before the handlers would end it ungracefully (stderr to a pipe need not be written at once).
+  process.stderr.write(banner(relay, config.concur.baseUrl, config.dbPath, config.match));
 }
 
 type Relay = Pick<Awaited<ReturnType<typeof startRelay>>, 'url' | 'sandbox' | 'generatedApiKey'>;
 
-function banner(relay: Relay, concurBaseUrl: string | null, dbPath: string): string {
+/** What auto-connect does, in one line: the directory's origin only (a URL may carry a key in its query). */
+function autoConnectLine(match: MatchSettings | null): string {
+  if (match === null) return 'off (no member directory: see "Auto-connect" in the README)';
+  const who = match.directory === 'sandbox' ? "the sandbox's demo member directory" : `the member directory at ${new URL(match.url).origin}`;
+  const what = { off: 'answers are shown, nothing is sent by itself', connect: 'members are connected by themselves', all: 'members connected, CREU1–3 sent by themselves' }[match.autoReply];
+  return `${match.autoReply}: asking ${who}; ${what}`;
+}
+
+function banner(relay: Relay, concurBaseUrl: string | null, dbPath: string, match: MatchSettings | null): string {
   const lines = [``, `TripLink Relay is running on ${relay.url}`];
   if (relay.sandbox) {
     lines.push(`  mode          sandbox: a simulated Concur at ${relay.sandbox.url} (new requests arrive by themselves)`);
   } else {
     lines.push(`  mode          Concur at ${concurBaseUrl}`);
   }
+  lines.push(`  auto-connect  ${autoConnectLine(match)}`);
   if (relay.generatedApiKey) lines.push(`  API key       ${relay.generatedApiKey}`);
   lines.push(
     `  try it        curl -H "Authorization: Bearer <API key>" ${relay.url}/api/v1/summary`,

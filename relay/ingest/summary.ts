@@ -9,7 +9,11 @@ const CHANGES_SUMMARY: ReadonlySet<StoredEventType> = new Set<StoredEventType>([
   'concur.state_changed',
 ]);
 
-/** What makes a summary worth announcing: counts, Concur's state and its last error (not poll times), whether CRSUC can be sent. */
+/**
+ * What makes a summary worth announcing: counts, Concur's state and its last error (not poll
+ * times), whether CRSUC can be sent. Not `autoConnect`: it changes only at start, and the store
+ * announces that change itself (store/state.ts setAutoConnect), with no event for this to follow.
+ */
 function sameAnnouncement(a: Summary, b: Summary): boolean {
   return (
     a.counts.pending === b.counts.pending &&

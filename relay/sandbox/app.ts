@@ -12,6 +12,7 @@ import {
 } from './context.js';
 import { registerConcurRoutes } from './concur-routes.js';
 import { controlRoutes } from './control.js';
+import { DemoDirectory, directoryRoutes } from './directory.js';
 import { FaultBook } from './faults.js';
 import { concurErrorResponse, negotiate, routingPath } from './http.js';
 import { randomSeed, uuid } from './random.js';
@@ -46,6 +47,8 @@ export interface SandboxOptions {
   hooks?: SandboxHooks;
   /** Generated IDs: 28 characters as 3.0 shows them (default), or GUIDs as 3.2 does. */
   ids?: 'legacy' | 'guid';
+  /** The demo member directory (`POST /_sandbox/directory`), checking signatures with `secret` (`whsec_…`). Off when not given. */
+  directory?: { secret: string };
 }
 
 export interface Sandbox {
@@ -62,6 +65,8 @@ export interface Sandbox {
   quirks: Quirks;
   /** The live hooks object: set or clear a hook at any time. */
   hooks: SandboxHooks;
+  /** The demo member directory (directory.ts) and the calls it got. */
+  directory: DemoDirectory;
   /** The PRNG seed in use (give it back as `random` to get the same data). */
   randomSeed: number;
   /** Back to the start: reseeded queue, no calls, faults or quirks; issued credentials (the app's and the travellers') stay valid. */
@@ -98,6 +103,7 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
   const calls = new CallLog();
   const lifecycle = new Lifecycle();
   const hooks: SandboxHooks = { ...options.hooks };
+  const directory = new DemoDirectory(options.directory?.secret);
 
   const ctx: SandboxContext = {
     state,
@@ -114,6 +120,7 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
       state.clear();
       state.seed(resetOptions.seed === undefined ? initialCount : seedCount(resetOptions.seed));
       calls.clear();
+      directory.clear();
       faults.clear();
       Object.assign(quirks, initialQuirks);
       auth.restoreStatic();
@@ -140,6 +147,7 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
     c.header('Concur-Correlationid', uuid());
   });
   registerConcurRoutes(app, ctx);
+  app.route('/_sandbox/directory', directoryRoutes(directory, state));
   app.route('/_sandbox', controlRoutes(ctx));
   app.notFound((c) => {
     if (c.req.path.startsWith('/_sandbox')) {
@@ -172,6 +180,7 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
     calls,
     quirks,
     hooks,
+    directory,
     randomSeed: seed,
     reset: (resetOptions) => ctx.reset(resetOptions),
     close() {

@@ -1,10 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import { startSandbox } from './server.js';
 
 /**
  * `npm run sandbox`: a standalone Concur simulator in demo mode (a new pending request now and then).
  * Environment: SANDBOX_PORT (8788), SANDBOX_HOST (127.0.0.1), SANDBOX_DEMO_EVERY_SECONDS (30; 0 = off),
  * SANDBOX_SEED (how many requests to start with, 12), SANDBOX_RANDOM (PRNG seed),
- * SANDBOX_ACCESS_TOKEN (the static token; generated when unset).
+ * SANDBOX_ACCESS_TOKEN (the static token; generated when unset), SANDBOX_DIRECTORY_SECRET (the demo
+ * member directory's `whsec_` secret; generated when unset).
  */
 
 function intFromEnv(name: string, fallback: number, min: number, max: number): number {
@@ -23,7 +25,10 @@ const everySeconds = intFromEnv('SANDBOX_DEMO_EVERY_SECONDS', 30, 0, 86_400);
 const seed = intFromEnv('SANDBOX_SEED', 12, 0, 1000);
 const random = process.env.SANDBOX_RANDOM ? intFromEnv('SANDBOX_RANDOM', 1, 0, 2 ** 31) : undefined;
 
+const directorySecret = process.env.SANDBOX_DIRECTORY_SECRET || `whsec_${randomBytes(32).toString('base64')}`;
+
 const sandbox = await startSandbox({
+  directory: { secret: directorySecret },
   port,
   hostname: process.env.SANDBOX_HOST || '127.0.0.1',
   seed,
@@ -40,6 +45,7 @@ console.log(`Concur sandbox listening on ${sandbox.url}
   client secret        ${sandbox.clientSecret}
   refresh token        ${sandbox.refreshToken}   (rotates on every refresh)
   travellers' tokens   legacy ${sandbox.url}/net2/oauth2/getaccesstoken.ashx?code=…, or the password grant (credtype=authtoken)
+  member directory     ${sandbox.url}/_sandbox/directory   (RELAY_MATCH_URL; RELAY_MATCH_SECRET=${directorySecret})
   control API          ${sandbox.url}/_sandbox/  (requests, users, calls, faults, quirks, clock, reset)
   ${sandbox.state.size} requests seeded (PRNG seed ${sandbox.randomSeed})${everySeconds > 0 ? `; a new one every ${everySeconds} s` : ''}
 Press Ctrl+C to stop.`);

@@ -9,6 +9,7 @@ import { createEventLog, type EventLog } from './events.js';
 import { createStoreHealth, noticingFailures, type StoreHealthCheck } from './health.js';
 import { createIdempotencyKeys, type IdempotencyKeys } from './idempotency.js';
 import { createKeys, type Keys } from './keys.js';
+import { createMatches, type Matches } from './matches.js';
 import { migrate, type MigrateResult } from './migrations.js';
 import { createReplies, type Replies } from './replies.js';
 import { createRequests, type Requests } from './requests.js';
@@ -33,6 +34,7 @@ export type { StoreHealth, StoreHealthCheck } from './health.js';
 export type { IdempotencyKeys } from './idempotency.js';
 export { KEY_PREFIX, type Keys, type NewKey } from './keys.js';
 export type { AttemptInDoubt, OutboxReply } from './mapping.js';
+export { AUTO_ACTOR, type MatchDue, type Matches, type MatchOutcome, type MatchRecorded, type Withheld } from './matches.js';
 export { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration, type MigrateResult } from './migrations.js';
 export { requestTokenSha256, type AttemptUpdate, type EnqueueResult, type Replies, type ReplyBy, type SeenAtConcur } from './replies.js';
 export type { ExchangedTokens, ExchangeFacts, ReplyExchange } from './reply-exchange.js';
@@ -58,6 +60,8 @@ export interface StoreOptions {
   busyTimeoutMs?: number;
   /** See OpenDatabaseOptions.readonly. */
   readonly?: boolean;
+  /** Queue each new pending request for the member directory (auto-connect); only with a directory. Default false. */
+  askDirectory?: boolean;
   /**
    * Called with the SQLite connection once the store is open. For tests that change the
    * connection's own limits to make storage fail for real: `PRAGMA max_page_count` (SQLITE_FULL,
@@ -101,6 +105,8 @@ export interface Store {
   readonly audit: Audit;
   /** Travellers' tokens got by exchanging request tokens, sealed (connections.ts). */
   readonly connections: Connections;
+  /** What the member directory is still to be asked, and what it said (matches.ts). */
+  readonly matches: Matches;
   /** The vault's upkeep: which key the values are under, `vault rotate` (sealing.ts). */
   readonly sealing: Sealing;
   /**
@@ -137,7 +143,10 @@ export function openStore(path: string, options: StoreOptions): Store {
     const keys = createKeys(ctx, audit);
     const connections = createConnections(ctx, events, audit);
     const state = createRelayState(ctx, events, requests);
-    const replies = createReplies(ctx, events, { requests, keys: idempotency, audit, connections, state }, limits);
+    // The member id is read when a CRSUC's tokens are stored, long after both parts exist.
+    const memberIdOf = (requestId: string): string | null => matches.memberId(requestId);
+    const replies = createReplies(ctx, events, { requests, keys: idempotency, audit, connections, state, memberIdOf }, limits);
+    const matches = createMatches(ctx, { events, requests, replies, askAboutNew: options.askDirectory ?? false });
     const webhooks = createWebhooks(ctx, audit);
     const deliveries = createDeliveries(ctx, { events, webhooks, requests, state });
     const health = createStoreHealth(ctx, busyTimeoutMs);
@@ -160,6 +169,7 @@ export function openStore(path: string, options: StoreOptions): Store {
       keys: noticing(keys, ['onRevoked']),
       audit: noticing(audit),
       connections: noticing(connections),
+      matches: noticing(matches),
       sealing: noticing(sealing),
       health: { check: health.check },
       close() {

@@ -1,3 +1,4 @@
+import { MatchResult, type RequestMatch } from '../../shared/match.js';
 import { ReplyState, type ConnectionRequest, type Reply } from '../../shared/models.js';
 import {
   groupOf,
@@ -178,6 +179,10 @@ export interface RequestViewRow {
   reply_updated_at: string | null;
   reply_requested_by: string | null;
   connection_id: string | null;
+  /** The member directory's last answer (matches), when it was asked. */
+  match_result: string | null;
+  match_note: string | null;
+  match_at: string | null;
 }
 
 /** The columns of `requests` that RequestViewRow shows (never request_token), unprefixed. */
@@ -191,7 +196,8 @@ const REQUEST_VIEW_COLUMNS = `
   q.status, q.last_modified, q.first_seen_at, q.request_token_issued_at, q.retries, q.user_errors, q.user_id, q.email_addresses,
   r.id AS reply_id, r.status AS reply_status, r.state AS reply_state, r.attempts AS reply_attempts,
   r.last_error AS reply_last_error, r.updated_at AS reply_updated_at, r.requested_by AS reply_requested_by,
-  (SELECT c.id FROM connections c WHERE c.request_id = q.id) AS connection_id`;
+  (SELECT c.id FROM connections c WHERE c.request_id = q.id) AS connection_id,
+  m.result AS match_result, m.note AS match_note, m.answered_at AS match_at`;
 
 /**
  * `source` (the requests table, or a subquery over it with at least REQUEST_VIEW_REQUEST_COLUMNS)
@@ -199,7 +205,8 @@ const REQUEST_VIEW_COLUMNS = `
  */
 function requestViewFrom(source: string): string {
   return `FROM ${source} q
-  LEFT JOIN replies r ON r.id = (SELECT MAX(x.id) FROM replies x WHERE x.request_id = q.id)`;
+  LEFT JOIN replies r ON r.id = (SELECT MAX(x.id) FROM replies x WHERE x.request_id = q.id)
+  LEFT JOIN matches m ON m.request_id = q.id`;
 }
 
 /**
@@ -235,6 +242,12 @@ function readEmailAddresses(json: string): string[] {
   } catch {
     return [];
   }
+}
+
+function toMatch(row: Pick<RequestViewRow, 'match_result' | 'match_note' | 'match_at'>): RequestMatch | null {
+  const result = MatchResult.options.find((known) => known === row.match_result);
+  if (result === undefined || row.match_at === null) return null;
+  return { result, note: row.match_note, at: row.match_at };
 }
 
 /** `limits`: the retries the relay's Concur API version allows, shown beside the ones used. */
@@ -278,5 +291,6 @@ export function toConnectionRequest(row: RequestViewRow, limits: RetryLimits): C
     emailAddresses: readEmailAddresses(row.email_addresses),
     reply: reply ?? null,
     connectionId: row.connection_id,
+    match: toMatch(row),
   };
 }

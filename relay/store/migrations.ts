@@ -1,5 +1,6 @@
 import type { Db } from './db.js';
 import { SchemaTooNewError } from './errors.js';
+import { CONNECT_MIGRATIONS } from './migrations-connect.js';
 
 /**
  * Versioned schema changes, in order. Never edit a migration that has shipped: add a new one.
@@ -228,68 +229,10 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE requests ADD COLUMN request_token_sha256 TEXT;
     `,
   },
+  // 6 and on: the travellers' connections (migrations-connect.ts).
+  ...CONNECT_MIGRATIONS,
   {
-    version: 6,
-    name: 'connections: the travellers\' tokens got by exchanging request tokens, sealed',
-    sql: `
-      -- One row per connected request. access_token and refresh_token are sealed by the vault
-      -- (never in clear) and erased (NULL) when the connection is revoked.
-      CREATE TABLE connections (
-        id                       TEXT PRIMARY KEY,
-        request_id               TEXT NOT NULL UNIQUE REFERENCES requests (id),
-        concur_user_id           TEXT,
-        first_name               TEXT,
-        last_name                TEXT,
-        loyalty_number           TEXT,
-        member_id                TEXT,
-        -- 'legacy' (getaccesstoken.ashx) or 'password' (OAuth 2.0): how it is refreshed and revoked.
-        form                     TEXT NOT NULL,
-        instance_url             TEXT NOT NULL,
-        geolocation              TEXT,
-        access_token             TEXT,
-        refresh_token            TEXT,
-        state                    TEXT NOT NULL,
-        connected_at             TEXT NOT NULL,
-        connected_by             TEXT NOT NULL,
-        access_token_expires_at  TEXT NOT NULL,
-        refresh_token_expires_at TEXT,
-        last_refreshed_at        TEXT,
-        -- When the refresh worker looks at it next (NULL once it is not active).
-        next_refresh_at          TEXT,
-        refresh_failures         INTEGER NOT NULL DEFAULT 0,
-        last_error               TEXT,
-        updated_at               TEXT NOT NULL
-      );
-      CREATE INDEX connections_by_connected_at ON connections (connected_at, id);
-      CREATE INDEX connections_due ON connections (state, next_refresh_at);
-    `,
-  },
-  {
-    version: 7,
-    name: 'a CRSUC exchanges the request token first: what was asked for, the exchange, waiting for a new token',
-    sql: `
-      -- The code the person (or auto-connect) asked for. status is what the relay sends (or sent)
-      -- on its way: a CRRET (or CRPA1/CRPA2) when Concur refused the request token of a CRSUC.
-      ALTER TABLE replies ADD COLUMN requested_status TEXT;
-      UPDATE replies SET requested_status = status;
-      -- When the traveller's tokens from this reply's exchange were stored (its CRSUC may go out).
-      ALTER TABLE replies ADD COLUMN exchanged_at TEXT;
-      -- request_token_issued_at of the token the last exchange tried: a waiting reply goes on
-      -- once a poll brings a token issued at another time.
-      ALTER TABLE replies ADD COLUMN token_issued_at TEXT;
-      -- Exchange tries in a row that Concur could not answer (the backoff between them).
-      ALTER TABLE replies ADD COLUMN exchange_attempts INTEGER NOT NULL DEFAULT 0;
-      -- A CRSUC an older relay may already have PUT (in doubt) is read back, never exchanged anew.
-      UPDATE replies SET exchanged_at = attempt_started_at
-      WHERE state = 'queued' AND status = 'CRSUC' AND attempt_started_at IS NOT NULL;
-      -- One reply on its way per request, in every state on the way.
-      DROP INDEX replies_one_queued;
-      CREATE UNIQUE INDEX replies_one_on_its_way ON replies (request_id)
-      WHERE state IN ('queued', 'exchanging', 'waiting_token');
-    `,
-  },
-  {
-    version: 8,
+    version: 9,
     name: 'API 3.2: the traveller e-mail addresses, and the CREU replies Concur requeued',
     // e-mail addresses: a JSON array of text, email1 first ('[]': 3.0 sends none). user_errors: CREU1/2/3 sent.
     sql: `ALTER TABLE requests ADD COLUMN email_addresses TEXT NOT NULL DEFAULT '[]';

@@ -188,6 +188,8 @@ export function createReplies(
     audit: Pick<Audit, 'append'>;
     connections: Pick<Connections, 'create'>;
     state: Pick<RelayState, 'exchangeStatus'>;
+    /** The member id the directory named for a request (matches.ts), kept on its connection. */
+    memberIdOf?: (requestId: string) => string | null;
   },
   /** The relay's Concur API version's limits (shared/status.ts RETRY_LIMITS): one retry more is refused. */
   limits: RetryLimits,
@@ -199,7 +201,7 @@ export function createReplies(
   const changeQueued = (replyId: number, change: (reply: OutboxReply, now: string) => void) => rows.change(replyId, ['queued'], change);
 
   return {
-    ...createReplyExchange(ctx, rows, connections, limits.CRRET),
+    ...createReplyExchange(ctx, rows, connections, limits.CRRET, parts.memberIdOf),
 
     enqueue(requestId, status, { actor, idempotencyKey }) {
       return ctx.tx(() => {

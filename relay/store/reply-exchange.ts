@@ -91,7 +91,13 @@ function prepare(ctx: StoreContext) {
   };
 }
 
-export function createReplyExchange(ctx: StoreContext, rows: ReplyRows, connections: Pick<Connections, 'create'>, retryLimit: number): ReplyExchange {
+export function createReplyExchange(
+  ctx: StoreContext,
+  rows: ReplyRows,
+  connections: Pick<Connections, 'create'>,
+  retryLimit: number,
+  memberIdOf: (requestId: string) => string | null = () => null,
+): ReplyExchange {
   const sql = prepare(ctx);
   return {
     exchangeFacts(requestId) {
@@ -107,7 +113,9 @@ export function createReplyExchange(ctx: StoreContext, rows: ReplyRows, connecti
       return ctx.tx(() => {
         let connection: Connection | null = null;
         const reply = rows.change(replyId, ['exchanging'], (before, now) => {
-          connection = connections.create({ ...tokens, requestId: before.requestId, connectedBy: before.requestedBy ?? 'unknown' });
+          // Whoever asked for the CRSUC, the member the directory named for the request stays with it.
+          const memberId = memberIdOf(before.requestId);
+          connection = connections.create({ ...tokens, requestId: before.requestId, connectedBy: before.requestedBy ?? 'unknown', memberId });
           sql.exchanged.run({ id: replyId, now });
         });
         return { reply, connection };

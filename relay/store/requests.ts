@@ -112,6 +112,9 @@ const NO_REPLY = {
   reply_updated_at: null,
   reply_requested_by: null,
   connection_id: null,
+  match_result: null,
+  match_note: null,
+  match_at: null,
 } as const;
 
 export interface Requests {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ExchangeStatus } from '../../shared/connections.js';
+import { AutoConnect } from '../../shared/match.js';
 import { ConcurState, type Summary } from '../../shared/models.js';
 import type { StoreContext } from './context.js';
 import type { ConcurStatus, EventLog } from './events.js';
@@ -13,7 +14,11 @@ const KEY = {
   lastError: 'concur.lastError',
   refreshToken: 'concur.refreshToken',
   exchange: 'exchange.status',
+  autoConnect: 'autoConnect',
 } as const;
+
+/** What a database no relay has said anything about auto-connect in means: no directory, nothing sent by itself. */
+const NO_AUTO_CONNECT: AutoConnect = { policy: 'off', directory: false };
 
 const STATUS_FIELDS = ['state', 'lastPollAt', 'lastSuccessAt', 'lastError'] as const;
 
@@ -32,6 +37,10 @@ export interface RelayState {
   /** Whether request tokens can be exchanged now (partner credentials configured and accepted). */
   exchangeStatus(): ExchangeStatus;
   setExchangeStatus(status: ExchangeStatus): void;
+  /** What auto-connect does (the summary's `autoConnect`); NO_AUTO_CONNECT until a relay has said. */
+  autoConnect(): AutoConnect;
+  /** Records it (at every start, from the configuration); a change appends a `summary` event with it. Returns whether it changed. */
+  setAutoConnect(value: AutoConnect): boolean;
   /** The rotated refresh token descending from `configured` (CONCUR_REFRESH_TOKEN), else `configured`. */
   currentRefreshToken(configured: string): string;
   saveRefreshToken(configured: string, rotated: string): void;
@@ -74,6 +83,24 @@ export function createRelayState(
     return { state: 'ok', reason: null };
   }
 
+  /** Read like the exchange status: a value this relay cannot read counts as never said. */
+  function autoConnect(): AutoConnect {
+    const raw = get(KEY.autoConnect);
+    if (raw !== null) {
+      try {
+        const parsed = AutoConnect.safeParse(JSON.parse(raw));
+        if (parsed.success) return parsed.data;
+      } catch {
+        // unreadable: as if never said
+      }
+    }
+    return NO_AUTO_CONNECT;
+  }
+
+  function summary(): Summary {
+    return { counts: requests.counts(), concur: concurStatus(), exchange: exchangeStatus(), autoConnect: autoConnect() };
+  }
+
   function concurStatus(): ConcurStatus {
     const state = ConcurState.safeParse(get(KEY.state));
     return {
@@ -87,14 +114,27 @@ export function createRelayState(
   return {
     concurStatus,
 
-    summary() {
-      return { counts: requests.counts(), concur: concurStatus(), exchange: exchangeStatus() };
-    },
+    summary,
 
     exchangeStatus,
 
     setExchangeStatus(status) {
       upsert.run(KEY.exchange, JSON.stringify(ExchangeStatus.parse(status)), ctx.now());
+    },
+
+    autoConnect,
+
+    setAutoConnect(value) {
+      const next = AutoConnect.parse(value);
+      return ctx.tx(() => {
+        const before = autoConnect();
+        if (before.policy === next.policy && before.directory === next.directory) return false;
+        upsert.run(KEY.autoConnect, JSON.stringify(next), ctx.now());
+        // Nothing else changes the summary at start, so the watcher (ingest/summary.ts) would not
+        // announce it: clients that stay connected across a restart hear of it from this event.
+        events.append('summary', summary());
+        return true;
+      });
     },
 
     updateConcurStatus(patch) {

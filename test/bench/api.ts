@@ -54,7 +54,7 @@ export async function run(): Promise<BenchResult[]> {
     log(
       `api medians: relay ${relayRps.toFixed(0)} req/s ${spread(rounds.relay)} p99 ${relayP99} ms; ` +
         `with ${KEYS} keys ${keysRps.toFixed(0)} req/s ${spread(rounds.keys)} p99 ${median(p99s.keys.slice(ROUNDS.warmup))} ms; bare ${bareRps.toFixed(0)} req/s ${spread(rounds.bare)} p99 ${bareP99} ms; ` +
-        `load generator at ${(Math.max(...generator) * 100).toFixed(0)}% of a core at most`,
+        `with ${KEYS} keys ÷ bare ${(keysRps / bareRps).toFixed(2)}; load generator at ${(Math.max(...generator) * 100).toFixed(0)}% of a core at most`,
     );
     return [
       result('api.list_pending_50', relayRps, 'req/s', '≥ 0.6 × bare route', relayRps >= 0.6 * bareRps, {
@@ -62,9 +62,12 @@ export async function run(): Promise<BenchResult[]> {
         value: bareRps,
         unit: 'req/s',
       }),
-      result(`api.list_pending_50.keys_${KEYS}`, keysRps, 'req/s', '≥ 0.8 × bare route', keysRps >= 0.8 * bareRps, {
-        name: 'bare Hono route, same bytes',
-        value: bareRps,
+      // What 1,000 people cost: the same route over a store with 1,000 more keys, called with one
+      // of them, against the store with the env key alone (a stricter goal against the bare route
+      // than the route itself has would measure the rest of the stack twice; that ratio is logged).
+      result(`api.list_pending_50.keys_${KEYS}`, keysRps, 'req/s', '≥ 0.8 × the route without stored keys', keysRps >= 0.8 * relayRps, {
+        name: 'same route, env key only',
+        value: relayRps,
         unit: 'req/s',
       }),
       result('api.list_pending_50.p99', relayP99, 'ms', 'reported', true, {

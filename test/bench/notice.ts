@@ -58,6 +58,8 @@ export async function run(): Promise<BenchResult[]> {
       RELAY_PORT: String(await freePort()),
       POLL_INTERVAL_SECONDS: String(POLL_SECONDS),
       RELAY_API_KEYS: API_KEY,
+      // Every request waits for a person, so each one raises the badge (auto-connect: autoconnect.ts).
+      RELAY_AUTO_REPLY: 'off',
     });
     if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
     if (parsed.config.mode !== 'sandbox') throw new Error(`the relay should run in sandbox mode, not ${parsed.config.mode}`);

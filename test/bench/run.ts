@@ -17,6 +17,7 @@ const BENCHES = {
   popup: () => import('./popup.js'),
   hostile: () => import('./hostile.js'),
   exchange: () => import('./exchange.js'),
+  autoconnect: () => import('./autoconnect.js'),
 } as const satisfies Record<string, () => Promise<{ run(): Promise<BenchResult[]> }>>;
 
 type BenchName = keyof typeof BENCHES;

@@ -12,6 +12,8 @@ import { serveParent } from './lib.js';
  * `GET /<n>` with the n-th body as it is: the fastest any poll over loopback HTTP could fetch
  * the same pages on this machine.
  *
+ * `{cmd: 'members'}` starts a member directory that answers `member` to every question (autoconnect.ts).
+ *
  * `{cmd: 'fresh', count}` adds `count` pending requests with fresh request tokens and answers
  * their ids and tokens (the exchange benchmark's bare baseline spends them itself).
  */
@@ -32,6 +34,18 @@ serveParent(async (message) => {
     });
     const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
     return { url: `http://127.0.0.1:${port}` };
+  }
+  if (message.cmd === 'members') {
+    // A member directory that knows everybody (autoconnect.ts): beside the sandbox, off the relay's core.
+    const server = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8').on('data', (chunk: string) => (body += chunk)).on('end', () => {
+        const id = (JSON.parse(body) as { data: { requestId: string } }).data.requestId;
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ result: 'member', memberId: `M-${id}` }));
+      });
+    });
+    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+    return { url: `http://127.0.0.1:${port}/match` };
   }
   if (message.cmd === 'fresh') {
     const added = Array.from({ length: Number(message.count) }, () => sandbox.state.add());

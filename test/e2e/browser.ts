@@ -52,14 +52,18 @@ export function freePort(): Promise<number> {
  * The configuration of a relay in sandbox mode for a browser test: a database in a new temp
  * folder, a poll every second, `apiKey` as its RELAY_API_KEYS (an admin key for the test's own
  * calls), on `port` (pick one with freePort, so that a restarted relay listens where it did).
+ * Auto-connect is off unless `autoConnect`: sandbox mode's default (the demo directory, `connect`)
+ * would connect most seeded requests within a second, and tests of other things count on them
+ * staying pending for a person.
  */
-export function sandboxRelayConfig(apiKey: string, port: number): RelayConfig {
+export function sandboxRelayConfig(apiKey: string, port: number, { autoConnect = false } = {}): RelayConfig {
   const dir = mkdtempSync(join(tmpdir(), 'triplink-e2e-'));
   const parsed = parseConfig({
     RELAY_DB: join(dir, 'relay.sqlite'),
     RELAY_PORT: String(port),
     POLL_INTERVAL_SECONDS: '1',
     RELAY_API_KEYS: apiKey,
+    ...(autoConnect ? {} : { RELAY_AUTO_REPLY: 'off' }),
   });
   if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
   if (parsed.config.mode !== 'sandbox') throw new Error(`the relay should run in sandbox mode, not ${parsed.config.mode}`);

@@ -1,13 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { CHROMIUM_PROGRAM, ensurePrograms } from '../helpers/system-packages.js';
+import { CHROMIUM_PROGRAM, FIREFOX_PROGRAM, ensurePrograms } from '../helpers/system-packages.js';
 
 /**
- * Prepares the e2e project once: the browser from Debian's packages (system-packages.ts installs it
- * on a fresh machine), and the extension built, `.output/chrome-mv3` (loaded into Chromium) and
- * `.output/firefox-mv2` (linted with web-ext). Either failing stops the run with the reason.
+ * Prepares the e2e project once: the browsers from Debian's packages (system-packages.ts installs
+ * them on a fresh machine), and the extension built, `.output/chrome-mv3` (loaded into Chromium) and
+ * `.output/firefox-mv2` (loaded into Firefox, and linted with web-ext). Either failing stops the run with the reason.
  */
 export default function prepareEndToEnd(): void {
-  ensurePrograms([CHROMIUM_PROGRAM]);
+  // Both browsers in one apt transaction on a fresh machine (about two minutes, once).
+  ensurePrograms([CHROMIUM_PROGRAM, FIREFOX_PROGRAM]);
   for (const args of [['wxt', 'build'], ['wxt', 'build', '-b', 'firefox']]) {
     const command = `npx ${args.join(' ')}`;
     const run = spawnSync('npx', ['--no-install', ...args], {

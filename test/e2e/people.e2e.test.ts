@@ -103,7 +103,10 @@ describe('people and their keys in Chromium against a sandbox relay', () => {
   it('a reply made with Alice’s key shows "by Alice" in the popup', async () => {
     popup = await ext().open('popup.html');
     const pending = popup.locator('#panel-pending li[data-id]');
-    await expect.poll(() => pending.count(), { timeout: 10_000 }).toBe(SEEDED);
+    // The tab's count, not the rows drawn: the list draws only the rows in view, and with the
+    // member directory's answer on each row (sandbox mode asks its demo one) not all twelve fit.
+    await expect.poll(() => popup.locator('#tab-pending .count').innerText(), { timeout: 10_000 }).toBe(String(SEEDED));
+    await expect.poll(() => pending.count(), { timeout: 10_000 }).toBeGreaterThan(0);
     // A replier sees the buttons and no note.
     expect(await popup.locator('[data-note="cannot-reply"]').count()).toBe(0);
     const target = pending.filter({ has: popup.locator('[data-primary][data-code="CRSUC"]') }).first();
@@ -125,7 +128,8 @@ describe('people and their keys in Chromium against a sandbox relay', () => {
     // Stored without whose key it is (as before the options page kept it): the popup asks the relay.
     await writeSettings(ext(), { relayUrl: relay.url, apiKey: bob.secret, notifications: false });
     popup = await ext().open('popup.html');
-    await expect.poll(() => popup.locator('#panel-pending li[data-id]').count(), { timeout: 10_000 }).toBe(SEEDED - 1);
+    await expect.poll(() => popup.locator('#tab-pending .count').innerText(), { timeout: 10_000 }).toBe(String(SEEDED - 1));
+    await expect.poll(() => popup.locator('#panel-pending li[data-id]').count(), { timeout: 10_000 }).toBeGreaterThan(0);
     const note = popup.locator('[data-note="cannot-reply"]');
     await expect.poll(() => note.count(), { timeout: 10_000 }).toBe(1);
     expect(await note.innerText()).toBe(POPUP_TEXT.cannotReply('Bob'));

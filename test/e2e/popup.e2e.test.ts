@@ -58,6 +58,10 @@ beforeAll(async () => {
     const parsed = parseConfig({
       CONCUR_BASE_URL: sandbox.url,
       CONCUR_ACCESS_TOKEN: sandbox.accessToken,
+      // The partner's credentials: without them the relay cannot exchange request tokens, and
+      // Connected is offered disabled (422 exchange_unavailable), so no row has a reply to click.
+      CONCUR_CLIENT_ID: sandbox.clientId,
+      CONCUR_CLIENT_SECRET: sandbox.clientSecret,
       RELAY_API_KEYS: API_KEY,
       RELAY_HOST: '127.0.0.1',
       RELAY_PORT: String(await freePort()),

@@ -26,6 +26,14 @@ export const CHROMIUM_PROGRAM: SystemProgram = {
   debianPackage: 'chromium',
 };
 
+/** Debian's Firefox ESR, driven over WebDriver BiDi (puppeteer-core: no driver binary, no browser download). */
+export const FIREFOX_PROGRAM: SystemProgram = {
+  purpose: 'The Firefox end-to-end tests',
+  path: process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr',
+  pathVariable: 'FIREFOX_PATH',
+  debianPackage: 'firefox-esr',
+};
+
 export type Runner = (command: string, args: readonly string[]) => { status: number | null; output: string };
 
 const runCommand: Runner = (command, args) => {

@@ -86,6 +86,8 @@ describe('the relay process', () => {
     const run = runRelay({ LOG_LEVEL: 'warn', RELAY_PORT: '0', RELAY_DB: tempDb(), SANDBOX_DEMO_EVERY_SECONDS: '0' });
     // The banner is not a log line: it shows the relay is up whatever the level.
     await eventually(() => run.output.some((l) => l.includes('TripLink Relay is running on')));
+    // Sandbox mode says what auto-connect does, from its demo directory.
+    await eventually(() => run.output.some((l) => l.includes("auto-connect  connect: asking the sandbox's demo member directory")));
     run.proc.kill('SIGTERM');
     expect(await run.exited).toBe(0);
     const logs = run.output.filter((l) => l.startsWith('{'));

@@ -6,6 +6,7 @@ import { realPopupDeps } from '../deps.js';
 import { displayCounts, groupLists } from '../lists.js';
 import { filterRequests } from '../search.js';
 import { connectBlocked, mayReply } from '../view.js';
+import type { PopupState } from '../state.js';
 import { useFirstRenderMark, useNotificationTarget, usePageKeys } from './page-hooks.js';
 import { RequestList, type ListApi } from './RequestList.js';
 import { CONNECT_NOTE_ID } from './RequestRow.js';
@@ -31,6 +32,17 @@ const TICK_MS = 15_000;
 /** The product colours (lib/texts.ts) as CSS custom properties; entrypoints/popup/style.css reads them. */
 const cssColours = `--brand:${COLOURS.brand};--error:${COLOURS.error};--warning:${COLOURS.warning};--neutral:${COLOURS.neutral}`;
 
+/**
+ * Each tab's requests, and whether the relay asks a member directory (its summary says:
+ * lib/attention.ts), which puts what waits for a person first in Pending. Before the summary is
+ * in, no directory: nothing is taken off a person's list on a guess.
+ */
+function useGroupLists(items: PopupState['items'], summary: PopupState['summary']) {
+  const directory = summary?.autoConnect.directory ?? false;
+  const lists = useMemo(() => groupLists(items, directory), [items, directory]);
+  return { lists, directory };
+}
+
 export function PopupApp({ deps: overrides, controller, initialHash }: PopupAppProps) {
   const deps = useMemo<PopupDeps>(() => ({ ...realPopupDeps, ...overrides }), []);
   const { settings, state, live, me, reload, sendReply, retryReply, fetchRequest } = usePopupData(() => deps, controller);
@@ -49,7 +61,7 @@ export function PopupApp({ deps: overrides, controller, initialHash }: PopupAppP
     return () => clearInterval(timer);
   }, [deps]);
 
-  const lists = useMemo(() => groupLists(state.items), [state.items]);
+  const { lists, directory } = useGroupLists(state.items, state.summary);
   const counts = useMemo(() => displayCounts(state.summary, state.items), [state.summary, state.items]);
   const visible = useMemo(() => filterRequests(lists[tab], query), [lists, tab, query]);
 
@@ -135,6 +147,7 @@ export function PopupApp({ deps: overrides, controller, initialHash }: PopupAppP
               group={tab}
               label={POPUP_TEXT.listLabel(TEXT.tabs[tab])}
               now={now}
+              directory={directory}
               sends={state.sends}
               canReply={canReply}
               connectBlocked={blocked}

@@ -16,6 +16,8 @@ interface RequestListProps {
   group: Group;
   label: string;
   now: number;
+  /** Whether the relay asks a member directory (its summary's `autoConnect.directory`; lib/attention.ts). */
+  directory: boolean;
   sends: Readonly<Record<string, SendState>>;
   /** The key may send replies (view.ts mayReply): otherwise no row offers any. */
   canReply: boolean;
@@ -70,6 +72,7 @@ export function RequestList({
   group,
   label,
   now,
+  directory,
   sends,
   canReply,
   connectBlocked,
@@ -175,6 +178,7 @@ export function RequestList({
         item={item}
         group={group}
         now={now}
+        directory={directory}
         active={item.id === effectiveActive}
         expanded={item.id === expandedId}
         send={sends[item.id]}

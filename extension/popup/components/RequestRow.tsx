@@ -7,6 +7,7 @@ import {
   connectedByText,
   connectionText,
   loyaltyText,
+  matchText,
   replyByText,
   replyChoices,
   replyInFlight,
@@ -25,6 +26,8 @@ interface RequestRowProps {
   /** The tab the row is shown in. */
   group: Group;
   now: number;
+  /** Whether the relay asks a member directory (its summary's `autoConnect.directory`; lib/attention.ts). */
+  directory: boolean;
   /** The row that holds the list's single tab stop. */
   active: boolean;
   expanded: boolean;
@@ -104,7 +107,7 @@ function ReplyButton({ choice, id, name, primary, busy, sending, tabbable, reaso
 }
 
 function RequestRowView(props: RequestRowProps) {
-  const { item, group, now, active, expanded, send, canReply, connectBlocked, connection, setSize, position, onReply, onRetry, onToggle } = props;
+  const { item, group, now, directory, active, expanded, send, canReply, connectBlocked, connection, setSize, position, onReply, onRetry, onToggle } = props;
   const base = domId(item.id);
   const name = travellerName(item);
   const token = group === 'pending' ? tokenInfo(item, now) : ({ state: 'none' } as const);
@@ -114,6 +117,8 @@ function RequestRowView(props: RequestRowProps) {
   // Who connected it, once there is a connection; a new reply on its way speaks for itself.
   const by = connection !== undefined && !replyInFlight(reply) ? connectedByText(connection, now) : replyByText(reply, now);
   const held = connection === undefined ? null : connectionText(connection, now);
+  // Auto-connect: why it waits for a person (the directory's answer), or that the relay is on it.
+  const matched = group === 'pending' && !replyInFlight(reply) ? matchText(item, directory) : null;
   const sending = send?.phase === 'sending';
   const busy = sending || replyInFlight(reply);
 
@@ -182,7 +187,7 @@ function RequestRowView(props: RequestRowProps) {
       aria-setsize={setSize}
       aria-posinset={position}
       aria-labelledby={`${base}-name`}
-      aria-describedby={`${base}-meta${by ? ` ${base}-by` : ''}${held ? ` ${base}-conn` : ''}${hasToken ? ` ${base}-token` : ''}${stateLine ? ` ${base}-state` : ''}`}
+      aria-describedby={`${base}-meta${matched ? ` ${base}-match` : ''}${by ? ` ${base}-by` : ''}${held ? ` ${base}-conn` : ''}${hasToken ? ` ${base}-token` : ''}${stateLine ? ` ${base}-state` : ''}`}
     >
       <div class="row-top">
         <span class="name" id={`${base}-name`}>
@@ -198,6 +203,11 @@ function RequestRowView(props: RequestRowProps) {
           {statusLabel(item)}
         </span>
       </div>
+      {matched && (
+        <div class={matched.auto ? 'match match-auto' : 'match'} id={`${base}-match`} data-match={item.match?.result ?? 'asking'}>
+          {matched.text}
+        </div>
+      )}
       {by && (
         <div class="reply-by" id={`${base}-by`} title={by}>
           {by}

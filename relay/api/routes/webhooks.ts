@@ -9,7 +9,7 @@ import {
   WebhookList,
 } from '../../../shared/models.js';
 import { UnknownWebhookError, type Deliveries, type Webhooks } from '../../store/index.js';
-import { checkWebhookUrl, UrlRefusedError, type Resolver } from '../../push/webhooks/ssrf.js';
+import { checkWebhookUrl, UrlRefusedError, type Resolver } from '../../outbound/ssrf.js';
 import { actorOf, requestLogger, type AppEnv } from '../context.js';
 import { ApiError, validationHook } from '../errors.js';
 import { behindKey, errorResponses } from '../openapi.js';

@@ -2,10 +2,10 @@ import type { Logger } from '../../base/log.js';
 import type { Metrics } from '../../base/metrics.js';
 import type { AttemptOutcome, Deliveries, OutgoingDelivery, Webhooks } from '../../store/index.js';
 import { iso } from '../../workers/loop.js';
-import { postMessage, type PostResult } from './http.js';
+import { postMessage, type PostResult } from '../../outbound/http.js';
 import { nextDelay, retryAfterMs } from './schedule.js';
-import { signatureHeader } from './signature.js';
-import type { Resolver } from './ssrf.js';
+import { signatureHeader } from '../../outbound/signature.js';
+import type { Resolver } from '../../outbound/ssrf.js';
 
 /**
  * One attempt at a webhook delivery: `POST <url>` with the stored body as it is,

@@ -4,7 +4,7 @@ import type { Deliveries, EventLog, OutgoingDelivery, Webhooks } from '../../sto
 import { createWorkerLoop, delayUntil } from '../../workers/loop.js';
 import { positive, quietly, whole } from '../../workers/options.js';
 import { createAttempt } from './attempt.js';
-import type { Resolver } from './ssrf.js';
+import type { Resolver } from '../../outbound/ssrf.js';
 
 /**
  * The webhook worker (like relay/replies/outbox.ts for replies). The store writes a delivery in the

@@ -29,6 +29,13 @@ describe('badgeView: the count', () => {
     expect(badgeView({})).toEqual({ text: '', colour: COLOURS.brand, title: BACKGROUND_TEXT.badgeTitle(0) });
   });
 
+  it('counts what waits for a person; what auto-connect is handling is only said in the tooltip', () => {
+    const view = badgeView({ pending: 2, auto: 5 });
+    expect(view.text).toBe('2');
+    expect(view.title).toBe('TripLink Relay: 2 pending connection requests (and 5 being connected automatically)');
+    expect(badgeView({ pending: 0, auto: 1 })).toMatchObject({ text: '', title: 'TripLink Relay: no pending connection requests (and 1 being connected automatically)' });
+  });
+
   it('says "request" for one and "requests" for more', () => {
     expect(badgeView({ pending: 1 }).title).toMatch(/1 pending connection request$/);
     expect(badgeView({ pending: 2 }).title).toMatch(/2 pending connection requests$/);

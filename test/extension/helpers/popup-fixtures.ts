@@ -44,6 +44,7 @@ export function request(over: Partial<ConnectionRequest> = {}): ConnectionReques
     emailAddresses: [],
     reply: null,
     connectionId: null,
+    match: null,
     ...over,
   };
 }
@@ -74,13 +75,19 @@ export function connection(r: Pick<ConnectionRequest, 'id' | 'firstName' | 'last
   };
 }
 
-export function summaryOf(items: readonly ConnectionRequest[], over: Partial<Summary['concur']> = {}): Summary {
+/** A summary of `items`; `autoConnect` as a relay without a member directory unless given. */
+export function summaryOf(
+  items: readonly ConnectionRequest[],
+  over: Partial<Summary['concur']> = {},
+  autoConnect: Summary['autoConnect'] = { policy: 'off', directory: false },
+): Summary {
   const counts = { pending: 0, failed: 0, connected: 0 };
   for (const r of items) counts[r.group] += 1;
   return {
     counts,
     concur: { state: 'ok', lastPollAt: ago(MIN), lastSuccessAt: ago(MIN), lastError: null, ...over },
     exchange: { state: 'ok', reason: null },
+    autoConnect,
   };
 }
 
@@ -155,6 +162,10 @@ export function fakeClient(items: ConnectionRequest[], summary: Summary | null =
       if (client.fail) throw client.fail;
       const value = client.connectionsValue === null ? null : [...client.connectionsValue];
       return { value, eventId: value === null ? null : eventId };
+    },
+    // The popup never asks for these (the background's auto-connect notice does).
+    async connectionsSince() {
+      throw new Error('the popup does not read connections since a time');
     },
   };
   return client;

@@ -16,6 +16,7 @@ import {
   type ConcurState,
   type SseEventType,
 } from '../../../shared/models.js';
+import type { AutoConnect } from '../../../shared/match.js';
 import { Me } from '../../../shared/people.js';
 import { groupOf, type StatusCode } from '../../../shared/status.js';
 
@@ -57,6 +58,7 @@ export function makeRequest(overrides: Partial<ConnectionRequest> & { id?: strin
     emailAddresses: [],
     reply: null,
     connectionId: null,
+    match: null,
     ...overrides,
   });
 }
@@ -75,6 +77,8 @@ export class RelayDouble {
   me: Me | null = null;
   /** Whether a CRSUC can be carried out (the summary's `exchange`); unavailable: a CRSUC is refused with 422. */
   exchange: ExchangeStatus = { state: 'ok', reason: null };
+  /** What auto-connect does (the summary's `autoConnect`): by default, as a relay without a member directory. */
+  autoConnect: AutoConnect = { policy: 'off', directory: false };
   /** `GET /api/v1/connections`, newest first; null: the route is missing, as on a relay from before it. */
   connections: Connection[] | null = null;
   /** Every call: path and the headers that matter. */
@@ -96,6 +100,7 @@ export class RelayDouble {
         lastError: this.concurState === 'ok' ? null : 'Concur answered 503',
       },
       exchange: this.exchange,
+      autoConnect: this.autoConnect,
     });
   }
 

@@ -47,7 +47,7 @@ function fakeNetwork() {
       return new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream' } });
     }
     if (path === '/api/v1/summary') {
-      return Response.json({ counts: { pending: 5, failed: 0, connected: 0 }, concur: { state: 'ok', lastPollAt: null, lastSuccessAt: null, lastError: null }, exchange: { state: 'ok', reason: null } });
+      return Response.json({ counts: { pending: 5, failed: 0, connected: 0 }, concur: { state: 'ok', lastPollAt: null, lastSuccessAt: null, lastError: null }, exchange: { state: 'ok', reason: null }, autoConnect: { policy: 'off', directory: false } });
     }
     const q = new URL(url).searchParams;
     if (q.get('group') !== 'pending') return Response.json({ items: [], nextCursor: null });

@@ -5,6 +5,7 @@ import {
   connectBlocked,
   displayGroup,
   mayReply,
+  matchText,
   replyByText,
   parseTarget,
   replyChoices,
@@ -168,5 +169,39 @@ describe('replyByText', () => {
     expect(replyByText(reply('CRSUC', { requestedBy: 'auto', state: 'sent', updatedAt: ago(MIN) }), NOW)).toBe('Connected automatically · 1 min ago');
     expect(replyByText(reply('CRSUC', { requestedBy: null }), NOW)).toBeNull();
     expect(replyByText(null, NOW)).toBeNull();
+  });
+});
+
+describe('auto-connect on a row', () => {
+  const pending = (over: Parameters<typeof request>[0]) => request({ status: 'Pending', firstSeenAt: ago(MIN), lastModified: ago(MIN), ...over });
+
+  it('says the directory’s answer from the one texts table, with its note', () => {
+    const said = (result: 'member' | 'not_found' | 'name_mismatch' | 'needs_verification' | 'unknown', note: string | null = null) =>
+      matchText(pending({ match: { result, note, at: ago(MIN) } }), true)?.text;
+    expect(said('not_found')).toBe('directory: not found');
+    expect(said('name_mismatch')).toBe('directory: name mismatch');
+    expect(said('needs_verification')).toBe('directory: needs verification');
+    expect(said('unknown')).toBe('directory did not answer');
+    expect(said('unknown', 'timeout after 5 s')).toBe('directory did not answer (timeout after 5 s)');
+    expect(said('member')).toBe(POPUP_TEXT.directory.member);
+  });
+
+  it('"auto-connecting…" while the directory has yet to answer; nothing on a relay that asks none', () => {
+    const fresh = pending({ firstSeenAt: ago(2_000) });
+    expect(matchText(fresh, true)).toEqual({ text: POPUP_TEXT.askingDirectory, auto: true });
+    expect(POPUP_TEXT.askingDirectory.startsWith('auto-connecting…')).toBe(true);
+    expect(matchText(fresh, false)).toBeNull();
+    // No grace period: the relay records an answer (or the failed call) on every request it asks about.
+    expect(matchText(pending({ firstSeenAt: ago(30 * MIN) }), true)).toEqual({ text: POPUP_TEXT.askingDirectory, auto: true });
+  });
+
+  it('an auto reply on its way is "auto-connecting…", whatever step the exchange is at; a person’s keeps its detail', () => {
+    for (const state of ['queued', 'exchanging', 'waiting_token'] as const) {
+      expect(replyStateText(reply('CRSUC', { state, requestedBy: 'auto' }))).toEqual({ text: 'auto-connecting…', error: false });
+    }
+    expect(replyStateText(reply('CREU1', { requestedBy: 'auto' }))?.text).toBe(POPUP_TEXT.autoReplying('Loyalty number not found'));
+    expect(replyStateText(reply('CRSUC', { state: 'exchanging', requestedBy: 'Alice' }))?.text).toBe(POPUP_TEXT.exchanging(0, null));
+    // Refused by Concur: said as for anyone's reply, an error a person now has to look at.
+    expect(replyStateText(reply('CRSUC', { state: 'failed', requestedBy: 'auto', lastError: 'bad' }))?.error).toBe(true);
   });
 });

@@ -44,6 +44,7 @@ describe('parseConfig', () => {
       // The sandbox's own token endpoint and client credentials serve the exchange (runtime.ts).
       exchange: { form: 'legacy', tokenUrl: null, credentials: null },
       sandboxDemoEverySeconds: 30,
+      match: { directory: 'sandbox', autoReply: 'connect', timeoutSeconds: 5 },
     });
   });
 

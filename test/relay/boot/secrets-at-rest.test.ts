@@ -13,7 +13,7 @@ import { Receiver } from '../push/webhooks/helpers.js';
 /**
  * Issue 14, whole: the relay in-process against the sandbox over real HTTP stores every kind of
  * secret it keeps (request tokens, a CRRET's new token, webhook secrets before and after a
- * rotation, the refresh tokens Concur rotates), and none of them is in the SQLite file or its WAL,
+ * rotation, the refresh tokens Concur rotates, the travellers' tokens from two exchanges), and none of them is in the SQLite file or its WAL,
  * byte for byte. After a restart on the same file every one of them is read again and used.
  */
 
@@ -111,10 +111,25 @@ describe('secrets at rest, the whole relay', () => {
     const [message] = await hooks.waitFor(1);
     expect(new StandardWebhook(rotatedSecret).verify(message!.body, message!.headers)).toMatchObject({ type: 'request.updated' });
 
+    // Two CRSUCs: each request token is exchanged for the traveller's access and refresh tokens,
+    // stored (sealed) before the PUT. They are what Concur issued: the sandbox's User API takes them.
+    const connected = (await sandboxRequests(concur)).slice(1, 3);
+    for (const request of connected) expect((await call(relay, 'POST', `/requests/${request.id}/reply`, { status: 'CRSUC' })).status).toBe(202);
+    const travellers = await eventually(() => {
+      const held = connected.map((request) => relay.store.connections.byRequest(request.id));
+      return held.every((c) => c !== undefined) && held.map((c) => relay.store.connections.tokens(c!.id)!);
+    });
+    for (const tokens of travellers) {
+      const user = await fetch(new URL('api/user/v1.0/User', tokens.instanceUrl), { headers: { authorization: `OAuth ${tokens.accessToken}`, accept: 'application/json' } });
+      expect(user.status, await user.clone().text()).toBe(200);
+      secrets.add(tokens.accessToken).add(tokens.refreshToken);
+    }
+
     // While it runs, the WAL holds the latest writes: neither it nor the file has any secret.
     expect(existsSync(`${db}-wal`)).toBe(true);
-    // Five request tokens and the CRRET's new one, the configured and two rotated refresh tokens, two webhook secrets.
-    expect(secrets.size).toBe(5 + 1 + 3 + 2);
+    // Five request tokens and the CRRET's new one, the configured and two rotated refresh tokens,
+    // two webhook secrets, two travellers' access and refresh tokens.
+    expect(secrets.size).toBe(5 + 1 + 3 + 2 + 4);
     expect(foundIn(`${db}-wal`, secrets)).toEqual([]);
     expect(foundIn(db, secrets)).toEqual([]);
     await relays.pop()!.close();
@@ -128,6 +143,10 @@ describe('secrets at rest, the whole relay', () => {
     secrets.add(rotated3);
     await eventually(() => relay.store.state.summary().concur.state === 'ok');
     expect(relay.store.requests.getRequestToken(first!.id)).toBe(nextToken);
+    // The travellers' tokens open again after the restart.
+    for (const [i, request] of connected.entries()) {
+      expect(relay.store.connections.tokens(relay.store.connections.byRequest(request.id)!.id)?.accessToken).toBe(travellers[i]!.accessToken);
+    }
     const before = hooks.received.length;
     expect((await call(relay, 'POST', `/webhooks/${created.webhook.id}/test`)).status).toBe(202);
     const received = await hooks.waitFor(before + 1);

@@ -274,6 +274,7 @@ describe('poller: ingesting', () => {
       counts: { pending: 3, failed: 1, connected: 2 },
       concur: { state: 'ok', lastPollAt: harness.clock.iso(), lastSuccessAt: harness.clock.iso(), lastError: null },
       exchange: { state: 'ok', reason: null },
+      autoConnect: { policy: 'off', directory: false },
     });
     // The default asks for the pending list only.
     const only = poller();

@@ -42,6 +42,7 @@ describe('connection requests in the store', () => {
         emailAddresses: [],
         reply: null,
         connectionId: null,
+        match: null,
       });
       expect(created[1]?.requestTokenExpiresAt).toBeNull();
       expect(store.requests.get('A')).toEqual(created[0]);
@@ -386,6 +387,7 @@ describe('connection requests in the store', () => {
         counts: { pending: 2, failed: 2, connected: 1 },
         concur: { state: 'unknown', lastPollAt: null, lastSuccessAt: null, lastError: null },
         exchange: { state: 'ok', reason: null },
+        autoConnect: { policy: 'off', directory: false },
       });
     });
   });

@@ -237,7 +237,7 @@ describe('the canary: a key that does not open the vault', () => {
     closeAll();
     const db = new Database(harness.path);
     // Back to the schema before sealing: the later migrations' tables go too.
-    db.exec(`DELETE FROM schema_migrations WHERE version >= ${SEALING_VERSION}; ALTER TABLE requests DROP COLUMN request_token_sha256; DROP TABLE connections;
+    db.exec(`DELETE FROM schema_migrations WHERE version >= ${SEALING_VERSION}; ALTER TABLE requests DROP COLUMN request_token_sha256; DROP TABLE connections; DROP TABLE matches;
       DROP INDEX replies_one_on_its_way; CREATE UNIQUE INDEX replies_one_queued ON replies (request_id) WHERE state = 'queued';
       ALTER TABLE replies DROP COLUMN requested_status; ALTER TABLE replies DROP COLUMN exchanged_at;
       ALTER TABLE replies DROP COLUMN token_issued_at; ALTER TABLE replies DROP COLUMN exchange_attempts;

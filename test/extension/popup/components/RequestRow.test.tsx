@@ -19,7 +19,7 @@ function clear(): void {
 afterEach(clear);
 
 /** Shows this row alone (in place of any shown before). */
-async function show(item: ConnectionRequest, held?: Connection): Promise<HTMLLIElement> {
+async function show(item: ConnectionRequest, held?: Connection, directory = false): Promise<HTMLLIElement> {
   clear();
   root = document.createElement('ul');
   document.body.append(root);
@@ -30,6 +30,7 @@ async function show(item: ConnectionRequest, held?: Connection): Promise<HTMLLIE
         item={item}
         group={item.group}
         now={NOW}
+        directory={directory}
         active
         expanded={false}
         send={undefined}
@@ -126,5 +127,36 @@ describe('a row with a connection', () => {
     const li = await show(again, connection(r, { state: 'refresh_failed', connectedBy: 'Alice' }));
     expect(li.querySelector('.reply-by')?.textContent).toBe('Connected by Bob · just now');
     expect(li.querySelector<HTMLElement>('.connection')?.dataset.connection).toBe('refresh_failed');
+  });
+});
+
+describe('a pending row and auto-connect', () => {
+  const describedBy = (li: HTMLElement) => li.getAttribute('aria-describedby')?.split(' ') ?? [];
+  const pending = (over: Partial<ConnectionRequest>) => request({ status: 'Pending', firstSeenAt: ago(MIN), ...over });
+
+  it('says why it waits for a person (the directory’s answer), heard with the row, and keeps its reply buttons', async () => {
+    const li = await show(pending({ match: { result: 'not_found', note: null, at: ago(MIN) } }), undefined, true);
+    const line = li.querySelector<HTMLElement>('.match')!;
+    expect(line.textContent).toBe('directory: not found');
+    expect(line.dataset.match).toBe('not_found');
+    expect(describedBy(li)).toContain(line.id);
+    expect(li.querySelector('[data-primary]')?.getAttribute('aria-disabled')).toBeNull();
+  });
+
+  it('a new request the directory has yet to answer says "auto-connecting…"; without a directory it says nothing', async () => {
+    const fresh = pending({ firstSeenAt: ago(3_000) });
+    expect((await show(fresh, undefined, true)).querySelector('.match-auto')?.textContent).toBe(POPUP_TEXT.askingDirectory);
+    expect((await show(fresh, undefined, false)).querySelector('.match')).toBeNull();
+  });
+
+  it('an auto reply on its way: "auto-connecting…" in place of the answer, and the buttons wait for it', async () => {
+    const li = await show(
+      pending({ match: { result: 'member', note: null, at: ago(MIN) }, reply: reply('CRSUC', { state: 'exchanging', requestedBy: 'auto' }) }),
+      undefined,
+      true,
+    );
+    expect(li.querySelector('.match')).toBeNull();
+    expect(li.querySelector('.reply-state')?.textContent).toBe('auto-connecting…');
+    expect(li.querySelector('[data-code="CRSUC"]')?.getAttribute('aria-disabled')).toBe('true');
   });
 });

@@ -728,6 +728,11 @@ export interface components {
                 state: "ok" | "unavailable";
                 reason: string | null;
             };
+            autoConnect: {
+                /** @enum {string} */
+                policy: "off" | "connect" | "all";
+                directory: boolean;
+            };
         };
         RequestsPage: {
             items: components["schemas"]["ConnectionRequest"][];
@@ -760,6 +765,7 @@ export interface components {
             emailAddresses: string[];
             reply: components["schemas"]["Reply"] | null;
             connectionId: string | null;
+            match: components["schemas"]["RequestMatch"] | null;
         };
         Reply: {
             /** @enum {string} */
@@ -771,6 +777,14 @@ export interface components {
             /** Format: date-time */
             updatedAt: string;
             requestedBy: string | null;
+        };
+        /** @description What the partner's member directory last said about the request (auto-connect): its result, its note (or, for a call that failed, recorded as unknown, what went wrong), and when. */
+        RequestMatch: {
+            /** @enum {string} */
+            result: "member" | "not_found" | "name_mismatch" | "needs_verification" | "unknown";
+            note: string | null;
+            /** Format: date-time */
+            at: string;
         };
         ReplyResponse: {
             reply: components["schemas"]["Reply"];

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
 import { Delivery, Webhook, WebhookCreated, WebhookList } from '../../../../shared/models.js';
-import type { Resolver } from '../../../../relay/push/webhooks/ssrf.js';
+import type { Resolver } from '../../../../relay/outbound/ssrf.js';
 import { AUTH, errorOf, expectNoSecrets } from '../helpers.js';
 import { ALL_EVENTS, WebhookHarness } from '../../push/webhooks/helpers.js';
 

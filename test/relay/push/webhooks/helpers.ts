@@ -4,7 +4,7 @@ import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { vi } from 'vitest';
 import { DeliveriesPage, Delivery, WEBHOOK_EVENT_TYPES, WebhookCreated, type DeliveryLogEntry } from '../../../../shared/models.js';
 import { createWebhookWorker, type WebhookWorker, type WebhookWorkerOptions } from '../../../../relay/push/webhooks/delivery.js';
-import type { Resolver } from '../../../../relay/push/webhooks/ssrf.js';
+import type { Resolver } from '../../../../relay/outbound/ssrf.js';
 import { ApiServer, AUTH } from '../../api/helpers.js';
 import { captureLog } from '../../helpers.js';
 

@@ -4,7 +4,7 @@ import { openDatabase, closeDatabase } from '../../../../relay/store/db.js';
 import { migrate, MIGRATIONS } from '../../../../relay/store/migrations.js';
 import { webhookTypeOf, type StoredEvent } from '../../../../relay/store/index.js';
 import { nextDelay, retryAfterMs, RETRY_SCHEDULE_MS, scheduledDelay } from '../../../../relay/push/webhooks/schedule.js';
-import { sign, signatureHeader } from '../../../../relay/push/webhooks/signature.js';
+import { sign, signatureHeader } from '../../../../relay/outbound/signature.js';
 import { record, StoreHarness, TESTER } from '../../store/helpers.js';
 
 let harness: StoreHarness;

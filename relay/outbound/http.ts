@@ -4,7 +4,8 @@ import { isIP } from 'node:net';
 import { checkAddresses, guardedLookup, UrlRefusedError, type ResolvedAddress, type Resolver } from './ssrf.js';
 
 /**
- * One POST of a webhook message. node:http rather than fetch, for what a webhook sender needs:
+ * One POST to a partner's endpoint: a webhook message (push/webhooks/) or a question to the member
+ * directory (match/). node:http rather than fetch, for what such a sender needs:
  * redirects are never followed, the connection's own DNS lookup is the SSRF check (ssrf.ts), each
  * attempt gets a fresh connection (no keep-alive socket skips that check), one deadline covers
  * connecting, sending and the answer's headers, and no more of the answer's body is read than is kept.
@@ -12,7 +13,7 @@ import { checkAddresses, guardedLookup, UrlRefusedError, type ResolvedAddress, t
 
 export interface PostOptions {
   timeoutMs: number;
-  /** RELAY_WEBHOOK_ALLOW_PRIVATE: skip the address check. */
+  /** RELAY_WEBHOOK_ALLOW_PRIVATE (which covers the member directory too): skip the address check. */
   allowPrivate: boolean;
   /** Host name resolution (default: the system resolver). */
   resolve?: Resolver;

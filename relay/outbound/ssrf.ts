@@ -2,7 +2,8 @@ import { lookup as dnsLookup } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
 
 /**
- * The guard against server-side request forgery: a subscriber URL must not make the relay talk to
+ * The guard against server-side request forgery, for every URL a partner gives the relay to call
+ * (webhook subscribers, the member directory): such a URL must not make the relay talk to
  * itself or to its private network (a cloud metadata service at 169.254.169.254, an admin port on
  * localhost, a database on 10.x). Like Svix, the check is made on the addresses a host name
  * resolves to, not on the URL text, and a literal IP is checked as it is:

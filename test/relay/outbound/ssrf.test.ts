@@ -5,7 +5,7 @@ import {
   guardedLookup,
   UrlRefusedError,
   type Resolver,
-} from '../../../../relay/push/webhooks/ssrf.js';
+} from '../../../relay/outbound/ssrf.js';
 
 const resolver =
   (table: Record<string, string[]>): Resolver =>

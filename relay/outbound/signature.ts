@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 
 /**
- * Standard Webhooks signing (spec: standard-webhooks.md, "Signature scheme"): HMAC-SHA256, keyed
+ * Standard Webhooks signing, for webhooks and for the member directory's questions alike (spec: standard-webhooks.md, "Signature scheme"): HMAC-SHA256, keyed
  * with the base64-decoded part of a `whsec_` secret, over `${id}.${timestamp}.${body}`, written as
  * `v1,<base64>`. With several secrets (the current one and rotated ones still valid) the
  * signatures are space-separated, the current one first; a receiver accepts any that matches.

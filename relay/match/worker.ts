@@ -1,0 +1,223 @@
+import type { MatchResult } from '../../shared/match.js';
+import type { AutoReply } from '../base/config-shape.js';
+import type { Logger } from '../base/log.js';
+import type { Metrics } from '../base/metrics.js';
+import type { EventLog, MatchDue, Matches, MatchOutcome, Withheld } from '../store/index.js';
+import { createWorkerLoop, delayUntil } from '../workers/loop.js';
+import { positive, quietly, whole } from '../workers/options.js';
+import { askDirectory, type AskResult, type DirectoryTarget } from './directory.js';
+import { replyFor, retryAt } from './policy.js';
+
+/**
+ * The auto-connect worker: asks the partner's member directory about each new pending request
+ * and records its answer, with the reply RELAY_AUTO_REPLY makes of it (policy.ts), in one store
+ * transaction (store/matches.ts): a member is connected by a CRSUC asked for by `auto`, which the
+ * outbox sends like a person's.
+ *
+ * - What is still to be asked lives in the store: the row comes with the request's
+ *   request.created, so a request that arrived while the relay was down, or whose answer came
+ *   just before a crash, is asked (again) after the restart. Asking twice is harmless: a question
+ *   changes nothing at the directory.
+ * - A call that brings no verdict (a timeout, an error status, an answer that is not a match
+ *   answer, an address the SSRF guard refuses, or `unknown`) is recorded as `unknown` with the
+ *   reason, and asked again at most `retryDelaysMs.length` times more while the request token has
+ *   more than two minutes left; the request waits for a person meanwhile, with the reason shown.
+ * - A request with a reply already (a person's) or no longer pending is not asked at all; an
+ *   answer that comes after a person's reply is shown but sends nothing.
+ * - At most `concurrency` calls in flight, one per request. Logs carry request ids, results and
+ *   the directory's origin; never a body, a note from the directory, a token or the secret.
+ */
+
+export type MatchWorkerLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
+
+export interface MatchWorkerOptions {
+  store: {
+    matches: Pick<Matches, 'due' | 'nextDueAt' | 'record' | 'close'>;
+    events: Pick<EventLog, 'subscribe'>;
+  };
+  directory: DirectoryTarget;
+  autoReply: AutoReply;
+  logger: MatchWorkerLogger;
+  metrics?: Pick<Metrics, 'observeDirectoryCall' | 'recordAutoReply'>;
+  /** Epoch ms; default Date.now. What is due, retries, the signature's timestamp. */
+  now?: () => number;
+  /** Calls in flight at once. Default 8. */
+  concurrency?: number;
+  /** The wait before each further call after one without a verdict. Default 5 s, then 30 s. */
+  retryDelaysMs?: readonly number[];
+  /** A reply was queued: wake the outbox. Errors it throws are logged and ignored. */
+  onReplied?: () => void;
+}
+
+export interface MatchWorker {
+  /** Asks about what is due (including what a previous process left), then keeps going. */
+  start(): void;
+  /** Something may be due: look now. Does nothing unless started. */
+  kick(): void;
+  /** No new calls; waits for those in flight and records them. */
+  stop(): Promise<void>;
+  /** Asks until nothing is due at `now()` and nothing is in flight. Works without start(). */
+  drain(): Promise<void>;
+  /** Calls in flight. */
+  readonly inFlight: number;
+}
+
+const DEFAULT_CONCURRENCY = 8;
+export const DEFAULT_RETRY_DELAYS_MS: readonly number[] = [5_000, 30_000];
+const MIN_SLEEP_MS = 10;
+/** Why the policy's reply was not sent, for the log. */
+const WITHHELD: Readonly<Record<Withheld, string>> = {
+  answered: 'a person had replied already',
+  not_pending: 'it is no longer pending',
+  exchange_unavailable: 'CRSUC is refused while the relay cannot exchange request tokens (see the summary); it waits for a person',
+};
+/** A directory's note is for people; a longer one is cut. */
+const MAX_NOTE_LENGTH = 500;
+
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+export function createMatchWorker(options: MatchWorkerOptions): MatchWorker {
+  const { store, directory, autoReply, logger, metrics, onReplied } = options;
+  const now = options.now ?? Date.now;
+  const concurrency = whole('concurrency', options.concurrency ?? DEFAULT_CONCURRENCY);
+  const retryDelaysMs = (options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS).map((delay) => positive('retryDelaysMs', delay));
+  positive('directory.timeoutMs', directory.timeoutMs);
+  const endpoint = originOf(directory.url);
+
+  /** By request id: one call per request at a time. */
+  const inFlight = new Map<string, Promise<void>>();
+  /** The time the last pass asked the store what is due (epoch ms). */
+  let lookedAt = now();
+  let unsubscribe: (() => void) | undefined;
+  const loop = createWorkerLoop({
+    name: 'the auto-connect worker',
+    logger,
+    now,
+    // A pass starts the calls there are free slots for and returns; each call, once recorded, wakes
+    // the loop for the next. What was due when the pass looked is in flight or waiting for a slot:
+    // the sleep is for what falls due after that look (already, perhaps: then the next pass is at once).
+    pass: fill,
+    nextDelayMs: () => delayUntil(store.matches.nextDueAt(lookedAt), now()),
+    minSleepMs: MIN_SLEEP_MS,
+    inFlight: () => inFlight.values(),
+  });
+
+  function storeTrouble(error: unknown, what: string): void {
+    loop.storeFailed();
+    quietly(() => logger.error({ err: error }, `the auto-connect worker ${what}; it will try again`));
+  }
+
+  /** What a call comes to: the answer and the reply the policy makes of it, or when to ask again. */
+  function outcomeOf(due: MatchDue, asked: AskResult): MatchOutcome {
+    const attempts = due.attempts + 1;
+    if (!asked.ok) {
+      const again = retryAt(attempts, due.requestTokenExpiresAt, now(), retryDelaysMs);
+      return { result: 'unknown', note: asked.note, memberId: null, reply: null, ...(again === undefined ? {} : { retryAt: again }) };
+    }
+    const { result, memberId, note } = asked.answer;
+    const again = result === 'unknown' ? retryAt(attempts, due.requestTokenExpiresAt, now(), retryDelaysMs) : undefined;
+    return {
+      result,
+      note: note == null ? null : note.slice(0, MAX_NOTE_LENGTH),
+      memberId: memberId ?? null,
+      reply: replyFor(result, autoReply),
+      ...(again === undefined ? {} : { retryAt: again }),
+    };
+  }
+
+  async function ask(due: MatchDue): Promise<void> {
+    const started = performance.now();
+    const asked = await askDirectory(directory, due, now());
+    const seconds = (performance.now() - started) / 1000;
+    const label: MatchResult | string = asked.ok ? asked.answer.result : asked.failure;
+    quietly(() => metrics?.observeDirectoryCall(label, seconds));
+    const outcome = outcomeOf(due, asked);
+    const recorded = store.matches.record(due.requestId, outcome);
+    const fields = { requestId: due.requestId, directory: endpoint, attempt: due.attempts + 1, result: label, ms: Math.round(seconds * 1000) };
+    if (!recorded.recorded) return;
+    if (!asked.ok) {
+      const next = outcome.retryAt === undefined ? 'left for a person' : `asking again at ${new Date(outcome.retryAt).toISOString()}`;
+      quietly(() => logger.warn(fields, `the member directory gave no answer (${asked.note}); ${next}`));
+    } else if (recorded.reply !== null) {
+      const status = recorded.reply.reply.status;
+      quietly(() => metrics?.recordAutoReply(status));
+      quietly(() => logger.info({ ...fields, reply: status }, 'the member directory answered; reply queued'));
+      try {
+        onReplied?.();
+      } catch (error) {
+        quietly(() => logger.warn({ err: error }, 'could not wake the outbox; the reply goes out on its next look'));
+      }
+    } else {
+      const why = recorded.withheld === null ? '' : `; ${WITHHELD[recorded.withheld]}`;
+      const level = recorded.withheld === 'exchange_unavailable' ? 'warn' : 'info';
+      quietly(() => logger[level](fields, `the member directory answered; nothing sent${why}`));
+    }
+  }
+
+  /** Starts calls for due requests while there are free slots. Never throws. */
+  function fill(): void {
+    for (;;) {
+      let free = concurrency - inFlight.size;
+      if (free <= 0) return;
+      let due: MatchDue[];
+      try {
+        lookedAt = now();
+        due = store.matches.due(lookedAt, concurrency + inFlight.size);
+      } catch (error) {
+        storeTrouble(error, 'could not read what is due');
+        return;
+      }
+      let closed = 0;
+      for (const one of due) {
+        if (free <= 0) break;
+        if (inFlight.has(one.requestId)) continue;
+        if (one.stale !== null) {
+          try {
+            store.matches.close(one.requestId);
+          } catch (error) {
+            storeTrouble(error, 'could not close a request not worth asking about');
+            return;
+          }
+          closed++;
+          continue;
+        }
+        free--;
+        const running = ask(one)
+          .catch((error: unknown) => storeTrouble(error, 'could not record an answer'))
+          .finally(() => {
+            inFlight.delete(one.requestId);
+            loop.kick();
+          });
+        inFlight.set(one.requestId, running);
+      }
+      // Requests closed without a call made room for more of what is due.
+      if (closed === 0) return;
+    }
+  }
+
+  return {
+    start() {
+      if (loop.started) return;
+      unsubscribe = store.events.subscribe((event) => {
+        if (event.type === 'request.created') loop.kick();
+      });
+      loop.start();
+    },
+    kick: loop.kick,
+    async stop() {
+      unsubscribe?.();
+      unsubscribe = undefined;
+      await loop.stop();
+    },
+    drain: loop.drain,
+    get inFlight() {
+      return inFlight.size;
+    },
+  };
+}
