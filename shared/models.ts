@@ -48,7 +48,18 @@ export const ConnectionRequest = z.object({
   lastModified: IsoTime,
   firstSeenAt: IsoTime,
   requestTokenExpiresAt: z.nullable(IsoTime),
+  /** CRRET replies Concur accepted (each asks for a new request token). */
   retries: z.number().check(z.int(), z.nonnegative()),
+  /** How many CRRET the relay's Concur API version allows: 5 under 3.0, 48 under 3.2; one more is refused (409). */
+  retryLimit: z.number().check(z.int(), z.nonnegative()),
+  /** CREU1/2/3 replies Concur accepted: under 3.2 each requeues the request a day later. */
+  userErrors: z.number().check(z.int(), z.nonnegative()),
+  /** How many of those 3.2 requeues (4; one more is refused, 409); null under 3.0, where a CREU fails the request for good. */
+  userErrorLimit: z.nullable(z.number().check(z.int(), z.nonnegative())),
+  /** Concur's id of the traveller (API 3.2; null under 3.0): the password grant's username. */
+  userId: z.nullable(z.string()),
+  /** The traveller's addresses as Concur sends them (API 3.2), email1 first; [] under 3.0. */
+  emailAddresses: z.array(z.string()),
   reply: z.nullable(Reply),
   /** The connection made for it (its tokens exchanged and kept), once there is one. */
   connectionId: z.nullable(z.string()),

@@ -135,6 +135,34 @@ export const REQUEST_TOKEN_TTL_MS = 15 * 60 * 1000;
 /** Concur allows this many CRRET retries per user (seed, Example 6). */
 export const MAX_RETRIES = 5;
 
+/** The versions of Concur's Connection Requests API the relay speaks (CONCUR_API_VERSION). */
+export const API_VERSIONS = ['3.0', '3.2'] as const;
+export type ApiVersion = (typeof API_VERSIONS)[number];
+
+/**
+ * How often a partner may answer a request with each kind of retry, by API version; null where
+ * the version has no such retry. 3.0 (the seed, Example 6): five CRRET per user; a CREU code fails
+ * the request for good. 3.2 (notes §1b): Concur requeues the request, after an hour for CRRET (at
+ * most 48 times) and after a day for CREU1/2/3 (at most 4 times); then it gets an error status and
+ * is never returned again.
+ */
+export interface RetryLimits {
+  CRRET: number;
+  CREU: number | null;
+}
+export const RETRY_LIMITS: Readonly<Record<ApiVersion, RetryLimits>> = {
+  '3.0': { CRRET: MAX_RETRIES, CREU: null },
+  '3.2': { CRRET: 48, CREU: 4 },
+};
+
+/** 3.2: how long a request popped by CRRET or by a CREU code stays out of the queue. */
+export const REQUEUE_AFTER_MS = { CRRET: 60 * 60 * 1000, CREU: 24 * 60 * 60 * 1000 } as const;
+
+/** The CREU codes: the traveller must fix something (each e-mails them). */
+export function isUserErrorCode(code: string): code is 'CREU1' | 'CREU2' | 'CREU3' {
+  return code === 'CREU1' || code === 'CREU2' || code === 'CREU3';
+}
+
 const byLowerCase = new Map<string, StatusCode>(STATUS_CODES.map((code) => [code.toLowerCase(), code]));
 // The Swagger 1.2 file lists "Retry" among the status filter values; it is Concur's name for CRRET.
 byLowerCase.set('retry', 'CRRET');

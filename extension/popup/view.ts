@@ -2,7 +2,7 @@ import type { Connection } from '../../shared/connections.js';
 import type { ConnectionRequest, Reply, Summary } from '../../shared/models.js';
 import type { Me } from '../../shared/people.js';
 import { can } from '../../shared/roles.js';
-import { MAX_RETRIES, STATUS_CATALOGUE, type Group, type ReplyCode } from '../../shared/status.js';
+import { STATUS_CATALOGUE, type Group, type ReplyCode } from '../../shared/status.js';
 import { AUTO_CONNECT, directoryAsking, displayGroup, isAutoReply, replyInFlight } from '../lib/attention.js';
 import { POPUP_TEXT, TEXT } from '../lib/texts.js';
 
@@ -173,9 +173,10 @@ export function connectBlocked(summary: Pick<Summary, 'exchange'> | null): strin
 
 const choiceCache = new Map<string, ReplyChoice>();
 
-function choice(code: ReplyCode, retries: number, blocked: string | null): ReplyChoice {
+/** `limit`: the CRRETs the relay's Concur API version allows (the request says: 5 under 3.0, 48 under 3.2). */
+function choice(code: ReplyCode, retries: number, limit: number, blocked: string | null): ReplyChoice {
   const connectReason = code === 'CRSUC' ? blocked : null;
-  const disabledReason = connectReason ?? (code === 'CRRET' && retries >= MAX_RETRIES ? POPUP_TEXT.retryLimit(retries, MAX_RETRIES) : null);
+  const disabledReason = connectReason ?? (code === 'CRRET' && retries >= limit ? POPUP_TEXT.retryLimit(retries, limit) : null);
   const key = `${code}|${disabledReason ?? ''}`;
   let found = choiceCache.get(key);
   if (found === undefined) {
@@ -192,7 +193,7 @@ function choice(code: ReplyCode, retries: number, blocked: string | null): Reply
  * "More"; a failed one has all of them behind "More"; a connected one needs none (null).
  */
 export function replyChoices(
-  r: Pick<ConnectionRequest, 'group' | 'reply' | 'lastModified' | 'requestTokenExpiresAt' | 'retries'>,
+  r: Pick<ConnectionRequest, 'group' | 'reply' | 'lastModified' | 'requestTokenExpiresAt' | 'retries' | 'retryLimit'>,
   now: number,
   /** connectBlocked's reason: Connected is offered, disabled, with it. */
   blocked: string | null = null,
@@ -200,9 +201,9 @@ export function replyChoices(
   const group = displayGroup(r);
   if (group === 'connected') return null;
   // A failed request was already answered; a correction is possible but never one click away.
-  if (group === 'failed') return { inline: [], more: NORMAL_ORDER.map((code) => choice(code, r.retries, blocked)), primary: null, expired: false };
+  if (group === 'failed') return { inline: [], more: NORMAL_ORDER.map((code) => choice(code, r.retries, r.retryLimit, blocked)), primary: null, expired: false };
   const expired = group === 'pending' && tokenInfo(r, now).state === 'expired';
-  const all = (expired ? EXPIRED_ORDER : NORMAL_ORDER).map((code) => choice(code, r.retries, blocked));
+  const all = (expired ? EXPIRED_ORDER : NORMAL_ORDER).map((code) => choice(code, r.retries, r.retryLimit, blocked));
   const inlineCount = expired ? 2 : 1;
   const inline = all.slice(0, inlineCount);
   const more = all.slice(inlineCount);

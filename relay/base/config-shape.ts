@@ -33,6 +33,11 @@ export const MAX_MATCH_TIMEOUT_SECONDS = 60;
 export const ConcurAuthScheme = z.enum(['OAuth', 'Bearer']);
 export type ConcurAuthScheme = z.infer<typeof ConcurAuthScheme>;
 
+/** CONCUR_API_VERSION: 3.0 is the seed's; 3.2 is what Concur serves partners connecting today. */
+export const ConcurApiVersion = z.enum(['3.0', '3.2']);
+export type ConcurApiVersion = z.infer<typeof ConcurApiVersion>;
+export const DEFAULT_API_VERSION: ConcurApiVersion = '3.0';
+
 /** pino's levels; `satisfies` keeps the list from naming a level pino does not have. */
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const LogLevel = z.enum(LOG_LEVELS satisfies readonly LevelWithSilent[]);
@@ -54,14 +59,21 @@ export const ConcurCredential = z.discriminatedUnion('kind', [
      */
     accessToken: z.string().min(1).optional(),
   }),
+  /** API 3.2: the client-credentials grant (CONCUR_CLIENT_ID and CONCUR_CLIENT_SECRET alone); calls go to the token's geolocation. */
+  z.object({
+    kind: z.literal('clientCredentials'),
+    clientId: z.string().min(1),
+    clientSecret: z.string().min(1),
+    tokenUrl: z.url({ protocol: /^https?$/ }),
+  }),
 ]);
 export type ConcurCredential = z.infer<typeof ConcurCredential>;
 
 /** How a request token becomes the traveller's tokens (CONCUR_EXCHANGE). */
 export const ExchangeForm = z.enum(['legacy', 'password']);
 export type ExchangeForm = z.infer<typeof ExchangeForm>;
-/** API 3.0 (the only one the relay speaks today) exchanges with getaccesstoken.ashx; 3.2 will default to `password`. */
-export const DEFAULT_EXCHANGE_FORM: ExchangeForm = 'legacy';
+/** What CONCUR_EXCHANGE defaults to: 3.0 exchanges with getaccesstoken.ashx, 3.2 with the password grant (DESIGN). */
+export const DEFAULT_EXCHANGE_FORM: Readonly<Record<ConcurApiVersion, ExchangeForm>> = { '3.0': 'legacy', '3.2': 'password' };
 
 /**
  * The exchange of request tokens (what CRSUC stands for). `credentials` are the partner app's
@@ -106,6 +118,8 @@ export const MatchSettings = z.discriminatedUnion('directory', [
 export type MatchSettings = z.infer<typeof MatchSettings>;
 
 const ConcurSettings = z.object({
+  apiVersion: ConcurApiVersion,
+  /** CONCUR_AUTH_SCHEME: a static token's scheme; default `OAuth` under 3.0, `Bearer` under 3.2 (which takes no other). */
   authScheme: ConcurAuthScheme,
   /** Timeout of one Concur call, in seconds (may be fractional). */
   timeoutSeconds: z.number().positive().max(MAX_TIMEOUT_SECONDS),

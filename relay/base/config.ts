@@ -1,6 +1,8 @@
 import { z } from 'zod';
+import { authSchemeOf, checkVersionRules, credentialOf, missingCredentialMessage, wantsClientCredentials } from './config-credential.js';
 import {
   envBoolean,
+  envChoice,
   envEnum,
   envFile,
   envHost,
@@ -31,11 +33,12 @@ import {
   DEFAULT_SANDBOX_DEMO_EVERY_SECONDS,
   MAX_SANDBOX_DEMO_EVERY_SECONDS,
   DEFAULT_EXCHANGE_FORM,
+  ConcurApiVersion,
   ConcurAuthScheme,
+  DEFAULT_API_VERSION,
   ExchangeForm,
   type ExchangeSettings,
   LogLevel,
-  ConcurCredential,
   RelayConfigSchema,
   type RelayConfig,
 } from './config-shape.js';
@@ -108,13 +111,15 @@ function corsOrigin(entry: string): ListItem {
  */
 const EnvVariables = z.object({
   CONCUR_BASE_URL: envUrl(BASE_URL_EXAMPLE),
-  CONCUR_AUTH_SCHEME: envEnum(ConcurAuthScheme.options, 'OAuth'),
+  CONCUR_API_VERSION: envEnum(ConcurApiVersion.options, DEFAULT_API_VERSION),
+  // These two default by CONCUR_API_VERSION (config-credential.ts, DEFAULT_EXCHANGE_FORM).
+  CONCUR_AUTH_SCHEME: envChoice(ConcurAuthScheme.options, 'OAuth'),
   CONCUR_ACCESS_TOKEN: envSecret(SECRET_EXAMPLE.CONCUR_ACCESS_TOKEN),
   CONCUR_CLIENT_ID: envSecret(SECRET_EXAMPLE.CONCUR_CLIENT_ID),
   CONCUR_CLIENT_SECRET: envSecret(SECRET_EXAMPLE.CONCUR_CLIENT_SECRET),
   CONCUR_REFRESH_TOKEN: envSecret(SECRET_EXAMPLE.CONCUR_REFRESH_TOKEN),
   CONCUR_TOKEN_URL: envUrl('https://us.api.concursolutions.com/oauth2/v0/token', { allowQuery: true }),
-  CONCUR_EXCHANGE: envEnum(ExchangeForm.options, DEFAULT_EXCHANGE_FORM),
+  CONCUR_EXCHANGE: envChoice(ExchangeForm.options, 'legacy'),
   CONCUR_EXCHANGE_URL: envUrl('https://us.api.concursolutions.com/oauth2/v0/token', { allowQuery: true }),
   CONCUR_TIMEOUT_SECONDS: envNumber({
     fallback: DEFAULT_TIMEOUT_SECONDS,
@@ -180,7 +185,10 @@ function checkCombinations(env: EnvValues, ctx: z.core.$RefinementCtx<EnvValues>
   // tokens; only CONCUR_REFRESH_TOKEN asks for the refresh-token grant. Without one, they are the
   // relay's own credential, so the grant needs all three.
   const staticToken = isSet('CONCUR_ACCESS_TOKEN');
-  const wantsRefresh = isSet('CONCUR_REFRESH_TOKEN') || (!staticToken && (refreshSet.length > 0 || isSet('CONCUR_TOKEN_URL')));
+  // Under 3.2, client id and secret alone are the client-credentials grant (config-credential.ts).
+  const clientCredentials = wantsClientCredentials(env, isSet);
+  const wantsRefresh =
+    isSet('CONCUR_REFRESH_TOKEN') || (!staticToken && !clientCredentials && (refreshSet.length > 0 || isSet('CONCUR_TOKEN_URL')));
   const given = [...refreshSet, ...(isSet('CONCUR_TOKEN_URL') ? ['CONCUR_TOKEN_URL'] : [])];
   if (wantsRefresh) {
     for (const name of REFRESH_VARS) {
@@ -214,12 +222,9 @@ function checkCombinations(env: EnvValues, ctx: z.core.$RefinementCtx<EnvValues>
     }
     return;
   }
-  if (!staticToken && !wantsRefresh) {
-    problem(
-      'CONCUR_ACCESS_TOKEN',
-      'not set; talking to Concur needs a credential: CONCUR_ACCESS_TOKEN, or CONCUR_CLIENT_ID, CONCUR_CLIENT_SECRET and CONCUR_REFRESH_TOKEN for the refresh-token grant',
-      { example: SECRET_EXAMPLE.CONCUR_ACCESS_TOKEN },
-    );
+  checkVersionRules(env, problem);
+  if (!staticToken && !wantsRefresh && !clientCredentials) {
+    problem('CONCUR_ACCESS_TOKEN', missingCredentialMessage(env.CONCUR_API_VERSION), { example: SECRET_EXAMPLE.CONCUR_ACCESS_TOKEN });
   }
   if (!isSet('RELAY_API_KEYS')) {
     problem('RELAY_API_KEYS', 'not set; it is required when CONCUR_BASE_URL is set (only sandbox mode generates a key)', {
@@ -234,24 +239,12 @@ function checkCombinations(env: EnvValues, ctx: z.core.$RefinementCtx<EnvValues>
   }
 }
 
-/** The credential the variables describe; checkCombinations has made sure there is one. */
-function credentialOf(env: EnvValues, baseUrl: string): ConcurCredential | undefined {
-  const { CONCUR_CLIENT_ID: clientId, CONCUR_CLIENT_SECRET: clientSecret, CONCUR_REFRESH_TOKEN: refreshToken } = env;
-  if (clientId !== undefined && clientSecret !== undefined && refreshToken !== undefined) {
-    const tokenUrl = env.CONCUR_TOKEN_URL ?? `${baseUrl}${DEFAULT_TOKEN_PATH}`;
-    const accessToken = env.CONCUR_ACCESS_TOKEN;
-    return { kind: 'refreshToken', clientId, clientSecret, refreshToken, tokenUrl, ...(accessToken === undefined ? {} : { accessToken }) };
-  }
-  if (env.CONCUR_ACCESS_TOKEN !== undefined) return { kind: 'accessToken', accessToken: env.CONCUR_ACCESS_TOKEN };
-  return undefined;
-}
-
 /** The exchange of request tokens; without CONCUR_BASE_URL the sandbox's token endpoint and credentials stand in. */
 function exchangeOf(env: EnvValues, baseUrl: string | undefined): ExchangeSettings {
   const { CONCUR_CLIENT_ID: clientId, CONCUR_CLIENT_SECRET: clientSecret } = env;
   const tokenUrl = env.CONCUR_EXCHANGE_URL ?? env.CONCUR_TOKEN_URL ?? (baseUrl === undefined ? null : `${baseUrl}${DEFAULT_TOKEN_PATH}`);
   return {
-    form: env.CONCUR_EXCHANGE,
+    form: env.CONCUR_EXCHANGE ?? DEFAULT_EXCHANGE_FORM[env.CONCUR_API_VERSION],
     tokenUrl,
     credentials: baseUrl !== undefined && clientId !== undefined && clientSecret !== undefined ? { clientId, clientSecret } : null,
   };
@@ -259,7 +252,8 @@ function exchangeOf(env: EnvValues, baseUrl: string | undefined): ExchangeSettin
 
 function toRelayConfig(env: EnvValues, ctx: z.core.$RefinementCtx<EnvValues>): RelayConfig {
   const concur = {
-    authScheme: env.CONCUR_AUTH_SCHEME,
+    apiVersion: env.CONCUR_API_VERSION,
+    authScheme: authSchemeOf(env),
     timeoutSeconds: env.CONCUR_TIMEOUT_SECONDS,
     pollIntervalSeconds: env.POLL_INTERVAL_SECONDS,
   };

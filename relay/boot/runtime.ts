@@ -4,7 +4,6 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { createApp } from '../api/app.js';
 import { listen, type HttpTimeouts } from '../api/server.js';
-import { refreshTokenGrant, staticToken, type TokenProvider } from '../concur/auth.js';
 import { ConcurClient } from '../concur/client.js';
 import { ExchangeClient } from '../concur/exchange.js';
 import type { RelayConfig } from '../base/config-shape.js';
@@ -21,6 +20,7 @@ import { sandboxApiKey, sandboxVaultKey } from './sandbox-files.js';
 import { watchSummary } from '../ingest/summary.js';
 import { createWebhookWorker } from '../push/webhooks/delivery.js';
 import { wireConnections } from './connections.js';
+import { concurAuth } from './concur-auth.js';
 import { autoConnectOf, createMatcher, sandboxDirectorySecret } from './matching.js';
 
 /**
@@ -96,7 +96,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     current: parseVaultKey(config.vaultKey ?? sandboxVaultKey(config.dbPath))!,
     old: config.vaultOldKeys.map((key) => parseVaultKey(key)!),
   });
-  const store = openStore(config.dbPath, { vault, askDirectory: config.match !== null });
+  const store = openStore(config.dbPath, { vault, apiVersion: config.concur.apiVersion, askDirectory: config.match !== null });
   for (const { column, count } of store.sealedAtOpen.sealed) {
     logger.info({ column, count }, 'sealed the secrets an older relay kept in clear');
   }
@@ -113,7 +113,6 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
   const directorySecret = sandboxDirectorySecret(config);
   try {
     let baseUrl: string;
-    let auth: TokenProvider;
     if (config.mode === 'sandbox') {
       const demoEveryMs = options.sandboxDemoEveryMs ?? config.sandboxDemoEverySeconds * 1000;
       sandbox = await startSandbox({
@@ -123,18 +122,18 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
         demo: demoEveryMs > 0 ? { everyMs: demoEveryMs } : undefined,
         // The password grant's username is the request's userId, which Concur gives from API 3.2 on.
         quirks: config.exchange.form === 'password' ? { version: '3.2' } : undefined,
+        ids: config.concur.apiVersion === '3.2' ? 'guid' : 'legacy',
         directory: directorySecret === null ? undefined : { secret: directorySecret },
       });
       baseUrl = sandbox.url;
-      auth = staticToken(sandbox.accessToken, config.concur.authScheme);
     } else {
       baseUrl = config.concur.baseUrl;
-      auth = concurAuth(config.concur, store, observe);
     }
+    const auth = concurAuth(config, store, sandbox, observe);
 
     const generatedApiKey = config.generateApiKey ? sandboxApiKey(config.dbPath) : null;
     const apiKeys = generatedApiKey ? [generatedApiKey] : config.apiKeys;
-    const client = new ConcurClient({ baseUrl, auth, timeoutMs: config.concur.timeoutSeconds * 1000, observe });
+    const client = new ConcurClient({ baseUrl, auth, version: config.concur.apiVersion, timeoutMs: config.concur.timeoutSeconds * 1000, observe });
     const poller = createPoller({ client, store, intervalMs: config.concur.pollIntervalSeconds * 1000, logger, metrics });
     const exchange = exchangeOf(config, baseUrl, sandbox, observe);
     // Said at every start, from the configuration: a refusal of credentials no longer configured is forgotten.
@@ -227,26 +226,3 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
   }
 }
 
-/** The relay's own Concur credential: a static token, or the refresh-token grant with its rotated refresh token kept in the store. */
-function concurAuth(
-  concur: Extract<RelayConfig, { mode: 'concur' }>['concur'],
-  store: Store,
-  observe: (call: ConcurCallObservation) => void,
-): TokenProvider {
-  const credential = concur.credential;
-  return credential.kind === 'accessToken'
-    ? staticToken(credential.accessToken, concur.authScheme)
-    : refreshTokenGrant({
-        tokenUrl: credential.tokenUrl,
-        clientId: credential.clientId,
-        clientSecret: credential.clientSecret,
-        // Concur rotates refresh tokens; the newest one lives in the store.
-        refreshToken: store.state.currentRefreshToken(credential.refreshToken),
-        onRefreshToken: (rotated) => store.state.saveRefreshToken(credential.refreshToken, rotated),
-        // OAuth 2.0 tokens are JWTs, and Concur takes those as Bearer only: CONCUR_AUTH_SCHEME is for a static token.
-        scheme: 'Bearer',
-        initial: credential.accessToken === undefined ? undefined : { token: credential.accessToken, scheme: concur.authScheme },
-        timeoutMs: concur.timeoutSeconds * 1000,
-        observe: (outcome, seconds) => observe({ operation: 'token', outcome, seconds }),
-      });
-}

@@ -1,7 +1,6 @@
-import { z } from 'zod';
-import { ConcurError } from './errors.js';
-import { type CallObserver, parseRetryAfter, send } from './http.js';
+import type { CallObserver } from './http.js';
 import { AllowedOrigins } from './origins.js';
+import { callTokenEndpoint, geolocationOf, renewAt } from './token-endpoint.js';
 
 /**
  * Where the Authorization header comes from: a static token, or the OAuth 2.0 refresh-token
@@ -14,6 +13,11 @@ export interface TokenProvider {
   authorization(): Promise<string>;
   /** Called after a 401/403: true if a fresh token was obtained and the call is worth repeating. */
   renew(): Promise<boolean>;
+  /**
+   * API 3.2: the origin the current token's answer named as its `geolocation`, where calls with it
+   * go; null until a token names one (and for tokens that never do, a static one or a 3.0 grant).
+   */
+  geolocation?(): string | null;
 }
 
 export function staticToken(token: string, scheme: AuthScheme = 'OAuth'): TokenProvider {
@@ -42,22 +46,6 @@ export interface RefreshGrantOptions {
   initial?: { token: string; scheme: AuthScheme };
 }
 
-// Concur documents expires_in as a string in one place and a number in another.
-const TokenResponse = z.object({
-  access_token: z.string().min(1),
-  expires_in: z.coerce.number().positive(),
-  refresh_token: z.string().min(1).optional(),
-});
-
-const TokenError = z.object({
-  error: z.string().optional(),
-  error_description: z.string().optional(),
-  code: z.union([z.number(), z.string()]).optional(),
-});
-
-/** Renew this long before Concur's expiry (or a tenth of the lifetime when that is shorter). */
-const EARLY_MS = 60_000;
-
 export function refreshTokenGrant(options: RefreshGrantOptions): TokenProvider {
   const now = options.now ?? Date.now;
   const scheme = options.scheme ?? 'Bearer';
@@ -65,57 +53,26 @@ export function refreshTokenGrant(options: RefreshGrantOptions): TokenProvider {
   let current: { token: string; renewAt: number; scheme: AuthScheme } | undefined =
     options.initial === undefined ? undefined : { ...options.initial, renewAt: Number.POSITIVE_INFINITY };
   let inFlight: Promise<void> | undefined;
+  // API 3.2: the grant's tokens name the geolocation they are used at (null for the initial static token).
+  let geolocation: string | null = null;
 
   // The client secret and refresh token go to the configured token URL and nowhere else.
   let allowed: AllowedOrigins | undefined;
 
   async function refresh(): Promise<void> {
     allowed ??= new AllowedOrigins([options.tokenUrl]);
-    const res = await send({
-      method: 'POST',
-      url: options.tokenUrl,
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-      body: new URLSearchParams({
-        grant_type: 'refresh_token',
-        client_id: options.clientId,
-        client_secret: options.clientSecret,
-        refresh_token: refreshToken,
-      }).toString(),
+    const answer = await callTokenEndpoint({
+      tokenUrl: options.tokenUrl,
+      allowed,
+      form: { grant_type: 'refresh_token', client_id: options.clientId, client_secret: options.clientSecret, refresh_token: refreshToken },
       timeoutMs: options.timeoutMs ?? 30_000,
-      maxBytes: 64 * 1024,
-      allowedOrigins: allowed,
       observe: options.observe,
+      what: 'token refresh',
     });
-    if (res.status === 429) {
-      throw new ConcurError('rate_limited', 'token refresh: rate limited by Concur', {
-        status: 429,
-        retryAfterSeconds: parseRetryAfter(res.headers.get('retry-after')),
-      });
-    }
-    if (res.status >= 500) {
-      throw new ConcurError('unavailable', `token refresh: Concur answered ${res.status}`, { status: res.status });
-    }
-    const json = safeJson(res.body);
-    if (res.status !== 200) {
-      const err = TokenError.safeParse(json);
-      const said = err.success
-        ? [err.data.error, err.data.error_description, err.data.code !== undefined ? `code ${err.data.code}` : undefined]
-            .filter(Boolean)
-            .join(': ')
-        : `HTTP ${res.status}`;
-      throw new ConcurError('unauthorized', `token refresh refused by Concur (${said})`, {
-        status: res.status,
-        concurMessage: err.success ? err.data.error_description : undefined,
-      });
-    }
-    const parsed = TokenResponse.safeParse(json);
-    if (!parsed.success) {
-      throw new ConcurError('bad_response', `token refresh: unexpected answer (${z.prettifyError(parsed.error)})`);
-    }
-    const lifetimeMs = parsed.data.expires_in * 1000;
-    current = { token: parsed.data.access_token, renewAt: now() + lifetimeMs - Math.min(EARLY_MS, lifetimeMs / 10), scheme };
-    if (parsed.data.refresh_token && parsed.data.refresh_token !== refreshToken) {
-      refreshToken = parsed.data.refresh_token;
+    geolocation = geolocationOf(answer, options.tokenUrl, 'token refresh');
+    current = { token: answer.access_token, renewAt: renewAt(now(), answer.expires_in), scheme };
+    if (answer.refresh_token && answer.refresh_token !== refreshToken) {
+      refreshToken = answer.refresh_token;
       options.onRefreshToken?.(refreshToken);
     }
   }
@@ -138,13 +95,6 @@ export function refreshTokenGrant(options: RefreshGrantOptions): TokenProvider {
       await refreshOnce();
       return true;
     },
+    geolocation: () => (current === undefined || current.renewAt === Number.POSITIVE_INFINITY ? null : geolocation),
   };
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

@@ -2,26 +2,40 @@ import type { ReplyCode } from '../../shared/status.js';
 import type { TokenProvider } from './auth.js';
 import { CONCUR_MAX_PAGE, bodyBudget } from './bounds.js';
 import { DEFAULT_MAX_BODY_BYTES, type DecodeOptions, decodeBody, decodePage, decodeRecord } from './decode.js';
-import { encodeStatusUpdate } from './encode.js';
+import { encodeStatusUpdate, encodeStatusUpdateJson } from './encode.js';
 import { ConcurError } from './errors.js';
 import { type HttpResponse, parseRetryAfter, send } from './http.js';
 import { AllowedOrigins, whereTo } from './origins.js';
+import { QueueGate } from './queue-gate.js';
+import { queuePages } from './queue-pages.js';
+import { temporary400 } from './temporary.js';
 import type { ConcurPage, ConcurRecord } from './record.js';
 
-/** Speaks to Concur's Connection Requests resource (v3.0 paths; reads v3.0 to v3.2 answers). */
+/**
+ * Speaks to Concur's Connection Requests resource, API 3.0 or 3.2 (one interface: the poller and
+ * the outbox do not ask which). What differs is small and stays here: 3.0 as the seed (XML by
+ * default, status filter, opaque offsets followed as NextPage gives them, an XML PUT); 3.2 as
+ * Concur's current page (JSON, no status filter — everything listed is pending —, a queue with
+ * integer offsets that a PUT pops, queue-pages.ts; a JSON PUT; calls to the token's geolocation).
+ */
+
+/** CONCUR_API_VERSION, as this room names it (it imports nothing of the relay's configuration). */
+export type ApiVersion = '3.0' | '3.2';
 
 export interface ConcurClientOptions {
-  /** The instance URL, e.g. https://www.concursolutions.com */
+  /** The instance URL, e.g. https://www.concursolutions.com (3.2: used until a token names its geolocation). */
   baseUrl: string;
   auth: TokenProvider;
+  /** Default 3.0. */
+  version?: ApiVersion;
   timeoutMs?: number;
   /** No body is read beyond this, whatever the call; smaller calls get less (bounds.ts). */
   maxBodyBytes?: number;
-  /** Ask for XML (Concur's default) or JSON. */
+  /** Ask for XML or JSON; default XML under 3.0 (Concur's default), JSON under 3.2 (its documented format). */
   accept?: 'xml' | 'json';
   /** A runaway NextPage chain stops here. */
   maxPages?: number;
-  /** Where the token may go. Default: the origin of baseUrl alone (API 3.2 will add the token's geolocation). */
+  /** Where the token may go under 3.0. Default: the origin of baseUrl alone. (3.2: exactly the current token's geolocation.) */
   allowedOrigins?: AllowedOrigins;
   /** Told about every call (the relay's latency metrics). */
   observe?: (call: { operation: Operation; outcome: number | string; seconds: number }) => void;
@@ -31,18 +45,27 @@ export interface ConcurClientOptions {
 type Operation = 'list' | 'get' | 'put';
 
 export interface ListOptions {
+  /** 3.0's filter. 3.2 has none: it lists pending requests only, so there `Pending` (any case) or nothing. */
   status?: string;
   limit?: number;
-  offset?: string;
+  /** 3.0: opaque text; 3.2: a position in the queue. */
+  offset?: string | number;
 }
 
 /** How much of an answer is read: the body's bytes, and the requests it may hold. */
 type Reading = Required<Pick<DecodeOptions, 'maxBytes' | 'pageLimit'>>;
 
-const RESOURCE = '/api/v3.0/common/connectionrequests';
+const RESOURCE: Readonly<Record<ApiVersion, string>> = {
+  '3.0': '/api/v3.0/common/connectionrequests',
+  '3.2': '/api/v3.2/common/connectionrequests',
+};
 
 export class ConcurClient {
+  readonly version: ApiVersion;
   private readonly base: URL;
+  private readonly resource: string;
+  /** 3.2: list calls and PUTs take turns, so that paging knows what every PUT did to the queue. */
+  private readonly gate = new QueueGate();
   private readonly timeoutMs: number;
   private readonly maxBytes: number;
   private readonly maxPages: number;
@@ -50,6 +73,8 @@ export class ConcurClient {
 
   constructor(private readonly options: ConcurClientOptions) {
     this.base = new URL(options.baseUrl);
+    this.version = options.version ?? '3.0';
+    this.resource = RESOURCE[this.version];
     this.allowed = options.allowedOrigins ?? new AllowedOrigins([this.base]);
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.maxBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
@@ -61,6 +86,14 @@ export class ConcurClient {
    * page asked for, which NextPage carries on). A page far larger than the limit is refused.
    */
   async listPage(from: ListOptions | { nextPage: string; limit?: number } = {}): Promise<ConcurPage> {
+    if (this.version === '3.2') {
+      if ('nextPage' in from) throw new RangeError('API 3.2: page by offset; its NextPage is not to be reused once a PUT was made');
+      return this.gate.run('list', () => this.fetchPage(from));
+    }
+    return this.fetchPage(from);
+  }
+
+  private async fetchPage(from: ListOptions | { nextPage: string; limit?: number }): Promise<ConcurPage> {
     const url = 'nextPage' in from ? this.nextPageUrl(from.nextPage) : this.listUrl(from);
     // Without a limit Concur sends its default page, at most its largest.
     const reading = this.reading(from.limit ?? CONCUR_MAX_PAGE);
@@ -77,6 +110,10 @@ export class ConcurClient {
    * at most one request is ahead. A caller that stops early leaves that one request unread.
    */
   async *pages(options: ListOptions = {}): AsyncGenerator<ConcurPage> {
+    if (this.version === '3.2') {
+      yield* queuePages((offset) => this.fetchPage({ ...options, offset }), this.gate, this.maxPages);
+      return;
+    }
     let page = await this.listPage(options);
     const seen = new Set<string>();
     for (let count = 1; ; count++) {
@@ -113,8 +150,14 @@ export class ConcurClient {
 
   /** Sends the partner's status reply. Resolves on Concur's 204; everything else is a ConcurError. */
   async putStatus(id: string, status: ReplyCode): Promise<void> {
+    if (this.version === '3.2') return this.gate.run('put', () => this.sendStatus(id, status));
+    return this.sendStatus(id, status);
+  }
+
+  private async sendStatus(id: string, status: ReplyCode): Promise<void> {
     const reading = this.reading(1);
-    const res = await this.call('put', this.itemUrl(id), reading, encodeStatusUpdate(status));
+    const body = this.version === '3.2' ? encodeStatusUpdateJson(status) : encodeStatusUpdate(status);
+    const res = await this.call('put', this.itemUrl(id), reading, body);
     // Concur documents 204; a 200 is accepted unless its body is an <Error> (Concur's 200-with-error quirk).
     if (res.status === 200 && res.body.trim() !== '') {
       const decoded = safeDecode(res, reading);
@@ -122,17 +165,30 @@ export class ConcurClient {
     }
   }
 
+  /** Paths and queries are resolved against the base at each attempt (3.2: the token's geolocation then). */
   private listUrl(options: ListOptions): string {
-    const url = new URL(RESOURCE, this.base);
-    if (options.status !== undefined) url.searchParams.set('status', options.status);
-    if (options.offset !== undefined) url.searchParams.set('offset', options.offset);
-    if (options.limit !== undefined) url.searchParams.set('limit', String(options.limit));
-    return url.toString();
+    const query = new URLSearchParams();
+    if (options.status !== undefined && this.version === '3.0') query.set('status', options.status);
+    if (options.status !== undefined && this.version === '3.2' && options.status.trim().toLowerCase() !== 'pending') {
+      throw new RangeError(`API 3.2 has no status filter (it lists pending requests only); asked for ${JSON.stringify(options.status)}`);
+    }
+    if (options.offset !== undefined) query.set('offset', String(options.offset));
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    // 3.2's documented list path ends in a slash (`…/connectionrequests/?limit=10&offset=0`).
+    const path = this.version === '3.2' ? `${this.resource}/` : this.resource;
+    return query.size === 0 ? path : `${path}?${query}`;
   }
 
   private itemUrl(id: string): string {
     // Built from the ID, never from Concur's URI: the published URIs carry typos.
-    return new URL(`${RESOURCE}/${encodeURIComponent(id)}`, this.base).toString();
+    return `${this.resource}/${encodeURIComponent(id)}`;
+  }
+
+  /** Where calls go: 3.0 the configured instance; 3.2 the geolocation the current token named (else the instance). */
+  private currentBase(): URL {
+    if (this.version === '3.0') return this.base;
+    const geolocation = this.options.auth.geolocation?.() ?? null;
+    return geolocation === null ? this.base : new URL(geolocation);
   }
 
   /**
@@ -177,20 +233,23 @@ export class ConcurClient {
   private async attempt(operation: Operation, url: string, reading: Reading, body?: string): Promise<HttpResponse> {
     const method = operation === 'put' ? 'PUT' : 'GET';
     const observe = this.options.observe;
-    const accept = this.options.accept === 'json' ? 'application/json' : 'application/xml';
+    const json = (this.options.accept ?? (this.version === '3.2' ? 'json' : 'xml')) === 'json';
     const headers: Record<string, string> = {
+      // First: under 3.2 the token's answer names the geolocation the call goes to.
       authorization: await this.options.auth.authorization(),
-      accept,
+      accept: json ? 'application/json' : 'application/xml',
     };
-    if (body !== undefined) headers['content-type'] = 'application/xml; charset=utf-8';
+    if (body !== undefined) headers['content-type'] = this.version === '3.2' ? 'application/json' : 'application/xml; charset=utf-8';
+    const base = this.currentBase();
     return send({
       method,
-      url,
+      url: new URL(url, base).href,
       headers,
       body,
       timeoutMs: this.timeoutMs,
       maxBytes: reading.maxBytes,
-      allowedOrigins: this.allowed,
+      // 3.2: the token goes to its own geolocation and nowhere else (not even the configured instance).
+      allowedOrigins: this.version === '3.2' ? new AllowedOrigins([base]) : this.allowed,
       observe: observe && ((outcome, seconds) => observe({ operation, outcome, seconds })),
     });
   }
@@ -216,6 +275,8 @@ export class ConcurClient {
           ...details,
           retryAfterSeconds: parseRetryAfter(res.headers.get('retry-after')),
         });
+      case res.status === 400 && temporary400(concurMessage, details) !== undefined:
+        return temporary400(concurMessage, details)!;
       case res.status >= 300 && res.status < 400:
         return new ConcurError('bad_response', `Concur answered with a redirect (${res.status}); check CONCUR_BASE_URL`, details);
       default:

@@ -1,5 +1,5 @@
 import { scanJson } from './bounds.js';
-import { bad, errorFrom, isObject, nextPageFrom, reasonOf, toRecord, type DecodedBody, type Fields } from './decode-record.js';
+import { bad, errorFrom, isObject, nextPageFrom, reasonOf, toRecord, type DecodedBody, type EmailEntries, type Fields } from './decode-record.js';
 import { ConcurRecord } from './record.js';
 
 /** Concur's JSON: v3.0 PascalCase or v3.2 camelCase, pages, single requests and errors. */
@@ -11,9 +11,24 @@ function jsonFields(object: Record<string, unknown>): Fields {
     if (fields.has(key)) throw bad(`JSON key "${name}" appears twice (keys are read case-insensitively)`);
     if (value === null || typeof value === 'string') fields.set(key, value);
     else if (typeof value === 'number' || typeof value === 'boolean') fields.set(key, String(value));
-    // Objects and arrays (v3.2's emailAddresses) carry nothing the relay keeps.
+    // Objects and arrays (emailAddresses, read by jsonEmails; members Concur may add) are no text fields.
   }
   return fields;
+}
+
+/** v3.2's `"emailAddresses": {"email1": …, "email5": null}` (an array of addresses is read too). */
+function jsonEmails(object: Record<string, unknown>, where: string): EmailEntries | undefined {
+  const value = valueOf(object, 'emailaddresses');
+  if (value === undefined || value === null) return undefined;
+  const entries: Array<[string, unknown]> = Array.isArray(value)
+    ? value.map((item, i) => [`email${i + 1}`, item])
+    : isObject(value)
+      ? Object.entries(value)
+      : [['emailAddresses', value]];
+  return entries.map(([name, text]) => {
+    if (text !== null && typeof text !== 'string') throw bad(`${where} has an e-mail address that is not text (${name})`);
+    return [name, text] as const;
+  });
 }
 
 function valueOf(object: Record<string, unknown>, key: string): unknown {
@@ -45,7 +60,7 @@ export function decodeJson(text: string, pageLimit: number | undefined): Decoded
   }
   // A connection request has a `Message` field of its own, so only a body with nothing else is an error.
   if ([...fields.keys()].some((key) => RECORD_KEYS.has(key) && key !== 'message')) {
-    return { kind: 'record', record: toRecord(fields, 'the connection request') };
+    return { kind: 'record', record: toRecord(fields, 'the connection request', jsonEmails(json, 'the connection request')) };
   }
   // SwiftyConcur treats a top-level {"Message": …} as an error too.
   if (fields.has('message')) return errorFrom(fields);
@@ -56,7 +71,7 @@ export function decodeJson(text: string, pageLimit: number | undefined): Decoded
 function jsonRecords(items: unknown[]): ConcurRecord[] {
   return items.map((item, i) => {
     if (!isObject(item)) throw bad(`item ${i + 1} is not a JSON object`);
-    return toRecord(jsonFields(item), `item ${i + 1}`);
+    return toRecord(jsonFields(item), `item ${i + 1}`, jsonEmails(item, `item ${i + 1}`));
   });
 }
 

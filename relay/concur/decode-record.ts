@@ -18,6 +18,30 @@ export type DecodedBody =
 /** Field values by lower-case element or key name; null is `xsi:nil` or JSON null. */
 export type Fields = Map<string, string | null>;
 
+/**
+ * The one structured field: v3.1's `EmailAddresses{Email1..5}`, v3.2's `emailAddresses{email1..5}`,
+ * as `[name, value]` pairs (name as sent, value null for nil/null); undefined when the request has none.
+ */
+export type EmailEntries = ReadonlyArray<readonly [name: string, value: string | null]>;
+
+const EMAIL_KEY = /^email(\d{1,2})$/i;
+
+/**
+ * The addresses in Concur's order (email1 first), without nil and empty slots: the API shows a
+ * list, not five slots. Keys other than emailN are extra elements, which the relay ignores anyway.
+ */
+function emailList(entries: EmailEntries | undefined): string[] {
+  if (entries === undefined) return [];
+  return entries
+    .flatMap(([name, value]) => {
+      const n = EMAIL_KEY.exec(name)?.[1];
+      // Kept as sent, like every other field; an empty slot is as absent as a nil one.
+      return n === undefined || value === null || value === '' ? [] : [{ n: Number(n), value }];
+    })
+    .sort((a, b) => a.n - b.n)
+    .map((entry) => entry.value);
+}
+
 /** A body the relay cannot read: ConcurError('bad_response'), with the reason. */
 export function bad(reason: string, cause?: unknown): ConcurError {
   return new ConcurError('bad_response', reason, {}, cause === undefined ? undefined : { cause });
@@ -47,7 +71,7 @@ export function errorFrom(fields: Fields): DecodedBody {
 }
 
 /** `where` names the record in messages; they never quote the request token. */
-export function toRecord(fields: Fields, where: string): ConcurRecord {
+export function toRecord(fields: Fields, where: string, emails?: EmailEntries): ConcurRecord {
   const field = (name: keyof ConcurRecord): string | null => fields.get(name.toLowerCase()) ?? null;
 
   const id = field('id');
@@ -82,6 +106,7 @@ export function toRecord(fields: Fields, where: string): ConcurRecord {
     message: field('message'),
     lastModified,
     userId: field('userId'),
+    emailAddresses: emailList(emails),
   });
   if (!result.success) throw bad(`connection request ${id} is invalid:\n${z.prettifyError(result.error)}`);
   return result.data;

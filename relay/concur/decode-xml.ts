@@ -1,6 +1,6 @@
 import { XMLParser, XMLValidator, type X2jOptions } from 'fast-xml-parser';
 import { scanXml } from './bounds.js';
-import { bad, errorFrom, isObject, nextPageFrom, reasonOf, toRecord, type DecodedBody, type Fields } from './decode-record.js';
+import { bad, errorFrom, isObject, nextPageFrom, reasonOf, toRecord, type DecodedBody, type EmailEntries, type Fields } from './decode-record.js';
 
 /**
  * Concur's XML: v3.0 and v3.2, the `<ConnectionRequests><Items>` wrapper or the seed's bare
@@ -132,25 +132,34 @@ export function decodeXml(text: string, pageLimit: number | undefined): DecodedB
     return {
       kind: 'page',
       page: {
-        items: items.map((item, i) => toRecord(xmlFields(item), `item ${i + 1}`)),
+        items: items.map((item, i) => xmlRecord(item, `item ${i + 1}`)),
         nextPage: nextPageFrom(next === undefined || next.nil ? null : next.text),
       },
     };
   }
   if (root && roots.every((r) => r.key === 'connectionrequest')) {
-    if (roots.length === 1) return { kind: 'record', record: toRecord(xmlFields(root), 'the connection request') };
-    const items = roots.map((r, i) => toRecord(xmlFields(r), `item ${i + 1}`));
+    if (roots.length === 1) return { kind: 'record', record: xmlRecord(root, 'the connection request') };
+    const items = roots.map((r, i) => xmlRecord(r, `item ${i + 1}`));
     return { kind: 'page', page: { items, nextPage: null } };
   }
   const names = roots.map((r) => `<${r.name}>`).slice(0, 3).join(', ');
   throw bad(`unexpected XML root ${names || '(none)'}; expected ConnectionRequests, ConnectionRequest or Error`);
 }
 
+function xmlRecord(element: XmlElement, where: string) {
+  const emails = element.children.find((child) => child.key === 'emailaddresses');
+  if (emails !== undefined && element.children.filter((child) => child.key === 'emailaddresses').length > 1) {
+    throw bad(`element <${emails.name}> appears twice in <${element.name}>`);
+  }
+  const entries: EmailEntries | undefined = emails?.children.map((child) => [child.name, child.nil ? null : child.text] as const);
+  return toRecord(xmlFields(element), where, entries);
+}
+
 function xmlFields(element: XmlElement): Fields {
   const fields: Fields = new Map();
   for (const child of element.children) {
-    // Structured children (v3.2's emailAddresses) carry nothing the relay keeps.
-    if (child.children.length > 0) continue;
+    // Structured children (emailAddresses, read by xmlRecord; elements Concur may add) are no text fields.
+    if (child.children.length > 0 || child.key === 'emailaddresses') continue;
     if (fields.has(child.key)) throw bad(`element <${child.name}> appears twice in <${element.name}>`);
     fields.set(child.key, child.nil ? null : child.text);
   }

@@ -9,6 +9,11 @@ import type { ReplyCode } from '../../shared/status.js';
 const XMLNS =
   'xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"';
 
+/** API 3.2's PUT body, as its example: `{"status": "CRSUC"}` (camelCase, Content-Type application/json). */
+export function encodeStatusUpdateJson(status: ReplyCode): string {
+  return JSON.stringify({ status });
+}
+
 export function encodeStatusUpdate(status: ReplyCode): string {
   // A reply code is five letters and digits: nothing in it needs escaping.
   return `<?xml version="1.0" encoding="utf-8"?><ConnectionRequest ${XMLNS}><Status>${status}</Status></ConnectionRequest>`;

@@ -7,8 +7,8 @@ import { StatusCode } from '../../shared/status.js';
  * for what Concur sends and small enough that a page of them costs nothing to read and store.
  * This is the one place the bounds live: the scan before the parser (bounds.ts) derives its
  * longest run of text from them. Status and LastModified need none: they must match a code or a
- * time; e-mail addresses are not kept (an address is at most 254 characters, RFC 5321) and
- * fall under the scan's bound like any other element.
+ * time. E-mail addresses (API 3.1 on) have their own bound: an address is at most 254 characters
+ * (RFC 5321), and Concur sends at most five (email1 to email5).
  */
 export const FIELD_MAX_LENGTH = {
   /** v3.0 IDs are 28 characters, v3.2 IDs GUIDs (36). */
@@ -27,6 +27,10 @@ export const FIELD_MAX_LENGTH = {
   /** A GUID in v3.2. */
   userId: 128,
 } as const;
+
+/** One address (RFC 5321), and how many: Concur's emailAddresses hold email1 to email5. */
+export const EMAIL_MAX_LENGTH = 254;
+export const MAX_EMAIL_ADDRESSES = 5;
 
 const text = (field: keyof typeof FIELD_MAX_LENGTH) => z.string().max(FIELD_MAX_LENGTH[field]);
 
@@ -51,6 +55,11 @@ export const ConcurRecord = z.object({
   lastModified: z.iso.datetime({ offset: false }).nullable(),
   /** v3.2 only. */
   userId: text('userId').nullable(),
+  /**
+   * The traveller's addresses in Concur's order (email1 first), without its nulls and empty ones;
+   * [] where the version sends none (3.0). Shown to the partner's people to tell travellers apart.
+   */
+  emailAddresses: z.array(z.string().min(1).max(EMAIL_MAX_LENGTH)).max(MAX_EMAIL_ADDRESSES),
 });
 export type ConcurRecord = z.infer<typeof ConcurRecord>;
 

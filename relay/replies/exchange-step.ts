@@ -84,11 +84,14 @@ export function createExchangeStep(deps: ExchangeStepDeps): ExchangeStep {
 
   /** The token cannot serve: a CRRET while retries remain, else `final`; returned to be PUT now. */
   function newTokenNeeded(reply: OutboxReply, why: string, final: 'CRPA1' | 'CRPA2'): OutboxReply | undefined {
-    const retries = write(reply, 'what the request has left', () => store.replies.exchangeFacts(reply.requestId)?.retries) ?? MAX_RETRIES;
-    const left = retries < MAX_RETRIES;
+    // The version's limit (5 under 3.0, 48 under 3.2); a request the store cannot read has none left.
+    const facts = write(reply, 'what the request has left', () => store.replies.exchangeFacts(reply.requestId));
+    const limit = facts?.retryLimit ?? MAX_RETRIES;
+    const retries = facts?.retries ?? limit;
+    const left = retries < limit;
     const lastError = left
       ? `${why}; a CRRET asks Concur for a new request token, and the CRSUC follows by itself when it comes`
-      : `${why}; the request has no retries left (${retries} of ${MAX_RETRIES}), so ${final} tells Concur`;
+      : `${why}; the request has no retries left (${retries} of ${limit}), so ${final} tells Concur`;
     const next = write(reply, 'that a new request token is needed', () =>
       store.replies.markNewTokenNeeded(reply.id, { status: left ? 'CRRET' : final, lastError }),
     );

@@ -76,7 +76,8 @@ export function leavesDoubt(error: unknown): boolean {
     case 'rate_limited':
       return false;
     case 'unavailable':
-      if (error.status === 503) return false;
+      // 503: maintenance; 400: a database deadlock, its transaction rolled back (concur/temporary.ts).
+      if (error.status === 503 || error.status === 400) return false;
       return error.status !== undefined || !neverConnected(error);
     case 'concur_error':
       // 408: the server gave up waiting for the request, so it never had all of it.

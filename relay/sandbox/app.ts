@@ -18,6 +18,7 @@ import { concurErrorResponse, negotiate, routingPath } from './http.js';
 import { randomSeed, uuid } from './random.js';
 import { SandboxState } from './state.js';
 import { UserTokens } from './users.js';
+import { REQUEST_TOKEN_TTL_MS } from '../../shared/status.js';
 
 export interface SandboxOptions {
   /** The sandbox's clock. A ManualClock is advanced directly by `POST /_sandbox/clock`; any other gets an offset. */
@@ -44,6 +45,8 @@ export interface SandboxOptions {
   quirks?: Partial<Quirks>;
   /** In-process test hooks (see SandboxHooks); also settable later on `Sandbox.hooks`. */
   hooks?: SandboxHooks;
+  /** Generated IDs: 28 characters as 3.0 shows them (default), or GUIDs as 3.2 does. */
+  ids?: 'legacy' | 'guid';
   /** The demo member directory (`POST /_sandbox/directory`), checking signatures with `secret` (`whsec_…`). Off when not given. */
   directory?: { secret: string };
 }
@@ -90,13 +93,14 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
   if (!Number.isInteger(maxLimit) || maxLimit < 1) throw new RangeError(`maxLimit must be a whole number ≥ 1, not ${maxLimit}`);
   if (options.demo && !(options.demo.everyMs >= 10)) throw new RangeError('demo.everyMs must be at least 10');
 
-  const state = new SandboxState(clock, seed);
+  const quirks: Quirks = { ...initialQuirks };
+  const lifetime = () => (quirks.requestTokenLifetime === '24h' ? 24 * 60 * 60 * 1000 : REQUEST_TOKEN_TTL_MS);
+  const state = new SandboxState(clock, seed, options.ids, lifetime);
   state.seed(initialCount);
   const auth = new AuthState(clock, options);
   const users = new UserTokens(clock);
   const faults = new FaultBook();
   const calls = new CallLog();
-  const quirks: Quirks = { ...initialQuirks };
   const lifecycle = new Lifecycle();
   const hooks: SandboxHooks = { ...options.hooks };
   const directory = new DemoDirectory(options.directory?.secret);

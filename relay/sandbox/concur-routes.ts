@@ -30,7 +30,7 @@ export function registerConcurRoutes(app: Hono<SandboxEnv>, ctx: SandboxContext)
     const base = `/api/v${version}/common/connectionrequests`;
     app.get(base, concurRoute(ctx, { route: 'list', auth: 'app' }, (c, _call, format) => list(ctx, c, format, version)));
     app.get(`${base}/:id`, concurRoute(ctx, { route: 'get', auth: 'app' }, (c, call, format) => getOne(ctx, c, call, format, version)));
-    app.put(`${base}/:id`, concurRoute(ctx, { route: 'put', auth: 'app' }, (c, call, format) => put(ctx, c, call, format)));
+    app.put(`${base}/:id`, concurRoute(ctx, { route: 'put', auth: 'app' }, (c, call, format) => put(ctx, c, call, format, version)));
     app.all(base, (c) => methodNotAllowed(ctx, c));
     app.all(`${base}/:id`, (c) => methodNotAllowed(ctx, c));
   }

@@ -40,6 +40,16 @@ export interface Quirks {
   legacyRefreshToken: 'echo' | 'omit';
   /** `DELETE /app-mgmt/v0/connections`: 200 as apidoc's example shows (default), or 204. */
   appMgmtDeleteStatus: 200 | 204;
+  /**
+   * How long a request token lives: `15m` (default: the seed, the legacy exchange, 3.2's Swagger) or
+   * `24h` (3.2's page: "Request tokens are generated upon GET and expire after 24h").
+   */
+  requestTokenLifetime: '15m' | '24h';
+  /**
+   * 3.2's page: "Request tokens are generated upon GET". true: every 3.2 list hands out a new token
+   * for each request on its page, and the one before stops working. Default false (one token per issue).
+   */
+  tokenOnGet: boolean;
 }
 
 export const DEFAULT_QUIRKS: Readonly<Quirks> = {
@@ -51,6 +61,8 @@ export const DEFAULT_QUIRKS: Readonly<Quirks> = {
   expiresIn: null,
   legacyRefreshToken: 'echo',
   appMgmtDeleteStatus: 200,
+  requestTokenLifetime: '15m',
+  tokenOnGet: false,
 };
 
 export const QuirksPatch = z
@@ -63,6 +75,8 @@ export const QuirksPatch = z
     expiresIn: z.enum(['string', 'number']).nullable().optional(),
     legacyRefreshToken: z.enum(['echo', 'omit']).optional(),
     appMgmtDeleteStatus: z.union([z.literal(200), z.literal(204)]).optional(),
+    requestTokenLifetime: z.enum(['15m', '24h']).optional(),
+    tokenOnGet: z.boolean().optional(),
   })
   .strict();
 export type QuirksPatch = z.infer<typeof QuirksPatch>;

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { z } from 'zod';
-import { MAX_RETRIES } from '../../shared/status.js';
+import { RETRY_LIMITS } from '../../shared/status.js';
 import { isoTime } from './clock.js';
 import { QuirksPatch, type SandboxContext, type SandboxEnv } from './context.js';
 import { FaultSpec } from './faults.js';
@@ -39,9 +39,11 @@ export const NewRequestInput = z
     loyaltyNumber: z.string().max(40).nullable().optional(),
     discountCode: NullableText.optional(),
     message: NullableText.optional(),
+    emailAddresses: z.array(z.string().min(3).max(254)).max(5).optional(),
     requestToken: z.string().regex(/^[A-Za-z0-9]{8,64}$/, 'must be 8 to 64 letters or digits').optional(),
     status: SandboxStatusInput.optional(),
-    retries: z.number().int().min(0).max(MAX_RETRIES).optional(),
+    // Up to 3.2's limit: a 3.0 request with more than 5 is refused at its next CRRET anyway.
+    retries: z.number().int().min(0).max(RETRY_LIMITS['3.2'].CRRET).optional(),
     /** Also when the request token was issued: set it in the past to get an expired token. */
     lastModified: z.iso.datetime({ offset: true, error: 'must be an ISO-8601 time, e.g. 2024-05-01T12:00:00Z' }).optional(),
   })

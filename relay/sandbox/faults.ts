@@ -15,7 +15,8 @@ import { z } from 'zod';
  * `revoke` only revocations; `user` the traveller's User API.
  */
 export const FAULT_ROUTES = ['list', 'get', 'put', 'token', 'refresh', 'revoke', 'user', 'any'] as const;
-export const FAULT_KINDS = ['status503', 'status429', 'latency', 'malformed', 'error200', 'hang', 'reset'] as const;
+/** `limit400` and `deadlock400`: the two 400s Concur's status-code page calls temporary (the request limit; a database deadlock, "resend the request a short time later"). */
+export const FAULT_KINDS = ['status503', 'status429', 'latency', 'malformed', 'error200', 'hang', 'reset', 'limit400', 'deadlock400'] as const;
 
 export const FaultSpec = z
   .object({

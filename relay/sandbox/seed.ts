@@ -53,6 +53,8 @@ export interface RequestFields {
   loyaltyNumber: string | null;
   discountCode: string | null;
   message: string | null;
+  /** What API 3.2 sends as emailAddresses (email1 first); the other versions do not send them. */
+  emailAddresses: readonly string[];
   requestToken: string;
   /** When the request token was issued, and the request last changed (ms since the epoch). */
   lastModified: number;
@@ -67,20 +69,45 @@ export function loyaltyNumber(random: Random): string {
   return `${random.int(1, 9)}${random.digits(7)}`;
 }
 
+/** Letters a mailbox can take: accents dropped (Zoë → zoe), anything else removed. */
+function mailbox(name: string): string {
+  return name
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/ß/g, 'ss')
+    .replace(/ø/g, 'o')
+    .replace(/ł/g, 'l')
+    .replace(/ı/g, 'i')
+    .replace(/[^a-z]+/g, '');
+}
+
+/** A work address, and for some travellers a second one: Concur sends up to five. */
+function addressesOf(traveller: Traveller, digit: number): string[] {
+  const work = `${mailbox(traveller.first)}.${mailbox(traveller.last)}@example.com`;
+  return digit < 3 ? [work, `${mailbox(traveller.first)}${digit}@example.org`] : [work];
+}
+
 /** One generated request, modified `ageMs` before `now`. */
 export function generateRequest(random: Random, now: number, ageMs = 0): RequestFields {
   const traveller = random.pick(TRAVELLERS);
   // Concur writes an absent middle name as `<MiddleName />` (v3.0) or null (v3.2 JSON): both occur.
   const middleName = traveller.middle ?? (random.chance(0.2) ? null : '');
+  // Drawn in the order they always were, so a seed gives the travellers it always gave.
+  const id = connectionRequestId(random);
+  const userId = random.guid();
+  const loyalty = loyaltyNumber(random);
   return {
-    id: connectionRequestId(random),
-    userId: random.guid(),
+    id,
+    userId,
     firstName: traveller.first,
     middleName,
     lastName: traveller.last,
-    loyaltyNumber: loyaltyNumber(random),
+    loyaltyNumber: loyalty,
     discountCode: random.chance(0.6) ? null : random.pick(DISCOUNT_CODES),
     message: '',
+    // From what was drawn, not drawn anew: the addresses add nothing to the PRNG's sequence.
+    emailAddresses: addressesOf(traveller, Number(loyalty.at(-1))),
     requestToken: requestToken(random),
     lastModified: now - ageMs,
   };

@@ -1,8 +1,9 @@
-import { MAX_RETRIES, REQUEST_TOKEN_TTL_MS, type ReplyCode } from '../../shared/status.js';
+import { REQUEST_TOKEN_TTL_MS, REQUEUE_AFTER_MS, RETRY_LIMITS, isUserErrorCode, type ApiVersion, type ReplyCode } from '../../shared/status.js';
 import type { Clock } from './clock.js';
 import { isoTime } from './clock.js';
-import type { ConcurVersion, WireRecord } from './format/index.js';
 import { Random, offsetToken, requestToken } from './random.js';
+import type { StatusFilter } from './records.js';
+import { type RequestView, requestView } from './request-view.js';
 import { type RequestFields, generateRequest, seedRequests } from './seed.js';
 
 /**
@@ -10,9 +11,9 @@ import { type RequestFields, generateRequest, seedRequests } from './seed.js';
  *
  *   Pending ──exchange──▶ Processing
  *   Pending|Processing ──CRSUC──▶ Connected
- *   Pending|Processing ──CREU1/2/3, CRPA1/2──▶ Failed
- *   Pending|Processing ──CRRET──▶ Pending (new request token, retries + 1);
- *                                 the 6th CRRET (retries already at MAX_RETRIES) ──▶ Failed
+ *   Pending|Processing ──CREU1/2/3, CRPA1/2──▶ Failed (3.2: CREU pops it for a day, 4 times, then Failed)
+ *   Pending|Processing ──CRRET──▶ Pending (new request token, retries + 1; 3.2: popped for an hour);
+ *                                 one CRRET over the version's limit (5; 3.2: 48) ──▶ Failed
  *   Connected|Failed ──any reply──▶ refused (400); with `repeat: 'accept'` a repeat of the reply
  *                                   that got it there answers 204 and changes nothing
  */
@@ -20,16 +21,6 @@ import { type RequestFields, generateRequest, seedRequests } from './seed.js';
 /** The states Concur itself keeps; the reply codes are what a partner sends to move between them. */
 export const SANDBOX_STATUSES = ['Pending', 'Processing', 'Connected', 'Failed'] as const;
 export type SandboxStatus = (typeof SANDBOX_STATUSES)[number];
-
-/** What the list's `status` filter accepts. `Retry` (Swagger's fifth value) = pending after a CRRET. */
-export const STATUS_FILTERS = ['Pending', 'Processing', 'Connected', 'Failed', 'Retry'] as const;
-export type StatusFilter = (typeof STATUS_FILTERS)[number];
-
-export function parseStatusFilter(raw: string): StatusFilter | undefined {
-  const wanted = raw.trim().toLowerCase();
-  if (wanted === 'crret') return 'Retry';
-  return STATUS_FILTERS.find((s) => s.toLowerCase() === wanted);
-}
 
 export interface SandboxRequest extends RequestFields {
   /** Position in Concur's queue; offsets point between positions, so a PUT never makes a page skip. */
@@ -44,29 +35,10 @@ export interface SandboxRequest extends RequestFields {
   createdAt: number;
   /** PUTs this request accepted (each would be a 204), repeats included: what "sent twice" is measured by. */
   successfulPuts: number;
-}
-
-/** How the control API shows a request: everything, times as ISO-8601. */
-export interface RequestView {
-  id: string;
-  userId: string;
-  firstName: string | null;
-  middleName: string | null;
-  lastName: string | null;
-  loyaltyNumber: string | null;
-  discountCode: string | null;
-  message: string | null;
-  status: SandboxStatus;
-  lastReply: ReplyCode | null;
-  retries: number;
-  requestToken: string;
-  requestTokenIssuedAt: string;
-  requestTokenExpiresAt: string;
-  requestTokenExpired: boolean;
-  requestTokenUsed: boolean;
-  lastModified: string;
-  createdAt: string;
-  successfulPuts: number;
+  /** 3.2: CREU replies that requeued it (at most RETRY_LIMITS['3.2'].CREU). */
+  userErrors: number;
+  /** 3.2: popped by a CRRET or CREU until then (ms), when it is back in the queue; null when in it. */
+  poppedUntil: number | null;
 }
 
 export type ReplyOutcome =
@@ -103,6 +75,10 @@ export class SandboxState {
     private readonly clock: Clock,
     /** The PRNG seed for generated data: the same seed gives the same travellers. */
     readonly randomSeed: number,
+    /** Generated IDs as 3.0 shows them (28 characters) or as 3.2 does (GUIDs). */
+    readonly ids: 'legacy' | 'guid' = 'legacy',
+    /** How long a request token lives (the `requestTokenLifetime` quirk): read at every check. */
+    private readonly tokenLifetimeMs: () => number = () => REQUEST_TOKEN_TTL_MS,
   ) {
     this.#random = new Random(randomSeed);
   }
@@ -124,7 +100,7 @@ export class SandboxState {
 
   /** Adds `count` realistic pending requests, spread over the last hours. */
   seed(count: number): SandboxRequest[] {
-    return seedRequests(this.#random, this.clock.now(), count).map((fields) => this.#insert(fields, {}));
+    return seedRequests(this.#random, this.clock.now(), count).map((fields) => this.#insert({ ...fields, id: this.#idFor(fields) }, {}));
   }
 
   /** Adds one request; fields not given are generated (status Pending, modified now). */
@@ -132,7 +108,7 @@ export class SandboxState {
     if (input.id !== undefined && this.#requests.has(input.id)) throw new DuplicateIdError(input.id);
     const generated = generateRequest(this.#random, this.clock.now());
     const fields: RequestFields = {
-      id: input.id ?? generated.id,
+      id: input.id ?? this.#idFor(generated),
       userId: input.userId ?? generated.userId,
       firstName: input.firstName !== undefined ? input.firstName : generated.firstName,
       middleName: input.middleName !== undefined ? input.middleName : generated.middleName,
@@ -140,10 +116,16 @@ export class SandboxState {
       loyaltyNumber: input.loyaltyNumber !== undefined ? input.loyaltyNumber : generated.loyaltyNumber,
       discountCode: input.discountCode !== undefined ? input.discountCode : generated.discountCode,
       message: input.message !== undefined ? input.message : generated.message,
+      emailAddresses: input.emailAddresses ?? generated.emailAddresses,
       requestToken: input.requestToken ?? generated.requestToken,
       lastModified: input.lastModified ?? generated.lastModified,
     };
     return this.#insert(fields, input);
+  }
+
+  /** A generated request's ID; a GUID drawn only in that mode, so a 3.0 seed gives what it always gave. */
+  #idFor(generated: RequestFields): string {
+    return this.ids === 'guid' ? this.#random.guid() : generated.id;
   }
 
   #insert(fields: RequestFields, extra: { status?: SandboxStatus; retries?: number }): SandboxRequest {
@@ -158,6 +140,8 @@ export class SandboxState {
       requestTokenUsed: extra.status !== undefined && extra.status !== 'Pending',
       createdAt: this.clock.now(),
       successfulPuts: 0,
+      userErrors: 0,
+      poppedUntil: null,
     };
     this.#requests.set(request.id, request);
     this.#queue.push(request);
@@ -217,7 +201,7 @@ export class SandboxState {
   }
 
   requestTokenExpiresAt(request: SandboxRequest): number {
-    return request.requestTokenIssuedAt + REQUEST_TOKEN_TTL_MS;
+    return request.requestTokenIssuedAt + this.tokenLifetimeMs();
   }
 
   isRequestTokenExpired(request: SandboxRequest): boolean {
@@ -225,10 +209,13 @@ export class SandboxState {
   }
 
   /** Applies a partner's reply (a PUT). `repeat`: the `repeatReplies` quirk. */
-  reply(id: string, code: ReplyCode, repeat: 'refuse' | 'accept' = 'refuse'): ReplyOutcome {
+  reply(id: string, code: ReplyCode, repeat: 'refuse' | 'accept' = 'refuse', version: ApiVersion = '3.0'): ReplyOutcome {
     const request = this.#requests.get(id);
     if (!request) return { ok: false, reason: 'not_found', message: `Connection request ${id} was not found.` };
     const from = request.status;
+    if (this.isPopped(request)) {
+      return { ok: false, reason: 'final', message: `Connection request ${id} is not in the queue; it is returned again at ${isoTime(request.poppedUntil!)}.` };
+    }
     if (from === 'Connected' || from === 'Failed') {
       if (repeat === 'accept' && request.lastReply === code) {
         request.successfulPuts += 1;
@@ -243,21 +230,22 @@ export class SandboxState {
     const now = this.clock.now();
     request.lastReply = code;
     request.lastModified = now;
+    const limits = RETRY_LIMITS[version];
     if (code === 'CRSUC') {
       request.status = 'Connected';
     } else if (code === 'CRRET') {
-      if (request.retries >= MAX_RETRIES) {
-        // The 6th retry: Concur gives up on this user. The PUT itself is still accepted (204).
+      if (request.retries >= limits.CRRET) {
+        // One retry too many: Concur gives up on this user. The PUT itself is still accepted (204).
         request.status = 'Failed';
       } else {
         request.retries += 1;
-        request.status = 'Pending';
-        this.#byToken.delete(request.requestToken);
-        request.requestToken = requestToken(this.#random);
-        request.requestTokenIssuedAt = now;
-        request.requestTokenUsed = false;
-        this.#byToken.set(request.requestToken, request.id);
+        // 3.2 pops it and returns it an hour later, with the new token issued then.
+        this.#requeue(request, version === '3.2' ? now + REQUEUE_AFTER_MS.CRRET : now);
       }
+    } else if (isUserErrorCode(code) && limits.CREU !== null && request.userErrors < limits.CREU) {
+      // 3.2: the traveller is e-mailed and may fix their data; the request comes back a day later.
+      request.userErrors += 1;
+      this.#requeue(request, now + REQUEUE_AFTER_MS.CREU);
     } else {
       request.status = 'Failed';
     }
@@ -265,9 +253,30 @@ export class SandboxState {
     return { ok: true, request, from, repeated: false };
   }
 
+  /** Pending again at `at` (now: at once), with a new request token issued then; popped until then. */
+  #requeue(request: SandboxRequest, at: number): void {
+    request.status = 'Pending';
+    request.poppedUntil = at > this.clock.now() ? at : null;
+    this.reissueToken(request, at);
+  }
+
+  /** A new request token, issued at `at`; the old one stops working (the `tokenOnGet` quirk, a requeue). */
+  reissueToken(request: SandboxRequest, at = this.clock.now()): void {
+    this.#byToken.delete(request.requestToken);
+    request.requestToken = requestToken(this.#random);
+    request.requestTokenIssuedAt = at;
+    request.requestTokenUsed = false;
+    this.#byToken.set(request.requestToken, request.id);
+  }
+
+  /** 3.2: taken out of the queue by a PUT and not yet returned to it. */
+  isPopped(request: SandboxRequest): boolean {
+    return request.poppedUntil !== null && this.clock.now() < request.poppedUntil;
+  }
+
   /**
    * The exchange of a request token for the user's tokens, one rule for both forms (the legacy
-   * getaccesstoken.ashx and the password grant): once, within 15 minutes, while Pending; it moves
+   * getaccesstoken.ashx and the password grant): once, within its lifetime, while Pending; it moves
    * the request to Processing. `forUser`: the password grant's username, which must be the
    * request's userId (a token stolen from another user's request is refused, not spent).
    */
@@ -279,7 +288,8 @@ export class SandboxState {
       return { ok: false, reason: 'not_yours', message: 'Authtoken was not issued for you' };
     }
     if (this.isRequestTokenExpired(request)) {
-      return { ok: false, reason: 'expired', message: 'The request token expired: it was issued more than 15 minutes ago.' };
+      const lifetime = this.tokenLifetimeMs() >= 3_600_000 ? `${this.tokenLifetimeMs() / 3_600_000} hours` : `${this.tokenLifetimeMs() / 60_000} minutes`;
+      return { ok: false, reason: 'expired', message: `The request token expired: it was issued more than ${lifetime} ago.` };
     }
     if (request.requestTokenUsed || request.status !== 'Pending') {
       return { ok: false, reason: 'used', message: 'The request token has already been used.' };
@@ -291,52 +301,6 @@ export class SandboxState {
   }
 
   view(request: SandboxRequest): RequestView {
-    return {
-      id: request.id,
-      userId: request.userId,
-      firstName: request.firstName,
-      middleName: request.middleName,
-      lastName: request.lastName,
-      loyaltyNumber: request.loyaltyNumber,
-      discountCode: request.discountCode,
-      message: request.message,
-      status: request.status,
-      lastReply: request.lastReply,
-      retries: request.retries,
-      requestToken: request.requestToken,
-      requestTokenIssuedAt: isoTime(request.requestTokenIssuedAt),
-      requestTokenExpiresAt: isoTime(this.requestTokenExpiresAt(request)),
-      requestTokenExpired: this.isRequestTokenExpired(request),
-      requestTokenUsed: request.requestTokenUsed,
-      lastModified: isoTime(request.lastModified),
-      createdAt: isoTime(request.createdAt),
-      successfulPuts: request.successfulPuts,
-    };
+    return requestView(this, request);
   }
-}
-
-/** The record Concur would send for a request, with its URI built from the caller's own origin. */
-export function toConcurRecord(request: SandboxRequest, origin: string, version: ConcurVersion): WireRecord {
-  return {
-    id: request.id,
-    uri: resourceUri(origin, version, request.id),
-    firstName: request.firstName,
-    middleName: request.middleName,
-    lastName: request.lastName,
-    loyaltyNumber: request.loyaltyNumber,
-    discountCode: request.discountCode,
-    status: request.status,
-    requestToken: request.requestToken,
-    message: request.message,
-    lastModified: request.lastModified,
-    userId: request.userId,
-  };
-}
-
-export function collectionUri(origin: string, version: ConcurVersion): string {
-  return `${origin}/api/v${version}/common/connectionrequests`;
-}
-
-export function resourceUri(origin: string, version: ConcurVersion, id: string): string {
-  return `${collectionUri(origin, version)}/${encodeURIComponent(id)}`;
 }

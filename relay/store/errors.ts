@@ -87,10 +87,16 @@ export class RetryLimitError extends StoreError {
   readonly code = 'retry_limit';
   constructor(
     readonly requestId: string,
+    /** Which retry: CRRET (a new request token), or CREU (3.2: a CREU code, requeued a day later). */
+    readonly kind: 'CRRET' | 'CREU',
     readonly retries: number,
     readonly max: number,
   ) {
-    super(`this request has used all ${max} retries (CRRET) that Concur allows`);
+    super(
+      kind === 'CRRET'
+        ? `this request has used all ${max} retries (CRRET) that Concur allows; another would fail it for good`
+        : `this request was answered with a CREU code ${retries} times, all ${max} that Concur requeues; another would fail it for good`,
+    );
   }
 }
 

@@ -1,3 +1,4 @@
+import { RETRY_LIMITS, type ApiVersion } from '../../shared/status.js';
 import { createAudit, type Audit } from './audit.js';
 import type { Vault } from '../vault/vault.js';
 import { createConnections, type Connections } from './connections.js';
@@ -67,6 +68,8 @@ export interface StoreOptions {
    * as from a full disk) or `PRAGMA query_only` (SQLITE_READONLY).
    */
   onOpen?: (db: Db) => void;
+  /** The Concur API version whose retry limits (shared/status.ts) replies are held to and requests show; default 3.0. */
+  apiVersion?: ApiVersion;
 }
 
 /**
@@ -133,7 +136,8 @@ export function openStore(path: string, options: StoreOptions): Store {
     const onListenerError = options.onListenerError ?? ((error) => console.error('event listener failed:', error));
     // In the order they need each other: each part is given the parts it uses, nothing is wired later.
     const events = createEventLog(ctx, onListenerError);
-    const requests = createRequests(ctx, events);
+    const limits = RETRY_LIMITS[options.apiVersion ?? '3.0'];
+    const requests = createRequests(ctx, events, limits);
     const idempotency = createIdempotencyKeys(ctx);
     const audit = createAudit(ctx);
     const keys = createKeys(ctx, audit);
@@ -141,7 +145,7 @@ export function openStore(path: string, options: StoreOptions): Store {
     const state = createRelayState(ctx, events, requests);
     // The member id is read when a CRSUC's tokens are stored, long after both parts exist.
     const memberIdOf = (requestId: string): string | null => matches.memberId(requestId);
-    const replies = createReplies(ctx, events, { requests, keys: idempotency, audit, connections, state, memberIdOf });
+    const replies = createReplies(ctx, events, { requests, keys: idempotency, audit, connections, state, memberIdOf }, limits);
     const matches = createMatches(ctx, { events, requests, replies, askAboutNew: options.askDirectory ?? false });
     const webhooks = createWebhooks(ctx, audit);
     const deliveries = createDeliveries(ctx, { events, webhooks, requests, state });

@@ -6,6 +6,7 @@ import {
   normaliseStatus,
   REQUEST_TOKEN_TTL_MS,
   type ReplyCode,
+  type RetryLimits,
   type StatusCode,
 } from '../../shared/status.js';
 import { addMs } from './time.js';
@@ -167,6 +168,9 @@ export interface RequestViewRow {
   first_seen_at: string;
   request_token_issued_at: string | null;
   retries: number;
+  user_errors: number;
+  user_id: string | null;
+  email_addresses: string;
   reply_id: number | null;
   reply_status: string | null;
   reply_state: string | null;
@@ -183,12 +187,13 @@ export interface RequestViewRow {
 
 /** The columns of `requests` that RequestViewRow shows (never request_token), unprefixed. */
 const REQUEST_VIEW_REQUEST_COLUMNS =
-  'id, uri, first_name, middle_name, last_name, loyalty_number, discount_code, status, last_modified, first_seen_at, request_token_issued_at, retries';
+  'id, uri, first_name, middle_name, last_name, loyalty_number, discount_code, status, last_modified, first_seen_at, request_token_issued_at, retries, ' +
+  'user_errors, user_id, email_addresses';
 
 /** The SELECT list of RequestViewRow over `q` (the request) and `r` (its latest reply). */
 const REQUEST_VIEW_COLUMNS = `
   q.id, q.uri, q.first_name, q.middle_name, q.last_name, q.loyalty_number, q.discount_code,
-  q.status, q.last_modified, q.first_seen_at, q.request_token_issued_at, q.retries,
+  q.status, q.last_modified, q.first_seen_at, q.request_token_issued_at, q.retries, q.user_errors, q.user_id, q.email_addresses,
   r.id AS reply_id, r.status AS reply_status, r.state AS reply_state, r.attempts AS reply_attempts,
   r.last_error AS reply_last_error, r.updated_at AS reply_updated_at, r.requested_by AS reply_requested_by,
   (SELECT c.id FROM connections c WHERE c.request_id = q.id) AS connection_id,
@@ -224,13 +229,29 @@ export function requestViewPage(where: string): string {
   ORDER BY q.last_modified DESC, q.id DESC`;
 }
 
+/** How the store keeps a request's e-mail addresses: a JSON array, in Concur's order. */
+export function emailAddressesJson(addresses: readonly string[]): string {
+  return JSON.stringify(addresses);
+}
+
+/** The column back to the list; anything but an array of text (never written) reads as none. */
+function readEmailAddresses(json: string): string[] {
+  try {
+    const value: unknown = JSON.parse(json);
+    return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
 function toMatch(row: Pick<RequestViewRow, 'match_result' | 'match_note' | 'match_at'>): RequestMatch | null {
   const result = MatchResult.options.find((known) => known === row.match_result);
   if (result === undefined || row.match_at === null) return null;
   return { result, note: row.match_note, at: row.match_at };
 }
 
-export function toConnectionRequest(row: RequestViewRow): ConnectionRequest | undefined {
+/** `limits`: the retries the relay's Concur API version allows, shown beside the ones used. */
+export function toConnectionRequest(row: RequestViewRow, limits: RetryLimits): ConnectionRequest | undefined {
   const status = readStatus(row.status);
   if (status === undefined) return undefined;
   const reply =
@@ -263,6 +284,11 @@ export function toConnectionRequest(row: RequestViewRow): ConnectionRequest | un
     requestTokenExpiresAt:
       row.request_token_issued_at === null ? null : addMs(row.request_token_issued_at, REQUEST_TOKEN_TTL_MS),
     retries: row.retries,
+    retryLimit: limits.CRRET,
+    userErrors: row.user_errors,
+    userErrorLimit: limits.CREU,
+    userId: row.user_id,
+    emailAddresses: readEmailAddresses(row.email_addresses),
     reply: reply ?? null,
     connectionId: row.connection_id,
     match: toMatch(row),

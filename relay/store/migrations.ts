@@ -231,6 +231,13 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   // 6 and on: the travellers' connections (migrations-connect.ts).
   ...CONNECT_MIGRATIONS,
+  {
+    version: 9,
+    name: 'API 3.2: the traveller e-mail addresses, and the CREU replies Concur requeued',
+    // e-mail addresses: a JSON array of text, email1 first ('[]': 3.0 sends none). user_errors: CREU1/2/3 sent.
+    sql: `ALTER TABLE requests ADD COLUMN email_addresses TEXT NOT NULL DEFAULT '[]';
+      ALTER TABLE requests ADD COLUMN user_errors INTEGER NOT NULL DEFAULT 0;`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

@@ -1,5 +1,5 @@
 import { ReplyState, type Reply } from '../../shared/models.js';
-import { MAX_RETRIES, type ReplyCode } from '../../shared/status.js';
+import { isUserErrorCode, type ReplyCode, type RetryLimits } from '../../shared/status.js';
 import type { Actor, Audit } from './audit.js';
 import type { StoreContext } from './context.js';
 import type { Db } from './db.js';
@@ -93,7 +93,7 @@ const NEW_TOKEN_CAME = `state = 'waiting_token' AND EXISTS (SELECT 1 FROM reques
 
 /** The statements of the replies table (and what a reply changes of its request), prepared once. */
 function prepare(db: Db) {
-  const selectRequest = db.prepare<[string], { retries: number }>('SELECT retries FROM requests WHERE id = ?');
+  const selectRequest = db.prepare<[string], { retries: number; user_errors: number }>('SELECT retries, user_errors FROM requests WHERE id = ?');
   const selectOnItsWay = db.prepare<[string], { id: number }>(
     `SELECT id FROM replies WHERE request_id = ? AND state IN (${ON_ITS_WAY})`,
   );
@@ -131,8 +131,9 @@ function prepare(db: Db) {
            last_error = CASE WHEN @state = 'failed' THEN @error WHEN status IS NOT requested_status THEN last_error ELSE NULL END,
            updated_at = @now, ${clearDoubt}
     WHERE id = @id AND state = 'queued'`);
-  const updateRequestAfterSent = db.prepare<[{ id: string; status: string; retry: number; now: string }]>(`
-    UPDATE requests SET status = @status, retries = retries + @retry, last_modified = @now, updated_at = @now
+  const updateRequestAfterSent = db.prepare<[{ id: string; status: string; retry: number; user_error: number; now: string }]>(`
+    UPDATE requests SET status = @status, retries = retries + @retry, user_errors = user_errors + @user_error,
+           last_modified = @now, updated_at = @now
     WHERE id = @id`);
   const selectCounts = db.prepare<[], { state: string; n: number }>(
     'SELECT state, COUNT(*) AS n FROM replies GROUP BY state',
@@ -190,6 +191,8 @@ export function createReplies(
     /** The member id the directory named for a request (matches.ts), kept on its connection. */
     memberIdOf?: (requestId: string) => string | null;
   },
+  /** The relay's Concur API version's limits (shared/status.ts RETRY_LIMITS): one retry more is refused. */
+  limits: RetryLimits,
 ): Replies {
   const { requests, keys, audit, connections, state } = parts;
   const sql = prepare(ctx.db);
@@ -198,7 +201,7 @@ export function createReplies(
   const changeQueued = (replyId: number, change: (reply: OutboxReply, now: string) => void) => rows.change(replyId, ['queued'], change);
 
   return {
-    ...createReplyExchange(ctx, rows, connections, parts.memberIdOf),
+    ...createReplyExchange(ctx, rows, connections, limits.CRRET, parts.memberIdOf),
 
     enqueue(requestId, status, { actor, idempotencyKey }) {
       return ctx.tx(() => {
@@ -217,8 +220,11 @@ export function createReplies(
           const exchange = state.exchangeStatus();
           if (exchange.state === 'unavailable') throw new ExchangeUnavailableError(requestId, exchange.reason ?? 'the exchange is unavailable');
         }
-        if (status === 'CRRET' && request.retries >= MAX_RETRIES) {
-          throw new RetryLimitError(requestId, request.retries, MAX_RETRIES);
+        if (status === 'CRRET' && request.retries >= limits.CRRET) {
+          throw new RetryLimitError(requestId, 'CRRET', request.retries, limits.CRRET);
+        }
+        if (isUserErrorCode(status) && limits.CREU !== null && request.user_errors >= limits.CREU) {
+          throw new RetryLimitError(requestId, 'CREU', request.user_errors, limits.CREU);
         }
         const replyId = Number(sql.insert.run({ request_id: requestId, status, now: ctx.now(), by: actor.name }).lastInsertRowid);
         if (idempotencyKey !== undefined) keys.remember(idempotencyKey, requestId, bodyHash, replyId);
@@ -269,6 +275,7 @@ export function createReplies(
             id: reply.requestId,
             status: reply.status,
             retry: reply.status === 'CRRET' ? 1 : 0,
+            user_error: isUserErrorCode(reply.status) ? 1 : 0,
             now,
           });
         });

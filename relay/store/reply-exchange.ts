@@ -35,8 +35,10 @@ export interface ExchangeFacts {
   userId: string | null;
   /** When the relay first saw the request's current token (its 15 minutes count from then). */
   tokenIssuedAt: string | null;
-  /** CRRETs the relay has sent for the request (Concur allows MAX_RETRIES). */
+  /** CRRETs the relay has sent for the request. */
   retries: number;
+  /** How many the relay's Concur API version allows (RETRY_LIMITS: 5 under 3.0, 48 under 3.2). */
+  retryLimit: number;
 }
 
 /** What an exchange brought, to be stored as the request's connection. */
@@ -93,13 +95,14 @@ export function createReplyExchange(
   ctx: StoreContext,
   rows: ReplyRows,
   connections: Pick<Connections, 'create'>,
+  retryLimit: number,
   memberIdOf: (requestId: string) => string | null = () => null,
 ): ReplyExchange {
   const sql = prepare(ctx);
   return {
     exchangeFacts(requestId) {
       const row = sql.facts.get(requestId);
-      return row === undefined ? undefined : { userId: row.user_id, tokenIssuedAt: row.request_token_issued_at, retries: row.retries };
+      return row === undefined ? undefined : { userId: row.user_id, tokenIssuedAt: row.request_token_issued_at, retries: row.retries, retryLimit };
     },
 
     markExchanging(replyId, tokenIssuedAt) {

@@ -1,5 +1,5 @@
 import type { ConnectionRequest, Counts, RequestsPage, RequestsQuery } from '../../shared/models.js';
-import { GROUPS, groupOf, STATUS_CODES, type Group } from '../../shared/status.js';
+import { GROUPS, groupOf, isUserErrorCode, STATUS_CODES, type Group, type RetryLimits } from '../../shared/status.js';
 import type { ConcurRecord } from '../concur/record.js';
 import type { StoreContext } from './context.js';
 import type { Db } from './db.js';
@@ -8,6 +8,7 @@ import { sha256Hex } from './seal-walk.js';
 import { placeOf, REQUEST_TOKEN } from './sealed-columns.js';
 import type { EventLog } from './events.js';
 import {
+  emailAddressesJson,
   readStatus,
   REQUEST_VIEW_SELECT,
   requestViewPage,
@@ -36,6 +37,8 @@ interface ConcurRow {
   concur_last_modified: string | null;
   message: string | null;
   user_id: string | null;
+  /** JSON array of text (mapping.ts, emailAddressesJson). */
+  email_addresses: string;
   /** The token's SHA-256: a poll compares tokens without opening the sealed one. */
   request_token_sha256: string | null;
   request_token_issued_at: string | null;
@@ -134,6 +137,7 @@ function changed(before: ConcurRow, record: ConcurRecord, tokenSha256: string | 
     before.concur_status !== record.status ||
     before.message !== record.message ||
     before.user_id !== record.userId ||
+    before.email_addresses !== emailAddressesJson(record.emailAddresses) ||
     before.request_token_sha256 !== tokenSha256 ||
     (lastModified !== null && lastModified !== before.concur_last_modified)
   );
@@ -146,7 +150,7 @@ function prepare(db: Db) {
   function lookupStatement(size: number) {
     return db.prepare<string[], KnownRow>(`
       SELECT id, uri, first_name, middle_name, last_name, loyalty_number, discount_code, status, concur_status,
-             concur_last_modified, message, user_id, request_token_sha256, request_token_issued_at
+             concur_last_modified, message, user_id, email_addresses, request_token_sha256, request_token_issued_at
       FROM requests WHERE id IN (${Array.from({ length: size }, () => '?').join(', ')})`);
   }
   function lookup(ids: readonly string[]): Map<string, KnownRow> {
@@ -164,16 +168,16 @@ function prepare(db: Db) {
   }
   const insert = db.prepare<[RequestWrite & { first_seen_at: string }]>(`
     INSERT INTO requests (id, uri, first_name, middle_name, last_name, loyalty_number, discount_code, status,
-                          concur_status, concur_last_modified, message, user_id, request_token, request_token_sha256,
+                          concur_status, concur_last_modified, message, user_id, email_addresses, request_token, request_token_sha256,
                           request_token_issued_at, last_modified, first_seen_at, updated_at, retries)
     VALUES (@id, @uri, @first_name, @middle_name, @last_name, @loyalty_number, @discount_code, @status,
-            @concur_status, @concur_last_modified, @message, @user_id, @request_token, @request_token_sha256,
+            @concur_status, @concur_last_modified, @message, @user_id, @email_addresses, @request_token, @request_token_sha256,
             @request_token_issued_at, @last_modified, @first_seen_at, @updated_at, 0)`);
   const update = db.prepare<[RequestWrite]>(`
     UPDATE requests SET uri = @uri, first_name = @first_name, middle_name = @middle_name, last_name = @last_name,
            loyalty_number = @loyalty_number, discount_code = @discount_code, status = @status,
            concur_status = @concur_status, concur_last_modified = @concur_last_modified, message = @message,
-           user_id = @user_id, request_token = CASE WHEN @new_token = 1 THEN @request_token ELSE request_token END,
+           user_id = @user_id, email_addresses = @email_addresses, request_token = CASE WHEN @new_token = 1 THEN @request_token ELSE request_token END,
            request_token_sha256 = @request_token_sha256, request_token_issued_at = @request_token_issued_at,
            last_modified = @last_modified, updated_at = @updated_at
     WHERE id = @id`);
@@ -213,12 +217,12 @@ function prepare(db: Db) {
   };
 }
 
-export function createRequests(ctx: StoreContext, events: Pick<EventLog, 'append'>): Requests {
+export function createRequests(ctx: StoreContext, events: Pick<EventLog, 'append'>, limits: RetryLimits): Requests {
   const sql = prepare(ctx.db);
 
   function view(id: string): ConnectionRequest | undefined {
     const row = sql.selectView.get(id);
-    return row === undefined ? undefined : toConnectionRequest(row);
+    return row === undefined ? undefined : toConnectionRequest(row, limits);
   }
 
   return {
@@ -246,6 +250,7 @@ export function createRequests(ctx: StoreContext, events: Pick<EventLog, 'append
             concur_status: record.status,
             message: record.message,
             user_id: record.userId,
+            email_addresses: emailAddressesJson(record.emailAddresses),
             request_token: newToken && record.requestToken !== null ? ctx.vault.seal(record.requestToken, placeOf(REQUEST_TOKEN, record.id)) : null,
             request_token_sha256: sha256,
             new_token: newToken ? (1 as const) : (0 as const),
@@ -263,7 +268,7 @@ export function createRequests(ctx: StoreContext, events: Pick<EventLog, 'append
             sql.insert.run(write);
             known.set(record.id, write);
             // A new request has no replies and no retries: its view is the row just written, not read back.
-            const created = toConnectionRequest({ ...write, retries: 0, ...NO_REPLY });
+            const created = toConnectionRequest({ ...write, retries: 0, user_errors: 0, ...NO_REPLY }, limits);
             if (created !== undefined) {
               result.created.push(created);
               events.append('request.created', created);
@@ -272,8 +277,9 @@ export function createRequests(ctx: StoreContext, events: Pick<EventLog, 'append
           }
           const write = {
             ...common,
-            // A sent reply's code stands until Concur's own status moves on.
-            status: before.concur_status !== record.status ? record.status : before.status,
+            // A sent reply's code stands until Concur's own status moves on, or (3.2) Concur requeues a
+            // request a CREU code popped: it comes back with a new token, waiting for the partner again.
+            status: before.concur_status !== record.status || (newToken && isUserErrorCode(before.status)) ? record.status : before.status,
             concur_last_modified: lastModified ?? before.concur_last_modified,
             request_token_issued_at: newToken
               ? record.requestToken === null
@@ -317,7 +323,7 @@ export function createRequests(ctx: StoreContext, events: Pick<EventLog, 'append
       const pageRows = more ? rows.slice(0, size) : rows;
       const last = pageRows[pageRows.length - 1];
       return {
-        items: pageRows.flatMap((row) => toConnectionRequest(row) ?? []),
+        items: pageRows.flatMap((row) => toConnectionRequest(row, limits) ?? []),
         nextCursor: more && last !== undefined ? encodeCursor(last.last_modified, last.id) : null,
       };
     },

@@ -1,6 +1,7 @@
 import type { ConcurRecord } from '../../relay/concur/record.js';
 import { systemClock } from '../../relay/sandbox/clock.js';
-import { SandboxState, toConcurRecord } from '../../relay/sandbox/state.js';
+import { toConcurRecord } from '../../relay/sandbox/records.js';
+import { SandboxState } from '../../relay/sandbox/state.js';
 
 /** What the benchmarks share besides lib.ts: realistic records and the API key of the servers they start. */
 
@@ -14,6 +15,6 @@ export function seededRecords(count: number, origin = 'https://www.concursolutio
   return state.all().map((request) => {
     const record = toConcurRecord(request, origin, '3.0');
     // The sandbox keeps times in ms; the relay's record holds them as ISO text.
-    return { ...record, lastModified: new Date(request.lastModified).toISOString() };
+    return { ...record, lastModified: new Date(request.lastModified).toISOString(), userId: null, emailAddresses: [] };
   });
 }

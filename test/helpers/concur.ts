@@ -33,7 +33,8 @@ export async function concurFailure(promise: Promise<unknown>): Promise<ConcurEr
 
 /**
  * What the relay should read from a request the sandbox writes (format/): times as ISO text with Z,
- * to the second (Concur's carry no fraction), and no userId where the version writes none.
+ * to the second (Concur's carry no fraction); no userId or e-mail addresses where the version writes
+ * none, and no discountCode or message where it writes none (3.2).
  * Written by hand, not with either codec, so that a test built on it checks both.
  */
 export function asRelayReads(record: WireRecord, version: ConcurVersion = '3.0'): ConcurRecord {
@@ -42,5 +43,8 @@ export function asRelayReads(record: WireRecord, version: ConcurVersion = '3.0')
     ...record,
     lastModified: lastModified === null ? null : new Date(Math.floor(lastModified / 1000) * 1000).toISOString(),
     userId: version === '3.2' ? record.userId : null,
+    emailAddresses: version === '3.2' ? [...record.emailAddresses] : [],
+    discountCode: version === '3.2' ? null : record.discountCode,
+    message: version === '3.2' ? null : record.message,
   };
 }

@@ -2,7 +2,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import { createLogger, type Logger } from '../../relay/base/log.js';
 import { Metrics } from '../../relay/base/metrics.js';
 import { staticToken, type TokenProvider } from '../../relay/concur/auth.js';
-import { ConcurClient } from '../../relay/concur/client.js';
+import { clientCredentialsGrant } from '../../relay/concur/client-credentials.js';
+import { type ApiVersion, ConcurClient } from '../../relay/concur/client.js';
 import { ExchangeClient, type ExchangeForm } from '../../relay/concur/exchange.js';
 import type { ExchangeSetup } from '../../relay/replies/exchange-step.js';
 import { createPoller } from '../../relay/ingest/poller.js';
@@ -16,15 +17,23 @@ import { StoreHarness } from './store/helpers.js';
 
 export const CR_PATH = '/api/v3.0/common/connectionrequests';
 
+/**
+ * A client for the sandbox, as the relay makes one: under 3.0 its static token (OAuth), under 3.2
+ * its client-credentials grant (Bearer, the token's geolocation). Tests parametrised over
+ * `version` run the same steps against either API.
+ */
 export function clientFor(
   sb: RunningSandbox,
-  options: { auth?: TokenProvider; timeoutMs?: number; accept?: 'xml' | 'json'; baseUrl?: string } = {},
+  options: { auth?: TokenProvider; timeoutMs?: number; accept?: 'xml' | 'json'; baseUrl?: string; version?: ApiVersion } = {},
 ): ConcurClient {
+  const version = options.version ?? '3.0';
+  const grant = () => clientCredentialsGrant({ tokenUrl: `${sb.url}/oauth2/v0/token`, clientId: sb.clientId, clientSecret: sb.clientSecret });
   return new ConcurClient({
     baseUrl: options.baseUrl ?? sb.url,
-    auth: options.auth ?? staticToken(sb.accessToken),
+    auth: options.auth ?? (version === '3.2' ? grant() : staticToken(sb.accessToken)),
     timeoutMs: options.timeoutMs ?? 3000,
     accept: options.accept,
+    version,
   });
 }
 

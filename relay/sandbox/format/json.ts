@@ -1,4 +1,4 @@
-import { type AccessTokenBody, type ErrorBody, type UserProfileBody, type WireRecord, type WriteOptions, wireFields } from './wire.js';
+import { type AccessTokenBody, type ErrorBody, type UserProfileBody, type WireRecord, type WriteOptions, isSlots, wireFields } from './wire.js';
 import { concurTime } from './time.js';
 
 /**
@@ -8,8 +8,12 @@ import { concurTime } from './time.js';
  * write it that way here. GET by id answers the bare object; errors are `{"Error":{Message, Server-Time, Id}}`.
  */
 
-function requestObject(record: WireRecord, options: WriteOptions): Record<string, string | null> {
-  return Object.fromEntries(wireFields(record, options));
+type JsonValue = string | null | Record<string, string | null>;
+
+function requestObject(record: WireRecord, options: WriteOptions): Record<string, JsonValue> {
+  return Object.fromEntries(
+    wireFields(record, options).map(([name, value]) => [name, isSlots(value) ? Object.fromEntries(value) : value] as const),
+  );
 }
 
 export function recordJson(record: WireRecord, options: WriteOptions = {}): string {

@@ -30,6 +30,8 @@ export interface WireRecord {
   lastModified: number | null;
   /** Written by 3.2 only. */
   userId: string | null;
+  /** The traveller's addresses, at most five (email1…email5); written by 3.2 only, every slot, null where empty. */
+  emailAddresses: readonly string[];
 }
 
 export interface WriteOptions {
@@ -73,6 +75,16 @@ export interface UserProfileBody {
 
 type Field = readonly [name: string, key: keyof WireRecord];
 
+/** What a field holds on the wire: text, null (`xsi:nil`, JSON null), or emailAddresses' named slots. */
+export type WireValue = string | null | EmailSlots;
+
+export type EmailSlots = ReadonlyArray<readonly [name: string, text: string | null]>;
+
+/** emailAddresses' slots rather than text (Array.isArray does not narrow a readonly array). */
+export function isSlots(value: WireValue): value is EmailSlots {
+  return typeof value === 'object' && value !== null;
+}
+
 /** The order of the seed's examples (ID, URI, names, …, LastModified), not the data model's alphabetical one. */
 const FIELDS_30: readonly Field[] = [
   ['ID', 'id'],
@@ -89,33 +101,42 @@ const FIELDS_30: readonly Field[] = [
 ];
 
 /**
- * 3.2 as the sandbox has always written it: the 3.0 order in camelCase, ID and URI upper-case,
- * userId last. Concur's own 3.2 JSON puts ID and URI last and adds emailAddresses; making 3.2
- * faithful is work of its own.
+ * 3.2 as Concur's current page shows it: camelCase with ID and URI upper-case, no discountCode or
+ * message (gone in 3.2), emailAddresses with all five slots, then userId. Its XML example puts ID
+ * and URI first, its JSON example last; each format is written as its example.
  */
-const FIELDS_32: readonly Field[] = [
-  ['ID', 'id'],
-  ['URI', 'uri'],
+const FIELDS_32_BODY: readonly Field[] = [
   ['firstName', 'firstName'],
   ['middleName', 'middleName'],
   ['lastName', 'lastName'],
   ['loyaltyNumber', 'loyaltyNumber'],
   ['status', 'status'],
-  ['discountCode', 'discountCode'],
   ['requestToken', 'requestToken'],
-  ['message', 'message'],
   ['lastModified', 'lastModified'],
+  ['emailAddresses', 'emailAddresses'],
   ['userId', 'userId'],
 ];
+const IDS_32: readonly Field[] = [
+  ['ID', 'id'],
+  ['URI', 'uri'],
+];
+const FIELDS_32_XML: readonly Field[] = [...IDS_32, ...FIELDS_32_BODY];
+const FIELDS_32_JSON: readonly Field[] = [...FIELDS_32_BODY, ...IDS_32];
 
-/** Each field the version writes, by its name there, as text (null stays null). */
-export function wireFields(record: WireRecord, options: WriteOptions): Array<[name: string, text: string | null]> {
-  const fields = options.version === '3.2' ? FIELDS_32 : FIELDS_30;
-  return fields.map(([name, key]) => [name, fieldText(record, key, options.statusCase)]);
+/** Each field the version writes, by its name there (null stays null). */
+export function wireFields(record: WireRecord, options: WriteOptions): Array<[name: string, value: WireValue]> {
+  const fields = options.version !== '3.2' ? FIELDS_30 : options.format === 'json' ? FIELDS_32_JSON : FIELDS_32_XML;
+  return fields.map(([name, key]) => [name, fieldValue(record, key, options.statusCase)]);
 }
 
-function fieldText(record: WireRecord, key: keyof WireRecord, statusCase: StatusCase = 'as-is'): string | null {
+/** Concur writes all five slots, null for the empty ones (its examples do). */
+function emailSlots(addresses: readonly string[]): ReadonlyArray<readonly [string, string | null]> {
+  return [1, 2, 3, 4, 5].map((n) => [`email${n}`, addresses[n - 1] ?? null] as const);
+}
+
+function fieldValue(record: WireRecord, key: keyof WireRecord, statusCase: StatusCase = 'as-is'): WireValue {
   if (key === 'lastModified') return record.lastModified === null ? null : concurTime(record.lastModified);
+  if (key === 'emailAddresses') return emailSlots(record.emailAddresses);
   if (key === 'status') {
     if (statusCase === 'lower') return record.status.toLowerCase();
     if (statusCase === 'upper') return record.status.toUpperCase();

@@ -1,4 +1,4 @@
-import { type AccessTokenBody, type ErrorBody, type UserProfileBody, type WireRecord, type WriteOptions, wireFields } from './wire.js';
+import { type AccessTokenBody, type ErrorBody, type UserProfileBody, type WireRecord, type WireValue, type WriteOptions, isSlots, wireFields } from './wire.js';
 import { concurTime } from './time.js';
 
 /**
@@ -31,8 +31,14 @@ function element(name: string, text: string | null): string {
   return `<${name}>${escapeXml(text)}</${name}>`;
 }
 
+/** A field: text, or (emailAddresses) an element of named slots. */
+function field(name: string, value: WireValue): string {
+  if (!isSlots(value)) return element(name, value);
+  return `<${name}>${value.map(([slot, text]) => element(slot, text)).join('')}</${name}>`;
+}
+
 function connectionRequest(record: WireRecord, options: WriteOptions, attributes: string): string {
-  const fields = wireFields(record, options).map(([name, text]) => element(name, text));
+  const fields = wireFields(record, options).map(([name, value]) => field(name, value));
   return `<ConnectionRequest${attributes}>${fields.join('')}</ConnectionRequest>`;
 }
 

@@ -3,7 +3,8 @@ import type { SandboxContext } from '../context.js';
 import { type ConcurFormat, type ConcurVersion, writePage, writeRecord } from '../format/index.js';
 import { MAX_PUT_BODY_BYTES, parsePutBody } from '../format/put-body.js';
 import { contentType, negotiate, queryParams } from '../http.js';
-import { STATUS_FILTERS, type StatusFilter, collectionUri, parseStatusFilter, toConcurRecord } from '../state.js';
+import { queuePage } from '../queue32.js';
+import { STATUS_FILTERS, type StatusFilter, collectionUri, parseStatusFilter, toConcurRecord } from '../records.js';
 import { concurError, type SandboxContextC } from './wrap.js';
 
 /** The Connection Requests resource: list (status, offset, limit), one by id, a partner's PUT. */
@@ -11,6 +12,7 @@ import { concurError, type SandboxContextC } from './wrap.js';
 const DEFAULT_LIMIT = 5;
 
 export function list(ctx: SandboxContext, c: SandboxContextC, format: ConcurFormat, pathVersion: ConcurVersion): Response {
+  if (pathVersion === '3.2') return listQueue(ctx, c, format);
   const url = new URL(c.req.url);
   const params = queryParams(url);
   const refuse = (message: string) => concurError(ctx, 400, message, format);
@@ -23,17 +25,8 @@ export function list(ctx: SandboxContext, c: SandboxContextC, format: ConcurForm
     filter = parsed;
   }
 
-  const rawLimit = params.get('limit')?.trim() ?? '';
-  let limit = DEFAULT_LIMIT;
-  if (rawLimit !== '') {
-    if (!/^[+-]?\d{1,9}$/.test(rawLimit)) return refuse(`The value '${rawLimit}' is not valid for limit.`);
-    limit = Number(rawLimit);
-    if (limit < 1) return refuse(`The limit must be between 1 and ${ctx.maxLimit}; it was ${limit}.`);
-    if (limit > ctx.maxLimit) {
-      if (ctx.quirks.overLimit === 'reject') return refuse(`The limit must be between 1 and ${ctx.maxLimit}; it was ${limit}.`);
-      limit = ctx.maxLimit;
-    }
-  }
+  const limit = readLimit(ctx, params.get('limit'));
+  if (typeof limit === 'string') return refuse(limit);
 
   const rawOffset = params.get('offset')?.trim() ?? '';
   let afterSeq = 0;
@@ -61,6 +54,40 @@ export function list(ctx: SandboxContext, c: SandboxContextC, format: ConcurForm
   return new Response(body, { status: 200, headers: { 'Content-Type': contentType(format) } });
 }
 
+/** `limit` as both versions read it: the number, or what is wrong with it. */
+function readLimit(ctx: SandboxContext, raw: string | null | undefined): number | string {
+  const text = raw?.trim() ?? '';
+  if (text === '') return DEFAULT_LIMIT;
+  if (!/^[+-]?\d{1,9}$/.test(text)) return `The value '${text}' is not valid for limit.`;
+  const limit = Number(text);
+  if (limit < 1) return `The limit must be between 1 and ${ctx.maxLimit}; it was ${limit}.`;
+  if (limit <= ctx.maxLimit) return limit;
+  return ctx.quirks.overLimit === 'reject' ? `The limit must be between 1 and ${ctx.maxLimit}; it was ${limit}.` : ctx.maxLimit;
+}
+
+/**
+ * 3.2's queue (queue32.ts): an integer offset, no status filter (a `status` is ignored: 3.2
+ * documents none), NextPage as its example writes it (`…/connectionrequests/?limit=2&offset=4`)
+ * while more follow, else null.
+ */
+function listQueue(ctx: SandboxContext, c: SandboxContextC, format: ConcurFormat): Response {
+  const url = new URL(c.req.url);
+  const params = queryParams(url);
+  const limit = readLimit(ctx, params.get('limit'));
+  if (typeof limit === 'string') return concurError(ctx, 400, limit, format);
+  const rawOffset = params.get('offset')?.trim() ?? '';
+  if (rawOffset !== '' && !/^\d{1,9}$/.test(rawOffset)) return concurError(ctx, 400, `The value '${rawOffset}' is not valid for offset.`, format);
+  const offset = rawOffset === '' ? 0 : Number(rawOffset);
+  const { items, more } = queuePage(ctx.state, offset, limit);
+  // "Request tokens are generated upon GET" (a quirk: the page's Swagger says otherwise).
+  if (ctx.quirks.tokenOnGet) for (const request of items) ctx.state.reissueToken(request);
+  const nextPage = more ? `${collectionUri(url.origin, '3.2')}/?limit=${limit}&offset=${offset + items.length}` : null;
+  // A request whose token was exchanged is still in the queue, and 3.2 shows everything in it as Pending.
+  const records = items.map((request) => ({ ...toConcurRecord(request, url.origin, '3.2'), status: 'Pending' as const }));
+  const body = writePage(records, nextPage, { format, version: ctx.quirks.version ?? '3.2', bareRoot: ctx.quirks.bareRoot, statusCase: ctx.quirks.statusCase });
+  return new Response(body, { status: 200, headers: { 'Content-Type': contentType(format) } });
+}
+
 export function getOne(ctx: SandboxContext, c: SandboxContextC, call: CallRecord, format: ConcurFormat, pathVersion: ConcurVersion): Response {
   const id = c.req.param('id') ?? '';
   call.requestId = id;
@@ -75,7 +102,7 @@ export function getOne(ctx: SandboxContext, c: SandboxContextC, call: CallRecord
   return new Response(body, { status: 200, headers: { 'Content-Type': contentType(format) } });
 }
 
-export async function put(ctx: SandboxContext, c: SandboxContextC, call: CallRecord, format: ConcurFormat): Promise<Response> {
+export async function put(ctx: SandboxContext, c: SandboxContextC, call: CallRecord, format: ConcurFormat, pathVersion: ConcurVersion): Promise<Response> {
   const id = c.req.param('id') ?? '';
   call.requestId = id;
   if (!ctx.state.get(id)) return concurError(ctx, 404, `Connection request ${id} was not found.`, format);
@@ -86,7 +113,8 @@ export async function put(ctx: SandboxContext, c: SandboxContextC, call: CallRec
   const parsed = parsePutBody(await c.req.text(), c.req.header('content-type'));
   call.putStatus = parsed.raw;
   if (!parsed.ok) return concurError(ctx, 400, parsed.message, format);
-  const outcome = ctx.state.reply(id, parsed.status, ctx.quirks.repeatReplies);
+  // The path's version decides the rules: 3.2 pops and requeues, with its own limits.
+  const outcome = ctx.state.reply(id, parsed.status, ctx.quirks.repeatReplies, pathVersion);
   if (!outcome.ok) return concurError(ctx, outcome.reason === 'not_found' ? 404 : 400, outcome.message, format);
   await ctx.hooks.onReplyApplied?.({ requestId: id, status: parsed.status, repeated: outcome.repeated });
   return new Response(null, { status: 204 });

@@ -107,6 +107,11 @@ async function faultAnswer(
       return concurError(ctx, 429, 'Too Many Requests. The services are overloaded; slow the rate of requests.', format, {
         'Retry-After': String(fault.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS),
       });
+    // The status-code page gives the conditions, not Concur's words: these say them plainly.
+    case 'limit400':
+      return concurError(ctx, 400, 'The number of requests received exceeds the request limit. Please retry later.', format);
+    case 'deadlock400':
+      return concurError(ctx, 400, 'The request encountered a database deadlock. Resend the request a short time later.', format);
     case 'error200':
       return concurError(ctx, 200, 'An unexpected error occurred while processing the request. Please retry later.', format);
     case 'malformed': {

@@ -60,6 +60,14 @@ describe('popup view rules', () => {
     expect(choices.primary).toBe('CRPA1');
   });
 
+  it('takes the limit from the request, as the relay’s API version sets it (3.2: 48)', () => {
+    const fresh = { requestTokenExpiresAt: ago(MIN), retryLimit: 48 };
+    expect(replyChoices(request({ ...fresh, retries: MAX_RETRIES }), NOW)!.inline[0]!.disabledReason).toBeNull();
+    const spent = replyChoices(request({ ...fresh, retries: 48 }), NOW)!.inline[0]!;
+    expect(spent.code).toBe('CRRET');
+    expect(spent.disabledReason).toContain('48');
+  });
+
   it('with the exchange unavailable, Connected is offered disabled with the relay’s reason, said above the list', () => {
     const summary = summaryOf([]);
     expect(connectBlocked(summary)).toBeNull();

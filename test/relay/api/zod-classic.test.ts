@@ -16,7 +16,7 @@ const T = '2024-05-01T12:00:00Z';
 const reply = { status: 'CRSUC', state: 'queued', attempts: 0, lastError: null, updatedAt: T, requestedBy: 'Alice' };
 const request = {
   id: 'A', uri: null, firstName: 'Ada', middleName: null, lastName: 'Lovelace', loyaltyNumber: 'LN-A', discountCode: null,
-  status: 'Pending', group: 'pending', lastModified: T, firstSeenAt: T, requestTokenExpiresAt: null, retries: 0, reply, connectionId: null, match: null,
+  status: 'Pending', group: 'pending', lastModified: T, firstSeenAt: T, requestTokenExpiresAt: null, retries: 0, retryLimit: 5, userErrors: 0, userErrorLimit: null, userId: null, emailAddresses: [], reply, connectionId: null, match: null,
 };
 const summary = { counts: { pending: 1, failed: 0, connected: 2 }, concur: { state: 'ok', lastPollAt: T, lastSuccessAt: null, lastError: null }, exchange: { state: 'ok', reason: null }, autoConnect: { policy: 'connect', directory: true } };
 const webhook = { id: 'wh_1', url: 'https://x.example/h', events: ['request.created'], description: null, state: 'enabled', disabledReason: null, createdAt: T };

@@ -30,7 +30,7 @@ describe('parseConfig', () => {
   it('runs in sandbox mode with every default when nothing is set', () => {
     expect(ok({})).toEqual({
       mode: 'sandbox',
-      concur: { baseUrl: null, credential: null, authScheme: 'OAuth', timeoutSeconds: 30, pollIntervalSeconds: 60 },
+      concur: { apiVersion: '3.0', baseUrl: null, credential: null, authScheme: 'OAuth', timeoutSeconds: 30, pollIntervalSeconds: 60 },
       host: '127.0.0.1',
       port: 8787,
       apiKeys: [],
@@ -62,6 +62,7 @@ describe('parseConfig', () => {
     const config = ok({ ...real, CONCUR_BASE_URL: 'https://www.concursolutions.com/', CONCUR_AUTH_SCHEME: 'bearer' });
     expect(config.mode).toBe('concur');
     expect(config.concur).toEqual({
+      apiVersion: '3.0',
       baseUrl: 'https://www.concursolutions.com',
       credential: { kind: 'accessToken', accessToken: TOKEN },
       authScheme: 'Bearer',

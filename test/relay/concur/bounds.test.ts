@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MAX_TEXT_RUN, bodyBudget } from '../../../relay/concur/bounds.js';
 import { decodePage, decodeRecord } from '../../../relay/concur/decode.js';
 import { ConcurError } from '../../../relay/concur/errors.js';
-import { FIELD_MAX_LENGTH, type ConcurRecord } from '../../../relay/concur/record.js';
+import { EMAIL_MAX_LENGTH, FIELD_MAX_LENGTH, MAX_EMAIL_ADDRESSES, type ConcurRecord } from '../../../relay/concur/record.js';
 import { type WireRecord, writePage } from '../../../relay/sandbox/format/index.js';
 import { asRelayReads } from '../../helpers/concur.js';
 import { hostileBody } from '../../helpers/hostile-concur.js';
@@ -64,6 +64,7 @@ describe('field bounds (in the record schema)', () => {
       message: '"quoted" & <marked> '.repeat(20).padEnd(FIELD_MAX_LENGTH.message, 'x'),
       lastModified: Date.UTC(2014, 3, 29, 23, 19, 3),
       userId: 'g'.repeat(FIELD_MAX_LENGTH.userId),
+      emailAddresses: Array.from({ length: MAX_EMAIL_ADDRESSES }, (_, n) => `${n}@`.padEnd(EMAIL_MAX_LENGTH, 'e')),
     });
     const items = Array.from({ length: 20 }, (_, i) => full(i));
     for (const options of [{ version: '3.2' as const }, { format: 'json' as const, version: '3.2' as const }]) {

@@ -39,6 +39,7 @@ function record(overrides: Partial<ConcurRecord> = {}): ConcurRecord {
     message: null,
     lastModified: null,
     userId: null,
+    emailAddresses: [],
     ...overrides,
   };
 }
@@ -85,6 +86,7 @@ const SEED_RECORD: ConcurRecord = {
   message: '',
   lastModified: '2014-04-29T23:19:03.000Z',
   userId: null,
+  emailAddresses: [],
 };
 
 // The seed's Example 8 PUT body, verbatim: its URI starts with a space.
@@ -127,6 +129,7 @@ const V32_BY_ID_RECORD: ConcurRecord = {
   message: null,
   lastModified: '2022-11-17T09:00:25.000Z',
   userId: '4c816ce0-ea35-4664-8937-0c2952dfc742',
+  emailAddresses: ['example@example.com'],
 };
 
 // SAP Concur's HTTP status code page (developer.concur.com, http-status-codes), as quoted there.
@@ -155,7 +158,7 @@ describe('the seed and Concur documentation, verbatim', () => {
     );
   });
 
-  it('reads the v3.2 XML page, its bare `&` in NextPage included, and ignores emailAddresses', () => {
+  it('reads the v3.2 XML page, its bare `&` in NextPage included, e-mail addresses without their nil slots', () => {
     const page = decodePage(V32_XML_LIST, 'application/xml; charset=utf-8');
     expect(page.nextPage).toBe(
       'https://us.concursolutions.com/api/v3.2/common/connectionrequests/?limit=2&offset=5d2804fb-111b-44a8-98bb-56e387875aed',
@@ -174,7 +177,9 @@ describe('the seed and Concur documentation, verbatim', () => {
       message: null,
       lastModified: '2022-11-02T09:39:21.000Z',
       userId: 'b244a439-a082-4405-b0d7-2e61ebf9e29c',
+      emailAddresses: ['example1@example.com', 'example2@example.com', 'example3@example.com'],
     });
+    expect(page.items[1]!.emailAddresses).toEqual(['example@example.com']);
   });
 
   it('reads the v3.2 JSON page (notes §1b)', () => {
@@ -186,6 +191,32 @@ describe('the seed and Concur documentation, verbatim', () => {
       ['e8a3c057-bb9b-421e-85fb-06777bce54d3', '0123', null, '71ff9cf8-0593-4620-ba6c-145509164ba0', '2022-11-09T05:57:29.000Z'],
       ['3357c50d-2cac-4123-9f7e-9ad41166484e', '54321', null, '7dcd5a6e-1f26-49b3-a7a6-7374618ac519', '2022-11-09T05:57:29.000Z'],
     ]);
+    // Five null slots are no addresses.
+    expect(page.items.map((r) => r.emailAddresses)).toEqual([[], []]);
+  });
+
+  it('reads e-mail addresses in slot order, v3.1’s PascalCase too, and skips nil and empty slots', () => {
+    const json = `{"ID":"a","status":"Pending","emailAddresses":{"email3":"c@x","email1":"a@x","email2":"","email4":null,"note":"not an address"}}`;
+    expect(decodeRecord(json, 'application/json').emailAddresses).toEqual(['a@x', 'c@x']);
+    const v31 = wrapped('<ID>a</ID><Status>Pending</Status><EmailAddresses><Email1>a@x</Email1><Email2 xsi:nil="true" /><Email3 /><Email4>d@x</Email4></EmailAddresses>');
+    expect(decodePage(v31, 'application/xml').items[0]!.emailAddresses).toEqual(['a@x', 'd@x']);
+    // No emailAddresses at all (3.0), or a nil one: none.
+    expect(decodeRecord(`{"ID":"a","Status":"Pending","emailAddresses":null}`, null).emailAddresses).toEqual([]);
+    expect(decodePage(wrapped('<ID>a</ID><Status>Pending</Status><emailAddresses xsi:nil="true" />'), null).items[0]!.emailAddresses).toEqual([]);
+  });
+
+  it('refuses e-mail addresses it cannot show: not text, six of them, or one longer than an address can be', () => {
+    expect(failure(() => decodeRecord(`{"ID":"a","status":"Pending","emailAddresses":{"email1":42}}`, null)).message).toBe(
+      'the connection request has an e-mail address that is not text (email1)',
+    );
+    const six = Object.fromEntries([1, 2, 3, 4, 5, 6].map((n) => [`email${n}`, `${n}@x`]));
+    expect(failure(() => decodeRecord(JSON.stringify({ ID: 'a', status: 'Pending', emailAddresses: six }), null)).message).toMatch(
+      /connection request a is invalid:[\s\S]*emailAddresses/,
+    );
+    const long = { email1: `${'a'.repeat(250)}@x.org` };
+    expect(failure(() => decodeRecord(JSON.stringify({ ID: 'a', status: 'Pending', emailAddresses: long }), null)).message).toMatch(
+      /connection request a is invalid:[\s\S]*emailAddresses/,
+    );
   });
 
   it('reads the v3.2 GET-by-id answers, XML and JSON, to the same record', () => {
@@ -318,7 +349,10 @@ describe('fields', () => {
       lastModified: '2014-04-29T23:19:03.000Z',
     });
     expect(decodeRecord(pascal, null)).toEqual(expected);
-    expect(decodeRecord(camel.replace('<ConnectionRequest>', '<ConnectionRequest xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'), null)).toEqual(expected);
+    expect(decodeRecord(camel.replace('<ConnectionRequest>', '<ConnectionRequest xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'), null)).toEqual({
+      ...expected,
+      emailAddresses: ['e@x'],
+    });
   });
 
   it('refuses a field that appears twice rather than guess', () => {
@@ -589,6 +623,7 @@ const recordArb: fc.Arbitrary<WireRecord> = fc.record({
   message: nullableText,
   lastModified: fc.option(wholeSecond, { nil: null }),
   userId: nullableText,
+  emailAddresses: fc.array(text.filter((address) => address !== ''), { maxLength: 5 }),
 });
 const optionsArb = fc.record({
   format: fc.constantFrom('xml' as const, 'json' as const),

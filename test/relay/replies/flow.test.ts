@@ -107,6 +107,7 @@ describe('status replies through the relay', () => {
           message: null,
           lastModified: known.lastModified,
           userId: null,
+        emailAddresses: [],
         },
       ],
       new Date().toISOString(),

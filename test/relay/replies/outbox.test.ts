@@ -69,12 +69,12 @@ describe('outbox: Concur answers', () => {
     expect(await putCalls(sb)).toHaveLength(1);
   });
 
-  it('503 three times: each try counted and retried after a growing backoff, then sent (4 attempts)', async () => {
+  it.each(['3.0', '3.2'] as const)('API %s, 503 three times: each try counted and retried after a growing backoff, then sent (4 attempts)', async (version) => {
     await addRequests(sb, { id: 'R1' });
     await ingest();
     await fault(sb, { route: 'put', kind: 'status503', times: 3 });
     const { replyId } = store.replies.enqueue('R1', 'CREU1', { actor: TESTER });
-    const o = outbox();
+    const o = outbox({ client: clientFor(sb, { version }) });
 
     await o.drain();
     const first = store.replies.get(replyId)!;

@@ -54,7 +54,7 @@ describe('sandbox control API: requests', () => {
   it.each([
     ['an unknown field', { firstName: 'A', shoeSize: 44 }, 'shoeSize'],
     ['a bad status', { status: 'CRSUC' }, 'status'],
-    ['too many retries', { retries: 6 }, 'retries'],
+    ['too many retries', { retries: 49 }, 'retries'],
     ['a bad id', { id: 'has spaces' }, 'id'],
     ['a bad time', { lastModified: 'yesterday' }, 'lastModified'],
     ['a zero count', { count: 0 }, 'count'],
@@ -150,6 +150,8 @@ describe('sandbox control API: calls, clock, quirks, faults, reset', () => {
         expiresIn: null,
         legacyRefreshToken: 'echo',
         appMgmtDeleteStatus: 200,
+        requestTokenLifetime: '15m',
+        tokenOnGet: false,
       },
     });
     const bare = await (await call(CR)).text();

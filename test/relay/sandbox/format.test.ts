@@ -42,6 +42,7 @@ const SEED_RECORD: WireRecord = {
   message: '',
   lastModified: Date.UTC(2014, 3, 29, 23, 19, 3),
   userId: 'b244a439-a082-4405-b0d7-2e61ebf9e29c',
+  emailAddresses: [],
 };
 
 // Concur's v3 error element as its HTTP status-code pages print it (the Id is cut short there too).
@@ -51,6 +52,9 @@ const DOC_ERROR_JSON = `{"Error":{"Message":"Forbidden. Please check your Instan
 
 // The v3.2 JSON list item Concur's current page shows (one of its two), verbatim.
 const V32_JSON_ITEM = `{"firstName":"FirstName","middleName":null,"lastName":"LastName","loyaltyNumber":"0123","status":"Pending","requestToken":"token-string","lastModified":"2022-11-09T05:57:29","emailAddresses":{"email1":null,"email2":null,"email3":null,"email4":null,"email5":null},"userId":"71ff9cf8-0593-4620-ba6c-145509164ba0","ID":"e8a3c057-bb9b-421e-85fb-06777bce54d3","URI":"https://integration.concursolutions.com/api/v3.2/common/connectionrequests/5c708334-fcea-4be6-baa5-3e4929e95f50"}`;
+
+// The first item of Concur's current v3.2 XML list example, verbatim.
+const V32_XML_ITEM = `<ConnectionRequest xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><ID>444f5142-2e5a-4ab9-9aad-da916af6fcd7</ID><URI>https://us.concursolutions.com/api/v3.2/common/connectionrequests/44f5142-2e5a-4ab9-9aad-da916af6fcd7</URI><firstName>First</firstName><middleName xsi:nil="true" /><lastName>Last</lastName><loyaltyNumber>1234</loyaltyNumber><status>Pending</status><requestToken>token-string</requestToken><lastModified>2022-11-02T09:39:21</lastModified><emailAddresses><email1>example1@example.com</email1><email2>example2@example.com</email2><email3>example3@example.com</email3><email4 xsi:nil="true" /><email5 xsi:nil="true" /></emailAddresses><userId>b244a439-a082-4405-b0d7-2e61ebf9e29c</userId></ConnectionRequest>`;
 
 const reader = new XMLParser({
   preserveOrder: true,
@@ -139,12 +143,21 @@ describe('sandbox formats: the seed and Concur’s documented bodies', () => {
 
     const v32 = JSON.parse(writeRecord(SEED_RECORD, { format: 'json', version: '3.2' })) as Record<string, unknown>;
     const documented = JSON.parse(V32_JSON_ITEM) as Record<string, unknown>;
-    // emailAddresses is documented for 3.2 but not written by the sandbox yet (the sandbox keeps no addresses).
-    for (const key of Object.keys(documented).filter((k) => k !== 'emailAddresses')) {
-      expect(v32, key).toHaveProperty(key);
-      expect(v32[key] === null || typeof v32[key] === 'string', key).toBe(true);
-    }
+    // Key for key and in the example's order: no discountCode or message, ID and URI last.
+    expect(Object.keys(v32)).toEqual(Object.keys(documented));
+    expect(v32.emailAddresses).toEqual(documented.emailAddresses);
     expect(v32.lastModified).toBe('2014-04-29T23:19:03');
+    const withAddresses = JSON.parse(writeRecord({ ...SEED_RECORD, emailAddresses: ['a@x.org', 'b@x.org'] }, { format: 'json', version: '3.2' })) as Record<string, unknown>;
+    expect(withAddresses.emailAddresses).toEqual({ email1: 'a@x.org', email2: 'b@x.org', email3: null, email4: null, email5: null });
+  });
+
+  it('writes v3.2 XML element for element as Concur’s 3.2 example: ID and URI first, emailAddresses with five slots', () => {
+    const record = { ...SEED_RECORD, middleName: null, emailAddresses: ['example1@example.com', 'example2@example.com', 'example3@example.com'] };
+    const xml = writeRecord(record, { version: '3.2' });
+    expect(childNames(xml, ['ConnectionRequest'])).toEqual(childNames(V32_XML_ITEM, ['ConnectionRequest']));
+    expect(structure(xml.replace(/<(ID|URI|firstName|lastName|loyaltyNumber|requestToken|lastModified|userId)>[^<]*</g, '<$1><'))).toEqual(
+      structure(V32_XML_ITEM.replace(/<(ID|URI|firstName|lastName|loyaltyNumber|requestToken|lastModified|userId)>[^<]*</g, '<$1><')),
+    );
   });
 
   it('writes times as Concur does: UTC, no zone, no fraction', () => {

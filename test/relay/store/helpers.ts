@@ -33,6 +33,7 @@ export function record(id: string, overrides: Partial<ConcurRecord> = {}): Concu
     message: null,
     lastModified: '2024-05-01T09:00:00Z',
     userId: null,
+    emailAddresses: [],
     ...overrides,
   };
 }

@@ -116,6 +116,22 @@ describe('opening the store', () => {
     expect(store.replies.get(sent)?.inDoubt).toBeUndefined();
   });
 
+  it('8: requests an older relay kept (3.0: no addresses) read as none, and a 3.2 poll then adds them as a change', () => {
+    const db = openDatabase(harness.path);
+    migrate(db, () => '2024-05-01T10:00:00.000Z', MIGRATIONS.slice(0, 7));
+    db.prepare(`INSERT INTO requests (id, status, concur_status, concur_last_modified, last_modified, first_seen_at, updated_at, user_id)
+      VALUES ('A', 'Pending', 'Pending', '2024-05-01T09:00:00.000Z', '2024-05-01T09:00:00.000Z', '2024-05-01T10:00:00.000Z', '2024-05-01T10:00:00.000Z', 'u-1')`).run();
+    closeDatabase(db);
+
+    const store = harness.store();
+    expect(store.migration).toMatchObject({ from: 7, applied: MIGRATIONS.filter((m) => m.version > 7).map((m) => m.version) });
+    expect(store.requests.get('A')).toMatchObject({ userId: 'u-1', emailAddresses: [] });
+    const polled = { ...record('A'), requestToken: null, userId: 'u-1', lastModified: '2024-05-01T09:00:00Z', uri: null, firstName: null, lastName: null, loyaltyNumber: null, discountCode: null };
+    expect(store.requests.upsertFromConcur([polled], '2024-05-01T10:01:00.000Z').updated).toHaveLength(0);
+    const { updated } = store.requests.upsertFromConcur([{ ...polled, emailAddresses: ['ada@example.com'] }], '2024-05-01T10:02:00.000Z');
+    expect(updated.map((r) => r.emailAddresses)).toEqual([['ada@example.com']]);
+  });
+
   it('works in memory too', () => {
     const store = openStore(':memory:', { vault: TEST_VAULT });
     expect(store.health.check().ok).toBe(true);

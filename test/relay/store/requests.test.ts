@@ -35,6 +35,11 @@ describe('connection requests in the store', () => {
         firstSeenAt: seenAt,
         requestTokenExpiresAt: new Date(Date.parse(seenAt) + FIFTEEN_MINUTES).toISOString(),
         retries: 0,
+        retryLimit: 5,
+        userErrors: 0,
+        userErrorLimit: null,
+        userId: null,
+        emailAddresses: [],
         reply: null,
         connectionId: null,
         match: null,
@@ -89,6 +94,9 @@ describe('connection requests in the store', () => {
         { status: 'Processing' as const },
         { message: 'hello' },
         { userId: 'user-guid' },
+        { emailAddresses: ['ada@example.com'] },
+        { emailAddresses: ['ada@example.com', 'ada@example.org'] },
+        { emailAddresses: ['ada@example.org', 'ada@example.com'] },
         { requestToken: 'secret-request-token-rotated' },
         { lastModified: '2024-05-01T09:59:00Z' },
       ];
@@ -98,6 +106,16 @@ describe('connection requests in the store', () => {
         const { updated } = store.requests.upsertFromConcur([current], harness.clock.advance(1000));
         expect(updated, JSON.stringify(change)).toHaveLength(1);
       }
+    });
+
+    it('shows the traveller’s userId and e-mail addresses (3.2) in the API shape, in Concur’s order, and reads them back', () => {
+      const [created] = store.requests.upsertFromConcur(
+        [record('E', { userId: 'b244a439-a082-4405-b0d7-2e61ebf9e29c', emailAddresses: ['b@example.org', 'a@example.com'] })],
+        harness.clock.iso(),
+      ).created;
+      expect(created).toMatchObject({ userId: 'b244a439-a082-4405-b0d7-2e61ebf9e29c', emailAddresses: ['b@example.org', 'a@example.com'] });
+      expect(store.requests.get('E')).toEqual(created);
+      expect(store.requests.list({ limit: 10 }).items.find((r) => r.id === 'E')).toEqual(created);
     });
 
     it('restarts the 15 minutes when Concur issues a new request token', () => {
@@ -163,6 +181,23 @@ describe('connection requests in the store', () => {
       expect(again.created.map((r) => r.id)).toEqual(['C']);
       expect(again.updated).toEqual([]);
       expect(store.events.after(latest, 10).map((e) => [e.type, e.data])).toEqual([['request.created', again.created[0]]]);
+    });
+
+    it('counts a request a CREU code popped as failed until Concur (3.2) requeues it with a new token, then as pending again', () => {
+      store.requests.upsertFromConcur([record('A'), record('B')], harness.clock.iso());
+      store.replies.markSent(store.replies.enqueue('A', 'CREU1', { actor: TESTER }).replyId);
+      store.replies.markSent(store.replies.enqueue('B', 'CRRET', { actor: TESTER }).replyId);
+      expect(store.requests.counts()).toEqual({ pending: 1, failed: 1, connected: 0 });
+      // The same token again changes nothing: the reply's code stands.
+      store.requests.upsertFromConcur([record('A', { lastModified: '2024-05-01T09:05:00Z' })], harness.clock.advance(60_000));
+      expect(store.requests.get('A')).toMatchObject({ status: 'CREU1', group: 'failed' });
+      // A day later the queue hands it out again with a new token: the traveller may have fixed their data.
+      const { updated } = store.requests.upsertFromConcur(
+        [record('A', { requestToken: 'requeued-token', lastModified: '2024-05-02T09:05:00Z' }), record('B', { requestToken: 'crret-token' })],
+        harness.clock.advance(86_400_000),
+      );
+      expect(updated.map((r) => [r.id, r.status, r.group])).toEqual([['A', 'Pending', 'pending'], ['B', 'CRRET', 'pending']]);
+      expect(store.requests.counts()).toEqual({ pending: 2, failed: 0, connected: 0 });
     });
 
     it('announces exactly what getRequest reads back, also for requests with replies and retries', () => {

@@ -758,6 +758,11 @@ export interface components {
             /** Format: date-time */
             requestTokenExpiresAt: string | null;
             retries: number;
+            retryLimit: number;
+            userErrors: number;
+            userErrorLimit: number | null;
+            userId: string | null;
+            emailAddresses: string[];
             reply: components["schemas"]["Reply"] | null;
             connectionId: string | null;
             match: components["schemas"]["RequestMatch"] | null;

@@ -449,6 +449,25 @@ describe('POST /api/v1/requests/:id/reply', () => {
     expect((await s.post('/api/v1/requests/R1/reply', { status: 'CREU3' })).status).toBe(202);
   });
 
+  it('under API 3.2 answers 409 retry_limit for the 49th CRRET and the 5th CREU code, with the reason, and shows the counts', async () => {
+    await s.stop();
+    s = await new ApiServer().start({ store: { apiVersion: '3.2' } });
+    seed();
+    for (const [status, times] of [['CRRET', 48], ['CREU2', 4]] as const) {
+      for (let i = 0; i < times; i += 1) s.store.replies.markSent(s.store.replies.enqueue('R1', status, { actor: TESTER }).replyId);
+    }
+    const view = ConnectionRequest.parse((await s.get('/api/v1/requests/R1')).json);
+    expect(view).toMatchObject({ retries: 48, retryLimit: 48, userErrors: 4, userErrorLimit: 4 });
+    const crret = await s.post('/api/v1/requests/R1/reply', { status: 'CRRET' });
+    expect(crret.status).toBe(409);
+    expect(errorOf(crret)).toEqual({ code: 'retry_limit', message: 'this request has used all 48 retries (CRRET) that Concur allows; another would fail it for good' });
+    const creu = await s.post('/api/v1/requests/R1/reply', { status: 'CREU3' });
+    expect(creu.status).toBe(409);
+    expect(errorOf(creu).message).toBe('this request was answered with a CREU code 4 times, all 4 that Concur requeues; another would fail it for good');
+    expect(replyRows()).toBe(52);
+    expect(s.kicks).toBe(0);
+  });
+
   describe('refusals store nothing and wake nothing', () => {
     const big = (bytes: number) => JSON.stringify({ status: 'CRSUC', pad: 'x'.repeat(bytes) });
 
