@@ -245,6 +245,8 @@ describe('the popup with 1,000 pending requests', () => {
     await page.locator('.panel').evaluate((panel) => (panel.scrollTop += 2000));
     await page.locator('.panel').evaluate((panel) => (panel.scrollTop -= 2000));
     await expect.poll(async () => (await layout(page)).rows.some((r) => r.id === target.id)).toBe(true);
+    // The window draws the rows around it in the next frames (the target may come first): wait for them.
+    await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
     expectNoOverlapAndCovered(await layout(page));
     await page.close();
   });

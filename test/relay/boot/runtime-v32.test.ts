@@ -35,7 +35,8 @@ async function api<T>(r: RunningRelay, path: string, init: RequestInit = {}): Pr
 
 describe('the relay under CONCUR_API_VERSION=3.2 (sandbox mode)', () => {
   it('polls 3.2 with a client-credentials token, shows userId and e-mail addresses, and connects by a JSON PUT that pops the request', async () => {
-    const r = await start({ CONCUR_API_VERSION: '3.2' });
+    // Auto-connect off: the demo directory's members would be connected before the test's own reply.
+    const r = await start({ CONCUR_API_VERSION: '3.2', RELAY_AUTO_REPLY: 'off' });
     const sandbox = r.sandbox!;
     const expected = sandbox.state.all().filter((request) => request.status === 'Pending');
     const items = await eventually(async () => {
