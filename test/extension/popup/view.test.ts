@@ -4,6 +4,7 @@ import {
   ageText,
   connectBlocked,
   displayGroup,
+  emailText,
   mayReply,
   matchText,
   replyByText,
@@ -11,6 +12,7 @@ import {
   replyChoices,
   replyInFlight,
   replyStateText,
+  retryCountText,
   tokenInfo,
   travellerName,
 } from '../../../extension/popup/view.js';
@@ -66,6 +68,33 @@ describe('popup view rules', () => {
     const spent = replyChoices(request({ ...fresh, retries: 48 }), NOW)!.inline[0]!;
     expect(spent.code).toBe('CRRET');
     expect(spent.disabledReason).toContain('48');
+  });
+
+  it('API 3.2 limits the CREU codes too (4): spent, they are disabled with a reason; 3.0 has no such limit', () => {
+    const v32 = { retryLimit: 48, userErrorLimit: 4 };
+    const codes = (r: Parameters<typeof replyChoices>[0]) => replyChoices(r, NOW)!.more.filter((c) => c.code.startsWith('CREU'));
+    expect(codes(request({ ...v32, userErrors: 3 })).every((c) => c.disabledReason === null)).toBe(true);
+    const spent = codes(request({ ...v32, userErrors: 4 }));
+    expect(spent.map((c) => c.disabledReason)).toEqual(Array(3).fill(POPUP_TEXT.userErrorLimit(4, 4)));
+    expect(codes(request({ userErrors: 9 })).every((c) => c.disabledReason === null)).toBe(true);
+  });
+
+  it('says how much of the allowance is used: on a row only once any was, in "More" always', () => {
+    const v32 = request({ retryLimit: 48, userErrorLimit: 4 });
+    expect(retryCountText(v32, false)).toBeNull();
+    expect(retryCountText(v32, true)).toBe('0 of 48 retries used · 0 of 4 loyalty-number replies used');
+    expect(retryCountText({ ...v32, retries: 2 }, false)).toBe('2 of 48 retries used · 0 of 4 loyalty-number replies used');
+    expect(retryCountText({ ...v32, userErrors: 1 }, false)).toBe('0 of 48 retries used · 1 of 4 loyalty-number replies used');
+    expect(retryCountText(request({ retries: 2 }), false)).toBe('2 of 5 retries used');
+  });
+
+  it('the traveller’s e-mail addresses as one line, blanks left out; none → null', () => {
+    expect(emailText(request({ emailAddresses: ['a@x.example', ' ', 'b@y.example'] }))).toEqual({
+      text: 'a@x.example, b@y.example',
+      title: 'E-mail: a@x.example, b@y.example',
+    });
+    expect(emailText(request({ emailAddresses: [] }))).toBeNull();
+    expect(emailText(request({ emailAddresses: [''] }))).toBeNull();
   });
 
   it('with the exchange unavailable, Connected is offered disabled with the relay’s reason, said above the list', () => {
