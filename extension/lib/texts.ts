@@ -122,7 +122,9 @@ export const TEXT = {
   retry: 'Try again',
   sending: 'Sending…',
   primaryReply: 'Connected',
-  tokenLeft: (minutes: number) => (minutes < 1 ? 'token: under a minute left' : `token: ${minutes} min left`),
+  /** Minutes under 3.0's 15; hours once it is two or more (3.2's tokens are taken to live a day). */
+  tokenLeft: (minutes: number) =>
+    minutes < 1 ? 'token: under a minute left' : minutes < 120 ? `token: ${minutes} min left` : `token: ${Math.floor(minutes / 60)} h left`,
   tokenExpired: 'token expired',
   options: {
     title: 'TripLink Relay options',

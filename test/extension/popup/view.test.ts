@@ -40,6 +40,9 @@ describe('popup view rules', () => {
     expect(tokenInfo({ requestTokenExpiresAt: inFuture(20_000) }, NOW)).toMatchObject({ state: 'warning', text: 'token: under a minute left' });
     expect(tokenInfo({ requestTokenExpiresAt: ago(1) }, NOW)).toMatchObject({ state: 'expired', text: 'token expired' });
     expect(tokenInfo({ requestTokenExpiresAt: null }, NOW)).toEqual({ state: 'none' });
+    // API 3.2's tokens are taken to live a day: hours, not a thousand minutes.
+    expect(tokenInfo({ requestTokenExpiresAt: inFuture(119 * MIN + 30_000) }, NOW)).toMatchObject({ state: 'ok', text: 'token: 119 min left' });
+    expect(tokenInfo({ requestTokenExpiresAt: inFuture(23 * 60 * MIN + 59 * MIN) }, NOW)).toMatchObject({ state: 'ok', text: 'token: 23 h left' });
   });
 
   it('offers Connected first, and the useful replies first once the token expired', () => {
