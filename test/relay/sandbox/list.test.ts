@@ -281,6 +281,8 @@ describe('sandbox: Processing once Concur has generated the request token (seed,
     expect(r.status).toBe('Processing');
     // Handing a token out is no change to the request: LastModified stays the reply's.
     expect(r.lastModified).toBe(replied);
+    // Still a request with a retry behind it: the Retry list has it, Processing or not.
+    expect(statusOf(await (await call(`${CR}?status=Retry`)).text())).toEqual([[r.id, 'Processing']]);
   });
 
   it('the `processing: exchange` quirk (the older reading): lists leave it Pending, the exchange moves it', async () => {
