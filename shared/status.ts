@@ -155,6 +155,32 @@ export const RETRY_LIMITS: Readonly<Record<ApiVersion, RetryLimits>> = {
   '3.2': { CRRET: 48, CREU: 4 },
 };
 
+/**
+ * How long the relay takes a request token to live, by API version. Concur's answers carry no
+ * expiry, so this is an assumption, made here and nowhere else (the popup's countdown, when an
+ * exchange stops being retried, when auto-connect asks again all follow it). 3.0: 15 minutes (the
+ * seed's CRPA1 and the legacy exchange). 3.2: 24 hours, as its page says ("generated upon GET and
+ * expire after 24h"), although its Swagger still says 15 minutes: the page is the newer text, and
+ * the two wrong guesses cost differently. Taking 24 hours when Concur meant 15 minutes costs
+ * nothing extra: an exchange Concur refuses for an expired token goes the CRRET way by itself.
+ * Taking 15 minutes when Concur meant a day would show working tokens as expired and have people
+ * ask for new ones: each CRRET keeps the request out of the queue for an hour and spends one of 48.
+ * The relay counts a token's life from when it first saw the token (3.2: handed out on that GET).
+ */
+export const REQUEST_TOKEN_LIFETIME_MS: Readonly<Record<ApiVersion, number>> = {
+  '3.0': REQUEST_TOKEN_TTL_MS,
+  '3.2': 24 * 60 * 60 * 1000,
+};
+
+/** What a store holds a version's requests to: its retry limits and its request tokens' assumed lifetime. */
+export interface VersionRules extends RetryLimits {
+  requestTokenLifetimeMs: number;
+}
+
+export function versionRules(version: ApiVersion): VersionRules {
+  return { ...RETRY_LIMITS[version], requestTokenLifetimeMs: REQUEST_TOKEN_LIFETIME_MS[version] };
+}
+
 /** 3.2: how long a request popped by CRRET or by a CREU code stays out of the queue. */
 export const REQUEUE_AFTER_MS = { CRRET: 60 * 60 * 1000, CREU: 24 * 60 * 60 * 1000 } as const;
 

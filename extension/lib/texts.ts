@@ -122,7 +122,9 @@ export const TEXT = {
   retry: 'Try again',
   sending: 'Sending…',
   primaryReply: 'Connected',
-  tokenLeft: (minutes: number) => (minutes < 1 ? 'token: under a minute left' : `token: ${minutes} min left`),
+  /** Minutes under 3.0's 15; hours once it is two or more (3.2's tokens are taken to live a day). */
+  tokenLeft: (minutes: number) =>
+    minutes < 1 ? 'token: under a minute left' : minutes < 120 ? `token: ${minutes} min left` : `token: ${Math.floor(minutes / 60)} h left`,
   tokenExpired: 'token expired',
   options: {
     title: 'TripLink Relay options',
@@ -236,6 +238,18 @@ export const POPUP_TEXT = {
     `Connecting is unavailable: ${reason ?? 'the relay cannot exchange request tokens (its partner credentials are missing or were refused).'}`,
   retryLimit: (retries: number, max: number) =>
     `Concur allows ${max} new tokens per request and this one has had ${retries}.`,
+  /** API 3.2: Concur requeues a request after a CREU code at most this often (the relay refuses one more, 409). */
+  userErrorLimit: (used: number, max: number) =>
+    `Concur takes ${max} loyalty-number replies per request and this one has had ${used}.`,
+  /**
+   * How much of Concur's retry allowance a request has used: "2 of 48 retries used", and under API
+   * 3.2 (which limits them too) the CREU codes, all about the loyalty number: "1 of 4 loyalty-number replies used".
+   */
+  retriesUsed: (retries: number, max: number) => `${retries} of ${max} retries used`,
+  userErrorsUsed: (used: number, max: number) => `${used} of ${max} loyalty-number replies used`,
+  /** The traveller's e-mail addresses (API 3.2 sends up to five), as one line. */
+  emails: (addresses: readonly string[]) => addresses.join(', '),
+  emailsTitle: (addresses: readonly string[]) => `E-mail: ${addresses.join(', ')}`,
   expiredHint: 'The request token has expired: ask Concur for a new one, or report the expiry.',
   retryAria: (button: string, name: string) => `${TEXT.retry}: send “${button}” again for ${name}`,
   queued: (button: string, attempts: number, lastError: string | null) =>

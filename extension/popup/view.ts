@@ -2,7 +2,7 @@ import type { Connection } from '../../shared/connections.js';
 import type { ConnectionRequest, Reply, Summary } from '../../shared/models.js';
 import type { Me } from '../../shared/people.js';
 import { can } from '../../shared/roles.js';
-import { STATUS_CATALOGUE, type Group, type ReplyCode } from '../../shared/status.js';
+import { STATUS_CATALOGUE, isUserErrorCode, type Group, type ReplyCode } from '../../shared/status.js';
 import { AUTO_CONNECT, directoryAsking, displayGroup, isAutoReply, replyInFlight } from '../lib/attention.js';
 import { POPUP_TEXT, TEXT } from '../lib/texts.js';
 
@@ -25,6 +25,29 @@ export function travellerName(r: Pick<ConnectionRequest, 'firstName' | 'middleNa
 export function loyaltyText(r: Pick<ConnectionRequest, 'loyaltyNumber'>): string {
   const n = (r.loyaltyNumber ?? '').trim();
   return n === '' ? POPUP_TEXT.noLoyalty : POPUP_TEXT.loyalty(n);
+}
+
+/** The traveller's e-mail addresses as one line, and as its tooltip; null when Concur sent none (API 3.0 never does). */
+export function emailText(r: Pick<ConnectionRequest, 'emailAddresses'>): { text: string; title: string } | null {
+  const addresses = r.emailAddresses.map((a) => a.trim()).filter((a) => a !== '');
+  if (addresses.length === 0) return null;
+  return { text: POPUP_TEXT.emails(addresses), title: POPUP_TEXT.emailsTitle(addresses) };
+}
+
+/**
+ * How much of Concur's allowance a request has used: "2 of 48 retries used", and where the version
+ * limits the CREU codes too (3.2) "· 1 of 4 loyalty-number replies used". `always` false: null
+ * while none was used, so that a row says it only once it matters (the "More" group, beside the
+ * replies that spend it, always does).
+ */
+export function retryCountText(
+  r: Pick<ConnectionRequest, 'retries' | 'retryLimit' | 'userErrors' | 'userErrorLimit'>,
+  always: boolean,
+): string | null {
+  if (!always && r.retries === 0 && r.userErrors === 0) return null;
+  const parts = [POPUP_TEXT.retriesUsed(r.retries, r.retryLimit)];
+  if (r.userErrorLimit !== null) parts.push(POPUP_TEXT.userErrorsUsed(r.userErrors, r.userErrorLimit));
+  return parts.join(' · ');
 }
 
 export function statusLabel(r: Pick<ConnectionRequest, 'status'>): string {
@@ -173,10 +196,22 @@ export function connectBlocked(summary: Pick<Summary, 'exchange'> | null): strin
 
 const choiceCache = new Map<string, ReplyChoice>();
 
-/** `limit`: the CRRETs the relay's Concur API version allows (the request says: 5 under 3.0, 48 under 3.2). */
-function choice(code: ReplyCode, retries: number, limit: number, blocked: string | null): ReplyChoice {
+type Allowance = Pick<ConnectionRequest, 'retries' | 'retryLimit' | 'userErrors' | 'userErrorLimit'>;
+
+/** Why the relay would refuse this reply for having been used up (its 409 retry_limit), or null. */
+function spentReason(code: ReplyCode, r: Allowance): string | null {
+  // The limits come with the request: the relay's Concur API version sets them (5 CRRET under
+  // 3.0; 48 CRRET and 4 CREU under 3.2, where a CREU requeues instead of failing for good).
+  if (code === 'CRRET' && r.retries >= r.retryLimit) return POPUP_TEXT.retryLimit(r.retries, r.retryLimit);
+  if (isUserErrorCode(code) && r.userErrorLimit !== null && r.userErrors >= r.userErrorLimit) {
+    return POPUP_TEXT.userErrorLimit(r.userErrors, r.userErrorLimit);
+  }
+  return null;
+}
+
+function choice(code: ReplyCode, r: Allowance, blocked: string | null): ReplyChoice {
   const connectReason = code === 'CRSUC' ? blocked : null;
-  const disabledReason = connectReason ?? (code === 'CRRET' && retries >= limit ? POPUP_TEXT.retryLimit(retries, limit) : null);
+  const disabledReason = connectReason ?? spentReason(code, r);
   const key = `${code}|${disabledReason ?? ''}`;
   let found = choiceCache.get(key);
   if (found === undefined) {
@@ -193,7 +228,7 @@ function choice(code: ReplyCode, retries: number, limit: number, blocked: string
  * "More"; a failed one has all of them behind "More"; a connected one needs none (null).
  */
 export function replyChoices(
-  r: Pick<ConnectionRequest, 'group' | 'reply' | 'lastModified' | 'requestTokenExpiresAt' | 'retries' | 'retryLimit'>,
+  r: Pick<ConnectionRequest, 'group' | 'reply' | 'lastModified' | 'requestTokenExpiresAt'> & Allowance,
   now: number,
   /** connectBlocked's reason: Connected is offered, disabled, with it. */
   blocked: string | null = null,
@@ -201,9 +236,9 @@ export function replyChoices(
   const group = displayGroup(r);
   if (group === 'connected') return null;
   // A failed request was already answered; a correction is possible but never one click away.
-  if (group === 'failed') return { inline: [], more: NORMAL_ORDER.map((code) => choice(code, r.retries, r.retryLimit, blocked)), primary: null, expired: false };
+  if (group === 'failed') return { inline: [], more: NORMAL_ORDER.map((code) => choice(code, r, blocked)), primary: null, expired: false };
   const expired = group === 'pending' && tokenInfo(r, now).state === 'expired';
-  const all = (expired ? EXPIRED_ORDER : NORMAL_ORDER).map((code) => choice(code, r.retries, r.retryLimit, blocked));
+  const all = (expired ? EXPIRED_ORDER : NORMAL_ORDER).map((code) => choice(code, r, blocked));
   const inlineCount = expired ? 2 : 1;
   const inline = all.slice(0, inlineCount);
   const more = all.slice(inlineCount);

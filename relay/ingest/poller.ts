@@ -8,6 +8,7 @@ import { createWorkerLoop, iso, type PassSignal } from '../workers/loop.js';
 import { positive, quietly, whole } from '../workers/options.js';
 import { INTERNAL_ERROR_MESSAGE, judge, lastErrorOf, type SweepErrorKind } from './judge.js';
 import { walkPages } from './sweep.js';
+import type { ApiVersion } from '../../shared/status.js';
 
 /**
  * The poller: Concur only offers polling, so every `intervalMs` it sweeps the whole list (each
@@ -31,7 +32,8 @@ import { walkPages } from './sweep.js';
 export type PollerLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 
 export interface PollerOptions {
-  client: Pick<ConcurClient, 'pages'>;
+  /** `version` (the client's API version) picks the default `statuses`; without it, 3.0's. */
+  client: Pick<ConcurClient, 'pages'> & Partial<Pick<ConcurClient, 'version'>>;
   store: { requests: Pick<Requests, 'upsertFromConcur'>; state: Pick<RelayState, 'updateConcurStatus'> };
   /** Time between the end of one sweep and the start of the next while Concur is well (POLL_INTERVAL_SECONDS). */
   intervalMs: number;
@@ -41,7 +43,7 @@ export interface PollerOptions {
   now?: () => number;
   /** [0, 1); default Math.random. Jitter for the backoff. */
   random?: () => number;
-  /** The status filters to sweep, one after the other. Default ['Pending'], the list Concur gives partners by default. */
+  /** The status filters to sweep, one after the other. Default: SWEEP_STATUSES of the client's version. */
   statuses?: readonly string[];
   /** The page size asked for (Concur's maximum is 10). Default 10. */
   pageLimit?: number;
@@ -94,7 +96,16 @@ export interface Poller {
   readonly sweeping: boolean;
 }
 
-const DEFAULT_STATUSES = ['Pending'] as const;
+/**
+ * What a sweep lists, by API version. 3.0: the pending list, and the processing one, because the
+ * seed sets a request to Processing once Concur has generated its request token (Example 4), so a
+ * request may leave `status=pending` before anyone answered it; both are in the pending group.
+ * 3.2 has no status filter: its one list is everything waiting.
+ */
+export const SWEEP_STATUSES: Readonly<Record<ApiVersion, readonly string[]>> = {
+  '3.0': ['Pending', 'Processing'],
+  '3.2': ['Pending'],
+};
 const DEFAULT_PAGE_LIMIT = 10;
 const DEFAULT_GROUP_RECORDS = 100;
 const DEFAULT_GROUP_WAIT_MS = 20;
@@ -103,7 +114,7 @@ const FIVE_MINUTES_MS = 5 * 60 * 1000;
 /** The tuning options with their defaults, refused once here when they cannot work. */
 function settingsOf(options: PollerOptions) {
   const intervalMs = positive('intervalMs', options.intervalMs);
-  const statuses = [...(options.statuses ?? DEFAULT_STATUSES)];
+  const statuses = [...(options.statuses ?? SWEEP_STATUSES[options.client.version ?? '3.0'])];
   if (statuses.length === 0) throw new RangeError('statuses must name at least one status');
   const pageLimit = options.pageLimit ?? DEFAULT_PAGE_LIMIT;
   if (!Number.isInteger(pageLimit) || pageLimit < 1) throw new RangeError(`pageLimit must be a whole number ≥ 1, not ${pageLimit}`);

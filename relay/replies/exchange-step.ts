@@ -4,7 +4,7 @@ import type { UserTokens } from '../concur/user-tokens.js';
 import type { OutboxReply, RelayState, Replies, Requests } from '../store/index.js';
 import { backoffDelay } from '../workers/backoff.js';
 import { iso } from '../workers/loop.js';
-import { MAX_RETRIES, REQUEST_TOKEN_TTL_MS } from '../../shared/status.js';
+import { MAX_RETRIES } from '../../shared/status.js';
 
 /**
  * The first step of a CRSUC: CRSUC tells Concur the partner "has successfully recorded the access
@@ -20,7 +20,8 @@ import { MAX_RETRIES, REQUEST_TOKEN_TTL_MS } from '../../shared/status.js';
  *   while the request has retries left, and the CRSUC waits for it (`waiting_token`); no retries
  *   left → CRPA1.
  * - Concur could not answer (network, timeout, 429, 5xx, an answer the relay cannot read) → the
- *   exchange is tried again after a backoff while the token's 15 minutes last; once they are up,
+ *   exchange is tried again after a backoff while the token lives as the relay takes it (15
+ *   minutes under 3.0, a day under 3.2: shared/status.ts REQUEST_TOKEN_LIFETIME_MS); after that,
  *   the CRRET way (CRPA2 with no retries left: a Concur network error).
  * - Concur refused the partner's client credentials: the partner's problem, not the traveller's.
  *   No CRRET; the reply fails with the reason and the summary's exchange becomes unavailable.
@@ -107,7 +108,7 @@ export function createExchangeStep(deps: ExchangeStepDeps): ExchangeStep {
   }
 
   /** Concur could not answer: again after a backoff inside the token's window, else the CRRET way. */
-  function unavailable(reply: OutboxReply, error: ExchangeError, tokenIssuedAt: string | null): OutboxReply | undefined {
+  function unavailable(reply: OutboxReply, error: ExchangeError, tokenExpiresAt: string | null): OutboxReply | undefined {
     const delay = Math.max(
       1,
       backoffDelay({
@@ -119,9 +120,10 @@ export function createExchangeStep(deps: ExchangeStepDeps): ExchangeStep {
       }),
     );
     const nextAttemptAt = now() + delay;
-    const windowEnds = tokenIssuedAt === null ? Number.NEGATIVE_INFINITY : Date.parse(tokenIssuedAt) + REQUEST_TOKEN_TTL_MS;
+    // The token's life as the relay takes it (shared/status.ts REQUEST_TOKEN_LIFETIME_MS): past it, only a new token helps.
+    const windowEnds = tokenExpiresAt === null ? Number.NEGATIVE_INFINITY : Date.parse(tokenExpiresAt);
     const said = `the exchange of the request token failed: ${error.message.replace(/\.+$/, '')}`;
-    if (nextAttemptAt >= windowEnds) return newTokenNeeded(reply, `${said}, and the request token's 15 minutes are up`, 'CRPA2');
+    if (nextAttemptAt >= windowEnds) return newTokenNeeded(reply, `${said}, and the request token's time is up (${tokenExpiresAt ?? 'no token'})`, 'CRPA2');
     const lastError = `${said}; next try at ${iso(nextAttemptAt)}`;
     write(reply, 'the next try of an exchange', () => store.replies.markExchangeRetry(reply.id, { nextAttemptAt, lastError }));
     logger.warn({ ...ids(reply), kind: error.kind, httpStatus: error.details.status, nextAttemptAt: iso(nextAttemptAt) }, lastError);
@@ -157,7 +159,7 @@ export function createExchangeStep(deps: ExchangeStepDeps): ExchangeStep {
         }
         case 'unavailable':
         case 'bad_response':
-          return unavailable(started, refused, facts.tokenIssuedAt);
+          return unavailable(started, refused, facts.tokenExpiresAt);
       }
     }
     const stored = write(started, "the traveller's tokens (the CRRET way follows)", () =>

@@ -50,6 +50,12 @@ export interface Quirks {
    * for each request on its page, and the one before stops working. Default false (one token per issue).
    */
   tokenOnGet: boolean;
+  /**
+   * When a request becomes Processing. `token` (default, the seed's Example 4: "set to processing
+   * after Concur has generated the request token"): once a GET (a list or by id) has handed its
+   * request token out; `exchange`: only when that token is exchanged (the sandbox's older reading).
+   */
+  processing: 'token' | 'exchange';
 }
 
 export const DEFAULT_QUIRKS: Readonly<Quirks> = {
@@ -63,6 +69,7 @@ export const DEFAULT_QUIRKS: Readonly<Quirks> = {
   appMgmtDeleteStatus: 200,
   requestTokenLifetime: '15m',
   tokenOnGet: false,
+  processing: 'token',
 };
 
 export const QuirksPatch = z
@@ -77,6 +84,7 @@ export const QuirksPatch = z
     appMgmtDeleteStatus: z.union([z.literal(200), z.literal(204)]).optional(),
     requestTokenLifetime: z.enum(['15m', '24h']).optional(),
     tokenOnGet: z.boolean().optional(),
+    processing: z.enum(['token', 'exchange']).optional(),
   })
   .strict();
 export type QuirksPatch = z.infer<typeof QuirksPatch>;

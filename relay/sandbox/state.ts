@@ -9,6 +9,7 @@ import { type RequestFields, generateRequest, seedRequests } from './seed.js';
 /**
  * The connection requests Concur holds, and how a partner's replies move them:
  *
+ *   Pending ──a GET hands its token out (quirk `processing: 'token'`, the default)──▶ Processing
  *   Pending ──exchange──▶ Processing
  *   Pending|Processing ──CRSUC──▶ Connected
  *   Pending|Processing ──CREU1/2/3, CRPA1/2──▶ Failed (3.2: CREU pops it for a day, 4 times, then Failed)
@@ -159,7 +160,7 @@ export class SandboxState {
   }
 
   matches(request: SandboxRequest, filter: StatusFilter): boolean {
-    if (filter === 'Retry') return request.status === 'Pending' && request.retries > 0;
+    if (filter === 'Retry') return (request.status === 'Pending' || request.status === 'Processing') && request.retries > 0;
     return request.status === filter;
   }
 
@@ -206,6 +207,15 @@ export class SandboxState {
 
   isRequestTokenExpired(request: SandboxRequest): boolean {
     return this.clock.now() >= this.requestTokenExpiresAt(request);
+  }
+
+  /**
+   * A GET handed the request's token to the partner: Concur has generated it for them, so the
+   * request is Processing from now on (seed, Example 4). lastModified stays: nobody changed the
+   * request, and the seed does not say that this counts as a change.
+   */
+  handedOut(request: SandboxRequest): void {
+    if (request.status === 'Pending' && !this.isPopped(request)) request.status = 'Processing';
   }
 
   /** Applies a partner's reply (a PUT). `repeat`: the `repeatReplies` quirk. */
@@ -276,8 +286,8 @@ export class SandboxState {
 
   /**
    * The exchange of a request token for the user's tokens, one rule for both forms (the legacy
-   * getaccesstoken.ashx and the password grant): once, within its lifetime, while Pending; it moves
-   * the request to Processing. `forUser`: the password grant's username, which must be the
+   * getaccesstoken.ashx and the password grant): once, within its lifetime, while Pending or
+   * Processing (its token handed out, not yet used); it moves the request to Processing. `forUser`: the password grant's username, which must be the
    * request's userId (a token stolen from another user's request is refused, not spent).
    */
   exchange(token: string, forUser?: string): ExchangeOutcome {
@@ -291,7 +301,7 @@ export class SandboxState {
       const lifetime = this.tokenLifetimeMs() >= 3_600_000 ? `${this.tokenLifetimeMs() / 3_600_000} hours` : `${this.tokenLifetimeMs() / 60_000} minutes`;
       return { ok: false, reason: 'expired', message: `The request token expired: it was issued more than ${lifetime} ago.` };
     }
-    if (request.requestTokenUsed || request.status !== 'Pending') {
+    if (request.requestTokenUsed || (request.status !== 'Pending' && request.status !== 'Processing')) {
       return { ok: false, reason: 'used', message: 'The request token has already been used.' };
     }
     request.requestTokenUsed = true;

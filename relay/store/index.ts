@@ -1,4 +1,4 @@
-import { RETRY_LIMITS, type ApiVersion } from '../../shared/status.js';
+import { versionRules, type ApiVersion } from '../../shared/status.js';
 import { createAudit, type Audit } from './audit.js';
 import type { Vault } from '../vault/vault.js';
 import { createConnections, type Connections } from './connections.js';
@@ -136,7 +136,7 @@ export function openStore(path: string, options: StoreOptions): Store {
     const onListenerError = options.onListenerError ?? ((error) => console.error('event listener failed:', error));
     // In the order they need each other: each part is given the parts it uses, nothing is wired later.
     const events = createEventLog(ctx, onListenerError);
-    const limits = RETRY_LIMITS[options.apiVersion ?? '3.0'];
+    const limits = versionRules(options.apiVersion ?? '3.0');
     const requests = createRequests(ctx, events, limits);
     const idempotency = createIdempotencyKeys(ctx);
     const audit = createAudit(ctx);
@@ -146,7 +146,7 @@ export function openStore(path: string, options: StoreOptions): Store {
     // The member id is read when a CRSUC's tokens are stored, long after both parts exist.
     const memberIdOf = (requestId: string): string | null => matches.memberId(requestId);
     const replies = createReplies(ctx, events, { requests, keys: idempotency, audit, connections, state, memberIdOf }, limits);
-    const matches = createMatches(ctx, { events, requests, replies, askAboutNew: options.askDirectory ?? false });
+    const matches = createMatches(ctx, { events, requests, replies, askAboutNew: options.askDirectory ?? false, tokenLifetimeMs: limits.requestTokenLifetimeMs });
     const webhooks = createWebhooks(ctx, audit);
     const deliveries = createDeliveries(ctx, { events, webhooks, requests, state });
     const health = createStoreHealth(ctx, busyTimeoutMs);

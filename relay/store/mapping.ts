@@ -4,10 +4,9 @@ import {
   groupOf,
   isReplyCode,
   normaliseStatus,
-  REQUEST_TOKEN_TTL_MS,
   type ReplyCode,
-  type RetryLimits,
   type StatusCode,
+  type VersionRules,
 } from '../../shared/status.js';
 import { addMs } from './time.js';
 
@@ -250,8 +249,11 @@ function toMatch(row: Pick<RequestViewRow, 'match_result' | 'match_note' | 'matc
   return { result, note: row.match_note, at: row.match_at };
 }
 
-/** `limits`: the retries the relay's Concur API version allows, shown beside the ones used. */
-export function toConnectionRequest(row: RequestViewRow, limits: RetryLimits): ConnectionRequest | undefined {
+/**
+ * `limits`: the retries the relay's Concur API version allows, shown beside the ones used, and how
+ * long it takes the version's request tokens to live (shared/status.ts REQUEST_TOKEN_LIFETIME_MS).
+ */
+export function toConnectionRequest(row: RequestViewRow, limits: VersionRules): ConnectionRequest | undefined {
   const status = readStatus(row.status);
   if (status === undefined) return undefined;
   const reply =
@@ -282,7 +284,7 @@ export function toConnectionRequest(row: RequestViewRow, limits: RetryLimits): C
     lastModified: row.last_modified,
     firstSeenAt: row.first_seen_at,
     requestTokenExpiresAt:
-      row.request_token_issued_at === null ? null : addMs(row.request_token_issued_at, REQUEST_TOKEN_TTL_MS),
+      row.request_token_issued_at === null ? null : addMs(row.request_token_issued_at, limits.requestTokenLifetimeMs),
     retries: row.retries,
     retryLimit: limits.CRRET,
     userErrors: row.user_errors,

@@ -1,5 +1,5 @@
 import type { MatchResult } from '../../shared/match.js';
-import { groupOf, REQUEST_TOKEN_TTL_MS, type ReplyCode } from '../../shared/status.js';
+import { groupOf, type ReplyCode } from '../../shared/status.js';
 import type { Actor } from './audit.js';
 import type { StoreContext } from './context.js';
 import type { Db } from './db.js';
@@ -130,6 +130,8 @@ export interface MatchesDeps {
   replies: Pick<Replies, 'enqueue'>;
   /** Whether each new pending request is to be asked about: only when a member directory is configured. */
   askAboutNew: boolean;
+  /** How long the relay takes a request token to live (shared/status.ts REQUEST_TOKEN_LIFETIME_MS). */
+  tokenLifetimeMs: number;
 }
 
 /**
@@ -165,7 +167,7 @@ export function createMatches(ctx: StoreContext, deps: MatchesDeps): Matches {
         lastName: row.last_name,
         loyaltyNumber: row.loyalty_number,
         attempts: row.attempts,
-        requestTokenExpiresAt: row.request_token_issued_at === null ? null : addMs(row.request_token_issued_at, REQUEST_TOKEN_TTL_MS),
+        requestTokenExpiresAt: row.request_token_issued_at === null ? null : addMs(row.request_token_issued_at, deps.tokenLifetimeMs),
         stale: row.answered ? 'answered' : isPending(row.status) ? null : 'not_pending',
       }));
     },

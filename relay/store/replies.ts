@@ -1,5 +1,5 @@
 import { ReplyState, type Reply } from '../../shared/models.js';
-import { isUserErrorCode, type ReplyCode, type RetryLimits } from '../../shared/status.js';
+import { isUserErrorCode, type ReplyCode, type VersionRules } from '../../shared/status.js';
 import type { Actor, Audit } from './audit.js';
 import type { StoreContext } from './context.js';
 import type { Db } from './db.js';
@@ -191,8 +191,8 @@ export function createReplies(
     /** The member id the directory named for a request (matches.ts), kept on its connection. */
     memberIdOf?: (requestId: string) => string | null;
   },
-  /** The relay's Concur API version's limits (shared/status.ts RETRY_LIMITS): one retry more is refused. */
-  limits: RetryLimits,
+  /** The relay's Concur API version's limits (shared/status.ts RETRY_LIMITS): one retry more is refused; and its tokens' assumed lifetime. */
+  limits: VersionRules,
 ): Replies {
   const { requests, keys, audit, connections, state } = parts;
   const sql = prepare(ctx.db);
@@ -201,7 +201,7 @@ export function createReplies(
   const changeQueued = (replyId: number, change: (reply: OutboxReply, now: string) => void) => rows.change(replyId, ['queued'], change);
 
   return {
-    ...createReplyExchange(ctx, rows, connections, limits.CRRET, parts.memberIdOf),
+    ...createReplyExchange(ctx, rows, connections, limits, parts.memberIdOf),
 
     enqueue(requestId, status, { actor, idempotencyKey }) {
       return ctx.tx(() => {

@@ -1,10 +1,10 @@
 import type { Connection } from '../../shared/connections.js';
-import type { ReplyCode } from '../../shared/status.js';
+import type { ReplyCode, VersionRules } from '../../shared/status.js';
 import type { Connections, NewConnection } from './connections.js';
 import type { StoreContext } from './context.js';
 import type { OutboxReply } from './mapping.js';
 import type { ReplyRows } from './reply-rows.js';
-import { toIso, type TimeInput } from './time.js';
+import { addMs, toIso, type TimeInput } from './time.js';
 
 /**
  * The exchange a CRSUC starts with, as the outbox records it (relay/replies/exchange-step.ts does
@@ -33,8 +33,10 @@ import { toIso, type TimeInput } from './time.js';
 export interface ExchangeFacts {
   /** Concur's userId of the request (API 3.2): the password grant's username. */
   userId: string | null;
-  /** When the relay first saw the request's current token (its 15 minutes count from then). */
+  /** When the relay first saw the request's current token (its life counts from then). */
   tokenIssuedAt: string | null;
+  /** When the relay takes that token to expire (shared/status.ts REQUEST_TOKEN_LIFETIME_MS); null without a token. */
+  tokenExpiresAt: string | null;
   /** CRRETs the relay has sent for the request. */
   retries: number;
   /** How many the relay's Concur API version allows (RETRY_LIMITS: 5 under 3.0, 48 under 3.2). */
@@ -95,14 +97,17 @@ export function createReplyExchange(
   ctx: StoreContext,
   rows: ReplyRows,
   connections: Pick<Connections, 'create'>,
-  retryLimit: number,
+  { CRRET: retryLimit, requestTokenLifetimeMs }: Pick<VersionRules, 'CRRET' | 'requestTokenLifetimeMs'>,
   memberIdOf: (requestId: string) => string | null = () => null,
 ): ReplyExchange {
   const sql = prepare(ctx);
   return {
     exchangeFacts(requestId) {
       const row = sql.facts.get(requestId);
-      return row === undefined ? undefined : { userId: row.user_id, tokenIssuedAt: row.request_token_issued_at, retries: row.retries, retryLimit };
+      if (row === undefined) return undefined;
+      const issued = row.request_token_issued_at;
+      const tokenExpiresAt = issued === null ? null : addMs(issued, requestTokenLifetimeMs);
+      return { userId: row.user_id, tokenIssuedAt: issued, tokenExpiresAt, retries: row.retries, retryLimit };
     },
 
     markExchanging(replyId, tokenIssuedAt) {

@@ -1,5 +1,5 @@
 import type { ConnectionRequest, Counts, RequestsPage, RequestsQuery } from '../../shared/models.js';
-import { GROUPS, groupOf, isUserErrorCode, STATUS_CODES, type Group, type RetryLimits } from '../../shared/status.js';
+import { GROUPS, groupOf, isUserErrorCode, STATUS_CODES, type Group, type VersionRules } from '../../shared/status.js';
 import type { ConcurRecord } from '../concur/record.js';
 import type { StoreContext } from './context.js';
 import type { Db } from './db.js';
@@ -217,7 +217,7 @@ function prepare(db: Db) {
   };
 }
 
-export function createRequests(ctx: StoreContext, events: Pick<EventLog, 'append'>, limits: RetryLimits): Requests {
+export function createRequests(ctx: StoreContext, events: Pick<EventLog, 'append'>, limits: VersionRules): Requests {
   const sql = prepare(ctx.db);
 
   function view(id: string): ConnectionRequest | undefined {

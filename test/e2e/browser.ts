@@ -8,6 +8,7 @@ import { chromium, type BrowserContext, type Page, type Worker } from 'playwrigh
 import type { Settings } from '../../extension/lib/settings.js';
 import { parseConfig } from '../../relay/base/config.js';
 import type { RelayConfig } from '../../relay/base/config-shape.js';
+import type { ApiVersion } from '../../shared/status.js';
 import { createLogger } from '../../relay/base/log.js';
 import { startRelay, type RunningRelay } from '../../relay/boot/runtime.js';
 import { CHROMIUM_PROGRAM, ensurePrograms } from '../helpers/system-packages.js';
@@ -54,15 +55,17 @@ export function freePort(): Promise<number> {
  * calls), on `port` (pick one with freePort, so that a restarted relay listens where it did).
  * Auto-connect (and the member directory) is off unless `autoConnect`: sandbox mode's default (the
  * demo directory, `connect`) would connect most seeded requests within a second, and tests of
- * other things count on them staying pending for a person.
+ * other things count on them staying pending for a person. `apiVersion`: CONCUR_API_VERSION (3.2:
+ * the sandbox's /api/v3.2 queue, GUID ids, travellers with e-mail addresses).
  */
-export function sandboxRelayConfig(apiKey: string, port: number, { autoConnect = false } = {}): RelayConfig {
+export function sandboxRelayConfig(apiKey: string, port: number, { autoConnect = false, apiVersion = '3.0' as ApiVersion } = {}): RelayConfig {
   const dir = mkdtempSync(join(tmpdir(), 'triplink-e2e-'));
   const parsed = parseConfig({
     RELAY_DB: join(dir, 'relay.sqlite'),
     RELAY_PORT: String(port),
     POLL_INTERVAL_SECONDS: '1',
     RELAY_API_KEYS: apiKey,
+    CONCUR_API_VERSION: apiVersion,
   });
   if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
   if (parsed.config.mode !== 'sandbox') throw new Error(`the relay should run in sandbox mode, not ${parsed.config.mode}`);

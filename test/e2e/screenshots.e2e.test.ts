@@ -65,7 +65,8 @@ beforeAll(async () => {
     const r = relay;
     await eventually(() => r.store.requests.counts().pending === 12, 15_000);
     // One failed and one connected request, replied through the API (the oldest two: the same every run).
-    const [first, second] = r.sandbox!.state.all().filter((q) => q.status === 'Pending');
+    // Waiting: Pending, or Processing once the relay's sweep was handed the token (seed, Example 4).
+    const [first, second] = r.sandbox!.state.all().filter((q) => q.status === 'Pending' || q.status === 'Processing');
     await reply(first!.id, 'CREU1');
     await reply(second!.id, 'CRSUC');
     await eventually(() => {

@@ -166,13 +166,14 @@ describe('replies in doubt across SIGKILLs', () => {
       const code = codeOf.get(id)!;
       const reply = states.get(id);
       const request = sandbox.state.get(id)!;
-      const expected = code === 'CRRET' ? 'Pending' : code === 'CRSUC' ? 'Connected' : 'Failed';
+      // A CRRET's request waits again: Pending, or Processing once a GET handed its new token out (seed, Example 4).
+      const expected = code === 'CRRET' ? ['Pending', 'Processing'] : code === 'CRSUC' ? ['Connected'] : ['Failed'];
       if (reply?.status !== code || reply.state !== 'sent') wrong.push(`${id} ${code}: the relay has ${JSON.stringify(reply)}`);
       // A CRSUC whose exchange a kill cut short (its answer never stored) goes by way of a CRRET,
       // which uses a retry: every PUT Concur accepted beyond the one CRSUC is such a CRRET.
       const expectedPuts = code === 'CRSUC' ? 1 + request.retries : 1;
       if (request.successfulPuts !== expectedPuts) wrong.push(`${id} ${code}: Concur accepted ${request.successfulPuts} PUTs (${request.retries} retries)`);
-      if (request.status !== expected) wrong.push(`${id} ${code}: Concur shows ${request.status}`);
+      if (!expected.includes(request.status)) wrong.push(`${id} ${code}: Concur shows ${request.status}`);
       if (code === 'CRRET' && request.retries !== 1) wrong.push(`${id} CRRET: ${request.retries} retries used`);
     }
     expect(wrong).toEqual([]);

@@ -6,6 +6,7 @@ import {
   ageText,
   connectedByText,
   connectionText,
+  emailText,
   loyaltyText,
   matchText,
   replyByText,
@@ -13,6 +14,7 @@ import {
   replyInFlight,
   replyStateText,
   replyText,
+  retryCountText,
   statusLabel,
   tokenInfo,
   travellerName,
@@ -106,23 +108,18 @@ function ReplyButton({ choice, id, name, primary, busy, sending, tabbable, reaso
   );
 }
 
-function RequestRowView(props: RequestRowProps) {
-  const { item, group, now, directory, active, expanded, send, canReply, connectBlocked, connection, setSize, position, onReply, onRetry, onToggle } = props;
-  const base = domId(item.id);
-  const name = travellerName(item);
-  const token = group === 'pending' ? tokenInfo(item, now) : ({ state: 'none' } as const);
-  const hasToken = token.state !== 'none';
-  const choices = canReply ? replyChoices(item, now, connectBlocked) : null;
-  const reply = item.reply;
-  // Who connected it, once there is a connection; a new reply on its way speaks for itself.
-  const by = connection !== undefined && !replyInFlight(reply) ? connectedByText(connection, now) : replyByText(reply, now);
-  const held = connection === undefined ? null : connectionText(connection, now);
-  // Auto-connect: why it waits for a person (the directory's answer), or that the relay is on it.
-  const matched = group === 'pending' && !replyInFlight(reply) ? matchText(item, directory) : null;
-  const sending = send?.phase === 'sending';
-  const busy = sending || replyInFlight(reply);
-
-  let stateLine = null;
+/**
+ * The line under a row about its reply: a send that failed here (with "Try again", unless
+ * Connected would only meet the same refusal), or what the relay says of the reply it holds.
+ */
+function replyStateLine(
+  item: ConnectionRequest,
+  send: SendState | undefined,
+  name: string,
+  active: boolean,
+  connectBlocked: string | null,
+  onRetry: (id: string) => void,
+) {
   if (send?.phase === 'failed') {
     const text = replyText(send.code);
     // Sending Connected again would meet the same refusal: the note above says what must change.
@@ -138,22 +135,43 @@ function RequestRowView(props: RequestRowProps) {
         {TEXT.retry}
       </button>
     );
-    stateLine = (
+    return (
       <div class="reply-state reply-error">
         <span>{POPUP_TEXT.sendFailed(text, send.error ?? '')}</span>
         {retry}
       </div>
     );
-  } else if (!sending) {
-    const said = replyStateText(reply);
-    if (said !== null) {
-      stateLine = (
-        <div class={said.error ? 'reply-state reply-error' : 'reply-state'} data-reply-state={reply?.state}>
-          {said.text}
-        </div>
-      );
-    }
   }
+  if (send?.phase === 'sending') return null;
+  const said = replyStateText(item.reply);
+  if (said === null) return null;
+  return (
+    <div class={said.error ? 'reply-state reply-error' : 'reply-state'} data-reply-state={item.reply?.state}>
+      {said.text}
+    </div>
+  );
+}
+
+function RequestRowView(props: RequestRowProps) {
+  const { item, group, now, directory, active, expanded, send, canReply, connectBlocked, connection, setSize, position, onReply, onRetry, onToggle } = props;
+  const base = domId(item.id);
+  const name = travellerName(item);
+  const token = group === 'pending' ? tokenInfo(item, now) : ({ state: 'none' } as const);
+  const hasToken = token.state !== 'none';
+  const choices = canReply ? replyChoices(item, now, connectBlocked) : null;
+  const reply = item.reply;
+  // Who connected it, once there is a connection; a new reply on its way speaks for itself.
+  const by = connection !== undefined && !replyInFlight(reply) ? connectedByText(connection, now) : replyByText(reply, now);
+  const held = connection === undefined ? null : connectionText(connection, now);
+  // Auto-connect: why it waits for a person (the directory's answer), or that the relay is on it.
+  const matched = group === 'pending' && !replyInFlight(reply) ? matchText(item, directory) : null;
+  const emails = emailText(item);
+  // A connected request has nothing left to spend; the others say what was spent once anything was.
+  const spent = group === 'connected' ? null : retryCountText(item, false);
+  const sending = send?.phase === 'sending';
+  const busy = sending || replyInFlight(reply);
+
+  const stateLine = replyStateLine(item, send, name, active, connectBlocked, onRetry);
 
   const button = (showCode: boolean) => (choice: ReplyChoice) => {
     const reasonId = choice.disabledReason === null ? undefined : choice.reasonAbove ? CONNECT_NOTE_ID : `${base}-why-${choice.code}`;
@@ -187,7 +205,7 @@ function RequestRowView(props: RequestRowProps) {
       aria-setsize={setSize}
       aria-posinset={position}
       aria-labelledby={`${base}-name`}
-      aria-describedby={`${base}-meta${matched ? ` ${base}-match` : ''}${by ? ` ${base}-by` : ''}${held ? ` ${base}-conn` : ''}${hasToken ? ` ${base}-token` : ''}${stateLine ? ` ${base}-state` : ''}`}
+      aria-describedby={`${base}-meta${emails ? ` ${base}-emails` : ''}${matched ? ` ${base}-match` : ''}${by ? ` ${base}-by` : ''}${held ? ` ${base}-conn` : ''}${hasToken ? ` ${base}-token` : ''}${stateLine ? ` ${base}-state` : ''}`}
     >
       <div class="row-top">
         <span class="name" id={`${base}-name`}>
@@ -202,7 +220,13 @@ function RequestRowView(props: RequestRowProps) {
         <span class="status" title={item.status}>
           {statusLabel(item)}
         </span>
+        {spent && <span class="retries">{spent}</span>}
       </div>
+      {emails && (
+        <div class="emails" id={`${base}-emails`} title={emails.title}>
+          {emails.text}
+        </div>
+      )}
       {matched && (
         <div class={matched.auto ? 'match match-auto' : 'match'} id={`${base}-match`} data-match={item.match?.result ?? 'asking'}>
           {matched.text}
@@ -250,6 +274,8 @@ function RequestRowView(props: RequestRowProps) {
       )}
       {choices && expanded && (
         <div class="more" id={`${base}-more`} role="group" aria-label={POPUP_TEXT.moreRepliesAria(name)}>
+          {/* Beside the replies that spend it: how much of Concur's allowance is left. */}
+          <div class="counts">{retryCountText(item, true)}</div>
           {choices.more.map(button(true))}
         </div>
       )}

@@ -5,6 +5,7 @@ import { MAX_PUT_BODY_BYTES, parsePutBody } from '../format/put-body.js';
 import { contentType, negotiate, queryParams } from '../http.js';
 import { queuePage } from '../queue32.js';
 import { STATUS_FILTERS, type StatusFilter, collectionUri, parseStatusFilter, toConcurRecord } from '../records.js';
+import type { SandboxRequest } from '../state.js';
 import { concurError, type SandboxContextC } from './wrap.js';
 
 /** The Connection Requests resource: list (status, offset, limit), one by id, a partner's PUT. */
@@ -51,6 +52,7 @@ export function list(ctx: SandboxContext, c: SandboxContextC, format: ConcurForm
     bareRoot: ctx.quirks.bareRoot,
     statusCase: ctx.quirks.statusCase,
   });
+  handOut(ctx, items);
   return new Response(body, { status: 200, headers: { 'Content-Type': contentType(format) } });
 }
 
@@ -85,6 +87,7 @@ function listQueue(ctx: SandboxContext, c: SandboxContextC, format: ConcurFormat
   // A request whose token was exchanged is still in the queue, and 3.2 shows everything in it as Pending.
   const records = items.map((request) => ({ ...toConcurRecord(request, url.origin, '3.2'), status: 'Pending' as const }));
   const body = writePage(records, nextPage, { format, version: ctx.quirks.version ?? '3.2', bareRoot: ctx.quirks.bareRoot, statusCase: ctx.quirks.statusCase });
+  handOut(ctx, items);
   return new Response(body, { status: 200, headers: { 'Content-Type': contentType(format) } });
 }
 
@@ -99,7 +102,18 @@ export function getOne(ctx: SandboxContext, c: SandboxContextC, call: CallRecord
     version: ctx.quirks.version ?? pathVersion,
     statusCase: ctx.quirks.statusCase,
   });
+  handOut(ctx, [request]);
   return new Response(body, { status: 200, headers: { 'Content-Type': contentType(format) } });
+}
+
+/**
+ * The requests an answer handed out (written before this: the answer still shows them Pending,
+ * the status is set after the token was generated) become Processing, unless the `processing`
+ * quirk keeps that for the exchange.
+ */
+function handOut(ctx: SandboxContext, requests: Iterable<SandboxRequest>): void {
+  if (ctx.quirks.processing !== 'token') return;
+  for (const request of requests) ctx.state.handedOut(request);
 }
 
 export async function put(ctx: SandboxContext, c: SandboxContextC, call: CallRecord, format: ConcurFormat, pathVersion: ConcurVersion): Promise<Response> {

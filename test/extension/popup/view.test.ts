@@ -4,6 +4,7 @@ import {
   ageText,
   connectBlocked,
   displayGroup,
+  emailText,
   mayReply,
   matchText,
   replyByText,
@@ -11,6 +12,7 @@ import {
   replyChoices,
   replyInFlight,
   replyStateText,
+  retryCountText,
   tokenInfo,
   travellerName,
 } from '../../../extension/popup/view.js';
@@ -38,6 +40,9 @@ describe('popup view rules', () => {
     expect(tokenInfo({ requestTokenExpiresAt: inFuture(20_000) }, NOW)).toMatchObject({ state: 'warning', text: 'token: under a minute left' });
     expect(tokenInfo({ requestTokenExpiresAt: ago(1) }, NOW)).toMatchObject({ state: 'expired', text: 'token expired' });
     expect(tokenInfo({ requestTokenExpiresAt: null }, NOW)).toEqual({ state: 'none' });
+    // API 3.2's tokens are taken to live a day: hours, not a thousand minutes.
+    expect(tokenInfo({ requestTokenExpiresAt: inFuture(119 * MIN + 30_000) }, NOW)).toMatchObject({ state: 'ok', text: 'token: 119 min left' });
+    expect(tokenInfo({ requestTokenExpiresAt: inFuture(23 * 60 * MIN + 59 * MIN) }, NOW)).toMatchObject({ state: 'ok', text: 'token: 23 h left' });
   });
 
   it('offers Connected first, and the useful replies first once the token expired', () => {
@@ -66,6 +71,33 @@ describe('popup view rules', () => {
     const spent = replyChoices(request({ ...fresh, retries: 48 }), NOW)!.inline[0]!;
     expect(spent.code).toBe('CRRET');
     expect(spent.disabledReason).toContain('48');
+  });
+
+  it('API 3.2 limits the CREU codes too (4): spent, they are disabled with a reason; 3.0 has no such limit', () => {
+    const v32 = { retryLimit: 48, userErrorLimit: 4 };
+    const codes = (r: Parameters<typeof replyChoices>[0]) => replyChoices(r, NOW)!.more.filter((c) => c.code.startsWith('CREU'));
+    expect(codes(request({ ...v32, userErrors: 3 })).every((c) => c.disabledReason === null)).toBe(true);
+    const spent = codes(request({ ...v32, userErrors: 4 }));
+    expect(spent.map((c) => c.disabledReason)).toEqual(Array(3).fill(POPUP_TEXT.userErrorLimit(4, 4)));
+    expect(codes(request({ userErrors: 9 })).every((c) => c.disabledReason === null)).toBe(true);
+  });
+
+  it('says how much of the allowance is used: on a row only once any was, in "More" always', () => {
+    const v32 = request({ retryLimit: 48, userErrorLimit: 4 });
+    expect(retryCountText(v32, false)).toBeNull();
+    expect(retryCountText(v32, true)).toBe('0 of 48 retries used · 0 of 4 loyalty-number replies used');
+    expect(retryCountText({ ...v32, retries: 2 }, false)).toBe('2 of 48 retries used · 0 of 4 loyalty-number replies used');
+    expect(retryCountText({ ...v32, userErrors: 1 }, false)).toBe('0 of 48 retries used · 1 of 4 loyalty-number replies used');
+    expect(retryCountText(request({ retries: 2 }), false)).toBe('2 of 5 retries used');
+  });
+
+  it('the traveller’s e-mail addresses as one line, blanks left out; none → null', () => {
+    expect(emailText(request({ emailAddresses: ['a@x.example', ' ', 'b@y.example'] }))).toEqual({
+      text: 'a@x.example, b@y.example',
+      title: 'E-mail: a@x.example, b@y.example',
+    });
+    expect(emailText(request({ emailAddresses: [] }))).toBeNull();
+    expect(emailText(request({ emailAddresses: [''] }))).toBeNull();
   });
 
   it('with the exchange unavailable, Connected is offered disabled with the relay’s reason, said above the list', () => {

@@ -22,7 +22,12 @@ function client(): ConcurClient {
   return new ConcurClient({ baseUrl: sandbox.url, auth, version: '3.2' });
 }
 
-const queued = () => sandbox.state.all().filter((r) => r.status === 'Pending').map((r) => r.id);
+// 3.2's queue: Pending and Processing (a list hands tokens out) alike, until a PUT pops them.
+const queued = () =>
+  sandbox.state
+    .all()
+    .filter((r) => (r.status === 'Pending' || r.status === 'Processing') && !sandbox.state.isPopped(r))
+    .map((r) => r.id);
 
 describe('the 3.2 client', () => {
   it('reads the whole queue as JSON by integer offset, with a Bearer token and no status filter', async () => {

@@ -174,7 +174,7 @@ describe('the exchange before a CRSUC', () => {
     await fault(sb, { route: 'token', kind: 'status503' });
     const { replyId } = store.replies.enqueue('W1', 'CRSUC', { actor: TESTER });
     await drainUntil(() => store.replies.get(replyId)?.state === 'waiting_token');
-    expect(store.replies.get(replyId)).toMatchObject({ status: 'CRRET', lastError: expect.stringMatching(/15 minutes are up; a CRRET/) });
+    expect(store.replies.get(replyId)).toMatchObject({ status: 'CRRET', lastError: expect.stringMatching(/the request token's time is up \([^)]+\); a CRRET/) });
     await control(sb, 'DELETE', '/faults');
     await ingest();
     await outbox().drain();

@@ -147,7 +147,8 @@ describe('outbox: Concur answers', () => {
       attempts: 1,
       lastError: 'Concur answered 400: Connection request DONE is already Connected; its status can no longer be changed.',
     });
-    expect(store.requests.get('DONE')).toMatchObject({ status: 'Pending' });
+    // As the relay last saw it: Processing (the sweep's pending list handed its token out), waiting.
+    expect(store.requests.get('DONE')).toMatchObject({ status: 'Processing', group: 'pending' });
   });
 
   it('a refusal after a timed-out try is checked against Concur: if that try went through, the reply is sent', async () => {
@@ -326,15 +327,25 @@ describe('outbox: the worker', () => {
     running.push(poller);
     poller.start();
     await waitFor(() => store.state.concurStatus().state === 'ok' && !poller.sweeping, 1000, 'the first sweep');
-    expect(await listCalls(sb)).toHaveLength(2);
+    // 3.0's two lists, two pages each: pending (which hands the tokens out), then processing.
+    expect(await listCalls(sb)).toHaveLength(4);
 
     const o = outbox({ onSent: () => poller.requestResweep(), now: Date.now });
     o.start();
     store.replies.enqueue(added[0]!.id, 'CRSUC', { actor: TESTER });
     o.kick();
-    await waitFor(async () => (await listCalls(sb)).length >= 4 && !poller.sweeping, 1000, 'the resweep');
+    await waitFor(async () => (await listCalls(sb)).length >= 7 && !poller.sweeping, 1000, 'the resweep');
     const list = await listCalls(sb);
-    expect(list.map((c) => c.query.offset === undefined)).toEqual([true, false, true, false]);
+    // Each list from its first page; the resweep's pending list is empty now (one page).
+    expect(list.map((c) => [c.query.status, c.query.offset === undefined])).toEqual([
+      ['Pending', true],
+      ['Pending', false],
+      ['Processing', true],
+      ['Processing', false],
+      ['Pending', true],
+      ['Processing', true],
+      ['Processing', false],
+    ]);
     // The sent request has left Concur's pending list; the store keeps it in its new group.
     expect(store.requests.counts()).toEqual({ pending: 11, failed: 0, connected: 1 });
   });

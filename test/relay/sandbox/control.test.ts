@@ -139,7 +139,8 @@ describe('sandbox control API: calls, clock, quirks, faults, reset', () => {
     const { sb, call, control } = inProcess();
     sb.state.add({ id: 'one' });
     sb.state.add({ id: 'two' });
-    const set = await control('PUT', '/quirks', { bareRoot: true, statusCase: 'lower' });
+    // `processing: 'exchange'` keeps them Pending when listed, so each list below shows both.
+    const set = await control('PUT', '/quirks', { bareRoot: true, statusCase: 'lower', processing: 'exchange' });
     expect(await set.json()).toEqual({
       quirks: {
         bareRoot: true,
@@ -152,6 +153,7 @@ describe('sandbox control API: calls, clock, quirks, faults, reset', () => {
         appMgmtDeleteStatus: 200,
         requestTokenLifetime: '15m',
         tokenOnGet: false,
+        processing: 'exchange',
       },
     });
     const bare = await (await call(CR)).text();
@@ -275,10 +277,11 @@ describe('sandbox: seeded data and demo mode', () => {
     sb.state.add({ firstName: 'Renée', lastName: "D'Amico & Søn <Ltd>" });
     const item = xmlItems(await (await call(CR)).text())[0]!;
     expect(item.FirstName).toBe('Renée');
-    const raw = await (await call(CR)).text();
+    // The first list handed the request out: it is Processing now (seed, Example 4).
+    const raw = await (await call(`${CR}?status=processing`)).text();
     expect(raw).toContain("<LastName>D'Amico &amp; Søn &lt;Ltd&gt;</LastName>");
     expect(xml.parse(raw)).toBeTruthy();
-    const json = (await (await call(CR, { headers: { Accept: 'application/json' } })).json()) as { Items: Json[] };
+    const json = (await (await call(`${CR}?status=processing`, { headers: { Accept: 'application/json' } })).json()) as { Items: Json[] };
     expect(json.Items[0]!.LastName).toBe("D'Amico & Søn <Ltd>");
   });
 

@@ -48,6 +48,23 @@ describe('sandbox: GET connectionrequests (list)', () => {
     const { sb, call } = inProcess();
     sb.state.seed(12);
     expect(xmlItems(await (await call(CR)).text())).toHaveLength(5);
+    // Those five were handed out, so they are Processing now (seed, Example 4): the same list of
+    // every request still pending has the other seven.
+    expect(xmlItems(await (await call(`${CR}?limit=50`)).text())).toHaveLength(7);
+    const clamped = await (await call(`${CR}?limit=50&status=processing`)).text();
+    expect(xmlItems(clamped)).toHaveLength(10);
+    expect(new URL(xmlNextPage(clamped) ?? '').searchParams.get('limit')).toBe('10');
+    const all = await (await call(`${CR}?limit=10&status=processing&offset=${new URL(xmlNextPage(clamped) ?? '').searchParams.get('offset')}`)).text();
+    expect(xmlItems(all)).toHaveLength(2);
+    expect(xmlNextPage(all)).toBeUndefined();
+    expect(all).not.toContain('NextPage');
+  });
+
+  it('the limits hold the same with the quirk that keeps requests Pending until the exchange', async () => {
+    const { sb, call, control } = inProcess();
+    await control('PUT', '/quirks', { processing: 'exchange' });
+    sb.state.seed(12);
+    expect(xmlItems(await (await call(CR)).text())).toHaveLength(5);
     const clamped = await (await call(`${CR}?limit=50`)).text();
     expect(xmlItems(clamped)).toHaveLength(10);
     expect(new URL(xmlNextPage(clamped) ?? '').searchParams.get('limit')).toBe('10');
@@ -97,13 +114,16 @@ describe('sandbox: GET connectionrequests (list)', () => {
   });
 
   it('filters by status, case-insensitively, with Pending as the default; Retry = pending after a CRRET', async () => {
-    const { sb, call } = inProcess();
+    const { sb, call, control } = inProcess();
     const [a, b, c, d, e] = Array.from({ length: 5 }, () => sb.state.add());
     sb.state.reply(a!.id, 'CRSUC');
     sb.state.reply(b!.id, 'CREU1');
     expect(sb.state.exchange(c!.requestToken).ok).toBe(true);
     sb.state.reply(d!.id, 'CRRET');
     const ids = async (query: string) => xmlItems(await (await call(`${CR}${query}`)).text()).map((i) => i.ID);
+    // Each list hands its requests' tokens out, which makes them Processing (seed, Example 4): the
+    // quirk that keeps that for the exchange lets the same list be read in every spelling.
+    await control('PUT', '/quirks', { processing: 'exchange' });
     expect(await ids('')).toEqual([d!.id, e!.id]);
     expect(await ids('?status=pending')).toEqual([d!.id, e!.id]);
     expect(await ids('?status=PENDING')).toEqual([d!.id, e!.id]);
@@ -127,8 +147,14 @@ describe('sandbox: GET connectionrequests (list)', () => {
   it('matches the path case-insensitively and tolerates a trailing slash; IDs stay case-sensitive', async () => {
     const { sb, call } = inProcess();
     const [one] = sb.state.seed(1);
-    for (const path of ['/api/v3.0/Common/ConnectionRequests', '/API/V3.0/COMMON/CONNECTIONREQUESTS/', CR]) {
-      const res = await call(path);
+    // Pending until the first list hands its token out, Processing after (seed, Example 4).
+    const lists = [
+      ['/api/v3.0/Common/ConnectionRequests', 'Pending'],
+      ['/API/V3.0/COMMON/CONNECTIONREQUESTS/', 'Processing'],
+      [CR, 'Processing'],
+    ] as const;
+    for (const [path, status] of lists) {
+      const res = await call(`${path}?status=${status}`);
       expect(res.status, path).toBe(200);
       expect(xmlItems(await res.text())).toHaveLength(1);
     }
@@ -219,5 +245,55 @@ describe('sandbox: GET connectionrequests (list)', () => {
     const res = await call('/api/v3.0/common/nothing', { headers: { Accept: 'application/json' } });
     expect(res.status).toBe(404);
     expect(((await res.json()) as { Error: { Message: string } }).Error.Message).toBeTruthy();
+  });
+});
+
+describe('sandbox: Processing once Concur has generated the request token (seed, Example 4)', () => {
+  const statusOf = (body: string) => xmlItems(body).map((i) => [i.ID, i.Status]);
+
+  it('a list hands the token out: that answer still says Pending, later ones list it under status=processing only', async () => {
+    const { sb, call } = inProcess();
+    const [a, b] = [sb.state.add(), sb.state.add()];
+    expect(statusOf(await (await call(`${CR}?limit=1`)).text())).toEqual([[a.id, 'Pending']]);
+    expect(a.status).toBe('Processing');
+    // The pending list no longer shows it, before anyone answered it; Example 4's list does.
+    expect(statusOf(await (await call(CR)).text())).toEqual([[b.id, 'Pending']]);
+    expect(statusOf(await (await call(`${CR}?status=processing`)).text())).toEqual([
+      [a.id, 'Processing'],
+      [b.id, 'Processing'],
+    ]);
+    // Its token was handed out, not used: the exchange still takes it, once.
+    expect(sb.state.exchange(a.requestToken).ok).toBe(true);
+    expect(sb.state.exchange(a.requestToken)).toMatchObject({ ok: false, reason: 'used' });
+    expect(a.status).toBe('Processing');
+  });
+
+  it('a GET by id hands it out too; a CRRET’s new token is Pending again until a list hands that one out', async () => {
+    const { sb, call } = inProcess();
+    const r = sb.state.add();
+    const one = xml.parse(await (await call(`${CR}/${r.id}`)).text()) as { ConnectionRequest: { Status: string } };
+    expect(one.ConnectionRequest.Status).toBe('Pending');
+    expect(r.status).toBe('Processing');
+    expect(sb.state.reply(r.id, 'CRRET').ok).toBe(true);
+    expect(r.status).toBe('Pending');
+    const replied = r.lastModified;
+    expect(statusOf(await (await call(CR)).text())).toEqual([[r.id, 'Pending']]);
+    expect(r.status).toBe('Processing');
+    // Handing a token out is no change to the request: LastModified stays the reply's.
+    expect(r.lastModified).toBe(replied);
+    // Still a request with a retry behind it: the Retry list has it, Processing or not.
+    expect(statusOf(await (await call(`${CR}?status=Retry`)).text())).toEqual([[r.id, 'Processing']]);
+  });
+
+  it('the `processing: exchange` quirk (the older reading): lists leave it Pending, the exchange moves it', async () => {
+    const { sb, call, control } = inProcess();
+    await control('PUT', '/quirks', { processing: 'exchange' });
+    const r = sb.state.add();
+    await call(CR);
+    await call(`${CR}/${r.id}`);
+    expect(r.status).toBe('Pending');
+    expect(statusOf(await (await call(CR)).text())).toEqual([[r.id, 'Pending']]);
+    expect(sb.state.exchange(r.requestToken).ok).toBe(true);
+    expect(r.status).toBe('Processing');
   });
 });

@@ -48,7 +48,9 @@ describe('a CRSUC and its exchange, in the store', () => {
     const { replyId } = store.replies.enqueue('A', 'CRSUC', { actor: TESTER });
     const before = store.events.latestId();
     const facts = store.replies.exchangeFacts('A');
-    expect(facts).toEqual({ userId: null, tokenIssuedAt: harness.clock.iso(), retries: 0, retryLimit: 5 });
+    // 3.0 (the default): the token is taken to live 15 minutes from when the relay saw it.
+    const expires = new Date(Date.parse(harness.clock.iso()) + 15 * 60_000).toISOString();
+    expect(facts).toEqual({ userId: null, tokenIssuedAt: harness.clock.iso(), tokenExpiresAt: expires, retries: 0, retryLimit: 5 });
     expect(store.replies.markExchanging(replyId, facts!.tokenIssuedAt)).toMatchObject({ state: 'exchanging', status: 'CRSUC', exchanged: false });
     expect(store.requests.get('A')?.reply).toMatchObject({ status: 'CRSUC', state: 'exchanging' });
 

@@ -19,7 +19,7 @@ function clear(): void {
 afterEach(clear);
 
 /** Shows this row alone (in place of any shown before). */
-async function show(item: ConnectionRequest, held?: Connection, directory = false): Promise<HTMLLIElement> {
+async function show(item: ConnectionRequest, held?: Connection, directory = false, expanded = false): Promise<HTMLLIElement> {
   clear();
   root = document.createElement('ul');
   document.body.append(root);
@@ -32,7 +32,7 @@ async function show(item: ConnectionRequest, held?: Connection, directory = fals
         now={NOW}
         directory={directory}
         active
-        expanded={false}
+        expanded={expanded}
         send={undefined}
         canReply
         connectBlocked={null}
@@ -158,5 +158,53 @@ describe('a pending row and auto-connect', () => {
     expect(li.querySelector('.match')).toBeNull();
     expect(li.querySelector('.reply-state')?.textContent).toBe('auto-connecting…');
     expect(li.querySelector('[data-code="CRSUC"]')?.getAttribute('aria-disabled')).toBe('true');
+  });
+});
+
+describe('a row under API 3.2: the traveller’s e-mail addresses and Concur’s retry allowance', () => {
+  const describedBy = (li: HTMLElement) => li.getAttribute('aria-describedby')?.split(' ') ?? [];
+  const v32 = (over: Partial<ConnectionRequest> = {}) =>
+    request({ status: 'Pending', retryLimit: 48, userErrorLimit: 4, userId: 'u-1', emailAddresses: ['ada@example.com', 'ada@work.example'], ...over });
+
+  it('shows the addresses on a line of their own (all of them in the tooltip), heard with the row', async () => {
+    const li = await show(v32());
+    const line = li.querySelector<HTMLElement>('.emails')!;
+    expect(line.textContent).toBe('ada@example.com, ada@work.example');
+    expect(line.title).toBe('E-mail: ada@example.com, ada@work.example');
+    expect(describedBy(li)).toContain(line.id);
+  });
+
+  it('without addresses (API 3.0 sends none) there is no line, and nothing for a screen reader', async () => {
+    const li = await show(request({ status: 'Pending' }));
+    expect(li.querySelector('.emails')).toBeNull();
+    expect(describedBy(li).some((id) => id.endsWith('-emails'))).toBe(false);
+  });
+
+  it('says what was spent on the row once anything was, in the meta line', async () => {
+    expect((await show(v32())).querySelector('.retries')).toBeNull();
+    const li = await show(v32({ retries: 2 }));
+    expect(li.querySelector('.row-meta .retries')?.textContent).toBe('2 of 48 retries used · 0 of 4 loyalty-number replies used');
+    // 3.0 limits CRRET only (a CREU fails the request for good there).
+    expect((await show(request({ status: 'Pending', retries: 1 }))).querySelector('.retries')?.textContent).toBe('1 of 5 retries used');
+    // A connected request has nothing left to spend.
+    expect((await show(v32({ status: 'CRSUC', retries: 2 }))).querySelector('.retries')).toBeNull();
+  });
+
+  it('the "More" group always says the allowance, above the replies that spend it', async () => {
+    const li = await show(v32(), undefined, false, true);
+    const more = li.querySelector<HTMLElement>('.more')!;
+    expect(more.firstElementChild?.className).toBe('counts');
+    expect(more.querySelector('.counts')?.textContent).toBe('0 of 48 retries used · 0 of 4 loyalty-number replies used');
+  });
+
+  it('with the CREU allowance spent, those replies are disabled with the reason (the relay would answer 409)', async () => {
+    const li = await show(v32({ userErrors: 4 }), undefined, false, true);
+    for (const code of ['CREU1', 'CREU2', 'CREU3']) {
+      const button = li.querySelector<HTMLElement>(`[data-code="${code}"]`)!;
+      expect(button.getAttribute('aria-disabled')).toBe('true');
+      const why = li.querySelector(`#${button.getAttribute('aria-describedby')!}`);
+      expect(why?.textContent).toBe(POPUP_TEXT.userErrorLimit(4, 4));
+    }
+    expect(li.querySelector('[data-code="CRRET"]')?.getAttribute('aria-disabled')).toBeNull();
   });
 });
