@@ -3,13 +3,15 @@ import { CHROMIUM_PROGRAM, FIREFOX_PROGRAM, ensurePrograms } from '../helpers/sy
 
 /**
  * Prepares the e2e project once: the browsers from Debian's packages (system-packages.ts installs
- * them on a fresh machine), and the extension built, `.output/chrome-mv3` (loaded into Chromium) and
- * `.output/firefox-mv2` (loaded into Firefox, and linted with web-ext). Either failing stops the run with the reason.
+ * them on a fresh machine), and the extension built and packaged as `npm run zip` does it:
+ * `.output/chrome-mv3` (loaded into Chromium), `.output/firefox-mv2` (loaded into Firefox, and
+ * linted with web-ext), and the store packages beside them (zip.e2e.test.ts reads those). Either
+ * failing stops the run with the reason.
  */
 export default function prepareEndToEnd(): void {
   // Both browsers in one apt transaction on a fresh machine (about two minutes, once).
   ensurePrograms([CHROMIUM_PROGRAM, FIREFOX_PROGRAM]);
-  for (const args of [['wxt', 'build'], ['wxt', 'build', '-b', 'firefox']]) {
+  for (const args of [['wxt', 'zip'], ['wxt', 'zip', '-b', 'firefox']]) {
     const command = `npx ${args.join(' ')}`;
     const run = spawnSync('npx', ['--no-install', ...args], {
       encoding: 'utf8',
