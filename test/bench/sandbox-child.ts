@@ -19,7 +19,10 @@ import { serveParent } from './lib.js';
  */
 
 const count = Number(process.argv[2] ?? '0');
-const sandbox = await startSandbox({ seed: count, random: 20_240_501 });
+// Requests stay Pending when listed (quirk processing: 'exchange'): every round walks the same one
+// list, as the first did; by default a listed request turns Processing and the next walk of the
+// pending list would find it empty.
+const sandbox = await startSandbox({ seed: count, random: 20_240_501, quirks: { processing: 'exchange' } });
 
 serveParent(async (message) => {
   if (message.cmd === 'floor') {
