@@ -1,10 +1,19 @@
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningRelay } from '../../relay/boot/runtime.js';
 import { ConnectionRequest, RequestsPage } from '../../shared/models.js';
 import { POPUP_TEXT } from '../../extension/lib/texts.js';
 import { eventually } from '../helpers/relay-process.js';
-import { freePort, launchExtension, rowSelector, sandboxRelayConfig, startSandboxRelay, writeSettings, type ExtensionBrowser } from './browser.js';
+import {
+  freePort,
+  launchExtensionWithoutPages,
+  reportSetup,
+  rowSelector,
+  sandboxRelayConfig,
+  startSandboxRelay,
+  writeSettings,
+  type ExtensionBrowser,
+} from './browser.js';
 
 /**
  * The popup in a real Chromium against a relay in sandbox mode under CONCUR_API_VERSION=3.2: the
@@ -46,10 +55,7 @@ beforeAll(async () => {
   try {
     relay = await startSandboxRelay(sandboxRelayConfig(ADMIN_KEY, await freePort(), { apiVersion: '3.2' }), relayLogs);
     await eventually(() => relay.store.requests.counts().pending === SEEDED);
-    browser = await launchExtension();
-    // Installed with nothing set, it opens its options page: this file opens its own pages.
-    await eventually(() => browser!.context.pages().some((page) => page.url().endsWith('/options.html')), 10_000).catch(() => undefined);
-    for (const page of browser.context.pages()) if (page.url().startsWith('chrome-extension://')) await page.close();
+    browser = await launchExtensionWithoutPages();
     await writeSettings(browser, { relayUrl: relay.url, apiKey: ADMIN_KEY, notifications: false });
   } catch (err) {
     setupError = err;
@@ -61,12 +67,7 @@ afterAll(async () => {
   await relay?.close();
 });
 
-beforeEach((context) => {
-  if (setupError !== undefined) throw setupError;
-  context.onTestFailed(() => {
-    console.error(`relay log (last 40 lines):\n${relayLogs.slice(-40).join('\n')}`);
-  });
-});
+reportSetup(() => setupError, relayLogs);
 
 describe('API 3.2 in Chromium against a sandbox relay', () => {
   it('a row shows the traveller’s e-mail addresses, and "More" the retry allowance: 0 of 48, 0 of 4', async () => {

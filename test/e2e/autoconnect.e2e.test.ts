@@ -1,5 +1,5 @@
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningRelay } from '../../relay/boot/runtime.js';
 import type { RunningSandbox } from '../../relay/sandbox/server.js';
 import { ConnectionsPage } from '../../shared/connections.js';
@@ -8,9 +8,10 @@ import { BACKGROUND_TEXT, POPUP_TEXT } from '../../extension/lib/texts.js';
 import { eventually } from '../helpers/relay-process.js';
 import {
   freePort,
-  launchExtension,
+  launchExtensionWithoutPages,
   notificationIds,
   readBadge,
+  reportSetup,
   rowSelector,
   sandboxRelayConfig,
   startSandboxRelay,
@@ -84,9 +85,7 @@ beforeAll(async () => {
   try {
     // autoConnect: sandbox mode as it comes, the demo directory with RELAY_AUTO_REPLY's default.
     relay = await startSandboxRelay(sandboxRelayConfig(ADMIN_KEY, await freePort(), { autoConnect: true }), relayLogs);
-    browser = await launchExtension();
-    await eventually(() => browser!.context.pages().some((page) => page.url().endsWith('/options.html')), 10_000).catch(() => undefined);
-    for (const page of browser.context.pages()) if (page.url().startsWith('chrome-extension://')) await page.close();
+    browser = await launchExtensionWithoutPages();
   } catch (err) {
     setupError = err;
   }
@@ -97,12 +96,7 @@ afterAll(async () => {
   await relay?.close();
 });
 
-beforeEach((context) => {
-  if (setupError !== undefined) throw setupError;
-  context.onTestFailed(() => {
-    console.error(`relay log (last 40 lines):\n${relayLogs.slice(-40).join('\n')}`);
-  });
-});
+reportSetup(() => setupError, relayLogs);
 
 describe('auto-connect in Chromium against a sandbox relay with its demo directory', () => {
   it('the badge equals the number of requests waiting for a person; Pending says why each waits', async () => {

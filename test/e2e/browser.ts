@@ -11,6 +11,8 @@ import type { RelayConfig } from '../../relay/base/config-shape.js';
 import type { ApiVersion } from '../../shared/status.js';
 import { createLogger } from '../../relay/base/log.js';
 import { startRelay, type RunningRelay } from '../../relay/boot/runtime.js';
+import { beforeEach } from 'vitest';
+import { eventually } from '../helpers/relay-process.js';
 import { CHROMIUM_PROGRAM, ensurePrograms } from '../helpers/system-packages.js';
 
 /**
@@ -148,6 +150,31 @@ export async function launchExtension(extensionDir = CHROME_BUILD): Promise<Exte
 export interface BadgeState {
   text: string;
   title: string;
+}
+
+/**
+ * launchExtension for a file that opens its own pages: installed with nothing set, the extension
+ * opens its options page; it is waited for (it may not come) and closed with any other of its pages.
+ */
+export async function launchExtensionWithoutPages(): Promise<ExtensionBrowser> {
+  const browser = await launchExtension();
+  await eventually(() => browser.context.pages().some((page) => page.url().endsWith('/options.html')), 10_000).catch(() => undefined);
+  for (const page of browser.context.pages()) if (page.url().startsWith('chrome-extension://')) await page.close();
+  return browser;
+}
+
+/**
+ * For every test of the file: fails it with the setup's error when the setup (its beforeAll) failed,
+ * and prints the relay's last log lines when it fails.
+ */
+export function reportSetup(setupError: () => unknown, relayLogs: readonly string[]): void {
+  beforeEach((context) => {
+    const error = setupError();
+    if (error !== undefined) throw error;
+    context.onTestFailed(() => {
+      console.error(`relay log (last 40 lines):\n${relayLogs.slice(-40).join('\n')}`);
+    });
+  });
 }
 
 /** The toolbar badge and tooltip, read from the extension's service worker. */

@@ -1,5 +1,5 @@
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningRelay } from '../../relay/boot/runtime.js';
 import { ConnectionRequest } from '../../shared/models.js';
 import { type ApiKey } from '../../shared/people.js';
@@ -9,7 +9,8 @@ import {
   badgeShownAt,
   extensionStorage,
   freePort,
-  launchExtension,
+  launchExtensionWithoutPages,
+  reportSetup,
   rowSelector,
   sandboxRelayConfig,
   startSandboxRelay,
@@ -53,10 +54,7 @@ beforeAll(async () => {
     await eventually(() => relay.store.requests.counts().pending === SEEDED);
     alice = relay.store.keys.create({ name: 'Alice', role: 'replier' }, CLI);
     bob = relay.store.keys.create({ name: 'Bob', role: 'viewer' }, CLI);
-    browser = await launchExtension();
-    // Installed with nothing set, it opens its options page: this file opens its own pages.
-    await eventually(() => browser!.context.pages().some((page) => page.url().endsWith('/options.html')), 10_000).catch(() => undefined);
-    for (const page of browser.context.pages()) if (page.url().startsWith('chrome-extension://')) await page.close();
+    browser = await launchExtensionWithoutPages();
   } catch (err) {
     setupError = err;
   }
@@ -67,12 +65,7 @@ afterAll(async () => {
   await relay?.close();
 });
 
-beforeEach((context) => {
-  if (setupError !== undefined) throw setupError;
-  context.onTestFailed(() => {
-    console.error(`relay log (last 40 lines):\n${relayLogs.slice(-40).join('\n')}`);
-  });
-});
+reportSetup(() => setupError, relayLogs);
 
 describe('people and their keys in Chromium against a sandbox relay', () => {
   it('the options page shows whose key it is after Test connection, "Alice (replier)", and Save keeps it', async () => {

@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -158,5 +159,15 @@ export async function eventually<T>(check: () => Promise<T | undefined | false> 
     }
     if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Rows read from a relay's database beside the process that has it open (read-only, WAL). */
+export function readDb<T>(db: string, sql: string, ...params: unknown[]): T[] {
+  const sqlite = new Database(db, { readonly: true, fileMustExist: true });
+  try {
+    return sqlite.prepare(sql).all(...params) as T[];
+  } finally {
+    sqlite.close();
   }
 }

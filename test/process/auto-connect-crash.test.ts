@@ -1,7 +1,6 @@
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startSandbox, type RunningSandbox } from '../../relay/sandbox/server.js';
-import { eventually, startRelayProcess, tempDb, type RelayProcess } from '../helpers/relay-process.js';
+import { eventually, readDb as read, startRelayProcess, tempDb, type RelayProcess } from '../helpers/relay-process.js';
 import { DIRECTORY_SECRET, TestDirectory } from '../relay/match/helpers.js';
 
 /**
@@ -45,15 +44,6 @@ async function start(db: string): Promise<RelayProcess> {
   });
   relays.push(relay);
   return relay;
-}
-
-function read<T>(db: string, sql: string, ...params: unknown[]): T[] {
-  const sqlite = new Database(db, { readonly: true, fileMustExist: true });
-  try {
-    return sqlite.prepare(sql).all(...params) as T[];
-  } finally {
-    sqlite.close();
-  }
 }
 
 describe('SIGKILL after the directory answered member, before the answer was stored', () => {

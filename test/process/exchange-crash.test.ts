@@ -1,9 +1,8 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startSandbox, type RunningSandbox } from '../../relay/sandbox/server.js';
-import { eventually, startRelayProcess, tempDb, type RelayProcess } from '../helpers/relay-process.js';
+import { eventually, readDb as read, startRelayProcess, tempDb, type RelayProcess } from '../helpers/relay-process.js';
 
 /**
  * Issue 14: the relay SIGKILLed between the exchange call and storing its answer. Concur has
@@ -76,15 +75,6 @@ async function start(db: string): Promise<RelayProcess> {
   });
   relays.push(relay);
   return relay;
-}
-
-function read<T>(db: string, sql: string, ...params: unknown[]): T[] {
-  const sqlite = new Database(db, { readonly: true, fileMustExist: true });
-  try {
-    return sqlite.prepare(sql).all(...params) as T[];
-  } finally {
-    sqlite.close();
-  }
 }
 
 describe('SIGKILL between the exchange and storing its answer', () => {
