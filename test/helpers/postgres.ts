@@ -66,6 +66,21 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** Blocks until the process has ended (exited, or a zombie nobody will reap now), 5 s at most. */
+function waitUntilGone(pid: number): void {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 500; i++) {
+    let state: string | undefined;
+    try {
+      state = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
+    } catch {
+      return;
+    }
+    if (state === 'Z' || state === 'X') return;
+    Atomics.wait(pause, 0, 0, 10);
+  }
+}
+
 /** The postmaster's pid from its lock file, if it left one. */
 function postmasterOf(dir: string): number | undefined {
   try {
@@ -92,8 +107,11 @@ export function removeOrphanedClusters(parent = tmpdir()): string[] {
     }
     if (isAlive(owner)) continue;
     const postmaster = postmasterOf(dir);
-    if (postmaster !== undefined && isAlive(postmaster)) process.kill(postmaster, 'SIGQUIT');
-    rmSync(dir, { recursive: true, force: true });
+    if (postmaster !== undefined && isAlive(postmaster)) {
+      process.kill(postmaster, 'SIGQUIT');
+      waitUntilGone(postmaster);
+    }
+    rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
     removed.push(dir);
   }
   return removed;
@@ -157,8 +175,12 @@ export async function startCluster(): Promise<TestCluster> {
   // cluster is removed by the next run, removeOrphanedClusters.)
   let server: ChildProcess | undefined;
   const removeNow = (): void => {
-    if (server?.pid !== undefined && server.exitCode === null) server.kill('SIGQUIT');
-    rmSync(dir, { recursive: true, force: true });
+    // Immediate shutdown, waited for here (an 'exit' listener cannot await): its files go after it.
+    if (server?.pid !== undefined && server.exitCode === null) {
+      server.kill('SIGQUIT');
+      waitUntilGone(server.pid);
+    }
+    rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
   };
   process.once('exit', removeNow);
   let port: number;
