@@ -29,11 +29,20 @@ export interface PoolOptions {
   max?: number;
   /** Names the relay's connections in pg_stat_activity. */
   applicationName?: string;
+  /**
+   * Hears of an idle connection the server ended (a restart, a terminated backend), e.g. to log
+   * it: its message and code only, as pg attaches the client, password and all, to such an error.
+   */
+  onIdleError?: (error: Error) => void;
 }
 
 /** A pool on the database the URL names. Nothing connects until the first query. */
 export function openPool(url: string, options: PoolOptions = {}): pg.Pool {
-  return new pg.Pool({ ...clientConfig(url, options.applicationName), max: options.max ?? 10 });
+  const pool = new pg.Pool({ ...clientConfig(url, options.applicationName), max: options.max ?? 10 });
+  // The pool has already dropped such a connection, and the next query takes a new one; but an
+  // 'error' event nobody listens to would end the process.
+  pool.on('error', (error) => options.onIdleError?.(error));
+  return pool;
 }
 
 /** What a single connection needs (the pool's, and the leader's own connection). */

@@ -94,6 +94,20 @@ describe('the PostgreSQL store context', () => {
     expect(await keys()).toEqual(['outside']);
   });
 
+  it('outlives its idle connections being ended by the server: the next query takes a new one', async () => {
+    const heard: string[] = [];
+    const own = openPool(pool.options.connectionString!, { max: 2, onIdleError: (error) => heard.push(error.message) });
+    try {
+      const { rows } = await own.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      await pool.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+      await expect.poll(() => heard.length).toBe(1);
+      expect(heard[0]).toMatch(/terminating connection/);
+      expect((await own.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await own.end();
+    }
+  });
+
   it('reads times back as the store writes them, and event ids as numbers', async () => {
     await ctx.tx(async () => {
       await ctx.query(`INSERT INTO events (type, data, created_at) VALUES ('summary', '{}', $1)`, [ctx.now()]);
