@@ -20,7 +20,7 @@ export interface PgLeadershipOptions {
   retryMs: number;
   /** The lock; every relay of a database uses the same (tests use their own). */
   key?: number;
-  /** Each try's outcome (the leader's connection check counts as a try). */
+  /** Each try's outcome (the leader's connection check counts as a try); a failure's error carries pg's client (password too): log its message. */
   onTry?: (outcome: LeaderTry, error?: Error) => void;
 }
 
