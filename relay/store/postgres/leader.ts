@@ -73,8 +73,7 @@ export function pgLeadership(options: PgLeadershipOptions): Leadership {
 
   async function tick(): Promise<void> {
     timer = undefined;
-    const current = client;
-    let on: pg.Client | undefined = current;
+    let on = client;
     try {
       on ??= await connect();
       if (state.get()) {
@@ -82,7 +81,9 @@ export function pgLeadership(options: PgLeadershipOptions): Leadership {
         options.onTry?.('leader');
       } else {
         const { rows } = await on.query<{ got: boolean }>('SELECT pg_try_advisory_lock($1) AS got', [key]);
-        if (stopped) return;
+        // Stopped meanwhile (stop() releases it), or the connection died on the way back (the
+        // lock with it): nothing to take up.
+        if (stopped || on !== client) return;
         state.set(rows[0]?.got === true);
         options.onTry?.(state.get() ? 'leader' : 'follower');
       }
