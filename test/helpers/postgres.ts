@@ -187,8 +187,16 @@ export async function startCluster(): Promise<TestCluster> {
   try {
     writeFileSync(join(dir, OWNER_FILE), String(process.pid));
     runInitdb(bin, join(dir, 'data'), pwfile, as);
-    port = await freePort();
-    server = await startServer(bin, dir, port, as);
+    // A free port can be taken by another process before the server binds it: then another one.
+    for (let attempt = 1; ; attempt++) {
+      port = await freePort();
+      try {
+        server = await startServer(bin, dir, port, as);
+        break;
+      } catch (error) {
+        if (attempt === 3 || !String(error).includes('could not bind')) throw error;
+      }
+    }
   } catch (error) {
     process.off('exit', removeNow);
     removeNow();
