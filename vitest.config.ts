@@ -3,7 +3,9 @@ import { WxtVitest } from 'wxt/testing/vitest-plugin';
 
 /**
  * One `vitest run` for everything (CI's JSON report counts every test), in two projects:
- * - unit: the relay, the sandbox and the extension's logic (WXT's fake browser);
+ * - unit: the relay, the sandbox and the extension's logic (WXT's fake browser). Its global setup
+ *   starts one throwaway PostgreSQL cluster for the run (test/helpers/postgres-setup.ts, about half
+ *   a second) for the store's PostgreSQL tests;
  * - e2e: the built extension in a real Chromium against a relay in sandbox mode, and web-ext lint.
  *   Its global setup builds the extension once; its files run one at a time, after the unit
  *   tests, so that the browser's timing does not compete with them for the CPU;
@@ -18,6 +20,7 @@ export default defineConfig({
           name: 'unit',
           include: ['test/**/*.test.{ts,tsx}'],
           exclude: ['test/e2e/**', 'test/node-lts/**', 'node_modules/**'],
+          globalSetup: 'test/helpers/postgres-setup.ts',
           testTimeout: 20_000,
           hookTimeout: 20_000,
         },

@@ -14,9 +14,15 @@ const SOURCES = execFileSync('git', ['ls-files', '-co', '--exclude-standard', 'r
   .split('\n')
   .filter((path) => /\.(ts|tsx)$/.test(path) && !path.endsWith('.d.ts'));
 
-/** The room a file belongs to: `shared`, or the first folder under `relay/` or `extension/`. */
+/** Rooms inside a room: a folder with its own entry in the map (and its own imports). */
+const SUB_ROOMS = ['relay/store/postgres'];
+
+/** The room a file belongs to: `shared`, a sub-room, or the first folder under `relay/` or `extension/`. */
 function roomOf(path: string): string {
-  const parts = normalize(path).split('/');
+  const normalized = normalize(path);
+  const sub = SUB_ROOMS.find((room) => normalized.startsWith(`${room}/`));
+  if (sub) return sub;
+  const parts = normalized.split('/');
   return parts[0] === 'shared' ? 'shared' : `${parts[0]}/${parts[1]}`;
 }
 
@@ -28,6 +34,9 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   'relay/workers': [],
   'relay/vault': [],
   'relay/store': ['relay/concur', 'relay/vault'],
+  // The store on PostgreSQL: the SQLite store's errors, time text and migration numbers, the
+  // workers' Leadership interface.
+  'relay/store/postgres': ['relay/store', 'relay/concur', 'relay/vault', 'relay/workers'],
   'relay/outbound': [],
   'relay/ingest': ['relay/base', 'relay/concur', 'relay/store', 'relay/workers'],
   'relay/replies': ['relay/base', 'relay/concur', 'relay/store', 'relay/workers'],
@@ -35,7 +44,7 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   'relay/push': ['relay/base', 'relay/store', 'relay/workers', 'relay/outbound'],
   'relay/match': ['relay/base', 'relay/store', 'relay/workers', 'relay/outbound'],
   'relay/api': ['relay/base', 'relay/store', 'relay/push', 'relay/replies', 'relay/connections', 'relay/outbound'],
-  'relay/boot': ['relay/base', 'relay/concur', 'relay/vault', 'relay/store', 'relay/workers', 'relay/outbound', 'relay/ingest', 'relay/replies', 'relay/connections', 'relay/push', 'relay/match', 'relay/api', 'relay/sandbox'],
+  'relay/boot': ['relay/base', 'relay/concur', 'relay/vault', 'relay/store', 'relay/store/postgres', 'relay/workers', 'relay/outbound', 'relay/ingest', 'relay/replies', 'relay/connections', 'relay/push', 'relay/match', 'relay/api', 'relay/sandbox'],
   'relay/sandbox': [],
   'extension/lib': [],
   'extension/background': ['extension/lib'],
@@ -71,6 +80,17 @@ describe('the house', () => {
         if (to === from || to === 'shared') continue;
         if (!(MAY_IMPORT[from] ?? []).includes(to)) wrong.push(`${path} imports ${spec} (${from} → ${to})`);
       }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('speaks to each database from its own room: pg only in store/postgres, better-sqlite3 only in store', () => {
+    const wrong: string[] = [];
+    for (const path of SOURCES) {
+      const text = readFileSync(path, 'utf8');
+      const room = roomOf(path);
+      if (/from\s+['"]pg['"]/.test(text) && room !== 'relay/store/postgres') wrong.push(`${path} imports pg`);
+      if (/from\s+['"]better-sqlite3['"]/.test(text) && room !== 'relay/store') wrong.push(`${path} imports better-sqlite3`);
     }
     expect(wrong).toEqual([]);
   });

@@ -1,5 +1,8 @@
-import { describe, expect, it } from 'vitest';
-import { ensurePrograms, type Machine, type SystemProgram } from './system-packages.js';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ensurePrograms, type Machine, matchingPaths, newestMatch, POSTGRES_PROGRAM, type SystemProgram, thisMachine } from './system-packages.js';
 
 /**
  * The test setup's promise to a fresh machine: a missing browser is installed from Debian's
@@ -67,5 +70,38 @@ describe('ensurePrograms', () => {
   it('fails when apt succeeded but the program is still missing', () => {
     const m = machine({ installs: [] });
     expect(() => ensurePrograms([BROWSER], m)).toThrow('/usr/bin/example-browser is still missing');
+  });
+});
+
+describe('programs under a versioned folder (PostgreSQL: /usr/lib/postgresql/15/bin)', () => {
+  let root: string;
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'versions-'));
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  const place = (version: string, file?: string): void => {
+    mkdirSync(join(root, version, 'bin'), { recursive: true });
+    if (file) writeFileSync(join(root, version, 'bin', file), '');
+  };
+
+  it('finds every version that has the program, the highest version first (15 after 9 as numbers)', () => {
+    place('9', 'postgres');
+    place('15', 'postgres');
+    place('16'); // the folder without the program
+    expect(matchingPaths(join(root, '*/bin/postgres'))).toEqual([join(root, '15/bin/postgres'), join(root, '9/bin/postgres')]);
+    expect(newestMatch(join(root, '*/bin/postgres'))).toBe(join(root, '15/bin/postgres'));
+    expect(thisMachine.exists(join(root, '*/bin/postgres'))).toBe(true);
+  });
+
+  it('finds nothing when no version has it, or the folder itself is missing', () => {
+    place('15', 'initdb');
+    expect(matchingPaths(join(root, '*/bin/postgres'))).toEqual([]);
+    expect(thisMachine.exists(join(root, 'none/*/bin/postgres'))).toBe(false);
+  });
+
+  it("asks for Debian's postgresql package when no version is installed", () => {
+    const m = machine({ isRoot: false });
+    expect(() => ensurePrograms([POSTGRES_PROGRAM], m)).toThrow('sudo apt-get install -y --no-install-recommends postgresql');
   });
 });

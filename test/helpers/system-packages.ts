@@ -1,17 +1,23 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 
 /**
  * What the browser tests need from the operating system, brought by the test setup itself, so that
  * `npm ci && npm test` passes on a fresh machine with nothing but Node and npm: browsers come from
  * Debian's packages (never a download from the web). As root on Debian a missing package is
  * installed with apt; anywhere else the run stops at once with the one command that would fix it.
+ * PostgreSQL for the store's tests comes the same way (postgres.ts).
  */
 
 export interface SystemProgram {
   /** Who needs it, for the messages. */
   purpose: string;
-  /** Where the tests expect the program (an environment variable may point elsewhere). */
+  /**
+   * Where the tests expect the program (an environment variable may point elsewhere). One `*`
+   * segment stands for a versioned folder (PostgreSQL's `/usr/lib/postgresql/15/bin`): any entry
+   * there will do, the newest first (`newestMatch`).
+   */
   path: string;
   /** The variable that overrides `path`, named in the message for machines without apt. */
   pathVariable: string;
@@ -34,6 +40,40 @@ export const FIREFOX_PROGRAM: SystemProgram = {
   debianPackage: 'firefox-esr',
 };
 
+/**
+ * Debian's PostgreSQL server (initdb and postgres), under its major version's folder: 15 on
+ * Debian 12, whatever the release's `postgresql` package depends on elsewhere.
+ */
+export const POSTGRES_PROGRAM: SystemProgram = {
+  purpose: 'The PostgreSQL store tests',
+  path: process.env.RELAY_TEST_PG_BIN === undefined ? '/usr/lib/postgresql/*/bin/postgres' : join(process.env.RELAY_TEST_PG_BIN, 'postgres'),
+  pathVariable: 'RELAY_TEST_PG_BIN (the folder with initdb and postgres)',
+  debianPackage: 'postgresql',
+};
+
+/** Every existing path the pattern names (one `*` segment at most), the highest version first. */
+export function matchingPaths(pattern: string): string[] {
+  const star = pattern.indexOf('/*/');
+  if (star < 0) return existsSync(pattern) ? [pattern] : [];
+  const parent = pattern.slice(0, star);
+  const rest = pattern.slice(star + 3);
+  let entries: string[];
+  try {
+    entries = readdirSync(parent);
+  } catch {
+    return [];
+  }
+  return entries
+    .sort((a, b) => b.localeCompare(a, 'en', { numeric: true }))
+    .map((entry) => join(parent, entry, rest))
+    .filter((path) => existsSync(path));
+}
+
+/** The newest path the pattern names, or undefined. */
+export function newestMatch(pattern: string): string | undefined {
+  return matchingPaths(pattern)[0];
+}
+
 export type Runner = (command: string, args: readonly string[]) => { status: number | null; output: string };
 
 const runCommand: Runner = (command, args) => {
@@ -53,7 +93,7 @@ export interface Machine {
 }
 
 export const thisMachine: Machine = {
-  exists: existsSync,
+  exists: (path) => matchingPaths(path).length > 0,
   isRoot: process.getuid?.() === 0,
   isDebian: existsSync('/etc/debian_version') && existsSync('/usr/bin/apt-get'),
   run: runCommand,
@@ -75,7 +115,7 @@ export function ensurePrograms(programs: readonly SystemProgram[], machine: Mach
       : `install ${packages.join(', ')} and point ${missing.map((p) => p.pathVariable).join(', ')} at it`;
     throw new Error(`${needs}, and it is missing. To fix: ${how}.`);
   }
-  process.stderr.write(`[test setup] installing ${packages.join(', ')} with apt (needed by the browser tests)…\n`);
+  process.stderr.write(`[test setup] installing ${packages.join(', ')} with apt (needed by ${missing.map((p) => p.purpose.replace(/^The /, 'the ')).join(', ')})…\n`);
   for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', ...packages]]) {
     const run = machine.run('apt-get', args);
     if (run.status !== 0) {

@@ -62,6 +62,8 @@ export interface VitestReport {
 export function runRelayTestsOnLts(signal?: AbortSignal): Promise<LtsRun> {
   const outputFile = join(mkdtempSync(join(tmpdir(), 'relay-lts-')), 'report.json');
   // A clean environment for the nested run: nothing of the outer vitest's worker state.
+  // RELAY_TEST_PG_URL goes through: the nested run's PostgreSQL tests use the outer run's cluster
+  // when it has one (test/helpers/postgres-setup.ts), and start their own when it has none.
   const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('VITEST') && key !== 'NODE_OPTIONS'));
   env.NODE_OPTIONS = `--import ${SQLITE_HOOK}`;
   const args = [

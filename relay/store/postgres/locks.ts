@@ -1,0 +1,11 @@
+/**
+ * The advisory lock keys the relays of one database share (PostgreSQL's advisory locks are per
+ * database, keyed by one bigint). Fixed forever: relays of different versions must agree on them.
+ * The high bits spell "TLR" (TripLink Relay) so they stand out in pg_locks.
+ */
+export const ADVISORY_LOCK = {
+  /** Held while the schema is migrated: relays starting at once migrate one after the other. */
+  migrate: 0x544c_5201,
+  /** Held by the one relay that polls Concur (leader.ts). */
+  poller: 0x544c_5202,
+} as const;
