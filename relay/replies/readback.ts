@@ -11,7 +11,8 @@ import { groupOf, type ReplyCode, type StatusCode } from '../../shared/status.js
  * write the outcome, or the PUT ended in a way that may have reached Concur (a timeout, a cut
  * connection, a 5xx from behind a gateway). PUTting it again is not safe: Concur's answer to a
  * repeated reply is undocumented, and if it accepts it a CREU* e-mails the traveller twice and a
- * CRRET uses up one of five retries. So the outbox first reads the request back (GET by id) and
+ * CRRET uses up one more retry; under API 3.2 a request a CRRET or CREU* popped from the queue
+ * refuses any PUT until it is back. So the outbox first reads the request back (GET by id) and
  * `judgeReadBack` decides whether Concur already shows the reply.
  */
 
@@ -33,16 +34,23 @@ export type Verdict =
   /** Concur's answer cannot tell (`why`): the reply is PUT again rather than risk dropping it. */
   | { kind: 'unknown'; seen: SeenAtConcur; why: string };
 
+/**
+ * The replies after which Concur may keep the request waiting, with a new request token and a new
+ * LastModified: CRRET in both versions, and under API 3.2 CREU1/2/3 too, which pop the request
+ * from the queue for a day (notes §1b). A GET by id then shows it Pending, not Failed, so only
+ * the token or LastModified can show that the reply arrived; PUTting it again would be refused
+ * (the request is out of the queue) and record as failed a reply Concur applied.
+ */
+const REQUEUED_BY: ReadonlySet<ReplyCode> = new Set(['CRRET', 'CREU1', 'CREU2', 'CREU3']);
+
 /** Whether `record`, read back from Concur, shows that `reply` was applied. */
 export function judgeReadBack(reply: OutboxReply, record: ConcurRecord): Verdict {
   const seen: SeenAtConcur = { requestToken: record.requestToken, lastModified: record.lastModified };
-  if (reply.status !== 'CRRET') {
-    return OUTCOME[reply.status].includes(record.status)
-      ? { kind: 'applied', evidence: `Concur shows ${record.status}` }
-      : { kind: 'not_applied', seen };
+  if (reply.status !== 'CRRET' && OUTCOME[reply.status].includes(record.status)) {
+    return { kind: 'applied', evidence: `Concur shows ${record.status}` };
   }
-  // A CRRET leaves the request pending with a new request token (or, the sixth time, Failed), and
-  // a new LastModified; it never connects it.
+  if (!REQUEUED_BY.has(reply.status)) return { kind: 'not_applied', seen };
+  // Requeued (or, a CRRET over the limit, Failed), with a new LastModified; never connected.
   if (groupOf(record.status) === 'connected') return { kind: 'not_applied', seen };
   const before = reply.inDoubt;
   const tokenComparable = before?.tokenSha256 != null && record.requestToken !== null;
