@@ -9,18 +9,15 @@ import { aroundEveryMethod, record, type StoreHarness } from '../store/helpers.j
 import {
   addRequests,
   calls,
-  clientFor,
   control,
-  exchangeFor,
   fault,
   sandboxRequest,
   sleep,
-  versionWorld,
   waitFor,
   type CapturedLog,
 } from '../helpers.js';
 import { TESTER } from '../store/helpers.js';
-import { VERSIONS, type VersionCase } from './versions.js';
+import { VERSIONS, worldOf, type VersionCase, type VersionWorld as World } from './versions.js';
 
 /**
  * A reply in doubt: an attempt started, and its outcome never reached the store (the relay died
@@ -35,14 +32,13 @@ let store: Store;
 let metrics: Metrics;
 let log: CapturedLog;
 /** The world of one version, set up inside its `describe` (its hooks run for that block only). */
-function worldOf(v: VersionCase) {
-  const kit = versionWorld(v.version, { random: 41, quirks: { repeatReplies: 'accept' } }, (world) => ({ sb, harness, store, metrics, log } = world));
+function worldFor(v: VersionCase): World {
+  const w = worldOf(v, { random: 41, quirks: { repeatReplies: 'accept' } }, (world) => ({ sb, harness, store, metrics, log } = world));
   afterEach(() => {
     sb.hooks.onReplyApplied = undefined;
   });
-  return { ...kit, client: (options: { timeoutMs?: number } = {}) => clientFor(sb, { version: v.version, ...options }), exchange: () => exchangeFor(sb, v.exchange) };
+  return w;
 }
-type World = ReturnType<typeof worldOf>;
 
 /** The store of a process that is about to die: once `kill()` was called every call to it throws, as nothing runs after a SIGKILL. */
 function mortal(real: Store): { store: Store; kill(): void } {
@@ -94,7 +90,7 @@ async function crashBeforePut(w: World, requestId: string, status: ReplyCode): P
 }
 
 describe.each(VERSIONS)('API $version: a reply in doubt after a crash', (v) => {
-  const w = worldOf(v);
+  const w = worldFor(v);
   const { outbox, ingest } = w;
   it.each([
     ['CRSUC', 'connected'],
@@ -202,7 +198,7 @@ describe.each(VERSIONS)('API $version: a reply in doubt after a crash', (v) => {
 });
 
 describe.each(VERSIONS)('API $version: a reply in doubt while the relay runs', (v) => {
-  const w = worldOf(v);
+  const w = worldFor(v);
   const { outbox, ingest } = w;
   it('a PUT that timed out after Concur applied it is read back, not sent again', async () => {
     await addRequests(sb, { id: 'L1' });
@@ -249,7 +245,7 @@ describe.each(VERSIONS)('API $version: a reply in doubt while the relay runs', (
 });
 
 describe('API 3.2 only: a reply in doubt whose PUT popped the request from the queue', () => {
-  const w = worldOf(VERSIONS.find((v) => v.version === '3.2')!);
+  const w = worldFor(VERSIONS.find((v) => v.version === '3.2')!);
   const { outbox, ingest } = w;
 
   it.each(['CREU1', 'CRRET'] as const)('%s: Concur’s GET by id shows it Pending with a new token; read back as applied, never PUT again (Concur would refuse it)', async (code) => {

@@ -1,5 +1,8 @@
 import type { ExchangeForm } from '../../../relay/concur/exchange.js';
+import type { CallRecord } from '../../../relay/sandbox/calls.js';
+import type { RunningSandbox } from '../../../relay/sandbox/server.js';
 import type { SandboxStatus } from '../../../relay/sandbox/state.js';
+import { calls, clientFor, exchangeFor, versionWorld, type WorkerWorld } from '../helpers.js';
 import { REQUEUE_AFTER_MS, RETRY_LIMITS, type ApiVersion, type ReplyCode } from '../../../shared/status.js';
 
 /**
@@ -22,6 +25,14 @@ export interface VersionCase {
    * from the queue (Pending again later, with a new token); 3.0's CREU* fail it at once.
    */
   after: Readonly<Record<ReplyCode, SandboxStatus>>;
+  /** How a request the relay swept shows in its store: 3.0's processing list says Processing; 3.2's queue says Pending for all. */
+  listedAs: 'Processing' | 'Pending';
+  /**
+   * The list calls of a sweep of 12 waiting requests (10 a page), then of the sweep one sent reply
+   * asks for, as [status filter, first page?]: 3.0 walks its pending list (which hands the tokens
+   * out, so it is empty the second time) and its processing list; 3.2 its one queue, 11 long then.
+   */
+  twelveSweptTwice: { first: ReadonlyArray<Page>; again: ReadonlyArray<Page> };
   /** How long Concur keeps a request out of its list after a CRRET: 3.0 lists it again at once. */
   crretAwayMs: number;
   /**
@@ -33,6 +44,8 @@ export interface VersionCase {
   env: Readonly<Record<string, string>>;
 }
 
+type Page = readonly [status: string | undefined, firstPage: boolean];
+
 const FAILS = { CRSUC: 'Connected', CRPA1: 'Failed', CRPA2: 'Failed' } as const;
 
 export const VERSIONS: readonly VersionCase[] = [
@@ -43,6 +56,11 @@ export const VERSIONS: readonly VersionCase[] = [
     exchange: 'legacy',
     crretLimit: RETRY_LIMITS['3.0'].CRRET,
     after: { ...FAILS, CREU1: 'Failed', CREU2: 'Failed', CREU3: 'Failed', CRRET: 'Pending' },
+    listedAs: 'Processing',
+    twelveSweptTwice: {
+      first: [['Pending', true], ['Pending', false], ['Processing', true], ['Processing', false]],
+      again: [['Pending', true], ['Processing', true], ['Processing', false]],
+    },
     crretAwayMs: 0,
     crretThenReadBack: 'Processing',
     env: { CONCUR_API_VERSION: '3.0' },
@@ -54,8 +72,34 @@ export const VERSIONS: readonly VersionCase[] = [
     exchange: 'password',
     crretLimit: RETRY_LIMITS['3.2'].CRRET,
     after: { ...FAILS, CREU1: 'Pending', CREU2: 'Pending', CREU3: 'Pending', CRRET: 'Pending' },
+    listedAs: 'Pending',
+    twelveSweptTwice: { first: [[undefined, true], [undefined, false]], again: [[undefined, true], [undefined, false]] },
     crretAwayMs: REQUEUE_AFTER_MS.CRRET,
     crretThenReadBack: 'Pending',
     env: { CONCUR_API_VERSION: '3.2' },
   },
 ];
+
+/**
+ * versionWorld for a case of the table, plus what the tests build on it: the version's client
+ * (with options), its exchange, and the PUTs Concur received for a request on either path.
+ */
+export function worldOf(v: VersionCase, options: { random: number; quirks?: Record<string, unknown> }, use: (world: WorkerWorld) => void) {
+  let sb: RunningSandbox | undefined;
+  const kit = versionWorld(v.version, options, (world) => {
+    sb = world.sb;
+    use(world);
+  });
+  const the = (): RunningSandbox => {
+    if (sb === undefined) throw new Error('only inside a test');
+    return sb;
+  };
+  return {
+    ...kit,
+    client: (more: Omit<Parameters<typeof clientFor>[1] & object, 'version'> = {}) => clientFor(the(), { version: v.version, ...more }),
+    exchange: () => exchangeFor(the(), v.exchange),
+    /** PUTs for `id` in order, a fault's answers included (they never reached the route, only their path names the request). */
+    putsOf: async (id: string): Promise<CallRecord[]> => (await calls(the())).filter((call) => call.route === 'put' && call.path === `${v.resource}/${encodeURIComponent(id)}`),
+  };
+}
+export type VersionWorld = ReturnType<typeof worldOf>;
