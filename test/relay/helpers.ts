@@ -257,26 +257,27 @@ export function versionWorld(
   options: { random: number; quirks?: Record<string, unknown> },
   use: (world: WorkerWorld) => void,
 ): WorkerKit {
-  let current: WorkerWorld | undefined;
+  let current: { world: WorkerWorld; client: ConcurClient } | undefined;
   const kit = workerWorld(options, (world) => {
     // The world's first store is swapped, unused, for one of the version; reopens keep the version.
     world.harness.cleanup();
     world.harness = new VersionedHarness(version);
     world.store = world.harness.store();
-    current = world;
+    // One client for the test's sweeps and outboxes, as the relay has one: 3.2's app token is fetched once.
+    current = { world, client: clientFor(world.sb, { version }) };
     use(world);
   });
-  const the = (): WorkerWorld => {
+  const the = () => {
     if (current === undefined) throw new Error('only inside a test');
     return current;
   };
   return {
     running: kit.running,
-    outbox: (overrides = {}) =>
-      kit.outbox({ client: clientFor(the().sb, { version }), exchange: exchangeFor(the().sb, version === '3.2' ? 'password' : 'legacy'), ...overrides }),
+    outbox: (overrides = {}) => kit.outbox({ client: the().client, exchange: exchangeFor(the().world.sb, version === '3.2' ? 'password' : 'legacy'), ...overrides }),
     async ingest() {
-      const { sb, harness, metrics, log } = the();
-      const poller = createPoller({ client: clientFor(sb, { version }), store: harness.latest, intervalMs: 60_000, logger: log.logger, metrics, now: harness.clock.now });
+      const { world, client } = the();
+      const { harness, metrics, log } = world;
+      const poller = createPoller({ client, store: harness.latest, intervalMs: 60_000, logger: log.logger, metrics, now: harness.clock.now });
       expect((await poller.sweepNow()).outcome).toBe('ok');
     },
   };

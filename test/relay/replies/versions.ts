@@ -3,7 +3,7 @@ import type { CallRecord } from '../../../relay/sandbox/calls.js';
 import type { RunningSandbox } from '../../../relay/sandbox/server.js';
 import type { SandboxStatus } from '../../../relay/sandbox/state.js';
 import { calls, clientFor, exchangeFor, versionWorld, type WorkerWorld } from '../helpers.js';
-import { REQUEUE_AFTER_MS, RETRY_LIMITS, type ApiVersion, type ReplyCode } from '../../../shared/status.js';
+import { REQUEST_TOKEN_LIFETIME_MS, REQUEUE_AFTER_MS, RETRY_LIMITS, type ApiVersion, type ReplyCode } from '../../../shared/status.js';
 
 /**
  * Where the replies suite's two Concur API versions differ for a real reason, in one table: the
@@ -18,6 +18,13 @@ export interface VersionCase {
   authScheme: 'OAuth' | 'Bearer';
   /** How a CRSUC's exchange goes by default: 3.0 getaccesstoken.ashx, 3.2 the password grant. */
   exchange: ExchangeForm;
+  /** How the traveller's token from that exchange is sent: a legacy token as OAuth; an OAuth 2.0 JWT as Bearer only. */
+  travellerScheme: 'OAuth' | 'Bearer';
+  /** The connection's instance URL from that exchange: the legacy answer's Instance_URL (with its `/`), the password grant's geolocation. */
+  instanceUrl: (origin: string) => string;
+  /** How long the relay takes a request token to live, and the sandbox quirk that makes the sandbox agree (as sandbox mode does). */
+  tokenLifetimeMs: number;
+  quirks: { requestTokenLifetime: '15m' | '24h' };
   /** The CRRETs Concur accepts per request before the next one fails it. */
   crretLimit: number;
   /**
@@ -54,6 +61,10 @@ export const VERSIONS: readonly VersionCase[] = [
     resource: '/api/v3.0/common/connectionrequests',
     authScheme: 'OAuth',
     exchange: 'legacy',
+    travellerScheme: 'OAuth',
+    instanceUrl: (origin) => `${origin}/`,
+    tokenLifetimeMs: REQUEST_TOKEN_LIFETIME_MS['3.0'],
+    quirks: { requestTokenLifetime: '15m' },
     crretLimit: RETRY_LIMITS['3.0'].CRRET,
     after: { ...FAILS, CREU1: 'Failed', CREU2: 'Failed', CREU3: 'Failed', CRRET: 'Pending' },
     listedAs: 'Processing',
@@ -70,6 +81,10 @@ export const VERSIONS: readonly VersionCase[] = [
     resource: '/api/v3.2/common/connectionrequests',
     authScheme: 'Bearer',
     exchange: 'password',
+    travellerScheme: 'Bearer',
+    instanceUrl: (origin) => origin,
+    tokenLifetimeMs: REQUEST_TOKEN_LIFETIME_MS['3.2'],
+    quirks: { requestTokenLifetime: '24h' },
     crretLimit: RETRY_LIMITS['3.2'].CRRET,
     after: { ...FAILS, CREU1: 'Pending', CREU2: 'Pending', CREU3: 'Pending', CRRET: 'Pending' },
     listedAs: 'Pending',
@@ -86,7 +101,8 @@ export const VERSIONS: readonly VersionCase[] = [
  */
 export function worldOf(v: VersionCase, options: { random: number; quirks?: Record<string, unknown> }, use: (world: WorkerWorld) => void) {
   let sb: RunningSandbox | undefined;
-  const kit = versionWorld(v.version, options, (world) => {
+  // The sandbox keeps request tokens as long as the relay takes them to live, as in sandbox mode.
+  const kit = versionWorld(v.version, { ...options, quirks: { ...v.quirks, ...options.quirks } }, (world) => {
     sb = world.sb;
     use(world);
   });
