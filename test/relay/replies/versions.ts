@@ -49,6 +49,13 @@ export interface VersionCase {
   crretThenReadBack: SandboxStatus;
   /** The variables that make the relay speak this version to the sandbox (next to its base URL and credentials). */
   env: Readonly<Record<string, string>>;
+  /**
+   * The relay's own credential for its calls, beside CONCUR_CLIENT_ID and CONCUR_CLIENT_SECRET:
+   * 3.0 the static token; 3.2 nothing more (those two alone: the client-credentials grant).
+   */
+  credential: (sb: RunningSandbox) => Record<string, string>;
+  /** The sandbox's request ids: 3.0's 28 characters, 3.2's GUIDs. */
+  ids: 'legacy' | 'guid';
 }
 
 type Page = readonly [status: string | undefined, firstPage: boolean];
@@ -75,6 +82,8 @@ export const VERSIONS: readonly VersionCase[] = [
     crretAwayMs: 0,
     crretThenReadBack: 'Processing',
     env: { CONCUR_API_VERSION: '3.0' },
+    credential: (sb) => ({ CONCUR_ACCESS_TOKEN: sb.accessToken }),
+    ids: 'legacy',
   },
   {
     version: '3.2',
@@ -92,6 +101,8 @@ export const VERSIONS: readonly VersionCase[] = [
     crretAwayMs: REQUEUE_AFTER_MS.CRRET,
     crretThenReadBack: 'Pending',
     env: { CONCUR_API_VERSION: '3.2' },
+    credential: () => ({}),
+    ids: 'guid',
   },
 ];
 
