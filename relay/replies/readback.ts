@@ -43,8 +43,11 @@ export type Verdict =
  */
 const REQUEUED_BY: ReadonlySet<ReplyCode> = new Set(['CRRET', 'CREU1', 'CREU2', 'CREU3']);
 
-/** Whether `record`, read back from Concur, shows that `reply` was applied. */
-export function judgeReadBack(reply: OutboxReply, record: ConcurRecord): Verdict {
+/**
+ * Whether `record`, read back from Concur, shows that `reply` was applied. `sweptToken`: the
+ * request token the relay's store holds now, from its latest sweep (undefined: not known).
+ */
+export function judgeReadBack(reply: OutboxReply, record: ConcurRecord, sweptToken?: string | null): Verdict {
   const seen: SeenAtConcur = { requestToken: record.requestToken, lastModified: record.lastModified };
   if (reply.status !== 'CRRET' && OUTCOME[reply.status].includes(record.status)) {
     return { kind: 'applied', evidence: `Concur shows ${record.status}` };
@@ -54,21 +57,25 @@ export function judgeReadBack(reply: OutboxReply, record: ConcurRecord): Verdict
   if (groupOf(record.status) === 'connected') return { kind: 'not_applied', seen };
   const before = reply.inDoubt;
   const tokenComparable = before?.tokenSha256 != null && record.requestToken !== null;
-  if (tokenComparable && requestTokenSha256(record.requestToken!) !== before!.tokenSha256) {
-    return { kind: 'applied', evidence: 'Concur shows a new request token' };
-  }
+  const newToken = tokenComparable && requestTokenSha256(record.requestToken!) !== before!.tokenSha256;
+  // A new token a sweep has listed since may be the list's own ("Request tokens are generated upon
+  // GET", API 3.2), not the reply's; a request the reply popped from the queue is on no list.
+  const listedSince = newToken && sweptToken != null && sweptToken === record.requestToken;
+  if (newToken && !listedSince) return { kind: 'applied', evidence: 'Concur shows a new request token' };
   const lastModifiedComparable = before?.lastModified != null && record.lastModified !== null;
   if (lastModifiedComparable && Date.parse(record.lastModified!) > Date.parse(before!.lastModified!)) {
     return { kind: 'applied', evidence: `Concur changed the request since the attempt started (${record.status})` };
   }
   // The same token: Concur issued none since the attempt started.
-  if (tokenComparable) return { kind: 'not_applied', seen };
+  if (tokenComparable && !newToken) return { kind: 'not_applied', seen };
   return {
     kind: 'unknown',
     seen,
-    why: lastModifiedComparable
-      ? 'Concur shows no request token and the same LastModified (to the second) as when the attempt started'
-      : 'Concur shows no request token and no LastModified to compare with the attempt',
+    why: listedSince
+      ? 'Concur shows a new request token, but one a list has handed out since, and the same LastModified (to the second)'
+      : lastModifiedComparable
+        ? 'Concur shows no request token and the same LastModified (to the second) as when the attempt started'
+        : 'Concur shows no request token and no LastModified to compare with the attempt',
   };
 }
 

@@ -265,4 +265,20 @@ describe('API 3.2 only: a reply in doubt whose PUT popped the request from the q
     expect(sb.state.get('Q1')!.successfulPuts).toBe(1);
     expect(store.requests.get('Q1')).toMatchObject({ status: code, reply: { status: code, state: 'sent' } });
   });
+
+  it.each(['CREU1', 'CRRET'] as const)('%s whose PUT never went out, when every list hands out new tokens (quirk tokenOnGet): the list’s token is no proof; sent exactly once', async (code) => {
+    await control(sb, 'PUT', '/quirks', { tokenOnGet: true });
+    await addRequests(sb, { id: 'G1' });
+    await ingest();
+    const replyId = await crashBeforePut(w, 'G1', code);
+    // A sweep before the read-back: the request is still in the queue, and its list gave it a new token.
+    await ingest();
+    expect(store.requests.getRequestToken('G1')).toBe(sb.state.get('G1')!.requestToken);
+
+    await outbox().drain();
+    expect(store.replies.get(replyId)).toMatchObject({ state: 'sent', attempts: 1 });
+    expect(await concurCalls('G1')).toEqual(['get 200', 'put 204']);
+    expect(sb.state.get('G1')).toMatchObject({ successfulPuts: 1, lastReply: code });
+  });
 });
+

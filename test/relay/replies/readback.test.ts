@@ -70,6 +70,15 @@ describe('judgeReadBack', () => {
     expect(judgeReadBack(inDoubt('CRRET'), record('R', { ...later, status: 'Failed' })).kind).toBe('applied');
   });
 
+  it('CRRET/CREU: a new token the relay’s sweep has listed since is no proof (3.2 lists hand tokens out); one no list showed is', () => {
+    const listed = record('R', { requestToken: 'token-listed', lastModified: '2024-05-01T09:00:00Z' });
+    for (const code of ['CRRET', 'CREU1'] as const) {
+      expect(judgeReadBack(inDoubt(code), listed, 'token-listed')).toMatchObject({ kind: 'unknown', why: expect.stringContaining('a list has handed out since') });
+      expect(judgeReadBack(inDoubt(code), listed, 'token-before').kind).toBe('applied');
+      expect(judgeReadBack(inDoubt(code), { ...listed, lastModified: '2024-05-01T09:00:01Z' }, 'token-listed').kind).toBe('applied');
+    }
+  });
+
   it('CRRET: never shown by a connected request', () => {
     const shown = record('R', { status: 'Connected', requestToken: 'token-after', lastModified: '2024-05-01T09:30:00Z' });
     expect(judgeReadBack(inDoubt('CRRET'), shown).kind).toBe('not_applied');
