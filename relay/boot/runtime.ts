@@ -22,6 +22,7 @@ import { createWebhookWorker } from '../push/webhooks/delivery.js';
 import { wireConnections } from './connections.js';
 import { concurAuth } from './concur-auth.js';
 import { autoConnectOf, createMatcher, sandboxDirectorySecret } from './matching.js';
+import { REQUEST_TOKEN_LIFETIME_MS, REQUEST_TOKEN_TTL_MS } from '../../shared/status.js';
 
 /**
  * Wires the relay together from its configuration: store, Concur client, poller, outbox, webhooks,
@@ -120,8 +121,12 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
         random: options.sandboxRandom,
         clock: options.sandboxClock,
         demo: demoEveryMs > 0 ? { everyMs: demoEveryMs } : undefined,
-        // The password grant's username is the request's userId, which Concur gives from API 3.2 on.
-        quirks: config.exchange.form === 'password' ? { version: '3.2' } : undefined,
+        quirks: {
+          // The password grant's username is the request's userId, which Concur gives from API 3.2 on.
+          ...(config.exchange.form === 'password' ? { version: '3.2' as const } : {}),
+          // The lifetime the relay assumes for the version: the popup's countdown then matches what this sandbox refuses.
+          requestTokenLifetime: REQUEST_TOKEN_LIFETIME_MS[config.concur.apiVersion] === REQUEST_TOKEN_TTL_MS ? '15m' : '24h',
+        },
         ids: config.concur.apiVersion === '3.2' ? 'guid' : 'legacy',
         directory: directorySecret === null ? undefined : { secret: directorySecret },
       });

@@ -3,7 +3,7 @@ import type { Metrics } from '../base/metrics.js';
 import type { ConcurClient } from '../concur/client.js';
 import { ConcurError } from '../concur/errors.js';
 import type { ConcurRecord } from '../concur/record.js';
-import type { OutboxReply, Replies, SeenAtConcur } from '../store/index.js';
+import type { OutboxReply, Replies, Requests, SeenAtConcur } from '../store/index.js';
 import { backoffDelay } from '../workers/backoff.js';
 import { iso } from '../workers/loop.js';
 import { finalMessage, isFinal, judgeReadBack, leavesDoubt } from './readback.js';
@@ -15,7 +15,11 @@ import { finalMessage, isFinal, judgeReadBack, leavesDoubt } from './readback.js
 
 export interface DeliveryDeps {
   client: Pick<ConcurClient, 'putStatus' | 'get'>;
-  store: { replies: Pick<Replies, 'markAttemptStarted' | 'markAttempt' | 'markSent' | 'markFailed'> };
+  store: {
+    replies: Pick<Replies, 'markAttemptStarted' | 'markAttempt' | 'markSent' | 'markFailed'>;
+    /** The request token the last sweep stored: whether a read-back's new token is one a list handed out. */
+    requests: Pick<Requests, 'getRequestToken'>;
+  };
   logger: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
   metrics: Pick<Metrics, 'recordReplyAttempt'>;
   now: () => number;
@@ -76,8 +80,9 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
   }
 
   /**
-   * Reads a reply in doubt back from Concur. 'settled': recorded as sent (Concur shows it), or a
-   * retry of the read-back is scheduled; otherwise the reply is to be PUT, with what Concur showed.
+   * Reads a reply in doubt back from Concur. 'settled': recorded as sent (Concur shows it), a retry
+   * of the read-back is scheduled, or the store failed (waited out); otherwise the reply is to be
+   * PUT, with what Concur showed.
    */
   async function resolveDoubt(reply: OutboxReply): Promise<'settled' | { seen: SeenAtConcur | undefined }> {
     let record: ConcurRecord;
@@ -95,7 +100,15 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
       );
       return { seen: undefined };
     }
-    const verdict = judgeReadBack(reply, record);
+    let sweptToken: string | null | undefined;
+    try {
+      sweptToken = store.requests.getRequestToken(reply.requestId);
+    } catch (error) {
+      storeFailed();
+      logger.error({ ...ids(reply), err: error }, 'the store could not read the request token to judge a read-back; nothing was sent');
+      return 'settled';
+    }
+    const verdict = judgeReadBack(reply, record, sweptToken);
     if (verdict.kind === 'applied') {
       recordSent(reply, `reply confirmed by reading it back: ${verdict.evidence}; not sent again`);
       return 'settled';

@@ -11,7 +11,8 @@ import { groupOf, type ReplyCode, type StatusCode } from '../../shared/status.js
  * write the outcome, or the PUT ended in a way that may have reached Concur (a timeout, a cut
  * connection, a 5xx from behind a gateway). PUTting it again is not safe: Concur's answer to a
  * repeated reply is undocumented, and if it accepts it a CREU* e-mails the traveller twice and a
- * CRRET uses up one of five retries. So the outbox first reads the request back (GET by id) and
+ * CRRET uses up one more retry; under API 3.2 a request a CRRET or CREU* popped from the queue
+ * refuses any PUT until it is back. So the outbox first reads the request back (GET by id) and
  * `judgeReadBack` decides whether Concur already shows the reply.
  */
 
@@ -33,34 +34,48 @@ export type Verdict =
   /** Concur's answer cannot tell (`why`): the reply is PUT again rather than risk dropping it. */
   | { kind: 'unknown'; seen: SeenAtConcur; why: string };
 
-/** Whether `record`, read back from Concur, shows that `reply` was applied. */
-export function judgeReadBack(reply: OutboxReply, record: ConcurRecord): Verdict {
+/**
+ * The replies after which Concur may keep the request waiting, with a new request token and a new
+ * LastModified: CRRET in both versions, and under API 3.2 CREU1/2/3 too, which pop the request
+ * from the queue for a day (notes §1b). A GET by id then shows it Pending, not Failed, so only
+ * the token or LastModified can show that the reply arrived; PUTting it again would be refused
+ * (the request is out of the queue) and record as failed a reply Concur applied.
+ */
+const REQUEUED_BY: ReadonlySet<ReplyCode> = new Set(['CRRET', 'CREU1', 'CREU2', 'CREU3']);
+
+/**
+ * Whether `record`, read back from Concur, shows that `reply` was applied. `sweptToken`: the
+ * request token the relay's store holds now, from its latest sweep (undefined: not known).
+ */
+export function judgeReadBack(reply: OutboxReply, record: ConcurRecord, sweptToken?: string | null): Verdict {
   const seen: SeenAtConcur = { requestToken: record.requestToken, lastModified: record.lastModified };
-  if (reply.status !== 'CRRET') {
-    return OUTCOME[reply.status].includes(record.status)
-      ? { kind: 'applied', evidence: `Concur shows ${record.status}` }
-      : { kind: 'not_applied', seen };
+  if (reply.status !== 'CRRET' && OUTCOME[reply.status].includes(record.status)) {
+    return { kind: 'applied', evidence: `Concur shows ${record.status}` };
   }
-  // A CRRET leaves the request pending with a new request token (or, the sixth time, Failed), and
-  // a new LastModified; it never connects it.
+  if (!REQUEUED_BY.has(reply.status)) return { kind: 'not_applied', seen };
+  // Requeued (or, a CRRET over the limit, Failed), with a new LastModified; never connected.
   if (groupOf(record.status) === 'connected') return { kind: 'not_applied', seen };
   const before = reply.inDoubt;
   const tokenComparable = before?.tokenSha256 != null && record.requestToken !== null;
-  if (tokenComparable && requestTokenSha256(record.requestToken!) !== before!.tokenSha256) {
-    return { kind: 'applied', evidence: 'Concur shows a new request token' };
-  }
+  const newToken = tokenComparable && requestTokenSha256(record.requestToken!) !== before!.tokenSha256;
+  // A new token a sweep has listed since may be the list's own ("Request tokens are generated upon
+  // GET", API 3.2), not the reply's; a request the reply popped from the queue is on no list.
+  const listedSince = newToken && sweptToken != null && sweptToken === record.requestToken;
+  if (newToken && !listedSince) return { kind: 'applied', evidence: 'Concur shows a new request token' };
   const lastModifiedComparable = before?.lastModified != null && record.lastModified !== null;
   if (lastModifiedComparable && Date.parse(record.lastModified!) > Date.parse(before!.lastModified!)) {
     return { kind: 'applied', evidence: `Concur changed the request since the attempt started (${record.status})` };
   }
   // The same token: Concur issued none since the attempt started.
-  if (tokenComparable) return { kind: 'not_applied', seen };
+  if (tokenComparable && !newToken) return { kind: 'not_applied', seen };
   return {
     kind: 'unknown',
     seen,
-    why: lastModifiedComparable
-      ? 'Concur shows no request token and the same LastModified (to the second) as when the attempt started'
-      : 'Concur shows no request token and no LastModified to compare with the attempt',
+    why: listedSince
+      ? 'Concur shows a new request token, but one a list has handed out since, and the same LastModified (to the second)'
+      : lastModifiedComparable
+        ? 'Concur shows no request token and the same LastModified (to the second) as when the attempt started'
+        : 'Concur shows no request token and no LastModified to compare with the attempt',
   };
 }
 

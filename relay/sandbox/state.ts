@@ -293,7 +293,8 @@ export class SandboxState {
   exchange(token: string, forUser?: string): ExchangeOutcome {
     const id = this.#byToken.get(token);
     const request = id === undefined ? undefined : this.#requests.get(id);
-    if (!request) return { ok: false, reason: 'unknown', message: 'Invalid request token.' };
+    // 3.2: a popped request's next token is issued when it is back in the queue; until then Concur has issued none.
+    if (!request || this.isPopped(request)) return { ok: false, reason: 'unknown', message: 'Invalid request token.' };
     if (forUser !== undefined && forUser !== request.userId) {
       return { ok: false, reason: 'not_yours', message: 'Authtoken was not issued for you' };
     }

@@ -245,3 +245,49 @@ export function workerWorld(options: { random: number; quirks?: Record<string, u
     },
   };
 }
+
+/**
+ * workerWorld for one Concur API version, for the tests parametrised over versions: the store holds
+ * requests to that version's rules (retry limits, request-token lifetime), and the outbox and the
+ * sweep use its client (3.0 XML with the static token; 3.2 JSON with a client-credentials token)
+ * and its exchange (3.0 the legacy one; 3.2 the password grant, as the relay defaults to).
+ */
+export function versionWorld(
+  version: ApiVersion,
+  options: { random: number; quirks?: Record<string, unknown> },
+  use: (world: WorkerWorld) => void,
+): WorkerKit {
+  let current: { world: WorkerWorld; client: ConcurClient } | undefined;
+  const kit = workerWorld(options, (world) => {
+    // The world's first store is swapped, unused, for one of the version; reopens keep the version.
+    world.harness.cleanup();
+    world.harness = new VersionedHarness(version);
+    world.store = world.harness.store();
+    // One client for the test's sweeps and outboxes, as the relay has one: 3.2's app token is fetched once.
+    current = { world, client: clientFor(world.sb, { version }) };
+    use(world);
+  });
+  const the = () => {
+    if (current === undefined) throw new Error('only inside a test');
+    return current;
+  };
+  return {
+    running: kit.running,
+    outbox: (overrides = {}) => kit.outbox({ client: the().client, exchange: exchangeFor(the().world.sb, version === '3.2' ? 'password' : 'legacy'), ...overrides }),
+    async ingest() {
+      const { world, client } = the();
+      const { harness, metrics, log } = world;
+      const poller = createPoller({ client, store: harness.latest, intervalMs: 60_000, logger: log.logger, metrics, now: harness.clock.now });
+      expect((await poller.sweepNow()).outcome).toBe('ok');
+    },
+  };
+}
+
+class VersionedHarness extends StoreHarness {
+  constructor(private readonly version: ApiVersion) {
+    super();
+  }
+  override store(): Store {
+    return this.storeWith({ apiVersion: this.version });
+  }
+}

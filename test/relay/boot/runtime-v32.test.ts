@@ -6,6 +6,7 @@ import { startRelay, type RunningRelay } from '../../../relay/boot/runtime.js';
 import { startSandbox } from '../../../relay/sandbox/server.js';
 import { eventually, tempDb } from '../../helpers/relay-process.js';
 import { TEST_VAULT_KEY } from '../../helpers/vault.js';
+import { REQUEST_TOKEN_LIFETIME_MS } from '../../../shared/status.js';
 
 /**
  * CONCUR_API_VERSION=3.2 from the environment to the wire, in sandbox mode: the relay gets its app
@@ -96,5 +97,24 @@ describe('the relay under CONCUR_API_VERSION=3.2 (sandbox mode)', () => {
       relay = undefined;
       await concur.close();
     }
+  });
+});
+
+describe('sandbox mode: the sandbox it starts keeps request tokens as long as the relay assumes', () => {
+  it.each(['3.0', '3.2'] as const)('API %s: the expiry the API shows for a new request is the one the sandbox enforces', async (version) => {
+    const r = await start({ CONCUR_API_VERSION: version, RELAY_AUTO_REPLY: 'off' });
+    const sandbox = r.sandbox!;
+    const added = sandbox.state.add();
+    const shown = await eventually(async () => {
+      const one = await fetch(`${r.url}/api/v1/requests/${added.id}`, { headers: { authorization: `Bearer ${r.apiKeys[0]}` } });
+      return one.status === 200 ? ((await one.json()) as ConnectionRequest) : undefined;
+    });
+    const enforced = (await (await fetch(`${sandbox.url}/_sandbox/requests/${added.id}`)).json()) as { request: { requestTokenExpiresAt: string } };
+    const lifetime = Date.parse(enforced.request.requestTokenExpiresAt) - added.requestTokenIssuedAt;
+    expect(lifetime).toBe(REQUEST_TOKEN_LIFETIME_MS[version]);
+    // The relay counts from when it first saw the token, a poll after the sandbox issued it.
+    const apart = Date.parse(shown.requestTokenExpiresAt!) - Date.parse(enforced.request.requestTokenExpiresAt);
+    expect(apart).toBeGreaterThanOrEqual(0);
+    expect(apart).toBeLessThan(60_000);
   });
 });

@@ -40,9 +40,11 @@ describe('/metrics of a running relay', () => {
     const relay = await startRelay(parsed.config, { logger: createLogger({ level: 'silent' }) });
     relays.push(relay);
     const scrape = async () => (await fetch(`${relay.url}/metrics`)).text();
-    // The first poll runs at start; its list call is timed once it has answered.
+    // The first poll runs at start; its list call is timed once it has answered, the poll once its
+    // sweep has walked every list (3.0: pending, then processing), a little later.
     let text = '';
-    for (let i = 0; i < 100 && !/triplink_concur_request_duration_seconds_count\{operation="list",outcome="200"\} [1-9]/.test(text); i++) {
+    const polled = (t: string) => /triplink_concur_request_duration_seconds_count\{operation="list",outcome="200"\} [1-9]/.test(t) && /^triplink_polls_total [1-9]/m.test(t);
+    for (let i = 0; i < 100 && !polled(text); i++) {
       await new Promise((resolve) => setTimeout(resolve, 50));
       text = await scrape();
     }

@@ -9,12 +9,15 @@ import { eventually, tempDb } from '../../helpers/relay-process.js';
 import { connectSse, type SseConnection } from '../../helpers/sse-client.js';
 import { TEST_VAULT_KEY } from '../../helpers/vault.js';
 import { Receiver } from '../push/webhooks/helpers.js';
+import { VERSIONS, type VersionCase } from './versions.js';
 
 /**
  * "Connected" means the traveller's tokens are stored: the whole relay (its API, outbox, poller
  * and store) against the sandbox over real HTTP. A click on CRSUC exchanges the request token,
  * stores the connection, then PUTs CRSUC; when Concur refuses the token, a CRRET gets a new one
- * and the CRSUC follows by itself. The outbox's own rules, on a clock the test moves: exchange-step.test.ts.
+ * and the CRSUC follows by itself. In API 3.0 (the legacy exchange) and 3.2 (the password grant;
+ * the relay's calls with its static token as Bearer). The outbox's own rules, on a clock the test
+ * moves: exchange-step.test.ts.
  */
 
 const API_KEY = 'exchange-flow-key-0123456789';
@@ -41,12 +44,17 @@ afterEach(async () => {
   logs.length = 0;
 });
 
-/** A sandbox with `count` new pending requests, and the relay against it once it has polled them. */
-async function start(env: (sb: RunningSandbox) => Record<string, string>, options: { count?: number; quirks?: Record<string, unknown> } = {}) {
-  const sb = await startSandbox({ seed: false, random: 71, quirks: options.quirks });
+/** A sandbox with `count` new pending requests, and the relay (speaking `v`'s version) against it once it has polled them. */
+async function start(
+  v: Pick<VersionCase, 'env' | 'ids' | 'quirks'>,
+  env: (sb: RunningSandbox) => Record<string, string>,
+  options: { count?: number; quirks?: Record<string, unknown> } = {},
+) {
+  const sb = await startSandbox({ seed: false, random: 71, ids: v.ids, quirks: { ...v.quirks, ...options.quirks } });
   sandbox = sb;
   const ids = Array.from({ length: options.count ?? 1 }, () => sb.state.add().id);
   const parsed = parseConfig({
+    ...v.env,
     CONCUR_BASE_URL: sb.url,
     CONCUR_ACCESS_TOKEN: sb.accessToken,
     RELAY_API_KEYS: API_KEY,
@@ -81,7 +89,13 @@ const until = (id: string, state: string, timeoutMs = 10_000) =>
   }, timeoutMs);
 
 const putsOf = (id: string) => sandbox!.calls.list().filter((c) => c.route === 'put' && c.path.endsWith(`/${id}`)).map((c) => `${c.putStatus} ${c.status}`);
-const tokenCalls = () => sandbox!.calls.list().filter((c) => c.route === 'exchange' || c.route === 'token').map((c) => c.status);
+/** Exchanges of request tokens (the legacy one, the token endpoint's grants): not an app token of the relay's own. */
+const tokenCalls = () =>
+  sandbox!.calls
+    .list()
+    .filter((c) => c.route === 'exchange' || (c.route === 'token' && c.grantType !== 'client_credentials'))
+    .map((c) => c.status);
+const sandboxClock = (ms: number) => sandbox!.clock.advance(ms);
 const replySteps = (id: string) =>
   relay!.store.events
     .after(0, 10_000)
@@ -102,9 +116,15 @@ async function everythingSaid(): Promise<string> {
   return [logs.join(''), JSON.stringify(relay!.store.events.after(0, 10_000)), ...answers, stream?.raw() ?? '', ...(receiver?.received.map((r) => r.body) ?? [])].join('\n');
 }
 
-describe('CRSUC: the exchange first, then the PUT', () => {
+describe.each(VERSIONS)('API $version — CRSUC: the exchange first, then the PUT', (v) => {
+  /** Once Concur took the relay's CRRET: the time until it lists the request again (3.2 popped it for an hour). */
+  const backAfterCrret = async (id: string) => {
+    await eventually(() => sandbox!.state.get(id)!.retries === 1);
+    sandboxClock(v.crretAwayMs);
+  };
+
   it("click → exchange → tokens stored → CRSUC; the token works at Concur's User API; every step an event; no token anywhere", async () => {
-    const { sb, ids } = await start(credentials);
+    const { sb, ids } = await start(v, credentials);
     const [id] = ids as [string];
     receiver = await new Receiver().start();
     const hook = await api('/api/v1/webhooks', { method: 'POST', body: JSON.stringify({ url: receiver.url, events: ['reply.sent', 'request.updated', 'connection.established'] }) });
@@ -117,11 +137,13 @@ describe('CRSUC: the exchange first, then the PUT', () => {
     const after = await until(id, 'sent');
     const { connection, opened } = heldTokens(id);
     expect(after).toMatchObject({ group: 'connected', connectionId: connection.id, reply: { status: 'CRSUC', attempts: 1, requestedBy: 'env key 1' } });
-    expect(connection).toMatchObject({ state: 'active', connectedBy: 'env key 1', instanceUrl: `${sb.url}/` });
+    expect(connection).toMatchObject({ state: 'active', connectedBy: 'env key 1', instanceUrl: v.instanceUrl(sb.url) });
+    expect(opened.form).toBe(v.exchange);
+    expect(sb.calls.list().find((c) => c.route === 'put')?.path).toBe(`${v.resource}/${id}`);
     expect(putsOf(id)).toEqual(['CRSUC 204']);
     expect(tokenCalls()).toEqual([200]);
 
-    const profile = await fetch(`${sb.url}/api/user/v1.0/User`, { headers: { authorization: `OAuth ${opened.accessToken}`, accept: 'application/json' } });
+    const profile = await fetch(`${sb.url}/api/user/v1.0/User`, { headers: { authorization: `${v.travellerScheme} ${opened.accessToken}`, accept: 'application/json' } });
     expect(profile.status).toBe(200);
     expect(JSON.stringify(await profile.json())).toContain(sb.state.get(id)!.userId);
 
@@ -142,26 +164,13 @@ describe('CRSUC: the exchange first, then the PUT', () => {
     for (const secret of [opened.accessToken, opened.refreshToken, sb.clientSecret]) expect(said).not.toContain(secret);
   });
 
-  it('the password grant (OAuth 2.0, API 3.2 requests with a userId) connects the same way', async () => {
-    const { sb, ids } = await start((s) => ({ ...credentials(s), CONCUR_EXCHANGE: 'password' }), { quirks: { version: '3.2' } });
-    const [id] = ids as [string];
-    expect((await click(id)).status).toBe(202);
-    await until(id, 'sent');
-    const { connection, opened } = heldTokens(id);
-    expect(connection).toMatchObject({ instanceUrl: sb.url, concurUserId: sb.state.get(id)!.userId });
-    expect(opened).toMatchObject({ form: 'password', geolocation: sb.url });
-    expect(sb.calls.list().filter((c) => c.route === 'token').map((c) => [c.grantType, c.status])).toEqual([['password', 200]]);
-    const profile = await fetch(`${sb.url}/api/user/v1.0/User`, { headers: { authorization: `Bearer ${opened.accessToken}`, accept: 'application/json' } });
-    expect(profile.status).toBe(200);
-    const said = await everythingSaid();
-    for (const secret of [opened.accessToken, opened.refreshToken]) expect(said).not.toContain(secret);
-  });
-
   it('an expired request token: CRRET, and the next poll’s new token ends in CRSUC by itself (one click)', async () => {
-    const { sb, ids } = await start(credentials);
+    // Concur's tokens live 15 minutes here, whatever the relay takes (under 3.2 its guess is wrong).
+    const { sb, ids } = await start(v, credentials, { quirks: { requestTokenLifetime: '15m' } });
     const [id] = ids as [string];
-    await fetch(`${sb.url}/_sandbox/clock`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ advanceSeconds: 16 * 60 }) });
+    sandboxClock(16 * 60_000);
     expect((await click(id)).status).toBe(202);
+    await backAfterCrret(id);
     const after = await until(id, 'sent');
     expect(after).toMatchObject({ group: 'connected', retries: 1, reply: { status: 'CRSUC', attempts: 2, lastError: null } });
     expect(putsOf(id)).toEqual(['CRRET 204', 'CRSUC 204']);
@@ -181,7 +190,7 @@ describe('CRSUC: the exchange first, then the PUT', () => {
   });
 
   it('a request token already used: the same CRRET way', async () => {
-    const { sb, ids } = await start(credentials);
+    const { sb, ids } = await start(v, credentials);
     const [id] = ids as [string];
     // Someone else spends it first.
     const spend = new URL('/net2/oauth2/getaccesstoken.ashx', sb.url);
@@ -189,6 +198,7 @@ describe('CRSUC: the exchange first, then the PUT', () => {
     expect((await fetch(spend)).status).toBe(200);
 
     expect((await click(id)).status).toBe(202);
+    await backAfterCrret(id);
     await until(id, 'sent');
     expect(putsOf(id)).toEqual(['CRRET 204', 'CRSUC 204']);
     expect(tokenCalls()).toEqual([200, 400, 200]);
@@ -197,7 +207,7 @@ describe('CRSUC: the exchange first, then the PUT', () => {
   });
 
   it('Concur answers the exchange 503 three times: retried, then connected, with no CRRET', async () => {
-    const { sb, ids } = await start(credentials);
+    const { sb, ids } = await start(v, credentials);
     const [id] = ids as [string];
     sb.faults.add({ route: 'token', kind: 'status503', times: 3 });
     expect((await click(id)).status).toBe(202);
@@ -210,7 +220,7 @@ describe('CRSUC: the exchange first, then the PUT', () => {
   });
 
   it('without partner client credentials: CRSUC is 422 exchange_unavailable and the summary says why; other codes go on', async () => {
-    const { ids } = await start(() => ({}), { count: 2 });
+    const { ids } = await start(v, () => ({}), { count: 2 });
     const [first, second] = ids as [string, string];
     const summary = Summary.parse(await (await api('/api/v1/summary')).json());
     expect(summary.exchange).toEqual({ state: 'unavailable', reason: expect.stringContaining('CONCUR_CLIENT_ID') });
@@ -224,7 +234,7 @@ describe('CRSUC: the exchange first, then the PUT', () => {
   });
 
   it('refused client credentials: the reply fails with the reason, no CRRET is sent, the summary says the exchange is unavailable', async () => {
-    const { sb, ids } = await start((s) => ({ CONCUR_CLIENT_ID: s.clientId, CONCUR_CLIENT_SECRET: 'not-the-partner-secret' }), { count: 2 });
+    const { sb, ids } = await start(v, (s) => ({ CONCUR_CLIENT_ID: s.clientId, CONCUR_CLIENT_SECRET: 'not-the-partner-secret' }), { count: 2 });
     const [first, second] = ids as [string, string];
     expect(Summary.parse(await (await api('/api/v1/summary')).json()).exchange.state).toBe('ok');
     expect((await click(first)).status).toBe(202);
@@ -237,5 +247,22 @@ describe('CRSUC: the exchange first, then the PUT', () => {
     expect(relay!.store.events.after(0, 10_000).some((e) => e.type === 'summary' && e.data.exchange.state === 'unavailable')).toBe(true);
     expect((await click(second)).status).toBe(422);
     expect(await everythingSaid()).not.toContain('not-the-partner-secret');
+  });
+});
+
+describe('API 3.0 with CONCUR_EXCHANGE=password (a Concur whose requests carry a userId)', () => {
+  it('the password grant (OAuth 2.0, API 3.2 requests with a userId) connects the same way', async () => {
+    const { sb, ids } = await start(VERSIONS[0]!, (s) => ({ ...credentials(s), CONCUR_EXCHANGE: 'password' }), { quirks: { version: '3.2' } });
+    const [id] = ids as [string];
+    expect((await click(id)).status).toBe(202);
+    await until(id, 'sent');
+    const { connection, opened } = heldTokens(id);
+    expect(connection).toMatchObject({ instanceUrl: sb.url, concurUserId: sb.state.get(id)!.userId });
+    expect(opened).toMatchObject({ form: 'password', geolocation: sb.url });
+    expect(sb.calls.list().filter((c) => c.route === 'token').map((c) => [c.grantType, c.status])).toEqual([['password', 200]]);
+    const profile = await fetch(`${sb.url}/api/user/v1.0/User`, { headers: { authorization: `Bearer ${opened.accessToken}`, accept: 'application/json' } });
+    expect(profile.status).toBe(200);
+    const said = await everythingSaid();
+    for (const secret of [opened.accessToken, opened.refreshToken]) expect(said).not.toContain(secret);
   });
 });

@@ -9,16 +9,15 @@ import { aroundEveryMethod, record, type StoreHarness } from '../store/helpers.j
 import {
   addRequests,
   calls,
-  clientFor,
-  exchangeFor,
+  control,
   fault,
   sandboxRequest,
   sleep,
   waitFor,
-  workerWorld,
   type CapturedLog,
 } from '../helpers.js';
 import { TESTER } from '../store/helpers.js';
+import { VERSIONS, worldOf, type VersionCase, type VersionWorld as World } from './versions.js';
 
 /**
  * A reply in doubt: an attempt started, and its outcome never reached the store (the relay died
@@ -32,10 +31,14 @@ let harness: StoreHarness;
 let store: Store;
 let metrics: Metrics;
 let log: CapturedLog;
-const { outbox, ingest } = workerWorld({ random: 41, quirks: { repeatReplies: 'accept' } }, (world) => ({ sb, harness, store, metrics, log } = world));
-afterEach(() => {
-  sb.hooks.onReplyApplied = undefined;
-});
+/** The world of one version, set up inside its `describe` (its hooks run for that block only). */
+function worldFor(v: VersionCase): World {
+  const w = worldOf(v, { random: 41, quirks: { repeatReplies: 'accept' } }, (world) => ({ sb, harness, store, metrics, log } = world));
+  afterEach(() => {
+    sb.hooks.onReplyApplied = undefined;
+  });
+  return w;
+}
 
 /** The store of a process that is about to die: once `kill()` was called every call to it throws, as nothing runs after a SIGKILL. */
 function mortal(real: Store): { store: Store; kill(): void } {
@@ -55,23 +58,23 @@ async function concurCalls(id: string): Promise<string[]> {
 }
 
 /** Runs one worker until Concur has applied the reply and then kills it before the 204 is recorded. */
-async function crashAfterConcurApplied(requestId: string, status: ReplyCode): Promise<number> {
+async function crashAfterConcurApplied(w: World, requestId: string, status: ReplyCode): Promise<number> {
   const dying = mortal(store);
   const { replyId } = store.replies.enqueue(requestId, status, { actor: TESTER });
   sb.hooks.onReplyApplied = (applied) => {
     if (applied.requestId === requestId) dying.kill();
   };
   // Not in `running`: a dead process is not stopped, it is gone.
-  await createOutbox({ client: clientFor(sb), exchange: exchangeFor(sb), store: dying.store, logger: log.logger, metrics, now: harness.clock.now }).drain();
+  await createOutbox({ client: w.client(), exchange: w.exchange(), store: dying.store, logger: log.logger, metrics, now: harness.clock.now }).drain();
   sb.hooks.onReplyApplied = undefined;
   store = harness.reopen();
   return replyId;
 }
 
 /** Runs one worker until its PUT is about to go out, then abandons it there: the PUT never leaves. */
-async function crashBeforePut(requestId: string, status: ReplyCode): Promise<number> {
+async function crashBeforePut(w: World, requestId: string, status: ReplyCode): Promise<number> {
   const { replyId } = store.replies.enqueue(requestId, status, { actor: TESTER });
-  const real = clientFor(sb);
+  const real = w.client();
   let reached = false;
   const client: Pick<ConcurClient, 'putStatus' | 'get'> = {
     get: (id) => real.get(id),
@@ -80,26 +83,28 @@ async function crashBeforePut(requestId: string, status: ReplyCode): Promise<num
       return new Promise<void>(() => {});
     },
   };
-  void createOutbox({ client, exchange: exchangeFor(sb), store, logger: log.logger, metrics, now: harness.clock.now }).drain();
+  void createOutbox({ client, exchange: w.exchange(), store, logger: log.logger, metrics, now: harness.clock.now }).drain();
   await waitFor(() => reached, 2000, 'the PUT about to go out');
   store = harness.reopen();
   return replyId;
 }
 
-describe('a reply in doubt after a crash', () => {
+describe.each(VERSIONS)('API $version: a reply in doubt after a crash', (v) => {
+  const w = worldFor(v);
+  const { outbox, ingest } = w;
   it.each([
-    ['CRSUC', 'Connected', 'connected'],
-    ['CREU1', 'Failed', 'failed'],
-    ['CREU2', 'Failed', 'failed'],
-    ['CREU3', 'Failed', 'failed'],
-    ['CRPA1', 'Failed', 'failed'],
-    ['CRPA2', 'Failed', 'failed'],
-  ] as const)('%s applied by Concur, the relay killed before recording it: read back, recorded sent, no second PUT', async (code, concurState, group) => {
+    ['CRSUC', 'connected'],
+    ['CREU1', 'failed'],
+    ['CREU2', 'failed'],
+    ['CREU3', 'failed'],
+    ['CRPA1', 'failed'],
+    ['CRPA2', 'failed'],
+  ] as const)('%s applied by Concur, the relay killed before recording it: read back, recorded sent, no second PUT', async (code, group) => {
     await addRequests(sb, [{ id: 'R1' }, { id: 'R2' }]);
     await ingest();
-    const replyId = await crashAfterConcurApplied('R1', code);
+    const replyId = await crashAfterConcurApplied(w, 'R1', code);
     expect(store.replies.get(replyId)).toMatchObject({ state: 'queued' });
-    expect((await sandboxRequest(sb, 'R1')).status).toBe(concurState);
+    expect((await sandboxRequest(sb, 'R1')).status).toBe(v.after[code]);
 
     const heard: OutboxReply[] = [];
     await outbox({ onSent: (reply) => heard.push(reply) }).drain();
@@ -119,33 +124,32 @@ describe('a reply in doubt after a crash', () => {
   it('the relay killed before the PUT went out: read back (still Pending), then exactly one PUT', async () => {
     await addRequests(sb, { id: 'N1' });
     await ingest();
-    const replyId = await crashBeforePut('N1', 'CREU3');
+    const replyId = await crashBeforePut(w, 'N1', 'CREU3');
     expect(await concurCalls('N1')).toEqual([]);
 
     await outbox().drain();
     expect(store.replies.get(replyId)).toMatchObject({ state: 'sent', attempts: 1 });
     expect(await concurCalls('N1')).toEqual(['get 200', 'put 204']);
-    expect(sb.state.get('N1')).toMatchObject({ status: 'Failed', successfulPuts: 1 });
+    expect(sb.state.get('N1')).toMatchObject({ status: v.after.CREU3, successfulPuts: 1 });
   });
 
   it('CRRET applied (Concur shows a new request token): recorded sent without a second PUT, one retry used', async () => {
     await addRequests(sb, [{ id: 'T1' }, { id: 'T2' }]);
     await ingest();
-    const replyId = await crashAfterConcurApplied('T1', 'CRRET');
+    const replyId = await crashAfterConcurApplied(w, 'T1', 'CRRET');
     expect(sb.state.get('T1')).toMatchObject({ status: 'Pending', retries: 1 });
 
     await outbox().drain();
     expect(store.replies.get(replyId)).toMatchObject({ state: 'sent', attempts: 1 });
     expect(store.requests.get('T1')).toMatchObject({ status: 'CRRET', retries: 1 });
     expect(await concurCalls('T1')).toEqual(['put 204', 'get 200']);
-    // The read-back's GET handed the new token out: Processing (seed, Example 4), still waiting.
-    expect(sb.state.get('T1')).toMatchObject({ status: 'Processing', retries: 1, successfulPuts: 1 });
+    expect(sb.state.get('T1')).toMatchObject({ status: v.crretThenReadBack, retries: 1, successfulPuts: 1 });
   });
 
   it('CRRET whose PUT never went out (the same token at Concur): read back, then exactly one PUT', async () => {
     await addRequests(sb, { id: 'T3' });
     await ingest();
-    const replyId = await crashBeforePut('T3', 'CRRET');
+    const replyId = await crashBeforePut(w, 'T3', 'CRRET');
     await outbox().drain();
     expect(store.replies.get(replyId)).toMatchObject({ state: 'sent', attempts: 1 });
     expect(await concurCalls('T3')).toEqual(['get 200', 'put 204']);
@@ -155,7 +159,7 @@ describe('a reply in doubt after a crash', () => {
   it('a read-back that fails backs off like a PUT and never PUTs blind', async () => {
     await addRequests(sb, { id: 'B1' });
     await ingest();
-    const replyId = await crashBeforePut('B1', 'CRSUC');
+    const replyId = await crashBeforePut(w, 'B1', 'CRSUC');
     await fault(sb, { route: 'get', kind: 'status503', times: 2 });
     const o = outbox();
 
@@ -181,7 +185,7 @@ describe('a reply in doubt after a crash', () => {
   });
   it('a read-back Concur answers with 404: only the PUT can settle it (404 again → failed)', async () => {
     store.requests.upsertFromConcur([record('GHOST')], harness.clock.iso());
-    const replyId = await crashBeforePut('GHOST', 'CREU1');
+    const replyId = await crashBeforePut(w, 'GHOST', 'CREU1');
     await outbox().drain();
     expect(store.replies.get(replyId)).toMatchObject({
       state: 'failed',
@@ -193,7 +197,9 @@ describe('a reply in doubt after a crash', () => {
   });
 });
 
-describe('a reply in doubt while the relay runs', () => {
+describe.each(VERSIONS)('API $version: a reply in doubt while the relay runs', (v) => {
+  const w = worldFor(v);
+  const { outbox, ingest } = w;
   it('a PUT that timed out after Concur applied it is read back, not sent again', async () => {
     await addRequests(sb, { id: 'L1' });
     await ingest();
@@ -203,7 +209,7 @@ describe('a reply in doubt while the relay runs', () => {
       if (late) await sleep(400);
       late = false;
     };
-    const o = outbox({ client: clientFor(sb, { timeoutMs: 150 }) });
+    const o = outbox({ client: w.client({ timeoutMs: 150 }) });
     const { replyId } = store.replies.enqueue('L1', 'CREU1', { actor: TESTER });
     await o.drain();
     expect(store.replies.get(replyId)).toMatchObject({ state: 'queued', attempts: 1 });
@@ -237,3 +243,42 @@ describe('a reply in doubt while the relay runs', () => {
     expect(sb.state.get('W1')!.successfulPuts).toBe(1);
   });
 });
+
+describe('API 3.2 only: a reply in doubt whose PUT popped the request from the queue', () => {
+  const w = worldFor(VERSIONS.find((v) => v.version === '3.2')!);
+  const { outbox, ingest } = w;
+
+  it.each(['CREU1', 'CRRET'] as const)('%s: Concur’s GET by id shows it Pending with a new token; read back as applied, never PUT again (Concur would refuse it)', async (code) => {
+    await addRequests(sb, [{ id: 'Q1' }, { id: 'Q2' }]);
+    await ingest();
+    const replyId = await crashAfterConcurApplied(w, 'Q1', code);
+    const popped = await control<{ request: { status: string; poppedUntil: string | null } }>(sb, 'GET', '/requests/Q1');
+    expect(popped.request).toMatchObject({ status: 'Pending', poppedUntil: expect.any(String) });
+
+    await outbox().drain();
+    expect(store.replies.get(replyId)).toMatchObject({ state: 'sent', attempts: 1, lastError: null });
+    expect(await concurCalls('Q1')).toEqual(['put 204', 'get 200']);
+    expect(log.lines().some((l) => l.msg === 'reply confirmed by reading it back: Concur shows a new request token; not sent again')).toBe(true);
+    // What a second PUT would have met: the request is out of the queue until it comes back.
+    const again = await w.client().putStatus('Q1', code).catch((error: unknown) => error);
+    expect(again).toMatchObject({ status: 400, concurMessage: expect.stringMatching(/^Connection request Q1 is not in the queue/) });
+    expect(sb.state.get('Q1')!.successfulPuts).toBe(1);
+    expect(store.requests.get('Q1')).toMatchObject({ status: code, reply: { status: code, state: 'sent' } });
+  });
+
+  it.each(['CREU1', 'CRRET'] as const)('%s whose PUT never went out, when every list hands out new tokens (quirk tokenOnGet): the list’s token is no proof; sent exactly once', async (code) => {
+    await control(sb, 'PUT', '/quirks', { tokenOnGet: true });
+    await addRequests(sb, { id: 'G1' });
+    await ingest();
+    const replyId = await crashBeforePut(w, 'G1', code);
+    // A sweep before the read-back: the request is still in the queue, and its list gave it a new token.
+    await ingest();
+    expect(store.requests.getRequestToken('G1')).toBe(sb.state.get('G1')!.requestToken);
+
+    await outbox().drain();
+    expect(store.replies.get(replyId)).toMatchObject({ state: 'sent', attempts: 1 });
+    expect(await concurCalls('G1')).toEqual(['get 200', 'put 204']);
+    expect(sb.state.get('G1')).toMatchObject({ successfulPuts: 1, lastReply: code });
+  });
+});
+

@@ -4,6 +4,7 @@ import { judgeReadBack, leavesDoubt } from '../../../relay/replies/readback.js';
 import { requestTokenSha256, type OutboxReply } from '../../../relay/store/index.js';
 import type { ReplyCode } from '../../../shared/status.js';
 import { record } from '../store/helpers.js';
+import { VERSIONS } from './versions.js';
 
 /** What a read-back proves, and which failed PUTs leave a reply in doubt: the rules on their own. */
 
@@ -69,6 +70,15 @@ describe('judgeReadBack', () => {
     expect(judgeReadBack(inDoubt('CRRET'), record('R', { ...later, status: 'Failed' })).kind).toBe('applied');
   });
 
+  it('CRRET/CREU: a new token the relay’s sweep has listed since is no proof (3.2 lists hand tokens out); one no list showed is', () => {
+    const listed = record('R', { requestToken: 'token-listed', lastModified: '2024-05-01T09:00:00Z' });
+    for (const code of ['CRRET', 'CREU1'] as const) {
+      expect(judgeReadBack(inDoubt(code), listed, 'token-listed')).toMatchObject({ kind: 'unknown', why: expect.stringContaining('a list has handed out since') });
+      expect(judgeReadBack(inDoubt(code), listed, 'token-before').kind).toBe('applied');
+      expect(judgeReadBack(inDoubt(code), { ...listed, lastModified: '2024-05-01T09:00:01Z' }, 'token-listed').kind).toBe('applied');
+    }
+  });
+
   it('CRRET: never shown by a connected request', () => {
     const shown = record('R', { status: 'Connected', requestToken: 'token-after', lastModified: '2024-05-01T09:30:00Z' });
     expect(judgeReadBack(inDoubt('CRRET'), shown).kind).toBe('not_applied');
@@ -79,6 +89,26 @@ describe('judgeReadBack', () => {
     expect(same).toMatchObject({ kind: 'unknown', why: expect.stringContaining('same LastModified') });
     const nothing = judgeReadBack(inDoubt('CRRET', { token: null, lastModified: null }), record('R', { lastModified: null }));
     expect(nothing).toMatchObject({ kind: 'unknown', why: expect.stringContaining('no LastModified') });
+  });
+});
+
+describe.each(VERSIONS)('API $version: a read-back of what Concur holds after each reply', (v) => {
+  const codes = Object.keys(v.after) as ReplyCode[];
+  /** The request as Concur shows it once `code` was applied: requeued ones (Pending again) with a new token, at a later second. */
+  const applied = (code: ReplyCode) =>
+    record('R', {
+      status: v.after[code],
+      requestToken: v.after[code] === 'Pending' ? 'token-after' : 'token-before',
+      lastModified: '2024-05-01T10:00:01Z',
+    });
+  const untouched = record('R', { requestToken: 'token-before', lastModified: '2024-05-01T09:00:00Z' });
+
+  it.each(codes)('%s applied: recorded as sent, not sent again', (code) => {
+    expect(judgeReadBack(inDoubt(code), applied(code)).kind).toBe('applied');
+  });
+
+  it.each(codes)('%s not applied (Concur shows the request as the attempt found it): sent', (code) => {
+    expect(judgeReadBack(inDoubt(code), untouched).kind).toBe('not_applied');
   });
 });
 

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { RunningSandbox } from '../../../relay/sandbox/server.js';
 import type { Store } from '../../../relay/store/index.js';
 import { TESTER, type StoreHarness } from '../store/helpers.js';
-import { addRequests, calls, clientFor, fault, workerWorld, type CapturedLog } from '../helpers.js';
+import { addRequests, calls, fault, type CapturedLog } from '../helpers.js';
+import { VERSIONS, worldOf } from './versions.js';
 
 /**
  * The two 400s Concur calls temporary (the request limit; a database deadlock, "resend the request
@@ -14,13 +15,10 @@ let sb: RunningSandbox;
 let harness: StoreHarness;
 let store: Store;
 let log: CapturedLog;
-const { outbox, ingest } = workerWorld({ random: 16 }, (world) => ({ sb, harness, store, log } = world));
-
-const client = (version: '3.0' | '3.2') => clientFor(sb, { version });
 
 /** Runs the outbox until the reply is settled, moving the store's clock to each retry. */
-async function settle(replyId: number, version: '3.0' | '3.2'): Promise<void> {
-  const o = outbox({ client: client(version) });
+async function settle(outbox: () => { drain(): Promise<void> }, replyId: number): Promise<void> {
+  const o = outbox();
   await o.drain();
   for (let i = 0; i < 10 && store.replies.get(replyId)!.state === 'queued'; i++) {
     harness.clock.ms = Date.parse(store.replies.get(replyId)!.nextAttemptAt!);
@@ -30,19 +28,21 @@ async function settle(replyId: number, version: '3.0' | '3.2'): Promise<void> {
 
 const putStatuses = async () => (await calls(sb)).filter((call) => call.route === 'put').map((call) => call.status);
 
-describe.each(['3.0', '3.2'] as const)('outbox, API %s: Concur’s temporary 400s', (version) => {
+describe.each(VERSIONS)('outbox, API $version: Concur’s temporary 400s', (v) => {
+  const { outbox, ingest, client } = worldOf(v, { random: 16 }, (world) => ({ sb, harness, store, log } = world));
+
   it('a database deadlock twice: retried with backoff and no read-back, then sent (3 attempts)', async () => {
     await addRequests(sb, { id: 'R1' });
     await ingest();
     await fault(sb, { route: 'put', kind: 'deadlock400', times: 2 });
     const { replyId } = store.replies.enqueue('R1', 'CREU2', { actor: TESTER });
-    const o = outbox({ client: client(version) });
+    const o = outbox();
     await o.drain();
     const first = store.replies.get(replyId)!;
     expect(first).toMatchObject({ state: 'queued', attempts: 1 });
     expect(first.lastError).toMatch(/^Concur hit a database deadlock and asks to resend a short time later \(400\): The request encountered a database deadlock/);
     expect(first.inDoubt).toBeUndefined();
-    await settle(replyId, version);
+    await settle(outbox, replyId);
     expect(store.replies.get(replyId)).toMatchObject({ state: 'sent', attempts: 3, lastError: null });
     expect(await putStatuses()).toEqual([400, 400, 204]);
     expect((await calls(sb)).some((call) => call.route === 'get')).toBe(false);
@@ -54,21 +54,21 @@ describe.each(['3.0', '3.2'] as const)('outbox, API %s: Concur’s temporary 400
     await ingest();
     await fault(sb, { route: 'put', kind: 'limit400', times: 1 });
     const { replyId } = store.replies.enqueue('R1', 'CRRET', { actor: TESTER });
-    const o = outbox({ client: client(version) });
+    const o = outbox();
     await o.drain();
     const first = store.replies.get(replyId)!;
     expect(first.lastError).toMatch(/^Concur received more requests than its limit \(400\)/);
     expect(Date.parse(first.nextAttemptAt!) - harness.clock.ms).toBe(750);
-    await settle(replyId, version);
+    await settle(outbox, replyId);
     expect(store.replies.get(replyId)).toMatchObject({ state: 'sent', attempts: 2 });
     expect(await putStatuses()).toEqual([400, 204]);
   });
 
   it('any other 400 stays final: the reply fails at once with Concur’s words, never retried', async () => {
     await addRequests(sb, { id: 'R1', status: 'Connected' });
-    store.requests.upsertFromConcur([{ ...(await client('3.0').get('R1')), status: 'Pending' }], harness.clock.iso());
+    store.requests.upsertFromConcur([{ ...(await client().get('R1')), status: 'Pending' }], harness.clock.iso());
     const { replyId } = store.replies.enqueue('R1', 'CREU1', { actor: TESTER });
-    await settle(replyId, version);
+    await settle(outbox, replyId);
     expect(store.replies.get(replyId)).toMatchObject({
       state: 'failed',
       attempts: 1,

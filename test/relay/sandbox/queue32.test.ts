@@ -104,6 +104,22 @@ describe('sandbox: API 3.2’s queue', () => {
     expect(h.sb.state.isRequestTokenExpired(request)).toBe(true);
   });
 
+  it('a popped request read by id: Pending, with the token it comes back with (the read-back sees it); that token is no good until then', async () => {
+    h = inProcess();
+    const request = h.sb.state.add();
+    const before = request.requestToken;
+    expect((await put(request.id, 'CREU2')).status).toBe(204);
+    const shown = (await (await h.call(`${Q}/${request.id}`, { headers: { Accept: 'application/json' } })).json()) as Item;
+    expect(shown).toMatchObject({ ID: request.id, status: 'Pending' });
+    expect(shown.requestToken).not.toBe(before);
+    // Not issued yet: no exchange takes it, and it does not move the popped request.
+    expect(h.sb.state.exchange(shown.requestToken)).toMatchObject({ ok: false, reason: 'unknown' });
+    expect(h.sb.state.exchange(before)).toMatchObject({ ok: false, reason: 'unknown' });
+    expect(h.sb.state.view(request)).toMatchObject({ status: 'Pending', requestTokenUsed: false, poppedUntil: expect.any(String) });
+    h.clock.advance(24 * HOUR);
+    expect(h.sb.state.exchange(shown.requestToken)).toMatchObject({ ok: true });
+  });
+
   it('takes 48 CRRETs; the 49th fails the request for good (still a 204), and it is never returned again', async () => {
     h = inProcess();
     const request = h.sb.state.add({ retries: RETRY_LIMITS['3.2'].CRRET - 1 });
