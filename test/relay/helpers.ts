@@ -28,6 +28,8 @@ export interface VersionCase {
   version: ApiVersion;
   /** The sandbox as the relay's sandbox mode starts it for the version (3.2's ids are GUIDs). */
   sandbox: { ids: 'legacy' | 'guid' };
+  /** What the ids of the requests Concur makes look like: 3.0 28 characters, 3.2 GUIDs. */
+  ids: RegExp;
   /** The Connection Requests path (3.2 lists at it with a trailing slash). */
   path: string;
   /** The first list call of a sweep of the pending requests: 3.0 filters by status; 3.2 has no filter and reads its queue from position 0. */
@@ -48,6 +50,7 @@ export const VERSIONS: readonly VersionCase[] = [
   {
     version: '3.0',
     sandbox: { ids: 'legacy' },
+    ids: /^[A-Za-z0-9]{28}$/,
     path: '/api/v3.0/common/connectionrequests',
     firstListQuery: { status: 'Pending', limit: '10' },
     laterOffset: /^\S{24}$/,
@@ -59,6 +62,7 @@ export const VERSIONS: readonly VersionCase[] = [
   {
     version: '3.2',
     sandbox: { ids: 'guid' },
+    ids: /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
     path: '/api/v3.2/common/connectionrequests',
     firstListQuery: { offset: '0', limit: '10' },
     laterOffset: /^[1-9]\d*$/,
