@@ -150,6 +150,10 @@ export async function calls(sb: RunningSandbox): Promise<CallRecord[]> {
   return (await control<{ calls: CallRecord[] }>(sb, 'GET', '/calls')).calls;
 }
 
+/** An exchange of a request token, in either form: the legacy GET (3.0's) or the password grant (3.2's). */
+export const isExchangeCall = (call: Pick<CallRecord, 'route' | 'grantType'>): boolean =>
+  call.route === 'exchange' || (call.route === 'token' && call.grantType === 'password');
+
 export async function listCalls(sb: RunningSandbox): Promise<CallRecord[]> {
   return (await calls(sb)).filter((call) => call.route === 'list');
 }
