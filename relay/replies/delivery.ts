@@ -14,7 +14,8 @@ import { finalMessage, isFinal, judgeReadBack, leavesDoubt } from './readback.js
  */
 
 export interface DeliveryDeps {
-  client: Pick<ConcurClient, 'putStatus' | 'get'>;
+  /** `version`: what a read-back shows after a reply (readback.ts); 3.0 when not given. */
+  client: Pick<ConcurClient, 'putStatus' | 'get'> & Partial<Pick<ConcurClient, 'version'>>;
   store: { replies: Pick<Replies, 'markAttemptStarted' | 'markAttempt' | 'markSent' | 'markFailed'> };
   logger: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
   metrics: Pick<Metrics, 'recordReplyAttempt'>;
@@ -95,7 +96,7 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
       );
       return { seen: undefined };
     }
-    const verdict = judgeReadBack(reply, record);
+    const verdict = judgeReadBack(reply, record, client.version);
     if (verdict.kind === 'applied') {
       recordSent(reply, `reply confirmed by reading it back: ${verdict.evidence}; not sent again`);
       return 'settled';

@@ -41,8 +41,8 @@ import { positive, whole } from '../workers/options.js';
 export type OutboxLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 
 export interface OutboxOptions {
-  /** `get` reads back a reply in doubt (an attempt whose outcome was never stored). */
-  client: Pick<ConcurClient, 'putStatus' | 'get'>;
+  /** `get` reads back a reply in doubt (an attempt whose outcome was never stored); `version` says what Concur shows after a reply (3.0 when not given). */
+  client: Pick<ConcurClient, 'putStatus' | 'get'> & Partial<Pick<ConcurClient, 'version'>>;
   /** How a CRSUC's request token is exchanged first (exchange-step.ts); null: without partner credentials a CRSUC fails, unsent. */
   exchange: ExchangeSetup | null;
   store: ExchangeStepDeps['store'] & {

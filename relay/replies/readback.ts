@@ -1,7 +1,7 @@
 import type { ConcurRecord } from '../concur/record.js';
 import { ConcurError } from '../concur/errors.js';
 import { requestTokenSha256, type OutboxReply, type SeenAtConcur } from '../store/index.js';
-import { groupOf, type ReplyCode, type StatusCode } from '../../shared/status.js';
+import { groupOf, isUserErrorCode, RETRY_LIMITS, type ApiVersion, type ReplyCode, type StatusCode } from '../../shared/status.js';
 
 /**
  * Replies in doubt, and what Concur's answers prove.
@@ -33,16 +33,16 @@ export type Verdict =
   /** Concur's answer cannot tell (`why`): the reply is PUT again rather than risk dropping it. */
   | { kind: 'unknown'; seen: SeenAtConcur; why: string };
 
-/** Whether `record`, read back from Concur, shows that `reply` was applied. */
-export function judgeReadBack(reply: OutboxReply, record: ConcurRecord): Verdict {
+/** Whether `record`, read back from Concur under API `version`, shows that `reply` was applied. */
+export function judgeReadBack(reply: OutboxReply, record: ConcurRecord, version: ApiVersion = '3.0'): Verdict {
   const seen: SeenAtConcur = { requestToken: record.requestToken, lastModified: record.lastModified };
   if (reply.status !== 'CRRET') {
-    return OUTCOME[reply.status].includes(record.status)
-      ? { kind: 'applied', evidence: `Concur shows ${record.status}` }
-      : { kind: 'not_applied', seen };
+    if (OUTCOME[reply.status].includes(record.status)) return { kind: 'applied', evidence: `Concur shows ${record.status}` };
+    // A version that requeues after a CREU* (3.2: RETRY_LIMITS) shows it the way it shows a CRRET, below.
+    if (!isUserErrorCode(reply.status) || RETRY_LIMITS[version].CREU === null) return { kind: 'not_applied', seen };
   }
-  // A CRRET leaves the request pending with a new request token (or, the sixth time, Failed), and
-  // a new LastModified; it never connects it.
+  // A CRRET (and under 3.2 a CREU*) leaves the request pending with a new request token (or, past
+  // the version's limit, Failed), and a new LastModified; it never connects it.
   if (groupOf(record.status) === 'connected') return { kind: 'not_applied', seen };
   const before = reply.inDoubt;
   const tokenComparable = before?.tokenSha256 != null && record.requestToken !== null;

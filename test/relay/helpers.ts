@@ -44,6 +44,8 @@ export interface VersionCase {
   crretAwayMs: number;
   /** How long the relay takes a request token to live (shared/status.ts). */
   tokenLifetimeMs: number;
+  /** The sandbox quirk under which its request tokens live as long as the relay takes them to (3.2's page says a day; the sandbox's default is 15 minutes). */
+  tokenLifetimeQuirk: { requestTokenLifetime: '15m' | '24h' };
 }
 
 export const VERSIONS: readonly VersionCase[] = [
@@ -58,6 +60,7 @@ export const VERSIONS: readonly VersionCase[] = [
     handedOut: 'Processing',
     crretAwayMs: 0,
     tokenLifetimeMs: REQUEST_TOKEN_LIFETIME_MS['3.0'],
+    tokenLifetimeQuirk: { requestTokenLifetime: '15m' },
   },
   {
     version: '3.2',
@@ -70,6 +73,7 @@ export const VERSIONS: readonly VersionCase[] = [
     handedOut: 'Pending',
     crretAwayMs: REQUEUE_AFTER_MS.CRRET,
     tokenLifetimeMs: REQUEST_TOKEN_LIFETIME_MS['3.2'],
+    tokenLifetimeQuirk: { requestTokenLifetime: '24h' },
   },
 ];
 
