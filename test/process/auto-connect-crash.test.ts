@@ -18,7 +18,6 @@ import { DIRECTORY_SECRET, TestDirectory } from '../relay/match/helpers.js';
 const API_KEY = 'process-auto-connect-key-0123';
 let sandbox: RunningSandbox;
 let directory: TestDirectory;
-let version: VersionCase = VERSIONS[0]!;
 const relays: RelayProcess[] = [];
 
 afterEach(async () => {
@@ -27,9 +26,10 @@ afterEach(async () => {
   await sandbox.close();
 });
 
-async function start(db: string): Promise<RelayProcess> {
+/** A relay process on `db`, with the sandbox as Concur in `v`'s version. */
+async function start(db: string, v: VersionCase): Promise<RelayProcess> {
   const relay = await startRelayProcess({
-    ...concurEnv(sandbox, version.version),
+    ...concurEnv(sandbox, v.version),
     RELAY_API_KEYS: API_KEY,
     RELAY_DB: db,
     POLL_INTERVAL_SECONDS: '1',
@@ -43,7 +43,6 @@ async function start(db: string): Promise<RelayProcess> {
 
 describe.each(VERSIONS)('SIGKILL after the directory answered member, before the answer was stored, API $version', (v) => {
   beforeEach(async () => {
-    version = v;
     sandbox = await startSandbox({ seed: false, random: 41, ...v.sandbox });
     directory = await new TestDirectory().start();
   });
@@ -63,7 +62,7 @@ describe.each(VERSIONS)('SIGKILL after the directory answered member, before the
       first!.proc.kill('SIGSTOP');
       return { answer, delayMs: 50 };
     };
-    first = await start(db);
+    first = await start(db, v);
     await eventually(() => directory.calls.length === 1, 15_000);
     // The answer is written (after its delay) while the relay is stopped; then it dies.
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -75,7 +74,7 @@ describe.each(VERSIONS)('SIGKILL after the directory answered member, before the
     expect(read(db, 'SELECT id FROM replies')).toEqual([]);
     expect(sandbox.calls.list().filter((c) => isExchangeCall(c) || c.route === 'put')).toEqual([]);
 
-    const second = await start(db);
+    const second = await start(db, v);
     await eventually(() => read<{ state: string }>(db, 'SELECT state FROM replies')[0]?.state === 'sent', 20_000);
     expect(directory.questionsAbout(id)).toHaveLength(2);
     expect(sandbox.calls.list().filter(isExchangeCall).map((c) => c.status)).toEqual([200]);

@@ -21,7 +21,6 @@ const API_KEY = 'process-exchange-crash-key-0123';
 let sandbox: RunningSandbox;
 let proxy: { url: string; server: Server };
 let onExchangeAnswered: (() => Promise<boolean>) | undefined;
-let version: VersionCase = VERSIONS[0]!;
 const relays: RelayProcess[] = [];
 
 /** An exchange of a request token: the legacy GET, or the token endpoint's password grant. */
@@ -55,7 +54,6 @@ function forward(req: IncomingMessage, res: ServerResponse, body: Buffer): void 
 }
 
 async function startConcur(v: VersionCase): Promise<void> {
-  version = v;
   sandbox = await startSandbox({ seed: false, random: 37, ...v.sandbox });
   const server = createServer((req, res) => {
     const body: Buffer[] = [];
@@ -74,9 +72,10 @@ afterEach(async () => {
   await sandbox.close();
 });
 
-async function start(db: string): Promise<RelayProcess> {
+/** A relay process on `db`, with the sandbox as Concur in `v`'s version. */
+async function start(db: string, v: VersionCase): Promise<RelayProcess> {
   const relay = await startRelayProcess({
-    ...concurEnv(sandbox, version.version, proxy.url),
+    ...concurEnv(sandbox, v.version, proxy.url),
     RELAY_API_KEYS: API_KEY,
     RELAY_DB: db,
     POLL_INTERVAL_SECONDS: '1',
@@ -91,7 +90,7 @@ describe.each(VERSIONS)('SIGKILL between the exchange and storing its answer, AP
   it('after a restart the request ends connected by way of CRRET, and no CRSUC ever reaches Concur without stored tokens', async () => {
     const { id } = sandbox.state.add();
     const db = tempDb();
-    const first = await start(db);
+    const first = await start(db, v);
     await eventually(() => read<{ n: number }>(db, 'SELECT COUNT(*) AS n FROM requests')[0]?.n === 1);
 
     onExchangeAnswered = async () => {
@@ -123,7 +122,7 @@ describe.each(VERSIONS)('SIGKILL between the exchange and storing its answer, AP
     expect(read(db, 'SELECT status, state FROM replies')).toEqual([{ status: 'CRSUC', state: 'exchanging' }]);
     expect(read(db, 'SELECT id FROM connections')).toEqual([]);
 
-    const second = await start(db);
+    const second = await start(db, v);
     await eventually(() => read<{ state: string }>(db, 'SELECT state FROM replies')[0]?.state === 'sent', 20_000);
     const puts = sandbox.calls.list().filter((c) => c.route === 'put').map((c) => `${c.putStatus} ${c.status}`);
     expect(puts).toEqual(['CRRET 204', 'CRSUC 204']);

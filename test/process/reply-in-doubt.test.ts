@@ -44,7 +44,6 @@ const SHOWN_AFTER: Record<ApiVersion, Record<'CRSUC' | 'CRRET' | 'CREU' | 'CRPA'
 const family = (code: ReplyCode) => (code.startsWith('CREU') ? 'CREU' : code.startsWith('CRPA') ? 'CRPA' : (code as 'CRSUC' | 'CRRET'));
 
 let sandbox: RunningSandbox;
-let version: VersionCase = VERSIONS[0]!;
 const relays: RelayProcess[] = [];
 
 afterEach(async () => {
@@ -53,9 +52,10 @@ afterEach(async () => {
   await sandbox.close();
 });
 
-async function start(db: string): Promise<RelayProcess> {
+/** A relay process on `db`, with the sandbox as Concur in `v`'s version. */
+async function start(db: string, v: VersionCase): Promise<RelayProcess> {
   const relay = await startRelayProcess({
-    ...concurEnv(sandbox, version.version),
+    ...concurEnv(sandbox, v.version),
     RELAY_API_KEYS: API_KEY,
     RELAY_DB: db,
     POLL_INTERVAL_SECONDS: '1',
@@ -83,7 +83,6 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 describe.each(VERSIONS)('replies in doubt across SIGKILLs, API $version', (v) => {
   beforeEach(async () => {
-    version = v;
     // Tokens live as long as the relay takes them to: the clock moves on by hours below (3.2).
     sandbox = await startSandbox({ seed: false, random: 29, ...v.sandbox, quirks: { repeatReplies: 'accept', ...v.tokenLifetimeQuirk } });
   });
@@ -95,7 +94,7 @@ describe.each(VERSIONS)('replies in doubt across SIGKILLs, API $version', (v) =>
     const codeOf = new Map(ids.map((id, i) => [id, CODES[i % CODES.length]!]));
 
     const db = tempDb();
-    let current: RelayProcess | null = await start(db);
+    let current: RelayProcess | null = await start(db, v);
     await eventually(async () => {
       const res = await fetch(`${current!.url}/api/v1/summary`, { headers: { authorization: `Bearer ${API_KEY}` } });
       return ((await res.json()) as { counts: { pending: number } }).counts.pending === REPLIES;
@@ -124,7 +123,7 @@ describe.each(VERSIONS)('replies in doubt across SIGKILLs, API $version', (v) =>
       for (;;) {
         await relays.at(-1)!.exited;
         if (done) return;
-        current = await start(db);
+        current = await start(db, v);
       }
     })();
 

@@ -17,7 +17,6 @@ let sandbox: RunningSandbox;
 let receiver: Receiver;
 const relays: RelayProcess[] = [];
 
-let version: VersionCase = VERSIONS[0]!;
 
 afterEach(async () => {
   await Promise.all(relays.splice(0).map((r) => r.stop('SIGKILL')));
@@ -25,9 +24,10 @@ afterEach(async () => {
   await sandbox.close();
 });
 
-async function start(db: string): Promise<RelayProcess> {
+/** A relay process on `db`, with the sandbox as Concur in `v`'s version. */
+async function start(db: string, v: VersionCase): Promise<RelayProcess> {
   const relay = await startRelayProcess({
-    ...concurEnv(sandbox, version.version),
+    ...concurEnv(sandbox, v.version),
     RELAY_API_KEYS: API_KEY,
     RELAY_DB: db,
     POLL_INTERVAL_SECONDS: '1',
@@ -65,7 +65,6 @@ function storedDeliveries(db: string): Array<{ state: string; attempts: number; 
 
 describe.each(VERSIONS)('webhook deliveries across a crash, API $version', (v) => {
   beforeEach(async () => {
-    version = v;
     sandbox = await startSandbox({ seed: false, random: 5, ...v.sandbox });
   });
 
@@ -73,7 +72,7 @@ describe.each(VERSIONS)('webhook deliveries across a crash, API $version', (v) =
     receiver = await new Receiver().start();
     receiver.reply('hang');
     const db = tempDb();
-    const first = await start(db);
+    const first = await start(db, v);
     const { webhook, secret } = await subscribe(first, `${receiver.url}/hook`);
 
     const added = sandbox.state.add({ firstName: 'Katherine', lastName: 'Johnson' });
@@ -85,7 +84,7 @@ describe.each(VERSIONS)('webhook deliveries across a crash, API $version', (v) =
     await first.stop('SIGKILL');
     receiver.replies = [];
     receiver.fallback = { status: 200, body: 'thanks' };
-    const second = await start(db);
+    const second = await start(db, v);
 
     const [, again] = await receiver.waitFor(2, 10_000);
     expect(again!.headers['webhook-id']).toBe(inFlight!.headers['webhook-id']);
@@ -115,7 +114,7 @@ describe.each(VERSIONS)('webhook deliveries across a crash, API $version', (v) =
     const port = receiver.port;
     await receiver.close();
     const db = tempDb();
-    const first = await start(db);
+    const first = await start(db, v);
     const { webhook, secret } = await subscribe(first, `http://127.0.0.1:${port}/hook`);
 
     sandbox.state.add();
@@ -125,7 +124,7 @@ describe.each(VERSIONS)('webhook deliveries across a crash, API $version', (v) =
     await first.stop('SIGKILL');
 
     receiver = await new Receiver().start(port);
-    const second = await start(db);
+    const second = await start(db, v);
     const [arrived] = await receiver.waitFor(1, 15_000);
     expect(arrived!.headers['webhook-id']).toBe(failed!.messageId);
     expect(verifyAt(secret, arrived!, Date.now())).toBeDefined();

@@ -163,9 +163,9 @@ export async function listCalls(sb: RunningSandbox): Promise<CallRecord[]> {
 }
 
 export async function putCalls(sb: RunningSandbox, requestId?: string): Promise<CallRecord[]> {
-  // A call a fault answered never reached the route, so only its path names the request.
-  const path = requestId === undefined ? undefined : `${CR_PATH}/${encodeURIComponent(requestId)}`;
-  return (await calls(sb)).filter((call) => call.route === 'put' && (path === undefined || call.path === path));
+  // A call a fault answered never reached the route, so only its path (either version's) names the request.
+  const paths = requestId === undefined ? undefined : VERSIONS.map((v) => `${v.path}/${encodeURIComponent(requestId)}`);
+  return (await calls(sb)).filter((call) => call.route === 'put' && (paths === undefined || paths.includes(call.path)));
 }
 
 /**
