@@ -3,6 +3,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ApiVersion } from '../../shared/status.js';
 import { TEST_VAULT_KEY } from './vault.js';
 
 /**
@@ -17,6 +18,31 @@ export interface RelayProcess {
   output: string[];
   exited: Promise<number | null>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** What a relay process needs of a sandbox to use it as Concur (a RunningSandbox has it all). */
+export interface ConcurLike {
+  url: string;
+  accessToken: string;
+  clientId: string;
+  clientSecret: string;
+}
+
+/**
+ * The variables that make a relay process use `concur` as Concur under API `version`, with the
+ * partner's client credentials (a CRSUC exchanges the request token first): under 3.0 the
+ * instance's static token, under 3.2 those credentials alone (the client-credentials grant, calls
+ * at its token's geolocation; the password-grant exchange). `baseUrl`: where the relay is told
+ * Concur is, when something stands in front of it.
+ */
+export function concurEnv(concur: ConcurLike, version: ApiVersion, baseUrl = concur.url): Record<string, string> {
+  return {
+    CONCUR_API_VERSION: version,
+    CONCUR_BASE_URL: baseUrl,
+    ...(version === '3.0' ? { CONCUR_ACCESS_TOKEN: concur.accessToken } : {}),
+    CONCUR_CLIENT_ID: concur.clientId,
+    CONCUR_CLIENT_SECRET: concur.clientSecret,
+  };
 }
 
 export const tempDb = () => join(mkdtempSync(join(tmpdir(), 'relay-')), 'relay.sqlite');

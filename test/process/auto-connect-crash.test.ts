@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startSandbox, type RunningSandbox } from '../../relay/sandbox/server.js';
-import { eventually, readDb as read, startRelayProcess, tempDb, type RelayProcess } from '../helpers/relay-process.js';
+import { concurEnv, eventually, readDb as read, startRelayProcess, tempDb, type RelayProcess } from '../helpers/relay-process.js';
+import { isExchangeCall, VERSIONS, type VersionCase } from '../relay/helpers.js';
 import { DIRECTORY_SECRET, TestDirectory } from '../relay/match/helpers.js';
 
 /**
@@ -11,7 +12,7 @@ import { DIRECTORY_SECRET, TestDirectory } from '../relay/match/helpers.js';
  *
  * The directory (in this process) makes the moment exact: on the first question it stops the
  * relay (SIGSTOP), writes its whole answer, and kills it (SIGKILL) — the answer is on the wire,
- * the relay never reads it.
+ * the relay never reads it. In API 3.0 (the legacy exchange) and 3.2 (the password grant).
  */
 
 const API_KEY = 'process-auto-connect-key-0123';
@@ -19,22 +20,16 @@ let sandbox: RunningSandbox;
 let directory: TestDirectory;
 const relays: RelayProcess[] = [];
 
-beforeEach(async () => {
-  sandbox = await startSandbox({ seed: false, random: 41 });
-  directory = await new TestDirectory().start();
-});
 afterEach(async () => {
   await Promise.all(relays.splice(0).map((r) => r.stop('SIGKILL')));
   await directory.close();
   await sandbox.close();
 });
 
-async function start(db: string): Promise<RelayProcess> {
+/** A relay process on `db`, with the sandbox as Concur in `v`'s version. */
+async function start(db: string, v: VersionCase): Promise<RelayProcess> {
   const relay = await startRelayProcess({
-    CONCUR_BASE_URL: sandbox.url,
-    CONCUR_ACCESS_TOKEN: sandbox.accessToken,
-    CONCUR_CLIENT_ID: sandbox.clientId,
-    CONCUR_CLIENT_SECRET: sandbox.clientSecret,
+    ...concurEnv(sandbox, v.version),
     RELAY_API_KEYS: API_KEY,
     RELAY_DB: db,
     POLL_INTERVAL_SECONDS: '1',
@@ -46,7 +41,12 @@ async function start(db: string): Promise<RelayProcess> {
   return relay;
 }
 
-describe('SIGKILL after the directory answered member, before the answer was stored', () => {
+describe.each(VERSIONS)('SIGKILL after the directory answered member, before the answer was stored, API $version', (v) => {
+  beforeEach(async () => {
+    sandbox = await startSandbox({ seed: false, random: 41, ...v.sandbox });
+    directory = await new TestDirectory().start();
+  });
+
   it('after a restart the request is connected exactly once: one exchange that succeeded, one CRSUC', async () => {
     const { id } = sandbox.state.add();
     const db = tempDb();
@@ -62,7 +62,7 @@ describe('SIGKILL after the directory answered member, before the answer was sto
       first!.proc.kill('SIGSTOP');
       return { answer, delayMs: 50 };
     };
-    first = await start(db);
+    first = await start(db, v);
     await eventually(() => directory.calls.length === 1, 15_000);
     // The answer is written (after its delay) while the relay is stopped; then it dies.
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -72,12 +72,12 @@ describe('SIGKILL after the directory answered member, before the answer was sto
     // The relay kept only that the directory is to be asked.
     expect(read(db, 'SELECT state, attempts, result FROM matches')).toEqual([{ state: 'due', attempts: 0, result: null }]);
     expect(read(db, 'SELECT id FROM replies')).toEqual([]);
-    expect(sandbox.calls.list().filter((c) => c.route === 'exchange' || c.route === 'put')).toEqual([]);
+    expect(sandbox.calls.list().filter((c) => isExchangeCall(c) || c.route === 'put')).toEqual([]);
 
-    const second = await start(db);
+    const second = await start(db, v);
     await eventually(() => read<{ state: string }>(db, 'SELECT state FROM replies')[0]?.state === 'sent', 20_000);
     expect(directory.questionsAbout(id)).toHaveLength(2);
-    expect(sandbox.calls.list().filter((c) => c.route === 'exchange').map((c) => c.status)).toEqual([200]);
+    expect(sandbox.calls.list().filter(isExchangeCall).map((c) => c.status)).toEqual([200]);
     expect(sandbox.calls.list().filter((c) => c.route === 'put').map((c) => `${c.putStatus} ${c.status}`)).toEqual(['CRSUC 204']);
     expect(sandbox.state.get(id)).toMatchObject({ status: 'Connected', successfulPuts: 1 });
     expect(sandbox.users.all().filter((g) => g.traveller.requestId === id)).toHaveLength(1);

@@ -2,7 +2,8 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startSandbox, type RunningSandbox } from '../../relay/sandbox/server.js';
-import { eventually, readDb as read, startRelayProcess, tempDb, type RelayProcess } from '../helpers/relay-process.js';
+import { concurEnv, eventually, readDb as read, startRelayProcess, tempDb, type RelayProcess } from '../helpers/relay-process.js';
+import { VERSIONS, type VersionCase } from '../relay/helpers.js';
 
 /**
  * Issue 14: the relay SIGKILLed between the exchange call and storing its answer. Concur has
@@ -12,7 +13,8 @@ import { eventually, readDb as read, startRelayProcess, tempDb, type RelayProces
  *
  * A small proxy stands between the relay and the sandbox (both in this process): it passes every
  * call on, and the first exchange's answer, once the sandbox has given it, is never passed back:
- * the relay is killed instead.
+ * the relay is killed instead. In API 3.0 (the legacy exchange) and 3.2 (the password grant; its
+ * CRRET pops the request for an hour of the sandbox's clock, which the test moves on).
  */
 
 const API_KEY = 'process-exchange-crash-key-0123';
@@ -21,6 +23,13 @@ let proxy: { url: string; server: Server };
 let onExchangeAnswered: (() => Promise<boolean>) | undefined;
 const relays: RelayProcess[] = [];
 
+/** An exchange of a request token: the legacy GET, or the token endpoint's password grant. */
+function isExchange(req: IncomingMessage, body: Buffer): boolean {
+  const path = req.url?.toLowerCase() ?? '';
+  if (path.startsWith('/net2/oauth2/getaccesstoken.ashx')) return true;
+  return path.startsWith('/oauth2/v0/token') && new URLSearchParams(body.toString('utf8')).get('grant_type') === 'password';
+}
+
 /** Passes a call to the sandbox as it came (its Host too, so the sandbox names the proxy as the instance). */
 function forward(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
   const target = new URL(sandbox.url);
@@ -28,10 +37,10 @@ function forward(req: IncomingMessage, res: ServerResponse, body: Buffer): void 
     const chunks: Buffer[] = [];
     answer.on('data', (chunk: Buffer) => chunks.push(chunk));
     answer.on('end', () => {
-      const isExchange = req.url?.toLowerCase().startsWith('/net2/oauth2/getaccesstoken.ashx') && answer.statusCode === 200;
+      const exchanged = isExchange(req, body) && answer.statusCode === 200;
       void (async () => {
         // Concur has answered (the token is spent); the relay dies before it hears.
-        if (isExchange && onExchangeAnswered !== undefined && (await onExchangeAnswered())) {
+        if (exchanged && onExchangeAnswered !== undefined && (await onExchangeAnswered())) {
           res.destroy();
           return;
         }
@@ -44,8 +53,8 @@ function forward(req: IncomingMessage, res: ServerResponse, body: Buffer): void 
   out.end(body);
 }
 
-beforeEach(async () => {
-  sandbox = await startSandbox({ seed: false, random: 37 });
+async function startConcur(v: VersionCase): Promise<void> {
+  sandbox = await startSandbox({ seed: false, random: 37, ...v.sandbox });
   const server = createServer((req, res) => {
     const body: Buffer[] = [];
     req.on('data', (chunk: Buffer) => body.push(chunk));
@@ -53,7 +62,7 @@ beforeEach(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   proxy = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
-});
+}
 afterEach(async () => {
   onExchangeAnswered = undefined;
   sandbox.hooks.onReplyApplied = undefined;
@@ -63,12 +72,10 @@ afterEach(async () => {
   await sandbox.close();
 });
 
-async function start(db: string): Promise<RelayProcess> {
+/** A relay process on `db`, with the sandbox as Concur in `v`'s version. */
+async function start(db: string, v: VersionCase): Promise<RelayProcess> {
   const relay = await startRelayProcess({
-    CONCUR_BASE_URL: proxy.url,
-    CONCUR_ACCESS_TOKEN: sandbox.accessToken,
-    CONCUR_CLIENT_ID: sandbox.clientId,
-    CONCUR_CLIENT_SECRET: sandbox.clientSecret,
+    ...concurEnv(sandbox, v.version, proxy.url),
     RELAY_API_KEYS: API_KEY,
     RELAY_DB: db,
     POLL_INTERVAL_SECONDS: '1',
@@ -77,11 +84,13 @@ async function start(db: string): Promise<RelayProcess> {
   return relay;
 }
 
-describe('SIGKILL between the exchange and storing its answer', () => {
+describe.each(VERSIONS)('SIGKILL between the exchange and storing its answer, API $version', (v) => {
+  beforeEach(() => startConcur(v));
+
   it('after a restart the request ends connected by way of CRRET, and no CRSUC ever reaches Concur without stored tokens', async () => {
     const { id } = sandbox.state.add();
     const db = tempDb();
-    const first = await start(db);
+    const first = await start(db, v);
     await eventually(() => read<{ n: number }>(db, 'SELECT COUNT(*) AS n FROM requests')[0]?.n === 1);
 
     onExchangeAnswered = async () => {
@@ -93,6 +102,8 @@ describe('SIGKILL between the exchange and storing its answer', () => {
     // Every CRSUC Concur applies: were the traveller's tokens stored (sealed) before it?
     const tokensStoredAtCrsuc: boolean[] = [];
     sandbox.hooks.onReplyApplied = (applied) => {
+      // A CRRET's new token comes at once (3.0), or when 3.2's queue gives the request back.
+      if (applied.status === 'CRRET') sandbox.clock.advance(v.crretAwayMs);
       if (applied.status !== 'CRSUC') return;
       const rows = read<{ access_token: string | null }>(db, 'SELECT access_token FROM connections WHERE request_id = ?', applied.requestId);
       tokensStoredAtCrsuc.push(rows.length === 1 && rows[0]!.access_token !== null);
@@ -111,7 +122,7 @@ describe('SIGKILL between the exchange and storing its answer', () => {
     expect(read(db, 'SELECT status, state FROM replies')).toEqual([{ status: 'CRSUC', state: 'exchanging' }]);
     expect(read(db, 'SELECT id FROM connections')).toEqual([]);
 
-    const second = await start(db);
+    const second = await start(db, v);
     await eventually(() => read<{ state: string }>(db, 'SELECT state FROM replies')[0]?.state === 'sent', 20_000);
     const puts = sandbox.calls.list().filter((c) => c.route === 'put').map((c) => `${c.putStatus} ${c.status}`);
     expect(puts).toEqual(['CRRET 204', 'CRSUC 204']);

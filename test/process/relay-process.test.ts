@@ -2,43 +2,38 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConnectionRequest, RequestsPage } from '../../shared/models.js';
 import { startSandbox, type RunningSandbox } from '../../relay/sandbox/server.js';
-import { eventually, runRelay, startRelayProcess, tempDb, type RelayProcess } from '../helpers/relay-process.js';
+import { concurEnv, eventually, runRelay, startRelayProcess, tempDb, type RelayProcess } from '../helpers/relay-process.js';
+import { VERSIONS, type VersionCase } from '../relay/helpers.js';
 
 /**
  * The relay as it runs in production: its own process, configured by the environment, talking to
  * the sandbox over real HTTP. These are the promises that only show across a process boundary.
+ * Those that involve Concur run in API 3.0 and 3.2 (CONCUR_API_VERSION); the configuration checks once.
  */
 
 const API_KEY = 'process-test-key-0123456789';
 let sandbox: RunningSandbox;
 const relays: RelayProcess[] = [];
 
-beforeEach(async () => {
-  sandbox = await startSandbox({ seed: false, random: 3 });
-  for (let i = 0; i < 3; i++) sandbox.state.add();
-});
 afterEach(async () => {
   await Promise.all(relays.splice(0).map((r) => r.stop('SIGKILL')));
-  await sandbox.close();
 });
 
-function env(db: string): Record<string, string> {
-  return {
-    CONCUR_BASE_URL: sandbox.url,
-    CONCUR_ACCESS_TOKEN: sandbox.accessToken,
-    // The partner's credentials: a CRSUC exchanges the request token first.
-    CONCUR_CLIENT_ID: sandbox.clientId,
-    CONCUR_CLIENT_SECRET: sandbox.clientSecret,
-    RELAY_API_KEYS: API_KEY,
-    RELAY_DB: db,
-    POLL_INTERVAL_SECONDS: '1',
+/** For each test of the describe block it is called in: a sandbox with three pending requests, as Concur under `v`'s version; and the relay's start. */
+function concur(v: VersionCase): (db: string) => Promise<RelayProcess> {
+  beforeEach(async () => {
+    sandbox = await startSandbox({ seed: false, random: 3, ...v.sandbox });
+    for (let i = 0; i < 3; i++) sandbox.state.add();
+  });
+  afterEach(async () => {
+    await Promise.all(relays.splice(0).map((r) => r.stop('SIGKILL')));
+    await sandbox.close();
+  });
+  return async (db) => {
+    const relay = await startRelayProcess({ ...concurEnv(sandbox, v.version), RELAY_API_KEYS: API_KEY, RELAY_DB: db, POLL_INTERVAL_SECONDS: '1' });
+    relays.push(relay);
+    return relay;
   };
-}
-
-async function start(db: string): Promise<RelayProcess> {
-  const relay = await startRelayProcess(env(db));
-  relays.push(relay);
-  return relay;
 }
 
 function api(relay: RelayProcess, path: string, init: RequestInit = {}) {
@@ -94,6 +89,10 @@ describe('the relay process', () => {
     expect(logs.filter((l) => /"msg":"relay (listening|stopped)"/.test(l))).toEqual([]);
     for (const line of logs) expect((JSON.parse(line) as { level: number }).level).toBeGreaterThanOrEqual(40);
   });
+});
+
+describe.each(VERSIONS)('the relay process, API $version', (v) => {
+  const start = concur(v);
 
   it('never loses a reply accepted with 202: SIGKILL while Concur fails, restart, Concur recovers', async () => {
     const db = tempDb();
@@ -152,9 +151,7 @@ describe('the relay process', () => {
       for (const body of bodies) expect(body).not.toContain(secret);
     }
   }, 30_000);
-});
 
-describe('live events across the process boundary', () => {
   it('delivers a new request in the sandbox to a connected client within one poll interval', async () => {
     const relay = await start(tempDb());
     await eventually(async () => (await pending(relay)).length === 3);
@@ -171,23 +168,27 @@ describe('live events across the process boundary', () => {
       }
     };
     await until(/event: summary/);
-    // A 3.0 sweep reads two lists (pending, then processing); a new request is on the first.
-    const pendingLists = () => sandbox.calls.list().filter((c) => c.route === 'list' && c.query.status === 'Pending').length;
+    // A sweep's first list (3.0: the pending one, before the processing one; 3.2: its one queue) brings a new request.
+    const pendingLists = () => sandbox.calls.list().filter((c) => c.route === 'list' && c.query.status === v.sweepLists[0]).length;
     const listsBefore = pendingLists();
     const added = sandbox.state.add({ firstName: 'Siobhán', lastName: "O'Neill" });
     await until(new RegExp(`event: request\\.created\\ndata: .*"id":"${added.id}"`));
     // Measured in polls, not seconds: the first sweep after the request appeared (one page) brought it.
     const listsAfter = pendingLists();
+    expect(listsAfter - listsBefore).toBeGreaterThanOrEqual(1);
     expect(listsAfter - listsBefore).toBeLessThanOrEqual(1);
+    // Every list went to the version's path.
+    expect(sandbox.calls.list().filter((c) => c.route === 'list' && !c.path.startsWith(v.path))).toEqual([]);
     expect(text).not.toContain(added.requestToken);
     controller.abort();
   }, 20_000);
 });
 
-describe('sandbox mode', () => {
+describe.each(VERSIONS)('sandbox mode, API $version', ({ version, ids }) => {
   it('runs against an in-process sandbox with a generated API key when no Concur is configured', async () => {
     const db = tempDb();
-    const relay = await startRelayProcess({ RELAY_DB: db, POLL_INTERVAL_SECONDS: '1', SANDBOX_DEMO_EVERY_SECONDS: '0' });
+    const sandboxMode = { RELAY_DB: db, POLL_INTERVAL_SECONDS: '1', SANDBOX_DEMO_EVERY_SECONDS: '0', CONCUR_API_VERSION: version };
+    const relay = await startRelayProcess(sandboxMode);
     relays.push(relay);
     const keyLine = await eventually(() => relay.output.find((l) => /API key\s+\S+/.test(l)));
     const key = /API key\s+(\S+)/.exec(keyLine)![1]!;
@@ -197,11 +198,16 @@ describe('sandbox mode', () => {
       return body.concur.state === 'ok' && body.counts.pending > 0 && body;
     });
     expect(summary.counts.pending).toBe(12);
+    // The sandbox speaks the version: its requests have the version's ids.
+    const listed = await fetch(`${relay.url}/api/v1/requests?group=pending`, { headers: { authorization: `Bearer ${key}` } });
+    const items = RequestsPage.parse(await listed.json()).items;
+    expect(items.length).toBeGreaterThan(0);
+    for (const item of items) expect(item.id).toMatch(ids);
     expect(relay.output.join('\n')).toMatch(/sandbox/);
     expect(await relay.stop('SIGTERM')).toBe(0);
 
     // The key is kept beside the database, so an extension configured once keeps working.
-    const again = await startRelayProcess({ RELAY_DB: db, POLL_INTERVAL_SECONDS: '1', SANDBOX_DEMO_EVERY_SECONDS: '0' });
+    const again = await startRelayProcess(sandboxMode);
     relays.push(again);
     await eventually(() => again.output.some((l) => l.includes(key)));
   }, 30_000);

@@ -10,6 +10,7 @@ import {
   buildRelayBundle,
   eventually,
   nodeOptions,
+  readDb,
   RELAY_BUNDLE,
   runRelay,
   runRelayCommand,
@@ -18,6 +19,7 @@ import {
   type RelayProcess,
 } from '../helpers/relay-process.js';
 import { TEST_VAULT, TEST_VAULT_KEY } from '../helpers/vault.js';
+import { VERSIONS } from '../relay/helpers.js';
 import { Receiver } from '../relay/push/webhooks/helpers.js';
 import { record } from '../relay/store/helpers.js';
 
@@ -166,12 +168,15 @@ describe('vault rotate', () => {
     expect(await stale.exited).toBe(1);
     expect(stale.output.filter((line) => line.trim() !== '')).toEqual([`The relay could not start: ${wrongKeyLine(NEW.keyId)}`]);
   }, 60_000);
+});
 
+// The relay beside the rotation polls its sandbox (and seals the request tokens it brings) in either API version.
+describe.each(VERSIONS)('vault rotate beside a relay, API $version', ({ version }) => {
   it('runs beside a relay started with both keys, which signs with the stored secret before and after; then the relay runs on the new key alone', async () => {
     const hooks = (receiver = await new Receiver().start());
     const db = tempDb();
     const { webhookId, secrets } = seed(db, 300, hooks.url);
-    const env = { RELAY_DB: db, RELAY_API_KEYS: API_KEY, SANDBOX_DEMO_EVERY_SECONDS: '0', RELAY_WEBHOOK_ALLOW_PRIVATE: 'true' };
+    const env = { RELAY_DB: db, RELAY_API_KEYS: API_KEY, SANDBOX_DEMO_EVERY_SECONDS: '0', RELAY_WEBHOOK_ALLOW_PRIVATE: 'true', CONCUR_API_VERSION: version };
     const signedTest = async (relay: RelayProcess): Promise<void> => {
       const before = hooks.received.length;
       const answer = await fetch(`${relay.url}/api/v1/webhooks/${webhookId}/test`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` } });
@@ -184,6 +189,8 @@ describe('vault rotate', () => {
     relays.push(relay);
     expect(relay.output.join('\n')).toContain('the vault is not under RELAY_VAULT_KEY yet');
     await signedTest(relay);
+    // It has polled its sandbox: the seeded requests' tokens, sealed by the relay, are in the file too.
+    await eventually(() => readDb<{ n: number }>(db, 'SELECT COUNT(*) AS n FROM requests')[0]!.n > 300, 15_000);
     const rotate = await runRelayCommand(['vault', 'rotate'], { RELAY_DB: db, ...ROTATING });
     expect(rotate.status).toBe(0);
     // Nothing the relay sealed meanwhile was under another key: one pass did the work, the second found none.

@@ -1,4 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
+import { REQUEST_TOKEN_LIFETIME_MS, REQUEUE_AFTER_MS } from '../../shared/status.js';
+import { DEFAULT_EXCHANGE_FORM } from '../../relay/base/config-shape.js';
 import { createLogger, type Logger } from '../../relay/base/log.js';
 import { Metrics } from '../../relay/base/metrics.js';
 import { staticToken, type TokenProvider } from '../../relay/concur/auth.js';
@@ -18,6 +20,67 @@ import { StoreHarness } from './store/helpers.js';
 export const CR_PATH = '/api/v3.0/common/connectionrequests';
 
 /**
+ * Where API 3.0 and 3.2 really differ, for the tests that run against the sandbox in both
+ * (`describe.each(VERSIONS)`): each test reads the difference here instead of branching on the
+ * version, and asserts the same behaviour in both.
+ */
+export interface VersionCase {
+  version: ApiVersion;
+  /** The sandbox as the relay's sandbox mode starts it for the version (3.2's ids are GUIDs). */
+  sandbox: { ids: 'legacy' | 'guid' };
+  /** What the ids of the requests Concur makes look like: 3.0 28 characters, 3.2 GUIDs. */
+  ids: RegExp;
+  /** The Connection Requests path (3.2 lists at it with a trailing slash). */
+  path: string;
+  /** The first list call of a sweep of the pending requests: 3.0 filters by status; 3.2 has no filter and reads its queue from position 0. */
+  firstListQuery: Record<string, string>;
+  /** The offset a later page is asked for with: 3.0 the opaque token NextPage gave, 3.2 a position worked out by the relay. */
+  laterOffset: RegExp;
+  /** The status filter of each list one sweep of the relay reads (SWEEP_STATUSES): 3.0 pending then processing; 3.2 its one queue, unfiltered. */
+  sweepLists: ReadonlyArray<string | undefined>;
+  /** What the relay records for a request whose token Concur handed out: 3.0 Processing (its processing list); 3.2 lists every waiting request as Pending. */
+  handedOut: 'Processing' | 'Pending';
+  /** How long a CRRET keeps a request off the list: 3.0 not at all (Pending with a new token); 3.2 pops it from the queue for an hour. */
+  crretAwayMs: number;
+  /** How long the relay takes a request token to live (shared/status.ts). */
+  tokenLifetimeMs: number;
+  /** The sandbox quirk under which its request tokens live as long as the relay takes them to (3.2's page says a day; the sandbox's default is 15 minutes). */
+  tokenLifetimeQuirk: { requestTokenLifetime: '15m' | '24h' };
+}
+
+export const VERSIONS: readonly VersionCase[] = [
+  {
+    version: '3.0',
+    sandbox: { ids: 'legacy' },
+    ids: /^[A-Za-z0-9]{28}$/,
+    path: '/api/v3.0/common/connectionrequests',
+    firstListQuery: { status: 'Pending', limit: '10' },
+    laterOffset: /^\S{24}$/,
+    sweepLists: ['Pending', 'Processing'],
+    handedOut: 'Processing',
+    crretAwayMs: 0,
+    tokenLifetimeMs: REQUEST_TOKEN_LIFETIME_MS['3.0'],
+    tokenLifetimeQuirk: { requestTokenLifetime: '15m' },
+  },
+  {
+    version: '3.2',
+    sandbox: { ids: 'guid' },
+    ids: /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    path: '/api/v3.2/common/connectionrequests',
+    firstListQuery: { offset: '0', limit: '10' },
+    laterOffset: /^[1-9]\d*$/,
+    sweepLists: [undefined],
+    handedOut: 'Pending',
+    crretAwayMs: REQUEUE_AFTER_MS.CRRET,
+    tokenLifetimeMs: REQUEST_TOKEN_LIFETIME_MS['3.2'],
+    tokenLifetimeQuirk: { requestTokenLifetime: '24h' },
+  },
+];
+
+/** A list call that starts a sweep: no offset (3.0) or position 0 (3.2). */
+export const startsList = (call: Pick<CallRecord, 'query'>): boolean => call.query.offset === undefined || call.query.offset === '0';
+
+/**
  * A client for the sandbox, as the relay makes one: under 3.0 its static token (OAuth), under 3.2
  * its client-credentials grant (Bearer, the token's geolocation). Tests parametrised over
  * `version` run the same steps against either API.
@@ -27,14 +90,19 @@ export function clientFor(
   options: { auth?: TokenProvider; timeoutMs?: number; accept?: 'xml' | 'json'; baseUrl?: string; version?: ApiVersion } = {},
 ): ConcurClient {
   const version = options.version ?? '3.0';
-  const grant = () => clientCredentialsGrant({ tokenUrl: `${sb.url}/oauth2/v0/token`, clientId: sb.clientId, clientSecret: sb.clientSecret });
   return new ConcurClient({
     baseUrl: options.baseUrl ?? sb.url,
-    auth: options.auth ?? (version === '3.2' ? grant() : staticToken(sb.accessToken)),
+    auth: options.auth ?? authFor(sb, version),
     timeoutMs: options.timeoutMs ?? 3000,
     accept: options.accept,
     version,
   });
+}
+
+/** The relay's own credential for the sandbox under `version`: 3.0 its static token (OAuth), 3.2 its client-credentials grant. */
+export function authFor(sb: RunningSandbox, version: ApiVersion): TokenProvider {
+  if (version === '3.0') return staticToken(sb.accessToken);
+  return clientCredentialsGrant({ tokenUrl: `${sb.url}/oauth2/v0/token`, clientId: sb.clientId, clientSecret: sb.clientSecret });
 }
 
 /** The exchange of request tokens with the sandbox's own client credentials, as the relay does in sandbox mode. */
@@ -86,19 +154,26 @@ export async function calls(sb: RunningSandbox): Promise<CallRecord[]> {
   return (await control<{ calls: CallRecord[] }>(sb, 'GET', '/calls')).calls;
 }
 
+/** An exchange of a request token, in either form: the legacy GET (3.0's) or the password grant (3.2's). */
+export const isExchangeCall = (call: Pick<CallRecord, 'route' | 'grantType'>): boolean =>
+  call.route === 'exchange' || (call.route === 'token' && call.grantType === 'password');
+
 export async function listCalls(sb: RunningSandbox): Promise<CallRecord[]> {
   return (await calls(sb)).filter((call) => call.route === 'list');
 }
 
 export async function putCalls(sb: RunningSandbox, requestId?: string): Promise<CallRecord[]> {
-  // A call a fault answered never reached the route, so only its path names the request.
-  const path = requestId === undefined ? undefined : `${CR_PATH}/${encodeURIComponent(requestId)}`;
-  return (await calls(sb)).filter((call) => call.route === 'put' && (path === undefined || call.path === path));
+  // A call a fault answered never reached the route, so only its path (either version's) names the request.
+  const paths = requestId === undefined ? undefined : VERSIONS.map((v) => `${v.path}/${encodeURIComponent(requestId)}`);
+  return (await calls(sb)).filter((call) => call.route === 'put' && (paths === undefined || paths.includes(call.path)));
 }
 
-/** A partner's PUT straight to the sandbox, bypassing the relay (Concur's state changes behind its back). */
-export async function putDirect(sb: RunningSandbox, id: string, status: string): Promise<number> {
-  const res = await fetch(`${sb.url}${CR_PATH}/${encodeURIComponent(id)}`, {
+/**
+ * A partner's PUT straight to the sandbox, bypassing the relay (Concur's state changes behind its
+ * back), at the version's path, whose rules apply (3.2: the PUT pops the request).
+ */
+export async function putDirect(sb: RunningSandbox, id: string, status: string, version: ApiVersion = '3.0'): Promise<number> {
+  const res = await fetch(`${sb.url}${versionCase(version).path}/${encodeURIComponent(id)}`, {
     method: 'PUT',
     headers: { Authorization: `OAuth ${sb.accessToken}`, 'Content-Type': 'application/xml' },
     body: `<ConnectionRequest><Status>${status}</Status></ConnectionRequest>`,
@@ -144,14 +219,28 @@ export function sandboxSecrets(sb: RunningSandbox): string[] {
   return [sb.accessToken, sb.clientSecret, ...sb.state.all().map((r) => r.requestToken)];
 }
 
+export function versionCase(version: ApiVersion): VersionCase {
+  const found = VERSIONS.find((v) => v.version === version);
+  if (found === undefined) throw new Error(`no test case for API ${version}`);
+  return found;
+}
+
+/** What the sandbox of a test file (or of one version's describe block) is started with. */
+export interface SandboxSetup {
+  random: number;
+  quirks?: Record<string, unknown>;
+  /** The API version the tests speak (default 3.0): the sandbox is started as the relay's sandbox mode would for it. */
+  version?: ApiVersion;
+}
+
 /**
- * One sandbox for the test file (started once, seeded with `random`), reset before each test
- * (then given `quirks`, when there are), and handed to `use` then.
+ * One sandbox for the test file, or for the describe block it is called in (started once, seeded
+ * with `random`), reset before each test (then given `quirks`, when there are), and handed to `use` then.
  */
-export function sandboxPerFile(options: { random: number; quirks?: Record<string, unknown> }, use: (sb: RunningSandbox) => void): void {
+export function sandboxPerFile(options: SandboxSetup, use: (sb: RunningSandbox) => void): void {
   let sb: RunningSandbox | undefined;
   beforeAll(async () => {
-    sb = await startSandbox({ seed: false, random: options.random });
+    sb = await startSandbox({ seed: false, random: options.random, ...versionCase(options.version ?? '3.0').sandbox });
   });
   afterAll(async () => {
     await sb?.close();
@@ -178,8 +267,8 @@ export interface WorkerKit {
   /** Stopped after each test. */
   running: Array<{ stop(): Promise<void> }>;
   /**
-   * An outbox with the tests' defaults (the sandbox's client credentials for the exchange a CRSUC
-   * starts with, fixed jitter, a backoff from 1 s to 1 min, the store's clock), stopped after the test.
+   * An outbox with the tests' defaults (the version's client, the sandbox's client credentials for
+   * the version's exchange a CRSUC starts with, fixed jitter, a backoff from 1 s to 1 min, the store's clock), stopped after the test.
    */
   outbox(overrides?: Partial<OutboxOptions>): Outbox;
   /** Brings Concur's requests into the store the way the relay does: one sweep of the poller. */
@@ -192,11 +281,12 @@ export interface WorkerKit {
  * `use`. After each test the workers in `running` are stopped, the log is checked for every secret
  * the sandbox holds, and the store is closed and removed.
  */
-export function workerWorld(options: { random: number; quirks?: Record<string, unknown> }, use: (world: WorkerWorld) => void): WorkerKit {
+export function workerWorld(options: SandboxSetup, use: (world: WorkerWorld) => void): WorkerKit {
   const running: Array<{ stop(): Promise<void> }> = [];
+  const version = options.version ?? '3.0';
   let world: WorkerWorld | undefined;
   sandboxPerFile(options, (sb) => {
-    const harness = new StoreHarness();
+    const harness = new StoreHarness({ apiVersion: version });
     world = { sb, harness, store: harness.store(), metrics: new Metrics(), log: captureLog() };
     use(world);
   });
@@ -217,8 +307,8 @@ export function workerWorld(options: { random: number; quirks?: Record<string, u
     outbox(overrides = {}) {
       const { sb, harness, metrics, log } = current();
       const outbox = createOutbox({
-        client: clientFor(sb),
-        exchange: exchangeFor(sb),
+        client: clientFor(sb, { version }),
+        exchange: exchangeFor(sb, DEFAULT_EXCHANGE_FORM[version]),
         store: harness.latest,
         logger: log.logger,
         metrics,
@@ -234,7 +324,7 @@ export function workerWorld(options: { random: number; quirks?: Record<string, u
     async ingest() {
       const { sb, harness, metrics, log } = current();
       const poller = createPoller({
-        client: clientFor(sb),
+        client: clientFor(sb, { version }),
         store: harness.latest,
         intervalMs: 60_000,
         logger: log.logger,

@@ -47,6 +47,8 @@ export function tempDb(): { dir: string; path: string; cleanup: () => void } {
 /** Opens stores on one temp file and closes them all at the end. */
 export class StoreHarness {
   readonly clock = new TestClock();
+  /** `apiVersion`: the Concur API version every store it opens works for (its retry limits and token lifetime); 3.0 when not given. */
+  constructor(private readonly defaults: Pick<StoreOptions, 'apiVersion'> = {}) {}
   private readonly db = tempDb();
   private readonly open: Store[] = [];
   get path(): string {
@@ -63,7 +65,7 @@ export class StoreHarness {
   }
   /** A store with more options (a hand on its connection, a read-only open). */
   storeWith(options: Omit<StoreOptions, 'clock' | 'vault'> & { vault?: StoreOptions['vault'] }): Store {
-    const store = openStore(this.db.path, { vault: TEST_VAULT, ...options, clock: this.clock.now });
+    const store = openStore(this.db.path, { vault: TEST_VAULT, ...this.defaults, ...options, clock: this.clock.now });
     this.open.push(store);
     return store;
   }

@@ -4,12 +4,13 @@ import { ConnectionRequest, Summary, WebhookEventData, WebhookMessage } from '..
 import { createOutbox, type Outbox } from '../../../../relay/replies/outbox.js';
 import { createPoller, type Poller } from '../../../../relay/ingest/poller.js';
 import type { RunningSandbox } from '../../../../relay/sandbox/server.js';
-import { clientFor, exchangeFor, fault, fixedRandom, putDirect, sandboxPerFile } from '../../helpers.js';
+import { DEFAULT_EXCHANGE_FORM } from '../../../../relay/base/config-shape.js';
+import { clientFor, exchangeFor, fault, fixedRandom, putDirect, sandboxPerFile, VERSIONS } from '../../helpers.js';
 import { verifyAt, WebhookHarness } from './helpers.js';
 
 /**
  * Webhook events caused by real polling of the sandbox (Concur) and real replies to it: the
- * store turns its own events into webhook messages in the same transactions.
+ * store turns its own events into webhook messages in the same transactions. In API 3.0 and 3.2.
  */
 
 let sb: RunningSandbox;
@@ -17,28 +18,38 @@ let h: WebhookHarness;
 let poller: Poller;
 let outbox: Outbox;
 
-sandboxPerFile({ random: 11 }, (reset) => (sb = reset));
-beforeEach(async () => {
-  h = await new WebhookHarness().start();
-  poller = createPoller({ client: clientFor(sb), store: h.store, intervalMs: 60_000, logger: h.log.logger, metrics: h.api.metrics, now: h.clock.now });
-  outbox = createOutbox({ client: clientFor(sb), exchange: exchangeFor(sb), store: h.store, logger: h.log.logger, metrics: h.api.metrics, now: h.clock.now, random: fixedRandom(0.5) });
-});
-afterEach(async () => {
-  await poller.stop();
-  await outbox.stop();
-  await h.stop();
-});
+describe.each(VERSIONS)('webhook events from Concur, API $version', (v) => {
+  sandboxPerFile({ random: 11, version: v.version }, (reset) => (sb = reset));
+  beforeEach(async () => {
+    h = await new WebhookHarness().start({ apiVersion: v.version });
+    const client = clientFor(sb, { version: v.version });
+    poller = createPoller({ client, store: h.store, intervalMs: 60_000, logger: h.log.logger, metrics: h.api.metrics, now: h.clock.now });
+    outbox = createOutbox({
+      client,
+      exchange: exchangeFor(sb, DEFAULT_EXCHANGE_FORM[v.version]),
+      store: h.store,
+      logger: h.log.logger,
+      metrics: h.api.metrics,
+      now: h.clock.now,
+      random: fixedRandom(0.5),
+    });
+  });
+  afterEach(async () => {
+    await poller.stop();
+    await outbox.stop();
+    await h.stop();
+  });
 
-describe('webhook events from Concur', () => {
   it('request.created, concur.state_changed, reply.sent and reply.failed, signed, in the shared models, without request tokens', async () => {
     const { secret } = await h.subscribe();
     const [first, second] = [sb.state.add({ firstName: 'Ada' }), sb.state.add({ firstName: 'Grace' })];
     expect((await poller.sweepNow()).outcome).toBe('ok');
     await h.worker.drain();
     const afterPoll = h.receiver.received.map((r) => WebhookMessage.parse(JSON.parse(r.body)));
-    // The pending list handed both tokens out, so the processing list (3.0's second) shows them
-    // Processing in the same sweep: created, then updated, each.
-    expect(afterPoll.map((m) => m.type).sort()).toEqual(['concur.state_changed', 'request.created', 'request.created', 'request.updated', 'request.updated']);
+    // Created, each; 3.0's pending list handed both tokens out, so its processing list shows them
+    // Processing in the same sweep: updated, each (3.2 reads one list).
+    const updated = Array<string>(2 * (v.sweepLists.length - 1)).fill('request.updated');
+    expect(afterPoll.map((m) => m.type).sort()).toEqual(['concur.state_changed', 'request.created', 'request.created', ...updated]);
     const state = afterPoll.find((m) => m.type === 'concur.state_changed')!;
     expect(Summary.parse(state.data)).toMatchObject({ counts: { pending: 2, failed: 0, connected: 0 }, concur: { state: 'ok' } });
     const created = afterPoll.filter((m) => m.type === 'request.created').map((m) => z.strictObject(ConnectionRequest.shape).parse(m.data));
@@ -48,7 +59,7 @@ describe('webhook events from Concur', () => {
     const rita = h.api.keyFor('replier', 'Rita');
     expect((await h.api.post(`/api/v1/requests/${first!.id}/reply`, { status: 'CRSUC' }, rita.auth)).status).toBe(202);
     // A reply Concur refuses (the request was connected behind the relay's back): reply.failed.
-    expect(await putDirect(sb, second!.id, 'CRSUC')).toBe(204);
+    expect(await putDirect(sb, second!.id, 'CRSUC', v.version)).toBe(204);
     expect((await h.api.post(`/api/v1/requests/${second!.id}/reply`, { status: 'CREU1' })).status).toBe(202);
     await outbox.drain();
     await h.worker.drain();

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { vi } from 'vitest';
+import type { ApiVersion } from '../../../../shared/status.js';
 import { DeliveriesPage, Delivery, WEBHOOK_EVENT_TYPES, WebhookCreated, type DeliveryLogEntry } from '../../../../shared/models.js';
 import { createWebhookWorker, type WebhookWorker, type WebhookWorkerOptions } from '../../../../relay/push/webhooks/delivery.js';
 import type { Resolver } from '../../../../relay/outbound/ssrf.js';
@@ -122,11 +123,19 @@ export class WebhookHarness {
   }
 
   async start(
-    options: { allowPrivate?: boolean; resolve?: Resolver; worker?: Partial<WebhookWorkerOptions>; receiver?: boolean } = {},
+    options: {
+      allowPrivate?: boolean;
+      resolve?: Resolver;
+      worker?: Partial<WebhookWorkerOptions>;
+      receiver?: boolean;
+      /** The Concur API version the relay's store works for (3.0 when not given). */
+      apiVersion?: ApiVersion;
+    } = {},
   ): Promise<this> {
     const allowPrivate = options.allowPrivate ?? true;
     if (options.receiver !== false) await this.receiver.start();
     await this.api.start({
+      store: options.apiVersion === undefined ? undefined : { apiVersion: options.apiVersion },
       deps: { webhooks: { allowPrivate, kick: () => this.worker?.kick(), resolve: options.resolve } },
     });
     this.worker = this.newWorker({ allowPrivate, ...options.worker });
