@@ -139,9 +139,9 @@ describe('poller: ingesting', () => {
   it('asks for the next page before it stores the current one', async () => {
     await addRequests(sb, { count: 23 });
     const client = clientFor(sb);
-    const listPage = client.listPage.bind(client);
+    const readPage = client.readPage.bind(client);
     let asked = 0;
-    client.listPage = (from) => (asked++, listPage(from));
+    client.readPage = (from) => (asked++, readPage(from));
     const requestedBeforeStore: number[] = [];
     const watching = withParts(store, {
       requests: { upsertFromConcur: (records, seenAt) => (requestedBeforeStore.push(asked), store.requests.upsertFromConcur(records, seenAt)) },
