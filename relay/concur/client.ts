@@ -1,7 +1,8 @@
 import type { ReplyCode } from '../../shared/status.js';
 import type { TokenProvider } from './auth.js';
 import { CONCUR_MAX_PAGE, bodyBudget } from './bounds.js';
-import { DEFAULT_MAX_BODY_BYTES, type DecodeOptions, decodeBody, decodePage, decodeRecord } from './decode.js';
+import { DEFAULT_MAX_BODY_BYTES, type DecodeOptions, decodeBody, decodeRecord, readPage } from './decode.js';
+import { builtPage, type PageReading } from './decode-record.js';
 import { encodeStatusUpdate, encodeStatusUpdateJson } from './encode.js';
 import { ConcurError } from './errors.js';
 import { type HttpResponse, parseRetryAfter, send } from './http.js';
@@ -86,6 +87,11 @@ export class ConcurClient {
    * page asked for, which NextPage carries on). A page far larger than the limit is refused.
    */
   async listPage(from: ListOptions | { nextPage: string; limit?: number } = {}): Promise<ConcurPage> {
+    return builtPage(await this.readPage(from));
+  }
+
+  /** listPage, the page's records still to build (`records()`, which throws as listPage would): paging needs only NextPage and the count. */
+  async readPage(from: ListOptions | { nextPage: string; limit?: number } = {}): Promise<PageReading> {
     if (this.version === '3.2') {
       if ('nextPage' in from) throw new RangeError('API 3.2: page by offset; its NextPage is not to be reused once a PUT was made');
       return this.gate.run('list', () => this.fetchPage(from));
@@ -93,12 +99,12 @@ export class ConcurClient {
     return this.fetchPage(from);
   }
 
-  private async fetchPage(from: ListOptions | { nextPage: string; limit?: number }): Promise<ConcurPage> {
+  private async fetchPage(from: ListOptions | { nextPage: string; limit?: number }): Promise<PageReading> {
     const url = 'nextPage' in from ? this.nextPageUrl(from.nextPage) : this.listUrl(from);
     // Without a limit Concur sends its default page, at most its largest.
     const reading = this.reading(from.limit ?? CONCUR_MAX_PAGE);
     const res = await this.call('list', url, reading);
-    return decodePage(res.body, res.headers.get('content-type'), reading);
+    return readPage(res.body, res.headers.get('content-type'), reading);
   }
 
   /**
@@ -107,31 +113,32 @@ export class ConcurClient {
    * The next page is asked for before the current one is handed over, so Concur (and the network)
    * work on it while the caller stores this one: a sweep costs about the larger of the two, not
    * their sum. NextPage stays sequential — it is opaque and comes only with the page before —, so
-   * at most one request is ahead. A caller that stops early leaves that one request unread.
+   * at most one request is ahead; but only the parse is needed for it: the records (validated one
+   * by one) are built once it is on the wire. A caller that stops early leaves that one request unread.
    */
   async *pages(options: ListOptions = {}): AsyncGenerator<ConcurPage> {
     if (this.version === '3.2') {
       yield* queuePages((offset) => this.fetchPage({ ...options, offset }), this.gate, this.maxPages);
       return;
     }
-    let page = await this.listPage(options);
+    let page = await this.readPage(options);
     const seen = new Set<string>();
     for (let count = 1; ; count++) {
       if (page.nextPage === null) {
-        yield page;
+        yield builtPage(page);
         return;
       }
       if (seen.has(page.nextPage) || count >= this.maxPages) {
-        yield page;
+        yield builtPage(page);
         throw new ConcurError('bad_response', `NextPage does not come to an end (stopped after ${count} pages)`);
       }
       seen.add(page.nextPage);
-      const next = this.listPage({ nextPage: page.nextPage, limit: options.limit });
+      const next = this.readPage({ nextPage: page.nextPage, limit: options.limit });
       // Its failure is read below, when it is awaited; until then it must not count as unhandled.
       next.catch(() => undefined);
-      // One turn of the event loop, so the request is on the wire before the caller's synchronous work.
+      // One turn of the event loop, so the request is on the wire before this page's records are built.
       await new Promise((resolve) => setImmediate(resolve));
-      yield page;
+      yield builtPage(page);
       page = await next;
     }
   }
@@ -284,6 +291,7 @@ export class ConcurClient {
     }
   }
 }
+
 
 function concurError(status: number, message: string, id: string | null): ConcurError {
   return new ConcurError('concur_error', `Concur answered ${status}: ${message}`, {

@@ -1,5 +1,5 @@
 import { scanJson } from './bounds.js';
-import { bad, errorFrom, isObject, nextPageFrom, reasonOf, toRecord, type DecodedBody, type EmailEntries, type Fields } from './decode-record.js';
+import { bad, errorFrom, isObject, nextPageFrom, pageReading, reasonOf, toRecord, type EmailEntries, type Fields, type ReadBody } from './decode-record.js';
 import { ConcurRecord } from './record.js';
 
 /** Concur's JSON: v3.0 PascalCase or v3.2 camelCase, pages, single requests and errors. */
@@ -37,7 +37,7 @@ function valueOf(object: Record<string, unknown>, key: string): unknown {
 
 const RECORD_KEYS = new Set(Object.keys(ConcurRecord.shape).map((key) => key.toLowerCase()));
 
-export function decodeJson(text: string, pageLimit: number | undefined): DecodedBody {
+export function decodeJson(text: string, pageLimit: number | undefined): ReadBody {
   scanJson(text, pageLimit);
   let json: unknown;
   try {
@@ -45,7 +45,10 @@ export function decodeJson(text: string, pageLimit: number | undefined): Decoded
   } catch (err) {
     throw bad(`malformed JSON: ${reasonOf(err)}`, err);
   }
-  if (Array.isArray(json)) return { kind: 'page', page: { items: jsonRecords(json), nextPage: null } };
+  if (Array.isArray(json)) {
+    const list: unknown[] = json;
+    return pageReading(list.length, null, () => jsonRecords(list));
+  }
   if (!isObject(json)) throw bad('JSON body is not an object');
 
   const fields = jsonFields(json);
@@ -56,7 +59,8 @@ export function decodeJson(text: string, pageLimit: number | undefined): Decoded
     if (items !== null && !Array.isArray(items)) throw bad('JSON "Items" is not a list');
     const next = valueOf(json, 'nextpage') ?? null;
     if (next !== null && typeof next !== 'string') throw bad('JSON "NextPage" is not a string');
-    return { kind: 'page', page: { items: jsonRecords(items ?? []), nextPage: nextPageFrom(next) } };
+    const list = items ?? [];
+    return pageReading(list.length, nextPageFrom(next), () => jsonRecords(list));
   }
   // A connection request has a `Message` field of its own, so only a body with nothing else is an error.
   if ([...fields.keys()].some((key) => RECORD_KEYS.has(key) && key !== 'message')) {

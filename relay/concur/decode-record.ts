@@ -15,6 +15,29 @@ export type DecodedBody =
   | { kind: 'record'; record: ConcurRecord }
   | { kind: 'error'; message: string; id: string | null; serverTime: string | null };
 
+/**
+ * A page as read, its records not built yet: NextPage and the count are what paging needs to ask
+ * for the next page, so the client can put that request on the wire before it spends time on
+ * building and validating the records (which throws as decoding would have).
+ */
+export interface PageReading {
+  nextPage: string | null;
+  count: number;
+  records(): ConcurRecord[];
+}
+
+/** What the XML and JSON readers return: DecodedBody with the page not built yet. */
+export type ReadBody = Exclude<DecodedBody, { kind: 'page' }> | { kind: 'page'; page: PageReading };
+
+/** The page with its records built (and validated: may throw). */
+export function builtPage(page: PageReading): ConcurPage {
+  return { items: page.records(), nextPage: page.nextPage };
+}
+
+export function pageReading(count: number, nextPage: string | null, records: () => ConcurRecord[]): ReadBody {
+  return { kind: 'page', page: { count, nextPage, records } };
+}
+
 /** Field values by lower-case element or key name; null is `xsi:nil` or JSON null. */
 export type Fields = Map<string, string | null>;
 
@@ -61,7 +84,7 @@ export function nextPageFrom(text: string | null): string | null {
   return text?.trim() || null;
 }
 
-export function errorFrom(fields: Fields): DecodedBody {
+export function errorFrom(fields: Fields): Extract<DecodedBody, { kind: 'error' }> {
   return {
     kind: 'error',
     message: fields.get('message') ?? '',

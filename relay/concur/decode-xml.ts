@@ -1,6 +1,6 @@
 import { XMLParser, XMLValidator, type X2jOptions } from 'fast-xml-parser';
 import { scanXml } from './bounds.js';
-import { bad, errorFrom, isObject, nextPageFrom, reasonOf, toRecord, type DecodedBody, type EmailEntries, type Fields } from './decode-record.js';
+import { bad, errorFrom, isObject, nextPageFrom, pageReading, reasonOf, toRecord, type EmailEntries, type Fields, type ReadBody } from './decode-record.js';
 
 /**
  * Concur's XML: v3.0 and v3.2, the `<ConnectionRequests><Items>` wrapper or the seed's bare
@@ -107,7 +107,7 @@ function checkWellFormed(xml: string): void {
   }
 }
 
-export function decodeXml(text: string, pageLimit: number | undefined): DecodedBody {
+export function decodeXml(text: string, pageLimit: number | undefined): ReadBody {
   // A DTD is what entity expansion ("billion laughs") and external entities need, and Concur never sends one.
   if (/<!(DOCTYPE|ENTITY)/i.test(text)) {
     throw bad('XML with a DOCTYPE is refused (Concur never sends one, and its entities could exhaust memory)');
@@ -129,18 +129,12 @@ export function decodeXml(text: string, pageLimit: number | undefined): DecodedB
   if (root?.key === 'connectionrequests' && roots.length === 1) {
     const items = root.children.find((child) => child.key === 'items')?.children ?? [];
     const next = root.children.find((child) => child.key === 'nextpage');
-    return {
-      kind: 'page',
-      page: {
-        items: items.map((item, i) => xmlRecord(item, `item ${i + 1}`)),
-        nextPage: nextPageFrom(next === undefined || next.nil ? null : next.text),
-      },
-    };
+    const nextPage = nextPageFrom(next === undefined || next.nil ? null : next.text);
+    return pageReading(items.length, nextPage, () => items.map((item, i) => xmlRecord(item, `item ${i + 1}`)));
   }
   if (root && roots.every((r) => r.key === 'connectionrequest')) {
     if (roots.length === 1) return { kind: 'record', record: xmlRecord(root, 'the connection request') };
-    const items = roots.map((r, i) => xmlRecord(r, `item ${i + 1}`));
-    return { kind: 'page', page: { items, nextPage: null } };
+    return pageReading(roots.length, null, () => roots.map((r, i) => xmlRecord(r, `item ${i + 1}`)));
   }
   const names = roots.map((r) => `<${r.name}>`).slice(0, 3).join(', ');
   throw bad(`unexpected XML root ${names || '(none)'}; expected ConnectionRequests, ConnectionRequest or Error`);

@@ -1,5 +1,5 @@
 import { checkItemCount } from './bounds.js';
-import { bad, type DecodedBody } from './decode-record.js';
+import { bad, builtPage, type DecodedBody, type PageReading, type ReadBody } from './decode-record.js';
 import { decodeJson } from './decode-json.js';
 import { decodeXml } from './decode-xml.js';
 import { ConcurError } from './errors.js';
@@ -28,6 +28,12 @@ export interface DecodeOptions {
 
 /** Reads any body Concur sends. contentType may be null; sniff `{`/`[` vs `<` when it is missing or lies. Throws ConcurError('bad_response', reason) when unreadable. */
 export function decodeBody(body: string, contentType: string | null, options: DecodeOptions = {}): DecodedBody {
+  const read = readBody(body, contentType, options);
+  return read.kind === 'page' ? { kind: 'page', page: builtPage(read.page) } : read;
+}
+
+/** decodeBody with a page's records left to build (decode-record.ts, PageReading). */
+function readBody(body: string, contentType: string | null, options: DecodeOptions): ReadBody {
   const limit = options.maxBytes ?? DEFAULT_MAX_BODY_BYTES;
   const size = Buffer.byteLength(body, 'utf8');
   if (size > limit) throw bad(`body of ${size} bytes exceeds the limit of ${limit} bytes`);
@@ -38,7 +44,7 @@ export function decodeBody(body: string, contentType: string | null, options: De
   const first = start === -1 ? '' : text[start];
   if (first === '<' || first === '{' || first === '[') {
     const decoded = first === '<' ? decodeXml(text, options.pageLimit) : decodeJson(text, options.pageLimit);
-    if (decoded.kind === 'page') checkItemCount(decoded.page.items.length, options.pageLimit);
+    if (decoded.kind === 'page') checkItemCount(decoded.page.count, options.pageLimit);
     return decoded;
   }
   const got = start === -1 ? 'an empty body' : `a body starting ${JSON.stringify(text.slice(start, start + 40))}`;
@@ -47,9 +53,15 @@ export function decodeBody(body: string, contentType: string | null, options: De
 
 /** A list response → page. Bare record root → page of one (or several bare roots → page of all). <Error> body (even with HTTP 200) → throws ConcurError('concur_error', ..., {concurMessage, concurId}). */
 export function decodePage(body: string, contentType: string | null, options: DecodeOptions = {}): ConcurPage {
-  const decoded = decodeBody(body, contentType, options);
-  if (decoded.kind === 'error') throw concurError(decoded);
-  return decoded.kind === 'page' ? decoded.page : { items: [decoded.record], nextPage: null };
+  return builtPage(readPage(body, contentType, options));
+}
+
+/** decodePage, its records built (and validated, which may throw) only when `records()` is called. */
+export function readPage(body: string, contentType: string | null, options: DecodeOptions = {}): PageReading {
+  const read = readBody(body, contentType, options);
+  if (read.kind === 'error') throw concurError(read);
+  if (read.kind === 'page') return read.page;
+  return { nextPage: null, count: 1, records: () => [read.record] };
 }
 
 /** GET by id → record; same error handling. A page with exactly one item is accepted too. */

@@ -1,4 +1,5 @@
 import { ConcurError } from './errors.js';
+import { builtPage, type PageReading } from './decode-record.js';
 import type { QueueGate } from './queue-gate.js';
 import type { ConcurPage } from './record.js';
 
@@ -12,10 +13,11 @@ import type { ConcurPage } from './record.js';
  * overlap the last by one (read twice, stored once), never skip one.
  *
  * As with 3.0 the next page is asked for before this one is handed over, so storing overlaps
- * Concur's work; its offset is taken when it enters the gate, after any PUT waiting before it.
+ * Concur's work; its offset is taken when it enters the gate, after any PUT waiting before it. Only
+ * the count is needed for that offset, so a page's records are built once the next is on the wire.
  */
 export async function* queuePages(
-  fetchPage: (offset: number) => Promise<ConcurPage>,
+  fetchPage: (offset: number) => Promise<PageReading>,
   gate: QueueGate,
   maxPages: number,
 ): AsyncGenerator<ConcurPage> {
@@ -26,7 +28,7 @@ export async function* queuePages(
     gate.run('list', async () => {
       const offset = Math.max(0, end - (gate.pops - popsAtEnd));
       const page = await fetchPage(offset);
-      end = offset + page.items.length;
+      end = offset + page.count;
       popsAtEnd = gate.pops;
       return page;
     });
@@ -34,19 +36,20 @@ export async function* queuePages(
   let page = await ask();
   for (let count = 1; ; count++) {
     // An empty page is the end too, whatever NextPage says: the offset would not move.
-    if (page.nextPage === null || page.items.length === 0) {
-      yield page;
+    if (page.nextPage === null || page.count === 0) {
+      yield builtPage(page);
       return;
     }
     if (count >= maxPages) {
-      yield page;
+      yield builtPage(page);
       throw new ConcurError('bad_response', `NextPage does not come to an end (stopped after ${count} pages)`);
     }
     const next = ask();
     // Its failure is read below, when it is awaited; until then it must not count as unhandled.
     next.catch(() => undefined);
     await new Promise((resolve) => setImmediate(resolve));
-    yield page;
+    yield builtPage(page);
     page = await next;
   }
 }
+

@@ -5,12 +5,17 @@ import { serveParent } from './lib.js';
 
 /**
  * The Concur sandbox in a process of its own, seeded with `argv[2]` pending requests (fixed PRNG
- * seed, so every run serves the same bytes). It plays Concur for the ingest and footprint
+ * seed, so every run serves the same bytes), with `argv[3]` ids (`legacy`, the default, or `guid`
+ * as Concur 3.2 has them). It plays Concur for the ingest and footprint
  * benchmarks without sharing a CPU core with the relay being measured.
  *
  * `{cmd: 'floor', bodies}` also starts a bare node:http server in this process that answers
  * `GET /<n>` with the n-th body as it is: the fastest any poll over loopback HTTP could fetch
  * the same pages on this machine.
+ *
+ * `{cmd: 'latency', ms}` adds `ms` to every list call from now on (the sandbox's latency fault); 0 clears the faults.
+ *
+ * `{cmd: 'cpu'}` answers this process's CPU time so far, in microseconds (user + system).
  *
  * `{cmd: 'members'}` starts a member directory that answers `member` to every question (autoconnect.ts).
  *
@@ -19,10 +24,11 @@ import { serveParent } from './lib.js';
  */
 
 const count = Number(process.argv[2] ?? '0');
+const ids = process.argv[3] === 'guid' ? 'guid' : 'legacy';
 // Requests stay Pending when listed (quirk processing: 'exchange'): every round walks the same one
 // list, as the first did; by default a listed request turns Processing and the next walk of the
 // pending list would find it empty.
-const sandbox = await startSandbox({ seed: count, random: 20_240_501, quirks: { processing: 'exchange' } });
+const sandbox = await startSandbox({ seed: count, random: 20_240_501, quirks: { processing: 'exchange' }, ids });
 
 serveParent(async (message) => {
   if (message.cmd === 'floor') {
@@ -37,6 +43,16 @@ serveParent(async (message) => {
     });
     const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
     return { url: `http://127.0.0.1:${port}` };
+  }
+  if (message.cmd === 'cpu') {
+    const { user, system } = process.cpuUsage();
+    return { micros: user + system };
+  }
+  if (message.cmd === 'latency') {
+    const ms = Number(message.ms);
+    if (ms > 0) sandbox.faults.add({ route: 'list', kind: 'latency', latencyMs: ms });
+    else sandbox.faults.clear();
+    return { faults: sandbox.faults.list().length };
   }
   if (message.cmd === 'members') {
     // A member directory that knows everybody (autoconnect.ts): beside the sandbox, off the relay's core.

@@ -38,6 +38,18 @@ describe('Concur client against the sandbox', () => {
     expect(lists.slice(1).every((c) => c.query.offset !== undefined)).toBe(true);
   });
 
+  it('a request Concur sends that the relay refuses fails the walk at its page: the pages before it are handed over', async () => {
+    const added = Array.from({ length: 25 }, (_, i) => sandbox.state.add(i === 14 ? { firstName: 'N'.repeat(300) } : {}));
+    const seen: string[] = [];
+    const walked = (async () => {
+      for await (const page of client().pages({ status: 'Pending', limit: 10 })) seen.push(...page.items.map((r) => r.id));
+    })();
+    const err = await concurFailure(walked);
+    expect(err.kind).toBe('bad_response');
+    expect(err.message).toContain(`connection request ${added[14]!.id} is invalid`);
+    expect(seen).toEqual(added.slice(0, 10).map((r) => r.id));
+  });
+
   it('reads every field of a request as the sandbox holds it, token included', async () => {
     const [made] = [sandbox.state.add({ firstName: 'Renée', lastName: "D'Amico", middleName: '' })];
     const got = await client().get(made!.id);
