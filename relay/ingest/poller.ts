@@ -179,8 +179,9 @@ export function createPoller(options: PollerOptions): Poller {
     if (failure === null) {
       const recovered = failures > 0;
       failures = 0;
-      writeStatus({ state: 'ok', lastPollAt: base.finishedAt, lastSuccessAt: base.finishedAt, lastError: null });
+      // Counted as it ends, before the status write yields: a scrape that sees its list calls sees the poll.
       metrics.recordPoll();
+      await writeStatus({ state: 'ok', lastPollAt: base.finishedAt, lastSuccessAt: base.finishedAt, lastError: null });
       const fields = { ...counts, durationMs: finishedMs - startedMs, createdIds, updatedIds };
       if (counts.created > 0 || counts.updated > 0 || recovered) {
         logger.info(fields, recovered ? 'polled Concur (reachable again)' : 'polled Concur');
@@ -198,8 +199,8 @@ export function createPoller(options: PollerOptions): Poller {
       ? backoffDelay({ attempt: failures, baseMs: backoffBaseMs, maxMs: backoffMaxMs, retryAfterSeconds, random })
       : intervalMs;
     const lastError = lastErrorOf(judged, finishedMs, nextDelayMs);
-    writeStatus({ state: judged.state, lastPollAt: base.finishedAt, lastError });
     metrics.recordPoll(judged.kind);
+    await writeStatus({ state: judged.state, lastPollAt: base.finishedAt, lastError });
     const fields = {
       ...counts,
       kind: judged.kind,
@@ -217,9 +218,9 @@ export function createPoller(options: PollerOptions): Poller {
   }
 
   /** The summary must tell the truth, but a database that refuses the write must not kill the poller. */
-  function writeStatus(patch: Partial<ConcurStatus>): void {
+  async function writeStatus(patch: Partial<ConcurStatus>): Promise<void> {
     try {
-      store.state.updateConcurStatus(patch);
+      await store.state.updateConcurStatus(patch);
     } catch (error) {
       logger.error({ err: error }, 'could not record the state of Concur in the store');
     }

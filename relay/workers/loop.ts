@@ -46,8 +46,11 @@ export interface WorkerLoopOptions<T> {
   now: () => number;
   /** One pass of the worker's work. */
   pass(signal: PassSignal): Promise<T> | T;
-  /** After a pass, while started: how long to sleep before the next (not a finite number: the idle check). */
-  nextDelayMs(): number;
+  /**
+   * After a pass, while started: how long to sleep before the next (not a finite number: the idle
+   * check). It may answer with a promise (it reads the store); the next pass waits for it.
+   */
+  nextDelayMs(): number | Promise<number>;
   /** The shortest sleep between passes. Default 0. */
   minSleepMs?: number;
   /** The wait after a store failure, by failures in a row (1, 2, …). Default 1 s. */
@@ -81,16 +84,43 @@ export interface WorkerLoop<T> {
 
 type Ask = 'wake' | 'drain' | 'run';
 
+/** The loop's one unref'd timer, and when it fires (epoch ms on `now`; null when none is set). */
+function createTimer(now: () => number, minSleepMs: number) {
+  let timer: NodeJS.Timeout | undefined;
+  let wakeAt: number | null = null;
+  const clear = (): void => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    wakeAt = null;
+  };
+  return {
+    clear,
+    /** In `delayMs` (at least minSleepMs; the idle check when not a finite number), instead of any set before. */
+    set(delayMs: number, fire: () => void): void {
+      clear();
+      const delay = Math.min(MAX_TIMER_MS, Math.max(minSleepMs, Number.isFinite(delayMs) ? delayMs : IDLE_CHECK_MS));
+      wakeAt = now() + delay;
+      timer = setTimeout(() => {
+        timer = undefined;
+        wakeAt = null;
+        fire();
+      }, delay);
+      timer.unref();
+    },
+    get wakeAt(): number | null {
+      return wakeAt;
+    },
+  };
+}
+
 export function createWorkerLoop<T>(options: WorkerLoopOptions<T>): WorkerLoop<T> {
   const { name, logger, now } = options;
-  const minSleepMs = options.minSleepMs ?? 0;
   const backoffMs = options.backoffMs ?? (() => DEFAULT_STORE_BACKOFF_MS);
   const inFlight = (): Array<Promise<unknown>> => [...(options.inFlight?.() ?? [])];
 
   let started = false;
   let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let nextWakeAt: number | null = null;
+  const timer = createTimer(now, options.minSleepMs ?? 0);
   /** Passes run one after the other on this chain; it never rejects. */
   let chain: Promise<unknown> = Promise.resolve();
   /** Passes asked for and not yet begun. */
@@ -101,12 +131,6 @@ export function createWorkerLoop<T>(options: WorkerLoopOptions<T>): WorkerLoop<T
   let heldUntil = 0;
 
   const held = (): boolean => Date.now() < heldUntil;
-
-  function clearTimer(): void {
-    if (timer !== undefined) clearTimeout(timer);
-    timer = undefined;
-    nextWakeAt = null;
-  }
 
   function storeFailed(): void {
     if (current !== null) {
@@ -121,32 +145,40 @@ export function createWorkerLoop<T>(options: WorkerLoopOptions<T>): WorkerLoop<T
     quietly(() => logger.error({ err: error }, `${name} ${what}; it will try again`));
   }
 
-  function sleep(): void {
-    clearTimer();
+  /** Sleeps until the next pass is due, as nextDelayMs says, or until a store failure is waited out. */
+  async function sleep(): Promise<void> {
+    timer.clear();
     if (!started || stopped) return;
     let delay = heldUntil - Date.now();
     if (delay <= 0) {
       try {
-        delay = options.nextDelayMs();
+        delay = await options.nextDelayMs();
       } catch (error) {
         report(error, 'could not tell when its next work is due');
         storeFailed();
         delay = heldUntil - Date.now();
       }
+      // While it was read a pass may have been asked for (it serves what the timer would wake for), or the loop stopped.
+      if (!started || stopped || queued > 0) return;
     }
-    delay = Math.min(MAX_TIMER_MS, Math.max(minSleepMs, Number.isFinite(delay) ? delay : IDLE_CHECK_MS));
-    nextWakeAt = now() + delay;
-    timer = setTimeout(() => {
-      timer = undefined;
-      nextWakeAt = null;
+    setTimer(Math.max(delay, heldUntil - Date.now()));
+  }
+
+  /** Sleeps until a store failure is waited out (a kick meanwhile). */
+  function sleepHeld(): void {
+    timer.clear();
+    if (started && !stopped) setTimer(heldUntil - Date.now());
+  }
+
+  function setTimer(delayMs: number): void {
+    timer.set(delayMs, () => {
       if (started && !stopped && queued === 0) void ask('wake');
-    }, delay);
-    timer.unref();
+    });
   }
 
   function ask(kind: Ask): Promise<T | undefined> {
     // A pass is coming: it serves whatever the timer would have woken for.
-    clearTimer();
+    timer.clear();
     queued++;
     const pass = chain.then(async (): Promise<T | undefined> => {
       queued--;
@@ -164,7 +196,7 @@ export function createWorkerLoop<T>(options: WorkerLoopOptions<T>): WorkerLoop<T
         current = null;
       }
       if (!signal.failed && !held()) failures = 0;
-      if (queued === 0) sleep();
+      if (queued === 0) await sleep();
       return result;
     });
     chain = pass.then(
@@ -186,7 +218,7 @@ export function createWorkerLoop<T>(options: WorkerLoopOptions<T>): WorkerLoop<T
       if (!started || stopped || queued > 0) return;
       // While a failure is waited out the timer is set for its end; a pass that runs sets it when done.
       if (held()) {
-        if (current === null) sleep();
+        if (current === null) sleepHeld();
         return;
       }
       void ask('wake');
@@ -208,7 +240,7 @@ export function createWorkerLoop<T>(options: WorkerLoopOptions<T>): WorkerLoop<T
     async stop() {
       started = false;
       stopped = true;
-      clearTimer();
+      timer.clear();
       if (current !== null) current.stopping = true;
       await chain;
       await Promise.all(inFlight());
@@ -217,7 +249,7 @@ export function createWorkerLoop<T>(options: WorkerLoopOptions<T>): WorkerLoop<T
     storeFailed,
 
     get nextWakeAt() {
-      return nextWakeAt;
+      return timer.wakeAt;
     },
     get started() {
       return started;

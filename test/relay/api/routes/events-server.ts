@@ -3,11 +3,11 @@ import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import { expect } from 'vitest';
 import { SseEventData, SseEventType } from '../../../../shared/models.js';
-import { eventsRoutes, type EventsRouteOptions } from '../../../../relay/api/routes/events.js';
+import { eventsRoutes, type EventsRouteDeps, type EventsRouteOptions } from '../../../../relay/api/routes/events.js';
 import { createLogger } from '../../../../relay/base/log.js';
 import { Metrics } from '../../../../relay/base/metrics.js';
 import type { Store } from '../../../../relay/store/index.js';
-import { StoreHarness, withParts } from '../../store/helpers.js';
+import { StoreHarness } from '../../store/helpers.js';
 import type { SseMessage } from '../../../helpers/sse-client.js';
 
 /** A relay-shaped server for the events route: a real temp SQLite store, real HTTP on loopback. */
@@ -20,6 +20,12 @@ export class EventsServer {
   subscribers = 0;
   /** When set, the route's store reads throw this (an internal message that must not leak). */
   failReads: Error | undefined;
+  /**
+   * When set, the route's reads of events and the summary answer with a promise, settled after
+   * whatever else is due (as a database behind a socket answers): a read is made when asked for,
+   * and commits land before its answer arrives.
+   */
+  yieldingReads = false;
   /** What the route logged, parsed. */
   readonly logs: Array<Record<string, unknown>> = [];
   private server: ServerType | undefined;
@@ -32,14 +38,28 @@ export class EventsServer {
   async start(): Promise<this> {
     const store = this.store;
     // Counts the route's subscriptions; every other method is the real store's.
-    const fail = <A extends unknown[], R>(read: (...args: A) => R) => (...args: A): R => {
-      if (this.failReads) throw this.failReads;
-      return read(...args);
+    const later = <A extends unknown[], R>(read: (...args: A) => R) => (...args: A): R | Promise<R> => {
+      if (!this.yieldingReads) return read(...args);
+      let answer: { value: R } | { error: unknown };
+      try {
+        answer = { value: read(...args) };
+      } catch (error) {
+        answer = { error };
+      }
+      return new Promise<R>((resolve, reject) => setImmediate(() => ('value' in answer ? resolve(answer.value) : reject(answer.error))));
     };
-    const counting = withParts(store, {
+    const fail = <A extends unknown[], R>(read: (...args: A) => R) =>
+      later((...args: A): R => {
+        if (this.failReads) throw this.failReads;
+        return read(...args);
+      });
+    const counting: EventsRouteDeps['store'] = {
+      keys: store.keys,
+      state: { summary: later(store.state.summary) },
       events: {
         after: fail(store.events.after),
         latestId: fail(store.events.latestId),
+        oldestId: later(store.events.oldestId),
         subscribe: (listener) => {
           this.subscribers += 1;
           const unsubscribe = store.events.subscribe(listener);
@@ -53,7 +73,7 @@ export class EventsServer {
           };
         },
       },
-    });
+    };
     const logger = createLogger({
       level: 'debug',
       destination: { write: (line: string) => void this.logs.push(JSON.parse(line) as Record<string, unknown>) },
