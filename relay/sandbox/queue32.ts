@@ -11,8 +11,10 @@ import type { SandboxRequest, SandboxState } from './state.js';
 export function queuePage(state: SandboxState, offset: number, limit: number): { items: SandboxRequest[]; more: boolean } {
   const items: SandboxRequest[] = [];
   let position = 0;
-  for (const request of state.all()) {
-    if (!inQueue(state, request)) continue;
+  // A page walks every request before its offset: one clock reading and no copy of the list.
+  const now = state.now;
+  for (const request of state.values()) {
+    if (!inQueue(state, request, now)) continue;
     if (position++ < offset) continue;
     if (items.length === limit) return { items, more: true };
     items.push(request);
@@ -20,6 +22,6 @@ export function queuePage(state: SandboxState, offset: number, limit: number): {
   return { items, more: false };
 }
 
-export function inQueue(state: SandboxState, request: SandboxRequest): boolean {
-  return (request.status === 'Pending' || request.status === 'Processing') && !state.isPopped(request);
+export function inQueue(state: SandboxState, request: SandboxRequest, now?: number): boolean {
+  return (request.status === 'Pending' || request.status === 'Processing') && !state.isPopped(request, now);
 }

@@ -159,6 +159,11 @@ export class SandboxState {
     return [...this.#requests.values()];
   }
 
+  /** Every request in insertion order, without copying them (a queue page walks thousands). */
+  values(): IterableIterator<SandboxRequest> {
+    return this.#requests.values();
+  }
+
   matches(request: SandboxRequest, filter: StatusFilter): boolean {
     if (filter === 'Retry') return (request.status === 'Pending' || request.status === 'Processing') && request.retries > 0;
     return request.status === filter;
@@ -280,8 +285,13 @@ export class SandboxState {
   }
 
   /** 3.2: taken out of the queue by a PUT and not yet returned to it. */
-  isPopped(request: SandboxRequest): boolean {
-    return request.poppedUntil !== null && this.clock.now() < request.poppedUntil;
+  /** `now`: the sandbox clock's time, when the caller asks about many requests at one moment. */
+  isPopped(request: SandboxRequest, now?: number): boolean {
+    return request.poppedUntil !== null && (now ?? this.clock.now()) < request.poppedUntil;
+  }
+
+  get now(): number {
+    return this.clock.now();
   }
 
   /**
