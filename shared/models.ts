@@ -114,8 +114,12 @@ export const ErrorBody = z.object({
 });
 export type ErrorBody = z.infer<typeof ErrorBody>;
 
-/** `GET /healthz`: `reason` says, for people, why the database is not usable (only with 503). */
-export const Health = z.object({ status: z.enum(['ok', 'unavailable']), reason: z.optional(z.string()) });
+/**
+ * `GET /healthz`: `poller` whether this relay is the one polling Concur (of many relays on one
+ * database, one polls; a relay on SQLite always does); `reason` says, for people, why the
+ * database is not usable (only with 503).
+ */
+export const Health = z.object({ status: z.enum(['ok', 'unavailable']), poller: z.boolean(), reason: z.optional(z.string()) });
 
 // ---- live events (server-sent events) ----
 

@@ -2,7 +2,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { requestId } from 'hono/request-id';
 import type { Logger } from '../base/log.js';
 import type { Metrics } from '../base/metrics.js';
-import type { Store } from '../store/index.js';
+import type { StoreParts } from '../store/index.js';
 import { apiKeyAuth } from './middleware/auth.js';
 import { FailedKeys } from './middleware/failed-keys.js';
 import { requireUtf8Body } from './middleware/body-charset.js';
@@ -17,7 +17,7 @@ import { documentOf, registerDocumentExtras } from './openapi.js';
 import { requestLog } from './middleware/request-log.js';
 import { httpMetrics } from './middleware/http-metrics.js';
 import { roleGuard } from './middleware/roles.js';
-import { healthRoutes } from './routes/health.js';
+import { ALWAYS_POLLING, healthRoutes, type PollerRole } from './routes/health.js';
 import { keysRoutes } from './routes/keys.js';
 import { meRoutes } from './routes/me.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -37,7 +37,9 @@ const API_PREFIX = '/api/v1';
 export type EventsOptions = Omit<Parameters<typeof eventsRoutes>[0], 'store' | 'metrics' | 'logger'>;
 
 export interface AppDeps {
-  store: Store;
+  store: StoreParts;
+  /** Whether this relay is the one polling Concur, for /healthz. Default: always (a relay alone on its database). */
+  poller?: PollerRole;
   /** Allowed browser origin patterns (RELAY_CORS_ORIGINS), matched with isOriginAllowed. */
   corsOrigins: readonly string[];
   /** Wakes the outbox worker after a new reply is stored. */
@@ -96,7 +98,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.use('*', requireUtf8Body());
 
   // ---- open routes ----
-  app.route('/', healthRoutes({ store }));
+  app.route('/', healthRoutes({ store, poller: deps.poller ?? ALWAYS_POLLING }));
   app.route('/', metricsRoutes({ store, metrics }));
 
   // ---- /api/v1, behind the key ----

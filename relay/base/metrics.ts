@@ -11,9 +11,9 @@ import type { Counts, ReplyState } from '../../shared/models.js';
 
 /** What the scrape reads from the store's parts (structurally: base/ imports nothing of the relay); `deliveries` only where webhooks exist. */
 export interface StoreCounts {
-  requests: { counts(): Counts };
-  replies: { counts(): Record<ReplyState, number> };
-  deliveries?: { counts(): Record<string, number> };
+  requests: { counts(): Counts | Promise<Counts> };
+  replies: { counts(): Record<ReplyState, number> | Promise<Record<ReplyState, number>> };
+  deliveries?: { counts(): Record<string, number> | Promise<Record<string, number>> };
 }
 
 /** One call to Concur: which kind, how it ended (an HTTP status, or why there was none: timeout…), how long it took. */
@@ -111,15 +111,17 @@ export class Metrics {
         this.set(metrics.#sseClients);
       },
     });
-    const fromStore = (name: string, help: string, label: string, read: (store: StoreCounts) => Record<string, number> | undefined) =>
+    type Read = (store: StoreCounts) => Record<string, number> | Promise<Record<string, number>> | undefined;
+    // prom-client awaits a collect that answers a promise, so the counts may come from a store that answers with one.
+    const fromStore = (name: string, help: string, label: string, read: Read) =>
       new Gauge({
         name,
         help,
         labelNames: [label],
         registers: [this.registry],
-        collect() {
+        async collect() {
           const store = metrics.#store;
-          const counts = store === undefined ? undefined : read(store);
+          const counts = store === undefined ? undefined : await read(store);
           this.reset();
           for (const [value, n] of Object.entries(counts ?? {})) this.set({ [label]: value }, n);
         },

@@ -3,7 +3,7 @@ import type { ConcurCallObservation } from '../base/metrics.js';
 import { refreshTokenGrant, staticToken, type TokenProvider } from '../concur/auth.js';
 import { clientCredentialsGrant } from '../concur/client-credentials.js';
 import type { RunningSandbox } from '../sandbox/server.js';
-import type { Store } from '../store/index.js';
+import type { RelayState } from '../store/index.js';
 
 /**
  * The relay's own Concur credential, from the configuration: a static token, the refresh-token
@@ -11,12 +11,12 @@ import type { Store } from '../store/index.js';
  * token under 3.0, its client-credentials grant under 3.2, so that `npm start` in 3.2 walks the
  * same path to a token and its geolocation as a real deployment does.
  */
-export function concurAuth(
+export async function concurAuth(
   config: RelayConfig,
-  store: Store,
+  store: { state: Pick<RelayState, 'currentRefreshToken' | 'saveRefreshToken'> },
   sandbox: RunningSandbox | null,
   observe: (call: ConcurCallObservation) => void,
-): TokenProvider {
+): Promise<TokenProvider> {
   const timeoutMs = config.concur.timeoutSeconds * 1000;
   const observeToken = (outcome: number | string, seconds: number) => observe({ operation: 'token', outcome, seconds });
   if (config.mode === 'sandbox') {
@@ -37,8 +37,11 @@ export function concurAuth(
         clientId: credential.clientId,
         clientSecret: credential.clientSecret,
         // Concur rotates refresh tokens; the newest one lives in the store.
-        refreshToken: store.state.currentRefreshToken(credential.refreshToken),
-        onRefreshToken: (rotated) => store.state.saveRefreshToken(credential.refreshToken, rotated),
+        refreshToken: await store.state.currentRefreshToken(credential.refreshToken),
+        // Awaited by the grant: the rotated token is stored before the new access token is used.
+        onRefreshToken: async (rotated) => {
+          await store.state.saveRefreshToken(credential.refreshToken, rotated);
+        },
         // OAuth 2.0 tokens are JWTs, and Concur takes those as Bearer only: CONCUR_AUTH_SCHEME is for a static token.
         scheme: 'Bearer',
         initial: credential.accessToken === undefined ? undefined : { token: credential.accessToken, scheme: config.concur.authScheme },

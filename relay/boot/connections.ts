@@ -6,7 +6,7 @@ import { ExchangeClient } from '../concur/exchange.js';
 import { createBroker, type ConnectionBroker } from '../connections/broker.js';
 import { createRefresher, type Refresher } from '../connections/refresher.js';
 import type { RunningSandbox } from '../sandbox/server.js';
-import type { Store } from '../store/index.js';
+import type { StoreParts } from '../store/index.js';
 
 /**
  * The connections' side of the wiring: the refresh worker and the broker the API hands token
@@ -50,7 +50,7 @@ export function wireConnections(deps: {
   baseUrl: string;
   /** The relay's own Concur token: the legacy revocation is made with it. */
   auth: TokenProvider;
-  store: Store;
+  store: StoreParts;
   logger: Logger;
   metrics: Metrics;
 }): ConnectionsWiring {

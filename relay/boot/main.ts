@@ -20,7 +20,7 @@ if (!parsed.ok) {
     if (error.code !== 'EPIPE') throw error;
     process.exit();
   });
-  process.exitCode = runCommand(parsed.command, {
+  process.exitCode = await runCommand(parsed.command, {
     env: process.env,
     out: (line) => process.stdout.write(`${line}\n`),
     err: (line) => process.stderr.write(`${line}\n`),

@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { createApp } from '../api/app.js';
+import { ALWAYS_POLLING } from '../api/routes/health.js';
 import { listen, type HttpTimeouts } from '../api/server.js';
 import { ConcurClient } from '../concur/client.js';
 import { ExchangeClient } from '../concur/exchange.js';
@@ -100,7 +101,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
   for (const { column, count } of store.sealedAtOpen.sealed) {
     logger.info({ column, count }, 'sealed the secrets an older relay kept in clear');
   }
-  const { canary } = store.sealing.keys();
+  const { canary } = await store.sealing.keys();
   if (canary !== null && canary !== vault.keyId) {
     logger.warn(
       { vaultKey: vault.keyId, sealedWith: canary },
@@ -129,7 +130,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     } else {
       baseUrl = config.concur.baseUrl;
     }
-    const auth = concurAuth(config, store, sandbox, observe);
+    const auth = await concurAuth(config, store, sandbox, observe);
 
     const generatedApiKey = config.generateApiKey ? sandboxApiKey(config.dbPath) : null;
     const apiKeys = generatedApiKey ? [generatedApiKey] : config.apiKeys;
@@ -137,7 +138,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     const poller = createPoller({ client, store, intervalMs: config.concur.pollIntervalSeconds * 1000, logger, metrics });
     const exchange = exchangeOf(config, baseUrl, sandbox, observe);
     // Said at every start, from the configuration: a refusal of credentials no longer configured is forgotten.
-    store.state.setExchangeStatus(exchange === null ? { state: 'unavailable', reason: NO_EXCHANGE_CREDENTIALS } : { state: 'ok', reason: null });
+    await store.state.setExchangeStatus(exchange === null ? { state: 'unavailable', reason: NO_EXCHANGE_CREDENTIALS } : { state: 'ok', reason: null });
     const outbox = createOutbox({
       client,
       exchange,
@@ -151,8 +152,8 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     const matcher = createMatcher(config, { running: sandbox, secret: directorySecret }, matchDeps);
     // Said at every start too, before the summary watcher reads its first summary: the summary
     // event that a change appends is the only one that announces it.
-    store.state.setAutoConnect(autoConnectOf(config, matcher));
-    const stopSummary = watchSummary(store);
+    await store.state.setAutoConnect(autoConnectOf(config, matcher));
+    const stopSummary = await watchSummary(store);
     // A CRSUC waiting for a new request token goes on as soon as a poll brings one.
     const stopWaking = store.events.subscribe((event) => {
       if (event.type === 'request.updated' && event.data.reply?.state === 'waiting_token') outbox.kick();
@@ -162,12 +163,14 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     // Aborted on close: live event streams end cleanly instead of being cut.
     const shutdown = new AbortController();
     // RELAY_API_KEYS (or sandbox mode's key) as admin keys, in step with the store's records.
-    const envKeys = store.keys.syncEnvKeys(apiKeys);
+    const envKeys = await store.keys.syncEnvKeys(apiKeys);
     for (const name of envKeys.stillRevoked) {
       logger.warn({ key: name }, `${name} of RELAY_API_KEYS was revoked; it stays refused until it is taken out of RELAY_API_KEYS`);
     }
     const app = createApp({
       store,
+      // Alone on its SQLite file, this relay is the one that polls.
+      poller: ALWAYS_POLLING,
       corsOrigins: config.corsOrigins,
       outbox,
       metrics,
@@ -187,11 +190,17 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     outbox.start();
     webhooks.start();
     connections.start();
-    const prune = setInterval(() => {
-      store.events.prune();
-      store.idempotency.prune(Date.now() - IDEMPOTENCY_KEYS_KEPT_MS);
-      store.deliveries.prune(Date.now() - DELIVERIES_KEPT_MS);
-    }, PRUNE_EVERY_MS);
+    const pruneOld = async (): Promise<void> => {
+      try {
+        await store.events.prune();
+        await store.idempotency.prune(Date.now() - IDEMPOTENCY_KEYS_KEPT_MS);
+        await store.deliveries.prune(Date.now() - DELIVERIES_KEPT_MS);
+      } catch (err) {
+        // Kept another hour: the store's health check has noticed a storage failure.
+        logger.error({ err }, 'could not prune old events, idempotency keys and deliveries; trying again in an hour');
+      }
+    };
+    const prune = setInterval(() => void pruneOld(), PRUNE_EVERY_MS);
     prune.unref();
     logger.info({ url, mode: config.mode, pollIntervalSeconds: config.concur.pollIntervalSeconds }, 'relay listening');
 
@@ -213,7 +222,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
           // Live event streams never end by themselves.
           server.closeAllConnections();
         });
-        store.close();
+        await store.close();
         await sandbox?.close();
         logger.info('relay stopped');
       })());
@@ -221,7 +230,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     return { url, apiKeys, generatedApiKey, sandbox, store, close };
   } catch (err) {
     await sandbox?.close();
-    store.close();
+    await store.close();
     throw err;
   }
 }

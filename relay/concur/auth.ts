@@ -36,7 +36,7 @@ export interface RefreshGrantOptions {
   timeoutMs?: number;
   now?: () => number;
   /** Concur may rotate the refresh token on every refresh; the caller should store the new one. */
-  onRefreshToken?: (refreshToken: string) => void;
+  onRefreshToken?: (refreshToken: string) => void | Promise<void>;
   /** Told how each call to the token endpoint ended and how long it took (the relay's latency metrics). */
   observe?: CallObserver;
   /**
@@ -73,7 +73,7 @@ export function refreshTokenGrant(options: RefreshGrantOptions): TokenProvider {
     current = { token: answer.access_token, renewAt: renewAt(now(), answer.expires_in), scheme };
     if (answer.refresh_token && answer.refresh_token !== refreshToken) {
       refreshToken = answer.refresh_token;
-      options.onRefreshToken?.(refreshToken);
+      await options.onRefreshToken?.(refreshToken);
     }
   }
 

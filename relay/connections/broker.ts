@@ -66,16 +66,16 @@ export function createBroker(options: BrokerOptions): ConnectionBroker {
   const { store, refresher, concur, logger } = options;
   const now = options.now ?? Date.now;
 
-  function known(id: string): Connection {
-    const connection = store.connections.get(id);
+  async function known(id: string): Promise<Connection> {
+    const connection = await store.connections.get(id);
     if (connection === undefined) throw new UnknownConnectionError(id);
     return connection;
   }
 
   /** The tokens of an active connection, or the connection that has none to give. */
-  function open(id: string): { tokens: OpenedTokens } | { refused: Connection } {
-    const tokens = store.connections.tokens(id);
-    return tokens !== undefined && tokens.state === 'active' ? { tokens } : { refused: known(id) };
+  async function open(id: string): Promise<{ tokens: OpenedTokens } | { refused: Connection }> {
+    const tokens = await store.connections.tokens(id);
+    return tokens !== undefined && tokens.state === 'active' ? { tokens } : { refused: await known(id) };
   }
 
   /** Refreshes a token that has too little time left: its new tokens, or why there are none. */
@@ -102,7 +102,7 @@ export function createBroker(options: BrokerOptions): ConnectionBroker {
 
   return {
     async readToken(id, actor) {
-      const opened = open(id);
+      const opened = await open(id);
       if ('refused' in opened) return { kind: 'refused', connection: opened.refused };
       let held = opened.tokens;
       let wasRefreshed = false;
@@ -114,7 +114,7 @@ export function createBroker(options: BrokerOptions): ConnectionBroker {
         wasRefreshed = true;
       }
       // Written before the token leaves: a read the trail cannot hold is not answered (the store's 503).
-      store.audit.append({
+      await store.audit.append({
         actor,
         action: 'connection.token_read',
         target: id,
@@ -127,11 +127,11 @@ export function createBroker(options: BrokerOptions): ConnectionBroker {
     },
 
     async revoke(id, actor) {
-      const before = known(id);
+      const before = await known(id);
       if (before.state === 'revoked') return { connection: before, concur: 'not_attempted' };
       // A refresh under way would otherwise hand Concur a token this revocation never saw.
       await refresher?.settled(id);
-      const tokens = store.connections.tokens(id);
+      const tokens = await store.connections.tokens(id);
       let said: ConcurRevocation = 'not_attempted';
       let reason: string | null = concur === null ? 'the relay has no partner credentials' : null;
       if (concur !== null && tokens !== undefined) {
@@ -143,7 +143,7 @@ export function createBroker(options: BrokerOptions): ConnectionBroker {
           reason = error instanceof Error ? error.message : String(error);
         }
       }
-      const connection = store.connections.revoke(id, actor, { concur: said, ...(reason === null ? {} : { concurError: reason }) });
+      const connection = await store.connections.revoke(id, actor, { concur: said, ...(reason === null ? {} : { concurError: reason }) });
       if (said === 'failed') {
         logger.warn({ connectionId: id, reason }, 'Concur did not take the revocation of a connection; its tokens are erased here all the same');
       } else {

@@ -111,7 +111,7 @@ export function createRefresher(options: RefresherOptions): Refresher {
     logger,
     now,
     pass,
-    nextDelayMs: () => delayUntil(store.connections.nextRefreshAt(), now()),
+    nextDelayMs: async () => delayUntil(await store.connections.nextRefreshAt(), now()),
     minSleepMs: MIN_SLEEP_MS,
     backoffMs: (n) => backoffDelay({ attempt: n, baseMs: baseDelayMs, maxMs: maxDelayMs, random }),
     inFlight: () => flights.values(),
@@ -137,7 +137,7 @@ export function createRefresher(options: RefresherOptions): Refresher {
   async function attempt(id: string): Promise<RefreshOutcome> {
     let held: OpenedTokens | undefined;
     try {
-      held = store.connections.tokens(id);
+      held = await store.connections.tokens(id);
     } catch (error) {
       return storeFailure(error, id, 'could not read the tokens of a connection');
     }
@@ -146,14 +146,14 @@ export function createRefresher(options: RefresherOptions): Refresher {
     try {
       tokens = await exchange.refresh(held);
     } catch (error) {
-      if (error instanceof ExchangeError) return refused(id, error);
+      if (error instanceof ExchangeError) return await refused(id, error);
       // The exchange client turns every failure into an ExchangeError; anything else is a bug, waited out like a failing Concur.
       logger.error({ err: error, connectionId: id }, 'the refresh of a connection failed unexpectedly');
-      return refused(id, new ExchangeError('bad_response', 'refresh: the relay failed unexpectedly (see its log)'));
+      return await refused(id, new ExchangeError('bad_response', 'refresh: the relay failed unexpectedly (see its log)'));
     }
     let connection: Connection;
     try {
-      connection = store.connections.refreshed(id, tokens, nextRefreshAt(tokens, now(), random));
+      connection = await store.connections.refreshed(id, tokens, nextRefreshAt(tokens, now(), random));
     } catch (error) {
       // Concur may have rotated the refresh token already: the stored one is then spent, and the
       // next try will say so (code 108 → refresh_failed). Nothing better can be done without the store.
@@ -166,9 +166,9 @@ export function createRefresher(options: RefresherOptions): Refresher {
     return { kind: 'refreshed', connection };
   }
 
-  function refused(id: string, error: ExchangeError): RefreshOutcome {
+  async function refused(id: string, error: ExchangeError): Promise<RefreshOutcome> {
     try {
-      return judge({ store, logger, now, random, baseDelayMs, maxDelayMs, failures }, id, error);
+      return await judge({ store, logger, now, random, baseDelayMs, maxDelayMs, failures }, id, error);
     } catch (storeError) {
       return storeFailure(storeError, id, 'could not record how the refresh of a connection went');
     }
@@ -186,7 +186,7 @@ export function createRefresher(options: RefresherOptions): Refresher {
       if (signal.stopping) return;
       let due: string[];
       try {
-        due = store.connections.dueForRefresh(now(), batchSize);
+        due = await store.connections.dueForRefresh(now(), batchSize);
       } catch (error) {
         loop.storeFailed();
         logger.error({ err: error }, 'the refresh worker could not read which connections are due; it will try again');
@@ -239,11 +239,11 @@ interface Judging {
   failures: Map<string, number>;
 }
 
-/** Records what a refused refresh means for the connection (throws when the store fails). */
-function judge({ store, logger, now, random, baseDelayMs, maxDelayMs, failures }: Judging, id: string, error: ExchangeError): RefreshOutcome {
+/** Records what a refused refresh means for the connection (rejects when the store fails). */
+async function judge({ store, logger, now, random, baseDelayMs, maxDelayMs, failures }: Judging, id: string, error: ExchangeError): Promise<RefreshOutcome> {
   if (error.kind === 'token_refused') {
     failures.delete(id);
-    const connection = store.connections.refreshFailed(id, error.message, { final: true });
+    const connection = await store.connections.refreshFailed(id, error.message, { final: true });
     logger.warn(
       { connectionId: id, concurCode: error.details.concurCode ?? null, reason: error.message },
       'Concur refused to refresh a connection for good; it is refresh_failed now',
@@ -258,7 +258,7 @@ function judge({ store, logger, now, random, baseDelayMs, maxDelayMs, failures }
   failures.set(id, n);
   const retryAfterSeconds = error.details.retryAfterSeconds;
   const nextTryAt = now() + backoffDelay({ attempt: n, baseMs: baseDelayMs, maxMs: maxDelayMs, retryAfterSeconds, random });
-  const connection = store.connections.refreshFailed(id, error.message, { final: false, nextRefreshAt: nextTryAt });
+  const connection = await store.connections.refreshFailed(id, error.message, { final: false, nextRefreshAt: nextTryAt });
   logger.warn(
     { connectionId: id, kind: error.kind, reason: error.message, failures: n, nextTryAt: iso(nextTryAt) },
     error.kind === 'credentials_refused'

@@ -179,7 +179,7 @@ export function createPoller(options: PollerOptions): Poller {
     if (failure === null) {
       const recovered = failures > 0;
       failures = 0;
-      writeStatus({ state: 'ok', lastPollAt: base.finishedAt, lastSuccessAt: base.finishedAt, lastError: null });
+      await writeStatus({ state: 'ok', lastPollAt: base.finishedAt, lastSuccessAt: base.finishedAt, lastError: null });
       metrics.recordPoll();
       const fields = { ...counts, durationMs: finishedMs - startedMs, createdIds, updatedIds };
       if (counts.created > 0 || counts.updated > 0 || recovered) {
@@ -198,7 +198,7 @@ export function createPoller(options: PollerOptions): Poller {
       ? backoffDelay({ attempt: failures, baseMs: backoffBaseMs, maxMs: backoffMaxMs, retryAfterSeconds, random })
       : intervalMs;
     const lastError = lastErrorOf(judged, finishedMs, nextDelayMs);
-    writeStatus({ state: judged.state, lastPollAt: base.finishedAt, lastError });
+    await writeStatus({ state: judged.state, lastPollAt: base.finishedAt, lastError });
     metrics.recordPoll(judged.kind);
     const fields = {
       ...counts,
@@ -217,9 +217,9 @@ export function createPoller(options: PollerOptions): Poller {
   }
 
   /** The summary must tell the truth, but a database that refuses the write must not kill the poller. */
-  function writeStatus(patch: Partial<ConcurStatus>): void {
+  async function writeStatus(patch: Partial<ConcurStatus>): Promise<void> {
     try {
-      store.state.updateConcurStatus(patch);
+      await store.state.updateConcurStatus(patch);
     } catch (error) {
       logger.error({ err: error }, 'could not record the state of Concur in the store');
     }

@@ -41,39 +41,72 @@ export interface WatchSummaryOptions {
  *
  * The check runs once per burst, on a microtask after the commit that triggered it (a poll that
  * saves 50 requests gives one summary, not 50 checks), never inside another listener's call.
- * It starts from the summary at the time of the call: nothing is announced until something changes.
- * Its own `summary` events do not trigger it. Returns the unsubscribe function.
+ * Checks never overlap: an event heard while one reads or appends makes one more check after it,
+ * so two checks cannot announce the same summary and none misses the last change. It starts from
+ * the summary when it has subscribed (resolving once that is read): nothing is announced until
+ * something changes. Its own `summary` events do not trigger it. Resolves to the unsubscribe function.
  *
  * Note: only changes that append an event are noticed; updateConcurStatus appends one only when
  * the state changes, so a new lastError under the same state shows with the next event.
  */
-export function watchSummary(
+export async function watchSummary(
   store: { events: Pick<EventLog, 'append' | 'subscribe'>; state: Pick<RelayState, 'summary'> },
   options: WatchSummaryOptions = {},
-): () => void {
+): Promise<() => void> {
   const onError = options.onError ?? ((error: unknown) => console.error('summary watcher failed:', error));
-  let last: Summary = store.state.summary();
+  let last: Summary | undefined;
   let scheduled = false;
+  /** A check (or the first read) is under way; `again`: an event came meanwhile. */
+  let running = true;
+  let again = false;
   let stopped = false;
 
-  const check = (): void => {
-    scheduled = false;
-    if (stopped) return;
+  const checkOnce = async (): Promise<void> => {
     try {
-      const now = store.state.summary();
-      if (sameAnnouncement(now, last)) return;
-      store.events.append('summary', now);
+      const now = await store.state.summary();
+      if (last !== undefined && sameAnnouncement(now, last)) return;
+      await store.events.append('summary', now);
       last = now;
     } catch (error) {
       onError(error);
     }
   };
 
-  const unsubscribe = store.events.subscribe((event) => {
-    if (stopped || scheduled || !CHANGES_SUMMARY.has(event.type)) return;
+  const check = async (): Promise<void> => {
+    scheduled = false;
+    running = true;
+    try {
+      do {
+        again = false;
+        if (stopped) return;
+        await checkOnce();
+      } while (again);
+    } finally {
+      running = false;
+    }
+  };
+
+  const schedule = (): void => {
     scheduled = true;
-    queueMicrotask(check);
+    // check() catches every failure itself: nothing is left to reject.
+    queueMicrotask(() => void check());
+  };
+
+  // Subscribed before the first read: an event that commits while it is read is checked after it.
+  const unsubscribe = store.events.subscribe((event) => {
+    if (stopped || !CHANGES_SUMMARY.has(event.type)) return;
+    if (running) again = true;
+    else if (!scheduled) schedule();
   });
+  try {
+    last = await store.state.summary();
+  } catch (error) {
+    unsubscribe();
+    throw error;
+  } finally {
+    running = false;
+  }
+  if (again && !stopped) schedule();
 
   return () => {
     stopped = true;

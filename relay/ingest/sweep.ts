@@ -49,11 +49,11 @@ export async function walkPages(options: WalkOptions, signal: PassSignal): Promi
 
   // Pages read and not yet written.
   let group: ConcurRecord[] = [];
-  const flush = (): void => {
+  const flush = async (): Promise<void> => {
     if (group.length === 0) return;
     const records = group;
     group = [];
-    const saved = store.requests.upsertFromConcur(records, now());
+    const saved = await store.requests.upsertFromConcur(records, now());
     counts.created += saved.created.length;
     counts.updated += saved.updated.length;
     for (const request of saved.created) if (walked.createdIds.length < LOGGED_IDS) walked.createdIds.push(request.id);
@@ -69,13 +69,13 @@ export async function walkPages(options: WalkOptions, signal: PassSignal): Promi
           // Read below; if a write fails first, its outcome no longer matters.
           next.catch(() => undefined);
           // Concur is slow to send the next page: what has arrived is written while it waits.
-          if (group.length > 0 && !(await settlesWithin(next, groupWaitMs))) flush();
+          if (group.length > 0 && !(await settlesWithin(next, groupWaitMs))) await flush();
           const step = await next;
           if (step.done) break;
           counts.pages++;
           counts.seen += step.value.items.length;
           for (const record of step.value.items) group.push(record);
-          if (group.length >= groupRecords) flush();
+          if (group.length >= groupRecords) await flush();
           if (signal.stopping) {
             walked.cutShort = true;
             break pages;
@@ -90,7 +90,7 @@ export async function walkPages(options: WalkOptions, signal: PassSignal): Promi
     walked.failure = { error };
   }
   try {
-    flush();
+    await flush();
   } catch (error) {
     walked.failure ??= { error };
   }

@@ -103,7 +103,7 @@ export function createMatchWorker(options: MatchWorkerOptions): MatchWorker {
     // the loop for the next. What was due when the pass looked is in flight or waiting for a slot:
     // the sleep is for what falls due after that look (already, perhaps: then the next pass is at once).
     pass: fill,
-    nextDelayMs: () => delayUntil(store.matches.nextDueAt(lookedAt), now()),
+    nextDelayMs: async () => delayUntil(await store.matches.nextDueAt(lookedAt), now()),
     minSleepMs: MIN_SLEEP_MS,
     inFlight: () => inFlight.values(),
   });
@@ -138,7 +138,7 @@ export function createMatchWorker(options: MatchWorkerOptions): MatchWorker {
     const label: MatchResult | string = asked.ok ? asked.answer.result : asked.failure;
     quietly(() => metrics?.observeDirectoryCall(label, seconds));
     const outcome = outcomeOf(due, asked);
-    const recorded = store.matches.record(due.requestId, outcome);
+    const recorded = await store.matches.record(due.requestId, outcome);
     const fields = { requestId: due.requestId, directory: endpoint, attempt: due.attempts + 1, result: label, ms: Math.round(seconds * 1000) };
     if (!recorded.recorded) return;
     if (!asked.ok) {
@@ -160,15 +160,15 @@ export function createMatchWorker(options: MatchWorkerOptions): MatchWorker {
     }
   }
 
-  /** Starts calls for due requests while there are free slots. Never throws. */
-  function fill(): void {
+  /** Starts calls for due requests while there are free slots. Never rejects. */
+  async function fill(): Promise<void> {
     for (;;) {
       let free = concurrency - inFlight.size;
       if (free <= 0) return;
       let due: MatchDue[];
       try {
         lookedAt = now();
-        due = store.matches.due(lookedAt, concurrency + inFlight.size);
+        due = await store.matches.due(lookedAt, concurrency + inFlight.size);
       } catch (error) {
         storeTrouble(error, 'could not read what is due');
         return;
@@ -179,7 +179,7 @@ export function createMatchWorker(options: MatchWorkerOptions): MatchWorker {
         if (inFlight.has(one.requestId)) continue;
         if (one.stale !== null) {
           try {
-            store.matches.close(one.requestId);
+            await store.matches.close(one.requestId);
           } catch (error) {
             storeTrouble(error, 'could not close a request not worth asking about');
             return;

@@ -15,6 +15,10 @@ import { createKeyStreams } from './sse-revocations.js';
  * given id is sent next (a step) is read, encoded and shared once for every client at that id, and
  * one timer beats for every stream.
  *
+ * Nothing is lost or sent twice however long a read of the store takes: a stream subscribes
+ * before it first reads, every read is `after(lastId)` from the id it has passed, and a commit
+ * heard during a read makes the stream read again once that read is written.
+ *
  * A client more than `maxLag` live events behind, or one that leaves a write untaken for
  * `writeTimeoutMs` (it is not reading), is disconnected; it reconnects after `retry` and resumes
  * from the log with Last-Event-ID. A stream opened with an API key ends when the key is revoked
@@ -55,9 +59,9 @@ export interface SseFanOut {
   /**
    * Where a stream for a client at `lastEventId` starts (undefined: a new client, or an id beyond
    * the latest, from another database). Read before the response starts, so a broken store can
-   * still be answered cleanly; throws what the store throws.
+   * still be answered cleanly; rejects with what the store throws.
    */
-  startAt(lastEventId: number | undefined): StreamStart;
+  startAt(lastEventId: number | undefined): Promise<StreamStart>;
   /**
    * Starts serving one client; returns the body of its response. `outgoing` is the connection,
    * ended when the client is dropped; `keyId` the API key it came with, whose revocation ends it.
@@ -118,28 +122,37 @@ const MAX_SHARED_STEPS = 32;
  * Steps by the id they start from. After a commit every live client is at the same id and wakes
  * for the same events: reading the log, parsing and formatting them once per commit rather than
  * once per client is what keeps a fan-out to a thousand clients fast (a profile showed the
- * per-client reads as half of its time). Every client's listener empties it when an event
+ * per-client reads as half of its time). A step is kept from the moment its read starts (clients
+ * that ask meanwhile share the read). Every client's listener empties the map when an event
  * commits, before any stream can read again, and it is emptied when the last stream ends (no
- * listener hears commits then), so a step never misses a newer event. Pruning needs no care:
- * a step only holds events that were committed.
+ * listener hears commits then), so a step never misses a newer event: a read under way at a
+ * commit finishes into the emptied map, never the new one, and every client it serves was woken
+ * by that commit to read again. Pruning needs no care: a step only holds events that were committed.
  */
 function createSteps(store: SseFanOutDeps['store'], batchSize: number) {
-  let steps = new Map<number, Step | null>();
+  let steps = new Map<number, Promise<Step | null>>();
   const forget = (): void => {
     if (steps.size > 0) steps = new Map();
   };
 
-  function stepAfter(lastId: number): Step | null {
+  function stepAfter(lastId: number): Promise<Step | null> {
     const known = steps.get(lastId);
     if (known !== undefined) return known;
     const step = readStep(lastId);
-    if (steps.size < MAX_SHARED_STEPS) steps.set(lastId, step);
+    if (steps.size < MAX_SHARED_STEPS) {
+      const kept = steps;
+      kept.set(lastId, step);
+      // A read that fails is not shared: the next client to ask reads again.
+      step.catch(() => {
+        if (kept.get(lastId) === step) kept.delete(lastId);
+      });
+    }
     return step;
   }
 
   /** null: nothing after lastId yet. */
-  function readStep(lastId: number): Step | null {
-    const batch = store.events.after(lastId, batchSize);
+  async function readStep(lastId: number): Promise<Step | null> {
+    const batch = await store.events.after(lastId, batchSize);
     const first = batch[0];
     if (first === undefined) return null;
 
@@ -147,9 +160,9 @@ function createSteps(store: SseFanOutDeps['store'], batchSize: number) {
     let resumedBefore: number | null = null;
     if (first.id > lastId + 1) {
       // Ids only grow and have no holes except where events were pruned: check for a gap.
-      const oldest = store.events.oldestId();
+      const oldest = await store.events.oldestId();
       if (oldest !== null && oldest > lastId + 1) {
-        chunk += formatEvent(first.id - 1, 'summary', store.state.summary());
+        chunk += formatEvent(first.id - 1, 'summary', await store.state.summary());
         resumedBefore = oldest;
       }
     }
@@ -280,7 +293,7 @@ export function createSseFanOut(deps: SseFanOutDeps): SseFanOut {
             if (!(await send(PING))) break;
           }
 
-          const step = steps.after(lastId);
+          const step = await steps.after(lastId);
           if (step === null) continue;
           if (step.resumedBefore !== null) {
             logger.debug({ lastEventId: lastId, oldest: step.resumedBefore }, 'client resumes from before the retained history');
@@ -322,11 +335,11 @@ export function createSseFanOut(deps: SseFanOutDeps): SseFanOut {
   }
 
   return {
-    startAt(lastEventId) {
-      const latest = store.events.latestId();
+    async startAt(lastEventId) {
+      const latest = await store.events.latestId();
       if (lastEventId === undefined || lastEventId > latest) {
         // The summary is read after `latest`: what commits in between is sent again, never lost.
-        return { cursor: latest, liveFrom: latest, greeting: formatEvent(latest, 'summary', store.state.summary()) };
+        return { cursor: latest, liveFrom: latest, greeting: formatEvent(latest, 'summary', await store.state.summary()) };
       }
       // A Last-Event-ID older than the retained history is noticed (and answered) by the stream.
       return { cursor: lastEventId, liveFrom: latest, greeting: '' };

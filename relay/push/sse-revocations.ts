@@ -42,14 +42,20 @@ export function createKeyStreams(deps: KeyStreamsDeps): KeyStreams {
   };
   deps.keys.onRevoked(endStreamsOf);
 
-  const check = (): void => {
+  /** Set while a check reads the store: a tick meanwhile is skipped, the next check covers it. */
+  let checking = false;
+  const check = async (): Promise<void> => {
+    if (checking) return;
+    checking = true;
     const startedAt = deps.now();
     try {
-      for (const keyId of deps.keys.revokedSince(toIso(lastCheck - OVERLAP_MS))) endStreamsOf(keyId);
+      for (const keyId of await deps.keys.revokedSince(toIso(lastCheck - OVERLAP_MS))) endStreamsOf(keyId);
       lastCheck = startedAt;
     } catch (err) {
       // A store that cannot be read now is tried again at the next tick, from the same point.
       deps.logger.warn({ err }, 'could not read which API keys were revoked; trying again');
+    } finally {
+      checking = false;
     }
   };
 
@@ -60,7 +66,8 @@ export function createKeyStreams(deps: KeyStreamsDeps): KeyStreams {
       open.add(end);
       if (timer === undefined) {
         lastCheck = deps.now();
-        timer = setInterval(check, deps.checkEveryMs);
+        // check() catches every failure itself: nothing is left to reject.
+        timer = setInterval(() => void check(), deps.checkEveryMs);
         timer.unref();
       }
       const own = open;

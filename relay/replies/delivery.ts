@@ -34,7 +34,7 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
 
   async function deliver(reply: OutboxReply): Promise<void> {
     if (acceptedUnrecorded.has(reply.id)) {
-      recordSent(reply, 'recorded a reply Concur had already accepted');
+      await recordSent(reply, 'recorded a reply Concur had already accepted');
       return;
     }
     let seen: SeenAtConcur | undefined;
@@ -46,7 +46,7 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
     // Written before the PUT: if the relay dies before the outcome is stored, the reply is in doubt.
     try {
       // Settled meanwhile (by another worker on the same database): nothing to send.
-      if (store.replies.markAttemptStarted(reply.id, seen).state !== 'queued') return;
+      if ((await store.replies.markAttemptStarted(reply.id, seen)).state !== 'queued') return;
     } catch (error) {
       storeFailed();
       logger.error({ ...ids(reply), err: error }, 'the store could not record that a reply is being sent; nothing was sent');
@@ -59,12 +59,12 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
       failure = error;
     }
     if (failure === undefined) {
-      recordSent(reply, 'reply sent to Concur');
+      await recordSent(reply, 'reply sent to Concur');
       return;
     }
     if (isFinal(failure)) {
       const message = finalMessage(failure);
-      guard(reply, () => store.replies.markFailed(reply.id, message));
+      await guard(reply, () => store.replies.markFailed(reply.id, message));
       metrics.recordReplyAttempt('failed');
       logger.warn(
         { ...ids(reply), attempts: reply.attempts + 1, httpStatus: failure.status, concurId: failure.concurId },
@@ -72,7 +72,7 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
       );
       return;
     }
-    retryLater(reply, failure, leavesDoubt(failure), 'reply not sent yet');
+    await retryLater(reply, failure, leavesDoubt(failure), 'reply not sent yet');
   }
 
   /**
@@ -85,7 +85,7 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
       record = await client.get(reply.requestId);
     } catch (error) {
       if (!isFinal(error)) {
-        retryLater(reply, error, true, 'could not read back a reply in doubt yet');
+        await retryLater(reply, error, true, 'could not read back a reply in doubt yet');
         return 'settled';
       }
       // Concur will not show the request (404…): only the PUT's own answer can settle it.
@@ -97,7 +97,7 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
     }
     const verdict = judgeReadBack(reply, record);
     if (verdict.kind === 'applied') {
-      recordSent(reply, `reply confirmed by reading it back: ${verdict.evidence}; not sent again`);
+      await recordSent(reply, `reply confirmed by reading it back: ${verdict.evidence}; not sent again`);
       return 'settled';
     }
     if (verdict.kind === 'unknown') {
@@ -112,7 +112,7 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
   }
 
   /** Counts a try that did not settle the reply and schedules the next one after a backoff. */
-  function retryLater(reply: OutboxReply, failure: unknown, inDoubt: boolean, what: string): void {
+  async function retryLater(reply: OutboxReply, failure: unknown, inDoubt: boolean, what: string): Promise<void> {
     const attempts = reply.attempts + 1;
     const concurError = failure instanceof ConcurError ? failure : undefined;
     const retryAfterSeconds = concurError?.retryAfterSeconds;
@@ -120,7 +120,7 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
     const nextAttemptAt = now() + delay;
     const said = concurError?.message ?? 'The reply could not be sent because of an internal error in the relay';
     const lastError = `${said.replace(/\.+$/, '')}; next try at ${iso(nextAttemptAt)}`;
-    guard(reply, () => store.replies.markAttempt(reply.id, { attempts, nextAttemptAt, lastError, inDoubt }));
+    await guard(reply, () => store.replies.markAttempt(reply.id, { attempts, nextAttemptAt, lastError, inDoubt }));
     metrics.recordReplyAttempt('retry');
     const fields = {
       ...ids(reply),
@@ -135,10 +135,10 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
     else logger.error({ ...fields, err: failure }, `${what} (unexpected error), will retry`);
   }
 
-  function recordSent(reply: OutboxReply, what: string): void {
+  async function recordSent(reply: OutboxReply, what: string): Promise<void> {
     let sent: OutboxReply | undefined;
     try {
-      sent = store.replies.markSent(reply.id);
+      sent = await store.replies.markSent(reply.id);
       acceptedUnrecorded.delete(reply.id);
     } catch (error) {
       acceptedUnrecorded.add(reply.id);
@@ -157,9 +157,9 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
     }
   }
 
-  function guard(reply: OutboxReply, write: () => unknown): void {
+  async function guard(reply: OutboxReply, write: () => unknown): Promise<void> {
     try {
-      write();
+      await write();
     } catch (error) {
       storeFailed();
       logger.error({ ...ids(reply), err: error }, 'the store could not record the outcome of a reply; will try again');

@@ -1,7 +1,7 @@
 import type { Logger } from '../base/log.js';
 import { ExchangeError, type ExchangeClient, type ExchangeForm } from '../concur/exchange.js';
 import type { UserTokens } from '../concur/user-tokens.js';
-import type { OutboxReply, RelayState, Replies, Requests } from '../store/index.js';
+import type { Awaitable, OutboxReply, RelayState, Replies, Requests } from '../store/index.js';
 import { backoffDelay } from '../workers/backoff.js';
 import { iso } from '../workers/loop.js';
 import { MAX_RETRIES } from '../../shared/status.js';
@@ -73,9 +73,9 @@ export function createExchangeStep(deps: ExchangeStepDeps): ExchangeStep {
   const { exchange, store, logger, now, storeFailed } = deps;
 
   /** Runs a store write; a failure is logged and waited out (the reply stays as it is in the store). */
-  function write<T>(reply: OutboxReply, what: string, run: () => T): T | undefined {
+  async function write<T>(reply: OutboxReply, what: string, run: () => Awaitable<T>): Promise<T | undefined> {
     try {
-      return run();
+      return await run();
     } catch (error) {
       storeFailed();
       logger.error({ ...ids(reply), err: error }, `the store could not record ${what}`);
@@ -84,16 +84,16 @@ export function createExchangeStep(deps: ExchangeStepDeps): ExchangeStep {
   }
 
   /** The token cannot serve: a CRRET while retries remain, else `final`; returned to be PUT now. */
-  function newTokenNeeded(reply: OutboxReply, why: string, final: 'CRPA1' | 'CRPA2'): OutboxReply | undefined {
+  async function newTokenNeeded(reply: OutboxReply, why: string, final: 'CRPA1' | 'CRPA2'): Promise<OutboxReply | undefined> {
     // The version's limit (5 under 3.0, 48 under 3.2); a request the store cannot read has none left.
-    const facts = write(reply, 'what the request has left', () => store.replies.exchangeFacts(reply.requestId));
+    const facts = await write(reply, 'what the request has left', () => store.replies.exchangeFacts(reply.requestId));
     const limit = facts?.retryLimit ?? MAX_RETRIES;
     const retries = facts?.retries ?? limit;
     const left = retries < limit;
     const lastError = left
       ? `${why}; a CRRET asks Concur for a new request token, and the CRSUC follows by itself when it comes`
       : `${why}; the request has no retries left (${retries} of ${limit}), so ${final} tells Concur`;
-    const next = write(reply, 'that a new request token is needed', () =>
+    const next = await write(reply, 'that a new request token is needed', () =>
       store.replies.markNewTokenNeeded(reply.id, { status: left ? 'CRRET' : final, lastError }),
     );
     if (next === undefined) return undefined;
@@ -101,14 +101,14 @@ export function createExchangeStep(deps: ExchangeStepDeps): ExchangeStep {
     return next.state === 'queued' ? next : undefined;
   }
 
-  function fail(reply: OutboxReply, reason: string): undefined {
-    write(reply, 'that the reply failed', () => store.replies.markExchangeFailed(reply.id, reason));
+  async function fail(reply: OutboxReply, reason: string): Promise<undefined> {
+    await write(reply, 'that the reply failed', () => store.replies.markExchangeFailed(reply.id, reason));
     logger.warn(ids(reply), `CRSUC failed, nothing was sent to Concur: ${reason}`);
     return undefined;
   }
 
   /** Concur could not answer: again after a backoff inside the token's window, else the CRRET way. */
-  function unavailable(reply: OutboxReply, error: ExchangeError, tokenExpiresAt: string | null): OutboxReply | undefined {
+  async function unavailable(reply: OutboxReply, error: ExchangeError, tokenExpiresAt: string | null): Promise<OutboxReply | undefined> {
     const delay = Math.max(
       1,
       backoffDelay({
@@ -125,20 +125,20 @@ export function createExchangeStep(deps: ExchangeStepDeps): ExchangeStep {
     const said = `the exchange of the request token failed: ${error.message.replace(/\.+$/, '')}`;
     if (nextAttemptAt >= windowEnds) return newTokenNeeded(reply, `${said}, and the request token's time is up (${tokenExpiresAt ?? 'no token'})`, 'CRPA2');
     const lastError = `${said}; next try at ${iso(nextAttemptAt)}`;
-    write(reply, 'the next try of an exchange', () => store.replies.markExchangeRetry(reply.id, { nextAttemptAt, lastError }));
+    await write(reply, 'the next try of an exchange', () => store.replies.markExchangeRetry(reply.id, { nextAttemptAt, lastError }));
     logger.warn({ ...ids(reply), kind: error.kind, httpStatus: error.details.status, nextAttemptAt: iso(nextAttemptAt) }, lastError);
     return undefined;
   }
 
   async function run(reply: OutboxReply, setup: ExchangeSetup): Promise<OutboxReply | undefined> {
-    const facts = write(reply, 'the request', () => store.replies.exchangeFacts(reply.requestId));
-    const requestToken = write(reply, 'the request token', () => store.requests.getRequestToken(reply.requestId));
+    const facts = await write(reply, 'the request', () => store.replies.exchangeFacts(reply.requestId));
+    const requestToken = await write(reply, 'the request token', () => store.requests.getRequestToken(reply.requestId));
     if (facts === undefined || requestToken === undefined) return undefined;
     if (setup.form === 'password' && facts.userId === null) {
       // Concur gives userId from API 3.2 on: a new token would not have one either, so no CRRET.
       return fail(reply, "the password grant (CONCUR_EXCHANGE=password) needs the request's userId, which Concur did not give; API 3.0's request tokens are exchanged with CONCUR_EXCHANGE=legacy");
     }
-    const started = write(reply, 'that the exchange starts', () => store.replies.markExchanging(reply.id, facts.tokenIssuedAt));
+    const started = await write(reply, 'that the exchange starts', () => store.replies.markExchanging(reply.id, facts.tokenIssuedAt));
     if (started?.state !== 'exchanging') return undefined;
     if (requestToken === null) return newTokenNeeded(started, 'Concur has given no request token for this request', 'CRPA1');
 
@@ -154,7 +154,7 @@ export function createExchangeStep(deps: ExchangeStepDeps): ExchangeStep {
         case 'credentials_refused': {
           const reason = `Concur refused the partner's client credentials (CONCUR_CLIENT_ID, CONCUR_CLIENT_SECRET): ${refused.message}`;
           // Before the reply's change, so that the summary its event brings says so.
-          write(reply, 'that the exchange is unavailable', () => store.state.setExchangeStatus({ state: 'unavailable', reason }));
+          await write(reply, 'that the exchange is unavailable', () => store.state.setExchangeStatus({ state: 'unavailable', reason }));
           return fail(started, reason);
         }
         case 'unavailable':
@@ -162,13 +162,14 @@ export function createExchangeStep(deps: ExchangeStepDeps): ExchangeStep {
           return unavailable(started, refused, facts.tokenExpiresAt);
       }
     }
-    const stored = write(started, "the traveller's tokens (the CRRET way follows)", () =>
+    const stored = await write(started, "the traveller's tokens (the CRRET way follows)", () =>
       store.replies.markExchanged(reply.id, { form: setup.form, tokens, nextRefreshAt: nextRefreshOf(tokens, now()) }),
     );
     if (stored === undefined || stored.connection === null) return undefined;
     logger.info({ ...ids(reply), connectionId: stored.connection.id }, "request token exchanged, the traveller's tokens stored; sending CRSUC");
-    if (write(reply, 'the exchange status', () => store.state.exchangeStatus().state) === 'unavailable') {
-      write(reply, 'that the exchange works', () => store.state.setExchangeStatus({ state: 'ok', reason: null }));
+    const status = await write(reply, 'the exchange status', () => store.state.exchangeStatus());
+    if (status?.state === 'unavailable') {
+      await write(reply, 'that the exchange works', () => store.state.setExchangeStatus({ state: 'ok', reason: null }));
     }
     return stored.reply;
   }
@@ -180,8 +181,8 @@ export function createExchangeStep(deps: ExchangeStepDeps): ExchangeStep {
     const needsExchange = reply.state === 'waiting_token' || (reply.state === 'queued' && reply.status === 'CRSUC' && !reply.exchanged);
     if (!needsExchange) return reply;
     if (exchange === null) {
-      const said = write(reply, 'the exchange status', () => store.state.exchangeStatus().reason);
-      const reason = said ?? 'the relay has no partner client credentials (CONCUR_CLIENT_ID, CONCUR_CLIENT_SECRET)';
+      const said = await write(reply, 'the exchange status', () => store.state.exchangeStatus());
+      const reason = said?.reason ?? 'the relay has no partner client credentials (CONCUR_CLIENT_ID, CONCUR_CLIENT_SECRET)';
       return fail(reply, `CRSUC needs the request token exchanged first, and the relay cannot exchange: ${reason}`);
     }
     return run(reply, exchange);

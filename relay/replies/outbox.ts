@@ -105,7 +105,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
     now,
     pass: passesUntilIdle,
     // Even with nothing queued it looks again now and then, in case a reply was queued without kick().
-    nextDelayMs: () => delayUntil(store.replies.nextDueAt(), now()),
+    nextDelayMs: async () => delayUntil(await store.replies.nextDueAt(), now()),
     minSleepMs: MIN_SLEEP_MS,
     // The worker backs off from a failing database as from a failing Concur.
     backoffMs: (failures) => backoffDelay({ attempt: failures, baseMs: baseDelayMs, maxMs: maxDelayMs, random }),
@@ -139,7 +139,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
       if (signal.stopping) return;
       let due: OutboxReply[];
       try {
-        due = store.replies.due(now(), batchSize);
+        due = await store.replies.due(now(), batchSize);
       } catch (error) {
         loop.storeFailed();
         logger.error({ err: error }, 'the reply worker could not read the outbox; it will try again');

@@ -111,22 +111,30 @@ export function createStoreHealth(ctx: StoreContext, busyTimeoutMs: number): Sto
 }
 
 /**
- * `target` with each method wrapped so that a storage failure it throws is passed to `note`
- * (and thrown on, unchanged). `except` names methods to leave as they are.
+ * `target` with each method wrapped so that a storage failure it throws, or a promise it returns
+ * rejects with, is passed to `note` (and thrown on, or rejected with, unchanged). `except` names
+ * methods to leave as they are. A method that answers a plain value (SQLite) answers it as it is:
+ * only a promise gets a handler.
  */
 export function noticingFailures<T extends object>(target: T, note: (error: unknown) => void, except: ReadonlyArray<keyof T>): T {
   const wrapped: T = { ...target };
+  const rejected = (error: unknown): never => {
+    note(error);
+    throw error;
+  };
   for (const key of Object.keys(target) as Array<keyof T>) {
     const method = target[key];
     if (typeof method !== 'function' || except.includes(key)) continue;
     const call = method as (...args: unknown[]) => unknown;
     wrapped[key] = function (this: unknown, ...args: unknown[]): unknown {
+      let result: unknown;
       try {
-        return call.apply(this, args);
+        result = call.apply(this, args);
       } catch (error) {
         note(error);
         throw error;
       }
+      return result instanceof Promise ? result.catch(rejected) : result;
     } as T[keyof T];
   }
   return wrapped;

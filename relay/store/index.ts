@@ -1,51 +1,82 @@
 import { versionRules, type ApiVersion } from '../../shared/status.js';
-import { createAudit, type Audit } from './audit.js';
+import { createAudit, type Audit as SqliteAudit } from './audit.js';
 import type { Vault } from '../vault/vault.js';
-import { createConnections, type Connections } from './connections.js';
+import { createConnections, type Connections as SqliteConnections } from './connections.js';
 import { createContext } from './context.js';
 import { closeDatabase, openDatabase, type Db } from './db.js';
-import { createDeliveries, type Deliveries } from './deliveries.js';
-import { createEventLog, type EventLog } from './events.js';
-import { createStoreHealth, noticingFailures, type StoreHealthCheck } from './health.js';
-import { createIdempotencyKeys, type IdempotencyKeys } from './idempotency.js';
-import { createKeys, type Keys } from './keys.js';
-import { createMatches, type Matches } from './matches.js';
+import { createDeliveries, type Deliveries as SqliteDeliveries } from './deliveries.js';
+import { createEventLog, type EventDataMap, type EventLog as SqliteEventLog, type StoredEvent, type StoredEventType } from './events.js';
+import { createStoreHealth, noticingFailures, type StoreHealth } from './health.js';
+import { createIdempotencyKeys, type IdempotencyKeys as SqliteIdempotencyKeys } from './idempotency.js';
+import { createKeys, type Keys as SqliteKeys } from './keys.js';
+import { createMatches, type Matches as SqliteMatches } from './matches.js';
 import { migrate, type MigrateResult } from './migrations.js';
-import { createReplies, type Replies } from './replies.js';
-import { createRequests, type Requests } from './requests.js';
-import { checkVaultKey, createSealing, sealAtOpen, type SealedAtOpen, type Sealing } from './sealing.js';
-import { createRelayState, type RelayState } from './state.js';
-import { createWebhooks, type Webhooks } from './webhooks.js';
+import { createReplies, type Replies as SqliteReplies } from './replies.js';
+import type { ReplyExchange as SqliteReplyExchange } from './reply-exchange.js';
+import { createRequests, type Requests as SqliteRequests } from './requests.js';
+import { checkVaultKey, createSealing, sealAtOpen, type SealedAtOpen, type Sealing as SqliteSealing } from './sealing.js';
+import { createRelayState, type RelayState as SqliteRelayState } from './state.js';
+import type { AsyncPart, Awaitable } from './view.js';
+import { createWebhooks, type Webhooks as SqliteWebhooks } from './webhooks.js';
 
-export type { Actor, Audit, AuditInput } from './audit.js';
-export type { Connections, HeldTokenSet, NewConnection, OpenedTokens, TokenForm } from './connections.js';
+export type { Actor, AuditInput } from './audit.js';
+export type { HeldTokenSet, NewConnection, OpenedTokens, TokenForm } from './connections.js';
 export * from './errors.js';
 export type { Db } from './db.js';
-export type {
-  AttemptOutcome,
-  AttemptRecord,
-  AttemptRecorded,
-  Deliveries,
-  ListDeliveriesQuery,
-  OutgoingDelivery,
-} from './deliveries.js';
-export type { ConcurStatus, EventDataMap, EventListener, EventLog, StoredEvent, StoredEventType } from './events.js';
-export type { StoreHealth, StoreHealthCheck } from './health.js';
-export type { IdempotencyKeys } from './idempotency.js';
-export { KEY_PREFIX, type Keys, type NewKey } from './keys.js';
+export type { AttemptOutcome, AttemptRecord, AttemptRecorded, ListDeliveriesQuery, OutgoingDelivery } from './deliveries.js';
+export type { ConcurStatus, EventDataMap, EventListener, StoredEvent, StoredEventType } from './events.js';
+export type { StoreHealth } from './health.js';
+export { KEY_PREFIX, type NewKey } from './keys.js';
 export type { AttemptInDoubt, OutboxReply } from './mapping.js';
-export { AUTO_ACTOR, type MatchDue, type Matches, type MatchOutcome, type MatchRecorded, type Withheld } from './matches.js';
+export { AUTO_ACTOR, type MatchDue, type MatchOutcome, type MatchRecorded, type Withheld } from './matches.js';
 export { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration, type MigrateResult } from './migrations.js';
-export { requestTokenSha256, type AttemptUpdate, type EnqueueResult, type Replies, type ReplyBy, type SeenAtConcur } from './replies.js';
-export type { ExchangedTokens, ExchangeFacts, ReplyExchange } from './reply-exchange.js';
-export { encodeCursor, type ListRequestsQuery, type Requests, type UpsertResult } from './requests.js';
+export { requestTokenSha256, type AttemptUpdate, type EnqueueResult, type ReplyBy, type SeenAtConcur } from './replies.js';
+export type { ExchangedTokens, ExchangeFacts } from './reply-exchange.js';
+export { encodeCursor, type ListRequestsQuery, type UpsertResult } from './requests.js';
 export { SEALED_COLUMNS, type SealedColumn } from './sealed-columns.js';
 export type { ColumnCount } from './seal-walk.js';
-export type { RotateOptions, RotationReport, SealedAtOpen, Sealing } from './sealing.js';
-export type { ConcurStatusUpdate, RelayState } from './state.js';
+export type { RotateOptions, RotationReport, SealedAtOpen } from './sealing.js';
+export type { ConcurStatusUpdate } from './state.js';
 export { toIso, type TimeInput } from './time.js';
+export type { AsyncPart, Awaitable } from './view.js';
 export { webhookTypeOf } from './webhook-messages.js';
-export type { WebhookInput, WebhookPatch, WebhookWithSecret, Webhooks } from './webhooks.js';
+export type { WebhookInput, WebhookPatch, WebhookWithSecret } from './webhooks.js';
+export type {
+  SqliteAudit,
+  SqliteConnections,
+  SqliteDeliveries,
+  SqliteEventLog,
+  SqliteIdempotencyKeys,
+  SqliteKeys,
+  SqliteMatches,
+  SqliteRelayState,
+  SqliteReplies,
+  SqliteReplyExchange,
+  SqliteRequests,
+  SqliteSealing,
+  SqliteWebhooks,
+};
+
+// The parts as the relay's code takes them (see StoreParts): each method awaitable, listener registrations as they are.
+export type Requests = AsyncPart<SqliteRequests>;
+export type Replies = AsyncPart<SqliteReplies>;
+export type ReplyExchange = AsyncPart<SqliteReplyExchange>;
+export type EventLog = AsyncPart<Omit<SqliteEventLog, 'append'>, 'subscribe' | 'onAppend'> & {
+  append<K extends StoredEventType>(type: K, data: EventDataMap[K]): Awaitable<StoredEvent>;
+};
+export type Webhooks = AsyncPart<SqliteWebhooks, 'onDisabled'>;
+export type Deliveries = AsyncPart<SqliteDeliveries>;
+export type RelayState = AsyncPart<SqliteRelayState>;
+export type IdempotencyKeys = AsyncPart<SqliteIdempotencyKeys>;
+export type Keys = AsyncPart<SqliteKeys, 'onRevoked'>;
+export type Audit = AsyncPart<SqliteAudit>;
+export type Connections = AsyncPart<SqliteConnections>;
+export type Matches = AsyncPart<SqliteMatches>;
+export type Sealing = AsyncPart<SqliteSealing>;
+/** Whether the database can be read and written (health.ts). */
+export interface StoreHealthCheck {
+  check(): Awaitable<StoreHealth>;
+}
 
 /** How long a writer waits for another connection's lock before SQLITE_BUSY, unless told. */
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
@@ -75,12 +106,25 @@ export interface StoreOptions {
 /**
  * The relay's only state, in parts: one per table (or small group of tables), each the object its
  * own module makes, under that module's names. A caller is given the parts (or the methods of a
- * part) it may touch, e.g. `{ replies: Pick<Replies, 'due' | 'markSent'> }`. Every method is
- * synchronous; each write and the events it causes commit together or not at all. Nothing returns
- * a request token except `requests.getRequestToken`. The parts' interfaces speak in the shared
- * models and plain values only, so that another database can stand behind them.
+ * part) it may touch, e.g. `{ replies: Pick<Replies, 'due' | 'markSent'> }`. Each write and the
+ * events it causes commit together or not at all. Nothing returns a request token except
+ * `requests.getRequestToken`. The parts' interfaces speak in the shared models and plain values
+ * only, so that another database can stand behind them.
+ *
+ * This is the awaitable view: every method answers `Awaitable<T>` (a value or a promise of it),
+ * and every caller awaits it. Why: SQLite (better-sqlite3) answers synchronously, and is fastest
+ * so; PostgreSQL (`pg`) can only answer with promises. Callers written against the view run on
+ * both, while the SQLite store satisfies the view as it is (Store below is one): no wrapper,
+ * no promise made per call, so the SQLite path costs only the `await` of a plain value. Tests of
+ * the SQLite store may call it synchronously. What the view cannot promise is that nothing
+ * commits between two calls (each `await` may yield): a caller that needs two reads to agree
+ * orders them so that a commit in between is sent again rather than missed. Listener
+ * registrations (`events.subscribe`, `events.onAppend`, `keys.onRevoked`, `webhooks.onDisabled`)
+ * stay synchronous: a listener is in place when they return. The listeners hear a commit after
+ * it, synchronously in SQLite; a caller must not assume they have run when its write's promise
+ * settles unless it reads the write's own answer.
  */
-export interface Store {
+export interface StoreParts {
   /** What opening did to the schema. */
   readonly migration: MigrateResult;
   /** What opening did to secrets an older relay kept in clear (sealing.ts). */
@@ -114,7 +158,28 @@ export interface Store {
    * back, or committed while a storage failure is remembered). Storage failures of the other parts
    * are remembered until a probe commits.
    */
-  readonly health: Pick<StoreHealthCheck, 'check'>;
+  readonly health: StoreHealthCheck;
+  close(): Awaitable<void>;
+}
+
+/**
+ * The store on SQLite, as openStore opens it: the parts of StoreParts, every method synchronous.
+ * It is a StoreParts as it is (the relay's code takes it so); its own tests call it directly.
+ */
+export interface Store extends StoreParts {
+  readonly requests: SqliteRequests;
+  readonly replies: SqliteReplies;
+  readonly events: SqliteEventLog;
+  readonly webhooks: SqliteWebhooks;
+  readonly deliveries: SqliteDeliveries;
+  readonly state: SqliteRelayState;
+  readonly idempotency: SqliteIdempotencyKeys;
+  readonly keys: SqliteKeys;
+  readonly audit: SqliteAudit;
+  readonly connections: SqliteConnections;
+  readonly matches: SqliteMatches;
+  readonly sealing: SqliteSealing;
+  readonly health: { check(): StoreHealth };
   close(): void;
 }
 

@@ -46,8 +46,11 @@ export interface WorkerLoopOptions<T> {
   now: () => number;
   /** One pass of the worker's work. */
   pass(signal: PassSignal): Promise<T> | T;
-  /** After a pass, while started: how long to sleep before the next (not a finite number: the idle check). */
-  nextDelayMs(): number;
+  /**
+   * After a pass, while started: how long to sleep before the next (not a finite number: the idle
+   * check). It may answer with a promise (it reads the store); the next pass waits for it.
+   */
+  nextDelayMs(): number | Promise<number>;
   /** The shortest sleep between passes. Default 0. */
   minSleepMs?: number;
   /** The wait after a store failure, by failures in a row (1, 2, …). Default 1 s. */
@@ -121,20 +124,34 @@ export function createWorkerLoop<T>(options: WorkerLoopOptions<T>): WorkerLoop<T
     quietly(() => logger.error({ err: error }, `${name} ${what}; it will try again`));
   }
 
-  function sleep(): void {
+  /** Sleeps until the next pass is due, as nextDelayMs says, or until a store failure is waited out. */
+  async function sleep(): Promise<void> {
     clearTimer();
     if (!started || stopped) return;
     let delay = heldUntil - Date.now();
     if (delay <= 0) {
       try {
-        delay = options.nextDelayMs();
+        delay = await options.nextDelayMs();
       } catch (error) {
         report(error, 'could not tell when its next work is due');
         storeFailed();
         delay = heldUntil - Date.now();
       }
+      // While it was read a pass may have been asked for (it serves what the timer would wake for), or the loop stopped.
+      if (!started || stopped || queued > 0) return;
     }
-    delay = Math.min(MAX_TIMER_MS, Math.max(minSleepMs, Number.isFinite(delay) ? delay : IDLE_CHECK_MS));
+    setTimer(Math.max(delay, heldUntil - Date.now()));
+  }
+
+  /** Sleeps until a store failure is waited out (a kick meanwhile). */
+  function sleepHeld(): void {
+    clearTimer();
+    if (started && !stopped) setTimer(heldUntil - Date.now());
+  }
+
+  function setTimer(delayMs: number): void {
+    clearTimer();
+    const delay = Math.min(MAX_TIMER_MS, Math.max(minSleepMs, Number.isFinite(delayMs) ? delayMs : IDLE_CHECK_MS));
     nextWakeAt = now() + delay;
     timer = setTimeout(() => {
       timer = undefined;
@@ -164,7 +181,7 @@ export function createWorkerLoop<T>(options: WorkerLoopOptions<T>): WorkerLoop<T
         current = null;
       }
       if (!signal.failed && !held()) failures = 0;
-      if (queued === 0) sleep();
+      if (queued === 0) await sleep();
       return result;
     });
     chain = pass.then(
@@ -186,7 +203,7 @@ export function createWorkerLoop<T>(options: WorkerLoopOptions<T>): WorkerLoop<T
       if (!started || stopped || queued > 0) return;
       // While a failure is waited out the timer is set for its end; a pass that runs sets it when done.
       if (held()) {
-        if (current === null) sleep();
+        if (current === null) sleepHeld();
         return;
       }
       void ask('wake');

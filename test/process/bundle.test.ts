@@ -51,7 +51,7 @@ describe('the built bundle (node dist/relay.mjs)', () => {
     relays.push(relay);
     const health = await fetch(`${relay.url}/healthz`);
     expect(health.status).toBe(200);
-    expect(await health.json()).toEqual({ status: 'ok' });
+    expect(await health.json()).toEqual({ status: 'ok', poller: true });
 
     const headers = { authorization: `Bearer ${API_KEY}` };
     const summary = await eventually(async () => {

@@ -59,7 +59,7 @@ export function apiKeyAuth(keys: Pick<Keys, 'find' | 'touch'>, options: ApiKeyAu
       metrics.recordAuthFailure('missing');
       throw refuse('no API key was sent');
     }
-    const key = keys.find(token);
+    const key = await keys.find(token);
     if (key === undefined || key.revokedAt !== null) {
       metrics.recordAuthFailure(key === undefined ? 'unknown' : 'revoked');
       const waitSeconds = failedKeys.fail(addressOf(c));
@@ -77,7 +77,7 @@ export function apiKeyAuth(keys: Pick<Keys, 'find' | 'touch'>, options: ApiKeyAu
       throw refuse(`the API key ${key.prefix}… (${key.name}) was revoked at ${key.revokedAt}`);
     }
     try {
-      keys.touch(key);
+      await keys.touch(key);
     } catch {
       // When it was last used is for people to read; a database that cannot write now (read-only,
       // full) must still serve reads, and the store's health check has noticed the failure.

@@ -26,6 +26,6 @@ const listAudit = createRoute({
 export function auditRoutes(deps: { store: { audit: Pick<Audit, 'list'> } }): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   // Built by the store from its rows through one typed mapping (the shared AuditEntry), sent as it is.
-  app.openapi(listAudit, (c) => c.json(deps.store.audit.list(c.req.valid('query')), 200));
+  app.openapi(listAudit, async (c) => c.json(await deps.store.audit.list(c.req.valid('query')), 200));
   return app;
 }

@@ -114,19 +114,19 @@ export function connectionsRoutes(deps: ConnectionsRouteDeps): OpenAPIHono<AppEn
   const { store, broker } = deps;
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
-  app.openapi(listConnections, (c) => {
+  app.openapi(listConnections, async (c) => {
     const { state, limit, cursor } = c.req.valid('query');
     // The event id first: an event committed after it is one this page may not show yet.
-    const eventId = String(store.events.latestId());
-    const page = store.connections.list({ state, limit, cursor });
+    const eventId = String(await store.events.latestId());
+    const page = await store.connections.list({ state, limit, cursor });
     const headers: Record<string, string> = { [EVENT_ID_HEADER]: eventId };
     if (page.nextCursor !== null) headers.Link = nextLink({ state, limit }, page.nextCursor);
     return c.json(page, 200, headers);
   });
 
-  app.openapi(getConnection, (c) => {
+  app.openapi(getConnection, async (c) => {
     const { id } = c.req.valid('param');
-    const connection = store.connections.get(id);
+    const connection = await store.connections.get(id);
     if (connection === undefined) throw new UnknownConnectionError(id);
     return c.json(connection, 200);
   });

@@ -169,7 +169,7 @@ export function eventsRoutes(deps: EventsRouteDeps & EventsRouteOptions): OpenAP
   app.onError(onError);
   app.openAPIRegistry.registerPath(EVENTS_OPERATION);
 
-  app.get('/events', (c) => {
+  app.get('/events', async (c) => {
     const parsed = parseLastEventId(c.req.header('last-event-id'), c.req.query('lastEventId'));
     if (!parsed.ok) {
       throw new ApiError(
@@ -181,7 +181,7 @@ export function eventsRoutes(deps: EventsRouteDeps & EventsRouteOptions): OpenAP
     if (deps.signal?.aborted) throw new ApiError(503, 'shutting_down', 'The relay is shutting down; reconnect shortly.');
     let start: StreamStart;
     try {
-      start = fanOut.startAt(parsed.id);
+      start = await fanOut.startAt(parsed.id);
     } catch (error) {
       logger.error({ err: error }, 'cannot start an event stream');
       throw new ApiError(503, 'unavailable', 'Live events are unavailable right now; retry shortly.');

@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
-import { STORAGE_PROBLEM_TEXT, type Store, type StoreHealth } from '../../store/index.js';
+import { STORAGE_PROBLEM_TEXT, type StoreHealth, type StoreParts } from '../../store/index.js';
 import { requestLogger, type AppEnv } from '../context.js';
 import { validationHook } from '../errors.js';
 import { errorResponses, NO_SECURITY } from '../openapi.js';
@@ -10,9 +10,9 @@ const healthz = createRoute({
   method: 'get',
   path: '/healthz',
   tags: ['operations'],
-  summary: 'Liveness and database check (no API key)',
+  summary: 'Liveness, database check, and whether this relay polls (no API key)',
   description:
-    'Whether the database can be read and written: a read, and a write that is rolled back (committed while a storage failure is remembered). 503 with a `reason` when it cannot: closed, unreadable, or unable to write (disk full, read-only file, I/O errors).',
+    'Whether the database can be read and written: a read, and a write that is rolled back (committed while a storage failure is remembered). 503 with a `reason` when it cannot: closed, unreadable, or unable to write (disk full, read-only file, I/O errors). `poller` says whether this relay is the one polling Concur: of several relays on one database one polls at a time; a relay on SQLite always does.',
   security: NO_SECURITY,
   responses: {
     200: { description: 'The database answers and can write.', content: { 'application/json': { schema: HealthDoc } } },
@@ -37,22 +37,34 @@ function reasonOf(problem: Exclude<StoreHealth, { ok: true }>['problem']): strin
 }
 
 /**
- * `GET /healthz`: 200 `{"status":"ok"}`, or 503 `{"status":"unavailable","reason":…}` when the
- * store cannot answer or cannot write (see store/health.ts).
+ * Whether this relay is the one polling Concur. A relay on SQLite is alone on its database file,
+ * so it always is; where several relays share a database, the holder of the poller's lock is.
  */
-export function healthRoutes(deps: { store: Pick<Store, 'health'> }): OpenAPIHono<AppEnv> {
+export interface PollerRole {
+  isPolling(): boolean;
+}
+
+/** The role of a relay that is alone on its database. */
+export const ALWAYS_POLLING: PollerRole = { isPolling: () => true };
+
+/**
+ * `GET /healthz`: 200 `{"status":"ok","poller":…}`, or 503 `{"status":"unavailable","poller":…,"reason":…}`
+ * when the store cannot answer or cannot write (see store/health.ts).
+ */
+export function healthRoutes(deps: { store: Pick<StoreParts, 'health'>; poller: PollerRole }): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  app.openapi(healthz, (c) => {
+  app.openapi(healthz, async (c) => {
     let health: StoreHealth;
     try {
-      health = deps.store.health.check();
+      health = await deps.store.health.check();
     } catch (err) {
       requestLogger(c)?.warn({ err }, 'health check failed');
       health = { ok: false, problem: 'unreadable' };
     }
+    const poller = deps.poller.isPolling();
     c.header('Cache-Control', 'no-store');
-    if (health.ok) return c.json({ status: 'ok' as const }, 200);
-    return c.json({ status: 'unavailable' as const, reason: reasonOf(health.problem) }, 503);
+    if (health.ok) return c.json({ status: 'ok' as const, poller }, 200);
+    return c.json({ status: 'unavailable' as const, poller, reason: reasonOf(health.problem) }, 503);
   });
   return app;
 }

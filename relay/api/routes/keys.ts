@@ -61,17 +61,17 @@ export function keysRoutes(deps: { store: { keys: Pick<Keys, 'create' | 'list' |
   const { keys } = deps.store;
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
-  app.openapi(createKey, (c) => {
+  app.openapi(createKey, async (c) => {
     const { name, role } = c.req.valid('json');
-    const created = keys.create({ name, role }, actorOf(c));
+    const created = await keys.create({ name, role }, actorOf(c));
     // Said here as well as by the app's middleware: this answer carries a key.
     return c.json(ApiKeyCreated.parse(created), 201, { 'Cache-Control': 'no-store' });
   });
 
-  app.openapi(listKeys, (c) => c.json(ApiKeyList.parse({ items: keys.list() }), 200));
+  app.openapi(listKeys, async (c) => c.json(ApiKeyList.parse({ items: await keys.list() }), 200));
 
   // The streams of a key revoked here end at once: the store tells the event fan-out after the commit.
-  app.openapi(revokeKey, (c) => c.json(ApiKey.parse(keys.revoke(c.req.valid('param').id, actorOf(c))), 200));
+  app.openapi(revokeKey, async (c) => c.json(ApiKey.parse(await keys.revoke(c.req.valid('param').id, actorOf(c))), 200));
 
   return app;
 }

@@ -115,19 +115,21 @@ export function requestsRoutes(deps: RequestsRouteDeps): OpenAPIHono<AppEnv> {
    * Pages as the bytes of their JSON, by query, until the store changes (see AnswerCache): the
    * extension and other clients ask for the same first pages over and over, and between two
    * polls nothing changes. A cursor the store did not make throws, and is not kept. A kept page's
-   * event id stays true: any event that commits empties the cache.
+   * event id stays true: any event that commits empties the cache (and a page read while one
+   * committed is not kept).
    */
   const pages = new AnswerCache<PageAnswer>(store.events);
 
   // The store builds RequestsPage and ConnectionRequest from its rows through one typed mapping
   // (store/mapping.ts: exactly the API's fields, never the request token), so they are sent as
   // they are; the tests check every answer against the shared models.
-  app.openapi(listRequests, (c) => {
+  app.openapi(listRequests, async (c) => {
     const { group, limit, cursor } = c.req.valid('query');
-    // The event id and the page are read in one go (no await between): nothing commits in between.
-    const page = pages.get(`${group ?? ''} ${limit} ${cursor ?? ''}`, () => {
-      const eventId = String(store.events.latestId());
-      const listed = store.requests.list({ group, limit, cursor });
+    const page = await pages.get(`${group ?? ''} ${limit} ${cursor ?? ''}`, async () => {
+      // The event id before the page: an event that commits in between is one the page may show
+      // already, and a client resuming from this id gets it again; none is missed.
+      const eventId = String(await store.events.latestId());
+      const listed = await store.requests.list({ group, limit, cursor });
       const headers: Record<string, string> = { 'Content-Type': 'application/json', [EVENT_ID_HEADER]: eventId };
       if (listed.nextCursor !== null) headers.Link = nextLink({ group, limit }, listed.nextCursor);
       return { headers, bytes: Buffer.from(JSON.stringify(listed), 'utf8') };
@@ -135,19 +137,22 @@ export function requestsRoutes(deps: RequestsRouteDeps): OpenAPIHono<AppEnv> {
     return jsonBytes<RequestsPage>(c, page.bytes, page.headers);
   });
 
-  app.openapi(getRequest, (c) => {
+  app.openapi(getRequest, async (c) => {
     const { id } = c.req.valid('param');
-    const request = store.requests.get(id);
+    const request = await store.requests.get(id);
     if (request === undefined) throw new UnknownRequestError(id);
     return c.json(request, 200);
   });
 
-  app.openapi(postReply, (c) => {
+  app.openapi(postReply, async (c) => {
     const { id } = c.req.valid('param');
     const { status } = c.req.valid('json');
     const idempotencyKey = c.req.valid('header')['Idempotency-Key'];
     // Committed to the database before this returns: the 202 below never promises more than is stored.
-    const result = store.replies.enqueue(id, status, { actor: actorOf(c), idempotencyKey });
+    const result = await store.replies.enqueue(id, status, { actor: actorOf(c), idempotencyKey });
+    // The caller's next list shows its reply: the commit's event empties the pages too, but a
+    // store may announce it after the write's promise has settled (only SQLite's does so before).
+    pages.clear();
     if (!result.repeated) {
       try {
         outbox.kick();

@@ -23,10 +23,11 @@ const getSummary = createRoute({
 export function summaryRoutes(deps: { store: { events: Pick<EventLog, 'latestId'>; state: Pick<RelayState, 'summary'> } }): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   // A summary that does not fit the model is a relay bug: it becomes a logged 500, never a bad answer.
-  // The event id and the summary are read in one go (no await between): nothing commits in between.
-  app.openapi(getSummary, (c) => {
-    const eventId = deps.store.events.latestId();
-    return c.json(Summary.parse(deps.store.state.summary()), 200, { [EVENT_ID_HEADER]: String(eventId) });
+  // The event id before the summary: an event that commits in between is one the summary may show
+  // already, and a client resuming from this id gets it again; none is missed.
+  app.openapi(getSummary, async (c) => {
+    const eventId = await deps.store.events.latestId();
+    return c.json(Summary.parse(await deps.store.state.summary()), 200, { [EVENT_ID_HEADER]: String(eventId) });
   });
   return app;
 }

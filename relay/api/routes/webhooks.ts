@@ -239,15 +239,15 @@ export function webhooksRoutes(deps: WebhooksRouteDeps): OpenAPIHono<AppEnv> {
   app.openapi(createWebhook, async (c) => {
     const body = c.req.valid('json');
     const url = await checkedUrl(body.url);
-    const created = store.webhooks.create({ url, events: body.events, description: body.description }, actorOf(c));
+    const created = await store.webhooks.create({ url, events: body.events, description: body.description }, actorOf(c));
     return c.json(WebhookCreated.parse(created), 201);
   });
 
-  app.openapi(listWebhooks, (c) => c.json(WebhookList.parse({ items: store.webhooks.list() }), 200));
+  app.openapi(listWebhooks, async (c) => c.json(WebhookList.parse({ items: await store.webhooks.list() }), 200));
 
-  app.openapi(getWebhook, (c) => {
+  app.openapi(getWebhook, async (c) => {
     const { id } = c.req.valid('param');
-    const webhook = store.webhooks.get(id);
+    const webhook = await store.webhooks.get(id);
     if (webhook === undefined) throw new UnknownWebhookError(id);
     return c.json(Webhook.parse(webhook), 200);
   });
@@ -255,48 +255,48 @@ export function webhooksRoutes(deps: WebhooksRouteDeps): OpenAPIHono<AppEnv> {
   app.openapi(updateWebhook, async (c) => {
     const { id } = c.req.valid('param');
     const patch = c.req.valid('json');
-    if (store.webhooks.get(id) === undefined) throw new UnknownWebhookError(id);
+    if ((await store.webhooks.get(id)) === undefined) throw new UnknownWebhookError(id);
     if (patch.url !== undefined) await checkedUrl(patch.url);
-    const webhook = store.webhooks.update(id, patch, actorOf(c));
+    const webhook = await store.webhooks.update(id, patch, actorOf(c));
     if (patch.state === 'enabled') kick(c);
     return c.json(Webhook.parse(webhook), 200);
   });
 
-  app.openapi(deleteWebhook, (c) => {
+  app.openapi(deleteWebhook, async (c) => {
     const { id } = c.req.valid('param');
-    if (!store.webhooks.remove(id, actorOf(c))) throw new UnknownWebhookError(id);
+    if (!(await store.webhooks.remove(id, actorOf(c)))) throw new UnknownWebhookError(id);
     return c.body(null, 204);
   });
 
-  app.openapi(rotateSecret, (c) => {
+  app.openapi(rotateSecret, async (c) => {
     const { id } = c.req.valid('param');
-    return c.json(WebhookCreated.parse(store.webhooks.rotateSecret(id, actorOf(c))), 200);
+    return c.json(WebhookCreated.parse(await store.webhooks.rotateSecret(id, actorOf(c))), 200);
   });
 
-  app.openapi(testWebhook, (c) => {
+  app.openapi(testWebhook, async (c) => {
     const { id } = c.req.valid('param');
-    const delivery = store.deliveries.enqueueTest(id);
+    const delivery = await store.deliveries.enqueueTest(id);
     kick(c);
     return c.json(Delivery.parse(delivery), 202);
   });
 
-  app.openapi(listDeliveries, (c) => {
+  app.openapi(listDeliveries, async (c) => {
     const { id } = c.req.valid('param');
     const query = c.req.valid('query');
-    return c.json(DeliveriesPage.parse(store.deliveries.list(id, query)), 200);
+    return c.json(DeliveriesPage.parse(await store.deliveries.list(id, query)), 200);
   });
 
-  app.openapi(resendDelivery, (c) => {
+  app.openapi(resendDelivery, async (c) => {
     const { id, deliveryId } = c.req.valid('param');
-    const delivery = store.deliveries.resend(id, deliveryId);
+    const delivery = await store.deliveries.resend(id, deliveryId);
     kick(c);
     return c.json(Delivery.parse(delivery), 202);
   });
 
-  app.openapi(recover, (c) => {
+  app.openapi(recover, async (c) => {
     const { id } = c.req.valid('param');
     const { since } = c.req.valid('json');
-    const requeued = store.deliveries.recover(id, since);
+    const requeued = await store.deliveries.recover(id, since);
     if (requeued > 0) kick(c);
     return c.json(RecoverResult.parse({ requeued }), 202);
   });

@@ -24,41 +24,41 @@ export type KeysExit = 0 | 1;
 
 const keyText = (key: ApiKey) => `${key.id} ${JSON.stringify(printable(key.name))} (role ${key.role}, prefix ${key.prefix})`;
 
-export function runKeysCommand(
+export async function runKeysCommand(
   command: KeysCommand,
   keys: Pick<Keys, 'create' | 'list' | 'revoke' | 'find'>,
   io: Output,
   database: string,
-): KeysExit {
+): Promise<KeysExit> {
   switch (command.kind) {
     case 'keys.create': {
-      const { key, secret } = keys.create(command.input, CLI_ACTOR);
+      const { key, secret } = await keys.create(command.input, CLI_ACTOR);
       io.err(`Made API key ${keyText(key)} in ${database}.`);
       io.err('The key is on the last line of stdout, shown only this once: keep it now (the relay keeps only its hash).');
       io.out(secret);
       return 0;
     }
     case 'keys.list': {
-      const all = keys.list();
+      const all = await keys.list();
       for (const line of keysTable(all)) io.out(line);
       if (all.length === 0) io.err(`No API keys in ${database} yet; make one with keys create --name "Alice" --role replier`);
       return 0;
     }
     case 'keys.revoke':
-      return revoke(command.idOrPrefix, keys, io);
+      return await revoke(command.idOrPrefix, keys, io);
   }
 }
 
 /** An id (`key_…`) or a prefix (8 characters) is safe to repeat; anything longer may be a whole key. */
 const mayShow = (value: string) => value.startsWith('key_') || value.length <= 8;
 
-function revoke(idOrPrefix: string, keys: Pick<Keys, 'list' | 'revoke' | 'find'>, io: Output): KeysExit {
-  const wasRevoked = new Map(keys.list().map((key) => [key.id, key.revokedAt]));
+async function revoke(idOrPrefix: string, keys: Pick<Keys, 'list' | 'revoke' | 'find'>, io: Output): Promise<KeysExit> {
+  const wasRevoked = new Map((await keys.list()).map((key) => [key.id, key.revokedAt]));
   // Someone holding a leaked key can revoke it by the key itself, without looking up its id first.
-  const whole = keys.find(idOrPrefix);
+  const whole = await keys.find(idOrPrefix);
   let key: ApiKey;
   try {
-    key = keys.revoke(whole?.id ?? idOrPrefix, CLI_ACTOR);
+    key = await keys.revoke(whole?.id ?? idOrPrefix, CLI_ACTOR);
   } catch (error) {
     if (error instanceof UnknownKeyError) {
       io.err(

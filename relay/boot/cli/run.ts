@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { pino } from 'pino';
 import { parseCliConfig, type CliConfig } from '../../base/cli-config.js';
 import { createLogger } from '../../base/log.js';
-import { openStore, type Store } from '../../store/index.js';
+import { openStore, type Store, type StoreParts } from '../../store/index.js';
 import { parseVaultKey, Vault, VaultError } from '../../vault/vault.js';
 import { savedSandboxVaultKey, SANDBOX_VAULT_KEY_FILE } from '../sandbox-files.js';
 import type { Command } from './args.js';
@@ -27,13 +27,13 @@ export interface CliIo extends Output {
   env: Record<string, string | undefined>;
 }
 
-export function runCommand(command: CliCommand, io: CliIo): number {
+export async function runCommand(command: CliCommand, io: CliIo): Promise<number> {
   if (command.kind === 'help') {
     for (const line of USAGE.trimEnd().split('\n')) io.out(line);
     return 0;
   }
   if (command.kind === 'vault.rotate') {
-    return onStore('vault rotate', false, io, (store, { database, vault, config }) =>
+    return await onStore('vault rotate', false, io, (store, { database, vault, config }) =>
       runVaultRotate(store.sealing, io, {
         database,
         oldKeyIds: vault.keyIds.slice(1),
@@ -41,7 +41,7 @@ export function runCommand(command: CliCommand, io: CliIo): number {
       }),
     );
   }
-  return onStore(WHERE[command.kind], command.kind === 'keys.create', io, (store, { database }) =>
+  return await onStore(WHERE[command.kind], command.kind === 'keys.create', io, (store, { database }) =>
     runKeysCommand(command, store.keys, io, database),
   );
 }
@@ -63,7 +63,7 @@ interface Opened {
  * Reads the environment, opens the relay's database (making it only when `mayCreate`) and runs
  * `use` on it: every problem on the way is one line, prefixed with `where`.
  */
-function onStore(where: string, mayCreate: boolean, io: CliIo, use: (store: Store, opened: Opened) => number): number {
+async function onStore(where: string, mayCreate: boolean, io: CliIo, use: (store: StoreParts, opened: Opened) => Promise<number>): Promise<number> {
   const parsed = parseCliConfig(io.env);
   if (!parsed.ok) {
     for (const problem of parsed.problems) io.err(`${where}: ${problem}`);
@@ -105,13 +105,13 @@ function onStore(where: string, mayCreate: boolean, io: CliIo, use: (store: Stor
       // The bundle was upgraded under a relay that may still run the old schema.
       logger.warn({ from: store.migration.from, to: store.migration.to }, 'the command brought the database schema up to date; restart the relay if it runs an older version');
     }
-    return use(store, { database, vault, config });
+    return await use(store, { database, vault, config });
   } catch (error) {
     // A database that cannot write (full, read-only) or stays locked, a value no key opens: the sentence, not a stack.
     io.err(`${where}: ${error instanceof VaultError ? '' : `the database at ${database} could not be used: `}${messageOf(error)}`);
     return 1;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

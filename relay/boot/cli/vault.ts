@@ -18,13 +18,13 @@ export interface RotateRun {
   haltAfter?: number;
 }
 
-export function runVaultRotate(sealing: Pick<Sealing, 'rotate' | 'keys'>, io: Output, run: RotateRun): 0 {
-  const { current, canary } = sealing.keys();
+export async function runVaultRotate(sealing: Pick<Sealing, 'rotate' | 'keys'>, io: Output, run: RotateRun): Promise<0> {
+  const { current, canary } = await sealing.keys();
   const older = run.oldKeyIds.length === 0 ? 'no older keys given' : `older keys given: ${run.oldKeyIds.join(', ')}`;
   io.out(`vault rotate: re-sealing every secret in ${run.database} with key ${current} (${older}); the vault is under key ${canary ?? current}`);
 
   let written = 0;
-  const report = sealing.rotate({
+  const report = await sealing.rotate({
     onBatch: (count) => {
       const walked = walkedIn(count);
       if (walked % PROGRESS_EVERY === 0) io.out(`${count.column}: ${walked} values walked so far`);

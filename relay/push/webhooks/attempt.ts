@@ -78,7 +78,7 @@ export function createAttempt(deps: AttemptDeps): (delivery: OutgoingDelivery) =
 
   async function post(delivery: OutgoingDelivery, startedAt: number): Promise<PostResult> {
     const timestamp = Math.floor(startedAt / 1000);
-    const secrets = store.webhooks.signingSecrets(delivery.webhookId, startedAt);
+    const secrets = await store.webhooks.signingSecrets(delivery.webhookId, startedAt);
     if (secrets.length === 0) return { status: null, headers: {}, body: null, error: 'the webhook has no signing secret', timedOut: false };
     const headers = {
       'Content-Type': 'application/json',
@@ -101,16 +101,16 @@ export function createAttempt(deps: AttemptDeps): (delivery: OutgoingDelivery) =
   }
 
   /** A 410, or failures without a success for too long: no more messages to this endpoint. */
-  function disableIfDone(delivery: OutgoingDelivery, status: number | null, startedAt: number, failingSince: string | null, fields: object): void {
+  async function disableIfDone(delivery: OutgoingDelivery, status: number | null, startedAt: number, failingSince: string | null, fields: object): Promise<void> {
     if (status === 410) {
-      store.webhooks.disable(
+      await store.webhooks.disable(
         delivery.webhookId,
         `the endpoint answered 410 Gone at ${iso(startedAt)}; enable it again with PATCH {"state":"enabled"} once it accepts messages`,
       );
       logger.warn(fields, 'webhook disabled: the endpoint answered 410 Gone');
     } else if (!succeeded(status) && failingSince !== null && now() - Date.parse(failingSince) >= deps.disableAfterMs) {
       const days = Math.round((deps.disableAfterMs / 86_400_000) * 10) / 10;
-      store.webhooks.disable(
+      await store.webhooks.disable(
         delivery.webhookId,
         `every attempt since ${failingSince} failed (${days} days without a success); enable it again with PATCH {"state":"enabled"} once the endpoint works`,
       );
@@ -125,7 +125,7 @@ export function createAttempt(deps: AttemptDeps): (delivery: OutgoingDelivery) =
     const result = await post(delivery, startedAt);
     const durationMs = Math.round(performance.now() - t0);
     const { outcome, error, lastError, nextAttemptAt } = judge(result, chainAttempt);
-    const recorded = store.deliveries.recordAttempt({
+    const recorded = await store.deliveries.recordAttempt({
       deliveryId: delivery.id,
       chain: delivery.chain,
       startedAt,
@@ -156,6 +156,6 @@ export function createAttempt(deps: AttemptDeps): (delivery: OutgoingDelivery) =
     if (outcome === 'succeeded') logger.info(fields, 'webhook delivered');
     else if (nextAttemptAt !== undefined) logger.warn({ ...fields, nextAttemptAt: iso(nextAttemptAt) }, `webhook not delivered yet, will retry: ${error}`);
     else logger.warn(fields, `webhook delivery failed: ${lastError}`);
-    disableIfDone(delivery, result.status, startedAt, recorded.failingSince, fields);
+    await disableIfDone(delivery, result.status, startedAt, recorded.failingSince, fields);
   };
 }

@@ -100,7 +100,7 @@ export function createWebhookWorker(options: WebhookWorkerOptions): WebhookWorke
     // A pass starts the attempts there are free slots for and returns; each one, once recorded,
     // wakes the loop for the next (those due now but blocked are picked up as attempts finish).
     pass: fill,
-    nextDelayMs: () => delayUntil(store.deliveries.nextDueAt(now()), now()),
+    nextDelayMs: async () => delayUntil(await store.deliveries.nextDueAt(now()), now()),
     minSleepMs: MIN_SLEEP_MS,
     inFlight: () => inFlight.values(),
   });
@@ -110,13 +110,13 @@ export function createWebhookWorker(options: WebhookWorkerOptions): WebhookWorke
     quietly(() => logger.error({ err: error }, `the webhook worker ${what}; it will try again`));
   }
 
-  /** Starts attempts for due deliveries while there are free slots. Never throws. */
-  function fill(): void {
+  /** Starts attempts for due deliveries while there are free slots. Never rejects. */
+  async function fill(): Promise<void> {
     let free = concurrency - inFlight.size;
     if (free <= 0) return;
     let due: OutgoingDelivery[];
     try {
-      due = store.deliveries.due(now(), concurrency + inFlight.size);
+      due = await store.deliveries.due(now(), concurrency + inFlight.size);
     } catch (error) {
       storeTrouble(error, 'could not read the due deliveries');
       return;

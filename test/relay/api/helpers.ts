@@ -4,7 +4,7 @@ import { createApp, type AppDeps } from '../../../relay/api/app.js';
 import { listen, type HttpTimeouts } from '../../../relay/api/server.js';
 import { createLogger } from '../../../relay/base/log.js';
 import { Metrics } from '../../../relay/base/metrics.js';
-import { openStore, type Actor, type Store, type StoreOptions } from '../../../relay/store/index.js';
+import { openStore, type Actor, type Store, type StoreOptions, type StoreParts } from '../../../relay/store/index.js';
 import type { ApiKey } from '../../../shared/people.js';
 import type { Role } from '../../../shared/roles.js';
 import { TestClock, tempDb } from '../store/helpers.js';
@@ -39,7 +39,8 @@ export interface Answer {
 }
 
 export interface ApiServerOptions {
-  wrap?: (store: Store) => Store;
+  /** What the app is given in place of the store: the same, or parts of it answering otherwise (with promises too). */
+  wrap?: (store: Store) => StoreParts;
   deps?: Partial<AppDeps>;
   store?: Omit<StoreOptions, 'clock' | 'vault'>;
   timeouts?: Partial<HttpTimeouts>;

@@ -125,7 +125,7 @@ describe('a typed client (openapi-fetch) against a running relay', () => {
   it('reaches /healthz without a key, and tells a key whose it is', async () => {
     const client = createClient<paths>({ baseUrl: s.url });
     const health = await client.GET('/healthz');
-    expect(health.data).toEqual({ status: 'ok' });
+    expect(health.data).toEqual({ status: 'ok', poller: true });
     const me = await clientFor(replier).GET('/api/v1/me');
     expect(me.data).toEqual({ name: 'Alice', role: 'replier', prefix: replier.key.prefix });
   });

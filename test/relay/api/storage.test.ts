@@ -63,7 +63,7 @@ describe('a full disk (SQLITE_FULL)', () => {
   it('answers 503 storage_unavailable to a reply it could not store, never 202; /healthz says so; both recover', async () => {
     const held = await startHolding();
     const ids = seed(200);
-    expect(await health()).toEqual({ status: 200, body: { status: 'ok' } });
+    expect(await health()).toEqual({ status: 200, body: { status: 'ok', poller: true } });
 
     // The file may not grow by a single page: as a full disk, SQLite raises SQLITE_FULL as soon as
     // a write needs one.
@@ -95,13 +95,13 @@ describe('a full disk (SQLITE_FULL)', () => {
 
     const down = await health();
     expect(down.status).toBe(503);
-    expect(down.body).toEqual({ status: 'unavailable', reason: expect.stringMatching(/cannot write.*disk is full/) });
+    expect(down.body).toEqual({ status: 'unavailable', poller: true, reason: expect.stringMatching(/cannot write.*disk is full/) });
     // Reads still work: the list is served.
     expect((await s.get('/api/v1/requests?limit=5')).status).toBe(200);
 
     // Space is freed: both recover, without a restart.
     db.pragma(`max_page_count = ${UNLIMITED_PAGES}`);
-    expect(await health()).toEqual({ status: 200, body: { status: 'ok' } });
+    expect(await health()).toEqual({ status: 200, body: { status: 'ok', poller: true } });
     expect((await s.post(`/api/v1/requests/${refusedId}/reply`, { status: 'CRSUC' })).status).toBe(202);
     expect(await replyOf(refusedId)).toMatchObject({ status: 'CRSUC', state: 'queued' });
   });
@@ -141,10 +141,10 @@ describe('a read-only database (SQLITE_READONLY)', () => {
     expect(await replyOf('R001')).toBeNull();
     expect(s.kicks).toBe(0);
     const down = await health();
-    expect(down).toEqual({ status: 503, body: { status: 'unavailable', reason: expect.stringMatching(/cannot write.*read-only/) } });
+    expect(down).toEqual({ status: 503, body: { status: 'unavailable', poller: true, reason: expect.stringMatching(/cannot write.*read-only/) } });
 
     held.db().pragma('query_only = OFF');
-    expect(await health()).toEqual({ status: 200, body: { status: 'ok' } });
+    expect(await health()).toEqual({ status: 200, body: { status: 'ok', poller: true } });
     expect((await s.post('/api/v1/requests/R001/reply', { status: 'CRSUC' })).status).toBe(202);
   });
 
@@ -154,13 +154,13 @@ describe('a read-only database (SQLITE_READONLY)', () => {
     await s.restart({ store: { readonly: true } });
 
     const down = await health();
-    expect(down).toEqual({ status: 503, body: { status: 'unavailable', reason: expect.stringMatching(/read-only/) } });
+    expect(down).toEqual({ status: 503, body: { status: 'unavailable', poller: true, reason: expect.stringMatching(/read-only/) } });
     expect(ConnectionRequest.parse((await s.get('/api/v1/requests/R001')).json).id).toBe('R001');
     expectStorageUnavailable(await s.post('/api/v1/requests/R001/reply', { status: 'CRSUC' }), /read-only/);
 
     // Writable again (the file's permissions fixed, the relay restarted).
     await s.restart();
-    expect(await health()).toEqual({ status: 200, body: { status: 'ok' } });
+    expect(await health()).toEqual({ status: 200, body: { status: 'ok', poller: true } });
     expect((await s.post('/api/v1/requests/R001/reply', { status: 'CRSUC' })).status).toBe(202);
   });
 });

@@ -15,12 +15,12 @@ describe('watchSummary', () => {
   let heard: StoredEvent[];
   const summaries = () => heard.filter((e) => e.type === 'summary');
 
-  beforeEach(() => {
+  beforeEach(async () => {
     harness = new StoreHarness();
     store = harness.store();
     heard = [];
     store.events.subscribe((event) => heard.push(event));
-    stop = watchSummary(store);
+    stop = await watchSummary(store);
   });
   afterEach(() => {
     stop();
@@ -129,7 +129,7 @@ describe('watchSummary', () => {
     expect(summaries()).toHaveLength(0);
 
     // A new watcher takes the present as known: nothing to announce yet.
-    stop = watchSummary(store);
+    stop = await watchSummary(store);
     store.requests.upsertFromConcur([record('A', { lastName: 'Byron' })], harness.clock.advance(1000));
     await settle();
     expect(summaries()).toHaveLength(0);
@@ -144,7 +144,7 @@ describe('watchSummary', () => {
   it('reports a failed check instead of throwing into the store', async () => {
     stop();
     const errors: unknown[] = [];
-    stop = watchSummary(store, { onError: (error) => errors.push(error) });
+    stop = await watchSummary(store, { onError: (error) => errors.push(error) });
     store.requests.upsertFromConcur([record('A')], harness.clock.iso());
     harness.closeAll();
     await settle();

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { noticingFailures } from '../../../relay/store/health.js';
 import { storageProblemOf, type Db, type Store } from '../../../relay/store/index.js';
 import { record, StoreHarness } from './helpers.js';
 
@@ -79,6 +80,44 @@ describe('store health', () => {
     const { store } = open();
     expect(() => store.requests.list({ limit: 10, cursor: 'garbage!' })).toThrow();
     expect(store.health.check()).toEqual({ ok: true });
+  });
+});
+
+describe('noticingFailures', () => {
+  /** A part of a store that answers with promises, as one on a database behind a socket does. */
+  const full = new Database.SqliteError('database or disk is full', 'SQLITE_FULL');
+  const asyncPart = {
+    async counts(): Promise<number> {
+      throw full;
+    },
+    async latestId(): Promise<number> {
+      return 7;
+    },
+    close(): void {
+      throw full;
+    },
+  };
+
+  it('notices a storage failure that arrives as a rejected promise, and rejects with it unchanged', async () => {
+    const noted: unknown[] = [];
+    const part = noticingFailures(asyncPart, (error) => noted.push(error), ['close']);
+    await expect(part.counts()).rejects.toBe(full);
+    expect(noted).toEqual([full]);
+    expect(storageProblemOf(noted[0])).toBe('full');
+    await expect(part.latestId()).resolves.toBe(7);
+    expect(noted).toHaveLength(1);
+    // A method it was told to leave alone is not watched.
+    expect(() => part.close()).toThrow(full);
+    expect(noted).toHaveLength(1);
+  });
+
+  it('notices a storage failure thrown at once, and leaves a plain answer as it is', () => {
+    const noted: unknown[] = [];
+    const answer = { items: [] };
+    const part = noticingFailures({ list: () => answer, counts: (): number => { throw full; } }, (error) => noted.push(error), []);
+    expect(part.list()).toBe(answer);
+    expect(() => part.counts()).toThrow(full);
+    expect(noted).toEqual([full]);
   });
 });
 

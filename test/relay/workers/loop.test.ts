@@ -82,6 +82,52 @@ describe('the worker loop', () => {
     expect(log.lines().filter((line) => line.msg === 'the test worker failed unexpectedly; it will try again')).toHaveLength(1);
   });
 
+  it('sleeps what a store answering with promises says; a kick while it is asked is a pass, not a second timer', async () => {
+    let answer: ((ms: number) => void) | undefined;
+    const { loop, passes } = counting({
+      nextDelayMs: () =>
+        new Promise<number>((resolve) => {
+          answer = resolve;
+        }),
+    });
+    loop.start();
+    await waitFor(() => passes() === 1 && answer !== undefined, 1000, 'the first pass');
+    expect(loop.nextWakeAt).toBeNull();
+    answer!(60_000);
+    await waitFor(() => loop.nextWakeAt !== null, 1000, 'the sleep');
+    expect(loop.nextWakeAt! - Date.now()).toBeGreaterThan(55_000);
+
+    // Kicked while the next sleep is asked for: the kicked pass runs, and the late answer sets no timer of its own.
+    answer = undefined;
+    loop.kick();
+    await waitFor(() => passes() === 2 && answer !== undefined, 1000, 'the kicked pass');
+    const asked = answer!;
+    loop.kick();
+    asked(1);
+    await waitFor(() => passes() === 3 && answer !== asked, 1000, 'the pass kicked while the sleep was asked for');
+    await sleep(30);
+    expect(passes()).toBe(3);
+    answer!(60_000);
+  });
+
+  it('waits out a store that rejects when asked how long to sleep', async () => {
+    let passes = 0;
+    let failing = true;
+    const { loop, log } = counting({
+      pass: () => ++passes,
+      nextDelayMs: () => (failing ? Promise.reject(new Error('connection terminated')) : Promise.resolve(60_000)),
+      backoffMs: () => 300,
+    });
+    loop.start();
+    await waitFor(() => passes === 1 && loop.backingOff, 1000, 'the failed ask');
+    loop.kick();
+    await sleep(60);
+    expect(passes).toBe(1);
+    failing = false;
+    await waitFor(() => passes === 2, 3000, 'the pass after the backoff');
+    expect(log.lines().filter((line) => line.msg === 'the test worker could not tell when its next work is due; it will try again').length).toBeGreaterThanOrEqual(1);
+  });
+
   it('stop() tells the running pass, waits for it and for the work left in flight; then only runNow() runs', async () => {
     let seen: PassSignal | undefined;
     let passes = 0;

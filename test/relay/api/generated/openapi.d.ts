@@ -15,8 +15,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Liveness and database check (no API key)
-         * @description Whether the database can be read and written: a read, and a write that is rolled back (committed while a storage failure is remembered). 503 with a `reason` when it cannot: closed, unreadable, or unable to write (disk full, read-only file, I/O errors).
+         * Liveness, database check, and whether this relay polls (no API key)
+         * @description Whether the database can be read and written: a read, and a write that is rolled back (committed while a storage failure is remembered). 503 with a `reason` when it cannot: closed, unreadable, or unable to write (disk full, read-only file, I/O errors). `poller` says whether this relay is the one polling Concur: of several relays on one database one polls at a time; a relay on SQLite always does.
          */
         get: operations["getHealth"];
         put?: never;
@@ -688,6 +688,7 @@ export interface components {
         Health: {
             /** @enum {string} */
             status: "ok" | "unavailable";
+            poller: boolean;
             reason?: string;
         };
         /** @description Every error answer: a stable code, a message for people, and sometimes details. */

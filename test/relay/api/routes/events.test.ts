@@ -281,7 +281,7 @@ describe('GET /api/v1/events', () => {
 
   it('delivers the summaries watchSummary stores, live and on replay', async () => {
     const s = await start();
-    const stop = watchSummary(s.store);
+    const stop = await watchSummary(s.store);
     try {
       const client = await sse(s.url);
       await client.waitForMessages(1);

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Health } from '../../../../shared/models.js';
-import type { Store } from '../../../../relay/store/index.js';
+import type { Store, StoreParts } from '../../../../relay/store/index.js';
 import { withParts, type StoreOverrides } from '../../store/helpers.js';
 import { API_KEY, ApiServer, AUTH, errorOf, expectNoSecrets, record } from '../helpers.js';
 
@@ -14,12 +14,26 @@ afterEach(async () => {
 const withStore = (overrides: StoreOverrides) => (store: Store) => withParts(store, overrides);
 
 describe('GET /healthz', () => {
-  it('answers 200 {"status":"ok"} without a key', async () => {
+  it('answers 200 {"status":"ok","poller":true} without a key: a relay alone on its database polls', async () => {
     s = await new ApiServer().start();
     const answer = await s.get('/healthz', {});
     expect(answer.status).toBe(200);
-    expect(Health.parse(answer.json)).toEqual({ status: 'ok' });
-    expect(answer.json).toEqual({ status: 'ok' });
+    expect(Health.parse(answer.json)).toEqual({ status: 'ok', poller: true });
+    expect(answer.json).toEqual({ status: 'ok', poller: true });
+  });
+
+  it('says "poller":false for a relay that is not the one polling, healthy or not', async () => {
+    let polling = false;
+    s = await new ApiServer().start({ deps: { poller: { isPolling: () => polling } } });
+    expect((await s.get('/healthz', {})).json).toEqual({ status: 'ok', poller: false });
+    // Asked at every call: a relay that takes over polling says so at once.
+    polling = true;
+    expect((await s.get('/healthz', {})).json).toEqual({ status: 'ok', poller: true });
+    polling = false;
+    s.store.close();
+    const closed = await s.get('/healthz', {});
+    expect(closed.status).toBe(503);
+    expect(closed.json).toEqual({ status: 'unavailable', poller: false, reason: 'the database is closed' });
   });
 
   // The 503 bodies now carry a `reason` beside the status (it was `{"status":"unavailable"}` alone).
@@ -28,7 +42,7 @@ describe('GET /healthz', () => {
     s.store.close();
     const answer = await s.get('/healthz', {});
     expect(answer.status).toBe(503);
-    expect(answer.json).toEqual({ status: 'unavailable', reason: 'the database is closed' });
+    expect(answer.json).toEqual({ status: 'unavailable', poller: true, reason: 'the database is closed' });
     expect(Health.parse(answer.json).status).toBe('unavailable');
   });
 
@@ -36,7 +50,7 @@ describe('GET /healthz', () => {
     s = await new ApiServer().start({ wrap: withStore({ health: { check: () => ({ ok: false, problem: 'full' }) } }) });
     const full = await s.get('/healthz', {});
     expect(full.status).toBe(503);
-    expect(full.json).toEqual({ status: 'unavailable', reason: 'the store cannot write: the disk is full' });
+    expect(full.json).toEqual({ status: 'unavailable', poller: true, reason: 'the store cannot write: the disk is full' });
     await s.stop();
     s = await new ApiServer().start({
       wrap: withStore({
@@ -49,7 +63,21 @@ describe('GET /healthz', () => {
     });
     const answer = await s.get('/healthz', {});
     expect(answer.status).toBe(503);
-    expect(answer.json).toEqual({ status: 'unavailable', reason: 'the database cannot be read' });
+    expect(answer.json).toEqual({ status: 'unavailable', poller: true, reason: 'the database cannot be read' });
+    expect(answer.text).not.toContain('fire');
+  });
+
+  it('waits for a store that answers with a promise, and answers 503 when it rejects', async () => {
+    // A store on a database behind a socket: its health answers with a promise.
+    const asyncHealth = (check: StoreParts['health']['check']) => (store: Store): StoreParts => ({ ...store, health: { check } });
+    s = await new ApiServer().start({ wrap: asyncHealth(async () => ({ ok: false, problem: 'io_error' })) });
+    const failing = await s.get('/healthz', {});
+    expect(failing.status).toBe(503);
+    expect(Health.parse(failing.json).reason).toMatch(/^the store cannot write: /);
+    await s.stop();
+    s = await new ApiServer().start({ wrap: asyncHealth(() => Promise.reject(new Error('socket on fire'))) });
+    const answer = await s.get('/healthz', {});
+    expect(answer.json).toEqual({ status: 'unavailable', poller: true, reason: 'the database cannot be read' });
     expect(answer.text).not.toContain('fire');
   });
 });

@@ -10,15 +10,15 @@ describe('runKeysCommand', () => {
   let store: Store;
   storePerTest((h, s) => ((harness = h), (store = s)));
 
-  function run(command: KeysCommand) {
+  async function run(command: KeysCommand) {
     const out: string[] = [];
     const err: string[] = [];
-    const status = runKeysCommand(command, store.keys, { out: (l) => out.push(l), err: (l) => err.push(l) }, '/data/relay.sqlite');
+    const status = await runKeysCommand(command, store.keys, { out: (l) => out.push(l), err: (l) => err.push(l) }, '/data/relay.sqlite');
     return { status, out, err };
   }
 
-  it('create: the key alone on stdout, what was made on stderr, audited as the command line', () => {
-    const { status, out, err } = run({ kind: 'keys.create', input: { name: 'Alice', role: 'replier' } });
+  it('create: the key alone on stdout, what was made on stderr, audited as the command line', async () => {
+    const { status, out, err } = await run({ kind: 'keys.create', input: { name: 'Alice', role: 'replier' } });
     expect(status).toBe(0);
     expect(out).toHaveLength(1);
     const secret = out[0]!;
@@ -33,10 +33,10 @@ describe('runKeysCommand', () => {
     expect(CLI_ACTOR).toEqual({ keyId: null, name: 'cli' });
   });
 
-  it('list: a table with prefixes and roles, never a key', () => {
-    const alice = run({ kind: 'keys.create', input: { name: 'Alice', role: 'replier' } }).out[0]!;
-    const office = run({ kind: 'keys.create', input: { name: 'back office', role: 'broker' } }).out[0]!;
-    const { status, out, err } = run({ kind: 'keys.list' });
+  it('list: a table with prefixes and roles, never a key', async () => {
+    const alice = (await run({ kind: 'keys.create', input: { name: 'Alice', role: 'replier' } })).out[0]!;
+    const office = (await run({ kind: 'keys.create', input: { name: 'back office', role: 'broker' } })).out[0]!;
+    const { status, out, err } = await run({ kind: 'keys.list' });
     expect(status).toBe(0);
     expect(err).toEqual([]);
     expect(out[0]).toMatch(/^ID +PREFIX +NAME +ROLE +LAST USED \(UTC\) +CREATED \(UTC\) +REVOKED \(UTC\)$/);
@@ -46,18 +46,18 @@ describe('runKeysCommand', () => {
     for (const secret of [alice, office]) expect(out.join('\n')).not.toContain(secret.slice(8));
   });
 
-  it('list: says on stderr that there are none yet, the table stays a table', () => {
-    const { status, out, err } = run({ kind: 'keys.list' });
+  it('list: says on stderr that there are none yet, the table stays a table', async () => {
+    const { status, out, err } = await run({ kind: 'keys.list' });
     expect(status).toBe(0);
     expect(out).toHaveLength(1);
     expect(err).toEqual(['No API keys in /data/relay.sqlite yet; make one with keys create --name "Alice" --role replier']);
   });
 
-  it('revoke by prefix or id: the key is refused from then on, audited as the command line', () => {
-    const secret = run({ kind: 'keys.create', input: { name: 'Alice', role: 'replier' } }).out[0]!;
+  it('revoke by prefix or id: the key is refused from then on, audited as the command line', async () => {
+    const secret = (await run({ kind: 'keys.create', input: { name: 'Alice', role: 'replier' } })).out[0]!;
     const { id, prefix } = store.keys.find(secret)!;
     harness.clock.advance(1000);
-    const { status, out, err } = run({ kind: 'keys.revoke', idOrPrefix: prefix });
+    const { status, out, err } = await run({ kind: 'keys.revoke', idOrPrefix: prefix });
     expect(status).toBe(0);
     expect(err).toEqual([]);
     expect(out).toEqual([
@@ -67,42 +67,42 @@ describe('runKeysCommand', () => {
     expect(store.audit.list({ limit: 1 }).items[0]).toMatchObject({ action: 'key.revoked', actor: CLI_ACTOR, target: id });
 
     harness.clock.advance(1000);
-    const again = run({ kind: 'keys.revoke', idOrPrefix: id });
+    const again = await run({ kind: 'keys.revoke', idOrPrefix: id });
     expect(again.status).toBe(0);
     expect(again.out).toEqual([`API key ${id} "Alice" (role replier, prefix ${prefix}) was already revoked at 2024-05-01 10:00:01 UTC; nothing changed.`]);
   });
 
-  it('revoke by the whole key, for a key that leaked', () => {
-    const secret = run({ kind: 'keys.create', input: { name: 'Alice', role: 'viewer' } }).out[0]!;
-    const { status, out } = run({ kind: 'keys.revoke', idOrPrefix: secret });
+  it('revoke by the whole key, for a key that leaked', async () => {
+    const secret = (await run({ kind: 'keys.create', input: { name: 'Alice', role: 'viewer' } })).out[0]!;
+    const { status, out } = await run({ kind: 'keys.revoke', idOrPrefix: secret });
     expect(status).toBe(0);
     expect(out[0]).toMatch(/^Revoked API key key_/);
     expect(out[0]).not.toContain(secret);
     expect(store.keys.find(secret)?.revokedAt).not.toBeNull();
   });
 
-  it('revoke of an unknown id or prefix: one line on stderr, status 1, nothing changed', () => {
-    run({ kind: 'keys.create', input: { name: 'Alice', role: 'viewer' } });
-    const { status, out, err } = run({ kind: 'keys.revoke', idOrPrefix: 'trl_zzzz' });
+  it('revoke of an unknown id or prefix: one line on stderr, status 1, nothing changed', async () => {
+    await run({ kind: 'keys.create', input: { name: 'Alice', role: 'viewer' } });
+    const { status, out, err } = await run({ kind: 'keys.revoke', idOrPrefix: 'trl_zzzz' });
     expect(status).toBe(1);
     expect(out).toEqual([]);
     expect(err).toEqual(['keys revoke: no API key has the id or prefix "trl_zzzz"; keys list shows every key\'s id and prefix']);
     expect(store.keys.list().every((key) => key.revokedAt === null)).toBe(true);
   });
 
-  it('does not repeat an argument that may be a whole key', () => {
+  it('does not repeat an argument that may be a whole key', async () => {
     const stranger = 'trl_thisLooksLikeSomebodysWholeKeyAAAAAAAAAAAAAA';
-    const { status, err } = run({ kind: 'keys.revoke', idOrPrefix: stranger });
+    const { status, err } = await run({ kind: 'keys.revoke', idOrPrefix: stranger });
     expect(status).toBe(1);
     expect(err).toHaveLength(1);
     expect(err[0]).toMatch(/^keys revoke: no API key has this id, prefix or key \(not shown/);
     expect(err[0]).not.toContain('thisLooksLike');
   });
 
-  it('revoke of a prefix two keys share: one line naming both ids, status 1, nothing changed', () => {
+  it('revoke of a prefix two keys share: one line naming both ids, status 1, nothing changed', async () => {
     store.keys.syncEnvKeys(['shared-prefix-key-one-01', 'shared-prefix-key-two-02']);
     const ids = store.keys.list().map((key) => key.id);
-    const { status, err } = run({ kind: 'keys.revoke', idOrPrefix: 'shared-p' });
+    const { status, err } = await run({ kind: 'keys.revoke', idOrPrefix: 'shared-p' });
     expect(status).toBe(1);
     expect(err).toHaveLength(1);
     expect(err[0]).toMatch(/^keys revoke: 2 API keys have the prefix "shared-p" \(.*\); name the key by its id, e\.g\. keys revoke key_/);
