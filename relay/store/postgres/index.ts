@@ -4,8 +4,11 @@ import type { StoreOptions, StoreParts } from '../index.js';
 import { checkCanary, CANARY_KEY } from '../sealing.js';
 import { createPgContext, type PgContext } from './context.js';
 import { createPgEventLog, type PgEventLog } from './events.js';
+import { createPgIdempotencyKeys } from './idempotency.js';
 import { migratePg } from './migrations.js';
 import { openPool, type PoolOptions } from './pool.js';
+import { createPgRequests } from './requests.js';
+import { createPgRelayState } from './state.js';
 
 /**
  * The store on PostgreSQL: the twin of openStore (../index.ts), for any number of relays on one
@@ -21,7 +24,10 @@ export interface PgStoreOptions extends Pick<StoreOptions, 'vault' | 'clock' | '
 
 /** The parts built on PostgreSQL so far (one line each). */
 export type PgPartName =
-  | 'events';
+  | 'events'
+  | 'requests'
+  | 'state'
+  | 'idempotency';
 
 export interface PgStore extends Pick<StoreParts, 'migration' | PgPartName> {
   readonly events: PgEventLog;
@@ -59,12 +65,17 @@ export async function openPgStore(url: string, options: PgStoreOptions): Promise
     // In the order they need each other, as in openStore.
     const events = await createPgEventLog(ctx, { url, onListenerError, onConnectionError });
     ended.push(() => events.close());
-    void limits;
+    const requests = createPgRequests(ctx, events, limits);
+    const idempotency = createPgIdempotencyKeys(ctx);
+    const state = createPgRelayState(ctx, events, requests);
 
     return {
       migration,
       pool,
       events,
+      requests,
+      state,
+      idempotency,
       close: closeAll,
     };
   } catch (error) {
