@@ -61,6 +61,13 @@ export class DatabaseHarness {
     return store;
   }
 
+  /** The PostgreSQL database's URL (created on first use). */
+  url(): Promise<string> {
+    if (this.database.kind !== 'postgres') throw new Error(`a ${this.database.name} database has no URL`);
+    this.pgUrl ??= freshDatabase();
+    return this.pgUrl;
+  }
+
   /** Another store on this database: a restart, or (PostgreSQL) another relay. */
   async store(options: TestStoreOptions = {}): Promise<TestStore> {
     const full = { vault: TEST_VAULT, ...options, clock: this.clock.now };
@@ -69,8 +76,7 @@ export class DatabaseHarness {
       this.sqlite ??= tempDb();
       store = openStore(this.sqlite.path, full);
     } else {
-      this.pgUrl ??= freshDatabase();
-      store = await openPgStore(await this.pgUrl, { ...full, pool: { max: 4 } });
+      store = await openPgStore(await this.url(), { ...full, pool: { max: 4 } });
     }
     this.open.push(store);
     return store;
