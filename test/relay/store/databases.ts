@@ -1,3 +1,5 @@
+import Database from 'better-sqlite3';
+import pg from 'pg';
 import { afterEach, beforeEach } from 'vitest';
 import { openStore, type Awaitable, type StoreOptions, type StoreParts } from '../../../relay/store/index.js';
 import { openPgStore, type PgPartName } from '../../../relay/store/postgres/index.js';
@@ -80,6 +82,30 @@ export class DatabaseHarness {
     }
     this.open.push(store);
     return store;
+  }
+
+  /**
+   * Runs `sql` on the database from outside the store (as an operator or a broken tool would):
+   * one statement both databases read alike.
+   */
+  async execute(sql: string): Promise<void> {
+    if (this.database.kind === 'sqlite') {
+      this.sqlite ??= tempDb();
+      const db = new Database(this.sqlite.path);
+      try {
+        db.prepare(sql).run();
+      } finally {
+        db.close();
+      }
+      return;
+    }
+    const client = new pg.Client({ connectionString: await this.url() });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
   }
 
   /** Closes every store opened so far and opens the database again, as a restart would. */
