@@ -81,17 +81,20 @@ export async function createPgEventLog(ctx: PgContext, options: PgEventLogOption
   return {
     async append(type, data) {
       return ctx.tx(async () => {
-        await lockEvents(ctx);
         const createdAt = ctx.now();
-        const { rows } = await ctx.query<{ id: number }>('INSERT INTO events (type, data, created_at) VALUES ($1, $2, $3) RETURNING id', [
-          type,
-          JSON.stringify(data),
-          createdAt,
-        ]);
+        // One statement: the events lock (see lockEvents) is taken as the row's source is read,
+        // before the row's id is taken from the sequence (the column's default, computed for each
+        // row the source gives); the id is announced, and the server holds the notification until
+        // the commit (dropping it on a rollback).
+        const { rows } = await ctx.query<{ id: number }>(
+          `WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock($5)),
+                stored AS (INSERT INTO events (type, data, created_at) SELECT $1, $2, $3::timestamptz FROM locked RETURNING id)
+           SELECT id, pg_notify($4, id::text) FROM stored`,
+          [type, JSON.stringify(data), createdAt, EVENTS_CHANNEL, ADVISORY_LOCK.events],
+        );
         const id = rows[0]?.id;
         if (id === undefined) throw new Error('the event was not stored');
         const event = { id, type, data, createdAt } as StoredEvent;
-        await ctx.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, String(id)]);
         for (const listener of inTransaction) await listener(event);
         // This relay's own subscribers need not wait for the notification's round trip.
         ctx.afterCommit(() => void deliveries.catchUp());

@@ -1,7 +1,9 @@
+import Database from 'better-sqlite3';
+import pg from 'pg';
 import { afterEach, beforeEach } from 'vitest';
 import { openStore, type Awaitable, type StoreOptions, type StoreParts } from '../../../relay/store/index.js';
 import { openPgStore, type PgPartName } from '../../../relay/store/postgres/index.js';
-import { freshDatabase } from '../../helpers/postgres.js';
+import { clusterUrl, freshDatabase } from '../../helpers/postgres.js';
 import { TEST_VAULT } from '../../helpers/vault.js';
 import { tempDb, TestClock } from './helpers.js';
 
@@ -41,6 +43,17 @@ export async function settled(store: TestStore): Promise<void> {
   if ('settled' in store.events && typeof store.events.settled === 'function') await (store.events.settled as () => Promise<void>)();
 }
 
+async function dropDatabase(url: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: clusterUrl() });
+  await admin.connect();
+  try {
+    // FORCE: a connection a test left behind (an admin client it failed to end) must not keep the database.
+    await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(new URL(url).pathname.slice(1))} WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
+
 /** Opens stores on one fresh database (a temp file, or a database of the test cluster) and closes them all. */
 export class DatabaseHarness {
   readonly clock = new TestClock();
@@ -61,6 +74,13 @@ export class DatabaseHarness {
     return store;
   }
 
+  /** The PostgreSQL database's URL (created on first use). */
+  url(): Promise<string> {
+    if (this.database.kind !== 'postgres') throw new Error(`a ${this.database.name} database has no URL`);
+    this.pgUrl ??= freshDatabase();
+    return this.pgUrl;
+  }
+
   /** Another store on this database: a restart, or (PostgreSQL) another relay. */
   async store(options: TestStoreOptions = {}): Promise<TestStore> {
     const full = { vault: TEST_VAULT, ...options, clock: this.clock.now };
@@ -69,11 +89,34 @@ export class DatabaseHarness {
       this.sqlite ??= tempDb();
       store = openStore(this.sqlite.path, full);
     } else {
-      this.pgUrl ??= freshDatabase();
-      store = await openPgStore(await this.pgUrl, { ...full, pool: { max: 4 } });
+      store = await openPgStore(await this.url(), { ...full, pool: { max: 4 } });
     }
     this.open.push(store);
     return store;
+  }
+
+  /**
+   * Runs `sql` on the database from outside the store (as an operator or a broken tool would):
+   * one statement both databases read alike.
+   */
+  async execute(sql: string): Promise<void> {
+    if (this.database.kind === 'sqlite') {
+      this.sqlite ??= tempDb();
+      const db = new Database(this.sqlite.path);
+      try {
+        db.prepare(sql).run();
+      } finally {
+        db.close();
+      }
+      return;
+    }
+    const client = new pg.Client({ connectionString: await this.url() });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
   }
 
   /** Closes every store opened so far and opens the database again, as a restart would. */
@@ -86,9 +129,11 @@ export class DatabaseHarness {
     for (const store of this.open.splice(0)) await store.close();
   }
 
+  /** Closes the stores and removes the database: a run makes one per test, some megabytes each. */
   async cleanup(): Promise<void> {
     await this.closeAll();
     this.sqlite?.cleanup();
+    if (this.pgUrl !== undefined) await dropDatabase(await this.pgUrl);
   }
 }
 
