@@ -16,6 +16,13 @@ import { SCHEMA_AT_9 } from './schema.js';
  */
 export const PG_MIGRATIONS: readonly Migration[] = [
   { version: 9, name: 'the schema of SQLite version 9 (migrations 1 to 9), in one step', sql: SCHEMA_AT_9 },
+  {
+    version: 10,
+    name: 'replies: which relay works on a reply, and until when (many relays on one database)',
+    // See ../reply-claims.ts: what `due` claims with FOR UPDATE SKIP LOCKED, and the lease that frees it.
+    sql: `ALTER TABLE replies ADD COLUMN claimed_by text;
+      ALTER TABLE replies ADD COLUMN lease_until timestamptz;`,
+  },
 ];
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
