@@ -17,7 +17,8 @@ import { nameOf, placeOf, SEALED_COLUMNS, type SealedColumn } from './sealed-col
  * RELAY_VAULT_OLD_KEYS reads everything, whichever key each value is under.
  */
 
-const CANARY_KEY = 'vault.canary';
+/** The canary's key in relay_state. */
+export const CANARY_KEY = 'vault.canary';
 /** Not a secret: only whether it opens matters. */
 const CANARY_TEXT = 'TripLink Relay vault canary';
 const CANARY: SealedColumn = { table: 'relay_state', column: 'value', row: 'key' };
@@ -54,7 +55,11 @@ const selectCanary = (db: Db) =>
 export function checkVaultKey(db: Db, vault: Vault): void {
   const hasState = db.prepare("SELECT 1 AS one FROM sqlite_master WHERE type = 'table' AND name = 'relay_state'").get() !== undefined;
   if (!hasState) return;
-  const canary = selectCanary(db);
+  checkCanary(vault, selectCanary(db));
+}
+
+/** The check of checkVaultKey on the canary as read (null: none yet), whichever database it was read from. */
+export function checkCanary(vault: Vault, canary: string | null): void {
   if (canary !== null) mustOpen(vault, canary, CANARY_PLACE, 'vault check value');
 }
 

@@ -8,4 +8,6 @@ export const ADVISORY_LOCK = {
   migrate: 0x544c_5201,
   /** Held by the one relay that polls Concur (leader.ts). */
   poller: 0x544c_5202,
+  /** Held by each transaction that appends events, from before it takes an id until it ends (events.ts). */
+  events: 0x544c_5203,
 } as const;

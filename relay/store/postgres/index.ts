@@ -1,0 +1,85 @@
+import type pg from 'pg';
+import { versionRules } from '../../../shared/status.js';
+import type { StoreOptions, StoreParts } from '../index.js';
+import { checkCanary, CANARY_KEY } from '../sealing.js';
+import { createPgContext, type PgContext } from './context.js';
+import { createPgEventLog, type PgEventLog } from './events.js';
+import { createPgIdempotencyKeys } from './idempotency.js';
+import { migratePg } from './migrations.js';
+import { openPool, type PoolOptions } from './pool.js';
+import { createPgRequests } from './requests.js';
+import { createPgRelayState } from './state.js';
+
+/**
+ * The store on PostgreSQL: the twin of openStore (../index.ts), for any number of relays on one
+ * database. The parts are built as they are ported; PgStore says which exist so far.
+ */
+
+export interface PgStoreOptions extends Pick<StoreOptions, 'vault' | 'clock' | 'onListenerError' | 'askDirectory' | 'apiVersion'> {
+  /** The pool's size and name in pg_stat_activity (pool.ts). */
+  pool?: Omit<PoolOptions, 'onIdleError'>;
+  /** Hears of connections the server ended (idle pool connections, the LISTEN connection); messages only. */
+  onConnectionError?: (error: Error) => void;
+}
+
+/** The parts built on PostgreSQL so far (one line each). */
+export type PgPartName =
+  | 'events'
+  | 'requests'
+  | 'state'
+  | 'idempotency';
+
+export interface PgStore extends Pick<StoreParts, 'migration' | PgPartName> {
+  readonly events: PgEventLog;
+  readonly pool: pg.Pool;
+  /** Ends the LISTEN connection and the pool. */
+  close(): Promise<void>;
+}
+
+/** Before anything is migrated: the canary, if the database has one, must open with the vault (sealing.ts). */
+async function checkVaultKey(ctx: PgContext): Promise<void> {
+  const { rows } = await ctx.query<{ present: boolean }>("SELECT to_regclass('relay_state') IS NOT NULL AS present");
+  if (rows[0]?.present !== true) return;
+  const canary = await ctx.query<{ value: string | null }>('SELECT value FROM relay_state WHERE key = $1', [CANARY_KEY]);
+  checkCanary(ctx.vault, canary.rows[0]?.value ?? null);
+}
+
+/**
+ * Opens the store on the database `url` names and migrates it. Throws SchemaTooNewError when a
+ * newer relay has migrated it, VaultError when the vault's keys do not open its sealed values
+ * (nothing written), and pg's error when the server cannot be reached.
+ */
+export async function openPgStore(url: string, options: PgStoreOptions): Promise<PgStore> {
+  const onConnectionError = options.onConnectionError ?? (() => undefined);
+  const pool = openPool(url, { ...options.pool, onIdleError: onConnectionError });
+  const ended: Array<() => Promise<void>> = [() => pool.end()];
+  const closeAll = async (): Promise<void> => {
+    for (const end of ended.splice(0).reverse()) await end().catch(() => undefined);
+  };
+  try {
+    const ctx = createPgContext(pool, options.clock ?? Date.now, options.vault);
+    await checkVaultKey(ctx);
+    const migration = await migratePg(pool, ctx.now);
+    const onListenerError = options.onListenerError ?? ((error) => console.error('event listener failed:', error));
+    const limits = versionRules(options.apiVersion ?? '3.0');
+    // In the order they need each other, as in openStore.
+    const events = await createPgEventLog(ctx, { url, onListenerError, onConnectionError });
+    ended.push(() => events.close());
+    const requests = createPgRequests(ctx, events, limits);
+    const idempotency = createPgIdempotencyKeys(ctx);
+    const state = createPgRelayState(ctx, events, requests);
+
+    return {
+      migration,
+      pool,
+      events,
+      requests,
+      state,
+      idempotency,
+      close: closeAll,
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}

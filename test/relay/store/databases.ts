@@ -1,0 +1,106 @@
+import { afterEach, beforeEach } from 'vitest';
+import { openStore, type Awaitable, type StoreOptions, type StoreParts } from '../../../relay/store/index.js';
+import { openPgStore, type PgPartName } from '../../../relay/store/postgres/index.js';
+import { freshDatabase } from '../../helpers/postgres.js';
+import { TEST_VAULT } from '../../helpers/vault.js';
+import { tempDb, TestClock } from './helpers.js';
+
+/**
+ * The store's tests run against both databases: `describe.each(DATABASES)('… ($name)', (database) => …)`
+ * with a DatabaseHarness per test (`databasePerTest`), awaiting every store call. A test of
+ * several relays opens several stores on the harness's one database (`harness.store()` again).
+ */
+
+export type DatabaseKind = 'sqlite' | 'postgres';
+
+export interface TestDatabase {
+  readonly kind: DatabaseKind;
+  /** For the test names. */
+  readonly name: string;
+}
+
+export const DATABASES: readonly TestDatabase[] = [
+  { kind: 'sqlite', name: 'SQLite' },
+  { kind: 'postgres', name: 'PostgreSQL' },
+];
+
+/**
+ * The store as both databases have it: the parts PostgreSQL has so far (PgPartName), each its
+ * awaitable view. Grows as parts are ported.
+ */
+export type TestStore = Pick<StoreParts, 'migration' | PgPartName> & { close(): Awaitable<void> };
+
+/** What a test may choose when it opens a store (the harness gives the clock and, unless told, the test vault). */
+export type TestStoreOptions = Pick<StoreOptions, 'onListenerError' | 'askDirectory' | 'apiVersion'> & { vault?: StoreOptions['vault'] };
+
+/**
+ * Waits until the store's subscribers have heard of every event committed before the call:
+ * PostgreSQL tells them after a round trip, SQLite as its write returns.
+ */
+export async function settled(store: TestStore): Promise<void> {
+  if ('settled' in store.events && typeof store.events.settled === 'function') await (store.events.settled as () => Promise<void>)();
+}
+
+/** Opens stores on one fresh database (a temp file, or a database of the test cluster) and closes them all. */
+export class DatabaseHarness {
+  readonly clock = new TestClock();
+  private readonly open: TestStore[] = [];
+  private sqlite: ReturnType<typeof tempDb> | undefined;
+  private pgUrl: Promise<string> | undefined;
+
+  constructor(readonly database: TestDatabase) {}
+
+  get kind(): DatabaseKind {
+    return this.database.kind;
+  }
+
+  /** The store opened last (after a `reopen`, the new one). */
+  get latest(): TestStore {
+    const store = this.open.at(-1);
+    if (store === undefined) throw new Error('no store is open');
+    return store;
+  }
+
+  /** Another store on this database: a restart, or (PostgreSQL) another relay. */
+  async store(options: TestStoreOptions = {}): Promise<TestStore> {
+    const full = { vault: TEST_VAULT, ...options, clock: this.clock.now };
+    let store: TestStore;
+    if (this.database.kind === 'sqlite') {
+      this.sqlite ??= tempDb();
+      store = openStore(this.sqlite.path, full);
+    } else {
+      this.pgUrl ??= freshDatabase();
+      store = await openPgStore(await this.pgUrl, { ...full, pool: { max: 4 } });
+    }
+    this.open.push(store);
+    return store;
+  }
+
+  /** Closes every store opened so far and opens the database again, as a restart would. */
+  async reopen(options: TestStoreOptions = {}): Promise<TestStore> {
+    await this.closeAll();
+    return this.store(options);
+  }
+
+  async closeAll(): Promise<void> {
+    for (const store of this.open.splice(0)) await store.close();
+  }
+
+  async cleanup(): Promise<void> {
+    await this.closeAll();
+    this.sqlite?.cleanup();
+  }
+}
+
+/** For each test, a harness on a fresh database of `database`'s kind and a store on it, handed to `use`; all closed after the test. */
+export function databasePerTest(database: TestDatabase, use: (harness: DatabaseHarness, store: TestStore) => void): void {
+  let harness: DatabaseHarness | undefined;
+  beforeEach(async () => {
+    harness = new DatabaseHarness(database);
+    use(harness, await harness.store());
+  });
+  afterEach(async () => {
+    await harness?.cleanup();
+    harness = undefined;
+  });
+}
