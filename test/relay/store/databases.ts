@@ -1,3 +1,5 @@
+import Database from 'better-sqlite3';
+import pg from 'pg';
 import { afterEach, beforeEach } from 'vitest';
 import { openStore, type Awaitable, type StoreOptions, type StoreParts } from '../../../relay/store/index.js';
 import { openPgStore, type PgPartName } from '../../../relay/store/postgres/index.js';
@@ -61,6 +63,13 @@ export class DatabaseHarness {
     return store;
   }
 
+  /** The PostgreSQL database's URL (created on first use). */
+  url(): Promise<string> {
+    if (this.database.kind !== 'postgres') throw new Error(`a ${this.database.name} database has no URL`);
+    this.pgUrl ??= freshDatabase();
+    return this.pgUrl;
+  }
+
   /** Another store on this database: a restart, or (PostgreSQL) another relay. */
   async store(options: TestStoreOptions = {}): Promise<TestStore> {
     const full = { vault: TEST_VAULT, ...options, clock: this.clock.now };
@@ -69,11 +78,34 @@ export class DatabaseHarness {
       this.sqlite ??= tempDb();
       store = openStore(this.sqlite.path, full);
     } else {
-      this.pgUrl ??= freshDatabase();
-      store = await openPgStore(await this.pgUrl, { ...full, pool: { max: 4 } });
+      store = await openPgStore(await this.url(), { ...full, pool: { max: 4 } });
     }
     this.open.push(store);
     return store;
+  }
+
+  /**
+   * Runs `sql` on the database from outside the store (as an operator or a broken tool would):
+   * one statement both databases read alike.
+   */
+  async execute(sql: string): Promise<void> {
+    if (this.database.kind === 'sqlite') {
+      this.sqlite ??= tempDb();
+      const db = new Database(this.sqlite.path);
+      try {
+        db.prepare(sql).run();
+      } finally {
+        db.close();
+      }
+      return;
+    }
+    const client = new pg.Client({ connectionString: await this.url() });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
   }
 
   /** Closes every store opened so far and opens the database again, as a restart would. */
