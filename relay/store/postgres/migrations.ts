@@ -23,6 +23,12 @@ export const PG_MIGRATIONS: readonly Migration[] = [
     sql: `ALTER TABLE replies ADD COLUMN claimed_by text;
       ALTER TABLE replies ADD COLUMN lease_until timestamptz;`,
   },
+  {
+    version: 11,
+    name: 'connections: until when a relay refreshes a connection (many relays on one database)',
+    // See ../connections.ts claimRefresh: the lease a relay holds while it is at Concur with the refresh token.
+    sql: `ALTER TABLE connections ADD COLUMN refresh_claimed_until timestamptz;`,
+  },
 ];
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
