@@ -9,13 +9,19 @@ import { migratePg } from './migrations.js';
 import { openPool, type PoolOptions } from './pool.js';
 import { createPgRequests } from './requests.js';
 import { createPgRelayState } from './state.js';
+import { newRelayId, replyClaims } from '../reply-claims.js';
+import { createPgAudit } from './audit.js';
+import { createPgConnections } from './connections.js';
+import { createPgMatches } from './matches.js';
+import { createPgReplies } from './replies.js';
 
 /**
  * The store on PostgreSQL: the twin of openStore (../index.ts), for any number of relays on one
  * database. The parts are built as they are ported; PgStore says which exist so far.
  */
 
-export interface PgStoreOptions extends Pick<StoreOptions, 'vault' | 'clock' | 'onListenerError' | 'askDirectory' | 'apiVersion'> {
+export interface PgStoreOptions
+  extends Pick<StoreOptions, 'vault' | 'clock' | 'onListenerError' | 'askDirectory' | 'apiVersion' | 'relayId' | 'replyLeaseMs'> {
   /** The pool's size and name in pg_stat_activity (pool.ts). */
   pool?: Omit<PoolOptions, 'onIdleError'>;
   /** Hears of connections the server ended (idle pool connections, the LISTEN connection); messages only. */
@@ -27,7 +33,11 @@ export type PgPartName =
   | 'events'
   | 'requests'
   | 'state'
-  | 'idempotency';
+  | 'idempotency'
+  | 'audit'
+  | 'connections'
+  | 'replies'
+  | 'matches';
 
 export interface PgStore extends Pick<StoreParts, 'migration' | PgPartName> {
   readonly events: PgEventLog;
@@ -68,6 +78,19 @@ export async function openPgStore(url: string, options: PgStoreOptions): Promise
     const requests = createPgRequests(ctx, events, limits);
     const idempotency = createPgIdempotencyKeys(ctx);
     const state = createPgRelayState(ctx, events, requests);
+    // The outbox and what it needs (each relay its own claims on replies: reply-claims.ts).
+    const audit = createPgAudit(ctx);
+    const connections = createPgConnections(ctx, events, audit);
+    const memberIdOf = (requestId: string) => matches.memberId(requestId);
+    const claims = replyClaims(options, newRelayId);
+    const replies = createPgReplies(ctx, events, { requests, keys: idempotency, audit, connections, state, memberIdOf }, limits, claims);
+    const matches = await createPgMatches(ctx, {
+      events,
+      requests,
+      replies,
+      askAboutNew: options.askDirectory ?? false,
+      tokenLifetimeMs: limits.requestTokenLifetimeMs,
+    });
 
     return {
       migration,
@@ -76,6 +99,10 @@ export async function openPgStore(url: string, options: PgStoreOptions): Promise
       requests,
       state,
       idempotency,
+      audit,
+      connections,
+      replies,
+      matches,
       close: closeAll,
     };
   } catch (error) {

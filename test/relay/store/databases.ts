@@ -33,7 +33,9 @@ export const DATABASES: readonly TestDatabase[] = [
 export type TestStore = Pick<StoreParts, 'migration' | PgPartName> & { close(): Awaitable<void> };
 
 /** What a test may choose when it opens a store (the harness gives the clock and, unless told, the test vault). */
-export type TestStoreOptions = Pick<StoreOptions, 'onListenerError' | 'askDirectory' | 'apiVersion'> & { vault?: StoreOptions['vault'] };
+export type TestStoreOptions = Pick<StoreOptions, 'onListenerError' | 'askDirectory' | 'apiVersion' | 'relayId' | 'replyLeaseMs'> & {
+  vault?: StoreOptions['vault'];
+};
 
 /**
  * Waits until the store's subscribers have heard of every event committed before the call:
@@ -103,6 +105,26 @@ export class DatabaseHarness {
     await client.connect();
     try {
       await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  }
+
+  /** Reads rows from outside the store (what is really in the tables): one statement both databases read alike. */
+  async rows(sql: string): Promise<unknown[]> {
+    if (this.database.kind === 'sqlite') {
+      this.sqlite ??= tempDb();
+      const db = new Database(this.sqlite.path, { readonly: true });
+      try {
+        return db.prepare(sql).all();
+      } finally {
+        db.close();
+      }
+    }
+    const client = new pg.Client({ connectionString: await this.url() });
+    await client.connect();
+    try {
+      return (await client.query(sql)).rows;
     } finally {
       await client.end();
     }
