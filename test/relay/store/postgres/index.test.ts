@@ -1,9 +1,10 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { LATEST_SCHEMA_VERSION, VaultError } from '../../../../relay/store/index.js';
+import { LATEST_SCHEMA_VERSION } from '../../../../relay/store/index.js';
 import { openPgStore, type PgStore } from '../../../../relay/store/postgres/index.js';
+import { placeOf } from '../../../../relay/store/sealed-columns.js';
 import { CANARY_KEY } from '../../../../relay/store/sealing.js';
-import { parseVaultKey, Vault } from '../../../../relay/vault/vault.js';
+import { parseVaultKey, Vault, VaultError } from '../../../../relay/vault/vault.js';
 import { freshDatabase } from '../../../helpers/postgres.js';
 import { TEST_VAULT } from '../../../helpers/vault.js';
 
@@ -45,7 +46,7 @@ describe('openPgStore', () => {
     // A database a relay with another key made: its canary, sealed under that key.
     await client.query('CREATE TABLE relay_state (key text PRIMARY KEY, value text, updated_at timestamptz NOT NULL)');
     const other = new Vault({ current: parseVaultKey(Buffer.alloc(32, 7).toString('base64'))! });
-    await client.query('INSERT INTO relay_state VALUES ($1, $2, now())', [CANARY_KEY, other.seal('TripLink Relay vault canary', `relay_state.value:${CANARY_KEY}`)]);
+    await client.query('INSERT INTO relay_state VALUES ($1, $2, now())', [CANARY_KEY, other.seal('TripLink Relay vault canary', placeOf({ table: 'relay_state', column: 'value', row: 'key' }, CANARY_KEY))]);
     await expect(open(url)).rejects.toThrow(VaultError);
     const tables = await client.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'");
     expect(tables.rows.map((row: { tablename: string }) => row.tablename)).toEqual(['relay_state']);
