@@ -4,6 +4,8 @@ import type { StoreOptions, StoreParts } from '../index.js';
 import { checkCanary, CANARY_KEY } from '../sealing.js';
 import { createPgContext, type PgContext } from './context.js';
 import { createPgEventLog, type PgEventLog } from './events.js';
+import { createPgAudit } from './audit.js';
+import { createPgConnections } from './connections.js';
 import { createPgIdempotencyKeys } from './idempotency.js';
 import { migratePg } from './migrations.js';
 import { openPool, type PoolOptions } from './pool.js';
@@ -27,7 +29,9 @@ export type PgPartName =
   | 'events'
   | 'requests'
   | 'state'
-  | 'idempotency';
+  | 'idempotency'
+  | 'audit'
+  | 'connections';
 
 export interface PgStore extends Pick<StoreParts, 'migration' | PgPartName> {
   readonly events: PgEventLog;
@@ -68,6 +72,10 @@ export async function openPgStore(url: string, options: PgStoreOptions): Promise
     const requests = createPgRequests(ctx, events, limits);
     const idempotency = createPgIdempotencyKeys(ctx);
     const state = createPgRelayState(ctx, events, requests);
+    // Audit (engineer G2's part; built here first because connections need it).
+    const audit = createPgAudit(ctx);
+    // Connections (before the replies: a CRSUC's exchange stores one).
+    const connections = createPgConnections(ctx, events, audit);
 
     return {
       migration,
@@ -76,6 +84,8 @@ export async function openPgStore(url: string, options: PgStoreOptions): Promise
       requests,
       state,
       idempotency,
+      audit,
+      connections,
       close: closeAll,
     };
   } catch (error) {

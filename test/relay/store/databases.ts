@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterEach, beforeEach } from 'vitest';
@@ -103,6 +104,26 @@ export class DatabaseHarness {
     await client.connect();
     try {
       await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  }
+
+  /**
+   * What the database holds, as someone reading it from outside the relay would find it (to show
+   * a secret is not there in clear): SQLite's file and write-ahead log, byte for byte; PostgreSQL's
+   * rows of `tables`, as text.
+   */
+  async rawText(tables: readonly string[]): Promise<string> {
+    if (this.database.kind === 'sqlite') {
+      const path = this.sqlite?.path ?? '';
+      return [path, `${path}-wal`].map((file) => (existsSync(file) ? readFileSync(file).toString('latin1') : '')).join('');
+    }
+    const client = new pg.Client({ connectionString: await this.url() });
+    await client.connect();
+    try {
+      const texts = await Promise.all(tables.map((table) => client.query<{ row: string }>(`SELECT t::text AS row FROM ${table} t`)));
+      return texts.flatMap((result) => result.rows.map((r) => r.row)).join('\n');
     } finally {
       await client.end();
     }
