@@ -4,7 +4,7 @@ import pg from 'pg';
 import { afterEach, beforeEach } from 'vitest';
 import { openStore, type Awaitable, type StoreOptions, type StoreParts } from '../../../relay/store/index.js';
 import { openPgStore, type PgPartName } from '../../../relay/store/postgres/index.js';
-import { freshDatabase } from '../../helpers/postgres.js';
+import { clusterUrl, freshDatabase } from '../../helpers/postgres.js';
 import { TEST_VAULT } from '../../helpers/vault.js';
 import { tempDb, TestClock } from './helpers.js';
 
@@ -42,6 +42,17 @@ export type TestStoreOptions = Pick<StoreOptions, 'onListenerError' | 'askDirect
  */
 export async function settled(store: TestStore): Promise<void> {
   if ('settled' in store.events && typeof store.events.settled === 'function') await (store.events.settled as () => Promise<void>)();
+}
+
+async function dropDatabase(url: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: clusterUrl() });
+  await admin.connect();
+  try {
+    // FORCE: a connection a test left behind (an admin client it failed to end) must not keep the database.
+    await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(new URL(url).pathname.slice(1))} WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
 }
 
 /** Opens stores on one fresh database (a temp file, or a database of the test cluster) and closes them all. */
@@ -139,9 +150,11 @@ export class DatabaseHarness {
     for (const store of this.open.splice(0)) await store.close();
   }
 
+  /** Closes the stores and removes the database: a run makes one per test, some megabytes each. */
   async cleanup(): Promise<void> {
     await this.closeAll();
     this.sqlite?.cleanup();
+    if (this.pgUrl !== undefined) await dropDatabase(await this.pgUrl);
   }
 }
 
