@@ -1,4 +1,4 @@
-import { ReplyState, type Reply } from '../../shared/models.js';
+import type { Reply, ReplyState } from '../../shared/models.js';
 import type { ReplyCode, VersionRules } from '../../shared/status.js';
 import type { Actor, Audit } from './audit.js';
 import type { StoreContext } from './context.js';
@@ -9,8 +9,9 @@ import type { EventLog } from './events.js';
 import { hashReplyBody, type IdempotencyKeys } from './idempotency.js';
 import { REPLY_COLUMNS, toApiReply, toOutboxReply, type OutboxReply, type ReplyRow } from './mapping.js';
 import { createReplyExchange, type ReplyExchange } from './reply-exchange.js';
-import { claimableSql, releaseClaimSql, type ReplyClaims } from './reply-claims.js';
+import type { ReplyClaims } from './reply-claims.js';
 import { replyRows } from './reply-rows.js';
+import { DUE_WHERE, REPLY_SQL, type AttemptParams, type DoneParams } from './reply-sql.js';
 import { checkEnqueue, countsOf, dueLimit, evidence, sentChanges } from './reply-rules.js';
 import type { Requests } from './requests.js';
 import type { RelayState } from './state.js';
@@ -86,83 +87,27 @@ export interface Replies extends ReplyExchange {
   pendingCount(): number;
 }
 
-/** The states of a reply on its way (at most one per request). */
-const ON_ITS_WAY = "'queued', 'exchanging', 'waiting_token'";
-/** A waiting reply goes on once a poll brought a request token issued at another time than the one its exchange tried. */
-const NEW_TOKEN_CAME = `state = 'waiting_token' AND EXISTS (SELECT 1 FROM requests q WHERE q.id = replies.request_id
-  AND q.request_token_issued_at IS NOT NULL AND q.request_token_issued_at IS NOT replies.token_issued_at)`;
-const CLAIMABLE = claimableSql('@me', '@now');
-
 /** The statements of the replies table (and what a reply changes of its request), prepared once. */
 function prepare(db: Db) {
-  const selectRequest = db.prepare<[string], { retries: number; user_errors: number }>('SELECT retries, user_errors FROM requests WHERE id = ?');
-  const selectOnItsWay = db.prepare<[string], { id: number }>(
-    `SELECT id FROM replies WHERE request_id = ? AND state IN (${ON_ITS_WAY})`,
-  );
-  const insert = db.prepare<[{ request_id: string; status: string; now: string; by: string }]>(`
-    INSERT INTO replies (request_id, status, requested_status, state, attempts, last_error, next_attempt_at, created_at, updated_at, requested_by)
-    VALUES (@request_id, @status, @status, 'queued', 0, NULL, @now, @now, @now, @by)`);
-  // One statement: what is due is claimed as it is read (on SQLite the file's write lock, on
-  // PostgreSQL FOR UPDATE SKIP LOCKED keeps two relays from claiming the same reply).
-  const claimDue = db.prepare<[{ now: string; limit: number; me: string; until: string }], ReplyRow>(`
-    UPDATE replies SET claimed_by = @me, lease_until = @until
-    WHERE id IN (SELECT id FROM replies
-      WHERE ((state IN ('queued', 'exchanging') AND next_attempt_at <= @now) OR (${NEW_TOKEN_CAME})) AND ${CLAIMABLE}
-      ORDER BY id LIMIT @limit)
-    RETURNING ${REPLY_COLUMNS}`);
-  // A waiting reply whose new token has come is due now; a reply another relay holds, when its lease ends.
-  const selectNextDue = db.prepare<[{ now: string; me: string }], { at: string | null }>(`
-    SELECT MIN(CASE WHEN claimed_by IS NOT @me AND lease_until > due_at THEN lease_until ELSE due_at END) AS at
-    FROM (SELECT CASE WHEN state = 'waiting_token' THEN @now ELSE next_attempt_at END AS due_at, claimed_by, lease_until
-          FROM replies WHERE state IN ('queued', 'exchanging') OR (${NEW_TOKEN_CAME}))`);
-  // The token's hash, kept beside the sealed token: the evidence never needs the token opened.
-  const selectEvidence = db.prepare<[string], { request_token_sha256: string | null; concur_last_modified: string | null }>(
-    'SELECT request_token_sha256, concur_last_modified FROM requests WHERE id = ?',
-  );
-  const updateStarted = db.prepare<[{ id: number; now: string; token: string | null; lm: string | null; me: string; until: string }]>(`
-    UPDATE replies SET attempt_started_at = @now, attempt_token_sha256 = @token, attempt_last_modified = @lm,
-           claimed_by = @me, lease_until = @until
-    WHERE id = @id AND state = 'queued' AND ${CLAIMABLE}`);
-  const clearDoubt = 'attempt_started_at = NULL, attempt_token_sha256 = NULL, attempt_last_modified = NULL';
-  const release = releaseClaimSql('@me');
-  type AttemptRow = { id: number; attempts: number; next: string; error: string | null; now: string; me: string };
-  const updateAttempt = db.prepare<[AttemptRow]>(`
-    UPDATE replies SET attempts = @attempts, next_attempt_at = @next, last_error = @error, updated_at = @now,
-           ${clearDoubt}, ${release}
-    WHERE id = @id AND state = 'queued'`);
-  const updateAttemptInDoubt = db.prepare<[AttemptRow]>(`
-    UPDATE replies SET attempts = @attempts, next_attempt_at = @next, last_error = @error, updated_at = @now, ${release}
-    WHERE id = @id AND state = 'queued'`);
-  // A reply sent in place of what was asked for (a CRRET on a CRSUC's way, a CRPA1 when no retries
-  // were left) keeps the lastError that says why.
-  const updateDone = db.prepare<[{ id: number; state: ReplyState; error: string | null; now: string; me: string }]>(`
-    UPDATE replies SET state = @state, attempts = attempts + 1, next_attempt_at = NULL,
-           last_error = CASE WHEN @state = 'failed' THEN @error WHEN status IS NOT requested_status THEN last_error ELSE NULL END,
-           updated_at = @now, ${clearDoubt}, ${release}
-    WHERE id = @id AND state = 'queued'`);
-  const updateRequestAfterSent = db.prepare<[{ id: string; status: string; retry: number; user_error: number; now: string }]>(`
-    UPDATE requests SET status = @status, retries = retries + @retry, user_errors = user_errors + @user_error,
-           last_modified = @now, updated_at = @now
-    WHERE id = @id`);
-  const selectCounts = db.prepare<[], { state: string; n: number }>(
-    'SELECT state, COUNT(*) AS n FROM replies GROUP BY state',
-  );
-  const selectPending = db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM replies WHERE state IN (${ON_ITS_WAY})`);
-
+  const q = REPLY_SQL;
   return {
-    selectRequest,
-    selectOnItsWay,
-    insert,
-    claimDue,
-    selectNextDue,
-    selectEvidence,
-    updateStarted,
-    updateAttempt,
-    updateAttemptInDoubt,
-    updateDone,
-    updateRequestAfterSent,
-    selectCounts,
-    selectPending,
+    selectRequest: db.prepare<[{ id: string }], { retries: number; user_errors: number }>(q.selectRequest),
+    selectOnItsWay: db.prepare<[{ id: string }], { id: number }>(q.selectOnItsWay),
+    insert: db.prepare<[{ request_id: string; status: string; now: string; by: string }]>(q.insert),
+    // One statement: what is due is claimed as it is read, under the file's write lock.
+    claimDue: db.prepare<[{ now: string; limit: number; me: string; until: string }], ReplyRow>(`
+      UPDATE replies SET claimed_by = @me, lease_until = @until
+      WHERE id IN (SELECT id FROM replies WHERE ${DUE_WHERE} ORDER BY id LIMIT @limit)
+      RETURNING ${REPLY_COLUMNS}`),
+    selectNextDue: db.prepare<[{ now: string; me: string }], { at: string | null }>(q.selectNextDue),
+    selectEvidence: db.prepare<[{ id: string }], { request_token_sha256: string | null; concur_last_modified: string | null }>(q.selectEvidence),
+    updateStarted: db.prepare<[{ id: number; now: string; token: string | null; lm: string | null; me: string; until: string }]>(q.updateStarted),
+    updateAttempt: db.prepare<[AttemptParams]>(q.updateAttempt),
+    updateAttemptInDoubt: db.prepare<[AttemptParams]>(q.updateAttemptInDoubt),
+    updateDone: db.prepare<[DoneParams]>(q.updateDone),
+    updateRequestAfterSent: db.prepare<[{ id: string; status: string; retry: number; user_error: number; now: string }]>(q.updateRequestAfterSent),
+    selectCounts: db.prepare<[], { state: string; n: number }>(q.selectCounts),
+    selectPending: db.prepare<[], { n: number }>(q.selectPending),
   };
 }
 
@@ -216,8 +161,8 @@ export function createReplies(
             return { reply: toApiReply(load(earlier)), replyId: earlier, repeated: true };
           }
         }
-        const request = sql.selectRequest.get(requestId);
-        const inFlight = request === undefined ? undefined : sql.selectOnItsWay.get(requestId);
+        const request = sql.selectRequest.get({ id: requestId });
+        const inFlight = request === undefined ? undefined : sql.selectOnItsWay.get({ id: requestId });
         const exchange = request !== undefined && inFlight === undefined && status === 'CRSUC' ? state.exchangeStatus() : undefined;
         checkEnqueue(requestId, status, request, inFlight, exchange, limits);
         const replyId = Number(sql.insert.run({ request_id: requestId, status, now: ctx.now(), by: actor.name }).lastInsertRowid);
@@ -247,7 +192,7 @@ export function createReplies(
         const reply = load(replyId);
         if (reply.state !== 'queued') return reply;
         const now = ctx.now();
-        const known = evidence(seen ?? sql.selectEvidence.get(reply.requestId));
+        const known = evidence(seen ?? sql.selectEvidence.get({ id: reply.requestId }));
         if (sql.updateStarted.run({ id: replyId, now, ...known, me, until: leaseFrom(now) }).changes === 0) throw new ReplyClaimedError(replyId);
         return load(replyId);
       });

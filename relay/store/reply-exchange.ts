@@ -4,7 +4,8 @@ import type { Connections, NewConnection } from './connections.js';
 import type { StoreContext } from './context.js';
 import { ReplyClaimedError } from './errors.js';
 import type { OutboxReply } from './mapping.js';
-import { claimableSql, releaseClaimSql, type ReplyClaims } from './reply-claims.js';
+import type { ReplyClaims } from './reply-claims.js';
+import { EXCHANGE_SQL, type FactsRow } from './reply-sql.js';
 import type { ReplyRows } from './reply-rows.js';
 import { exchangeFactsOf } from './reply-rules.js';
 import { addMs, toIso, type TimeInput } from './time.js';
@@ -73,30 +74,14 @@ const ON_THE_WAY = ['queued', 'waiting_token'] as const;
 
 function prepare(ctx: StoreContext) {
   const { db } = ctx;
-  const release = releaseClaimSql('@me');
+  const q = EXCHANGE_SQL;
   return {
-    facts: db.prepare<[string], { user_id: string | null; request_token_issued_at: string | null; retries: number }>(
-      'SELECT user_id, request_token_issued_at, retries FROM requests WHERE id = ?',
-    ),
-    exchanging: db.prepare<[{ id: number; issued: string | null; now: string; me: string; until: string }]>(`
-      UPDATE replies SET state = 'exchanging', status = 'CRSUC', token_issued_at = @issued, exchanged_at = NULL,
-             last_error = NULL, next_attempt_at = @now, updated_at = @now, claimed_by = @me, lease_until = @until
-      WHERE id = @id AND ${claimableSql('@me', '@now')}`),
-    exchanged: db.prepare<[{ id: number; now: string }]>(`
-      UPDATE replies SET state = 'queued', exchanged_at = @now, exchange_attempts = 0, last_error = NULL,
-             next_attempt_at = @now, updated_at = @now
-      WHERE id = @id`),
-    retry: db.prepare<[{ id: number; next: string; error: string; now: string; me: string }]>(`
-      UPDATE replies SET state = 'queued', exchange_attempts = exchange_attempts + 1, next_attempt_at = @next,
-             last_error = @error, updated_at = @now, ${release}
-      WHERE id = @id`),
-    newToken: db.prepare<[{ id: number; status: string; error: string; now: string }]>(`
-      UPDATE replies SET state = 'queued', status = @status, exchanged_at = NULL, exchange_attempts = 0,
-             next_attempt_at = @now, last_error = @error, updated_at = @now
-      WHERE id = @id`),
-    failed: db.prepare<[{ id: number; error: string; now: string; me: string }]>(`
-      UPDATE replies SET state = 'failed', next_attempt_at = NULL, last_error = @error, updated_at = @now, ${release}
-      WHERE id = @id`),
+    facts: db.prepare<[{ id: string }], FactsRow>(q.facts),
+    exchanging: db.prepare<[{ id: number; issued: string | null; now: string; me: string; until: string }]>(q.exchanging),
+    exchanged: db.prepare<[{ id: number; now: string }]>(q.exchanged),
+    retry: db.prepare<[{ id: number; next: string; error: string; now: string; me: string }]>(q.retry),
+    newToken: db.prepare<[{ id: number; status: string; error: string; now: string }]>(q.newToken),
+    failed: db.prepare<[{ id: number; error: string; now: string; me: string }]>(q.failed),
   };
 }
 
@@ -111,7 +96,7 @@ export function createReplyExchange(
   const sql = prepare(ctx);
   return {
     exchangeFacts(requestId) {
-      const row = sql.facts.get(requestId);
+      const row = sql.facts.get({ id: requestId });
       return row === undefined ? undefined : exchangeFactsOf(row, limits);
     },
 

@@ -4,20 +4,24 @@ import type { StoreOptions, StoreParts } from '../index.js';
 import { checkCanary, CANARY_KEY } from '../sealing.js';
 import { createPgContext, type PgContext } from './context.js';
 import { createPgEventLog, type PgEventLog } from './events.js';
-import { createPgAudit } from './audit.js';
-import { createPgConnections } from './connections.js';
 import { createPgIdempotencyKeys } from './idempotency.js';
 import { migratePg } from './migrations.js';
 import { openPool, type PoolOptions } from './pool.js';
 import { createPgRequests } from './requests.js';
 import { createPgRelayState } from './state.js';
+import { newRelayId, replyClaims } from '../reply-claims.js';
+import { createPgAudit } from './audit.js';
+import { createPgConnections } from './connections.js';
+import { createPgMatches } from './matches.js';
+import { createPgReplies } from './replies.js';
 
 /**
  * The store on PostgreSQL: the twin of openStore (../index.ts), for any number of relays on one
  * database. The parts are built as they are ported; PgStore says which exist so far.
  */
 
-export interface PgStoreOptions extends Pick<StoreOptions, 'vault' | 'clock' | 'onListenerError' | 'askDirectory' | 'apiVersion'> {
+export interface PgStoreOptions
+  extends Pick<StoreOptions, 'vault' | 'clock' | 'onListenerError' | 'askDirectory' | 'apiVersion' | 'relayId' | 'replyLeaseMs'> {
   /** The pool's size and name in pg_stat_activity (pool.ts). */
   pool?: Omit<PoolOptions, 'onIdleError'>;
   /** Hears of connections the server ended (idle pool connections, the LISTEN connection); messages only. */
@@ -31,7 +35,9 @@ export type PgPartName =
   | 'state'
   | 'idempotency'
   | 'audit'
-  | 'connections';
+  | 'connections'
+  | 'replies'
+  | 'matches';
 
 export interface PgStore extends Pick<StoreParts, 'migration' | PgPartName> {
   readonly events: PgEventLog;
@@ -72,10 +78,19 @@ export async function openPgStore(url: string, options: PgStoreOptions): Promise
     const requests = createPgRequests(ctx, events, limits);
     const idempotency = createPgIdempotencyKeys(ctx);
     const state = createPgRelayState(ctx, events, requests);
-    // Audit (engineer G2's part; built here first because connections need it).
+    // The outbox and what it needs (each relay its own claims on replies: reply-claims.ts).
     const audit = createPgAudit(ctx);
-    // Connections (before the replies: a CRSUC's exchange stores one).
     const connections = createPgConnections(ctx, events, audit);
+    const memberIdOf = (requestId: string) => matches.memberId(requestId);
+    const claims = replyClaims(options, newRelayId);
+    const replies = createPgReplies(ctx, events, { requests, keys: idempotency, audit, connections, state, memberIdOf }, limits, claims);
+    const matches = await createPgMatches(ctx, {
+      events,
+      requests,
+      replies,
+      askAboutNew: options.askDirectory ?? false,
+      tokenLifetimeMs: limits.requestTokenLifetimeMs,
+    });
 
     return {
       migration,
@@ -86,6 +101,8 @@ export async function openPgStore(url: string, options: PgStoreOptions): Promise
       idempotency,
       audit,
       connections,
+      replies,
+      matches,
       close: closeAll,
     };
   } catch (error) {

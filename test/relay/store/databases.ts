@@ -34,7 +34,9 @@ export const DATABASES: readonly TestDatabase[] = [
 export type TestStore = Pick<StoreParts, 'migration' | PgPartName> & { close(): Awaitable<void> };
 
 /** What a test may choose when it opens a store (the harness gives the clock and, unless told, the test vault). */
-export type TestStoreOptions = Pick<StoreOptions, 'onListenerError' | 'askDirectory' | 'apiVersion'> & { vault?: StoreOptions['vault'] };
+export type TestStoreOptions = Pick<StoreOptions, 'onListenerError' | 'askDirectory' | 'apiVersion' | 'relayId' | 'replyLeaseMs'> & {
+  vault?: StoreOptions['vault'];
+};
 
 /**
  * Waits until the store's subscribers have heard of every event committed before the call:
@@ -130,11 +132,25 @@ export class DatabaseHarness {
       const path = this.sqlite?.path ?? '';
       return [path, `${path}-wal`].map((file) => (existsSync(file) ? readFileSync(file).toString('latin1') : '')).join('');
     }
+    const rows = await Promise.all(tables.map((table) => this.rows(`SELECT t::text AS row FROM ${table} t`)));
+    return rows.flat().map((row) => (row as { row: string }).row).join('\n');
+  }
+
+  /** Reads rows from outside the store (what is really in the tables): one statement both databases read alike. */
+  async rows(sql: string): Promise<unknown[]> {
+    if (this.database.kind === 'sqlite') {
+      this.sqlite ??= tempDb();
+      const db = new Database(this.sqlite.path, { readonly: true });
+      try {
+        return db.prepare(sql).all();
+      } finally {
+        db.close();
+      }
+    }
     const client = new pg.Client({ connectionString: await this.url() });
     await client.connect();
     try {
-      const texts = await Promise.all(tables.map((table) => client.query<{ row: string }>(`SELECT t::text AS row FROM ${table} t`)));
-      return texts.flatMap((result) => result.rows.map((r) => r.row)).join('\n');
+      return (await client.query(sql)).rows;
     } finally {
       await client.end();
     }
