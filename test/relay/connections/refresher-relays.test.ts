@@ -1,20 +1,22 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ExchangeClient } from '../../../relay/concur/exchange.js';
+import { createBroker } from '../../../relay/connections/broker.js';
 import { createRefresher, type Refresher } from '../../../relay/connections/refresher.js';
 import { nextRefreshAt } from '../../../relay/connections/schedule.js';
 import type { CallRecord } from '../../../relay/sandbox/calls.js';
 import { ManualClock } from '../../../relay/sandbox/clock.js';
 import { startSandbox, type RunningSandbox } from '../../../relay/sandbox/server.js';
-import { captureLog } from '../helpers.js';
+import { captureLog, waitFor } from '../helpers.js';
 import { DatabaseHarness, type TestStore } from '../store/databases.js';
 import { record } from '../store/helpers.js';
-import { DAY } from './helpers.js';
+import { DAY, MINUTE } from './helpers.js';
 
 /**
  * The refresh worker on two relays that share one PostgreSQL database, against the sandbox over
  * real HTTP (which, like Concur, rotates a traveller's refresh token on each use and refuses the
  * old one for good): each relay's worker runs over the same due connections at the same moment,
- * and each connection is refreshed once, by one of them, and stays healthy.
+ * and each connection is refreshed once, by one of them, and stays healthy; a token asked for on
+ * one relay while the other refreshes it is answered "try again shortly" (503), not refreshed a second time.
  */
 
 describe('the refresh worker on two relays of one database', () => {
@@ -86,5 +88,31 @@ describe('the refresh worker on two relays of one database', () => {
       expect(grants).toMatchObject([{ refreshCount: 1 }]);
     }
     expect(await b.connections.dueForRefresh(harness.clock.ms, 100)).toEqual([]);
+  });
+
+  it("a token asked for on one relay while the other refreshes it: not refreshed twice; the other's new token once it is stored", async () => {
+    const a = await harness.store();
+    const b = await harness.store();
+    const { id, userId } = await connect(a, 1);
+    const log = captureLog();
+    const [onA, onB] = [a, b].map((store) => createRefresher({ exchange: client(), store, logger: log.logger, now: harness.clock.now, random: () => 0.5 }));
+    const brokerOnB = createBroker({ store: b, refresher: onB!, concur: client(), logger: log.logger, now: harness.clock.now });
+    // Under 5 minutes left: a token read refreshes first.
+    const { now } = await control<{ now: string }>('POST', '/clock', { advanceSeconds: (57 * MINUTE) / 1000 });
+    harness.clock.ms = Date.parse(now);
+    await control('POST', '/faults', { route: 'refresh', kind: 'latency', latencyMs: 300, times: 1 });
+    const refreshOnA = onA!.refresh(id);
+    const atSandbox = async () => (await control<{ calls: CallRecord[] }>('GET', '/calls')).calls.filter((call) => call.grantType === 'refresh_token');
+    await waitFor(async () => (await atSandbox()).length === 1, 5000, "relay A's refresh to reach the sandbox");
+
+    const meanwhile = await brokerOnB.readToken(id, { keyId: null, name: 'back office' });
+    expect(meanwhile).toMatchObject({ kind: 'unavailable', retryAfterSeconds: 30 });
+    expect(meanwhile.kind === 'unavailable' && meanwhile.message).toContain('another relay is refreshing it right now');
+    expect(await refreshOnA).toMatchObject({ kind: 'refreshed', connection: { state: 'active' } });
+    const after = await brokerOnB.readToken(id, { keyId: null, name: 'back office' });
+    expect(after).toMatchObject({ kind: 'token', token: { accessToken: (await a.connections.tokens(id))?.accessToken } });
+    expect((await atSandbox()).map((call) => call.status)).toEqual([200]);
+    const { grants } = await control<{ grants: Array<Record<string, unknown>> }>('GET', `/users/${encodeURIComponent(userId)}`);
+    expect(grants).toMatchObject([{ refreshCount: 1 }]);
   });
 });
