@@ -81,17 +81,20 @@ export async function createPgEventLog(ctx: PgContext, options: PgEventLogOption
   return {
     async append(type, data) {
       return ctx.tx(async () => {
-        await lockEvents(ctx);
         const createdAt = ctx.now();
-        const { rows } = await ctx.query<{ id: number }>('INSERT INTO events (type, data, created_at) VALUES ($1, $2, $3) RETURNING id', [
-          type,
-          JSON.stringify(data),
-          createdAt,
-        ]);
+        // One statement: the events lock (see lockEvents) is taken as the row's source is read,
+        // before the row's id is taken from the sequence (the column's default, computed for each
+        // row the source gives); the id is announced, and the server holds the notification until
+        // the commit (dropping it on a rollback).
+        const { rows } = await ctx.query<{ id: number }>(
+          `WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock($5)),
+                stored AS (INSERT INTO events (type, data, created_at) SELECT $1, $2, $3::timestamptz FROM locked RETURNING id)
+           SELECT id, pg_notify($4, id::text) FROM stored`,
+          [type, JSON.stringify(data), createdAt, EVENTS_CHANNEL, ADVISORY_LOCK.events],
+        );
         const id = rows[0]?.id;
         if (id === undefined) throw new Error('the event was not stored');
         const event = { id, type, data, createdAt } as StoredEvent;
-        await ctx.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, String(id)]);
         for (const listener of inTransaction) await listener(event);
         // This relay's own subscribers need not wait for the notification's round trip.
         ctx.afterCommit(() => void deliveries.catchUp());
@@ -144,9 +147,10 @@ export async function createPgEventLog(ctx: PgContext, options: PgEventLogOption
     },
     settled: () => deliveries.catchUp(),
     async close() {
-      await listening.close();
-      await deliveries.catchUp().catch(() => undefined);
       listeners.clear();
+      await listening.close();
+      // A catch-up under way ends before the pool does (it would fail on an ended one).
+      await deliveries.stop();
     },
   };
 }
@@ -156,11 +160,12 @@ function createDelivery(ctx: PgContext, listeners: Set<EventListener>, onListene
   let last = 0;
   let running: Promise<void> | undefined;
   let again = false;
+  let stopped = false;
 
   async function run(): Promise<void> {
     do {
       again = false;
-      for (;;) {
+      while (!stopped) {
         const { rows } = await ctx.query<EventRow>('SELECT id, type, data, created_at FROM events WHERE id > $1 ORDER BY id LIMIT $2', [
           last,
           CATCH_UP_BATCH,
@@ -192,6 +197,7 @@ function createDelivery(ctx: PgContext, listeners: Set<EventListener>, onListene
      * it for one more round (its commit may have come after that round's read) and waits for it.
      */
     catchUp(): Promise<void> {
+      if (stopped) return Promise.resolve();
       if (running !== undefined) {
         again = true;
         return running;
@@ -200,6 +206,11 @@ function createDelivery(ctx: PgContext, listeners: Set<EventListener>, onListene
         .catch((error: unknown) => onListenerError(error))
         .finally(() => (running = undefined));
       return running;
+    },
+    async stop(): Promise<void> {
+      stopped = true;
+      again = false;
+      await running;
     },
   };
 }

@@ -13,7 +13,7 @@ import { newRelayId, replyClaims } from '../reply-claims.js';
 import { createPgAudit } from './audit.js';
 import { createPgConnections } from './connections.js';
 import { createPgMatches } from './matches.js';
-import { createPgReplies } from './replies.js';
+import { createPgReplies, releaseUnstartedClaims } from './replies.js';
 
 /**
  * The store on PostgreSQL: the twin of openStore (../index.ts), for any number of relays on one
@@ -42,7 +42,7 @@ export type PgPartName =
 export interface PgStore extends Pick<StoreParts, 'migration' | PgPartName> {
   readonly events: PgEventLog;
   readonly pool: pg.Pool;
-  /** Ends the LISTEN connection and the pool. */
+  /** Gives back the reply claims it has not started on, ends the LISTEN connection and the pool. */
   close(): Promise<void>;
 }
 
@@ -84,6 +84,7 @@ export async function openPgStore(url: string, options: PgStoreOptions): Promise
     const memberIdOf = (requestId: string) => matches.memberId(requestId);
     const claims = replyClaims(options, newRelayId);
     const replies = createPgReplies(ctx, events, { requests, keys: idempotency, audit, connections, state, memberIdOf }, limits, claims);
+    ended.push(() => releaseUnstartedClaims(ctx, claims).then(() => undefined));
     const matches = await createPgMatches(ctx, {
       events,
       requests,

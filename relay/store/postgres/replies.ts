@@ -165,3 +165,19 @@ export function createPgReplies(
     },
   };
 }
+
+/**
+ * Gives back what this relay claimed and has not started (no attempt, no exchange under way):
+ * at a graceful stop, after the outbox has stopped, so that the other relays need not wait out the
+ * lease for the rest of its batch. What it did start keeps its claim until the lease ends: its
+ * outcome was recorded (which released it) or is unknown (then only the lease may end it). Safe
+ * even if a step were still under way: markAttemptStarted and markExchanging check the claim.
+ */
+export async function releaseUnstartedClaims(ctx: PgContext, claims: ReplyClaims): Promise<number> {
+  const released = await ctx.query(
+    `UPDATE replies SET claimed_by = NULL, lease_until = NULL
+     WHERE claimed_by = $1 AND attempt_started_at IS NULL AND state <> 'exchanging'`,
+    [claims.relayId],
+  );
+  return released.rowCount ?? 0;
+}

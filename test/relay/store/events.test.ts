@@ -77,6 +77,23 @@ describe.each(DATABASES)('the event log ($name)', (database) => {
     expect(heard).toHaveLength(2);
   });
 
+  it('runs onAppend listeners inside the appending transaction: one that throws rolls the event back, unheard', async () => {
+    const heard: number[] = [];
+    store.events.subscribe((event) => heard.push(event.id));
+    const kept = await appendSummary();
+    let refuse = true;
+    store.events.onAppend((event) => {
+      if (refuse && event.type === 'concur.state_changed') throw new Error('fan-out failed');
+    });
+    const status = { state: 'ok', lastPollAt: null, lastSuccessAt: null, lastError: null } as const;
+    await expect(Promise.resolve().then(() => store.events.append('concur.state_changed', status))).rejects.toThrow('fan-out failed');
+    refuse = false;
+    const next = await store.events.append('concur.state_changed', status);
+    await settled(store);
+    expect((await store.events.after(0, 10)).map((e) => e.id)).toEqual([kept.id, next.id]);
+    expect(heard).toEqual([kept.id, next.id]);
+  });
+
   it('keeps going when a listener throws', async () => {
     const errors: unknown[] = [];
     store = await harness.reopen({ onListenerError: (e: unknown) => errors.push(e) });
