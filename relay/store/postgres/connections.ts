@@ -4,7 +4,7 @@ import { COLUMNS, countsOf, decodeCursor, openTokens, pageOf, sealedTokens, toCo
 import type { RefreshClaim } from '../connections.js';
 import { UnknownConnectionError } from '../errors.js';
 import type { Audit, Connections } from '../index.js';
-import { addMs, toIso } from '../time.js';
+import { addMs, toIso, type TimeInput } from '../time.js';
 import type { PgContext } from './context.js';
 import { lockEvents, type PgEventLog } from './events.js';
 
@@ -42,57 +42,73 @@ interface RequestRow {
   loyalty_number: string | null;
 }
 
+async function find(ctx: PgContext, column: 'id' | 'request_id', value: string): Promise<ConnectionRow | undefined> {
+  const { rows } = await ctx.query<ConnectionRow>(`SELECT ${COLUMNS} FROM connections WHERE ${column} = $1`, [value]);
+  return rows[0];
+}
+
+async function sealed(ctx: PgContext, id: string): Promise<SealedTokens | undefined> {
+  const { rows } = await ctx.query<SealedTokens>('SELECT access_token, refresh_token FROM connections WHERE id = $1', [id]);
+  return rows[0];
+}
+
+/** A new connection with the names of its request; `values` as `create` orders them. */
+async function insert(ctx: PgContext, id: string, requestId: string, values: unknown[]): Promise<void> {
+  const { rows } = await ctx.query<RequestRow>('SELECT user_id, first_name, last_name, loyalty_number FROM requests WHERE id = $1', [requestId]);
+  const request = rows[0];
+  await ctx.query(
+    `INSERT INTO connections (id, form, connected_by, member_id, next_refresh_at, updated_at, connected_at, access_token, refresh_token,
+       instance_url, geolocation, access_token_expires_at, refresh_token_expires_at, request_id, concur_user_id, first_name, last_name,
+       loyalty_number, state, refresh_failures)
+     VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 'active', 0)`,
+    [id, ...values, requestId, request?.user_id ?? null, request?.first_name ?? null, request?.last_name ?? null, request?.loyalty_number ?? null],
+  );
+}
+
+/** See Connections.claimRefresh. */
+async function claimRefresh(ctx: PgContext, id: string, now: TimeInput, leaseMs: number): Promise<RefreshClaim> {
+  const at = toIso(now);
+  // One statement: under READ COMMITTED a relay that waited for the other's row lock checks the
+  // lease again on the row as the other left it, so of two relays claiming at once one wins.
+  const { rows } = await ctx.query<ConnectionRow & SealedTokens>(
+    `UPDATE connections SET refresh_claimed_until = $3
+     WHERE id = $1 AND state = 'active' AND access_token IS NOT NULL AND refresh_token IS NOT NULL
+       AND (refresh_claimed_until IS NULL OR refresh_claimed_until <= $2)
+     RETURNING ${COLUMNS}, access_token, refresh_token`,
+    [id, at, addMs(at, leaseMs)],
+  );
+  const claimed = rows[0];
+  const tokens = claimed === undefined ? undefined : openTokens(ctx.vault, claimed, claimed);
+  if (tokens !== undefined) return { kind: 'claimed', tokens };
+  const held = await ctx.query<{ until: string | null }>(
+    "SELECT refresh_claimed_until AS until FROM connections WHERE id = $1 AND state = 'active' AND access_token IS NOT NULL",
+    [id],
+  );
+  const until = held.rows[0]?.until ?? null;
+  return until !== null && until > at ? { kind: 'busy', until } : { kind: 'gone' };
+}
+
 export function createPgConnections(ctx: PgContext, events: Pick<PgEventLog, 'append'>, audit: Pick<Audit, 'append'>): Connections {
   const { vault } = ctx;
 
-  async function find(column: 'id' | 'request_id', value: string): Promise<ConnectionRow | undefined> {
-    const { rows } = await ctx.query<ConnectionRow>(`SELECT ${COLUMNS} FROM connections WHERE ${column} = $1`, [value]);
-    return rows[0];
-  }
-
   async function load(id: string): Promise<Connection> {
-    const row = await find('id', id);
+    const row = await find(ctx, 'id', id);
     if (row === undefined) throw new UnknownConnectionError(id);
     return toConnection(row);
-  }
-
-  async function sealed(id: string): Promise<SealedTokens | undefined> {
-    const { rows } = await ctx.query<SealedTokens>('SELECT access_token, refresh_token FROM connections WHERE id = $1', [id]);
-    return rows[0];
-  }
-
-  async function insert(id: string, requestId: string, values: unknown[]): Promise<void> {
-    const { rows } = await ctx.query<RequestRow>('SELECT user_id, first_name, last_name, loyalty_number FROM requests WHERE id = $1', [requestId]);
-    const request = rows[0];
-    await ctx.query(
-      `INSERT INTO connections (id, form, connected_by, member_id, next_refresh_at, updated_at, connected_at, access_token, refresh_token,
-         instance_url, geolocation, access_token_expires_at, refresh_token_expires_at, request_id, concur_user_id, first_name, last_name,
-         loyalty_number, state, refresh_failures)
-       VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 'active', 0)`,
-      [
-        id,
-        ...values,
-        requestId,
-        request?.user_id ?? null,
-        request?.first_name ?? null,
-        request?.last_name ?? null,
-        request?.loyalty_number ?? null,
-      ],
-    );
   }
 
   return {
     async create({ requestId, form, tokens, connectedBy, memberId = null, nextRefreshAt }) {
       return ctx.tx(async () => {
         await lockEvents(ctx);
-        const known = await find('request_id', requestId);
+        const known = await find(ctx, 'request_id', requestId);
         const id = known?.id ?? `con_${randomBytes(9).toString('base64url')}`;
         const t = sealedTokens(vault, id, tokens);
         // $1 id; $2… in the order both statements share.
         const values = [form, connectedBy, memberId, toIso(nextRefreshAt), ctx.now(), t.access_token, t.refresh_token, t.instance_url, t.geolocation,
           t.access_token_expires_at, t.refresh_token_expires_at];
         if (known === undefined) {
-          await insert(id, requestId, values);
+          await insert(ctx, id, requestId, values);
         } else {
           await ctx.query(
             `UPDATE connections SET form = $2, connected_by = $3, member_id = COALESCE($4, member_id), next_refresh_at = $5, updated_at = $6,
@@ -109,12 +125,12 @@ export function createPgConnections(ctx: PgContext, events: Pick<PgEventLog, 'ap
     },
 
     async get(id) {
-      const row = await find('id', id);
+      const row = await find(ctx, 'id', id);
       return row === undefined ? undefined : toConnection(row);
     },
 
     async byRequest(requestId) {
-      const row = await find('request_id', requestId);
+      const row = await find(ctx, 'request_id', requestId);
       return row === undefined ? undefined : toConnection(row);
     },
 
@@ -124,31 +140,11 @@ export function createPgConnections(ctx: PgContext, events: Pick<PgEventLog, 'ap
     },
 
     async tokens(id) {
-      const row = await find('id', id);
-      return row === undefined ? undefined : openTokens(vault, row, await sealed(id));
+      const row = await find(ctx, 'id', id);
+      return row === undefined ? undefined : openTokens(vault, row, await sealed(ctx, id));
     },
 
-    async claimRefresh(id, now, leaseMs): Promise<RefreshClaim> {
-      const at = toIso(now);
-      // One statement: under READ COMMITTED a relay that waited for the other's row lock checks the
-      // lease again on the row as the other left it, so of two relays claiming at once one wins.
-      const { rows } = await ctx.query<ConnectionRow & SealedTokens>(
-        `UPDATE connections SET refresh_claimed_until = $3
-         WHERE id = $1 AND state = 'active' AND access_token IS NOT NULL AND refresh_token IS NOT NULL
-           AND (refresh_claimed_until IS NULL OR refresh_claimed_until <= $2)
-         RETURNING ${COLUMNS}, access_token, refresh_token`,
-        [id, at, addMs(at, leaseMs)],
-      );
-      const claimed = rows[0];
-      const tokens = claimed === undefined ? undefined : openTokens(vault, claimed, claimed);
-      if (tokens !== undefined) return { kind: 'claimed', tokens };
-      const held = await ctx.query<{ until: string | null }>(
-        "SELECT refresh_claimed_until AS until FROM connections WHERE id = $1 AND state = 'active' AND access_token IS NOT NULL",
-        [id],
-      );
-      const until = held.rows[0]?.until ?? null;
-      return until !== null && until > at ? { kind: 'busy', until } : { kind: 'gone' };
-    },
+    claimRefresh: (id, now, leaseMs) => claimRefresh(ctx, id, now, leaseMs),
 
     async refreshed(id, tokens, nextRefreshAt) {
       return ctx.tx(async () => {

@@ -1,7 +1,7 @@
 import { ExchangeUnavailableError } from '../errors.js';
 import type { EnqueueResult, Matches, MatchDue, MatchRecorded, Replies, Requests, Withheld } from '../index.js';
 import { answerValues, isPending, toMatchDue, withheldFor, type DueRow } from '../match-rows.js';
-import { AUTO_ACTOR } from '../matches.js';
+import { AUTO_ACTOR, type MatchesDeps } from '../matches.js';
 import { addMs, toIso, type TimeInput } from '../time.js';
 import type { PgContext } from './context.js';
 import { lockEvents, type PgEventLog } from './events.js';
@@ -15,14 +15,11 @@ import { lockEvents, type PgEventLog } from './events.js';
  * commits: a person's reply stored on another relay before it wins, and none slips in after.
  */
 
-export interface PgMatchesDeps {
+/** matches.ts's dependencies, as the parts on PostgreSQL are. */
+export interface PgMatchesDeps extends Pick<MatchesDeps, 'askAboutNew' | 'tokenLifetimeMs'> {
   events: Pick<PgEventLog, 'append' | 'onAppend'>;
   requests: Pick<Requests, 'get'>;
   replies: Pick<Replies, 'enqueue'>;
-  /** Whether each new pending request is to be asked about: only when a member directory is configured. */
-  askAboutNew: boolean;
-  /** How long the relay takes a request token to live (shared/status.ts REQUEST_TOKEN_LIFETIME_MS). */
-  tokenLifetimeMs: number;
 }
 
 const DUE_SELECT = `

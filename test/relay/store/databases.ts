@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, afterEach, beforeEach } from 'vitest';
@@ -187,6 +188,20 @@ export class DatabaseHarness {
     } finally {
       await client.end();
     }
+  }
+
+  /**
+   * What the database holds, as someone reading it from outside the relay would find it (to show
+   * a secret is not there in clear): SQLite's file and write-ahead log, byte for byte; PostgreSQL's
+   * rows of `tables`, as text.
+   */
+  async rawText(tables: readonly string[]): Promise<string> {
+    if (this.database.kind === 'sqlite') {
+      const path = this.sqlite?.path ?? '';
+      return [path, `${path}-wal`].map((file) => (existsSync(file) ? readFileSync(file).toString('latin1') : '')).join('');
+    }
+    const rows = await Promise.all(tables.map((table) => this.rows(`SELECT t::text AS row FROM ${table} t`)));
+    return rows.flat().map((row) => (row as { row: string }).row).join('\n');
   }
 
   /** Closes every store opened so far and opens the database again, as a restart would. */
