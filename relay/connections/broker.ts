@@ -93,6 +93,8 @@ export function createBroker(options: BrokerOptions): ConnectionBroker {
       case 'broken':
       case 'gone':
         return open(id);
+      case 'busy':
+        return unavailable('another relay is refreshing it right now');
       case 'deferred':
         return unavailable(`Concur could not refresh it just now (${outcome.reason})`, outcome.retryAfterSeconds);
       case 'failed':

@@ -75,8 +75,9 @@ export interface EventLog {
   onAppend(listener: EventListener): void;
   /**
    * A number that moves when another connection has committed to the database since this one
-   * last looked, never for this store's own writes (`subscribe` hears those). With both, a cache
-   * of answers built from the store knows when they may have changed.
+   * last looked (SQLite: never for this store's own writes, which `subscribe` hears; PostgreSQL
+   * may move for more, postgres/events.ts). With both, a cache of answers built from the store
+   * knows when they may have changed.
    */
   dataVersion(): number;
 }

@@ -147,9 +147,10 @@ export async function createPgEventLog(ctx: PgContext, options: PgEventLogOption
     },
     settled: () => deliveries.catchUp(),
     async close() {
-      await listening.close();
-      await deliveries.catchUp().catch(() => undefined);
       listeners.clear();
+      await listening.close();
+      // A catch-up under way ends before the pool does (it would fail on an ended one).
+      await deliveries.stop();
     },
   };
 }
@@ -159,11 +160,12 @@ function createDelivery(ctx: PgContext, listeners: Set<EventListener>, onListene
   let last = 0;
   let running: Promise<void> | undefined;
   let again = false;
+  let stopped = false;
 
   async function run(): Promise<void> {
     do {
       again = false;
-      for (;;) {
+      while (!stopped) {
         const { rows } = await ctx.query<EventRow>('SELECT id, type, data, created_at FROM events WHERE id > $1 ORDER BY id LIMIT $2', [
           last,
           CATCH_UP_BATCH,
@@ -195,6 +197,7 @@ function createDelivery(ctx: PgContext, listeners: Set<EventListener>, onListene
      * it for one more round (its commit may have come after that round's read) and waits for it.
      */
     catchUp(): Promise<void> {
+      if (stopped) return Promise.resolve();
       if (running !== undefined) {
         again = true;
         return running;
@@ -203,6 +206,11 @@ function createDelivery(ctx: PgContext, listeners: Set<EventListener>, onListene
         .catch((error: unknown) => onListenerError(error))
         .finally(() => (running = undefined));
       return running;
+    },
+    async stop(): Promise<void> {
+      stopped = true;
+      again = false;
+      await running;
     },
   };
 }

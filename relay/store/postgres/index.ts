@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { versionRules } from '../../../shared/status.js';
-import type { StoreOptions, StoreParts } from '../index.js';
+import type { Awaitable, StoreOptions, StoreParts } from '../index.js';
 import { noticingFailures } from '../health.js';
 import { createPgAudit } from './audit.js';
 import { createPgStoreHealth } from './health.js';
@@ -15,13 +15,18 @@ import { migratePg } from './migrations.js';
 import { openPool, type PoolOptions } from './pool.js';
 import { createPgRequests } from './requests.js';
 import { createPgRelayState } from './state.js';
+import { newRelayId, replyClaims } from '../reply-claims.js';
+import { createPgConnections } from './connections.js';
+import { createPgMatches } from './matches.js';
+import { createPgReplies, releaseUnstartedClaims } from './replies.js';
 
 /**
  * The store on PostgreSQL: the twin of openStore (../index.ts), for any number of relays on one
  * database. The parts are built as they are ported; PgStore says which exist so far.
  */
 
-export interface PgStoreOptions extends Pick<StoreOptions, 'vault' | 'clock' | 'onListenerError' | 'askDirectory' | 'apiVersion'> {
+export interface PgStoreOptions
+  extends Pick<StoreOptions, 'vault' | 'clock' | 'onListenerError' | 'askDirectory' | 'apiVersion' | 'relayId' | 'replyLeaseMs'> {
   /** The pool's size and name in pg_stat_activity (pool.ts). */
   pool?: Omit<PoolOptions, 'onIdleError'>;
   /** Hears of connections the server ended (idle pool connections, the LISTEN connection); messages only. */
@@ -39,12 +44,15 @@ export type PgPartName =
   | 'keys'
   | 'webhooks'
   | 'sealing'
-  | 'health';
+  | 'health'
+  | 'connections'
+  | 'replies'
+  | 'matches';
 
 export interface PgStore extends Pick<StoreParts, 'migration' | PgPartName> {
   readonly events: PgEventLog;
   readonly pool: pg.Pool;
-  /** Ends the LISTEN connection and the pool. */
+  /** Gives back the reply claims it has not started on, ends the LISTEN connection and the pool. */
   close(): Promise<void>;
 }
 
@@ -82,6 +90,21 @@ export async function openPgStore(url: string, options: PgStoreOptions): Promise
     const keys = noticing(await createPgKeys(ctx, audit, notices), ['onRevoked']);
     const webhooks = noticing(createPgWebhooks(ctx, audit), ['onDisabled']);
     const sealing = noticing(createPgSealing(ctx));
+    // The outbox and what it needs (each relay its own claims on replies: reply-claims.ts).
+    const connections = noticing(createPgConnections(ctx, events, audit));
+    const memberIdOf = (requestId: string): Awaitable<string | null> => matches.memberId(requestId);
+    const claims = replyClaims(options, newRelayId);
+    const replies = noticing(createPgReplies(ctx, events, { requests, keys: idempotency, audit, connections, state, memberIdOf }, limits, claims));
+    ended.push(() => releaseUnstartedClaims(ctx, claims).then(() => undefined));
+    const matches = noticing(
+      await createPgMatches(ctx, {
+        events,
+        requests,
+        replies,
+        askAboutNew: options.askDirectory ?? false,
+        tokenLifetimeMs: limits.requestTokenLifetimeMs,
+      }),
+    );
 
     return {
       migration,
@@ -96,6 +119,9 @@ export async function openPgStore(url: string, options: PgStoreOptions): Promise
       webhooks,
       sealing,
       health: { check: health.check },
+      connections,
+      replies,
+      matches,
       close: closeAll,
     };
   } catch (error) {

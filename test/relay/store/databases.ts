@@ -1,8 +1,12 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { afterEach, beforeEach } from 'vitest';
+import { afterAll, afterEach, beforeEach } from 'vitest';
 import { openStore, type Awaitable, type StoreOptions, type StoreParts } from '../../../relay/store/index.js';
 import { openPgStore, type PgPartName } from '../../../relay/store/postgres/index.js';
+import { migratePg } from '../../../relay/store/postgres/migrations.js';
+import { openPool } from '../../../relay/store/postgres/pool.js';
 import { clusterUrl, freshDatabase } from '../../helpers/postgres.js';
 import { TEST_VAULT } from '../../helpers/vault.js';
 import { tempDb, TestClock } from './helpers.js';
@@ -33,7 +37,9 @@ export const DATABASES: readonly TestDatabase[] = [
 export type TestStore = Pick<StoreParts, 'migration' | PgPartName> & { close(): Awaitable<void> };
 
 /** What a test may choose when it opens a store (the harness gives the clock and, unless told, the test vault). */
-export type TestStoreOptions = Pick<StoreOptions, 'onListenerError' | 'askDirectory' | 'apiVersion'> & { vault?: StoreOptions['vault'] };
+export type TestStoreOptions = Pick<StoreOptions, 'onListenerError' | 'askDirectory' | 'apiVersion' | 'relayId' | 'replyLeaseMs'> & {
+  vault?: StoreOptions['vault'];
+};
 
 /**
  * Waits until the store's subscribers have heard of every event committed before the call:
@@ -43,15 +49,51 @@ export async function settled(store: TestStore): Promise<void> {
   if ('settled' in store.events && typeof store.events.settled === 'function') await (store.events.settled as () => Promise<void>)();
 }
 
-async function dropDatabase(url: string): Promise<void> {
+/** Runs `sql` on the cluster's `postgres` database. */
+async function onCluster(sql: string): Promise<void> {
   const admin = new pg.Client({ connectionString: clusterUrl() });
   await admin.connect();
   try {
-    // FORCE: a connection a test left behind (an admin client it failed to end) must not keep the database.
-    await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(new URL(url).pathname.slice(1))} WITH (FORCE)`);
+    await admin.query(sql);
   } finally {
     await admin.end();
   }
+}
+
+const nameOf = (url: string): string => pg.escapeIdentifier(new URL(url).pathname.slice(1));
+
+async function dropDatabase(url: string): Promise<void> {
+  // FORCE: a connection a test left behind (an admin client it failed to end) must not keep the database.
+  await onCluster(`DROP DATABASE IF EXISTS ${nameOf(url)} WITH (FORCE)`);
+}
+
+/**
+ * A database migrated once per test file, that each test's database is copied from: a copy is as
+ * fresh as a new database migrated (nothing but the schema), and saves the migration per test.
+ */
+let template: Promise<string> | undefined;
+async function migratedTemplate(): Promise<string> {
+  const url = await freshDatabase(`relay_template_${randomBytes(6).toString('hex')}`);
+  const pool = openPool(url, { max: 1 });
+  try {
+    await migratePg(pool, () => new Date().toISOString());
+  } finally {
+    await pool.end();
+  }
+  return url;
+}
+afterAll(async () => {
+  if (template !== undefined) await dropDatabase(await template);
+});
+
+/** A new database with the latest schema (no data, no canary): the URL. */
+async function freshMigratedDatabase(): Promise<string> {
+  template ??= migratedTemplate();
+  const from = await template;
+  const url = new URL(from);
+  url.pathname = `/relay_test_${randomBytes(6).toString('hex')}`;
+  await onCluster(`CREATE DATABASE ${nameOf(url.href)} TEMPLATE ${nameOf(from)}`);
+  return url.href;
 }
 
 /** Opens stores on one fresh database (a temp file, or a database of the test cluster) and closes them all. */
@@ -77,7 +119,7 @@ export class DatabaseHarness {
   /** The PostgreSQL database's URL (created on first use). */
   url(): Promise<string> {
     if (this.database.kind !== 'postgres') throw new Error(`a ${this.database.name} database has no URL`);
-    this.pgUrl ??= freshDatabase();
+    this.pgUrl ??= freshMigratedDatabase();
     return this.pgUrl;
   }
 
@@ -146,6 +188,20 @@ export class DatabaseHarness {
     } finally {
       await client.end();
     }
+  }
+
+  /**
+   * What the database holds, as someone reading it from outside the relay would find it (to show
+   * a secret is not there in clear): SQLite's file and write-ahead log, byte for byte; PostgreSQL's
+   * rows of `tables`, as text.
+   */
+  async rawText(tables: readonly string[]): Promise<string> {
+    if (this.database.kind === 'sqlite') {
+      const path = this.sqlite?.path ?? '';
+      return [path, `${path}-wal`].map((file) => (existsSync(file) ? readFileSync(file).toString('latin1') : '')).join('');
+    }
+    const rows = await Promise.all(tables.map((table) => this.rows(`SELECT t::text AS row FROM ${table} t`)));
+    return rows.flat().map((row) => (row as { row: string }).row).join('\n');
   }
 
   /** Closes every store opened so far and opens the database again, as a restart would. */

@@ -241,7 +241,8 @@ describe('the canary: a key that does not open the vault', () => {
       DROP INDEX replies_one_on_its_way; CREATE UNIQUE INDEX replies_one_queued ON replies (request_id) WHERE state = 'queued';
       ALTER TABLE replies DROP COLUMN requested_status; ALTER TABLE replies DROP COLUMN exchanged_at;
       ALTER TABLE replies DROP COLUMN token_issued_at; ALTER TABLE replies DROP COLUMN exchange_attempts;
-      ALTER TABLE requests DROP COLUMN email_addresses; ALTER TABLE requests DROP COLUMN user_errors`);
+      ALTER TABLE requests DROP COLUMN email_addresses; ALTER TABLE requests DROP COLUMN user_errors;
+      ALTER TABLE replies DROP COLUMN claimed_by; ALTER TABLE replies DROP COLUMN lease_until`);
     db.close();
     refusedWith(B);
     expect(open(A).migration.applied).toEqual(MIGRATIONS.filter((m) => m.version >= SEALING_VERSION).map((m) => m.version));
