@@ -9,16 +9,17 @@ import { ADVISORY_LOCK } from './locks.js';
  *
  * Ids come from the table's identity, handed out when a row is inserted, not when it commits: two
  * relays' transactions could commit in the other order, and a reader paging below an id could
- * step over the line that committed last. So each append first takes the audit's advisory
- * transaction lock, held until its transaction ends: lines commit in the order of their ids, as
- * with SQLite's single writer. What it costs is that transactions that audit commit one at a
- * time from their audit line on, which is each one's last step or nearly.
+ * step over the line that committed last. So each append first takes an advisory transaction
+ * lock, held until its transaction ends: lines commit in the order of their ids, as with SQLite's
+ * single writer. It is the events' lock, not one of its own: a transaction that audits mostly
+ * appends an event too, and two locks taken in either order by two relays could deadlock. What
+ * it costs is that such transactions commit one at a time from their audit line on.
  */
 export function createPgAudit(ctx: PgContext): Audit {
   return {
     async append({ actor, action, target, details }) {
       return ctx.tx(async () => {
-        await ctx.query('SELECT pg_advisory_xact_lock($1)', [ADVISORY_LOCK.audit]);
+        await ctx.query('SELECT pg_advisory_xact_lock($1)', [ADVISORY_LOCK.events]);
         const { rows } = await ctx.query<AuditRow>(
           `INSERT INTO audit (at, actor_key_id, actor_name, action, target, details) VALUES ($1, $2, $3, $4, $5, $6)
            RETURNING id, at, actor_key_id, actor_name, action, target, details`,

@@ -1,7 +1,13 @@
 import type pg from 'pg';
 import { versionRules } from '../../../shared/status.js';
 import type { StoreOptions, StoreParts } from '../index.js';
-import { checkCanary, CANARY_KEY } from '../sealing.js';
+import { noticingFailures } from '../health.js';
+import { createPgAudit } from './audit.js';
+import { createPgStoreHealth } from './health.js';
+import { createPgKeys } from './keys.js';
+import { openPgNotices } from './notices.js';
+import { checkPgVaultKey, createPgSealing, pgSealAtOpen } from './sealing.js';
+import { createPgWebhooks } from './webhooks.js';
 import { createPgContext, type PgContext } from './context.js';
 import { createPgEventLog, type PgEventLog } from './events.js';
 import { createPgIdempotencyKeys } from './idempotency.js';
@@ -10,7 +16,6 @@ import { openPool, type PoolOptions } from './pool.js';
 import { createPgRequests } from './requests.js';
 import { createPgRelayState } from './state.js';
 import { newRelayId, replyClaims } from '../reply-claims.js';
-import { createPgAudit } from './audit.js';
 import { createPgConnections } from './connections.js';
 import { createPgMatches } from './matches.js';
 import { createPgReplies, releaseUnstartedClaims } from './replies.js';
@@ -34,7 +39,12 @@ export type PgPartName =
   | 'requests'
   | 'state'
   | 'idempotency'
+  | 'sealedAtOpen'
   | 'audit'
+  | 'keys'
+  | 'webhooks'
+  | 'sealing'
+  | 'health'
   | 'connections'
   | 'replies'
   | 'matches';
@@ -44,14 +54,6 @@ export interface PgStore extends Pick<StoreParts, 'migration' | PgPartName> {
   readonly pool: pg.Pool;
   /** Gives back the reply claims it has not started on, ends the LISTEN connection and the pool. */
   close(): Promise<void>;
-}
-
-/** Before anything is migrated: the canary, if the database has one, must open with the vault (sealing.ts). */
-async function checkVaultKey(ctx: PgContext): Promise<void> {
-  const { rows } = await ctx.query<{ present: boolean }>("SELECT to_regclass('relay_state') IS NOT NULL AS present");
-  if (rows[0]?.present !== true) return;
-  const canary = await ctx.query<{ value: string | null }>('SELECT value FROM relay_state WHERE key = $1', [CANARY_KEY]);
-  checkCanary(ctx.vault, canary.rows[0]?.value ?? null);
 }
 
 /**
@@ -68,8 +70,9 @@ export async function openPgStore(url: string, options: PgStoreOptions): Promise
   };
   try {
     const ctx = createPgContext(pool, options.clock ?? Date.now, options.vault);
-    await checkVaultKey(ctx);
+    await checkPgVaultKey(ctx);
     const migration = await migratePg(pool, ctx.now);
+    const sealedAtOpen = await pgSealAtOpen(ctx);
     const onListenerError = options.onListenerError ?? ((error) => console.error('event listener failed:', error));
     const limits = versionRules(options.apiVersion ?? '3.0');
     // In the order they need each other, as in openStore.
@@ -78,8 +81,16 @@ export async function openPgStore(url: string, options: PgStoreOptions): Promise
     const requests = createPgRequests(ctx, events, limits);
     const idempotency = createPgIdempotencyKeys(ctx);
     const state = createPgRelayState(ctx, events, requests);
+    // Audit, keys, webhooks, the vault's upkeep, health (G2). Revocations reach every relay by NOTIFY (keys.ts).
+    const notices = openPgNotices(url, { onError: (error) => onConnectionError(new Error(error.message)) });
+    ended.push(() => notices.close());
+    const health = createPgStoreHealth(ctx);
+    const noticing = <T extends object>(part: T, except: ReadonlyArray<keyof T> = []): T => noticingFailures(part, health.note, except);
+    const audit = noticing(createPgAudit(ctx));
+    const keys = noticing(await createPgKeys(ctx, audit, notices), ['onRevoked']);
+    const webhooks = noticing(createPgWebhooks(ctx, audit), ['onDisabled']);
+    const sealing = noticing(createPgSealing(ctx));
     // The outbox and what it needs (each relay its own claims on replies: reply-claims.ts).
-    const audit = createPgAudit(ctx);
     const connections = createPgConnections(ctx, events, audit);
     const memberIdOf = (requestId: string) => matches.memberId(requestId);
     const claims = replyClaims(options, newRelayId);
@@ -100,10 +111,15 @@ export async function openPgStore(url: string, options: PgStoreOptions): Promise
       requests,
       state,
       idempotency,
+      sealedAtOpen,
       audit,
-      connections,
+      keys,
+      webhooks,
+      sealing,
+      health: { check: health.check },
+      connections: noticing(connections),
       replies,
-      matches,
+      matches: noticing(matches),
       close: closeAll,
     };
   } catch (error) {

@@ -8,14 +8,11 @@ export const ADVISORY_LOCK = {
   migrate: 0x544c_5201,
   /** Held by the one relay that polls Concur (leader.ts). */
   poller: 0x544c_5202,
-  /** Held by each transaction that appends events, from before it takes an id until it ends (events.ts). */
-  events: 0x544c_5203,
   /**
-   * Held by a transaction from its audit line until it ends (audit.ts): audit ids then follow the
-   * order transactions commit in, as with SQLite's one writer, so a page read while another
-   * transaction is still open cannot skip a line committed later under a smaller id.
+   * Held by each transaction that appends events, from before it takes an id until it ends
+   * (events.ts), and by each that appends to the audit trail (audit.ts).
    */
-  audit: 0x544c_5220,
+  events: 0x544c_5203,
   /** Held while RELAY_API_KEYS are synced (keys.ts): relays starting at once add each env key once. */
   envKeys: 0x544c_5221,
 } as const;

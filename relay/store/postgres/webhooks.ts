@@ -19,13 +19,16 @@ import {
   type WebhookRow,
 } from '../webhook-rows.js';
 import type { PgContext } from './context.js';
+import { ADVISORY_LOCK } from './locks.js';
 
 /**
  * Webhook subscribers and their signing secrets on PostgreSQL (the twin of ../webhooks.ts).
  *
- * Every change reads the webhook's row `FOR UPDATE`: relays changing one webhook at once (an
- * update through one, a disable by another's delivery worker) take turns, each on the row as the
- * other left it, where READ COMMITTED alone would let the later write undo the earlier.
+ * Every change reads the webhook's row `FOR NO KEY UPDATE`: relays changing one webhook at once
+ * (an update through one, a disable by another's delivery worker) take turns, each on the row as
+ * the other left it, where READ COMMITTED alone would let the later write undo the earlier. Not
+ * `FOR UPDATE`: that would also block the key-share lock of a delivery inserted for the webhook
+ * by an event's append, which holds the events' lock this change's audit line waits for.
  *
  * `onDisabled` listeners run inside the disabling transaction (deliveries fail their pending
  * messages in it), so they are awaited there; nothing outside the store listens, so there is
@@ -39,7 +42,7 @@ export function createPgWebhooks(ctx: PgContext, audit: Pick<Audit, 'append'>): 
   const disabledListeners: PgDisabledListener[] = [];
 
   const find = async (id: string, lock = false): Promise<WebhookRow | undefined> =>
-    (await ctx.query<WebhookRow>(`SELECT ${WEBHOOK_COLUMNS} FROM webhooks WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [id])).rows[0];
+    (await ctx.query<WebhookRow>(`SELECT ${WEBHOOK_COLUMNS} FROM webhooks WHERE id = $1${lock ? ' FOR NO KEY UPDATE' : ''}`, [id])).rows[0];
 
   async function load(id: string, lock = false): Promise<WebhookRow> {
     const row = await find(id, lock);
@@ -113,6 +116,9 @@ export function createPgWebhooks(ctx: PgContext, audit: Pick<Audit, 'append'>): 
 
     remove(id, actor) {
       return ctx.tx(async () => {
+        // The audit's lock before the row's: a delete locks the row against the deliveries an
+        // event's append (holding that lock) inserts for it, so the other order could deadlock.
+        await ctx.query('SELECT pg_advisory_xact_lock($1)', [ADVISORY_LOCK.events]);
         const { rows } = await ctx.query<{ url: string }>('DELETE FROM webhooks WHERE id = $1 RETURNING url', [id]);
         if (rows.length === 0) return false;
         await audit.append({ actor, action: 'webhook.deleted', target: id, details: { endpoint: endpointOf(rows[0]!.url) } });

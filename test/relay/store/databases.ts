@@ -123,6 +123,35 @@ export class DatabaseHarness {
     return this.pgUrl;
   }
 
+  /** The SQLite database's file (made on first use). */
+  sqlitePath(): string {
+    if (this.database.kind !== 'sqlite') throw new Error(`a ${this.database.name} database has no file`);
+    this.sqlite ??= tempDb();
+    return this.sqlite.path;
+  }
+
+  /**
+   * Reads `sql` on the database from outside the store, as an operator would: its rows, as the
+   * driver gives them (one statement both databases read alike).
+   */
+  async rows<R>(sql: string): Promise<R[]> {
+    if (this.database.kind === 'sqlite') {
+      const db = new Database(this.sqlitePath(), { readonly: true });
+      try {
+        return db.prepare(sql).all() as R[];
+      } finally {
+        db.close();
+      }
+    }
+    const client = new pg.Client({ connectionString: await this.url() });
+    await client.connect();
+    try {
+      return (await client.query(sql)).rows as R[];
+    } finally {
+      await client.end();
+    }
+  }
+
   /** Another store on this database: a restart, or (PostgreSQL) another relay. */
   async store(options: TestStoreOptions = {}): Promise<TestStore> {
     const full = { vault: TEST_VAULT, ...options, clock: this.clock.now };
@@ -168,31 +197,11 @@ export class DatabaseHarness {
    */
   async rawText(tables: readonly string[]): Promise<string> {
     if (this.database.kind === 'sqlite') {
-      const path = this.sqlite?.path ?? '';
+      const path = this.sqlitePath();
       return [path, `${path}-wal`].map((file) => (existsSync(file) ? readFileSync(file).toString('latin1') : '')).join('');
     }
-    const rows = await Promise.all(tables.map((table) => this.rows(`SELECT t::text AS row FROM ${table} t`)));
-    return rows.flat().map((row) => (row as { row: string }).row).join('\n');
-  }
-
-  /** Reads rows from outside the store (what is really in the tables): one statement both databases read alike. */
-  async rows(sql: string): Promise<unknown[]> {
-    if (this.database.kind === 'sqlite') {
-      this.sqlite ??= tempDb();
-      const db = new Database(this.sqlite.path, { readonly: true });
-      try {
-        return db.prepare(sql).all();
-      } finally {
-        db.close();
-      }
-    }
-    const client = new pg.Client({ connectionString: await this.url() });
-    await client.connect();
-    try {
-      return (await client.query(sql)).rows;
-    } finally {
-      await client.end();
-    }
+    const rows = await Promise.all(tables.map((table) => this.rows<{ row: string }>(`SELECT t::text AS row FROM ${table} t`)));
+    return rows.flat().map((row) => row.row).join('\n');
   }
 
   /** Closes every store opened so far and opens the database again, as a restart would. */
