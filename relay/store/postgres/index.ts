@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { versionRules } from '../../../shared/status.js';
-import type { StoreOptions, StoreParts } from '../index.js';
+import type { Awaitable, StoreOptions, StoreParts } from '../index.js';
 import { noticingFailures } from '../health.js';
 import { createPgAudit } from './audit.js';
 import { createPgStoreHealth } from './health.js';
@@ -91,18 +91,20 @@ export async function openPgStore(url: string, options: PgStoreOptions): Promise
     const webhooks = noticing(createPgWebhooks(ctx, audit), ['onDisabled']);
     const sealing = noticing(createPgSealing(ctx));
     // The outbox and what it needs (each relay its own claims on replies: reply-claims.ts).
-    const connections = createPgConnections(ctx, events, audit);
-    const memberIdOf = (requestId: string) => matches.memberId(requestId);
+    const connections = noticing(createPgConnections(ctx, events, audit));
+    const memberIdOf = (requestId: string): Awaitable<string | null> => matches.memberId(requestId);
     const claims = replyClaims(options, newRelayId);
-    const replies = createPgReplies(ctx, events, { requests, keys: idempotency, audit, connections, state, memberIdOf }, limits, claims);
+    const replies = noticing(createPgReplies(ctx, events, { requests, keys: idempotency, audit, connections, state, memberIdOf }, limits, claims));
     ended.push(() => releaseUnstartedClaims(ctx, claims).then(() => undefined));
-    const matches = await createPgMatches(ctx, {
-      events,
-      requests,
-      replies,
-      askAboutNew: options.askDirectory ?? false,
-      tokenLifetimeMs: limits.requestTokenLifetimeMs,
-    });
+    const matches = noticing(
+      await createPgMatches(ctx, {
+        events,
+        requests,
+        replies,
+        askAboutNew: options.askDirectory ?? false,
+        tokenLifetimeMs: limits.requestTokenLifetimeMs,
+      }),
+    );
 
     return {
       migration,
@@ -117,9 +119,9 @@ export async function openPgStore(url: string, options: PgStoreOptions): Promise
       webhooks,
       sealing,
       health: { check: health.check },
-      connections: noticing(connections),
+      connections,
       replies,
-      matches: noticing(matches),
+      matches,
       close: closeAll,
     };
   } catch (error) {
