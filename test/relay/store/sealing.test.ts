@@ -175,3 +175,28 @@ describe.each(DATABASES)('secrets at rest ($name)', (database) => {
     });
   });
 });
+
+describe('the canary on PostgreSQL, relays opening a new database at once', () => {
+  let harness: DatabaseHarness;
+  const postgres = DATABASES.find((d) => d.kind === 'postgres')!;
+  afterEach(() => harness.cleanup());
+
+  it('with one key: one writes the canary, every one opens', async () => {
+    harness = new DatabaseHarness(postgres);
+    const stores = await Promise.all([A, A, A].map((vault) => harness.store({ vault })));
+    expect(stores.map((store) => store.sealedAtOpen.canaryWritten).sort()).toEqual([false, false, true]);
+  });
+
+  it('with two keys: the key that wrote the canary is the vault’s, the other relay is refused', async () => {
+    harness = new DatabaseHarness(postgres);
+    await harness.url();
+    const outcomes = await Promise.allSettled([A, B].map((vault) => harness.store({ vault })));
+    const opened = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+    const refused = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as unknown] : []));
+    expect(opened).toHaveLength(1);
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toBeInstanceOf(VaultError);
+    const { current } = await opened[0]!.sealing.keys();
+    expect(await opened[0]!.sealing.keys()).toEqual({ current, canary: current });
+  });
+});
