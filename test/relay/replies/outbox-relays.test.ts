@@ -14,8 +14,8 @@ import { addRequests, calls, captureLog, clientFor, fault, fixedRandom, sandboxP
  * sent twice would show as two accepted PUTs.
  */
 
-const REPLIES = 120;
-const RELAYS = 2;
+const REPLIES = 150;
+const RELAYS = 3;
 
 let sb: RunningSandbox;
 sandboxPerFile({ random: 18, quirks: { repeatReplies: 'accept' } }, (s) => (sb = s));
@@ -54,7 +54,11 @@ describe('the outbox of several relays on one PostgreSQL database', () => {
   it(`${REPLIES} replies over ${RELAYS} relays, 30 % of PUTs answered 503: every request gets exactly one accepted PUT`, async () => {
     const relays: TestStore[] = [];
     for (let i = 0; i < RELAYS; i++) relays.push(await harness.store({ relayId: `relay-${i}` }));
-    const seeded = await addRequests(sb, Array.from({ length: REPLIES }, (_, i) => ({ id: `P${i}` })));
+    const seeded = [];
+    // The sandbox takes 500 at a time.
+    for (let from = 0; from < REPLIES; from += 500) {
+      seeded.push(...(await addRequests(sb, Array.from({ length: Math.min(500, REPLIES - from) }, (_, i) => ({ id: `P${from + i}` })))));
+    }
     const poller = createPoller({ client: clientFor(sb), store: relays[0]!, intervalMs: 60_000, logger: log.logger, metrics: new Metrics(), now: harness.clock.now });
     expect((await poller.sweepNow()).outcome).toBe('ok');
     // Queued through every relay's API, as a load balancer would spread them.
