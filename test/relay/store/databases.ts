@@ -197,11 +197,11 @@ export class DatabaseHarness {
    */
   async rawText(tables: readonly string[]): Promise<string> {
     if (this.database.kind === 'sqlite') {
-      const path = this.sqlite?.path ?? '';
+      const path = this.sqlitePath();
       return [path, `${path}-wal`].map((file) => (existsSync(file) ? readFileSync(file).toString('latin1') : '')).join('');
     }
-    const rows = await Promise.all(tables.map((table) => this.rows(`SELECT t::text AS row FROM ${table} t`)));
-    return rows.flat().map((row) => (row as { row: string }).row).join('\n');
+    const rows = await Promise.all(tables.map((table) => this.rows<{ row: string }>(`SELECT t::text AS row FROM ${table} t`)));
+    return rows.flat().map((row) => row.row).join('\n');
   }
 
   /** Closes every store opened so far and opens the database again, as a restart would. */
