@@ -2,9 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
 import { ConnectionRequest, RequestsPage } from '../../../shared/models.js';
-import { BadCursorError, encodeCursor, toIso, type Awaitable, type Store } from '../../../relay/store/index.js';
+import { BadCursorError, encodeCursor, toIso, type Awaitable } from '../../../relay/store/index.js';
 import { DATABASES, databasePerTest, type DatabaseHarness, type TestStore } from './databases.js';
-import { record, storePerTest, TESTER, type StoreHarness, type TestClock } from './helpers.js';
+import { record, TESTER, type TestClock } from './helpers.js';
 
 const FIFTEEN_MINUTES = 15 * 60 * 1000;
 
@@ -310,6 +310,89 @@ describe.each(DATABASES)('connection requests in the store ($name)', (database) 
     });
   });
 
+  describe('with replies', () => {
+    it('counts a request a CREU code popped as failed until Concur (3.2) requeues it with a new token, then as pending again', async () => {
+      await store.requests.upsertFromConcur([record('A'), record('B')], harness.clock.iso());
+      await store.replies.markSent((await store.replies.enqueue('A', 'CREU1', { actor: TESTER })).replyId);
+      await store.replies.markSent((await store.replies.enqueue('B', 'CRRET', { actor: TESTER })).replyId);
+      expect(await store.requests.counts()).toEqual({ pending: 1, failed: 1, connected: 0 });
+      // The same token again changes nothing: the reply's code stands.
+      await store.requests.upsertFromConcur([record('A', { lastModified: '2024-05-01T09:05:00Z' })], harness.clock.advance(60_000));
+      expect(await store.requests.get('A')).toMatchObject({ status: 'CREU1', group: 'failed' });
+      // A day later the queue hands it out again with a new token: the traveller may have fixed their data.
+      const { updated } = await store.requests.upsertFromConcur(
+        [record('A', { requestToken: 'requeued-token', lastModified: '2024-05-02T09:05:00Z' }), record('B', { requestToken: 'crret-token' })],
+        harness.clock.advance(86_400_000),
+      );
+      expect(updated.map((r) => [r.id, r.status, r.group])).toEqual([['A', 'Pending', 'pending'], ['B', 'CRRET', 'pending']]);
+      expect(await store.requests.counts()).toEqual({ pending: 2, failed: 0, connected: 0 });
+    });
+
+    it('announces exactly what getRequest reads back, also for requests with replies and retries', async () => {
+      // The upsert builds its views from the rows it writes rather than reading them back: they must agree.
+      await store.requests.upsertFromConcur([record('A'), record('B'), record('C')], harness.clock.iso());
+      await store.replies.markSent((await store.replies.enqueue('A', 'CRRET', { actor: TESTER })).replyId);
+      const { replyId } = await store.replies.enqueue('B', 'CRSUC', { actor: TESTER });
+      await store.replies.markAttempt(replyId, { attempts: 1, nextAttemptAt: harness.clock.advance(5000), lastError: 'Concur is unavailable (503)' });
+
+      const { created, updated } = await store.requests.upsertFromConcur(
+        [
+          record('A', { status: 'CRRET', lastModified: '2024-05-01T09:10:00Z', requestToken: 'new-token' }),
+          record('B', { firstName: 'Grace', lastModified: null }),
+          record('C'),
+          record('D', { requestToken: null, lastModified: null }),
+        ],
+        harness.clock.advance(60_000),
+      );
+      expect(updated.map((r) => r.id)).toEqual(['A', 'B']);
+      expect(created.map((r) => r.id)).toEqual(['D']);
+      for (const view of [...updated, ...created]) {
+        expect(view).toEqual(await store.requests.get(view.id));
+        expect(z.strictObject(ConnectionRequest.shape).parse(view)).toEqual(view);
+      }
+      expect(updated[0]).toMatchObject({ retries: 1, reply: { status: 'CRRET', state: 'sent' } });
+      expect(updated[1]).toMatchObject({ firstName: 'Grace', reply: { status: 'CRSUC', state: 'queued', attempts: 1 } });
+    });
+
+    it('never shows the request token in any API shape, event or list', async () => {
+      const secret = 'secret-request-token-';
+      await store.requests.upsertFromConcur([record('A'), record('B', { status: 'Processing' })], harness.clock.iso());
+      await store.requests.upsertFromConcur([record('A', { requestToken: 'secret-request-token-new' })], harness.clock.advance(1000));
+      await store.replies.enqueue('A', 'CRSUC', { actor: TESTER });
+      const [due] = await store.replies.due(harness.clock.iso(), 10);
+      if (due) await store.replies.markSent(due.id);
+
+      const everything = JSON.stringify([
+        await store.requests.get('A'),
+        await store.requests.get('B'),
+        await store.requests.list({ limit: 50 }),
+        await store.requests.list({ group: 'connected', limit: 50 }),
+        await store.events.after(0, 1000),
+        await store.state.summary(),
+      ]);
+      expect(everything).not.toContain(secret);
+      expect(everything).not.toMatch(/token"\s*:/i);
+      expect(await store.requests.getRequestToken('A')).toBe('secret-request-token-new');
+      expect(await store.requests.getRequestToken('missing')).toBeUndefined();
+    });
+
+    it('shows each request of a page with its latest reply, as getRequest does', async () => {
+      const ids = await seed23(store, harness.clock);
+      // R22 gets two replies (the latest counts), R21 one, the rest none; pages are chosen before the join.
+      await store.replies.markFailed((await store.replies.enqueue('R22', 'CRSUC', { actor: TESTER })).replyId, 'Concur answered 400');
+      await store.replies.enqueue('R22', 'CREU1', { actor: TESTER });
+      await store.replies.enqueue('R21', 'CRSUC', { actor: TESTER });
+      const pages = [await store.requests.list({ limit: 4 })];
+      while (pages.at(-1)?.nextCursor) pages.push(await store.requests.list({ limit: 4, cursor: pages.at(-1)?.nextCursor ?? undefined }));
+      const items = pages.flatMap((page) => page.items);
+      expect(items.map((item) => item.id).sort()).toEqual([...ids].sort());
+      for (const item of items) expect(item).toEqual(await store.requests.get(item.id));
+      expect(items[0]?.reply).toMatchObject({ status: 'CREU1', state: 'queued' });
+      expect(items[1]?.reply).toMatchObject({ status: 'CRSUC', state: 'queued' });
+      expect(items.slice(2).every((item) => item.reply === null)).toBe(true);
+    });
+  });
+
   describe('counts', () => {
     it('counts requests by group', async () => {
       expect(await store.requests.counts()).toEqual({ pending: 0, failed: 0, connected: 0 });
@@ -331,95 +414,6 @@ describe.each(DATABASES)('connection requests in the store ($name)', (database) 
         autoConnect: { policy: 'off', directory: false },
       });
     });
-  });
-});
-
-// With replies, which only the SQLite store has until PostgreSQL's replies part is built: then
-// these join the tests above.
-describe('connection requests with replies in the store', () => {
-  let harness: StoreHarness;
-  let store: Store;
-  storePerTest((h, s) => ((harness = h), (store = s)));
-
-  it('counts a request a CREU code popped as failed until Concur (3.2) requeues it with a new token, then as pending again', async () => {
-    await store.requests.upsertFromConcur([record('A'), record('B')], harness.clock.iso());
-    await store.replies.markSent((await store.replies.enqueue('A', 'CREU1', { actor: TESTER })).replyId);
-    await store.replies.markSent((await store.replies.enqueue('B', 'CRRET', { actor: TESTER })).replyId);
-    expect(await store.requests.counts()).toEqual({ pending: 1, failed: 1, connected: 0 });
-    // The same token again changes nothing: the reply's code stands.
-    await store.requests.upsertFromConcur([record('A', { lastModified: '2024-05-01T09:05:00Z' })], harness.clock.advance(60_000));
-    expect(await store.requests.get('A')).toMatchObject({ status: 'CREU1', group: 'failed' });
-    // A day later the queue hands it out again with a new token: the traveller may have fixed their data.
-    const { updated } = await store.requests.upsertFromConcur(
-      [record('A', { requestToken: 'requeued-token', lastModified: '2024-05-02T09:05:00Z' }), record('B', { requestToken: 'crret-token' })],
-      harness.clock.advance(86_400_000),
-    );
-    expect(updated.map((r) => [r.id, r.status, r.group])).toEqual([['A', 'Pending', 'pending'], ['B', 'CRRET', 'pending']]);
-    expect(await store.requests.counts()).toEqual({ pending: 2, failed: 0, connected: 0 });
-  });
-
-  it('announces exactly what getRequest reads back, also for requests with replies and retries', async () => {
-    // The upsert builds its views from the rows it writes rather than reading them back: they must agree.
-    await store.requests.upsertFromConcur([record('A'), record('B'), record('C')], harness.clock.iso());
-    await store.replies.markSent((await store.replies.enqueue('A', 'CRRET', { actor: TESTER })).replyId);
-    const { replyId } = await store.replies.enqueue('B', 'CRSUC', { actor: TESTER });
-    await store.replies.markAttempt(replyId, { attempts: 1, nextAttemptAt: harness.clock.advance(5000), lastError: 'Concur is unavailable (503)' });
-
-    const { created, updated } = await store.requests.upsertFromConcur(
-      [
-        record('A', { status: 'CRRET', lastModified: '2024-05-01T09:10:00Z', requestToken: 'new-token' }),
-        record('B', { firstName: 'Grace', lastModified: null }),
-        record('C'),
-        record('D', { requestToken: null, lastModified: null }),
-      ],
-      harness.clock.advance(60_000),
-    );
-    expect(updated.map((r) => r.id)).toEqual(['A', 'B']);
-    expect(created.map((r) => r.id)).toEqual(['D']);
-    for (const view of [...updated, ...created]) {
-      expect(view).toEqual(await store.requests.get(view.id));
-      expect(z.strictObject(ConnectionRequest.shape).parse(view)).toEqual(view);
-    }
-    expect(updated[0]).toMatchObject({ retries: 1, reply: { status: 'CRRET', state: 'sent' } });
-    expect(updated[1]).toMatchObject({ firstName: 'Grace', reply: { status: 'CRSUC', state: 'queued', attempts: 1 } });
-  });
-
-  it('never shows the request token in any API shape, event or list', async () => {
-    const secret = 'secret-request-token-';
-    await store.requests.upsertFromConcur([record('A'), record('B', { status: 'Processing' })], harness.clock.iso());
-    await store.requests.upsertFromConcur([record('A', { requestToken: 'secret-request-token-new' })], harness.clock.advance(1000));
-    await store.replies.enqueue('A', 'CRSUC', { actor: TESTER });
-    const [due] = await store.replies.due(harness.clock.iso(), 10);
-    if (due) await store.replies.markSent(due.id);
-
-    const everything = JSON.stringify([
-      await store.requests.get('A'),
-      await store.requests.get('B'),
-      await store.requests.list({ limit: 50 }),
-      await store.requests.list({ group: 'connected', limit: 50 }),
-      await store.events.after(0, 1000),
-      await store.state.summary(),
-    ]);
-    expect(everything).not.toContain(secret);
-    expect(everything).not.toMatch(/token"\s*:/i);
-    expect(await store.requests.getRequestToken('A')).toBe('secret-request-token-new');
-    expect(await store.requests.getRequestToken('missing')).toBeUndefined();
-  });
-
-  it('shows each request of a page with its latest reply, as getRequest does', async () => {
-    const ids = await seed23(store, harness.clock);
-    // R22 gets two replies (the latest counts), R21 one, the rest none; pages are chosen before the join.
-    await store.replies.markFailed((await store.replies.enqueue('R22', 'CRSUC', { actor: TESTER })).replyId, 'Concur answered 400');
-    await store.replies.enqueue('R22', 'CREU1', { actor: TESTER });
-    await store.replies.enqueue('R21', 'CRSUC', { actor: TESTER });
-    const pages = [await store.requests.list({ limit: 4 })];
-    while (pages.at(-1)?.nextCursor) pages.push(await store.requests.list({ limit: 4, cursor: pages.at(-1)?.nextCursor ?? undefined }));
-    const items = pages.flatMap((page) => page.items);
-    expect(items.map((item) => item.id).sort()).toEqual([...ids].sort());
-    for (const item of items) expect(item).toEqual(await store.requests.get(item.id));
-    expect(items[0]?.reply).toMatchObject({ status: 'CREU1', state: 'queued' });
-    expect(items[1]?.reply).toMatchObject({ status: 'CRSUC', state: 'queued' });
-    expect(items.slice(2).every((item) => item.reply === null)).toBe(true);
   });
 });
 
