@@ -84,7 +84,8 @@ export async function walkPgColumn(ctx: PgContext, vault: Vault, column: SealedC
       }
       return read.rows;
     });
-    if (rows.length > 0) options.onBatch?.({ ...count });
+    // Awaited when it answers a promise (work of its own on the database, a test's write beside the walk).
+    if (rows.length > 0) await options.onBatch?.({ ...count });
     if (rows.length < size) return count;
     last = rows[rows.length - 1]!.row;
   }

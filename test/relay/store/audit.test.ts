@@ -1,26 +1,25 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { AuditEntry } from '../../../shared/people.js';
-import { BadCursorError, type Store } from '../../../relay/store/index.js';
+import { BadCursorError } from '../../../relay/store/index.js';
 import { ADVISORY_LOCK } from '../../../relay/store/postgres/locks.js';
 import { DATABASES, databasePerTest, type DatabaseHarness, type TestStore } from './databases.js';
-import { record, storePerTest, type StoreHarness } from './helpers.js';
+import { record } from './helpers.js';
 
 /** The audit trail: written with the change it records, newest first in pages, never changed. */
 
-// The replies part is not on PostgreSQL yet: this one runs on SQLite until it is.
-describe('the audit trail of replies (SQLite)', () => {
-  let harness: StoreHarness;
-  let store: Store;
-  storePerTest((h, s) => ((harness = h), (store = s)));
+describe.each(DATABASES)('the audit trail ($name)', (database) => {
+  let harness: DatabaseHarness;
+  let store: TestStore;
+  databasePerTest(database, (h, s) => ((harness = h), (store = s)));
 
-  it('records who asked for each reply, in the transaction of the reply, and names them on the reply', () => {
-    store.requests.upsertFromConcur([record('A'), record('B')], harness.clock.iso());
+  it('records who asked for each reply, in the transaction of the reply, and names them on the reply', async () => {
+    await store.requests.upsertFromConcur([record('A'), record('B')], harness.clock.iso());
     const alice = { keyId: 'key_alice', name: 'Alice' };
-    const { reply, replyId } = store.replies.enqueue('A', 'CRSUC', { actor: alice });
+    const { reply, replyId } = await store.replies.enqueue('A', 'CRSUC', { actor: alice });
     expect(reply.requestedBy).toBe('Alice');
-    expect(store.requests.get('A')?.reply?.requestedBy).toBe('Alice');
-    const [entry] = store.audit.list({ limit: 5 }).items;
+    expect((await store.requests.get('A'))?.reply?.requestedBy).toBe('Alice');
+    const [entry] = (await store.audit.list({ limit: 5 })).items;
     expect(AuditEntry.parse(entry)).toEqual({
       id: entry!.id,
       at: harness.clock.iso(),
@@ -30,19 +29,13 @@ describe('the audit trail of replies (SQLite)', () => {
       details: { status: 'CRSUC', replyId },
     });
     // A refused reply (one is already on its way) leaves no audit line.
-    expect(() => store.replies.enqueue('A', 'CREU1', { actor: alice })).toThrow();
-    expect(store.audit.list({ limit: 5 }).items).toHaveLength(1);
+    await expect(Promise.resolve().then(() => store.replies.enqueue('A', 'CREU1', { actor: alice }))).rejects.toThrow();
+    expect((await store.audit.list({ limit: 5 })).items).toHaveLength(1);
     // A repeat with the same Idempotency-Key is the same reply: no second line either.
-    store.replies.enqueue('B', 'CREU2', { actor: alice, idempotencyKey: 'k-1' });
-    store.replies.enqueue('B', 'CREU2', { actor: alice, idempotencyKey: 'k-1' });
-    expect(store.audit.list({ limit: 5 }).items.map((e) => e.target)).toEqual(['B', 'A']);
+    await store.replies.enqueue('B', 'CREU2', { actor: alice, idempotencyKey: 'k-1' });
+    await store.replies.enqueue('B', 'CREU2', { actor: alice, idempotencyKey: 'k-1' });
+    expect((await store.audit.list({ limit: 5 })).items.map((e) => e.target)).toEqual(['B', 'A']);
   });
-});
-
-describe.each(DATABASES)('the audit trail ($name)', (database) => {
-  let harness: DatabaseHarness;
-  let store: TestStore;
-  databasePerTest(database, (h, s) => ((harness = h), (store = s)));
 
   it('keeps each line as it was appended: who, what, on what, with its details', async () => {
     const actor = { keyId: 'key_alice', name: 'Alice' };
