@@ -90,6 +90,7 @@ export function createBroker(options: BrokerOptions): ConnectionBroker {
     const outcome = await refresher.refresh(id);
     switch (outcome.kind) {
       case 'refreshed':
+      case 'not_due':
       case 'broken':
       case 'gone':
         return open(id);

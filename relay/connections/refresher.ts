@@ -36,6 +36,8 @@ export type RefreshOutcome =
   | { kind: 'deferred'; connection: Connection; reason: string; retryAfterSeconds: number | undefined }
   /** Another relay on the database is refreshing it right now (its claim lasts until `until` at most). */
   | { kind: 'busy'; until: string }
+  /** The worker's: no longer due when its turn came (another relay refreshed it meanwhile). */
+  | { kind: 'not_due' }
   /** Nothing to refresh: unknown, not active any more, or its tokens erased. */
   | { kind: 'gone' }
   /** Not tried, or not recorded: the store failed (logged), or the worker is stopping. */
@@ -134,7 +136,7 @@ export function createRefresher(options: RefresherOptions): Refresher {
     const flight = (async () => {
       const release = await slots.acquire(urgent);
       try {
-        return await attempt(id);
+        return await attempt(id, urgent);
       } finally {
         release();
         flights.delete(id);
@@ -144,11 +146,11 @@ export function createRefresher(options: RefresherOptions): Refresher {
     return flight;
   }
 
-  async function attempt(id: string): Promise<RefreshOutcome> {
+  async function attempt(id: string, urgent: boolean): Promise<RefreshOutcome> {
     let held: OpenedTokens;
     try {
       // Claimed, not just read: another relay on the database may be at Concur with the same refresh token.
-      const claim = await store.connections.claimRefresh(id, now(), leaseMs);
+      const claim = await store.connections.claimRefresh(id, now(), leaseMs, !urgent);
       if (claim.kind !== 'claimed') return claim;
       held = claim.tokens;
     } catch (error) {

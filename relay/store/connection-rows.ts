@@ -1,6 +1,6 @@
 import { type Connection, type ConnectionState, CONNECTION_STATES } from '../../shared/connections.js';
 import type { Vault } from '../vault/vault.js';
-import type { HeldTokenSet, OpenedTokens, TokenForm } from './connections.js';
+import type { HeldTokenSet, OpenedTokens, RefreshClaim, TokenForm } from './connections.js';
 import { BadCursorError } from './errors.js';
 import { CONNECTION_ACCESS_TOKEN, CONNECTION_REFRESH_TOKEN, placeOf } from './sealed-columns.js';
 import { toIso } from './time.js';
@@ -106,6 +106,23 @@ export function openTokens(vault: Vault, row: ConnectionRow, secret: SealedToken
     accessTokenExpiresAt: row.access_token_expires_at,
     refreshTokenExpiresAt: row.refresh_token_expires_at,
   };
+}
+
+/** What claiming a refresh looks at. */
+export interface ClaimRow extends SealedTokens {
+  state: string;
+  next_refresh_at: string | null;
+  claimed_until: string | null;
+}
+
+export const CLAIM_COLUMNS = 'state, access_token, refresh_token, next_refresh_at, refresh_claimed_until AS claimed_until';
+
+/** Why the refresh of `row` cannot be claimed at `at` (`whenDue`: only while it is due); null: it can. */
+export function claimRefusal(row: ClaimRow | undefined, at: string, whenDue: boolean): Exclude<RefreshClaim, { kind: 'claimed' }> | null {
+  if (row === undefined || row.state !== 'active' || row.access_token === null || row.refresh_token === null) return { kind: 'gone' };
+  if (row.claimed_until !== null && row.claimed_until > at) return { kind: 'busy', until: row.claimed_until };
+  if (whenDue && (row.next_refresh_at === null || row.next_refresh_at > at)) return { kind: 'not_due' };
+  return null;
 }
 
 /** One page from `limit` + 1 rows (the extra one says whether another page follows). */

@@ -3,7 +3,7 @@ import type { Connection, ConnectionsPage, ConnectionState } from '../../shared/
 import type { Actor, Audit } from './audit.js';
 import type { StoreContext } from './context.js';
 import type { Db } from './db.js';
-import { COLUMNS, countsOf, decodeCursor, openTokens, pageOf, sealedTokens, toConnection, type ConnectionRow, type SealedTokens } from './connection-rows.js';
+import { CLAIM_COLUMNS, claimRefusal, COLUMNS, countsOf, decodeCursor, openTokens, pageOf, sealedTokens, toConnection, type ClaimRow, type ConnectionRow, type SealedTokens } from './connection-rows.js';
 import { UnknownConnectionError } from './errors.js';
 import type { EventLog } from './events.js';
 import { addMs, toIso, type TimeInput } from './time.js';
@@ -52,7 +52,12 @@ export interface OpenedTokens extends HeldTokenSet {
  * claim's lease runs (another relay is at Concur with the same refresh token), or `gone`: unknown,
  * not active, its tokens erased.
  */
-export type RefreshClaim = { kind: 'claimed'; tokens: OpenedTokens } | { kind: 'busy'; until: string } | { kind: 'gone' };
+export type RefreshClaim =
+  | { kind: 'claimed'; tokens: OpenedTokens }
+  | { kind: 'busy'; until: string }
+  /** Asked for only while due, and it is not (another relay refreshed it since it was listed as due). */
+  | { kind: 'not_due' }
+  | { kind: 'gone' };
 
 export interface Connections {
   /** Stores a new connection (or, for a request that has one, replaces its tokens): sealed, with connection.created. */
@@ -68,8 +73,10 @@ export interface Connections {
    * connection across every relay on the database, as Concur rotates the refresh token on each use
    * and a second refresh with the old one would break the connection. The lease must outlast a
    * call to Concur; a relay that dies holding one only delays the refresh until it ends.
+   * `whenDue`: only if it is due at `now` (the worker's refreshes, listed by `dueForRefresh`
+   * before another relay may have refreshed them); otherwise whenever (a token needed now).
    */
-  claimRefresh(id: string, now: TimeInput, leaseMs: number): RefreshClaim;
+  claimRefresh(id: string, now: TimeInput, leaseMs: number, whenDue?: boolean): RefreshClaim;
   /** A refresh worked: the new tokens (the refresh token may be rotated, the geolocation moved). */
   refreshed(id: string, tokens: HeldTokenSet, nextRefreshAt: TimeInput): Connection;
   /**
@@ -91,7 +98,7 @@ function prepare(db: Db) {
   const byId = db.prepare<[string], ConnectionRow>(`SELECT ${COLUMNS} FROM connections WHERE id = ?`);
   const byRequestId = db.prepare<[string], ConnectionRow>(`SELECT ${COLUMNS} FROM connections WHERE request_id = ?`);
   const sealed = db.prepare<[string], SealedTokens>('SELECT access_token, refresh_token FROM connections WHERE id = ?');
-  const claimOf = db.prepare<[string], { claimed_until: string | null }>('SELECT refresh_claimed_until AS claimed_until FROM connections WHERE id = ?');
+  const claimOf = db.prepare<[string], ClaimRow>(`SELECT ${CLAIM_COLUMNS} FROM connections WHERE id = ?`);
   const claim = db.prepare<[{ id: string; until: string }]>('UPDATE connections SET refresh_claimed_until = @until WHERE id = @id');
   const requestRow = db.prepare<[string], { user_id: string | null; first_name: string | null; last_name: string | null; loyalty_number: string | null }>(
     'SELECT user_id, first_name, last_name, loyalty_number FROM requests WHERE id = ?',
@@ -219,14 +226,13 @@ export function createConnections(ctx: StoreContext, events: Pick<EventLog, 'app
       return row === undefined ? undefined : openTokens(vault, row, sql.sealed.get(id));
     },
 
-    claimRefresh(id, now, leaseMs) {
+    claimRefresh(id, now, leaseMs, whenDue = false) {
       return ctx.tx((): RefreshClaim => {
-        const row = sql.byId.get(id);
-        const tokens = row === undefined ? undefined : openTokens(vault, row, sql.sealed.get(id));
-        if (tokens === undefined || tokens.state !== 'active') return { kind: 'gone' };
         const at = toIso(now);
-        const until = sql.claimOf.get(id)?.claimed_until ?? null;
-        if (until !== null && until > at) return { kind: 'busy', until };
+        const refused = claimRefusal(sql.claimOf.get(id), at, whenDue);
+        const row = sql.byId.get(id);
+        const tokens = refused === null && row !== undefined ? openTokens(vault, row, sql.sealed.get(id)) : undefined;
+        if (tokens === undefined) return refused ?? { kind: 'gone' };
         sql.claim.run({ id, until: addMs(at, leaseMs) });
         return { kind: 'claimed', tokens };
       });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Connection, ConnectionState } from '../../../shared/connections.js';
-import { COLUMNS, countsOf, decodeCursor, openTokens, pageOf, sealedTokens, toConnection, type ConnectionRow, type SealedTokens } from '../connection-rows.js';
+import { CLAIM_COLUMNS, claimRefusal, COLUMNS, countsOf, decodeCursor, openTokens, pageOf, sealedTokens, toConnection, type ClaimRow, type ConnectionRow, type SealedTokens } from '../connection-rows.js';
 import type { RefreshClaim } from '../connections.js';
 import { UnknownConnectionError } from '../errors.js';
 import type { Audit, Connections } from '../index.js';
@@ -66,26 +66,24 @@ async function insert(ctx: PgContext, id: string, requestId: string, values: unk
 }
 
 /** See Connections.claimRefresh. */
-async function claimRefresh(ctx: PgContext, id: string, now: TimeInput, leaseMs: number): Promise<RefreshClaim> {
+async function claimRefresh(ctx: PgContext, id: string, now: TimeInput, leaseMs: number, whenDue: boolean): Promise<RefreshClaim> {
   const at = toIso(now);
   // One statement: under READ COMMITTED a relay that waited for the other's row lock checks the
-  // lease again on the row as the other left it, so of two relays claiming at once one wins.
+  // conditions again on the row as the other left it, so of two relays claiming at once one wins,
+  // and (whenDue) one that finds it refreshed meanwhile no longer sees it due.
   const { rows } = await ctx.query<ConnectionRow & SealedTokens>(
     `UPDATE connections SET refresh_claimed_until = $3
      WHERE id = $1 AND state = 'active' AND access_token IS NOT NULL AND refresh_token IS NOT NULL
-       AND (refresh_claimed_until IS NULL OR refresh_claimed_until <= $2)
+       AND (refresh_claimed_until IS NULL OR refresh_claimed_until <= $2) AND ($4::boolean IS FALSE OR next_refresh_at <= $2)
      RETURNING ${COLUMNS}, access_token, refresh_token`,
-    [id, at, addMs(at, leaseMs)],
+    [id, at, addMs(at, leaseMs), whenDue],
   );
   const claimed = rows[0];
   const tokens = claimed === undefined ? undefined : openTokens(ctx.vault, claimed, claimed);
   if (tokens !== undefined) return { kind: 'claimed', tokens };
-  const held = await ctx.query<{ until: string | null }>(
-    "SELECT refresh_claimed_until AS until FROM connections WHERE id = $1 AND state = 'active' AND access_token IS NOT NULL",
-    [id],
-  );
-  const until = held.rows[0]?.until ?? null;
-  return until !== null && until > at ? { kind: 'busy', until } : { kind: 'gone' };
+  const { rows: found } = await ctx.query<ClaimRow>(`SELECT ${CLAIM_COLUMNS} FROM connections WHERE id = $1`, [id]);
+  // Claimable again by now (its holder stored an outcome in between): another relay was at it.
+  return claimRefusal(found[0], at, whenDue) ?? { kind: 'busy', until: at };
 }
 
 export function createPgConnections(ctx: PgContext, events: Pick<PgEventLog, 'append'>, audit: Pick<Audit, 'append'>): Connections {
@@ -144,7 +142,7 @@ export function createPgConnections(ctx: PgContext, events: Pick<PgEventLog, 'ap
       return row === undefined ? undefined : openTokens(vault, row, await sealed(ctx, id));
     },
 
-    claimRefresh: (id, now, leaseMs) => claimRefresh(ctx, id, now, leaseMs),
+    claimRefresh: (id, now, leaseMs, whenDue = false) => claimRefresh(ctx, id, now, leaseMs, whenDue),
 
     async refreshed(id, tokens, nextRefreshAt) {
       return ctx.tx(async () => {

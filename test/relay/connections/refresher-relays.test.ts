@@ -6,7 +6,7 @@ import { nextRefreshAt } from '../../../relay/connections/schedule.js';
 import type { CallRecord } from '../../../relay/sandbox/calls.js';
 import { ManualClock } from '../../../relay/sandbox/clock.js';
 import { startSandbox, type RunningSandbox } from '../../../relay/sandbox/server.js';
-import { captureLog, waitFor } from '../helpers.js';
+import { captureLog } from '../helpers.js';
 import { DatabaseHarness, type TestStore } from '../store/databases.js';
 import { record } from '../store/helpers.js';
 import { DAY, MINUTE } from './helpers.js';
@@ -95,19 +95,27 @@ describe('the refresh worker on two relays of one database', () => {
     const b = await harness.store();
     const { id, userId } = await connect(a, 1);
     const log = captureLog();
-    const [onA, onB] = [a, b].map((store) => createRefresher({ exchange: client(), store, logger: log.logger, now: harness.clock.now, random: () => 0.5 }));
-    const brokerOnB = createBroker({ store: b, refresher: onB!, concur: client(), logger: log.logger, now: harness.clock.now });
+    // Relay A's call to Concur is held until the test lets it go: relay B asks while A holds the claim.
+    let letGo!: () => void;
+    const held = new Promise<void>((resolve) => (letGo = resolve));
+    let atConcur!: () => void;
+    const reached = new Promise<void>((resolve) => (atConcur = resolve));
+    const exchangeOfA = { refresh: async (tokens: Parameters<ExchangeClient['refresh']>[0]) => (atConcur(), await held, client().refresh(tokens)) };
+    const onA = createRefresher({ exchange: exchangeOfA, store: a, logger: log.logger, now: harness.clock.now, random: () => 0.5 });
+    const onB = createRefresher({ exchange: client(), store: b, logger: log.logger, now: harness.clock.now, random: () => 0.5 });
+    const brokerOnB = createBroker({ store: b, refresher: onB, concur: client(), logger: log.logger, now: harness.clock.now });
     // Under 5 minutes left: a token read refreshes first.
     const { now } = await control<{ now: string }>('POST', '/clock', { advanceSeconds: (57 * MINUTE) / 1000 });
     harness.clock.ms = Date.parse(now);
-    await control('POST', '/faults', { route: 'refresh', kind: 'latency', latencyMs: 300, times: 1 });
-    const refreshOnA = onA!.refresh(id);
+    const refreshOnA = onA.refresh(id);
+    await reached;
     const atSandbox = async () => (await control<{ calls: CallRecord[] }>('GET', '/calls')).calls.filter((call) => call.grantType === 'refresh_token');
-    await waitFor(async () => (await atSandbox()).length === 1, 5000, "relay A's refresh to reach the sandbox");
 
     const meanwhile = await brokerOnB.readToken(id, { keyId: null, name: 'back office' });
     expect(meanwhile).toMatchObject({ kind: 'unavailable', retryAfterSeconds: 30 });
     expect(meanwhile.kind === 'unavailable' && meanwhile.message).toContain('another relay is refreshing it right now');
+    expect(await atSandbox()).toEqual([]);
+    letGo();
     expect(await refreshOnA).toMatchObject({ kind: 'refreshed', connection: { state: 'active' } });
     const after = await brokerOnB.readToken(id, { keyId: null, name: 'back office' });
     expect(after).toMatchObject({ kind: 'token', token: { accessToken: (await a.connections.tokens(id))?.accessToken } });

@@ -3,9 +3,21 @@ import { Metrics } from '../../../relay/base/metrics.js';
 import { createPoller } from '../../../relay/ingest/poller.js';
 import { createOutbox, type Outbox } from '../../../relay/replies/outbox.js';
 import type { RunningSandbox } from '../../../relay/sandbox/server.js';
+import { DEFAULT_REPLY_LEASE_MS } from '../../../relay/store/index.js';
 import { DatabaseHarness, type TestStore } from '../store/databases.js';
 import { TESTER } from '../store/helpers.js';
-import { addRequests, calls, captureLog, clientFor, fault, fixedRandom, sandboxPerFile, sandboxSecrets, type CapturedLog } from '../helpers.js';
+import {
+  addRequests,
+  calls,
+  captureLog,
+  clientFor,
+  fault,
+  fixedRandom,
+  putCalls,
+  sandboxPerFile,
+  sandboxSecrets,
+  type CapturedLog,
+} from '../helpers.js';
 
 /**
  * Issue 18's promise for the return path: replies spread over several relays on one PostgreSQL
@@ -14,8 +26,8 @@ import { addRequests, calls, captureLog, clientFor, fault, fixedRandom, sandboxP
  * sent twice would show as two accepted PUTs.
  */
 
-const REPLIES = 120;
-const RELAYS = 2;
+const REPLIES = 150;
+const RELAYS = 3;
 
 let sb: RunningSandbox;
 sandboxPerFile({ random: 18, quirks: { repeatReplies: 'accept' } }, (s) => (sb = s));
@@ -51,12 +63,20 @@ describe('the outbox of several relays on one PostgreSQL database', () => {
     return outbox;
   }
 
+  async function ingest(store: TestStore): Promise<void> {
+    const poller = createPoller({ client: clientFor(sb), store, intervalMs: 60_000, logger: log.logger, metrics: new Metrics(), now: harness.clock.now });
+    expect((await poller.sweepNow()).outcome).toBe('ok');
+  }
+
   it(`${REPLIES} replies over ${RELAYS} relays, 30 % of PUTs answered 503: every request gets exactly one accepted PUT`, async () => {
     const relays: TestStore[] = [];
     for (let i = 0; i < RELAYS; i++) relays.push(await harness.store({ relayId: `relay-${i}` }));
-    const seeded = await addRequests(sb, Array.from({ length: REPLIES }, (_, i) => ({ id: `P${i}` })));
-    const poller = createPoller({ client: clientFor(sb), store: relays[0]!, intervalMs: 60_000, logger: log.logger, metrics: new Metrics(), now: harness.clock.now });
-    expect((await poller.sweepNow()).outcome).toBe('ok');
+    const seeded = [];
+    // The sandbox takes 500 at a time.
+    for (let from = 0; from < REPLIES; from += 500) {
+      seeded.push(...(await addRequests(sb, Array.from({ length: Math.min(500, REPLIES - from) }, (_, i) => ({ id: `P${from + i}` })))));
+    }
+    await ingest(relays[0]!);
     // Queued through every relay's API, as a load balancer would spread them.
     for (const [i, request] of seeded.entries()) await relays[i % RELAYS]!.replies.enqueue(request.id, 'CREU1', { actor: TESTER });
     await fault(sb, { route: 'put', kind: 'status503', ratio: 0.3 });
@@ -77,5 +97,35 @@ describe('the outbox of several relays on one PostgreSQL database', () => {
     for (const sent of sentBy) expect(sent.length).toBeGreaterThan(0);
     const puts = (await calls(sb)).filter((c) => c.route === 'put');
     expect(puts.filter((c) => c.status === 503).length).toBeGreaterThan(0.25 * puts.length);
+  });
+
+  it('a relay whose claim lapsed before its PUT leaves the reply to the relay that took it over: no PUT, no error', async () => {
+    const a = await harness.store({ relayId: 'relay-a' });
+    const b = await harness.store({ relayId: 'relay-b' });
+    await addRequests(sb, [{ id: 'L1' }]);
+    await ingest(a);
+    const { replyId } = await a.replies.enqueue('L1', 'CREU1', { actor: TESTER });
+    const handedToA = await a.replies.due(harness.clock.iso(), 10);
+    harness.clock.advance(DEFAULT_REPLY_LEASE_MS);
+    expect((await b.replies.due(harness.clock.iso(), 10)).map((r) => r.id)).toEqual([replyId]);
+
+    // A gets to the reply only now, with what it was handed before its lease ran out.
+    let late = handedToA;
+    const handedOnce = async () => {
+      const batch = late;
+      late = [];
+      return batch;
+    };
+    const sentByA: string[] = [];
+    await outboxOf({ ...a, replies: { ...a.replies, due: handedOnce } }, sentByA).drain();
+    expect(await putCalls(sb, 'L1')).toEqual([]);
+    expect(sentByA).toEqual([]);
+    expect(log.lines().filter((line) => (line.level as number) >= 50)).toEqual([]);
+    expect(log.text()).toContain('another relay is sending this reply');
+
+    const sentByB: string[] = [];
+    await outboxOf(b, sentByB).drain();
+    expect(sentByB).toEqual(['L1']);
+    expect(sb.state.get('L1')!.successfulPuts).toBe(1);
   });
 });
