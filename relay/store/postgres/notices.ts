@@ -24,15 +24,16 @@ export interface PgNotices {
   close(): Promise<void>;
 }
 
+/** How long a lost connection waits before it connects again, doubling to the maximum while it fails (as events.ts's). */
+const RECONNECT_MS = { first: 100, max: 5_000 };
+
 export interface PgNoticesOptions {
-  /** How long to wait before connecting again after the connection was lost (default 1 s). */
-  retryMs?: number;
   /** Hears why the connection was lost or could not be made again: its message only (pg attaches the client, password and all). */
   onError?: (error: Error) => void;
 }
 
 export function openPgNotices(url: string, options: PgNoticesOptions = {}): PgNotices {
-  const retryMs = options.retryMs ?? 1000;
+  let pause = RECONNECT_MS.first;
   const channels = new Map<string, NoticeHandlers[]>();
   let client: pg.Client | undefined;
   let connecting: Promise<pg.Client> | undefined;
@@ -55,14 +56,16 @@ export function openPgNotices(url: string, options: PgNoticesOptions = {}): PgNo
       timer = undefined;
       connect().then(
         () => {
+          pause = RECONNECT_MS.first;
           for (const handlers of channels.values()) for (const { reconnected } of handlers) reconnected?.();
         },
         (error: unknown) => {
           options.onError?.(error instanceof Error ? error : new Error(String(error)));
+          pause = Math.min(2 * pause, RECONNECT_MS.max);
           schedule();
         },
       );
-    }, retryMs);
+    }, pause);
     timer.unref();
   };
 

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { ApiKey } from '../../../shared/people.js';
 import { AmbiguousKeyError, UnknownKeyError, type Actor } from '../../../relay/store/index.js';
+import { clusterUrl } from '../../helpers/postgres.js';
 import { DATABASES, databasePerTest, type DatabaseHarness, type TestStore } from './databases.js';
 
 /** API keys as records: made once and shown once, found by their hash, revoked for good, audited. */
@@ -197,13 +198,23 @@ describe('API keys on PostgreSQL, shared by several relays', () => {
     const other = await harness.store();
     const { heard, next } = listen(other);
     const { key } = await store.keys.create({ name: 'Alice', role: 'replier' }, ADMIN);
-    await harness.execute(
-      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'triplink-relay notices' AND datname = current_database()",
-    );
-    const told = next();
-    await store.keys.revoke(key.id, ADMIN);
-    expect(await told).toBe(key.id);
-    // Heard once, whether by the notice or by the reading after the reconnection.
+    // From another database: a database's own sessions may not close it to connections.
+    const admin = new pg.Client({ connectionString: clusterUrl() });
+    await admin.connect();
+    try {
+      // Cut, and kept from coming back until the revocation has committed: no notice can carry it.
+      const name = new URL(await harness.url()).pathname.slice(1);
+      await admin.query(`ALTER DATABASE ${pg.escapeIdentifier(name)} ALLOW_CONNECTIONS false`);
+      await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'triplink-relay notices' AND datname = $1", [name]);
+      const told = next();
+      await store.keys.revoke(key.id, ADMIN);
+      expect(heard).toEqual([]);
+      await admin.query(`ALTER DATABASE ${pg.escapeIdentifier(name)} ALLOW_CONNECTIONS true`);
+      expect(await told).toBe(key.id);
+    } finally {
+      await admin.end();
+    }
+    // Heard once, and notices heard again after the reconnection.
     const second = await revokeAnother(store, next);
     expect(heard).toEqual([key.id, second]);
   });
