@@ -1,9 +1,8 @@
-import pg from 'pg';
 import { DEFAULT_EVENTS_KEPT, toEvent, type EventDataMap, type EventListener, type EventRow, type StoredEvent, type StoredEventType } from '../events.js';
 import type { EventLog } from '../index.js';
 import type { PgContext } from './context.js';
 import { ADVISORY_LOCK } from './locks.js';
-import { clientConfig } from './pool.js';
+import type { PgNotices } from './notices.js';
 
 /**
  * The PostgreSQL twin of events.ts: one log for every relay on the database. Ids come from the
@@ -17,8 +16,6 @@ import { clientConfig } from './pool.js';
 export const EVENTS_CHANNEL = 'triplink_events';
 /** Events read per query while catching up. */
 const CATCH_UP_BATCH = 500;
-/** How long a lost LISTEN connection waits before it connects again (doubling to the maximum). */
-const RECONNECT_MS = { first: 100, max: 5_000 };
 
 /** An `onAppend` listener may write through the store, asynchronously: it is awaited inside the transaction. */
 export type PgAppendListener = (event: StoredEvent) => void | Promise<void>;
@@ -31,15 +28,14 @@ export interface PgEventLog extends EventLog {
    * For whoever must know they have (tests; a shutdown that flushes), never needed for correctness.
    */
   settled(): Promise<void>;
-  /** Ends the LISTEN connection; subscribers hear nothing more. */
+  /** Subscribers hear nothing more. */
   close(): Promise<void>;
 }
 
 export interface PgEventLogOptions {
-  url: string;
+  /** The store's LISTEN connection (notices.ts), which the store closes. */
+  notices: PgNotices;
   onListenerError: (error: unknown) => void;
-  /** Hears of a lost LISTEN connection (its message only: pg's errors carry the password). */
-  onConnectionError?: (error: Error) => void;
 }
 
 /**
@@ -60,7 +56,10 @@ export async function createPgEventLog(ctx: PgContext, options: PgEventLogOption
   const listeners = new Set<EventListener>();
   const inTransaction: PgAppendListener[] = [];
   const deliveries = createDelivery(ctx, listeners, options.onListenerError);
-  const listening = await listen(options, () => deliveries.catchUp());
+  // A lost connection is made again, and then catches up with whatever was announced meanwhile:
+  // the events themselves are in the table, only the wake-up was lost.
+  const catchUp = (): void => void deliveries.catchUp();
+  await options.notices.listen(EVENTS_CHANNEL, { notice: catchUp, reconnected: catchUp });
   // LISTEN first, then where delivery starts: an event committed in between is announced to a
   // connection already listening, and read after `from`.
   await deliveries.start();
@@ -148,7 +147,6 @@ export async function createPgEventLog(ctx: PgContext, options: PgEventLogOption
     settled: () => deliveries.catchUp(),
     async close() {
       listeners.clear();
-      await listening.close();
       // A catch-up under way ends before the pool does (it would fail on an ended one).
       await deliveries.stop();
     },
@@ -211,68 +209,6 @@ function createDelivery(ctx: PgContext, listeners: Set<EventListener>, onListene
       stopped = true;
       again = false;
       await running;
-    },
-  };
-}
-
-/**
- * LISTENs on a connection of its own (a pool's connections are shared and come and go). A lost
- * connection is made again, with growing pauses, and then `onNotify` catches up with whatever
- * was announced meanwhile: the events themselves are in the table, only the wake-up was lost.
- */
-async function listen(options: PgEventLogOptions, onNotify: () => void): Promise<{ close(): Promise<void> }> {
-  let client: pg.Client | undefined;
-  let closed = false;
-  let timer: NodeJS.Timeout | undefined;
-  let pause = RECONNECT_MS.first;
-
-  const connect = async (): Promise<void> => {
-    const fresh = new pg.Client({ ...clientConfig(options.url, 'triplink-relay events'), keepAlive: true });
-    const lost = (error?: Error): void => {
-      if (client !== fresh) return;
-      client = undefined;
-      if (error !== undefined) options.onConnectionError?.(new Error(error.message));
-      fresh.end().catch(() => undefined);
-      schedule();
-    };
-    fresh.on('error', lost);
-    fresh.on('end', () => lost());
-    fresh.on('notification', onNotify);
-    client = fresh;
-    try {
-      await fresh.connect();
-      await fresh.query(`LISTEN ${EVENTS_CHANNEL}`);
-    } catch (error) {
-      if (client === fresh) client = undefined;
-      fresh.end().catch(() => undefined);
-      throw error;
-    }
-    pause = RECONNECT_MS.first;
-  };
-
-  const schedule = (): void => {
-    if (closed) return;
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      connect().then(
-        () => onNotify(),
-        (error: unknown) => {
-          options.onConnectionError?.(new Error(error instanceof Error ? error.message : String(error)));
-          pause = Math.min(2 * pause, RECONNECT_MS.max);
-          schedule();
-        },
-      );
-    }, pause);
-  };
-
-  await connect();
-  return {
-    async close() {
-      closed = true;
-      clearTimeout(timer);
-      const last = client;
-      client = undefined;
-      await last?.end().catch(() => undefined);
     },
   };
 }

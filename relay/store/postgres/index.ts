@@ -76,14 +76,15 @@ export async function openPgStore(url: string, options: PgStoreOptions): Promise
     const onListenerError = options.onListenerError ?? ((error) => console.error('event listener failed:', error));
     const limits = versionRules(options.apiVersion ?? '3.0');
     // In the order they need each other, as in openStore.
-    const events = await createPgEventLog(ctx, { url, onListenerError, onConnectionError });
+    // One LISTEN connection for the store: events and key revocations come from every relay by NOTIFY.
+    const notices = openPgNotices(url, { onError: (error) => onConnectionError(new Error(error.message)) });
+    ended.push(() => notices.close());
+    const events = await createPgEventLog(ctx, { notices, onListenerError });
     ended.push(() => events.close());
     const requests = createPgRequests(ctx, events, limits);
     const idempotency = createPgIdempotencyKeys(ctx);
     const state = createPgRelayState(ctx, events, requests);
     // Audit, keys, webhooks, the vault's upkeep, health (G2). Revocations reach every relay by NOTIFY (keys.ts).
-    const notices = openPgNotices(url, { onError: (error) => onConnectionError(new Error(error.message)) });
-    ended.push(() => notices.close());
     const health = createPgStoreHealth(ctx);
     const noticing = <T extends object>(part: T, except: ReadonlyArray<keyof T> = []): T => noticingFailures(part, health.note, except);
     const audit = noticing(createPgAudit(ctx));

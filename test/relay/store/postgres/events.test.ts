@@ -108,7 +108,7 @@ describe('the event log of several relays on one PostgreSQL database', () => {
     await admin.connect();
     try {
       const terminated = await admin.query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'triplink-relay events'",
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'triplink-relay notices'",
       );
       expect(terminated.rowCount).toBe(2);
       const missed = await append(a, 'while B was away');
