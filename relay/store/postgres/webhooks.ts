@@ -38,7 +38,12 @@ import { ADVISORY_LOCK } from './locks.js';
 /** Heard inside the transaction that disables a webhook; may answer a promise, which the transaction waits for. */
 export type PgDisabledListener = (webhookId: string, reason: string) => void | Promise<void>;
 
-export function createPgWebhooks(ctx: PgContext, audit: Pick<Audit, 'append'>): Webhooks {
+/** The webhooks part as its view, its listeners allowed to answer a promise (deliveries' writes). */
+export interface PgWebhooks extends Webhooks {
+  onDisabled(listener: PgDisabledListener): void;
+}
+
+export function createPgWebhooks(ctx: PgContext, audit: Pick<Audit, 'append'>): PgWebhooks {
   const disabledListeners: PgDisabledListener[] = [];
 
   const find = async (id: string, lock = false): Promise<WebhookRow | undefined> =>
@@ -176,7 +181,7 @@ export function createPgWebhooks(ctx: PgContext, audit: Pick<Audit, 'append'>): 
       return rows[0]?.failing_since ?? null;
     },
 
-    onDisabled(listener: PgDisabledListener) {
+    onDisabled(listener) {
       disabledListeners.push(listener);
     },
   };
