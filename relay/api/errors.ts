@@ -160,6 +160,7 @@ const STORE_ERROR_ANSWERS: Readonly<Record<StoreErrorCode, { status: ContentfulS
   idempotency_mismatch: { status: 422, code: 'idempotency_mismatch' },
   exchange_unavailable: { status: 422, code: 'exchange_unavailable' },
   unknown_reply: null,
+  reply_claimed: null,
   open_failed: null,
   schema_too_new: null,
 };

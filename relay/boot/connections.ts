@@ -73,7 +73,8 @@ export function wireConnections(deps: {
     observe: (outcome, seconds) => metrics.observeConcurCall({ operation: 'token', outcome, seconds }),
     appAuthorization: () => deps.auth.authorization(),
   });
-  const refresher = createRefresher({ exchange, store, logger });
+  // A claimed refresh outlasts the call to Concur (its timeout) and the write of what it said.
+  const refresher = createRefresher({ exchange, store, logger, leaseMs: config.concur.timeoutSeconds * 1000 + 60_000 });
   let unsubscribe: (() => void) | undefined;
   return {
     refresher,

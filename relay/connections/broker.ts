@@ -90,9 +90,12 @@ export function createBroker(options: BrokerOptions): ConnectionBroker {
     const outcome = await refresher.refresh(id);
     switch (outcome.kind) {
       case 'refreshed':
+      case 'not_due':
       case 'broken':
       case 'gone':
         return open(id);
+      case 'busy':
+        return unavailable('another relay is refreshing it right now');
       case 'deferred':
         return unavailable(`Concur could not refresh it just now (${outcome.reason})`, outcome.retryAfterSeconds);
       case 'failed':

@@ -23,7 +23,8 @@ import { Slots } from './slots.js';
  *
  * At most `concurrency` refreshes are at Concur at once, the broker's included (slots.ts), and one
  * connection is never refreshed twice at once: Concur rotates the refresh token on every use, so a
- * second refresh with the same token would be refused and break a healthy connection. Logs carry
+ * second refresh with the same token would be refused and break a healthy connection. Within the
+ * relay the flights below see to that; across relays on one database, the store's claim. Logs carry
  * connection ids and Concur's words, never a token.
  */
 
@@ -33,6 +34,10 @@ export type RefreshOutcome =
   | { kind: 'broken'; connection: Connection }
   /** Not this time (Concur unavailable, the partner's credentials refused…): still active, tried again later. */
   | { kind: 'deferred'; connection: Connection; reason: string; retryAfterSeconds: number | undefined }
+  /** Another relay on the database is refreshing it right now (its claim lasts until `until` at most). */
+  | { kind: 'busy'; until: string }
+  /** The worker's: no longer due when its turn came (another relay refreshed it meanwhile). */
+  | { kind: 'not_due' }
   /** Nothing to refresh: unknown, not active any more, or its tokens erased. */
   | { kind: 'gone' }
   /** Not tried, or not recorded: the store failed (logged), or the worker is stopping. */
@@ -42,7 +47,7 @@ export type RefresherLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 
 export interface RefresherOptions {
   exchange: Pick<ExchangeClient, 'refresh'>;
-  store: { connections: Pick<Connections, 'tokens' | 'refreshed' | 'refreshFailed' | 'dueForRefresh' | 'nextRefreshAt'> };
+  store: { connections: Pick<Connections, 'claimRefresh' | 'refreshed' | 'refreshFailed' | 'dueForRefresh' | 'nextRefreshAt'> };
   logger: RefresherLogger;
   /** Epoch ms; default Date.now. Decides what is due, and what the new tokens' times mean. */
   now?: () => number;
@@ -52,6 +57,11 @@ export interface RefresherOptions {
   concurrency?: number;
   /** Due connections read from the store per pass. Default 20. */
   batchSize?: number;
+  /**
+   * How long a refresh this relay claims (`connections.claimRefresh`) stays its own: longer than a
+   * call to Concur and the write of its outcome. Default 2 min.
+   */
+  leaseMs?: number;
   /** The backoff ceiling after a connection's first failed refresh. Default 1 min. */
   baseDelayMs?: number;
   /** The backoff never grows beyond this (a Retry-After may still ask for more). Default 1 h. */
@@ -84,6 +94,7 @@ const DEFAULT_CONCURRENCY = 4;
 const DEFAULT_BATCH_SIZE = 20;
 const DEFAULT_BASE_DELAY_MS = 60_000;
 const DEFAULT_MAX_DELAY_MS = 60 * 60_000;
+const DEFAULT_LEASE_MS = 2 * 60_000;
 /** Refreshes are never urgent to the second; a due one whose refresh is running waits this long. */
 const MIN_SLEEP_MS = 1_000;
 
@@ -95,6 +106,7 @@ export function createRefresher(options: RefresherOptions): Refresher {
   const batchSize = whole('batchSize', options.batchSize ?? DEFAULT_BATCH_SIZE);
   const baseDelayMs = positive('baseDelayMs', options.baseDelayMs ?? DEFAULT_BASE_DELAY_MS);
   const maxDelayMs = positive('maxDelayMs', options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS);
+  const leaseMs = positive('leaseMs', options.leaseMs ?? DEFAULT_LEASE_MS);
 
   /** The refresh of each connection under way (waiting for a slot, or at Concur). */
   const flights = new Map<string, Promise<RefreshOutcome>>();
@@ -124,7 +136,7 @@ export function createRefresher(options: RefresherOptions): Refresher {
     const flight = (async () => {
       const release = await slots.acquire(urgent);
       try {
-        return await attempt(id);
+        return await attempt(id, urgent);
       } finally {
         release();
         flights.delete(id);
@@ -134,14 +146,16 @@ export function createRefresher(options: RefresherOptions): Refresher {
     return flight;
   }
 
-  async function attempt(id: string): Promise<RefreshOutcome> {
-    let held: OpenedTokens | undefined;
+  async function attempt(id: string, urgent: boolean): Promise<RefreshOutcome> {
+    let held: OpenedTokens;
     try {
-      held = await store.connections.tokens(id);
+      // Claimed, not just read: another relay on the database may be at Concur with the same refresh token.
+      const claim = await store.connections.claimRefresh(id, now(), leaseMs, !urgent);
+      if (claim.kind !== 'claimed') return claim;
+      held = claim.tokens;
     } catch (error) {
-      return storeFailure(error, id, 'could not read the tokens of a connection');
+      return storeFailure(error, id, 'could not claim the refresh of a connection');
     }
-    if (held === undefined || held.state !== 'active') return { kind: 'gone' };
     let tokens: UserTokens;
     try {
       tokens = await exchange.refresh(held);

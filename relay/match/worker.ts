@@ -32,7 +32,7 @@ export type MatchWorkerLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'
 
 export interface MatchWorkerOptions {
   store: {
-    matches: Pick<Matches, 'due' | 'nextDueAt' | 'record' | 'close'>;
+    matches: Pick<Matches, 'claimDue' | 'nextDueAt' | 'record' | 'close'>;
     events: Pick<EventLog, 'subscribe'>;
   };
   directory: DirectoryTarget;
@@ -65,6 +65,7 @@ export interface MatchWorker {
 const DEFAULT_CONCURRENCY = 8;
 export const DEFAULT_RETRY_DELAYS_MS: readonly number[] = [5_000, 30_000];
 const MIN_SLEEP_MS = 10;
+const LEASE_MARGIN_MS = 60_000;
 /** Why the policy's reply was not sent, for the log. */
 const WITHHELD: Readonly<Record<Withheld, string>> = {
   answered: 'a person had replied already',
@@ -89,6 +90,8 @@ export function createMatchWorker(options: MatchWorkerOptions): MatchWorker {
   const retryDelaysMs = (options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS).map((delay) => positive('retryDelaysMs', delay));
   positive('directory.timeoutMs', directory.timeoutMs);
   const endpoint = originOf(directory.url);
+  /** How long a claimed request is this relay's: the call's timeout, and time to record its answer. */
+  const leaseMs = directory.timeoutMs + LEASE_MARGIN_MS;
 
   /** By request id: one call per request at a time. */
   const inFlight = new Map<string, Promise<void>>();
@@ -168,7 +171,9 @@ export function createMatchWorker(options: MatchWorkerOptions): MatchWorker {
       let due: MatchDue[];
       try {
         lookedAt = now();
-        due = await store.matches.due(lookedAt, concurrency + inFlight.size);
+        // Claimed, not just read: another relay on the database would otherwise ask about the same
+        // requests. Only as many as there are free slots: a claimed one left waiting would wait out the lease.
+        due = await store.matches.claimDue(lookedAt, free, leaseMs);
       } catch (error) {
         storeTrouble(error, 'could not read what is due');
         return;

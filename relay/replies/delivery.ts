@@ -3,7 +3,7 @@ import type { Metrics } from '../base/metrics.js';
 import type { ConcurClient } from '../concur/client.js';
 import { ConcurError } from '../concur/errors.js';
 import type { ConcurRecord } from '../concur/record.js';
-import type { OutboxReply, Replies, Requests, SeenAtConcur } from '../store/index.js';
+import { ReplyClaimedError, type OutboxReply, type Replies, type Requests, type SeenAtConcur } from '../store/index.js';
 import { backoffDelay } from '../workers/backoff.js';
 import { iso } from '../workers/loop.js';
 import { finalMessage, isFinal, judgeReadBack, leavesDoubt } from './readback.js';
@@ -52,6 +52,11 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
       // Settled meanwhile (by another worker on the same database): nothing to send.
       if ((await store.replies.markAttemptStarted(reply.id, seen)).state !== 'queued') return;
     } catch (error) {
+      if (error instanceof ReplyClaimedError) {
+        // Another relay on the same database took the reply over (this relay's claim had lapsed): it is theirs to send.
+        logger.info(ids(reply), 'another relay is sending this reply; not sent from here');
+        return;
+      }
       storeFailed();
       logger.error({ ...ids(reply), err: error }, 'the store could not record that a reply is being sent; nothing was sent');
       return;

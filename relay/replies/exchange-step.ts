@@ -1,7 +1,7 @@
 import type { Logger } from '../base/log.js';
 import { ExchangeError, type ExchangeClient, type ExchangeForm } from '../concur/exchange.js';
 import type { UserTokens } from '../concur/user-tokens.js';
-import type { Awaitable, OutboxReply, RelayState, Replies, Requests } from '../store/index.js';
+import { ReplyClaimedError, type Awaitable, type OutboxReply, type RelayState, type Replies, type Requests } from '../store/index.js';
 import { backoffDelay } from '../workers/backoff.js';
 import { iso } from '../workers/loop.js';
 import { MAX_RETRIES } from '../../shared/status.js';
@@ -77,6 +77,11 @@ export function createExchangeStep(deps: ExchangeStepDeps): ExchangeStep {
     try {
       return await run();
     } catch (error) {
+      if (error instanceof ReplyClaimedError) {
+        // Another relay on the same database took the reply over (this relay's claim had lapsed): nothing to do here.
+        logger.info(ids(reply), `another relay works on this reply; ${what} is left to it`);
+        return undefined;
+      }
       storeFailed();
       logger.error({ ...ids(reply), err: error }, `the store could not record ${what}`);
       return undefined;

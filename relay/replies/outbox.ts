@@ -34,8 +34,9 @@ import { positive, whole } from '../workers/options.js';
  *
  * Everything the worker knows lives in the store, so a reply survives a crash or a restart:
  * start() picks up whatever a previous process left queued. Replies to different requests go out
- * concurrently (up to `concurrency`), never two for the same request. Logs carry reply and
- * request ids, never a token.
+ * concurrently (up to `concurrency`), never two for the same request. Several relays on one
+ * database share the outbox: `due` claims what it hands this relay, and a reply another relay has
+ * taken over is left to it (store/reply-claims.ts). Logs carry reply and request ids, never a token.
  */
 
 export type OutboxLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;

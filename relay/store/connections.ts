@@ -1,13 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { type Connection, type ConnectionsPage, type ConnectionState, CONNECTION_STATES } from '../../shared/connections.js';
+import type { Connection, ConnectionsPage, ConnectionState } from '../../shared/connections.js';
 import type { Actor, Audit } from './audit.js';
 import type { StoreContext } from './context.js';
 import type { Db } from './db.js';
-import type { Vault } from '../vault/vault.js';
-import { BadCursorError, UnknownConnectionError } from './errors.js';
-import { CONNECTION_ACCESS_TOKEN, CONNECTION_REFRESH_TOKEN, placeOf } from './sealed-columns.js';
+import { CLAIM_COLUMNS, claimRefusal, COLUMNS, countsOf, decodeCursor, openTokens, pageOf, sealedTokens, toConnection, type ClaimRow, type ConnectionRow, type SealedTokens } from './connection-rows.js';
+import { UnknownConnectionError } from './errors.js';
 import type { EventLog } from './events.js';
-import { toIso, type TimeInput } from './time.js';
+import { addMs, toIso, type TimeInput } from './time.js';
 
 /**
  * Connections: a traveller's own tokens, got by exchanging a request token, kept for the partner's
@@ -47,6 +46,19 @@ export interface OpenedTokens extends HeldTokenSet {
   state: ConnectionState;
 }
 
+/**
+ * What claiming a refresh came to: the tokens to refresh (the claim is this caller's until its
+ * lease ends, or until `refreshed`/`refreshFailed` records the outcome), `busy` while another
+ * claim's lease runs (another relay is at Concur with the same refresh token), or `gone`: unknown,
+ * not active, its tokens erased.
+ */
+export type RefreshClaim =
+  | { kind: 'claimed'; tokens: OpenedTokens }
+  | { kind: 'busy'; until: string }
+  /** Asked for only while due, and it is not (another relay refreshed it since it was listed as due). */
+  | { kind: 'not_due' }
+  | { kind: 'gone' };
+
 export interface Connections {
   /** Stores a new connection (or, for a request that has one, replaces its tokens): sealed, with connection.created. */
   create(input: NewConnection): Connection;
@@ -56,6 +68,15 @@ export interface Connections {
   list(query: { state?: ConnectionState; limit: number; cursor?: string }): ConnectionsPage;
   /** The connection's tokens, opened; undefined for an unknown id or once they were erased (revoked). */
   tokens(id: string): OpenedTokens | undefined;
+  /**
+   * Claims the refresh of an active connection for `leaseMs` from `now`: one refresh at a time per
+   * connection across every relay on the database, as Concur rotates the refresh token on each use
+   * and a second refresh with the old one would break the connection. The lease must outlast a
+   * call to Concur; a relay that dies holding one only delays the refresh until it ends.
+   * `whenDue`: only if it is due at `now` (the worker's refreshes, listed by `dueForRefresh`
+   * before another relay may have refreshed them); otherwise whenever (a token needed now).
+   */
+  claimRefresh(id: string, now: TimeInput, leaseMs: number, whenDue?: boolean): RefreshClaim;
   /** A refresh worked: the new tokens (the refresh token may be rotated, the geolocation moved). */
   refreshed(id: string, tokens: HeldTokenSet, nextRefreshAt: TimeInput): Connection;
   /**
@@ -65,83 +86,20 @@ export interface Connections {
   refreshFailed(id: string, error: string, outcome: { final: true } | { final: false; nextRefreshAt: TimeInput }): Connection;
   /** Revoked by `actor`: the tokens are erased (the ciphertext too), state revoked, audited (with `details`, e.g. what Concur said). */
   revoke(id: string, actor: Actor, details?: Record<string, unknown>): Connection;
-  /** Ids of active connections whose refresh is due at `now`, soonest first. */
+  /** Ids of active connections whose refresh is due at `now` (and not claimed by a running lease), soonest first. */
   dueForRefresh(now: TimeInput, limit: number): string[];
-  /** When the soonest refresh of an active connection is due; null when none is. */
+  /** When the soonest refresh of an active connection is due (a claimed one: not before its lease ends); null when none is. */
   nextRefreshAt(): string | null;
   counts(): Record<ConnectionState, number>;
-}
-
-interface ConnectionRow {
-  id: string;
-  request_id: string;
-  concur_user_id: string | null;
-  first_name: string | null;
-  last_name: string | null;
-  loyalty_number: string | null;
-  member_id: string | null;
-  form: TokenForm;
-  instance_url: string;
-  geolocation: string | null;
-  state: ConnectionState;
-  connected_at: string;
-  connected_by: string;
-  access_token_expires_at: string;
-  refresh_token_expires_at: string | null;
-  last_refreshed_at: string | null;
-  last_error: string | null;
-}
-
-const COLUMNS = `id, request_id, concur_user_id, first_name, last_name, loyalty_number, member_id, form, instance_url,
-  geolocation, state, connected_at, connected_by, access_token_expires_at, refresh_token_expires_at, last_refreshed_at, last_error`;
-
-function toConnection(row: ConnectionRow): Connection {
-  return {
-    id: row.id,
-    requestId: row.request_id,
-    concurUserId: row.concur_user_id,
-    firstName: row.first_name,
-    lastName: row.last_name,
-    loyaltyNumber: row.loyalty_number,
-    memberId: row.member_id,
-    instanceUrl: row.instance_url,
-    state: row.state,
-    connectedAt: row.connected_at,
-    connectedBy: row.connected_by,
-    accessTokenExpiresAt: row.access_token_expires_at,
-    refreshTokenExpiresAt: row.refresh_token_expires_at,
-    lastRefreshedAt: row.last_refreshed_at,
-    lastError: row.last_error,
-  };
-}
-
-const where = (id: string, column: 'access_token' | 'refresh_token') =>
-  placeOf(column === 'access_token' ? CONNECTION_ACCESS_TOKEN : CONNECTION_REFRESH_TOKEN, id);
-
-function encodeCursor(row: Pick<ConnectionRow, 'connected_at' | 'id'>): string {
-  return `c.${Buffer.from(JSON.stringify([row.connected_at, row.id])).toString('base64url')}`;
-}
-
-function decodeCursor(cursor: string): [string, string] {
-  try {
-    if (!/^c\.[A-Za-z0-9_-]{1,400}$/.test(cursor)) throw new Error('shape');
-    const value: unknown = JSON.parse(Buffer.from(cursor.slice(2), 'base64url').toString('utf8'));
-    if (!Array.isArray(value) || value.length !== 2 || !value.every((part) => typeof part === 'string')) throw new Error('parts');
-    const [at, id] = value as [string, string];
-    if (toIso(at) !== at) throw new Error('time');
-    return [at, id];
-  } catch {
-    throw new BadCursorError();
-  }
 }
 
 /** The statements of the connections table, prepared once. */
 function prepare(db: Db) {
   const byId = db.prepare<[string], ConnectionRow>(`SELECT ${COLUMNS} FROM connections WHERE id = ?`);
   const byRequestId = db.prepare<[string], ConnectionRow>(`SELECT ${COLUMNS} FROM connections WHERE request_id = ?`);
-  const sealed = db.prepare<[string], { access_token: string | null; refresh_token: string | null }>(
-    'SELECT access_token, refresh_token FROM connections WHERE id = ?',
-  );
+  const sealed = db.prepare<[string], SealedTokens>('SELECT access_token, refresh_token FROM connections WHERE id = ?');
+  const claimOf = db.prepare<[string], ClaimRow>(`SELECT ${CLAIM_COLUMNS} FROM connections WHERE id = ?`);
+  const claim = db.prepare<[{ id: string; until: string }]>('UPDATE connections SET refresh_claimed_until = @until WHERE id = @id');
   const requestRow = db.prepare<[string], { user_id: string | null; first_name: string | null; last_name: string | null; loyalty_number: string | null }>(
     'SELECT user_id, first_name, last_name, loyalty_number FROM requests WHERE id = ?',
   );
@@ -157,39 +115,32 @@ function prepare(db: Db) {
       refresh_token = @refresh_token, state = 'active', connected_at = @now, connected_by = @connected_by,
       member_id = COALESCE(@member_id, member_id), access_token_expires_at = @access_token_expires_at,
       refresh_token_expires_at = @refresh_token_expires_at, next_refresh_at = @next_refresh_at, refresh_failures = 0,
-      last_error = NULL, updated_at = @now
+      last_error = NULL, refresh_claimed_until = NULL, updated_at = @now
     WHERE id = @id`);
   const updateRefreshed = db.prepare(`
     UPDATE connections SET instance_url = @instance_url, geolocation = @geolocation, access_token = @access_token,
       refresh_token = @refresh_token, access_token_expires_at = @access_token_expires_at,
       refresh_token_expires_at = @refresh_token_expires_at, last_refreshed_at = @now, next_refresh_at = @next_refresh_at,
-      refresh_failures = 0, last_error = NULL, updated_at = @now
+      refresh_failures = 0, last_error = NULL, refresh_claimed_until = NULL, updated_at = @now
     WHERE id = @id AND state = 'active'`);
   const updateFailed = db.prepare<[{ id: string; error: string; next: string | null; state: ConnectionState; now: string }]>(`
     UPDATE connections SET last_error = @error, next_refresh_at = @next, state = @state, refresh_failures = refresh_failures + 1,
-      updated_at = @now
+      refresh_claimed_until = NULL, updated_at = @now
     WHERE id = @id AND state = 'active'`);
   const updateRevoked = db.prepare<[{ id: string; now: string }]>(`
-    UPDATE connections SET state = 'revoked', access_token = NULL, refresh_token = NULL, next_refresh_at = NULL, updated_at = @now
+    UPDATE connections SET state = 'revoked', access_token = NULL, refresh_token = NULL, next_refresh_at = NULL, refresh_claimed_until = NULL,
+      updated_at = @now
     WHERE id = @id AND state <> 'revoked'`);
-  const due = db.prepare<[string, number], { id: string }>(
-    "SELECT id FROM connections WHERE state = 'active' AND next_refresh_at <= ? ORDER BY next_refresh_at, id LIMIT ?",
+  const due = db.prepare<[{ now: string; limit: number }], { id: string }>(`
+    SELECT id FROM connections
+    WHERE state = 'active' AND next_refresh_at <= @now AND (refresh_claimed_until IS NULL OR refresh_claimed_until <= @now)
+    ORDER BY next_refresh_at, id LIMIT @limit`);
+  // A claimed one is not worth a look before its lease ends ('' sorts before every time: no claim).
+  const soonest = db.prepare<[], { at: string | null }>(
+    "SELECT MIN(MAX(next_refresh_at, COALESCE(refresh_claimed_until, ''))) AS at FROM connections WHERE state = 'active'",
   );
-  const soonest = db.prepare<[], { at: string | null }>("SELECT MIN(next_refresh_at) AS at FROM connections WHERE state = 'active'");
   const countRows = db.prepare<[], { state: string; n: number }>('SELECT state, COUNT(*) AS n FROM connections GROUP BY state');
-  return { byId, byRequestId, sealed, requestRow, insert, replaceTokens, updateRefreshed, updateFailed, updateRevoked, due, soonest, countRows };
-}
-
-/** A token set as it is written: the tokens sealed in their place, the rest as is. */
-function sealedTokens(vault: Vault, id: string, tokens: HeldTokenSet) {
-  return {
-    access_token: vault.seal(tokens.accessToken, where(id, 'access_token')),
-    refresh_token: vault.seal(tokens.refreshToken, where(id, 'refresh_token')),
-    instance_url: tokens.instanceUrl,
-    geolocation: tokens.geolocation,
-    access_token_expires_at: toIso(tokens.accessTokenExpiresAt),
-    refresh_token_expires_at: tokens.refreshTokenExpiresAt === null ? null : toIso(tokens.refreshTokenExpiresAt),
-  };
+  return { byId, byRequestId, sealed, claimOf, claim, requestRow, insert, replaceTokens, updateRefreshed, updateFailed, updateRevoked, due, soonest, countRows };
 }
 
 /** One page of rows, newest first, `limit` + 1 of them (the extra one says whether another page follows). */
@@ -267,27 +218,24 @@ export function createConnections(ctx: StoreContext, events: Pick<EventLog, 'app
 
     list({ state, limit, cursor }) {
       const take = Math.max(1, Math.trunc(limit));
-      const rows = pageRows(db, state, take, cursor);
-      const items = rows.slice(0, take);
-      const last = items.at(-1);
-      return { items: items.map(toConnection), nextCursor: rows.length > take && last !== undefined ? encodeCursor(last) : null };
+      return pageOf(pageRows(db, state, take, cursor), take);
     },
 
     tokens(id) {
       const row = sql.byId.get(id);
-      const secret = sql.sealed.get(id);
-      if (row === undefined || secret === undefined || secret.access_token === null || secret.refresh_token === null) return undefined;
-      return {
-        id,
-        form: row.form,
-        state: row.state,
-        accessToken: vault.open(secret.access_token, where(id, 'access_token')),
-        refreshToken: vault.open(secret.refresh_token, where(id, 'refresh_token')),
-        instanceUrl: row.instance_url,
-        geolocation: row.geolocation,
-        accessTokenExpiresAt: row.access_token_expires_at,
-        refreshTokenExpiresAt: row.refresh_token_expires_at,
-      };
+      return row === undefined ? undefined : openTokens(vault, row, sql.sealed.get(id));
+    },
+
+    claimRefresh(id, now, leaseMs, whenDue = false) {
+      return ctx.tx((): RefreshClaim => {
+        const at = toIso(now);
+        const refused = claimRefusal(sql.claimOf.get(id), at, whenDue);
+        const row = sql.byId.get(id);
+        const tokens = refused === null && row !== undefined ? openTokens(vault, row, sql.sealed.get(id)) : undefined;
+        if (tokens === undefined) return refused ?? { kind: 'gone' };
+        sql.claim.run({ id, until: addMs(at, leaseMs) });
+        return { kind: 'claimed', tokens };
+      });
     },
 
     refreshed(id, tokens, nextRefreshAt) {
@@ -322,7 +270,7 @@ export function createConnections(ctx: StoreContext, events: Pick<EventLog, 'app
     },
 
     dueForRefresh(now, limit) {
-      return sql.due.all(toIso(now), Math.max(1, Math.trunc(limit))).map((row) => row.id);
+      return sql.due.all({ now: toIso(now), limit: Math.max(1, Math.trunc(limit)) }).map((row) => row.id);
     },
 
     nextRefreshAt() {
@@ -330,12 +278,7 @@ export function createConnections(ctx: StoreContext, events: Pick<EventLog, 'app
     },
 
     counts() {
-      const counts = Object.fromEntries(CONNECTION_STATES.map((state) => [state, 0])) as Record<ConnectionState, number>;
-      for (const { state, n } of sql.countRows.all()) {
-        const known = CONNECTION_STATES.find((s) => s === state);
-        if (known !== undefined) counts[known] += n;
-      }
-      return counts;
+      return countsOf(sql.countRows.all());
     },
   };
 }

@@ -9,6 +9,7 @@ export type StoreErrorCode =
   | 'unknown_request'
   | 'unknown_reply'
   | 'reply_in_flight'
+  | 'reply_claimed'
   | 'retry_limit'
   | 'idempotency_mismatch'
   | 'open_failed'
@@ -62,6 +63,18 @@ export class ReplyInFlightError extends StoreError {
     readonly replyId: number,
   ) {
     super('another reply for this request is still on its way to Concur; try again once it has been sent or has failed');
+  }
+}
+
+/**
+ * Another relay on the same database holds the reply (reply-claims.ts) and its lease has not
+ * ended: this relay must not call Concur for it. Not a failure: the reply is that relay's to send.
+ */
+export class ReplyClaimedError extends StoreError {
+  override readonly name = 'ReplyClaimedError';
+  readonly code = 'reply_claimed';
+  constructor(readonly replyId: number) {
+    super(`reply ${replyId} is being worked on by another relay`);
   }
 }
 

@@ -32,14 +32,14 @@ export type StoredEvent = {
 
 export type EventListener = (event: StoredEvent) => void;
 
-interface EventRow {
+export interface EventRow {
   id: number;
   type: string;
   data: string;
   created_at: string;
 }
 
-function toEvent(row: EventRow): StoredEvent | undefined {
+export function toEvent(row: EventRow): StoredEvent | undefined {
   const type = STORED_EVENT_TYPES.find((known) => known === row.type);
   if (type === undefined) return undefined;
   let data: unknown;
@@ -53,7 +53,7 @@ function toEvent(row: EventRow): StoredEvent | undefined {
 }
 
 /** How many events `prune` keeps unless told. */
-const DEFAULT_EVENTS_KEPT = 10_000;
+export const DEFAULT_EVENTS_KEPT = 10_000;
 
 export interface EventLog {
   append<K extends StoredEventType>(type: K, data: EventDataMap[K]): StoredEvent;
@@ -75,8 +75,9 @@ export interface EventLog {
   onAppend(listener: EventListener): void;
   /**
    * A number that moves when another connection has committed to the database since this one
-   * last looked, never for this store's own writes (`subscribe` hears those). With both, a cache
-   * of answers built from the store knows when they may have changed.
+   * last looked (SQLite: never for this store's own writes, which `subscribe` hears; PostgreSQL
+   * may move for more, postgres/events.ts). With both, a cache of answers built from the store
+   * knows when they may have changed.
    */
   dataVersion(): number;
 }

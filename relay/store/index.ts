@@ -12,6 +12,7 @@ import { createKeys, type Keys as SqliteKeys } from './keys.js';
 import { createMatches, type Matches as SqliteMatches } from './matches.js';
 import { migrate, type MigrateResult } from './migrations.js';
 import { createReplies, type Replies as SqliteReplies } from './replies.js';
+import { replyClaims, SOLE_RELAY_ID } from './reply-claims.js';
 import type { ReplyExchange as SqliteReplyExchange } from './reply-exchange.js';
 import { createRequests, type Requests as SqliteRequests } from './requests.js';
 import { checkVaultKey, createSealing, sealAtOpen, type SealedAtOpen, type Sealing as SqliteSealing } from './sealing.js';
@@ -32,6 +33,7 @@ export { AUTO_ACTOR, type MatchDue, type MatchOutcome, type MatchRecorded, type 
 export { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration, type MigrateResult } from './migrations.js';
 export { requestTokenSha256, type AttemptUpdate, type EnqueueResult, type ReplyBy, type SeenAtConcur } from './replies.js';
 export type { ExchangedTokens, ExchangeFacts } from './reply-exchange.js';
+export { DEFAULT_REPLY_LEASE_MS, replyLeaseMs, type ReplyClaims } from './reply-claims.js';
 export { encodeCursor, type ListRequestsQuery, type UpsertResult } from './requests.js';
 export { SEALED_COLUMNS, type SealedColumn } from './sealed-columns.js';
 export type { ColumnCount } from './seal-walk.js';
@@ -101,6 +103,10 @@ export interface StoreOptions {
   onOpen?: (db: Db) => void;
   /** The Concur API version whose retry limits (shared/status.ts) replies are held to and requests show; default 3.0. */
   apiVersion?: ApiVersion;
+  /** How this relay's claims on replies name it (reply-claims.ts); default: the file's one relay (SOLE_RELAY_ID). */
+  relayId?: string;
+  /** How long a claim on a reply keeps other relays away; default DEFAULT_REPLY_LEASE_MS (see replyLeaseMs for a longer Concur timeout). */
+  replyLeaseMs?: number;
 }
 
 /**
@@ -210,7 +216,7 @@ export function openStore(path: string, options: StoreOptions): Store {
     const state = createRelayState(ctx, events, requests);
     // The member id is read when a CRSUC's tokens are stored, long after both parts exist.
     const memberIdOf = (requestId: string): string | null => matches.memberId(requestId);
-    const replies = createReplies(ctx, events, { requests, keys: idempotency, audit, connections, state, memberIdOf }, limits);
+    const replies = createReplies(ctx, events, { requests, keys: idempotency, audit, connections, state, memberIdOf }, limits, replyClaims(options, () => SOLE_RELAY_ID));
     const matches = createMatches(ctx, { events, requests, replies, askAboutNew: options.askDirectory ?? false, tokenLifetimeMs: limits.requestTokenLifetimeMs });
     const webhooks = createWebhooks(ctx, audit);
     const deliveries = createDeliveries(ctx, { events, webhooks, requests, state });

@@ -1,11 +1,13 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { ApiKey } from '../../shared/people.js';
 import type { Role } from '../../shared/roles.js';
-import { ROLES } from '../../shared/roles.js';
 import type { Actor, Audit } from './audit.js';
 import type { StoreContext } from './context.js';
 import { AmbiguousKeyError, UnknownKeyError } from './errors.js';
+import { KEY_COLUMNS as COLUMNS, KEY_PREFIX, keyDetails, LAST_USED_EVERY_MS, planEnvKeys, PREFIX_LENGTH, sha256, toKey, touchDue, type KeyRow } from './key-rows.js';
 import { toIso } from './time.js';
+
+export { KEY_PREFIX, sha256 };
 
 /**
  * API keys as records: a name, a role, the first characters to tell keys apart, and the SHA-256
@@ -13,12 +15,6 @@ import { toIso } from './time.js';
  * bytes (base64url): a fast hash is right for that much randomness (as for GitHub's tokens), and
  * finding a key costs one hash and one indexed read however many keys there are.
  */
-
-export const KEY_PREFIX = 'trl_';
-/** How many of a key's first characters are kept and shown. */
-const PREFIX_LENGTH = 8;
-/** `lastUsedAt` is written at most this often per key, so that reading with a key costs no write. */
-const LAST_USED_EVERY_MS = 60_000;
 
 export interface NewKey {
   name: string;
@@ -55,37 +51,6 @@ export interface Keys {
   onRevoked(listener: (keyId: string) => void): void;
 }
 
-interface KeyRow {
-  id: string;
-  name: string;
-  role: string;
-  prefix: string;
-  source: 'created' | 'env';
-  created_at: string;
-  last_used_at: string | null;
-  revoked_at: string | null;
-}
-
-const COLUMNS = 'id, name, role, prefix, source, created_at, last_used_at, revoked_at';
-
-export function sha256(secret: string): string {
-  return createHash('sha256').update(secret, 'utf8').digest('hex');
-}
-
-function toKey(row: KeyRow): ApiKey | undefined {
-  const role = ROLES.find((r) => r === row.role);
-  if (role === undefined) return undefined;
-  return {
-    id: row.id,
-    name: row.name,
-    role,
-    prefix: row.prefix,
-    createdAt: row.created_at,
-    lastUsedAt: row.last_used_at,
-    revokedAt: row.revoked_at,
-  };
-}
-
 export function createKeys(ctx: StoreContext, audit: Pick<Audit, 'append'>): Keys {
   const { db } = ctx;
   const insert = db.prepare<[{ id: string; name: string; role: string; prefix: string; hash: string; source: string; now: string }]>(
@@ -114,7 +79,7 @@ export function createKeys(ctx: StoreContext, audit: Pick<Audit, 'append'>): Key
 
   function revokeRow(row: KeyRow, actor: Actor): ApiKey {
     if (setRevoked.run(ctx.now(), row.id).changes > 0) {
-      audit.append({ actor, action: 'key.revoked', target: row.id, details: { name: row.name, role: row.role, prefix: row.prefix } });
+      audit.append({ actor, action: 'key.revoked', target: row.id, details: keyDetails(row) });
       ctx.afterCommit(() => {
         for (const listener of revokedListeners) listener(row.id);
       });
@@ -127,7 +92,7 @@ export function createKeys(ctx: StoreContext, audit: Pick<Audit, 'append'>): Key
       return ctx.tx(() => {
         const secret = `${KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
         const key = add(name, role, 'created', secret);
-        audit.append({ actor, action: 'key.created', target: key.id, details: { name, role, prefix: key.prefix } });
+        audit.append({ actor, action: 'key.created', target: key.id, details: keyDetails(key) });
         return { key, secret };
       });
     },
@@ -138,7 +103,7 @@ export function createKeys(ctx: StoreContext, audit: Pick<Audit, 'append'>): Key
 
     touch({ id, lastUsedAt }) {
       const now = ctx.clock();
-      if (lastUsedAt !== null && Date.parse(lastUsedAt) > now - LAST_USED_EVERY_MS) return;
+      if (!touchDue(lastUsedAt, now)) return;
       setUsed.run(ctx.now(), id, toIso(now - LAST_USED_EVERY_MS));
     },
 
@@ -164,29 +129,17 @@ export function createKeys(ctx: StoreContext, audit: Pick<Audit, 'append'>): Key
     syncEnvKeys(secrets) {
       return ctx.tx(() => {
         const actor: Actor = { keyId: null, name: 'RELAY_API_KEYS' };
-        const configured = new Map(secrets.map((secret, i) => [sha256(secret), { secret, n: i + 1 }]));
+        const plan = planEnvKeys(envRows.all(), secrets);
+        for (const row of plan.revoke) revokeRow(row, actor);
         let added = 0;
-        let revoked = 0;
-        const stillRevoked: string[] = [];
-        const known = new Set<string>();
-        for (const row of envRows.all()) {
-          known.add(row.key_sha256);
-          if (!configured.has(row.key_sha256) && row.revoked_at === null) {
-            revokeRow(row, actor);
-            revoked++;
-          } else if (configured.has(row.key_sha256) && row.revoked_at !== null) {
-            stillRevoked.push(row.name);
-          }
-        }
-        for (const [hash, { secret, n }] of configured) {
-          if (known.has(hash)) continue;
+        for (const { secret, n, hash } of plan.add) {
           // A configured key that was also made as a record keeps that record, name and role.
           if (byHash.get(hash) !== undefined) continue;
           const key = add(`env key ${n}`, 'admin', 'env', secret);
-          audit.append({ actor, action: 'key.created', target: key.id, details: { name: key.name, role: key.role, prefix: key.prefix } });
+          audit.append({ actor, action: 'key.created', target: key.id, details: keyDetails(key) });
           added++;
         }
-        return { added, revoked, stillRevoked };
+        return { added, revoked: plan.revoke.length, stillRevoked: plan.stillRevoked };
       });
     },
 

@@ -1,11 +1,11 @@
 import type { MatchResult } from '../../shared/match.js';
-import { groupOf, type ReplyCode } from '../../shared/status.js';
+import type { ReplyCode } from '../../shared/status.js';
 import type { Actor } from './audit.js';
 import type { StoreContext } from './context.js';
 import type { Db } from './db.js';
 import { ExchangeUnavailableError } from './errors.js';
 import type { EventLog } from './events.js';
-import { readStatus } from './mapping.js';
+import { answerValues, isPending, toMatchDue, withheldFor, type DueRow } from './match-rows.js';
 import type { EnqueueResult, Replies } from './replies.js';
 import type { Requests } from './requests.js';
 import { addMs, toIso, type TimeInput } from './time.js';
@@ -56,6 +56,13 @@ export type Withheld = 'answered' | 'not_pending' | 'exchange_unavailable';
 export interface Matches {
   /** Due requests at `now`, the earliest first, at most `limit`. */
   due(now: TimeInput, limit: number): MatchDue[];
+  /**
+   * As `due`, and each one returned is this caller's to ask about: it is not due again, for any
+   * relay on the database, for `leaseMs` from `now` (until `record` or `close`, which settle it).
+   * The lease must outlast a call to the directory; a relay that dies holding one only delays the
+   * question until it ends.
+   */
+  claimDue(now: TimeInput, limit: number, leaseMs: number): MatchDue[];
   /** When the earliest due request is (only those due after `after`, when given: the worker has seen the rest); null when none is. */
   nextDueAt(after?: TimeInput): string | null;
   /**
@@ -73,18 +80,6 @@ export interface Matches {
   memberId(requestId: string): string | null;
 }
 
-interface DueRow {
-  request_id: string;
-  attempts: number;
-  first_name: string | null;
-  middle_name: string | null;
-  last_name: string | null;
-  loyalty_number: string | null;
-  status: string;
-  request_token_issued_at: string | null;
-  answered: number;
-}
-
 function prepare(db: Db) {
   const insert = db.prepare<[{ id: string; now: string }]>(`
     INSERT OR IGNORE INTO matches (request_id, state, attempts, next_attempt_at, created_at, updated_at)
@@ -95,6 +90,7 @@ function prepare(db: Db) {
     FROM matches m JOIN requests q ON q.id = m.request_id
     WHERE m.state = 'due' AND m.next_attempt_at <= ?
     ORDER BY m.next_attempt_at, m.request_id LIMIT ?`);
+  const claim = db.prepare<[{ id: string; until: string }]>('UPDATE matches SET next_attempt_at = @until WHERE request_id = @id');
   const selectNextDue = db.prepare<[string], { at: string | null }>(
     "SELECT MIN(next_attempt_at) AS at FROM matches WHERE state = 'due' AND next_attempt_at > ?",
   );
@@ -116,13 +112,8 @@ function prepare(db: Db) {
     SELECT q.id, q.status FROM requests q
     WHERE NOT EXISTS (SELECT 1 FROM matches m WHERE m.request_id = q.id)
       AND NOT EXISTS (SELECT 1 FROM replies r WHERE r.request_id = q.id)`);
-  return { insert, selectDue, selectNextDue, selectOne, selectRequest, update, updateClosed, selectMember, selectNeverAsked };
+  return { insert, selectDue, claim, selectNextDue, selectOne, selectRequest, update, updateClosed, selectMember, selectNeverAsked };
 }
-
-const isPending = (status: string): boolean => {
-  const code = readStatus(status);
-  return code !== undefined && groupOf(code) === 'pending';
-};
 
 export interface MatchesDeps {
   events: Pick<EventLog, 'append' | 'onAppend'>;
@@ -157,19 +148,21 @@ export function createMatches(ctx: StoreContext, deps: MatchesDeps): Matches {
     });
   }
 
+  const due = (now: TimeInput, limit: number): MatchDue[] =>
+    sql.selectDue.all(toIso(now), Math.max(1, Math.trunc(Number.isFinite(limit) ? limit : 1))).map((row) => toMatchDue(row, deps.tokenLifetimeMs));
+
   return {
-    due(now, limit) {
-      const rows = sql.selectDue.all(toIso(now), Math.max(1, Math.trunc(Number.isFinite(limit) ? limit : 1)));
-      return rows.map((row) => ({
-        requestId: row.request_id,
-        firstName: row.first_name,
-        middleName: row.middle_name,
-        lastName: row.last_name,
-        loyaltyNumber: row.loyalty_number,
-        attempts: row.attempts,
-        requestTokenExpiresAt: row.request_token_issued_at === null ? null : addMs(row.request_token_issued_at, deps.tokenLifetimeMs),
-        stale: row.answered ? 'answered' : isPending(row.status) ? null : 'not_pending',
-      }));
+    due,
+
+    claimDue(now, limit, leaseMs) {
+      return ctx.tx(() => {
+        const at = toIso(now);
+        const picked = due(at, limit);
+        // The claim is a later next attempt: every relay's `due` passes over it until then.
+        const until = addMs(at, leaseMs);
+        for (const one of picked) sql.claim.run({ id: one.requestId, until });
+        return picked;
+      });
     },
 
     nextDueAt(after) {
@@ -181,25 +174,12 @@ export function createMatches(ctx: StoreContext, deps: MatchesDeps): Matches {
       return ctx.tx((): MatchRecorded => {
         const row = sql.selectOne.get(requestId);
         if (row === undefined || row.state !== 'due') return { recorded: false };
-        const again = outcome.retryAt !== undefined;
-        sql.update.run({
-          id: requestId,
-          state: again ? 'due' : 'done',
-          attempts: row.attempts + 1,
-          next: again ? toIso(outcome.retryAt!) : null,
-          result: outcome.result,
-          note: outcome.note,
-          member: outcome.result === 'member' ? outcome.memberId : null,
-          now: ctx.now(),
-        });
+        sql.update.run({ id: requestId, ...answerValues(row.attempts, outcome), now: ctx.now() });
         let reply: EnqueueResult | null = null;
         let withheld: Withheld | null = null;
         if (outcome.reply !== null) {
-          // Read in this transaction: a person's reply stored before it wins, and none can slip in after.
-          const request = sql.selectRequest.get(requestId);
-          if (request === undefined || !isPending(request.status)) withheld = 'not_pending';
-          else if (request.answered) withheld = 'answered';
-          else {
+          withheld = withheldFor(sql.selectRequest.get(requestId));
+          if (withheld === null) {
             try {
               reply = replies.enqueue(requestId, outcome.reply, { actor: AUTO_ACTOR });
             } catch (error) {

@@ -238,6 +238,19 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: `ALTER TABLE requests ADD COLUMN email_addresses TEXT NOT NULL DEFAULT '[]';
       ALTER TABLE requests ADD COLUMN user_errors INTEGER NOT NULL DEFAULT 0;`,
   },
+  {
+    version: 10,
+    name: 'replies: which relay works on a reply, and until when (many relays on one database)',
+    // See reply-claims.ts. NULL: nobody works on it. Rows from before are unclaimed.
+    sql: `ALTER TABLE replies ADD COLUMN claimed_by TEXT;
+      ALTER TABLE replies ADD COLUMN lease_until TEXT;`,
+  },
+  {
+    version: 11,
+    name: 'connections: until when a relay refreshes a connection (many relays on one database)',
+    // See connections.ts claimRefresh. NULL: nobody is refreshing it.
+    sql: `ALTER TABLE connections ADD COLUMN refresh_claimed_until TEXT;`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

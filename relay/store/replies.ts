@@ -1,19 +1,23 @@
-import { ReplyState, type Reply } from '../../shared/models.js';
-import { isUserErrorCode, type ReplyCode, type VersionRules } from '../../shared/status.js';
+import type { Reply, ReplyState } from '../../shared/models.js';
+import type { ReplyCode, VersionRules } from '../../shared/status.js';
 import type { Actor, Audit } from './audit.js';
 import type { StoreContext } from './context.js';
 import type { Db } from './db.js';
 import type { Connections } from './connections.js';
-import { ExchangeUnavailableError, ReplyInFlightError, RetryLimitError, UnknownRequestError } from './errors.js';
+import { ReplyClaimedError } from './errors.js';
 import type { EventLog } from './events.js';
 import { hashReplyBody, type IdempotencyKeys } from './idempotency.js';
 import { REPLY_COLUMNS, toApiReply, toOutboxReply, type OutboxReply, type ReplyRow } from './mapping.js';
 import { createReplyExchange, type ReplyExchange } from './reply-exchange.js';
+import type { ReplyClaims } from './reply-claims.js';
 import { replyRows } from './reply-rows.js';
+import { DUE_WHERE, REPLY_SQL, type AttemptParams, type DoneParams } from './reply-sql.js';
+import { checkEnqueue, countsOf, dueLimit, evidence, sentChanges } from './reply-rules.js';
 import type { Requests } from './requests.js';
-import { sha256Hex } from './seal-walk.js';
 import type { RelayState } from './state.js';
-import { toIso, type TimeInput } from './time.js';
+import { addMs, toIso, type TimeInput } from './time.js';
+
+export { requestTokenSha256 } from './reply-rules.js';
 
 export interface EnqueueResult {
   /** Exactly the API's Reply shape. */
@@ -42,14 +46,6 @@ export interface SeenAtConcur {
   lastModified: string | null;
 }
 
-/**
- * How a request token is kept as evidence: never the token itself (an OAuth credential). The same
- * hash as `requests.request_token_sha256`, which is what the evidence is copied from.
- */
-export function requestTokenSha256(token: string): string {
-  return sha256Hex(token);
-}
-
 /** Who asks for a reply, and the Idempotency-Key their call carried, if any. */
 export interface ReplyBy {
   actor: Actor;
@@ -67,11 +63,17 @@ export interface Replies extends ReplyExchange {
   /**
    * What the outbox has to do now, oldest first: queued replies whose time has come, replies left
    * `exchanging` (their exchange's answer was never stored), and waiting replies whose request a
-   * poll has given a new request token.
+   * poll has given a new request token. Claims what it returns for this relay until `now` plus the
+   * lease (reply-claims.ts); a reply another relay holds is left out until its lease ends.
    */
   due(now: TimeInput, limit: number): OutboxReply[];
+  /** When `due` will next have something for this relay (a reply another relay holds: when its lease ends). */
   nextDueAt(): string | null;
   get(replyId: number): OutboxReply | undefined;
+  /**
+   * Records that an attempt (a PUT) starts, and renews this relay's claim. Throws
+   * ReplyClaimedError while another relay holds the reply: nothing is to be sent then.
+   */
   markAttemptStarted(replyId: number, seen?: SeenAtConcur): OutboxReply;
   markAttempt(replyId: number, attempt: AttemptUpdate): OutboxReply;
   /**
@@ -85,87 +87,28 @@ export interface Replies extends ReplyExchange {
   pendingCount(): number;
 }
 
-/** The states of a reply on its way (at most one per request). */
-const ON_ITS_WAY = "'queued', 'exchanging', 'waiting_token'";
-/** A waiting reply goes on once a poll brought a request token issued at another time than the one its exchange tried. */
-const NEW_TOKEN_CAME = `state = 'waiting_token' AND EXISTS (SELECT 1 FROM requests q WHERE q.id = replies.request_id
-  AND q.request_token_issued_at IS NOT NULL AND q.request_token_issued_at IS NOT replies.token_issued_at)`;
-
 /** The statements of the replies table (and what a reply changes of its request), prepared once. */
 function prepare(db: Db) {
-  const selectRequest = db.prepare<[string], { retries: number; user_errors: number }>('SELECT retries, user_errors FROM requests WHERE id = ?');
-  const selectOnItsWay = db.prepare<[string], { id: number }>(
-    `SELECT id FROM replies WHERE request_id = ? AND state IN (${ON_ITS_WAY})`,
-  );
-  const insert = db.prepare<[{ request_id: string; status: string; now: string; by: string }]>(`
-    INSERT INTO replies (request_id, status, requested_status, state, attempts, last_error, next_attempt_at, created_at, updated_at, requested_by)
-    VALUES (@request_id, @status, @status, 'queued', 0, NULL, @now, @now, @now, @by)`);
-  const selectDue = db.prepare<[{ now: string; limit: number }], ReplyRow>(`
-    SELECT ${REPLY_COLUMNS} FROM replies
-    WHERE (state IN ('queued', 'exchanging') AND next_attempt_at <= @now) OR (${NEW_TOKEN_CAME})
-    ORDER BY id LIMIT @limit`);
-  const selectNextDue = db.prepare<[], { at: string | null }>(
-    "SELECT MIN(next_attempt_at) AS at FROM replies WHERE state IN ('queued', 'exchanging')",
-  );
-  const selectNewTokenCame = db.prepare<[], { id: number }>(`SELECT id FROM replies WHERE ${NEW_TOKEN_CAME} LIMIT 1`);
-  // The token's hash, kept beside the sealed token: the evidence never needs the token opened.
-  const selectEvidence = db.prepare<[string], { request_token_sha256: string | null; concur_last_modified: string | null }>(
-    'SELECT request_token_sha256, concur_last_modified FROM requests WHERE id = ?',
-  );
-  const updateStarted = db.prepare<[{ id: number; now: string; token: string | null; lm: string | null }]>(`
-    UPDATE replies SET attempt_started_at = @now, attempt_token_sha256 = @token, attempt_last_modified = @lm
-    WHERE id = @id AND state = 'queued'`);
-  const clearDoubt = 'attempt_started_at = NULL, attempt_token_sha256 = NULL, attempt_last_modified = NULL';
-  type AttemptRow = { id: number; attempts: number; next: string; error: string | null; now: string };
-  const updateAttempt = db.prepare<[AttemptRow]>(`
-    UPDATE replies SET attempts = @attempts, next_attempt_at = @next, last_error = @error, updated_at = @now,
-           ${clearDoubt}
-    WHERE id = @id AND state = 'queued'`);
-  const updateAttemptInDoubt = db.prepare<[AttemptRow]>(`
-    UPDATE replies SET attempts = @attempts, next_attempt_at = @next, last_error = @error, updated_at = @now
-    WHERE id = @id AND state = 'queued'`);
-  // A reply sent in place of what was asked for (a CRRET on a CRSUC's way, a CRPA1 when no retries
-  // were left) keeps the lastError that says why.
-  const updateDone = db.prepare<[{ id: number; state: ReplyState; error: string | null; now: string }]>(`
-    UPDATE replies SET state = @state, attempts = attempts + 1, next_attempt_at = NULL,
-           last_error = CASE WHEN @state = 'failed' THEN @error WHEN status IS NOT requested_status THEN last_error ELSE NULL END,
-           updated_at = @now, ${clearDoubt}
-    WHERE id = @id AND state = 'queued'`);
-  const updateRequestAfterSent = db.prepare<[{ id: string; status: string; retry: number; user_error: number; now: string }]>(`
-    UPDATE requests SET status = @status, retries = retries + @retry, user_errors = user_errors + @user_error,
-           last_modified = @now, updated_at = @now
-    WHERE id = @id`);
-  const selectCounts = db.prepare<[], { state: string; n: number }>(
-    'SELECT state, COUNT(*) AS n FROM replies GROUP BY state',
-  );
-  const selectPending = db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM replies WHERE state IN (${ON_ITS_WAY})`);
-
+  const q = REPLY_SQL;
   return {
-    selectRequest,
-    selectOnItsWay,
-    insert,
-    selectDue,
-    selectNextDue,
-    selectNewTokenCame,
-    selectEvidence,
-    updateStarted,
-    updateAttempt,
-    updateAttemptInDoubt,
-    updateDone,
-    updateRequestAfterSent,
-    selectCounts,
-    selectPending,
+    selectRequest: db.prepare<[{ id: string }], { retries: number; user_errors: number }>(q.selectRequest),
+    selectOnItsWay: db.prepare<[{ id: string }], { id: number }>(q.selectOnItsWay),
+    insert: db.prepare<[{ request_id: string; status: string; now: string; by: string }]>(q.insert),
+    // One statement: what is due is claimed as it is read, under the file's write lock.
+    claimDue: db.prepare<[{ now: string; limit: number; me: string; until: string }], ReplyRow>(`
+      UPDATE replies SET claimed_by = @me, lease_until = @until
+      WHERE id IN (SELECT id FROM replies WHERE ${DUE_WHERE} ORDER BY id LIMIT @limit)
+      RETURNING ${REPLY_COLUMNS}`),
+    selectNextDue: db.prepare<[{ now: string; me: string }], { at: string | null }>(q.selectNextDue),
+    selectEvidence: db.prepare<[{ id: string }], { request_token_sha256: string | null; concur_last_modified: string | null }>(q.selectEvidence),
+    updateStarted: db.prepare<[{ id: number; now: string; token: string | null; lm: string | null; me: string; until: string }]>(q.updateStarted),
+    updateAttempt: db.prepare<[AttemptParams]>(q.updateAttempt),
+    updateAttemptInDoubt: db.prepare<[AttemptParams]>(q.updateAttemptInDoubt),
+    updateDone: db.prepare<[DoneParams]>(q.updateDone),
+    updateRequestAfterSent: db.prepare<[{ id: string; status: string; retry: number; user_error: number; now: string }]>(q.updateRequestAfterSent),
+    selectCounts: db.prepare<[], { state: string; n: number }>(q.selectCounts),
+    selectPending: db.prepare<[], { n: number }>(q.selectPending),
   };
-}
-
-/** Counts per state, every state present. */
-function countsOf(rows: ReadonlyArray<{ state: string; n: number }>): Record<ReplyState, number> {
-  const counts = Object.fromEntries(ReplyState.options.map((state) => [state, 0])) as Record<ReplyState, number>;
-  for (const { state, n } of rows) {
-    const known = ReplyState.options.find((s) => s === state);
-    if (known !== undefined) counts[known] += n;
-  }
-  return counts;
 }
 
 /**
@@ -178,6 +121,9 @@ function countsOf(rows: ReadonlyArray<{ state: string; n: number }>): Record<Rep
  * knows of the request; storing the outcome clears that again. A queued reply that still has it
  * is in doubt (the relay died in between, or could not store the outcome). That marker changes
  * nothing a client sees, so it announces nothing and leaves updated_at alone.
+ *
+ * Which relay works on a reply, and until when, is its claim (reply-claims.ts): `due` takes it,
+ * markAttemptStarted (and markExchanging) renew it, an outcome releases it.
  */
 export function createReplies(
   ctx: StoreContext,
@@ -193,15 +139,18 @@ export function createReplies(
   },
   /** The relay's Concur API version's limits (shared/status.ts RETRY_LIMITS): one retry more is refused; and its tokens' assumed lifetime. */
   limits: VersionRules,
+  claims: ReplyClaims,
 ): Replies {
   const { requests, keys, audit, connections, state } = parts;
   const sql = prepare(ctx.db);
+  const me = claims.relayId;
+  const leaseFrom = (now: string) => addMs(now, claims.leaseMs);
   const rows = replyRows(ctx, events);
   const { load, announce } = rows;
   const changeQueued = (replyId: number, change: (reply: OutboxReply, now: string) => void) => rows.change(replyId, ['queued'], change);
 
   return {
-    ...createReplyExchange(ctx, rows, connections, limits, parts.memberIdOf),
+    ...createReplyExchange(ctx, rows, connections, limits, claims, parts.memberIdOf),
 
     enqueue(requestId, status, { actor, idempotencyKey }) {
       return ctx.tx(() => {
@@ -212,20 +161,10 @@ export function createReplies(
             return { reply: toApiReply(load(earlier)), replyId: earlier, repeated: true };
           }
         }
-        const request = sql.selectRequest.get(requestId);
-        if (request === undefined) throw new UnknownRequestError(requestId);
-        const inFlight = sql.selectOnItsWay.get(requestId);
-        if (inFlight !== undefined) throw new ReplyInFlightError(requestId, inFlight.id);
-        if (status === 'CRSUC') {
-          const exchange = state.exchangeStatus();
-          if (exchange.state === 'unavailable') throw new ExchangeUnavailableError(requestId, exchange.reason ?? 'the exchange is unavailable');
-        }
-        if (status === 'CRRET' && request.retries >= limits.CRRET) {
-          throw new RetryLimitError(requestId, 'CRRET', request.retries, limits.CRRET);
-        }
-        if (isUserErrorCode(status) && limits.CREU !== null && request.user_errors >= limits.CREU) {
-          throw new RetryLimitError(requestId, 'CREU', request.user_errors, limits.CREU);
-        }
+        const request = sql.selectRequest.get({ id: requestId });
+        const inFlight = request === undefined ? undefined : sql.selectOnItsWay.get({ id: requestId });
+        const exchange = request !== undefined && inFlight === undefined && status === 'CRSUC' ? state.exchangeStatus() : undefined;
+        checkEnqueue(requestId, status, request, inFlight, exchange, limits);
         const replyId = Number(sql.insert.run({ request_id: requestId, status, now: ctx.now(), by: actor.name }).lastInsertRowid);
         if (idempotencyKey !== undefined) keys.remember(idempotencyKey, requestId, bodyHash, replyId);
         audit.append({ actor, action: 'reply.requested', target: requestId, details: { status, replyId } });
@@ -236,14 +175,14 @@ export function createReplies(
     },
 
     due(now, limit) {
-      const due = sql.selectDue.all({ now: toIso(now), limit: Math.max(1, Math.trunc(Number.isFinite(limit) ? limit : 1)) });
-      return due.flatMap((row) => toOutboxReply(row) ?? []);
+      const at = toIso(now);
+      const due = sql.claimDue.all({ now: at, limit: dueLimit(limit), me, until: leaseFrom(at) });
+      // RETURNING promises no order: oldest first again.
+      return due.sort((a, b) => a.id - b.id).flatMap((row) => toOutboxReply(row) ?? []);
     },
 
     nextDueAt() {
-      // A waiting reply whose new token has come is due now.
-      if (sql.selectNewTokenCame.get() !== undefined) return ctx.now();
-      return sql.selectNextDue.get()?.at ?? null;
+      return sql.selectNextDue.get({ now: ctx.now(), me })?.at ?? null;
     },
 
     get: rows.find,
@@ -252,14 +191,16 @@ export function createReplies(
       return ctx.tx(() => {
         const reply = load(replyId);
         if (reply.state !== 'queued') return reply;
-        sql.updateStarted.run({ id: replyId, now: ctx.now(), ...evidence(seen ?? sql.selectEvidence.get(reply.requestId)) });
+        const now = ctx.now();
+        const known = evidence(seen ?? sql.selectEvidence.get({ id: reply.requestId }));
+        if (sql.updateStarted.run({ id: replyId, now, ...known, me, until: leaseFrom(now) }).changes === 0) throw new ReplyClaimedError(replyId);
         return load(replyId);
       });
     },
 
     markAttempt(replyId, { attempts, nextAttemptAt, lastError, inDoubt = false }) {
       return changeQueued(replyId, (_reply, now) => {
-        const row = { id: replyId, attempts, next: toIso(nextAttemptAt), error: lastError, now };
+        const row = { id: replyId, attempts, next: toIso(nextAttemptAt), error: lastError, now, me };
         (inDoubt ? sql.updateAttemptInDoubt : sql.updateAttempt).run(row);
       });
     },
@@ -270,14 +211,8 @@ export function createReplies(
         const sent = changeQueued(replyId, (reply, now) => {
           // A CRRET on a CRSUC's way: Concur issues a new token, and the CRSUC waits for it.
           const waits = reply.status === 'CRRET' && reply.requestedStatus === 'CRSUC';
-          sql.updateDone.run({ id: replyId, state: waits ? 'waiting_token' : 'sent', error: null, now });
-          sql.updateRequestAfterSent.run({
-            id: reply.requestId,
-            status: reply.status,
-            retry: reply.status === 'CRRET' ? 1 : 0,
-            user_error: isUserErrorCode(reply.status) ? 1 : 0,
-            now,
-          });
+          sql.updateDone.run({ id: replyId, state: waits ? 'waiting_token' : 'sent', error: null, now, me });
+          sql.updateRequestAfterSent.run({ id: reply.requestId, status: reply.status, ...sentChanges(reply.status), now });
         });
         if (before.state === 'queued') {
           const request = requests.get(sent.requestId);
@@ -289,7 +224,7 @@ export function createReplies(
 
     markFailed(replyId, lastError) {
       return changeQueued(replyId, (_reply, now) => {
-        sql.updateDone.run({ id: replyId, state: 'failed', error: lastError, now });
+        sql.updateDone.run({ id: replyId, state: 'failed', error: lastError, now, me });
       });
     },
 
@@ -301,15 +236,4 @@ export function createReplies(
       return sql.selectPending.get()?.n ?? 0;
     },
   };
-}
-
-/**
- * What an attempt's start records of the request: a read-back's view (fresher than the last
- * poll's), or the last poll's. The request token only as its hash.
- */
-function evidence(known: SeenAtConcur | { request_token_sha256: string | null; concur_last_modified: string | null } | undefined) {
-  if (known === undefined) return { token: null, lm: null };
-  const token = 'requestToken' in known ? (known.requestToken === null ? null : requestTokenSha256(known.requestToken)) : known.request_token_sha256;
-  const lastModified = 'lastModified' in known ? known.lastModified : known.concur_last_modified;
-  return { token, lm: lastModified === null ? null : toIso(lastModified) };
 }

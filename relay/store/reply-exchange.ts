@@ -2,8 +2,12 @@ import type { Connection } from '../../shared/connections.js';
 import type { ReplyCode, VersionRules } from '../../shared/status.js';
 import type { Connections, NewConnection } from './connections.js';
 import type { StoreContext } from './context.js';
+import { ReplyClaimedError } from './errors.js';
 import type { OutboxReply } from './mapping.js';
+import type { ReplyClaims } from './reply-claims.js';
+import { EXCHANGE_SQL, type FactsRow } from './reply-sql.js';
 import type { ReplyRows } from './reply-rows.js';
+import { exchangeFactsOf } from './reply-rules.js';
 import { addMs, toIso, type TimeInput } from './time.js';
 
 /**
@@ -48,7 +52,10 @@ export type ExchangedTokens = Omit<NewConnection, 'requestId' | 'connectedBy'>;
 
 export interface ReplyExchange {
   exchangeFacts(requestId: string): ExchangeFacts | undefined;
-  /** A queued or waiting CRSUC is about to be exchanged: `exchanging` (status CRSUC), with the token's issue time. */
+  /**
+   * A queued or waiting CRSUC is about to be exchanged: `exchanging` (status CRSUC), with the token's
+   * issue time; renews this relay's claim. Throws ReplyClaimedError while another relay holds it.
+   */
   markExchanging(replyId: number, tokenIssuedAt: string | null): OutboxReply;
   /**
    * The exchange worked: the connection (sealed) and the reply (queued for its PUT, exchanged) in one
@@ -67,29 +74,14 @@ const ON_THE_WAY = ['queued', 'waiting_token'] as const;
 
 function prepare(ctx: StoreContext) {
   const { db } = ctx;
+  const q = EXCHANGE_SQL;
   return {
-    facts: db.prepare<[string], { user_id: string | null; request_token_issued_at: string | null; retries: number }>(
-      'SELECT user_id, request_token_issued_at, retries FROM requests WHERE id = ?',
-    ),
-    exchanging: db.prepare<[{ id: number; issued: string | null; now: string }]>(`
-      UPDATE replies SET state = 'exchanging', status = 'CRSUC', token_issued_at = @issued, exchanged_at = NULL,
-             last_error = NULL, next_attempt_at = @now, updated_at = @now
-      WHERE id = @id`),
-    exchanged: db.prepare<[{ id: number; now: string }]>(`
-      UPDATE replies SET state = 'queued', exchanged_at = @now, exchange_attempts = 0, last_error = NULL,
-             next_attempt_at = @now, updated_at = @now
-      WHERE id = @id`),
-    retry: db.prepare<[{ id: number; next: string; error: string; now: string }]>(`
-      UPDATE replies SET state = 'queued', exchange_attempts = exchange_attempts + 1, next_attempt_at = @next,
-             last_error = @error, updated_at = @now
-      WHERE id = @id`),
-    newToken: db.prepare<[{ id: number; status: string; error: string; now: string }]>(`
-      UPDATE replies SET state = 'queued', status = @status, exchanged_at = NULL, exchange_attempts = 0,
-             next_attempt_at = @now, last_error = @error, updated_at = @now
-      WHERE id = @id`),
-    failed: db.prepare<[{ id: number; error: string; now: string }]>(`
-      UPDATE replies SET state = 'failed', next_attempt_at = NULL, last_error = @error, updated_at = @now
-      WHERE id = @id`),
+    facts: db.prepare<[{ id: string }], FactsRow>(q.facts),
+    exchanging: db.prepare<[{ id: number; issued: string | null; now: string; me: string; until: string }]>(q.exchanging),
+    exchanged: db.prepare<[{ id: number; now: string }]>(q.exchanged),
+    retry: db.prepare<[{ id: number; next: string; error: string; now: string; me: string }]>(q.retry),
+    newToken: db.prepare<[{ id: number; status: string; error: string; now: string }]>(q.newToken),
+    failed: db.prepare<[{ id: number; error: string; now: string; me: string }]>(q.failed),
   };
 }
 
@@ -97,21 +89,22 @@ export function createReplyExchange(
   ctx: StoreContext,
   rows: ReplyRows,
   connections: Pick<Connections, 'create'>,
-  { CRRET: retryLimit, requestTokenLifetimeMs }: Pick<VersionRules, 'CRRET' | 'requestTokenLifetimeMs'>,
+  limits: Pick<VersionRules, 'CRRET' | 'requestTokenLifetimeMs'>,
+  { relayId: me, leaseMs }: ReplyClaims,
   memberIdOf: (requestId: string) => string | null = () => null,
 ): ReplyExchange {
   const sql = prepare(ctx);
   return {
     exchangeFacts(requestId) {
-      const row = sql.facts.get(requestId);
-      if (row === undefined) return undefined;
-      const issued = row.request_token_issued_at;
-      const tokenExpiresAt = issued === null ? null : addMs(issued, requestTokenLifetimeMs);
-      return { userId: row.user_id, tokenIssuedAt: issued, tokenExpiresAt, retries: row.retries, retryLimit };
+      const row = sql.facts.get({ id: requestId });
+      return row === undefined ? undefined : exchangeFactsOf(row, limits);
     },
 
     markExchanging(replyId, tokenIssuedAt) {
-      return rows.change(replyId, ON_THE_WAY, (_reply, now) => sql.exchanging.run({ id: replyId, issued: tokenIssuedAt, now }));
+      return rows.change(replyId, ON_THE_WAY, (_reply, now) => {
+        const changed = sql.exchanging.run({ id: replyId, issued: tokenIssuedAt, now, me, until: addMs(now, leaseMs) }).changes;
+        if (changed === 0) throw new ReplyClaimedError(replyId);
+      });
     },
 
     markExchanged(replyId, tokens) {
@@ -129,7 +122,7 @@ export function createReplyExchange(
 
     markExchangeRetry(replyId, { nextAttemptAt, lastError }) {
       return rows.change(replyId, ['exchanging'], (_reply, now) =>
-        sql.retry.run({ id: replyId, next: toIso(nextAttemptAt), error: lastError, now }),
+        sql.retry.run({ id: replyId, next: toIso(nextAttemptAt), error: lastError, now, me }),
       );
     },
 
@@ -139,7 +132,7 @@ export function createReplyExchange(
 
     markExchangeFailed(replyId, lastError) {
       return rows.change(replyId, ['queued', 'exchanging', 'waiting_token'], (_reply, now) =>
-        sql.failed.run({ id: replyId, error: lastError, now }),
+        sql.failed.run({ id: replyId, error: lastError, now, me }),
       );
     },
   };

@@ -2,7 +2,8 @@ import type { ReplyState } from '../../shared/models.js';
 import type { StoreContext } from './context.js';
 import { UnknownReplyError } from './errors.js';
 import type { EventLog } from './events.js';
-import { REPLY_COLUMNS, toApiReply, toOutboxReply, type OutboxReply, type ReplyRow } from './mapping.js';
+import { toApiReply, toOutboxReply, type OutboxReply, type ReplyRow } from './mapping.js';
+import { REPLY_SQL } from './reply-sql.js';
 
 /**
  * What every change of a reply does the same way (replies.ts, reply-exchange.ts): read it back,
@@ -21,10 +22,10 @@ export interface ReplyRows {
 }
 
 export function replyRows(ctx: StoreContext, events: Pick<EventLog, 'append'>): ReplyRows {
-  const selectOne = ctx.db.prepare<[number], ReplyRow>(`SELECT ${REPLY_COLUMNS} FROM replies WHERE id = ?`);
+  const selectOne = ctx.db.prepare<[{ id: number }], ReplyRow>(REPLY_SQL.selectOne);
 
   const find = (replyId: number): OutboxReply | undefined => {
-    const row = selectOne.get(replyId);
+    const row = selectOne.get({ id: replyId });
     return row === undefined ? undefined : toOutboxReply(row);
   };
   const load = (replyId: number): OutboxReply => {

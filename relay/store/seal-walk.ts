@@ -45,49 +45,73 @@ export function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
-type Row = { row: string | number; value: string };
+export type Row = { row: string | number; value: string };
 
-function statements(db: Db, column: SealedColumn, reseal: WalkOptions['reseal']) {
+/**
+ * The walk's statements, with `@` parameters (either database's form of them): `first` and
+ * `after` read a batch (`@limit` rows, after the row key `@last`), `update` writes one value if
+ * the row still holds `@before`.
+ */
+export function walkSql(column: SealedColumn, reseal: WalkOptions['reseal']): { first: string; after: string; update: string } {
   const { table, column: name, row } = column;
   const filter = [
     `${name} IS NOT NULL`,
-    // At open only clear values are wanted: SQLite skips the sealed ones without handing them over.
+    // At open only clear values are wanted: the database skips the sealed ones without handing them over.
     ...(reseal === 'clear' ? [`substr(${name}, 1, ${SEALED_PREFIX.length}) <> '${SEALED_PREFIX}'`] : []),
     ...(column.where === undefined ? [] : [`(${column.where})`]),
   ].join(' AND ');
   const select = `SELECT ${row} AS row, ${name} AS value FROM ${table} WHERE ${filter}`;
   const sha = column.sha256Column === undefined ? '' : `, ${column.sha256Column} = @sha`;
   return {
-    first: db.prepare<[number], Row>(`${select} ORDER BY ${row} LIMIT ?`),
-    after: db.prepare<[string | number, number], Row>(`${select} AND ${row} > ? ORDER BY ${row} LIMIT ?`),
-    update: db.prepare<[{ row: string | number; before: string; value: string; sha: string }]>(
-      `UPDATE ${table} SET ${name} = @value${sha} WHERE ${row} = @row AND ${name} = @before`,
-    ),
+    first: `${select} ORDER BY ${row} LIMIT @limit`,
+    after: `${select} AND ${row} > @last ORDER BY ${row} LIMIT @limit`,
+    update: `UPDATE ${table} SET ${name} = @value${sha} WHERE ${row} = @row AND ${name} = @before`,
+  };
+}
+
+/** What a walk writes for one value read, counted in `count`; undefined when the value stays as it is. */
+export function resealOne(vault: Vault, column: SealedColumn, reseal: WalkOptions['reseal'], { row, value }: Row, count: ColumnCount): { row: string | number; before: string; value: string; sha: string } | undefined {
+  const place = placeOf(column, row);
+  const keyId = Vault.keyIdOf(value);
+  if (keyId === vault.keyId) {
+    count.current++;
+    return undefined;
+  }
+  if (keyId !== undefined && reseal === 'clear') {
+    count.older++;
+    return undefined;
+  }
+  const plain = keyId === undefined ? value : openAt(vault, value, place, column, row);
+  if (keyId === undefined) count.sealed++;
+  else count.resealed++;
+  return { row, before: value, value: vault.seal(plain, place), sha: column.sha256Column === undefined ? '' : sha256Hex(plain) };
+}
+
+/** A walk's batch size as given (at least 1). */
+export function batchSizeOf(options: WalkOptions): number {
+  return Math.max(1, Math.trunc(options.batchSize ?? DEFAULT_BATCH_SIZE));
+}
+
+function statements(db: Db, column: SealedColumn, reseal: WalkOptions['reseal']) {
+  const sql = walkSql(column, reseal);
+  return {
+    first: db.prepare<[{ limit: number }], Row>(sql.first),
+    after: db.prepare<[{ last: string | number; limit: number }], Row>(sql.after),
+    update: db.prepare<[{ row: string | number; before: string; value: string; sha: string }]>(sql.update),
   };
 }
 
 export function walkColumn(db: Db, vault: Vault, column: SealedColumn, options: WalkOptions): ColumnCount {
   const sql = statements(db, column, options.reseal);
-  const size = Math.max(1, Math.trunc(options.batchSize ?? DEFAULT_BATCH_SIZE));
+  const size = batchSizeOf(options);
   const count: ColumnCount = { column: nameOf(column), sealed: 0, resealed: 0, current: 0, older: 0 };
 
   const batch = db.transaction((last: string | number | undefined): Row[] => {
-    const rows = last === undefined ? sql.first.all(size) : sql.after.all(last, size);
-    for (const { row, value } of rows) {
-      const place = placeOf(column, row);
-      const keyId = Vault.keyIdOf(value);
-      if (keyId === vault.keyId) {
-        count.current++;
-        continue;
-      }
-      if (keyId !== undefined && options.reseal === 'clear') {
-        count.older++;
-        continue;
-      }
-      const plain = keyId === undefined ? value : openAt(vault, value, place, column, row);
-      sql.update.run({ row, before: value, value: vault.seal(plain, place), sha: column.sha256Column === undefined ? '' : sha256Hex(plain) });
-      if (keyId === undefined) count.sealed++;
-      else count.resealed++;
+    const rows = last === undefined ? sql.first.all({ limit: size }) : sql.after.all({ last, limit: size });
+    for (const read of rows) {
+      const write = resealOne(vault, column, options.reseal, read, count);
+      if (write === undefined) continue;
+      sql.update.run(write);
       options.onWritten?.();
     }
     return rows;

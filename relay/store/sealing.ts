@@ -1,8 +1,22 @@
-import { SEALED_PREFIX, Vault, VaultError } from '../vault/vault.js';
+import type { Vault } from '../vault/vault.js';
 import type { StoreContext } from './context.js';
 import type { Db } from './db.js';
-import { walkColumn, type ColumnCount, type WalkOptions } from './seal-walk.js';
-import { nameOf, placeOf, SEALED_COLUMNS, type SealedColumn } from './sealed-columns.js';
+import { walkColumn, type WalkOptions } from './seal-walk.js';
+import { nameOf, placeOf, SEALED_COLUMNS } from './sealed-columns.js';
+import {
+  CANARY_KEY,
+  canaryMove,
+  checkCanary,
+  firstSealedSql,
+  mustOpen,
+  RotationPasses,
+  sealedCanary,
+  vaultKeys,
+  type RotationReport,
+  type SealedAtOpen,
+} from './vault-rules.js';
+
+export { CANARY_KEY, checkCanary, type RotationReport, type SealedAtOpen };
 
 /**
  * The vault's upkeep in the store: the key check at open (the canary), sealing what an older relay
@@ -17,33 +31,6 @@ import { nameOf, placeOf, SEALED_COLUMNS, type SealedColumn } from './sealed-col
  * RELAY_VAULT_OLD_KEYS reads everything, whichever key each value is under.
  */
 
-const CANARY_KEY = 'vault.canary';
-/** Not a secret: only whether it opens matters. */
-const CANARY_TEXT = 'TripLink Relay vault canary';
-const CANARY: SealedColumn = { table: 'relay_state', column: 'value', row: 'key' };
-const CANARY_PLACE = placeOf(CANARY, CANARY_KEY);
-
-/** At most this many passes over every column: the first does the work, the next ones catch what a writer beside it sealed meanwhile. */
-const MAX_PASSES = 3;
-
-function wrongKey(sealedWith: string): VaultError {
-  return new VaultError(
-    `RELAY_VAULT_KEY does not open this database's vault (its values are sealed with key ${sealedWith}); start with the key it was made with, or put that key in RELAY_VAULT_OLD_KEYS and run "vault rotate"`,
-  );
-}
-
-/** Throws the one-line VaultError unless `vault` opens `sealed`, found at `place`. */
-function mustOpen(vault: Vault, sealed: string, place: string, what: string): void {
-  const keyId = Vault.keyIdOf(sealed);
-  if (keyId === undefined) throw new VaultError(`this database's ${what} is not a sealed value: it was changed outside the relay`);
-  if (!vault.keyIds.includes(keyId)) throw wrongKey(keyId);
-  try {
-    vault.open(sealed, place);
-  } catch {
-    throw new VaultError(`this database's ${what} is sealed with key ${keyId} but does not open with it: it was changed outside the relay, or another key has the same id`);
-  }
-}
-
 const selectCanary = (db: Db) =>
   db.prepare<[string], { value: string | null }>('SELECT value FROM relay_state WHERE key = ?').get(CANARY_KEY)?.value ?? null;
 
@@ -54,16 +41,7 @@ const selectCanary = (db: Db) =>
 export function checkVaultKey(db: Db, vault: Vault): void {
   const hasState = db.prepare("SELECT 1 AS one FROM sqlite_master WHERE type = 'table' AND name = 'relay_state'").get() !== undefined;
   if (!hasState) return;
-  const canary = selectCanary(db);
-  if (canary !== null) mustOpen(vault, canary, CANARY_PLACE, 'vault check value');
-}
-
-/** What opening the store did to the secrets an older relay kept in clear. */
-export interface SealedAtOpen {
-  /** Per column that had any: how many were sealed. */
-  sealed: Array<{ column: string; count: number }>;
-  /** Whether the canary was written now (a first start with a vault). */
-  canaryWritten: boolean;
+  checkCanary(vault, selectCanary(db));
 }
 
 /**
@@ -77,12 +55,7 @@ export function sealAtOpen(db: Db, vault: Vault, now: () => string): SealedAtOpe
   // become the key of the vault alongside them.
   if (canaryBefore === null) {
     for (const column of SEALED_COLUMNS) {
-      const found = db
-        .prepare<[], { row: string | number; value: string }>(
-          `SELECT ${column.row} AS row, ${column.column} AS value FROM ${column.table}
-           WHERE substr(${column.column}, 1, ${SEALED_PREFIX.length}) = '${SEALED_PREFIX}'${column.where === undefined ? '' : ` AND (${column.where})`} LIMIT 1`,
-        )
-        .get();
+      const found = db.prepare<[], { row: string | number; value: string }>(firstSealedSql(column)).get();
       if (found !== undefined) mustOpen(vault, found.value, placeOf(column, found.row), `sealed ${nameOf(column)}`);
     }
   }
@@ -94,7 +67,7 @@ export function sealAtOpen(db: Db, vault: Vault, now: () => string): SealedAtOpe
       // Another process may have opened the new file at the same time: the first canary stays, and must open.
       const canary = selectCanary(db);
       if (canary !== null) {
-        mustOpen(vault, canary, CANARY_PLACE, 'vault check value');
+        checkCanary(vault, canary);
         return false;
       }
       writeCanary(db, vault, now());
@@ -108,21 +81,10 @@ function writeCanary(db: Db, vault: Vault, at: string): void {
   db.prepare<[string, string, string]>(
     `INSERT INTO relay_state (key, value, updated_at) VALUES (?, ?, ?)
      ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
-  ).run(CANARY_KEY, vault.seal(CANARY_TEXT, CANARY_PLACE), at);
+  ).run(CANARY_KEY, sealedCanary(vault), at);
 }
 
 export type RotateOptions = Pick<WalkOptions, 'batchSize' | 'onBatch' | 'onWritten'>;
-
-export interface RotationReport {
-  /** The key every value is sealed with now. */
-  keyId: string;
-  /** Per sealed column, in the registry's order: re-sealed and sealed over all passes; `current`: already under the key when the rotation began. */
-  columns: ColumnCount[];
-  /** The canary: moved to the key now, or already there (a rotation run again). */
-  canary: 'moved' | 'current';
-  /** Passes over every column: 2 unless a writer beside it sealed values under another key meanwhile (the last finds nothing to do). */
-  passes: number;
-}
 
 /** The vault's upkeep as a part of the store. */
 export interface Sealing {
@@ -141,44 +103,22 @@ export function createSealing(ctx: StoreContext): Sealing {
   const { db, vault } = ctx;
   return {
     rotate(options = {}) {
-      const columns = new Map<string, ColumnCount>();
-      let passes = 0;
-      let writtenIn: string[] = [];
-      // The first pass does the work; the last must find nothing left to do, or a writer beside it
-      // sealed values under another key behind the walk.
-      do {
-        if (passes === MAX_PASSES) throw stillAppearing(writtenIn, vault);
-        passes++;
-        writtenIn = [];
-        for (const column of SEALED_COLUMNS) {
-          const count = walkColumn(db, vault, column, { ...options, reseal: 'all' });
-          const total = columns.get(count.column);
-          columns.set(count.column, total === undefined ? count : { ...total, sealed: total.sealed + count.sealed, resealed: total.resealed + count.resealed });
-          if (count.sealed + count.resealed > 0) writtenIn.push(count.column);
-        }
-      } while (passes === 1 || writtenIn.length > 0);
+      const passes = new RotationPasses(vault);
+      while (passes.next()) {
+        for (const column of SEALED_COLUMNS) passes.add(walkColumn(db, vault, column, { ...options, reseal: 'all' }));
+      }
       const canary = db
         .transaction((): RotationReport['canary'] => {
-          const value = selectCanary(db);
-          if (value !== null && Vault.keyIdOf(value) === vault.keyId) return 'current';
-          if (value !== null) mustOpen(vault, value, CANARY_PLACE, 'vault check value');
-          writeCanary(db, vault, ctx.now());
-          return 'moved';
+          const move = canaryMove(vault, selectCanary(db));
+          if (move === 'moved') writeCanary(db, vault, ctx.now());
+          return move;
         })
         .immediate();
-      return { keyId: vault.keyId, columns: [...columns.values()], canary, passes };
+      return passes.report(canary);
     },
 
     keys() {
-      const canary = selectCanary(db);
-      return { current: vault.keyId, canary: canary === null ? null : (Vault.keyIdOf(canary) ?? null) };
+      return vaultKeys(vault, selectCanary(db));
     },
   };
-}
-
-function stillAppearing(columns: readonly string[], vault: Vault): VaultError {
-  const where = columns.join(', ');
-  return new VaultError(
-    `values sealed with another key kept appearing in ${where} while "vault rotate" ran: a relay beside it still seals with its old RELAY_VAULT_KEY; restart every relay with RELAY_VAULT_KEY set to the key ${vault.keyId} and the old one in RELAY_VAULT_OLD_KEYS, then run "vault rotate" again (the vault check value stays under the old key until then)`,
-  );
 }

@@ -1,26 +1,20 @@
-import { createHash } from 'node:crypto';
 import { ExchangeStatus } from '../../shared/connections.js';
 import { AutoConnect } from '../../shared/match.js';
-import { ConcurState, type Summary } from '../../shared/models.js';
+import type { Summary } from '../../shared/models.js';
 import type { StoreContext } from './context.js';
 import type { ConcurStatus, EventLog } from './events.js';
 import type { Requests } from './requests.js';
-import { placeOf, REFRESH_TOKEN } from './sealed-columns.js';
-
-const KEY = {
-  state: 'concur.state',
-  lastPollAt: 'concur.lastPollAt',
-  lastSuccessAt: 'concur.lastSuccessAt',
-  lastError: 'concur.lastError',
-  refreshToken: 'concur.refreshToken',
-  exchange: 'exchange.status',
-  autoConnect: 'autoConnect',
-} as const;
-
-/** What a database no relay has said anything about auto-connect in means: no directory, nothing sent by itself. */
-const NO_AUTO_CONNECT: AutoConnect = { policy: 'off', directory: false };
-
-const STATUS_FIELDS = ['state', 'lastPollAt', 'lastSuccessAt', 'lastError'] as const;
+import {
+  currentRefreshToken,
+  KEY,
+  mergeConcurStatus,
+  readAutoConnect,
+  readConcurStatus,
+  readExchangeStatus,
+  sameAutoConnect,
+  sealRefreshToken,
+  STATUS_FIELDS,
+} from './state-values.js';
 
 export interface ConcurStatusUpdate {
   status: ConcurStatus;
@@ -46,10 +40,6 @@ export interface RelayState {
   saveRefreshToken(configured: string, rotated: string): void;
 }
 
-function fingerprint(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
-}
-
 /**
  * A small key/value table: Concur's poll state and the rotated OAuth refresh token. The summary
  * is read here, once for everyone, because half of it is this table's (the counts come from
@@ -69,46 +59,12 @@ export function createRelayState(
 
   const get = (key: string): string | null => select.get(key)?.value ?? null;
 
-  /** Until the runtime has said otherwise: ok (it says so at every start, from the configuration). */
-  function exchangeStatus(): ExchangeStatus {
-    const raw = get(KEY.exchange);
-    if (raw !== null) {
-      try {
-        const parsed = ExchangeStatus.safeParse(JSON.parse(raw));
-        if (parsed.success) return parsed.data;
-      } catch {
-        // unreadable: as if never said
-      }
-    }
-    return { state: 'ok', reason: null };
-  }
-
-  /** Read like the exchange status: a value this relay cannot read counts as never said. */
-  function autoConnect(): AutoConnect {
-    const raw = get(KEY.autoConnect);
-    if (raw !== null) {
-      try {
-        const parsed = AutoConnect.safeParse(JSON.parse(raw));
-        if (parsed.success) return parsed.data;
-      } catch {
-        // unreadable: as if never said
-      }
-    }
-    return NO_AUTO_CONNECT;
-  }
+  const exchangeStatus = (): ExchangeStatus => readExchangeStatus(get(KEY.exchange));
+  const autoConnect = (): AutoConnect => readAutoConnect(get(KEY.autoConnect));
+  const concurStatus = (): ConcurStatus => readConcurStatus(get);
 
   function summary(): Summary {
     return { counts: requests.counts(), concur: concurStatus(), exchange: exchangeStatus(), autoConnect: autoConnect() };
-  }
-
-  function concurStatus(): ConcurStatus {
-    const state = ConcurState.safeParse(get(KEY.state));
-    return {
-      state: state.success ? state.data : 'unknown',
-      lastPollAt: get(KEY.lastPollAt),
-      lastSuccessAt: get(KEY.lastSuccessAt),
-      lastError: get(KEY.lastError),
-    };
   }
 
   return {
@@ -127,8 +83,7 @@ export function createRelayState(
     setAutoConnect(value) {
       const next = AutoConnect.parse(value);
       return ctx.tx(() => {
-        const before = autoConnect();
-        if (before.policy === next.policy && before.directory === next.directory) return false;
+        if (sameAutoConnect(autoConnect(), next)) return false;
         upsert.run(KEY.autoConnect, JSON.stringify(next), ctx.now());
         // Nothing else changes the summary at start, so the watcher (ingest/summary.ts) would not
         // announce it: clients that stay connected across a restart hear of it from this event.
@@ -140,11 +95,7 @@ export function createRelayState(
     updateConcurStatus(patch) {
       return ctx.tx(() => {
         const before = concurStatus();
-        const status: ConcurStatus = { ...before };
-        for (const field of STATUS_FIELDS) {
-          const value = patch[field];
-          if (value !== undefined) Object.assign(status, { [field]: value });
-        }
+        const status = mergeConcurStatus(before, patch);
         const now = ctx.now();
         for (const field of STATUS_FIELDS) {
           if (status[field] !== before[field]) upsert.run(KEY[field], status[field], now);
@@ -155,28 +106,12 @@ export function createRelayState(
       });
     },
 
-    /**
-     * The refresh token to use: the last rotated one, as long as it descends from the token now
-     * configured; once the operator configures a different token, that one wins again.
-     */
     currentRefreshToken(configured) {
-      const sealed = get(KEY.refreshToken);
-      if (sealed === null) return configured;
-      try {
-        const saved = JSON.parse(ctx.vault.open(sealed, placeOf(REFRESH_TOKEN, KEY.refreshToken))) as { seed?: unknown; token?: unknown };
-        if (saved.seed === fingerprint(configured) && typeof saved.token === 'string' && saved.token !== '') {
-          return saved.token;
-        }
-      } catch {
-        // unreadable (not JSON, or a sealed value changed outside the relay): fall back to the
-        // configured token. A wrong key never gets here: the store does not open with one.
-      }
-      return configured;
+      return currentRefreshToken(ctx.vault, get(KEY.refreshToken), configured);
     },
 
     saveRefreshToken(configured, rotated) {
-      const saved = JSON.stringify({ seed: fingerprint(configured), token: rotated });
-      upsert.run(KEY.refreshToken, ctx.vault.seal(saved, placeOf(REFRESH_TOKEN, KEY.refreshToken)), ctx.now());
+      upsert.run(KEY.refreshToken, sealRefreshToken(ctx.vault, configured, rotated), ctx.now());
     },
   };
 }

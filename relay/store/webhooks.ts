@@ -1,10 +1,28 @@
-import { randomBytes } from 'node:crypto';
-import { WEBHOOK_EVENT_TYPES, WebhookState, type Webhook, type WebhookEventType } from '../../shared/models.js';
+import type { Webhook, WebhookEventType } from '../../shared/models.js';
 import type { Actor, Audit } from './audit.js';
 import type { StoreContext } from './context.js';
 import { UnknownWebhookError } from './errors.js';
 import { placeOf, WEBHOOK_SECRET } from './sealed-columns.js';
 import { addMs, toIso, type TimeInput } from './time.js';
+import {
+  descriptionOf,
+  disabledThroughApi,
+  endpointOf,
+  eventsText,
+  MAX_PREVIOUS_SECRETS,
+  newId,
+  newSecret,
+  patchedRow,
+  PREVIOUS_SECRET_TTL_MS,
+  readEvents,
+  toWebhook,
+  updateDetails,
+  WEBHOOK_COLUMNS,
+  type WebhookPatchFields,
+  type WebhookRow,
+} from './webhook-rows.js';
+
+export { newId };
 
 /**
  * Webhook subscribers and their signing secrets (the `webhooks` and `webhook_secrets` tables).
@@ -19,23 +37,13 @@ import { addMs, toIso, type TimeInput } from './time.js';
  * or credentials (a receiver may put a token there) and never holds a secret.
  */
 
-/** How long a rotated secret keeps signing next to the new one. */
-const PREVIOUS_SECRET_TTL_MS = 24 * 60 * 60 * 1000;
-/** Rotated secrets still signing, at most (the oldest go first). */
-const MAX_PREVIOUS_SECRETS = 10;
-
 export interface WebhookInput {
   url: string;
   events: readonly WebhookEventType[];
   description?: string | null;
 }
 
-export interface WebhookPatch {
-  url?: string;
-  events?: readonly WebhookEventType[];
-  description?: string | null;
-  state?: Webhook['state'];
-}
+export type WebhookPatch = WebhookPatchFields;
 
 export interface WebhookWithSecret {
   webhook: Webhook;
@@ -72,67 +80,6 @@ export interface Webhooks {
   noteAttempt(id: string, succeeded: boolean, at: TimeInput): string | null;
   /** Adds a listener that runs inside every transaction that disables a webhook (see DisabledListener). */
   onDisabled(listener: DisabledListener): void;
-}
-
-interface WebhookRow {
-  id: string;
-  url: string;
-  events: string;
-  description: string | null;
-  state: string;
-  disabled_reason: string | null;
-  failing_since: string | null;
-  created_at: string;
-}
-
-const WEBHOOK_COLUMNS = 'id, url, events, description, state, disabled_reason, failing_since, created_at';
-
-function readEvents(json: string): WebhookEventType[] {
-  try {
-    const value: unknown = JSON.parse(json);
-    if (!Array.isArray(value)) return [];
-    return WEBHOOK_EVENT_TYPES.filter((type) => value.includes(type));
-  } catch {
-    return [];
-  }
-}
-
-function toWebhook(row: WebhookRow): Webhook {
-  const state = WebhookState.safeParse(row.state);
-  return {
-    id: row.id,
-    url: row.url,
-    events: readEvents(row.events),
-    description: row.description,
-    state: state.success ? state.data : 'disabled',
-    disabledReason: row.disabled_reason,
-    createdAt: row.created_at,
-  };
-}
-
-/** `<prefix>_` + 16 base64url characters (96 random bits): no `.`, as the webhook-id must not have one. */
-export function newId(prefix: 'wh' | 'dlv' | 'msg'): string {
-  return `${prefix}_${randomBytes(12).toString('base64url')}`;
-}
-
-/** `whsec_` + base64 of 32 random bytes: the Standard Webhooks form (24–64 bytes). */
-function newSecret(): string {
-  return `whsec_${randomBytes(32).toString('base64')}`;
-}
-
-/** Where a webhook posts, for the audit trail: scheme, host and path only. */
-function endpointOf(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.origin}${parsed.pathname}`;
-  } catch {
-    return '(not a URL)';
-  }
-}
-
-/** A description as stored: "" clears it. */
-function descriptionOf(description: string | null): string | null {
-  return description === '' ? null : description;
 }
 
 function prepare(db: StoreContext['db']) {
@@ -223,7 +170,7 @@ export function createWebhooks(ctx: StoreContext, audit: Pick<Audit, 'append'>):
         sql.insert.run({
           id,
           url: input.url,
-          events: JSON.stringify([...new Set(input.events)]),
+          events: eventsText(input.events),
           description: descriptionOf(input.description ?? null),
           now,
         });
@@ -246,23 +193,11 @@ export function createWebhooks(ctx: StoreContext, audit: Pick<Audit, 'append'>):
     update(id, patch, actor) {
       return ctx.tx(() => {
         const before = load(id);
-        const after: WebhookRow = {
-          ...before,
-          url: patch.url ?? before.url,
-          events: patch.events === undefined ? before.events : JSON.stringify([...new Set(patch.events)]),
-          description: patch.description === undefined ? before.description : descriptionOf(patch.description),
-        };
-        if (patch.state === 'enabled' && before.state !== 'enabled') {
-          after.state = 'enabled';
-          after.disabled_reason = null;
-          after.failing_since = null;
-        }
-        write(after);
+        write(patchedRow(before, patch));
         if (patch.state === 'disabled' && before.state !== 'disabled') {
-          disableRow(load(id), `disabled through the API at ${ctx.now()}`);
+          disableRow(load(id), disabledThroughApi(ctx.now()));
         }
-        const { url, ...rest } = patch;
-        audit.append({ actor, action: 'webhook.updated', target: id, details: { ...(url === undefined ? {} : { endpoint: endpointOf(url) }), ...rest } });
+        audit.append({ actor, action: 'webhook.updated', target: id, details: updateDetails(patch) });
         return toWebhook(load(id));
       });
     },

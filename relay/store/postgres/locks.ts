@@ -8,4 +8,11 @@ export const ADVISORY_LOCK = {
   migrate: 0x544c_5201,
   /** Held by the one relay that polls Concur (leader.ts). */
   poller: 0x544c_5202,
+  /**
+   * Held by each transaction that appends events, from before it takes an id until it ends
+   * (events.ts), and by each that appends to the audit trail (audit.ts).
+   */
+  events: 0x544c_5203,
+  /** Held while RELAY_API_KEYS are synced (keys.ts): relays starting at once add each env key once. */
+  envKeys: 0x544c_5221,
 } as const;

@@ -16,6 +16,19 @@ import { SCHEMA_AT_9 } from './schema.js';
  */
 export const PG_MIGRATIONS: readonly Migration[] = [
   { version: 9, name: 'the schema of SQLite version 9 (migrations 1 to 9), in one step', sql: SCHEMA_AT_9 },
+  {
+    version: 10,
+    name: 'replies: which relay works on a reply, and until when (many relays on one database)',
+    // See ../reply-claims.ts: what `due` claims with FOR UPDATE SKIP LOCKED, and the lease that frees it.
+    sql: `ALTER TABLE replies ADD COLUMN claimed_by text;
+      ALTER TABLE replies ADD COLUMN lease_until timestamptz;`,
+  },
+  {
+    version: 11,
+    name: 'connections: until when a relay refreshes a connection (many relays on one database)',
+    // See ../connections.ts claimRefresh: the lease a relay holds while it is at Concur with the refresh token.
+    sql: `ALTER TABLE connections ADD COLUMN refresh_claimed_until timestamptz;`,
+  },
 ];
 
 type Queryable = Pick<pg.ClientBase, 'query'>;

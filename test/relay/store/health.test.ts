@@ -1,7 +1,10 @@
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { noticingFailures } from '../../../relay/store/health.js';
+import pg from 'pg';
 import { storageProblemOf, type Db, type Store } from '../../../relay/store/index.js';
+import { pgStorageProblemOf } from '../../../relay/store/postgres/health.js';
+import { DATABASES, databasePerTest, type DatabaseHarness, type TestStore } from './databases.js';
 import { record, StoreHarness } from './helpers.js';
 
 /**
@@ -9,28 +12,29 @@ import { record, StoreHarness } from './helpers.js';
  * committed instead while a storage failure is remembered.
  */
 
-let harness: StoreHarness;
+let harness: StoreHarness | undefined;
 let connection: Db | undefined;
 let other: Database.Database | undefined;
 afterEach(() => {
   other?.close();
   other = undefined;
-  harness.cleanup();
+  harness?.cleanup();
+  harness = undefined;
 });
 
 function open(): { store: Store; db: Db; commitsSeen: () => number } {
-  harness = new StoreHarness();
-  const store = harness.storeWith({ onOpen: (db) => (connection = db) });
+  const h = (harness = new StoreHarness());
+  const store = h.storeWith({ onOpen: (db) => (connection = db) });
   // data_version moves for a connection when another one has committed: this one sees the store's commits.
-  other = new Database(harness.path);
+  other = new Database(h.path);
   const watcher = other;
   return { store, db: connection!, commitsSeen: () => Number(watcher.pragma('data_version', { simple: true })) };
 }
 
-describe('store health', () => {
+describe('store health on SQLite (its own failures: query_only, max_page_count, another process’s write lock)', () => {
   it('writes nothing to the file while all is well: the probe is rolled back', () => {
     const { store, commitsSeen } = open();
-    store.requests.upsertFromConcur([record('A')], harness.clock.iso());
+    store.requests.upsertFromConcur([record('A')], harness!.clock.iso());
     const before = commitsSeen();
     for (let i = 0; i < 5; i += 1) expect(store.health.check()).toEqual({ ok: true });
     expect(commitsSeen()).toBe(before);
@@ -40,7 +44,7 @@ describe('store health', () => {
   it('remembers a failed write, and is healthy again only once a probe has committed (leaving no row)', () => {
     const { store, db, commitsSeen } = open();
     db.pragma('query_only = ON');
-    expect(() => store.requests.upsertFromConcur([record('A')], harness.clock.iso())).toThrow(/readonly/);
+    expect(() => store.requests.upsertFromConcur([record('A')], harness!.clock.iso())).toThrow(/readonly/);
     db.pragma('query_only = OFF');
 
     const before = commitsSeen();
@@ -74,12 +78,6 @@ describe('store health', () => {
     } finally {
       other!.exec('ROLLBACK');
     }
-  });
-
-  it('leaves other errors alone: they are thrown on, not remembered', () => {
-    const { store } = open();
-    expect(() => store.requests.list({ limit: 10, cursor: 'garbage!' })).toThrow();
-    expect(store.health.check()).toEqual({ ok: true });
   });
 });
 
@@ -118,6 +116,102 @@ describe('noticingFailures', () => {
     expect(part.list()).toBe(answer);
     expect(() => part.counts()).toThrow(full);
     expect(noted).toEqual([full]);
+  });
+});
+
+describe.each(DATABASES)('store health ($name)', (database) => {
+  let store: TestStore;
+  databasePerTest(database, (_h, s) => (store = s));
+
+  it('leaves other errors alone: they are thrown on, not remembered', async () => {
+    await expect(Promise.resolve().then(() => store.requests.list({ limit: 10, cursor: 'garbage!' }))).rejects.toThrow();
+    expect(await store.health.check()).toEqual({ ok: true });
+  });
+
+  it('says so once the store is closed', async () => {
+    await store.close();
+    expect(await store.health.check()).toEqual({ ok: false, problem: 'closed' });
+  });
+});
+
+/**
+ * On PostgreSQL a trigger stands in for the server refusing writes, with the SQLSTATE the server
+ * gives (25006 in a read-only transaction, as on a standby; 53100 when its disk is full), and
+ * another logs each probe row that commits.
+ */
+describe('store health on PostgreSQL', () => {
+  let harness: DatabaseHarness;
+  let store: TestStore;
+  databasePerTest(DATABASES.find((d) => d.kind === 'postgres')!, (h, s) => ((harness = h), (store = s)));
+
+  const setUp = async (): Promise<void> => {
+    await harness.execute(`CREATE TABLE probe_log (key text NOT NULL);
+      CREATE FUNCTION log_probe() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.key LIKE 'health.probe%' THEN INSERT INTO probe_log VALUES (NEW.key); END IF; RETURN NEW; END $$;
+      CREATE TRIGGER log_probe AFTER INSERT ON relay_state FOR EACH ROW EXECUTE FUNCTION log_probe();
+      CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = TG_ARGV[0]; END $$`);
+  };
+  const refuse = (table: string, sqlstate: string) =>
+    harness.execute(`DROP TRIGGER IF EXISTS refuse ON ${table}; CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON ${table} FOR EACH ROW EXECUTE FUNCTION refuse('${sqlstate}')`);
+  const allow = (table: string) => harness.execute(`DROP TRIGGER refuse ON ${table}`);
+  const probesCommitted = async () => (await harness.rows<{ n: number }>('SELECT count(*)::int AS n FROM probe_log'))[0]!.n;
+  const probeRowsLeft = async () => (await harness.rows<{ n: number }>("SELECT count(*)::int AS n FROM relay_state WHERE key LIKE 'health.probe%'"))[0]!.n;
+
+  it('commits nothing while all is well: the probe is rolled back', async () => {
+    await setUp();
+    for (let i = 0; i < 5; i += 1) expect(await store.health.check()).toEqual({ ok: true });
+    expect(await probesCommitted()).toBe(0);
+    expect(await probeRowsLeft()).toBe(0);
+  });
+
+  it('names what the server refuses writes for: read-only, full', async () => {
+    await setUp();
+    await refuse('relay_state', '25006');
+    expect(await store.health.check()).toEqual({ ok: false, problem: 'read_only' });
+    await refuse('relay_state', '53100');
+    expect(await store.health.check()).toEqual({ ok: false, problem: 'full' });
+    await allow('relay_state');
+    expect(await store.health.check()).toEqual({ ok: true });
+    expect(await probeRowsLeft()).toBe(0);
+  });
+
+  it('remembers a failed write, and is healthy again only once a probe has committed (leaving no row)', async () => {
+    await setUp();
+    await refuse('api_keys', '53100');
+    await expect(Promise.resolve().then(() => store.keys.create({ name: 'Alice', role: 'viewer' }, { keyId: null, name: 'cli' }))).rejects.toThrow('refused');
+    await allow('api_keys');
+    expect(await store.health.check()).toEqual({ ok: true });
+    expect(await probesCommitted()).toBe(1);
+    expect(await probeRowsLeft()).toBe(0);
+    // Forgotten: the next checks roll back again.
+    expect(await store.health.check()).toEqual({ ok: true });
+    expect(await probesCommitted()).toBe(1);
+  });
+
+  it('two relays checking at once are both healthy', async () => {
+    const other = await harness.store();
+    expect(await Promise.all([store.health.check(), other.health.check(), store.health.check()])).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
+  });
+});
+
+describe('pgStorageProblemOf', () => {
+  const pgError = (code: string) => Object.assign(new pg.DatabaseError('message', 0, 'error'), { code });
+
+  it.each([
+    ['53100', 'full'],
+    ['25006', 'read_only'],
+    ['58030', 'io_error'],
+    ['58P01', 'io_error'],
+    ['55P03', 'busy'],
+    ['23505', undefined],
+    ['57014', undefined],
+  ])('%s → %s', (code, problem) => {
+    expect(pgStorageProblemOf(pgError(code))).toBe(problem);
+  });
+
+  it('knows only PostgreSQL errors', () => {
+    expect(pgStorageProblemOf(Object.assign(new Error('disk full'), { code: '53100' }))).toBeUndefined();
+    expect(pgStorageProblemOf(new Database.SqliteError('database or disk is full', 'SQLITE_FULL'))).toBeUndefined();
   });
 });
 

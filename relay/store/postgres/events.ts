@@ -1,0 +1,214 @@
+import { DEFAULT_EVENTS_KEPT, toEvent, type EventDataMap, type EventListener, type EventRow, type StoredEvent, type StoredEventType } from '../events.js';
+import type { EventLog } from '../index.js';
+import type { PgContext } from './context.js';
+import { ADVISORY_LOCK } from './locks.js';
+import type { PgNotices } from './notices.js';
+
+/**
+ * The PostgreSQL twin of events.ts: one log for every relay on the database. Ids come from the
+ * table's one identity sequence; each append announces its id with NOTIFY (delivered by the
+ * server at commit, to every relay LISTENing); each store LISTENs on a connection of its own and,
+ * on a notification (or its own commit), reads the events after the last one it delivered, so its
+ * subscribers hear every committed event of every relay, in id order, once each.
+ */
+
+/** The channel the appends announce on. */
+export const EVENTS_CHANNEL = 'triplink_events';
+/** Events read per query while catching up. */
+const CATCH_UP_BATCH = 500;
+
+/** An `onAppend` listener may write through the store, asynchronously: it is awaited inside the transaction. */
+export type PgAppendListener = (event: StoredEvent) => void | Promise<void>;
+
+export interface PgEventLog extends EventLog {
+  append<K extends StoredEventType>(type: K, data: EventDataMap[K]): Promise<StoredEvent>;
+  onAppend(listener: PgAppendListener): void;
+  /**
+   * Resolves once the subscribers have heard every event committed before the call (by any relay).
+   * For whoever must know they have (tests; a shutdown that flushes), never needed for correctness.
+   */
+  settled(): Promise<void>;
+  /** Subscribers hear nothing more. */
+  close(): Promise<void>;
+}
+
+export interface PgEventLogOptions {
+  /** The store's LISTEN connection (notices.ts), which the store closes. */
+  notices: PgNotices;
+  onListenerError: (error: unknown) => void;
+}
+
+/**
+ * Takes the events lock for the rest of the caller's transaction. Why: ids from a sequence are
+ * taken in one order and may commit in another (A takes 5, B takes 6, B commits first); a reader
+ * that delivered 6 would move past 5 and never see it. With the lock held from before the id is
+ * taken until commit, appending transactions commit one after the other in id order, so once an
+ * id is visible every lower id that will ever commit is visible too, and "the events after the
+ * last one delivered" misses nothing. A transaction that will append and also lock rows other
+ * transactions append after (requests.ts's upsert) takes it first, before any row lock: two
+ * transactions never hold one each while waiting for the other.
+ */
+export async function lockEvents(ctx: PgContext): Promise<void> {
+  await ctx.query('SELECT pg_advisory_xact_lock($1)', [ADVISORY_LOCK.events]);
+}
+
+export async function createPgEventLog(ctx: PgContext, options: PgEventLogOptions): Promise<PgEventLog> {
+  const listeners = new Set<EventListener>();
+  const inTransaction: PgAppendListener[] = [];
+  const deliveries = createDelivery(ctx, listeners, options.onListenerError);
+  // A lost connection is made again, and then catches up with whatever was announced meanwhile:
+  // the events themselves are in the table, only the wake-up was lost.
+  const catchUp = (): void => void deliveries.catchUp();
+  await options.notices.listen(EVENTS_CHANNEL, { notice: catchUp, reconnected: catchUp });
+  // LISTEN first, then where delivery starts: an event committed in between is announced to a
+  // connection already listening, and read after `from`.
+  await deliveries.start();
+
+  const after = async (id: number, limit: number): Promise<StoredEvent[]> => {
+    const from = Number.isFinite(id) ? Math.max(0, Math.trunc(id)) : 0;
+    const { rows } = await ctx.query<EventRow>('SELECT id, type, data, created_at FROM events WHERE id > $1 ORDER BY id LIMIT $2', [
+      from,
+      Number.isFinite(limit) ? Math.max(1, Math.trunc(limit)) : 1,
+    ]);
+    return rows.flatMap((row) => toEvent(row) ?? []);
+  };
+
+  // Moves whenever any writing transaction of the cluster has ended since it was last read (see dataVersion).
+  let snapshot: string | undefined;
+  let version = 0;
+
+  return {
+    async append(type, data) {
+      return ctx.tx(async () => {
+        const createdAt = ctx.now();
+        // One statement: the events lock (see lockEvents) is taken as the row's source is read,
+        // before the row's id is taken from the sequence (the column's default, computed for each
+        // row the source gives); the id is announced, and the server holds the notification until
+        // the commit (dropping it on a rollback).
+        const { rows } = await ctx.query<{ id: number }>(
+          `WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock($5)),
+                stored AS (INSERT INTO events (type, data, created_at) SELECT $1, $2, $3::timestamptz FROM locked RETURNING id)
+           SELECT id, pg_notify($4, id::text) FROM stored`,
+          [type, JSON.stringify(data), createdAt, EVENTS_CHANNEL, ADVISORY_LOCK.events],
+        );
+        const id = rows[0]?.id;
+        if (id === undefined) throw new Error('the event was not stored');
+        const event = { id, type, data, createdAt } as StoredEvent;
+        for (const listener of inTransaction) await listener(event);
+        // This relay's own subscribers need not wait for the notification's round trip.
+        ctx.afterCommit(() => void deliveries.catchUp());
+        return event;
+      });
+    },
+    after,
+    async latestId() {
+      const { rows } = await ctx.query<{ id: number | null }>('SELECT MAX(id) AS id FROM events');
+      return rows[0]?.id ?? 0;
+    },
+    async oldestId() {
+      const { rows } = await ctx.query<{ id: number | null }>('SELECT MIN(id) AS id FROM events');
+      return rows[0]?.id ?? null;
+    },
+    async prune(keepLast = DEFAULT_EVENTS_KEPT) {
+      if (!Number.isFinite(keepLast)) return 0;
+      const keep = Math.max(0, Math.trunc(keepLast));
+      const result =
+        keep === 0
+          ? await ctx.query('DELETE FROM events')
+          : await ctx.query('DELETE FROM events WHERE id < (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET $1)', [keep - 1]);
+      return result.rowCount ?? 0;
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    onAppend(listener) {
+      inTransaction.push(listener);
+    },
+    /**
+     * SQLite's data_version moves when another connection committed; here a cache must also see
+     * writes that append no event (a reply's attempts, a match), by any relay. The server's
+     * current snapshot (`xmin:xmax:in-progress ids`) changes exactly when a transaction that wrote
+     * something has ended since (one that takes no id, a read, leaves it as it was): a commit
+     * either leaves the in-progress list or, begun and ended between two reads, moves xmax. It
+     * moves for more than an answer could show (this relay's own writes, other databases of the
+     * cluster, rollbacks): each costs a cache only a rebuild, while a counter that every part's
+     * writes must bump, or the latest event id, would miss a write somebody forgot.
+     */
+    async dataVersion() {
+      const { rows } = await ctx.query<{ snapshot: string }>('SELECT pg_current_snapshot()::text AS snapshot');
+      const now = rows[0]?.snapshot;
+      if (now !== snapshot) {
+        snapshot = now;
+        version += 1;
+      }
+      return version;
+    },
+    settled: () => deliveries.catchUp(),
+    async close() {
+      listeners.clear();
+      // A catch-up under way ends before the pool does (it would fail on an ended one).
+      await deliveries.stop();
+    },
+  };
+}
+
+/** Delivers to the subscribers the events after the last one delivered, one catch-up at a time. */
+function createDelivery(ctx: PgContext, listeners: Set<EventListener>, onListenerError: (error: unknown) => void) {
+  let last = 0;
+  let running: Promise<void> | undefined;
+  let again = false;
+  let stopped = false;
+
+  async function run(): Promise<void> {
+    do {
+      again = false;
+      while (!stopped) {
+        const { rows } = await ctx.query<EventRow>('SELECT id, type, data, created_at FROM events WHERE id > $1 ORDER BY id LIMIT $2', [
+          last,
+          CATCH_UP_BATCH,
+        ]);
+        for (const row of rows) {
+          last = row.id;
+          const event = toEvent(row);
+          if (event === undefined) continue;
+          for (const listener of listeners) {
+            try {
+              listener(event);
+            } catch (error) {
+              onListenerError(error);
+            }
+          }
+        }
+        if (rows.length < CATCH_UP_BATCH) break;
+      }
+    } while (again);
+  }
+
+  return {
+    async start(): Promise<void> {
+      const { rows } = await ctx.query<{ id: number | null }>('SELECT MAX(id) AS id FROM events');
+      last = rows[0]?.id ?? 0;
+    },
+    /**
+     * Reads and delivers what was committed before the call. A call while a catch-up runs asks
+     * it for one more round (its commit may have come after that round's read) and waits for it.
+     */
+    catchUp(): Promise<void> {
+      if (stopped) return Promise.resolve();
+      if (running !== undefined) {
+        again = true;
+        return running;
+      }
+      running = run()
+        .catch((error: unknown) => onListenerError(error))
+        .finally(() => (running = undefined));
+      return running;
+    },
+    async stop(): Promise<void> {
+      stopped = true;
+      again = false;
+      await running;
+    },
+  };
+}
