@@ -121,4 +121,21 @@ describe('deliveries claimed by several relays on one PostgreSQL database', () =
     await b.deliveries.recordAttempt(attempt(first.id, 1, 'succeeded', harness.clock.ms));
     expect((await a.deliveries.due(harness.clock.ms, 10)).map((d) => d.id)).toEqual([second.id]);
   });
+
+  it('records an attempt while another relay disables the webhook: both commit, and nothing is left to send', async () => {
+    const [a, b] = [store, await harness.store()];
+    const ids = [await webhook(a), await webhook(a), await webhook(a), await webhook(a)];
+    const queued = await Promise.all(ids.map((id) => a.deliveries.enqueueTest(id)));
+    await a.deliveries.due(harness.clock.ms, 10);
+    const retryAt = harness.clock.ms + 1000;
+    await Promise.all(
+      ids.flatMap((id, i) => [
+        a.deliveries.recordAttempt(attempt(queued[i]!.id, 1, 'retry', harness.clock.ms, { nextAttemptAt: retryAt })),
+        b.webhooks.update(id, { state: 'disabled' }, TESTER),
+      ]),
+    );
+    expect(await b.deliveries.counts()).toEqual({ pending: 0, succeeded: 0, failed: ids.length });
+    harness.clock.advance(1000);
+    expect(await b.deliveries.due(harness.clock.ms, 10)).toEqual([]);
+  });
 });
