@@ -90,9 +90,8 @@ function prepare(db: Db) {
     FROM matches m JOIN requests q ON q.id = m.request_id
     WHERE m.state = 'due' AND m.next_attempt_at <= ?
     ORDER BY m.next_attempt_at, m.request_id LIMIT ?`);
-  const claim = db.prepare<[{ id: string; until: string }]>('UPDATE matches SET next_attempt_at = @until WHERE request_id = @id');
-  const selectNextDue = db.prepare<[string], { at: string | null }>(
-    "SELECT MIN(next_attempt_at) AS at FROM matches WHERE state = 'due' AND next_attempt_at > ?",
+  const selectNextDue = db.prepare<[string, number], { id: string; at: string }>(
+    "SELECT request_id AS id, next_attempt_at AS at FROM matches WHERE state = 'due' AND next_attempt_at > ? ORDER BY next_attempt_at LIMIT ?",
   );
   const selectOne = db.prepare<[string], { state: string; attempts: number }>('SELECT state, attempts FROM matches WHERE request_id = ?');
   const selectRequest = db.prepare<[string], { status: string; answered: number }>(`
@@ -112,7 +111,7 @@ function prepare(db: Db) {
     SELECT q.id, q.status FROM requests q
     WHERE NOT EXISTS (SELECT 1 FROM matches m WHERE m.request_id = q.id)
       AND NOT EXISTS (SELECT 1 FROM replies r WHERE r.request_id = q.id)`);
-  return { insert, selectDue, claim, selectNextDue, selectOne, selectRequest, update, updateClosed, selectMember, selectNeverAsked };
+  return { insert, selectDue, selectNextDue, selectOne, selectRequest, update, updateClosed, selectMember, selectNeverAsked };
 }
 
 export interface MatchesDeps {
@@ -148,29 +147,49 @@ export function createMatches(ctx: StoreContext, deps: MatchesDeps): Matches {
     });
   }
 
-  const due = (now: TimeInput, limit: number): MatchDue[] =>
-    sql.selectDue.all(toIso(now), Math.max(1, Math.trunc(Number.isFinite(limit) ? limit : 1))).map((row) => toMatchDue(row, deps.tokenLifetimeMs));
+  // One relay uses a SQLite file, so its claims live in this process (request id → lease end) and
+  // die with it: a relay restarted after a crash asks again at once, where a lease written to the
+  // file would make it wait out a claim nobody holds. (PostgreSQL's claims are rows: several relays.)
+  const claims = new Map<string, string>();
+  const liveClaims = (at: string): Map<string, string> => {
+    for (const [id, until] of claims) if (until <= at) claims.delete(id);
+    return claims;
+  };
+
+  const due = (now: TimeInput, limit: number): MatchDue[] => {
+    const at = toIso(now);
+    const live = liveClaims(at);
+    const wanted = Math.max(1, Math.trunc(Number.isFinite(limit) ? limit : 1));
+    return sql.selectDue
+      .all(at, wanted + live.size)
+      .filter((row) => !live.has(row.request_id))
+      .slice(0, wanted)
+      .map((row) => toMatchDue(row, deps.tokenLifetimeMs));
+  };
 
   return {
     due,
 
     claimDue(now, limit, leaseMs) {
-      return ctx.tx(() => {
-        const at = toIso(now);
-        const picked = due(at, limit);
-        // The claim is a later next attempt: every relay's `due` passes over it until then.
-        const until = addMs(at, leaseMs);
-        for (const one of picked) sql.claim.run({ id: one.requestId, until });
-        return picked;
-      });
+      const at = toIso(now);
+      const picked = due(at, limit);
+      const until = addMs(at, leaseMs);
+      for (const one of picked) claims.set(one.requestId, until);
+      return picked;
     },
 
     nextDueAt(after) {
       // '' sorts before every stored time: without `after`, the earliest of all.
-      return sql.selectNextDue.get(after === undefined ? '' : toIso(after))?.at ?? null;
+      const from = after === undefined ? '' : toIso(after);
+      const live = liveClaims(toIso(ctx.clock()));
+      // A claimed request is due again when its lease ends, not at its stored time.
+      const stored = sql.selectNextDue.all(from, live.size + 1).find((row) => !live.has(row.id))?.at ?? null;
+      const leases = [...live.values()].filter((until) => until > from);
+      return [stored, ...leases].reduce<string | null>((min, at) => (at !== null && (min === null || at < min) ? at : min), null);
     },
 
     record(requestId, outcome) {
+      claims.delete(requestId);
       return ctx.tx((): MatchRecorded => {
         const row = sql.selectOne.get(requestId);
         if (row === undefined || row.state !== 'due') return { recorded: false };
@@ -196,6 +215,7 @@ export function createMatches(ctx: StoreContext, deps: MatchesDeps): Matches {
     },
 
     close(requestId) {
+      claims.delete(requestId);
       sql.updateClosed.run({ id: requestId, now: ctx.now() });
     },
 

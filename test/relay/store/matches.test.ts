@@ -196,6 +196,30 @@ describe.each(DATABASES)('matches in the store ($name)', (database) => {
     expect(await store.matches.claimDue(harness.clock.advance(4 * MINUTE), 10, MINUTE)).toMatchObject([{ requestId: 'B', attempts: 1 }]);
   });
 
+  it('a claim is held by the store that made it: a relay restarted on SQLite asks at once, another relay on PostgreSQL waits out the lease', async () => {
+    await ingest(['A'], ['B']);
+    const now = harness.clock.iso();
+    expect((await store.matches.claimDue(now, 1, MINUTE)).map((due) => due.requestId)).toEqual(['A']);
+    // SQLite: one relay per file, so the next store on it is that relay after a crash, and nobody holds A any more.
+    // PostgreSQL: the next store is another relay, which must not ask about A while its claim lasts.
+    const next = await harness.store({ askDirectory: true });
+    const expected = { sqlite: ['A', 'B'], postgres: ['B'] }[database.kind];
+    expect((await next.matches.claimDue(now, 10, MINUTE)).map((due) => due.requestId)).toEqual(expected);
+  });
+});
+
+describe('matches on PostgreSQL, shared by several relays', () => {
+  let harness: DatabaseHarness;
+  let store: TestStore;
+  beforeEach(async () => {
+    harness = new DatabaseHarness(DATABASES.find((d) => d.kind === 'postgres')!);
+    store = await harness.store({ askDirectory: true });
+  });
+  afterEach(() => harness.cleanup());
+
+  const ingest = (...records: Parameters<typeof record>[]) =>
+    store.requests.upsertFromConcur(records.map((args) => record(...args)), harness.clock.iso());
+
   it('two relays claiming at once share out what is due: each request claimed by exactly one', async () => {
     const other = await harness.store({ askDirectory: true });
     const ids = Array.from({ length: 12 }, (_, n) => `R${String(n).padStart(2, '0')}`);
