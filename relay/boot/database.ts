@@ -1,0 +1,81 @@
+import { DEFAULT_DB_PATH, type RelayConfig } from '../base/config-shape.js';
+import type { Logger } from '../base/log.js';
+import { openStore, type Store, type StoreParts } from '../store/index.js';
+import { openPgStore, type PgStore } from '../store/postgres/index.js';
+import { pgLeadership } from '../store/postgres/leader.js';
+import { newRelayId, replyLeaseMs } from '../store/reply-claims.js';
+import type { Vault } from '../vault/vault.js';
+import { soleLeader, type Leadership } from '../workers/leader.js';
+
+/**
+ * The database RELAY_DB names, opened as the store's parts, with who polls: alone on an SQLite
+ * file this relay always does; on PostgreSQL the relay holding the poller's advisory lock does
+ * (store/postgres/leader.ts), tried again every poll interval, so a follower takes over within
+ * two intervals of the leader's end.
+ */
+export interface OpenedDatabase<S extends StoreParts> {
+  store: S & { close(): void | Promise<void> };
+  leadership: Leadership;
+  /** Where sandbox mode keeps its generated API key and vault key (beside the SQLite file). */
+  sandboxFilesBeside: string;
+}
+
+export function openSqlite(config: RelayConfig, vault: Vault): OpenedDatabase<Store> {
+  if (config.database.kind !== 'sqlite') throw new Error('openSqlite needs RELAY_DB to be an SQLite file');
+  const store = openStore(config.database.path, { vault, apiVersion: config.concur.apiVersion, askDirectory: config.match !== null });
+  return { store, leadership: soleLeader(), sandboxFilesBeside: config.database.path };
+}
+
+/** Every part a relay needs; a store without one of them cannot run a relay. */
+const RELAY_PARTS = [
+  'migration', 'sealedAtOpen', 'requests', 'replies', 'events', 'webhooks', 'deliveries', 'state',
+  'idempotency', 'keys', 'audit', 'connections', 'matches', 'sealing', 'health',
+] as const satisfies ReadonlyArray<keyof StoreParts>;
+
+/**
+ * Refuses to run half-wired: a PostgreSQL store that lacks a part the relay uses (while the port
+ * is under way) stops the start with a sentence rather than failing later at the first use.
+ */
+function wholeStore(store: PgStore): PgStore & StoreParts {
+  const missing = RELAY_PARTS.filter((name) => !(name in store));
+  if (missing.length > 0) {
+    throw new Error(
+      `RELAY_DB is a PostgreSQL URL, but this version of the relay does not keep ${missing.join(', ')} on PostgreSQL yet; set RELAY_DB to an SQLite file path instead`,
+    );
+  }
+  // Checked just above, part by part: the store has every part StoreParts names.
+  return store as PgStore & StoreParts;
+}
+
+export async function openPostgres(config: RelayConfig, vault: Vault, logger: Logger): Promise<OpenedDatabase<PgStore & StoreParts>> {
+  if (config.database.kind !== 'postgres') throw new Error('openPostgres needs RELAY_DB to be a PostgreSQL URL');
+  const { url, shown } = config.database;
+  const relayId = newRelayId();
+  const store = await openPgStore(url, {
+    vault,
+    apiVersion: config.concur.apiVersion,
+    askDirectory: config.match !== null,
+    relayId,
+    // A claim on a reply outlives the longest Concur call it covers (reply-claims.ts).
+    replyLeaseMs: replyLeaseMs(config.concur.timeoutSeconds * 1000),
+    onListenerError: (err) => logger.error({ err }, 'event listener failed'),
+    // Messages only: pg's errors may carry its client, and with it the password.
+    onConnectionError: (error) => logger.warn({ database: shown, message: error.message }, 'a connection to PostgreSQL ended; the store reconnects'),
+  });
+  let whole: PgStore & StoreParts;
+  try {
+    whole = wholeStore(store);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const leadership = pgLeadership({
+    url,
+    retryMs: config.concur.pollIntervalSeconds * 1000,
+    onTry: (outcome, error) => {
+      if (outcome === 'failed') logger.warn({ database: shown, message: error?.message }, 'could not ask PostgreSQL which relay polls; trying again');
+    },
+  });
+  logger.info({ database: shown, relayId }, 'store on PostgreSQL');
+  return { store: whole, leadership, sandboxFilesBeside: DEFAULT_DB_PATH };
+}
