@@ -1,6 +1,7 @@
-import { DeliveryState, type DeliveriesPage, type Delivery, type DeliveryLogEntry, type Webhook } from '../../shared/models.js';
+import { type DeliveriesPage, type Delivery, type DeliveryLogEntry, type Webhook } from '../../shared/models.js';
 import type { StoreContext } from './context.js';
 import { createDeliveryAttempts } from './delivery-attempts.js';
+import { attemptWrites, countsOf, disabledError, MAX_MESSAGE_BYTES, newDelivery, pageSize, toOutgoing } from './delivery-rules.js';
 import {
   decodeCursor,
   encodeCursor,
@@ -19,8 +20,9 @@ import {
 import type { EventLog } from './events.js';
 import type { Requests } from './requests.js';
 import type { RelayState } from './state.js';
-import { toIso, type TimeInput } from './time.js';
-import { MESSAGE_TYPES, messageBody, messageDataOf, testMessageBody, webhookTypeOf, type MessageType } from './webhook-messages.js';
+import type { ReplyClaims } from './reply-claims.js';
+import { addMs, toIso, type TimeInput } from './time.js';
+import { messageBody, messageDataOf, testMessageBody, webhookTypeOf, type MessageType } from './webhook-messages.js';
 import { newId, type Webhooks } from './webhooks.js';
 
 /**
@@ -33,10 +35,6 @@ import { newId, type Webhooks } from './webhooks.js';
  * records each attempt through `recordAttempt`.
  */
 
-/** Messages over this many bytes are not sent: the delivery is stored as failed, saying why. */
-const MAX_MESSAGE_BYTES = 64 * 1024;
-
-/** What the worker needs to send one delivery. Not an API shape. */
 export interface OutgoingDelivery {
   id: string;
   webhookId: string;
@@ -121,51 +119,11 @@ export interface DeliveriesDeps {
   state: Pick<RelayState, 'summary'>;
 }
 
-/** A limit as the queries take it: a whole number ≥ 1. */
-function pageSize(limit: number): number {
-  return Math.max(1, Math.trunc(Number.isFinite(limit) ? limit : 1));
-}
-
-function tooLargeMessage(bytes: number): string {
-  return `the message is ${bytes} bytes, over the ${MAX_MESSAGE_BYTES / 1024} KiB limit for webhook messages; it was not sent`;
-}
-
-/** The state a delivery takes after an attempt, and whether the attempt moved its chain. */
-function afterAttempt(row: DeliveryRow, record: AttemptRecord): { current: boolean; moves: boolean; next: string | null; state: string } {
-  const current = row.state === 'pending' && row.chain === record.chain;
-  const next = current && record.outcome === 'retry' && record.nextAttemptAt !== undefined ? toIso(record.nextAttemptAt) : null;
-  // A success always counts (the endpoint has the message); a failure only moves the chain it was made for.
-  const moves = current || record.outcome === 'succeeded';
-  const state = moves ? (record.outcome === 'retry' ? (next === null ? 'failed' : 'pending') : record.outcome) : row.state;
-  return { current, moves, next, state };
-}
-
 /** Stores one delivery of `body` to `webhookId`; a body over the limit is stored as failed. */
-function insertDelivery(
-  ctx: StoreContext,
-  sql: DeliveryStatements,
-  webhookId: string,
-  messageId: string,
-  type: MessageType,
-  body: string,
-): string {
-  const bytes = Buffer.byteLength(body, 'utf8');
-  const tooLarge = bytes > MAX_MESSAGE_BYTES;
-  const id = newId('dlv');
-  const now = ctx.now();
-  sql.insert.run({
-    id,
-    webhook: webhookId,
-    message: messageId,
-    type,
-    body: tooLarge ? '' : body,
-    bytes,
-    state: tooLarge ? 'failed' : 'pending',
-    error: tooLarge ? tooLargeMessage(bytes) : null,
-    next: tooLarge ? null : now,
-    now,
-  });
-  return id;
+function insertDelivery(ctx: StoreContext, sql: DeliveryStatements, webhookId: string, messageId: string, type: MessageType, body: string): string {
+  const row = newDelivery(webhookId, messageId, type, body, ctx.now());
+  sql.insert.run(row);
+  return row.id;
 }
 
 /** Subscribes deliveries to what makes and ends them: see DeliveriesDeps. */
@@ -184,12 +142,14 @@ function listen(ctx: StoreContext, sql: DeliveryStatements, deps: DeliveriesDeps
     for (const subscriber of subscribers) insertDelivery(ctx, sql, subscriber, messageId, type, body);
   });
   deps.webhooks.onDisabled((webhookId, reason) => {
-    sql.failPending.run({ webhook: webhookId, error: `not sent: the webhook was disabled (${reason})`, now: ctx.now() });
+    sql.failPending.run({ webhook: webhookId, error: disabledError(reason), now: ctx.now() });
   });
 }
 
-export function createDeliveries(ctx: StoreContext, deps: DeliveriesDeps): Deliveries {
+/** `claims`: this relay's claims on deliveries (reply-claims.ts deliveryClaims); on SQLite the file's one relay. */
+export function createDeliveries(ctx: StoreContext, deps: DeliveriesDeps, claims: ReplyClaims): Deliveries {
   const { webhooks } = deps;
+  const me = claims.relayId;
   const sql = prepareDeliveries(ctx.db);
   const attempts = createDeliveryAttempts(ctx);
 
@@ -201,7 +161,7 @@ export function createDeliveries(ctx: StoreContext, deps: DeliveriesDeps): Deliv
   }
 
   function reload(id: string): Delivery {
-    const row = sql.select.get(id);
+    const row = sql.select.get({ id });
     const delivery = row === undefined ? undefined : toDelivery(row);
     if (delivery === undefined) throw new Error('a delivery row could not be read');
     return delivery;
@@ -238,14 +198,14 @@ export function createDeliveries(ctx: StoreContext, deps: DeliveriesDeps): Deliv
     },
 
     get(webhookId, deliveryId) {
-      const row = sql.select.get(deliveryId);
+      const row = sql.select.get({ id: deliveryId });
       return row === undefined || row.webhook_id !== webhookId ? undefined : logEntry(row);
     },
 
     resend(webhookId, deliveryId) {
       return ctx.tx(() => {
         if (webhooks.get(webhookId) === undefined) throw new UnknownWebhookError(webhookId);
-        const row = sql.select.get(deliveryId);
+        const row = sql.select.get({ id: deliveryId });
         if (row === undefined || row.webhook_id !== webhookId) throw new UnknownDeliveryError(webhookId, deliveryId);
         enabledWebhook(webhookId);
         if (row.state === 'pending') throw new DeliveryPendingError(deliveryId);
@@ -263,59 +223,38 @@ export function createDeliveries(ctx: StoreContext, deps: DeliveriesDeps): Deliv
     },
 
     due(now, limit) {
-      return sql.selectDue.all({ now: toIso(now), limit: pageSize(limit) }).flatMap((row) => {
-        const type = MESSAGE_TYPES.find((known) => known === row.type);
-        if (type === undefined) return [];
-        const { id, webhook_id: webhookId, url, message_id: messageId, body, chain, chain_attempts: chainAttempts } = row;
-        return [{ id, webhookId, url, messageId, type, body, chain, chainAttempts }];
+      // Claimed as on PostgreSQL (see postgres/deliveries.ts), so both databases behave alike.
+      const at = toIso(now);
+      return ctx.tx(() => {
+        const rows = sql.selectDue.all({ now: at, limit: pageSize(limit), me });
+        for (const row of rows) sql.claim.run({ seq: row.seq, me, until: addMs(at, claims.leaseMs) });
+        return toOutgoing(rows);
       });
     },
 
     nextDueAt(after) {
       // Every stored time is later than '' (see time.ts): no `after` means any pending delivery.
-      return sql.selectNextDue.get(after === undefined ? '' : toIso(after))?.at ?? null;
+      return sql.selectNextDue.get({ after: after === undefined ? '' : toIso(after), me })?.at ?? null;
     },
 
     recordAttempt(record) {
       return ctx.tx(() => {
-        const row = sql.select.get(record.deliveryId);
+        const row = sql.select.get({ id: record.deliveryId });
         if (row === undefined) return undefined;
-        const { current, moves, next, state } = afterAttempt(row, record);
-        const startedAt = toIso(record.startedAt);
-        attempts.add(row.seq, {
-          attempt: row.attempts + 1,
-          started_at: startedAt,
-          status: record.status,
-          duration_ms: Math.max(0, Math.round(record.durationMs)),
-          response_body: record.responseBody,
-          error: record.error,
-          next_attempt_at: next,
-        });
-        sql.updateAfterAttempt.run({
-          seq: row.seq,
-          state,
-          status: record.status,
-          error: record.outcome === 'succeeded' ? null : (record.lastError ?? record.error),
-          next: moves ? next : row.next_attempt_at,
-          now: ctx.now(),
-          chainStep: current ? 1 : 0,
-        });
+        const { attempt, update, startedAt } = attemptWrites(row, record, ctx.now(), me);
+        attempts.add(row.seq, attempt);
+        sql.updateAfterAttempt.run(update);
         const failingSince = webhooks.noteAttempt(row.webhook_id, record.outcome === 'succeeded', startedAt);
         return { delivery: reload(row.id), failingSince };
       });
     },
 
     counts() {
-      const counts: Record<Delivery['state'], number> = { pending: 0, succeeded: 0, failed: 0 };
-      for (const { state, n } of sql.selectCounts.all()) {
-        const known = DeliveryState.safeParse(state);
-        if (known.success) counts[known.data] += n;
-      }
-      return counts;
+      return countsOf(sql.selectCounts.all());
     },
 
     prune(olderThan) {
-      return sql.deleteFinished.run(toIso(olderThan)).changes;
+      return sql.deleteFinished.run({ before: toIso(olderThan) }).changes;
     },
   };
 }

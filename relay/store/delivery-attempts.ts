@@ -7,7 +7,7 @@ import type { StoreContext } from './context.js';
  */
 
 /** The delivery log shows at most this many attempts per delivery (the newest). */
-const MAX_LOGGED_ATTEMPTS = 50;
+export const MAX_LOGGED_ATTEMPTS = 50;
 
 export interface AttemptRow {
   attempt: number;
@@ -26,7 +26,7 @@ export interface DeliveryAttempts {
   logOf(seq: number): DeliveryAttempt[];
 }
 
-function toAttempt(row: AttemptRow): DeliveryAttempt {
+export function toAttempt(row: AttemptRow): DeliveryAttempt {
   return {
     attempt: row.attempt,
     at: row.started_at,
@@ -38,20 +38,26 @@ function toAttempt(row: AttemptRow): DeliveryAttempt {
   };
 }
 
-export function createDeliveryAttempts(ctx: StoreContext): DeliveryAttempts {
-  const insert = ctx.db.prepare<[AttemptRow & { seq: number }]>(`
+/** The attempts' statements, for both databases (postgres/deliveries.ts binds them with `named`). */
+export const ATTEMPT_SQL = {
+  insert: `
     INSERT INTO delivery_attempts (delivery_seq, attempt, started_at, status, duration_ms, response_body, error, next_attempt_at)
-    VALUES (@seq, @attempt, @started_at, @status, @duration_ms, @response_body, @error, @next_attempt_at)`);
-  const selectLatest = ctx.db.prepare<[number, number], AttemptRow>(`
+    VALUES (@seq, @attempt, @started_at, @status, @duration_ms, @response_body, @error, @next_attempt_at)`,
+  selectLatest: `
     SELECT attempt, started_at, status, duration_ms, response_body, error, next_attempt_at FROM delivery_attempts
-    WHERE delivery_seq = ? ORDER BY attempt DESC LIMIT ?`);
+    WHERE delivery_seq = @seq ORDER BY attempt DESC LIMIT @limit`,
+} as const;
+
+export function createDeliveryAttempts(ctx: StoreContext): DeliveryAttempts {
+  const insert = ctx.db.prepare<[AttemptRow & { seq: number }]>(ATTEMPT_SQL.insert);
+  const selectLatest = ctx.db.prepare<[{ seq: number; limit: number }], AttemptRow>(ATTEMPT_SQL.selectLatest);
 
   return {
     add(seq, row) {
       insert.run({ ...row, seq });
     },
     logOf(seq) {
-      return selectLatest.all(seq, MAX_LOGGED_ATTEMPTS).reverse().map(toAttempt);
+      return selectLatest.all({ seq, limit: MAX_LOGGED_ATTEMPTS }).reverse().map(toAttempt);
     },
   };
 }

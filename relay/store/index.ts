@@ -12,7 +12,7 @@ import { createKeys, type Keys as SqliteKeys } from './keys.js';
 import { createMatches, type Matches as SqliteMatches } from './matches.js';
 import { migrate, type MigrateResult } from './migrations.js';
 import { createReplies, type Replies as SqliteReplies } from './replies.js';
-import { replyClaims, SOLE_RELAY_ID } from './reply-claims.js';
+import { deliveryClaims, replyClaims, SOLE_RELAY_ID } from './reply-claims.js';
 import type { ReplyExchange as SqliteReplyExchange } from './reply-exchange.js';
 import { createRequests, type Requests as SqliteRequests } from './requests.js';
 import { checkVaultKey, createSealing, sealAtOpen, type SealedAtOpen, type Sealing as SqliteSealing } from './sealing.js';
@@ -216,10 +216,11 @@ export function openStore(path: string, options: StoreOptions): Store {
     const state = createRelayState(ctx, events, requests);
     // The member id is read when a CRSUC's tokens are stored, long after both parts exist.
     const memberIdOf = (requestId: string): string | null => matches.memberId(requestId);
-    const replies = createReplies(ctx, events, { requests, keys: idempotency, audit, connections, state, memberIdOf }, limits, replyClaims(options, () => SOLE_RELAY_ID));
+    const claims = replyClaims(options, () => SOLE_RELAY_ID);
+    const replies = createReplies(ctx, events, { requests, keys: idempotency, audit, connections, state, memberIdOf }, limits, claims);
     const matches = createMatches(ctx, { events, requests, replies, askAboutNew: options.askDirectory ?? false, tokenLifetimeMs: limits.requestTokenLifetimeMs });
     const webhooks = createWebhooks(ctx, audit);
-    const deliveries = createDeliveries(ctx, { events, webhooks, requests, state });
+    const deliveries = createDeliveries(ctx, { events, webhooks, requests, state }, deliveryClaims(claims));
     const health = createStoreHealth(ctx, busyTimeoutMs);
     const sealing = createSealing(ctx);
     options.onOpen?.(db);

@@ -251,6 +251,13 @@ export const MIGRATIONS: readonly Migration[] = [
     // See connections.ts claimRefresh. NULL: nobody is refreshing it.
     sql: `ALTER TABLE connections ADD COLUMN refresh_claimed_until TEXT;`,
   },
+  {
+    version: 12,
+    name: 'deliveries: which relay sends a webhook delivery, and until when (many relays on one database)',
+    // See deliveries.ts `due`. NULL: nobody is sending it. Rows from before are unclaimed.
+    sql: `ALTER TABLE deliveries ADD COLUMN claimed_by TEXT;
+      ALTER TABLE deliveries ADD COLUMN lease_until TEXT;`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

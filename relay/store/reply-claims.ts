@@ -65,6 +65,20 @@ export function replyClaims(options: { relayId?: string; replyLeaseMs?: number }
 }
 
 /**
+ * How long a claim on a webhook delivery (deliveries.ts `due`, migration 12) keeps other relays
+ * away: one attempt, the address's resolution and the POST under the webhook worker's deadline
+ * (15 s by default, relay/push/webhooks/delivery.ts), then its record. Four deadlines leave the
+ * margin for the record and for relays' clocks that differ by some seconds. Shorter than an
+ * attempt would let a second relay POST a message the first is still sending.
+ */
+export const DELIVERY_LEASE_MS = 60_000;
+
+/** The claims this relay makes on webhook deliveries: the same relay, the deliveries' lease. */
+export function deliveryClaims(claims: ReplyClaims): ReplyClaims {
+  return { relayId: claims.relayId, leaseMs: DELIVERY_LEASE_MS };
+}
+
+/**
  * The SQL that releases this relay's claim when an outcome is recorded, `me` being the parameter
  * that names this relay (`@me`, `$5`). Another relay's claim stays: the outcome then came from a
  * relay whose lease had already ended, and the claimant's work must not be opened to a third.
@@ -74,7 +88,7 @@ export function releaseClaimSql(me: string): string {
            lease_until = CASE WHEN claimed_by = ${me} THEN NULL ELSE lease_until END`;
 }
 
-/** SQL: the reply is free for this relay (`me`) at `now`: nobody's, already this relay's, or its lease has ended. */
+/** SQL: the reply (or delivery) is free for this relay (`me`) at `now`: nobody's, already this relay's, or its lease has ended. */
 export function claimableSql(me: string, now: string): string {
   return `(claimed_by IS NULL OR claimed_by = ${me} OR lease_until <= ${now})`;
 }

@@ -15,14 +15,15 @@ import { migratePg } from './migrations.js';
 import { openPool, type PoolOptions } from './pool.js';
 import { createPgRequests } from './requests.js';
 import { createPgRelayState } from './state.js';
-import { newRelayId, replyClaims } from '../reply-claims.js';
+import { deliveryClaims, newRelayId, replyClaims } from '../reply-claims.js';
+import { createPgDeliveries } from './deliveries.js';
 import { createPgConnections } from './connections.js';
 import { createPgMatches } from './matches.js';
 import { createPgReplies, releaseUnstartedClaims } from './replies.js';
 
 /**
  * The store on PostgreSQL: the twin of openStore (../index.ts), for any number of relays on one
- * database. The parts are built as they are ported; PgStore says which exist so far.
+ * database, with every part StoreParts has.
  */
 
 export interface PgStoreOptions
@@ -33,7 +34,7 @@ export interface PgStoreOptions
   onConnectionError?: (error: Error) => void;
 }
 
-/** The parts built on PostgreSQL so far (one line each). */
+/** The parts built on PostgreSQL (one line each): since deliveries, every part of StoreParts. */
 export type PgPartName =
   | 'events'
   | 'requests'
@@ -47,9 +48,11 @@ export type PgPartName =
   | 'health'
   | 'connections'
   | 'replies'
-  | 'matches';
+  | 'matches'
+  | 'deliveries';
 
-export interface PgStore extends Pick<StoreParts, 'migration' | PgPartName> {
+/** Every part of StoreParts: the relay's code can take it as it takes the SQLite store. */
+export interface PgStore extends StoreParts {
   readonly events: PgEventLog;
   readonly pool: pg.Pool;
   /** Gives back the reply claims it has not started on, ends the LISTEN connection and the pool. */
@@ -107,6 +110,9 @@ export async function openPgStore(url: string, options: PgStoreOptions): Promise
       }),
     );
 
+    // Webhook deliveries, after what their messages read (requests, state); each relay its own claims on them.
+    const deliveries = noticing(createPgDeliveries(ctx, { events, webhooks, requests, state }, deliveryClaims(claims)));
+
     return {
       migration,
       pool,
@@ -123,6 +129,7 @@ export async function openPgStore(url: string, options: PgStoreOptions): Promise
       connections,
       replies,
       matches,
+      deliveries,
       close: closeAll,
     };
   } catch (error) {

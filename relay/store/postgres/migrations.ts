@@ -29,6 +29,13 @@ export const PG_MIGRATIONS: readonly Migration[] = [
     // See ../connections.ts claimRefresh: the lease a relay holds while it is at Concur with the refresh token.
     sql: `ALTER TABLE connections ADD COLUMN refresh_claimed_until timestamptz;`,
   },
+  {
+    version: 12,
+    name: 'deliveries: which relay sends a webhook delivery, and until when (many relays on one database)',
+    // See ./deliveries.ts: what `due` claims with FOR UPDATE SKIP LOCKED, and the lease that frees it.
+    sql: `ALTER TABLE deliveries ADD COLUMN claimed_by text;
+      ALTER TABLE deliveries ADD COLUMN lease_until timestamptz;`,
+  },
 ];
 
 type Queryable = Pick<pg.ClientBase, 'query'>;

@@ -91,7 +91,8 @@ describe('the canary of an older file', () => {
       ALTER TABLE replies DROP COLUMN requested_status; ALTER TABLE replies DROP COLUMN exchanged_at;
       ALTER TABLE replies DROP COLUMN token_issued_at; ALTER TABLE replies DROP COLUMN exchange_attempts;
       ALTER TABLE requests DROP COLUMN email_addresses; ALTER TABLE requests DROP COLUMN user_errors;
-      ALTER TABLE replies DROP COLUMN claimed_by; ALTER TABLE replies DROP COLUMN lease_until`);
+      ALTER TABLE replies DROP COLUMN claimed_by; ALTER TABLE replies DROP COLUMN lease_until;
+      ALTER TABLE deliveries DROP COLUMN claimed_by; ALTER TABLE deliveries DROP COLUMN lease_until`);
     db.close();
     await refusedWith(harness, B);
     expect((await harness.store({ vault: A })).migration.applied).toEqual(MIGRATIONS.filter((m) => m.version >= SEALING_VERSION).map((m) => m.version));
