@@ -26,28 +26,7 @@ export function openSqlite(config: RelayConfig, vault: Vault): OpenedDatabase<St
   return { store, leadership: soleLeader(), sandboxFilesBeside: config.database.path };
 }
 
-/** Every part a relay needs; a store without one of them cannot run a relay. */
-const RELAY_PARTS = [
-  'migration', 'sealedAtOpen', 'requests', 'replies', 'events', 'webhooks', 'deliveries', 'state',
-  'idempotency', 'keys', 'audit', 'connections', 'matches', 'sealing', 'health',
-] as const satisfies ReadonlyArray<keyof StoreParts>;
-
-/**
- * Refuses to run half-wired: a PostgreSQL store that lacks a part the relay uses (while the port
- * is under way) stops the start with a sentence rather than failing later at the first use.
- */
-function wholeStore(store: PgStore): PgStore & StoreParts {
-  const missing = RELAY_PARTS.filter((name) => !(name in store));
-  if (missing.length > 0) {
-    throw new Error(
-      `RELAY_DB is a PostgreSQL URL, but this version of the relay does not keep ${missing.join(', ')} on PostgreSQL yet; set RELAY_DB to an SQLite file path instead`,
-    );
-  }
-  // Checked just above, part by part: the store has every part StoreParts names.
-  return store as PgStore & StoreParts;
-}
-
-export async function openPostgres(config: RelayConfig, vault: Vault, logger: Logger): Promise<OpenedDatabase<PgStore & StoreParts>> {
+export async function openPostgres(config: RelayConfig, vault: Vault, logger: Logger): Promise<OpenedDatabase<PgStore>> {
   if (config.database.kind !== 'postgres') throw new Error('openPostgres needs RELAY_DB to be a PostgreSQL URL');
   const { url, shown } = config.database;
   const relayId = newRelayId();
@@ -62,13 +41,6 @@ export async function openPostgres(config: RelayConfig, vault: Vault, logger: Lo
     // Messages only: pg's errors may carry its client, and with it the password.
     onConnectionError: (error) => logger.warn({ database: shown, message: error.message }, 'a connection to PostgreSQL ended; the store reconnects'),
   });
-  let whole: PgStore & StoreParts;
-  try {
-    whole = wholeStore(store);
-  } catch (error) {
-    await store.close();
-    throw error;
-  }
   const leadership = pgLeadership({
     url,
     retryMs: config.concur.pollIntervalSeconds * 1000,
@@ -77,5 +49,5 @@ export async function openPostgres(config: RelayConfig, vault: Vault, logger: Lo
     },
   });
   logger.info({ database: shown, relayId }, 'store on PostgreSQL');
-  return { store: whole, leadership, sandboxFilesBeside: DEFAULT_DB_PATH };
+  return { store, leadership, sandboxFilesBeside: DEFAULT_DB_PATH };
 }
