@@ -46,6 +46,8 @@ export async function openPostgres(config: RelayConfig, vault: Vault, logger: Lo
     retryMs: config.concur.pollIntervalSeconds * 1000,
     onTry: (outcome, error) => {
       if (outcome === 'failed') logger.warn({ database: shown, message: error?.message }, 'could not ask PostgreSQL which relay polls; trying again');
+      // One line per try (debug): how many intervals a takeover took can be counted.
+      else if (outcome === 'follower') logger.debug('another relay holds the poller lock; trying again in a poll interval');
     },
   });
   logger.info({ database: shown, relayId }, 'store on PostgreSQL');
