@@ -41,13 +41,14 @@ export async function openPostgres(config: RelayConfig, vault: Vault, logger: Lo
     // Messages only: pg's errors may carry its client, and with it the password.
     onConnectionError: (error) => logger.warn({ database: shown, message: error.message }, 'a connection to PostgreSQL ended; the store reconnects'),
   });
+  const retryMs = config.concur.pollIntervalSeconds * 1000;
   const leadership = pgLeadership({
     url,
-    retryMs: config.concur.pollIntervalSeconds * 1000,
+    retryMs,
     onTry: (outcome, error) => {
       if (outcome === 'failed') logger.warn({ database: shown, message: error?.message }, 'could not ask PostgreSQL which relay polls; trying again');
       // One line per try (debug): how many intervals a takeover took can be counted.
-      else if (outcome === 'follower') logger.debug('another relay holds the poller lock; trying again in a poll interval');
+      else if (outcome === 'follower') logger.debug({ retryMs }, 'another relay holds the poller lock; trying again in a poll interval');
     },
   });
   logger.info({ database: shown, relayId }, 'store on PostgreSQL');

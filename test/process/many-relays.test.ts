@@ -1,9 +1,9 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RequestsPage } from '../../shared/models.js';
 import { startSandbox, type RunningSandbox } from '../../relay/sandbox/server.js';
 import { freshDatabase } from '../helpers/postgres.js';
-import { concurEnv, eventually, startRelayProcess, type RelayProcess } from '../helpers/relay-process.js';
+import { concurEnv, eventually, type RelayProcess } from '../helpers/relay-process.js';
+import { API_KEY, api, pendingIds, startRelays } from '../helpers/many-relays.js';
 import { connectSse } from '../helpers/sse-client.js';
 
 /**
@@ -13,16 +13,12 @@ import { connectSse } from '../helpers/sse-client.js';
  * this file run in order on the same three relays (and what is left of them).
  */
 
-const API_KEY = 'many-relays-key-0123456789';
 /** What a follower logs at each try for the poller's lock (boot/database.ts). */
 const FOLLOWER_TRY = 'another relay holds the poller lock';
 
 let sandbox: RunningSandbox;
 let url: string;
 let relays: RelayProcess[] = [];
-
-const api = (relay: RelayProcess, path: string, init: RequestInit = {}) =>
-  fetch(`${relay.url}${path}`, { ...init, headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json', ...init.headers } });
 
 async function polls(relay: RelayProcess): Promise<boolean> {
   const body = (await (await fetch(`${relay.url}/healthz`)).json()) as { status: string; poller: boolean };
@@ -46,10 +42,8 @@ async function theOnePoller(alive: readonly RelayProcess[]): Promise<RelayProces
   }, 20_000);
 }
 
-async function pendingIds(relay: RelayProcess): Promise<string[]> {
-  const res = await api(relay, '/api/v1/requests?group=pending&limit=100');
-  return RequestsPage.parse(await res.json()).items.map((item) => item.id);
-}
+/** Every try for the lock a relay logged as a follower. */
+const allTries = (relay: RelayProcess) => relay.output.filter((line) => line.includes(FOLLOWER_TRY));
 
 /** Every request.created the database holds, by request id. */
 async function createdCounts(): Promise<Map<string, number>> {
@@ -72,10 +66,7 @@ beforeAll(async () => {
   url = await freshDatabase();
   sandbox = await startSandbox({ seed: false, random: 5 });
   for (let i = 0; i < 3; i++) sandbox.state.add();
-  const env = { ...concurEnv(sandbox, '3.0'), RELAY_API_KEYS: API_KEY, RELAY_DB: url, POLL_INTERVAL_SECONDS: '1' };
-  // The first migrates; the others find the schema in place.
-  relays = [await startRelayProcess(env, 30_000)];
-  relays.push(...(await Promise.all([startRelayProcess(env, 30_000), startRelayProcess(env, 30_000)])));
+  relays = await startRelays(3, { ...concurEnv(sandbox, '3.0'), RELAY_API_KEYS: API_KEY, RELAY_DB: url, POLL_INTERVAL_SECONDS: '1' });
 }, 90_000);
 
 afterAll(async () => {
@@ -138,8 +129,11 @@ describe('three relays on one PostgreSQL database', () => {
 
     const next = await theOnePoller(survivors);
     // Counted in the new poller's own tries for the lock, one each poll interval: at most two.
-    const triesBeforeTakeover = next.output.slice(tried[survivors.indexOf(next)]).filter((line) => line.includes(FOLLOWER_TRY)).length;
-    expect(triesBeforeTakeover).toBeLessThanOrEqual(2);
+    const tries = next.output.slice(tried[survivors.indexOf(next)]).filter((line) => line.includes(FOLLOWER_TRY));
+    expect(tries.length).toBeLessThanOrEqual(2);
+    // …each try one poll interval (POLL_INTERVAL_SECONDS=1) after the one before.
+    for (const line of tries) expect(JSON.parse(line)).toMatchObject({ retryMs: 1000 });
+    expect(allTries(next).length).toBeGreaterThan(0);
     expect(next.output.slice(tried[survivors.indexOf(next)]).some((line) => line.includes('this relay polls Concur now'))).toBe(true);
 
     sandbox.faults.clear();
