@@ -47,20 +47,7 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
       if (readBack === 'settled') return;
       seen = readBack.seen;
     }
-    // Written before the PUT: if the relay dies before the outcome is stored, the reply is in doubt.
-    try {
-      // Settled meanwhile (by another worker on the same database): nothing to send.
-      if ((await store.replies.markAttemptStarted(reply.id, seen)).state !== 'queued') return;
-    } catch (error) {
-      if (error instanceof ReplyClaimedError) {
-        // Another relay on the same database took the reply over (this relay's claim had lapsed): it is theirs to send.
-        logger.info(ids(reply), 'another relay is sending this reply; not sent from here');
-        return;
-      }
-      storeFailed();
-      logger.error({ ...ids(reply), err: error }, 'the store could not record that a reply is being sent; nothing was sent');
-      return;
-    }
+    if (!(await markStarted(deps, reply, seen))) return;
     let failure: unknown;
     try {
       await client.putStatus(reply.requestId, reply.status);
@@ -185,6 +172,26 @@ export function createDelivery(deps: DeliveryDeps): (reply: OutboxReply) => Prom
   }
 
   return deliver;
+}
+
+/**
+ * Records, before the PUT, that it starts: if the relay dies before the outcome is stored, the
+ * reply is in doubt. False when nothing is to be sent: the reply was settled meanwhile (by another
+ * worker on the same database), another relay took it over (this relay's claim had lapsed), or the
+ * store failed.
+ */
+async function markStarted(deps: Pick<DeliveryDeps, 'store' | 'logger' | 'storeFailed'>, reply: OutboxReply, seen: SeenAtConcur | undefined): Promise<boolean> {
+  try {
+    return (await deps.store.replies.markAttemptStarted(reply.id, seen)).state === 'queued';
+  } catch (error) {
+    if (error instanceof ReplyClaimedError) {
+      deps.logger.info(ids(reply), 'another relay is sending this reply; not sent from here');
+      return false;
+    }
+    deps.storeFailed();
+    deps.logger.error({ ...ids(reply), err: error }, 'the store could not record that a reply is being sent; nothing was sent');
+    return false;
+  }
 }
 
 function ids(reply: OutboxReply) {

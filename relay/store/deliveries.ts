@@ -32,7 +32,8 @@ import { newId, type Webhooks } from './webhooks.js';
  * At-least-once starts here: a stored event is fanned out to its subscribers inside the
  * transaction that appends it, so the deliveries it causes commit together with the change
  * itself, or not at all. The worker (relay/push/webhooks/delivery.ts) sends what is due and
- * records each attempt through `recordAttempt`.
+ * records each attempt through `recordAttempt`, which releases the claim `due` made (see
+ * postgres/deliveries.ts for several relays; on SQLite the one relay holds every claim).
  */
 
 export interface OutgoingDelivery {
@@ -93,7 +94,10 @@ export interface Deliveries {
   resend(webhookId: string, deliveryId: string): Delivery;
   /** Re-queues every failed delivery of the webhook created at or after `since`; returns how many. */
   recover(webhookId: string, since: TimeInput): number;
-  /** The oldest due delivery of each enabled webhook, oldest first. */
+  /**
+   * The oldest due delivery of each enabled webhook, oldest first, claimed by this relay until its
+   * lease ends (DELIVERY_LEASE_MS): none of a webhook another relay holds a delivery of.
+   */
   due(now: TimeInput, limit: number): OutgoingDelivery[];
   /** When the earliest pending delivery of an enabled webhook is due (only those due after `after`, when given); null when none. */
   nextDueAt(after?: TimeInput): string | null;

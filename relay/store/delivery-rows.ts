@@ -91,7 +91,7 @@ export const DELIVERY_SQL = {
   select: `SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE id = @id`,
   selectPage: `
     SELECT ${DELIVERY_COLUMNS} FROM deliveries
-    WHERE webhook_id = @webhook AND (@state IS NULL OR state = @state) AND seq < @before
+    WHERE webhook_id = @webhook AND (CAST(@state AS TEXT) IS NULL OR state = @state) AND seq < @before
     ORDER BY seq DESC LIMIT @limit`,
   restart: `UPDATE deliveries SET ${RESTART_CHAIN} WHERE seq = @seq`,
   restartFailed: `

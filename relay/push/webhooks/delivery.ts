@@ -116,7 +116,9 @@ export function createWebhookWorker(options: WebhookWorkerOptions): WebhookWorke
     if (free <= 0) return;
     let due: OutgoingDelivery[];
     try {
-      due = await store.deliveries.due(now(), concurrency + inFlight.size);
+      // What is in flight comes back (still due, claimed by this relay) and is skipped; asking for
+      // more than the free slots past it would claim deliveries other relays could be sending.
+      due = await store.deliveries.due(now(), free + inFlight.size);
     } catch (error) {
       storeTrouble(error, 'could not read the due deliveries');
       return;

@@ -77,6 +77,35 @@ export interface PgDeliveriesDeps {
   state: Pick<RelayState, 'summary'>;
 }
 
+type Statements = ReturnType<typeof statements>;
+
+async function insertOne(ctx: PgContext, sql: Statements, webhookId: string, messageId: string, type: MessageType, body: string): Promise<string> {
+  const row = newDelivery(webhookId, messageId, type, body, ctx.now());
+  await ctx.query(sql.insert.text, sql.insert.bind(row));
+  return row.id;
+}
+
+/** See DeliveriesDeps in ../deliveries.ts: both listeners run, awaited, in the transaction that makes the change. */
+function listen(ctx: PgContext, sql: Statements, deps: PgDeliveriesDeps): void {
+  const views = { request: deps.requests.get, summary: deps.state.summary };
+  deps.events.onAppend(async (event) => {
+    const type = webhookTypeOf(event);
+    if (type === undefined) return;
+    const subscribers = await deps.webhooks.subscribers(type);
+    if (subscribers.length === 0) return;
+    // The views answer promises here: awaited, the data is what they read.
+    const data: unknown = await messageDataOf(event, views);
+    if (data === undefined) return;
+    const body = messageBody(type, event.createdAt, data);
+    // One message id per event: every endpoint that gets it sees the same webhook-id.
+    const messageId = newId('msg');
+    for (const subscriber of subscribers) await insertOne(ctx, sql, subscriber, messageId, type, body);
+  });
+  deps.webhooks.onDisabled(async (webhookId, reason) => {
+    await ctx.query(sql.failPending.text, sql.failPending.bind({ webhook: webhookId, error: disabledError(reason), now: ctx.now() }));
+  });
+}
+
 export function createPgDeliveries(ctx: PgContext, deps: PgDeliveriesDeps, claims: ReplyClaims): Deliveries {
   const { webhooks } = deps;
   const sql = statements();
@@ -87,12 +116,6 @@ export function createPgDeliveries(ctx: PgContext, deps: PgDeliveriesDeps, claim
     (await rowsOf<R, P>(statement, params))[0];
   const run = async <P extends object>(statement: NamedStatement<P>, params: P): Promise<number> =>
     (await ctx.query(statement.text, statement.bind(params))).rowCount ?? 0;
-
-  async function insertDelivery(webhookId: string, messageId: string, type: MessageType, body: string): Promise<string> {
-    const row = newDelivery(webhookId, messageId, type, body, ctx.now());
-    await run(sql.insert, row);
-    return row.id;
-  }
 
   async function sharedWebhook(id: string): Promise<Webhook | undefined> {
     const { rows } = await ctx.query('SELECT 1 FROM webhooks WHERE id = $1 FOR SHARE', [id]);
@@ -125,29 +148,13 @@ export function createPgDeliveries(ctx: PgContext, deps: PgDeliveriesDeps, claim
     return { ...delivery, createdAt: row.created_at, attemptLog: attempts.reverse().map(toAttempt) };
   }
 
-  // See DeliveriesDeps in ../deliveries.ts: both listeners run, awaited, in the transaction that makes the change.
-  const views = { request: deps.requests.get, summary: deps.state.summary };
-  deps.events.onAppend(async (event) => {
-    const type = webhookTypeOf(event);
-    if (type === undefined) return;
-    const subscribers = await webhooks.subscribers(type);
-    if (subscribers.length === 0) return;
-    // The views answer promises here: awaited, the data is what they read.
-    const data: unknown = await messageDataOf(event, views);
-    if (data === undefined) return;
-    const body = messageBody(type, event.createdAt, data);
-    const messageId = newId('msg');
-    for (const subscriber of subscribers) await insertDelivery(subscriber, messageId, type, body);
-  });
-  webhooks.onDisabled(async (webhookId, reason) => {
-    await run(sql.failPending, { webhook: webhookId, error: disabledError(reason), now: ctx.now() });
-  });
+  listen(ctx, sql, deps);
 
   return {
     enqueueTest(webhookId) {
       return ctx.tx(async () => {
         const webhook = await enabledWebhook(webhookId);
-        return reload(await insertDelivery(webhookId, newId('msg'), 'webhook.test', testMessageBody(webhook, ctx.now())));
+        return reload(await insertOne(ctx, sql, webhookId, newId('msg'), 'webhook.test', testMessageBody(webhook, ctx.now())));
       });
     },
 
