@@ -22,7 +22,7 @@ export async function runService(env: Record<string, string | undefined>): Promi
     relay = await startConfiguredRelay(config, { logger });
   } catch (err) {
     // Start-up failures a user can fix (a port in use, an unreadable database) get a sentence, not a stack.
-    const message = err instanceof Error ? err.message : String(err);
+    const message = withoutPassword(err instanceof Error ? err.message : String(err), config.database);
     process.stderr.write(`The relay could not start: ${message}\n`);
     process.exit(1);
   }
@@ -45,6 +45,13 @@ export async function runService(env: Record<string, string | undefined>): Promi
   // Only now: whoever reads the banner may stop the relay at once, and a SIGTERM that arrived
   // before the handlers would end it ungracefully (stderr to a pipe need not be written at once).
   process.stderr.write(banner(relay, config.concur.baseUrl, config.database, config.match));
+}
+
+/** A driver's message could quote the URL it was given: the password never reaches the terminal. */
+function withoutPassword(message: string, database: RelayConfig['database']): string {
+  if (database.kind !== 'postgres') return message;
+  const password = decodeURIComponent(new URL(database.url).password);
+  return password === '' ? message : message.split(password).join('***');
 }
 
 type Relay = Pick<Awaited<ReturnType<typeof startConfiguredRelay>>, 'url' | 'sandbox' | 'generatedApiKey'>;

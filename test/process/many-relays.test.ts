@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type RunningSandbox } from '../../relay/sandbox/server.js';
 import { freshDatabase } from '../helpers/postgres.js';
-import { concurEnv, eventually, type RelayProcess } from '../helpers/relay-process.js';
+import { concurEnv, eventually, runRelay, type RelayProcess } from '../helpers/relay-process.js';
 import { API_KEY, api, pendingIds, startRelays } from '../helpers/many-relays.js';
 import { connectSse } from '../helpers/sse-client.js';
 
@@ -150,4 +150,16 @@ describe('three relays on one PostgreSQL database', () => {
     expect([...counts.values()].every((count) => count === 1)).toBe(true);
     expect([...counts.keys()].sort()).toEqual([...all].sort());
   }, 90_000);
+});
+
+describe('a relay whose PostgreSQL cannot be reached', () => {
+  it('does not start, says so in one line, and never shows the password', async () => {
+    const password = 'pw-hush-unreachable-4711';
+    const run = runRelay({ ...concurEnv(sandbox, '3.0'), RELAY_API_KEYS: API_KEY, RELAY_DB: `postgres://relay:${password}@127.0.0.1:1/triplink` });
+    expect(await run.exited).toBe(1);
+    const said = run.output.filter((line) => line.startsWith('The relay could not start: '));
+    expect(said).toHaveLength(1);
+    expect(run.output.filter((line) => line.includes(password))).toEqual([]);
+    expect(run.output.join('\n')).not.toMatch(/^\s+at /m);
+  }, 30_000);
 });
