@@ -2,17 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { parseCliConfig } from '../../../relay/base/cli-config.js';
 import { parseConfig } from '../../../relay/base/config.js';
 import type { RelayConfig } from '../../../relay/base/config-shape.js';
+import { CONCUR_MODE_ENV, VAULT } from './env.js';
 
 /** RELAY_DB as a user writes it: a file path means SQLite, a postgres:// URL PostgreSQL; the password is never shown. */
 
 const PASSWORD = 'pw-hush-4711';
-const VAULT = Buffer.from('vault-key-hush-of-32-bytes-exact').toString('base64');
-const real = {
-  CONCUR_BASE_URL: 'https://www.concursolutions.com',
-  CONCUR_ACCESS_TOKEN: 'tok3n-hush-static-access-token',
-  RELAY_API_KEYS: 'k3y-0123456789abcdef-relay',
-  RELAY_VAULT_KEY: VAULT,
-};
+const real = CONCUR_MODE_ENV;
 
 function database(value: string | undefined): RelayConfig['database'] {
   const result = parseConfig({ ...real, RELAY_DB: value });
