@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_DB_PATH, LogLevel } from './config-shape.js';
-import { envEnum, envFile, envList, envNumber, envVaultKey, problemLines, vaultKeyItem } from './env-fields.js';
+import { envEnum, envList, envNumber, envVaultKey, problemLines, vaultKeyItem } from './env-fields.js';
+import { envDatabase } from './env-database.js';
 
 /**
  * The command line's configuration (`relay.mjs keys …`): only the database, its vault key and the log level.
@@ -28,7 +29,12 @@ export type ParseCliConfigResult = { ok: true; config: CliConfig } | { ok: false
 
 /** Every variable the command line reads, in the order problems are listed. */
 const CliEnvVariables = z.object({
-  RELAY_DB: envFile(DEFAULT_DB_PATH),
+  // Read as the service reads it, so a PostgreSQL URL is never taken for a file name (and shown).
+  RELAY_DB: envDatabase(DEFAULT_DB_PATH).refine((database) => database.kind === 'sqlite', {
+    message: 'is a PostgreSQL URL (value not shown); the keys and vault command line works on an SQLite file only so far',
+    params: { advice: 'manage the keys of relays on PostgreSQL through the API (POST /api/v1/keys)' },
+    when: (payload) => payload.issues.length === 0,
+  }),
   LOG_LEVEL: envEnum(LogLevel.options, 'info'),
   RELAY_VAULT_KEY: envVaultKey(),
   RELAY_VAULT_OLD_KEYS: envList(vaultKeyItem),
@@ -37,7 +43,8 @@ const CliEnvVariables = z.object({
 
 const CliEnvSchema = CliEnvVariables.transform(
   (env): CliConfig => ({
-    dbPath: env.RELAY_DB,
+    // Refused above unless it is a file.
+    dbPath: env.RELAY_DB.kind === 'sqlite' ? env.RELAY_DB.path : DEFAULT_DB_PATH,
     logLevel: env.LOG_LEVEL,
     vaultKey: env.RELAY_VAULT_KEY ?? null,
     vaultOldKeys: env.RELAY_VAULT_OLD_KEYS ?? [],

@@ -135,7 +135,11 @@ const CommonSettings = {
   apiKeys: z.array(z.string().min(MIN_API_KEY_LENGTH)),
   /** True only in sandbox mode with RELAY_API_KEYS unset: the starter must generate (and print) a key. */
   generateApiKey: z.boolean(),
-  dbPath: z.string().min(1),
+  /** RELAY_DB: an SQLite file, or a PostgreSQL database (`shown`: its URL without the password, for logs). */
+  database: z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('sqlite'), path: z.string().min(1) }),
+    z.object({ kind: z.literal('postgres'), url: z.string().min(1), shown: z.string().min(1) }),
+  ]),
   /** Allowed browser origin patterns; match with `isOriginAllowed`. */
   corsOrigins: z.array(z.string().min(1)).min(1),
   webhookAllowPrivate: z.boolean(),

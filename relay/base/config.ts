@@ -4,7 +4,6 @@ import {
   envBoolean,
   envChoice,
   envEnum,
-  envFile,
   envHost,
   envList,
   envNumber,
@@ -17,6 +16,7 @@ import {
   type Fix,
   type ListItem,
 } from './env-fields.js';
+import { envDatabase } from './env-database.js';
 import { checkMatch, MATCH_VARIABLES, matchSettings } from './config-match.js';
 import { originPattern } from './origins.js';
 import {
@@ -146,7 +146,7 @@ const EnvVariables = z.object({
     tooLow: 'a whole number from 0 to 65535 (0: any free port)',
   }),
   RELAY_API_KEYS: envList(apiKey),
-  RELAY_DB: envFile(DEFAULT_DB_PATH),
+  RELAY_DB: envDatabase(DEFAULT_DB_PATH),
   RELAY_CORS_ORIGINS: envList(corsOrigin),
   RELAY_WEBHOOK_ALLOW_PRIVATE: envBoolean(false),
   ...MATCH_VARIABLES,
@@ -212,6 +212,13 @@ function checkCombinations(env: EnvValues, ctx: z.core.$RefinementCtx<EnvValues>
     }
   }
 
+  if (!isSet('CONCUR_BASE_URL') && env.RELAY_DB?.kind === 'postgres' && !isSet('RELAY_VAULT_KEY')) {
+    // Sandbox mode keeps a key of its own beside an SQLite file; relays sharing a database must share the key.
+    problem('RELAY_VAULT_KEY', 'not set; it is required when RELAY_DB is a PostgreSQL URL: every relay on the database seals with the same key', {
+      advice: 'make one with `openssl rand -base64 32` and give every relay the same',
+      example: '<the output of openssl rand -base64 32>',
+    });
+  }
   if (!isSet('CONCUR_BASE_URL')) {
     // Credentials without a Concur instance would silently start the sandbox instead.
     const credentials = (['CONCUR_ACCESS_TOKEN', ...REFRESH_VARS] as const).filter(isSet);
@@ -261,7 +268,7 @@ function toRelayConfig(env: EnvValues, ctx: z.core.$RefinementCtx<EnvValues>): R
     host: env.RELAY_HOST,
     port: env.RELAY_PORT,
     apiKeys: env.RELAY_API_KEYS ?? [],
-    dbPath: env.RELAY_DB,
+    database: env.RELAY_DB,
     corsOrigins: env.RELAY_CORS_ORIGINS ?? [...DEFAULT_CORS_ORIGINS],
     webhookAllowPrivate: env.RELAY_WEBHOOK_ALLOW_PRIVATE,
     logLevel: env.LOG_LEVEL,

@@ -24,7 +24,7 @@ export interface Fix {
 export type ListItem = string | { problem: string; fix: Fix };
 
 /** `(got "…")` for a value that is safe to show; long values are shortened. */
-function got(value: string): string {
+export function got(value: string): string {
   const shown = value.length > 80 ? `${value.slice(0, 77)}...` : value;
   return `(got ${JSON.stringify(shown)})`;
 }
@@ -54,7 +54,7 @@ function envOptional<T>(schema: z.ZodType<T, string>) {
 }
 
 /** A variable with a default. */
-function envWithDefault<T>(schema: z.ZodType<T, string>, fallback: T) {
+export function envWithDefault<T>(schema: z.ZodType<T, string>, fallback: T) {
   return envOptional(schema).transform((value): T => value ?? fallback);
 }
 

@@ -43,6 +43,11 @@ export class Metrics {
   #store: StoreCounts | undefined;
   #sseClients = 0;
 
+  readonly #pollerLeader = new Gauge({
+    name: 'triplink_poller_leader',
+    help: 'Whether this relay is the one polling Concur (1) or another relay on its database is (0).',
+    registers: [this.registry],
+  });
   readonly #polls = new Counter({ name: 'triplink_polls_total', help: 'Polls of Concur started.', registers: [this.registry] });
   readonly #pollErrors = new Counter({
     name: 'triplink_poll_errors_total',
@@ -146,6 +151,11 @@ export class Metrics {
   }
 
   /** A poll started; `error`: the kind of failure it ended with (a ConcurError kind, or internal). */
+  /** Leadership among the relays of one database changed (always 1 alone on SQLite). */
+  setPollerLeader(leader: boolean): void {
+    this.#pollerLeader.set(leader ? 1 : 0);
+  }
+
   recordPoll(error?: string): void {
     this.#polls.inc();
     if (error) this.#pollErrors.inc({ kind: error });

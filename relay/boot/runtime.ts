@@ -3,7 +3,6 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { createApp } from '../api/app.js';
-import { ALWAYS_POLLING } from '../api/routes/health.js';
 import { listen, type HttpTimeouts } from '../api/server.js';
 import { ConcurClient } from '../concur/client.js';
 import { ExchangeClient } from '../concur/exchange.js';
@@ -12,10 +11,13 @@ import type { Logger } from '../base/log.js';
 import { type ConcurCallObservation, Metrics } from '../base/metrics.js';
 import type { ExchangeSetup } from '../replies/exchange-step.js';
 import { createOutbox } from '../replies/outbox.js';
-import { createPoller } from '../ingest/poller.js';
+import { createPoller, type Poller } from '../ingest/poller.js';
+import type { Leadership } from '../workers/leader.js';
 import type { Clock } from '../sandbox/clock.js';
 import { startSandbox, type RunningSandbox } from '../sandbox/server.js';
-import { openStore, type Store } from '../store/index.js';
+import type { Store, StoreParts } from '../store/index.js';
+import { DEFAULT_DB_PATH } from '../base/config-shape.js';
+import { openPostgres, openSqlite, type OpenedDatabase } from './database.js';
 import { parseVaultKey, Vault } from '../vault/vault.js';
 import { sandboxApiKey, sandboxVaultKey } from './sandbox-files.js';
 import { watchSummary } from '../ingest/summary.js';
@@ -31,14 +33,14 @@ import { REQUEST_TOKEN_LIFETIME_MS, REQUEST_TOKEN_TTL_MS } from '../../shared/st
  * main.ts runs it as a process; tests run it in-process with a temp database.
  */
 
-export interface RunningRelay {
+export interface RunningRelay<S extends StoreParts = Store> {
   url: string;
   /** The API keys in force (one generated in sandbox mode when none was configured). */
   apiKeys: readonly string[];
   /** Set when the key was generated here, so that the starter can print it once. */
   generatedApiKey: string | null;
   sandbox: RunningSandbox | null;
-  store: Store;
+  store: S;
   /** Stop polling, let replies in flight finish, close connections and the database. */
   close(): Promise<void>;
 }
@@ -89,16 +91,52 @@ function exchangeOf(
   });
   return { client, form: config.exchange.form };
 }
+/**
+ * Only the leader polls (the other workers run on every relay: their claims keep them apart); the
+ * poller starts and stops with the leadership. Answers the function that stops following it.
+ */
+function pollWhileLeading(leadership: Leadership, poller: Poller, metrics: Metrics, logger: Logger): () => void {
+  const follow = (leader: boolean): void => {
+    metrics.setPollerLeader(leader);
+    if (leader) poller.start();
+    else void poller.stop();
+  };
+  const stop = leadership.onChange((leader) => {
+    logger.info({ poller: leader }, leader ? 'this relay polls Concur now' : 'another relay polls Concur now');
+    follow(leader);
+  });
+  follow(leadership.isLeader());
+  return stop;
+}
+
 const IDEMPOTENCY_KEYS_KEPT_MS = 24 * 60 * 60 * 1000;
 const DELIVERIES_KEPT_MS = 30 * 24 * 60 * 60 * 1000;
 
-export async function startRelay(config: RelayConfig, options: StartOptions): Promise<RunningRelay> {
-  const { logger } = options;
-  const vault = new Vault({
-    current: parseVaultKey(config.vaultKey ?? sandboxVaultKey(config.dbPath))!,
+function vaultOf(config: RelayConfig): Vault {
+  // PostgreSQL needs RELAY_VAULT_KEY (config.ts): every relay on the database must seal alike.
+  const beside = config.database.kind === 'sqlite' ? config.database.path : DEFAULT_DB_PATH;
+  return new Vault({
+    current: parseVaultKey(config.vaultKey ?? sandboxVaultKey(beside))!,
     old: config.vaultOldKeys.map((key) => parseVaultKey(key)!),
   });
-  const store = openStore(config.dbPath, { vault, apiVersion: config.concur.apiVersion, askDirectory: config.match !== null });
+}
+
+/** The relay on the SQLite file RELAY_DB names (the in-process tests read its store directly). */
+export async function startRelay(config: RelayConfig, options: StartOptions): Promise<RunningRelay<Store>> {
+  const vault = vaultOf(config);
+  return wire(config, options, vault, openSqlite(config, vault));
+}
+
+/** The relay on the database RELAY_DB names, SQLite or PostgreSQL (the service). */
+export async function startConfiguredRelay(config: RelayConfig, options: StartOptions): Promise<RunningRelay<StoreParts>> {
+  if (config.database.kind === 'sqlite') return startRelay(config, options);
+  const vault = vaultOf(config);
+  return wire(config, options, vault, await openPostgres(config, vault, options.logger));
+}
+
+async function wire<S extends StoreParts>(config: RelayConfig, options: StartOptions, vault: Vault, opened: OpenedDatabase<S>): Promise<RunningRelay<S>> {
+  const { logger } = options;
+  const { store, leadership } = opened;
   for (const { column, count } of store.sealedAtOpen.sealed) {
     logger.info({ column, count }, 'sealed the secrets an older relay kept in clear');
   }
@@ -137,7 +175,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     }
     const auth = await concurAuth(config, store, sandbox, observe);
 
-    const generatedApiKey = config.generateApiKey ? sandboxApiKey(config.dbPath) : null;
+    const generatedApiKey = config.generateApiKey ? sandboxApiKey(opened.sandboxFilesBeside) : null;
     const apiKeys = generatedApiKey ? [generatedApiKey] : config.apiKeys;
     const client = new ConcurClient({ baseUrl, auth, version: config.concur.apiVersion, timeoutMs: config.concur.timeoutSeconds * 1000, observe });
     const poller = createPoller({ client, store, intervalMs: config.concur.pollIntervalSeconds * 1000, logger, metrics });
@@ -174,8 +212,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     }
     const app = createApp({
       store,
-      // Alone on its SQLite file, this relay is the one that polls.
-      poller: ALWAYS_POLLING,
+      poller: { isPolling: () => leadership.isLeader() },
       corsOrigins: config.corsOrigins,
       outbox,
       metrics,
@@ -191,7 +228,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
     const url = `http://${host}:${address.port}`;
 
     matcher?.start();
-    poller.start();
+    const stopFollowing = pollWhileLeading(leadership, poller, metrics, logger);
     outbox.start();
     webhooks.start();
     connections.start();
@@ -214,7 +251,10 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
       (closing ??= (async () => {
         clearInterval(prune);
         shutdown.abort();
+        stopFollowing();
         await poller.stop();
+        // Handed over at once: a follower's next try takes the lock.
+        await leadership.stop();
         // Before the outbox: an answer still coming in may queue a reply.
         await matcher?.stop();
         await outbox.stop();
@@ -234,6 +274,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions): Pr
 
     return { url, apiKeys, generatedApiKey, sandbox, store, close };
   } catch (err) {
+    await leadership.stop();
     await sandbox?.close();
     await store.close();
     throw err;

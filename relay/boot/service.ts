@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
 import { formatProblems, parseConfig } from '../base/config.js';
 import { createLogger } from '../base/log.js';
-import type { MatchSettings } from '../base/config-shape.js';
-import { startRelay } from './runtime.js';
+import type { MatchSettings, RelayConfig } from '../base/config-shape.js';
+import { startConfiguredRelay } from './runtime.js';
 
 /**
  * The relay as a service (`npm run relay` with no arguments): configuration mistakes end the
@@ -17,12 +17,12 @@ export async function runService(env: Record<string, string | undefined>): Promi
   const config = parsed.config;
   const logger = createLogger({ level: config.logLevel });
 
-  let relay: Awaited<ReturnType<typeof startRelay>>;
+  let relay: Awaited<ReturnType<typeof startConfiguredRelay>>;
   try {
-    relay = await startRelay(config, { logger });
+    relay = await startConfiguredRelay(config, { logger });
   } catch (err) {
     // Start-up failures a user can fix (a port in use, an unreadable database) get a sentence, not a stack.
-    const message = err instanceof Error ? err.message : String(err);
+    const message = withoutPassword(err instanceof Error ? err.message : String(err), config.database);
     process.stderr.write(`The relay could not start: ${message}\n`);
     process.exit(1);
   }
@@ -44,10 +44,17 @@ export async function runService(env: Record<string, string | undefined>): Promi
   }
   // Only now: whoever reads the banner may stop the relay at once, and a SIGTERM that arrived
   // before the handlers would end it ungracefully (stderr to a pipe need not be written at once).
-  process.stderr.write(banner(relay, config.concur.baseUrl, config.dbPath, config.match));
+  process.stderr.write(banner(relay, config.concur.baseUrl, config.database, config.match));
 }
 
-type Relay = Pick<Awaited<ReturnType<typeof startRelay>>, 'url' | 'sandbox' | 'generatedApiKey'>;
+/** A driver's message could quote the URL it was given: the password never reaches the terminal. */
+function withoutPassword(message: string, database: RelayConfig['database']): string {
+  if (database.kind !== 'postgres') return message;
+  const password = decodeURIComponent(new URL(database.url).password);
+  return password === '' ? message : message.split(password).join('***');
+}
+
+type Relay = Pick<Awaited<ReturnType<typeof startConfiguredRelay>>, 'url' | 'sandbox' | 'generatedApiKey'>;
 
 /** What auto-connect does, in one line: the directory's origin only (a URL may carry a key in its query). */
 function autoConnectLine(match: MatchSettings | null): string {
@@ -57,7 +64,7 @@ function autoConnectLine(match: MatchSettings | null): string {
   return `${match.autoReply}: asking ${who}; ${what}`;
 }
 
-function banner(relay: Relay, concurBaseUrl: string | null, dbPath: string, match: MatchSettings | null): string {
+function banner(relay: Relay, concurBaseUrl: string | null, database: RelayConfig['database'], match: MatchSettings | null): string {
   const lines = [``, `TripLink Relay is running on ${relay.url}`];
   if (relay.sandbox) {
     lines.push(`  mode          sandbox: a simulated Concur at ${relay.sandbox.url} (new requests arrive by themselves)`);
@@ -68,7 +75,8 @@ function banner(relay: Relay, concurBaseUrl: string | null, dbPath: string, matc
   if (relay.generatedApiKey) lines.push(`  API key       ${relay.generatedApiKey}`);
   lines.push(
     `  try it        curl -H "Authorization: Bearer <API key>" ${relay.url}/api/v1/summary`,
-    `  database      ${resolve(dbPath)}`,
+    // A PostgreSQL URL without its password.
+    `  database      ${database.kind === 'sqlite' ? resolve(database.path) : `PostgreSQL at ${database.shown}`}`,
   );
   if (relay.sandbox) {
     lines.push(

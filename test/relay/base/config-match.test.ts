@@ -1,17 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { formatProblems, parseConfig } from '../../../relay/base/config.js';
 import { RelayConfigSchema, type RelayConfig } from '../../../relay/base/config-shape.js';
+import { CONCUR_MODE_ENV, VAULT } from './env.js';
 
 /** The auto-connect variables: RELAY_MATCH_URL, RELAY_MATCH_SECRET, RELAY_AUTO_REPLY, RELAY_MATCH_TIMEOUT_SECONDS. */
 
 const SECRET = `whsec_${Buffer.from('match-secret-hush-of-32-bytes-ok').toString('base64')}`;
-const VAULT = Buffer.from('vault-key-hush-of-32-bytes-exact').toString('base64');
-const real = {
-  CONCUR_BASE_URL: 'https://www.concursolutions.com',
-  CONCUR_ACCESS_TOKEN: 'tok3n-hush-static-access-token',
-  RELAY_API_KEYS: 'k3y-0123456789abcdef-relay',
-  RELAY_VAULT_KEY: VAULT,
-};
+const real = CONCUR_MODE_ENV;
 const URL = 'https://members.partner.example/concur/match';
 
 function ok(env: Record<string, string | undefined>): RelayConfig {

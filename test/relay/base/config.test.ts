@@ -35,7 +35,7 @@ describe('parseConfig', () => {
       port: 8787,
       apiKeys: [],
       generateApiKey: true,
-      dbPath: './data/relay.sqlite',
+      database: { kind: 'sqlite', path: './data/relay.sqlite' },
       corsOrigins: ['chrome-extension://*', 'moz-extension://*'],
       webhookAllowPrivate: false,
       logLevel: 'info',
@@ -149,7 +149,7 @@ describe('parseConfig', () => {
       concur: { timeoutSeconds: 2.5, pollIntervalSeconds: 1 },
       host: '0.0.0.0',
       port: 0,
-      dbPath: '/var/lib/relay/relay.sqlite',
+      database: { kind: 'sqlite', path: '/var/lib/relay/relay.sqlite' },
       corsOrigins: ['https://ops.example.com', 'chrome-extension://abcdefghijklmnopabcdefghijklmnop', 'https://*.example.org:8443'],
       webhookAllowPrivate: true,
     });
