@@ -1,6 +1,6 @@
 import autocannon from 'autocannon';
-import { type BenchResult, forkChild, interleaved, log, median, result, spread, tempDir } from './lib.js';
-import { startBenchCluster } from './postgres.js';
+import { type BenchResult, type Child, forkChild, interleaved, log, median, result, spread, tempDir } from './lib.js';
+import { type BenchCluster, startBenchCluster } from './postgres.js';
 import { BENCH_API_KEY, LIST_PATH } from './records.js';
 
 /**
@@ -33,6 +33,8 @@ const PG_GOAL = 0.25;
 
 interface Load {
   rps: number;
+  /** 2xx answers in the run. */
+  answers: number;
   p99: number;
   /** CPU time of the load generator over the run, as a share of one core: ~1 means it, not the server, may be the limit. */
   generatorCpu: number;
@@ -59,7 +61,7 @@ export async function run(): Promise<BenchResult[]> {
       timeoutMs: 120_000,
     });
     try {
-      return await measureAll(ready);
+      return await measureAll(ready, child, cluster);
     } finally {
       await child.stop();
     }
@@ -69,12 +71,19 @@ export async function run(): Promise<BenchResult[]> {
   }
 }
 
-async function measureAll(ready: ServerReady): Promise<BenchResult[]> {
+async function measureAll(ready: ServerReady, server: Child, cluster: BenchCluster): Promise<BenchResult[]> {
   log(`api: ${ready.bytes} bytes per answer, ${CONNECTIONS} connections, ${SECONDS} s per run`);
   const p99s: Record<Contender, number[]> = { relay: [], keys: [], postgres: [], bare: [] };
+  // CPU an answer, µs: the relays' process, and PostgreSQL's server (the postgres contender's only).
+  const perAnswer = { relay: [] as number[], postgres: [] as number[], postgresServer: [] as number[] };
+  const relayCpuMs = async () => (await server.call<{ cpuMs: number }>({})).cpuMs;
   const generator: number[] = [];
   const measure = (key: Contender, base: string, apiKey = BENCH_API_KEY) => async (): Promise<number> => {
+    const before = { relay: await relayCpuMs(), server: cluster.cpuMs() };
     const load = await loadTest(`${base}${LIST_PATH}`, apiKey);
+    const per = (ms: number) => (ms * 1000) / load.answers;
+    if (key === 'relay' || key === 'postgres') perAnswer[key].push(per((await relayCpuMs()) - before.relay));
+    if (key === 'postgres') perAnswer.postgresServer.push(per(cluster.cpuMs() - before.server));
     p99s[key].push(load.p99);
     generator.push(load.generatorCpu);
     return load.rps;
@@ -97,10 +106,12 @@ async function measureAll(ready: ServerReady): Promise<BenchResult[]> {
   const keysRps = median(rounds.keys);
   const pgRps = median(rounds.postgres);
   const pgP99 = median(p99s.postgres.slice(ROUNDS.warmup));
+  const cpu = (values: number[]) => median(values.slice(ROUNDS.warmup)).toFixed(0);
   log(
     `api medians: relay ${relayRps.toFixed(0)} req/s ${spread(rounds.relay)} p99 ${relayP99} ms; ` +
       `with ${KEYS} keys ${keysRps.toFixed(0)} req/s ${spread(rounds.keys)} p99 ${median(p99s.keys.slice(ROUNDS.warmup))} ms; bare ${bareRps.toFixed(0)} req/s ${spread(rounds.bare)} p99 ${bareP99} ms; ` +
       `on PostgreSQL ${pgRps.toFixed(0)} req/s ${spread(rounds.postgres)} p99 ${pgP99} ms; ` +
+      `CPU an answer: relay on SQLite ${cpu(perAnswer.relay)} µs, relay on PostgreSQL ${cpu(perAnswer.postgres)} µs + its server ${cpu(perAnswer.postgresServer)} µs; ` +
       `with ${KEYS} keys ÷ bare ${(keysRps / bareRps).toFixed(2)}; load generator at ${(Math.max(...generator) * 100).toFixed(0)}% of a core at most`,
   );
   return [
@@ -148,6 +159,7 @@ async function loadTest(url: string, apiKey: string): Promise<Load> {
   }
   return {
     rps: outcome['2xx'] / outcome.duration,
+    answers: outcome['2xx'],
     p99: outcome.latency.p99,
     generatorCpu: (cpu.user + cpu.system) / 1000 / wallMs,
   };

@@ -1,4 +1,3 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { openPgStore } from '../../relay/store/postgres/index.js';
 import { pgLeadership } from '../../relay/store/postgres/leader.js';
 import { Health } from '../../shared/models.js';
@@ -6,7 +5,7 @@ import { concurEnv, startRelayProcess, type RelayProcess } from '../helpers/rela
 import { TEST_VAULT } from '../helpers/vault.js';
 import { type BenchResult, buildBundle, interleaved, log, median, result, spread, tempDir, until } from './lib.js';
 import { type IngestTarget, startTarget, sweepInto, sweepOnce, type Swept } from './ingest-walk.js';
-import { type BenchCluster, startBenchCluster } from './postgres.js';
+import { type BenchCluster, processCpuMs, startBenchCluster } from './postgres.js';
 import { BENCH_API_KEY } from './records.js';
 
 /**
@@ -39,8 +38,6 @@ const ROUNDS = { warmup: 1, rounds: 3 };
 const VS_SQLITE_GOAL = 0.5;
 /** A follower does nothing for a stored request but hear its event: within noise of the leader alone. */
 const FOLLOWER_GOAL = 0.85;
-/** Linux's USER_HZ: /proc's CPU times are in these ticks. */
-const TICK_MS = 10;
 
 export async function run(): Promise<BenchResult[]> {
   buildBundle();
@@ -129,10 +126,9 @@ async function leaderSweep(target: IngestTarget, cluster: BenchCluster, follower
         'bundle',
       );
     }
-    const server = postmasterOf(url);
-    const before = { follower: second ? processCpuMs(second.proc.pid!) : 0, server: treeCpuMs(server) };
+    const before = { follower: second ? processCpuMs(second.proc.pid!) : 0, server: cluster.cpuMs() };
     const swept = await sweepInto(target, store);
-    const after = { follower: second ? processCpuMs(second.proc.pid!) : 0, server: treeCpuMs(server) };
+    const after = { follower: second ? processCpuMs(second.proc.pid!) : 0, server: cluster.cpuMs() };
     if (second) {
       const health = Health.parse(await (await fetch(`${second.url}/healthz`)).json());
       if (health.poller) throw new Error('the second relay says it polls while this process holds the lock');
@@ -143,51 +139,4 @@ async function leaderSweep(target: IngestTarget, cluster: BenchCluster, follower
     await leadership.stop();
     await store.close();
   }
-}
-
-/** Fields of /proc/<pid>/stat after the command's closing parenthesis (state is [0], ppid [1], utime [11]). */
-function statFields(pid: number | string): string[] | null {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
-  } catch {
-    return null;
-  }
-}
-
-/** User + system CPU of one process so far, in ms. */
-function processCpuMs(pid: number): number {
-  const fields = statFields(pid);
-  return fields ? (Number(fields[11]) + Number(fields[12])) * TICK_MS : 0;
-}
-
-/**
- * CPU of PostgreSQL's server so far, in ms: the postmaster, its live children (backends, background
- * workers) and the children it has reaped (cutime/cstime: the backends of closed connections).
- */
-function treeCpuMs(postmaster: number): number {
-  const own = statFields(postmaster);
-  if (own === null) return 0;
-  let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const fields = statFields(entry);
-    if (fields !== null && Number(fields[1]) === postmaster) ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return ticks * TICK_MS;
-}
-
-/** The postmaster listening on the URL's port (the cluster's server process, started with `-p <port>`). */
-function postmasterOf(url: string): number {
-  const port = new URL(url).port;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let args: string[];
-    try {
-      args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-    } catch {
-      continue;
-    }
-    if (args[0]?.endsWith('/postgres') && args[args.indexOf('-p') + 1] === port) return Number(entry);
-  }
-  throw new Error(`no postmaster on port ${port}`);
 }
