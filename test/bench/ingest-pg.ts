@@ -28,8 +28,8 @@ import { BENCH_API_KEY } from './records.js';
  */
 
 /** Fewer than ingest.ts's 10,000: three contenders, a fresh database and a follower a round, in about a minute. */
-const REQUESTS = 2_000;
-const ROUNDS = { warmup: 1, rounds: 3 };
+const REQUESTS = 4_000;
+const ROUNDS = { warmup: 1, rounds: 5 };
 /**
  * The pages still come one at a time from the sandbox, which bounds the SQLite sweep; on
  * PostgreSQL each group of upserts is a transaction over loopback besides. Half the SQLite rate
