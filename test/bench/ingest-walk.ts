@@ -56,10 +56,10 @@ export async function withCpu<T>(
   return { value, seconds, cpuMicros: used.user + used.system, sandboxCpuMicros: (await sandboxCpu()) - sandboxBefore };
 }
 
-/** A sandbox of its own for `version`, seeded with INGEST_REQUESTS requests (3.2: GUID ids, as Concur's). */
-export async function startTarget(version: ApiVersion): Promise<IngestTarget> {
+/** A sandbox of its own for `version`, seeded with `requests` requests (3.2: GUID ids, as Concur's). */
+export async function startTarget(version: ApiVersion, requests = INGEST_REQUESTS): Promise<IngestTarget> {
   const { child: sandbox, ready } = await forkChild<SandboxReady>('sandbox-child.ts', {
-    args: [String(INGEST_REQUESTS), version === '3.2' ? 'guid' : 'legacy'],
+    args: [String(requests), version === '3.2' ? 'guid' : 'legacy'],
   });
   const auth =
     version === '3.2'
@@ -69,29 +69,38 @@ export async function startTarget(version: ApiVersion): Promise<IngestTarget> {
   return { version, label: version === '3.2' ? '3.2 JSON' : '3.0 XML', sandbox, ready, auth };
 }
 
+export interface Swept {
+  seconds: number;
+  cpuMicros: number;
+  sandboxCpuMicros: number;
+  result: SweepResult;
+}
+
 /** One sweep of the relay's poller (its defaults) into a fresh SQLite file at `file`; fails unless every request was stored. */
-export async function sweepOnce(
-  target: IngestTarget,
-  file: string,
-): Promise<{ seconds: number; cpuMicros: number; sandboxCpuMicros: number; result: SweepResult }> {
+export async function sweepOnce(target: IngestTarget, file: string): Promise<Swept> {
   const store = openStore(file, { vault: TEST_VAULT });
   try {
-    const poller = createPoller({
-      client: new ConcurClient({ baseUrl: target.ready.url, auth: target.auth, version: target.version }),
-      store,
-      intervalMs: 3_600_000,
-      pageLimit: INGEST_PAGE,
-      logger: createLogger({ level: 'info', destination: { write: () => undefined } }),
-      metrics: new Metrics(),
-    });
-    const { value: result, ...used } = await withCpu(target, () => poller.sweepNow());
-    if (result.outcome !== 'ok' || result.created !== INGEST_REQUESTS) {
-      throw new Error(`the ${target.label} sweep did not store ${INGEST_REQUESTS} requests: ${JSON.stringify(result)}`);
-    }
-    return { ...used, result };
+    return await sweepInto(target, store);
   } finally {
     store.close();
   }
+}
+
+/** One sweep of the relay's poller (its defaults) into `store`, empty (SQLite or PostgreSQL); fails unless every request was stored. */
+export async function sweepInto(target: IngestTarget, store: Parameters<typeof createPoller>[0]['store']): Promise<Swept> {
+  const poller = createPoller({
+    client: new ConcurClient({ baseUrl: target.ready.url, auth: target.auth, version: target.version }),
+    store,
+    intervalMs: 3_600_000,
+    pageLimit: INGEST_PAGE,
+    logger: createLogger({ level: 'info', destination: { write: () => undefined } }),
+    metrics: new Metrics(),
+  });
+  const { value: result, ...used } = await withCpu(target, () => poller.sweepNow());
+  if (result.outcome !== 'ok' || result.created !== target.ready.requests) {
+    throw new Error(`the ${target.label} sweep did not store ${target.ready.requests} requests: ${JSON.stringify(result)}`);
+  }
+  return { ...used, result };
 }
 
 /**
@@ -118,7 +127,7 @@ export async function walk(target: IngestTarget): Promise<string[]> {
     }
   }
   const items = bodies.reduce((sum, body) => sum + countItems(body, json), 0);
-  if (items !== INGEST_REQUESTS) throw new Error(`the ${target.label} walk read ${items} requests, expected ${INGEST_REQUESTS}`);
+  if (items !== target.ready.requests) throw new Error(`the ${target.label} walk read ${items} requests, expected ${target.ready.requests}`);
   return bodies;
 }
 

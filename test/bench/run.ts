@@ -10,6 +10,7 @@ import { type BenchResult, RESULTS_JSON, RESULTS_MD, log, machine, markdownTable
 
 const BENCHES = {
   ingest: () => import('./ingest.js'),
+  ingest_pg: () => import('./ingest-pg.js'),
   api: () => import('./api.js'),
   fanout: () => import('./fanout.js'),
   footprint: () => import('./footprint.js'),
