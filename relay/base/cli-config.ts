@@ -1,10 +1,11 @@
 import { z } from 'zod';
-import { DEFAULT_DB_PATH, LogLevel } from './config-shape.js';
+import { DatabaseLocationSchema, DEFAULT_DB_PATH, LogLevel } from './config-shape.js';
 import { envEnum, envList, envNumber, envVaultKey, problemLines, vaultKeyItem } from './env-fields.js';
 import { envDatabase } from './env-database.js';
 
 /**
- * The command line's configuration (`relay.mjs keys …`): only the database, its vault key and the log level.
+ * The command line's configuration (`relay.mjs keys …`): only the database (a file or a
+ * PostgreSQL URL, as the service reads it), its vault key and the log level.
  * It works on the relay's database, so it needs nothing else; a service setting that is missing
  * or wrong (no Concur token, a bad POLL_INTERVAL_SECONDS) must not keep anyone from revoking a
  * key. The other variables are ignored, so the service's own environment file works as it is.
@@ -12,7 +13,8 @@ import { envDatabase } from './env-database.js';
  */
 
 export const CliConfigSchema = z.object({
-  dbPath: z.string().min(1),
+  /** RELAY_DB: the relay's SQLite file, or its PostgreSQL database (`shown`: the URL without its password). */
+  database: DatabaseLocationSchema,
   logLevel: LogLevel,
   /** RELAY_VAULT_KEY: the database's secrets are sealed with it; null: the sandbox's key file beside the database. */
   vaultKey: z.string().nullable(),
@@ -30,11 +32,7 @@ export type ParseCliConfigResult = { ok: true; config: CliConfig } | { ok: false
 /** Every variable the command line reads, in the order problems are listed. */
 const CliEnvVariables = z.object({
   // Read as the service reads it, so a PostgreSQL URL is never taken for a file name (and shown).
-  RELAY_DB: envDatabase(DEFAULT_DB_PATH).refine((database) => database.kind === 'sqlite', {
-    message: 'is a PostgreSQL URL (value not shown); the keys and vault command line works on an SQLite file only so far',
-    params: { advice: 'manage the keys of relays on PostgreSQL through the API (POST /api/v1/keys)' },
-    when: (payload) => payload.issues.length === 0,
-  }),
+  RELAY_DB: envDatabase(DEFAULT_DB_PATH),
   LOG_LEVEL: envEnum(LogLevel.options, 'info'),
   RELAY_VAULT_KEY: envVaultKey(),
   RELAY_VAULT_OLD_KEYS: envList(vaultKeyItem),
@@ -43,8 +41,7 @@ const CliEnvVariables = z.object({
 
 const CliEnvSchema = CliEnvVariables.transform(
   (env): CliConfig => ({
-    // Refused above unless it is a file.
-    dbPath: env.RELAY_DB.kind === 'sqlite' ? env.RELAY_DB.path : DEFAULT_DB_PATH,
+    database: env.RELAY_DB,
     logLevel: env.LOG_LEVEL,
     vaultKey: env.RELAY_VAULT_KEY ?? null,
     vaultOldKeys: env.RELAY_VAULT_OLD_KEYS ?? [],

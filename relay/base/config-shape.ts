@@ -98,6 +98,12 @@ export type ExchangeSettings = z.infer<typeof ExchangeSettings>;
 export const AutoReply = z.enum(AUTO_REPLY_POLICIES);
 export type AutoReply = z.infer<typeof AutoReply>;
 
+/** RELAY_DB: an SQLite file, or a PostgreSQL database (`shown`: its URL without the password, for logs). */
+export const DatabaseLocationSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('sqlite'), path: z.string().min(1) }),
+  z.object({ kind: z.literal('postgres'), url: z.string().min(1), shown: z.string().min(1) }),
+]);
+
 const MatchCommon = {
   autoReply: AutoReply,
   /** One directory call, in seconds (may be fractional). */
@@ -135,11 +141,7 @@ const CommonSettings = {
   apiKeys: z.array(z.string().min(MIN_API_KEY_LENGTH)),
   /** True only in sandbox mode with RELAY_API_KEYS unset: the starter must generate (and print) a key. */
   generateApiKey: z.boolean(),
-  /** RELAY_DB: an SQLite file, or a PostgreSQL database (`shown`: its URL without the password, for logs). */
-  database: z.discriminatedUnion('kind', [
-    z.object({ kind: z.literal('sqlite'), path: z.string().min(1) }),
-    z.object({ kind: z.literal('postgres'), url: z.string().min(1), shown: z.string().min(1) }),
-  ]),
+  database: DatabaseLocationSchema,
   /** Allowed browser origin patterns; match with `isOriginAllowed`. */
   corsOrigins: z.array(z.string().min(1)).min(1),
   webhookAllowPrivate: z.boolean(),

@@ -1,21 +1,19 @@
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { pino } from 'pino';
 import { parseCliConfig, type CliConfig } from '../../base/cli-config.js';
 import { createLogger } from '../../base/log.js';
-import { openStore, type Store, type StoreParts } from '../../store/index.js';
-import { parseVaultKey, Vault, VaultError } from '../../vault/vault.js';
-import { savedSandboxVaultKey, SANDBOX_VAULT_KEY_FILE } from '../sandbox-files.js';
+import type { StoreParts } from '../../store/index.js';
+import type { Vault } from '../../vault/vault.js';
 import type { Command } from './args.js';
 import { runKeysCommand, type KeysCommand, type Output } from './keys.js';
+import { openCliDatabase } from './open.js';
 import { USAGE } from './usage.js';
 import { runVaultRotate } from './vault.js';
 
 /**
  * A command line's command, from the environment to its exit status: the usage, or a `keys` or
- * `vault` command on the relay's database. The database may be in use by a running relay (SQLite in WAL
- * mode, a busy timeout for its writes), and the relay reads keys from it at every call, so a key
- * made or revoked here counts at the relay's next call, without a restart.
+ * `vault` command on the relay's database (open.ts: an SQLite file or a PostgreSQL database). The
+ * database may be in use by running relays, which read keys from it at every call, so a key made
+ * or revoked here counts at their next call, without a restart.
  *
  * Exit status: 0 done; 1 no such key, the database cannot be used, or the vault's keys do not open
  * it; 2 a usage mistake (a bad variable here; the arguments were checked before, by args.ts).
@@ -53,7 +51,7 @@ const WHERE: Readonly<Record<KeysCommand['kind'], string>> = {
 };
 
 interface Opened {
-  /** The database's absolute path, as messages name it. */
+  /** The database as messages name it: the file's absolute path, or the URL without its password. */
   database: string;
   vault: Vault;
   config: CliConfig;
@@ -70,49 +68,28 @@ async function onStore(where: string, mayCreate: boolean, io: CliIo, use: (store
     return 2;
   }
   const config = parsed.config;
-  const { dbPath, logLevel, vaultKey, vaultOldKeys } = config;
-  const database = resolve(dbPath);
-  const existed = existsSync(dbPath);
-  // Listing, revoking or rotating in a database that is not there is a wrong RELAY_DB, not an empty list.
-  if (!existed && !mayCreate) {
-    io.err(`${where}: there is no database at ${database}; set RELAY_DB to the relay's own (default ./data/relay.sqlite, from where the relay was started)`);
-    return 1;
-  }
   // Synchronous, on stderr: stdout carries the command's answer alone, and the process ends right after.
-  const logger = createLogger({ level: logLevel, destination: pino.destination({ dest: 2, sync: true }) });
-
-  const key = vaultKey ?? savedSandboxVaultKey(dbPath);
-  if (key === undefined) {
-    io.err(
-      `${where}: RELAY_VAULT_KEY: not set; the relay's database seals its secrets with it: run the command in the relay's environment (sandbox mode keeps its key beside the database, in ${SANDBOX_VAULT_KEY_FILE})`,
-    );
-    return 2;
+  const logger = createLogger({ level: config.logLevel, destination: pino.destination({ dest: 2, sync: true }) });
+  const opened = await openCliDatabase(config, mayCreate, logger);
+  if ('status' in opened) {
+    io.err(`${where}: ${opened.line}`);
+    return opened.status;
   }
-  const vault = new Vault({ current: parseVaultKey(key)!, old: vaultOldKeys.map((old) => parseVaultKey(old)!) });
-
-  let store: Store;
+  const { store, name: database, vault } = opened;
   try {
-    store = openStore(dbPath, { vault, onListenerError: (err) => logger.error({ err }, 'event listener failed') });
-  } catch (error) {
-    // A wrong vault key among them: the VaultError's one line says which key the database needs.
-    io.err(`${where}: ${messageOf(error)}`);
-    return 1;
-  }
-  try {
-    if (!existed) {
-      io.err(`${where}: made a new database at ${database}; the relay must run with RELAY_DB=${dbPath} for the key to work there`);
-    } else if (store.migration.applied.length > 0) {
-      // The bundle was upgraded under a relay that may still run the old schema.
-      logger.warn({ from: store.migration.from, to: store.migration.to }, 'the command brought the database schema up to date; restart the relay if it runs an older version');
+    if (opened.made) {
+      io.err(
+        config.database.kind === 'sqlite'
+          ? `${where}: made a new database at ${database}; the relay must run with RELAY_DB=${config.database.path} for the key to work there`
+          : `${where}: made the relay's tables in the database ${database}; the relays must run with RELAY_DB set to it for the key to work there`,
+      );
     }
     return await use(store, { database, vault, config });
   } catch (error) {
     // A database that cannot write (full, read-only) or stays locked, a value no key opens: the sentence, not a stack.
-    io.err(`${where}: ${error instanceof VaultError ? '' : `the database at ${database} could not be used: `}${messageOf(error)}`);
+    io.err(`${where}: ${opened.sentence(error)}`);
     return 1;
   } finally {
     await store.close();
   }
 }
-
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));

@@ -5,25 +5,25 @@ import { parseConfig } from '../../../relay/base/config.js';
 describe('parseCliConfig', () => {
   it('needs nothing: the default database and log level', () => {
     const result = parseCliConfig({});
-    expect(result).toEqual({ ok: true, config: { dbPath: './data/relay.sqlite', logLevel: 'info', vaultKey: null, vaultOldKeys: [] } });
+    expect(result).toEqual({ ok: true, config: { database: { kind: 'sqlite', path: './data/relay.sqlite' }, logLevel: 'info', vaultKey: null, vaultOldKeys: [] } });
     if (result.ok) expect(CliConfigSchema.safeParse(result.config).success).toBe(true);
   });
 
   it('reads RELAY_DB and LOG_LEVEL the way the service does (trimmed, blank is unset, level in any case)', () => {
     expect(parseCliConfig({ RELAY_DB: ' /data/relay.sqlite ', LOG_LEVEL: 'WARN' })).toEqual({
       ok: true,
-      config: { dbPath: '/data/relay.sqlite', logLevel: 'warn', vaultKey: null, vaultOldKeys: [] },
+      config: { database: { kind: 'sqlite', path: '/data/relay.sqlite' }, logLevel: 'warn', vaultKey: null, vaultOldKeys: [] },
     });
     expect(parseCliConfig({ RELAY_DB: '  ', LOG_LEVEL: '' })).toEqual({
       ok: true,
-      config: { dbPath: './data/relay.sqlite', logLevel: 'info', vaultKey: null, vaultOldKeys: [] },
+      config: { database: { kind: 'sqlite', path: './data/relay.sqlite' }, logLevel: 'info', vaultKey: null, vaultOldKeys: [] },
     });
   });
 
   it('ignores the service settings, so that a broken service configuration does not block key management', () => {
     const env = { CONCUR_BASE_URL: 'ftp://concur', POLL_INTERVAL_SECONDS: '0', RELAY_DB: '/var/lib/triplink-relay/relay.sqlite' };
     expect(parseConfig(env).ok).toBe(false);
-    expect(parseCliConfig(env)).toEqual({ ok: true, config: { dbPath: '/var/lib/triplink-relay/relay.sqlite', logLevel: 'info', vaultKey: null, vaultOldKeys: [] } });
+    expect(parseCliConfig(env)).toEqual({ ok: true, config: { database: { kind: 'sqlite', path: '/var/lib/triplink-relay/relay.sqlite' }, logLevel: 'info', vaultKey: null, vaultOldKeys: [] } });
   });
 
   it('gives one line per problem, in the service format, all at once', () => {
