@@ -1,14 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { CLI_ACTOR, runKeysCommand, type KeysCommand } from '../../../../relay/boot/cli/keys.js';
-import type { Store } from '../../../../relay/store/index.js';
-import { storePerTest, type StoreHarness } from '../../store/helpers.js';
+import { databasePerTest, DATABASES, type DatabaseHarness, type TestStore } from '../../store/databases.js';
 
-/** One keys command against a real store: what it prints where, what it changes, its exit status. */
+/** One keys command against a real store of either database: what it prints where, what it changes, its exit status. */
 
-describe('runKeysCommand', () => {
-  let harness: StoreHarness;
-  let store: Store;
-  storePerTest((h, s) => ((harness = h), (store = s)));
+describe.each(DATABASES)('runKeysCommand ($name)', (database) => {
+  let harness: DatabaseHarness;
+  let store: TestStore;
+  databasePerTest(database, (h, s) => ((harness = h), (store = s)));
 
   async function run(command: KeysCommand) {
     const out: string[] = [];
@@ -23,12 +22,12 @@ describe('runKeysCommand', () => {
     expect(out).toHaveLength(1);
     const secret = out[0]!;
     expect(secret).toMatch(/^trl_[A-Za-z0-9_-]{43}$/);
-    const key = store.keys.find(secret)!;
+    const key = (await store.keys.find(secret))!;
     expect(key).toMatchObject({ name: 'Alice', role: 'replier', prefix: secret.slice(0, 8), revokedAt: null });
     expect(err.join('\n')).toContain(`Made API key ${key.id} "Alice" (role replier, prefix ${key.prefix}) in /data/relay.sqlite.`);
     expect(err.join('\n')).toContain('shown only this once');
     expect(err.join('\n')).not.toContain(secret);
-    const [entry] = store.audit.list({ limit: 1 }).items;
+    const [entry] = (await store.audit.list({ limit: 1 })).items;
     expect(entry).toMatchObject({ action: 'key.created', actor: CLI_ACTOR, target: key.id });
     expect(CLI_ACTOR).toEqual({ keyId: null, name: 'cli' });
   });
@@ -55,7 +54,7 @@ describe('runKeysCommand', () => {
 
   it('revoke by prefix or id: the key is refused from then on, audited as the command line', async () => {
     const secret = (await run({ kind: 'keys.create', input: { name: 'Alice', role: 'replier' } })).out[0]!;
-    const { id, prefix } = store.keys.find(secret)!;
+    const { id, prefix } = (await store.keys.find(secret))!;
     harness.clock.advance(1000);
     const { status, out, err } = await run({ kind: 'keys.revoke', idOrPrefix: prefix });
     expect(status).toBe(0);
@@ -63,8 +62,8 @@ describe('runKeysCommand', () => {
     expect(out).toEqual([
       `Revoked API key ${id} "Alice" (role replier, prefix ${prefix}) at 2024-05-01 10:00:01 UTC; the relay refuses it from its next call.`,
     ]);
-    expect(store.keys.find(secret)?.revokedAt).toBe(harness.clock.iso());
-    expect(store.audit.list({ limit: 1 }).items[0]).toMatchObject({ action: 'key.revoked', actor: CLI_ACTOR, target: id });
+    expect((await store.keys.find(secret))?.revokedAt).toBe(harness.clock.iso());
+    expect((await store.audit.list({ limit: 1 })).items[0]).toMatchObject({ action: 'key.revoked', actor: CLI_ACTOR, target: id });
 
     harness.clock.advance(1000);
     const again = await run({ kind: 'keys.revoke', idOrPrefix: id });
@@ -78,7 +77,7 @@ describe('runKeysCommand', () => {
     expect(status).toBe(0);
     expect(out[0]).toMatch(/^Revoked API key key_/);
     expect(out[0]).not.toContain(secret);
-    expect(store.keys.find(secret)?.revokedAt).not.toBeNull();
+    expect((await store.keys.find(secret))?.revokedAt).not.toBeNull();
   });
 
   it('revoke of an unknown id or prefix: one line on stderr, status 1, nothing changed', async () => {
@@ -87,7 +86,7 @@ describe('runKeysCommand', () => {
     expect(status).toBe(1);
     expect(out).toEqual([]);
     expect(err).toEqual(['keys revoke: no API key has the id or prefix "trl_zzzz"; keys list shows every key\'s id and prefix']);
-    expect(store.keys.list().every((key) => key.revokedAt === null)).toBe(true);
+    expect((await store.keys.list()).every((key) => key.revokedAt === null)).toBe(true);
   });
 
   it('does not repeat an argument that may be a whole key', async () => {
@@ -100,13 +99,13 @@ describe('runKeysCommand', () => {
   });
 
   it('revoke of a prefix two keys share: one line naming both ids, status 1, nothing changed', async () => {
-    store.keys.syncEnvKeys(['shared-prefix-key-one-01', 'shared-prefix-key-two-02']);
-    const ids = store.keys.list().map((key) => key.id);
+    await store.keys.syncEnvKeys(['shared-prefix-key-one-01', 'shared-prefix-key-two-02']);
+    const ids = (await store.keys.list()).map((key) => key.id);
     const { status, err } = await run({ kind: 'keys.revoke', idOrPrefix: 'shared-p' });
     expect(status).toBe(1);
     expect(err).toHaveLength(1);
     expect(err[0]).toMatch(/^keys revoke: 2 API keys have the prefix "shared-p" \(.*\); name the key by its id, e\.g\. keys revoke key_/);
     for (const id of ids) expect(err[0]).toContain(id);
-    expect(store.keys.list().every((key) => key.revokedAt === null)).toBe(true);
+    expect((await store.keys.list()).every((key) => key.revokedAt === null)).toBe(true);
   });
 });

@@ -1,23 +1,24 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCommand, type CliCommand } from '../../../../relay/boot/cli/run.js';
 import { openStore, type Store } from '../../../../relay/store/index.js';
-import { record, tempDb } from '../../store/helpers.js';
-import { parseVaultKey, Vault } from '../../../../relay/vault/vault.js';
-import { TEST_VAULT, TEST_VAULT_KEY } from '../../../helpers/vault.js';
+import { type Vault } from '../../../../relay/vault/vault.js';
+import { eventually } from '../../../helpers/relay-process.js';
+import { TEST_VAULT } from '../../../helpers/vault.js';
+import { DATABASES } from '../../store/databases.js';
+import { tempDb } from '../../store/helpers.js';
+import { clusterPassword, emptyPgDatabase, hasRelayTables, placePerTest, run, shown, type CliCommand } from './helpers.js';
 
 /**
- * A command from the environment to its exit status, on real database files: beside another open
- * connection (as a running relay holds one), on a database that is not there, one that cannot be
- * opened, one a newer relay has migrated.
+ * A command from the environment to its exit status, on real databases of both kinds: beside
+ * another open store (as a running relay holds one), on a database that is not there, one that
+ * cannot be opened, one a newer relay has migrated. On PostgreSQL no line ever holds the URL's
+ * password (helpers.ts checks every run).
  */
 
-const cleanups: Array<() => void> = [];
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+const cleanups: Array<() => void | Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
 function database() {
@@ -30,13 +31,6 @@ function open(path: string, vault: Vault = TEST_VAULT): Store {
   const store = openStore(path, { vault });
   cleanups.push(() => store.close());
   return store;
-}
-
-async function run(command: CliCommand, env: Record<string, string | undefined>) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const status = await runCommand(command, { env: { RELAY_VAULT_KEY: TEST_VAULT_KEY, ...env }, out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { status, out, err };
 }
 
 const create: CliCommand = { kind: 'keys.create', input: { name: 'Alice', role: 'replier' } };
@@ -52,24 +46,41 @@ describe('runCommand', () => {
     }
     expect(text).toMatch(/Exit status: 0 done; 1 no such key .*; 2 a usage mistake/s);
   });
+});
 
-  it('works beside another open connection: a key made or revoked is seen there at once', async () => {
-    const { path } = database();
-    const relay = open(path);
-    const made = await run(create, { RELAY_DB: path });
+describe.each(DATABASES)('runCommand on $name', (kind) => {
+  const place = placePerTest(kind);
+
+  it('works beside another open store (a running relay): a key made or revoked is seen there at once', async () => {
+    const relay = await place.harness.store();
+    const made = await run(create, { RELAY_DB: place.env });
     expect(made.status).toBe(0);
+    expect(made.err.join('\n')).toContain(` in ${place.name}.`);
     const secret = made.out.at(-1)!;
-    expect(relay.keys.find(secret)).toMatchObject({ name: 'Alice', role: 'replier', revokedAt: null });
+    expect(await relay.keys.find(secret)).toMatchObject({ name: 'Alice', role: 'replier', revokedAt: null });
 
-    const revoked = await run({ kind: 'keys.revoke', idOrPrefix: secret.slice(0, 8) }, { RELAY_DB: path });
+    const revoked = await run({ kind: 'keys.revoke', idOrPrefix: secret.slice(0, 8) }, { RELAY_DB: place.env });
     expect(revoked.status).toBe(0);
-    expect(relay.keys.find(secret)?.revokedAt).not.toBeNull();
-    expect(relay.audit.list({ limit: 5 }).items.map((entry) => [entry.action, entry.actor.name])).toEqual([
+    expect((await relay.keys.find(secret))?.revokedAt).not.toBeNull();
+    expect((await relay.audit.list({ limit: 5 })).items.map((entry) => [entry.action, entry.actor.name])).toEqual([
       ['key.revoked', 'cli'],
       ['key.created', 'cli'],
     ]);
   });
 
+  it('a database a newer relay has migrated: one line, exit status 1, nothing written', async () => {
+    await place.harness.store();
+    await place.harness.closeAll();
+    await place.harness.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', '2024-05-01T10:00:00.000Z')");
+    const { status, out, err } = await run(create, { RELAY_DB: place.env });
+    expect(status).toBe(1);
+    expect(out).toEqual([]);
+    expect(err).toEqual([expect.stringMatching(/^keys create: the database has schema version 999, but this relay only knows versions up to \d+; run a newer relay$/)]);
+    expect(await place.harness.rows('SELECT id FROM api_keys')).toEqual([]);
+  });
+});
+
+describe('runCommand on SQLite', () => {
   it('refuses a bad variable with one line per problem, exit status 2, and touches no database', async () => {
     const { path } = database();
     const { status, out, err } = await run(create, { RELAY_DB: `${path}/`, LOG_LEVEL: 'loud' });
@@ -82,14 +93,14 @@ describe('runCommand', () => {
     expect(existsSync(path)).toBe(false);
   });
 
-  it('does not list or revoke in a database that is not there (a wrong RELAY_DB), nor make one', async () => {
+  it('does not list, revoke or rotate in a database that is not there (a wrong RELAY_DB), nor make one', async () => {
     const { path } = database();
-    for (const command of [{ kind: 'keys.list' }, { kind: 'keys.revoke', idOrPrefix: 'trl_AbCd' }] as const) {
+    for (const command of [{ kind: 'keys.list' }, { kind: 'keys.revoke', idOrPrefix: 'trl_AbCd' }, { kind: 'vault.rotate' }] as const) {
       const { status, out, err } = await run(command, { RELAY_DB: path });
       expect(status).toBe(1);
       expect(out).toEqual([]);
       expect(err).toHaveLength(1);
-      expect(err[0]).toMatch(/^keys (list|revoke): there is no database at .*relay\.sqlite; set RELAY_DB to the relay's own/);
+      expect(err[0]).toMatch(/^(keys list|keys revoke|vault rotate): there is no database at .*relay\.sqlite; set RELAY_DB to the relay's own/);
     }
     expect(existsSync(path)).toBe(false);
   });
@@ -112,87 +123,69 @@ describe('runCommand', () => {
     expect(err).toHaveLength(1);
     expect(err[0]).toMatch(/^keys create: cannot open the database /);
   });
-
-  it('a database a newer relay has migrated: one line, exit status 1, nothing written', async () => {
-    const { path } = database();
-    open(path).close();
-    const raw = new Database(path);
-    raw.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, ?, ?)').run('future', new Date().toISOString());
-    raw.close();
-    const { status, out, err } = await run(create, { RELAY_DB: path });
-    expect(status).toBe(1);
-    expect(out).toEqual([]);
-    expect(err).toEqual([expect.stringMatching(/^keys create: the database has schema version 999, but this relay only knows versions up to \d+; run a newer relay$/)]);
-  });
 });
 
-describe('runCommand: vault rotate', () => {
-  const NEW_KEY = randomBytes(32).toString('base64');
-  const newVault = new Vault({ current: parseVaultKey(NEW_KEY)! });
+describe('runCommand on PostgreSQL', () => {
+  const place = placePerTest(DATABASES[1]!);
 
-  /** A database under the tests' key with a request token, a webhook secret and a rotated refresh token. */
-  function filled(): { path: string; secrets: string[] } {
-    const { path } = database();
-    const store = openStore(path, { vault: TEST_VAULT });
-    store.requests.upsertFromConcur([record('R1'), record('R2')], new Date().toISOString());
-    const { secret } = store.webhooks.create({ url: 'https://hooks.example/in', events: ['reply.sent'] }, { keyId: null, name: 'test' });
-    store.state.saveRefreshToken('configured', 'rotated-refresh-token');
-    store.connections.create({
-      requestId: 'R1',
-      form: 'legacy',
-      tokens: { accessToken: 'user-access-R1', refreshToken: 'user-refresh-R1', instanceUrl: 'https://www.concursolutions.com/', accessTokenExpiresAt: new Date(Date.now() + 3_600_000).toISOString(), refreshTokenExpiresAt: null, geolocation: null },
-      connectedBy: 'test',
-      nextRefreshAt: Date.now(),
-    });
-    store.close();
-    return { path, secrets: [secret, 'rotated-refresh-token', 'secret-request-token-R1', 'secret-request-token-R2', 'user-access-R1', 'user-refresh-R1'] };
-  }
-
-  it('re-seals everything with RELAY_VAULT_KEY while RELAY_VAULT_OLD_KEYS opens the old values; counts per column, never a value', async () => {
-    const { path, secrets } = filled();
-    const { status, out, err } = await run({ kind: 'vault.rotate' }, { RELAY_DB: path, RELAY_VAULT_KEY: NEW_KEY, RELAY_VAULT_OLD_KEYS: TEST_VAULT_KEY });
-    expect({ status, err }).toEqual({ status: 0, err: [] });
-    expect(out).toEqual([
-      `vault rotate: re-sealing every secret in ${path} with key ${newVault.keyId} (older keys given: ${TEST_VAULT.keyId}); the vault is under key ${TEST_VAULT.keyId}`,
-      `requests.request_token: 2 re-sealed with key ${newVault.keyId}, 0 already under it`,
-      `webhook_secrets.secret: 1 re-sealed with key ${newVault.keyId}, 0 already under it`,
-      `relay_state.value: 1 re-sealed with key ${newVault.keyId}, 0 already under it`,
-      `connections.access_token: 1 re-sealed with key ${newVault.keyId}, 0 already under it`,
-      `connections.refresh_token: 1 re-sealed with key ${newVault.keyId}, 0 already under it`,
-      `vault check value: moved to key ${newVault.keyId}, last, now that every value is under it`,
-      `Done: every secret in ${path} is sealed with key ${newVault.keyId} (2 passes). Restart the relay without RELAY_VAULT_OLD_KEYS when convenient; the old keys are no longer needed.`,
-    ]);
-    for (const secret of secrets) expect(out.join('\n')).not.toContain(secret);
-    const rotated = open(path, newVault);
-    expect(rotated.requests.getRequestToken('R1')).toBe('secret-request-token-R1');
-    expect(rotated.connections.tokens(rotated.connections.byRequest('R1')!.id)).toMatchObject({ accessToken: 'user-access-R1', refreshToken: 'user-refresh-R1' });
+  it('a revocation made here is heard at once by every relay on the database (NOTIFY), which ends the key\'s event streams there', async () => {
+    const relays = [await place.harness.store(), await place.harness.store()];
+    const heard = relays.map(() => [] as string[]);
+    relays.forEach((relay, i) => relay.keys.onRevoked((keyId) => heard[i]!.push(keyId)));
+    const secret = (await run(create, { RELAY_DB: place.env })).out.at(-1)!;
+    const { id } = (await relays[0]!.keys.find(secret))!;
+    expect((await run({ kind: 'keys.revoke', idOrPrefix: id }, { RELAY_DB: place.env })).status).toBe(0);
+    await eventually(() => heard.every((ids) => ids.length === 1), 5_000);
+    expect(heard).toEqual([[id], [id]]);
   });
 
-  it('a key that does not open the database: one line, exit status 1, for keys and vault commands alike', async () => {
-    const { path } = filled();
-    const wrong = `RELAY_VAULT_KEY does not open this database's vault (its values are sealed with key ${TEST_VAULT.keyId}); start with the key it was made with, or put that key in RELAY_VAULT_OLD_KEYS and run "vault rotate"`;
-    for (const [command, where] of [[{ kind: 'vault.rotate' }, 'vault rotate'], [{ kind: 'keys.list' }, 'keys list']] as const) {
-      const { status, out, err } = await run(command, { RELAY_DB: path, RELAY_VAULT_KEY: NEW_KEY });
-      expect({ status, out, err }).toEqual({ status: 1, out: [], err: [`${where}: ${wrong}`] });
+  it('does not list, revoke or rotate in a database without the relay tables (a wrong RELAY_DB), nor make them; keys create makes them and says so', async () => {
+    const empty = await emptyPgDatabase();
+    cleanups.push(empty.drop);
+    for (const command of [{ kind: 'keys.list' }, { kind: 'keys.revoke', idOrPrefix: 'trl_AbCd' }, { kind: 'vault.rotate' }] as const) {
+      const { status, out, err } = await run(command, { RELAY_DB: empty.url });
+      expect({ status, out, err }).toEqual({
+        status: 1,
+        out: [],
+        err: [expect.stringMatching(new RegExp(`^(keys list|keys revoke|vault rotate): the database ${escape(shown(empty.url))} has no relay tables; set RELAY_DB to the relays' own database$`))],
+      });
     }
+    expect(await hasRelayTables(empty.url)).toBe(false);
+
+    const made = await run(create, { RELAY_DB: empty.url });
+    expect(made.status).toBe(0);
+    expect(made.err[0]).toBe(`keys create: made the relay's tables in the database ${shown(empty.url)}; the relays must run with RELAY_DB set to it for the key to work there`);
+    expect(await hasRelayTables(empty.url)).toBe(true);
+    expect((await run({ kind: 'keys.list' }, { RELAY_DB: empty.url })).out.join('\n')).toContain(' Alice ');
   });
 
-  it('a value under a key it was not given: one line naming the column and row, exit status 1', async () => {
-    const { path } = filled();
-    const raw = new Database(path);
-    raw.prepare("UPDATE requests SET request_token = ? WHERE id = 'R2'").run(newVault.seal('secret-request-token-R2', 'requests.request_token:R2'));
-    raw.close();
-    const third = randomBytes(32).toString('base64');
-    const { status, err } = await run({ kind: 'vault.rotate' }, { RELAY_DB: path, RELAY_VAULT_KEY: third, RELAY_VAULT_OLD_KEYS: TEST_VAULT_KEY });
-    expect(status).toBe(1);
-    expect(err).toEqual([expect.stringMatching(/^vault rotate: requests\.request_token of row "R2": the value was sealed with vault key [0-9a-f]{8}, which the relay was not given; put the key/)]);
+  it('a database that is not there, a wrong password, a server that does not answer: one line each, exit status 1, never the password', async () => {
+    const url = new URL(place.env);
+    const missing = Object.assign(new URL(url.href), { pathname: '/relay_no_such_database' });
+    const wrongPassword = Object.assign(new URL(url.href), { password: `${url.password}-not-it` });
+    const noServer = Object.assign(new URL(url.href), { port: '1' });
+    const expected = [
+      [missing, /could not be used: database "relay_no_such_database" does not exist$/],
+      [wrongPassword, /could not be used: password authentication failed for user "postgres"$/],
+      [noServer, /could not be used: connect ECONNREFUSED 127\.0\.0\.1:1$/],
+    ] as const;
+    for (const [at, reason] of expected) {
+      const { status, out, err } = await run({ kind: 'keys.list' }, { RELAY_DB: at.href });
+      expect({ status, out, lines: err.length }).toEqual({ status: 1, out: [], lines: 1 });
+      expect(err[0]).toMatch(new RegExp(`^keys list: the database at ${escape(shown(at.href))} `));
+      expect(err[0]).toMatch(reason);
+      expect(err[0]).not.toContain(`${url.password}-not-it`);
+    }
+    expect(clusterPassword()).not.toBe('');
   });
 
-  it('no database there: one line, exit status 1, nothing made', async () => {
-    const { path } = database();
-    const { status, err } = await run({ kind: 'vault.rotate' }, { RELAY_DB: path });
-    expect(status).toBe(1);
-    expect(err).toEqual([expect.stringMatching(/^vault rotate: there is no database at /)]);
-    expect(existsSync(path)).toBe(false);
+  it('needs RELAY_VAULT_KEY (there is no key file beside a PostgreSQL database): one line, exit status 2, nothing made', async () => {
+    const { status, out, err } = await run(create, { RELAY_DB: place.env, RELAY_VAULT_KEY: undefined });
+    expect({ status, out }).toEqual({ status: 2, out: [] });
+    expect(err).toEqual([expect.stringMatching(/^keys create: RELAY_VAULT_KEY: not set; the relay's database seals its secrets with it: run the command in the relay's environment \(on PostgreSQL, in sandbox mode too\)$/)]);
+    expect(await place.harness.rows('SELECT id FROM api_keys')).toEqual([]);
   });
 });
+
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+

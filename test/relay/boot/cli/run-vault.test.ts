@@ -1,0 +1,73 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { parseVaultKey, Vault } from '../../../../relay/vault/vault.js';
+import { TEST_VAULT, TEST_VAULT_KEY } from '../../../helpers/vault.js';
+import { DATABASES } from '../../store/databases.js';
+import { record } from '../../store/helpers.js';
+import { placePerTest, run, type Place } from './helpers.js';
+
+/** `vault rotate` from the environment to its exit status, on both databases. */
+
+const NEW_KEY = randomBytes(32).toString('base64');
+const newVault = new Vault({ current: parseVaultKey(NEW_KEY)! });
+
+/** The database under the tests' key with request tokens, a webhook secret, a rotated refresh token and a traveller's tokens: the secrets. */
+async function fill({ harness }: Place): Promise<string[]> {
+  const store = await harness.store();
+  const now = harness.clock.now();
+  await store.requests.upsertFromConcur([record('R1'), record('R2')], harness.clock.iso());
+  const { secret } = await store.webhooks.create({ url: 'https://hooks.example/in', events: ['reply.sent'] }, { keyId: null, name: 'test' });
+  await store.state.saveRefreshToken('configured', 'rotated-refresh-token');
+  await store.connections.create({
+    requestId: 'R1',
+    form: 'legacy',
+    tokens: { accessToken: 'user-access-R1', refreshToken: 'user-refresh-R1', instanceUrl: 'https://www.concursolutions.com/', accessTokenExpiresAt: new Date(now + 3_600_000).toISOString(), refreshTokenExpiresAt: null, geolocation: null },
+    connectedBy: 'test',
+    nextRefreshAt: now,
+  });
+  await harness.closeAll();
+  return [secret, 'rotated-refresh-token', 'secret-request-token-R1', 'secret-request-token-R2', 'user-access-R1', 'user-refresh-R1'];
+}
+
+describe.each(DATABASES)('runCommand: vault rotate on $name', (kind) => {
+  const place = placePerTest(kind);
+
+  it('re-seals everything with RELAY_VAULT_KEY while RELAY_VAULT_OLD_KEYS opens the old values; counts per column, never a value', async () => {
+    const secrets = await fill(place);
+    const { status, out, err } = await run({ kind: 'vault.rotate' }, { RELAY_DB: place.env, RELAY_VAULT_KEY: NEW_KEY, RELAY_VAULT_OLD_KEYS: TEST_VAULT_KEY });
+    expect({ status, err }).toEqual({ status: 0, err: [] });
+    expect(out).toEqual([
+      `vault rotate: re-sealing every secret in ${place.name} with key ${newVault.keyId} (older keys given: ${TEST_VAULT.keyId}); the vault is under key ${TEST_VAULT.keyId}`,
+      `requests.request_token: 2 re-sealed with key ${newVault.keyId}, 0 already under it`,
+      `webhook_secrets.secret: 1 re-sealed with key ${newVault.keyId}, 0 already under it`,
+      `relay_state.value: 1 re-sealed with key ${newVault.keyId}, 0 already under it`,
+      `connections.access_token: 1 re-sealed with key ${newVault.keyId}, 0 already under it`,
+      `connections.refresh_token: 1 re-sealed with key ${newVault.keyId}, 0 already under it`,
+      `vault check value: moved to key ${newVault.keyId}, last, now that every value is under it`,
+      `Done: every secret in ${place.name} is sealed with key ${newVault.keyId} (2 passes). Restart the relay without RELAY_VAULT_OLD_KEYS when convenient; the old keys are no longer needed.`,
+    ]);
+    for (const secret of secrets) expect(out.join('\n')).not.toContain(secret);
+    const rotated = await place.harness.store({ vault: newVault });
+    expect(await rotated.requests.getRequestToken('R1')).toBe('secret-request-token-R1');
+    const connection = (await rotated.connections.byRequest('R1'))!;
+    expect(await rotated.connections.tokens(connection.id)).toMatchObject({ accessToken: 'user-access-R1', refreshToken: 'user-refresh-R1' });
+  });
+
+  it('a key that does not open the database: one line, exit status 1, for keys and vault commands alike', async () => {
+    await fill(place);
+    const wrong = `RELAY_VAULT_KEY does not open this database's vault (its values are sealed with key ${TEST_VAULT.keyId}); start with the key it was made with, or put that key in RELAY_VAULT_OLD_KEYS and run "vault rotate"`;
+    for (const [command, where] of [[{ kind: 'vault.rotate' }, 'vault rotate'], [{ kind: 'keys.list' }, 'keys list']] as const) {
+      const { status, out, err } = await run(command, { RELAY_DB: place.env, RELAY_VAULT_KEY: NEW_KEY });
+      expect({ status, out, err }).toEqual({ status: 1, out: [], err: [`${where}: ${wrong}`] });
+    }
+  });
+
+  it('a value under a key it was not given: one line naming the column and row, exit status 1', async () => {
+    await fill(place);
+    await place.harness.execute(`UPDATE requests SET request_token = '${newVault.seal('secret-request-token-R2', 'requests.request_token:R2')}' WHERE id = 'R2'`);
+    const third = randomBytes(32).toString('base64');
+    const { status, err } = await run({ kind: 'vault.rotate' }, { RELAY_DB: place.env, RELAY_VAULT_KEY: third, RELAY_VAULT_OLD_KEYS: TEST_VAULT_KEY });
+    expect(status).toBe(1);
+    expect(err).toEqual([expect.stringMatching(/^vault rotate: requests\.request_token of row "R2": the value was sealed with vault key [0-9a-f]{8}, which the relay was not given; put the key/)]);
+  });
+});
