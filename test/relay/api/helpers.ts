@@ -44,11 +44,15 @@ export interface ApiServerOptions {
   deps?: Partial<AppDeps>;
   store?: Omit<StoreOptions, 'clock' | 'vault'>;
   timeouts?: Partial<HttpTimeouts>;
+  /**
+   * A store the caller opened (e.g. on PostgreSQL, test/relay/store/databases.ts) on this server's
+   * clock, for the app in place of its own SQLite file; the caller closes it, and `store` stays unset.
+   */
+  parts?: StoreParts;
 }
 
 /** A relay API on loopback with a real SQLite store in a temp folder, a counting outbox stub and captured logs. */
 export class ApiServer {
-  readonly clock = new TestClock();
   readonly metrics = new Metrics();
   readonly logLines: string[] = [];
   /** Every response body this server gave, for the token scan. */
@@ -58,6 +62,9 @@ export class ApiServer {
   store!: Store;
   private server: Server | undefined;
   private readonly db = tempDb();
+
+  /** `clock`: the one a store given to `start` as `parts` runs on. */
+  constructor(readonly clock = new TestClock()) {}
 
   /** The SQLite file behind the store (for a second connection). */
   get dbPath(): string {
@@ -76,15 +83,15 @@ export class ApiServer {
    * (the relay's listen, as in production).
    */
   async start(options: ApiServerOptions = {}): Promise<this> {
-    this.store = openStore(this.db.path, { vault: TEST_VAULT, ...options.store, clock: this.clock.now });
+    const parts = options.parts ?? (this.store = openStore(this.db.path, { vault: TEST_VAULT, ...options.store, clock: this.clock.now }));
     const logger = createLogger({
       level: 'debug',
       destination: { write: (line: string) => void this.logLines.push(line) },
     });
     // The test's key, as RELAY_API_KEYS would make it (a read-only store keeps the keys it has).
-    if (!options.store?.readonly) this.store.keys.syncEnvKeys([API_KEY]);
+    if (!options.store?.readonly) await parts.keys.syncEnvKeys([API_KEY]);
     const app = createApp({
-      store: options.wrap ? options.wrap(this.store) : this.store,
+      store: options.wrap && options.parts === undefined ? options.wrap(this.store) : parts,
       corsOrigins: ['chrome-extension://*', 'moz-extension://*'],
       outbox: { kick: () => void this.kicks++ },
       metrics: this.metrics,

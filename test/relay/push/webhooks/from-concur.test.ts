@@ -6,22 +6,26 @@ import { createPoller, type Poller } from '../../../../relay/ingest/poller.js';
 import type { RunningSandbox } from '../../../../relay/sandbox/server.js';
 import { DEFAULT_EXCHANGE_FORM } from '../../../../relay/base/config-shape.js';
 import { clientFor, exchangeFor, fault, fixedRandom, putDirect, sandboxPerFile, VERSIONS } from '../../helpers.js';
+import { DATABASES } from '../../store/databases.js';
 import { verifyAt, WebhookHarness } from './helpers.js';
 
 /**
  * Webhook events caused by real polling of the sandbox (Concur) and real replies to it: the
- * store turns its own events into webhook messages in the same transactions. In API 3.0 and 3.2.
+ * store turns its own events into webhook messages in the same transactions. In API 3.0 and 3.2,
+ * on both databases.
  */
+
+const CASES = DATABASES.flatMap((database) => VERSIONS.map((v) => ({ ...v, database, on: database.name })));
 
 let sb: RunningSandbox;
 let h: WebhookHarness;
 let poller: Poller;
 let outbox: Outbox;
 
-describe.each(VERSIONS)('webhook events from Concur, API $version', (v) => {
+describe.each(CASES)('webhook events from Concur, API $version, on $on', (v) => {
   sandboxPerFile({ random: 11, version: v.version }, (reset) => (sb = reset));
   beforeEach(async () => {
-    h = await new WebhookHarness().start({ apiVersion: v.version });
+    h = await new WebhookHarness(v.database).start({ apiVersion: v.version });
     const client = clientFor(sb, { version: v.version });
     poller = createPoller({ client, store: h.store, intervalMs: 60_000, logger: h.log.logger, metrics: h.api.metrics, now: h.clock.now });
     outbox = createOutbox({
@@ -56,7 +60,7 @@ describe.each(VERSIONS)('webhook events from Concur, API $version', (v) => {
     expect(created.map((r) => r.id).sort()).toEqual([first!.id, second!.id].sort());
 
     // A reply Concur takes: reply.sent (and the request moving: request.updated), asked for by Rita.
-    const rita = h.api.keyFor('replier', 'Rita');
+    const rita = await h.keyFor('replier', 'Rita');
     expect((await h.api.post(`/api/v1/requests/${first!.id}/reply`, { status: 'CRSUC' }, rita.auth)).status).toBe(202);
     // A reply Concur refuses (the request was connected behind the relay's back): reply.failed.
     expect(await putDirect(sb, second!.id, 'CRSUC', v.version)).toBe(204);

@@ -6,8 +6,10 @@ import type { ApiVersion } from '../../../../shared/status.js';
 import { DeliveriesPage, Delivery, WEBHOOK_EVENT_TYPES, WebhookCreated, type DeliveryLogEntry } from '../../../../shared/models.js';
 import { createWebhookWorker, type WebhookWorker, type WebhookWorkerOptions } from '../../../../relay/push/webhooks/delivery.js';
 import type { Resolver } from '../../../../relay/outbound/ssrf.js';
-import { ApiServer, AUTH } from '../../api/helpers.js';
+import type { Role } from '../../../../shared/roles.js';
+import { ApiServer, AUTH, bearer, SETUP, type TestKey } from '../../api/helpers.js';
 import { captureLog } from '../../helpers.js';
+import { DATABASES, DatabaseHarness, type TestDatabase, type TestStore } from '../../store/databases.js';
 
 /** One request a receiver got. */
 export interface Received {
@@ -105,21 +107,25 @@ export function verifyAt(secret: string, message: Received, atMs: number): unkno
 export const ALL_EVENTS = [...WEBHOOK_EVENT_TYPES];
 
 /**
- * The relay's API (real HTTP, temp SQLite, a hand-moved clock) with the webhook worker on the
- * same store and clock, and a receiver on loopback.
+ * The relay's API (real HTTP, a fresh database of either kind, a hand-moved clock) with the webhook
+ * worker on the same store and clock, and a receiver on loopback.
  */
 export class WebhookHarness {
-  readonly api = new ApiServer();
+  readonly database: DatabaseHarness;
+  readonly api: ApiServer;
   readonly receiver = new Receiver();
   readonly log = captureLog();
   worker!: WebhookWorker;
+  store!: TestStore;
   private readonly workers: WebhookWorker[] = [];
+
+  constructor(database: TestDatabase = DATABASES[0]!) {
+    this.database = new DatabaseHarness(database);
+    this.api = new ApiServer(this.database.clock);
+  }
 
   get clock() {
     return this.api.clock;
-  }
-  get store() {
-    return this.api.store;
   }
 
   async start(
@@ -134,17 +140,24 @@ export class WebhookHarness {
   ): Promise<this> {
     const allowPrivate = options.allowPrivate ?? true;
     if (options.receiver !== false) await this.receiver.start();
+    this.store = await this.database.store(options.apiVersion === undefined ? {} : { apiVersion: options.apiVersion });
     await this.api.start({
-      store: options.apiVersion === undefined ? undefined : { apiVersion: options.apiVersion },
+      parts: this.store,
       deps: { webhooks: { allowPrivate, kick: () => this.worker?.kick(), resolve: options.resolve } },
     });
     this.worker = this.newWorker({ allowPrivate, ...options.worker });
     return this;
   }
 
+  /** A new key with this role, made in the store (as the `keys` command line would). */
+  async keyFor(role: Role, name = `${role} key`): Promise<TestKey> {
+    const { key, secret } = await this.store.keys.create({ name, role }, SETUP);
+    return { key, secret, auth: bearer(secret) };
+  }
+
   newWorker(options: Partial<WebhookWorkerOptions> = {}): WebhookWorker {
     const worker = createWebhookWorker({
-      store: this.api.store,
+      store: this.store,
       logger: this.log.logger,
       metrics: this.api.metrics,
       now: this.clock.now,
@@ -165,6 +178,7 @@ export class WebhookHarness {
     const logs = [this.log.text(), ...this.api.logLines].join('\n');
     await this.receiver.close();
     await this.api.stop();
+    await this.database.cleanup();
     if (this.secrets.some((secret) => logs.includes(secret.slice('whsec_'.length)))) {
       throw new Error('a webhook secret reached the log');
     }
@@ -210,11 +224,6 @@ export class WebhookHarness {
       body: JSON.stringify(body),
     });
     return answer.status;
-  }
-
-  /** The SQLite file behind the store. */
-  get dbPath(): string {
-    return (this.api as unknown as { db: { path: string } }).db.path;
   }
 
   /** Moves the clock to when `delivery` is next due, and lets the worker send what is due. */

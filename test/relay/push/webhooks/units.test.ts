@@ -5,6 +5,7 @@ import { migrate, MIGRATIONS } from '../../../../relay/store/migrations.js';
 import { webhookTypeOf, type StoredEvent } from '../../../../relay/store/index.js';
 import { nextDelay, retryAfterMs, RETRY_SCHEDULE_MS, scheduledDelay } from '../../../../relay/push/webhooks/schedule.js';
 import { sign, signatureHeader } from '../../../../relay/outbound/signature.js';
+import { databasePerTest, DATABASES, type DatabaseHarness, type TestStore } from '../../store/databases.js';
 import { record, StoreHarness, TESTER } from '../../store/helpers.js';
 
 let harness: StoreHarness;
@@ -73,7 +74,7 @@ describe('which stored events become webhook messages', () => {
   });
 });
 
-describe('the store', () => {
+describe('the store on SQLite', () => {
   it('migrates a version-1 file to version 2, keeping its data', () => {
     harness = new StoreHarness();
     const db = openDatabase(harness.path);
@@ -86,27 +87,30 @@ describe('the store', () => {
     store.requests.upsertFromConcur([record('R1')], harness.clock.iso());
     expect(store.deliveries.counts()).toEqual({ pending: 1, succeeded: 0, failed: 0 });
   });
+});
 
-  it('signs with the newest secret first, keeps at most 10 rotated ones, and drops expired ones', () => {
-    harness = new StoreHarness();
-    const store = harness.store();
-    const { webhook, secret } = store.webhooks.create({ url: 'http://127.0.0.1:1/x', events: ['request.created'] }, TESTER);
-    expect(store.webhooks.signingSecrets(webhook.id, harness.clock.ms)).toEqual([secret]);
-    const rotated = Array.from({ length: 12 }, () => store.webhooks.rotateSecret(webhook.id, TESTER).secret);
-    const signing = store.webhooks.signingSecrets(webhook.id, harness.clock.ms);
+describe.each(DATABASES)('the store, for the worker ($name)', (database) => {
+  let harness: DatabaseHarness;
+  let store: TestStore;
+  databasePerTest(database, (h, s) => ((harness = h), (store = s)));
+
+  it('signs with the newest secret first, keeps at most 10 rotated ones, and drops expired ones', async () => {
+    const { webhook, secret } = await store.webhooks.create({ url: 'http://127.0.0.1:1/x', events: ['request.created'] }, TESTER);
+    expect(await store.webhooks.signingSecrets(webhook.id, harness.clock.ms)).toEqual([secret]);
+    const rotated: string[] = [];
+    for (let i = 0; i < 12; i++) rotated.push((await store.webhooks.rotateSecret(webhook.id, TESTER)).secret);
+    const signing = await store.webhooks.signingSecrets(webhook.id, harness.clock.ms);
     expect(signing[0]).toBe(rotated.at(-1));
     expect(signing).toHaveLength(11);
     expect(signing).not.toContain(secret);
-    expect(store.webhooks.signingSecrets(webhook.id, harness.clock.ms + 24 * 3_600_000)).toEqual([rotated.at(-1)]);
+    expect(await store.webhooks.signingSecrets(webhook.id, harness.clock.ms + 24 * 3_600_000)).toEqual([rotated.at(-1)]);
   });
 
-  it('forgets finished deliveries after the retention, never pending ones', () => {
-    harness = new StoreHarness();
-    const store = harness.store();
-    store.webhooks.create({ url: 'http://127.0.0.1:1/x', events: ['request.created'] }, TESTER);
-    store.requests.upsertFromConcur([record('R1'), record('R2')], harness.clock.iso());
-    const [due] = store.deliveries.due(harness.clock.ms, 10);
-    store.deliveries.recordAttempt({
+  it('forgets finished deliveries after the retention, never pending ones', async () => {
+    await store.webhooks.create({ url: 'http://127.0.0.1:1/x', events: ['request.created'] }, TESTER);
+    await store.requests.upsertFromConcur([record('R1'), record('R2')], harness.clock.iso());
+    const [due] = await store.deliveries.due(harness.clock.ms, 10);
+    await store.deliveries.recordAttempt({
       deliveryId: due!.id,
       chain: due!.chain,
       startedAt: harness.clock.ms,
@@ -117,17 +121,15 @@ describe('the store', () => {
       outcome: 'succeeded',
     });
     harness.clock.advance(31 * 24 * 3_600_000);
-    expect(store.deliveries.prune(harness.clock.ms - 30 * 24 * 3_600_000)).toBe(1);
-    expect(store.deliveries.counts()).toEqual({ pending: 1, succeeded: 0, failed: 0 });
+    expect(await store.deliveries.prune(harness.clock.ms - 30 * 24 * 3_600_000)).toBe(1);
+    expect(await store.deliveries.counts()).toEqual({ pending: 1, succeeded: 0, failed: 0 });
   });
 
-  it('hands the worker the oldest due delivery of each endpoint only', () => {
-    harness = new StoreHarness();
-    const store = harness.store();
-    const a = store.webhooks.create({ url: 'http://127.0.0.1:1/a', events: ['request.created'] }, TESTER).webhook;
-    const b = store.webhooks.create({ url: 'http://127.0.0.1:1/b', events: ['request.created'] }, TESTER).webhook;
-    store.requests.upsertFromConcur([record('R1'), record('R2'), record('R3')], harness.clock.iso());
-    const due = store.deliveries.due(harness.clock.ms, 10);
+  it('hands the worker the oldest due delivery of each endpoint only', async () => {
+    const a = (await store.webhooks.create({ url: 'http://127.0.0.1:1/a', events: ['request.created'] }, TESTER)).webhook;
+    const b = (await store.webhooks.create({ url: 'http://127.0.0.1:1/b', events: ['request.created'] }, TESTER)).webhook;
+    await store.requests.upsertFromConcur([record('R1'), record('R2'), record('R3')], harness.clock.iso());
+    const due = await store.deliveries.due(harness.clock.ms, 10);
     expect(due.map((d) => d.webhookId).sort()).toEqual([a.id, b.id].sort());
     expect(new Set(due.map((d) => d.messageId)).size).toBe(1);
   });
