@@ -3,8 +3,13 @@ import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Me } from '../../shared/people.js';
+import { startSandbox } from '../../relay/sandbox/server.js';
+import { API_KEY as RELAYS_KEY, startRelays } from '../helpers/many-relays.js';
+import { clusterUrl, freshDatabase } from '../helpers/postgres.js';
+import { connectSse } from '../helpers/sse-client.js';
 import {
   buildRelayBundle,
+  concurEnv,
   runRelayCommand,
   startRelayProcess,
   tempDb,
@@ -119,6 +124,48 @@ describe('node dist/relay.mjs keys …, beside a running relay', () => {
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(/ ops +admin /);
   });
+});
+
+describe('node dist/relay.mjs keys …, beside two relays on one PostgreSQL database', () => {
+  it('a key made by the command line works on both relays at once; revoked, both refuse it and end its event streams; the password is never printed', async () => {
+    const url = await freshDatabase();
+    const password = decodeURIComponent(new URL(clusterUrl()).password);
+    const sandbox = await startSandbox({ seed: false, random: 5 });
+    try {
+      const both = await startRelays(2, { ...concurEnv(sandbox, '3.0'), RELAY_API_KEYS: RELAYS_KEY, RELAY_DB: url });
+      relays.push(...both);
+      const runs: CommandRun[] = [];
+      const keysOn = async (...args: string[]) => {
+        const run = await keys(url, ...args);
+        runs.push(run);
+        return run;
+      };
+
+      const created = await keysOn('create', '--name', 'Alice', '--role', 'viewer');
+      expect(created.status).toBe(0);
+      const secret = lines(created.stdout).at(-1)!;
+      const prefix = secret.slice(0, 8);
+      for (const relay of both) expect(Me.parse(await (await me(relay, secret)).json())).toEqual({ name: 'Alice', role: 'viewer', prefix });
+      const listed = await keysOn('list');
+      expect(lines(listed.stdout).find((line) => line.includes(prefix))).toMatch(/ Alice +viewer /);
+
+      const streams = await Promise.all(both.map((relay) => connectSse(`${relay.url}/api/v1/events`, { authorization: `Bearer ${secret}` })));
+      expect(streams.map((stream) => stream.status)).toEqual([200, 200]);
+      const revoked = await keysOn('revoke', prefix);
+      expect(revoked.status).toBe(0);
+      // Each relay hears it (NOTIFY; run.test.ts shows the notice itself), not only at a next call: the streams end on their own.
+      await Promise.all(streams.map((stream) => stream.waitForEnd(10_000)));
+      for (const relay of both) {
+        expect((await me(relay, secret)).status).toBe(401);
+        expect((await fetch(`${relay.url}/api/v1/me`, { headers: { authorization: `Bearer ${RELAYS_KEY}` } })).status).toBe(200);
+      }
+      for (const run of runs) expect(run.stdout + run.stderr).not.toContain(password);
+      // LOG_LEVEL=debug: what it logged names the database without the password.
+      expect(created.stderr).toContain(`"Alice" (role viewer, prefix ${prefix}) in postgres://postgres:***@127.0.0.1:`);
+    } finally {
+      await sandbox.close();
+    }
+  }, 90_000);
 });
 
 describe('node dist/relay.mjs: mistakes and help', () => {
