@@ -1,13 +1,16 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import Database from 'better-sqlite3';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, SEALED_COLUMNS, type Store } from '../../relay/store/index.js';
+import pg from 'pg';
+import { openStore, SEALED_COLUMNS, type StoreParts } from '../../relay/store/index.js';
+import { openPgStore } from '../../relay/store/postgres/index.js';
+import { startSandbox } from '../../relay/sandbox/server.js';
 import { parseVaultKey, Vault } from '../../relay/vault/vault.js';
 import {
   buildRelayBundle,
+  concurEnv,
   eventually,
   nodeOptions,
   readDb,
@@ -18,6 +21,7 @@ import {
   tempDb,
   type RelayProcess,
 } from '../helpers/relay-process.js';
+import { clusterUrl, freshDatabase } from '../helpers/postgres.js';
 import { TEST_VAULT, TEST_VAULT_KEY } from '../helpers/vault.js';
 import { VERSIONS } from '../relay/helpers.js';
 import { Receiver } from '../relay/push/webhooks/helpers.js';
@@ -53,45 +57,68 @@ afterAll(async () => {
 const ids = (count: number) => Array.from({ length: count }, (_, i) => `R${String(i).padStart(4, '0')}`);
 
 /** A database under the old key: `count` request tokens, a webhook (for replies that fail: none will) with two secrets, a rotated refresh token. */
-function seed(db: string, count: number, webhookUrl = 'https://hooks.example/in'): { webhookId: string; secrets: string[] } {
+function seed(db: string, count: number, webhookUrl = 'https://hooks.example/in'): Promise<{ webhookId: string; secrets: string[] }> {
   const store = openStore(db, { vault: OLD });
-  try {
-    store.requests.upsertFromConcur(ids(count).map((id) => record(id)), new Date().toISOString());
-    const created = store.webhooks.create({ url: webhookUrl, events: ['reply.failed'] }, { keyId: null, name: 'test' });
-    const rotated = store.webhooks.rotateSecret(created.webhook.id, { keyId: null, name: 'test' });
-    store.state.saveRefreshToken('configured-refresh', 'rotated-refresh');
-    return { webhookId: created.webhook.id, secrets: [rotated.secret, created.secret] };
-  } finally {
-    store.close();
-  }
+  return fill(store, count, webhookUrl).finally(() => store.close());
 }
 
-/** The key id of every value of every sealed column, and the canary's, as the file holds them. */
-function keyIds(db: string): { tokens: Map<string, number>; others: Set<string>; canary: string | undefined } {
-  const sqlite = new Database(db, { readonly: true });
-  try {
-    const tokens = new Map<string, number>();
-    const others = new Set<string>();
-    for (const column of SEALED_COLUMNS) {
-      const where = column.where === undefined ? '' : ` AND ${column.where}`;
-      const rows = sqlite.prepare(`SELECT ${column.column} AS value FROM ${column.table} WHERE ${column.column} IS NOT NULL${where}`).all() as { value: string }[];
-      for (const { value } of rows) {
-        const keyId = Vault.keyIdOf(value) ?? 'clear';
-        if (column.table === 'requests') tokens.set(keyId, (tokens.get(keyId) ?? 0) + 1);
-        else others.add(keyId);
-      }
+/** The same on a PostgreSQL database (its URL). */
+async function seedPg(url: string, count: number, webhookUrl: string): Promise<{ webhookId: string; secrets: string[] }> {
+  const store = await openPgStore(url, { vault: OLD });
+  return fill(store, count, webhookUrl).finally(() => store.close());
+}
+
+async function fill(store: StoreParts, count: number, webhookUrl: string): Promise<{ webhookId: string; secrets: string[] }> {
+  await store.requests.upsertFromConcur(ids(count).map((id) => record(id)), new Date().toISOString());
+  const created = await store.webhooks.create({ url: webhookUrl, events: ['reply.failed'] }, { keyId: null, name: 'test' });
+  const rotated = await store.webhooks.rotateSecret(created.webhook.id, { keyId: null, name: 'test' });
+  await store.state.saveRefreshToken('configured-refresh', 'rotated-refresh');
+  return { webhookId: created.webhook.id, secrets: [rotated.secret, created.secret] };
+}
+
+type KeyIds = { tokens: Map<string, number>; others: Set<string>; canary: string | undefined };
+
+/** The key id of every value of every sealed column, and the canary's, as the database holds them (`rows` reads it). */
+async function keyIdsIn(rows: (sql: string) => Promise<Array<{ value: string }>>): Promise<KeyIds> {
+  const tokens = new Map<string, number>();
+  const others = new Set<string>();
+  for (const column of SEALED_COLUMNS) {
+    const where = column.where === undefined ? '' : ` AND ${column.where}`;
+    for (const { value } of await rows(`SELECT ${column.column} AS value FROM ${column.table} WHERE ${column.column} IS NOT NULL${where}`)) {
+      const keyId = Vault.keyIdOf(value) ?? 'clear';
+      if (column.table === 'requests') tokens.set(keyId, (tokens.get(keyId) ?? 0) + 1);
+      else others.add(keyId);
     }
-    const canary = sqlite.prepare("SELECT value FROM relay_state WHERE key = 'vault.canary'").get() as { value: string } | undefined;
-    return { tokens, others, canary: canary === undefined ? undefined : Vault.keyIdOf(canary.value) };
+  }
+  const [canary] = await rows("SELECT value FROM relay_state WHERE key = 'vault.canary'");
+  return { tokens, others, canary: canary === undefined ? undefined : Vault.keyIdOf(canary.value) };
+}
+
+const keyIds = (db: string) => keyIdsIn(async (sql) => readDb<{ value: string }>(db, sql));
+
+async function keyIdsPg(url: string): Promise<KeyIds> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await keyIdsIn(async (sql) => (await client.query<{ value: string }>(sql)).rows);
   } finally {
-    sqlite.close();
+    await client.end();
   }
 }
 
-function expectReadable(store: Store, count: number, webhookId: string, secrets: string[]): void {
-  for (const id of ids(count)) expect(store.requests.getRequestToken(id)).toBe(`secret-request-token-${id}`);
-  expect(store.webhooks.signingSecrets(webhookId, Date.now())).toEqual(secrets);
-  expect(store.state.currentRefreshToken('configured-refresh')).toBe('rotated-refresh');
+async function expectReadable(store: StoreParts, count: number, webhookId: string, secrets: string[]): Promise<void> {
+  for (const id of ids(count)) expect(await store.requests.getRequestToken(id)).toBe(`secret-request-token-${id}`);
+  expect(await store.webhooks.signingSecrets(webhookId, Date.now())).toEqual(secrets);
+  expect(await store.state.currentRefreshToken('configured-refresh')).toBe('rotated-refresh');
+}
+
+/** The relay sends a webhook.test to `hooks`, signed with both stored secrets (it could open them). */
+async function signedWebhookTest(relay: RelayProcess, hooks: Receiver, webhookId: string, secrets: string[]): Promise<void> {
+  const before = hooks.received.length;
+  const answer = await fetch(`${relay.url}/api/v1/webhooks/${webhookId}/test`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` } });
+  expect(answer.status).toBe(202);
+  const message = await eventually(() => hooks.received.slice(before).find((m) => m.body.includes('"webhook.test"')), 15_000);
+  for (const secret of secrets) expect(new StandardWebhook(secret).verify(message.body, message.headers)).toMatchObject({ type: 'webhook.test' });
 }
 
 const hash = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
@@ -118,7 +145,7 @@ async function rotateKilledAfter(db: string, values: number): Promise<{ signal: 
 describe('the vault key at start', () => {
   it('a relay given a key that does not open its database exits 1 with one line, and the file is as it was; so does the command line', async () => {
     const db = tempDb();
-    seed(db, 3);
+    await seed(db, 3);
     const before = hash(db);
     const other = randomBytes(32).toString('base64');
     const run = runRelay({ RELAY_DB: db, RELAY_VAULT_KEY: other, RELAY_API_KEYS: API_KEY, SANDBOX_DEMO_EVERY_SECONDS: '0' }, 'bundle');
@@ -136,13 +163,13 @@ describe('vault rotate', () => {
   it('killed with SIGKILL inside a batch, leaves every value readable; run again it finishes, and the new key alone opens everything', async () => {
     const db = tempDb();
     const count = 1000;
-    const { webhookId, secrets } = seed(db, count);
+    const { webhookId, secrets } = await seed(db, count);
 
     // Batches of 100: two committed, the third killed after 50 of its values.
     const killed = await rotateKilledAfter(db, 250);
     expect(killed.signal).toBe('SIGKILL');
     expect(killed.stderr).toContain('halted inside a batch after 250 values');
-    const half = keyIds(db);
+    const half = await keyIds(db);
     expect(half.tokens).toEqual(new Map([[NEW.keyId, 200], [OLD.keyId, count - 200]]));
     expect(half.canary).toBe(OLD.keyId);
     // Meanwhile a relay needs both keys: the new one alone is refused, with the key it needs.
@@ -150,7 +177,7 @@ describe('vault rotate', () => {
     expect(await early.exited).toBe(1);
     expect(early.output.filter((line) => line.trim() !== '')).toEqual([`The relay could not start: ${wrongKeyLine(OLD.keyId)}`]);
     const both = openStore(db, { vault: new Vault({ current: parseVaultKey(NEW_KEY)!, old: [parseVaultKey(TEST_VAULT_KEY)!] }) });
-    expectReadable(both, count, webhookId, secrets);
+    await expectReadable(both, count, webhookId, secrets);
     both.close();
 
     const rerun = await runRelayCommand(['vault', 'rotate'], { RELAY_DB: db, ...ROTATING });
@@ -159,10 +186,10 @@ describe('vault rotate', () => {
     expect(rerun.stdout).toContain(`requests.request_token: ${count - 200} re-sealed with key ${NEW.keyId}, 200 already under it`);
     expect(rerun.stdout).toContain(`vault check value: moved to key ${NEW.keyId}`);
     for (const secret of [...secrets, 'rotated-refresh', 'secret-request-token']) expect(rerun.stdout).not.toContain(secret);
-    expect(keyIds(db)).toEqual({ tokens: new Map([[NEW.keyId, count]]), others: new Set([NEW.keyId]), canary: NEW.keyId });
+    expect(await keyIds(db)).toEqual({ tokens: new Map([[NEW.keyId, count]]), others: new Set([NEW.keyId]), canary: NEW.keyId });
 
     const fresh = openStore(db, { vault: NEW });
-    expectReadable(fresh, count, webhookId, secrets);
+    await expectReadable(fresh, count, webhookId, secrets);
     fresh.close();
     const stale = runRelay({ RELAY_DB: db, RELAY_VAULT_KEY: TEST_VAULT_KEY, RELAY_API_KEYS: API_KEY, SANDBOX_DEMO_EVERY_SECONDS: '0' }, 'bundle');
     expect(await stale.exited).toBe(1);
@@ -175,15 +202,9 @@ describe.each(VERSIONS)('vault rotate beside a relay, API $version', ({ version 
   it('runs beside a relay started with both keys, which signs with the stored secret before and after; then the relay runs on the new key alone', async () => {
     const hooks = (receiver = await new Receiver().start());
     const db = tempDb();
-    const { webhookId, secrets } = seed(db, 300, hooks.url);
+    const { webhookId, secrets } = await seed(db, 300, hooks.url);
     const env = { RELAY_DB: db, RELAY_API_KEYS: API_KEY, SANDBOX_DEMO_EVERY_SECONDS: '0', RELAY_WEBHOOK_ALLOW_PRIVATE: 'true', CONCUR_API_VERSION: version };
-    const signedTest = async (relay: RelayProcess): Promise<void> => {
-      const before = hooks.received.length;
-      const answer = await fetch(`${relay.url}/api/v1/webhooks/${webhookId}/test`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` } });
-      expect(answer.status).toBe(202);
-      const message = await eventually(() => hooks.received.slice(before).find((m) => m.body.includes('"webhook.test"')), 15_000);
-      for (const secret of secrets) expect(new StandardWebhook(secret).verify(message.body, message.headers)).toMatchObject({ type: 'webhook.test' });
-    };
+    const signedTest = (relay: RelayProcess) => signedWebhookTest(relay, hooks, webhookId, secrets);
 
     const relay = await startRelayProcess({ ...env, ...ROTATING }, 15_000, 'bundle');
     relays.push(relay);
@@ -203,7 +224,53 @@ describe.each(VERSIONS)('vault rotate beside a relay, API $version', ({ version 
     expect(after.output.join('\n')).not.toContain('the vault is not under RELAY_VAULT_KEY yet');
     await signedTest(after);
     const reading = openStore(db, { vault: NEW });
-    expectReadable(reading, 300, webhookId, secrets);
+    await expectReadable(reading, 300, webhookId, secrets);
     reading.close();
   }, 60_000);
+});
+
+describe('vault rotate on PostgreSQL', () => {
+  it('killed with SIGKILL inside a batch beside a running relay: the server rolls the batch back, the relay keeps signing; run again it finishes, the new key alone opens everything, never a password printed', async () => {
+    const hooks = (receiver = await new Receiver().start());
+    const url = await freshDatabase();
+    const password = decodeURIComponent(new URL(clusterUrl()).password);
+    const count = 1000;
+    const { webhookId, secrets } = await seedPg(url, count, hooks.url);
+    const sandbox = await startSandbox({ seed: false, random: 5 });
+    try {
+      const env = { ...concurEnv(sandbox, '3.0'), RELAY_DB: url, RELAY_API_KEYS: API_KEY, RELAY_WEBHOOK_ALLOW_PRIVATE: 'true' };
+      const relay = await startRelayProcess({ ...env, ...ROTATING }, 30_000, 'bundle');
+      relays.push(relay);
+      await signedWebhookTest(relay, hooks, webhookId, secrets);
+
+      // Batches of 100: two committed, the third killed after 50 of its values, its locks and writes dropped with its connection.
+      const killed = await rotateKilledAfter(url, 250);
+      expect(killed.signal).toBe('SIGKILL');
+      const half = await keyIdsPg(url);
+      expect(half.tokens).toEqual(new Map([[NEW.keyId, 200], [OLD.keyId, count - 200]]));
+      expect(half.canary).toBe(OLD.keyId);
+      await signedWebhookTest(relay, hooks, webhookId, secrets);
+
+      const rerun = await runRelayCommand(['vault', 'rotate'], { RELAY_DB: url, ...ROTATING });
+      expect(rerun.stderr).toBe('');
+      expect(rerun.status).toBe(0);
+      const shown = Object.assign(new URL(url), { password: '***' }).href;
+      expect(rerun.stdout).toContain(`vault rotate: re-sealing every secret in ${shown} with key ${NEW.keyId}`);
+      expect(rerun.stdout).toContain(`requests.request_token: ${count - 200} re-sealed with key ${NEW.keyId}, 200 already under it`);
+      expect(rerun.stdout).toContain(`vault check value: moved to key ${NEW.keyId}`);
+      for (const secret of [...secrets, 'rotated-refresh', 'secret-request-token', password]) expect(rerun.stdout + killed.stderr).not.toContain(secret);
+      expect(await keyIdsPg(url)).toEqual({ tokens: new Map([[NEW.keyId, count]]), others: new Set([NEW.keyId]), canary: NEW.keyId });
+      // The relay, started with both keys, signs on with the secrets as they are now sealed.
+      await signedWebhookTest(relay, hooks, webhookId, secrets);
+      await relays.pop()!.stop();
+
+      const fresh = await openPgStore(url, { vault: NEW });
+      await expectReadable(fresh, count, webhookId, secrets).finally(() => fresh.close());
+      const stale = runRelay({ ...env, RELAY_VAULT_KEY: TEST_VAULT_KEY }, 'bundle');
+      expect(await stale.exited).toBe(1);
+      expect(stale.output.filter((line) => line.trim() !== '')).toEqual([`The relay could not start: ${wrongKeyLine(NEW.keyId)}`]);
+    } finally {
+      await sandbox.close();
+    }
+  }, 120_000);
 });
