@@ -58,9 +58,28 @@ export async function pgSealAtOpen(ctx: PgContext): Promise<SealedAtOpen> {
 }
 
 /**
+ * How long a batch waits for a row a relay has locked before it yields (rolls back, pauses, tries
+ * again), and how often it tries. A relay may lock request rows in another order than the walk's
+ * (a poll's page updates them in Concur's order): a wait both ways is a deadlock, which PostgreSQL
+ * breaks after deadlock_timeout (1 s) by failing whichever transaction checks first. Giving up far
+ * sooner makes the rotation the one that yields, never the relay's write.
+ */
+const YIELD_AFTER_MS = 200;
+const YIELD_PAUSE_MS = 50;
+const YIELD_TRIES = 100;
+
+/** A batch that waited too long for a lock (lock_timeout) or was picked to break a deadlock. */
+const mustYield = (error: unknown): boolean => {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '55P03' || code === '40P01';
+};
+
+/**
  * One walk over one column in batches, each a transaction that reads its rows `FOR UPDATE`: a
  * relay writing one of them meanwhile waits for the batch (never for the whole walk), and the
  * batch writes each row as it is now. The update's guard on the value read is kept as SQLite's is.
+ * A batch that has to wait long for a relay's lock yields to it (YIELD_AFTER_MS) and is read again;
+ * what it counted is kept only once it commits.
  */
 export async function walkPgColumn(ctx: PgContext, vault: Vault, column: SealedColumn, options: WalkOptions): Promise<ColumnCount> {
   const sql = walkSql(column, options.reseal);
@@ -69,21 +88,35 @@ export async function walkPgColumn(ctx: PgContext, vault: Vault, column: SealedC
   const update = named<{ row: string | number; before: string; value: string; sha: string }>(sql.update);
   const size = batchSizeOf(options);
   const count: ColumnCount = { column: nameOf(column), sealed: 0, resealed: 0, current: 0, older: 0 };
-  let last: string | number | undefined;
-  for (;;) {
-    const rows = await ctx.tx(async () => {
+  const batch = (last: string | number | undefined, counted: ColumnCount) =>
+    ctx.tx(async () => {
+      await ctx.query(`SET LOCAL lock_timeout = '${YIELD_AFTER_MS}ms'`);
       const read =
         last === undefined
           ? await ctx.query<Row>(first.text, first.bind({ limit: size }))
           : await ctx.query<Row>(after.text, after.bind({ last, limit: size }));
       for (const row of read.rows) {
-        const write = resealOne(vault, column, options.reseal, row, count);
+        const write = resealOne(vault, column, options.reseal, row, counted);
         if (write === undefined) continue;
         await ctx.query(update.text, update.bind(write));
         options.onWritten?.();
       }
       return read.rows;
     });
+  let last: string | number | undefined;
+  for (;;) {
+    let rows: Row[] | undefined;
+    for (let tries = 1; rows === undefined; tries++) {
+      const counted: ColumnCount = { ...count, sealed: 0, resealed: 0, current: 0, older: 0 };
+      try {
+        rows = await batch(last, counted);
+      } catch (error) {
+        if (!mustYield(error) || tries === YIELD_TRIES) throw error;
+        await new Promise((resolve) => setTimeout(resolve, YIELD_PAUSE_MS));
+        continue;
+      }
+      for (const key of ['sealed', 'resealed', 'current', 'older'] as const) count[key] += counted[key];
+    }
     // Awaited when it answers a promise (work of its own on the database, a test's write beside the walk).
     if (rows.length > 0) await options.onBatch?.({ ...count });
     if (rows.length < size) return count;

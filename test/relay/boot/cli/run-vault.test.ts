@@ -4,7 +4,9 @@ import { parseVaultKey, Vault } from '../../../../relay/vault/vault.js';
 import { TEST_VAULT, TEST_VAULT_KEY } from '../../../helpers/vault.js';
 import { DATABASES } from '../../store/databases.js';
 import { record } from '../../store/helpers.js';
-import { placePerTest, run, type Place } from './helpers.js';
+import pg from 'pg';
+import { eventually } from '../../../helpers/relay-process.js';
+import { onDatabase, placePerTest, run, type Place } from './helpers.js';
 
 /** `vault rotate` from the environment to its exit status, on both databases. */
 
@@ -69,5 +71,42 @@ describe.each(DATABASES)('runCommand: vault rotate on $name', (kind) => {
     const { status, err } = await run({ kind: 'vault.rotate' }, { RELAY_DB: place.env, RELAY_VAULT_KEY: third, RELAY_VAULT_OLD_KEYS: TEST_VAULT_KEY });
     expect(status).toBe(1);
     expect(err).toEqual([expect.stringMatching(/^vault rotate: requests\.request_token of row "R2": the value was sealed with vault key [0-9a-f]{8}, which the relay was not given; put the key/)]);
+  });
+});
+
+describe('runCommand: vault rotate on PostgreSQL beside a relay writing', () => {
+  const place = placePerTest(DATABASES[1]!);
+
+  it('yields to a relay that locks request rows in another order than the walk (a poll updating its page): no deadlock, the relay commits, the rotation finishes and counts each value once', async () => {
+    const store = await place.harness.store();
+    const ids = Array.from({ length: 250 }, (_, i) => `R${String(i).padStart(4, '0')}`);
+    await store.requests.upsertFromConcur(ids.map((id) => record(id)), place.harness.clock.iso());
+    await place.harness.closeAll();
+
+    const relay = new pg.Client({ connectionString: place.env });
+    await relay.connect();
+    try {
+      await relay.query('BEGIN');
+      // A row of the walk's second batch (R0100…R0199, batches of 100), locked first.
+      await relay.query("UPDATE requests SET first_name = 'Grace' WHERE id = 'R0150'");
+      const rotating = run({ kind: 'vault.rotate' }, { RELAY_DB: place.env, RELAY_VAULT_KEY: NEW_KEY, RELAY_VAULT_OLD_KEYS: TEST_VAULT_KEY });
+      // The walk has locked R0100…R0149 and waits for R0150; the relay now wants R0120: each waits for the other.
+      const waiting = "SELECT pid FROM pg_stat_activity WHERE application_name = 'triplink-relay cli' AND wait_event_type = 'Lock'";
+      await eventually(async () => (await onDatabase(place.env, waiting)).length > 0, 10_000);
+      await relay.query("UPDATE requests SET first_name = 'Grace' WHERE id = 'R0120'");
+      await relay.query('COMMIT');
+
+      const { status, out, err } = await rotating;
+      expect({ status, err }).toEqual({ status: 0, err: [] });
+      expect(out).toContain(`requests.request_token: 250 re-sealed with key ${newVault.keyId}, 0 already under it`);
+    } finally {
+      await relay.end();
+    }
+    expect(await place.harness.rows("SELECT id, first_name FROM requests WHERE first_name = 'Grace' ORDER BY id")).toEqual([
+      { id: 'R0120', first_name: 'Grace' },
+      { id: 'R0150', first_name: 'Grace' },
+    ]);
+    const rotated = await place.harness.store({ vault: newVault });
+    for (const id of ['R0000', 'R0120', 'R0150', 'R0249']) expect(await rotated.requests.getRequestToken(id)).toBe(`secret-request-token-${id}`);
   });
 });
