@@ -18,9 +18,9 @@ Usage:
 
 Roles: ${ROLES.join(', ')}.
 
-The commands work on the relay's database, also while the relay runs. They read only RELAY_DB
-(the database, default ./data/relay.sqlite: use the relay's own), RELAY_VAULT_KEY,
-RELAY_VAULT_OLD_KEYS and LOG_LEVEL.
+The commands work on the relay's database, also while relays run. They read only RELAY_DB
+(the database, default ./data/relay.sqlite, or a postgres:// URL: use the relays' own),
+RELAY_VAULT_KEY, RELAY_VAULT_OLD_KEYS and LOG_LEVEL.
 
 Rotating the vault key: start the relay with RELAY_VAULT_KEY=<new key> and
 RELAY_VAULT_OLD_KEYS=<old key>, run vault rotate in that same environment (again, if it was
