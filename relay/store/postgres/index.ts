@@ -32,6 +32,8 @@ export interface PgStoreOptions
   pool?: Omit<PoolOptions, 'onIdleError'>;
   /** Hears of connections the server ended (idle pool connections, the LISTEN connection); messages only. */
   onConnectionError?: (error: Error) => void;
+  /** How long a health check may take before it answers "unreadable" (health.ts); 5 s by default. */
+  healthTimeoutMs?: number;
 }
 
 /** The parts built on PostgreSQL (one line each): since deliveries, every part of StoreParts. */
@@ -88,7 +90,7 @@ export async function openPgStore(url: string, options: PgStoreOptions): Promise
     const idempotency = createPgIdempotencyKeys(ctx);
     const state = createPgRelayState(ctx, events, requests);
     // Audit, keys, webhooks, the vault's upkeep, health (G2). Revocations reach every relay by NOTIFY (keys.ts).
-    const health = createPgStoreHealth(ctx);
+    const health = createPgStoreHealth(ctx, options.healthTimeoutMs);
     const noticing = <T extends object>(part: T, except: ReadonlyArray<keyof T> = []): T => noticingFailures(part, health.note, except);
     const audit = noticing(createPgAudit(ctx));
     const keys = noticing(await createPgKeys(ctx, audit, notices), ['onRevoked']);
