@@ -16,7 +16,7 @@ import { openPool, type PoolOptions } from './pool.js';
 import { createPgRequests } from './requests.js';
 import { createPgRelayState } from './state.js';
 import { deliveryClaims, newRelayId, replyClaims } from '../reply-claims.js';
-import { createPgDeliveries } from './deliveries.js';
+import { createPgDeliveries, releaseDeliveryClaims } from './deliveries.js';
 import { createPgConnections } from './connections.js';
 import { createPgMatches } from './matches.js';
 import { createPgReplies, releaseUnstartedClaims } from './replies.js';
@@ -57,7 +57,7 @@ export type PgPartName =
 export interface PgStore extends StoreParts {
   readonly events: PgEventLog;
   readonly pool: pg.Pool;
-  /** Gives back the reply claims it has not started on, ends the LISTEN connection and the pool. */
+  /** Gives back the reply claims it has not started on and its delivery claims, ends the LISTEN connection and the pool. */
   close(): Promise<void>;
 }
 
@@ -114,6 +114,7 @@ export async function openPgStore(url: string, options: PgStoreOptions): Promise
 
     // Webhook deliveries, after what their messages read (requests, state); each relay its own claims on them.
     const deliveries = noticing(createPgDeliveries(ctx, { events, webhooks, requests, state }, deliveryClaims(claims)));
+    ended.push(() => releaseDeliveryClaims(ctx, claims).then(() => undefined));
 
     return {
       migration,
