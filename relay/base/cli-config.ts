@@ -16,7 +16,7 @@ export const CliConfigSchema = z.object({
   /** RELAY_DB: the relay's SQLite file, or its PostgreSQL database (`shown`: the URL without its password). */
   database: DatabaseLocationSchema,
   logLevel: LogLevel,
-  /** RELAY_VAULT_KEY: the database's secrets are sealed with it; null: the sandbox's key file beside the database. */
+  /** RELAY_VAULT_KEY: the database's secrets are sealed with it; null: the sandbox's key file beside an SQLite database (PostgreSQL has none: refused). */
   vaultKey: z.string().nullable(),
   vaultOldKeys: z.array(z.string()),
   /**

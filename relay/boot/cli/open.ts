@@ -42,11 +42,13 @@ export const messageOf = (error: unknown): string => (error instanceof Error ? e
  */
 function sentenceFor(name: string, passwords: readonly string[] = []) {
   return (error: unknown): string => {
-    const message = messageOf(error);
-    const said = error instanceof VaultError || error instanceof SchemaTooNewError ? message : `the database at ${name} could not be used: ${message}`;
-    return passwords.reduce((text, password) => text.split(password).join('***'), said);
+    const message = withoutPasswords(messageOf(error), passwords);
+    return error instanceof VaultError || error instanceof SchemaTooNewError ? message : `the database at ${name} could not be used: ${message}`;
   };
 }
+
+const withoutPasswords = (text: string, passwords: readonly string[]): string =>
+  passwords.reduce((rest, password) => rest.split(password).join('***'), text);
 
 /**
  * Opens the database RELAY_DB names, making it (or its tables) only when `mayCreate`: listing,
@@ -80,7 +82,8 @@ export async function openCliDatabase(config: CliConfig, mayCreate: boolean, log
   }
 
   const name = database.shown;
-  const sentence = sentenceFor(name, passwordsOf(database.url));
+  const passwords = passwordsOf(database.url);
+  const sentence = sentenceFor(name, passwords);
   try {
     const hasTables = await relayTablesIn(database.url);
     if (!hasTables && !mayCreate) {
@@ -90,7 +93,7 @@ export async function openCliDatabase(config: CliConfig, mayCreate: boolean, log
       vault,
       onListenerError,
       // Messages only: pg's errors may carry its client, and with it the password.
-      onConnectionError: (error) => logger.warn({ database: name, message: sentence(error) }, 'a connection to PostgreSQL ended'),
+      onConnectionError: (error) => logger.warn({ database: name, message: withoutPasswords(error.message, passwords) }, 'a connection to PostgreSQL ended'),
       pool: { max: 2, applicationName: 'triplink-relay cli' },
     });
     warnIfMigrated(store, logger);
