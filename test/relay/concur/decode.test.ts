@@ -417,6 +417,22 @@ describe('times', () => {
     expect(failure(() => fromConcurTime(text)).message).toMatch(/is not a Concur time/);
   });
 
+  it('reads a zone-less time exactly when it names a real second (no 30 February, no 24:00)', () => {
+    // Each part up to one past its largest value, so that most times are near an edge.
+    const upTo = (max: number, width = 2) => fc.integer({ min: 0, max }).map((n) => String(n).padStart(width, '0'));
+    fc.assert(
+      fc.property(upTo(9999, 4), upTo(13), upTo(32), upTo(24), upTo(60), upTo(60), (y, mo, d, h, mi, s) => {
+        const text = `${y}-${mo}-${d}T${h}:${mi}:${s}`;
+        // Date.parse rolls 30 February into March; a real second reads back as written.
+        const ms = Date.parse(`${text}Z`);
+        const real = !Number.isNaN(ms) && new Date(ms).toISOString() === `${text}.000Z`;
+        if (real) expect(fromConcurTime(text)).toBe(`${text}.000Z`);
+        else expect(failure(() => fromConcurTime(text)).message).toMatch(/is not a Concur time/);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('refuses a record with a bad LastModified, naming the record', () => {
     expect(failure(() => onlyItem('<LastModified>4/29/2014 11:19 PM</LastModified>')).message).toMatch(
       /connection request cr-1 has a bad LastModified: "4\/29\/2014 11:19 PM" is not a Concur time/,
