@@ -8,7 +8,7 @@ import { fromConcurTime } from '../../../relay/concur/time.js';
 import { ConcurError, type ConcurErrorKind } from '../../../relay/concur/errors.js';
 import type { ConcurPage, ConcurRecord } from '../../../relay/concur/record.js';
 import { type WireRecord, concurTime, writePage, writeRecord } from '../../../relay/sandbox/format/index.js';
-import { BILLION_LAUGHS, asRelayReads } from '../../helpers/concur.js';
+import { BILLION_LAUGHS, asRelayReads, wholeSecond, wireRecordArb } from '../../helpers/concur.js';
 
 function failure(run: () => unknown, kind: ConcurErrorKind = 'bad_response'): ConcurError {
   let caught: unknown;
@@ -619,28 +619,7 @@ const text = fc.string({
   unit: fc.oneof(fc.constantFrom(...XML_UNSAFE, ...WHITESPACE, ...NAMES), xmlChar, fc.constantFrom(...'aZ09-_.:/')),
   maxLength: 10,
 });
-const nullableText = fc.option(text, { nil: null });
-/** A time in ms, to the second: Concur's times carry no fraction. */
-const wholeSecond = fc
-  .integer({ min: Date.parse('0000-01-01T00:00:00Z') / 1000, max: Date.parse('9999-12-31T23:59:59Z') / 1000 })
-  .map((seconds) => seconds * 1000);
-
-/** Requests as the sandbox writes them (format/), which shares no code with the relay's decoder. */
-const recordArb: fc.Arbitrary<WireRecord> = fc.record({
-  id: text.filter((id) => id.trim() !== ''),
-  uri: nullableText,
-  firstName: nullableText,
-  middleName: nullableText,
-  lastName: nullableText,
-  loyaltyNumber: nullableText,
-  discountCode: nullableText,
-  status: fc.constantFrom(...STATUS_CODES),
-  requestToken: nullableText,
-  message: nullableText,
-  lastModified: fc.option(wholeSecond, { nil: null }),
-  userId: nullableText,
-  emailAddresses: fc.array(text.filter((address) => address !== ''), { maxLength: 5 }),
-});
+const recordArb = wireRecordArb(text);
 const optionsArb = fc.record({
   format: fc.constantFrom('xml' as const, 'json' as const),
   version: fc.constantFrom('3.0' as const, '3.2' as const),

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { STATUS_CODES } from '../../../shared/status.js';
 import { parsedRoots } from '../../../relay/concur/decode-xml.js';
 import { readPlainXml } from '../../../relay/concur/xml-plain.js';
-import { type WireRecord, writePage, writeRecord } from '../../../relay/sandbox/format/index.js';
+import { writePage, writeRecord } from '../../../relay/sandbox/format/index.js';
+import { wireRecordArb } from '../../helpers/concur.js';
 
 /**
  * The one-pass reader must never decide anything the validator and parser would decide otherwise:
@@ -93,22 +93,7 @@ const text = fc.string({
   unit: fc.oneof(fc.constantFrom('<', '>', '&', '"', "'", '&amp;', '&#13;', '&lt;', '&x;', ' ', '\t', '\n', '\r\n', 'Zoë', '李', '😀'), fc.constantFrom(...'aZ09-_.:/;#')),
   maxLength: 10,
 });
-const nullableText = fc.option(text, { nil: null });
-const recordArb: fc.Arbitrary<WireRecord> = fc.record({
-  id: text.filter((id) => id.trim() !== ''),
-  uri: nullableText,
-  firstName: nullableText,
-  middleName: nullableText,
-  lastName: nullableText,
-  loyaltyNumber: nullableText,
-  discountCode: nullableText,
-  status: fc.constantFrom(...STATUS_CODES),
-  requestToken: nullableText,
-  message: nullableText,
-  lastModified: fc.option(fc.integer({ min: 0, max: 4e12 }), { nil: null }),
-  userId: nullableText,
-  emailAddresses: fc.array(text.filter((address) => address !== ''), { maxLength: 5 }),
-});
+const recordArb = wireRecordArb(text);
 const optionsArb = fc.record({
   format: fc.constant('xml' as const),
   version: fc.constantFrom('3.0' as const, '3.2' as const),
