@@ -71,6 +71,8 @@ export class ConcurClient {
   private readonly maxBytes: number;
   private readonly maxPages: number;
   private readonly allowed: AllowedOrigins;
+  /** 3.2: the current token's geolocation as read, its URL, and the one origin calls may go to. */
+  private geolocated: { text: string; base: URL; allowed: AllowedOrigins } | null = null;
 
   constructor(private readonly options: ConcurClientOptions) {
     this.base = new URL(options.baseUrl);
@@ -192,10 +194,16 @@ export class ConcurClient {
   }
 
   /** Where calls go: 3.0 the configured instance; 3.2 the geolocation the current token named (else the instance). */
-  private currentBase(): URL {
-    if (this.version === '3.0') return this.base;
-    const geolocation = this.options.auth.geolocation?.() ?? null;
-    return geolocation === null ? this.base : new URL(geolocation);
+  private currentBase(): { base: URL; allowed: AllowedOrigins } {
+    if (this.version === '3.0') return { base: this.base, allowed: this.allowed };
+    const text = this.options.auth.geolocation?.() ?? this.base.href;
+    // Read again only when the token names another geolocation: a sweep asks a thousand times.
+    if (this.geolocated?.text !== text) {
+      const base = new URL(text);
+      // 3.2: the token goes to its own geolocation and nowhere else (not even the configured instance).
+      this.geolocated = { text, base, allowed: new AllowedOrigins([base]) };
+    }
+    return this.geolocated;
   }
 
   /**
@@ -203,7 +211,7 @@ export class ConcurClient {
    * goes with it: it is followed only on an allowed origin (send() checks that again), and as it
    * was resolved, never rebuilt from its parts (a path `//evil` re-parses as a host).
    */
-  private nextPageUrl(nextPage: string): string {
+  private nextPageUrl(nextPage: string): URL {
     let next: URL;
     try {
       next = new URL(nextPage, this.base);
@@ -220,7 +228,7 @@ export class ConcurClient {
     if (next.pathname.startsWith('//')) {
       throw new ConcurError('bad_response', 'NextPage has a path that starts with "//", which names a host rather than a page');
     }
-    return next.href;
+    return next;
   }
 
   /** A page of `pageLimit` requests (1: one request) is read up to the bytes such a page can take. */
@@ -228,7 +236,7 @@ export class ConcurClient {
     return { maxBytes: Math.min(this.maxBytes, bodyBudget(pageLimit)), pageLimit };
   }
 
-  private async call(operation: Operation, url: string, reading: Reading, body?: string): Promise<HttpResponse> {
+  private async call(operation: Operation, url: string | URL, reading: Reading, body?: string): Promise<HttpResponse> {
     let res = await this.attempt(operation, url, reading, body);
     if ((res.status === 401 || res.status === 403) && (await this.options.auth.renew())) {
       res = await this.attempt(operation, url, reading, body);
@@ -237,7 +245,7 @@ export class ConcurClient {
     throw this.failure(res, reading);
   }
 
-  private async attempt(operation: Operation, url: string, reading: Reading, body?: string): Promise<HttpResponse> {
+  private async attempt(operation: Operation, url: string | URL, reading: Reading, body?: string): Promise<HttpResponse> {
     const method = operation === 'put' ? 'PUT' : 'GET';
     const observe = this.options.observe;
     const json = (this.options.accept ?? (this.version === '3.2' ? 'json' : 'xml')) === 'json';
@@ -247,16 +255,16 @@ export class ConcurClient {
       accept: json ? 'application/json' : 'application/xml',
     };
     if (body !== undefined) headers['content-type'] = this.version === '3.2' ? 'application/json' : 'application/xml; charset=utf-8';
-    const base = this.currentBase();
+    const { base, allowed } = this.currentBase();
     return send({
       method,
-      url: new URL(url, base).href,
+      // NextPage (3.0) comes resolved already; paths are resolved against the current base.
+      url: typeof url === 'string' ? new URL(url, base) : url,
       headers,
       body,
       timeoutMs: this.timeoutMs,
       maxBytes: reading.maxBytes,
-      // 3.2: the token goes to its own geolocation and nowhere else (not even the configured instance).
-      allowedOrigins: this.version === '3.2' ? new AllowedOrigins([base]) : this.allowed,
+      allowedOrigins: allowed,
       observe: observe && ((outcome, seconds) => observe({ operation, outcome, seconds })),
     });
   }

@@ -6,7 +6,9 @@ import { ConcurRecord } from './record.js';
 
 function jsonFields(object: Record<string, unknown>): Fields {
   const fields: Fields = new Map();
-  for (const [name, value] of Object.entries(object)) {
+  // for…in rather than Object.entries: no array per member (JSON.parse makes plain objects, own keys only).
+  for (const name in object) {
+    const value = object[name];
     const key = name.toLowerCase();
     if (fields.has(key)) throw bad(`JSON key "${name}" appears twice (keys are read case-insensitively)`);
     if (value === null || typeof value === 'string') fields.set(key, value);
@@ -32,7 +34,8 @@ function jsonEmails(object: Record<string, unknown>, where: string): EmailEntrie
 }
 
 function valueOf(object: Record<string, unknown>, key: string): unknown {
-  return Object.entries(object).find(([name]) => name.toLowerCase() === key)?.[1];
+  for (const name in object) if (name.toLowerCase() === key) return object[name];
+  return undefined;
 }
 
 const RECORD_KEYS = new Set(Object.keys(ConcurRecord.shape).map((key) => key.toLowerCase()));

@@ -1,22 +1,15 @@
 import { XMLParser, XMLValidator, type X2jOptions } from 'fast-xml-parser';
 import { scanXml } from './bounds.js';
+import { readPlainXml, type XmlElement } from './xml-plain.js';
 import { bad, errorFrom, isObject, nextPageFrom, pageReading, reasonOf, toRecord, type EmailEntries, type Fields, type ReadBody } from './decode-record.js';
 
 /**
  * Concur's XML: v3.0 and v3.2, the `<ConnectionRequests><Items>` wrapper or the seed's bare
  * `<ConnectionRequest>` roots, `<Error>` bodies. No DTD, no entity but the predefined ones and
  * character references; bodies larger than the page asked for could be are refused before
- * parsing (bounds.ts).
+ * parsing (bounds.ts). The plain XML Concur sends is read in one pass (xml-plain.ts); whatever that
+ * pass is not sure of goes through fast-xml-parser's validator and parser, whose reasons are given.
  */
-
-interface XmlElement {
-  name: string;
-  /** Lower-case local name: Concur's element case varies between versions and documents. */
-  key: string;
-  nil: boolean;
-  text: string;
-  children: XmlElement[];
-}
 
 /** Exported so the tests can show that the parser on its own never expands a DOCTYPE entity. */
 export const XML_PARSER_OPTIONS = {
@@ -107,12 +100,8 @@ function checkWellFormed(xml: string): void {
   }
 }
 
-export function decodeXml(text: string, pageLimit: number | undefined): ReadBody {
-  // A DTD is what entity expansion ("billion laughs") and external entities need, and Concur never sends one.
-  if (/<!(DOCTYPE|ENTITY)/i.test(text)) {
-    throw bad('XML with a DOCTYPE is refused (Concur never sends one, and its entities could exhaust memory)');
-  }
-  scanXml(text, pageLimit);
+/** The roots as fast-xml-parser reads them, once its validator has found the document well formed (else its reason). */
+export function parsedRoots(text: string): XmlElement[] {
   const xml = text.includes('<![CDATA[') ? text : text.replace(STRAY_AMPERSAND, '&amp;');
   checkWellFormed(xml);
   let parsed: unknown;
@@ -121,7 +110,16 @@ export function decodeXml(text: string, pageLimit: number | undefined): ReadBody
   } catch (err) {
     throw bad(`unreadable XML: ${reasonOf(err)}`, err);
   }
-  const roots = readNodes(parsed).elements;
+  return readNodes(parsed).elements;
+}
+
+export function decodeXml(text: string, pageLimit: number | undefined): ReadBody {
+  // A DTD is what entity expansion ("billion laughs") and external entities need, and Concur never sends one.
+  if (/<!(DOCTYPE|ENTITY)/i.test(text)) {
+    throw bad('XML with a DOCTYPE is refused (Concur never sends one, and its entities could exhaust memory)');
+  }
+  scanXml(text, pageLimit);
+  const roots = readPlainXml(text) ?? parsedRoots(text);
 
   const error = roots.find((root) => root.key === 'error');
   if (error) return errorFrom(xmlFields(error));

@@ -16,7 +16,8 @@ import { type AllowedOrigins, whereTo } from './origins.js';
 
 export interface HttpRequest {
   method: 'GET' | 'PUT' | 'POST' | 'DELETE';
-  url: string;
+  /** Absolute; a URL the caller has already resolved is not parsed again. */
+  url: string | URL;
   headers: Record<string, string>;
   body?: string;
   timeoutMs: number;
@@ -58,7 +59,7 @@ export async function send(req: HttpRequest): Promise<HttpResponse> {
 }
 
 async function sendOnce(req: HttpRequest): Promise<HttpResponse> {
-  const url = new URL(req.url);
+  const url = typeof req.url === 'string' ? new URL(req.url) : req.url;
   const what = `${req.method} ${url.pathname}`;
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new ConcurError('unavailable', `${what}: could not reach Concur (not an http(s) URL)`);
@@ -92,8 +93,7 @@ function exchange(req: HttpRequest, url: URL, what: string, timeoutMs: number): 
       outgoing.destroy();
       reject(error);
     };
-    const headers: Record<string, string | number> = { ...req.headers };
-    if (req.body !== undefined) headers['content-length'] = Buffer.byteLength(req.body);
+    const headers = req.body === undefined ? req.headers : { ...req.headers, 'content-length': Buffer.byteLength(req.body) };
     const secure = url.protocol === 'https:';
     const open = secure ? httpsRequest : httpRequest;
     const outgoing = open(url, { method: req.method, headers, agent: secure ? httpsAgent : httpAgent }, (res) => {

@@ -1,4 +1,6 @@
+import fc from 'fast-check';
 import { expect } from 'vitest';
+import { STATUS_CODES } from '../../shared/status.js';
 import { ConcurError } from '../../relay/concur/errors.js';
 import type { ConcurRecord } from '../../relay/concur/record.js';
 import type { ConcurVersion, WireRecord } from '../../relay/sandbox/format/index.js';
@@ -47,4 +49,29 @@ export function asRelayReads(record: WireRecord, version: ConcurVersion = '3.0')
     discountCode: version === '3.2' ? null : record.discountCode,
     message: version === '3.2' ? null : record.message,
   };
+}
+
+/** A time in ms, to the second: Concur's times carry no fraction. */
+export const wholeSecond = fc
+  .integer({ min: Date.parse('0000-01-01T00:00:00Z') / 1000, max: Date.parse('9999-12-31T23:59:59Z') / 1000 })
+  .map((seconds) => seconds * 1000);
+
+/** Requests as the sandbox writes them (format/), which shares no code with the relay's decoder, their text fields drawn from `text`. */
+export function wireRecordArb(text: fc.Arbitrary<string>): fc.Arbitrary<WireRecord> {
+  const nullableText = fc.option(text, { nil: null });
+  return fc.record({
+    id: text.filter((id) => id.trim() !== ''),
+    uri: nullableText,
+    firstName: nullableText,
+    middleName: nullableText,
+    lastName: nullableText,
+    loyaltyNumber: nullableText,
+    discountCode: nullableText,
+    status: fc.constantFrom(...STATUS_CODES),
+    requestToken: nullableText,
+    message: nullableText,
+    lastModified: fc.option(wholeSecond, { nil: null }),
+    userId: nullableText,
+    emailAddresses: fc.array(text.filter((address) => address !== ''), { maxLength: 5 }),
+  });
 }

@@ -8,7 +8,7 @@ import { fromConcurTime } from '../../../relay/concur/time.js';
 import { ConcurError, type ConcurErrorKind } from '../../../relay/concur/errors.js';
 import type { ConcurPage, ConcurRecord } from '../../../relay/concur/record.js';
 import { type WireRecord, concurTime, writePage, writeRecord } from '../../../relay/sandbox/format/index.js';
-import { BILLION_LAUGHS, asRelayReads } from '../../helpers/concur.js';
+import { BILLION_LAUGHS, asRelayReads, wholeSecond, wireRecordArb } from '../../helpers/concur.js';
 
 function failure(run: () => unknown, kind: ConcurErrorKind = 'bad_response'): ConcurError {
   let caught: unknown;
@@ -417,6 +417,22 @@ describe('times', () => {
     expect(failure(() => fromConcurTime(text)).message).toMatch(/is not a Concur time/);
   });
 
+  it('reads a zone-less time exactly when it names a real second (no 30 February, no 24:00)', () => {
+    // Each part up to one past its largest value, so that most times are near an edge.
+    const upTo = (max: number, width = 2) => fc.integer({ min: 0, max }).map((n) => String(n).padStart(width, '0'));
+    fc.assert(
+      fc.property(upTo(9999, 4), upTo(13), upTo(32), upTo(24), upTo(60), upTo(60), (y, mo, d, h, mi, s) => {
+        const text = `${y}-${mo}-${d}T${h}:${mi}:${s}`;
+        // Date.parse rolls 30 February into March; a real second reads back as written.
+        const ms = Date.parse(`${text}Z`);
+        const real = !Number.isNaN(ms) && new Date(ms).toISOString() === `${text}.000Z`;
+        if (real) expect(fromConcurTime(text)).toBe(`${text}.000Z`);
+        else expect(failure(() => fromConcurTime(text)).message).toMatch(/is not a Concur time/);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('refuses a record with a bad LastModified, naming the record', () => {
     expect(failure(() => onlyItem('<LastModified>4/29/2014 11:19 PM</LastModified>')).message).toMatch(
       /connection request cr-1 has a bad LastModified: "4\/29\/2014 11:19 PM" is not a Concur time/,
@@ -603,28 +619,7 @@ const text = fc.string({
   unit: fc.oneof(fc.constantFrom(...XML_UNSAFE, ...WHITESPACE, ...NAMES), xmlChar, fc.constantFrom(...'aZ09-_.:/')),
   maxLength: 10,
 });
-const nullableText = fc.option(text, { nil: null });
-/** A time in ms, to the second: Concur's times carry no fraction. */
-const wholeSecond = fc
-  .integer({ min: Date.parse('0000-01-01T00:00:00Z') / 1000, max: Date.parse('9999-12-31T23:59:59Z') / 1000 })
-  .map((seconds) => seconds * 1000);
-
-/** Requests as the sandbox writes them (format/), which shares no code with the relay's decoder. */
-const recordArb: fc.Arbitrary<WireRecord> = fc.record({
-  id: text.filter((id) => id.trim() !== ''),
-  uri: nullableText,
-  firstName: nullableText,
-  middleName: nullableText,
-  lastName: nullableText,
-  loyaltyNumber: nullableText,
-  discountCode: nullableText,
-  status: fc.constantFrom(...STATUS_CODES),
-  requestToken: nullableText,
-  message: nullableText,
-  lastModified: fc.option(wholeSecond, { nil: null }),
-  userId: nullableText,
-  emailAddresses: fc.array(text.filter((address) => address !== ''), { maxLength: 5 }),
-});
+const recordArb = wireRecordArb(text);
 const optionsArb = fc.record({
   format: fc.constantFrom('xml' as const, 'json' as const),
   version: fc.constantFrom('3.0' as const, '3.2' as const),
