@@ -71,6 +71,7 @@ export class SandboxState {
   readonly #offsetBySeq = new Map<number, string>();
   #seq = 0;
   #random: Random;
+  #revision = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -88,6 +89,15 @@ export class SandboxState {
     return this.#requests.size;
   }
 
+  /**
+   * Moves whenever a request may have entered or left 3.2's queue (added, answered, requeued,
+   * cleared), so a reader may keep what it derived from the queue until it moves or the clock
+   * returns a popped request (queue32.ts).
+   */
+  get revision(): number {
+    return this.#revision;
+  }
+
   /** Empties the queue and restarts the data generator from its seed; old offsets stop working. */
   clear(): void {
     this.#requests.clear();
@@ -97,6 +107,7 @@ export class SandboxState {
     this.#offsetBySeq.clear();
     this.#seq = 0;
     this.#random = new Random(this.randomSeed);
+    this.#revision++;
   }
 
   /** Adds `count` realistic pending requests, spread over the last hours. */
@@ -147,6 +158,7 @@ export class SandboxState {
     this.#requests.set(request.id, request);
     this.#queue.push(request);
     this.#byToken.set(request.requestToken, request.id);
+    this.#revision++;
     return request;
   }
 
@@ -243,6 +255,7 @@ export class SandboxState {
       };
     }
     const now = this.clock.now();
+    this.#revision++;
     request.lastReply = code;
     request.lastModified = now;
     const limits = RETRY_LIMITS[version];

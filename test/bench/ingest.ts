@@ -35,11 +35,7 @@ import { TEST_VAULT } from '../helpers/vault.js';
 
 /** The poller's default group of records per transaction. */
 const GROUP = 100;
-/** 3.2 rounds are fewer: the sandbox's queue is read from its head for every page (relay/sandbox/queue32.ts), so a 3.2 walk of 10,000 takes seconds. */
-const ROUNDS: Readonly<Record<ApiVersion, { warmup: number; rounds: number }>> = {
-  '3.0': { warmup: 1, rounds: 5 },
-  '3.2': { warmup: 1, rounds: 3 },
-};
+const ROUNDS = { warmup: 1, rounds: 5 };
 const LATENCY_MS = 30;
 const VERSIONS: readonly ApiVersion[] = ['3.0', '3.2'];
 
@@ -86,7 +82,7 @@ async function measure(target: IngestTarget, dir: string): Promise<BenchResult[]
   const parsers = target.version === '3.0' ? await parserMeasures(target, dir) : null;
 
   const measures: Record<string, Measure> = { relay, walk: walked, ...parsers?.measures };
-  const rounds = await interleaved(`ingest ${target.label}`, measures, ROUNDS[target.version]);
+  const rounds = await interleaved(`ingest ${target.label}`, measures, ROUNDS);
   const of = (name: string): number[] => rounds[name] ?? [];
   const relayRps = median(of('relay'));
   const walkRps = median(of('walk'));

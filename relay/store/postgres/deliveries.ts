@@ -241,3 +241,14 @@ export function createPgDeliveries(ctx: PgContext, deps: PgDeliveriesDeps, claim
     },
   };
 }
+
+/**
+ * At close, after the webhook worker has stopped (it waits for its attempts and records them):
+ * the deliveries this relay still claims were handed out and never started, so another relay may
+ * send them now rather than once the lease has run out (a minute of silence for their endpoints).
+ * Were one of them being sent after all, it is sent again: at least once, with the same webhook-id.
+ */
+export async function releaseDeliveryClaims(ctx: PgContext, claims: ReplyClaims): Promise<number> {
+  const released = await ctx.query('UPDATE deliveries SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = $1', [claims.relayId]);
+  return released.rowCount ?? 0;
+}

@@ -15,8 +15,10 @@ import type { PgContext } from './context.js';
  * probe cannot see a failure that shows only when WAL is flushed at commit, hence the memory.
  *
  * Each relay probes under a key of its own, so that relays checking at once never wait for each
- * other's uncommitted row; and the probe gives up after PROBE_TIMEOUT_MS, so /healthz answers
- * while the server hangs.
+ * other's uncommitted row. The probe's statements give up after the timeout at the server; and the
+ * whole check gives up after it at the relay too, so /healthz answers while the server (or the
+ * network to it) hangs and answers nothing at all. Checks made while one is under way share it:
+ * a hung server holds one pooled connection, not one per /healthz call.
  */
 
 const PROBE_TIMEOUT_MS = 5000;
@@ -38,7 +40,7 @@ export interface PgStoreHealthCheck {
   check(): Promise<StoreHealth>;
 }
 
-export function createPgStoreHealth(ctx: PgContext): PgStoreHealthCheck {
+export function createPgStoreHealth(ctx: PgContext, timeoutMs = PROBE_TIMEOUT_MS): PgStoreHealthCheck {
   const probeKey = `health.probe.${randomBytes(6).toString('hex')}`;
   let remembered: StorageProblem | undefined;
 
@@ -49,7 +51,7 @@ export function createPgStoreHealth(ctx: PgContext): PgStoreHealthCheck {
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
-      await client.query(`SET LOCAL statement_timeout = ${PROBE_TIMEOUT_MS}`);
+      await client.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.round(timeoutMs))}`);
       await client.query('INSERT INTO relay_state (key, value, updated_at) VALUES ($1, $2, $3)', [probeKey, 'probe', ctx.now()]);
       if (commit) {
         await client.query('DELETE FROM relay_state WHERE key = $1', [probeKey]);
@@ -68,33 +70,58 @@ export function createPgStoreHealth(ctx: PgContext): PgStoreHealthCheck {
     }
   }
 
+  async function checkOnce(): Promise<StoreHealth> {
+    try {
+      const { rows } = await ctx.query<{ ok: number }>('SELECT 1 AS ok');
+      if (rows[0]?.ok !== 1) return { ok: false, problem: 'unreadable' };
+    } catch {
+      return { ok: false, problem: 'unreadable' };
+    }
+    let found: StorageProblem | 'unwritable' | undefined;
+    try {
+      found = await probe(remembered !== undefined);
+    } catch {
+      // No connection for the probe: the server went away since the read.
+      return { ok: false, problem: 'unreadable' };
+    }
+    if (found !== undefined) {
+      if (found !== 'unwritable' && found !== 'busy') remembered = found;
+      return { ok: false, problem: found };
+    }
+    remembered = undefined;
+    return { ok: true };
+  }
+
+  let running: Promise<StoreHealth> | undefined;
   return {
     note(error) {
       const problem = pgStorageProblemOf(error);
       if (problem !== undefined) remembered = problem;
     },
 
-    async check() {
-      if (ctx.pool.ended) return { ok: false, problem: 'closed' };
-      try {
-        const { rows } = await ctx.query<{ ok: number }>('SELECT 1 AS ok');
-        if (rows[0]?.ok !== 1) return { ok: false, problem: 'unreadable' };
-      } catch {
-        return { ok: false, problem: 'unreadable' };
+    check() {
+      if (ctx.pool.ended) return Promise.resolve({ ok: false, problem: 'closed' });
+      if (running === undefined) {
+        const checked = checkOnce();
+        running = checked;
+        void checked.finally(() => {
+          if (running === checked) running = undefined;
+        });
       }
-      let found: StorageProblem | 'unwritable' | undefined;
-      try {
-        found = await probe(remembered !== undefined);
-      } catch {
-        // No connection for the probe: the server went away since the read.
-        return { ok: false, problem: 'unreadable' };
-      }
-      if (found !== undefined) {
-        if (found !== 'unwritable' && found !== 'busy') remembered = found;
-        return { ok: false, problem: found };
-      }
-      remembered = undefined;
-      return { ok: true };
+      return withinTimeout(running, timeoutMs);
     },
   };
+}
+
+/** The check's answer, or "unreadable" once `ms` have passed without one (the check runs on, shared by the next callers). */
+async function withinTimeout(check: Promise<StoreHealth>, ms: number): Promise<StoreHealth> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<StoreHealth>((resolve) => {
+    timer = setTimeout(() => resolve({ ok: false, problem: 'unreadable' }), ms);
+  });
+  try {
+    return await Promise.race([check, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -16,7 +16,7 @@ import { openPool, type PoolOptions } from './pool.js';
 import { createPgRequests } from './requests.js';
 import { createPgRelayState } from './state.js';
 import { deliveryClaims, newRelayId, replyClaims } from '../reply-claims.js';
-import { createPgDeliveries } from './deliveries.js';
+import { createPgDeliveries, releaseDeliveryClaims } from './deliveries.js';
 import { createPgConnections } from './connections.js';
 import { createPgMatches } from './matches.js';
 import { createPgReplies, releaseUnstartedClaims } from './replies.js';
@@ -32,6 +32,8 @@ export interface PgStoreOptions
   pool?: Omit<PoolOptions, 'onIdleError'>;
   /** Hears of connections the server ended (idle pool connections, the LISTEN connection); messages only. */
   onConnectionError?: (error: Error) => void;
+  /** How long a health check may take before it answers "unreadable" (health.ts); 5 s by default. */
+  healthTimeoutMs?: number;
 }
 
 /** The parts built on PostgreSQL (one line each): since deliveries, every part of StoreParts. */
@@ -55,7 +57,7 @@ export type PgPartName =
 export interface PgStore extends StoreParts {
   readonly events: PgEventLog;
   readonly pool: pg.Pool;
-  /** Gives back the reply claims it has not started on, ends the LISTEN connection and the pool. */
+  /** Gives back the reply claims it has not started on and its delivery claims, ends the LISTEN connection and the pool. */
   close(): Promise<void>;
 }
 
@@ -88,7 +90,7 @@ export async function openPgStore(url: string, options: PgStoreOptions): Promise
     const idempotency = createPgIdempotencyKeys(ctx);
     const state = createPgRelayState(ctx, events, requests);
     // Audit, keys, webhooks, the vault's upkeep, health (G2). Revocations reach every relay by NOTIFY (keys.ts).
-    const health = createPgStoreHealth(ctx);
+    const health = createPgStoreHealth(ctx, options.healthTimeoutMs);
     const noticing = <T extends object>(part: T, except: ReadonlyArray<keyof T> = []): T => noticingFailures(part, health.note, except);
     const audit = noticing(createPgAudit(ctx));
     const keys = noticing(await createPgKeys(ctx, audit, notices), ['onRevoked']);
@@ -112,6 +114,7 @@ export async function openPgStore(url: string, options: PgStoreOptions): Promise
 
     // Webhook deliveries, after what their messages read (requests, state); each relay its own claims on them.
     const deliveries = noticing(createPgDeliveries(ctx, { events, webhooks, requests, state }, deliveryClaims(claims)));
+    ended.push(() => releaseDeliveryClaims(ctx, claims).then(() => undefined));
 
     return {
       migration,

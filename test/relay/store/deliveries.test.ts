@@ -122,6 +122,17 @@ describe('deliveries claimed by several relays on one PostgreSQL database', () =
     expect((await a.deliveries.due(harness.clock.ms, 10)).map((d) => d.id)).toEqual([second.id]);
   });
 
+  it('gives back, when a relay closes, the deliveries it claimed and never sent: another relay sends them without waiting out the lease', async () => {
+    const a = await harness.store();
+    const b = store;
+    const ids = [await webhook(b), await webhook(b)];
+    const queued = await Promise.all(ids.map((id) => b.deliveries.enqueueTest(id)));
+    expect((await a.deliveries.due(harness.clock.ms, 10)).map((d) => d.id).sort()).toEqual(queued.map((d) => d.id).sort());
+    expect(await b.deliveries.due(harness.clock.ms, 10)).toEqual([]);
+    await a.close();
+    expect((await b.deliveries.due(harness.clock.ms, 10)).map((d) => d.id).sort()).toEqual(queued.map((d) => d.id).sort());
+  });
+
   it('records an attempt while another relay disables the webhook: both commit, and nothing is left to send', async () => {
     const [a, b] = [store, await harness.store()];
     const ids = [await webhook(a), await webhook(a), await webhook(a), await webhook(a)];

@@ -1,9 +1,13 @@
 import Database from 'better-sqlite3';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { noticingFailures } from '../../../relay/store/health.js';
 import pg from 'pg';
 import { storageProblemOf, type Db, type Store } from '../../../relay/store/index.js';
 import { pgStorageProblemOf } from '../../../relay/store/postgres/health.js';
+import { openPgStore } from '../../../relay/store/postgres/index.js';
+import { TEST_VAULT } from '../../helpers/vault.js';
 import { DATABASES, databasePerTest, type DatabaseHarness, type TestStore } from './databases.js';
 import { record, StoreHarness } from './helpers.js';
 
@@ -188,6 +192,26 @@ describe('store health on PostgreSQL', () => {
     expect(await probesCommitted()).toBe(1);
   });
 
+  it('answers "unreadable" while the server hangs without a word, sharing one check, and is healthy again once it answers', async () => {
+    const proxy = await pausableProxy(new URL(await harness.url()));
+    const hung = await openPgStore(proxy.url, { vault: TEST_VAULT, healthTimeoutMs: 300 });
+    try {
+      expect(await hung.health.check()).toEqual({ ok: true });
+      proxy.pause();
+      // Without its own deadline a check waits on the silent server for as long as TCP lets it.
+      const checks = await Promise.all([hung.health.check(), hung.health.check(), hung.health.check()]);
+      expect(checks).toEqual([{ ok: false, problem: 'unreadable' }, { ok: false, problem: 'unreadable' }, { ok: false, problem: 'unreadable' }]);
+      // One check was under way for all three: one connection waits on the server, not three.
+      expect(hung.pool.totalCount - hung.pool.idleCount).toBeLessThanOrEqual(1);
+      proxy.resume();
+      await expect.poll(() => hung.health.check(), { timeout: 10_000 }).toEqual({ ok: true });
+    } finally {
+      proxy.resume();
+      await hung.close();
+      await proxy.close();
+    }
+  });
+
   it('two relays checking at once are both healthy', async () => {
     const other = await harness.store();
     expect(await Promise.all([store.health.check(), other.health.check(), store.health.check()])).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
@@ -238,3 +262,40 @@ describe('storageProblemOf', () => {
     expect(storageProblemOf('SQLITE_FULL')).toBeUndefined();
   });
 });
+
+/**
+ * A loopback TCP proxy to PostgreSQL that can stop passing bytes either way without closing
+ * anything: a server (or a network) that hangs, as a firewall dropping packets makes it.
+ */
+async function pausableProxy(target: URL): Promise<{ url: string; pause(): void; resume(): void; close(): Promise<void> }> {
+  let paused = false;
+  const pairs: Array<[Socket, Socket]> = [];
+  const server: Server = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    pairs.push([client, upstream]);
+    if (paused) for (const socket of [client, upstream]) socket.pause();
+    client.pipe(upstream).on('error', () => undefined);
+    upstream.pipe(client).on('error', () => undefined);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = new URL(target);
+  url.port = String((server.address() as AddressInfo).port);
+  return {
+    url: url.href,
+    pause() {
+      paused = true;
+      for (const pair of pairs) for (const socket of pair) socket.pause();
+    },
+    resume() {
+      paused = false;
+      for (const pair of pairs) for (const socket of pair) socket.resume();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const pair of pairs) for (const socket of pair) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
