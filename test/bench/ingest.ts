@@ -1,8 +1,7 @@
-import { XMLParser } from 'fast-xml-parser';
+import { SaxesParser } from 'saxes';
 import { Parser as Xml2jsParser } from 'xml2js';
 import type { ApiVersion } from '../../relay/concur/client.js';
 import { decodePage } from '../../relay/concur/decode.js';
-import { XML_PARSER_OPTIONS } from '../../relay/concur/decode-xml.js';
 import type { ConcurRecord } from '../../relay/concur/record.js';
 import { openStore } from '../../relay/store/index.js';
 import { type BenchResult, interleaved, log, median, oneCoreEach, result, spread, tempDir } from './lib.js';
@@ -16,7 +15,7 @@ import { TEST_VAULT } from '../helpers/vault.js';
  * process on the other core:
  *
  * - relay: one real sweep of the poller over loopback HTTP — ConcurClient (node:http, size cap),
- *   decode.ts (3.0: DTD check, well-formedness check, fast-xml-parser; 3.2: JSON.parse; zod for
+ *   decode.ts (3.0: DTD check, size bounds, one strict pass of saxes; 3.2: JSON.parse; zod for
  *   both) and the store's upserts (with their request.created events) into a fresh SQLite file.
  *   End to end, wall clock.
  * - walk (`ingest.vs_walk.*`, goal ≥ 0.8): the same sandbox, the same lists, page by page with
@@ -26,7 +25,7 @@ import { TEST_VAULT } from '../helpers/vault.js';
  *   list call at the sandbox (its latency fault), against pages × 30 ms: with a Concur far away,
  *   the relay's own work should hide behind the wait for the next page.
  *
- * 3.0 only, reported: fast-xml-parser alone (ceiling) and xml2js (peer) over the same bodies,
+ * 3.0 only, reported: saxes alone (ceiling) and xml2js (peer) over the same bodies,
  * fetched once beforehand; the same bodies from a bare node:http server (floor); decode.ts alone
  * and the store's upserts alone (groups of 100), to say where a sweep's time goes.
  *
@@ -122,8 +121,8 @@ async function measure(target: IngestTarget, dir: string): Promise<BenchResult[]
 }
 
 /**
- * 3.0's parser baselines over the bodies of one walk: fast-xml-parser with the relay's options
- * (faster than its defaults, so the stricter ceiling), xml2js (default options, as Concur's Node
+ * 3.0's parser baselines over the bodies of one walk: saxes reading them and building nothing (the
+ * relay's reader, so the ceiling of its decoding), xml2js (default options, as Concur's Node
  * SDK uses it), the bodies from a bare server, and the relay's two halves on their own.
  */
 async function parserMeasures(target: IngestTarget, dir: string) {
@@ -137,7 +136,6 @@ async function parserMeasures(target: IngestTarget, dir: string) {
     check(await work());
     return INGEST_REQUESTS / ((performance.now() - started) / 1000);
   };
-  const fxp = new XMLParser(XML_PARSER_OPTIONS);
   const xml2js = new Xml2jsParser();
   const records: ConcurRecord[] = bodies.flatMap((body) => decodePage(body, 'application/xml; charset=utf-8').items);
   let storeNo = 0;
@@ -154,10 +152,11 @@ async function parserMeasures(target: IngestTarget, dir: string) {
     ceiling: timed(() => {
       let items = 0;
       for (const body of bodies) {
-        // preserveOrder: [<?xml?>…, {ConnectionRequests: [{Items: [{ConnectionRequest: […]}, …]}, {NextPage}]}]
-        const root = (fxp.parse(body) as Array<Record<string, unknown>>).find((node) => 'ConnectionRequests' in node);
-        const list = (root?.ConnectionRequests as Array<Record<string, unknown>> | undefined)?.find((node) => 'Items' in node)?.Items;
-        items += ((list ?? []) as Array<Record<string, unknown>>).filter((node) => 'ConnectionRequest' in node).length;
+        const parser = new SaxesParser();
+        parser.on('opentag', (tag) => {
+          if (tag.name === 'ConnectionRequest') items++;
+        });
+        parser.write(body).close();
       }
       return items;
     }),
@@ -194,7 +193,7 @@ async function parserMeasures(target: IngestTarget, dir: string) {
       log(`ingest 3.0 XML ${name}: ${median(of(name)).toFixed(0)} ${spread(of(name))}`);
       return median(of(name));
     };
-    const ceiling = { name: 'fast-xml-parser alone', value: rps('ceiling'), unit: 'req/s' };
+    const ceiling = { name: 'saxes alone', value: rps('ceiling'), unit: 'req/s' };
     return [
       result('ingest.poll_vs_ceiling', relayRps, 'req/s', 'reported (was ≥ 0.5 × ceiling)', true, ceiling),
       result('ingest.poll_vs_peer', relayRps, 'req/s', 'reported (was ≥ 3 × peer)', true, { name: 'xml2js alone', value: rps('peer'), unit: 'req/s' }),
