@@ -40,7 +40,7 @@ export function readXml(text: string): XmlElement[] {
   const declaration = DECLARATION.exec(xml)?.[0] ?? '';
   const wrapper: XmlElement = { name: WRAPPER, key: WRAPPER, nil: false, text: '', children: [] };
   const open: XmlElement[] = [];
-  const parser = new SaxesParser({ position: false });
+  const parser = new SaxesParser({ xmlns: false, position: false });
   let tooDeep = false;
   parser.on('opentag', (tag) => {
     const parent = open.at(-1);
