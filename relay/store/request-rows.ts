@@ -141,6 +141,71 @@ export function planWrite(record: ConcurRecord, before: KnownRow | undefined, se
   };
 }
 
+export interface UpsertResult {
+  created: ConnectionRequest[];
+  updated: ConnectionRequest[];
+}
+
+/** A record's write (see planWrite). */
+export type Planned = NonNullable<PlannedWrite>;
+
+/**
+ * The writes a poll's records make, in their order, cut into batches that never hold an id twice.
+ * Each batch is written at once and then announced, the updated requests read back after all its
+ * writes: an id twice in one batch would be announced twice with what its last occurrence wrote.
+ * `known` (what the store has, by id) follows the writes, so a repeated id is compared with what
+ * its previous occurrence wrote.
+ */
+export function planBatches(records: readonly ConcurRecord[], known: Map<string, KnownRow>, seenAt: string, vault: Vault): Planned[][] {
+  const batches: Planned[][] = [];
+  let batch: Planned[] = [];
+  let ids = new Set<string>();
+  for (const record of records) {
+    const planned = planWrite(record, known.get(record.id), seenAt, vault);
+    if (planned === undefined) continue;
+    known.set(record.id, planned.write);
+    if (ids.has(record.id)) {
+      batches.push(batch);
+      batch = [];
+      ids = new Set();
+    }
+    batch.push(planned);
+    ids.add(record.id);
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
+}
+
+/** What a request's write announces. */
+export type RequestEvent = { type: 'request.created' | 'request.updated'; data: ConnectionRequest };
+
+/**
+ * What a written batch announces, in its records' order, added to `result` too: a new request as
+ * written (createdView), a changed one as `updatedView` reads it back (with its replies).
+ */
+export function announce(
+  batch: readonly Planned[],
+  limits: VersionRules,
+  updatedView: (id: string) => ConnectionRequest | undefined,
+  result: UpsertResult,
+): RequestEvent[] {
+  const events: RequestEvent[] = [];
+  for (const planned of batch) {
+    if (planned.kind === 'insert') {
+      const created = createdView(planned.write, limits);
+      if (created === undefined) continue;
+      result.created.push(created);
+      events.push({ type: 'request.created', data: created });
+      continue;
+    }
+    const updated = updatedView(planned.write.id);
+    if (updated === undefined) continue;
+    result.updated.push(updated);
+    events.push({ type: 'request.updated', data: updated });
+  }
+  return events;
+}
+
 const NO_REPLY = {
   reply_id: null,
   reply_status: null,

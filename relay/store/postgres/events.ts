@@ -1,4 +1,13 @@
-import { DEFAULT_EVENTS_KEPT, toEvent, type EventDataMap, type EventListener, type EventRow, type StoredEvent, type StoredEventType } from '../events.js';
+import {
+  DEFAULT_EVENTS_KEPT,
+  toEvent,
+  type EventDataMap,
+  type EventListener,
+  type EventRow,
+  type NewEvent,
+  type StoredEvent,
+  type StoredEventType,
+} from '../events.js';
 import type { EventLog } from '../index.js';
 import type { PgContext } from './context.js';
 import { ADVISORY_LOCK } from './locks.js';
@@ -6,8 +15,8 @@ import type { PgNotices } from './notices.js';
 
 /**
  * The PostgreSQL twin of events.ts: one log for every relay on the database. Ids come from the
- * table's one identity sequence; each append announces its id with NOTIFY (delivered by the
- * server at commit, to every relay LISTENing); each store LISTENs on a connection of its own and,
+ * table's one identity sequence; a transaction that appends announces it with one NOTIFY (delivered
+ * by the server at commit, to every relay LISTENing); each store LISTENs on a connection of its own and,
  * on a notification (or its own commit), reads the events after the last one it delivered, so its
  * subscribers hear every committed event of every relay, in id order, once each.
  */
@@ -19,10 +28,14 @@ const CATCH_UP_BATCH = 500;
 
 /** An `onAppend` listener may write through the store, asynchronously: it is awaited inside the transaction. */
 export type PgAppendListener = (event: StoredEvent) => void | Promise<void>;
+/** As PgAppendListener, for the events of one append together. */
+export type PgAppendAllListener = (events: readonly StoredEvent[]) => void | Promise<void>;
 
 export interface PgEventLog extends EventLog {
   append<K extends StoredEventType>(type: K, data: EventDataMap[K]): Promise<StoredEvent>;
+  appendAll(events: readonly NewEvent[]): Promise<StoredEvent[]>;
   onAppend(listener: PgAppendListener): void;
+  onAppendAll(listener: PgAppendAllListener): void;
   /**
    * Resolves once the subscribers have heard every event committed before the call (by any relay).
    * For whoever must know they have (tests; a shutdown that flushes), never needed for correctness.
@@ -48,13 +61,35 @@ export interface PgEventLogOptions {
  * transactions append after (requests.ts's upsert) takes it first, before any row lock: two
  * transactions never hold one each while waiting for the other.
  */
+/**
+ * Stores a list of events ($1 types, $2 data, $3 the time) in one statement, answering their ids
+ * in the order given. The events lock (see lockEvents) is taken as the ids' source is read, before
+ * any id is taken from the sequence. The ids are taken first and then handed out smallest first
+ * in the list's order (`numbered`), so the order holds whatever order the server computes the
+ * sequence's values in. One NOTIFY, whose payload is the same for every append, so the server
+ * sends one for the whole transaction however many appends it makes (it folds identical
+ * notifications of a transaction into one); it holds it until the commit and drops it on a
+ * rollback. A listener reads the events after the last it delivered, so it needs no id from it.
+ */
+const APPEND = `
+  WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock($5)),
+       taken AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('events', 'id')) AS id
+                              FROM locked, generate_series(1, cardinality($1::text[]))),
+       numbered AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM taken),
+       stored AS (INSERT INTO events (id, type, data, created_at)
+                  SELECT numbered.id, given.type, given.data, $3::timestamptz
+                  FROM numbered JOIN unnest($1::text[], $2::text[]) WITH ORDINALITY AS given (type, data, n) USING (n)
+                  ORDER BY n
+                  RETURNING id)
+  SELECT array_agg(id ORDER BY id) AS ids, pg_notify($4, '') FROM stored`;
+
 export async function lockEvents(ctx: PgContext): Promise<void> {
   await ctx.query('SELECT pg_advisory_xact_lock($1)', [ADVISORY_LOCK.events]);
 }
 
 export async function createPgEventLog(ctx: PgContext, options: PgEventLogOptions): Promise<PgEventLog> {
   const listeners = new Set<EventListener>();
-  const inTransaction: PgAppendListener[] = [];
+  const inTransaction: PgAppendAllListener[] = [];
   const deliveries = createDelivery(ctx, listeners, options.onListenerError);
   // A lost connection is made again, and then catches up with whatever was announced meanwhile:
   // the events themselves are in the table, only the wake-up was lost.
@@ -77,29 +112,34 @@ export async function createPgEventLog(ctx: PgContext, options: PgEventLogOption
   let snapshot: string | undefined;
   let version = 0;
 
+  async function appendAll(given: readonly NewEvent[]): Promise<StoredEvent[]> {
+    if (given.length === 0) return [];
+    return ctx.tx(async () => {
+      const createdAt = ctx.now();
+      const { rows } = await ctx.query<{ ids: Array<number | string> }>(APPEND, [
+        given.map((event) => event.type),
+        given.map((event) => JSON.stringify(event.data)),
+        createdAt,
+        EVENTS_CHANNEL,
+        ADVISORY_LOCK.events,
+      ]);
+      const ids = rows[0]?.ids ?? [];
+      if (ids.length !== given.length) throw new Error('the events were not stored');
+      const stored = given.map(({ type, data }, at) => ({ id: Number(ids[at]), type, data, createdAt }) as StoredEvent);
+      for (const listener of inTransaction) await listener(stored);
+      // This relay's own subscribers need not wait for the notification's round trip.
+      ctx.afterCommit(() => void deliveries.catchUp());
+      return stored;
+    });
+  }
+
   return {
     async append(type, data) {
-      return ctx.tx(async () => {
-        const createdAt = ctx.now();
-        // One statement: the events lock (see lockEvents) is taken as the row's source is read,
-        // before the row's id is taken from the sequence (the column's default, computed for each
-        // row the source gives); the id is announced, and the server holds the notification until
-        // the commit (dropping it on a rollback).
-        const { rows } = await ctx.query<{ id: number }>(
-          `WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock($5)),
-                stored AS (INSERT INTO events (type, data, created_at) SELECT $1, $2, $3::timestamptz FROM locked RETURNING id)
-           SELECT id, pg_notify($4, id::text) FROM stored`,
-          [type, JSON.stringify(data), createdAt, EVENTS_CHANNEL, ADVISORY_LOCK.events],
-        );
-        const id = rows[0]?.id;
-        if (id === undefined) throw new Error('the event was not stored');
-        const event = { id, type, data, createdAt } as StoredEvent;
-        for (const listener of inTransaction) await listener(event);
-        // This relay's own subscribers need not wait for the notification's round trip.
-        ctx.afterCommit(() => void deliveries.catchUp());
-        return event;
-      });
+      const [event] = await appendAll([{ type, data } as NewEvent]);
+      if (event === undefined) throw new Error('the event was not stored');
+      return event;
     },
+    appendAll,
     after,
     async latestId() {
       const { rows } = await ctx.query<{ id: number | null }>('SELECT MAX(id) AS id FROM events');
@@ -123,6 +163,11 @@ export async function createPgEventLog(ctx: PgContext, options: PgEventLogOption
       return () => listeners.delete(listener);
     },
     onAppend(listener) {
+      inTransaction.push(async (events) => {
+        for (const event of events) await listener(event);
+      });
+    },
+    onAppendAll(listener) {
       inTransaction.push(listener);
     },
     /**
