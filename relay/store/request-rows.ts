@@ -50,23 +50,43 @@ export const KNOWN_COLUMNS =
 export type RequestWrite = KnownRow & { last_modified: string; updated_at: string; request_token: string | null; new_token: 0 | 1 };
 export type RequestInsert = RequestWrite & { first_seen_at: string };
 
+/**
+ * The columns an update writes from a RequestWrite (the token only when it is new: `new_token`);
+ * an insert writes these, the id and first_seen_at.
+ */
+export const UPDATED_COLUMNS = [
+  'uri',
+  'first_name',
+  'middle_name',
+  'last_name',
+  'loyalty_number',
+  'discount_code',
+  'status',
+  'concur_status',
+  'concur_last_modified',
+  'message',
+  'user_id',
+  'email_addresses',
+  'request_token',
+  'request_token_sha256',
+  'request_token_issued_at',
+  'last_modified',
+  'updated_at',
+] as const satisfies ReadonlyArray<keyof RequestWrite>;
+export const INSERTED_COLUMNS = ['id', ...UPDATED_COLUMNS, 'first_seen_at'] as const satisfies ReadonlyArray<keyof RequestInsert>;
+
 /** Writes a RequestInsert (named parameters). */
 export const REQUEST_INSERT = `
-    INSERT INTO requests (id, uri, first_name, middle_name, last_name, loyalty_number, discount_code, status,
-                          concur_status, concur_last_modified, message, user_id, email_addresses, request_token, request_token_sha256,
-                          request_token_issued_at, last_modified, first_seen_at, updated_at, retries)
-    VALUES (@id, @uri, @first_name, @middle_name, @last_name, @loyalty_number, @discount_code, @status,
-            @concur_status, @concur_last_modified, @message, @user_id, @email_addresses, @request_token, @request_token_sha256,
-            @request_token_issued_at, @last_modified, @first_seen_at, @updated_at, 0)`;
+    INSERT INTO requests (${INSERTED_COLUMNS.join(', ')}, retries)
+    VALUES (${INSERTED_COLUMNS.map((column) => `@${column}`).join(', ')}, 0)`;
 
 /** Writes a RequestWrite over the stored row (named parameters). */
 export const REQUEST_UPDATE = `
-    UPDATE requests SET uri = @uri, first_name = @first_name, middle_name = @middle_name, last_name = @last_name,
-           loyalty_number = @loyalty_number, discount_code = @discount_code, status = @status,
-           concur_status = @concur_status, concur_last_modified = @concur_last_modified, message = @message,
-           user_id = @user_id, email_addresses = @email_addresses, request_token = CASE WHEN @new_token = 1 THEN @request_token ELSE request_token END,
-           request_token_sha256 = @request_token_sha256, request_token_issued_at = @request_token_issued_at,
-           last_modified = @last_modified, updated_at = @updated_at
+    UPDATE requests SET ${UPDATED_COLUMNS.map((column) =>
+      column === 'request_token'
+        ? 'request_token = CASE WHEN @new_token = 1 THEN @request_token ELSE request_token END'
+        : `${column} = @${column}`,
+    ).join(', ')}
     WHERE id = @id`;
 
 /** What one record of a poll does to the store: nothing, a new row, or a changed one. */
