@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   DEFAULT_EVENTS_KEPT,
   toEvent,
@@ -11,6 +12,7 @@ import {
 import type { EventLog } from '../index.js';
 import type { PgContext } from './context.js';
 import { ADVISORY_LOCK } from './locks.js';
+import { createDelivery } from './events-delivery.js';
 import type { PgNotices } from './notices.js';
 
 /**
@@ -23,8 +25,6 @@ import type { PgNotices } from './notices.js';
 
 /** The channel the appends announce on. */
 export const EVENTS_CHANNEL = 'triplink_events';
-/** Events read per query while catching up. */
-const CATCH_UP_BATCH = 500;
 
 /** An `onAppend` listener may write through the store, asynchronously: it is awaited inside the transaction. */
 export type PgAppendListener = (event: StoredEvent) => void | Promise<void>;
@@ -66,10 +66,11 @@ export interface PgEventLogOptions {
  * in the order given. The events lock (see lockEvents) is taken as the ids' source is read, before
  * any id is taken from the sequence. The ids are taken first and then handed out smallest first
  * in the list's order (`numbered`), so the order holds whatever order the server computes the
- * sequence's values in. One NOTIFY, whose payload is the same for every append, so the server
- * sends one for the whole transaction however many appends it makes (it folds identical
- * notifications of a transaction into one); it holds it until the commit and drops it on a
- * rollback. A listener reads the events after the last it delivered, so it needs no id from it.
+ * sequence's values in. One NOTIFY, whose payload ($6) names the appending event log rather than
+ * an id, so the server sends one for the whole transaction however many appends it makes (it
+ * folds identical notifications of a transaction into one); it holds it until the commit and
+ * drops it on a rollback. A listener reads the events after the last it delivered, so it needs no
+ * id from it.
  */
 const APPEND = `
   WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock($5)),
@@ -81,7 +82,7 @@ const APPEND = `
                   FROM numbered JOIN unnest($1::text[], $2::text[]) WITH ORDINALITY AS given (type, data, n) USING (n)
                   ORDER BY n
                   RETURNING id)
-  SELECT array_agg(id ORDER BY id) AS ids, pg_notify($4, '') FROM stored`;
+  SELECT array_agg(id ORDER BY id) AS ids, pg_notify($4, $6) FROM stored`;
 
 export async function lockEvents(ctx: PgContext): Promise<void> {
   await ctx.query('SELECT pg_advisory_xact_lock($1)', [ADVISORY_LOCK.events]);
@@ -91,10 +92,16 @@ export async function createPgEventLog(ctx: PgContext, options: PgEventLogOption
   const listeners = new Set<EventListener>();
   const inTransaction: PgAppendAllListener[] = [];
   const deliveries = createDelivery(ctx, listeners, options.onListenerError);
+  // What this log's appends announce themselves with: its own notifications wake nothing (its
+  // commits hand it their events, see below), another relay's make it read what they stored.
+  const me = randomUUID();
+  const read = (): void => void deliveries.catchUp();
   // A lost connection is made again, and then catches up with whatever was announced meanwhile:
   // the events themselves are in the table, only the wake-up was lost.
-  const catchUp = (): void => void deliveries.catchUp();
-  await options.notices.listen(EVENTS_CHANNEL, { notice: catchUp, reconnected: catchUp });
+  const notice = (payload: string): void => {
+    if (payload !== me) read();
+  };
+  await options.notices.listen(EVENTS_CHANNEL, { notice, reconnected: read });
   // LISTEN first, then where delivery starts: an event committed in between is announced to a
   // connection already listening, and read after `from`.
   await deliveries.start();
@@ -122,13 +129,15 @@ export async function createPgEventLog(ctx: PgContext, options: PgEventLogOption
         createdAt,
         EVENTS_CHANNEL,
         ADVISORY_LOCK.events,
+        me,
       ]);
       const ids = rows[0]?.ids ?? [];
       if (ids.length !== given.length) throw new Error('the events were not stored');
       const stored = given.map(({ type, data }, at) => ({ id: Number(ids[at]), type, data, createdAt }) as StoredEvent);
       for (const listener of inTransaction) await listener(stored);
-      // This relay's own subscribers need not wait for the notification's round trip.
-      ctx.afterCommit(() => void deliveries.catchUp());
+      // This relay's own subscribers need not wait for the notification's round trip, nor read
+      // back what it has in hand.
+      ctx.afterCommit(() => void deliveries.committed(stored));
       return stored;
     });
   }
@@ -194,66 +203,6 @@ export async function createPgEventLog(ctx: PgContext, options: PgEventLogOption
       listeners.clear();
       // A catch-up under way ends before the pool does (it would fail on an ended one).
       await deliveries.stop();
-    },
-  };
-}
-
-/** Delivers to the subscribers the events after the last one delivered, one catch-up at a time. */
-function createDelivery(ctx: PgContext, listeners: Set<EventListener>, onListenerError: (error: unknown) => void) {
-  let last = 0;
-  let running: Promise<void> | undefined;
-  let again = false;
-  let stopped = false;
-
-  async function run(): Promise<void> {
-    do {
-      again = false;
-      while (!stopped) {
-        const { rows } = await ctx.query<EventRow>('SELECT id, type, data, created_at FROM events WHERE id > $1 ORDER BY id LIMIT $2', [
-          last,
-          CATCH_UP_BATCH,
-        ]);
-        for (const row of rows) {
-          last = row.id;
-          const event = toEvent(row);
-          if (event === undefined) continue;
-          for (const listener of listeners) {
-            try {
-              listener(event);
-            } catch (error) {
-              onListenerError(error);
-            }
-          }
-        }
-        if (rows.length < CATCH_UP_BATCH) break;
-      }
-    } while (again);
-  }
-
-  return {
-    async start(): Promise<void> {
-      const { rows } = await ctx.query<{ id: number | null }>('SELECT MAX(id) AS id FROM events');
-      last = rows[0]?.id ?? 0;
-    },
-    /**
-     * Reads and delivers what was committed before the call. A call while a catch-up runs asks
-     * it for one more round (its commit may have come after that round's read) and waits for it.
-     */
-    catchUp(): Promise<void> {
-      if (stopped) return Promise.resolve();
-      if (running !== undefined) {
-        again = true;
-        return running;
-      }
-      running = run()
-        .catch((error: unknown) => onListenerError(error))
-        .finally(() => (running = undefined));
-      return running;
-    },
-    async stop(): Promise<void> {
-      stopped = true;
-      again = false;
-      await running;
     },
   };
 }
