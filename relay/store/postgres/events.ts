@@ -17,9 +17,10 @@ import type { PgNotices } from './notices.js';
 
 /**
  * The PostgreSQL twin of events.ts: one log for every relay on the database. Ids come from the
- * table's one identity sequence; a transaction that appends announces it with one NOTIFY (delivered
- * by the server at commit, to every relay LISTENing); each store LISTENs on a connection of its own and,
- * on a notification (or its own commit), reads the events after the last one it delivered, so its
+ * table's one identity sequence; a transaction that appends announces it with one NOTIFY
+ * (delivered by the server at commit, to every relay LISTENing); each store LISTENs on a connection
+ * of its own and, on another relay's notification, reads the events after the last one it
+ * delivered (its own it has in hand at its commit: events-delivery.ts), so its
  * subscribers hear every committed event of every relay, in id order, once each.
  */
 
@@ -52,16 +53,6 @@ export interface PgEventLogOptions {
 }
 
 /**
- * Takes the events lock for the rest of the caller's transaction. Why: ids from a sequence are
- * taken in one order and may commit in another (A takes 5, B takes 6, B commits first); a reader
- * that delivered 6 would move past 5 and never see it. With the lock held from before the id is
- * taken until commit, appending transactions commit one after the other in id order, so once an
- * id is visible every lower id that will ever commit is visible too, and "the events after the
- * last one delivered" misses nothing. A transaction that will append and also lock rows other
- * transactions append after (requests.ts's upsert) takes it first, before any row lock: two
- * transactions never hold one each while waiting for the other.
- */
-/**
  * Stores a list of events ($1 types, $2 data, $3 the time) in one statement, answering their ids
  * in the order given. The events lock (see lockEvents) is taken as the ids' source is read, before
  * any id is taken from the sequence. The ids are taken first and then handed out smallest first
@@ -84,6 +75,16 @@ const APPEND = `
                   RETURNING id)
   SELECT array_agg(id ORDER BY id) AS ids, pg_notify($4, $6) FROM stored`;
 
+/**
+ * Takes the events lock for the rest of the caller's transaction. Why: ids from a sequence are
+ * taken in one order and may commit in another (A takes 5, B takes 6, B commits first); a reader
+ * that delivered 6 would move past 5 and never see it. With the lock held from before the id is
+ * taken until commit, appending transactions commit one after the other in id order, so once an
+ * id is visible every lower id that will ever commit is visible too, and "the events after the
+ * last one delivered" misses nothing. A transaction that will append and also lock rows other
+ * transactions append after (requests.ts's upsert) takes it first, before any row lock: two
+ * transactions never hold one each while waiting for the other.
+ */
 export async function lockEvents(ctx: PgContext): Promise<void> {
   await ctx.query('SELECT pg_advisory_xact_lock($1)', [ADVISORY_LOCK.events]);
 }
