@@ -22,7 +22,7 @@ import type { Requests } from './requests.js';
 import type { RelayState } from './state.js';
 import type { ReplyClaims } from './reply-claims.js';
 import { addMs, toIso, type TimeInput } from './time.js';
-import { messageBody, messageDataOf, testMessageBody, webhookTypeOf, type MessageType } from './webhook-messages.js';
+import { messageBody, messageDataOf, subscribersOnce, testMessageBody, webhookTypeOf, type MessageType } from './webhook-messages.js';
 import { newId, type Webhooks } from './webhooks.js';
 
 /**
@@ -115,7 +115,7 @@ export interface Deliveries {
  * the arguments, rather than as a hook assigned after the fact.
  */
 export interface DeliveriesDeps {
-  events: Pick<EventLog, 'onAppend'>;
+  events: Pick<EventLog, 'onAppendAll'>;
   webhooks: Pick<Webhooks, 'get' | 'subscribers' | 'noteAttempt' | 'onDisabled'>;
   /** The request a reply message carries. */
   requests: Pick<Requests, 'get'>;
@@ -133,17 +133,18 @@ function insertDelivery(ctx: StoreContext, sql: DeliveryStatements, webhookId: s
 /** Subscribes deliveries to what makes and ends them: see DeliveriesDeps. */
 function listen(ctx: StoreContext, sql: DeliveryStatements, deps: DeliveriesDeps): void {
   const views = { request: deps.requests.get, summary: deps.state.summary };
-  deps.events.onAppend((event) => {
-    const type = webhookTypeOf(event);
-    if (type === undefined) return;
-    const subscribers = deps.webhooks.subscribers(type);
-    if (subscribers.length === 0) return;
-    const data = messageDataOf(event, views);
-    if (data === undefined) return;
-    const body = messageBody(type, event.createdAt, data);
-    // One message id per event: every endpoint that gets it sees the same webhook-id.
-    const messageId = newId('msg');
-    for (const subscriber of subscribers) insertDelivery(ctx, sql, subscriber, messageId, type, body);
+  deps.events.onAppendAll((events) => {
+    const subscribers = subscribersOnce(deps.webhooks.subscribers);
+    for (const event of events) {
+      const type = webhookTypeOf(event);
+      if (type === undefined || subscribers(type).length === 0) continue;
+      const data = messageDataOf(event, views);
+      if (data === undefined) continue;
+      const body = messageBody(type, event.createdAt, data);
+      // One message id per event: every endpoint that gets it sees the same webhook-id.
+      const messageId = newId('msg');
+      for (const subscriber of subscribers(type)) insertDelivery(ctx, sql, subscriber, messageId, type, body);
+    }
   });
   deps.webhooks.onDisabled((webhookId, reason) => {
     sql.failPending.run({ webhook: webhookId, error: disabledError(reason), now: ctx.now() });

@@ -63,7 +63,7 @@ export type {
 export type Requests = AsyncPart<SqliteRequests>;
 export type Replies = AsyncPart<SqliteReplies>;
 export type ReplyExchange = AsyncPart<SqliteReplyExchange>;
-export type EventLog = AsyncPart<Omit<SqliteEventLog, 'append'>, 'subscribe' | 'onAppend'> & {
+export type EventLog = AsyncPart<Omit<SqliteEventLog, 'append'>, 'subscribe' | 'onAppend' | 'onAppendAll'> & {
   append<K extends StoredEventType>(type: K, data: EventDataMap[K]): Awaitable<StoredEvent>;
 };
 export type Webhooks = AsyncPart<SqliteWebhooks, 'onDisabled'>;
@@ -233,7 +233,7 @@ export function openStore(path: string, options: StoreOptions): Store {
       sealedAtOpen,
       requests: noticing(requests),
       replies: noticing(replies),
-      events: noticing(events, ['subscribe', 'onAppend']),
+      events: noticing(events, ['subscribe', 'onAppend', 'onAppendAll']),
       webhooks: noticing(webhooks, ['onDisabled']),
       deliveries: noticing(deliveries),
       state: noticing(state),

@@ -50,23 +50,43 @@ export const KNOWN_COLUMNS =
 export type RequestWrite = KnownRow & { last_modified: string; updated_at: string; request_token: string | null; new_token: 0 | 1 };
 export type RequestInsert = RequestWrite & { first_seen_at: string };
 
+/**
+ * The columns an update writes from a RequestWrite (the token only when it is new: `new_token`);
+ * an insert writes these, the id and first_seen_at.
+ */
+export const UPDATED_COLUMNS = [
+  'uri',
+  'first_name',
+  'middle_name',
+  'last_name',
+  'loyalty_number',
+  'discount_code',
+  'status',
+  'concur_status',
+  'concur_last_modified',
+  'message',
+  'user_id',
+  'email_addresses',
+  'request_token',
+  'request_token_sha256',
+  'request_token_issued_at',
+  'last_modified',
+  'updated_at',
+] as const satisfies ReadonlyArray<keyof RequestWrite>;
+export const INSERTED_COLUMNS = ['id', ...UPDATED_COLUMNS, 'first_seen_at'] as const satisfies ReadonlyArray<keyof RequestInsert>;
+
 /** Writes a RequestInsert (named parameters). */
 export const REQUEST_INSERT = `
-    INSERT INTO requests (id, uri, first_name, middle_name, last_name, loyalty_number, discount_code, status,
-                          concur_status, concur_last_modified, message, user_id, email_addresses, request_token, request_token_sha256,
-                          request_token_issued_at, last_modified, first_seen_at, updated_at, retries)
-    VALUES (@id, @uri, @first_name, @middle_name, @last_name, @loyalty_number, @discount_code, @status,
-            @concur_status, @concur_last_modified, @message, @user_id, @email_addresses, @request_token, @request_token_sha256,
-            @request_token_issued_at, @last_modified, @first_seen_at, @updated_at, 0)`;
+    INSERT INTO requests (${INSERTED_COLUMNS.join(', ')}, retries)
+    VALUES (${INSERTED_COLUMNS.map((column) => `@${column}`).join(', ')}, 0)`;
 
 /** Writes a RequestWrite over the stored row (named parameters). */
 export const REQUEST_UPDATE = `
-    UPDATE requests SET uri = @uri, first_name = @first_name, middle_name = @middle_name, last_name = @last_name,
-           loyalty_number = @loyalty_number, discount_code = @discount_code, status = @status,
-           concur_status = @concur_status, concur_last_modified = @concur_last_modified, message = @message,
-           user_id = @user_id, email_addresses = @email_addresses, request_token = CASE WHEN @new_token = 1 THEN @request_token ELSE request_token END,
-           request_token_sha256 = @request_token_sha256, request_token_issued_at = @request_token_issued_at,
-           last_modified = @last_modified, updated_at = @updated_at
+    UPDATE requests SET ${UPDATED_COLUMNS.map((column) =>
+      column === 'request_token'
+        ? 'request_token = CASE WHEN @new_token = 1 THEN @request_token ELSE request_token END'
+        : `${column} = @${column}`,
+    ).join(', ')}
     WHERE id = @id`;
 
 /** What one record of a poll does to the store: nothing, a new row, or a changed one. */
@@ -139,6 +159,71 @@ export function planWrite(record: ConcurRecord, before: KnownRow | undefined, se
       request_token_issued_at: newToken ? (record.requestToken === null ? null : seenAt) : before.request_token_issued_at,
     },
   };
+}
+
+export interface UpsertResult {
+  created: ConnectionRequest[];
+  updated: ConnectionRequest[];
+}
+
+/** A record's write (see planWrite). */
+export type Planned = NonNullable<PlannedWrite>;
+
+/**
+ * The writes a poll's records make, in their order, cut into batches that never hold an id twice.
+ * Each batch is written at once and then announced, the updated requests read back after all its
+ * writes: an id twice in one batch would be announced twice with what its last occurrence wrote.
+ * `known` (what the store has, by id) follows the writes, so a repeated id is compared with what
+ * its previous occurrence wrote.
+ */
+export function planBatches(records: readonly ConcurRecord[], known: Map<string, KnownRow>, seenAt: string, vault: Vault): Planned[][] {
+  const batches: Planned[][] = [];
+  let batch: Planned[] = [];
+  let ids = new Set<string>();
+  for (const record of records) {
+    const planned = planWrite(record, known.get(record.id), seenAt, vault);
+    if (planned === undefined) continue;
+    known.set(record.id, planned.write);
+    if (ids.has(record.id)) {
+      batches.push(batch);
+      batch = [];
+      ids = new Set();
+    }
+    batch.push(planned);
+    ids.add(record.id);
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
+}
+
+/** What a request's write announces. */
+export type RequestEvent = { type: 'request.created' | 'request.updated'; data: ConnectionRequest };
+
+/**
+ * What a written batch announces, in its records' order, added to `result` too: a new request as
+ * written (createdView), a changed one as `updatedView` reads it back (with its replies).
+ */
+export function announce(
+  batch: readonly Planned[],
+  limits: VersionRules,
+  updatedView: (id: string) => ConnectionRequest | undefined,
+  result: UpsertResult,
+): RequestEvent[] {
+  const events: RequestEvent[] = [];
+  for (const planned of batch) {
+    if (planned.kind === 'insert') {
+      const created = createdView(planned.write, limits);
+      if (created === undefined) continue;
+      result.created.push(created);
+      events.push({ type: 'request.created', data: created });
+      continue;
+    }
+    const updated = updatedView(planned.write.id);
+    if (updated === undefined) continue;
+    result.updated.push(updated);
+    events.push({ type: 'request.updated', data: updated });
+  }
+  return events;
 }
 
 const NO_REPLY = {

@@ -7,33 +7,26 @@ import { placeOf, REQUEST_TOKEN } from './sealed-columns.js';
 import type { EventLog } from './events.js';
 import { REQUEST_VIEW_SELECT, requestViewPage, toConnectionRequest, type RequestViewRow } from './mapping.js';
 import {
+  announce,
   countsOf,
-  createdView,
   decodeCursor,
   KNOWN_COLUMNS,
   listWheres,
   pageSize,
-  planWrite,
+  planBatches,
   REQUEST_INSERT,
   REQUEST_UPDATE,
   toPage,
   type KnownRow,
   type RequestInsert,
   type RequestWrite,
+  type UpsertResult,
 } from './request-rows.js';
 import { toIso, type TimeInput } from './time.js';
 
-export { encodeCursor } from './request-rows.js';
-
-export interface UpsertResult {
-  created: ConnectionRequest[];
-  updated: ConnectionRequest[];
-}
+export { encodeCursor, type UpsertResult } from './request-rows.js';
 
 export type ListRequestsQuery = Pick<RequestsQuery, 'group' | 'cursor'> & { limit: number };
-
-/** Ids read per `SELECT … WHERE id IN (…)` when an upsert looks up what it already has. */
-const LOOKUP_CHUNK = 100;
 
 export interface Requests {
   upsertFromConcur(records: readonly ConcurRecord[], seenAt: TimeInput): UpsertResult;
@@ -45,22 +38,13 @@ export interface Requests {
 
 /** The statements of the requests table, prepared once. */
 function prepare(db: Db) {
-  // What the store has for a page's ids, read in one statement (one per size of chunk, prepared once).
-  const lookups = new Map<number, ReturnType<typeof lookupStatement>>();
-  function lookupStatement(size: number) {
-    return db.prepare<string[], KnownRow>(`SELECT ${KNOWN_COLUMNS} FROM requests WHERE id IN (${Array.from({ length: size }, () => '?').join(', ')})`);
-  }
+  // What the store has for a page's ids, in one statement: the ids as one JSON array.
+  const lookupStatement = db.prepare<[string], KnownRow>(
+    `SELECT ${KNOWN_COLUMNS} FROM requests WHERE id IN (SELECT value FROM json_each(?))`,
+  );
   function lookup(ids: readonly string[]): Map<string, KnownRow> {
     const known = new Map<string, KnownRow>();
-    for (let from = 0; from < ids.length; from += LOOKUP_CHUNK) {
-      const chunk = ids.slice(from, from + LOOKUP_CHUNK);
-      let statement = lookups.get(chunk.length);
-      if (statement === undefined) {
-        statement = lookupStatement(chunk.length);
-        lookups.set(chunk.length, statement);
-      }
-      for (const row of statement.all(...chunk)) known.set(row.id, row);
-    }
+    for (const row of lookupStatement.all(JSON.stringify(ids))) known.set(row.id, row);
     return known;
   }
   const insert = db.prepare<[RequestInsert]>(REQUEST_INSERT);
@@ -94,7 +78,7 @@ function prepare(db: Db) {
   };
 }
 
-export function createRequests(ctx: StoreContext, events: Pick<EventLog, 'append'>, limits: VersionRules): Requests {
+export function createRequests(ctx: StoreContext, events: Pick<EventLog, 'appendAll'>, limits: VersionRules): Requests {
   const sql = prepare(ctx.db);
 
   function view(id: string): ConnectionRequest | undefined {
@@ -107,28 +91,15 @@ export function createRequests(ctx: StoreContext, events: Pick<EventLog, 'append
       const seenAt = toIso(seenAtInput);
       return ctx.tx(() => {
         const result: UpsertResult = { created: [], updated: [] };
-        // One read for the whole page; the map follows the writes, so an id twice in a page is
-        // compared with what its first occurrence wrote.
+        // One read for the whole page (see planBatches for an id twice in it).
+        // One read for the whole page (see planBatches for an id twice in it).
         const known = sql.lookup([...new Set(records.map((record) => record.id))]);
-        for (const record of records) {
-          const planned = planWrite(record, known.get(record.id), seenAt, ctx.vault);
-          if (planned === undefined) continue;
-          known.set(record.id, planned.write);
-          if (planned.kind === 'insert') {
-            sql.insert.run(planned.write);
-            const created = createdView(planned.write, limits);
-            if (created !== undefined) {
-              result.created.push(created);
-              events.append('request.created', created);
-            }
-            continue;
+        for (const batch of planBatches(records, known, seenAt, ctx.vault)) {
+          for (const planned of batch) {
+            if (planned.kind === 'insert') sql.insert.run(planned.write);
+            else sql.update.run(planned.write);
           }
-          sql.update.run(planned.write);
-          const updated = view(record.id);
-          if (updated !== undefined) {
-            result.updated.push(updated);
-            events.append('request.updated', updated);
-          }
+          events.appendAll(announce(batch, limits, view, result));
         }
         return result;
       });

@@ -39,6 +39,18 @@ export function webhookTypeOf(event: StoredEvent): WebhookEventType | undefined 
   }
 }
 
+/**
+ * `subscribers` asked once a message type: the fan-out of the events one append stores (a page of
+ * requests) reads who subscribes to each type once, not once an event.
+ */
+export function subscribersOnce<T>(subscribers: (type: WebhookEventType) => T): (type: WebhookEventType) => T {
+  const known = new Map<WebhookEventType, T>();
+  return (type) => {
+    if (!known.has(type)) known.set(type, subscribers(type));
+    return known.get(type) as T;
+  };
+}
+
 /** What the reading parts of the store give a message: the request of a reply, the summary. */
 export interface MessageViews {
   request(id: string): unknown;

@@ -18,7 +18,7 @@ import { DeliveryPendingError, DeliveryTooLargeError, UnknownDeliveryError, Unkn
 import type { Deliveries, RelayState, Requests } from '../index.js';
 import type { ReplyClaims } from '../reply-claims.js';
 import { addMs, toIso } from '../time.js';
-import { messageBody, messageDataOf, testMessageBody, webhookTypeOf, type MessageType } from '../webhook-messages.js';
+import { messageBody, messageDataOf, subscribersOnce, testMessageBody, webhookTypeOf, type MessageType } from '../webhook-messages.js';
 import { newId } from '../webhook-rows.js';
 import type { PgContext } from './context.js';
 import type { PgEventLog } from './events.js';
@@ -51,6 +51,19 @@ const CLAIM_DUE = `
   WHERE d.seq = due.claim AND w.id = d.webhook_id
   RETURNING ${DUE_COLUMNS}`;
 
+/**
+ * The deliveries of one append's events in one statement ($1: a JSON array of InsertParams, as
+ * DELIVERY_SQL.insert takes one), in the array's order, so their seq follows the events' order.
+ */
+const INSERT_ALL = `
+  INSERT INTO deliveries (id, webhook_id, message_id, type, body, body_bytes, state, attempts, chain, chain_attempts,
+                          last_status, last_error, next_attempt_at, created_at, updated_at)
+  SELECT d.id, d.webhook, d.message, d.type, d.body, d.bytes, d.state, 0, 1, 0, NULL, d.error, d.next, d.now, d.now
+  FROM ROWS FROM (json_to_recordset($1::json)
+         AS (id text, webhook text, message text, type text, body text, bytes integer, state text, error text, next timestamptz, now timestamptz))
+       WITH ORDINALITY AS d (id, webhook, message, type, body, bytes, state, error, next, now, n)
+  ORDER BY d.n`;
+
 function statements() {
   const q = DELIVERY_SQL;
   return {
@@ -71,7 +84,7 @@ function statements() {
 }
 
 export interface PgDeliveriesDeps {
-  events: Pick<PgEventLog, 'onAppend'>;
+  events: Pick<PgEventLog, 'onAppendAll'>;
   webhooks: Pick<PgWebhooks, 'get' | 'subscribers' | 'noteAttempt' | 'onDisabled'>;
   requests: Pick<Requests, 'get'>;
   state: Pick<RelayState, 'summary'>;
@@ -88,18 +101,23 @@ async function insertOne(ctx: PgContext, sql: Statements, webhookId: string, mes
 /** See DeliveriesDeps in ../deliveries.ts: both listeners run, awaited, in the transaction that makes the change. */
 function listen(ctx: PgContext, sql: Statements, deps: PgDeliveriesDeps): void {
   const views = { request: deps.requests.get, summary: deps.state.summary };
-  deps.events.onAppend(async (event) => {
-    const type = webhookTypeOf(event);
-    if (type === undefined) return;
-    const subscribers = await deps.webhooks.subscribers(type);
-    if (subscribers.length === 0) return;
-    // The views answer promises here: awaited, the data is what they read.
-    const data: unknown = await messageDataOf(event, views);
-    if (data === undefined) return;
-    const body = messageBody(type, event.createdAt, data);
-    // One message id per event: every endpoint that gets it sees the same webhook-id.
-    const messageId = newId('msg');
-    for (const subscriber of subscribers) await insertOne(ctx, sql, subscriber, messageId, type, body);
+  deps.events.onAppendAll(async (events) => {
+    const subscribers = subscribersOnce(deps.webhooks.subscribers);
+    const rows: InsertParams[] = [];
+    for (const event of events) {
+      const type = webhookTypeOf(event);
+      if (type === undefined) continue;
+      const to = await subscribers(type);
+      if (to.length === 0) continue;
+      // The views answer promises here: awaited, the data is what they read.
+      const data: unknown = await messageDataOf(event, views);
+      if (data === undefined) continue;
+      const body = messageBody(type, event.createdAt, data);
+      // One message id per event: every endpoint that gets it sees the same webhook-id.
+      const messageId = newId('msg');
+      for (const subscriber of to) rows.push(newDelivery(subscriber, messageId, type, body, ctx.now()));
+    }
+    if (rows.length > 0) await ctx.query(INSERT_ALL, [JSON.stringify(rows)]);
   });
   deps.webhooks.onDisabled(async (webhookId, reason) => {
     await ctx.query(sql.failPending.text, sql.failPending.bind({ webhook: webhookId, error: disabledError(reason), now: ctx.now() }));

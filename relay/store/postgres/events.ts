@@ -1,28 +1,42 @@
-import { DEFAULT_EVENTS_KEPT, toEvent, type EventDataMap, type EventListener, type EventRow, type StoredEvent, type StoredEventType } from '../events.js';
+import { randomUUID } from 'node:crypto';
+import {
+  DEFAULT_EVENTS_KEPT,
+  toEvent,
+  type EventDataMap,
+  type EventListener,
+  type EventRow,
+  type NewEvent,
+  type StoredEvent,
+  type StoredEventType,
+} from '../events.js';
 import type { EventLog } from '../index.js';
 import type { PgContext } from './context.js';
 import { ADVISORY_LOCK } from './locks.js';
+import { createDelivery } from './events-delivery.js';
 import type { PgNotices } from './notices.js';
 
 /**
  * The PostgreSQL twin of events.ts: one log for every relay on the database. Ids come from the
- * table's one identity sequence; each append announces its id with NOTIFY (delivered by the
- * server at commit, to every relay LISTENing); each store LISTENs on a connection of its own and,
- * on a notification (or its own commit), reads the events after the last one it delivered, so its
+ * table's one identity sequence; a transaction that appends announces it with one NOTIFY
+ * (delivered by the server at commit, to every relay LISTENing); each store LISTENs on a connection
+ * of its own and, on another relay's notification, reads the events after the last one it
+ * delivered (its own it has in hand at its commit: events-delivery.ts), so its
  * subscribers hear every committed event of every relay, in id order, once each.
  */
 
 /** The channel the appends announce on. */
 export const EVENTS_CHANNEL = 'triplink_events';
-/** Events read per query while catching up. */
-const CATCH_UP_BATCH = 500;
 
 /** An `onAppend` listener may write through the store, asynchronously: it is awaited inside the transaction. */
 export type PgAppendListener = (event: StoredEvent) => void | Promise<void>;
+/** As PgAppendListener, for the events of one append together. */
+export type PgAppendAllListener = (events: readonly StoredEvent[]) => void | Promise<void>;
 
 export interface PgEventLog extends EventLog {
   append<K extends StoredEventType>(type: K, data: EventDataMap[K]): Promise<StoredEvent>;
+  appendAll(events: readonly NewEvent[]): Promise<StoredEvent[]>;
   onAppend(listener: PgAppendListener): void;
+  onAppendAll(listener: PgAppendAllListener): void;
   /**
    * Resolves once the subscribers have heard every event committed before the call (by any relay).
    * For whoever must know they have (tests; a shutdown that flushes), never needed for correctness.
@@ -37,6 +51,29 @@ export interface PgEventLogOptions {
   notices: PgNotices;
   onListenerError: (error: unknown) => void;
 }
+
+/**
+ * Stores a list of events ($1 types, $2 data, $3 the time) in one statement, answering their ids
+ * in the order given. The events lock (see lockEvents) is taken as the ids' source is read, before
+ * any id is taken from the sequence. The ids are taken first and then handed out smallest first
+ * in the list's order (`numbered`), so the order holds whatever order the server computes the
+ * sequence's values in. One NOTIFY, whose payload ($6) names the appending event log rather than
+ * an id, so the server sends one for the whole transaction however many appends it makes (it
+ * folds identical notifications of a transaction into one); it holds it until the commit and
+ * drops it on a rollback. A listener reads the events after the last it delivered, so it needs no
+ * id from it.
+ */
+const APPEND = `
+  WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock($5)),
+       taken AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('events', 'id')) AS id
+                              FROM locked, generate_series(1, cardinality($1::text[]))),
+       numbered AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM taken),
+       stored AS (INSERT INTO events (id, type, data, created_at)
+                  SELECT numbered.id, given.type, given.data, $3::timestamptz
+                  FROM numbered JOIN unnest($1::text[], $2::text[]) WITH ORDINALITY AS given (type, data, n) USING (n)
+                  ORDER BY n
+                  RETURNING id)
+  SELECT array_agg(id ORDER BY id) AS ids, pg_notify($4, $6) FROM stored`;
 
 /**
  * Takes the events lock for the rest of the caller's transaction. Why: ids from a sequence are
@@ -54,12 +91,18 @@ export async function lockEvents(ctx: PgContext): Promise<void> {
 
 export async function createPgEventLog(ctx: PgContext, options: PgEventLogOptions): Promise<PgEventLog> {
   const listeners = new Set<EventListener>();
-  const inTransaction: PgAppendListener[] = [];
+  const inTransaction: PgAppendAllListener[] = [];
   const deliveries = createDelivery(ctx, listeners, options.onListenerError);
+  // What this log's appends announce themselves with: its own notifications wake nothing (its
+  // commits hand it their events, see below), another relay's make it read what they stored.
+  const me = randomUUID();
+  const read = (): void => void deliveries.catchUp();
   // A lost connection is made again, and then catches up with whatever was announced meanwhile:
   // the events themselves are in the table, only the wake-up was lost.
-  const catchUp = (): void => void deliveries.catchUp();
-  await options.notices.listen(EVENTS_CHANNEL, { notice: catchUp, reconnected: catchUp });
+  const notice = (payload: string): void => {
+    if (payload !== me) read();
+  };
+  await options.notices.listen(EVENTS_CHANNEL, { notice, reconnected: read });
   // LISTEN first, then where delivery starts: an event committed in between is announced to a
   // connection already listening, and read after `from`.
   await deliveries.start();
@@ -77,29 +120,36 @@ export async function createPgEventLog(ctx: PgContext, options: PgEventLogOption
   let snapshot: string | undefined;
   let version = 0;
 
+  async function appendAll(given: readonly NewEvent[]): Promise<StoredEvent[]> {
+    if (given.length === 0) return [];
+    return ctx.tx(async () => {
+      const createdAt = ctx.now();
+      const { rows } = await ctx.query<{ ids: Array<number | string> }>(APPEND, [
+        given.map((event) => event.type),
+        given.map((event) => JSON.stringify(event.data)),
+        createdAt,
+        EVENTS_CHANNEL,
+        ADVISORY_LOCK.events,
+        me,
+      ]);
+      const ids = rows[0]?.ids ?? [];
+      if (ids.length !== given.length) throw new Error('the events were not stored');
+      const stored = given.map(({ type, data }, at) => ({ id: Number(ids[at]), type, data, createdAt }) as StoredEvent);
+      for (const listener of inTransaction) await listener(stored);
+      // This relay's own subscribers need not wait for the notification's round trip, nor read
+      // back what it has in hand.
+      ctx.afterCommit(() => void deliveries.committed(stored));
+      return stored;
+    });
+  }
+
   return {
     async append(type, data) {
-      return ctx.tx(async () => {
-        const createdAt = ctx.now();
-        // One statement: the events lock (see lockEvents) is taken as the row's source is read,
-        // before the row's id is taken from the sequence (the column's default, computed for each
-        // row the source gives); the id is announced, and the server holds the notification until
-        // the commit (dropping it on a rollback).
-        const { rows } = await ctx.query<{ id: number }>(
-          `WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock($5)),
-                stored AS (INSERT INTO events (type, data, created_at) SELECT $1, $2, $3::timestamptz FROM locked RETURNING id)
-           SELECT id, pg_notify($4, id::text) FROM stored`,
-          [type, JSON.stringify(data), createdAt, EVENTS_CHANNEL, ADVISORY_LOCK.events],
-        );
-        const id = rows[0]?.id;
-        if (id === undefined) throw new Error('the event was not stored');
-        const event = { id, type, data, createdAt } as StoredEvent;
-        for (const listener of inTransaction) await listener(event);
-        // This relay's own subscribers need not wait for the notification's round trip.
-        ctx.afterCommit(() => void deliveries.catchUp());
-        return event;
-      });
+      const [event] = await appendAll([{ type, data } as NewEvent]);
+      if (event === undefined) throw new Error('the event was not stored');
+      return event;
     },
+    appendAll,
     after,
     async latestId() {
       const { rows } = await ctx.query<{ id: number | null }>('SELECT MAX(id) AS id FROM events');
@@ -123,6 +173,11 @@ export async function createPgEventLog(ctx: PgContext, options: PgEventLogOption
       return () => listeners.delete(listener);
     },
     onAppend(listener) {
+      inTransaction.push(async (events) => {
+        for (const event of events) await listener(event);
+      });
+    },
+    onAppendAll(listener) {
       inTransaction.push(listener);
     },
     /**
@@ -149,66 +204,6 @@ export async function createPgEventLog(ctx: PgContext, options: PgEventLogOption
       listeners.clear();
       // A catch-up under way ends before the pool does (it would fail on an ended one).
       await deliveries.stop();
-    },
-  };
-}
-
-/** Delivers to the subscribers the events after the last one delivered, one catch-up at a time. */
-function createDelivery(ctx: PgContext, listeners: Set<EventListener>, onListenerError: (error: unknown) => void) {
-  let last = 0;
-  let running: Promise<void> | undefined;
-  let again = false;
-  let stopped = false;
-
-  async function run(): Promise<void> {
-    do {
-      again = false;
-      while (!stopped) {
-        const { rows } = await ctx.query<EventRow>('SELECT id, type, data, created_at FROM events WHERE id > $1 ORDER BY id LIMIT $2', [
-          last,
-          CATCH_UP_BATCH,
-        ]);
-        for (const row of rows) {
-          last = row.id;
-          const event = toEvent(row);
-          if (event === undefined) continue;
-          for (const listener of listeners) {
-            try {
-              listener(event);
-            } catch (error) {
-              onListenerError(error);
-            }
-          }
-        }
-        if (rows.length < CATCH_UP_BATCH) break;
-      }
-    } while (again);
-  }
-
-  return {
-    async start(): Promise<void> {
-      const { rows } = await ctx.query<{ id: number | null }>('SELECT MAX(id) AS id FROM events');
-      last = rows[0]?.id ?? 0;
-    },
-    /**
-     * Reads and delivers what was committed before the call. A call while a catch-up runs asks
-     * it for one more round (its commit may have come after that round's read) and waits for it.
-     */
-    catchUp(): Promise<void> {
-      if (stopped) return Promise.resolve();
-      if (running !== undefined) {
-        again = true;
-        return running;
-      }
-      running = run()
-        .catch((error: unknown) => onListenerError(error))
-        .finally(() => (running = undefined));
-      return running;
-    },
-    async stop(): Promise<void> {
-      stopped = true;
-      again = false;
-      await running;
     },
   };
 }

@@ -1,34 +1,53 @@
 import type { ConnectionRequest } from '../../../shared/models.js';
 import type { Group, VersionRules } from '../../../shared/status.js';
-import type { EventLog, Requests, UpsertResult } from '../index.js';
+import type { Requests } from '../index.js';
 import { REQUEST_VIEW_SELECT, requestViewPage, toConnectionRequest, type RequestViewRow } from '../mapping.js';
 import {
+  announce,
   countsOf,
-  createdView,
   decodeCursor,
+  INSERTED_COLUMNS,
   KNOWN_COLUMNS,
   listWheres,
   pageSize,
-  planWrite,
-  REQUEST_INSERT,
-  REQUEST_UPDATE,
+  planBatches,
   toPage,
+  UPDATED_COLUMNS,
   type KnownRow,
-  type RequestInsert,
-  type RequestWrite,
+  type Planned,
+  type UpsertResult,
 } from '../request-rows.js';
 import { placeOf, REQUEST_TOKEN } from '../sealed-columns.js';
 import { toIso } from '../time.js';
 import type { PgContext } from './context.js';
-import { lockEvents } from './events.js';
+import { lockEvents, type PgEventLog } from './events.js';
 import { named } from './named.js';
 
 type Page = { limit: number; lm?: string; id?: string };
 
+/**
+ * A batch's new rows in one statement: $1 a JSON array of RequestInsert, read as rows of the
+ * table's own type (so each value is cast to its column's type), in the array's order.
+ */
+const INSERT_ALL = `
+  INSERT INTO requests (${INSERTED_COLUMNS.join(', ')}, retries)
+  SELECT ${INSERTED_COLUMNS.join(', ')}, 0 FROM json_populate_recordset(NULL::requests, $1::json)`;
+
+/**
+ * A batch's changed rows in one statement: $1 a JSON array of RequestWrite (no id twice, see
+ * planBatches), $2 the ids whose token is new (the others keep the sealed one they have).
+ */
+const UPDATE_ALL = `
+  UPDATE requests AS q SET ${UPDATED_COLUMNS.map((column) =>
+    column === 'request_token'
+      ? 'request_token = CASE WHEN w.id = ANY($2::text[]) THEN w.request_token ELSE q.request_token END'
+      : `${column} = w.${column}`,
+  ).join(', ')}
+  FROM json_populate_recordset(NULL::requests, $1::json) AS w
+  WHERE q.id = w.id`;
+
 /** The PostgreSQL twin of requests.ts: the same rows, events and pages, for several relays at once. */
-export function createPgRequests(ctx: PgContext, events: Pick<EventLog, 'append'>, limits: VersionRules): Requests {
-  const insert = named<RequestInsert>(REQUEST_INSERT);
-  const update = named<RequestWrite>(REQUEST_UPDATE);
+export function createPgRequests(ctx: PgContext, events: Pick<PgEventLog, 'appendAll'>, limits: VersionRules): Requests {
   const lists = new Map<Group | 'all', { first: ReturnType<typeof named<Page>>; after: ReturnType<typeof named<Page>> }>();
   for (const [key, where] of listWheres()) {
     lists.set(key, { first: named<Page>(requestViewPage(where.first)), after: named<Page>(requestViewPage(where.after)) });
@@ -38,6 +57,23 @@ export function createPgRequests(ctx: PgContext, events: Pick<EventLog, 'append'
     const { rows } = await ctx.query<RequestViewRow>(`${REQUEST_VIEW_SELECT} WHERE q.id = $1`, [id]);
     const row = rows[0];
     return row === undefined ? undefined : toConnectionRequest(row, limits);
+  }
+
+  /** Writes a batch (see planBatches): its new rows, its changed rows, then reads the changed ones back as views. */
+  async function writeBatch(batch: readonly Planned[]): Promise<Map<string, ConnectionRequest>> {
+    const inserts = batch.flatMap((planned) => (planned.kind === 'insert' ? [planned.write] : []));
+    const updates = batch.flatMap((planned) => (planned.kind === 'update' ? [planned.write] : []));
+    if (inserts.length > 0) await ctx.query(INSERT_ALL, [JSON.stringify(inserts)]);
+    const views = new Map<string, ConnectionRequest>();
+    if (updates.length === 0) return views;
+    const newTokens = updates.flatMap((write) => (write.new_token === 1 ? [write.id] : []));
+    await ctx.query(UPDATE_ALL, [JSON.stringify(updates), newTokens]);
+    const { rows } = await ctx.query<RequestViewRow>(`${REQUEST_VIEW_SELECT} WHERE q.id = ANY($1::text[])`, [updates.map((write) => write.id)]);
+    for (const row of rows) {
+      const view = toConnectionRequest(row, limits);
+      if (view !== undefined) views.set(row.id, view);
+    }
+    return views;
   }
 
   return {
@@ -51,30 +87,13 @@ export function createPgRequests(ctx: PgContext, events: Pick<EventLog, 'append'
         // cannot deadlock with a writer that locks a request row and then appends.
         await lockEvents(ctx);
         const result: UpsertResult = { created: [], updated: [] };
-        // One read for the whole page; the map follows the writes, so an id twice in a page is
-        // compared with what its first occurrence wrote.
+        // One read for the whole page (see planBatches for an id twice in it).
         const ids = [...new Set(records.map((record) => record.id))];
         const { rows } = await ctx.query<KnownRow>(`SELECT ${KNOWN_COLUMNS} FROM requests WHERE id = ANY($1::text[])`, [ids]);
         const known = new Map(rows.map((row) => [row.id, row]));
-        for (const record of records) {
-          const planned = planWrite(record, known.get(record.id), seenAt, ctx.vault);
-          if (planned === undefined) continue;
-          known.set(record.id, planned.write);
-          if (planned.kind === 'insert') {
-            await ctx.query(insert.text, insert.bind(planned.write));
-            const created = createdView(planned.write, limits);
-            if (created !== undefined) {
-              result.created.push(created);
-              await events.append('request.created', created);
-            }
-            continue;
-          }
-          await ctx.query(update.text, update.bind(planned.write));
-          const updated = await view(record.id);
-          if (updated !== undefined) {
-            result.updated.push(updated);
-            await events.append('request.updated', updated);
-          }
+        for (const batch of planBatches(records, known, seenAt, ctx.vault)) {
+          const updatedViews = await writeBatch(batch);
+          await events.appendAll(announce(batch, limits, (id) => updatedViews.get(id), result));
         }
         return result;
       });

@@ -38,6 +38,21 @@ describe.each(DATABASES)('deliveries in the store ($name)', (database) => {
     expect((await store.deliveries.list(other, { limit: 10 })).items).toEqual([]);
   });
 
+  it('fans a poll of several requests out at once: a delivery per event and subscriber, a message per event, in the poll’s order', async () => {
+    await store.requests.upsertFromConcur([record('A')], harness.clock.iso());
+    const both = await webhook(store, ['request.created', 'request.updated']);
+    const updates = await webhook(store, ['request.updated']);
+    await store.requests.upsertFromConcur([record('B'), record('A', { firstName: 'Changed' }), record('C')], harness.clock.advance(1000));
+    await settled(store);
+    const toBoth = (await store.deliveries.list(both, { limit: 10 })).items.reverse();
+    expect(toBoth.map((d) => d.type)).toEqual(['request.created', 'request.updated', 'request.created']);
+    expect(new Set(toBoth.map((d) => d.messageId)).size).toBe(3);
+    const toUpdates = (await store.deliveries.list(updates, { limit: 10 })).items;
+    expect(toUpdates.map((d) => [d.type, d.messageId])).toEqual([['request.updated', toBoth[1]?.messageId]]);
+    const [due] = (await store.deliveries.due(harness.clock.ms, 10)).filter((d) => d.webhookId === updates);
+    expect(JSON.parse(due!.body)).toMatchObject({ type: 'request.updated', data: { id: 'A', firstName: 'Changed' } });
+  });
+
   it('records attempts: a retry waits until its time, a success ends the delivery and shows in the log', async () => {
     const id = await webhook(store);
     const queued = await store.deliveries.enqueueTest(id);

@@ -94,6 +94,34 @@ describe.each(DATABASES)('the event log ($name)', (database) => {
     expect(heard).toEqual([kept.id, next.id]);
   });
 
+  it('appends a list of events at once: ids in the order given, stored, heard together inside the transaction and each after it', async () => {
+    const before = await appendSummary();
+    const batches: number[][] = [];
+    const one: number[] = [];
+    store.events.onAppendAll((events) => void batches.push(events.map((e) => e.id)));
+    store.events.onAppend((event) => void one.push(event.id));
+    const heard: StoredEvent[] = [];
+    store.events.subscribe((event) => heard.push(event));
+    const summary = await store.state.summary();
+    const status = { state: 'ok', lastPollAt: null, lastSuccessAt: null, lastError: null } as const;
+    const appended = await store.events.appendAll([
+      { type: 'concur.state_changed', data: status },
+      { type: 'summary', data: summary },
+      { type: 'concur.state_changed', data: { ...status, state: 'degraded' } },
+    ]);
+    await settled(store);
+    const ids = appended.map((e) => e.id);
+    expect(ids[0]).toBeGreaterThan(before.id);
+    expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+    expect(new Set(ids).size).toBe(3);
+    expect(await store.events.after(before.id, 10)).toEqual(appended);
+    expect(appended.map((e) => e.type)).toEqual(['concur.state_changed', 'summary', 'concur.state_changed']);
+    expect(batches).toEqual([ids]);
+    expect(one).toEqual(ids);
+    expect(heard.filter((e) => e.id > before.id)).toEqual(appended);
+    expect(await store.events.appendAll([])).toEqual([]);
+  });
+
   it('keeps going when a listener throws', async () => {
     const errors: unknown[] = [];
     store = await harness.reopen({ onListenerError: (e: unknown) => errors.push(e) });

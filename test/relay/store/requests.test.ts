@@ -231,7 +231,7 @@ describe.each(DATABASES)('connection requests in the store ($name)', (database) 
       expect(announced.sort()).toEqual([...first.map((r) => `request.created ${r.id}`), ...first.map((r) => `request.updated ${r.id}`)].sort());
     });
 
-    it('stores a poll larger than one lookup statement (more than 100 ids)', async () => {
+    it('stores a poll larger than the poller’s group (250 requests) at once, and compares all of it on the next', async () => {
       const records = Array.from({ length: 250 }, (_, i) => record(`R${String(i).padStart(3, '0')}`));
       expect((await store.requests.upsertFromConcur(records, harness.clock.iso())).created).toHaveLength(250);
       const changed = records.map((r, i) => (i % 2 === 0 ? { ...r, firstName: 'Changed' } : r));

@@ -27,6 +27,13 @@ describe('the vault', () => {
     expect(vault.seal('same', 'requests.request_token:A')).not.toBe(vault.seal('same', 'requests.request_token:A'));
   });
 
+  it('never gives two values the same nonce, over many more seals than one draw of the random source', () => {
+    const vault = new Vault({ current: K1 });
+    const nonces = Array.from({ length: 2_000 }, () => vault.seal('same', 'requests.request_token:A').split('.')[2]);
+    expect(new Set(nonces).size).toBe(nonces.length);
+    expect(nonces.every((nonce) => Buffer.from(nonce!, 'base64url').length === 12)).toBe(true);
+  });
+
   it('does not open a value moved to another row or column, changed by a byte, or under another key', () => {
     const vault = new Vault({ current: K1 });
     const sealed = vault.seal('secret-request-token', 'requests.request_token:A');
