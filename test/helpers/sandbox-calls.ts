@@ -12,7 +12,7 @@ export interface CallWatch {
   stop(): void;
 }
 
-export function watchCalls(sandbox: { calls: { list(): CallRecord[] } }, everyMs = 100): CallWatch {
+export function watchCalls(sandbox: { calls: { list(): CallRecord[] } }, everyMs = 500): CallWatch {
   const seen = new Map<number, CallRecord>();
   let lastSeq = 0;
   let gap: string | undefined;

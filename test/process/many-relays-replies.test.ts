@@ -23,6 +23,14 @@ const REQUESTS = 1000;
 /** Share of the requests accepted at the sandbox when the relay is killed: the first time, the second. */
 const KILL_AT = [0.25, 0.6] as const;
 
+/**
+ * How long the last reply may take to be accepted. Each reply backs off on its own (1 s, then
+ * doubling, up to 5 minutes): at 30 % of PUTs refused, some reply among 1,000 is refused 6 times in
+ * a row in about half the runs (about 47 s of waiting), 8 times in about 6 % (about 3 minutes), 9
+ * times in 2 % (about 6 minutes). The relay's backoff cannot be shortened from its environment.
+ */
+const ANSWERED_WITHIN_MS = 420_000;
+
 let sandbox: RunningSandbox | undefined;
 let calls: CallWatch | undefined;
 let url: string | undefined;
@@ -47,6 +55,21 @@ async function claimsOf(relayId: string): Promise<{ held: number; started: numbe
     [relayId],
   );
   return rows[0]!;
+}
+
+/** How the database shows the replies to these requests: what a failure says about those not sent. */
+async function repliesTo(requestIds: readonly string[]): Promise<string> {
+  const { rows } = await db!.query(
+    `SELECT request_id, state, attempts, next_attempt_at, last_error, claimed_by, lease_until, attempt_started_at
+     FROM replies WHERE request_id = ANY($1) ORDER BY id`,
+    [requestIds],
+  );
+  return `${requestIds.length} requests, replies: ${JSON.stringify(rows, null, 1)}`;
+}
+
+/** Requests the relay shows as pending. */
+async function pending(relay: RelayProcess): Promise<number> {
+  return Summary.parse(await (await api(relay, '/api/v1/summary')).json()).counts.pending;
 }
 
 /**
@@ -99,12 +122,16 @@ describe('1,000 replies over three relays on one PostgreSQL database', () => {
       LOG_LEVEL: 'info',
     };
     const relays = await startRelays(3, env);
-    await eventually(async () => Summary.parse(await (await api(relays[0]!, '/api/v1/summary')).json()).counts.pending === REQUESTS, 60_000);
+    await eventually(async () => (await pending(relays[0]!)) === REQUESTS, 60_000);
 
     concur.faults.add({ route: 'put', kind: 'status503', ratio: 0.3 });
     const puts = () => calls!.all().filter((call) => call.route === 'put');
     const accepted = () => puts().filter((call) => call.status === 204);
+    /** Requests the sandbox has accepted a PUT for (its own count, cheaper to read often than its log). */
+    const answered = () => concur.state.all().filter((request) => request.successfulPuts > 0).length;
     const posting = postReplies(relays, ids);
+    // Awaited below; when the test fails first, afterAll aborts it, and that is no second failure.
+    posting.catch(() => undefined);
 
     // Each kill lands mid-work, while replies are still being posted and sent: after a share of
     // them is accepted at the sandbox, and while the relay holds claims (its PUTs on their way).
@@ -112,7 +139,7 @@ describe('1,000 replies over three relays on one PostgreSQL database', () => {
     for (const share of KILL_AT) {
       const victim = relays[0]!;
       const relayId = relayIdOf(victim);
-      await eventually(async () => accepted().length >= share * REQUESTS && (await claimsOf(relayId)).held > 0, 90_000);
+      await eventually(async () => answered() >= share * REQUESTS && (await claimsOf(relayId)).held > 0, 90_000);
       await victim.stop('SIGKILL');
       leftBehind.push(await claimsOf(relayId));
       relays[0] = await startRelay(env);
@@ -120,13 +147,19 @@ describe('1,000 replies over three relays on one PostgreSQL database', () => {
     expect(await posting).toEqual(ids.map(() => 202));
     for (const claims of leftBehind) expect(claims.held).toBeGreaterThan(0);
 
-    // Every request accepted once at the sandbox (counted below), and then the relays agree, each
-    // of them: every reply is sent, none lost, none failed.
-    await eventually(() => new Set(accepted().map((call) => call.requestId)).size === REQUESTS, 120_000);
+    // Every request accepted at the sandbox (how often: counted below), and then the relays agree,
+    // each of them: no request is left pending (a reply in doubt waits out its dead relay's lease
+    // first), and each shows every request with its reply sent: none lost, none failed.
+    await eventually(() => answered() === REQUESTS, ANSWERED_WITHIN_MS).catch(async (error: unknown) => {
+      const unanswered = concur.state.all().filter((request) => request.successfulPuts === 0);
+      throw new Error(`${String(error)}; not accepted at the sandbox: ${await repliesTo(unanswered.map((request) => request.id))}`);
+    });
+    for (const relay of relays) await eventually(async () => (await pending(relay)) === 0, 60_000).catch(() => undefined);
     for (const relay of relays) {
-      await eventually(async () => (await allRequests(relay)).every((request) => request.reply?.state === 'sent'), 120_000);
+      const shown = await allRequests(relay);
+      expect(shown.map((request) => request.id).sort()).toEqual([...ids].sort());
+      expect(shown.flatMap((request) => (request.reply?.state === 'sent' ? [] : [`${request.id}: ${request.reply?.state ?? 'no reply'}`]))).toEqual([]);
     }
-    expect((await allRequests(relays[0]!)).map((request) => request.id).sort()).toEqual([...ids].sort());
 
     // Counted at the sandbox, in its log of calls and in its requests: one accepted PUT each.
     const acceptedPuts = new Map<string, number>();
@@ -134,5 +167,5 @@ describe('1,000 replies over three relays on one PostgreSQL database', () => {
     expect(ids.flatMap((id) => (acceptedPuts.get(id) === 1 ? [] : [`${id}: ${acceptedPuts.get(id) ?? 0} accepted PUTs`]))).toEqual([]);
     expect(concur.state.all().flatMap((request) => (request.successfulPuts === 1 ? [] : [`${request.id}: ${request.successfulPuts}`]))).toEqual([]);
     expect(puts().filter((call) => call.status === 503).length).toBeGreaterThan(0);
-  }, 240_000);
+  }, ANSWERED_WITHIN_MS + 180_000);
 });
