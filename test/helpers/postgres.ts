@@ -238,3 +238,14 @@ export async function freshDatabase(name = `relay_test_${randomBytes(6).toString
   url.pathname = `/${name}`;
   return url.href;
 }
+
+/** Drops a database `freshDatabase` made, connections still open to it (a relay SIGKILLed mid-query) included. */
+export async function dropDatabase(url: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: clusterUrl() });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(new URL(url).pathname.slice(1))} WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}

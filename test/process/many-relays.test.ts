@@ -1,9 +1,9 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type RunningSandbox } from '../../relay/sandbox/server.js';
-import { freshDatabase } from '../helpers/postgres.js';
+import { dropDatabase, freshDatabase } from '../helpers/postgres.js';
 import { concurEnv, eventually, runRelay, type RelayProcess } from '../helpers/relay-process.js';
-import { API_KEY, api, pendingIds, startRelays } from '../helpers/many-relays.js';
+import { API_KEY, api, pendingIds, startRelays, stopAllRelays } from '../helpers/many-relays.js';
 import { connectSse } from '../helpers/sse-client.js';
 
 /**
@@ -70,8 +70,10 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  await Promise.all(relays.map((relay) => relay.stop('SIGKILL')));
+  await stopAllRelays();
   await sandbox?.close();
+  // Unset when beforeAll failed before it made the database.
+  if ((url as string | undefined) !== undefined) await dropDatabase(url);
 });
 
 describe('three relays on one PostgreSQL database', () => {
