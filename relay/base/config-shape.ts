@@ -14,6 +14,9 @@ export const DEFAULT_TIMEOUT_SECONDS = 30;
 export const MAX_TIMEOUT_SECONDS = 600;
 export const DEFAULT_POLL_INTERVAL_SECONDS = 60;
 export const MAX_POLL_INTERVAL_SECONDS = 86_400;
+/** The outbox's longest wait between two tries of one reply (its backoff doubles up to it). */
+export const DEFAULT_REPLY_RETRY_MAX_SECONDS = 300;
+export const MAX_REPLY_RETRY_MAX_SECONDS = 3_600;
 export const MIN_API_KEY_LENGTH = 16;
 /** Browser-extension origins only: any Chrome (and Chromium) or Firefox extension. */
 export const DEFAULT_CORS_ORIGINS: readonly string[] = ['chrome-extension://*', 'moz-extension://*'];
@@ -131,6 +134,8 @@ const ConcurSettings = z.object({
   timeoutSeconds: z.number().positive().max(MAX_TIMEOUT_SECONDS),
   /** Time between polls, in whole seconds. */
   pollIntervalSeconds: z.number().int().min(1).max(MAX_POLL_INTERVAL_SECONDS),
+  /** The longest wait between two tries of a reply, in whole seconds. */
+  replyRetryMaxSeconds: z.number().int().min(1).max(MAX_REPLY_RETRY_MAX_SECONDS),
 });
 
 const CommonSettings = {

@@ -27,6 +27,8 @@ import {
   MAX_TIMEOUT_SECONDS,
   DEFAULT_POLL_INTERVAL_SECONDS,
   MAX_POLL_INTERVAL_SECONDS,
+  DEFAULT_REPLY_RETRY_MAX_SECONDS,
+  MAX_REPLY_RETRY_MAX_SECONDS,
   MIN_API_KEY_LENGTH,
   DEFAULT_CORS_ORIGINS,
   DEFAULT_TOKEN_PATH,
@@ -136,6 +138,14 @@ const EnvVariables = z.object({
     max: MAX_POLL_INTERVAL_SECONDS,
     tooLow: 'a whole number of seconds, at least 1',
     tooHigh: `a whole number of seconds, at most ${MAX_POLL_INTERVAL_SECONDS} (one day)`,
+  }),
+  REPLY_RETRY_MAX_SECONDS: envNumber({
+    fallback: DEFAULT_REPLY_RETRY_MAX_SECONDS,
+    whole: true,
+    min: 1,
+    max: MAX_REPLY_RETRY_MAX_SECONDS,
+    tooLow: 'a whole number of seconds, at least 1',
+    tooHigh: `a whole number of seconds, at most ${MAX_REPLY_RETRY_MAX_SECONDS} (one hour)`,
   }),
   RELAY_HOST: envHost(DEFAULT_HOST, '127.0.0.1 (or 0.0.0.0 for every interface)'),
   RELAY_PORT: envNumber({
@@ -263,6 +273,7 @@ function toRelayConfig(env: EnvValues, ctx: z.core.$RefinementCtx<EnvValues>): R
     authScheme: authSchemeOf(env),
     timeoutSeconds: env.CONCUR_TIMEOUT_SECONDS,
     pollIntervalSeconds: env.POLL_INTERVAL_SECONDS,
+    replyRetryMaxSeconds: env.REPLY_RETRY_MAX_SECONDS,
   };
   const common = {
     host: env.RELAY_HOST,

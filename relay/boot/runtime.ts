@@ -189,6 +189,7 @@ async function wire<S extends StoreParts>(config: RelayConfig, options: StartOpt
       logger,
       metrics,
       baseDelayMs: options.outboxBaseDelayMs,
+      maxDelayMs: config.concur.replyRetryMaxSeconds * 1000,
       onSent: () => poller.requestResweep(),
     });
     const matchDeps = { store, logger, metrics, retryDelaysMs: options.matchRetryDelaysMs, onReplied: () => outbox.kick() };

@@ -30,7 +30,7 @@ describe('parseConfig', () => {
   it('runs in sandbox mode with every default when nothing is set', () => {
     expect(ok({})).toEqual({
       mode: 'sandbox',
-      concur: { apiVersion: '3.0', baseUrl: null, credential: null, authScheme: 'OAuth', timeoutSeconds: 30, pollIntervalSeconds: 60 },
+      concur: { apiVersion: '3.0', baseUrl: null, credential: null, authScheme: 'OAuth', timeoutSeconds: 30, pollIntervalSeconds: 60, replyRetryMaxSeconds: 300 },
       host: '127.0.0.1',
       port: 8787,
       apiKeys: [],
@@ -68,6 +68,7 @@ describe('parseConfig', () => {
       authScheme: 'Bearer',
       timeoutSeconds: 30,
       pollIntervalSeconds: 60,
+      replyRetryMaxSeconds: 300,
     });
     expect(config.apiKeys).toEqual([KEY]);
     expect(config.generateApiKey).toBe(false);
@@ -139,6 +140,7 @@ describe('parseConfig', () => {
     const config = ok({
       CONCUR_TIMEOUT_SECONDS: '2.5',
       POLL_INTERVAL_SECONDS: '1',
+      REPLY_RETRY_MAX_SECONDS: '20',
       RELAY_HOST: '0.0.0.0',
       RELAY_PORT: '0',
       RELAY_DB: '/var/lib/relay/relay.sqlite',
@@ -146,7 +148,7 @@ describe('parseConfig', () => {
       RELAY_WEBHOOK_ALLOW_PRIVATE: 'YES',
     });
     expect(config).toMatchObject({
-      concur: { timeoutSeconds: 2.5, pollIntervalSeconds: 1 },
+      concur: { timeoutSeconds: 2.5, pollIntervalSeconds: 1, replyRetryMaxSeconds: 20 },
       host: '0.0.0.0',
       port: 0,
       database: { kind: 'sqlite', path: '/var/lib/relay/relay.sqlite' },
@@ -204,6 +206,8 @@ describe('parseConfig', () => {
       ['poll zero', { POLL_INTERVAL_SECONDS: '0' }, 'POLL_INTERVAL_SECONDS', /^POLL_INTERVAL_SECONDS: must be a whole number of seconds, at least 1 \(got "0"\); e\.g\. POLL_INTERVAL_SECONDS=60$/],
       ['poll fraction', { POLL_INTERVAL_SECONDS: '1.5' }, 'POLL_INTERVAL_SECONDS', /whole number/],
       ['poll negative', { POLL_INTERVAL_SECONDS: '-5' }, 'POLL_INTERVAL_SECONDS', /got "-5"/],
+      ['reply retry zero', { REPLY_RETRY_MAX_SECONDS: '0' }, 'REPLY_RETRY_MAX_SECONDS', /^REPLY_RETRY_MAX_SECONDS: must be a whole number of seconds, at least 1 \(got "0"\); e\.g\. REPLY_RETRY_MAX_SECONDS=300$/],
+      ['reply retry over an hour', { REPLY_RETRY_MAX_SECONDS: '7200' }, 'REPLY_RETRY_MAX_SECONDS', /at most 3600 \(one hour\)/],
       ['port too big', { RELAY_PORT: '70000' }, 'RELAY_PORT', /0 to 65535.*got "70000".*e\.g\. RELAY_PORT=8787/],
       ['port not a number', { RELAY_PORT: 'http' }, 'RELAY_PORT', /got "http"/],
       ['host with scheme', { RELAY_HOST: 'http://localhost:8787' }, 'RELAY_HOST', /host name or IP address/],

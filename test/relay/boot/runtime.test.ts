@@ -112,3 +112,32 @@ describe('sandbox mode connects for real', () => {
     expect(relay.sandbox!.state.get(id)!.status).toBe('Connected');
   });
 });
+
+describe('REPLY_RETRY_MAX_SECONDS', () => {
+  it('caps how long the outbox waits between two tries of a reply (by default the wait doubles to 5 minutes)', async () => {
+    const parsed = parseConfig({ RELAY_DB: tempDb(), RELAY_PORT: '0', SANDBOX_DEMO_EVERY_SECONDS: '0', RELAY_AUTO_REPLY: 'off', REPLY_RETRY_MAX_SECONDS: '1' });
+    if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
+    const relay = await startRelay(parsed.config, { logger: createLogger({ level: 'silent' }) });
+    relays.push(relay);
+    // Concur answers every PUT with 503: the reply is tried again and again.
+    relay.sandbox!.faults.add({ route: 'put', kind: 'status503' });
+    const [request] = await eventually(async () => {
+      const { items } = await relay.store.requests.list({ group: 'pending', limit: 1 });
+      return items.length > 0 ? items : undefined;
+    });
+    const asked = await fetch(`${relay.url}/api/v1/requests/${request!.id}/reply`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${relay.generatedApiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ status: 'CRRET' }),
+    });
+    expect(asked.status).toBe(202);
+    const reply = await eventually(async () => {
+      // The one reply, whenever it is due (the relay on SQLite is its only claimant).
+      const [now] = await relay.store.replies.due(Date.now() + 3_600_000, 1);
+      return now !== undefined && now.attempts >= 4 ? now : undefined;
+    });
+    expect(reply.state).toBe('queued');
+    // After a fourth 503 the default would wait 4 to 8 s; here never more than a second.
+    expect(Date.parse(reply.nextAttemptAt!) - Date.parse(reply.updatedAt)).toBeLessThanOrEqual(1000);
+  });
+});
