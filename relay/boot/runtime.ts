@@ -109,6 +109,32 @@ function pollWhileLeading(leadership: Leadership, poller: Poller, metrics: Metri
   return stop;
 }
 
+/**
+ * Only the leader announces the summary: every relay reads the same one from the store, and each
+ * would append it (several relays: each change announced once per relay). A relay that takes the
+ * leadership over announces the summary at once, since the one before may have died between a
+ * change and its announcement. Resolves once the watcher of a relay that leads now has started.
+ */
+async function summaryWhileLeading(leadership: Leadership, store: Parameters<typeof watchSummary>[0], logger: Logger): Promise<() => void> {
+  let watching: Promise<(() => void) | undefined> = Promise.resolve(undefined);
+  const follow = (leader: boolean, takingOver: boolean): Promise<unknown> => {
+    watching = watching.then(async (stop) => {
+      stop?.();
+      if (!leader) return undefined;
+      return watchSummary(store, { announceNow: takingOver, onError: (err: unknown) => logger.error({ err }, 'the summary watcher failed') }).catch(
+        (err: unknown) => (logger.error({ err }, 'the summary watcher could not start'), undefined),
+      );
+    });
+    return watching;
+  };
+  const unfollow = leadership.onChange((leader) => void follow(leader, true));
+  await follow(leadership.isLeader(), false);
+  return () => {
+    unfollow();
+    void follow(false, false);
+  };
+}
+
 const IDEMPOTENCY_KEYS_KEPT_MS = 24 * 60 * 60 * 1000;
 const DELIVERIES_KEPT_MS = 30 * 24 * 60 * 60 * 1000;
 
@@ -197,7 +223,7 @@ async function wire<S extends StoreParts>(config: RelayConfig, options: StartOpt
     // Said at every start too, before the summary watcher reads its first summary: the summary
     // event that a change appends is the only one that announces it.
     await store.state.setAutoConnect(autoConnectOf(config, matcher));
-    const stopSummary = await watchSummary(store);
+    const stopSummary = await summaryWhileLeading(leadership, store, logger);
     // A CRSUC waiting for a new request token goes on as soon as a poll brings one.
     const stopWaking = store.events.subscribe((event) => {
       if (event.type === 'request.updated' && event.data.reply?.state === 'waiting_token') outbox.kick();

@@ -14,7 +14,7 @@ const CHANGES_SUMMARY: ReadonlySet<StoredEventType> = new Set<StoredEventType>([
  * times), whether CRSUC can be sent. Not `autoConnect`: it changes only at start, and the store
  * announces that change itself (store/state.ts setAutoConnect), with no event for this to follow.
  */
-function sameAnnouncement(a: Summary, b: Summary): boolean {
+export function sameAnnouncement(a: Summary, b: Summary): boolean {
   return (
     a.counts.pending === b.counts.pending &&
     a.counts.failed === b.counts.failed &&
@@ -29,6 +29,11 @@ function sameAnnouncement(a: Summary, b: Summary): boolean {
 export interface WatchSummaryOptions {
   /** Called when reading the summary or appending the event fails; default console.error. */
   onError?: (error: unknown) => void;
+  /**
+   * Announce the summary as first read, too: for a relay that takes the announcing over from
+   * another (which may have died between a change and its announcement). Default false.
+   */
+  announceNow?: boolean;
 }
 
 /**
@@ -105,6 +110,13 @@ export async function watchSummary(
     throw error;
   } finally {
     running = false;
+  }
+  if (options.announceNow === true && !stopped) {
+    try {
+      await store.events.append('summary', last);
+    } catch (error) {
+      onError(error);
+    }
   }
   if (again && !stopped) schedule();
 

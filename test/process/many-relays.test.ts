@@ -1,6 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type RunningSandbox } from '../../relay/sandbox/server.js';
+import { sameAnnouncement } from '../../relay/ingest/summary.js';
+import { Summary } from '../../shared/models.js';
 import { dropDatabase, freshDatabase } from '../helpers/postgres.js';
 import { concurEnv, eventually, runRelay, type RelayProcess } from '../helpers/relay-process.js';
 import { API_KEY, api, pendingIds, startRelays, stopAllRelays } from '../helpers/many-relays.js';
@@ -62,6 +64,18 @@ async function createdCounts(): Promise<Map<string, number>> {
   }
 }
 
+/** The summaries the database holds, in the order they were announced. */
+async function summaries(): Promise<Summary[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ data: string }>("SELECT data FROM events WHERE type = 'summary' ORDER BY id");
+    return rows.map(({ data }) => Summary.parse(JSON.parse(data)));
+  } finally {
+    await client.end();
+  }
+}
+
 beforeAll(async () => {
   url = await freshDatabase();
   sandbox = await startSandbox({ seed: false, random: 5 });
@@ -114,6 +128,12 @@ describe('three relays on one PostgreSQL database', () => {
     expect(created()).not.toContain(first.id);
     const ids = onC.messages.filter((m) => m.id !== undefined).map((m) => Number(m.id));
     expect(ids.every((id) => id > Number(seen.id))).toBe(true);
+    // Each poll's change is announced once, by the relay that polls, not once by every relay.
+    const announced = await eventually(async () => {
+      const all = await summaries();
+      return all.some((summary) => summary.counts.pending === 5) ? all : undefined;
+    }, 20_000);
+    for (let i = 1; i < announced.length; i++) expect(sameAnnouncement(announced[i - 1]!, announced[i]!), `summary ${i + 1} repeats ${i}`).toBe(false);
   }, 60_000);
 
   it('SIGKILL the poller mid-sweep: another polls within two poll intervals, and nothing is announced twice', async () => {
