@@ -11,14 +11,12 @@ import {
   envVaultKey,
   envUrl,
   vaultKeyItem,
-  isToken,
   problemLines,
   type Fix,
-  type ListItem,
 } from './env-fields.js';
 import { envDatabase } from './env-database.js';
 import { checkMatch, MATCH_VARIABLES, matchSettings } from './config-match.js';
-import { originPattern } from './origins.js';
+import { API_KEY_EXAMPLE, apiKey, corsOrigin } from './env-lists.js';
 import {
   DEFAULT_DB_PATH,
   DEFAULT_HOST,
@@ -29,7 +27,6 @@ import {
   MAX_POLL_INTERVAL_SECONDS,
   DEFAULT_REPLY_RETRY_MAX_SECONDS,
   MAX_REPLY_RETRY_MAX_SECONDS,
-  MIN_API_KEY_LENGTH,
   DEFAULT_CORS_ORIGINS,
   DEFAULT_TOKEN_PATH,
   DEFAULT_SANDBOX_DEMO_EVERY_SECONDS,
@@ -74,38 +71,10 @@ const SECRET_EXAMPLE = {
   CONCUR_REFRESH_TOKEN: '<the refresh token from Concur>',
 } as const;
 
-const API_KEY_EXAMPLE = '$(openssl rand -hex 24)';
 const BASE_URL_EXAMPLE = 'https://www.concursolutions.com';
 const REFRESH_VARS = ['CONCUR_CLIENT_ID', 'CONCUR_CLIENT_SECRET', 'CONCUR_REFRESH_TOKEN'] as const;
 /** The partner app's credentials: what every exchange of a request token needs. */
 const EXCHANGE_VARS = ['CONCUR_CLIENT_ID', 'CONCUR_CLIENT_SECRET'] as const;
-
-function apiKey(key: string, index: number, count: number): ListItem {
-  const which = count === 1 ? 'the key' : `key ${index + 1} of ${count}`;
-  const example = API_KEY_EXAMPLE;
-  if (!isToken(key)) {
-    return {
-      problem: `${which} contains spaces, quotes or characters outside printable ASCII (value not shown)`,
-      fix: { advice: 'separate keys with commas only', example },
-    };
-  }
-  if (key.length < MIN_API_KEY_LENGTH) {
-    return {
-      problem: `${which} is too short (${key.length} characters, value not shown)`,
-      fix: { advice: `use at least ${MIN_API_KEY_LENGTH} random characters`, example },
-    };
-  }
-  return key;
-}
-
-function corsOrigin(entry: string): ListItem {
-  return (
-    originPattern(entry) ?? {
-      problem: `${JSON.stringify(entry)} is not an origin (scheme://host[:port], no path; * may stand for the host or port)`,
-      fix: { example: 'chrome-extension://*,moz-extension://*,https://ops.example.com' },
-    }
-  );
-}
 
 /**
  * Every variable the relay reads, in the order problems are listed (the README's table has it too).

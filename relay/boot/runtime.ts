@@ -112,26 +112,26 @@ function pollWhileLeading(leadership: Leadership, poller: Poller, metrics: Metri
 /**
  * Only the leader announces the summary: every relay reads the same one from the store, and each
  * would append it (several relays: each change announced once per relay). A relay that takes the
- * leadership over announces the summary at once, since the one before may have died between a
- * change and its announcement. Resolves once the watcher of a relay that leads now has started.
+ * leadership over starts from the summary as it finds it, like a relay that starts: a change its
+ * predecessor made and died before announcing shows with the next change (clients also read the
+ * summary on their own schedule). Resolves once the watcher of a relay that leads now has started.
  */
 async function summaryWhileLeading(leadership: Leadership, store: Parameters<typeof watchSummary>[0], logger: Logger): Promise<() => void> {
   let watching: Promise<(() => void) | undefined> = Promise.resolve(undefined);
-  const follow = (leader: boolean, takingOver: boolean): Promise<unknown> => {
+  const follow = (leader: boolean): Promise<unknown> => {
     watching = watching.then(async (stop) => {
       stop?.();
       if (!leader) return undefined;
-      return watchSummary(store, { announceNow: takingOver, onError: (err: unknown) => logger.error({ err }, 'the summary watcher failed') }).catch(
-        (err: unknown) => (logger.error({ err }, 'the summary watcher could not start'), undefined),
-      );
+      const onError = (err: unknown) => logger.error({ err }, 'the summary watcher failed');
+      return watchSummary(store, { onError }).catch((err: unknown) => (logger.error({ err }, 'the summary watcher could not start'), undefined));
     });
     return watching;
   };
-  const unfollow = leadership.onChange((leader) => void follow(leader, true));
-  await follow(leadership.isLeader(), false);
+  const unfollow = leadership.onChange((leader) => void follow(leader));
+  await follow(leadership.isLeader());
   return () => {
     unfollow();
-    void follow(false, false);
+    void follow(false);
   };
 }
 

@@ -29,11 +29,6 @@ export function sameAnnouncement(a: Summary, b: Summary): boolean {
 export interface WatchSummaryOptions {
   /** Called when reading the summary or appending the event fails; default console.error. */
   onError?: (error: unknown) => void;
-  /**
-   * Announce the summary as first read, too: for a relay that takes the announcing over from
-   * another (which may have died between a change and its announcement). Default false.
-   */
-  announceNow?: boolean;
 }
 
 /**
@@ -110,13 +105,6 @@ export async function watchSummary(
     throw error;
   } finally {
     running = false;
-  }
-  if (options.announceNow === true && !stopped) {
-    try {
-      await store.events.append('summary', last);
-    } catch (error) {
-      onError(error);
-    }
   }
   if (again && !stopped) schedule();
 

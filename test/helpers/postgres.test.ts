@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { clusterUrl, freshDatabase, removeOrphanedClusters } from './postgres.js';
+import { clusterUrl, freshDatabase, onDatabase, removeOrphanedClusters } from './postgres.js';
 
 /**
  * The test cluster's promises: reachable on 127.0.0.1 only, fast rather than durable, never run as
@@ -12,17 +12,7 @@ import { clusterUrl, freshDatabase, removeOrphanedClusters } from './postgres.js
  * its teardown.
  */
 
-async function query<R extends pg.QueryResultRow>(url: string, sql: string): Promise<R[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<R>(sql)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
-const setting = async (name: string): Promise<string> => (await query<{ v: string }>(clusterUrl(), `SELECT current_setting('${name}') AS v`))[0]!.v;
+const setting = async (name: string): Promise<string> => (await onDatabase<{ v: string }>(clusterUrl(), `SELECT current_setting('${name}') AS v`))[0]!.v;
 
 /** A process that starts a cluster of its own and prints its URL and folder, then `then`s. */
 function clusterProcess(then: 'exit' | 'wait'): Promise<{ url: string; dir: string; kill: () => Promise<void> }> {
@@ -51,7 +41,7 @@ function clusterProcess(then: 'exit' | 'wait'): Promise<{ url: string; dir: stri
 }
 
 async function refuses(url: string): Promise<boolean> {
-  return query(url, 'SELECT 1').then(
+  return onDatabase(url, 'SELECT 1').then(
     () => false,
     () => true,
   );
@@ -73,8 +63,8 @@ describe('the test cluster', () => {
   it('gives each caller a new, empty database of its own', async () => {
     const [one, two] = [await freshDatabase(), await freshDatabase()];
     expect(one).not.toBe(two);
-    await query(one, 'CREATE TABLE only_here (x int)');
-    const tables = (url: string) => query<{ n: number }>(url, `SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'public'`);
+    await onDatabase(one, 'CREATE TABLE only_here (x int)');
+    const tables = (url: string) => onDatabase<{ n: number }>(url, `SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'public'`);
     expect(await tables(one)).toEqual([{ n: 1 }]);
     expect(await tables(two)).toEqual([{ n: 0 }]);
   });

@@ -249,3 +249,14 @@ export async function dropDatabase(url: string): Promise<void> {
     await admin.end();
   }
 }
+
+/** The rows `sql` reads on the database `url` names, on a connection of its own (as an operator would read them). */
+export async function onDatabase<R extends pg.QueryResultRow>(url: string, sql: string, values: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<R>(sql, values)).rows;
+  } finally {
+    await client.end();
+  }
+}

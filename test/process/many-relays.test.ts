@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type RunningSandbox } from '../../relay/sandbox/server.js';
 import { sameAnnouncement } from '../../relay/ingest/summary.js';
 import { Summary } from '../../shared/models.js';
-import { dropDatabase, freshDatabase } from '../helpers/postgres.js';
+import { dropDatabase, freshDatabase, onDatabase } from '../helpers/postgres.js';
 import { concurEnv, eventually, runRelay, type RelayProcess } from '../helpers/relay-process.js';
 import { API_KEY, api, pendingIds, startRelays, stopAllRelays } from '../helpers/many-relays.js';
 import { connectSse } from '../helpers/sse-client.js';
@@ -49,31 +49,18 @@ const allTries = (relay: RelayProcess) => relay.output.filter((line) => line.inc
 
 /** Every request.created the database holds, by request id. */
 async function createdCounts(): Promise<Map<string, number>> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ data: string }>("SELECT data FROM events WHERE type = 'request.created'");
-    const counts = new Map<string, number>();
-    for (const { data } of rows) {
-      const id = (JSON.parse(data) as { id: string }).id;
-      counts.set(id, (counts.get(id) ?? 0) + 1);
-    }
-    return counts;
-  } finally {
-    await client.end();
+  const counts = new Map<string, number>();
+  for (const { data } of await onDatabase<{ data: string }>(url, "SELECT data FROM events WHERE type = 'request.created'")) {
+    const id = (JSON.parse(data) as { id: string }).id;
+    counts.set(id, (counts.get(id) ?? 0) + 1);
   }
+  return counts;
 }
 
 /** The summaries the database holds, in the order they were announced. */
 async function summaries(): Promise<Summary[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ data: string }>("SELECT data FROM events WHERE type = 'summary' ORDER BY id");
-    return rows.map(({ data }) => Summary.parse(JSON.parse(data)));
-  } finally {
-    await client.end();
-  }
+  const rows = await onDatabase<{ data: string }>(url, "SELECT data FROM events WHERE type = 'summary' ORDER BY id");
+  return rows.map(({ data }) => Summary.parse(JSON.parse(data)));
 }
 
 beforeAll(async () => {

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterEach, beforeEach, expect } from 'vitest';
 import { runCommand, type CliCommand } from '../../../../relay/boot/cli/run.js';
-import { clusterUrl, freshDatabase } from '../../../helpers/postgres.js';
+import { clusterUrl, freshDatabase, onDatabase } from '../../../helpers/postgres.js';
 import { TEST_VAULT_KEY } from '../../../helpers/vault.js';
 import { DatabaseHarness, type TestDatabase } from '../../store/databases.js';
 
@@ -44,17 +44,6 @@ export function placePerTest(kind: TestDatabase): Place {
   });
   afterEach(() => place.harness.cleanup());
   return place;
-}
-
-/** Runs `sql` on the database `url` names. */
-export async function onDatabase<R extends pg.QueryResultRow>(url: string, sql: string): Promise<R[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<R>(sql)).rows;
-  } finally {
-    await client.end();
-  }
 }
 
 /** A PostgreSQL database without the relay's tables (a wrong RELAY_DB), dropped by the returned function. */

@@ -6,7 +6,8 @@ import { DATABASES } from '../../store/databases.js';
 import { record } from '../../store/helpers.js';
 import pg from 'pg';
 import { eventually } from '../../../helpers/relay-process.js';
-import { onDatabase, placePerTest, run, type Place } from './helpers.js';
+import { onDatabase } from '../../../helpers/postgres.js';
+import { placePerTest, run, type Place } from './helpers.js';
 
 /** `vault rotate` from the environment to its exit status, on both databases. */
 
