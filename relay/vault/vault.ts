@@ -26,8 +26,8 @@ const NONCES_PER_DRAW = 256;
 
 /**
  * A fresh random nonce for one seal. The CSPRNG is asked for NONCES_PER_DRAW nonces at once and
- * each 12-byte slice is handed out once, never again: asking it for 12 bytes per seal cost ~10 µs
- * (a call into OpenSSL each time), most of what sealing a request token cost.
+ * each 12-byte slice is handed out once, never again: asking it for 12 bytes per seal (a call into
+ * OpenSSL each time) was about 1.8 of the 6 µs of CPU a seal took (measured over 20,000 seals).
  *
  * As safe as a draw per seal: GCM needs a nonce never to repeat under a key, and the odds that two
  * repeat depend only on each being 96 independent uniform bits, which disjoint slices of one CSPRNG
