@@ -92,7 +92,6 @@ export function createRequests(ctx: StoreContext, events: Pick<EventLog, 'append
       return ctx.tx(() => {
         const result: UpsertResult = { created: [], updated: [] };
         // One read for the whole page (see planBatches for an id twice in it).
-        // One read for the whole page (see planBatches for an id twice in it).
         const known = sql.lookup([...new Set(records.map((record) => record.id))]);
         for (const batch of planBatches(records, known, seenAt, ctx.vault)) {
           for (const planned of batch) {
