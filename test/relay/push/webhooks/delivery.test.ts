@@ -252,8 +252,7 @@ describe.each(DATABASES)('webhooks on $name', (database) => {
       h.receiver.fallback = { status: 503 };
       const queued = await h.sendTest(webhook.id);
       await h.worker.drain();
-      let entry = await h.delivery(webhook.id, queued.id);
-      while (entry.state === 'pending') entry = await h.runNext(webhook.id, queued.id);
+      const entry = await h.runToEnd(webhook.id, queued.id);
       expect(entry).toMatchObject({
         state: 'failed',
         attempts: 8,
@@ -366,8 +365,7 @@ describe.each(DATABASES)('webhooks on $name', (database) => {
       const t0 = h.clock.iso();
       const first = await h.sendTest(webhook.id);
       await h.worker.drain();
-      let entry = await h.delivery(webhook.id, first.id);
-      while (entry.state === 'pending') entry = await h.runNext(webhook.id, first.id);
+      await h.runToEnd(webhook.id, first.id);
       // The whole schedule (about 32.5 hours) is far less than 5 days: still enabled.
       expect(Webhook.parse((await h.api.get(`/api/v1/webhooks/${webhook.id}`)).json).state).toBe('enabled');
 
@@ -435,8 +433,7 @@ describe.each(DATABASES)('webhooks on $name', (database) => {
       h.receiver.fallback = { status: 500 };
       const queued = await h.sendTest(webhook.id);
       await h.worker.drain();
-      let entry = await h.delivery(webhook.id, queued.id);
-      while (entry.state === 'pending') entry = await h.runNext(webhook.id, queued.id);
+      let entry = await h.runToEnd(webhook.id, queued.id);
       expect(entry.attempts).toBe(8);
       await h.api.post(`/api/v1/webhooks/${webhook.id}/deliveries/${queued.id}/resend`, undefined);
       await h.worker.drain();
@@ -453,8 +450,7 @@ describe.each(DATABASES)('webhooks on $name', (database) => {
       await h.store.requests.upsertFromConcur([record('A')], h.clock.iso());
       await h.worker.drain();
       const [a] = (await h.deliveries(webhook.id)).items;
-      let entry = a!;
-      while (entry.state === 'pending') entry = await h.runNext(webhook.id, a!.id);
+      const entry = await h.runToEnd(webhook.id, a!.id);
       expect(entry.state).toBe('failed');
 
       // B and C: failed because the endpoint was disabled while they waited.

@@ -234,4 +234,11 @@ export class WebhookHarness {
     await this.worker.drain();
     return this.delivery(webhookId, deliveryId);
   }
+
+  /** Lets `delivery` run its schedule (runNext after runNext) until it is no longer pending. */
+  async runToEnd(webhookId: string, deliveryId: string): Promise<DeliveryLogEntry> {
+    let entry = await this.delivery(webhookId, deliveryId);
+    while (entry.state === 'pending') entry = await this.runNext(webhookId, deliveryId);
+    return entry;
+  }
 }
