@@ -17,7 +17,7 @@ import { lockEvents, type PgEventLog } from './events.js';
 
 /** matches.ts's dependencies, as the parts on PostgreSQL are. */
 export interface PgMatchesDeps extends Pick<MatchesDeps, 'askAboutNew' | 'tokenLifetimeMs'> {
-  events: Pick<PgEventLog, 'append' | 'onAppend'>;
+  events: Pick<PgEventLog, 'append' | 'onAppendAll'>;
   requests: Pick<Requests, 'get'>;
   replies: Pick<Replies, 'enqueue'>;
 }
@@ -40,8 +40,10 @@ export async function createPgMatches(ctx: PgContext, deps: PgMatchesDeps): Prom
   const { events, requests, replies } = deps;
 
   if (deps.askAboutNew) {
-    events.onAppend(async (event) => {
-      if (event.type === 'request.created' && event.data.group === 'pending') await ctx.query(INSERT_DUE, [[event.data.id], ctx.now()]);
+    // A poll's group of new requests is one INSERT, in the transaction that stores them.
+    events.onAppendAll(async (appended) => {
+      const ids = appended.flatMap((event) => (event.type === 'request.created' && event.data.group === 'pending' ? [event.data.id] : []));
+      if (ids.length > 0) await ctx.query(INSERT_DUE, [ids, ctx.now()]);
     });
     // As in matches.ts: the unanswered pending requests stored before a directory was configured.
     // Relays opening at once may both insert: ON CONFLICT keeps one row.
