@@ -1,5 +1,5 @@
-import { XMLParser } from 'fast-xml-parser';
 import { z } from 'zod';
+import { readXml } from './xml-read.js';
 
 /**
  * What Concur answers when a partner turns a request token (or a refresh token) into a
@@ -71,7 +71,12 @@ function lowerKeys(value: unknown): Record<string, unknown> {
   return Object.fromEntries(Object.entries(value).map(([key, v]) => [key.toLowerCase(), v]));
 }
 
-const parser = new XMLParser({ ignoreAttributes: true, parseTagValue: false, processEntities: true, removeNSPrefix: true });
+/** The roots of an XML answer as objects of their children's texts (trimmed), keyed by lower-case local name. */
+function xmlObject(body: string): Record<string, unknown> {
+  return Object.fromEntries(
+    readXml(body).map((root) => [root.key, Object.fromEntries(root.children.map((child) => [child.key, child.text.trim()]))]),
+  );
+}
 
 function parseLegacy(body: string, contentType: string | null): Record<string, unknown> | undefined {
   const trimmed = body.trim();
@@ -85,7 +90,7 @@ function parseLegacy(body: string, contentType: string | null): Record<string, u
   // A DTD is never part of Concur's answer, and it is how entity expansion attacks start.
   if (/<!DOCTYPE/i.test(trimmed)) return undefined;
   try {
-    return lowerKeys(parser.parse(trimmed));
+    return xmlObject(trimmed);
   } catch {
     return undefined;
   }

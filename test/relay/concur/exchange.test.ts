@@ -72,6 +72,32 @@ describe('the legacy exchange (getaccesstoken.ashx)', () => {
     expect(Object.fromEntries(url.searchParams)).toEqual({ code: 'req-token', client_id: 'app-id', client_secret: 'app-secret' });
   });
 
+  it('reads an indented XML answer with a namespace and references, an XML <Error> as a refusal, and refuses a DOCTYPE unread', async () => {
+    let body = '';
+    const server = await concur((_req, _body, res) => res.writeHead(200, { 'content-type': 'application/xml' }).end(body));
+    body = `<?xml version="1.0" encoding="utf-8"?>
+<c:Access_Token xmlns:c="urn:concur">
+  <c:Instance_Url>
+    https://www.ea1.concursolutions.com/
+  </c:Instance_Url>
+  <c:Token>user&amp;token</c:Token>
+  <c:Expiration_date>3/30/2027 2:19:10 PM</c:Expiration_date>
+  <c:Refresh_Token>user-refresh</c:Refresh_Token>
+</c:Access_Token>`;
+    expect(await client('legacy', server.url).exchange({ requestToken: 'x', userId: null })).toMatchObject({
+      accessToken: 'user&token',
+      instanceUrl: 'https://www.ea1.concursolutions.com/',
+      accessTokenExpiresAt: '2027-03-30T14:19:10.000Z',
+    });
+    body = '<Error><Message>The request token expired</Message></Error>';
+    const expired = await failure(client('legacy', server.url).exchange({ requestToken: 'x', userId: null }));
+    expect(expired).toMatchObject({ kind: 'token_refused' });
+    expect(expired.message).toContain('The request token expired');
+    body = '<?xml version="1.0"?><!DOCTYPE a [<!ENTITY t "tok">]><Access_Token><Token>&t;</Token></Access_Token>';
+    const doctype = await failure(client('legacy', server.url).exchange({ requestToken: 'x', userId: null }));
+    expect(doctype).toMatchObject({ kind: 'bad_response', message: 'exchange: the answer is neither the XML nor the JSON Concur sends' });
+  });
+
   it('reads the JSON form too, and tells a refused request token from refused app credentials', async () => {
     let answer: [number, unknown] = [200, { Access_Token: { Instance_Url: `https://x.concursolutions.com`, Token: 't', Expiration_date: '1/2/2027 1:00:00 AM', Refresh_Token: 'r' } }];
     const server = await concur((_req, _body, res) => json(res, ...answer));
