@@ -8,7 +8,7 @@ import { clientCredentialsGrant } from '../../relay/concur/client-credentials.js
 import { type ApiVersion, ConcurClient } from '../../relay/concur/client.js';
 import { ExchangeClient, type ExchangeForm } from '../../relay/concur/exchange.js';
 import type { ExchangeSetup } from '../../relay/replies/exchange-step.js';
-import { createPoller } from '../../relay/ingest/poller.js';
+import { createPoller, type Poller, type PollerOptions } from '../../relay/ingest/poller.js';
 import { createOutbox, type Outbox, type OutboxOptions } from '../../relay/replies/outbox.js';
 import type { CallRecord } from '../../relay/sandbox/calls.js';
 import { startSandbox, type RunningSandbox } from '../../relay/sandbox/server.js';
@@ -271,6 +271,8 @@ export interface WorkerKit {
    * the version's exchange a CRSUC starts with, fixed jitter, a backoff from 1 s to 1 min, the store's clock), stopped after the test.
    */
   outbox(overrides?: Partial<OutboxOptions>): Outbox;
+  /** A poller with the tests' defaults (the version's client, a 60 s interval, fixed jitter, the store's clock), stopped after the test. */
+  poller(overrides?: Partial<PollerOptions>): Poller;
   /** Brings Concur's requests into the store the way the relay does: one sweep of the poller. */
   ingest(): Promise<void>;
 }
@@ -321,19 +323,27 @@ export function workerWorld(options: SandboxSetup, use: (world: WorkerWorld) => 
       running.push(outbox);
       return outbox;
     },
+    poller,
     async ingest() {
-      const { sb, harness, metrics, log } = current();
-      const poller = createPoller({
-        client: clientFor(sb, { version }),
-        store: harness.latest,
-        intervalMs: 60_000,
-        logger: log.logger,
-        metrics,
-        now: harness.clock.now,
-      });
-      expect((await poller.sweepNow()).outcome).toBe('ok');
+      expect((await poller().sweepNow()).outcome).toBe('ok');
     },
   };
+
+  function poller(overrides: Partial<PollerOptions> = {}): Poller {
+    const { sb, harness, metrics, log } = current();
+    const created = createPoller({
+      client: clientFor(sb, { version }),
+      store: harness.latest,
+      intervalMs: 60_000,
+      logger: log.logger,
+      metrics,
+      now: harness.clock.now,
+      random: fixedRandom(0.5),
+      ...overrides,
+    });
+    running.push(created);
+    return created;
+  }
 }
 
 /**
@@ -364,11 +374,9 @@ export function versionWorld(
   return {
     running: kit.running,
     outbox: (overrides = {}) => kit.outbox({ client: the().client, exchange: exchangeFor(the().world.sb, version === '3.2' ? 'password' : 'legacy'), ...overrides }),
+    poller: (overrides = {}) => kit.poller({ client: the().client, ...overrides }),
     async ingest() {
-      const { world, client } = the();
-      const { harness, metrics, log } = world;
-      const poller = createPoller({ client, store: harness.latest, intervalMs: 60_000, logger: log.logger, metrics, now: harness.clock.now });
-      expect((await poller.sweepNow()).outcome).toBe('ok');
+      expect((await kit.poller({ client: the().client }).sweepNow()).outcome).toBe('ok');
     },
   };
 }

@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { Metrics } from '../../../relay/base/metrics.js';
-import { createPoller, type Poller, type PollerOptions } from '../../../relay/ingest/poller.js';
+import type { Poller, PollerOptions } from '../../../relay/ingest/poller.js';
 import type { RunningSandbox } from '../../../relay/sandbox/server.js';
 import type { Store } from '../../../relay/store/index.js';
 import type { StoreHarness } from '../store/helpers.js';
-import { addRequests, clientFor, control, fixedRandom, listCalls, sandboxRequest, VERSIONS, workerWorld, type CapturedLog, type VersionCase } from '../helpers.js';
+import { addRequests, control, listCalls, sandboxRequest, VERSIONS, workerWorld, type VersionCase } from '../helpers.js';
 
 /**
  * The seed's reading of Processing against the sandbox's default (`processing: 'token'`): a
@@ -19,26 +18,10 @@ import { addRequests, clientFor, control, fixedRandom, listCalls, sandboxRequest
 let sb: RunningSandbox;
 let harness: StoreHarness;
 let store: Store;
-let metrics: Metrics;
-let log: CapturedLog;
 
 /** A sandbox of its own for the describe block, speaking `v`'s version, and the relay's poller as runtime.ts makes it (no statuses: the client's version picks them). */
 function world(v: Pick<VersionCase, 'version'>): (overrides?: Partial<PollerOptions>) => Poller {
-  const { running } = workerWorld({ random: 29, version: v.version }, (w) => ({ sb, harness, store, metrics, log } = w));
-  return (overrides = {}) => {
-    const created = createPoller({
-      client: clientFor(sb, { version: v.version }),
-      store,
-      intervalMs: 60_000,
-      logger: log.logger,
-      metrics,
-      now: harness.clock.now,
-      random: fixedRandom(0.5),
-      ...overrides,
-    });
-    running.push(created);
-    return created;
-  };
+  return workerWorld({ random: 29, version: v.version }, (w) => ({ sb, harness, store } = w)).poller;
 }
 
 describe.each(VERSIONS)('poller, API $version: Processing (seed, Example 4)', (v) => {

@@ -16,7 +16,6 @@ import {
   clientFor,
   control,
   fault,
-  fixedRandom,
   listCalls,
   putDirect,
   sandboxRequest,
@@ -47,24 +46,8 @@ let log: CapturedLog;
 
 /** A sandbox of its own for the describe block this is called in, speaking `version`, and its poller maker. */
 function world(version: ApiVersion): (overrides?: Partial<PollerOptions>) => Poller {
-  const { running } = workerWorld({ random: 41, quirks: { processing: 'exchange' }, version }, (w) => ({ sb, harness, store, metrics, log } = w));
-  return (overrides = {}) => {
-    const created = createPoller({
-      client: clientFor(sb, { version }),
-      store,
-      intervalMs: 60_000,
-      logger: log.logger,
-      metrics,
-      now: harness.clock.now,
-      random: fixedRandom(0.5),
-      backoffBaseMs: 1000,
-      backoffMaxMs: 60_000,
-      statuses: ['Pending'],
-      ...overrides,
-    });
-    running.push(created);
-    return created;
-  };
+  const { poller } = workerWorld({ random: 41, quirks: { processing: 'exchange' }, version }, (w) => ({ sb, harness, store, metrics, log } = w));
+  return (overrides = {}) => poller({ backoffBaseMs: 1000, backoffMaxMs: 60_000, statuses: ['Pending'], ...overrides });
 }
 
 /** What Concur's quirks look like to each version's client: each of them must ingest the same data. */
