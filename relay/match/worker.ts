@@ -166,11 +166,12 @@ export function createMatchWorker(options: MatchWorkerOptions): MatchWorker {
   /** Starts calls for due requests while there are free slots. Never rejects. */
   async function fill(): Promise<void> {
     for (;;) {
+      // With every slot taken, what is due now waits for one: a finished call wakes the loop.
+      lookedAt = now();
       let free = concurrency - inFlight.size;
       if (free <= 0) return;
       let due: MatchDue[];
       try {
-        lookedAt = now();
         // Claimed, not just read: another relay on the database would otherwise ask about the same
         // requests. Only as many as there are free slots: a claimed one left waiting would wait out the lease.
         due = await store.matches.claimDue(lookedAt, free, leaseMs);

@@ -93,14 +93,18 @@ export function createWebhookWorker(options: WebhookWorkerOptions): WebhookWorke
   let unsubscribe: (() => void) | undefined;
   /** By webhook id: one attempt per endpoint at a time. */
   const inFlight = new Map<string, Promise<void>>();
+  /** The time the last pass asked the store what is due (epoch ms). */
+  let lookedAt = now();
   const loop = createWorkerLoop({
     name: 'the webhook worker',
     logger,
     now,
     // A pass starts the attempts there are free slots for and returns; each one, once recorded,
     // wakes the loop for the next (those due now but blocked are picked up as attempts finish).
+    // The sleep is for what falls due after the pass looked, not after now: a delivery falling due
+    // between the two was not sent and would otherwise wait for the idle check (30 s).
     pass: fill,
-    nextDelayMs: async () => delayUntil(await store.deliveries.nextDueAt(now()), now()),
+    nextDelayMs: async () => delayUntil(await store.deliveries.nextDueAt(lookedAt), now()),
     minSleepMs: MIN_SLEEP_MS,
     inFlight: () => inFlight.values(),
   });
@@ -112,13 +116,15 @@ export function createWebhookWorker(options: WebhookWorkerOptions): WebhookWorke
 
   /** Starts attempts for due deliveries while there are free slots. Never rejects. */
   async function fill(): Promise<void> {
+    // With every slot taken, what is due now waits for one: a finished attempt wakes the loop.
+    lookedAt = now();
     let free = concurrency - inFlight.size;
     if (free <= 0) return;
     let due: OutgoingDelivery[];
     try {
       // What is in flight comes back (still due, claimed by this relay) and is skipped; asking for
       // more than the free slots past it would claim deliveries other relays could be sending.
-      due = await store.deliveries.due(now(), free + inFlight.size);
+      due = await store.deliveries.due(lookedAt, free + inFlight.size);
     } catch (error) {
       storeTrouble(error, 'could not read the due deliveries');
       return;

@@ -199,6 +199,42 @@ describe('running', () => {
     expect(directory.calls).toHaveLength(20);
   });
 
+  it('with every slot taken it waits for a call to end, even when more has fallen due (no spinning)', async () => {
+    directory.answer = () => ({ answer: { result: 'member', memberId: 'M-A' }, delayMs: 500 });
+    const start = harness.clock.ms;
+    ingest('A');
+    harness.clock.ms = start + 5_000;
+    ingest('B');
+    harness.clock.ms = start;
+    let looks = 0;
+    const matches = store.matches;
+    const matcher = worker({
+      concurrency: 1,
+      store: {
+        events: store.events,
+        matches: {
+          claimDue: (at, limit, leaseMs) => matches.claimDue(at, limit, leaseMs),
+          nextDueAt: (after) => {
+            looks++;
+            return matches.nextDueAt(after);
+          },
+          record: (id, outcome) => matches.record(id, outcome),
+          close: (id) => matches.close(id),
+        },
+      },
+    });
+    matcher.start();
+    await waitFor(() => matcher.inFlight === 1);
+    // B falls due while the only slot is A's: the worker sleeps until A's call ends.
+    harness.clock.ms = start + 6_000;
+    matcher.kick();
+    const before = looks;
+    await sleep(200);
+    expect(looks - before).toBeLessThanOrEqual(2);
+    expect(matcher.inFlight).toBe(1);
+    await waitFor(() => directory.calls.length === 2, 5_000, 'B asked once A was answered');
+  });
+
   it('stop() waits for the calls in flight and records them', async () => {
     directory.answer = () => ({ answer: { result: 'member', memberId: 'M-1' }, delayMs: 100 });
     const matcher = worker();

@@ -1,5 +1,5 @@
 import { WebhookVerificationError } from 'standardwebhooks';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import * as z from 'zod/mini';
 import {
   Delivery,
@@ -559,6 +559,56 @@ describe.each(DATABASES)('webhooks on $name', (database) => {
       await h.worker.stop();
       expect(h.worker.inFlight).toBe(0);
       expect((await h.deliveries(webhook.id)).items.map((d) => d.state)).toEqual(['succeeded', 'succeeded']);
+    });
+
+    it('sends a delivery that falls due between its look at the store and its sleep at once, not after the 30 s idle check', async () => {
+      h = await new WebhookHarness(database).start();
+      const { webhook } = await h.subscribe();
+      // The message is due at the store's clock; the worker looks a millisecond before that, and the
+      // time moves past it while the look is answered (a loaded machine, or a timer firing early).
+      const dueAt = h.clock.ms;
+      await h.sendTest(webhook.id);
+      let workerNow = dueAt - 1;
+      const worker = h.newWorker({
+        now: () => workerNow,
+        store: {
+          ...h.store,
+          deliveries: {
+            due: async (at, limit) => {
+              const due = await h.store.deliveries.due(at, limit);
+              workerNow = dueAt;
+              return due;
+            },
+            nextDueAt: (after) => h.store.deliveries.nextDueAt(after),
+            recordAttempt: (record) => h.store.deliveries.recordAttempt(record),
+          },
+        },
+      });
+      worker.start();
+      await h.receiver.waitFor(1, 5000);
+      await worker.stop();
+      expect((await h.deliveries(webhook.id)).items.map((d) => d.state)).toEqual(['succeeded']);
+    });
+
+    it('with every slot taken it sleeps until an attempt ends, even when more has fallen due (no spinning)', async () => {
+      h = await new WebhookHarness(database).start({ worker: { concurrency: 1, timeoutMs: 10_000 } });
+      h.receiver.reply('hang');
+      const start = h.clock.ms;
+      const first = await h.subscribe();
+      await h.sendTest(first.webhook.id);
+      const second = await h.subscribe();
+      h.clock.ms = start + 5 * S;
+      await h.sendTest(second.webhook.id);
+      h.clock.ms = start;
+      h.worker.start();
+      await h.receiver.waitFor(1);
+      // The second message falls due while the only slot is held by the first.
+      h.clock.ms = start + 6 * S;
+      h.worker.kick();
+      await vi.waitFor(() => expect(h.worker.nextWakeAt).not.toBeNull());
+      expect(h.worker.nextWakeAt! - h.clock.ms).toBeGreaterThan(S);
+      expect(h.worker.inFlight).toBe(1);
+      await h.receiver.close();
     });
 
     it('stop waits for the attempt in flight and records it', async () => {
