@@ -36,6 +36,8 @@ export interface ConcurClientOptions {
   accept?: 'xml' | 'json';
   /** A runaway NextPage chain stops here. */
   maxPages?: number;
+  /** 3.2: list calls on the wire while a page is stored, when the pages' limit is given (queue-pages.ts). Default 2. */
+  pagesAhead?: number;
   /** Where the token may go under 3.0. Default: the origin of baseUrl alone. (3.2: exactly the current token's geolocation.) */
   allowedOrigins?: AllowedOrigins;
   /** Told about every call (the relay's latency metrics). */
@@ -55,6 +57,8 @@ export interface ListOptions {
 
 /** How much of an answer is read: the body's bytes, and the requests it may hold. */
 type Reading = Required<Pick<DecodeOptions, 'maxBytes' | 'pageLimit'>>;
+
+const DEFAULT_PAGES_AHEAD = 2;
 
 const RESOURCE: Readonly<Record<ApiVersion, string>> = {
   '3.0': '/api/v3.0/common/connectionrequests',
@@ -114,13 +118,14 @@ export class ConcurClient {
    *
    * The next page is asked for before the current one is handed over, so Concur (and the network)
    * work on it while the caller stores this one: a sweep costs about the larger of the two, not
-   * their sum. NextPage stays sequential — it is opaque and comes only with the page before —, so
-   * at most one request is ahead; but only the parse is needed for it: the records (validated one
+   * their sum. 3.0's NextPage stays sequential — it is opaque and comes only with the page before —,
+   * so at most one request is ahead (3.2's positions allow more, queue-pages.ts); but only the parse is needed for it: the records (validated one
    * by one) are built once it is on the wire. A caller that stops early leaves that one request unread.
    */
   async *pages(options: ListOptions = {}): AsyncGenerator<ConcurPage> {
     if (this.version === '3.2') {
-      yield* queuePages((offset) => this.fetchPage({ ...options, offset }), this.gate, this.maxPages);
+      const paging = { maxPages: this.maxPages, limit: options.limit, ahead: this.options.pagesAhead ?? DEFAULT_PAGES_AHEAD };
+      yield* queuePages((offset) => this.fetchPage({ ...options, offset }), this.gate, paging);
       return;
     }
     let page = await this.readPage(options);

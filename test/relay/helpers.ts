@@ -46,6 +46,16 @@ export interface VersionCase {
   tokenLifetimeMs: number;
   /** The sandbox quirk under which its request tokens live as long as the relay takes them to (3.2's page says a day; the sandbox's default is 15 minutes). */
   tokenLifetimeQuirk: { requestTokenLifetime: '15m' | '24h' };
+  /**
+   * List calls on the wire while the poller stores a page: 3.0 one (NextPage is opaque until its
+   * page comes); 3.2 two (positions are known ahead, queue-pages.ts).
+   */
+  pagesAhead: number;
+}
+
+/** The list calls of a sweep of one list `pages` long: past a first page, a version reading ahead asks for pages beyond the end. */
+export function listCallsOfSweep(v: Pick<VersionCase, 'pagesAhead'>, pages: number): number {
+  return pages + (pages > 1 ? v.pagesAhead - 1 : 0);
 }
 
 export const VERSIONS: readonly VersionCase[] = [
@@ -61,6 +71,7 @@ export const VERSIONS: readonly VersionCase[] = [
     crretAwayMs: 0,
     tokenLifetimeMs: REQUEST_TOKEN_LIFETIME_MS['3.0'],
     tokenLifetimeQuirk: { requestTokenLifetime: '15m' },
+    pagesAhead: 1,
   },
   {
     version: '3.2',
@@ -74,6 +85,7 @@ export const VERSIONS: readonly VersionCase[] = [
     crretAwayMs: REQUEUE_AFTER_MS.CRRET,
     tokenLifetimeMs: REQUEST_TOKEN_LIFETIME_MS['3.2'],
     tokenLifetimeQuirk: { requestTokenLifetime: '24h' },
+    pagesAhead: 2,
   },
 ];
 

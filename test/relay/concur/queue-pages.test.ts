@@ -1,6 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { clientCredentialsGrant } from '../../../relay/concur/client-credentials.js';
 import { ConcurClient } from '../../../relay/concur/client.js';
+import type { PageReading } from '../../../relay/concur/decode-record.js';
+import type { ConcurRecord } from '../../../relay/concur/record.js';
+import { QueueGate } from '../../../relay/concur/queue-gate.js';
+import { queuePages } from '../../../relay/concur/queue-pages.js';
 import { type RunningSandbox, startSandbox } from '../../../relay/sandbox/server.js';
 
 /**
@@ -36,8 +40,10 @@ describe('the 3.2 client', () => {
     expect(all[0]!.userId).toMatch(/^[0-9a-f-]{36}$/);
     expect(all.every((r) => r.emailAddresses.length > 0 && r.discountCode === null)).toBe(true);
     const lists = sandbox.calls.list().filter((call) => call.route === 'list');
+    // Two pages on the wire while one is read: the last full page's answer cannot say that the
+    // next holds the last five, so one call past the end finds nothing.
     expect(lists.map((call) => [call.path, call.query, call.format, call.authScheme, call.auth])).toEqual(
-      [0, 10, 20].map((offset) => ['/api/v3.2/common/connectionrequests/', { limit: '10', offset: String(offset) }, 'json', 'Bearer', 'ok']),
+      [0, 10, 20, 30].map((offset) => ['/api/v3.2/common/connectionrequests/', { limit: '10', offset: String(offset) }, 'json', 'Bearer', 'ok']),
     );
   });
 
@@ -87,5 +93,179 @@ describe('the 3.2 client', () => {
     expect(puts.length).toBeGreaterThanOrEqual(8);
     // Each CRRET popped its request for an hour.
     expect(sandbox.state.all().filter((r) => r.poppedUntil !== null)).toHaveLength(puts.length);
+  });
+});
+
+/** A queue of `size` requests behind a hand-held fetchPage: each call waits until the test answers it. */
+class HeldQueue {
+  readonly asked: number[] = [];
+  private readonly answers: Array<() => void> = [];
+  constructor(
+    private size: number,
+    private readonly limit: number,
+  ) {}
+
+  fetchPage = (offset: number): Promise<PageReading> => {
+    this.asked.push(offset);
+    return new Promise((resolve) => {
+      this.answers.push(() => {
+        const count = Math.max(0, Math.min(this.limit, this.size - offset));
+        const more = offset + count < this.size;
+        resolve({ count, nextPage: more ? `?offset=${offset + count}` : null, records: () => [] });
+      });
+    });
+  };
+
+  /** Answers the oldest call waiting. */
+  answerNext(): void {
+    this.answers.shift()!();
+  }
+
+  /** Answers every call waiting (a generator that ends waits for what it has on the wire). */
+  answerAll(): void {
+    while (this.answers.length > 0) this.answerNext();
+  }
+
+  /** PUTs through the gate pop requests: the queue is shorter. */
+  pop(by: number): void {
+    this.size -= by;
+  }
+}
+
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('reading ahead (queuePages)', () => {
+  it('keeps two pages on the wire while one is stored', async () => {
+    const queue = new HeldQueue(50, 10);
+    const pages = queuePages(queue.fetchPage, new QueueGate(), { maxPages: 100, limit: 10, ahead: 2 });
+    const first = pages.next();
+    await turn();
+    expect(queue.asked).toEqual([0]);
+    queue.answerNext();
+    await first;
+    // Page 0 is in the caller's hands: 10 and 20 are already asked for.
+    expect(queue.asked).toEqual([0, 10, 20]);
+    const second = pages.next();
+    queue.answerNext();
+    await second;
+    expect(queue.asked).toEqual([0, 10, 20, 30]);
+    queue.answerAll();
+    await pages.return(undefined);
+  });
+
+  it('ends only once every call it made is answered: no list call outlives its sweep', async () => {
+    const queue = new HeldQueue(15, 10);
+    let ended = false;
+    const reading = (async () => {
+      for await (const page of queuePages(queue.fetchPage, new QueueGate(), { maxPages: 100, limit: 10, ahead: 2 })) void page;
+      ended = true;
+    })();
+    await turn();
+    queue.answerNext();
+    await turn();
+    queue.answerNext();
+    await turn();
+    await turn();
+    // The page at 10 was the last; the call for 20 (asked for with it) is still out.
+    expect(queue.asked).toEqual([0, 10, 20]);
+    expect(ended).toBe(false);
+    queue.answerNext();
+    await reading;
+    expect(ended).toBe(true);
+  });
+
+  it('asks again from where a short page really ended: the pages planned from the wrong end are dropped', async () => {
+    // The second page has 7 where 10 were asked for, with more to come; the queue holds 30.
+    const asked: number[] = [];
+    const fetchPage = (offset: number): Promise<PageReading> => {
+      asked.push(offset);
+      const count = offset === 10 ? 7 : Math.max(0, Math.min(10, 30 - offset));
+      const records = () => Array.from({ length: count }, (_, i) => ({ id: String(offset + i) }) as unknown as ConcurRecord);
+      return Promise.resolve({ count, nextPage: offset + count < 30 ? 'more' : null, records });
+    };
+    const ids: string[] = [];
+    for await (const page of queuePages(fetchPage, new QueueGate(), { maxPages: 100, limit: 10, ahead: 2 })) {
+      ids.push(...page.items.map((record) => record.id));
+    }
+    // 20 was asked for as if 10 were full; its answer is dropped and 17 asked for instead.
+    expect(asked).toEqual([0, 10, 20, 17, 27, 37]);
+    expect(ids).toEqual(Array.from({ length: 30 }, (_, i) => String(i)));
+  });
+
+  it('counts the PUTs made between its pages: a page planned before them starts that many places earlier', async () => {
+    const gate = new QueueGate();
+    const queue = new HeldQueue(40, 10);
+    const pages = queuePages(queue.fetchPage, gate, { maxPages: 100, limit: 10, ahead: 2 });
+    const first = pages.next();
+    await turn();
+    queue.answerNext();
+    await first;
+    expect(queue.asked).toEqual([0, 10, 20]);
+    // Three PUTs wait for the pages on the wire, and go before the next page is asked for.
+    const puts = [1, 2, 3].map(() => gate.run('put', async () => queue.pop(1)));
+    queue.answerNext();
+    queue.answerNext();
+    await Promise.all(puts);
+    await pages.next();
+    await turn();
+    // Page 30, planned before the PUTs, enters the gate after them: it starts at 27.
+    expect(queue.asked).toEqual([0, 10, 20, 27]);
+    queue.answerAll();
+    await pages.return(undefined);
+  });
+
+  it('a page planned from a wrong end and still waiting at the gate is never fetched (it would move the offsets past requests)', async () => {
+    const gate = new QueueGate();
+    let size = 50;
+    const asked: number[] = [];
+    const answers = new Map<number, () => void>();
+    const fetchPage = (offset: number): Promise<PageReading> => {
+      asked.push(offset);
+      return new Promise((resolve) => {
+        answers.set(offset, () => {
+          // The page at 20 comes back short, with more behind it.
+          const count = offset === 20 ? 5 : Math.max(0, Math.min(10, size - offset));
+          resolve({ count, nextPage: offset + count < size ? 'more' : null, records: () => [] });
+        });
+      });
+    };
+    const pages = queuePages(fetchPage, gate, { maxPages: 100, limit: 10, ahead: 2 });
+    const first = pages.next();
+    await turn();
+    answers.get(0)!();
+    await first;
+    expect(asked).toEqual([0, 10, 20]);
+    // A PUT waits for the pages on the wire; the page at 30, asked for next, waits behind it.
+    let release!: () => void;
+    const put = gate.run('put', () => new Promise<void>((resolve) => (release = resolve)).then(() => void (size -= 1)));
+    const second = pages.next();
+    answers.get(10)!();
+    await second;
+    const third = pages.next();
+    answers.get(20)!();
+    await third;
+    release();
+    await put;
+    await turn();
+    // 30 was planned as if 20 were full: dropped unasked. The PUT popped one: 25 less one, then on.
+    expect(asked).toEqual([0, 10, 20, 24, 34]);
+    for (const answer of answers.values()) answer();
+    await pages.return(undefined);
+  });
+
+  it('without a limit reads one page ahead, each from where the last really ended', async () => {
+    const queue = new HeldQueue(25, 10);
+    const pages = queuePages(queue.fetchPage, new QueueGate(), { maxPages: 100, limit: undefined, ahead: 2 });
+    const read: number[] = [];
+    const reading = (async () => {
+      for await (const page of pages) read.push(page.items.length);
+    })();
+    for (let i = 0; i < 3; i++) {
+      await turn();
+      queue.answerNext();
+    }
+    await reading;
+    expect(queue.asked).toEqual([0, 10, 20]);
+    expect(read).toHaveLength(3);
   });
 });

@@ -20,6 +20,7 @@ import {
   putDirect,
   sandboxRequest,
   sandboxSecrets,
+  listCallsOfSweep,
   sleep,
   startsList,
   VERSIONS,
@@ -110,7 +111,7 @@ describe.each(VERSIONS)('poller, API $version', (v) => {
 
       // Page after page to the end: 3.0 follows NextPage's opaque offsets, 3.2 reads its queue by position.
       const list = await listCalls(sb);
-      expect(list).toHaveLength(3);
+      expect(list).toHaveLength(listCallsOfSweep(v, 3));
       expect(list[0]!.query).toEqual(v.firstListQuery);
       expect(list[1]!.query.offset).toMatch(v.laterOffset);
       expect(list[2]!.query.offset).toMatch(v.laterOffset);
@@ -168,8 +169,9 @@ describe.each(VERSIONS)('poller, API $version', (v) => {
       // A write per page (groups of one page) to see the order.
       const p = poller({ client, store: watching, groupRecords: 10, groupWaitMs: 0 });
       expect(await p.sweepNow()).toMatchObject({ outcome: 'ok', created: 23, pages: 3 });
-      // Page 1 is stored once page 2 has been asked for, page 2 once page 3 has; page 3 is the last.
-      expect(requestedBeforeStore).toEqual([2, 3, 3]);
+      // Each page is stored once the next `pagesAhead` have been asked for (3.0: page 1 once page 2
+      // has, page 2 once page 3 has; 3.2 one further), the last once every call was made.
+      expect(requestedBeforeStore).toEqual([1, 2, 3].map((page) => Math.min(page + v.pagesAhead, listCallsOfSweep(v, 3))));
     });
 
     it('logs one line per sweep with counts and ids', async () => {
@@ -349,7 +351,10 @@ describe.each(VERSIONS)('poller, API $version', (v) => {
       await waitFor(() => store.state.concurStatus().state === 'ok', 2000, 'state ok');
       // Two failures: waits of 30 ms and 60 ms (equal jitter at 0.5) before the third sweep.
       expect(Date.now() - started).toBeGreaterThanOrEqual(85);
-      expect((await listCalls(sb)).map((c) => c.status)).toEqual([503, 503, 200]);
+      // Three sweeps: two refused at their first page, the third read to its end.
+      const list = await listCalls(sb);
+      expect(list.filter(startsList).map((c) => c.status)).toEqual([503, 503, 200]);
+      expect(list.filter((c) => !startsList(c)).every((c) => c.status === 200)).toBe(true);
       expect(p.consecutiveFailures).toBe(0);
       expect(p.nextSweepAt).toBeGreaterThan(Date.now() + 50_000);
     });
@@ -581,7 +586,7 @@ describe.each(VERSIONS)('poller, API $version', (v) => {
       expect(most).toBe(1);
       await p.stop();
       // Three sweeps of two pages: the sweeps asked for replace start()'s first one, which had not begun.
-      expect(await listCalls(sb)).toHaveLength(6);
+      expect(await listCalls(sb)).toHaveLength(3 * listCallsOfSweep(v, 2));
     });
 
     it('requestResweep during a sweep: another sweep from the first page as soon as it ends, then the interval', async () => {
@@ -592,11 +597,12 @@ describe.each(VERSIONS)('poller, API $version', (v) => {
       await waitFor(() => p.sweeping, 1000, 'the first sweep');
       p.requestResweep();
       p.requestResweep();
-      await waitFor(async () => (await listCalls(sb)).filter((c) => c.status !== null).length >= 6, 2000, 'two sweeps');
+      const sweep = [true, ...Array<boolean>(listCallsOfSweep(v, 3) - 1).fill(false)];
+      await waitFor(async () => (await listCalls(sb)).filter((c) => c.status !== null).length >= 2 * sweep.length, 2000, 'two sweeps');
       await waitFor(() => !p.sweeping, 1000, 'the end of the second sweep');
       await sleep(60);
       const list = await listCalls(sb);
-      expect(list.map(startsList)).toEqual([true, false, false, true, false, false]);
+      expect(list.map(startsList)).toEqual([...sweep, ...sweep]);
       expect(p.nextSweepAt).toBeGreaterThan(Date.now() + 50_000);
     });
 
@@ -634,11 +640,11 @@ describe.each(VERSIONS)('poller, API $version', (v) => {
       // The page read was kept; the summary was not claimed ok for a sweep that did not finish.
       expect(store.requests.counts().pending).toBe(10);
       expect(store.state.concurStatus().state).toBe('unknown');
-      // The one request already under way for the next page may still land; it is not stored, and nothing follows it.
+      // The requests already under way for the next pages may still land; they are not stored, and nothing follows them.
       await sleep(120);
       const list = await listCalls(sb);
       expect(list.length).toBeGreaterThanOrEqual(1);
-      expect(list.length).toBeLessThanOrEqual(2);
+      expect(list.length).toBeLessThanOrEqual(1 + v.pagesAhead);
       expect(list[0]!.status).toBe(200);
       expect(store.requests.counts().pending).toBe(10);
       await sleep(120);

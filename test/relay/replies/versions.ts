@@ -97,7 +97,11 @@ export const VERSIONS: readonly VersionCase[] = [
     crretLimit: RETRY_LIMITS['3.2'].CRRET,
     after: { ...FAILS, CREU1: 'Pending', CREU2: 'Pending', CREU3: 'Pending', CRRET: 'Pending' },
     listedAs: 'Pending',
-    twelveSweptTwice: { first: [[undefined, true], [undefined, false]], again: [[undefined, true], [undefined, false]] },
+    // Read two pages ahead: the second page's answer ends the queue, the call for a third finds nothing.
+    twelveSweptTwice: {
+      first: [[undefined, true], [undefined, false], [undefined, false]],
+      again: [[undefined, true], [undefined, false], [undefined, false]],
+    },
     crretAwayMs: REQUEUE_AFTER_MS.CRRET,
     crretThenReadBack: 'Pending',
     env: { CONCUR_API_VERSION: '3.2' },
