@@ -69,9 +69,10 @@ export async function* queuePages(
         throw new ConcurError('bad_response', `NextPage does not come to an end (stopped after ${count} pages)`);
       }
       if (limit !== undefined && page.count !== limit) {
-        // The pages after it were planned from the wrong end: dropped, and asked for again from the right one.
+        // The pages after it were planned from the wrong end: dropped, and asked for again from the
+        // right one once they are answered (a list may hand out new request tokens: the newest must be the ones kept).
         plan++;
-        onTheWire.length = 0;
+        await Promise.allSettled(onTheWire.splice(0));
         cursor = { end: offset + page.count, pops };
       }
       while (onTheWire.length < ahead) send();
