@@ -119,8 +119,9 @@ export class ConcurClient {
    * The next page is asked for before the current one is handed over, so Concur (and the network)
    * work on it while the caller stores this one: a sweep costs about the larger of the two, not
    * their sum. 3.0's NextPage stays sequential — it is opaque and comes only with the page before —,
-   * so at most one request is ahead (3.2's positions allow more, queue-pages.ts); but only the parse is needed for it: the records (validated one
-   * by one) are built once it is on the wire. A caller that stops early leaves that one request unread.
+   * so one request is ahead; only the parse is needed for it: the records (validated one by one)
+   * are built once it is on the wire. 3.2's positions are known sooner: `pagesAhead` requests are
+   * ahead (queue-pages.ts). A caller that stops early leaves the requests ahead unread.
    */
   async *pages(options: ListOptions = {}): AsyncGenerator<ConcurPage> {
     if (this.version === '3.2') {
