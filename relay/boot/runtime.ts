@@ -112,9 +112,9 @@ function pollWhileLeading(leadership: Leadership, poller: Poller, metrics: Metri
 /**
  * Only the leader announces the summary: every relay reads the same one from the store, and each
  * would append it (several relays: each change announced once per relay). A relay that takes the
- * leadership over starts from the summary as it finds it, like a relay that starts: a change its
- * predecessor made and died before announcing shows with the next change (clients also read the
- * summary on their own schedule). Resolves once the watcher of a relay that leads now has started.
+ * leadership over starts, like a relay that starts, from the last summary announced in the log: a
+ * change its predecessor made and died before announcing is announced then, and one it announced
+ * is not announced again. Resolves once the watcher of a relay that leads now has started.
  */
 async function summaryWhileLeading(leadership: Leadership, store: Parameters<typeof watchSummary>[0], logger: Logger): Promise<() => void> {
   let watching: Promise<(() => void) | undefined> = Promise.resolve(undefined);

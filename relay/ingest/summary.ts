@@ -43,14 +43,16 @@ export interface WatchSummaryOptions {
  * saves 50 requests gives one summary, not 50 checks), never inside another listener's call.
  * Checks never overlap: an event heard while one reads or appends makes one more check after it,
  * so two checks cannot announce the same summary and none misses the last change. It starts from
- * the summary when it has subscribed (resolving once that is read): nothing is announced until
- * something changes. Its own `summary` events do not trigger it. Resolves to the unsubscribe function.
+ * the last summary announced in the log, and announces the present one at once if it differs (a
+ * relay, or a leader, stopped between a change and its announcement); with none in the log, from
+ * the present one: nothing is announced until something changes. It resolves once that is read.
+ * Its own `summary` events do not trigger it. Resolves to the unsubscribe function.
  *
  * Note: only changes that append an event are noticed; updateConcurStatus appends one only when
  * the state changes, so a new lastError under the same state shows with the next event.
  */
 export async function watchSummary(
-  store: { events: Pick<EventLog, 'append' | 'subscribe'>; state: Pick<RelayState, 'summary'> },
+  store: { events: Pick<EventLog, 'append' | 'subscribe' | 'lastOf'>; state: Pick<RelayState, 'summary'> },
   options: WatchSummaryOptions = {},
 ): Promise<() => void> {
   const onError = options.onError ?? ((error: unknown) => console.error('summary watcher failed:', error));
@@ -99,7 +101,13 @@ export async function watchSummary(
     else if (!scheduled) schedule();
   });
   try {
-    last = await store.state.summary();
+    const announced = await store.events.lastOf('summary');
+    if (announced?.type !== 'summary') last = await store.state.summary();
+    else {
+      last = announced.data;
+      // What changed since (a leader that died before announcing it) is announced now.
+      again = true;
+    }
   } catch (error) {
     unsubscribe();
     throw error;

@@ -59,6 +59,12 @@ export function toEvent(row: EventRow): StoredEvent | undefined {
   return { id: row.id, type, data, createdAt: row.created_at } as StoredEvent;
 }
 
+/** A row read as the newest event of `type` (both stores' lastOf). */
+export function lastOfRow(type: StoredEventType, row: EventRow | undefined): StoredEvent | undefined {
+  const event = row === undefined ? undefined : toEvent(row);
+  return event?.type === type ? event : undefined;
+}
+
 /** How many events `prune` keeps unless told. */
 export const DEFAULT_EVENTS_KEPT = 10_000;
 
@@ -72,6 +78,8 @@ export interface EventLog {
   after(id: number, limit: number): StoredEvent[];
   /** 0 when the log is empty. */
   latestId(): number;
+  /** The newest stored event of this type (undefined when none is kept). */
+  lastOf(type: StoredEventType): StoredEvent | undefined;
   /** null when the log is empty; a client whose Last-Event-ID is below oldest − 1 has missed events. */
   oldestId(): number | null;
   /** Keeps the newest `keepLast` events (default DEFAULT_EVENTS_KEPT); returns how many were deleted. */
@@ -107,6 +115,7 @@ export function createEventLog(ctx: StoreContext, onListenerError: (error: unkno
     'SELECT id, type, data, created_at FROM events WHERE id > ? ORDER BY id LIMIT ?',
   );
   const selectLatest = db.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM events');
+  const selectLastOf = db.prepare<[string], EventRow>('SELECT id, type, data, created_at FROM events WHERE type = ? ORDER BY id DESC LIMIT 1');
   const selectOldest = db.prepare<[], { id: number | null }>('SELECT MIN(id) AS id FROM events');
   const deleteOlder = db.prepare<[number]>(
     'DELETE FROM events WHERE id < (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)',
@@ -157,6 +166,9 @@ export function createEventLog(ctx: StoreContext, onListenerError: (error: unkno
     },
     latestId() {
       return selectLatest.get()?.id ?? 0;
+    },
+    lastOf(type) {
+      return lastOfRow(type, selectLastOf.get(type));
     },
     oldestId() {
       return selectOldest.get()?.id ?? null;

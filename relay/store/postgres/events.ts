@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  lastOfRow,
   DEFAULT_EVENTS_KEPT,
   toEvent,
   type EventDataMap,
@@ -154,6 +155,10 @@ export async function createPgEventLog(ctx: PgContext, options: PgEventLogOption
     async latestId() {
       const { rows } = await ctx.query<{ id: number | null }>('SELECT MAX(id) AS id FROM events');
       return rows[0]?.id ?? 0;
+    },
+    async lastOf(type) {
+      const { rows } = await ctx.query<EventRow>('SELECT id, type, data, created_at FROM events WHERE type = $1 ORDER BY id DESC LIMIT 1', [type]);
+      return lastOfRow(type, rows[0]);
     },
     async oldestId() {
       const { rows } = await ctx.query<{ id: number | null }>('SELECT MIN(id) AS id FROM events');

@@ -3,8 +3,11 @@ import { parseConfig } from '../../../relay/base/config.js';
 import { createLogger } from '../../../relay/base/log.js';
 import { startRelay, type RunningRelay } from '../../../relay/boot/runtime.js';
 import { startSandbox } from '../../../relay/sandbox/server.js';
+import { openStore } from '../../../relay/store/index.js';
+import { Summary } from '../../../shared/models.js';
 import { eventually, tempDb } from '../../helpers/relay-process.js';
-import { TEST_VAULT_KEY } from '../../helpers/vault.js';
+import { TEST_VAULT, TEST_VAULT_KEY } from '../../helpers/vault.js';
+import { record } from '../store/helpers.js';
 
 /**
  * SANDBOX_DEMO_EVERY_SECONDS goes from the environment, through the configuration, to the
@@ -139,5 +142,57 @@ describe('REPLY_RETRY_MAX_SECONDS', () => {
     expect(reply.state).toBe('queued');
     // After a fourth 503 the default would wait 4 to 8 s; here never more than a second.
     expect(Date.parse(reply.nextAttemptAt!) - Date.parse(reply.updatedAt)).toBeLessThanOrEqual(1000);
+  });
+});
+
+describe('the summary across a restart', () => {
+  it('a change stored but never announced (the relay stopped first) is announced when the relay starts again; nothing twice', async () => {
+    const sandbox = await startSandbox({ seed: false, random: 9 });
+    try {
+      const db = tempDb();
+      const parsed = parseConfig({
+        RELAY_DB: db,
+        RELAY_PORT: '0',
+        RELAY_API_KEYS: 'runtime-test-key-0123456789',
+        RELAY_VAULT_KEY: TEST_VAULT_KEY,
+        CONCUR_BASE_URL: sandbox.url,
+        CONCUR_CLIENT_ID: sandbox.clientId,
+        CONCUR_CLIENT_SECRET: sandbox.clientSecret,
+        CONCUR_ACCESS_TOKEN: sandbox.accessToken,
+      });
+      if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
+      const start = async () => {
+        const relay = await startRelay(parsed.config, { logger: createLogger({ level: 'silent' }) });
+        relays.push(relay);
+        return relay;
+      };
+      const summaries = (relay: RunningRelay) => relay.store.events.after(0, 1000).flatMap((e) => (e.type === 'summary' ? [Summary.parse(e.data)] : []));
+
+      const first = await start();
+      // Its first poll changes what the summary says (Concur's state): announced.
+      await eventually(() => summaries(first).some((summary) => summary.concur.state === 'ok'));
+      await first.close();
+
+      // A request stored with no relay watching: what a leader leaves when it dies between the two.
+      const store = openStore(db, { vault: TEST_VAULT });
+      store.requests.upsertFromConcur([record('LATE')], new Date().toISOString());
+      store.close();
+
+      const again = await start();
+      const announced = await eventually(() => summaries(again).find((summary) => summary.counts.pending === 1));
+      expect(announced.counts).toEqual({ pending: 1, failed: 0, connected: 0 });
+      await eventually(() => again.store.state.summary().concur.state === 'ok');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const count = summaries(again).length;
+      await again.close();
+
+      // Started once more, nothing has changed since the last announcement: nothing is announced.
+      const third = await start();
+      await eventually(() => third.store.state.summary().concur.state === 'ok' && third.store.events.latestId() > 0);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(summaries(third)).toHaveLength(count);
+    } finally {
+      await sandbox.close();
+    }
   });
 });

@@ -141,6 +141,29 @@ describe('watchSummary', () => {
     expect(summaries()).toHaveLength(0);
   });
 
+  it('announces at start what changed since the last summary in the log, and nothing when that is the present one', async () => {
+    store.requests.upsertFromConcur([record('A')], harness.clock.iso());
+    await settle();
+    expect(summaries().map((e) => Summary.parse(e.data).counts.pending)).toEqual([1]);
+
+    // The watching relay stops (a leader that dies) between a change and its announcement.
+    stop();
+    store.requests.upsertFromConcur([record('B')], harness.clock.advance(1000));
+    await settle();
+    expect(summaries()).toHaveLength(1);
+
+    // The next watcher (the new leader, or the relay started again) announces it once.
+    stop = await watchSummary(store);
+    await settle();
+    expect(summaries().map((e) => Summary.parse(e.data).counts.pending)).toEqual([1, 2]);
+
+    // Started again with nothing new: the log already says what is true.
+    stop();
+    stop = await watchSummary(store);
+    await settle();
+    expect(summaries()).toHaveLength(2);
+  });
+
   it('reports a failed check instead of throwing into the store', async () => {
     stop();
     const errors: unknown[] = [];

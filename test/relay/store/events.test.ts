@@ -37,6 +37,17 @@ describe.each(DATABASES)('the event log ($name)', (database) => {
     expect(await store.events.latestId()).toBe(appended[4]?.id);
   });
 
+  it('finds the newest event of a type: lastOf', async () => {
+    expect(await store.events.lastOf('summary')).toBeUndefined();
+    const first = await appendSummary();
+    await store.requests.upsertFromConcur([record('A')], harness.clock.advance(1000));
+    expect(await store.events.lastOf('summary')).toEqual(first);
+    const second = await appendSummary();
+    expect(await store.events.lastOf('summary')).toEqual(second);
+    expect((await store.events.lastOf('request.created'))?.id).toBe(first.id + 1);
+    expect(await store.events.lastOf('reply.updated')).toBeUndefined();
+  });
+
   it('keeps only the newest events when pruned', async () => {
     const appended: number[] = [];
     for (let i = 0; i < 12; i += 1) appended.push((await appendSummary()).id);
