@@ -12,7 +12,7 @@ import { ConnectionRequest, RequestsPage } from '../../shared/models.js';
 import { groupLists } from '../../extension/popup/lists.js';
 import { eventually } from '../helpers/relay-process.js';
 import { TEST_VAULT_KEY } from '../helpers/vault.js';
-import { freePort, launchExtension, writeSettings, type ExtensionBrowser } from './browser.js';
+import { freePort, launchExtensionWithoutPages, writeSettings, type ExtensionBrowser } from './browser.js';
 
 /**
  * The popup with 1,000 pending requests in a real Chromium: a windowed list, so only a window of
@@ -77,7 +77,9 @@ beforeAll(async () => {
     const url = relay.url;
     await eventually(async () => (await allPending(url)).length === PENDING, 30_000);
     order = groupLists(new Map((await allPending(url)).map((r) => [r.id, r]))).pending.slice();
-    browser = await launchExtension();
+    // The options page the extension opens when installed is waited for and closed first: opened
+    // later, it could take over the tab of a test's own page.
+    browser = await launchExtensionWithoutPages();
     await writeSettings(browser, { relayUrl: url, apiKey: API_KEY, notifications: false });
     for (const page of browser.context.pages()) if (page.url().startsWith('chrome-extension://')) await page.close();
   } catch (err) {
