@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../relay/base/config.js';
 import { createLogger } from '../../../relay/base/log.js';
 import { startRelay, type RunningRelay } from '../../../relay/boot/runtime.js';
-import { startSandbox } from '../../../relay/sandbox/server.js';
+import { startSandbox, type RunningSandbox } from '../../../relay/sandbox/server.js';
 import { openStore } from '../../../relay/store/index.js';
 import { Summary } from '../../../shared/models.js';
 import { eventually, tempDb } from '../../helpers/relay-process.js';
@@ -18,6 +18,20 @@ const relays: RunningRelay[] = [];
 afterEach(async () => {
   await Promise.all(relays.splice(0).map((relay) => relay.close()));
 });
+
+/** A relay's environment against a sandbox the test started (API 3.0), with the relay's own credential. */
+function againstSandbox(sandbox: RunningSandbox, credential: Record<string, string>, db = tempDb()): Record<string, string> {
+  return {
+    RELAY_DB: db,
+    RELAY_PORT: '0',
+    RELAY_API_KEYS: 'runtime-test-key-0123456789',
+    RELAY_VAULT_KEY: TEST_VAULT_KEY,
+    CONCUR_BASE_URL: sandbox.url,
+    CONCUR_CLIENT_ID: sandbox.clientId,
+    CONCUR_CLIENT_SECRET: sandbox.clientSecret,
+    ...credential,
+  };
+}
 
 async function demoOf(env: Record<string, string>): Promise<unknown> {
   const parsed = parseConfig({ RELAY_DB: tempDb(), RELAY_PORT: '0', ...env });
@@ -66,18 +80,13 @@ describe('the refresh-token grant', () => {
     const sandbox = await startSandbox({ seed: false, random: 9 });
     try {
       sandbox.state.add();
-      const parsed = parseConfig({
-        RELAY_DB: tempDb(),
-        RELAY_PORT: '0',
-        RELAY_API_KEYS: 'runtime-test-key-0123456789',
-        RELAY_VAULT_KEY: TEST_VAULT_KEY,
-        CONCUR_BASE_URL: sandbox.url,
-        CONCUR_CLIENT_ID: sandbox.clientId,
-        CONCUR_CLIENT_SECRET: sandbox.clientSecret,
-        CONCUR_REFRESH_TOKEN: sandbox.refreshToken,
-        // The default for a static token (the seed's legacy scheme); an OAuth 2.0 token is no such token.
-        CONCUR_AUTH_SCHEME: 'OAuth',
-      });
+      const parsed = parseConfig(
+        againstSandbox(sandbox, {
+          CONCUR_REFRESH_TOKEN: sandbox.refreshToken,
+          // The default for a static token (the seed's legacy scheme); an OAuth 2.0 token is no such token.
+          CONCUR_AUTH_SCHEME: 'OAuth',
+        }),
+      );
       if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
       const relay = await startRelay(parsed.config, { logger: createLogger({ level: 'silent' }) });
       relays.push(relay);
@@ -150,16 +159,7 @@ describe('the summary across a restart', () => {
     const sandbox = await startSandbox({ seed: false, random: 9 });
     try {
       const db = tempDb();
-      const parsed = parseConfig({
-        RELAY_DB: db,
-        RELAY_PORT: '0',
-        RELAY_API_KEYS: 'runtime-test-key-0123456789',
-        RELAY_VAULT_KEY: TEST_VAULT_KEY,
-        CONCUR_BASE_URL: sandbox.url,
-        CONCUR_CLIENT_ID: sandbox.clientId,
-        CONCUR_CLIENT_SECRET: sandbox.clientSecret,
-        CONCUR_ACCESS_TOKEN: sandbox.accessToken,
-      });
+      const parsed = parseConfig(againstSandbox(sandbox, { CONCUR_ACCESS_TOKEN: sandbox.accessToken }, db));
       if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
       const start = async () => {
         const relay = await startRelay(parsed.config, { logger: createLogger({ level: 'silent' }) });
