@@ -59,12 +59,6 @@ export function toEvent(row: EventRow): StoredEvent | undefined {
   return { id: row.id, type, data, createdAt: row.created_at } as StoredEvent;
 }
 
-/** A row read as the newest event of `type` (both stores' lastOf). */
-export function lastOfRow(type: StoredEventType, row: EventRow | undefined): StoredEvent | undefined {
-  const event = row === undefined ? undefined : toEvent(row);
-  return event?.type === type ? event : undefined;
-}
-
 /** How many events `prune` keeps unless told. */
 export const DEFAULT_EVENTS_KEPT = 10_000;
 
@@ -168,7 +162,8 @@ export function createEventLog(ctx: StoreContext, onListenerError: (error: unkno
       return selectLatest.get()?.id ?? 0;
     },
     lastOf(type) {
-      return lastOfRow(type, selectLastOf.get(type));
+      const row = selectLastOf.get(type);
+      return row === undefined ? undefined : toEvent(row);
     },
     oldestId() {
       return selectOldest.get()?.id ?? null;

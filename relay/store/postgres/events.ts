@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import {
-  lastOfRow,
   DEFAULT_EVENTS_KEPT,
   toEvent,
   type EventDataMap,
@@ -158,7 +157,7 @@ export async function createPgEventLog(ctx: PgContext, options: PgEventLogOption
     },
     async lastOf(type) {
       const { rows } = await ctx.query<EventRow>('SELECT id, type, data, created_at FROM events WHERE type = $1 ORDER BY id DESC LIMIT 1', [type]);
-      return lastOfRow(type, rows[0]);
+      return rows[0] === undefined ? undefined : toEvent(rows[0]);
     },
     async oldestId() {
       const { rows } = await ctx.query<{ id: number | null }>('SELECT MIN(id) AS id FROM events');

@@ -96,23 +96,36 @@ describe('the 3.2 client', () => {
   });
 });
 
-/** A queue of `size` requests behind a hand-held fetchPage: each call waits until the test answers it. */
+/**
+ * A queue of `size` requests (ids "0", "1", …) behind a hand-held fetchPage: the first `held` calls
+ * wait until the test answers them (all of them unless told), later ones are answered at once.
+ * `short` makes the page at an offset come back with fewer requests, with more behind it.
+ */
 class HeldQueue {
   readonly asked: number[] = [];
   private readonly answers: Array<() => void> = [];
+  private readonly short: Readonly<Record<number, number>>;
+  private readonly held: number;
   constructor(
     private size: number,
     private readonly limit: number,
-  ) {}
+    options: { short?: Record<number, number>; held?: number } = {},
+  ) {
+    this.short = options.short ?? {};
+    this.held = options.held ?? Infinity;
+  }
 
   fetchPage = (offset: number): Promise<PageReading> => {
     this.asked.push(offset);
     return new Promise((resolve) => {
-      this.answers.push(() => {
-        const count = Math.max(0, Math.min(this.limit, this.size - offset));
+      const answer = () => {
+        const count = this.short[offset] ?? Math.max(0, Math.min(this.limit, this.size - offset));
         const more = offset + count < this.size;
-        resolve({ count, nextPage: more ? `?offset=${offset + count}` : null, records: () => [] });
-      });
+        const records = () => Array.from({ length: count }, (_, i) => ({ id: String(offset + i) }) as unknown as ConcurRecord);
+        resolve({ count, nextPage: more ? `?offset=${offset + count}` : null, records });
+      };
+      if (this.asked.length <= this.held) this.answers.push(answer);
+      else answer();
     });
   };
 
@@ -176,19 +189,13 @@ describe('reading ahead (queuePages)', () => {
 
   it('asks again from where a short page really ended: the pages planned from the wrong end are dropped', async () => {
     // The second page has 7 where 10 were asked for, with more to come; the queue holds 30.
-    const asked: number[] = [];
-    const fetchPage = (offset: number): Promise<PageReading> => {
-      asked.push(offset);
-      const count = offset === 10 ? 7 : Math.max(0, Math.min(10, 30 - offset));
-      const records = () => Array.from({ length: count }, (_, i) => ({ id: String(offset + i) }) as unknown as ConcurRecord);
-      return Promise.resolve({ count, nextPage: offset + count < 30 ? 'more' : null, records });
-    };
+    const queue = new HeldQueue(30, 10, { short: { 10: 7 }, held: 0 });
     const ids: string[] = [];
-    for await (const page of queuePages(fetchPage, new QueueGate(), { maxPages: 100, limit: 10, ahead: 2 })) {
+    for await (const page of queuePages(queue.fetchPage, new QueueGate(), { maxPages: 100, limit: 10, ahead: 2 })) {
       ids.push(...page.items.map((record) => record.id));
     }
     // 20 was asked for as if 10 were full; its answer is dropped and 17 asked for instead.
-    expect(asked).toEqual([0, 10, 20, 17, 27, 37]);
+    expect(queue.asked).toEqual([0, 10, 20, 17, 27, 37]);
     expect(ids).toEqual(Array.from({ length: 30 }, (_, i) => String(i)));
   });
 
@@ -216,36 +223,22 @@ describe('reading ahead (queuePages)', () => {
 
   it('a page planned from a wrong end and still waiting at the gate is never fetched; those replacing it allow for the PUTs since', async () => {
     const gate = new QueueGate();
-    let size = 50;
-    const asked: number[] = [];
-    const answers = new Map<number, () => void>();
-    const fetchPage = (offset: number): Promise<PageReading> => {
-      asked.push(offset);
-      return new Promise((resolve) => {
-        const answer = () => {
-          // The page at 20 comes back short, with more behind it.
-          const count = offset === 20 ? 5 : Math.max(0, Math.min(10, size - offset));
-          resolve({ count, nextPage: offset + count < size ? 'more' : null, records: () => [] });
-        };
-        // The first three are answered by hand; any later one at once.
-        if (asked.length <= 3) answers.set(offset, answer);
-        else answer();
-      });
-    };
-    const pages = queuePages(fetchPage, gate, { maxPages: 100, limit: 10, ahead: 2 });
+    // The page at 20 comes back short, with more behind it; the first three calls are answered by hand.
+    const queue = new HeldQueue(50, 10, { short: { 20: 5 }, held: 3 });
+    const pages = queuePages(queue.fetchPage, gate, { maxPages: 100, limit: 10, ahead: 2 });
     const first = pages.next();
     await turn();
-    answers.get(0)!();
+    queue.answerNext();
     await first;
-    expect(asked).toEqual([0, 10, 20]);
+    expect(queue.asked).toEqual([0, 10, 20]);
     // A PUT waits for the pages on the wire; the page at 30, asked for next, waits behind it.
     let release!: () => void;
-    const put = gate.run('put', () => new Promise<void>((resolve) => (release = resolve)).then(() => void (size -= 1)));
+    const put = gate.run('put', () => new Promise<void>((resolve) => (release = resolve)).then(() => queue.pop(1)));
     const second = pages.next();
-    answers.get(10)!();
+    queue.answerNext();
     await second;
     const third = pages.next();
-    answers.get(20)!();
+    queue.answerNext();
     await turn();
     await turn();
     release();
@@ -253,8 +246,8 @@ describe('reading ahead (queuePages)', () => {
     await third;
     await turn();
     // 30 was planned as if 20 were full: dropped unasked. The PUT popped one: 25 less one, then on.
-    expect(asked).toEqual([0, 10, 20, 24, 34]);
-    for (const answer of answers.values()) answer();
+    expect(queue.asked).toEqual([0, 10, 20, 24, 34]);
+    queue.answerAll();
     await pages.return(undefined);
   });
 
