@@ -2,6 +2,8 @@ import { SaxesParser } from 'saxes';
 import { Parser as Xml2jsParser } from 'xml2js';
 import type { ApiVersion } from '../../relay/concur/client.js';
 import { decodePage } from '../../relay/concur/decode.js';
+import { send } from '../../relay/concur/http.js';
+import { AllowedOrigins } from '../../relay/concur/origins.js';
 import type { ConcurRecord } from '../../relay/concur/record.js';
 import { openStore } from '../../relay/store/index.js';
 import { type BenchResult, interleaved, log, median, oneCoreEach, result, spread, tempDir } from './lib.js';
@@ -27,7 +29,9 @@ import { TEST_VAULT } from '../helpers/vault.js';
  *
  * 3.0 only, reported: saxes alone (ceiling) and xml2js (peer) over the same bodies,
  * fetched once beforehand; the same bodies from a bare node:http server (floor); decode.ts alone
- * and the store's upserts alone (groups of 100), to say where a sweep's time goes.
+ * and the store's upserts alone (groups of 100), to say where a sweep's time goes; and the bare
+ * server's pages each 30 ms late, fetched one by one by the relay's HTTP client
+ * (`ingest.latency_bound.3.0_xml.floor`): what the latency bound cannot go below on this machine.
  *
  * Unit: connection requests per second (10,000 / seconds); the latency bound in seconds.
  */
@@ -93,6 +97,7 @@ async function measure(target: IngestTarget, dir: string): Promise<BenchResult[]
   );
 
   const bound = await latencyBound(target, `${dir}/latency.sqlite`, LATENCY_MS);
+  const boundFloor = parsers === null ? null : await parsers.latencyFloor(LATENCY_MS);
   const floorSeconds = (bound.pages * LATENCY_MS) / 1000;
   const waited = { name: `${bound.pages} pages × ${LATENCY_MS} ms (${target.label})`, value: floorSeconds, unit: 's' };
   log(
@@ -116,6 +121,10 @@ async function measure(target: IngestTarget, dir: string): Promise<BenchResult[]
     result(`ingest.latency_bound.${key}`, bound.seconds, 's', `≤ 1.05 × pages × ${LATENCY_MS} ms`, bound.seconds <= 1.05 * floorSeconds, waited),
     // The same wait for fetch alone: the part of the bound that is the sandbox's own work per page.
     result(`ingest.latency_bound.${key}.walk`, bound.walkSeconds, 's', 'reported (the walk under the same latency)', true, waited),
+    // The same wait with no sandbox and no relay: what one page after another costs this machine.
+    ...(boundFloor === null
+      ? []
+      : [result(`ingest.latency_bound.${key}.floor`, boundFloor, 's', 'reported (a bare server, the same wait, fetched as the relay fetches)', true, waited)]),
   ];
   return parsers === null ? rows : [...rows, ...parsers.rows(of, relayRps)];
 }
@@ -202,7 +211,24 @@ async function parserMeasures(target: IngestTarget, dir: string) {
       result('ingest.store_only', rps('storeOnly'), 'req/s', 'reported (store upserts alone, groups of 100)', true, ceiling),
     ];
   };
-  return { measures, rows };
+  /**
+   * The same pages from the bare server, each after a timer of `latencyMs` there, fetched one after
+   * the other through the relay's own HTTP client: the least a page can take on this machine
+   * when it comes `latencyMs` late, whoever asks for it. Seconds for all of them.
+   */
+  const latencyFloor = async (latencyMs: number): Promise<number> => {
+    const allowedOrigins = new AllowedOrigins([floorUrl]);
+    const started = performance.now();
+    let got = 0;
+    for (let i = 0; i < bodies.length; i++) {
+      const url = `${floorUrl}/${i}?wait=${latencyMs}`;
+      const response = await send({ method: 'GET', url, headers: { accept: 'application/xml' }, timeoutMs: 10_000, maxBytes: 1 << 20, allowedOrigins });
+      got += response.body.match(/<ConnectionRequest>/g)?.length ?? 0;
+    }
+    check(got);
+    return (performance.now() - started) / 1000;
+  };
+  return { measures, rows, latencyFloor };
 }
 
 function check(items: number): void {

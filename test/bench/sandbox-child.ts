@@ -11,7 +11,8 @@ import { serveParent } from './lib.js';
  *
  * `{cmd: 'floor', bodies}` also starts a bare node:http server in this process that answers
  * `GET /<n>` with the n-th body as it is: the fastest any poll over loopback HTTP could fetch
- * the same pages on this machine.
+ * the same pages on this machine. `GET /<n>?wait=<ms>` answers it after a timer of `ms`, as the
+ * sandbox's latency fault waits: what that wait costs here with nothing else to do.
  *
  * `{cmd: 'latency', ms}` adds `ms` to every list call from now on (the sandbox's latency fault); 0 clears the faults.
  *
@@ -34,12 +35,16 @@ serveParent(async (message) => {
   if (message.cmd === 'floor') {
     const bodies = (message.bodies as string[]).map((body) => Buffer.from(body, 'utf8'));
     const server = createServer((req, res) => {
-      const body = bodies[Number(req.url?.slice(1))];
+      const [path = '', query = ''] = (req.url ?? '').split('?');
+      const body = bodies[Number(path.slice(1))];
       if (body === undefined) {
         res.writeHead(404).end();
         return;
       }
-      res.writeHead(200, { 'content-type': 'application/xml; charset=utf-8', 'content-length': body.length }).end(body);
+      const answer = () => res.writeHead(200, { 'content-type': 'application/xml; charset=utf-8', 'content-length': body.length }).end(body);
+      const wait = Number(new URLSearchParams(query).get('wait') ?? '0');
+      if (wait > 0) setTimeout(answer, wait);
+      else answer();
     });
     const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
     return { url: `http://127.0.0.1:${port}` };
