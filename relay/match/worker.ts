@@ -3,8 +3,8 @@ import type { AutoReply } from '../base/config-shape.js';
 import type { Logger } from '../base/log.js';
 import type { Metrics } from '../base/metrics.js';
 import type { EventLog, MatchDue, Matches, MatchOutcome, Withheld } from '../store/index.js';
-import { createWorkerLoop, delayUntil } from '../workers/loop.js';
 import { positive, quietly, whole } from '../workers/options.js';
+import { createSlotWorker, type Slots, type SlotWorker } from '../workers/slots.js';
 import { askDirectory, type AskResult, type DirectoryTarget } from './directory.js';
 import { replyFor, retryAt } from './policy.js';
 
@@ -49,18 +49,8 @@ export interface MatchWorkerOptions {
   onReplied?: () => void;
 }
 
-export interface MatchWorker {
-  /** Asks about what is due (including what a previous process left), then keeps going. */
-  start(): void;
-  /** Something may be due: look now. Does nothing unless started. */
-  kick(): void;
-  /** No new calls; waits for those in flight and records them. */
-  stop(): Promise<void>;
-  /** Asks until nothing is due at `now()` and nothing is in flight. Works without start(). */
-  drain(): Promise<void>;
-  /** Calls in flight. */
-  readonly inFlight: number;
-}
+/** Asks about what is due (including what a previous process left), then keeps going; `kick` when something may be due. */
+export type MatchWorker = SlotWorker;
 
 const DEFAULT_CONCURRENCY = 8;
 export const DEFAULT_RETRY_DELAYS_MS: readonly number[] = [5_000, 30_000];
@@ -92,29 +82,6 @@ export function createMatchWorker(options: MatchWorkerOptions): MatchWorker {
   const endpoint = originOf(directory.url);
   /** How long a claimed request is this relay's: the call's timeout, and time to record its answer. */
   const leaseMs = directory.timeoutMs + LEASE_MARGIN_MS;
-
-  /** By request id: one call per request at a time. */
-  const inFlight = new Map<string, Promise<void>>();
-  /** The time the last pass asked the store what is due (epoch ms). */
-  let lookedAt = now();
-  let unsubscribe: (() => void) | undefined;
-  const loop = createWorkerLoop({
-    name: 'the auto-connect worker',
-    logger,
-    now,
-    // A pass starts the calls there are free slots for and returns; each call, once recorded, wakes
-    // the loop for the next. What was due when the pass looked is in flight or waiting for a slot:
-    // the sleep is for what falls due after that look (already, perhaps: then the next pass is at once).
-    pass: fill,
-    nextDelayMs: async () => delayUntil(await store.matches.nextDueAt(lookedAt), now()),
-    minSleepMs: MIN_SLEEP_MS,
-    inFlight: () => inFlight.values(),
-  });
-
-  function storeTrouble(error: unknown, what: string): void {
-    loop.storeFailed();
-    quietly(() => logger.error({ err: error }, `the auto-connect worker ${what}; it will try again`));
-  }
 
   /** What a call comes to: the answer and the reply the policy makes of it, or when to ask again. */
   function outcomeOf(due: MatchDue, asked: AskResult): MatchOutcome {
@@ -163,67 +130,52 @@ export function createMatchWorker(options: MatchWorkerOptions): MatchWorker {
     }
   }
 
-  /** Starts calls for due requests while there are free slots. Never rejects. */
-  async function fill(): Promise<void> {
+  /** Starts calls for due requests while there are free slots (a slot per request). Never rejects. */
+  async function fill(at: number, slots: Slots): Promise<void> {
     for (;;) {
-      // With every slot taken, what is due now waits for one: a finished call wakes the loop.
-      lookedAt = now();
-      let free = concurrency - inFlight.size;
-      if (free <= 0) return;
       let due: MatchDue[];
       try {
         // Claimed, not just read: another relay on the database would otherwise ask about the same
         // requests. Only as many as there are free slots: a claimed one left waiting would wait out the lease.
-        due = await store.matches.claimDue(lookedAt, free, leaseMs);
+        due = await store.matches.claimDue(at, slots.free, leaseMs);
       } catch (error) {
-        storeTrouble(error, 'could not read what is due');
+        slots.storeTrouble(error, 'could not read what is due');
         return;
       }
       let closed = 0;
       for (const one of due) {
-        if (free <= 0) break;
-        if (inFlight.has(one.requestId)) continue;
+        if (slots.free <= 0) break;
+        if (slots.has(one.requestId)) continue;
         if (one.stale !== null) {
           try {
             await store.matches.close(one.requestId);
           } catch (error) {
-            storeTrouble(error, 'could not close a request not worth asking about');
+            slots.storeTrouble(error, 'could not close a request not worth asking about');
             return;
           }
           closed++;
           continue;
         }
-        free--;
-        const running = ask(one)
-          .catch((error: unknown) => storeTrouble(error, 'could not record an answer'))
-          .finally(() => {
-            inFlight.delete(one.requestId);
-            loop.kick();
-          });
-        inFlight.set(one.requestId, running);
+        slots.start(one.requestId, () => ask(one), 'could not record an answer');
       }
       // Requests closed without a call made room for more of what is due.
       if (closed === 0) return;
+      at = slots.look();
+      if (slots.free <= 0) return;
     }
   }
 
-  return {
-    start() {
-      if (loop.started) return;
-      unsubscribe = store.events.subscribe((event) => {
-        if (event.type === 'request.created') loop.kick();
-      });
-      loop.start();
-    },
-    kick: loop.kick,
-    async stop() {
-      unsubscribe?.();
-      unsubscribe = undefined;
-      await loop.stop();
-    },
-    drain: loop.drain,
-    get inFlight() {
-      return inFlight.size;
-    },
-  };
+  return createSlotWorker({
+    name: 'the auto-connect worker',
+    logger,
+    now,
+    concurrency,
+    minSleepMs: MIN_SLEEP_MS,
+    nextDueAt: (at) => store.matches.nextDueAt(at),
+    subscribe: (kick) =>
+      store.events.subscribe((event) => {
+        if (event.type === 'request.created') kick();
+      }),
+    fill,
+  });
 }

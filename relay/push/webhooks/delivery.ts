@@ -1,8 +1,8 @@
 import type { Logger } from '../../base/log.js';
 import type { Metrics } from '../../base/metrics.js';
 import type { Deliveries, EventLog, OutgoingDelivery, Webhooks } from '../../store/index.js';
-import { createWorkerLoop, delayUntil } from '../../workers/loop.js';
-import { positive, quietly, whole } from '../../workers/options.js';
+import { positive, whole } from '../../workers/options.js';
+import { createSlotWorker, type SlotWorker } from '../../workers/slots.js';
 import { createAttempt } from './attempt.js';
 import type { Resolver } from '../../outbound/ssrf.js';
 
@@ -53,20 +53,8 @@ export interface WebhookWorkerOptions {
   disableAfterMs?: number;
 }
 
-export interface WebhookWorker {
-  /** Sends what is due (including what a previous process left), then keeps going. */
-  start(): void;
-  /** Something was queued: look now. Does nothing unless started. */
-  kick(): void;
-  /** No new attempts; waits for those in flight and records them. */
-  stop(): Promise<void>;
-  /** Sends until nothing is due at `now()` and nothing is in flight. Works without start(). */
-  drain(): Promise<void>;
-  /** Attempts in flight. */
-  readonly inFlight: number;
-  /** When the worker will look again on its own (epoch ms on `now`); null when not started. */
-  readonly nextWakeAt: number | null;
-}
+/** Sends what is due (including what a previous process left), then keeps going; `kick` when something was queued. */
+export type WebhookWorker = SlotWorker;
 
 const DEFAULT_TIMEOUT_MS = 15_000;
 const DEFAULT_CONCURRENCY = 8;
@@ -90,82 +78,32 @@ export function createWebhookWorker(options: WebhookWorkerOptions): WebhookWorke
     disableAfterMs: positive('disableAfterMs', options.disableAfterMs ?? DISABLE_AFTER_MS),
   });
 
-  let unsubscribe: (() => void) | undefined;
-  /** By webhook id: one attempt per endpoint at a time. */
-  const inFlight = new Map<string, Promise<void>>();
-  /** The time the last pass asked the store what is due (epoch ms). */
-  let lookedAt = now();
-  const loop = createWorkerLoop({
+  return createSlotWorker({
     name: 'the webhook worker',
     logger,
     now,
-    // A pass starts the attempts there are free slots for and returns; each one, once recorded,
-    // wakes the loop for the next (those due now but blocked are picked up as attempts finish).
-    // The sleep is for what falls due after the pass looked, not after now: a delivery falling due
-    // between the two was not sent and would otherwise wait for the idle check (30 s).
-    pass: fill,
-    nextDelayMs: async () => delayUntil(await store.deliveries.nextDueAt(lookedAt), now()),
+    concurrency,
     minSleepMs: MIN_SLEEP_MS,
-    inFlight: () => inFlight.values(),
+    nextDueAt: (at) => store.deliveries.nextDueAt(at),
+    // Every committed event may have queued deliveries; kicks coalesce into one look after the commit.
+    subscribe: (kick) => store.events.subscribe(kick),
+    // One attempt per endpoint at a time (the slot's key is the webhook id): those due now but
+    // blocked are picked up as attempts finish.
+    async fill(at, slots) {
+      let due: OutgoingDelivery[];
+      try {
+        // What is in flight comes back (still due, claimed by this relay) and is skipped; asking for
+        // more than the free slots past it would claim deliveries other relays could be sending.
+        due = await store.deliveries.due(at, slots.free + slots.busy);
+      } catch (error) {
+        slots.storeTrouble(error, 'could not read the due deliveries');
+        return;
+      }
+      for (const delivery of due) {
+        if (slots.free <= 0) break;
+        if (slots.has(delivery.webhookId)) continue;
+        slots.start(delivery.webhookId, () => attempt(delivery), 'failed unexpectedly in an attempt');
+      }
+    },
   });
-
-  function storeTrouble(error: unknown, what: string): void {
-    loop.storeFailed();
-    quietly(() => logger.error({ err: error }, `the webhook worker ${what}; it will try again`));
-  }
-
-  /** Starts attempts for due deliveries while there are free slots. Never rejects. */
-  async function fill(): Promise<void> {
-    // With every slot taken, what is due now waits for one: a finished attempt wakes the loop.
-    lookedAt = now();
-    let free = concurrency - inFlight.size;
-    if (free <= 0) return;
-    let due: OutgoingDelivery[];
-    try {
-      // What is in flight comes back (still due, claimed by this relay) and is skipped; asking for
-      // more than the free slots past it would claim deliveries other relays could be sending.
-      due = await store.deliveries.due(lookedAt, free + inFlight.size);
-    } catch (error) {
-      storeTrouble(error, 'could not read the due deliveries');
-      return;
-    }
-    for (const delivery of due) {
-      if (free <= 0) break;
-      if (inFlight.has(delivery.webhookId)) continue;
-      free--;
-      const running = attempt(delivery)
-        .catch((error: unknown) => storeTrouble(error, 'failed unexpectedly in an attempt'))
-        .finally(() => {
-          inFlight.delete(delivery.webhookId);
-          loop.kick();
-        });
-      inFlight.set(delivery.webhookId, running);
-    }
-  }
-
-  return {
-    start() {
-      if (loop.started) return;
-      // Every committed event may have queued deliveries; kicks coalesce into one look after the commit.
-      unsubscribe = store.events.subscribe(loop.kick);
-      loop.start();
-    },
-
-    kick: loop.kick,
-
-    async stop() {
-      unsubscribe?.();
-      unsubscribe = undefined;
-      await loop.stop();
-    },
-
-    drain: loop.drain,
-
-    get inFlight() {
-      return inFlight.size;
-    },
-    get nextWakeAt() {
-      return loop.nextWakeAt;
-    },
-  };
 }
