@@ -1,19 +1,10 @@
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningRelay } from '../../relay/boot/runtime.js';
-import { ConnectionRequest, RequestsPage } from '../../shared/models.js';
+import { describe, expect, it } from 'vitest';
+import { RequestsPage } from '../../shared/models.js';
 import { POPUP_TEXT } from '../../extension/lib/texts.js';
 import { eventually } from '../helpers/relay-process.js';
-import {
-  freePort,
-  launchExtensionWithoutPages,
-  reportSetup,
-  rowSelector,
-  sandboxRelayConfig,
-  startSandboxRelay,
-  writeSettings,
-  type ExtensionBrowser,
-} from './browser.js';
+import { rowSelector, writeSettings } from './browser.js';
+import { sandboxSuite } from './sandbox-suite.js';
 
 /**
  * The popup in a real Chromium against a relay in sandbox mode under CONCUR_API_VERSION=3.2: the
@@ -25,49 +16,16 @@ import {
 const ADMIN_KEY = 'e2e-api32-key-0123456789abcdef';
 const SEEDED = 12; // what the sandbox seeds (relay/sandbox/README.md)
 
-let relay: RunningRelay;
-let browser: ExtensionBrowser | undefined;
-const relayLogs: string[] = [];
-let setupError: unknown;
-
-const ext = (): ExtensionBrowser => {
-  if (browser === undefined) throw new Error('the browser did not start (see the first failure)');
-  return browser;
-};
-
-async function api(path: string, init: RequestInit = {}): Promise<Response> {
-  return fetch(`${relay.url}${path}`, { ...init, headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json', ...init.headers } });
-}
-
-async function requestById(id: string): Promise<ConnectionRequest> {
-  const res = await api(`/api/v1/requests/${encodeURIComponent(id)}`);
-  expect(res.status).toBe(200);
-  return ConnectionRequest.parse(await res.json());
-}
+const { ext, api, requestById } = sandboxSuite(ADMIN_KEY, { apiVersion: '3.2' }, async (relay, browser) => {
+  await eventually(() => relay.store.requests.counts().pending === SEEDED);
+  await writeSettings(browser, { relayUrl: relay.url, apiKey: ADMIN_KEY, notifications: false });
+});
 
 async function openPopup(): Promise<Page> {
   const popup = await ext().open('popup.html');
   await expect.poll(() => popup.locator('#tab-pending .count').innerText(), { timeout: 10_000 }).toBe(String(SEEDED));
   return popup;
 }
-
-beforeAll(async () => {
-  try {
-    relay = await startSandboxRelay(sandboxRelayConfig(ADMIN_KEY, await freePort(), { apiVersion: '3.2' }), relayLogs);
-    await eventually(() => relay.store.requests.counts().pending === SEEDED);
-    browser = await launchExtensionWithoutPages();
-    await writeSettings(browser, { relayUrl: relay.url, apiKey: ADMIN_KEY, notifications: false });
-  } catch (err) {
-    setupError = err;
-  }
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await relay?.close();
-});
-
-reportSetup(() => setupError, relayLogs);
 
 describe('API 3.2 in Chromium against a sandbox relay', () => {
   it('a row shows the traveller’s e-mail addresses, and "More" the retry allowance: 0 of 48, 0 of 4', async () => {

@@ -1,23 +1,12 @@
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningRelay } from '../../relay/boot/runtime.js';
+import { describe, expect, it } from 'vitest';
 import type { RunningSandbox } from '../../relay/sandbox/server.js';
 import { ConnectionsPage } from '../../shared/connections.js';
 import { RequestsPage, Summary, type ConnectionRequest } from '../../shared/models.js';
 import { BACKGROUND_TEXT, POPUP_TEXT } from '../../extension/lib/texts.js';
 import { eventually } from '../helpers/relay-process.js';
-import {
-  freePort,
-  launchExtensionWithoutPages,
-  notificationIds,
-  readBadge,
-  reportSetup,
-  rowSelector,
-  sandboxRelayConfig,
-  startSandboxRelay,
-  writeSettings,
-  type ExtensionBrowser,
-} from './browser.js';
+import { notificationIds, readBadge, rowSelector, writeSettings } from './browser.js';
+import { sandboxSuite } from './sandbox-suite.js';
 
 /**
  * Auto-connect as a person sees it, in a real Chromium with the built extension, against a relay
@@ -34,22 +23,16 @@ import {
 const ADMIN_KEY = 'e2e-autoconnect-key-0123456789abcdef';
 const SEEDED = 12;
 
-let relay: RunningRelay;
-let browser: ExtensionBrowser | undefined;
-const relayLogs: string[] = [];
-let setupError: unknown;
-
-const ext = (): ExtensionBrowser => {
-  if (browser === undefined) throw new Error('the browser did not start (see the first failure)');
-  return browser;
-};
+// autoConnect: sandbox mode as it comes, the demo directory with RELAY_AUTO_REPLY's default.
+const suite = sandboxSuite(ADMIN_KEY, { autoConnect: true });
+const { ext } = suite;
 const sandbox = (): RunningSandbox => {
-  if (relay.sandbox === null) throw new Error('the relay is not in sandbox mode');
-  return relay.sandbox;
+  if (suite.relay.sandbox === null) throw new Error('the relay is not in sandbox mode');
+  return suite.relay.sandbox;
 };
 
 async function api<T>(path: string, parse: (json: unknown) => T): Promise<T> {
-  const res = await fetch(`${relay.url}${path}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+  const res = await suite.api(path);
   expect(res.status).toBe(200);
   return parse(await res.json());
 }
@@ -81,22 +64,6 @@ async function openPopup(): Promise<Page> {
   return popup;
 }
 
-beforeAll(async () => {
-  try {
-    // autoConnect: sandbox mode as it comes, the demo directory with RELAY_AUTO_REPLY's default.
-    relay = await startSandboxRelay(sandboxRelayConfig(ADMIN_KEY, await freePort(), { autoConnect: true }), relayLogs);
-    browser = await launchExtensionWithoutPages();
-  } catch (err) {
-    setupError = err;
-  }
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await relay?.close();
-});
-
-reportSetup(() => setupError, relayLogs);
 
 describe('auto-connect in Chromium against a sandbox relay with its demo directory', () => {
   it('the badge equals the number of requests waiting for a person; Pending says why each waits', async () => {
@@ -110,7 +77,7 @@ describe('auto-connect in Chromium against a sandbox relay with its demo directo
     expect(waiting.length).toBeGreaterThan(0);
     expect(waiting.length + connected.length).toBeLessThanOrEqual(SEEDED);
 
-    await writeSettings(ext(), { relayUrl: relay.url, apiKey: ADMIN_KEY, notifications: true });
+    await writeSettings(ext(), { relayUrl: suite.relay.url, apiKey: ADMIN_KEY, notifications: true });
     await expect.poll(async () => (await readBadge(ext())).text, { timeout: 15_000 }).toBe(String(waiting.length));
     expect((await readBadge(ext())).title).toBe(BACKGROUND_TEXT.badgeTitle(waiting.length));
 

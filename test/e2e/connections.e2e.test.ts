@@ -1,19 +1,9 @@
 import type { Locator, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningRelay } from '../../relay/boot/runtime.js';
-import { ConnectionRequest } from '../../shared/models.js';
+import { describe, expect, it } from 'vitest';
 import { POPUP_TEXT, TEXT } from '../../extension/lib/texts.js';
 import { eventually } from '../helpers/relay-process.js';
-import {
-  freePort,
-  launchExtensionWithoutPages,
-  reportSetup,
-  rowSelector,
-  sandboxRelayConfig,
-  startSandboxRelay,
-  writeSettings,
-  type ExtensionBrowser,
-} from './browser.js';
+import { rowSelector, writeSettings } from './browser.js';
+import { sandboxSuite } from './sandbox-suite.js';
 
 /**
  * Connections as the extension shows them in a real Chromium against a relay in sandbox mode: the
@@ -31,25 +21,11 @@ const ADMIN_KEY = 'e2e-connections-key-0123456789abcdef';
 const SEEDED = 12; // what the sandbox seeds (relay/sandbox/README.md)
 const REASON = 'CONCUR_CLIENT_ID and CONCUR_CLIENT_SECRET are not set (e2e)';
 
-let relay: RunningRelay;
-let browser: ExtensionBrowser | undefined;
-const relayLogs: string[] = [];
-let setupError: unknown;
-
-const ext = (): ExtensionBrowser => {
-  if (browser === undefined) throw new Error('the browser did not start (see the first failure)');
-  return browser;
-};
-
-async function api(path: string, init: RequestInit = {}): Promise<Response> {
-  return fetch(`${relay.url}${path}`, { ...init, headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json', ...init.headers } });
-}
-
-async function requestById(id: string): Promise<ConnectionRequest> {
-  const res = await api(`/api/v1/requests/${encodeURIComponent(id)}`);
-  expect(res.status).toBe(200);
-  return ConnectionRequest.parse(await res.json());
-}
+const suite = sandboxSuite(ADMIN_KEY, {}, async (relay, browser) => {
+  await eventually(() => suite.relay.store.requests.counts().pending === SEEDED);
+  await writeSettings(browser, { relayUrl: relay.url, apiKey: ADMIN_KEY, notifications: false });
+});
+const { ext, api, requestById } = suite;
 
 async function openPopup(): Promise<Page> {
   const popup = await ext().open('popup.html');
@@ -69,27 +45,9 @@ const tokens = () => ({
   geolocation: null,
 });
 
-beforeAll(async () => {
-  try {
-    relay = await startSandboxRelay(sandboxRelayConfig(ADMIN_KEY, await freePort()), relayLogs);
-    await eventually(() => relay.store.requests.counts().pending === SEEDED);
-    browser = await launchExtensionWithoutPages();
-    await writeSettings(browser, { relayUrl: relay.url, apiKey: ADMIN_KEY, notifications: false });
-  } catch (err) {
-    setupError = err;
-  }
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await relay?.close();
-});
-
-reportSetup(() => setupError, relayLogs);
-
 describe('connections in Chromium against a sandbox relay', () => {
   it('Connected is disabled with the relay’s reason while its summary says the exchange is unavailable', async () => {
-    relay.store.state.setExchangeStatus({ state: 'unavailable', reason: REASON });
+    suite.relay.store.state.setExchangeStatus({ state: 'unavailable', reason: REASON });
     try {
       const popup = await openPopup();
       const text = POPUP_TEXT.connectUnavailable(REASON);
@@ -119,7 +77,7 @@ describe('connections in Chromium against a sandbox relay', () => {
       expect((await requestById(id)).reply).toBeNull();
       await popup.close();
     } finally {
-      relay.store.state.setExchangeStatus({ state: 'ok', reason: null });
+      suite.relay.store.state.setExchangeStatus({ state: 'ok', reason: null });
     }
   });
 
@@ -134,7 +92,7 @@ describe('connections in Chromium against a sandbox relay', () => {
     await eventually(async () => (await requestById(id)).reply?.state === 'sent', 15_000);
 
     // The relay keeps the traveller's tokens: a connection, made on Alice's click.
-    const made = relay.store.connections.create({
+    const made = suite.relay.store.connections.create({
       requestId: id,
       form: 'legacy',
       tokens: tokens(),
@@ -151,7 +109,7 @@ describe('connections in Chromium against a sandbox relay', () => {
     expect(await item.locator('.reply-by').innerText()).toMatch(/^Connected by Alice · /);
 
     // Concur refuses the refresh token for good: the traveller must connect again.
-    relay.store.connections.refreshFailed(made.id, 'invalid_grant', { final: true });
+    suite.relay.store.connections.refreshFailed(made.id, 'invalid_grant', { final: true });
     await expect.poll(() => line.getAttribute('data-connection'), { timeout: 15_000 }).toBe('refresh_failed');
     expect(await line.innerText()).toBe(POPUP_TEXT.connection.refreshFailed('invalid_grant'));
     expect(await line.innerText()).toMatch(/^Connection broken: the traveller must connect again/);

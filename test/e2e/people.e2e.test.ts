@@ -1,22 +1,10 @@
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningRelay } from '../../relay/boot/runtime.js';
-import { ConnectionRequest } from '../../shared/models.js';
+import { describe, expect, it } from 'vitest';
 import { type ApiKey } from '../../shared/people.js';
 import { POPUP_TEXT, PROBLEM_TEXTS, TEXT } from '../../extension/lib/texts.js';
 import { eventually } from '../helpers/relay-process.js';
-import {
-  badgeShownAt,
-  extensionStorage,
-  freePort,
-  launchExtensionWithoutPages,
-  reportSetup,
-  rowSelector,
-  sandboxRelayConfig,
-  startSandboxRelay,
-  writeSettings,
-  type ExtensionBrowser,
-} from './browser.js';
+import { badgeShownAt, extensionStorage, rowSelector, writeSettings } from './browser.js';
+import { sandboxSuite } from './sandbox-suite.js';
 
 /**
  * People and their keys, as the extension shows them in a real Chromium against a relay in
@@ -29,49 +17,22 @@ const ADMIN_KEY = 'e2e-people-key-0123456789abcdef';
 const SEEDED = 12; // what the sandbox seeds (relay/sandbox/README.md)
 const CLI = { keyId: null, name: 'cli' };
 
-let relay: RunningRelay;
-let browser: ExtensionBrowser | undefined;
 let alice: { key: ApiKey; secret: string };
 let bob: { key: ApiKey; secret: string };
 let popup: Page;
-const relayLogs: string[] = [];
-let setupError: unknown;
 
-const ext = (): ExtensionBrowser => {
-  if (browser === undefined) throw new Error('the browser did not start (see the first failure)');
-  return browser;
-};
-
-async function requestById(id: string): Promise<ConnectionRequest> {
-  const res = await fetch(`${relay.url}/api/v1/requests/${encodeURIComponent(id)}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
-  expect(res.status).toBe(200);
-  return ConnectionRequest.parse(await res.json());
-}
-
-beforeAll(async () => {
-  try {
-    relay = await startSandboxRelay(sandboxRelayConfig(ADMIN_KEY, await freePort()), relayLogs);
-    await eventually(() => relay.store.requests.counts().pending === SEEDED);
-    alice = relay.store.keys.create({ name: 'Alice', role: 'replier' }, CLI);
-    bob = relay.store.keys.create({ name: 'Bob', role: 'viewer' }, CLI);
-    browser = await launchExtensionWithoutPages();
-  } catch (err) {
-    setupError = err;
-  }
+const suite = sandboxSuite(ADMIN_KEY, {}, async (relay) => {
+  await eventually(() => relay.store.requests.counts().pending === SEEDED);
+  alice = relay.store.keys.create({ name: 'Alice', role: 'replier' }, CLI);
+  bob = relay.store.keys.create({ name: 'Bob', role: 'viewer' }, CLI);
 });
-
-afterAll(async () => {
-  await browser?.close();
-  await relay?.close();
-});
-
-reportSetup(() => setupError, relayLogs);
+const { ext, requestById } = suite;
 
 describe('people and their keys in Chromium against a sandbox relay', () => {
   it('the options page shows whose key it is after Test connection, "Alice (replier)", and Save keeps it', async () => {
     const b = ext();
     // Stored as an earlier Save would have (the options test types them in; here they are read).
-    await writeSettings(b, { relayUrl: relay.url, apiKey: alice.secret, notifications: false });
+    await writeSettings(b, { relayUrl: suite.relay.url, apiKey: alice.secret, notifications: false });
     const page = await b.open('options.html');
     await expect.poll(() => page.locator('#apiKey').inputValue()).toBe(alice.secret);
     expect(await page.locator('#apiKey-identity').count()).toBe(0);
@@ -119,7 +80,7 @@ describe('people and their keys in Chromium against a sandbox relay', () => {
 
   it('with a viewer’s key the popup has no reply buttons, and says why once', async () => {
     // Stored without whose key it is (as before the options page kept it): the popup asks the relay.
-    await writeSettings(ext(), { relayUrl: relay.url, apiKey: bob.secret, notifications: false });
+    await writeSettings(ext(), { relayUrl: suite.relay.url, apiKey: bob.secret, notifications: false });
     popup = await ext().open('popup.html');
     await expect.poll(() => popup.locator('#tab-pending .count').innerText(), { timeout: 10_000 }).toBe(String(SEEDED - 1));
     await expect.poll(() => popup.locator('#panel-pending li[data-id]').count(), { timeout: 10_000 }).toBeGreaterThan(0);
@@ -139,7 +100,7 @@ describe('people and their keys in Chromium against a sandbox relay', () => {
   it('Bob’s key revoked while the popup is open: the popup shows the key refused, and so does the badge', async () => {
     const b = ext();
     await popup.locator('#tab-pending').click();
-    relay.store.keys.revoke(bob.key.id, CLI);
+    suite.relay.store.keys.revoke(bob.key.id, CLI);
     // Whichever hears of it first: the live stream (when the relay closes a revoked key's streams)
     // or the popup's next call, here a refresh (gone already if the stream got there first).
     await popup
