@@ -43,7 +43,7 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   'relay/connections': ['relay/base', 'relay/concur', 'relay/store', 'relay/workers'],
   'relay/push': ['relay/base', 'relay/store', 'relay/workers', 'relay/outbound'],
   'relay/match': ['relay/base', 'relay/store', 'relay/workers', 'relay/outbound'],
-  'relay/api': ['relay/base', 'relay/store', 'relay/push', 'relay/replies', 'relay/connections', 'relay/outbound'],
+  'relay/api': ['relay/base', 'relay/store', 'relay/push', 'relay/replies', 'relay/connections', 'relay/outbound', 'relay/vault'],
   'relay/boot': ['relay/base', 'relay/concur', 'relay/vault', 'relay/store', 'relay/store/postgres', 'relay/workers', 'relay/outbound', 'relay/ingest', 'relay/replies', 'relay/connections', 'relay/push', 'relay/match', 'relay/api', 'relay/sandbox'],
   'relay/sandbox': [],
   'extension/lib': [],

@@ -27,6 +27,7 @@ import { webhooksRoutes, type WebhooksApiDeps } from './routes/webhooks.js';
 import type { Outbox } from '../replies/outbox.js';
 import { createBroker, type ConnectionBroker } from '../connections/broker.js';
 import { connectionsRoutes } from './routes/connections.js';
+import type { Vault } from '../vault/vault.js';
 
 export type { AppEnv } from './context.js';
 
@@ -40,6 +41,8 @@ export interface AppDeps {
   store: StoreParts;
   /** Whether this relay is the one polling Concur, for /healthz. Default: always (a relay alone on its database). */
   poller?: PollerRole;
+  /** The relay's vault, for /healthz: one that stopped sealing (boot/vault-watch.ts) makes the relay unavailable. */
+  vault?: Pick<Vault, 'fenced'>;
   /** Allowed browser origin patterns (RELAY_CORS_ORIGINS), matched with isOriginAllowed. */
   corsOrigins: readonly string[];
   /** Wakes the outbox worker after a new reply is stored. */
@@ -98,7 +101,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.use('*', requireUtf8Body());
 
   // ---- open routes ----
-  app.route('/', healthRoutes({ store, poller: deps.poller ?? ALWAYS_POLLING }));
+  app.route('/', healthRoutes({ store, poller: deps.poller ?? ALWAYS_POLLING, vault: deps.vault }));
   app.route('/', metricsRoutes({ store, metrics }));
 
   // ---- /api/v1, behind the key ----

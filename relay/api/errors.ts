@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import type { ErrorBody } from '../../shared/models.js';
 import { STORAGE_PROBLEM_TEXT, storageProblemOf, StoreError, type StoreErrorCode } from '../store/errors.js';
 import { requestLogger, type AppEnv } from './context.js';
+import { VaultFencedError } from '../vault/vault.js';
 
 /**
  * The one place that turns anything thrown while answering a request into the API's error body
@@ -171,6 +172,16 @@ function classify(err: unknown): ApiError | undefined {
   if (err instanceof StoreError) {
     const answer = STORE_ERROR_ANSWERS[err.code];
     if (answer !== null) return new ApiError(answer.status, answer.code, err.message);
+  }
+  if (err instanceof VaultFencedError) {
+    // The database works, but this relay must seal nothing more with its key (boot/vault-watch.ts).
+    return new ApiError(
+      503,
+      'storage_unavailable',
+      `the relay cannot store secrets right now: its vault key was rotated out, and it waits to be restarted with the new one; nothing was accepted, try again later (in ${STORAGE_RETRY_AFTER_SECONDS} s or more)`,
+      undefined,
+      { 'Retry-After': String(STORAGE_RETRY_AFTER_SECONDS) },
+    );
   }
   const storage = storageProblemOf(err);
   if (storage !== undefined) {

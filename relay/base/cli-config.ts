@@ -20,6 +20,12 @@ export const CliConfigSchema = z.object({
   vaultKey: z.string().nullable(),
   vaultOldKeys: z.array(z.string()),
   /**
+   * RELAY_VAULT_ROTATE_WAIT_SECONDS, as ms: how long `vault rotate` waits after moving the vault
+   * check value before it looks once more for values a relay still on the old key sealed (such a
+   * relay stops sealing at its next look, every 5 s: boot/vault-watch.ts). 0 when no relay runs.
+   */
+  rotateWaitMs: z.number().int().min(0),
+  /**
    * For a process test only (RELAY_TEST_ROTATE_HALT_AFTER): `vault rotate` halts inside a batch's
    * transaction after re-sealing this many values, to be killed there. Unset in any real use.
    */
@@ -36,6 +42,15 @@ const CliEnvVariables = z.object({
   LOG_LEVEL: envEnum(LogLevel.options, 'info'),
   RELAY_VAULT_KEY: envVaultKey(),
   RELAY_VAULT_OLD_KEYS: envList(vaultKeyItem),
+  // Two of a relay's looks at the vault (every 5 s), and time to spare.
+  RELAY_VAULT_ROTATE_WAIT_SECONDS: envNumber({
+    fallback: 12,
+    whole: true,
+    min: 0,
+    max: 600,
+    tooLow: 'a whole number of seconds, 0 when no relay is running',
+    tooHigh: 'at most 600 seconds',
+  }),
   RELAY_TEST_ROTATE_HALT_AFTER: envNumber({ fallback: 0, whole: true, min: 0, max: 1e9, tooLow: 'a whole number of values, 0 for none' }),
 });
 
@@ -45,6 +60,7 @@ const CliEnvSchema = CliEnvVariables.transform(
     logLevel: env.LOG_LEVEL,
     vaultKey: env.RELAY_VAULT_KEY ?? null,
     vaultOldKeys: env.RELAY_VAULT_OLD_KEYS ?? [],
+    rotateWaitMs: env.RELAY_VAULT_ROTATE_WAIT_SECONDS * 1000,
     rotateHaltAfter: env.RELAY_TEST_ROTATE_HALT_AFTER === 0 ? undefined : env.RELAY_TEST_ROTATE_HALT_AFTER,
   }),
 );

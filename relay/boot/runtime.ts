@@ -20,6 +20,7 @@ import { DEFAULT_DB_PATH } from '../base/config-shape.js';
 import { openPostgres, openSqlite, type OpenedDatabase } from './database.js';
 import { parseVaultKey, Vault } from '../vault/vault.js';
 import { sandboxApiKey, sandboxVaultKey } from './sandbox-files.js';
+import { watchVaultFromStart } from './vault-watch.js';
 import { watchSummary } from '../ingest/summary.js';
 import { createWebhookWorker } from '../push/webhooks/delivery.js';
 import { wireConnections } from './connections.js';
@@ -62,6 +63,8 @@ export interface StartOptions {
   matchRetryDelaysMs?: readonly number[];
   /** The API server's timeouts (./api/server.ts); the defaults suit production. */
   httpTimeouts?: Partial<HttpTimeouts>;
+  /** How often the relay reads which key the vault is under (vault-watch.ts; tests shorten it). */
+  vaultWatchMs?: number;
 }
 
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
@@ -166,13 +169,7 @@ async function wire<S extends StoreParts>(config: RelayConfig, options: StartOpt
   for (const { column, count } of store.sealedAtOpen.sealed) {
     logger.info({ column, count }, 'sealed the secrets an older relay kept in clear');
   }
-  const { canary } = await store.sealing.keys();
-  if (canary !== null && canary !== vault.keyId) {
-    logger.warn(
-      { vaultKey: vault.keyId, sealedWith: canary },
-      'the vault is not under RELAY_VAULT_KEY yet: values sealed with an older key are read with RELAY_VAULT_OLD_KEYS; run "vault rotate" to finish the rotation',
-    );
-  }
+  const vaultWatch = await watchVaultFromStart({ sealing: store.sealing, vault, logger, intervalMs: options.vaultWatchMs });
   const metrics = new Metrics({ processMetrics: true });
   const observe = (call: ConcurCallObservation) => metrics.observeConcurCall(call);
   let sandbox: RunningSandbox | null = null;
@@ -239,6 +236,7 @@ async function wire<S extends StoreParts>(config: RelayConfig, options: StartOpt
     }
     const app = createApp({
       store,
+      vault,
       poller: { isPolling: () => leadership.isLeader() },
       corsOrigins: config.corsOrigins,
       outbox,
@@ -277,6 +275,7 @@ async function wire<S extends StoreParts>(config: RelayConfig, options: StartOpt
     const close = () =>
       (closing ??= (async () => {
         clearInterval(prune);
+        vaultWatch.stop();
         shutdown.abort();
         stopFollowing();
         await poller.stop();
@@ -301,6 +300,7 @@ async function wire<S extends StoreParts>(config: RelayConfig, options: StartOpt
 
     return { url, apiKeys, generatedApiKey, sandbox, store, close };
   } catch (err) {
+    vaultWatch.stop();
     await leadership.stop();
     await sandbox?.close();
     await store.close();

@@ -51,7 +51,12 @@ function nextNonce(): Buffer {
 
 /** A value that is not a sealed value, a key the vault does not hold, or one that does not open (wrong key, tampered, moved). */
 export class VaultError extends Error {
-  override readonly name = 'VaultError';
+  override readonly name: string = 'VaultError';
+}
+
+/** A seal refused because the vault was fenced (Vault.fence): nothing was written with it. */
+export class VaultFencedError extends VaultError {
+  override readonly name = 'VaultFencedError';
 }
 
 /** The id kept beside each sealed value: the first 8 hex digits of a hash of the key, which says nothing of the key. */
@@ -79,6 +84,7 @@ export class Vault {
   readonly keyId: string;
   readonly #keys = new Map<string, Buffer>();
   readonly #current: Buffer;
+  #fenced: string | null = null;
 
   constructor({ current, old = [] }: VaultKeys) {
     for (const key of [current, ...old]) {
@@ -95,7 +101,22 @@ export class Vault {
     return [...this.#keys.keys()];
   }
 
+  /**
+   * From now on nothing is sealed (open goes on): the database's values moved to a key this vault
+   * was not given (boot/vault-watch.ts), so a value sealed with its key would not open once the
+   * old key is gone. `reason` is the VaultError every seal throws.
+   */
+  fence(reason: string): void {
+    this.#fenced ??= reason;
+  }
+
+  /** Why sealing stopped (fence), or null. */
+  get fenced(): string | null {
+    return this.#fenced;
+  }
+
   seal(plain: string, where: string): string {
+    if (this.#fenced !== null) throw new VaultFencedError(this.#fenced);
     const nonce = nextNonce();
     const cipher = createCipheriv('aes-256-gcm', this.#current, nonce);
     cipher.setAAD(Buffer.from(where, 'utf8'));

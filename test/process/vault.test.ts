@@ -180,7 +180,7 @@ describe('vault rotate', () => {
     await expectReadable(both, count, webhookId, secrets);
     both.close();
 
-    const rerun = await runRelayCommand(['vault', 'rotate'], { RELAY_DB: db, ...ROTATING });
+    const rerun = await runRelayCommand(['vault', 'rotate'], { RELAY_DB: db, ...ROTATING, RELAY_VAULT_ROTATE_WAIT_SECONDS: '0' });
     expect(rerun.stderr).toBe('');
     expect(rerun.status).toBe(0);
     expect(rerun.stdout).toContain(`requests.request_token: ${count - 200} re-sealed with key ${NEW.keyId}, 200 already under it`);
@@ -194,6 +194,39 @@ describe('vault rotate', () => {
     const stale = runRelay({ RELAY_DB: db, RELAY_VAULT_KEY: TEST_VAULT_KEY, RELAY_API_KEYS: API_KEY, SANDBOX_DEMO_EVERY_SECONDS: '0' }, 'bundle');
     expect(await stale.exited).toBe(1);
     expect(stale.output.filter((line) => line.trim() !== '')).toEqual([`The relay could not start: ${wrongKeyLine(NEW.keyId)}`]);
+  }, 60_000);
+
+  it('beside a relay left out of step 2 (the old key alone): once the check value moves, that relay seals nothing more and says why; restarted as it was, it stops', async () => {
+    const db = tempDb();
+    const { webhookId } = await seed(db, 50);
+    const relay = await startRelayProcess({ RELAY_DB: db, RELAY_VAULT_KEY: TEST_VAULT_KEY, RELAY_API_KEYS: API_KEY, SANDBOX_DEMO_EVERY_SECONDS: '0' }, 15_000, 'bundle');
+    relays.push(relay);
+    const health = async () => {
+      const res = await fetch(`${relay.url}/healthz`);
+      return { status: res.status, body: (await res.json()) as unknown };
+    };
+    expect((await health()).status).toBe(200);
+
+    const rotate = await runRelayCommand(['vault', 'rotate'], { RELAY_DB: db, ...ROTATING, RELAY_VAULT_ROTATE_WAIT_SECONDS: '1' });
+    expect({ status: rotate.status, stderr: rotate.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(rotate.stdout).toContain('waiting 1 s for every running relay to see the new key');
+
+    // Its next look at the vault (every 5 s): unavailable, with the reason, and one line in its log.
+    await eventually(async () => (await health()).status === 503, 15_000);
+    const reason = `the vault was rotated to key ${NEW.keyId}, which this relay was not given (its RELAY_VAULT_KEY is key ${OLD.keyId})`;
+    expect((await health()).body).toEqual({ status: 'unavailable', poller: true, reason: expect.stringContaining(reason) });
+    expect(relay.output.filter((line) => line.includes(reason))).toHaveLength(1);
+    // A write that would seal a secret under the old key is refused, and nothing of it is kept.
+    const rotated = await fetch(`${relay.url}/api/v1/webhooks/${webhookId}/rotate-secret`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` } });
+    expect(rotated.status).toBe(503);
+    expect(((await rotated.json()) as { error: { code: string } }).error.code).toBe('storage_unavailable');
+    const under = await keyIds(db);
+    expect({ tokens: [...under.tokens.keys()], others: [...under.others], canary: under.canary }).toEqual({ tokens: [NEW.keyId], others: [NEW.keyId], canary: NEW.keyId });
+
+    await relays.pop()!.stop();
+    const again = runRelay({ RELAY_DB: db, RELAY_VAULT_KEY: TEST_VAULT_KEY, RELAY_API_KEYS: API_KEY, SANDBOX_DEMO_EVERY_SECONDS: '0' }, 'bundle');
+    expect(await again.exited).toBe(1);
+    expect(again.output.filter((line) => line.trim() !== '')).toEqual([`The relay could not start: ${wrongKeyLine(NEW.keyId)}`]);
   }, 60_000);
 });
 
@@ -212,10 +245,12 @@ describe.each(VERSIONS)('vault rotate beside a relay, API $version', ({ version 
     await signedTest(relay);
     // It has polled its sandbox: the seeded requests' tokens, sealed by the relay, are in the file too.
     await eventually(() => readDb<{ n: number }>(db, 'SELECT COUNT(*) AS n FROM requests')[0]!.n > 300, 15_000);
-    const rotate = await runRelayCommand(['vault', 'rotate'], { RELAY_DB: db, ...ROTATING });
+    const rotate = await runRelayCommand(['vault', 'rotate'], { RELAY_DB: db, ...ROTATING, RELAY_VAULT_ROTATE_WAIT_SECONDS: '1' });
     expect(rotate.status).toBe(0);
-    // Nothing the relay sealed meanwhile was under another key: one pass did the work, the second found none.
+    // Nothing the relay sealed meanwhile was under another key: one pass did the work, the second
+    // found none, and neither did the last look (the relay has both keys: it went on sealing, under the new one).
     expect(rotate.stdout).toContain('(2 passes)');
+    expect(rotate.stdout).toContain('nothing was sealed with another key meanwhile');
     await signedTest(relay);
     await relays.pop()!.stop();
 
@@ -251,7 +286,7 @@ describe('vault rotate on PostgreSQL', () => {
       expect(half.canary).toBe(OLD.keyId);
       await signedWebhookTest(relay, hooks, webhookId, secrets);
 
-      const rerun = await runRelayCommand(['vault', 'rotate'], { RELAY_DB: url, ...ROTATING });
+      const rerun = await runRelayCommand(['vault', 'rotate'], { RELAY_DB: url, ...ROTATING, RELAY_VAULT_ROTATE_WAIT_SECONDS: '1' });
       expect(rerun.stderr).toBe('');
       expect(rerun.status).toBe(0);
       const shown = Object.assign(new URL(url), { password: '***' }).href;

@@ -35,6 +35,7 @@ export async function runCommand(command: CliCommand, io: CliIo): Promise<number
       runVaultRotate(store.sealing, io, {
         database,
         oldKeyIds: vault.keyIds.slice(1),
+        waitMs: config.rotateWaitMs,
         haltAfter: config.rotateHaltAfter,
       }),
     );

@@ -20,11 +20,13 @@ Roles: ${ROLES.join(', ')}.
 
 The commands work on the relay's database, also while relays run. They read only RELAY_DB
 (the database, default ./data/relay.sqlite, or a postgres:// URL: use the relays' own),
-RELAY_VAULT_KEY, RELAY_VAULT_OLD_KEYS and LOG_LEVEL.
+RELAY_VAULT_KEY, RELAY_VAULT_OLD_KEYS, RELAY_VAULT_ROTATE_WAIT_SECONDS and LOG_LEVEL.
 
 Rotating the vault key: start the relay with RELAY_VAULT_KEY=<new key> and
 RELAY_VAULT_OLD_KEYS=<old key>, run vault rotate in that same environment (again, if it was
-stopped: it carries on), then drop RELAY_VAULT_OLD_KEYS.
+stopped: it carries on), then drop RELAY_VAULT_OLD_KEYS. Having moved the check value, vault
+rotate waits RELAY_VAULT_ROTATE_WAIT_SECONDS (default 12; 0 when no relay runs) and re-seals
+what a relay still on the old key sealed meanwhile.
 
 Exit status: 0 done; 1 no such key (unknown or ambiguous id or prefix), the database cannot be
 used, or the vault keys do not open it; 2 a usage mistake (unknown command or option, missing

@@ -14,6 +14,11 @@ export interface RotateRun {
   database: string;
   /** The ids of the keys given in RELAY_VAULT_OLD_KEYS (the current one is the vault's own). */
   oldKeyIds: readonly string[];
+  /**
+   * After moving the check value: how long to wait before looking once more for values sealed
+   * under another key (RELAY_VAULT_ROTATE_WAIT_SECONDS). 0: no wait and no last look.
+   */
+  waitMs: number;
   /** Process tests only: halt inside a batch after this many values, to be killed there. */
   haltAfter?: number;
 }
@@ -38,10 +43,32 @@ export async function runVaultRotate(sealing: Pick<Sealing, 'rotate' | 'keys'>, 
       ? `vault check value: moved to key ${report.keyId}, last, now that every value is under it`
       : `vault check value: already under key ${report.keyId}`,
   );
+  if (report.canary === 'moved' && run.waitMs > 0) await lastLook(sealing, io, run.waitMs);
   io.out(
     `Done: every secret in ${run.database} is sealed with key ${report.keyId} (${report.passes} passes). Restart the relay without RELAY_VAULT_OLD_KEYS when convenient; the old keys are no longer needed.`,
   );
   return 0;
+}
+
+/**
+ * A relay still running with the old key as its RELAY_VAULT_KEY (step 2 skipped for it) may have
+ * sealed values with it since the last pass; it stops at its next look at the vault
+ * (boot/vault-watch.ts). After that, what it sealed is re-sealed here, while the old key is still
+ * given, rather than found unreadable once it is gone.
+ */
+async function lastLook(sealing: Pick<Sealing, 'rotate'>, io: Output, waitMs: number): Promise<void> {
+  io.out(`waiting ${Math.round(waitMs / 1000)} s for every running relay to see the new key, then looking once more (RELAY_VAULT_ROTATE_WAIT_SECONDS)`);
+  await new Promise((resolve) => setTimeout(resolve, waitMs));
+  const late = (await sealing.rotate()).columns.filter((count) => count.resealed + count.sealed > 0);
+  if (late.length === 0) {
+    io.out('nothing was sealed with another key meanwhile');
+    return;
+  }
+  for (const count of late) {
+    io.out(
+      `${count.column}: ${count.resealed + count.sealed} sealed meanwhile by a relay still on its old RELAY_VAULT_KEY (it seals no more now; restart it with the new key), re-sealed`,
+    );
+  }
 }
 
 const walkedIn = (count: ColumnCount) => count.sealed + count.resealed + count.current + count.older;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { keyIdOf, parseVaultKey, Vault, VaultError } from '../../../relay/vault/vault.js';
+import { keyIdOf, parseVaultKey, Vault, VaultError, VaultFencedError } from '../../../relay/vault/vault.js';
 
 /** The vault's promises: sealed values open only under their key and in their place, and never show what they hold. */
 
@@ -56,6 +56,18 @@ describe('the vault', () => {
     expect(Vault.keyIdOf(rotating.seal('x', 'w'))).toBe(keyIdOf(K2));
     expect(Vault.keyIdOf(sealed)).toBe(keyIdOf(K1));
     expect(Vault.keyIdOf('a value kept in clear')).toBeUndefined();
+  });
+
+  it('fenced, it seals nothing more and says why, and still opens what it sealed', () => {
+    const vault = new Vault({ current: K1 });
+    const sealed = vault.seal('request-token', 'requests.request_token:A');
+    expect(vault.fenced).toBeNull();
+    vault.fence('the values moved to key 12345678');
+    vault.fence('a later reason is not kept');
+    expect(vault.fenced).toBe('the values moved to key 12345678');
+    expect(() => vault.seal('another', 'requests.request_token:B')).toThrow(new VaultFencedError('the values moved to key 12345678'));
+    expect(new VaultFencedError('x')).toBeInstanceOf(VaultError);
+    expect(vault.open(sealed, 'requests.request_token:A')).toBe('request-token');
   });
 
   it('reads a key as 32 bytes of base64 (either alphabet) or hex, and nothing else', () => {

@@ -16,7 +16,7 @@ export interface paths {
         };
         /**
          * Liveness, database check, and whether this relay polls (no API key)
-         * @description Whether the database can be read and written: a read, and a write that is rolled back (committed while a storage failure is remembered). 503 with a `reason` when it cannot: closed, unreadable, or unable to write (disk full, read-only file, I/O errors). `poller` says whether this relay is the one polling Concur: of several relays on one database one polls at a time; a relay on SQLite always does.
+         * @description Whether the database can be read and written: a read, and a write that is rolled back (committed while a storage failure is remembered). 503 with a `reason` when it cannot: closed, unreadable, or unable to write (disk full, read-only file, I/O errors); also when the vault was rotated to a key this relay was not given, so that it must seal no more secrets. `poller` says whether this relay is the one polling Concur: of several relays on one database one polls at a time; a relay on SQLite always does.
          */
         get: operations["getHealth"];
         put?: never;
@@ -1029,7 +1029,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The database is not usable; `reason` says why. */
+            /** @description The database is not usable, or this relay must not seal with its vault key any more; `reason` says why. */
             503: {
                 headers: {
                     [name: string]: unknown;

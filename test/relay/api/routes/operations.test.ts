@@ -36,6 +36,17 @@ describe('GET /healthz', () => {
     expect(closed.json).toEqual({ status: 'unavailable', poller: false, reason: 'the database is closed' });
   });
 
+  it('answers 503 with the vault\'s reason once the relay stopped sealing (a rotation it was left out of)', async () => {
+    const vault = { fenced: null as string | null };
+    s = await new ApiServer().start({ deps: { vault } });
+    expect((await s.get('/healthz', {})).status).toBe(200);
+    vault.fenced = 'the vault was rotated to key 9c04e1b7, which this relay was not given';
+    const answer = await s.get('/healthz', {});
+    expect(answer.status).toBe(503);
+    expect(answer.json).toEqual({ status: 'unavailable', poller: true, reason: 'the vault was rotated to key 9c04e1b7, which this relay was not given' });
+    expect(Health.parse(answer.json).status).toBe('unavailable');
+  });
+
   // The 503 bodies now carry a `reason` beside the status (it was `{"status":"unavailable"}` alone).
   it('answers 503 {"status":"unavailable"} once the database is closed', async () => {
     s = await new ApiServer().start();

@@ -56,6 +56,45 @@ describe.each(DATABASES)('runCommand: vault rotate on $name', (kind) => {
     expect(await rotated.connections.tokens(connection.id)).toMatchObject({ accessToken: 'user-access-R1', refreshToken: 'user-refresh-R1' });
   });
 
+  it('waits after moving the check value, then re-seals what a relay still on the old key sealed meanwhile', async () => {
+    await fill(place);
+    // A relay left out of step 2: the old key alone (its vault watch would stop it at its next look).
+    const stale = await place.harness.store({ vault: new Vault({ current: parseVaultKey(TEST_VAULT_KEY)! }) });
+    const rotating = run({ kind: 'vault.rotate' }, { RELAY_DB: place.env, RELAY_VAULT_KEY: NEW_KEY, RELAY_VAULT_OLD_KEYS: TEST_VAULT_KEY, RELAY_VAULT_ROTATE_WAIT_SECONDS: '1' });
+    const canaryKey = async () => {
+      const [row] = await place.harness.rows<{ value: string }>("SELECT value FROM relay_state WHERE key = 'vault.canary'");
+      return row === undefined ? undefined : Vault.keyIdOf(row.value);
+    };
+    await eventually(async () => (await canaryKey()) === newVault.keyId, 10_000);
+    await stale.requests.upsertFromConcur([record('LATE')], place.harness.clock.iso());
+    expect(Vault.keyIdOf((await place.harness.rows<{ t: string }>("SELECT request_token AS t FROM requests WHERE id = 'LATE'"))[0]!.t)).toBe(TEST_VAULT.keyId);
+
+    const { status, out, err } = await rotating;
+    expect({ status, err }).toEqual({ status: 0, err: [] });
+    expect(out.slice(-4)).toEqual([
+      `vault check value: moved to key ${newVault.keyId}, last, now that every value is under it`,
+      'waiting 1 s for every running relay to see the new key, then looking once more (RELAY_VAULT_ROTATE_WAIT_SECONDS)',
+      'requests.request_token: 1 sealed meanwhile by a relay still on its old RELAY_VAULT_KEY (it seals no more now; restart it with the new key), re-sealed',
+      `Done: every secret in ${place.name} is sealed with key ${newVault.keyId} (2 passes). Restart the relay without RELAY_VAULT_OLD_KEYS when convenient; the old keys are no longer needed.`,
+    ]);
+    // The new key alone opens it: nothing is lost when the old key goes.
+    const rotated = await place.harness.store({ vault: newVault });
+    expect(await rotated.requests.getRequestToken('LATE')).toBe('secret-request-token-LATE');
+  });
+
+  it('with nothing sealed meanwhile, the last look says so', async () => {
+    await fill(place);
+    const { status, out } = await run({ kind: 'vault.rotate' }, { RELAY_DB: place.env, RELAY_VAULT_KEY: NEW_KEY, RELAY_VAULT_OLD_KEYS: TEST_VAULT_KEY, RELAY_VAULT_ROTATE_WAIT_SECONDS: '1' });
+    expect(status).toBe(0);
+    expect(out.slice(-3, -1)).toEqual([
+      'waiting 1 s for every running relay to see the new key, then looking once more (RELAY_VAULT_ROTATE_WAIT_SECONDS)',
+      'nothing was sealed with another key meanwhile',
+    ]);
+    // Run again, the check value is already under the key: no wait.
+    const again = await run({ kind: 'vault.rotate' }, { RELAY_DB: place.env, RELAY_VAULT_KEY: NEW_KEY, RELAY_VAULT_OLD_KEYS: TEST_VAULT_KEY, RELAY_VAULT_ROTATE_WAIT_SECONDS: '1' });
+    expect(again.out.join('\n')).not.toContain('waiting');
+  });
+
   it('a key that does not open the database: one line, exit status 1, for keys and vault commands alike', async () => {
     await fill(place);
     const wrong = `RELAY_VAULT_KEY does not open this database's vault (its values are sealed with key ${TEST_VAULT.keyId}); start with the key it was made with, or put that key in RELAY_VAULT_OLD_KEYS and run "vault rotate"`;
