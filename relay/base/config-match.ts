@@ -9,6 +9,7 @@ import { envChoice, envNumber, envUrl, envWebhookSecret, type Fix } from './env-
  */
 
 const SECRET_EXAMPLE = 'whsec_<the same secret the directory checks signatures with>';
+const URL_EXAMPLE = 'https://members.example.com/triplink/match';
 
 export const MATCH_VARIABLES = {
   RELAY_MATCH_URL: envUrl('https://members.partner.example/concur/match', { allowQuery: true }),
@@ -42,8 +43,9 @@ export function checkMatch(env: MatchEnv, sandboxMode: boolean, problem: (name: 
     });
   }
   if (secret && !url) {
-    problem('RELAY_MATCH_SECRET', 'set, but RELAY_MATCH_URL is not: it signs the calls to the member directory', {
+    problem('RELAY_MATCH_URL', 'not set, but RELAY_MATCH_SECRET is: the secret signs the calls to the member directory this names', {
       advice: 'set RELAY_MATCH_URL to the directory, or unset RELAY_MATCH_SECRET',
+      example: URL_EXAMPLE,
     });
   }
   const autoReply = env.RELAY_AUTO_REPLY;
@@ -51,6 +53,7 @@ export function checkMatch(env: MatchEnv, sandboxMode: boolean, problem: (name: 
   if (!url && !sandboxMode && (autoReply === 'connect' || autoReply === 'all')) {
     problem('RELAY_AUTO_REPLY', `is ${autoReply}, but there is no member directory to ask (RELAY_MATCH_URL is not set)`, {
       advice: 'set RELAY_MATCH_URL and RELAY_MATCH_SECRET, or unset RELAY_AUTO_REPLY',
+      example: 'off',
     });
   }
 }

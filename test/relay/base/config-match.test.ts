@@ -44,10 +44,10 @@ describe('auto-connect configuration', () => {
     expect(ok({ RELAY_MATCH_URL: URL, RELAY_MATCH_SECRET: SECRET }).match).toMatchObject({ directory: 'url', url: URL });
   });
 
-  it('refuses each mistake with one line, never showing the secret', () => {
+  it('refuses each mistake with one line that shows a good value, never showing the secret', () => {
     const cases: Array<[Record<string, string>, RegExp]> = [
       [{ RELAY_MATCH_URL: URL }, /^RELAY_MATCH_SECRET: not set; it is required with RELAY_MATCH_URL/],
-      [{ RELAY_MATCH_SECRET: SECRET }, /^RELAY_MATCH_SECRET: set, but RELAY_MATCH_URL is not/],
+      [{ RELAY_MATCH_SECRET: SECRET }, /^RELAY_MATCH_URL: not set, but RELAY_MATCH_SECRET is: .*, e\.g\. RELAY_MATCH_URL=https:\/\/members\.example\.com\/triplink\/match$/],
       [{ RELAY_MATCH_URL: URL, RELAY_MATCH_SECRET: 'whsec_short-hush' }, /^RELAY_MATCH_SECRET: must be whsec_ followed by 24 to 64 random bytes in base64 \(value not shown\)/],
       [{ RELAY_MATCH_URL: URL, RELAY_MATCH_SECRET: SECRET.slice('whsec_'.length) }, /^RELAY_MATCH_SECRET: must be whsec_/],
       [{ RELAY_MATCH_URL: 'ftp://members.example', RELAY_MATCH_SECRET: SECRET }, /^RELAY_MATCH_URL: must be an http\(s\) URL/],
@@ -61,6 +61,8 @@ describe('auto-connect configuration', () => {
       const lines = problems({ ...real, ...env });
       expect(lines, JSON.stringify(env)).toHaveLength(1);
       expect(lines[0]).toMatch(expected);
+      // What would be right, as every configuration problem says it.
+      expect(lines[0]).toMatch(/[;,] e\.g\. RELAY_[A-Z_]+=\S/);
       expect(lines[0]).not.toContain('hush');
       expect(lines[0]).not.toContain(SECRET.slice('whsec_'.length, 20));
     }
