@@ -38,7 +38,7 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   // workers' Leadership interface.
   'relay/store/postgres': ['relay/store', 'relay/concur', 'relay/vault', 'relay/workers'],
   'relay/outbound': [],
-  'relay/ingest': ['relay/base', 'relay/concur', 'relay/store', 'relay/workers'],
+  'relay/ingest': ['relay/base', 'relay/concur', 'relay/store', 'relay/workers', 'relay/vault'],
   'relay/replies': ['relay/base', 'relay/concur', 'relay/store', 'relay/workers'],
   'relay/connections': ['relay/base', 'relay/concur', 'relay/store', 'relay/workers'],
   'relay/push': ['relay/base', 'relay/store', 'relay/workers', 'relay/outbound'],

@@ -1,6 +1,7 @@
 import { ConcurError, type ConcurErrorKind } from '../concur/errors.js';
 import type { ConcurStatus } from '../store/index.js';
 import { iso } from '../workers/loop.js';
+import { VaultFencedError } from '../vault/vault.js';
 
 /**
  * What a failed sweep means: the kind it is counted as, the state and the words the summary
@@ -11,6 +12,9 @@ import { iso } from '../workers/loop.js';
 export type SweepErrorKind = ConcurErrorKind | 'internal';
 
 export const INTERNAL_ERROR_MESSAGE = "The relay could not complete a poll of Concur because of an internal error; see the relay's log.";
+/** A poll that brought a request token this relay may not seal (boot/vault-watch.ts). */
+export const VAULT_FENCED_MESSAGE =
+  "The relay's vault key was rotated out, so it stores no new request tokens: restart it with the new RELAY_VAULT_KEY (its log and /healthz name the key).";
 
 interface Judgement {
   kind: SweepErrorKind;
@@ -22,6 +26,7 @@ interface Judgement {
 }
 
 export function judge(error: unknown): Judgement {
+  if (error instanceof VaultFencedError) return { kind: 'internal', state: 'degraded', message: VAULT_FENCED_MESSAGE, backOff: false };
   if (!(error instanceof ConcurError)) {
     return { kind: 'internal', state: 'degraded', message: INTERNAL_ERROR_MESSAGE, backOff: false };
   }

@@ -4,9 +4,11 @@ import { refreshTokenGrant, staticToken, type TokenProvider } from '../../../rel
 import { ConcurClient } from '../../../relay/concur/client.js';
 import { ConcurError } from '../../../relay/concur/errors.js';
 import type { Metrics } from '../../../relay/base/metrics.js';
+import { VAULT_FENCED_MESSAGE } from '../../../relay/ingest/judge.js';
 import { createPoller, type Poller, type PollerOptions } from '../../../relay/ingest/poller.js';
 import { startSandbox, type RunningSandbox } from '../../../relay/sandbox/server.js';
 import type { Store } from '../../../relay/store/index.js';
+import { VaultFencedError } from '../../../relay/vault/vault.js';
 import { record, StoreHarness, withParts } from '../store/helpers.js';
 import {
   addRequests,
@@ -539,6 +541,21 @@ describe.each(VERSIONS)('poller, API $version', (v) => {
 
       broken = false;
       expect(await p.sweepNow()).toMatchObject({ outcome: 'ok', created: 3 });
+    });
+
+    it('a request token its vault may not seal (a rotation it was left out of): degraded, saying what to do', async () => {
+      const fenced = withParts(store, {
+        requests: {
+          upsertFromConcur: () => {
+            throw new VaultFencedError('the vault was rotated to key 9c04e1b7, which this relay was not given');
+          },
+        },
+      });
+      const r = await poller({ store: fenced }).sweepNow();
+      expect(r.error).toEqual({ kind: 'internal', message: VAULT_FENCED_MESSAGE });
+      expect(VAULT_FENCED_MESSAGE).toMatch(/^The relay's vault key was rotated out, .*restart it with the new RELAY_VAULT_KEY/);
+      expect(store.state.concurStatus()).toMatchObject({ state: 'degraded', lastError: VAULT_FENCED_MESSAGE });
+      expect(await store.requests.counts()).toEqual({ pending: 0, failed: 0, connected: 0 });
     });
 
     it('survives a store that cannot even record the failure', async () => {
