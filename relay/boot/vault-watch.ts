@@ -1,6 +1,7 @@
 import type { Logger } from '../base/log.js';
 import type { Sealing } from '../store/index.js';
 import type { Vault } from '../vault/vault.js';
+import { quietly } from '../workers/options.js';
 
 /**
  * Whether the database's vault has moved on without this relay: the vault check value under a key
@@ -61,11 +62,7 @@ export function watchVaultKey(deps: VaultWatchDeps): VaultWatch {
       `the vault was rotated to key ${canary}, which this relay was not given (its RELAY_VAULT_KEY is key ${vault.keyId}): ` +
       `it seals no more secrets, since they would not open once the old key is gone; restart it with RELAY_VAULT_KEY set to key ${canary}`;
     vault.fence(reason);
-    try {
-      logger.error({ keyId: vault.keyId, sealedWith: canary }, reason);
-    } catch {
-      // nothing left to tell
-    }
+    quietly(() => logger.error({ keyId: vault.keyId, sealedWith: canary }, reason));
   }
   const timer = setInterval(() => void check(), deps.intervalMs ?? VAULT_WATCH_MS);
   timer.unref();
